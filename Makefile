@@ -1,0 +1,130 @@
+# clustermon -- one non-recursive Makefile, all output under build/.
+#
+#   make            build the four programs
+#   make check      unit suites (Check) + end-to-end tests
+#   make demo       run the demo on the embedded default config
+#   make bench      benchmarks (figures as ratios against a baseline)
+#   make memcheck   unit suites and the daemon path under valgrind
+#   make SANITIZE=1 ...   the same with ASan + UBSan
+#
+# Every target first runs .ci/ensure-deps, which installs the Debian packages
+# listed in .ci/packages.txt (as root) or names the missing ones.
+
+B ?= build
+SANITIZE ?= 0
+VERSION := 0.1.0
+
+CC ?= cc
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wpointer-arith -Wcast-qual -Wformat=2 -Wvla -Werror
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -D_GNU_SOURCE $(WARN) -fno-strict-aliasing \
+          -DCLUSTERMON_VERSION='"$(VERSION)"' -I. -I$(B)/gen
+LDFLAGS ?=
+ifeq ($(SANITIZE),1)
+  B := build/sanitize
+  CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDFLAGS += -fsanitize=address,undefined
+endif
+
+PKGS_DAEMON := libzmq libuv msgpack inih
+PKGS_AGENT := libzmq msgpack
+PKGS_CLIENT := libzmq msgpack jansson
+PKGS_TEST := check
+# pkg-config is only asked once the dependencies are known to be there.
+pc = $(shell pkg-config $(1) $(2) 2>/dev/null)
+
+DEPS_STAMP := build/.deps-ok
+
+PROTO_SRC := $(wildcard proto/*.c)
+DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+AGENTS_SRC := $(filter-out agents/clustermon-agent.c agents/clustermon-sub.c,$(wildcard agents/*.c))
+TEST_SRC := $(wildcard tests/check_*.c)
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+PROTO_OBJ := $(call obj,$(PROTO_SRC))
+DAEMON_OBJ := $(call obj,$(DAEMON_SRC)) $(B)/obj/gen/default_conf.o
+AGENTS_OBJ := $(call obj,$(AGENTS_SRC))
+
+BINS := $(B)/clustermond $(B)/clustermon-agent $(B)/clustermon-sub $(B)/clustermonctl
+TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
+
+.PHONY: all check unit e2e demo bench memcheck clean deps fmt
+.DEFAULT_GOAL := all
+
+all: $(BINS)
+
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP): .ci/packages.txt .ci/ensure-deps
+	@.ci/ensure-deps
+	@mkdir -p $(@D) && touch $@
+
+# Every object waits for the dependency check (order-only: no rebuilds).
+$(B)/obj/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(call pc,--cflags,$(PKGS_DAEMON) $(PKGS_CLIENT) $(PKGS_TEST)) -MMD -MP -c $< -o $@
+
+# The default config is compiled in, so `clustermond` runs with no arguments.
+$(B)/gen/default_conf.c: daemon/clustermond.conf
+	@mkdir -p $(@D)
+	@{ echo '/* generated from daemon/clustermond.conf by the Makefile */'; \
+	   echo 'extern const char clustermond_default_conf[];'; \
+	   echo 'const char clustermond_default_conf[] = {'; \
+	   od -An -v -tx1 $< | sed -e 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	   echo '0x00 };'; } > $@
+$(B)/obj/gen/default_conf.o: $(B)/gen/default_conf.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/libproto.a: $(PROTO_OBJ)
+	@rm -f $@; ar rcs $@ $^
+$(B)/libdaemon.a: $(DAEMON_OBJ)
+	@rm -f $@; ar rcs $@ $^
+$(B)/libagents.a: $(AGENTS_OBJ)
+	@rm -f $@; ar rcs $@ $^
+
+$(B)/clustermond: $(B)/obj/daemon/main.o $(B)/libdaemon.a $(B)/libproto.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_DAEMON)) -lcsv -lm
+$(B)/clustermon-agent: $(B)/obj/agents/clustermon-agent.o $(B)/libagents.a $(B)/libproto.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_CLIENT)) -lcsv -lm
+$(B)/clustermon-sub: $(B)/obj/agents/clustermon-sub.o $(B)/libagents.a $(B)/libproto.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_CLIENT)) -lcsv -lm
+$(B)/clustermonctl: $(B)/obj/daemon/ctl/clustermonctl.o $(B)/libagents.a $(B)/libproto.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_CLIENT)) -lcsv -lm
+
+$(B)/tests/%: $(B)/obj/tests/%.o $(B)/libdaemon.a $(B)/libagents.a $(B)/libproto.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_DAEMON) $(PKGS_CLIENT) $(PKGS_TEST)) -lcsv -lm
+
+# ---- tests ---------------------------------------------------------------
+
+check: unit e2e
+
+unit: $(TESTS)
+	@fail=0; for t in $(TESTS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
+
+e2e: $(BINS)
+	@BIN=$(B) tests/e2e.sh
+
+memcheck: $(TESTS) $(BINS)
+	@fail=0; for t in $(TESTS); do echo "== valgrind $$t"; \
+	  CK_FORK=no valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+	    $$t || fail=1; done; \
+	BIN=$(B) VALGRIND=1 tests/e2e.sh || fail=1; exit $$fail
+
+demo: $(BINS)
+	@BIN=$(B) tests/demo.sh
+
+bench: $(BINS) $(B)/bench_proto
+	@BIN=$(B) tests/bench.sh
+
+$(B)/bench_proto: $(B)/obj/tests/bench/bench_proto.o $(B)/libproto.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_AGENT)) -lm
+
+fmt:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

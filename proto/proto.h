@@ -1,0 +1,222 @@
+/*
+ * proto.h -- the clustermon wire protocol, shared by every program.
+ *
+ * Each message is one ZeroMQ frame holding one MessagePack map (see
+ * proto/PROTOCOL.md for the byte-level spec). This header is the only
+ * interface to it: encoders write into a msgpack_sbuffer through msgpack-c's
+ * packer; decoders read hostile bytes through a bounded cursor (proto/cursor.c)
+ * and never allocate. Decoded strings are *borrowed*: they point into the
+ * caller's buffer and are valid only while that buffer is.
+ *
+ * proto/ never logs. Every decoder returns PROTO_OK (0) or a negative
+ * proto_err_t and writes a human-readable reason into the caller's buffer.
+ */
+#ifndef CLUSTERMON_PROTO_H
+#define CLUSTERMON_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+#define PROTO_VERSION 1          /* the version this build speaks */
+#define PROTO_VERSION_MIN 1      /* the oldest version it still accepts */
+
+/* Limits (also in PROTOCOL.md). A message over any of them is rejected. */
+#define PROTO_MAX_MSG_SIZE (4u << 20) /* bytes in one frame (ZMQ_MAXMSGSIZE) */
+#define PROTO_MAX_ID_LEN 64           /* firm, metric, agent, cluster, chain, rule, alert id */
+#define PROTO_MAX_TEXT_LEN 1024       /* reason, summary */
+#define PROTO_MAX_SAMPLES 10000       /* samples in one batch */
+#define PROTO_MAX_CTL_ARGS 16         /* key/value pairs in one control request */
+#define PROTO_MAX_DEPTH 4             /* nesting depth of any message */
+#define PROTO_MIN_YEAR 1970           /* periods and timestamps: [1970, 2200) */
+#define PROTO_MAX_YEAR 2199
+#define PROTO_MAX_TS_MS 7258118400000LL /* 2200-01-01T00:00:00Z */
+#define PROTO_MAX_ABS_VALUE 1e15      /* |value| limit: keeps fixed-point sums exact */
+
+#define PROTO_ERRLEN 256 /* a comfortable size for reason buffers */
+
+typedef enum {
+    PROTO_OK = 0,
+    PROTO_EMALFORMED = -1, /* not MessagePack, wrong types, missing/duplicate fields, trailing bytes */
+    PROTO_EVERSION = -2,   /* "v" outside [PROTO_VERSION_MIN, PROTO_VERSION] */
+    PROTO_ETYPE = -3,      /* unknown or unexpected message "type" */
+    PROTO_ELIMIT = -4,     /* a limit above exceeded */
+    PROTO_EVALUE = -5,     /* NaN/Inf, bad period, timestamp out of range */
+    PROTO_ENOMEM = -6,     /* encoder could not grow its buffer */
+} proto_err_t;
+
+/* A string inside a decoded message: not NUL-terminated, borrowed. */
+typedef struct {
+    const char *ptr;
+    uint32_t len;
+} proto_str_t;
+
+#define PROTO_STR_FMT "%.*s"
+#define PROTO_STR_ARG(s) (int)(s).len, (s).ptr
+
+/* Returns a proto_str_t over a NUL-terminated C string (NULL -> empty). */
+proto_str_t proto_str(const char *s);
+bool proto_str_eq(proto_str_t a, const char *b);
+
+/* ---- periods ---------------------------------------------------------- */
+
+typedef enum {
+    PROTO_PERIOD_NONE = 0,
+    PROTO_PERIOD_YEAR,    /* "2021"    */
+    PROTO_PERIOD_QUARTER, /* "2021-Q3" */
+    PROTO_PERIOD_MONTH,   /* "2021-07" */
+} proto_period_kind_t;
+
+typedef struct {
+    uint16_t year;  /* PROTO_MIN_YEAR..PROTO_MAX_YEAR */
+    uint8_t kind;   /* proto_period_kind_t */
+    uint8_t index;  /* quarter 1..4, month 1..12, 0 for a year */
+} proto_period_t;
+
+#define PROTO_PERIOD_STRLEN 8 /* "2021-Q3" + NUL */
+
+/* Parses "YYYY", "YYYY-Qn" or "YYYY-MM". Returns PROTO_OK or PROTO_EVALUE. */
+int proto_period_parse(const char *s, size_t len, proto_period_t *ret_period);
+/* Formats into buf (>= PROTO_PERIOD_STRLEN bytes). Returns the length. */
+size_t proto_period_format(proto_period_t p, char *buf, size_t bufsize);
+
+/* ---- metric batch (agent -> daemon) ------------------------------------ */
+
+typedef struct {
+    proto_str_t firm;      /* enterprise id */
+    proto_str_t metric;
+    double value;          /* finite, |value| <= PROTO_MAX_ABS_VALUE */
+    int64_t ts_ms;         /* Unix time in ms, [0, PROTO_MAX_TS_MS) */
+    proto_period_t period; /* kind PROTO_PERIOD_NONE when absent */
+} proto_sample_t;
+
+typedef struct {
+    proto_str_t agent;        /* agent id, 1..PROTO_MAX_ID_LEN bytes */
+    uint64_t seq;             /* agent's batch sequence number, >= 1 */
+    uint32_t nsamples;        /* 1..PROTO_MAX_SAMPLES */
+    proto_sample_t *samples;  /* caller-provided storage, see below */
+    uint32_t cap;             /* capacity of samples */
+} proto_batch_t;
+
+/*
+ * Encodes a batch (nsamples from b->samples) into out (appends).
+ * Returns PROTO_OK, PROTO_ELIMIT/PROTO_EVALUE if the batch would not decode
+ * (the same checks as the decoder), or PROTO_ENOMEM.
+ */
+int proto_batch_encode(const proto_batch_t *b, msgpack_sbuffer *out, char *err, size_t errlen);
+
+/*
+ * Decodes and fully validates one batch message. The caller sets b->samples
+ * and b->cap (PROTO_MAX_SAMPLES covers every valid batch) before the call;
+ * the decoder fills the rest. No allocation. Strings borrow from buf.
+ * On failure b->seq holds the sequence number if it was decoded (else 0), so
+ * a nack can name it. Returns PROTO_OK or a negative proto_err_t with reason.
+ */
+int proto_batch_decode(const void *buf, size_t len, proto_batch_t *b, char *err, size_t errlen);
+
+/* ---- ack / nack (daemon -> agent) -------------------------------------- */
+
+typedef enum {
+    PROTO_STATUS_OK = 0,        /* "ok": applied (or already applied: duplicate) */
+    PROTO_STATUS_MALFORMED,     /* "malformed" */
+    PROTO_STATUS_VERSION,       /* "version": unsupported protocol version */
+    PROTO_STATUS_UNKNOWN_FIRM,  /* "unknown_firm" */
+    PROTO_STATUS_UNKNOWN_METRIC,/* "unknown_metric" */
+    PROTO_STATUS_INVALID,       /* "invalid": a value the daemon will not take */
+    PROTO_STATUS_TOO_LARGE,     /* "too_large" */
+    PROTO_STATUS_BUSY,          /* "busy": try again later */
+    PROTO_STATUS_INTERNAL,      /* "internal" */
+    PROTO_STATUS_COUNT
+} proto_status_t;
+
+const char *proto_status_name(proto_status_t s);
+/* Returns the status for a wire name, or -1. */
+int proto_status_from_name(proto_str_t name);
+
+typedef struct {
+    uint64_t seq;          /* the batch's seq, 0 if it could not be decoded */
+    uint8_t status;        /* proto_status_t */
+    uint8_t max_version;   /* highest version the sender speaks */
+    uint32_t accepted;     /* samples applied (0 on a nack) */
+    proto_str_t reason;    /* empty on ok; why, on a nack */
+} proto_ack_t;
+
+int proto_ack_encode(const proto_ack_t *a, msgpack_sbuffer *out);
+int proto_ack_decode(const void *buf, size_t len, proto_ack_t *a, char *err, size_t errlen);
+
+/* ---- alert (daemon -> subscribers) -------------------------------------- */
+
+typedef enum { PROTO_SEV_INFO = 0, PROTO_SEV_WARNING, PROTO_SEV_CRITICAL, PROTO_SEV_COUNT } proto_severity_t;
+typedef enum { PROTO_ALERT_FIRING = 0, PROTO_ALERT_RESOLVED, PROTO_ALERT_STATE_COUNT } proto_alert_state_t;
+
+const char *proto_severity_name(proto_severity_t s);
+int proto_severity_from_name(proto_str_t name); /* or -1 */
+const char *proto_alert_state_name(proto_alert_state_t s);
+int proto_alert_state_from_name(proto_str_t name); /* or -1 */
+
+typedef struct {
+    proto_str_t id;       /* stable: rule + scope + firm + metric */
+    proto_str_t rule;
+    uint8_t severity;     /* proto_severity_t */
+    uint8_t state;        /* proto_alert_state_t */
+    proto_str_t cluster;
+    proto_str_t chain;    /* optional: len 0 = absent (nil on the wire) */
+    proto_str_t firm;     /* optional */
+    proto_str_t metric;
+    double observed;
+    double expected;      /* the limit or target it was compared with */
+    proto_str_t summary;  /* one human sentence, <= PROTO_MAX_TEXT_LEN */
+    int64_t since_ms;     /* when it started firing */
+    int64_t ts_ms;        /* when this state was entered */
+    uint64_t seq;         /* global alert sequence number, >= 1 */
+} proto_alert_t;
+
+int proto_alert_encode(const proto_alert_t *a, msgpack_sbuffer *out, char *err, size_t errlen);
+int proto_alert_decode(const void *buf, size_t len, proto_alert_t *a, char *err, size_t errlen);
+
+/* Writes "alert.<cluster>.<severity>" into buf; returns its length or -1 if it does not fit. */
+int proto_alert_topic(proto_str_t cluster, proto_severity_t sev, char *buf, size_t bufsize);
+
+/* ---- control (clustermonctl <-> daemon) -------------------------------- */
+
+typedef enum { PROTO_ARG_NIL = 0, PROTO_ARG_INT, PROTO_ARG_STR } proto_arg_kind_t;
+
+typedef struct {
+    proto_str_t key;
+    uint8_t kind;      /* proto_arg_kind_t */
+    int64_t ival;
+    proto_str_t sval;
+} proto_ctl_arg_t;
+
+typedef struct {
+    proto_str_t cmd;   /* e.g. "report" */
+    uint32_t nargs;
+    proto_ctl_arg_t args[PROTO_MAX_CTL_ARGS];
+} proto_ctl_request_t;
+
+int proto_ctl_request_encode(const proto_ctl_request_t *r, msgpack_sbuffer *out);
+int proto_ctl_request_decode(const void *buf, size_t len, proto_ctl_request_t *r, char *err, size_t errlen);
+/* Returns the argument named key, or NULL. */
+const proto_ctl_arg_t *proto_ctl_arg(const proto_ctl_request_t *r, const char *key);
+
+/*
+ * A control reply is {"v","type":"ctl_reply","ok":bool,"reason":str,"body":any}.
+ * The daemon writes the envelope with proto_ctl_reply_begin() and then packs
+ * exactly one object (the body; nil on error) with pk.
+ */
+int proto_ctl_reply_begin(msgpack_packer *pk, bool ok, const char *reason);
+
+/*
+ * Decodes a reply on the client side with msgpack-c's unpacker into zone
+ * (the caller owns zone; body and reason live in it). The daemon is trusted
+ * here, but the envelope is still checked.
+ */
+int proto_ctl_reply_decode(const void *buf, size_t len, msgpack_zone *zone, bool *ret_ok,
+                           proto_str_t *ret_reason, msgpack_object *ret_body, char *err, size_t errlen);
+
+/* Returns a static English name for an error code. */
+const char *proto_strerror(int err);
+
+#endif
