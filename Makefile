@@ -39,6 +39,7 @@ DEPS_STAMP := build/.deps-ok
 PROTO_SRC := $(wildcard proto/*.c)
 DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 AGENTS_SRC := $(filter-out agents/clustermon-agent.c agents/clustermon-sub.c,$(wildcard agents/*.c))
+CTL_SRC := $(wildcard daemon/ctl/*.c)
 TEST_SRC := $(wildcard tests/check_*.c)
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
@@ -89,7 +90,7 @@ $(B)/clustermon-agent: $(B)/obj/agents/clustermon-agent.o $(B)/libagents.a $(B)/
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_CLIENT)) -lcsv -lm
 $(B)/clustermon-sub: $(B)/obj/agents/clustermon-sub.o $(B)/libagents.a $(B)/libproto.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_CLIENT)) -lcsv -lm
-$(B)/clustermonctl: $(B)/obj/daemon/ctl/clustermonctl.o $(B)/libagents.a $(B)/libproto.a
+$(B)/clustermonctl: $(call obj,$(CTL_SRC)) $(B)/libagents.a $(B)/libproto.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_CLIENT)) -lcsv -lm
 
 $(B)/tests/%: $(B)/obj/tests/%.o $(B)/libdaemon.a $(B)/libagents.a $(B)/libproto.a

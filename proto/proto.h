@@ -33,7 +33,7 @@
 #define PROTO_MIN_YEAR 1970           /* periods and timestamps: [1970, 2200) */
 #define PROTO_MAX_YEAR 2199
 #define PROTO_MAX_TS_MS 7258118400000LL /* 2200-01-01T00:00:00Z */
-#define PROTO_MAX_ABS_VALUE 1e15      /* |value| limit: keeps fixed-point sums exact */
+#define PROTO_MAX_ABS_VALUE 1e14      /* |value| limit: a firm-year of milli-units fits int64 */
 
 #define PROTO_ERRLEN 256 /* a comfortable size for reason buffers */
 

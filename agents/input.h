@@ -1,0 +1,104 @@
+/*
+ * input.h -- the agent's CSV sample reader.
+ *
+ * An agent feeds clustermon lines of
+ *
+ *     enterprise,metric,value,period-or-timestamp
+ *
+ * from a file or a pipe. This module turns them into proto_sample_t batches
+ * ready for proto_batch_encode(). It reads incrementally (one physical line
+ * at a time through stdio, never the whole input), so a pipe's lines are
+ * parsed as they arrive, and memory stays bounded whatever the input.
+ *
+ * The format (RFC 4180 quoting via libcsv, strict mode):
+ *   - exactly 4 fields per record; fields may be quoted ("a ""b"", c");
+ *     unquoted fields lose surrounding spaces and tabs;
+ *   - the first record is skipped if its first field is "enterprise"
+ *     (case-insensitive): the header row. A UTF-8 byte order mark is skipped;
+ *   - blank lines are skipped;
+ *   - enterprise, metric: 1..PROTO_MAX_ID_LEN bytes of UTF-8, no control
+ *     characters;
+ *   - value: a decimal number ([-+]digits[.digits][e[-+]digits]; no hex,
+ *     inf or nan), |value| <= PROTO_MAX_ABS_VALUE;
+ *   - column 4, tried in this order:
+ *       empty               -> no period, ts_ms = now
+ *       a period            -> "2021", "2021-Q3", "2021-07"; ts_ms = now
+ *       digits only         -> Unix time in milliseconds (so "2021" is a
+ *                              period, never 2.021 s after the epoch)
+ *       an ISO 8601 time    -> input_timestamp_parse() below
+ *     "now" is the wall clock when the line is parsed.
+ *
+ * Errors name the input, the line a record starts on and the field:
+ *     data.csv:17: value: 'abc' is not a number
+ */
+#ifndef CLUSTERMON_AGENTS_INPUT_H
+#define CLUSTERMON_AGENTS_INPUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "proto/proto.h"
+
+typedef enum {
+    INPUT_OK = 0,
+    INPUT_ESYNTAX = -1, /* a line that is not a valid sample */
+    INPUT_EIO = -2,     /* the input could not be opened or read */
+} input_err_t;
+
+#define INPUT_MAX_FIELD 1024 /* bytes in one CSV field; longer is an error */
+#define INPUT_ERRLEN 512     /* a comfortable size for error buffers */
+
+typedef struct input_reader input_reader_t;
+
+/*
+ * Returns a reader over fp, which is borrowed: it must stay open until
+ * input_reader_destroy(), which does not close it. name is copied and used in
+ * error messages ("stdin" if NULL). Never returns NULL (aborts on OOM).
+ */
+input_reader_t *input_reader_new(FILE *fp, const char *name);
+
+/*
+ * Opens path ("-" or NULL: stdin, named "stdin") and returns a reader that
+ * owns the stream (closed by input_reader_destroy(), stdin excepted).
+ * Returns NULL with "path: strerror" in err if the file cannot be opened.
+ */
+input_reader_t *input_reader_open(const char *path, char *err, size_t errlen);
+
+/* Frees the reader (closing what input_reader_open() opened); sets *r to NULL. */
+void input_reader_destroy(input_reader_t **r);
+
+/*
+ * Reads up to max samples into samples[0..max). *ret_n is set to the number
+ * filled; it is 0 only at the end of input. Blocks until max samples are
+ * read or the input ends, reading no further than needed.
+ *
+ * Ownership: the firm and metric strings of the samples are borrowed from
+ * the reader and stay valid until the next input_read_batch() or
+ * input_reader_destroy(), whichever comes first.
+ *
+ * Returns INPUT_OK, or INPUT_ESYNTAX / INPUT_EIO with "name:line: field:
+ * reason" in err. On an error *ret_n still counts the good samples that came
+ * before the bad line in this call (the caller may deliver them), and the
+ * error is sticky: later calls return it again with *ret_n = 0.
+ */
+int input_read_batch(input_reader_t *r, proto_sample_t *samples, size_t max, size_t *ret_n,
+                     char *err, size_t errlen);
+
+/* Returns the number of the physical line being read (1-based). */
+unsigned long input_reader_line(const input_reader_t *r);
+
+/*
+ * Parses an absolute time into Unix milliseconds:
+ *   - digits only: Unix time in ms;
+ *   - ISO 8601: YYYY-MM-DDThh:mm[:ss[.fff...]] followed by Z or an offset
+ *     (+hh:mm, +hhmm, +hh); 't', 'z' and a space for 'T' are accepted;
+ *     fractions beyond milliseconds are truncated. A time without Z or an
+ *     offset is refused: its time zone would be a guess.
+ * The result must lie in [0, PROTO_MAX_TS_MS).
+ * Returns INPUT_OK or INPUT_ESYNTAX with a reason (without the input) in err.
+ * Pure; callable from any context.
+ */
+int input_timestamp_parse(const char *s, size_t len, int64_t *ret_ms, char *err, size_t errlen);
+
+#endif

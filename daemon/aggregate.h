@@ -1,0 +1,78 @@
+/*
+ * aggregate.h -- the in-memory figures: per firm and metric, what was
+ * reported for each calendar period.
+ *
+ * Period metrics (revenue, profit, ...) are amounts kept in fixed point, in
+ * thousandths of the unit (int64 "milli"), so sums are exact: 10^13 yuan is
+ * 10^16 milli, far inside int64. A firm may report a month, a quarter or a
+ * whole year; a re-sent value for the same firm, metric and period replaces
+ * the earlier one (reports get restated). A period's total for one firm is
+ * the most direct report there is: the year's own value if reported, else
+ * the sum of its quarters, each the quarter's own value if reported, else
+ * the sum of its reported months.
+ *
+ * Readings (point measurements) keep the latest value and a count.
+ *
+ * Cluster and chain totals are computed from the firm figures on demand (a
+ * report walks a few thousand firms at most); ingest only writes here.
+ * Storage grows only when a firm reports a new year, never per sample.
+ */
+#ifndef CLUSTERMON_AGGREGATE_H
+#define CLUSTERMON_AGGREGATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/proto.h"
+
+typedef struct {
+    uint16_t year;
+    uint16_t month_mask;   /* bit m-1: month m reported */
+    uint8_t quarter_mask;  /* bit q-1: quarter q reported */
+    bool has_annual;
+    bool any;              /* anything at all arrived for this year */
+    int64_t month[12];
+    int64_t quarter[4];
+    int64_t annual;
+} agg_year_t;
+
+typedef struct {
+    agg_year_t *years;     /* sorted by year */
+    uint32_t nyears, cap;
+    double last;           /* readings: latest value (by timestamp) */
+    int64_t last_ts;
+    uint64_t count;        /* readings received */
+} agg_series_t;
+
+typedef struct {
+    size_t nfirms, nmetrics;
+    agg_series_t *series;  /* [firm * nmetrics + metric] */
+} agg_t;
+
+/* Caller owns the result: agg_destroy. */
+agg_t *agg_new(size_t nfirms, size_t nmetrics);
+void agg_destroy(agg_t **agg);
+
+/* Converts an amount to milli-units (round half away from zero). The value
+ * must be finite with |v| <= PROTO_MAX_ABS_VALUE (the decoder guarantees it). */
+int64_t agg_to_milli(double v);
+
+/* Records a period amount (kind YEAR, QUARTER or MONTH), replacing any
+ * earlier value for the same period. */
+void agg_put_period(agg_t *agg, int firm, int metric, proto_period_t p, int64_t milli);
+
+/* Records a reading that falls in local (year, month). */
+void agg_put_reading(agg_t *agg, int firm, int metric, int year, int month, double v,
+                     int64_t ts_ms);
+
+/* A firm's total for period p (see above). Returns false if it reported
+ * nothing for p (then *ret_milli is 0). */
+bool agg_firm_total(const agg_t *agg, int firm, int metric, proto_period_t p, int64_t *ret_milli);
+
+/* True if the firm sent anything for the given year. */
+bool agg_firm_reported(const agg_t *agg, int firm, int year);
+
+const agg_series_t *agg_series(const agg_t *agg, int firm, int metric);
+
+#endif

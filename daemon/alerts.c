@@ -1,0 +1,63 @@
+/* alerts.c -- see alerts.h. */
+#include "daemon/alerts.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "daemon/log.h"
+
+int alerts_open(alerts_t *al, void *zctx, const char *endpoint, char *err, size_t errlen)
+{
+    memset(al, 0, sizeof *al);
+    msgpack_sbuffer_init(&al->buf);
+    al->sock = zmq_socket(zctx, ZMQ_PUB);
+    if (!al->sock) {
+        snprintf(err, errlen, "alerts: zmq_socket(PUB): %s", zmq_strerror(errno));
+        return -1;
+    }
+    int linger = 0, hwm = 100000;
+    zmq_setsockopt(al->sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(al->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    if (zmq_bind(al->sock, endpoint) != 0) {
+        snprintf(err, errlen, "alerts: cannot bind %s: %s", endpoint, zmq_strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int alerts_publish(alerts_t *al, proto_alert_t *a)
+{
+    char topic[PROTO_MAX_ID_LEN + 32];
+    char err[PROTO_ERRLEN];
+    a->seq = ++al->seq;
+    msgpack_sbuffer_clear(&al->buf);
+    int tlen = proto_alert_topic(a->cluster, (proto_severity_t)a->severity, topic, sizeof topic);
+    if (tlen < 0 || proto_alert_encode(a, &al->buf, err, sizeof err) != PROTO_OK) {
+        log_error("alert %.*s: cannot encode: %s", PROTO_STR_ARG(a->id), tlen < 0 ? "topic" : err);
+        al->send_errors++;
+        return -1;
+    }
+    if (zmq_send(al->sock, topic, (size_t)tlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(al->sock, al->buf.data, al->buf.size, ZMQ_DONTWAIT) < 0) {
+        log_warn("alert %.*s seq %llu: publish failed", PROTO_STR_ARG(a->id),
+                 (unsigned long long)a->seq);
+        al->send_errors++;
+        return -1;
+    }
+    al->published++;
+    if (a->severity < PROTO_SEV_COUNT)
+        al->by_severity[a->severity]++;
+    log_info("alert %s %.*s: %.*s (seq %llu)", proto_alert_state_name(a->state),
+             PROTO_STR_ARG(a->id), PROTO_STR_ARG(a->summary), (unsigned long long)a->seq);
+    return 0;
+}
+
+void alerts_close(alerts_t *al)
+{
+    if (al->sock)
+        zmq_close(al->sock);
+    al->sock = NULL;
+    msgpack_sbuffer_destroy(&al->buf);
+}

@@ -1,0 +1,54 @@
+/* calendar.c -- see calendar.h. */
+#include "daemon/calendar.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+int calendar_init(calendar_t *cal, const char *zone)
+{
+    if (setenv("TZ", zone, 1) != 0)
+        return -1;
+    tzset();
+    cal->lo_ms = cal->hi_ms = 0;
+    cal->year = cal->month = 0;
+    return 0;
+}
+
+/* Unix seconds of local midnight on the first of (year, month 1..13). */
+static int64_t month_start(int year, int month)
+{
+    struct tm tm = {0};
+    tm.tm_year = year - 1900 + (month - 1) / 12;
+    tm.tm_mon = (month - 1) % 12;
+    tm.tm_mday = 1;
+    tm.tm_isdst = -1;
+    return (int64_t)mktime(&tm);
+}
+
+int calendar_month_of(calendar_t *cal, int64_t ts_ms, int *ret_year, int *ret_month)
+{
+    if (ts_ms >= cal->lo_ms && ts_ms < cal->hi_ms) {
+        *ret_year = cal->year;
+        *ret_month = cal->month;
+        return 0;
+    }
+    /* floor division: a negative ts must not round toward zero */
+    time_t secs = (time_t)(ts_ms >= 0 ? ts_ms / 1000 : -((-ts_ms + 999) / 1000));
+    struct tm tm;
+    if (!localtime_r(&secs, &tm))
+        return -1;
+    cal->year = tm.tm_year + 1900;
+    cal->month = tm.tm_mon + 1;
+    cal->lo_ms = month_start(cal->year, cal->month) * 1000;
+    cal->hi_ms = month_start(cal->year, cal->month + 1) * 1000;
+    *ret_year = cal->year;
+    *ret_month = cal->month;
+    return 0;
+}
+
+int64_t calendar_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -1,0 +1,28 @@
+/*
+ * calendar.h -- maps Unix timestamps to calendar months of the configured
+ * time zone (periods are local: a reading at 2022-07-01T00:30+08:00 belongs
+ * to July in Asia/Shanghai). The zone is process-wide (TZ), set once at
+ * start-up; a one-month cache keeps localtime_r() off the hot path, since
+ * a stream of readings nearly always stays within one month.
+ */
+#ifndef CLUSTERMON_CALENDAR_H
+#define CLUSTERMON_CALENDAR_H
+
+#include <stdint.h>
+
+typedef struct {
+    int64_t lo_ms, hi_ms; /* the cached month is [lo_ms, hi_ms) */
+    int year, month;      /* month 1..12 */
+} calendar_t;
+
+/* Sets TZ to zone and resets cal. Call before the loop runs. Returns 0 or -1. */
+int calendar_init(calendar_t *cal, const char *zone);
+
+/* Writes the local year and month (1..12) of ts_ms. Returns 0, or -1 if the
+ * timestamp cannot be converted. */
+int calendar_month_of(calendar_t *cal, int64_t ts_ms, int *ret_year, int *ret_month);
+
+/* Unix ms of the current time. */
+int64_t calendar_now_ms(void);
+
+#endif

@@ -1,0 +1,670 @@
+/*
+ * config.c -- parses clustermond's INI config with inih into a fresh
+ * config_t, then validates the whole of it (cross references between rules,
+ * metrics, clusters and chains need the whole file). See config.h.
+ *
+ * inih does not tell a handler its line number, and it never reports a
+ * section that holds no keys; we feed it through our own line reader, which
+ * counts lines and sees each "[section]" header itself. That also lets an
+ * empty [cluster x] be caught instead of silently dropped.
+ */
+#include "daemon/config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "daemon/ids.h"
+#include "daemon/log.h"
+#include "daemon/xalloc.h"
+
+/* ---- the [daemon] section: a table of option descriptors ----------------- */
+
+typedef enum { OPT_STR, OPT_PATH, OPT_ENDPOINT, OPT_NUMBER } opt_type_t;
+
+typedef struct {
+    const char *name;
+    opt_type_t type;
+    size_t offset; /* into config_t */
+    const char *def; /* default, NULL = required */
+    const char *help;
+} opt_desc_t;
+
+#define OPT(field, type, def, help) {#field, type, offsetof(config_t, field), def, help}
+
+static const opt_desc_t daemon_opts[] = {
+    OPT(ingest, OPT_ENDPOINT, "tcp://127.0.0.1:7601", "ROUTER endpoint agents send batches to"),
+    OPT(alerts, OPT_ENDPOINT, "tcp://127.0.0.1:7602", "PUB endpoint alerts are published on"),
+    OPT(control, OPT_ENDPOINT, "tcp://127.0.0.1:7603", "ROUTER endpoint for clustermonctl"),
+    OPT(state_dir, OPT_PATH, "clustermon-state", "directory for state files"),
+    OPT(registry, OPT_PATH, NULL, "firm registry CSV"),
+    OPT(timezone, OPT_STR, "Asia/Shanghai", "time zone of calendar periods"),
+    OPT(log_level, OPT_STR, "info", "error | warn | info | debug"),
+    OPT(above_scale_line, OPT_NUMBER, "20000000", "annual revenue (yuan) of an above-scale firm"),
+    OPT(revenue_metric, OPT_STR, "revenue", "period metric that is revenue"),
+    OPT(profit_metric, OPT_STR, "profit", "period metric that is profit (may be unconfigured)"),
+};
+#define NDAEMON_OPTS (sizeof daemon_opts / sizeof daemon_opts[0])
+
+/* ---- parse state ---------------------------------------------------------- */
+
+typedef enum { SEC_NONE, SEC_DAEMON, SEC_METRIC, SEC_CLUSTER, SEC_RULE } section_kind_t;
+
+/* What a rule names, kept with lines until the whole file is read. */
+typedef struct {
+    char *metric, *cluster, *chain;
+    int metric_line, cluster_line, chain_line, type_line, above_line;
+    bool has_type, has_above, has_clear;
+} rule_raw_t;
+
+typedef struct {
+    config_t *cfg;
+    const char *path;
+    const char *base_dir;
+    int line;               /* line the reader handed to inih last */
+    section_kind_t sec;
+    size_t idx;             /* index of the current metric/cluster/rule */
+    bool daemon_seen[NDAEMON_OPTS];
+    int daemon_line[NDAEMON_OPTS];
+    bool metric_has_kind[CONFIG_MAX_METRICS];
+    rule_raw_t *raw_rules;
+    size_t raw_cap, metrics_cap, clusters_cap, rules_cap;
+    char *err;
+    size_t errlen;
+    bool failed;
+    /* the reader's source: a FILE or a string */
+    FILE *fp;
+    const char *text;
+} parse_t;
+
+static void perr(parse_t *p, int line, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Records the first error only: later ones are usually its consequences. */
+static void perr(parse_t *p, int line, const char *field, const char *fmt, ...)
+{
+    if (p->failed)
+        return;
+    p->failed = true;
+    int n = snprintf(p->err, p->errlen, "%s:%d: %s: ", p->path, line, field);
+    if (n < 0 || (size_t)n >= p->errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+        *--e = '\0';
+    return s;
+}
+
+/* Opens the section named by a header line's text ("metric revenue"). */
+static void section_open(parse_t *p, char *name)
+{
+    config_t *cfg = p->cfg;
+    char *kind = trim(name);
+    char *id = strpbrk(kind, " \t");
+    if (id) {
+        *id++ = '\0';
+        id = trim(id);
+    }
+    const char *sec_field = kind;
+    if (strcmp(kind, "daemon") == 0 && !id) {
+        p->sec = SEC_DAEMON;
+        return;
+    }
+    if (strcmp(kind, "metric") != 0 && strcmp(kind, "cluster") != 0 && strcmp(kind, "rule") != 0) {
+        perr(p, p->line, sec_field,
+             "unknown section (expected [daemon], [metric NAME], [cluster ID] or [rule ID])");
+        p->sec = SEC_NONE;
+        return;
+    }
+    if (!id || !*id) {
+        perr(p, p->line, sec_field, "section needs an id, e.g. [%s my-id]", kind);
+        p->sec = SEC_NONE;
+        return;
+    }
+    char why[128];
+    if (ids_validate(id, strlen(id), why, sizeof why) != 0) {
+        perr(p, p->line, sec_field, "'%s': %s", id, why);
+        p->sec = SEC_NONE;
+        return;
+    }
+    if (strcmp(kind, "metric") == 0) {
+        if (config_metric_find(cfg, id, strlen(id)) >= 0) {
+            perr(p, p->line, "metric", "'%s' is defined twice", id);
+            return;
+        }
+        if (cfg->nmetrics == CONFIG_MAX_METRICS) {
+            perr(p, p->line, "metric", "more than %d metrics", CONFIG_MAX_METRICS);
+            return;
+        }
+        xgrow(&cfg->metrics, &p->metrics_cap, cfg->nmetrics + 1, sizeof *cfg->metrics);
+        config_metric_t *m = &cfg->metrics[cfg->nmetrics];
+        memset(m, 0, sizeof *m);
+        m->name = xstrdup(id);
+        m->unit = xstrdup("");
+        m->line = p->line;
+        p->sec = SEC_METRIC;
+        p->idx = cfg->nmetrics++;
+    } else if (strcmp(kind, "cluster") == 0) {
+        if (config_cluster_find(cfg, id, strlen(id)) >= 0) {
+            perr(p, p->line, "cluster", "'%s' is defined twice", id);
+            return;
+        }
+        xgrow(&cfg->clusters, &p->clusters_cap, cfg->nclusters + 1, sizeof *cfg->clusters);
+        config_cluster_t *c = &cfg->clusters[cfg->nclusters];
+        memset(c, 0, sizeof *c);
+        c->id = xstrdup(id);
+        c->title = xstrdup(id);
+        c->line = p->line;
+        p->sec = SEC_CLUSTER;
+        p->idx = cfg->nclusters++;
+    } else {
+        for (size_t i = 0; i < cfg->nrules; i++) {
+            if (strcmp(cfg->rules[i].id, id) == 0) {
+                perr(p, p->line, "rule", "'%s' is defined twice", id);
+                return;
+            }
+        }
+        xgrow(&cfg->rules, &p->rules_cap, cfg->nrules + 1, sizeof *cfg->rules);
+        xgrow(&p->raw_rules, &p->raw_cap, cfg->nrules + 1, sizeof *p->raw_rules);
+        config_rule_t *r = &cfg->rules[cfg->nrules];
+        memset(r, 0, sizeof *r);
+        memset(&p->raw_rules[cfg->nrules], 0, sizeof *p->raw_rules);
+        r->id = xstrdup(id);
+        r->severity = PROTO_SEV_WARNING;
+        r->chain = -1;
+        r->line = p->line;
+        p->sec = SEC_RULE;
+        p->idx = cfg->nrules++;
+    }
+}
+
+/* inih's reader: one line per call; we count it and catch section headers. */
+static char *reader(char *buf, int size, void *stream)
+{
+    parse_t *p = stream;
+    char *got;
+    if (p->fp) {
+        got = fgets(buf, size, p->fp);
+    } else {
+        if (!*p->text)
+            return NULL;
+        const char *nl = strchr(p->text, '\n');
+        size_t n = nl ? (size_t)(nl - p->text) + 1 : strlen(p->text);
+        if (n > (size_t)size - 1)
+            n = (size_t)size - 1;
+        memcpy(buf, p->text, n);
+        buf[n] = '\0';
+        p->text += n;
+        got = buf;
+    }
+    if (!got)
+        return NULL;
+    p->line++;
+    char tmp[512];
+    snprintf(tmp, sizeof tmp, "%s", buf);
+    char *s = trim(tmp);
+    if (*s == '[') {
+        char *close = strchr(s, ']');
+        if (close) {
+            *close = '\0';
+            section_open(p, s + 1);
+        }
+    }
+    return got;
+}
+
+static int parse_number(const char *v, double *ret)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (end == v || *trim(end) != '\0' || errno == ERANGE || !isfinite(d))
+        return -1;
+    *ret = d;
+    return 0;
+}
+
+static char *resolve_path(const parse_t *p, const char *v)
+{
+    if (v[0] == '/' || !p->base_dir)
+        return xstrdup(v);
+    size_t n = strlen(p->base_dir) + strlen(v) + 2;
+    char *s = xmalloc(n);
+    snprintf(s, n, "%s/%s", p->base_dir, v);
+    return s;
+}
+
+static void set_daemon_opt(parse_t *p, size_t i, const char *value)
+{
+    const opt_desc_t *o = &daemon_opts[i];
+    char **slot = (char **)((char *)p->cfg + o->offset);
+    switch (o->type) {
+    case OPT_NUMBER: {
+        double d;
+        if (parse_number(value, &d) != 0 || d < 0) {
+            perr(p, p->line, "daemon.above_scale_line", "'%s' is not a non-negative number", value);
+            return;
+        }
+        *(double *)(void *)slot = d;
+        return;
+    }
+    case OPT_ENDPOINT:
+        if (strncmp(value, "tcp://", 6) != 0 && strncmp(value, "ipc://", 6) != 0 &&
+            strncmp(value, "inproc://", 9) != 0) {
+            perr(p, p->line, o->name, "'%s' is not a ZeroMQ endpoint (tcp://, ipc:// or inproc://)",
+                 value);
+            return;
+        }
+        break;
+    case OPT_STR:
+    case OPT_PATH:
+        if (!*value) {
+            perr(p, p->line, o->name, "must not be empty");
+            return;
+        }
+        break;
+    }
+    free(*slot);
+    *slot = o->type == OPT_PATH ? resolve_path(p, value) : xstrdup(value);
+}
+
+static void handle_daemon(parse_t *p, const char *name, const char *value)
+{
+    for (size_t i = 0; i < NDAEMON_OPTS; i++) {
+        if (strcmp(daemon_opts[i].name, name) != 0)
+            continue;
+        if (p->daemon_seen[i]) {
+            char field[64];
+            snprintf(field, sizeof field, "daemon.%s", name);
+            perr(p, p->line, field, "set twice (first on line %d)", p->daemon_line[i]);
+            return;
+        }
+        p->daemon_seen[i] = true;
+        p->daemon_line[i] = p->line;
+        set_daemon_opt(p, i, value);
+        return;
+    }
+    char field[96];
+    snprintf(field, sizeof field, "daemon.%.80s", name);
+    perr(p, p->line, field, "unknown option");
+}
+
+static void handle_metric(parse_t *p, const char *name, const char *value)
+{
+    config_metric_t *m = &p->cfg->metrics[p->idx];
+    if (strcmp(name, "kind") == 0) {
+        if (strcmp(value, "period") == 0)
+            m->kind = METRIC_PERIOD;
+        else if (strcmp(value, "reading") == 0)
+            m->kind = METRIC_READING;
+        else {
+            perr(p, p->line, "metric.kind", "'%s' is not period or reading", value);
+            return;
+        }
+        p->metric_has_kind[p->idx] = true;
+    } else if (strcmp(name, "unit") == 0) {
+        free(m->unit);
+        m->unit = xstrdup(value);
+    } else {
+        perr(p, p->line, "metric", "unknown key '%s' in [metric %s] (expected kind, unit)", name,
+             m->name);
+    }
+}
+
+static void handle_cluster(parse_t *p, const char *name, const char *value)
+{
+    config_cluster_t *c = &p->cfg->clusters[p->idx];
+    if (strcmp(name, "title") == 0) {
+        free(c->title);
+        c->title = xstrdup(value);
+    } else if (strcmp(name, "chains") == 0) {
+        char *copy = xstrdup(value), *save = NULL;
+        size_t cap = c->nchains;
+        for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            char *id = trim(tok);
+            char why[128];
+            if (ids_validate(id, strlen(id), why, sizeof why) != 0) {
+                perr(p, p->line, "cluster.chains", "'%s': %s", id, why);
+                break;
+            }
+            if (config_chain_find(c, id, strlen(id)) >= 0) {
+                perr(p, p->line, "cluster.chains", "'%s' is listed twice", id);
+                break;
+            }
+            if (c->nchains == CONFIG_MAX_CHAINS) {
+                perr(p, p->line, "cluster.chains", "more than %d chains", CONFIG_MAX_CHAINS);
+                break;
+            }
+            xgrow(&c->chains, &cap, c->nchains + 1, sizeof *c->chains);
+            c->chains[c->nchains++] = xstrdup(id);
+        }
+        free(copy);
+    } else {
+        perr(p, p->line, "cluster", "unknown key '%s' in [cluster %s] (expected title, chains)",
+             name, c->id);
+    }
+}
+
+static void handle_rule(parse_t *p, const char *name, const char *value)
+{
+    config_rule_t *r = &p->cfg->rules[p->idx];
+    rule_raw_t *raw = &p->raw_rules[p->idx];
+    double d;
+    if (strcmp(name, "type") == 0) {
+        if (strcmp(value, "threshold") != 0) {
+            perr(p, p->line, "rule.type", "'%s' is not a rule type this version knows (threshold)",
+                 value);
+            return;
+        }
+        r->type = RULE_THRESHOLD;
+        raw->has_type = true;
+        raw->type_line = p->line;
+    } else if (strcmp(name, "severity") == 0) {
+        int s = proto_severity_from_name(proto_str(value));
+        if (s < 0) {
+            perr(p, p->line, "rule.severity", "'%s' is not info, warning or critical", value);
+            return;
+        }
+        r->severity = (proto_severity_t)s;
+    } else if (strcmp(name, "metric") == 0) {
+        free(raw->metric);
+        raw->metric = xstrdup(value);
+        raw->metric_line = p->line;
+    } else if (strcmp(name, "cluster") == 0) {
+        free(raw->cluster);
+        raw->cluster = xstrdup(value);
+        raw->cluster_line = p->line;
+    } else if (strcmp(name, "chain") == 0) {
+        free(raw->chain);
+        raw->chain = xstrdup(value);
+        raw->chain_line = p->line;
+    } else if (strcmp(name, "above") == 0 || strcmp(name, "clear") == 0) {
+        bool above = name[0] == 'a';
+        if (parse_number(value, &d) != 0) {
+            perr(p, p->line, above ? "rule.above" : "rule.clear", "'%s' is not a number", value);
+            return;
+        }
+        if (above) {
+            r->above = d;
+            raw->has_above = true;
+            raw->above_line = p->line;
+        } else {
+            r->clear = d;
+            raw->has_clear = true;
+        }
+    } else {
+        perr(p, p->line, "rule",
+             "unknown key '%s' in [rule %s] (expected type, severity, metric, cluster, chain, "
+             "above, clear)",
+             name, r->id);
+    }
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+    parse_t *p = user;
+    (void)section; /* the reader already opened it, with its line */
+    if (p->failed)
+        return 1;
+    switch (p->sec) {
+    case SEC_DAEMON: handle_daemon(p, name, value); break;
+    case SEC_METRIC: handle_metric(p, name, value); break;
+    case SEC_CLUSTER: handle_cluster(p, name, value); break;
+    case SEC_RULE: handle_rule(p, name, value); break;
+    case SEC_NONE:
+        perr(p, p->line, name, "key outside a known section");
+        break;
+    }
+    return 1;
+}
+
+/* ---- validation of the whole ---------------------------------------------- */
+
+static bool timezone_known(const char *tz)
+{
+    if (strcmp(tz, "UTC") == 0)
+        return true;
+    if (tz[0] == '/' || strstr(tz, ".."))
+        return false;
+    char path[512];
+    struct stat st;
+    snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", tz);
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static void validate(parse_t *p)
+{
+    config_t *cfg = p->cfg;
+    for (size_t i = 0; i < NDAEMON_OPTS && !p->failed; i++) {
+        char **slot = (char **)((char *)cfg + daemon_opts[i].offset);
+        if (daemon_opts[i].type == OPT_NUMBER || *slot)
+            continue;
+        if (!daemon_opts[i].def) {
+            char field[64];
+            snprintf(field, sizeof field, "daemon.%s", daemon_opts[i].name);
+            perr(p, p->line, field, "required (%s)", daemon_opts[i].help);
+        } else {
+            set_daemon_opt(p, i, daemon_opts[i].def);
+        }
+    }
+    if (p->failed)
+        return;
+    log_level_t lvl;
+    if (log_level_parse(cfg->log_level, &lvl) != 0) {
+        perr(p, 1, "daemon.log_level", "'%s' is not error, warn, info or debug", cfg->log_level);
+        return;
+    }
+    if (!timezone_known(cfg->timezone)) {
+        perr(p, 1, "daemon.timezone",
+             "unknown time zone '%s' (no /usr/share/zoneinfo/%s; is tzdata installed?)",
+             cfg->timezone, cfg->timezone);
+        return;
+    }
+    for (size_t i = 0; i < cfg->nmetrics; i++) {
+        if (!p->metric_has_kind[i]) {
+            perr(p, cfg->metrics[i].line, "metric.kind", "[metric %s] needs kind = period | reading",
+                 cfg->metrics[i].name);
+            return;
+        }
+    }
+    for (size_t i = 0; i < cfg->nclusters; i++) {
+        if (cfg->clusters[i].nchains == 0) {
+            perr(p, cfg->clusters[i].line, "cluster.chains",
+                 "[cluster %s] needs chains = a, b, ...", cfg->clusters[i].id);
+            return;
+        }
+    }
+    if (cfg->nclusters == 0) {
+        perr(p, p->line, "cluster", "no [cluster ID] section: nothing to monitor");
+        return;
+    }
+    cfg->revenue_idx = config_metric_find(cfg, cfg->revenue_metric, strlen(cfg->revenue_metric));
+    if (cfg->revenue_idx < 0 || cfg->metrics[cfg->revenue_idx].kind != METRIC_PERIOD) {
+        perr(p, 1, "daemon.revenue_metric", "'%s' is not a configured period metric",
+             cfg->revenue_metric);
+        return;
+    }
+    cfg->profit_idx = config_metric_find(cfg, cfg->profit_metric, strlen(cfg->profit_metric));
+    if (cfg->profit_idx >= 0 && cfg->metrics[cfg->profit_idx].kind != METRIC_PERIOD) {
+        perr(p, cfg->metrics[cfg->profit_idx].line, "daemon.profit_metric",
+             "'%s' is not a period metric", cfg->profit_metric);
+        return;
+    }
+    for (size_t i = 0; i < cfg->nrules; i++) {
+        config_rule_t *r = &cfg->rules[i];
+        rule_raw_t *raw = &p->raw_rules[i];
+        if (!raw->has_type) {
+            perr(p, r->line, "rule.type", "[rule %s] needs type = threshold", r->id);
+            return;
+        }
+        if (!raw->metric) {
+            perr(p, r->line, "rule.metric", "[rule %s] needs metric", r->id);
+            return;
+        }
+        r->metric = config_metric_find(cfg, raw->metric, strlen(raw->metric));
+        if (r->metric < 0) {
+            perr(p, raw->metric_line, "rule.metric", "unknown metric '%s'", raw->metric);
+            return;
+        }
+        if (cfg->metrics[r->metric].kind != METRIC_READING) {
+            perr(p, raw->metric_line, "rule.metric",
+                 "threshold rules watch readings; '%s' is a period metric", raw->metric);
+            return;
+        }
+        if (!raw->cluster) {
+            perr(p, r->line, "rule.cluster", "[rule %s] needs cluster", r->id);
+            return;
+        }
+        r->cluster = config_cluster_find(cfg, raw->cluster, strlen(raw->cluster));
+        if (r->cluster < 0) {
+            perr(p, raw->cluster_line, "rule.cluster", "unknown cluster '%s'", raw->cluster);
+            return;
+        }
+        if (raw->chain) {
+            r->chain = config_chain_find(&cfg->clusters[r->cluster], raw->chain, strlen(raw->chain));
+            if (r->chain < 0) {
+                perr(p, raw->chain_line, "rule.chain", "cluster '%s' has no chain '%s'",
+                     raw->cluster, raw->chain);
+                return;
+            }
+        }
+        if (!raw->has_above) {
+            perr(p, r->line, "rule.above", "[rule %s] needs above = LIMIT", r->id);
+            return;
+        }
+        if (!raw->has_clear)
+            r->clear = r->above;
+        if (r->clear > r->above) {
+            perr(p, raw->above_line, "rule.clear", "clear level %g is above the limit %g", r->clear,
+                 r->above);
+            return;
+        }
+    }
+}
+
+static void free_raw_rules(parse_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(p->raw_rules[i].metric);
+        free(p->raw_rules[i].cluster);
+        free(p->raw_rules[i].chain);
+    }
+    free(p->raw_rules);
+}
+
+int config_load(const char *path, const char *text, const char *base_dir, config_t **ret, char *err,
+                size_t errlen)
+{
+    config_t *cfg = xcalloc(1, sizeof *cfg);
+    cfg->path = xstrdup(path);
+    cfg->above_scale_line = 20000000.0;
+    cfg->revenue_idx = cfg->profit_idx = -1;
+    parse_t p = {.cfg = cfg, .path = path, .base_dir = base_dir, .err = err, .errlen = errlen};
+    err[0] = '\0';
+
+    if (text) {
+        p.text = text;
+    } else {
+        p.fp = fopen(path, "r");
+        if (!p.fp) {
+            snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+            config_destroy(&cfg);
+            return -1;
+        }
+    }
+    int rc = ini_parse_stream(reader, &p, handler, &p);
+    if (p.fp)
+        fclose(p.fp);
+    if (rc > 0 && !p.failed)
+        perr(&p, rc, "syntax", "not a [section] or key = value line");
+    else if (rc < 0 && !p.failed)
+        perr(&p, 0, "file", "inih could not read it (%d)", rc);
+    if (!p.failed)
+        validate(&p);
+    free_raw_rules(&p, cfg->nrules);
+    if (p.failed) {
+        config_destroy(&cfg);
+        return -1;
+    }
+    *ret = cfg;
+    return 0;
+}
+
+void config_destroy(config_t **pcfg)
+{
+    config_t *cfg = *pcfg;
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < NDAEMON_OPTS; i++) {
+        if (daemon_opts[i].type != OPT_NUMBER)
+            free(*(char **)((char *)cfg + daemon_opts[i].offset));
+    }
+    for (size_t i = 0; i < cfg->nmetrics; i++) {
+        free(cfg->metrics[i].name);
+        free(cfg->metrics[i].unit);
+    }
+    for (size_t i = 0; i < cfg->nclusters; i++) {
+        free(cfg->clusters[i].id);
+        free(cfg->clusters[i].title);
+        for (size_t j = 0; j < cfg->clusters[i].nchains; j++)
+            free(cfg->clusters[i].chains[j]);
+        free(cfg->clusters[i].chains);
+    }
+    for (size_t i = 0; i < cfg->nrules; i++)
+        free(cfg->rules[i].id);
+    free(cfg->metrics);
+    free(cfg->clusters);
+    free(cfg->rules);
+    free(cfg->path);
+    free(cfg);
+    *pcfg = NULL;
+}
+
+static bool name_eq(const char *a, const char *b, size_t len)
+{
+    return strlen(a) == len && memcmp(a, b, len) == 0;
+}
+
+int config_metric_find(const config_t *cfg, const char *name, size_t len)
+{
+    for (size_t i = 0; i < cfg->nmetrics; i++)
+        if (name_eq(cfg->metrics[i].name, name, len))
+            return (int)i;
+    return -1;
+}
+
+int config_cluster_find(const config_t *cfg, const char *id, size_t len)
+{
+    for (size_t i = 0; i < cfg->nclusters; i++)
+        if (name_eq(cfg->clusters[i].id, id, len))
+            return (int)i;
+    return -1;
+}
+
+int config_chain_find(const config_cluster_t *cl, const char *id, size_t len)
+{
+    for (size_t i = 0; i < cl->nchains; i++)
+        if (name_eq(cl->chains[i], id, len))
+            return (int)i;
+    return -1;
+}
+
+const char *config_metric_kind_name(metric_kind_t k)
+{
+    return k == METRIC_READING ? "reading" : "period";
+}

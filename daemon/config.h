@@ -1,0 +1,95 @@
+/*
+ * config.h -- clustermond's configuration: INI, parsed with inih.
+ *
+ * Sections: [daemon] (a table of option descriptors in config.c), then any
+ * number of [metric NAME], [cluster ID] and [rule ID] sections. Parsing
+ * builds a fresh config_t and validates all of it; a caller swaps it in only
+ * on success (the two-phase pattern a reload will reuse). Every error reads
+ * "file:line: section.field: reason".
+ */
+#ifndef CLUSTERMON_CONFIG_H
+#define CLUSTERMON_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/proto.h"
+
+#define CONFIG_ERRLEN 512
+#define CONFIG_MAX_METRICS 64
+#define CONFIG_MAX_CHAINS 32
+
+typedef enum { METRIC_PERIOD = 0, METRIC_READING } metric_kind_t;
+
+typedef struct {
+    char *name;
+    metric_kind_t kind;
+    char *unit;
+    int line;
+} config_metric_t;
+
+typedef struct {
+    char *id;
+    char *title;
+    char **chains;   /* chain ids, nchains of them */
+    size_t nchains;
+    int line;
+} config_cluster_t;
+
+typedef enum { RULE_THRESHOLD = 0 } rule_type_t;
+
+typedef struct {
+    char *id;
+    rule_type_t type;
+    proto_severity_t severity;
+    int metric;      /* index into metrics, a `reading` metric */
+    int cluster;     /* index into clusters */
+    int chain;       /* index into that cluster's chains, -1 = every firm of the cluster */
+    double above;    /* fires when a reading is > above */
+    double clear;    /* resolves when a reading is <= clear (default: above) */
+    int line;
+} config_rule_t;
+
+typedef struct {
+    char *path;          /* where it came from, for messages */
+    char *ingest;        /* ZeroMQ endpoints the daemon binds */
+    char *alerts;
+    char *control;
+    char *state_dir;
+    char *registry;      /* firm registry CSV */
+    char *timezone;      /* IANA name, periods are local to it */
+    char *log_level;
+    double above_scale_line; /* yuan of annual revenue */
+    char *revenue_metric;    /* which metrics the report and the above-scale line use */
+    char *profit_metric;
+    int revenue_idx, profit_idx; /* resolved indexes, -1 if profit is not configured */
+
+    config_metric_t *metrics;
+    size_t nmetrics;
+    config_cluster_t *clusters;
+    size_t nclusters;
+    config_rule_t *rules;
+    size_t nrules;
+} config_t;
+
+/*
+ * Parses and validates a config. path names the file; if text is non-NULL it
+ * is parsed instead of reading path (the embedded default) and path is only
+ * used in messages. Relative paths in the file are resolved against base_dir
+ * (NULL = as given, i.e. against the working directory).
+ * Returns 0 and a new config in *ret (caller owns: config_destroy), or -1
+ * with "file:line: section.field: reason" in err.
+ */
+int config_load(const char *path, const char *text, const char *base_dir, config_t **ret,
+                char *err, size_t errlen);
+void config_destroy(config_t **cfg);
+
+/* Index lookups by name; -1 if absent. len-bounded so wire strings need no copy. */
+int config_metric_find(const config_t *cfg, const char *name, size_t len);
+int config_cluster_find(const config_t *cfg, const char *id, size_t len);
+int config_chain_find(const config_cluster_t *cl, const char *id, size_t len);
+
+const char *config_metric_kind_name(metric_kind_t k);
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * control.h -- the control socket that clustermonctl talks to.
+ *
+ * A ROUTER: [identity][(empty)][ctl request] in, the same envelope with a
+ * ctl_reply out. Commands (args in brackets):
+ *   ping                       -> "pong"
+ *   status                     -> version, uptime, counters
+ *   report [year]              -> per cluster and chain: member firms,
+ *                                 reporting firms, above-scale firms,
+ *                                 revenue and profit (milli-units) for the year
+ * Every answer is built on the loop from current state; commands are cheap
+ * (a report walks the firms once).
+ */
+#ifndef CLUSTERMON_CONTROL_H
+#define CLUSTERMON_CONTROL_H
+
+#include <stdint.h>
+
+#include "daemon/zpoll.h"
+#include "proto/proto.h"
+
+struct server;
+
+typedef struct {
+    struct server *srv;
+    void *sock;              /* owned */
+    zpoll_t zp;
+    msgpack_sbuffer out;     /* reused reply buffer */
+    uint64_t requests, errors;
+    void (*on_closed)(struct server *);
+} control_t;
+
+int control_start(control_t *c, struct server *srv, const char *endpoint, char *err, size_t errlen);
+void control_close(control_t *c, void (*on_closed)(struct server *));
+
+#endif

@@ -1,0 +1,301 @@
+/* ingest.c -- see ingest.h. */
+#include "daemon/ingest.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "daemon/envelope.h"
+#include "daemon/log.h"
+#include "daemon/server.h"
+#include "daemon/xalloc.h"
+
+#define NACK_LOGS_PER_SECOND 10
+
+/* ---- per-agent dedup table ------------------------------------------------ */
+
+static uint64_t hash_str(proto_str_t s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (uint32_t i = 0; i < s.len; i++) {
+        h ^= (unsigned char)s.ptr[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* Returns the agent's slot, inserting it if new; NULL if the table is full. */
+static ingest_agent_t *agent_get(ingest_t *in, proto_str_t name)
+{
+    if (in->nagents * 2 >= in->agents_mask + 1) {
+        if (in->agents_mask + 1 >= INGEST_MAX_AGENTS * 2)
+            return NULL;
+        size_t nmask = in->agents_mask * 2 + 1;
+        ingest_agent_t *na = xcalloc(nmask + 1, sizeof *na);
+        for (size_t i = 0; i <= in->agents_mask; i++) {
+            if (!in->agents[i].agent)
+                continue;
+            size_t j = hash_str(proto_str(in->agents[i].agent)) & nmask;
+            while (na[j].agent)
+                j = (j + 1) & nmask;
+            na[j] = in->agents[i];
+        }
+        free(in->agents);
+        in->agents = na;
+        in->agents_mask = nmask;
+    }
+    for (size_t i = hash_str(name) & in->agents_mask;; i = (i + 1) & in->agents_mask) {
+        ingest_agent_t *a = &in->agents[i];
+        if (!a->agent) {
+            a->agent = xstrndup(name.ptr, name.len);
+            in->nagents++;
+            return a;
+        }
+        if (strlen(a->agent) == name.len && memcmp(a->agent, name.ptr, name.len) == 0)
+            return a;
+    }
+}
+
+/* ---- replies ------------------------------------------------------------- */
+
+static void reply(ingest_t *in, envelope_t *env, const proto_ack_t *ack)
+{
+    msgpack_sbuffer_clear(&in->out);
+    if (proto_ack_encode(ack, &in->out) != PROTO_OK) {
+        log_error("ingest: cannot encode an ack");
+        return;
+    }
+    if (envelope_reply(in->sock, env, in->out.data, in->out.size) != 0 && errno != EHOSTUNREACH)
+        log_warn("ingest: reply to seq %llu not sent", (unsigned long long)ack->seq);
+}
+
+static void nack(ingest_t *in, envelope_t *env, uint64_t seq, proto_status_t status,
+                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void nack(ingest_t *in, envelope_t *env, uint64_t seq, proto_status_t status,
+                 const char *fmt, ...)
+{
+    char reason[PROTO_MAX_TEXT_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    in->srv->stats.nacks[status]++;
+
+    int64_t now = (int64_t)uv_now(&in->srv->loop);
+    if (now - in->log_window_ms >= 1000) {
+        if (in->log_suppressed)
+            log_warnx("ingest: %llu more nacks not logged", (unsigned long long)in->log_suppressed);
+        in->log_window_ms = now;
+        in->log_in_window = 0;
+        in->log_suppressed = 0;
+    }
+    if (in->log_in_window++ < NACK_LOGS_PER_SECOND)
+        log_warnx("ingest: nack seq %llu: %s: %s", (unsigned long long)seq,
+                  proto_status_name(status), reason);
+    else
+        in->log_suppressed++;
+
+    proto_ack_t ack = {.seq = seq, .status = (uint8_t)status, .max_version = PROTO_VERSION,
+                       .reason = proto_str(reason)};
+    reply(in, env, &ack);
+}
+
+/* ---- resolving and applying a batch -------------------------------------- */
+
+static void known_metrics(const config_t *cfg, char *buf, size_t size)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < cfg->nmetrics && off < size; i++)
+        off += (size_t)snprintf(buf + off, size - off, "%s%s", i ? ", " : "", cfg->metrics[i].name);
+}
+
+/* Resolves every sample or nacks the batch (and returns -1). */
+static int resolve(ingest_t *in, envelope_t *env, const proto_batch_t *b)
+{
+    server_t *srv = in->srv;
+    const config_t *cfg = srv->cfg;
+    for (uint32_t i = 0; i < b->nsamples; i++) {
+        const proto_sample_t *s = &b->samples[i];
+        ingest_resolved_t *r = &in->resolved[i];
+        r->firm = registry_find(srv->reg, s->firm.ptr, s->firm.len);
+        if (r->firm < 0) {
+            nack(in, env, b->seq, PROTO_STATUS_UNKNOWN_FIRM, "sample %u: unknown firm '%.*s'", i,
+                 PROTO_STR_ARG(s->firm));
+            return -1;
+        }
+        r->metric = config_metric_find(cfg, s->metric.ptr, s->metric.len);
+        if (r->metric < 0) {
+            char known[512];
+            known_metrics(cfg, known, sizeof known);
+            nack(in, env, b->seq, PROTO_STATUS_UNKNOWN_METRIC,
+                 "sample %u: unknown metric '%.*s' (known: %s)", i, PROTO_STR_ARG(s->metric), known);
+            return -1;
+        }
+        const config_metric_t *m = &cfg->metrics[r->metric];
+        r->ts_ms = s->ts_ms;
+        r->value = s->value;
+        r->period = s->period;
+        if (m->kind == METRIC_READING && s->period.kind != PROTO_PERIOD_NONE) {
+            nack(in, env, b->seq, PROTO_STATUS_INVALID,
+                 "sample %u: metric '%s' is a reading: it takes a timestamp, not a period", i,
+                 m->name);
+            return -1;
+        }
+        if (m->kind == METRIC_READING || s->period.kind == PROTO_PERIOD_NONE) {
+            int year, month;
+            if (calendar_month_of(&srv->cal, s->ts_ms, &year, &month) != 0 ||
+                year < PROTO_MIN_YEAR || year > PROTO_MAX_YEAR) {
+                nack(in, env, b->seq, PROTO_STATUS_INVALID,
+                     "sample %u: timestamp %lld ms has no calendar month in %s", i,
+                     (long long)s->ts_ms, cfg->timezone);
+                return -1;
+            }
+            r->period = (proto_period_t){.year = (uint16_t)year, .kind = PROTO_PERIOD_MONTH,
+                                         .index = (uint8_t)month};
+        }
+        if (m->kind == METRIC_PERIOD)
+            r->milli = agg_to_milli(s->value);
+    }
+    return 0;
+}
+
+static void apply(ingest_t *in, uint32_t n)
+{
+    server_t *srv = in->srv;
+    for (uint32_t i = 0; i < n; i++) {
+        const ingest_resolved_t *r = &in->resolved[i];
+        if (srv->cfg->metrics[r->metric].kind == METRIC_PERIOD) {
+            agg_put_period(srv->agg, r->firm, r->metric, r->period, r->milli);
+        } else {
+            agg_put_reading(srv->agg, r->firm, r->metric, r->period.year, r->period.index,
+                            r->value, r->ts_ms);
+            rules_on_reading(&srv->rules, &srv->alerts, r->firm, r->metric, r->value, r->ts_ms);
+        }
+    }
+    srv->stats.samples_applied += n;
+}
+
+static proto_status_t status_of(int err)
+{
+    switch (err) {
+    case PROTO_EVERSION: return PROTO_STATUS_VERSION;
+    case PROTO_ELIMIT: return PROTO_STATUS_TOO_LARGE;
+    case PROTO_EVALUE: return PROTO_STATUS_INVALID;
+    default: return PROTO_STATUS_MALFORMED;
+    }
+}
+
+static void handle_batch(ingest_t *in, envelope_t *env)
+{
+    server_t *srv = in->srv;
+    char err[PROTO_ERRLEN];
+    proto_batch_t b = {.samples = in->samples, .cap = PROTO_MAX_SAMPLES};
+    int rc = proto_batch_decode(envelope_data(env), envelope_size(env), &b, err, sizeof err);
+    if (rc != PROTO_OK) {
+        nack(in, env, b.seq, status_of(rc), "%s", err);
+        return;
+    }
+    ingest_agent_t *agent = agent_get(in, b.agent);
+    if (agent && agent->seq == b.seq) {
+        /* A resend of the batch we applied last: its ack was lost. */
+        srv->stats.batches_duplicate++;
+        proto_ack_t ack = {.seq = b.seq, .status = PROTO_STATUS_OK, .max_version = PROTO_VERSION,
+                           .accepted = agent->accepted};
+        reply(in, env, &ack);
+        return;
+    }
+    if (resolve(in, env, &b) != 0)
+        return;
+    apply(in, b.nsamples);
+    if (agent) {
+        agent->seq = b.seq;
+        agent->accepted = b.nsamples;
+    }
+    srv->stats.batches_ok++;
+    proto_ack_t ack = {.seq = b.seq, .status = PROTO_STATUS_OK, .max_version = PROTO_VERSION,
+                       .accepted = b.nsamples};
+    reply(in, env, &ack);
+}
+
+static bool on_message(zpoll_t *zp)
+{
+    ingest_t *in = zp->data;
+    envelope_t env;
+    int rc = envelope_recv(in->sock, &env);
+    if (rc <= 0)
+        return false;
+    if (!env.well_formed) {
+        in->srv->stats.bad_envelopes++;
+        nack(in, &env, 0, PROTO_STATUS_MALFORMED,
+             "%d frames: expected [batch] from a DEALER or [\"\"][batch] from a REQ",
+             env.nframes - 1);
+    } else {
+        handle_batch(in, &env);
+    }
+    envelope_close(&env);
+    return true;
+}
+
+int ingest_start(ingest_t *in, struct server *srv, const char *endpoint, char *err, size_t errlen)
+{
+    memset(in, 0, sizeof *in);
+    in->srv = srv;
+    in->samples = xcalloc(PROTO_MAX_SAMPLES, sizeof *in->samples);
+    in->resolved = xcalloc(PROTO_MAX_SAMPLES, sizeof *in->resolved);
+    in->agents_mask = 63;
+    in->agents = xcalloc(in->agents_mask + 1, sizeof *in->agents);
+    msgpack_sbuffer_init(&in->out);
+
+    in->sock = zmq_socket(srv->zctx, ZMQ_ROUTER);
+    if (!in->sock) {
+        snprintf(err, errlen, "ingest: zmq_socket(ROUTER): %s", zmq_strerror(errno));
+        return -1;
+    }
+    int linger = 0, hwm = 10000;
+    int64_t maxmsg = PROTO_MAX_MSG_SIZE;
+    zmq_setsockopt(in->sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(in->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(in->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(in->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (zmq_bind(in->sock, endpoint) != 0) {
+        snprintf(err, errlen, "ingest: cannot bind %s: %s", endpoint, zmq_strerror(errno));
+        return -1;
+    }
+    int rc = zpoll_start(&srv->loop, &in->zp, in->sock, on_message, in);
+    if (rc < 0) {
+        snprintf(err, errlen, "ingest: cannot watch the socket: %s", uv_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+static void zp_closed(zpoll_t *zp)
+{
+    ingest_t *in = zp->data;
+    if (in->sock)
+        zmq_close(in->sock);
+    in->sock = NULL;
+    for (size_t i = 0; in->agents && i <= in->agents_mask; i++)
+        free(in->agents[i].agent);
+    free(in->agents);
+    free(in->samples);
+    free(in->resolved);
+    msgpack_sbuffer_destroy(&in->out);
+    in->agents = NULL;
+    in->samples = NULL;
+    in->resolved = NULL;
+    if (in->on_closed)
+        in->on_closed(in->srv);
+}
+
+void ingest_close(ingest_t *in, void (*on_closed)(struct server *))
+{
+    in->on_closed = on_closed;
+    in->zp.data = in;
+    zpoll_close(&in->zp, zp_closed);
+}

@@ -1,0 +1,32 @@
+/*
+ * log.h -- the daemon's one logger.
+ *
+ * One line per event on stderr, each with a level. Under systemd
+ * (JOURNAL_STREAM set) lines carry sd-daemon "<N>" priority prefixes instead
+ * of a timestamp, so journald records the level. log_warn() appends
+ * strerror(errno); log_warnx() does not. Every function preserves errno.
+ * The level is tested before anything is formatted. fatal() is for start-up
+ * only, before the loop runs: it logs and exits with the given status.
+ */
+#ifndef CLUSTERMON_LOG_H
+#define CLUSTERMON_LOG_H
+
+#include <stdbool.h>
+
+typedef enum { LOG_LVL_ERROR = 3, LOG_LVL_WARN = 4, LOG_LVL_INFO = 6, LOG_LVL_DEBUG = 7 } log_level_t;
+
+/* Sets the process-wide level and output style; call once, before the loop. */
+void log_init(log_level_t level, const char *progname);
+void log_set_level(log_level_t level);
+/* Parses "error|warn|info|debug"; returns 0 or -1. */
+int log_level_parse(const char *s, log_level_t *ret_level);
+bool log_enabled(log_level_t level);
+
+void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void fatal(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

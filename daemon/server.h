@@ -1,0 +1,71 @@
+/*
+ * server.h -- the daemon's one context: the libuv loop and everything it
+ * drives. There is no other mutable global state (log.c's level aside, set
+ * once before the loop runs). Modules reach their owner through this struct.
+ *
+ * Lifecycle: server_open() loads nothing itself; main() hands it a validated
+ * config and registry. server_run() runs the loop until SIGINT/SIGTERM, then
+ * closes every handle and socket and runs the loop until uv_loop_close()
+ * succeeds.
+ */
+#ifndef CLUSTERMON_SERVER_H
+#define CLUSTERMON_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "daemon/aggregate.h"
+#include "daemon/alerts.h"
+#include "daemon/calendar.h"
+#include "daemon/config.h"
+#include "daemon/control.h"
+#include "daemon/ingest.h"
+#include "daemon/registry.h"
+#include "daemon/rules.h"
+
+typedef struct {
+    uint64_t batches_ok;
+    uint64_t batches_duplicate;
+    uint64_t samples_applied;
+    uint64_t nacks[PROTO_STATUS_COUNT];
+    uint64_t bad_envelopes;    /* frames that were not [identity][(empty)][payload] */
+} server_stats_t;
+
+typedef struct server {
+    uv_loop_t loop;
+    config_t *cfg;             /* owned */
+    registry_t *reg;           /* owned */
+    agg_t *agg;                /* owned */
+    calendar_t cal;
+    void *zctx;                /* owned */
+    ingest_t ingest;
+    control_t control;
+    alerts_t alerts;
+    rules_t rules;
+    uv_signal_t sig_int, sig_term, sig_hup;
+    int open;                  /* handles and sockets still closing */
+    bool stopping;
+    int exit_status;
+    int64_t started_ms;
+    server_stats_t stats;
+} server_t;
+
+/*
+ * Takes ownership of cfg and reg on success (and NULLs the caller's
+ * pointers). Binds every socket. Returns 0, or -1 with the reason in err (the
+ * caller still owns cfg and reg then, and must call server_close()).
+ */
+int server_open(server_t *srv, config_t **cfg, registry_t **reg, char *err, size_t errlen);
+
+/* Runs until stopped; returns the exit status. */
+int server_run(server_t *srv);
+
+/* Begins an orderly stop (from a callback on the loop). */
+void server_stop(server_t *srv, int status);
+
+/* Frees what server_open() built; for use after server_run() returned, or
+ * after a failed server_open(). */
+void server_close(server_t *srv);
+
+#endif
