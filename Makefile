@@ -15,6 +15,8 @@ SANITIZE ?= 0
 VERSION := 0.1.0
 
 CC ?= cc
+# V=1 shows the full compiler command lines
+Q := $(if $(filter 1,$(V)),,@)
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wpointer-arith -Wcast-qual -Wformat=2 -Wvla -Werror
 CFLAGS ?= -O2 -g
@@ -49,6 +51,7 @@ AGENTS_OBJ := $(call obj,$(AGENTS_SRC))
 
 BINS := $(B)/clustermond $(B)/clustermon-agent $(B)/clustermon-sub $(B)/clustermonctl
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
+TOOLS := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(wildcard tests/tools/*.c))
 
 .PHONY: all check unit e2e demo bench memcheck clean deps fmt
 .DEFAULT_GOAL := all
@@ -63,7 +66,8 @@ $(DEPS_STAMP): .ci/packages.txt .ci/ensure-deps
 # Every object waits for the dependency check (order-only: no rebuilds).
 $(B)/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(call pc,--cflags,$(PKGS_DAEMON) $(PKGS_CLIENT) $(PKGS_TEST)) -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) $(call pc,--cflags,$(PKGS_DAEMON) $(PKGS_CLIENT) $(PKGS_TEST)) -MMD -MP -c $< -o $@
 
 # The default config is compiled in, so `clustermond` runs with no arguments.
 $(B)/gen/default_conf.c: daemon/clustermond.conf
@@ -75,7 +79,7 @@ $(B)/gen/default_conf.c: daemon/clustermond.conf
 	   echo '0x00 };'; } > $@
 $(B)/obj/gen/default_conf.o: $(B)/gen/default_conf.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(B)/libproto.a: $(PROTO_OBJ)
 	@rm -f $@; ar rcs $@ $^
@@ -85,29 +89,40 @@ $(B)/libagents.a: $(AGENTS_OBJ)
 	@rm -f $@; ar rcs $@ $^
 
 $(B)/clustermond: $(B)/obj/daemon/main.o $(B)/libdaemon.a $(B)/libproto.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_DAEMON)) -lcsv -lm
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_DAEMON)) -lcsv -lm
 $(B)/clustermon-agent: $(B)/obj/agents/clustermon-agent.o $(B)/libagents.a $(B)/libproto.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_CLIENT)) -lcsv -lm
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_CLIENT)) -lcsv -lm
 $(B)/clustermon-sub: $(B)/obj/agents/clustermon-sub.o $(B)/libagents.a $(B)/libproto.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_CLIENT)) -lcsv -lm
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_CLIENT)) -lcsv -lm
 $(B)/clustermonctl: $(call obj,$(CTL_SRC)) $(B)/libagents.a $(B)/libproto.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_CLIENT)) -lcsv -lm
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_CLIENT)) -lcsv -lm
 
 $(B)/tests/%: $(B)/obj/tests/%.o $(B)/libdaemon.a $(B)/libagents.a $(B)/libproto.a
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_DAEMON) $(PKGS_CLIENT) $(PKGS_TEST)) -lcsv -lm
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_DAEMON) $(PKGS_CLIENT) $(PKGS_TEST)) -lcsv -lm
+
+$(B)/tests/tools/%: $(B)/obj/tests/tools/%.o $(B)/libproto.a
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_AGENT)) -lm
 
 # ---- tests ---------------------------------------------------------------
 
 check: unit e2e
 
 unit: $(TESTS)
-	@fail=0; for t in $(TESTS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
+	@fail=0; for t in $(TESTS); do echo "== $$t"; $$t || fail=1; done; \
+	echo "== tests/check_demo_data.sh"; sh tests/check_demo_data.sh || fail=1; exit $$fail
 
-e2e: $(BINS)
+e2e: $(BINS) $(TOOLS)
 	@BIN=$(B) tests/e2e.sh
 
-memcheck: $(TESTS) $(BINS)
+memcheck: $(TESTS) $(BINS) $(TOOLS)
 	@fail=0; for t in $(TESTS); do echo "== valgrind $$t"; \
 	  CK_FORK=no valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
 	    $$t || fail=1; done; \
@@ -120,7 +135,8 @@ bench: $(BINS) $(B)/bench_proto
 	@BIN=$(B) tests/bench.sh
 
 $(B)/bench_proto: $(B)/obj/tests/bench/bench_proto.o $(B)/libproto.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_AGENT)) -lm
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_AGENT)) -lm
 
 fmt:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -58,7 +58,7 @@ typedef enum { SEC_NONE, SEC_DAEMON, SEC_METRIC, SEC_CLUSTER, SEC_RULE } section
 /* What a rule names, kept with lines until the whole file is read. */
 typedef struct {
     char *metric, *cluster, *chain;
-    int metric_line, cluster_line, chain_line, type_line, above_line;
+    int metric_line, cluster_line, chain_line, type_line, above_line, clear_line;
     bool has_type, has_above, has_clear;
 } rule_raw_t;
 
@@ -253,11 +253,13 @@ static void set_daemon_opt(parse_t *p, size_t i, const char *value)
 {
     const opt_desc_t *o = &daemon_opts[i];
     char **slot = (char **)((char *)p->cfg + o->offset);
+    char field[64];
+    snprintf(field, sizeof field, "daemon.%s", o->name);
     switch (o->type) {
     case OPT_NUMBER: {
         double d;
         if (parse_number(value, &d) != 0 || d < 0) {
-            perr(p, p->line, "daemon.above_scale_line", "'%s' is not a non-negative number", value);
+            perr(p, p->line, field, "'%s' is not a non-negative number", value);
             return;
         }
         *(double *)(void *)slot = d;
@@ -266,7 +268,7 @@ static void set_daemon_opt(parse_t *p, size_t i, const char *value)
     case OPT_ENDPOINT:
         if (strncmp(value, "tcp://", 6) != 0 && strncmp(value, "ipc://", 6) != 0 &&
             strncmp(value, "inproc://", 9) != 0) {
-            perr(p, p->line, o->name, "'%s' is not a ZeroMQ endpoint (tcp://, ipc:// or inproc://)",
+            perr(p, p->line, field, "'%s' is not a ZeroMQ endpoint (tcp://, ipc:// or inproc://)",
                  value);
             return;
         }
@@ -274,7 +276,7 @@ static void set_daemon_opt(parse_t *p, size_t i, const char *value)
     case OPT_STR:
     case OPT_PATH:
         if (!*value) {
-            perr(p, p->line, o->name, "must not be empty");
+            perr(p, p->line, field, "must not be empty");
             return;
         }
         break;
@@ -406,6 +408,7 @@ static void handle_rule(parse_t *p, const char *name, const char *value)
         } else {
             r->clear = d;
             raw->has_clear = true;
+            raw->clear_line = p->line;
         }
     } else {
         perr(p, p->line, "rule",
@@ -447,6 +450,15 @@ static bool timezone_known(const char *tz)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* The line a [daemon] option was set on, or fallback if it was left at its default. */
+static int daemon_opt_line(const parse_t *p, const char *name, int fallback)
+{
+    for (size_t i = 0; i < NDAEMON_OPTS; i++)
+        if (strcmp(daemon_opts[i].name, name) == 0 && p->daemon_seen[i])
+            return p->daemon_line[i];
+    return fallback;
+}
+
 static void validate(parse_t *p)
 {
     config_t *cfg = p->cfg;
@@ -466,11 +478,12 @@ static void validate(parse_t *p)
         return;
     log_level_t lvl;
     if (log_level_parse(cfg->log_level, &lvl) != 0) {
-        perr(p, 1, "daemon.log_level", "'%s' is not error, warn, info or debug", cfg->log_level);
+        perr(p, daemon_opt_line(p, "log_level", 1), "daemon.log_level",
+             "'%s' is not error, warn, info or debug", cfg->log_level);
         return;
     }
     if (!timezone_known(cfg->timezone)) {
-        perr(p, 1, "daemon.timezone",
+        perr(p, daemon_opt_line(p, "timezone", 1), "daemon.timezone",
              "unknown time zone '%s' (no /usr/share/zoneinfo/%s; is tzdata installed?)",
              cfg->timezone, cfg->timezone);
         return;
@@ -495,13 +508,14 @@ static void validate(parse_t *p)
     }
     cfg->revenue_idx = config_metric_find(cfg, cfg->revenue_metric, strlen(cfg->revenue_metric));
     if (cfg->revenue_idx < 0 || cfg->metrics[cfg->revenue_idx].kind != METRIC_PERIOD) {
-        perr(p, 1, "daemon.revenue_metric", "'%s' is not a configured period metric",
-             cfg->revenue_metric);
+        perr(p, daemon_opt_line(p, "revenue_metric", 1), "daemon.revenue_metric",
+             "'%s' is not a configured period metric", cfg->revenue_metric);
         return;
     }
     cfg->profit_idx = config_metric_find(cfg, cfg->profit_metric, strlen(cfg->profit_metric));
     if (cfg->profit_idx >= 0 && cfg->metrics[cfg->profit_idx].kind != METRIC_PERIOD) {
-        perr(p, cfg->metrics[cfg->profit_idx].line, "daemon.profit_metric",
+        perr(p, daemon_opt_line(p, "profit_metric", cfg->metrics[cfg->profit_idx].line),
+             "daemon.profit_metric",
              "'%s' is not a period metric", cfg->profit_metric);
         return;
     }
@@ -550,7 +564,7 @@ static void validate(parse_t *p)
         if (!raw->has_clear)
             r->clear = r->above;
         if (r->clear > r->above) {
-            perr(p, raw->above_line, "rule.clear", "clear level %g is above the limit %g", r->clear,
+            perr(p, raw->clear_line, "rule.clear", "clear level %g is above the limit %g", r->clear,
                  r->above);
             return;
         }
