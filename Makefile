@@ -53,6 +53,7 @@ BINS := $(B)/clustermond $(B)/clustermon-agent $(B)/clustermon-sub $(B)/clusterm
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
 TOOLS := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(wildcard tests/tools/*.c))
 
+.SECONDARY:
 .PHONY: all check unit e2e demo bench memcheck clean deps fmt
 .DEFAULT_GOAL := all
 
@@ -131,7 +132,7 @@ memcheck: $(TESTS) $(BINS) $(TOOLS)
 demo: $(BINS)
 	@BIN=$(B) tests/demo.sh
 
-bench: $(BINS) $(B)/bench_proto
+bench: $(BINS) $(B)/bench_proto $(TOOLS)
 	@BIN=$(B) tests/bench.sh
 
 $(B)/bench_proto: $(B)/obj/tests/bench/bench_proto.o $(B)/libproto.a

@@ -214,6 +214,27 @@ y=$((2100 + YEARS - 1))
 check "a loaded year's cluster total is exact" \
     sh -c "'${CTL[0]}' -e '$CONTROL' report --year $y --json | jq -e '.clusters[0].revenue == $((197 * 12 * 1000))' > /dev/null"
 
+# ---- a daemon that stops answering: the agent resends, nothing is doubled ------
+# SIGSTOP freezes the daemon; the agent's first tries time out (-t 300) and it
+# resends the same batch with the same seq. After SIGCONT the daemon sees the
+# copies: it applies the first and acks the others without applying them.
+printf 'ee-002,energy,7,2022-07\nee-003,energy,8,2022-07\n' > "$TMP/retry.csv"
+applied_before=$(status_field samples_applied)
+dup_before=$(status_field batches_duplicate)
+kill -STOP "$DPID"
+timeout 60 "$BIN/clustermon-agent" -e "$INGEST" -a e2e-retry -t 300 -r 20 -v "$TMP/retry.csv" \
+    2> "$TMP/retry.err" &
+RPID=$!
+PIDS+=("$RPID")
+sleep 1.2
+kill -CONT "$DPID"
+wait "$RPID"
+rrc=$?
+check "the agent resent while the daemon was frozen and exited 0" \
+    sh -c "[ $rrc = 0 ] && grep -Eq 'resen|retr' '$TMP/retry.err'"
+check "the resent copies were acked, not applied" \
+    sh -c "[ \"\$('${CTL[0]}' -e '$CONTROL' status --json | jq .samples_applied)\" = $((applied_before + 2)) ] && [ \"\$('${CTL[0]}' -e '$CONTROL' status --json | jq .batches_duplicate)\" -gt $dup_before ]"
+
 # ---- clean stop ----------------------------------------------------------------
 kill -TERM "$DPID"
 stopped=0
