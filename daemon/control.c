@@ -16,6 +16,7 @@
 typedef struct {
     uint32_t firms, reporting, above_scale;
     __int128 revenue, profit;
+    __int128 total;   /* the totals command's one metric */
 } tally_t;
 
 static void pack_cstr(msgpack_packer *pk, const char *s)
@@ -133,6 +134,83 @@ static void cmd_report(control_t *c, msgpack_packer *pk, const proto_ctl_request
     }
 }
 
+/* One metric over one period, per cluster and chain: firms, how many of them
+ * reported for the period, and the total. */
+static void cmd_totals(control_t *c, msgpack_packer *pk, const proto_ctl_request_t *req)
+{
+    server_t *srv = c->srv;
+    const config_t *cfg = srv->cfg;
+    const proto_ctl_arg_t *am = proto_ctl_arg(req, "metric");
+    const proto_ctl_arg_t *ap = proto_ctl_arg(req, "period");
+    int metric = am && am->kind == PROTO_ARG_STR ? config_metric_find(cfg, am->sval.ptr, am->sval.len)
+                                                : -1;
+    proto_period_t period;
+    if (metric < 0 || cfg->metrics[metric].kind != METRIC_PERIOD) {
+        proto_ctl_reply_begin(pk, false, "metric: expected the name of a period metric");
+        msgpack_pack_nil(pk);
+        return;
+    }
+    if (!ap || ap->kind != PROTO_ARG_STR ||
+        proto_period_parse(ap->sval.ptr, ap->sval.len, &period) != PROTO_OK) {
+        proto_ctl_reply_begin(pk, false, "period: expected YYYY, YYYY-Qn or YYYY-MM");
+        msgpack_pack_nil(pk);
+        return;
+    }
+    char pbuf[PROTO_PERIOD_STRLEN];
+    proto_period_format(period, pbuf, sizeof pbuf);
+    proto_ctl_reply_begin(pk, true, "");
+    msgpack_pack_map(pk, 4);
+    pack_cstr(pk, "metric");
+    pack_cstr(pk, cfg->metrics[metric].name);
+    pack_cstr(pk, "unit");
+    pack_cstr(pk, cfg->metrics[metric].unit);
+    pack_cstr(pk, "period");
+    pack_cstr(pk, pbuf);
+    pack_cstr(pk, "clusters");
+    msgpack_pack_array(pk, cfg->nclusters);
+    for (size_t ci = 0; ci < cfg->nclusters; ci++) {
+        const config_cluster_t *cl = &cfg->clusters[ci];
+        tally_t total = {0}, chains[CONFIG_MAX_CHAINS] = {{0}};
+        for (size_t f = 0; f < srv->reg->nfirms; f++) {
+            const firm_t *firm = &srv->reg->firms[f];
+            if (firm->cluster != (int)ci)
+                continue;
+            int64_t v;
+            bool has = agg_firm_total(srv->agg, (int)f, metric, period, &v);
+            tally_t *ts[2] = {&total, firm->chain >= 0 ? &chains[firm->chain] : NULL};
+            for (int k = 0; k < 2 && ts[k]; k++) {
+                ts[k]->firms++;
+                ts[k]->reporting += has;
+                ts[k]->total += v;
+            }
+        }
+        msgpack_pack_map(pk, 6);
+        pack_cstr(pk, "id");
+        pack_cstr(pk, cl->id);
+        pack_cstr(pk, "firms");
+        msgpack_pack_uint32(pk, total.firms);
+        pack_cstr(pk, "reporting");
+        msgpack_pack_uint32(pk, total.reporting);
+        pack_cstr(pk, "total_milli");
+        pack_milli(pk, total.total);
+        pack_cstr(pk, "title");
+        pack_cstr(pk, cl->title);
+        pack_cstr(pk, "chains");
+        msgpack_pack_array(pk, cl->nchains);
+        for (size_t k = 0; k < cl->nchains; k++) {
+            msgpack_pack_map(pk, 4);
+            pack_cstr(pk, "id");
+            pack_cstr(pk, cl->chains[k]);
+            pack_cstr(pk, "firms");
+            msgpack_pack_uint32(pk, chains[k].firms);
+            pack_cstr(pk, "reporting");
+            msgpack_pack_uint32(pk, chains[k].reporting);
+            pack_cstr(pk, "total_milli");
+            pack_milli(pk, chains[k].total);
+        }
+    }
+}
+
 static void cmd_status(control_t *c, msgpack_packer *pk)
 {
     server_t *srv = c->srv;
@@ -186,6 +264,8 @@ static void dispatch(control_t *c, envelope_t *env, msgpack_packer *pk)
     }
     if (proto_str_eq(req.cmd, "report")) {
         cmd_report(c, pk, &req);
+    } else if (proto_str_eq(req.cmd, "totals")) {
+        cmd_totals(c, pk, &req);
     } else if (proto_str_eq(req.cmd, "status")) {
         cmd_status(c, pk);
     } else if (proto_str_eq(req.cmd, "ping")) {
@@ -193,7 +273,7 @@ static void dispatch(control_t *c, envelope_t *env, msgpack_packer *pk)
         pack_cstr(pk, "pong");
     } else {
         char reason[PROTO_MAX_ID_LEN + 96];
-        snprintf(reason, sizeof reason, "unknown command '%.*s' (known: ping, report, status)",
+        snprintf(reason, sizeof reason, "unknown command '%.*s' (known: ping, report, status, totals)",
                  (int)(req.cmd.len > PROTO_MAX_ID_LEN ? PROTO_MAX_ID_LEN : req.cmd.len),
                  req.cmd.ptr);
         proto_ctl_reply_begin(pk, false, reason);

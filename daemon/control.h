@@ -8,6 +8,8 @@
  *   report [year]              -> per cluster and chain: member firms,
  *                                 reporting firms, above-scale firms,
  *                                 revenue and profit (milli-units) for the year
+ *   totals metric period       -> per cluster and chain: firms, firms that
+ *                                 reported for the period, the metric's total
  * Every answer is built on the loop from current state; commands are cheap
  * (a report walks the firms once).
  */

@@ -175,6 +175,21 @@ check "nacks are counted by reason" \
     sh -c "[ \"\$('${CTL[0]}' -e '$CONTROL' status --json | jq '.nacks.malformed + .nacks.unknown_firm + .nacks.unknown_metric + .nacks.too_large')\" = 6 ]"
 check "earlier data is intact after bad input" report_ok
 
+# ---- restated reports replace; coarser reports take precedence -----------------
+total_of() { "${CTL[@]}" totals --metric revenue --period "$1" --json | jq '.clusters[0].total'; }
+send_line() { printf '%s\n' "$1" | "${AGENT[@]}" -a "e2e-restate-$2" -; }
+send_line 'ee-001,revenue,100,2030-07' 1 && send_line 'ee-001,revenue,250.5,2030-07' 2
+check "a restated month replaces the earlier value" [ "$(total_of 2030-07)" = 250.5 ]
+check "the quarter sums its months" [ "$(total_of 2030-Q3)" = 250.5 ]
+send_line 'ee-002,revenue,1000,2030-08' 3
+check "months of two firms add up in the cluster" [ "$(total_of 2030-Q3)" = 1250.5 ]
+send_line 'ee-001,revenue,900,2030-Q3' 4
+check "a firm's quarter report takes precedence over its months" [ "$(total_of 2030-Q3)" = 1900 ]
+send_line 'ee-001,revenue,5000,2030' 5
+check "a firm's annual report takes precedence over its quarters" [ "$(total_of 2030)" = 6000 ]
+check "totals counts the firms that reported" \
+    [ "$("${CTL[@]}" totals --metric revenue --period 2030 --json | jq '.clusters[0].reporting')" = 2 ]
+
 # ---- under load: concurrent agents and control queries ------------------------
 # Each agent restates revenue for its own future years: firms x 12 months x
 # years, value 1000 each, so every loaded year's total is known exactly.

@@ -37,6 +37,9 @@ static void usage(FILE *out)
             "  report [--year Y] [--json]   per cluster and chain: member firms, reporting firms,\n"
             "                               above-scale firms, revenue and profit for year Y\n"
             "                               (default: the current year in the daemon's time zone)\n"
+            "  totals --metric M --period P per cluster and chain: firms, firms that reported,\n"
+            "                               and the total of period metric M for period P\n"
+            "                               (YYYY, YYYY-Qn or YYYY-MM)\n"
             "  status [--json]              version, uptime, counters\n"
             "  ping                         check that the daemon answers\n"
             "\n"
@@ -213,6 +216,31 @@ static void print_report(const msgpack_object *body)
     }
 }
 
+static void print_totals(const msgpack_object *body)
+{
+    char metric[PROTO_MAX_ID_LEN + 1], unit[64], period[16];
+    get_str(body, "metric", metric, sizeof metric);
+    get_str(body, "unit", unit, sizeof unit);
+    get_str(body, "period", period, sizeof period);
+    printf("%s for %s (%s)\n\n", metric, period, unit);
+    printf("%-28s %6s %9s %18s\n", "cluster / chain", "firms", "reporting", "total");
+    const msgpack_object *cls = get(body, "clusters");
+    for (uint32_t i = 0; cls && cls->type == MSGPACK_OBJECT_ARRAY && i < cls->via.array.size; i++) {
+        const msgpack_object *cl = &cls->via.array.ptr[i];
+        const msgpack_object *chains = get(cl, "chains");
+        uint32_t n = chains && chains->type == MSGPACK_OBJECT_ARRAY ? chains->via.array.size : 0;
+        for (uint32_t k = 0; k <= n; k++) {
+            const msgpack_object *row = k == 0 ? cl : &chains->via.array.ptr[k - 1];
+            char id[PROTO_MAX_ID_LEN + 1], label[PROTO_MAX_ID_LEN + 8], total[48];
+            get_str(row, "id", id, sizeof id);
+            snprintf(label, sizeof label, "%s%s", k ? "  " : "", id);
+            fmt_milli(row, "total_milli", total, sizeof total);
+            printf("%-28s %6lld %9lld %18s\n", label, (long long)get_int(row, "firms", NULL),
+                   (long long)get_int(row, "reporting", NULL), total);
+        }
+    }
+}
+
 static void print_generic(const msgpack_object *body, int indent)
 {
     if (body->type == MSGPACK_OBJECT_MAP) {
@@ -300,6 +328,8 @@ static int request(const ctl_opts_t *o, const proto_ctl_request_t *req, const ch
             json_decref(j);
         } else if (strcmp(cmd, "report") == 0) {
             print_report(&body);
+        } else if (strcmp(cmd, "totals") == 0) {
+            print_totals(&body);
         } else {
             print_generic(&body, 0);
         }
@@ -319,6 +349,7 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"control", required_argument, NULL, 'e'}, {"timeout", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},          {"year", required_argument, NULL, 'y'},
+        {"metric", required_argument, NULL, 'm'},  {"period", required_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},          {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
@@ -326,11 +357,14 @@ int main(int argc, char **argv)
     if (!o.endpoint || !*o.endpoint)
         o.endpoint = "tcp://127.0.0.1:7603";
     long year = -1;
+    const char *metric = NULL, *period = NULL;
     int c;
     char *end;
     /* Options may come before or after the command (GNU getopt permutes). */
-    while ((c = getopt_long(argc, argv, "e:t:jy:hV", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "e:t:jy:m:p:hV", opts, NULL)) != -1) {
         switch (c) {
+        case 'm': metric = optarg; break;
+        case 'p': period = optarg; break;
         case 'e': o.endpoint = optarg; break;
         case 't':
             o.timeout_ms = (int)strtol(optarg, &end, 10);
@@ -361,8 +395,14 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *cmd = argv[optind];
-    if (strcmp(cmd, "report") != 0 && strcmp(cmd, "status") != 0 && strcmp(cmd, "ping") != 0) {
-        fprintf(stderr, "clustermonctl: unknown command '%s' (report, status, ping)\n", cmd);
+    if (strcmp(cmd, "report") != 0 && strcmp(cmd, "status") != 0 && strcmp(cmd, "ping") != 0 &&
+        strcmp(cmd, "totals") != 0) {
+        fprintf(stderr, "clustermonctl: unknown command '%s' (report, totals, status, ping)\n", cmd);
+        return EXIT_USAGE;
+    }
+    bool is_totals = strcmp(cmd, "totals") == 0;
+    if (is_totals != (metric != NULL) || is_totals != (period != NULL)) {
+        fprintf(stderr, "clustermonctl: totals needs --metric and --period (and only totals takes them)\n");
         return EXIT_USAGE;
     }
     if (year >= 0 && strcmp(cmd, "report") != 0) {
@@ -373,6 +413,13 @@ int main(int argc, char **argv)
     if (year >= 0) {
         req.args[0] = (proto_ctl_arg_t){.key = proto_str("year"), .kind = PROTO_ARG_INT, .ival = year};
         req.nargs = 1;
+    }
+    if (is_totals) {
+        req.args[0] = (proto_ctl_arg_t){.key = proto_str("metric"), .kind = PROTO_ARG_STR,
+                                        .sval = proto_str(metric)};
+        req.args[1] = (proto_ctl_arg_t){.key = proto_str("period"), .kind = PROTO_ARG_STR,
+                                        .sval = proto_str(period)};
+        req.nargs = 2;
     }
     return request(&o, &req, cmd);
 }
