@@ -440,6 +440,9 @@ static void usage(FILE *fp)
             "  -h, --help           show this help\n"
             "  -V, --version        show the version\n"
             "\n"
+            "A FILE is checked whole before anything is sent; from stdin, the lines\n"
+            "before a bad one are delivered, then the agent stops.\n"
+            "\n"
             "Exit status: 0 all samples acked, 1 a batch rejected or another failure,\n"
             "2 bad input or usage, 3 no ack after all tries.\n",
             PROTO_MAX_SAMPLES, DEFAULT_BATCH, DEFAULT_TIMEOUT_MS, DEFAULT_RETRIES);

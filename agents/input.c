@@ -355,9 +355,11 @@ static void when_parse(input_reader_t *r, unsigned long line, const char *s, siz
     if (proto_period_parse(s, len, &smp->period) == PROTO_OK)
         return;
     smp->period = (proto_period_t){0};
-    if (input_timestamp_parse(s, len, &smp->ts_ms, why, sizeof(why)) == INPUT_OK)
+    /* Four digits are a year, never 1.969 s after the epoch. */
+    if (!(len == 4 && all_digits(s, len)) &&
+        input_timestamp_parse(s, len, &smp->ts_ms, why, sizeof(why)) == INPUT_OK)
         return;
-    if (len <= 7 && memchr(s, ':', len) == NULL && !(all_digits(s, len) && len > 4))
+    if (len <= 7 && memchr(s, ':', len) == NULL)
         fail(r, INPUT_ESYNTAX, line, "period: '%s' is not a period (YYYY, YYYY-Qn, YYYY-MM) or a timestamp",
              show(s, len, shown, sizeof(shown)));
     else
@@ -432,11 +434,6 @@ static void record_cb(int term, void *data)
     unsigned long line = r->rec_line ? r->rec_line : r->line;
 
     (void)term;
-    for (unsigned i = 0; i < NFIELDS; i++)
-        if (r->nfields > i && r->flen[i] > INPUT_MAX_FIELD) {
-            /* Not reached while capped_realloc() holds the cap; kept as a guard. */
-            fail(r, INPUT_ESYNTAX, line, "%s: longer than %d bytes", field_names[i], INPUT_MAX_FIELD);
-        }
     if (r->err == INPUT_OK)
         record(r, line);
     r->nfields = 0;
@@ -464,10 +461,11 @@ static ssize_t read_segment(input_reader_t *r)
     return (ssize_t)n;
 }
 
+/* Whether a segment can start a record: libcsv skips lines of only blanks. */
 static bool has_content(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++)
-        if (s[i] != '\r' && s[i] != '\n')
+        if (s[i] != '\r' && s[i] != '\n' && s[i] != ' ' && s[i] != '\t')
             return true;
     return false;
 }
@@ -543,11 +541,6 @@ int input_read_batch(input_reader_t *r, proto_sample_t *samples, size_t max, siz
         return r->err;
     }
     return INPUT_OK;
-}
-
-unsigned long input_reader_line(const input_reader_t *r)
-{
-    return r->line;
 }
 
 /* ---- lifecycle --------------------------------------------------------- */

@@ -23,8 +23,9 @@
  *   - column 4, tried in this order:
  *       empty               -> no period, ts_ms = now
  *       a period            -> "2021", "2021-Q3", "2021-07"; ts_ms = now
- *       digits only         -> Unix time in milliseconds (so "2021" is a
- *                              period, never 2.021 s after the epoch)
+ *       digits only         -> Unix time in milliseconds, except that four
+ *                              digits are always a year ("1969" is an
+ *                              error, not 1.969 s after the epoch)
  *       an ISO 8601 time    -> input_timestamp_parse() below
  *     "now" is the wall clock when the line is parsed.
  *
@@ -84,9 +85,6 @@ void input_reader_destroy(input_reader_t **r);
  */
 int input_read_batch(input_reader_t *r, proto_sample_t *samples, size_t max, size_t *ret_n,
                      char *err, size_t errlen);
-
-/* Returns the number of the physical line being read (1-based). */
-unsigned long input_reader_line(const input_reader_t *r);
 
 /*
  * Parses an absolute time into Unix milliseconds:
