@@ -182,6 +182,7 @@ static int check_sample(const proto_sample_t *s, uint32_t i, char *err, size_t e
     }
     return PROTO_OK;
 fail:
+    /* the value's reasons read "value is NaN", like the decoder's */
     wire_reason_fmt(err, errlen, "sample %" PRIu32 ": %s%s%s", i, field, field == sample_fields[2] ? " " : ": ",
                     why);
     return rc;

@@ -101,8 +101,9 @@ void cursor_why_prefix(cursor_t *c, const char *prefix)
 
 void cursor_init(cursor_t *c, const void *buf, size_t len)
 {
-    c->p = buf;
-    c->end = c->p + len;
+    /* (NULL, 0) is an empty message; pointer arithmetic on NULL is not defined */
+    c->p = buf && len ? (const uint8_t *)buf : (const uint8_t *)"";
+    c->end = buf && len ? c->p + len : c->p;
     c->why[0] = '\0';
 }
 

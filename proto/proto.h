@@ -210,8 +210,9 @@ int proto_ctl_reply_begin(msgpack_packer *pk, bool ok, const char *reason);
 
 /*
  * Decodes a reply on the client side with msgpack-c's unpacker into zone
- * (the caller owns zone; body and reason live in it). The daemon is trusted
- * here, but the envelope is still checked.
+ * (the caller owns zone). The daemon is trusted here, but the envelope is
+ * still checked. body's containers live in zone, and msgpack-c points its
+ * strings (reason included) into buf: both zone and buf must outlive them.
  */
 int proto_ctl_reply_decode(const void *buf, size_t len, msgpack_zone *zone, bool *ret_ok,
                            proto_str_t *ret_reason, msgpack_object *ret_body, char *err, size_t errlen);

@@ -91,7 +91,7 @@ int wire_pack_str(msgpack_packer *pk, proto_str_t s);
 int wire_pack_cstr(msgpack_packer *pk, const char *s);
 /* Writes the map header for npairs pairs (including v and type), "v" and "type". */
 int wire_pack_open(msgpack_packer *pk, uint32_t npairs, const char *type);
-/* Formats a reason for an encoder: "<ctx>: <why>" when ctx is non-NULL. */
+/* printf into an encoder's reason buffer; err may be NULL (errlen 0). */
 void wire_reason_fmt(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif
