@@ -29,7 +29,7 @@ ifeq ($(SANITIZE),1)
   LDFLAGS += -fsanitize=address,undefined
 endif
 
-PKGS_DAEMON := libzmq libuv msgpack inih
+PKGS_DAEMON := libzmq libuv msgpack inih zlib
 PKGS_AGENT := libzmq msgpack
 PKGS_CLIENT := libzmq msgpack jansson
 PKGS_TEST := check
@@ -120,14 +120,16 @@ unit: $(TESTS)
 	@fail=0; for t in $(TESTS); do echo "== $$t"; $$t || fail=1; done; \
 	echo "== tests/check_demo_data.sh"; sh tests/check_demo_data.sh || fail=1; exit $$fail
 
+E2E_SCRIPTS := tests/e2e.sh tests/durability.sh
+
 e2e: $(BINS) $(TOOLS)
-	@BIN=$(B) tests/e2e.sh
+	@fail=0; for t in $(E2E_SCRIPTS); do echo "== $$t"; BIN=$(B) bash $$t || fail=1; done; exit $$fail
 
 memcheck: $(TESTS) $(BINS) $(TOOLS)
 	@fail=0; for t in $(TESTS); do echo "== valgrind $$t"; \
 	  CK_FORK=no valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
 	    $$t || fail=1; done; \
-	BIN=$(B) VALGRIND=1 tests/e2e.sh || fail=1; exit $$fail
+	BIN=$(B) VALGRIND=1 bash tests/e2e.sh || fail=1; exit $$fail
 
 demo: $(BINS)
 	@BIN=$(B) tests/demo.sh

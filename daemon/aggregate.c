@@ -46,8 +46,13 @@ static agg_year_t *year_find(const agg_series_t *s, int year)
     return NULL;
 }
 
+agg_series_t *agg_series_mut(agg_t *agg, int firm, int metric)
+{
+    return &agg->series[(size_t)firm * agg->nmetrics + (size_t)metric];
+}
+
 /* Finds or inserts (sorted) the record for year; allocates only for a new year. */
-static agg_year_t *year_get(agg_series_t *s, int year)
+agg_year_t *agg_year_get(agg_series_t *s, int year)
 {
     agg_year_t *y = year_find(s, year);
     if (y)
@@ -69,7 +74,7 @@ static agg_year_t *year_get(agg_series_t *s, int year)
 void agg_put_period(agg_t *agg, int firm, int metric, proto_period_t p, int64_t milli)
 {
     agg_series_t *s = &agg->series[(size_t)firm * agg->nmetrics + (size_t)metric];
-    agg_year_t *y = year_get(s, p.year);
+    agg_year_t *y = agg_year_get(s, p.year);
     y->any = true;
     switch (p.kind) {
     case PROTO_PERIOD_YEAR:
@@ -93,7 +98,7 @@ void agg_put_reading(agg_t *agg, int firm, int metric, int year, int month, doub
                      int64_t ts_ms)
 {
     agg_series_t *s = &agg->series[(size_t)firm * agg->nmetrics + (size_t)metric];
-    agg_year_t *y = year_get(s, year);
+    agg_year_t *y = agg_year_get(s, year);
     y->any = true;
     y->month_mask |= (uint16_t)(1u << (month - 1));
     if (s->count == 0 || ts_ms >= s->last_ts) {

@@ -75,4 +75,9 @@ bool agg_firm_reported(const agg_t *agg, int firm, int year);
 
 const agg_series_t *agg_series(const agg_t *agg, int firm, int metric);
 
+/* For restoring a snapshot: the series, and its record for year (created if
+ * missing). */
+agg_series_t *agg_series_mut(agg_t *agg, int firm, int metric);
+agg_year_t *agg_year_get(agg_series_t *s, int year);
+
 #endif

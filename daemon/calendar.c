@@ -25,6 +25,16 @@ static int64_t month_start(int year, int month)
     return (int64_t)mktime(&tm);
 }
 
+/* s * 1000, clamped: a month at the very ends of int64 ms is cut short, not wrapped. */
+static int64_t sec_to_ms(int64_t s)
+{
+    if (s > INT64_MAX / 1000)
+        return INT64_MAX;
+    if (s < INT64_MIN / 1000)
+        return INT64_MIN;
+    return s * 1000;
+}
+
 int calendar_month_of(calendar_t *cal, int64_t ts_ms, int *ret_year, int *ret_month)
 {
     if (ts_ms >= cal->lo_ms && ts_ms < cal->hi_ms) {
@@ -32,15 +42,15 @@ int calendar_month_of(calendar_t *cal, int64_t ts_ms, int *ret_year, int *ret_mo
         *ret_month = cal->month;
         return 0;
     }
-    /* floor division: a negative ts must not round toward zero */
-    time_t secs = (time_t)(ts_ms >= 0 ? ts_ms / 1000 : -((-ts_ms + 999) / 1000));
+    /* floor division: a negative ts must not round toward zero (nor be negated: INT64_MIN) */
+    time_t secs = (time_t)(ts_ms / 1000 - (ts_ms % 1000 < 0));
     struct tm tm;
     if (!localtime_r(&secs, &tm))
         return -1;
     cal->year = tm.tm_year + 1900;
     cal->month = tm.tm_mon + 1;
-    cal->lo_ms = month_start(cal->year, cal->month) * 1000;
-    cal->hi_ms = month_start(cal->year, cal->month + 1) * 1000;
+    cal->lo_ms = sec_to_ms(month_start(cal->year, cal->month));
+    cal->hi_ms = sec_to_ms(month_start(cal->year, cal->month + 1));
     *ret_year = cal->year;
     *ret_month = cal->month;
     return 0;

@@ -48,6 +48,10 @@ static const opt_desc_t daemon_opts[] = {
     OPT(above_scale_line, OPT_NUMBER, "20000000", "annual revenue (yuan) of an above-scale firm"),
     OPT(revenue_metric, OPT_STR, "revenue", "period metric that is revenue"),
     OPT(profit_metric, OPT_STR, "profit", "period metric that is profit (may be unconfigured)"),
+    OPT(fsync, OPT_STR, "interval", "always | interval | never: when the WAL is fsynced"),
+    OPT(fsync_interval_ms, OPT_NUMBER, "100", "with fsync = interval: how often"),
+    OPT(snapshot_interval_s, OPT_NUMBER, "300", "seconds between state snapshots"),
+    OPT(snapshot_wal_mb, OPT_NUMBER, "64", "also snapshot once the WAL grew this many MiB"),
 };
 #define NDAEMON_OPTS (sizeof daemon_opts / sizeof daemon_opts[0])
 
@@ -463,8 +467,7 @@ static void validate(parse_t *p)
 {
     config_t *cfg = p->cfg;
     for (size_t i = 0; i < NDAEMON_OPTS && !p->failed; i++) {
-        char **slot = (char **)((char *)cfg + daemon_opts[i].offset);
-        if (daemon_opts[i].type == OPT_NUMBER || *slot)
+        if (p->daemon_seen[i])
             continue;
         if (!daemon_opts[i].def) {
             char field[64];
@@ -476,6 +479,19 @@ static void validate(parse_t *p)
     }
     if (p->failed)
         return;
+    static const char *const fsync_names[] = {"always", "interval", "never"};
+    cfg->fsync_policy = -1;
+    for (int k = 0; k < 3; k++)
+        if (strcmp(cfg->fsync, fsync_names[k]) == 0)
+            cfg->fsync_policy = k;
+    if (cfg->fsync_policy < 0) {
+        perr(p, 1, "daemon.fsync", "'%s' is not always, interval or never", cfg->fsync);
+        return;
+    }
+    if (cfg->fsync_interval_ms < 1 || cfg->snapshot_interval_s < 1 || cfg->snapshot_wal_mb < 1) {
+        perr(p, 1, "daemon", "fsync_interval_ms, snapshot_interval_s and snapshot_wal_mb must be >= 1");
+        return;
+    }
     log_level_t lvl;
     if (log_level_parse(cfg->log_level, &lvl) != 0) {
         perr(p, daemon_opt_line(p, "log_level", 1), "daemon.log_level",
@@ -586,7 +602,6 @@ int config_load(const char *path, const char *text, const char *base_dir, config
 {
     config_t *cfg = xcalloc(1, sizeof *cfg);
     cfg->path = xstrdup(path);
-    cfg->above_scale_line = 20000000.0;
     cfg->revenue_idx = cfg->profit_idx = -1;
     parse_t p = {.cfg = cfg, .path = path, .base_dir = base_dir, .err = err, .errlen = errlen};
     err[0] = '\0';

@@ -64,6 +64,11 @@ typedef struct {
     char *revenue_metric;    /* which metrics the report and the above-scale line use */
     char *profit_metric;
     int revenue_idx, profit_idx; /* resolved indexes, -1 if profit is not configured */
+    char *fsync;             /* always | interval | never */
+    int fsync_policy;        /* wal_fsync_t */
+    double fsync_interval_ms;
+    double snapshot_interval_s;
+    double snapshot_wal_mb;  /* a snapshot is also taken once the WAL grew this much */
 
     config_metric_t *metrics;
     size_t nmetrics;

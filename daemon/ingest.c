@@ -27,8 +27,7 @@ static uint64_t hash_str(proto_str_t s)
     return h;
 }
 
-/* Returns the agent's slot, inserting it if new; NULL if the table is full. */
-static ingest_agent_t *agent_get(ingest_t *in, proto_str_t name)
+ingest_agent_t *ingest_agent_get(ingest_t *in, proto_str_t name)
 {
     if (in->nagents * 2 >= in->agents_mask + 1) {
         if (in->agents_mask + 1 >= INGEST_MAX_AGENTS * 2)
@@ -61,30 +60,82 @@ static ingest_agent_t *agent_get(ingest_t *in, proto_str_t name)
 
 /* ---- replies ------------------------------------------------------------- */
 
-static void reply(ingest_t *in, envelope_t *env, const proto_ack_t *ack)
+static void send_ack(ingest_t *in, envelope_t *env, const proto_ack_t *ack)
 {
     msgpack_sbuffer_clear(&in->out);
     if (proto_ack_encode(ack, &in->out) != PROTO_OK) {
-        log_error("ingest: cannot encode an ack");
-        return;
+        /* Only a reason that is not valid text can get here: say less. */
+        proto_ack_t plain = *ack;
+        plain.reason = proto_str(proto_status_name(ack->status));
+        msgpack_sbuffer_clear(&in->out);
+        if (proto_ack_encode(&plain, &in->out) != PROTO_OK) {
+            log_error("ingest: cannot encode an ack");
+            return;
+        }
     }
     if (envelope_reply(in->sock, env, in->out.data, in->out.size) != 0 && errno != EHOSTUNREACH)
         log_warn("ingest: reply to seq %llu not sent", (unsigned long long)ack->seq);
 }
 
-static void nack(ingest_t *in, envelope_t *env, uint64_t seq, proto_status_t status,
-                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void nack(ingest_t *in, envelope_t *env, uint64_t seq, proto_status_t status,
-                 const char *fmt, ...)
+static void ack_ok(ingest_t *in, envelope_t *env, uint64_t seq, uint32_t accepted)
 {
-    char reason[PROTO_MAX_TEXT_LEN];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
-    va_end(ap);
-    in->srv->stats.nacks[status]++;
+    proto_ack_t ack = {.seq = seq, .status = PROTO_STATUS_OK, .max_version = PROTO_VERSION,
+                       .accepted = accepted};
+    send_ack(in, env, &ack);
+}
 
+/* Holds an ok ack until the WAL is synced up to pos (fsync = always). */
+static void ack_hold(ingest_t *in, envelope_t *env, uint64_t seq, uint32_t accepted, uint64_t pos)
+{
+    if (in->npending == in->pending_cap) {
+        /* grow the ring, unwrapping it */
+        size_t ncap = in->pending_cap ? in->pending_cap * 2 : 64;
+        ingest_pending_t *np = xmalloc(ncap * sizeof *np);
+        for (size_t i = 0; i < in->npending; i++)
+            np[i] = in->pending[(in->pending_head + i) % in->pending_cap];
+        free(in->pending);
+        in->pending = np;
+        in->pending_cap = ncap;
+        in->pending_head = 0;
+    }
+    ingest_pending_t *p = &in->pending[(in->pending_head + in->npending) % in->pending_cap];
+    zmq_msg_init(&p->id);
+    zmq_msg_copy(&p->id, &env->id);
+    p->has_delim = env->has_delim;
+    p->seq = seq;
+    p->accepted = accepted;
+    p->wal_pos = pos;
+    in->npending++;
+}
+
+void ingest_release_acks(ingest_t *in, uint64_t synced)
+{
+    bool sent = false;
+    while (in->npending > 0) {
+        ingest_pending_t *p = &in->pending[in->pending_head];
+        if (p->wal_pos > synced)
+            break;
+        if (in->sock) {
+            envelope_t env = {.has_delim = p->has_delim};
+            zmq_msg_init(&env.id);
+            zmq_msg_move(&env.id, &p->id);
+            ack_ok(in, &env, p->seq, p->accepted);
+            zmq_msg_close(&env.id);
+            sent = true;
+        }
+        zmq_msg_close(&p->id);
+        in->pending_head = (in->pending_head + 1) % in->pending_cap;
+        in->npending--;
+    }
+    /* Sending outside on_message may have consumed the read edge. */
+    if (sent)
+        zpoll_kick(&in->zp);
+}
+
+static void nack(ingest_t *in, envelope_t *env, uint64_t seq, proto_status_t status,
+                 const char *reason)
+{
+    in->srv->stats.nacks[status]++;
     int64_t now = (int64_t)uv_now(&in->srv->loop);
     if (now - in->log_window_ms >= 1000) {
         if (in->log_suppressed)
@@ -101,7 +152,7 @@ static void nack(ingest_t *in, envelope_t *env, uint64_t seq, proto_status_t sta
 
     proto_ack_t ack = {.seq = seq, .status = (uint8_t)status, .max_version = PROTO_VERSION,
                        .reason = proto_str(reason)};
-    reply(in, env, &ack);
+    send_ack(in, env, &ack);
 }
 
 /* ---- resolving and applying a batch -------------------------------------- */
@@ -114,8 +165,9 @@ static void known_metrics(const config_t *cfg, char *buf, size_t size)
         off += (size_t)snprintf(buf + off, size - off, "%s%s", i ? ", " : "", cfg->metrics[i].name);
 }
 
-/* Resolves every sample or nacks the batch (and returns -1). */
-static int resolve(ingest_t *in, envelope_t *env, const proto_batch_t *b)
+/* Resolves every sample of b into in->resolved. Returns PROTO_STATUS_OK or
+ * the status to nack with, the reason in reason. */
+static proto_status_t resolve(ingest_t *in, const proto_batch_t *b, char *reason, size_t rlen)
 {
     server_t *srv = in->srv;
     const config_t *cfg = srv->cfg;
@@ -124,36 +176,34 @@ static int resolve(ingest_t *in, envelope_t *env, const proto_batch_t *b)
         ingest_resolved_t *r = &in->resolved[i];
         r->firm = registry_find(srv->reg, s->firm.ptr, s->firm.len);
         if (r->firm < 0) {
-            nack(in, env, b->seq, PROTO_STATUS_UNKNOWN_FIRM, "sample %u: unknown firm '%.*s'", i,
-                 PROTO_STR_ARG(s->firm));
-            return -1;
+            snprintf(reason, rlen, "sample %u: unknown firm '%.*s'", i, PROTO_STR_ARG(s->firm));
+            return PROTO_STATUS_UNKNOWN_FIRM;
         }
         r->metric = config_metric_find(cfg, s->metric.ptr, s->metric.len);
         if (r->metric < 0) {
             char known[512];
             known_metrics(cfg, known, sizeof known);
-            nack(in, env, b->seq, PROTO_STATUS_UNKNOWN_METRIC,
-                 "sample %u: unknown metric '%.*s' (known: %s)", i, PROTO_STR_ARG(s->metric), known);
-            return -1;
+            snprintf(reason, rlen, "sample %u: unknown metric '%.*s' (known: %s)", i,
+                     PROTO_STR_ARG(s->metric), known);
+            return PROTO_STATUS_UNKNOWN_METRIC;
         }
         const config_metric_t *m = &cfg->metrics[r->metric];
         r->ts_ms = s->ts_ms;
         r->value = s->value;
         r->period = s->period;
         if (m->kind == METRIC_READING && s->period.kind != PROTO_PERIOD_NONE) {
-            nack(in, env, b->seq, PROTO_STATUS_INVALID,
-                 "sample %u: metric '%s' is a reading: it takes a timestamp, not a period", i,
-                 m->name);
-            return -1;
+            snprintf(reason, rlen,
+                     "sample %u: metric '%s' is a reading: it takes a timestamp, not a period", i,
+                     m->name);
+            return PROTO_STATUS_INVALID;
         }
         if (m->kind == METRIC_READING || s->period.kind == PROTO_PERIOD_NONE) {
             int year, month;
             if (calendar_month_of(&srv->cal, s->ts_ms, &year, &month) != 0 ||
                 year < PROTO_MIN_YEAR || year > PROTO_MAX_YEAR) {
-                nack(in, env, b->seq, PROTO_STATUS_INVALID,
-                     "sample %u: timestamp %lld ms has no calendar month in %s", i,
-                     (long long)s->ts_ms, cfg->timezone);
-                return -1;
+                snprintf(reason, rlen, "sample %u: timestamp %lld ms has no calendar month in %s", i,
+                         (long long)s->ts_ms, cfg->timezone);
+                return PROTO_STATUS_INVALID;
             }
             r->period = (proto_period_t){.year = (uint16_t)year, .kind = PROTO_PERIOD_MONTH,
                                          .index = (uint8_t)month};
@@ -161,23 +211,31 @@ static int resolve(ingest_t *in, envelope_t *env, const proto_batch_t *b)
         if (m->kind == METRIC_PERIOD)
             r->milli = agg_to_milli(s->value);
     }
-    return 0;
+    return PROTO_STATUS_OK;
 }
 
-static void apply(ingest_t *in, uint32_t n)
+/* Applies a resolved batch and records it as the agent's latest. Alerts are
+ * published only for live batches, not for WAL replay at start-up. */
+static void apply(ingest_t *in, const proto_batch_t *b, ingest_agent_t *agent, bool live)
 {
     server_t *srv = in->srv;
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < b->nsamples; i++) {
         const ingest_resolved_t *r = &in->resolved[i];
         if (srv->cfg->metrics[r->metric].kind == METRIC_PERIOD) {
             agg_put_period(srv->agg, r->firm, r->metric, r->period, r->milli);
         } else {
             agg_put_reading(srv->agg, r->firm, r->metric, r->period.year, r->period.index,
                             r->value, r->ts_ms);
-            rules_on_reading(&srv->rules, &srv->alerts, r->firm, r->metric, r->value, r->ts_ms);
+            rules_on_reading(&srv->rules, live ? &srv->alerts : NULL, r->firm, r->metric, r->value,
+                             r->ts_ms);
         }
     }
-    srv->stats.samples_applied += n;
+    if (agent) {
+        agent->seq = b->seq;
+        agent->accepted = b->nsamples;
+    }
+    srv->stats.samples_applied += b->nsamples;
+    srv->stats.batches_ok++;
 }
 
 static proto_status_t status_of(int err)
@@ -193,33 +251,66 @@ static proto_status_t status_of(int err)
 static void handle_batch(ingest_t *in, envelope_t *env)
 {
     server_t *srv = in->srv;
-    char err[PROTO_ERRLEN];
+    char reason[PROTO_MAX_TEXT_LEN];
+    const void *data = envelope_data(env);
+    size_t len = envelope_size(env);
+    bool hold = srv->cfg->fsync_policy == WAL_FSYNC_ALWAYS;
     proto_batch_t b = {.samples = in->samples, .cap = PROTO_MAX_SAMPLES};
-    int rc = proto_batch_decode(envelope_data(env), envelope_size(env), &b, err, sizeof err);
+    int rc = proto_batch_decode(data, len, &b, reason, sizeof reason);
     if (rc != PROTO_OK) {
-        nack(in, env, b.seq, status_of(rc), "%s", err);
+        nack(in, env, b.seq, status_of(rc), reason);
         return;
     }
-    ingest_agent_t *agent = agent_get(in, b.agent);
-    if (agent && agent->seq == b.seq) {
-        /* A resend of the batch we applied last: its ack was lost. */
+    ingest_agent_t *agent = ingest_agent_get(in, b.agent);
+    if (agent && b.seq <= agent->seq) {
+        /* Applied already: its ack was lost, or this is a late copy. */
         srv->stats.batches_duplicate++;
-        proto_ack_t ack = {.seq = b.seq, .status = PROTO_STATUS_OK, .max_version = PROTO_VERSION,
-                           .accepted = agent->accepted};
-        reply(in, env, &ack);
+        uint32_t accepted = b.seq == agent->seq ? agent->accepted : 0;
+        if (hold && srv->wal.pos > srv->wal.synced) {
+            ack_hold(in, env, b.seq, accepted, srv->wal.pos);
+            wal_sync(&srv->wal);
+        } else {
+            ack_ok(in, env, b.seq, accepted);
+        }
         return;
     }
-    if (resolve(in, env, &b) != 0)
+    proto_status_t st = resolve(in, &b, reason, sizeof reason);
+    if (st != PROTO_STATUS_OK) {
+        nack(in, env, b.seq, st, reason);
         return;
-    apply(in, b.nsamples);
-    if (agent) {
-        agent->seq = b.seq;
-        agent->accepted = b.nsamples;
     }
-    srv->stats.batches_ok++;
-    proto_ack_t ack = {.seq = b.seq, .status = PROTO_STATUS_OK, .max_version = PROTO_VERSION,
-                       .accepted = b.nsamples};
-    reply(in, env, &ack);
+    /* Write-ahead: the record is in the log before anything is applied or acked. */
+    uint64_t pos = wal_append(&srv->wal, data, len);
+    if (pos == 0) {
+        nack(in, env, b.seq, PROTO_STATUS_INTERNAL, "cannot write the WAL; try again later");
+        return;
+    }
+    apply(in, &b, agent, true);
+    if (hold) {
+        ack_hold(in, env, b.seq, b.nsamples, pos);
+        wal_sync(&srv->wal);
+    } else {
+        ack_ok(in, env, b.seq, b.nsamples);
+    }
+}
+
+void ingest_replay(ingest_t *in, const void *payload, size_t len)
+{
+    char reason[PROTO_MAX_TEXT_LEN];
+    proto_batch_t b = {.samples = in->samples, .cap = PROTO_MAX_SAMPLES};
+    int rc = proto_batch_decode(payload, len, &b, reason, sizeof reason);
+    proto_status_t st = rc == PROTO_OK ? resolve(in, &b, reason, sizeof reason) : status_of(rc);
+    if (st != PROTO_STATUS_OK) {
+        if (in->replay_skipped++ < 20)
+            log_warnx("WAL replay: batch %llu of agent '%.*s' skipped: %s: %s",
+                      (unsigned long long)b.seq, PROTO_STR_ARG(b.agent), proto_status_name(st),
+                      reason);
+        return;
+    }
+    ingest_agent_t *agent = ingest_agent_get(in, b.agent);
+    if (agent && b.seq <= agent->seq)
+        return; /* the snapshot has it already */
+    apply(in, &b, agent, false);
 }
 
 static bool on_message(zpoll_t *zp)
@@ -230,10 +321,12 @@ static bool on_message(zpoll_t *zp)
     if (rc <= 0)
         return false;
     if (!env.well_formed) {
+        char reason[128];
         in->srv->stats.bad_envelopes++;
-        nack(in, &env, 0, PROTO_STATUS_MALFORMED,
-             "%d frames: expected [batch] from a DEALER or [\"\"][batch] from a REQ",
-             env.nframes - 1);
+        snprintf(reason, sizeof reason,
+                 "%d frames: expected [batch] from a DEALER or [\"\"][batch] from a REQ",
+                 env.nframes - 1);
+        nack(in, &env, 0, PROTO_STATUS_MALFORMED, reason);
     } else {
         handle_batch(in, &env);
     }
@@ -241,7 +334,7 @@ static bool on_message(zpoll_t *zp)
     return true;
 }
 
-int ingest_start(ingest_t *in, struct server *srv, const char *endpoint, char *err, size_t errlen)
+void ingest_init(ingest_t *in, struct server *srv)
 {
     memset(in, 0, sizeof *in);
     in->srv = srv;
@@ -250,7 +343,11 @@ int ingest_start(ingest_t *in, struct server *srv, const char *endpoint, char *e
     in->agents_mask = 63;
     in->agents = xcalloc(in->agents_mask + 1, sizeof *in->agents);
     msgpack_sbuffer_init(&in->out);
+}
 
+int ingest_start(ingest_t *in, const char *endpoint, char *err, size_t errlen)
+{
+    server_t *srv = in->srv;
     in->sock = zmq_socket(srv->zctx, ZMQ_ROUTER);
     if (!in->sock) {
         snprintf(err, errlen, "ingest: zmq_socket(ROUTER): %s", zmq_strerror(errno));
@@ -280,15 +377,6 @@ static void zp_closed(zpoll_t *zp)
     if (in->sock)
         zmq_close(in->sock);
     in->sock = NULL;
-    for (size_t i = 0; in->agents && i <= in->agents_mask; i++)
-        free(in->agents[i].agent);
-    free(in->agents);
-    free(in->samples);
-    free(in->resolved);
-    msgpack_sbuffer_destroy(&in->out);
-    in->agents = NULL;
-    in->samples = NULL;
-    in->resolved = NULL;
     if (in->on_closed)
         in->on_closed(in->srv);
 }
@@ -298,4 +386,24 @@ void ingest_close(ingest_t *in, void (*on_closed)(struct server *))
     in->on_closed = on_closed;
     in->zp.data = in;
     zpoll_close(&in->zp, zp_closed);
+}
+
+void ingest_free(ingest_t *in)
+{
+    for (size_t i = 0; in->agents && i <= in->agents_mask; i++)
+        free(in->agents[i].agent);
+    while (in->npending > 0) {
+        zmq_msg_close(&in->pending[in->pending_head].id);
+        in->pending_head = (in->pending_head + 1) % in->pending_cap;
+        in->npending--;
+    }
+    free(in->pending);
+    free(in->agents);
+    free(in->samples);
+    free(in->resolved);
+    msgpack_sbuffer_destroy(&in->out);
+    in->pending = NULL;
+    in->agents = NULL;
+    in->samples = NULL;
+    in->resolved = NULL;
 }

@@ -13,6 +13,9 @@
 
 #include <stdint.h>
 
+#include <stdbool.h>
+#include <zmq.h>
+
 #include "daemon/zpoll.h"
 #include "proto/proto.h"
 
@@ -36,6 +39,15 @@ typedef struct {
 
 #define INGEST_MAX_AGENTS 65536
 
+/* An ack held back until the WAL record it answers is on disk (fsync = always). */
+typedef struct {
+    zmq_msg_t id;
+    bool has_delim;
+    uint64_t seq;
+    uint32_t accepted;
+    uint64_t wal_pos;
+} ingest_pending_t;
+
 typedef struct {
     struct server *srv;
     void *sock;                   /* owned */
@@ -49,13 +61,33 @@ typedef struct {
     int64_t log_window_ms;
     unsigned log_in_window;
     uint64_t log_suppressed;
+    ingest_pending_t *pending;    /* FIFO of held acks, ordered by wal_pos */
+    size_t npending, pending_head, pending_cap;
+    uint64_t replay_skipped;      /* WAL records that no longer resolve */
     void (*on_closed)(struct server *);
 } ingest_t;
 
+/* Allocates the tables and buffers (once, for the daemon's life). */
+void ingest_init(ingest_t *in, struct server *srv);
+
 /* Binds the ROUTER on endpoint and starts reading. Returns 0 or -1 (err). */
-int ingest_start(ingest_t *in, struct server *srv, const char *endpoint, char *err, size_t errlen);
+int ingest_start(ingest_t *in, const char *endpoint, char *err, size_t errlen);
+
+/* Applies one WAL record at start-up (no acks, no alerts published).
+ * A record that no longer resolves (a firm removed from the registry) is
+ * logged, counted and skipped. */
+void ingest_replay(ingest_t *in, const void *payload, size_t len);
+
+/* Sends the held acks whose WAL records are durable (pos <= synced). */
+void ingest_release_acks(ingest_t *in, uint64_t synced);
+
+/* The dedup slot of an agent (created if new), NULL if the table is full. */
+ingest_agent_t *ingest_agent_get(ingest_t *in, proto_str_t name);
 
 /* Stops reading; on_closed(srv) runs once the loop handles are closed and the socket is. */
 void ingest_close(ingest_t *in, void (*on_closed)(struct server *));
+
+/* Frees what ingest_init allocated; after the close callback ran. */
+void ingest_free(ingest_t *in);
 
 #endif

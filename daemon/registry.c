@@ -80,7 +80,8 @@ int registry_find(const registry_t *reg, const char *id, size_t len)
         if (s == 0)
             return -1;
         const char *fid = reg->firms[s - 1].id;
-        if (strncmp(fid, id, len) == 0 && fid[len] == '\0')
+        /* id may hold a NUL: bound the length check so fid is never read past its end */
+        if (strnlen(fid, len + 1) == len && memcmp(fid, id, len) == 0)
             return (int)(s - 1);
     }
 }
@@ -275,7 +276,7 @@ int registry_load(const char *path, const config_t *cfg, registry_t **ret, char 
         return -1;
     }
     struct csv_parser csv;
-    if (csv_init(&csv, CSV_STRICT | CSV_APPEND_NULL) != 0) {
+    if (csv_init(&csv, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0) {
         snprintf(err, errlen, "%s: cannot initialise the CSV parser", path);
         fclose(fp);
         registry_destroy(&reg);

@@ -78,12 +78,14 @@ void rules_on_reading(rules_t *rs, alerts_t *al, int firm, int metric, double va
             st->firing = true;
             st->since_ms = ts_ms;
             rs->firing++;
-            publish(rs, al, r, f, st, value, ts_ms);
+            if (al)
+                publish(rs, al, r, f, st, value, ts_ms);
             break;
         case RULE_STEP_RESOLVE:
             st->firing = false;
             rs->firing--;
-            publish(rs, al, r, f, st, value, ts_ms);
+            if (al)
+                publish(rs, al, r, f, st, value, ts_ms);
             break;
         case RULE_STEP_NONE:
             break;

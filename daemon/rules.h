@@ -36,7 +36,8 @@ void rules_init(rules_t *rs, const config_t *cfg, const registry_t *reg);
 void rules_free(rules_t *rs);
 
 /* Evaluates every rule that watches (firm, metric) against a reading and
- * publishes the transitions through al. */
+ * publishes the transitions through al (NULL: update the state only, as
+ * when the WAL is replayed at start-up). */
 void rules_on_reading(rules_t *rs, alerts_t *al, int firm, int metric, double value,
                       int64_t ts_ms);
 

@@ -2,9 +2,13 @@
 #include "daemon/server.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "daemon/log.h"
@@ -26,11 +30,12 @@ static void close_all(server_t *srv)
     if (srv->stopping)
         return;
     srv->stopping = true;
-    uv_signal_t *sigs[] = {&srv->sig_int, &srv->sig_term, &srv->sig_hup};
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
-        if (sigs[i]->data) {
+    uv_handle_t *handles[] = {(uv_handle_t *)&srv->sig_int, (uv_handle_t *)&srv->sig_term,
+                              (uv_handle_t *)&srv->sig_hup, (uv_handle_t *)&srv->cron};
+    for (size_t i = 0; i < sizeof handles / sizeof handles[0]; i++) {
+        if (handles[i]->data) {
             srv->open++;
-            uv_close((uv_handle_t *)sigs[i], handle_closed);
+            uv_close(handles[i], handle_closed);
         }
     }
     srv->open += 2;
@@ -61,11 +66,97 @@ static int make_state_dir(const char *path, char *err, size_t errlen)
     return -1;
 }
 
+/* One daemon per state directory: two would interleave one WAL. */
+static int lock_state_dir(server_t *srv, char *err, size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/lock", srv->cfg->state_dir);
+    srv->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (srv->lock_fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(srv->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        snprintf(err, errlen, "state_dir %s is in use by another clustermond (%s is locked)",
+                 srv->cfg->state_dir, path);
+        return -1;
+    }
+    return 0;
+}
+
+static int replay_cb(const void *payload, size_t len, void *data)
+{
+    server_t *srv = data;
+    ingest_replay(&srv->ingest, payload, len);
+    return 0;
+}
+
+static void wal_synced(wal_t *w, uint64_t synced)
+{
+    server_t *srv = w->data;
+    ingest_release_acks(&srv->ingest, synced);
+}
+
+/* Newest snapshot, then the WAL after it; then a fresh segment to append to. */
+static int recover(server_t *srv, char *err, size_t errlen)
+{
+    const char *dir = srv->cfg->state_dir;
+    uint64_t covered, last;
+    if (snapshot_load(srv, &covered, err, errlen) != 0)
+        return -1;
+    srv->recovery.snapshot_segment = covered;
+    if (wal_replay(dir, covered, replay_cb, srv, &srv->recovery.wal, &last, err, errlen) != 0)
+        return -1;
+    uint64_t next = (last > covered ? last : covered) + 1;
+    if (wal_open(&srv->wal, &srv->loop, dir, next, wal_synced, srv, err, errlen) != 0)
+        return -1;
+    const wal_replay_stats_t *ws = &srv->recovery.wal;
+    if (covered || ws->records || ws->damaged)
+        log_info("recovered: snapshot %s, %" PRIu64 " WAL records replayed, %" PRIu64
+                 " damaged regions (%" PRIu64 " bytes skipped, %" PRIu64
+                 " cut off the tail), %" PRIu64 " samples in total",
+                 covered ? "found" : "none", ws->records, ws->damaged, ws->bytes_skipped,
+                 ws->truncated, srv->stats.samples_applied);
+    if (srv->ingest.replay_skipped)
+        log_warnx("recovered: %" PRIu64 " WAL batches no longer resolve and were skipped",
+                  srv->ingest.replay_skipped);
+    return 0;
+}
+
+/* Periodic work, Redis serverCron style: each sub-task checks its own clock. */
+static void cron_cb(uv_timer_t *t)
+{
+    server_t *srv = t->data;
+    const config_t *cfg = srv->cfg;
+    int64_t now = (int64_t)uv_now(&srv->loop);
+    wal_t *w = &srv->wal;
+    if (cfg->fsync_policy == WAL_FSYNC_INTERVAL && w->pos > w->synced &&
+        now - srv->last_fsync_ms >= (int64_t)cfg->fsync_interval_ms) {
+        srv->last_fsync_ms = now;
+        wal_sync(w);
+    }
+    bool due = now - srv->snap.last_ms >= (int64_t)(cfg->snapshot_interval_s * 1000) ||
+               (double)w->seg_bytes >= cfg->snapshot_wal_mb * 1048576.0;
+    if (due && w->pos > srv->wal_pos_at_snapshot && !srv->snap.running && !wal_busy(w)) {
+        char err[256];
+        int64_t closed = wal_rotate(w, err, sizeof err);
+        if (closed < 0) {
+            log_error("snapshot: %s", err);
+            srv->snap.last_ms = now; /* do not retry on every tick */
+            return;
+        }
+        srv->wal_pos_at_snapshot = w->pos;
+        snapshot_start(&srv->snap, srv, (uint64_t)closed);
+    }
+}
+
 int server_open(server_t *srv, config_t **pcfg, registry_t **preg, char *err, size_t errlen)
 {
     memset(srv, 0, sizeof *srv);
     srv->ingest.srv = srv; /* so a close after a failed open finds its owner */
     srv->control.srv = srv;
+    srv->lock_fd = -1;
+    srv->wal.fd = -1;
     int rc = uv_loop_init(&srv->loop);
     if (rc < 0) {
         snprintf(err, errlen, "uv_loop_init: %s", uv_strerror(rc));
@@ -83,10 +174,18 @@ int server_open(server_t *srv, config_t **pcfg, registry_t **preg, char *err, si
         snprintf(err, errlen, "timezone %s: %s", cfg->timezone, strerror(errno));
         return -1;
     }
-    if (make_state_dir(cfg->state_dir, err, errlen) != 0)
+    if (make_state_dir(cfg->state_dir, err, errlen) != 0 || lock_state_dir(srv, err, errlen) != 0)
         return -1;
     srv->agg = agg_new(srv->reg->nfirms, cfg->nmetrics);
     rules_init(&srv->rules, cfg, srv->reg);
+    ingest_init(&srv->ingest, srv);
+    if (recover(srv, err, errlen) != 0)
+        return -1;
+    srv->wal_pos_at_snapshot = 0;
+    srv->snap.last_ms = (int64_t)uv_now(&srv->loop);
+    uv_timer_init(&srv->loop, &srv->cron);
+    srv->cron.data = srv;
+    uv_timer_start(&srv->cron, cron_cb, 50, 50);
 
     srv->zctx = zmq_ctx_new();
     if (!srv->zctx) {
@@ -94,7 +193,7 @@ int server_open(server_t *srv, config_t **pcfg, registry_t **preg, char *err, si
         return -1;
     }
     if (alerts_open(&srv->alerts, srv->zctx, cfg->alerts, err, errlen) != 0 ||
-        ingest_start(&srv->ingest, srv, cfg->ingest, err, errlen) != 0 ||
+        ingest_start(&srv->ingest, cfg->ingest, err, errlen) != 0 ||
         control_start(&srv->control, srv, cfg->control, err, errlen) != 0)
         return -1;
 
@@ -109,10 +208,12 @@ int server_open(server_t *srv, config_t **pcfg, registry_t **preg, char *err, si
             return -1;
         }
     }
+    srv->recovery.ready_ms = calendar_now_ms() - srv->started_ms;
     log_info("clustermond %s: %zu firms in %zu clusters, %zu metrics, %zu rules; ingest %s, "
-             "alerts %s, control %s, time zone %s",
+             "alerts %s, control %s, time zone %s; ready in %lld ms",
              CLUSTERMON_VERSION, srv->reg->nfirms, cfg->nclusters, cfg->nmetrics, cfg->nrules,
-             cfg->ingest, cfg->alerts, cfg->control, cfg->timezone);
+             cfg->ingest, cfg->alerts, cfg->control, cfg->timezone,
+             (long long)srv->recovery.ready_ms);
     return 0;
 }
 
@@ -137,6 +238,13 @@ void server_close(server_t *srv)
         if (rc != 0)
             log_error("uv_loop_close: %s (a handle was left open)", uv_strerror(rc));
     }
+    if (srv->wal.dir)
+        wal_close(&srv->wal);
+    snapshot_free(&srv->snap);
+    ingest_free(&srv->ingest);
+    if (srv->lock_fd >= 0)
+        close(srv->lock_fd);
+    srv->lock_fd = -1;
     alerts_close(&srv->alerts);
     if (srv->zctx)
         zmq_ctx_term(srv->zctx);

@@ -23,6 +23,8 @@
 #include "daemon/ingest.h"
 #include "daemon/registry.h"
 #include "daemon/rules.h"
+#include "daemon/snapshot.h"
+#include "daemon/wal.h"
 
 typedef struct {
     uint64_t batches_ok;
@@ -31,6 +33,13 @@ typedef struct {
     uint64_t nacks[PROTO_STATUS_COUNT];
     uint64_t bad_envelopes;    /* frames that were not [identity][(empty)][payload] */
 } server_stats_t;
+
+/* What start-up recovery found, for status and the log. */
+typedef struct {
+    uint64_t snapshot_segment;  /* 0 = started without a snapshot */
+    wal_replay_stats_t wal;
+    int64_t ready_ms;           /* from process start to sockets bound */
+} server_recovery_t;
 
 typedef struct server {
     uv_loop_t loop;
@@ -43,6 +52,13 @@ typedef struct server {
     control_t control;
     alerts_t alerts;
     rules_t rules;
+    wal_t wal;
+    snapshot_t snap;
+    uv_timer_t cron;           /* periodic work: fsync interval, snapshots */
+    int64_t last_fsync_ms;
+    uint64_t wal_pos_at_snapshot;
+    int lock_fd;               /* flock on state_dir/lock: one daemon per state dir */
+    server_recovery_t recovery;
     uv_signal_t sig_int, sig_term, sig_hup;
     int open;                  /* handles and sockets still closing */
     bool stopping;

@@ -1,0 +1,633 @@
+/*
+ * snapshot.c -- see snapshot.h. The payload is one MessagePack map:
+ *
+ *   created_ms  int      when it was taken
+ *   segment     uint     WAL segments <= this are in it
+ *   alert_seq   uint     last alert sequence number published
+ *   stats       map      samples_applied, batches_ok, batches_duplicate
+ *   agents      array of [agent id, last seq applied, samples in that batch]
+ *   series      array of [firm, metric, last, last_ts, count,
+ *                         [[year, month_mask, quarter_mask, has_annual, any,
+ *                           annual, [12 months], [4 quarters]], ...]]
+ *   rules       array of [rule id, firm, since_ms] for each firing alert
+ *
+ * Loading reads it with msgpack_unpack: the file is ours and its CRC has been
+ * checked first, and every value's type is checked before use anyway.
+ */
+#include "daemon/snapshot.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "daemon/log.h"
+#include "daemon/server.h"
+#include "daemon/wal.h"
+#include "daemon/xalloc.h"
+
+#define SNAP_MAGIC "CMSNAP\0\0"
+#define SNAP_HEADER 24
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void snap_path(const char *dir, uint64_t n, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/snap-%016" PRIu64 ".snap", dir, n);
+}
+
+static void pack_str(msgpack_packer *pk, const char *s)
+{
+    size_t n = strlen(s);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+/* ---- serialising ----------------------------------------------------------- */
+
+static void serialise(server_t *srv, uint64_t segment, msgpack_sbuffer *buf)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
+    const agg_t *agg = srv->agg;
+    const config_t *cfg = srv->cfg;
+    const registry_t *reg = srv->reg;
+
+    msgpack_pack_map(&pk, 7);
+    pack_str(&pk, "created_ms");
+    msgpack_pack_int64(&pk, calendar_now_ms());
+    pack_str(&pk, "segment");
+    msgpack_pack_uint64(&pk, segment);
+    pack_str(&pk, "alert_seq");
+    msgpack_pack_uint64(&pk, srv->alerts.seq);
+    pack_str(&pk, "stats");
+    msgpack_pack_map(&pk, 3);
+    pack_str(&pk, "samples_applied");
+    msgpack_pack_uint64(&pk, srv->stats.samples_applied);
+    pack_str(&pk, "batches_ok");
+    msgpack_pack_uint64(&pk, srv->stats.batches_ok);
+    pack_str(&pk, "batches_duplicate");
+    msgpack_pack_uint64(&pk, srv->stats.batches_duplicate);
+
+    const ingest_t *in = &srv->ingest;
+    pack_str(&pk, "agents");
+    msgpack_pack_array(&pk, in->nagents);
+    for (size_t i = 0; in->agents && i <= in->agents_mask; i++) {
+        const ingest_agent_t *a = &in->agents[i];
+        if (!a->agent)
+            continue;
+        msgpack_pack_array(&pk, 3);
+        pack_str(&pk, a->agent);
+        msgpack_pack_uint64(&pk, a->seq);
+        msgpack_pack_uint32(&pk, a->accepted);
+    }
+
+    size_t nseries = 0;
+    for (size_t i = 0; i < agg->nfirms * agg->nmetrics; i++)
+        nseries += agg->series[i].nyears > 0;
+    pack_str(&pk, "series");
+    msgpack_pack_array(&pk, nseries);
+    for (size_t f = 0; f < agg->nfirms; f++) {
+        for (size_t m = 0; m < agg->nmetrics; m++) {
+            const agg_series_t *s = agg_series(agg, (int)f, (int)m);
+            if (!s->nyears)
+                continue;
+            msgpack_pack_array(&pk, 6);
+            pack_str(&pk, reg->firms[f].id);
+            pack_str(&pk, cfg->metrics[m].name);
+            msgpack_pack_double(&pk, s->last);
+            msgpack_pack_int64(&pk, s->last_ts);
+            msgpack_pack_uint64(&pk, s->count);
+            msgpack_pack_array(&pk, s->nyears);
+            for (uint32_t y = 0; y < s->nyears; y++) {
+                const agg_year_t *yr = &s->years[y];
+                msgpack_pack_array(&pk, 8);
+                msgpack_pack_uint16(&pk, yr->year);
+                msgpack_pack_uint16(&pk, yr->month_mask);
+                msgpack_pack_uint8(&pk, yr->quarter_mask);
+                msgpack_pack_uint8(&pk, yr->has_annual);
+                msgpack_pack_uint8(&pk, yr->any);
+                msgpack_pack_int64(&pk, yr->annual);
+                msgpack_pack_array(&pk, 12);
+                for (int k = 0; k < 12; k++)
+                    msgpack_pack_int64(&pk, yr->month[k]);
+                msgpack_pack_array(&pk, 4);
+                for (int k = 0; k < 4; k++)
+                    msgpack_pack_int64(&pk, yr->quarter[k]);
+            }
+        }
+    }
+
+    const rules_t *rs = &srv->rules;
+    pack_str(&pk, "rules");
+    msgpack_pack_array(&pk, rs->firing);
+    for (size_t r = 0; r < cfg->nrules; r++) {
+        for (size_t f = 0; f < reg->nfirms; f++) {
+            const rule_state_t *st = &rs->state[r * reg->nfirms + f];
+            if (!st->firing)
+                continue;
+            msgpack_pack_array(&pk, 3);
+            pack_str(&pk, cfg->rules[r].id);
+            pack_str(&pk, reg->firms[f].id);
+            msgpack_pack_int64(&pk, st->since_ms);
+        }
+    }
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* On the thread pool: touches only s->buf, s->path and the file system. */
+static void write_work(uv_work_t *req)
+{
+    snapshot_t *s = req->data;
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", s->path);
+    unsigned char hdr[SNAP_HEADER] = {0};
+    memcpy(hdr, SNAP_MAGIC, 8);
+    put32(hdr + 8, SNAPSHOT_FORMAT_VERSION);
+    put32(hdr + 12, (uint32_t)crc32(0L, (const Bytef *)s->buf.data, (uInt)s->buf.size));
+    put32(hdr + 16, (uint32_t)s->buf.size);
+    put32(hdr + 20, (uint32_t)((uint64_t)s->buf.size >> 32));
+    s->result = 0;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        s->result = errno;
+        return;
+    }
+    const char *parts[2] = {(const char *)hdr, s->buf.data};
+    size_t lens[2] = {sizeof hdr, s->buf.size};
+    for (int i = 0; i < 2 && !s->result; i++) {
+        size_t off = 0;
+        while (off < lens[i]) {
+            ssize_t n = write(fd, parts[i] + off, lens[i] - off);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                s->result = n < 0 ? errno : EIO;
+                break;
+            }
+            off += (size_t)n;
+        }
+    }
+    if (!s->result && fsync(fd) != 0)
+        s->result = errno;
+    if (close(fd) != 0 && !s->result)
+        s->result = errno;
+    if (!s->result && rename(tmp, s->path) != 0)
+        s->result = errno;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", s->path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    if (!s->result && fsync_dir(slash ? dir : ".") != 0)
+        s->result = errno;
+    if (s->result)
+        unlink(tmp);
+}
+
+static int u64_desc(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x > y ? -1 : x < y;
+}
+
+/* Snapshot numbers in dir, newest first; caller frees. */
+static size_t list_snapshots(const char *dir, uint64_t **ret)
+{
+    *ret = NULL;
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        uint64_t num;
+        char tail[8];
+        if (strlen(e->d_name) != 26 ||
+            sscanf(e->d_name, "snap-%16" SCNu64 "%5s", &num, tail) != 2 ||
+            strcmp(tail, ".snap") != 0)
+            continue;
+        xgrow(ret, &cap, n + 1, sizeof **ret);
+        (*ret)[n++] = num;
+    }
+    closedir(d);
+    qsort(*ret, n, sizeof **ret, u64_desc);
+    return n;
+}
+
+static void write_done(uv_work_t *req, int status)
+{
+    snapshot_t *s = req->data;
+    server_t *srv = s->srv;
+    s->running = false;
+    s->last_ms = (int64_t)uv_now(&srv->loop);
+    if (status < 0 || s->result) {
+        s->failed++;
+        log_error("snapshot %s: %s", s->path,
+                  status < 0 ? uv_strerror(status) : strerror(s->result));
+        msgpack_sbuffer_clear(&s->buf);
+        return;
+    }
+    s->written++;
+    s->last_bytes = s->buf.size;
+    s->last_segment = s->segment;
+    msgpack_sbuffer_clear(&s->buf);
+    log_debug("snapshot %s written (%" PRIu64 " bytes)", s->path, s->last_bytes);
+
+    /* Keep this one and the previous; the WAL after the previous stays. */
+    uint64_t *snaps;
+    size_t n = list_snapshots(srv->cfg->state_dir, &snaps);
+    for (size_t i = 2; i < n; i++) {
+        char path[4096];
+        snap_path(srv->cfg->state_dir, snaps[i], path, sizeof path);
+        if (unlink(path) != 0)
+            log_warn("%s: unlink", path);
+    }
+    if (n >= 2)
+        wal_remove_upto(srv->cfg->state_dir, snaps[1]);
+    free(snaps);
+}
+
+int snapshot_start(snapshot_t *s, server_t *srv, uint64_t segment)
+{
+    if (s->running)
+        return -1;
+    s->srv = srv;
+    if (!s->buf.data)
+        msgpack_sbuffer_init(&s->buf);
+    msgpack_sbuffer_clear(&s->buf);
+    serialise(srv, segment, &s->buf);
+    s->segment = segment;
+    snap_path(srv->cfg->state_dir, segment, s->path, sizeof s->path);
+    s->work.data = s;
+    int rc = uv_queue_work(&srv->loop, &s->work, write_work, write_done);
+    if (rc < 0) {
+        log_error("snapshot: uv_queue_work: %s", uv_strerror(rc));
+        return -1;
+    }
+    s->running = true;
+    return 0;
+}
+
+void snapshot_free(snapshot_t *s)
+{
+    msgpack_sbuffer_destroy(&s->buf);
+    s->buf.data = NULL;
+}
+
+/* ---- loading ----------------------------------------------------------------- */
+
+static const msgpack_object *get(const msgpack_object *map, const char *key)
+{
+    if (map->type != MSGPACK_OBJECT_MAP)
+        return NULL;
+    size_t kl = strlen(key);
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object *k = &map->via.map.ptr[i].key;
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
+            memcmp(k->via.str.ptr, key, kl) == 0)
+            return &map->via.map.ptr[i].val;
+    }
+    return NULL;
+}
+
+static bool as_u64(const msgpack_object *o, uint64_t *v)
+{
+    if (!o || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return false;
+    *v = o->via.u64;
+    return true;
+}
+
+static bool as_i64(const msgpack_object *o, int64_t *v)
+{
+    if (o && o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        *v = o->via.i64;
+        return true;
+    }
+    if (o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT64_MAX) {
+        *v = (int64_t)o->via.u64;
+        return true;
+    }
+    return false;
+}
+
+static bool is_array(const msgpack_object *o, uint32_t n)
+{
+    return o && o->type == MSGPACK_OBJECT_ARRAY && (n == 0 || o->via.array.size == n);
+}
+
+static bool is_str(const msgpack_object *o)
+{
+    return o && o->type == MSGPACK_OBJECT_STR;
+}
+
+typedef struct {
+    uint64_t unknown_firms, unknown_metrics, unknown_rules;
+} load_stats_t;
+
+#define BAD(what)                                                                                  \
+    do {                                                                                           \
+        snprintf(err, errlen, "%s", what);                                                         \
+        return -1;                                                                                 \
+    } while (0)
+
+/* Checks (apply = false) or applies (apply = true) the payload. Checking
+ * first means a damaged snapshot never leaves half its state behind. */
+static int load_payload(server_t *srv, const msgpack_object *root, bool apply, load_stats_t *ls,
+                        char *err, size_t errlen)
+{
+    const config_t *cfg = srv->cfg;
+    const registry_t *reg = srv->reg;
+    uint64_t u;
+    int64_t i64;
+    const msgpack_object *o, *st = get(root, "stats");
+    if (!as_u64(get(root, "segment"), &u))
+        BAD("segment: missing or not an integer");
+    if (!as_u64(get(root, "alert_seq"), &u))
+        BAD("alert_seq: missing or not an integer");
+    if (apply)
+        srv->alerts.seq = u;
+    if (!st || st->type != MSGPACK_OBJECT_MAP)
+        BAD("stats: missing");
+    uint64_t *stat_dst[] = {&srv->stats.samples_applied, &srv->stats.batches_ok,
+                            &srv->stats.batches_duplicate};
+    const char *stat_names[] = {"samples_applied", "batches_ok", "batches_duplicate"};
+    for (int k = 0; k < 3; k++) {
+        if (!as_u64(get(st, stat_names[k]), &u))
+            BAD("stats: a counter is missing");
+        if (apply)
+            *stat_dst[k] = u;
+    }
+
+    o = get(root, "agents");
+    if (!is_array(o, 0))
+        BAD("agents: missing");
+    for (uint32_t i = 0; i < o->via.array.size; i++) {
+        const msgpack_object *a = &o->via.array.ptr[i];
+        uint64_t seq, accepted;
+        if (!is_array(a, 3) || !is_str(&a->via.array.ptr[0]) ||
+            !as_u64(&a->via.array.ptr[1], &seq) || !as_u64(&a->via.array.ptr[2], &accepted))
+            BAD("agents: malformed entry");
+        if (apply) {
+            proto_str_t name = {a->via.array.ptr[0].via.str.ptr, a->via.array.ptr[0].via.str.size};
+            ingest_agent_t *slot = ingest_agent_get(&srv->ingest, name);
+            if (slot) {
+                slot->seq = seq;
+                slot->accepted = (uint32_t)accepted;
+            }
+        }
+    }
+
+    o = get(root, "series");
+    if (!is_array(o, 0))
+        BAD("series: missing");
+    for (uint32_t i = 0; i < o->via.array.size; i++) {
+        const msgpack_object *s = &o->via.array.ptr[i];
+        if (!is_array(s, 6))
+            BAD("series: malformed entry");
+        const msgpack_object *f = &s->via.array.ptr[0], *m = &s->via.array.ptr[1];
+        const msgpack_object *last = &s->via.array.ptr[2], *years = &s->via.array.ptr[5];
+        int64_t last_ts;
+        uint64_t count;
+        if (!is_str(f) || !is_str(m) ||
+            (last->type != MSGPACK_OBJECT_FLOAT64 && last->type != MSGPACK_OBJECT_FLOAT32) ||
+            !as_i64(&s->via.array.ptr[3], &last_ts) || !as_u64(&s->via.array.ptr[4], &count) ||
+            !is_array(years, 0))
+            BAD("series: malformed entry");
+        for (uint32_t y = 0; y < years->via.array.size; y++) {
+            const msgpack_object *yr = &years->via.array.ptr[y];
+            if (!is_array(yr, 8) || !is_array(&yr->via.array.ptr[6], 12) ||
+                !is_array(&yr->via.array.ptr[7], 4))
+                BAD("series: malformed year");
+            for (int k = 0; k < 6; k++)
+                if (!as_i64(&yr->via.array.ptr[k], &i64))
+                    BAD("series: malformed year");
+            as_i64(&yr->via.array.ptr[0], &i64);
+            if (i64 < PROTO_MIN_YEAR || i64 > PROTO_MAX_YEAR)
+                BAD("series: year out of range");
+            for (int k = 0; k < 12; k++)
+                if (!as_i64(&yr->via.array.ptr[6].via.array.ptr[k], &i64))
+                    BAD("series: malformed month");
+            for (int k = 0; k < 4; k++)
+                if (!as_i64(&yr->via.array.ptr[7].via.array.ptr[k], &i64))
+                    BAD("series: malformed quarter");
+        }
+        if (!apply)
+            continue;
+        int firm = registry_find(reg, f->via.str.ptr, f->via.str.size);
+        int metric = config_metric_find(cfg, m->via.str.ptr, m->via.str.size);
+        if (firm < 0 || metric < 0) {
+            ls->unknown_firms += firm < 0;
+            ls->unknown_metrics += firm >= 0 && metric < 0;
+            continue;
+        }
+        agg_series_t *series = agg_series_mut(srv->agg, firm, metric);
+        series->last = last->via.f64;
+        series->last_ts = last_ts;
+        series->count = count;
+        for (uint32_t y = 0; y < years->via.array.size; y++) {
+            const msgpack_object *v = years->via.array.ptr[y].via.array.ptr;
+            int64_t fields[6];
+            for (int k = 0; k < 6; k++)
+                as_i64(&v[k], &fields[k]);
+            agg_year_t *yr = agg_year_get(series, (int)fields[0]);
+            yr->month_mask = (uint16_t)(fields[1] & 0xfff);
+            yr->quarter_mask = (uint8_t)(fields[2] & 0xf);
+            yr->has_annual = fields[3] != 0;
+            yr->any = fields[4] != 0;
+            yr->annual = fields[5];
+            for (int k = 0; k < 12; k++)
+                as_i64(&v[6].via.array.ptr[k], &yr->month[k]);
+            for (int k = 0; k < 4; k++)
+                as_i64(&v[7].via.array.ptr[k], &yr->quarter[k]);
+        }
+    }
+
+    o = get(root, "rules");
+    if (!is_array(o, 0))
+        BAD("rules: missing");
+    for (uint32_t i = 0; i < o->via.array.size; i++) {
+        const msgpack_object *r = &o->via.array.ptr[i];
+        if (!is_array(r, 3) || !is_str(&r->via.array.ptr[0]) || !is_str(&r->via.array.ptr[1]) ||
+            !as_i64(&r->via.array.ptr[2], &i64))
+            BAD("rules: malformed entry");
+        if (!apply)
+            continue;
+        const msgpack_object *rid = &r->via.array.ptr[0], *fid = &r->via.array.ptr[1];
+        int firm = registry_find(reg, fid->via.str.ptr, fid->via.str.size);
+        int rule = -1;
+        for (size_t k = 0; k < cfg->nrules; k++)
+            if (strlen(cfg->rules[k].id) == rid->via.str.size &&
+                memcmp(cfg->rules[k].id, rid->via.str.ptr, rid->via.str.size) == 0)
+                rule = (int)k;
+        if (firm < 0 || rule < 0) {
+            ls->unknown_rules++;
+            continue;
+        }
+        rule_state_t *rst = &srv->rules.state[(size_t)rule * reg->nfirms + (size_t)firm];
+        if (!rst->firing)
+            srv->rules.firing++;
+        rst->firing = true;
+        rst->since_ms = i64;
+    }
+    return 0;
+}
+
+/* Reads and checks one snapshot file; on success applies it to srv. */
+static int load_one(server_t *srv, const char *path, char *err, size_t errlen)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        snprintf(err, errlen, "%s", strerror(errno));
+        return -1;
+    }
+    unsigned char hdr[SNAP_HEADER];
+    if (fread(hdr, 1, sizeof hdr, fp) != sizeof hdr || memcmp(hdr, SNAP_MAGIC, 8) != 0) {
+        fclose(fp);
+        snprintf(err, errlen, "not a clustermon snapshot (bad header)");
+        return -1;
+    }
+    uint32_t version = (uint32_t)get_le(hdr + 8, 4);
+    uint32_t crc = (uint32_t)get_le(hdr + 12, 4);
+    uint64_t len = get_le(hdr + 16, 8);
+    if (version != SNAPSHOT_FORMAT_VERSION) {
+        fclose(fp);
+        snprintf(err, errlen, "format version %u; this clustermond reads version %d", version,
+                 SNAPSHOT_FORMAT_VERSION);
+        return -2;
+    }
+    if (len > (uint64_t)1 << 36) {
+        fclose(fp);
+        snprintf(err, errlen, "implausible payload length %" PRIu64, len);
+        return -1;
+    }
+    char *buf = xmalloc((size_t)len + 1);
+    size_t got = fread(buf, 1, (size_t)len, fp);
+    int extra = fgetc(fp);
+    fclose(fp);
+    if (got != len || extra != EOF) {
+        free(buf);
+        snprintf(err, errlen, "payload is %zu bytes%s, the header says %" PRIu64, got,
+                 extra != EOF ? " or more" : "", len);
+        return -1;
+    }
+    if ((uint32_t)crc32(0L, (const Bytef *)buf, (uInt)len) != crc) {
+        free(buf);
+        snprintf(err, errlen, "CRC mismatch: the file is damaged");
+        return -1;
+    }
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 65536);
+    msgpack_object root;
+    size_t off = 0;
+    int rc = -1;
+    load_stats_t ls = {0};
+    if (msgpack_unpack(buf, (size_t)len, &off, &zone, &root) != MSGPACK_UNPACK_SUCCESS ||
+        off != len || root.type != MSGPACK_OBJECT_MAP) {
+        snprintf(err, errlen, "payload is not one MessagePack map");
+    } else if (load_payload(srv, &root, false, &ls, err, errlen) == 0) {
+        load_payload(srv, &root, true, &ls, err, errlen);
+        if (ls.unknown_firms || ls.unknown_metrics || ls.unknown_rules)
+            log_warnx("snapshot %s: dropped what the config no longer has: %" PRIu64
+                      " series of unknown firms, %" PRIu64 " of unknown metrics, %" PRIu64
+                      " firing states of unknown rules or firms",
+                      path, ls.unknown_firms, ls.unknown_metrics, ls.unknown_rules);
+        rc = 0;
+    }
+    msgpack_zone_destroy(&zone);
+    free(buf);
+    return rc;
+}
+
+/* A temp file is a snapshot whose writer died before the rename: never
+ * complete, never read; removed. */
+static void remove_temp_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (strncmp(e->d_name, "snap-", 5) == 0 && n > 9 && strcmp(e->d_name + n - 9, ".snap.tmp") == 0) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            log_warnx("%s: an unfinished snapshot (the daemon stopped while writing it): removed", path);
+            unlink(path);
+        }
+    }
+    closedir(d);
+}
+
+int snapshot_load(server_t *srv, uint64_t *ret_segment, char *err, size_t errlen)
+{
+    remove_temp_files(srv->cfg->state_dir);
+    uint64_t *snaps;
+    size_t n = list_snapshots(srv->cfg->state_dir, &snaps);
+    *ret_segment = 0;
+    int rc = 0;
+    if (n > 0)
+        rc = -1;
+    for (size_t i = 0; i < n; i++) {
+        char path[4096], why[256];
+        snap_path(srv->cfg->state_dir, snaps[i], path, sizeof path);
+        int r = load_one(srv, path, why, sizeof why);
+        if (r == 0) {
+            *ret_segment = snaps[i];
+            rc = 0;
+            if (i > 0)
+                log_warnx("recovered from the older snapshot %s", path);
+            /* The damaged newer ones leave the rotation (kept for a
+             * post-mortem): they must never count as "the previous
+             * snapshot" when the next one is written. */
+            for (size_t k = 0; k < i; k++) {
+                char bad[4096], aside[4200];
+                snap_path(srv->cfg->state_dir, snaps[k], bad, sizeof bad);
+                snprintf(aside, sizeof aside, "%s.damaged", bad);
+                if (rename(bad, aside) != 0)
+                    log_warn("%s: rename", bad);
+            }
+            break;
+        }
+        if (r == -2) {
+            snprintf(err, errlen, "%s: %s", path, why);
+            free(snaps);
+            return -1;
+        }
+        log_error("snapshot %s is damaged: %s%s", path, why,
+                  i + 1 < n ? "; falling back to the previous one" : "");
+        snprintf(err, errlen,
+                 "%s: %s; no intact snapshot is left, and the WAL alone would give wrong "
+                 "totals: move the state directory aside to start empty",
+                 path, why);
+    }
+    free(snaps);
+    return rc;
+}

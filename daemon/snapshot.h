@@ -1,0 +1,62 @@
+/*
+ * snapshot.h -- periodic, atomic snapshots of the daemon's state: the
+ * aggregate, the per-agent dedup table, rule states, the alert sequence
+ * number and the lifetime counters.
+ *
+ * A snapshot "snap-<16 digits>.snap" covers every WAL segment numbered up to
+ * and including its number. File: magic "CMSNAP\0\0", format version (u32
+ * LE), CRC-32 of the payload (u32 LE), payload length (u64 LE), payload (one
+ * MessagePack map, see snapshot.c). Firms, metrics and rules are stored by
+ * name, so a snapshot survives a registry or config change (what no longer
+ * exists is reported and dropped).
+ *
+ * Writing: the state is serialised on the loop (memory only, fast); the file
+ * is written to a temp name, fsynced, renamed and the directory fsynced on
+ * libuv's thread pool. Only then are older snapshots and the WAL segments
+ * that the *previous* snapshot covers removed: the previous snapshot plus
+ * the WAL after it stays a complete fallback if the newest one is damaged.
+ */
+#ifndef CLUSTERMON_SNAPSHOT_H
+#define CLUSTERMON_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include <msgpack.h>
+
+#define SNAPSHOT_FORMAT_VERSION 1
+
+struct server;
+
+typedef struct {
+    struct server *srv;
+    uv_work_t work;
+    bool running;
+    msgpack_sbuffer buf;     /* serialised state handed to the worker */
+    uint64_t segment;        /* WAL segments <= this are covered */
+    int result;              /* worker's errno, 0 = ok */
+    char path[4096];
+    uint64_t written, failed;
+    int64_t last_ms;         /* when the last one finished (loop time) */
+    uint64_t last_bytes;
+    uint64_t last_segment;   /* the newest durable snapshot's segment, 0 = none */
+} snapshot_t;
+
+/*
+ * Loads the newest intact snapshot in the state directory into srv (whose
+ * aggregate, rules and ingest tables must be initialised and empty), falling
+ * back to older ones. Sets *ret_segment to the WAL segment it covers (0 if
+ * there was no snapshot). Returns 0, or -1 with err when snapshots exist but
+ * none is intact, or one has another format version: starting then would
+ * give silently wrong totals.
+ */
+int snapshot_load(struct server *srv, uint64_t *ret_segment, char *err, size_t errlen);
+
+/* Serialises the state now, covering WAL segments <= segment, and starts
+ * writing it off the loop. Returns 0, or -1 if one is still being written. */
+int snapshot_start(snapshot_t *s, struct server *srv, uint64_t segment);
+
+void snapshot_free(snapshot_t *s);
+
+#endif

@@ -1,0 +1,395 @@
+/* wal.c -- see wal.h. */
+#include "daemon/wal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "daemon/log.h"
+#include "daemon/xalloc.h"
+
+#define SEG_MAGIC "CMWAL\0\0\0"
+#define SEG_HEADER 16
+#define REC_MAGIC 0x314c4157u /* "WAL1" little-endian */
+#define REC_HEADER 12
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint32_t crc_of(const void *p, size_t len)
+{
+    return (uint32_t)crc32(0L, p, (uInt)len);
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void wal_segment_path(const char *dir, uint64_t n, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/wal-%016" PRIu64 ".log", dir, n);
+}
+
+static int write_all(int fd, const struct iovec *iov, int iovcnt)
+{
+    struct iovec v[4];
+    memcpy(v, iov, (size_t)iovcnt * sizeof *iov);
+    struct iovec *p = v;
+    while (iovcnt > 0) {
+        ssize_t n = writev(fd, p, iovcnt);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        while (iovcnt > 0 && (size_t)n >= p->iov_len) {
+            n -= (ssize_t)p->iov_len;
+            p++;
+            iovcnt--;
+        }
+        if (iovcnt > 0) {
+            p->iov_base = (char *)p->iov_base + n;
+            p->iov_len -= (size_t)n;
+        }
+    }
+    return 0;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+static int segment_create(wal_t *w, uint64_t n, char *err, size_t errlen)
+{
+    char path[4096];
+    wal_segment_path(w->dir, n, path, sizeof path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    unsigned char hdr[SEG_HEADER] = {0};
+    memcpy(hdr, SEG_MAGIC, 8);
+    put32(hdr + 8, WAL_FORMAT_VERSION);
+    struct iovec iov = {hdr, sizeof hdr};
+    if (write_all(fd, &iov, 1) != 0 || fsync(fd) != 0 || fsync_dir(w->dir) != 0) {
+        snprintf(err, errlen, "%s: cannot write the header: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    w->fd = fd;
+    w->segment = n;
+    w->seg_bytes = SEG_HEADER;
+    return 0;
+}
+
+int wal_open(wal_t *w, uv_loop_t *loop, const char *dir, uint64_t segment, wal_synced_cb on_synced,
+             void *data, char *err, size_t errlen)
+{
+    memset(w, 0, sizeof *w);
+    w->loop = loop;
+    w->dir = xstrdup(dir);
+    w->fd = -1;
+    w->on_synced = on_synced;
+    w->data = data;
+    return segment_create(w, segment, err, errlen);
+}
+
+uint64_t wal_append(wal_t *w, const void *payload, size_t len)
+{
+    if (w->fd < 0 || len > WAL_MAX_RECORD)
+        return 0;
+    unsigned char hdr[REC_HEADER];
+    put32(hdr, REC_MAGIC);
+    put32(hdr + 4, (uint32_t)len);
+    put32(hdr + 8, crc_of(payload, len));
+    struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)(uintptr_t)payload, len}};
+    if (write_all(w->fd, iov, 2) != 0) {
+        log_warn("wal: append to segment %" PRIu64 " failed", w->segment);
+        return 0;
+    }
+    w->pos += REC_HEADER + len;
+    w->seg_bytes += REC_HEADER + len;
+    w->appends++;
+    w->bytes_written += REC_HEADER + len;
+    return w->pos;
+}
+
+static void sync_start(wal_t *w, int fd);
+
+static void sync_done(uv_fs_t *req)
+{
+    wal_t *w = req->data;
+    int64_t result = req->result;
+    uv_file fd = req->file;
+    uv_fs_req_cleanup(req);
+    uint64_t ns = now_ns() - w->sync_started_ns;
+    w->fsyncs++;
+    w->fsync_ns_total += ns;
+    if (ns > w->fsync_ns_max)
+        w->fsync_ns_max = ns;
+    w->sync_running = false;
+    if (result < 0) {
+        /* The data may not be durable: keep acks waiting and try again. */
+        log_warnx("wal: fsync failed: %s", uv_strerror((int)result));
+    } else {
+        w->synced = w->sync_target;
+    }
+    if (fd != w->fd)
+        close(fd); /* a segment retired by wal_rotate */
+    if (w->on_synced)
+        w->on_synced(w, w->synced);
+    if (w->pos > w->synced && w->fd >= 0 && !w->sync_running)
+        sync_start(w, w->fd);
+}
+
+static void sync_start(wal_t *w, int fd)
+{
+    w->sync_req.data = w;
+    w->sync_target = w->pos;
+    w->sync_started_ns = now_ns();
+    int rc = uv_fs_fdatasync(w->loop, &w->sync_req, fd, sync_done);
+    if (rc < 0) {
+        log_warnx("wal: cannot start fsync: %s", uv_strerror(rc));
+        return;
+    }
+    w->sync_running = true;
+}
+
+void wal_sync(wal_t *w)
+{
+    if (w->sync_running || w->fd < 0 || w->pos == w->synced)
+        return; /* a running sync starts a follow-up when it ends */
+    sync_start(w, w->fd);
+}
+
+bool wal_busy(const wal_t *w)
+{
+    return w->sync_running;
+}
+
+int64_t wal_rotate(wal_t *w, char *err, size_t errlen)
+{
+    if (w->sync_running) {
+        snprintf(err, errlen, "wal: rotate while an fsync runs");
+        return -1;
+    }
+    int old = w->fd;
+    uint64_t closed = w->segment;
+    if (segment_create(w, closed + 1, err, errlen) != 0) {
+        w->fd = old;
+        return -1;
+    }
+    /* The retired segment is synced and closed off the loop. */
+    sync_start(w, old);
+    if (!w->sync_running)
+        close(old);
+    return (int64_t)closed;
+}
+
+void wal_close(wal_t *w)
+{
+    if (w->fd >= 0) {
+        if (fdatasync(w->fd) != 0)
+            log_warn("wal: final fsync");
+        close(w->fd);
+    }
+    w->fd = -1;
+    free(w->dir);
+    w->dir = NULL;
+}
+
+/* ---- replay ---------------------------------------------------------------- */
+
+static int seg_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Lists segment numbers in dir, sorted. Caller frees *ret. */
+static int list_segments(const char *dir, uint64_t **ret, size_t *ret_n)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    uint64_t *v = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        uint64_t num;
+        char tail[8];
+        if (strlen(e->d_name) != 24 || sscanf(e->d_name, "wal-%16" SCNu64 "%4s", &num, tail) != 2 ||
+            strcmp(tail, ".log") != 0)
+            continue;
+        xgrow(&v, &cap, n + 1, sizeof *v);
+        v[n++] = num;
+    }
+    closedir(d);
+    qsort(v, n, sizeof *v, seg_cmp);
+    *ret = v;
+    *ret_n = n;
+    return 0;
+}
+
+static bool record_ok(const unsigned char *buf, size_t size, size_t off, size_t *ret_len)
+{
+    if (size - off < REC_HEADER || get32(buf + off) != REC_MAGIC)
+        return false;
+    size_t len = get32(buf + off + 4);
+    if (len > WAL_MAX_RECORD || size - off - REC_HEADER < len)
+        return false;
+    if (crc_of(buf + off + REC_HEADER, len) != get32(buf + off + 8))
+        return false;
+    *ret_len = len;
+    return true;
+}
+
+static int replay_segment(const char *path, bool last, wal_record_cb cb, void *data,
+                          wal_replay_stats_t *st, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    size_t size = (size_t)sb.st_size;
+    unsigned char *buf = xmalloc(size ? size : 1);
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = read(fd, buf + got, size - got);
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            snprintf(err, errlen, "%s: read: %s", path, n < 0 ? strerror(errno) : "short file");
+            free(buf);
+            close(fd);
+            return -1;
+        }
+        got += (size_t)n;
+    }
+    int rc = 0;
+    if (size < SEG_HEADER || memcmp(buf, SEG_MAGIC, 8) != 0) {
+        if (last && size < SEG_HEADER) {
+            /* created but its header never reached the disk: nothing in it */
+            log_warnx("%s: torn header (%zu bytes): removed", path, size);
+            st->damaged++;
+            st->truncated += size;
+            unlink(path);
+        } else {
+            snprintf(err, errlen, "%s: not a clustermon WAL segment", path);
+            rc = -1;
+        }
+        goto out;
+    }
+    uint32_t version = get32(buf + 8);
+    if (version != WAL_FORMAT_VERSION) {
+        snprintf(err, errlen, "%s: WAL format version %u; this clustermond reads version %d", path,
+                 version, WAL_FORMAT_VERSION);
+        rc = -1;
+        goto out;
+    }
+    size_t off = SEG_HEADER, len;
+    while (off < size) {
+        if (record_ok(buf, size, off, &len)) {
+            st->records++;
+            cb(buf + off + REC_HEADER, len, data);
+            off += REC_HEADER + len;
+            continue;
+        }
+        /* Damage: look for the next intact record. */
+        size_t next = off + 1;
+        while (next < size && !record_ok(buf, size, next, &len))
+            next++;
+        st->damaged++;
+        if (next >= size && last) {
+            log_warnx("%s: damaged tail at offset %zu: cut off %zu bytes (a crash mid-write); "
+                      "%" PRIu64 " records kept",
+                      path, off, size - off, st->records);
+            st->truncated += size - off;
+            if (ftruncate(fd, (off_t)off) != 0)
+                log_warn("%s: ftruncate", path);
+            break;
+        }
+        log_warnx("%s: damaged region at offset %zu..%zu (%zu bytes) skipped; the records in it "
+                  "are lost",
+                  path, off, next, next - off);
+        st->bytes_skipped += next - off;
+        off = next;
+    }
+out:
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+int wal_replay(const char *dir, uint64_t after, wal_record_cb cb, void *data,
+               wal_replay_stats_t *stats, uint64_t *ret_last, char *err, size_t errlen)
+{
+    memset(stats, 0, sizeof *stats);
+    *ret_last = 0;
+    uint64_t *segs;
+    size_t n;
+    if (list_segments(dir, &segs, &n) != 0) {
+        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+        return -1;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (segs[i] > *ret_last)
+            *ret_last = segs[i];
+        if (segs[i] <= after)
+            continue;
+        char path[4096];
+        wal_segment_path(dir, segs[i], path, sizeof path);
+        rc = replay_segment(path, i + 1 == n, cb, data, stats, err, errlen);
+    }
+    free(segs);
+    return rc;
+}
+
+void wal_remove_upto(const char *dir, uint64_t upto)
+{
+    uint64_t *segs;
+    size_t n;
+    if (list_segments(dir, &segs, &n) != 0)
+        return;
+    for (size_t i = 0; i < n && segs[i] <= upto; i++) {
+        char path[4096];
+        wal_segment_path(dir, segs[i], path, sizeof path);
+        if (unlink(path) != 0)
+            log_warn("%s: unlink", path);
+    }
+    free(segs);
+}

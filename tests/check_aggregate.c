@@ -1,0 +1,398 @@
+/*
+ * check_aggregate.c -- the in-memory figures (daemon/aggregate.c).
+ *
+ * Period totals follow one rule: a period's total is the most direct report
+ * there is (the year's own value, else its quarters, each the quarter's own
+ * value, else the sum of its months), and a re-sent value replaces the old
+ * one. Amounts are fixed point so sums are exact; readings keep the latest
+ * value by timestamp and a count. Each test checks one of those promises.
+ */
+#include <check.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "daemon/aggregate.h"
+
+#define FIRMS 3
+#define METRICS 2
+#define REV 0 /* a period metric */
+#define COD 1 /* a reading metric */
+
+static agg_t *agg;
+
+static void setup(void)
+{
+    agg = agg_new(FIRMS, METRICS);
+    ck_assert_ptr_nonnull(agg);
+}
+
+static void teardown(void)
+{
+    agg_destroy(&agg);
+    ck_assert_ptr_null(agg);
+}
+
+static proto_period_t year(int y)
+{
+    return (proto_period_t){.year = (uint16_t)y, .kind = PROTO_PERIOD_YEAR, .index = 0};
+}
+
+static proto_period_t quarter(int y, int q)
+{
+    return (proto_period_t){.year = (uint16_t)y, .kind = PROTO_PERIOD_QUARTER, .index = (uint8_t)q};
+}
+
+static proto_period_t month(int y, int m)
+{
+    return (proto_period_t){.year = (uint16_t)y, .kind = PROTO_PERIOD_MONTH, .index = (uint8_t)m};
+}
+
+/* The firm's total for p, asserting that it reported something for p. */
+static int64_t total(int firm, proto_period_t p)
+{
+    int64_t v = -1;
+
+    ck_assert_msg(agg_firm_total(agg, firm, REV, p, &v), "no total for %u/%u/%u", p.year, p.kind,
+                  p.index);
+    return v;
+}
+
+static void assert_no_total(int firm, proto_period_t p)
+{
+    int64_t v = -1;
+
+    ck_assert(!agg_firm_total(agg, firm, REV, p, &v));
+    ck_assert_int_eq(v, 0);
+}
+
+/* ---- period totals -------------------------------------------------------- */
+
+START_TEST(test_months_roll_up)
+{
+    agg_put_period(agg, 0, REV, month(2021, 1), 1000);
+    agg_put_period(agg, 0, REV, month(2021, 2), 2000);
+    agg_put_period(agg, 0, REV, month(2021, 5), 5000);
+    agg_put_period(agg, 0, REV, month(2021, 12), 12000);
+
+    ck_assert_int_eq(total(0, month(2021, 2)), 2000);
+    ck_assert_int_eq(total(0, quarter(2021, 1)), 3000);
+    ck_assert_int_eq(total(0, quarter(2021, 2)), 5000);
+    ck_assert_int_eq(total(0, quarter(2021, 4)), 12000);
+    ck_assert_int_eq(total(0, year(2021)), 20000);
+}
+END_TEST
+
+START_TEST(test_nothing_reported)
+{
+    agg_put_period(agg, 0, REV, month(2021, 1), 1000);
+
+    assert_no_total(0, month(2021, 2));   /* a month it skipped */
+    assert_no_total(0, quarter(2021, 3)); /* a quarter with no months */
+    assert_no_total(0, year(2020));       /* another year */
+    assert_no_total(1, year(2021));       /* another firm */
+    int64_t v = -1;
+    ck_assert(!agg_firm_total(agg, 0, COD, year(2021), &v)); /* another metric */
+    ck_assert_int_eq(v, 0);
+}
+END_TEST
+
+START_TEST(test_zero_is_a_report)
+{
+    agg_put_period(agg, 0, REV, month(2021, 3), 0);
+
+    ck_assert_int_eq(total(0, month(2021, 3)), 0);
+    ck_assert_int_eq(total(0, quarter(2021, 1)), 0);
+    ck_assert_int_eq(total(0, year(2021)), 0);
+}
+END_TEST
+
+START_TEST(test_restated_month_replaces)
+{
+    agg_put_period(agg, 0, REV, month(2021, 7), 7000);
+    agg_put_period(agg, 0, REV, month(2021, 8), 8000);
+    agg_put_period(agg, 0, REV, month(2021, 7), 7500);
+
+    ck_assert_int_eq(total(0, month(2021, 7)), 7500);
+    ck_assert_int_eq(total(0, quarter(2021, 3)), 15500);
+    ck_assert_int_eq(total(0, year(2021)), 15500);
+}
+END_TEST
+
+START_TEST(test_restated_year_replaces)
+{
+    agg_put_period(agg, 0, REV, year(2021), 100);
+    agg_put_period(agg, 0, REV, year(2021), -40); /* a loss, restated */
+
+    ck_assert_int_eq(total(0, year(2021)), -40);
+}
+END_TEST
+
+START_TEST(test_annual_overrides_months)
+{
+    for (int m = 1; m <= 12; m++)
+        agg_put_period(agg, 0, REV, month(2021, m), 1000);
+    agg_put_period(agg, 0, REV, year(2021), 50000);
+
+    ck_assert_int_eq(total(0, year(2021)), 50000);
+    /* the months are still there for month and quarter questions */
+    ck_assert_int_eq(total(0, month(2021, 4)), 1000);
+    ck_assert_int_eq(total(0, quarter(2021, 2)), 3000);
+}
+END_TEST
+
+START_TEST(test_annual_before_months)
+{
+    agg_put_period(agg, 0, REV, year(2021), 50000);
+    agg_put_period(agg, 0, REV, month(2021, 1), 1000); /* arriving later does not win */
+
+    ck_assert_int_eq(total(0, year(2021)), 50000);
+}
+END_TEST
+
+START_TEST(test_quarter_overrides_its_months)
+{
+    agg_put_period(agg, 0, REV, month(2021, 4), 1000);
+    agg_put_period(agg, 0, REV, month(2021, 5), 1000);
+    agg_put_period(agg, 0, REV, quarter(2021, 2), 9000);
+    agg_put_period(agg, 0, REV, month(2021, 6), 1000); /* after the quarter: still overridden */
+    agg_put_period(agg, 0, REV, month(2021, 7), 700);  /* another quarter: counts */
+
+    ck_assert_int_eq(total(0, quarter(2021, 2)), 9000);
+    ck_assert_int_eq(total(0, quarter(2021, 3)), 700);
+    ck_assert_int_eq(total(0, month(2021, 5)), 1000);
+    ck_assert_int_eq(total(0, year(2021)), 9700);
+}
+END_TEST
+
+/* Q1 reported as a quarter (and its months too), Q2 from two months, Q3
+ * nothing, Q4 from one month. */
+START_TEST(test_mixed)
+{
+    agg_put_period(agg, 0, REV, quarter(2021, 1), 30000);
+    for (int m = 1; m <= 3; m++)
+        agg_put_period(agg, 0, REV, month(2021, m), 1);
+    agg_put_period(agg, 0, REV, month(2021, 4), 4000);
+    agg_put_period(agg, 0, REV, month(2021, 5), 5000);
+    agg_put_period(agg, 0, REV, month(2021, 12), 12000);
+
+    ck_assert_int_eq(total(0, quarter(2021, 1)), 30000);
+    ck_assert_int_eq(total(0, quarter(2021, 2)), 9000);
+    assert_no_total(0, quarter(2021, 3));
+    ck_assert_int_eq(total(0, quarter(2021, 4)), 12000);
+    ck_assert_int_eq(total(0, year(2021)), 51000);
+    /* and an annual report overrides all of it */
+    agg_put_period(agg, 0, REV, year(2021), 1);
+    ck_assert_int_eq(total(0, year(2021)), 1);
+    ck_assert_int_eq(total(0, quarter(2021, 2)), 9000);
+}
+END_TEST
+
+START_TEST(test_years_apart)
+{
+    agg_put_period(agg, 0, REV, year(2022), 22);
+    agg_put_period(agg, 0, REV, year(2020), 20);
+    agg_put_period(agg, 0, REV, month(2021, 1), 21);
+    agg_put_period(agg, 0, REV, month(2021, 2), 21);
+
+    const agg_series_t *s = agg_series(agg, 0, REV);
+    ck_assert_uint_eq(s->nyears, 3); /* one record per year, not per report */
+    ck_assert_uint_eq(s->years[0].year, 2020);
+    ck_assert_uint_eq(s->years[1].year, 2021);
+    ck_assert_uint_eq(s->years[2].year, 2022);
+    ck_assert_int_eq(total(0, year(2020)), 20);
+    ck_assert_int_eq(total(0, year(2021)), 42);
+    ck_assert_int_eq(total(0, year(2022)), 22);
+}
+END_TEST
+
+START_TEST(test_firms_and_metrics_apart)
+{
+    agg_put_period(agg, 0, REV, year(2021), 1);
+    agg_put_period(agg, 2, REV, year(2021), 3);
+    agg_put_period(agg, 2, COD, year(2021), 99);
+
+    ck_assert_int_eq(total(0, year(2021)), 1);
+    assert_no_total(1, year(2021));
+    ck_assert_int_eq(total(2, year(2021)), 3);
+}
+END_TEST
+
+START_TEST(test_firm_reported)
+{
+    agg_put_period(agg, 0, REV, month(2021, 11), 5);
+    agg_put_reading(agg, 1, COD, 2022, 3, 12.5, 1000);
+
+    ck_assert(agg_firm_reported(agg, 0, 2021));
+    ck_assert(!agg_firm_reported(agg, 0, 2022));
+    ck_assert(agg_firm_reported(agg, 1, 2022)); /* a reading counts, any metric */
+    ck_assert(!agg_firm_reported(agg, 1, 2021));
+    ck_assert(!agg_firm_reported(agg, 2, 2021));
+}
+END_TEST
+
+/* ---- exactness ------------------------------------------------------------- */
+
+/* Twelve months whose fractions cancel: the total is exact, to the milli. */
+START_TEST(test_exact_year)
+{
+    static const double months[12] = {
+        1715000000.1,   1714999999.9,   1715000000.3,   1714999999.7,
+        1715000000.7,   1714999999.3,   1715000000.001, 1714999999.999,
+        1715000000.123, 1714999999.877, 1715000000.456, 1714999999.544,
+    };
+
+    for (int m = 1; m <= 12; m++)
+        agg_put_period(agg, 0, REV, month(2021, m), agg_to_milli(months[m - 1]));
+    ck_assert_int_eq(total(0, year(2021)), INT64_C(20580000000000));
+    ck_assert_int_eq(total(0, quarter(2021, 1)), INT64_C(5145000000300));
+    ck_assert_int_eq(total(0, month(2021, 7)), INT64_C(1715000000001));
+}
+END_TEST
+
+/* The largest amounts the wire allows still add up without overflow. */
+START_TEST(test_exact_large)
+{
+    for (int m = 1; m <= 12; m++)
+        agg_put_period(agg, 0, REV, month(2021, m), agg_to_milli(1e14));
+    ck_assert_int_eq(total(0, year(2021)), INT64_C(1200000000000000000));
+}
+END_TEST
+
+static const struct {
+    double v;
+    int64_t milli;
+} milli[] = {
+    {0.0005, 1},
+    {-0.0005, -1},
+    {0.0004, 0},
+    {-0.0004, 0},
+    {0.0015, 2},
+    {1234.567, 1234567},
+    {-1234.567, -1234567},
+    {0.1, 100},
+    {20580000000.0, INT64_C(20580000000000)},
+    {1e14, INT64_C(100000000000000000)},
+    {-1e14, INT64_C(-100000000000000000)},
+    {0.0, 0},
+};
+
+START_TEST(test_to_milli)
+{
+    ck_assert_msg(agg_to_milli(milli[_i].v) == milli[_i].milli,
+                  "agg_to_milli(%.17g) = %lld, not %lld",
+                  milli[_i].v, (long long)agg_to_milli(milli[_i].v), (long long)milli[_i].milli);
+}
+END_TEST
+
+/* ---- readings --------------------------------------------------------------- */
+
+START_TEST(test_reading_latest_by_timestamp)
+{
+    agg_put_reading(agg, 0, COD, 2022, 7, 10.0, 1000);
+    agg_put_reading(agg, 0, COD, 2022, 7, 30.0, 3000);
+    agg_put_reading(agg, 0, COD, 2022, 7, 20.0, 2000); /* late: counted, not latest */
+
+    const agg_series_t *s = agg_series(agg, 0, COD);
+    ck_assert_double_eq(s->last, 30.0);
+    ck_assert_int_eq(s->last_ts, 3000);
+    ck_assert_uint_eq(s->count, 3);
+}
+END_TEST
+
+START_TEST(test_reading_same_timestamp)
+{
+    agg_put_reading(agg, 0, COD, 2022, 7, 10.0, 1000);
+    agg_put_reading(agg, 0, COD, 2022, 7, 11.0, 1000); /* the later arrival wins a tie */
+
+    ck_assert_double_eq(agg_series(agg, 0, COD)->last, 11.0);
+    ck_assert_uint_eq(agg_series(agg, 0, COD)->count, 2);
+}
+END_TEST
+
+/* The first reading is taken whatever its timestamp (0 is a valid one). */
+START_TEST(test_reading_first)
+{
+    const agg_series_t *s = agg_series(agg, 1, COD);
+
+    ck_assert_uint_eq(s->count, 0);
+    ck_assert_uint_eq(s->nyears, 0);
+    agg_put_reading(agg, 1, COD, 1970, 1, -2.5, 0);
+    ck_assert_double_eq(s->last, -2.5);
+    ck_assert_int_eq(s->last_ts, 0);
+    ck_assert_uint_eq(s->count, 1);
+    ck_assert_uint_eq(agg_series(agg, 0, COD)->count, 0); /* other firms untouched */
+}
+END_TEST
+
+START_TEST(test_reading_storage_per_year)
+{
+    for (int i = 0; i < 10000; i++)
+        agg_put_reading(agg, 0, COD, 2022, 1 + i % 12, (double)i, i);
+
+    const agg_series_t *s = agg_series(agg, 0, COD);
+    ck_assert_uint_eq(s->nyears, 1);
+    ck_assert_uint_eq(s->years[0].month_mask, 0xfff);
+    ck_assert_uint_eq(s->count, 10000);
+    ck_assert_double_eq(s->last, 9999.0);
+}
+END_TEST
+
+START_TEST(test_empty_aggregate)
+{
+    agg_t *none = agg_new(0, 0);
+
+    ck_assert_ptr_nonnull(none);
+    agg_destroy(&none);
+    ck_assert_ptr_null(none);
+    agg_destroy(&none); /* NULL is fine */
+}
+END_TEST
+
+static Suite *aggregate_suite(void)
+{
+    Suite *s = suite_create("aggregate");
+    TCase *tc = tcase_create("periods");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_months_roll_up);
+    tcase_add_test(tc, test_nothing_reported);
+    tcase_add_test(tc, test_zero_is_a_report);
+    tcase_add_test(tc, test_restated_month_replaces);
+    tcase_add_test(tc, test_restated_year_replaces);
+    tcase_add_test(tc, test_annual_overrides_months);
+    tcase_add_test(tc, test_annual_before_months);
+    tcase_add_test(tc, test_quarter_overrides_its_months);
+    tcase_add_test(tc, test_mixed);
+    tcase_add_test(tc, test_years_apart);
+    tcase_add_test(tc, test_firms_and_metrics_apart);
+    tcase_add_test(tc, test_firm_reported);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("exact");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_exact_year);
+    tcase_add_test(tc, test_exact_large);
+    tcase_add_loop_test(tc, test_to_milli, 0, (int)(sizeof milli / sizeof milli[0]));
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("readings");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_reading_latest_by_timestamp);
+    tcase_add_test(tc, test_reading_same_timestamp);
+    tcase_add_test(tc, test_reading_first);
+    tcase_add_test(tc, test_reading_storage_per_year);
+    tcase_add_test(tc, test_empty_aggregate);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(aggregate_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
