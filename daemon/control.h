@@ -32,6 +32,17 @@ typedef struct {
     void (*on_closed)(struct server *);
 } control_t;
 
+/*
+ * A command handler: called on the loop with the decoded request; it writes
+ * the whole reply through pk: proto_ctl_reply_begin() and then exactly one
+ * body object (control_reply_error() does both for a refusal).
+ */
+typedef void (*control_handler_t)(struct server *srv, msgpack_packer *pk,
+                                  const proto_ctl_request_t *req);
+
+void control_pack_str(msgpack_packer *pk, const char *s);
+void control_reply_error(msgpack_packer *pk, const char *reason);
+
 int control_start(control_t *c, struct server *srv, const char *endpoint, char *err, size_t errlen);
 void control_close(control_t *c, void (*on_closed)(struct server *));
 
