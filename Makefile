@@ -29,10 +29,12 @@ ifeq ($(SANITIZE),1)
   LDFLAGS += -fsanitize=address,undefined
 endif
 
-PKGS_DAEMON := libzmq libuv msgpack inih zlib
+PKGS_DAEMON := libzmq libuv msgpack inih zlib libsystemd
 PKGS_AGENT := libzmq msgpack
 PKGS_CLIENT := libzmq msgpack jansson
 PKGS_TEST := check
+# http-parser ships no pkg-config file
+LIBS_DAEMON := -lhttp_parser
 # pkg-config is only asked once the dependencies are known to be there.
 pc = $(shell pkg-config $(1) $(2) 2>/dev/null)
 
@@ -91,7 +93,7 @@ $(B)/libagents.a: $(AGENTS_OBJ)
 
 $(B)/clustermond: $(B)/obj/daemon/main.o $(B)/libdaemon.a $(B)/libproto.a
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_DAEMON)) -lcsv -lm
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_DAEMON)) $(LIBS_DAEMON) -lcsv -lm
 $(B)/clustermon-agent: $(B)/obj/agents/clustermon-agent.o $(B)/libagents.a $(B)/libproto.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_CLIENT)) -lcsv -lm
@@ -105,7 +107,7 @@ $(B)/clustermonctl: $(call obj,$(CTL_SRC)) $(B)/libagents.a $(B)/libproto.a
 $(B)/tests/%: $(B)/obj/tests/%.o $(B)/libdaemon.a $(B)/libagents.a $(B)/libproto.a
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_DAEMON) $(PKGS_CLIENT) $(PKGS_TEST)) -lcsv -lm
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_DAEMON) $(PKGS_CLIENT) $(PKGS_TEST)) $(LIBS_DAEMON) -lcsv -lm
 
 $(B)/tests/tools/%: $(B)/obj/tests/tools/%.o $(B)/libproto.a
 	@mkdir -p $(@D)
@@ -120,7 +122,7 @@ unit: $(TESTS)
 	@fail=0; for t in $(TESTS); do echo "== $$t"; $$t || fail=1; done; \
 	echo "== tests/check_demo_data.sh"; sh tests/check_demo_data.sh || fail=1; exit $$fail
 
-E2E_SCRIPTS := tests/e2e.sh tests/durability.sh
+E2E_SCRIPTS := tests/e2e.sh tests/durability.sh tests/rules_e2e.sh
 
 e2e: $(BINS) $(TOOLS)
 	@fail=0; for t in $(E2E_SCRIPTS); do echo "== $$t"; BIN=$(B) bash $$t || fail=1; done; exit $$fail
@@ -148,3 +150,79 @@ clean:
 	rm -rf build
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+
+# ---- install / uninstall ---------------------------------------------------
+#
+#   make install [PREFIX=/usr/local] [DESTDIR=/tmp/pkg] [SYSCONFDIR=/etc]
+#   make uninstall (same variables)
+#
+# Programs, systemd units (their paths rewritten for PREFIX and SYSCONFDIR),
+# sysusers.d and tmpfiles.d entries, man pages, the README, example settings
+# and the Grafana dashboard. The config and firm registry in
+# SYSCONFDIR/clustermon are installed only if absent, and uninstall removes
+# them only if they are still as installed: an administrator's edits stay.
+
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+BINDIR ?= $(PREFIX)/bin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/clustermon
+DATADIR ?= $(PREFIX)/share/clustermon
+CONFDIR := $(SYSCONFDIR)/clustermon
+
+INSTALL_PROGS := clustermond clustermon-agent clustermon-sub clustermonctl
+INSTALL_UNITS := clustermond.service clustermon-agent@.service clustermon-agent@.timer \
+                 clustermon-sub@.service
+MAN1 := $(wildcard daemon/man/*.1)
+MAN5 := $(wildcard daemon/man/*.5)
+UNIT_SED := -e 's|/usr/bin/|$(BINDIR)/|g' -e 's|/etc/clustermon|$(CONFDIR)|g'
+
+.PHONY: install uninstall
+
+# The installed config: the default one, with the service's paths and the
+# Prometheus endpoint on.
+$(B)/dist/clustermond.conf: daemon/clustermond.conf Makefile
+	@mkdir -p $(@D)
+	@sed -e 's|^state_dir = .*|state_dir = /var/lib/clustermond          ; systemd StateDirectory=|' \
+	     -e 's|^registry = .*|registry = $(CONFDIR)/registry.csv  ; replace with your firms|' \
+	     -e '/^http = /d' \
+	     -e 's|^\[daemon\]$$|[daemon]\nhttp = 127.0.0.1:9730                ; Prometheus /metrics and /healthz|' \
+	     $< > $@
+
+install: $(BINS) $(B)/dist/clustermond.conf
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+	    $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DATADIR) $(DESTDIR)$(CONFDIR)
+	install -m 0755 $(addprefix $(B)/,$(INSTALL_PROGS)) $(DESTDIR)$(BINDIR)/
+	@for u in $(INSTALL_UNITS); do \
+	    sed $(UNIT_SED) systemd/$$u > $(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; \
+	    echo "install systemd/$$u -> $(DESTDIR)$(UNITDIR)/$$u"; done
+	install -m 0644 systemd/clustermon.sysusers $(DESTDIR)$(SYSUSERSDIR)/clustermon.conf
+	sed $(UNIT_SED) systemd/clustermon.tmpfiles > $(DESTDIR)$(TMPFILESDIR)/clustermon.conf
+	install -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 systemd/agent.conf.example systemd/sub.conf.example \
+	    systemd/prometheus.yml.example $(DESTDIR)$(DOCDIR)/examples/
+	install -m 0644 systemd/grafana-dashboard.json $(DESTDIR)$(DATADIR)/
+	@for f in clustermond.conf:$(B)/dist/clustermond.conf registry.csv:daemon/demo/registry.csv; do \
+	    dst=$(DESTDIR)$(CONFDIR)/$${f%%:*}; \
+	    if [ -e $$dst ]; then echo "keep    $$dst (exists)"; \
+	    else install -m 0644 $${f#*:} $$dst && echo "install $${f#*:} -> $$dst"; fi; done
+
+uninstall: $(B)/dist/clustermond.conf
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(INSTALL_PROGS))
+	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(INSTALL_UNITS))
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/clustermon.conf $(DESTDIR)$(TMPFILESDIR)/clustermon.conf
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1)))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5)))
+	rm -rf $(DESTDIR)$(DOCDIR) $(DESTDIR)$(DATADIR)
+	@for f in clustermond.conf:$(B)/dist/clustermond.conf registry.csv:daemon/demo/registry.csv; do \
+	    dst=$(DESTDIR)$(CONFDIR)/$${f%%:*}; \
+	    if [ ! -e $$dst ]; then :; \
+	    elif cmp -s $${f#*:} $$dst; then rm -f $$dst && echo "rm $$dst"; \
+	    else echo "keep    $$dst (changed since it was installed)"; fi; done
+	-@rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null || true

@@ -116,6 +116,22 @@ json_t *alertjson_from_alert(const proto_alert_t *a)
         else if (json_object_set_new(o, fields[i].key, fields[i].value) != 0)
             ok = false;
     }
+    /* optional fields, present only when set */
+    if (ok && a->reminder)
+        ok = json_object_set_new(o, "reminder", json_true()) == 0;
+    if (ok && a->count)
+        ok = json_object_set_new(o, "count", json_integer(a->count)) == 0;
+    if (ok && a->ndetails) {
+        json_t *d = json_object();
+        ok = d != NULL && json_object_set_new(o, "details", d) == 0;
+        for (uint32_t i = 0; ok && i < a->ndetails && i < PROTO_MAX_DETAILS; i++) {
+            const proto_detail_t *e = &a->details[i];
+            char key[PROTO_MAX_ID_LEN + 1];
+            snprintf(key, sizeof key, "%.*s", (int)e->key.len, e->key.ptr);
+            json_t *v = e->is_str ? json_str(e->str) : json_num(e->num);
+            ok = v != NULL && json_object_set_new(d, key, v) == 0;
+        }
+    }
     if (!ok) {
         json_decref(o);
         return NULL;

@@ -1,23 +1,39 @@
 /*
- * clustermon-agent.c -- sends CSV samples to clustermond, batch by batch.
+ * clustermon-agent.c -- sends CSV samples to clustermond, batch by batch,
+ * through a durable spool, so that nothing is lost and nothing is counted
+ * twice.
  *
  * The agent runs at the reporting firms, so it is small and has no event
- * loop: one ZeroMQ DEALER socket and a stop-and-wait protocol. Each batch
- * carries a sequence number; the agent sends it and waits for the daemon's
- * ack of that seq, resending the same bytes (same seq, so the daemon can
- * drop duplicates) after a timeout with exponential backoff. An ack is the
- * only proof of delivery, hence ZMQ_LINGER 0: nothing unacknowledged is
- * left in a queue at exit.
+ * loop: one ZeroMQ DEALER socket, one batch in flight, and a spool directory
+ * (agents/spool.c). Every batch read from the input is encoded once, with
+ * the next seq, and written to the spool before it is first sent; it is
+ * removed only when the daemon acks that seq. The agent reads ahead of the
+ * acks (into the spool, up to --spool-max), sends the spooled batches
+ * strictly in seq order, and resends the same bytes (same seq: the daemon
+ * acks a duplicate without applying it) after a timeout, with exponential
+ * backoff, failing over round-robin to the next endpoint (on a new
+ * socket) when there are several. ZMQ_LINGER 0: an ack is the only proof of delivery, and the spool
+ * is what survives.
  *
- * Seqs start at the wall clock in milliseconds so a restarted agent never
- * reuses a seq the daemon may still remember from its previous run.
+ * Seqs come from the spool: strictly increasing across runs (the first run
+ * starts at the wall clock in milliseconds), never reused for other bytes.
  *
- * A regular file is checked completely before anything is sent, so a bad
- * line in a file means nothing was sent. A stream (stdin, a pipe) cannot be
- * read twice: every line before a bad one is delivered, then the agent stops.
+ * Restarts: the spooled batches are resent first. Then, if the input is the
+ * same regular file as last time (same absolute path, device and inode, and
+ * its first OFFSET bytes unchanged, by CRC-32), reading resumes after the
+ * last line spooled; a file that changed identity is read from the start.
+ * Stdin cannot be re-read, but everything read from it was spooled before
+ * the next read, so nothing is lost: new stdin content follows the resends.
  *
- * Exit status: 0 every sample acked; 1 a batch rejected (nack) or another
- * failure; 2 bad input or usage; 3 no ack after all tries.
+ * A regular file is checked (from where reading resumes) before anything is
+ * sent, so a bad line in a file means nothing new is sent. A stream (stdin,
+ * a pipe) cannot be read twice: every line before a bad one is delivered,
+ * then the agent stops. A stream read blocks until a batch is full or the
+ * stream ends; acks and resends wait for it, which delays but never loses.
+ *
+ * Exit status: 0 every batch acked and the spool empty; 1 a batch rejected
+ * (moved to the spool's rejected/), a corrupt spool file, or another
+ * failure; 2 bad input or usage; 3 no ack after all tries (the spool stays).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -35,6 +51,7 @@
 #include <zmq.h>
 
 #include "agents/input.h"
+#include "agents/spool.h"
 #include "proto/proto.h"
 
 #define PROG "clustermon-agent"
@@ -46,30 +63,69 @@ enum {
 };
 
 #define DEFAULT_ENDPOINT "tcp://127.0.0.1:7601"
+#define DEFAULT_SPOOL "clustermon-agent-spool"
+#define DEFAULT_SPOOL_MAX (1ULL << 30)
 #define DEFAULT_BATCH 1000
 #define DEFAULT_TIMEOUT_MS 5000
 #define DEFAULT_RETRIES 5
 #define BACKOFF_BASE_MS 200
-#define BACKOFF_CAP_MS 10000
+#define BACKOFF_CAP_MS 2000
 #define SOCKET_HWM 100
+#define MAX_ENDPOINTS 16
+
+/*
+ * The most bytes a batch of n samples can encode to: the envelope with a
+ * 64-byte agent id and a uint64 seq, then per sample an array header, two
+ * 64-byte ids (str8), a float64, an int64 and a 7-byte period. The agent
+ * reads a batch only when the spool can take this many more bytes, so it
+ * never holds input it could not spool.
+ */
+#define BATCH_MSG_MAX(n) (128 + 160 * (uint64_t)(n))
 
 typedef struct {
-    const char *endpoint;
+    char *endpoints[MAX_ENDPOINTS]; /* owned */
+    size_t nendpoints;
     char agent_id[PROTO_MAX_ID_LEN + 1];
     const char *path; /* NULL: stdin */
+    const char *spool_root;
+    uint64_t spool_max;
     long batch;
     long timeout_ms;
-    long retries;
+    long retries; /* 0: forever */
     bool verbose;
 } options_t;
+
+typedef enum {
+    PHASE_SENT,   /* waiting for the ack until the deadline */
+    PHASE_PAUSED, /* backing off until the deadline, then resend */
+} phase_t;
 
 typedef struct {
     const options_t *opt;
     void *ctx, *sock;
-    uint64_t next_seq;
+    size_t ep; /* the endpoint sock is connected to */
     uint64_t rng;
+    spool_t *sp;
+
+    /* Input: NULL once read to the end (or to a bad line of a stream). */
+    input_reader_t *r;
+    proto_sample_t *samples;
+    msgpack_sbuffer buf;
+    int input_status; /* EXIT_INPUT after a bad line: reported once the spool is empty */
+    bool full_said;
+
+    /* The batch in flight: the oldest spooled one. */
+    bool inflight;
+    uint64_t seq;
+    void *msg; /* malloc()ed, from spool_read() */
+    size_t len;
+    unsigned tries;
+    phase_t phase;
+    bool busy; /* the last answer was "busy" */
+    int64_t deadline;
+
     /* totals for the -v summary */
-    uint64_t samples, batches, resends;
+    uint64_t samples_acked, batches, resends, corrupt;
 } agent_t;
 
 static void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -123,15 +179,78 @@ static long backoff_ms(agent_t *a, unsigned tries)
     return d / 2 + (long)(rng_next(&a->rng) % (uint64_t)(d / 2 + 1));
 }
 
-/* ---- acks ----------------------------------------------------------------- */
+static const char *endpoint(const agent_t *a)
+{
+    return a->opt->endpoints[a->ep];
+}
 
-typedef enum {
-    WAIT_ACKED,    /* ok for this seq */
-    WAIT_TIMEOUT,  /* nothing for this seq before the deadline */
-    WAIT_BUSY,     /* the daemon asked us to come back later */
-    WAIT_REJECTED, /* a nack: message printed */
-    WAIT_FAILED,   /* a socket error: message printed */
-} wait_result_t;
+/* Says what stays in the spool when the agent gives up. */
+static void say_spool_kept(const agent_t *a)
+{
+    if (spool_count(a->sp) > 0)
+        warnx("%zu unacknowledged batches (%" PRIu64 " bytes) stay in the spool %s for the next run",
+              spool_count(a->sp), spool_bytes(a->sp), spool_dir(a->sp));
+}
+
+/* ---- the socket ------------------------------------------------------------ */
+
+static void *socket_new(agent_t *a)
+{
+    int linger = 0, hwm = SOCKET_HWM;
+    int64_t maxmsg = PROTO_MAX_MSG_SIZE;
+    void *s = zmq_socket(a->ctx, ZMQ_DEALER);
+
+    if (s == NULL) {
+        warnx("zmq_socket: %s", zmq_strerror(errno));
+        return NULL;
+    }
+    if (zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
+        zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm)) != 0 ||
+        zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm)) != 0 ||
+        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0) {
+        warnx("zmq_setsockopt: %s", zmq_strerror(errno));
+        zmq_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Connects a fresh DEALER to endpoint ep (closing the old one). Returns 0 or the exit status. */
+static int connect_to(agent_t *a, size_t ep)
+{
+    if (a->sock != NULL)
+        zmq_close(a->sock); /* linger 0: whatever it still queued is dropped */
+    a->sock = socket_new(a);
+    if (a->sock == NULL)
+        return EXIT_NACK;
+    a->ep = ep;
+    if (zmq_connect(a->sock, endpoint(a)) != 0) {
+        warnx("cannot connect to %s: %s", endpoint(a), zmq_strerror(errno));
+        return EXIT_INPUT;
+    }
+    if (a->opt->verbose)
+        warnx("sending to %s", endpoint(a));
+    return 0;
+}
+
+/* Checks every endpoint's syntax up front, so a failover cannot fail on a typo. */
+static int check_endpoints(agent_t *a)
+{
+    for (size_t i = 0; i < a->opt->nendpoints; i++) {
+        void *s = socket_new(a);
+        int rc;
+
+        if (s == NULL)
+            return EXIT_NACK;
+        rc = zmq_connect(s, a->opt->endpoints[i]);
+        if (rc != 0)
+            warnx("cannot connect to %s: %s", a->opt->endpoints[i], zmq_strerror(errno));
+        zmq_close(s);
+        if (rc != 0)
+            return EXIT_INPUT;
+    }
+    return 0;
+}
 
 /*
  * Receives one message. The daemon's ROUTER strips its routing frame, so an
@@ -157,163 +276,249 @@ static int recv_reply(void *sock, zmq_msg_t *msg)
     return ok ? 1 : 0;
 }
 
+/* ---- the batch in flight ------------------------------------------------------ */
+
+static void inflight_clear(agent_t *a)
+{
+    free(a->msg);
+    a->msg = NULL;
+    a->inflight = false;
+}
+
+static void send_msg(agent_t *a)
+{
+    if (zmq_send(a->sock, a->msg, a->len, ZMQ_DONTWAIT) < 0 && a->opt->verbose)
+        /* Queue full (peer gone): counts as a try; the timeout paces us. */
+        warnx("batch %" PRIu64 ": cannot queue it for %s: %s", a->seq, endpoint(a), zmq_strerror(errno));
+    a->phase = PHASE_SENT;
+    a->busy = false;
+    a->deadline = monotonic_ms() + a->opt->timeout_ms;
+}
+
 /*
- * Waits until deadline (monotonic ms) for the ack of seq, skipping acks of
- * older seqs (late answers to resends) and anything undecodable.
+ * Loads the oldest spooled batch and sends it. A corrupt spool file has been
+ * moved aside by spool_read() (with a warning): it is counted and skipped.
+ * Returns 0 or the exit status.
  */
-static wait_result_t wait_ack(agent_t *a, uint64_t seq, int64_t deadline)
+static int start_next(agent_t *a)
+{
+    char err[SPOOL_ERRLEN];
+    uint64_t seq;
+    int rc;
+
+    while (spool_first(a->sp, &seq)) {
+        rc = spool_read(a->sp, seq, &a->msg, &a->len, err, sizeof(err));
+        if (rc == SPOOL_ECORRUPT)
+            continue; /* moved aside; spool_warn() counted it */
+        if (rc != SPOOL_OK) {
+            warnx("%s", err);
+            return EXIT_NACK;
+        }
+        a->inflight = true;
+        a->seq = seq;
+        a->tries = 1;
+        send_msg(a);
+        return 0;
+    }
+    return 0;
+}
+
+/* The deadline of the batch in flight has passed. Returns 0 or the exit status. */
+static int on_deadline(agent_t *a)
+{
+    unsigned max_tries = a->opt->retries == 0 ? 0 : (unsigned)a->opt->retries + 1;
+
+    if (a->phase == PHASE_SENT) {
+        long pause;
+
+        if (max_tries != 0 && a->tries >= max_tries) {
+            warnx("batch %" PRIu64 ": no ack from %s after %u tries%s", a->seq,
+                  a->opt->nendpoints > 1 ? "any endpoint" : endpoint(a), a->tries,
+                  a->busy ? " (the daemon stayed busy)" : "");
+            say_spool_kept(a);
+            return EXIT_NOACK;
+        }
+        pause = backoff_ms(a, a->tries);
+        if (a->opt->verbose)
+            warnx("batch %" PRIu64 ": %s from %s, resending in %ld ms (try %u%s)", a->seq,
+                  a->busy ? "busy" : "no ack", endpoint(a), pause, a->tries + 1,
+                  max_tries ? "" : ", retrying forever");
+        /* A late ack may still arrive during the pause: it counts. */
+        a->phase = PHASE_PAUSED;
+        a->deadline = monotonic_ms() + pause;
+        return 0;
+    }
+    /*
+     * A busy daemon is up: stay. A silent one: try the next endpoint, on a
+     * new socket. With a single endpoint the socket stays: ZeroMQ reconnects
+     * by itself, and the copies it queued meanwhile (at most SOCKET_HWM)
+     * reach the daemon as duplicates, acked and not applied.
+     */
+    if (!a->busy && a->opt->nendpoints > 1) {
+        size_t next = (a->ep + 1) % a->opt->nendpoints;
+        int rc;
+
+        if (a->opt->verbose)
+            warnx("batch %" PRIu64 ": failing over from %s to %s", a->seq, endpoint(a),
+                  a->opt->endpoints[next]);
+        if ((rc = connect_to(a, next)) != 0)
+            return rc;
+    }
+    a->tries++;
+    a->resends++;
+    send_msg(a);
+    return 0;
+}
+
+/* Handles one decoded ack. Returns 0 or the exit status. */
+static int on_ack(agent_t *a, const proto_ack_t *ack)
+{
+    char err[SPOOL_ERRLEN], path[SPOOL_PATH_MAX + 64];
+
+    if (!a->inflight || ack->seq != a->seq) {
+        /* A late answer to an earlier copy of a batch already acked. */
+        if (a->opt->verbose)
+            warnx("ignoring an ack for seq %" PRIu64 " (not the batch in flight)", ack->seq);
+        return 0;
+    }
+    if (ack->status == PROTO_STATUS_OK) {
+        if (spool_remove(a->sp, a->seq, err, sizeof(err)) != SPOOL_OK) {
+            warnx("%s", err);
+            return EXIT_NACK;
+        }
+        a->samples_acked += ack->accepted;
+        a->batches++;
+        if (a->opt->verbose)
+            warnx("batch %" PRIu64 ": %" PRIu32 " samples acked by %s", a->seq, ack->accepted, endpoint(a));
+        inflight_clear(a);
+        return 0;
+    }
+    if (ack->status == PROTO_STATUS_BUSY) {
+        warnx("batch %" PRIu64 " deferred: busy: " PROTO_STR_FMT, a->seq, PROTO_STR_ARG(ack->reason));
+        if (a->phase == PHASE_SENT) {
+            a->busy = true;
+            a->deadline = monotonic_ms(); /* back off now */
+        }
+        return 0;
+    }
+    {
+        const char *name = proto_status_name((proto_status_t)ack->status);
+        warnx("batch %" PRIu64 " rejected: %s: " PROTO_STR_FMT, a->seq, name ? name : "unknown",
+              PROTO_STR_ARG(ack->reason));
+    }
+    /* Resending the same bytes would get the same answer: set it aside. */
+    if (spool_reject(a->sp, a->seq, path, sizeof(path), err, sizeof(err)) != SPOOL_OK) {
+        warnx("%s", err);
+        return EXIT_NACK;
+    }
+    warnx("batch %" PRIu64 " moved to %s", a->seq, path);
+    inflight_clear(a);
+    say_spool_kept(a);
+    return EXIT_NACK;
+}
+
+/* Waits up to timeout_ms for replies and handles them. Returns 0 or the exit status. */
+static int poll_replies(agent_t *a, long timeout_ms)
 {
     zmq_pollitem_t item = {.socket = a->sock, .events = ZMQ_POLLIN};
     zmq_msg_t msg;
-    wait_result_t result = WAIT_TIMEOUT;
+    int rc, status = 0;
 
-    zmq_msg_init(&msg);
-    for (;;) {
-        int64_t left = deadline - monotonic_ms();
-        int rc;
-
-        if (left <= 0)
-            break;
-        rc = zmq_poll(&item, 1, (long)left);
-        if (rc < 0) {
-            if (errno == EINTR)
-                continue;
-            warnx("zmq_poll: %s", zmq_strerror(errno));
-            result = WAIT_FAILED;
-            break;
-        }
-        if (rc == 0)
-            continue;
-        for (;;) {
-            proto_ack_t ack;
-            char err[PROTO_ERRLEN];
-
-            rc = recv_reply(a->sock, &msg);
-            if (rc < 0) {
-                if (errno == EAGAIN || errno == EINTR)
-                    break;
-                warnx("receive from %s: %s", a->opt->endpoint, zmq_strerror(errno));
-                result = WAIT_FAILED;
-                goto out;
-            }
-            if (rc == 0) {
-                warnx("ignoring a reply from %s with an unexpected frame layout", a->opt->endpoint);
-                continue;
-            }
-            if (proto_ack_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), &ack, err, sizeof(err)) < 0) {
-                warnx("ignoring a malformed reply from %s: %s", a->opt->endpoint, err);
-                continue;
-            }
-            if (ack.seq != seq) {
-                if (a->opt->verbose)
-                    warnx("ignoring an ack for seq %" PRIu64 " (waiting for %" PRIu64 ")", ack.seq, seq);
-                continue;
-            }
-            if (ack.status == PROTO_STATUS_OK) {
-                result = WAIT_ACKED;
-                goto out;
-            }
-            if (ack.status == PROTO_STATUS_BUSY) {
-                warnx("batch %" PRIu64 " deferred: busy: " PROTO_STR_FMT, seq, PROTO_STR_ARG(ack.reason));
-                result = WAIT_BUSY;
-                goto out;
-            }
-            {
-                const char *name = proto_status_name((proto_status_t)ack.status);
-                warnx("batch %" PRIu64 " rejected: %s: " PROTO_STR_FMT, seq, name ? name : "unknown",
-                      PROTO_STR_ARG(ack.reason));
-            }
-            result = WAIT_REJECTED;
-            goto out;
-        }
-    }
-out:
-    zmq_msg_close(&msg);
-    return result;
-}
-
-/*
- * Sends one encoded batch until it is acked. Returns 0 or the exit status.
- */
-static int deliver(agent_t *a, uint64_t seq, const msgpack_sbuffer *buf)
-{
-    unsigned tries = 0, max_tries = (unsigned)a->opt->retries + 1;
-
-    for (;;) {
-        wait_result_t w;
-
-        tries++;
-        if (zmq_send(a->sock, buf->data, buf->size, ZMQ_DONTWAIT) < 0) {
-            if (errno != EAGAIN && errno != EINTR) {
-                warnx("send to %s: %s", a->opt->endpoint, zmq_strerror(errno));
-                return EXIT_NACK;
-            }
-            /* Queue full (peer gone): counts as a try; the wait below paces us. */
-            if (a->opt->verbose)
-                warnx("batch %" PRIu64 ": send queue to %s full", seq, a->opt->endpoint);
-        }
-        w = wait_ack(a, seq, monotonic_ms() + a->opt->timeout_ms);
-        if (w == WAIT_ACKED)
+    rc = zmq_poll(&item, 1, timeout_ms);
+    if (rc < 0) {
+        if (errno == EINTR)
             return 0;
-        if (w == WAIT_REJECTED || w == WAIT_FAILED)
-            return EXIT_NACK;
-        if (tries >= max_tries) {
-            if (w == WAIT_BUSY)
-                warnx("no ack from %s after %u tries (the daemon stayed busy)", a->opt->endpoint, tries);
-            else
-                warnx("no ack from %s after %u tries", a->opt->endpoint, tries);
-            return EXIT_NOACK;
-        }
-        {
-            long pause = backoff_ms(a, tries);
-            if (a->opt->verbose)
-                warnx("batch %" PRIu64 ": %s, resending in %ld ms (try %u of %u)", seq,
-                      w == WAIT_BUSY ? "daemon busy" : "no ack", pause, tries + 1, max_tries);
-            /* A late ack may still arrive during the pause: it counts. */
-            w = wait_ack(a, seq, monotonic_ms() + pause);
-            if (w == WAIT_ACKED)
-                return 0;
-            if (w == WAIT_REJECTED || w == WAIT_FAILED)
-                return EXIT_NACK;
-        }
-        a->resends++;
-    }
-}
-
-/* Encodes and delivers samples[0..n) as the next batch. Returns 0 or the exit status. */
-static int send_batch(agent_t *a, proto_sample_t *samples, size_t n)
-{
-    proto_batch_t b = {
-        .agent = proto_str(a->opt->agent_id),
-        .seq = a->next_seq++,
-        .nsamples = (uint32_t)n,
-        .samples = samples,
-        .cap = (uint32_t)n,
-    };
-    msgpack_sbuffer buf;
-    char err[PROTO_ERRLEN];
-    int rc;
-
-    msgpack_sbuffer_init(&buf);
-    if ((rc = proto_batch_encode(&b, &buf, err, sizeof(err))) < 0) {
-        /* The reader checks what the encoder checks; this is a bug or OOM. */
-        warnx("cannot encode batch %" PRIu64 ": %s", b.seq, err);
-        msgpack_sbuffer_destroy(&buf);
+        warnx("zmq_poll: %s", zmq_strerror(errno));
         return EXIT_NACK;
     }
-    rc = deliver(a, b.seq, &buf);
-    msgpack_sbuffer_destroy(&buf);
-    if (rc == 0) {
-        a->samples += n;
-        a->batches++;
-        if (a->opt->verbose)
-            warnx("batch %" PRIu64 ": %zu samples acked", b.seq, n);
+    if (rc == 0)
+        return 0;
+    zmq_msg_init(&msg);
+    while (status == 0) {
+        proto_ack_t ack;
+        char err[PROTO_ERRLEN];
+
+        rc = recv_reply(a->sock, &msg);
+        if (rc < 0) {
+            if (errno != EAGAIN && errno != EINTR) {
+                warnx("receive from %s: %s", endpoint(a), zmq_strerror(errno));
+                status = EXIT_NACK;
+            }
+            break;
+        }
+        if (rc == 0) {
+            warnx("ignoring a reply from %s with an unexpected frame layout", endpoint(a));
+            continue;
+        }
+        if (proto_ack_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), &ack, err, sizeof(err)) < 0) {
+            warnx("ignoring a malformed reply from %s: %s", endpoint(a), err);
+            continue;
+        }
+        status = on_ack(a, &ack);
     }
-    return rc;
+    zmq_msg_close(&msg);
+    return status;
 }
 
-/* Reads a whole regular file once without sending, so a bad line sends nothing. */
-static int check_file(const options_t *opt, proto_sample_t *samples)
+/* ---- input -------------------------------------------------------------------- */
+
+/*
+ * Reads the next batch from the input, encodes it with the next seq and
+ * spools it. At the end of the input (or a bad line) the reader is closed.
+ * Returns 0 or the exit status.
+ */
+static int read_batch(agent_t *a)
+{
+    char err[INPUT_ERRLEN > SPOOL_ERRLEN ? INPUT_ERRLEN : SPOOL_ERRLEN];
+    uint64_t seq = spool_next_seq(a->sp);
+    input_pos_t ipos;
+    spool_pos_t pos;
+    size_t n;
+    int rc;
+
+    rc = input_read_batch(a->r, a->samples, (size_t)a->opt->batch, &n, err, sizeof(err));
+    if (rc != INPUT_OK) {
+        warnx("%s", err);
+        a->input_status = EXIT_INPUT;
+    }
+    if (n > 0) {
+        proto_batch_t b = {
+            .agent = proto_str(a->opt->agent_id),
+            .seq = seq,
+            .nsamples = (uint32_t)n,
+            .samples = a->samples,
+            .cap = (uint32_t)n,
+        };
+
+        msgpack_sbuffer_clear(&a->buf);
+        if (proto_batch_encode(&b, &a->buf, err, sizeof(err)) < 0) {
+            /* The reader checks what the encoder checks; this is a bug or OOM. */
+            warnx("cannot encode batch %" PRIu64 ": %s", seq, err);
+            return EXIT_NACK;
+        }
+        input_reader_pos(a->r, &ipos);
+        pos = (spool_pos_t){.offset = ipos.offset, .line = ipos.line, .crc = ipos.crc};
+        if (spool_append(a->sp, seq, a->buf.data, a->buf.size, &pos, err, sizeof(err)) != SPOOL_OK) {
+            warnx("%s", err);
+            return EXIT_NACK;
+        }
+        if (a->opt->verbose && a->buf.size > BATCH_MSG_MAX(n))
+            warnx("batch %" PRIu64 ": %zu bytes, over the estimate: a bug", seq, a->buf.size);
+    }
+    if (rc != INPUT_OK || n == 0)
+        input_reader_destroy(&a->r);
+    return 0;
+}
+
+/* Whether the spool can take one more batch of the worst-case size. */
+static bool spool_has_room(const agent_t *a)
+{
+    return spool_count(a->sp) == 0 ||
+           spool_bytes(a->sp) + SPOOL_HEADER_SIZE + BATCH_MSG_MAX(a->opt->batch) <= a->opt->spool_max;
+}
+
+/* Reads a whole regular file from pos without sending, so a bad line sends nothing. */
+static int check_file(const options_t *opt, const input_pos_t *pos, proto_sample_t *samples)
 {
     char err[INPUT_ERRLEN];
     input_reader_t *r = input_reader_open(opt->path, err, sizeof(err));
@@ -324,8 +529,9 @@ static int check_file(const options_t *opt, proto_sample_t *samples)
         warnx("%s", err);
         return EXIT_INPUT;
     }
-    while ((rc = input_read_batch(r, samples, (size_t)opt->batch, &n, err, sizeof(err))) == INPUT_OK &&
-           n > 0)
+    rc = pos->offset > 0 ? input_reader_skip(r, pos, err, sizeof(err)) : INPUT_OK;
+    while (rc == INPUT_OK &&
+           (rc = input_read_batch(r, samples, (size_t)opt->batch, &n, err, sizeof(err))) == INPUT_OK && n > 0)
         ;
     input_reader_destroy(&r);
     if (rc != INPUT_OK) {
@@ -335,90 +541,187 @@ static int check_file(const options_t *opt, proto_sample_t *samples)
     return 0;
 }
 
-static int open_socket(agent_t *a)
+/*
+ * Opens the input and decides where reading starts (see the file comment),
+ * recording a new input in the spool. Returns 0 or the exit status.
+ */
+static int open_input(agent_t *a)
 {
-    int linger = 0, hwm = SOCKET_HWM;
-    int64_t maxmsg = PROTO_MAX_MSG_SIZE;
+    const options_t *opt = a->opt;
+    const spool_input_t *rec = spool_input(a->sp);
+    spool_input_t in = {.path = "-", .pos = {.line = 1}};
+    char err[INPUT_ERRLEN > SPOOL_ERRLEN ? INPUT_ERRLEN : SPOOL_ERRLEN];
+    input_pos_t pos = {.line = 1};
+    bool regular = false;
+    struct stat st;
+    int rc;
 
-    a->ctx = zmq_ctx_new();
-    if (a->ctx == NULL) {
-        warnx("zmq_ctx_new: %s", zmq_strerror(errno));
-        return EXIT_NACK;
+    if (opt->path != NULL) {
+        if (stat(opt->path, &st) != 0) {
+            warnx("%s: %s", opt->path, strerror(errno));
+            return EXIT_INPUT;
+        }
+        regular = S_ISREG(st.st_mode);
+        if (realpath(opt->path, in.path) == NULL) {
+            warnx("%s: %s", opt->path, strerror(errno));
+            return EXIT_INPUT;
+        }
+        in.dev = (uint64_t)st.st_dev;
+        in.ino = (uint64_t)st.st_ino;
     }
-    a->sock = zmq_socket(a->ctx, ZMQ_DEALER);
-    if (a->sock == NULL) {
-        warnx("zmq_socket: %s", zmq_strerror(errno));
-        return EXIT_NACK;
-    }
-    if (zmq_setsockopt(a->sock, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
-        zmq_setsockopt(a->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm)) != 0 ||
-        zmq_setsockopt(a->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm)) != 0 ||
-        zmq_setsockopt(a->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0) {
-        warnx("zmq_setsockopt: %s", zmq_strerror(errno));
-        return EXIT_NACK;
-    }
-    if (zmq_connect(a->sock, a->opt->endpoint) != 0) {
-        warnx("cannot connect to %s: %s", a->opt->endpoint, zmq_strerror(errno));
+    if ((a->r = input_reader_open(opt->path, err, sizeof(err))) == NULL) {
+        warnx("%s", err);
         return EXIT_INPUT;
+    }
+    if (regular && strcmp(rec->path, in.path) == 0 && rec->dev == in.dev && rec->ino == in.ino &&
+        rec->pos.offset > 0) {
+        pos = (input_pos_t){.offset = rec->pos.offset, .line = rec->pos.line, .crc = rec->pos.crc};
+        rc = input_reader_skip(a->r, &pos, err, sizeof(err));
+        if (rc == INPUT_OK) {
+            if (opt->verbose)
+                warnx("%s: resuming after byte %" PRIu64 " (line %" PRIu64 "), read in an earlier run",
+                      opt->path, pos.offset, pos.line);
+        } else if (rc == INPUT_ECHANGED) {
+            if (opt->verbose)
+                warnx("%s: changed since an earlier run (%s): reading it from the beginning", opt->path, err);
+            input_reader_destroy(&a->r);
+            if ((a->r = input_reader_open(opt->path, err, sizeof(err))) == NULL) {
+                warnx("%s", err);
+                return EXIT_INPUT;
+            }
+            pos = (input_pos_t){.line = 1};
+        } else {
+            warnx("%s", err);
+            return EXIT_INPUT;
+        }
+    } else if (opt->verbose && regular && rec->path[0] != '\0' && strcmp(rec->path, "-") != 0) {
+        if (strcmp(rec->path, in.path) != 0)
+            warnx("%s: not the input of the earlier run (%s): reading it from the beginning", opt->path,
+                  rec->path);
+        else if (rec->dev != in.dev || rec->ino != in.ino)
+            warnx("%s: a new file (inode %" PRIu64 ", was %" PRIu64 "): reading it from the beginning",
+                  opt->path, in.ino, rec->ino);
+    }
+    if (regular && (rc = check_file(opt, &pos, a->samples)) != 0)
+        return rc;
+    if (pos.offset == 0) {
+        /* A new input: record it before the first batch of it is spooled. */
+        in.pos = (spool_pos_t){.offset = 0, .line = 1, .crc = 0};
+        if (spool_input_set(a->sp, &in, err, sizeof(err)) != SPOOL_OK) {
+            warnx("%s", err);
+            return EXIT_NACK;
+        }
     }
     return 0;
 }
 
-static void close_socket(agent_t *a)
+/* ---- the run ------------------------------------------------------------------ */
+
+static void spool_warn(void *arg, const char *msg)
 {
-    if (a->sock != NULL)
-        zmq_close(a->sock);
-    if (a->ctx != NULL)
-        zmq_ctx_term(a->ctx);
-    a->sock = a->ctx = NULL;
+    agent_t *a = arg;
+
+    a->corrupt++;
+    warnx("spool: %s", msg);
+}
+
+static int loop(agent_t *a)
+{
+    for (;;) {
+        long timeout;
+        int rc;
+
+        /* Read ahead while the spool has room, one batch per turn. */
+        if (a->r != NULL) {
+            if (spool_has_room(a)) {
+                if ((rc = read_batch(a)) != 0)
+                    return rc;
+            } else if (!a->full_said) {
+                warnx("spool full (%" PRIu64 " bytes): waiting for acks before reading more input",
+                      spool_bytes(a->sp));
+                a->full_said = true;
+            }
+        }
+        if (!a->inflight && (rc = start_next(a)) != 0)
+            return rc;
+        if (!a->inflight && a->r == NULL)
+            return 0; /* everything read is acked */
+
+        if (a->r != NULL && spool_has_room(a))
+            timeout = 0;
+        else if (a->inflight)
+            timeout = (long)(a->deadline - monotonic_ms());
+        else
+            timeout = 0;
+        if ((rc = poll_replies(a, timeout < 0 ? 0 : timeout)) != 0)
+            return rc;
+        if (a->inflight && monotonic_ms() >= a->deadline && (rc = on_deadline(a)) != 0)
+            return rc;
+    }
 }
 
 static int run(const options_t *opt)
 {
     agent_t a = {.opt = opt};
-    proto_sample_t *samples;
-    input_reader_t *r = NULL;
-    char err[INPUT_ERRLEN];
-    int status = 0, rc;
-    struct stat st;
-    size_t n;
+    char err[SPOOL_ERRLEN];
+    uint64_t first;
+    int status = 0;
 
-    samples = calloc((size_t)opt->batch, sizeof(*samples));
-    if (samples == NULL)
+    msgpack_sbuffer_init(&a.buf);
+    a.samples = calloc((size_t)opt->batch, sizeof(*a.samples));
+    if (a.samples == NULL)
         abort();
-    if (opt->path != NULL && stat(opt->path, &st) == 0 && S_ISREG(st.st_mode) &&
-        (status = check_file(opt, samples)) != 0)
-        goto done;
-    if ((r = input_reader_open(opt->path, err, sizeof(err))) == NULL) {
-        warnx("%s", err);
-        status = EXIT_INPUT;
-        goto done;
-    }
-    a.next_seq = (uint64_t)realtime_ms();
-    a.rng = a.next_seq ^ ((uint64_t)getpid() << 32) ^ (uint64_t)monotonic_ms();
+    a.rng = (uint64_t)realtime_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)monotonic_ms();
     if (a.rng == 0)
         a.rng = 1;
-    if ((status = open_socket(&a)) != 0)
+
+    if (spool_open(opt->spool_root, opt->agent_id, opt->spool_max, (uint64_t)realtime_ms(), spool_warn, &a,
+                   &a.sp, err, sizeof(err)) != SPOOL_OK) {
+        warnx("%s", err);
+        status = EXIT_NACK;
+        goto done;
+    }
+    if (opt->verbose) {
+        if (spool_first(a.sp, &first))
+            warnx("spool %s: %zu batches (%" PRIu64 " bytes) to resend first, seqs %" PRIu64 "..%" PRIu64,
+                  spool_dir(a.sp), spool_count(a.sp), spool_bytes(a.sp), first, spool_next_seq(a.sp) - 1);
+        else
+            warnx("spool %s: empty, next seq %" PRIu64, spool_dir(a.sp), spool_next_seq(a.sp));
+    }
+    if ((status = open_input(&a)) != 0) {
+        say_spool_kept(&a);
+        goto done;
+    }
+    a.ctx = zmq_ctx_new();
+    if (a.ctx == NULL) {
+        warnx("zmq_ctx_new: %s", zmq_strerror(errno));
+        status = EXIT_NACK;
+        goto done;
+    }
+    if ((status = check_endpoints(&a)) != 0 || (status = connect_to(&a, 0)) != 0)
         goto done;
 
-    do {
-        rc = input_read_batch(r, samples, (size_t)opt->batch, &n, err, sizeof(err));
-        if (rc != INPUT_OK)
-            warnx("%s", err);
-        /* On an input error, the good lines before it still go out. */
-        if (n > 0 && (status = send_batch(&a, samples, n)) != 0)
-            break;
-        if (rc != INPUT_OK)
-            status = EXIT_INPUT;
-    } while (rc == INPUT_OK && n > 0);
-
+    status = loop(&a);
+    if (status == 0 && a.input_status != 0)
+        status = a.input_status;
+    if (status == 0 && a.corrupt > 0) {
+        warnx("%" PRIu64 " corrupt spool files were moved to %s/corrupt/ and not sent", a.corrupt,
+              spool_dir(a.sp));
+        status = EXIT_NACK;
+    }
     if (opt->verbose)
-        warnx("%" PRIu64 " samples in %" PRIu64 " batches acked by %s (%" PRIu64 " resends)", a.samples,
-              a.batches, opt->endpoint, a.resends);
+        warnx("%" PRIu64 " samples in %" PRIu64 " batches acked by %s (%" PRIu64 " resends)", a.samples_acked,
+              a.batches, opt->nendpoints > 1 ? "the endpoints" : endpoint(&a), a.resends);
 done:
-    close_socket(&a);
-    input_reader_destroy(&r);
-    free(samples);
+    inflight_clear(&a);
+    if (a.sock != NULL)
+        zmq_close(a.sock);
+    if (a.ctx != NULL)
+        zmq_ctx_term(a.ctx);
+    input_reader_destroy(&a.r);
+    spool_close(&a.sp);
+    msgpack_sbuffer_destroy(&a.buf);
+    free(a.samples);
     return status;
 }
 
@@ -429,22 +732,29 @@ static void usage(FILE *fp)
     fprintf(fp,
             "usage: " PROG " [options] [FILE|-]\n"
             "Sends samples (CSV: enterprise,metric,value,period-or-timestamp) from FILE\n"
-            "or stdin to clustermond in acknowledged batches.\n"
+            "or stdin to clustermond in acknowledged batches, through an on-disk spool.\n"
             "\n"
-            "  -e, --endpoint URL   daemon ingest endpoint (default " DEFAULT_ENDPOINT ")\n"
+            "  -e, --endpoint URL   daemon ingest endpoint (default " DEFAULT_ENDPOINT ");\n"
+            "                       repeat it or separate with commas to fail over\n"
             "  -a, --agent-id ID    agent id (default agent-<hostname>)\n"
             "  -b, --batch N        samples per batch, 1..%d (default %d)\n"
             "  -t, --timeout MS     wait this long for an ack (default %d)\n"
-            "  -r, --retries N      resends of an unacked batch (default %d)\n"
-            "  -v, --verbose        report batches, resends and a summary on stderr\n"
+            "  -r, --retries N      resends of an unacked batch, 0 = forever (default %d)\n"
+            "  -s, --spool DIR      spool root; the spool is DIR/AGENT_ID (default " DEFAULT_SPOOL ")\n"
+            "      --spool-max SIZE most bytes to spool, suffix K, M or G (default 1G)\n"
+            "  -v, --verbose        report batches, resends, failovers and a summary on stderr\n"
             "  -h, --help           show this help\n"
             "  -V, --version        show the version\n"
             "\n"
-            "A FILE is checked whole before anything is sent; from stdin, the lines\n"
-            "before a bad one are delivered, then the agent stops.\n"
+            "Every batch is spooled before it is sent and removed when acked; a new run\n"
+            "resends what is spooled, then resumes the same FILE after the last line\n"
+            "spooled (a changed FILE is read from the start). A FILE is checked before\n"
+            "anything new is sent; from stdin, the lines before a bad one are delivered,\n"
+            "then the agent stops.\n"
             "\n"
-            "Exit status: 0 all samples acked, 1 a batch rejected or another failure,\n"
-            "2 bad input or usage, 3 no ack after all tries.\n",
+            "Exit status: 0 all acked and the spool empty, 1 a batch rejected (moved to\n"
+            "the spool's rejected/) or another failure, 2 bad input or usage, 3 no ack\n"
+            "after all tries (the spool is kept for the next run).\n",
             PROTO_MAX_SAMPLES, DEFAULT_BATCH, DEFAULT_TIMEOUT_MS, DEFAULT_RETRIES);
 }
 
@@ -461,22 +771,96 @@ static bool parse_long(const char *s, long min, long max, long *ret)
     return true;
 }
 
+/* Parses a byte count with an optional K, M or G suffix (powers of 1024). */
+static bool parse_size(const char *s, uint64_t *ret)
+{
+    unsigned long long v;
+    unsigned shift = 0;
+    char *end;
+
+    if (*s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s)
+        return false;
+    switch (*end) {
+    case '\0':
+        break;
+    case 'k':
+    case 'K':
+        shift = 10;
+        break;
+    case 'm':
+    case 'M':
+        shift = 20;
+        break;
+    case 'g':
+    case 'G':
+        shift = 30;
+        break;
+    default:
+        return false;
+    }
+    if (*end != '\0' && end[1] != '\0')
+        return false;
+    if (v == 0 || v > (UINT64_MAX >> shift))
+        return false;
+    *ret = (uint64_t)v << shift;
+    return true;
+}
+
+/* Adds the comma-separated endpoints of arg. Returns 0 or EXIT_INPUT. */
+static int add_endpoints(options_t *opt, const char *arg)
+{
+    const char *p = arg;
+
+    for (;;) {
+        size_t len = strcspn(p, ",");
+
+        if (len == 0) {
+            warnx("--endpoint: empty endpoint in '%s'", arg);
+            return EXIT_INPUT;
+        }
+        if (opt->nendpoints == MAX_ENDPOINTS) {
+            warnx("--endpoint: at most %d endpoints", MAX_ENDPOINTS);
+            return EXIT_INPUT;
+        }
+        opt->endpoints[opt->nendpoints] = strndup(p, len);
+        if (opt->endpoints[opt->nendpoints] == NULL)
+            abort();
+        opt->nendpoints++;
+        if (p[len] == '\0')
+            return 0;
+        p += len + 1;
+    }
+}
+
+enum { OPT_SPOOL_MAX = 256 };
+
 static int parse_options(int argc, char **argv, options_t *opt)
 {
     static const struct option longopts[] = {
-        {"endpoint", required_argument, NULL, 'e'}, {"agent-id", required_argument, NULL, 'a'},
-        {"batch", required_argument, NULL, 'b'},    {"timeout", required_argument, NULL, 't'},
-        {"retries", required_argument, NULL, 'r'},  {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
+        {"endpoint", required_argument, NULL, 'e'},
+        {"agent-id", required_argument, NULL, 'a'},
+        {"batch", required_argument, NULL, 'b'},
+        {"timeout", required_argument, NULL, 't'},
+        {"retries", required_argument, NULL, 'r'},
+        {"spool", required_argument, NULL, 's'},
+        {"spool-max", required_argument, NULL, OPT_SPOOL_MAX},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     const char *agent_id = NULL;
-    int c;
+    int c, rc;
 
-    while ((c = getopt_long(argc, argv, "e:a:b:t:r:vhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "e:a:b:t:r:s:vhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'e':
-            opt->endpoint = optarg;
+            if ((rc = add_endpoints(opt, optarg)) != 0)
+                return rc;
             break;
         case 'a':
             agent_id = optarg;
@@ -494,8 +878,21 @@ static int parse_options(int argc, char **argv, options_t *opt)
             }
             break;
         case 'r':
-            if (!parse_long(optarg, 0, 1000, &opt->retries)) {
-                warnx("--retries: '%s' is not a number in 0..1000", optarg);
+            if (!parse_long(optarg, 0, 1000000, &opt->retries)) {
+                warnx("--retries: '%s' is not a number in 0..1000000", optarg);
+                return EXIT_INPUT;
+            }
+            break;
+        case 's':
+            if (optarg[0] == '\0') {
+                warnx("--spool: empty directory name");
+                return EXIT_INPUT;
+            }
+            opt->spool_root = optarg;
+            break;
+        case OPT_SPOOL_MAX:
+            if (!parse_size(optarg, &opt->spool_max)) {
+                warnx("--spool-max: '%s' is not a positive size (bytes, or with K, M or G)", optarg);
                 return EXIT_INPUT;
             }
             break;
@@ -504,10 +901,10 @@ static int parse_options(int argc, char **argv, options_t *opt)
             break;
         case 'h':
             usage(stdout);
-            exit(0);
+            return -1;
         case 'V':
             printf(PROG " " CLUSTERMON_VERSION "\n");
-            exit(0);
+            return -1;
         default:
             usage(stderr);
             return EXIT_INPUT;
@@ -520,6 +917,8 @@ static int parse_options(int argc, char **argv, options_t *opt)
     }
     if (optind < argc && strcmp(argv[optind], "-") != 0)
         opt->path = argv[optind];
+    if (opt->nendpoints == 0 && (rc = add_endpoints(opt, DEFAULT_ENDPOINT)) != 0)
+        return rc;
 
     if (agent_id == NULL) {
         char host[256];
@@ -538,20 +937,32 @@ static int parse_options(int argc, char **argv, options_t *opt)
         }
         memcpy(opt->agent_id, agent_id, len + 1);
     }
+    if (!spool_agent_id_ok(opt->agent_id)) {
+        warnx("--agent-id: '%s' must be letters, digits, '_', '-' and '.' (not first): it names the "
+              "spool directory",
+              opt->agent_id);
+        return EXIT_INPUT;
+    }
     return 0;
 }
 
 int main(int argc, char **argv)
 {
     options_t opt = {
-        .endpoint = DEFAULT_ENDPOINT,
+        .spool_root = DEFAULT_SPOOL,
+        .spool_max = DEFAULT_SPOOL_MAX,
         .batch = DEFAULT_BATCH,
         .timeout_ms = DEFAULT_TIMEOUT_MS,
         .retries = DEFAULT_RETRIES,
     };
     int rc;
 
-    if ((rc = parse_options(argc, argv, &opt)) != 0)
-        return rc;
-    return run(&opt);
+    rc = parse_options(argc, argv, &opt);
+    if (rc == 0)
+        rc = run(&opt);
+    else if (rc < 0)
+        rc = 0; /* --help, --version */
+    for (size_t i = 0; i < opt.nendpoints; i++)
+        free(opt.endpoints[i]);
+    return rc;
 }

@@ -12,6 +12,15 @@
  * Bad frames from the publisher are reported on stderr and counted; they
  * never stop the program.
  *
+ * Unless --no-snapshot is given it keeps a copy of the daemon's firing
+ * alerts with the Clone pattern (agents/clone.h): it subscribes to every
+ * alert (filters apply after decoding, so sequence numbers stay contiguous),
+ * takes a snapshot over the control socket, then applies newer updates; a
+ * gap in the sequence numbers, or a grouped alert (which stands for alerts
+ * it does not list), makes it take a new snapshot, saying so on stderr.
+ * Snapshot alerts are printed with "snapshot": true. --exec runs a command
+ * per live alert (agents/execq.h).
+ *
  * Exit status: 0 normally (--count reached, --timeout expired, SIGINT or
  * SIGTERM); 1 if --count was not reached before --timeout, or on an error;
  * 2 on a usage error.
@@ -32,11 +41,15 @@
 #include <zmq.h>
 
 #include "agents/alertjson.h"
+#include "agents/clone.h"
+#include "agents/execq.h"
 #include "proto/proto.h"
 
 #define PROG "clustermon-sub"
 
 #define DEFAULT_ENDPOINT "tcp://127.0.0.1:7602"
+#define DEFAULT_CONTROL "tcp://127.0.0.1:7603"
+#define SNAPSHOT_TIMEOUT_MS 5000
 #define MAX_CLUSTERS 64
 #define POLL_STEP_MS 250 /* how often a pending signal is noticed at worst */
 #define TOPIC_MAX (sizeof("alert..") + PROTO_MAX_ID_LEN + sizeof("critical"))
@@ -53,11 +66,28 @@ typedef struct {
     long count;      /* 0: unlimited */
     long timeout_ms; /* 0: none */
     bool verbose;
+    const char *control;    /* the daemon's control endpoint, for snapshots */
+    bool snapshot;          /* the Clone pattern (default) */
+    const char *state_file; /* write the firing set here after each change */
+    const char *exec_cmd;
+    long exec_jobs, exec_timeout_ms;
+    long hwm;
 } options_t;
 
 typedef struct {
-    uint64_t printed, malformed, filtered;
+    uint64_t printed, malformed, filtered, old;
 } counters_t;
+
+/* Everything the receive loop works on. */
+typedef struct {
+    const options_t *opt;
+    void *ctx, *sock;
+    counters_t cnt;
+    clone_t clone;
+    execq_t exec;
+    bool exec_on;
+    bool snapshot_failed_said;
+} sub_t;
 
 static volatile sig_atomic_t stop_signal;
 
@@ -106,22 +136,63 @@ static bool wanted(const options_t *opt, const proto_alert_t *a)
     return cluster_ok && (!opt->any_severity || (a->severity < PROTO_SEV_COUNT && opt->severity[a->severity]));
 }
 
-/* Prints one alert as a JSON line. Returns 0 or -1 if stdout failed. */
-static int print_alert(const proto_alert_t *a)
+/* Prints one alert as a JSON line (and hands live ones to --exec).
+ * Returns 0 or -1 if stdout failed. */
+static int print_alert(sub_t *s, const proto_alert_t *a, bool from_snapshot)
 {
     json_t *j = alertjson_from_alert(a);
-    int rc;
+    char *text;
+    int rc = 0;
 
-    if (j == NULL) {
+    if (j == NULL || (from_snapshot && json_object_set_new(j, "snapshot", json_true()) != 0) ||
+        (text = json_dumps(j, ALERTJSON_DUMP_FLAGS)) == NULL) {
+        json_decref(j);
         warnx("out of memory");
         return -1;
     }
-    rc = json_dumpf(j, stdout, ALERTJSON_DUMP_FLAGS);
     json_decref(j);
-    if (rc != 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
+    if (fputs(text, stdout) == EOF || fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
         warnx("stdout: %s", strerror(errno));
+        rc = -1;
+    }
+    if (rc == 0 && s->exec_on && !from_snapshot) {
+        size_t n = strlen(text);
+        text[n] = '\n'; /* json_dumps leaves room for its NUL: reuse it */
+        execq_run(&s->exec, text, n + 1);
+    }
+    free(text);
+    return rc;
+}
+
+static void save_state(sub_t *s)
+{
+    if (s->opt->state_file && clone_write_state(&s->clone, s->opt->state_file) != 0)
+        warnx("--state-file %s: %s", s->opt->state_file, strerror(errno));
+}
+
+static void snapshot_alert(const proto_alert_t *a, void *data)
+{
+    sub_t *s = data;
+    if (wanted(s->opt, a) && print_alert(s, a, true) == 0)
+        s->cnt.printed++;
+}
+
+/* Takes a snapshot; returns 0, or -1 (said once, then stream-only). */
+static int resync(sub_t *s, const char *why)
+{
+    char err[256];
+    if (why)
+        warnx("%s: resynchronising from %s", why, s->opt->control);
+    if (clone_snapshot(&s->clone, s->ctx, s->opt->control, SNAPSHOT_TIMEOUT_MS, snapshot_alert, s,
+                       err, sizeof err) != 0) {
+        if (!s->snapshot_failed_said)
+            warnx("snapshot: %s; going on with the live stream only", err);
+        s->snapshot_failed_said = true;
         return -1;
     }
+    if (s->opt->verbose)
+        warnx("snapshot: %zu firing alerts, current to seq %" PRIu64, s->clone.n, s->clone.seq);
+    save_state(s);
     return 0;
 }
 
@@ -129,8 +200,11 @@ static int print_alert(const proto_alert_t *a)
  * Handles one message from the socket (all its frames). Returns 1 if an
  * alert was printed, 0 if not, -1 on a fatal error.
  */
-static int handle_message(void *sock, const options_t *opt, counters_t *cnt)
+static int handle_message(sub_t *s)
 {
+    void *sock = s->sock;
+    const options_t *opt = s->opt;
+    counters_t *cnt = &s->cnt;
     zmq_msg_t topic, body;
     proto_alert_t a;
     char err[PROTO_ERRLEN], shown[96], expect[TOPIC_MAX];
@@ -166,6 +240,24 @@ static int handle_message(void *sock, const options_t *opt, counters_t *cnt)
     } while (more);
 
     show_topic(zmq_msg_data(&topic), zmq_msg_size(&topic), shown, sizeof(shown));
+    if (nframes == 2 && zmq_msg_size(&topic) == strlen(proto_heartbeat_topic) &&
+        memcmp(zmq_msg_data(&topic), proto_heartbeat_topic, zmq_msg_size(&topic)) == 0) {
+        uint64_t hb_seq;
+        int64_t hb_ts;
+        if (proto_heartbeat_decode(zmq_msg_data(&body), zmq_msg_size(&body), &hb_seq, &hb_ts, err,
+                                   sizeof(err)) < 0) {
+            cnt->malformed++;
+            warnx("malformed heartbeat: %s", err);
+        } else if (opt->snapshot && hb_seq > s->clone.seq) {
+            /* the latest alerts never reached us: no later alert will say so */
+            char why[128];
+            s->clone.gaps++;
+            snprintf(why, sizeof why, "gap: heartbeat says seq %" PRIu64 ", we have %" PRIu64, hb_seq,
+                     s->clone.seq);
+            resync(s, why);
+        }
+        goto out;
+    }
     if (nframes != 2) {
         cnt->malformed++;
         warnx("malformed alert (topic '%s'): %d frames, expected [topic][alert]", shown, nframes);
@@ -185,11 +277,39 @@ static int handle_message(void *sock, const options_t *opt, counters_t *cnt)
               shown, tlen < 0 ? "?" : expect);
         goto out;
     }
+    if (opt->snapshot) {
+        clone_verdict_t v = clone_check(&s->clone, a.seq);
+        if (v == CLONE_OLD) {
+            cnt->old++; /* the snapshot had it already */
+            goto out;
+        }
+        if (v == CLONE_GAP || a.count > 0) {
+            char why[160];
+            if (v == CLONE_GAP) {
+                s->clone.gaps++;
+                snprintf(why, sizeof why, "gap: expected seq %" PRIu64 ", got %" PRIu64 " (%" PRIu64
+                         " alerts missed)", s->clone.seq + 1, a.seq, a.seq - s->clone.seq - 1);
+            } else {
+                snprintf(why, sizeof why, "grouped alert %.*s stands for %u alerts",
+                         (int)a.id.len, a.id.ptr, a.count);
+            }
+            if (resync(s, why) == 0 && a.seq <= s->clone.seq) {
+                if (a.count > 0 && wanted(opt, &a) && print_alert(s, &a, false) == 0)
+                    cnt->printed++; /* still say it happened, once */
+                goto out;
+            }
+        }
+        if (a.count == 0)
+            clone_apply(&s->clone, &a);
+        else if (a.seq > s->clone.seq)
+            s->clone.seq = a.seq;
+        save_state(s);
+    }
     if (!wanted(opt, &a)) {
         cnt->filtered++;
         goto out;
     }
-    if (print_alert(&a) < 0) {
+    if (print_alert(s, &a, false) < 0) {
         rc = -1;
         goto out;
     }
@@ -207,7 +327,7 @@ static int subscribe(void *sock, const options_t *opt)
     char topic[TOPIC_MAX];
     int n;
 
-    if (opt->nclusters == 0)
+    if (opt->nclusters == 0 || opt->snapshot) /* Clone needs every seq */
         return zmq_setsockopt(sock, ZMQ_SUBSCRIBE, "alert.", 6);
     for (unsigned i = 0; i < opt->nclusters; i++) {
         if (!opt->any_severity) {
@@ -229,37 +349,51 @@ static int subscribe(void *sock, const options_t *opt)
 
 static int run(const options_t *opt)
 {
-    void *ctx = NULL, *sock = NULL;
-    int linger = 0, hwm = SOCKET_RCVHWM, status = 0;
+    sub_t s = {.opt = opt};
+    int linger = 0, hwm = (int)opt->hwm, status = 0;
     int64_t maxmsg = PROTO_MAX_MSG_SIZE;
     int64_t deadline = opt->timeout_ms > 0 ? monotonic_ms() + opt->timeout_ms : 0;
-    counters_t cnt = {0};
     const char *why = NULL; /* why a normal exit happened, for the summary */
 
-    ctx = zmq_ctx_new();
-    if (ctx == NULL || (sock = zmq_socket(ctx, ZMQ_SUB)) == NULL) {
+    clone_init(&s.clone);
+    if (opt->exec_cmd) {
+        if (execq_init(&s.exec, opt->exec_cmd, (int)opt->exec_jobs, opt->exec_timeout_ms) != 0) {
+            warnx("out of memory");
+            return EXIT_FAIL;
+        }
+        s.exec_on = true;
+    }
+    s.ctx = zmq_ctx_new();
+    if (s.ctx == NULL || (s.sock = zmq_socket(s.ctx, ZMQ_SUB)) == NULL) {
         warnx("zmq: %s", zmq_strerror(errno));
         status = EXIT_FAIL;
         goto done;
     }
-    if (zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
-        zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof(hwm)) != 0 ||
-        zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0 || subscribe(sock, opt) != 0) {
+    if (zmq_setsockopt(s.sock, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
+        zmq_setsockopt(s.sock, ZMQ_RCVHWM, &hwm, sizeof(hwm)) != 0 ||
+        zmq_setsockopt(s.sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0 ||
+        subscribe(s.sock, opt) != 0) {
         warnx("zmq_setsockopt: %s", zmq_strerror(errno));
         status = EXIT_FAIL;
         goto done;
     }
-    if (zmq_connect(sock, opt->endpoint) != 0) {
+    if (zmq_connect(s.sock, opt->endpoint) != 0) {
         warnx("cannot connect to %s: %s", opt->endpoint, zmq_strerror(errno));
         status = EXIT_USAGE;
         goto done;
     }
+    /* Clone: subscribed first, so nothing published after the snapshot is
+     * missed; what the subscription did not catch yet shows up as a gap. */
+    if (opt->snapshot)
+        resync(&s, NULL);
 
     while (!stop_signal) {
-        zmq_pollitem_t item = {.socket = sock, .events = ZMQ_POLLIN};
+        zmq_pollitem_t item = {.socket = s.sock, .events = ZMQ_POLLIN};
         long step = POLL_STEP_MS;
         int rc;
 
+        if (s.exec_on)
+            execq_poll(&s.exec);
         if (deadline != 0) {
             int64_t left = deadline - monotonic_ms();
             if (left <= 0) {
@@ -281,14 +415,14 @@ static int run(const options_t *opt)
         }
         /* Drain what is queued, a message at a time, until the queue is empty. */
         while (rc > 0 && !stop_signal) {
-            rc = handle_message(sock, opt, &cnt);
+            rc = handle_message(&s);
             if (rc == -1) {
                 status = EXIT_FAIL;
                 goto done;
             }
             if (rc == -2)
                 break;
-            if (opt->count > 0 && cnt.printed >= (uint64_t)opt->count)
+            if (opt->count > 0 && s.cnt.printed >= (uint64_t)opt->count)
                 goto done;
             rc = 1;
         }
@@ -296,13 +430,25 @@ static int run(const options_t *opt)
     if (stop_signal)
         why = "interrupted";
 done:
-    if (why != NULL || opt->verbose)
-        warnx("%s: %" PRIu64 " alerts received (%" PRIu64 " malformed, %" PRIu64 " filtered out)",
-              why != NULL ? why : "done", cnt.printed, cnt.malformed, cnt.filtered);
-    if (sock != NULL)
-        zmq_close(sock);
-    if (ctx != NULL)
-        zmq_ctx_term(ctx);
+    if (s.exec_on)
+        execq_finish(&s.exec);
+    save_state(&s);
+    if (why != NULL || opt->verbose) {
+        warnx("%s: %" PRIu64 " alerts received (%" PRIu64 " malformed, %" PRIu64
+              " filtered out, %" PRIu64 " already in a snapshot); %" PRIu64 " gaps, %" PRIu64
+              " snapshots",
+              why != NULL ? why : "done", s.cnt.printed, s.cnt.malformed, s.cnt.filtered,
+              s.cnt.old, s.clone.gaps, s.clone.snapshots);
+        if (s.exec_on)
+            warnx("--exec: %" PRIu64 " run, %" PRIu64 " ok, %" PRIu64 " failed (%" PRIu64
+                  " timed out)",
+                  s.exec.started, s.exec.ok, s.exec.failed, s.exec.timed_out);
+    }
+    clone_free(&s.clone);
+    if (s.sock != NULL)
+        zmq_close(s.sock);
+    if (s.ctx != NULL)
+        zmq_ctx_term(s.ctx);
     return status;
 }
 
@@ -318,6 +464,15 @@ static void usage(FILE *fp)
                 "  -s, --severity S       only info, warning or critical (may repeat)\n"
                 "  -n, --count N          exit after N alerts\n"
                 "  -t, --timeout MS       exit after MS milliseconds in all\n"
+                "  -C, --control URL      daemon control endpoint for snapshots\n"
+                "                         (default $CLUSTERMON_CONTROL or " DEFAULT_CONTROL ")\n"
+                "      --no-snapshot      live stream only: no snapshot, no resync on gaps\n"
+                "      --state-file FILE  keep the current firing set in FILE (JSON)\n"
+                "  -x, --exec CMD         run CMD (with /bin/sh -c) once per live alert,\n"
+                "                         the alert as JSON on its stdin\n"
+                "      --exec-jobs N      at most N commands at once (default 4)\n"
+                "      --exec-timeout MS  kill a command after MS (default 10000)\n"
+                "      --hwm N            receive high-water mark (default 10000)\n"
                 "  -v, --verbose          print a summary on stderr at every exit\n"
                 "  -h, --help             show this help\n"
                 "  -V, --version          show the version\n"
@@ -346,13 +501,47 @@ static int parse_options(int argc, char **argv, options_t *opt)
         {"severity", required_argument, NULL, 's'}, {"count", required_argument, NULL, 'n'},
         {"timeout", required_argument, NULL, 't'},  {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
+        {"control", required_argument, NULL, 'C'},  {"no-snapshot", no_argument, NULL, 1},
+        {"state-file", required_argument, NULL, 2}, {"exec", required_argument, NULL, 'x'},
+        {"exec-jobs", required_argument, NULL, 3},  {"exec-timeout", required_argument, NULL, 4},
+        {"hwm", required_argument, NULL, 5},
         {NULL, 0, NULL, 0},
     };
     int c, sev;
     size_t len;
 
-    while ((c = getopt_long(argc, argv, "e:c:s:n:t:vhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "e:c:s:n:t:vhVC:x:", longopts, NULL)) != -1) {
         switch (c) {
+        case 'C':
+            opt->control = optarg;
+            break;
+        case 1:
+            opt->snapshot = false;
+            break;
+        case 2:
+            opt->state_file = optarg;
+            break;
+        case 'x':
+            opt->exec_cmd = optarg;
+            break;
+        case 3:
+            if (!parse_long(optarg, 1, 256, &opt->exec_jobs)) {
+                warnx("--exec-jobs: '%s' is not a number in 1..256", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 4:
+            if (!parse_long(optarg, 1, 86400000, &opt->exec_timeout_ms)) {
+                warnx("--exec-timeout: '%s' is not a positive number of milliseconds", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 5:
+            if (!parse_long(optarg, 1, 10000000, &opt->hwm)) {
+                warnx("--hwm: '%s' is not a positive number", optarg);
+                return EXIT_USAGE;
+            }
+            break;
         case 'e':
             opt->endpoint = optarg;
             break;
@@ -413,7 +602,13 @@ static int parse_options(int argc, char **argv, options_t *opt)
 
 int main(int argc, char **argv)
 {
-    options_t opt = {.endpoint = DEFAULT_ENDPOINT};
+    const char *env = getenv("CLUSTERMON_CONTROL");
+    options_t opt = {.endpoint = DEFAULT_ENDPOINT,
+                     .control = env && *env ? env : DEFAULT_CONTROL,
+                     .snapshot = true,
+                     .exec_jobs = 4,
+                     .exec_timeout_ms = 10000,
+                     .hwm = SOCKET_RCVHWM};
     struct sigaction sa;
     int rc;
 

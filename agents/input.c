@@ -18,6 +18,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -29,6 +30,7 @@
 
 #include <csv.h>
 
+#include "agents/crc32.h"
 #include "agents/utf8.h"
 
 #define NFIELDS 4
@@ -66,6 +68,14 @@ struct input_reader {
     size_t nout, max;
     id_slot_t *slots;
     size_t nslots;
+
+    /*
+     * Bytes consumed and their CRC-32, and the position after the last
+     * record that became a sample: where a restarted agent resumes.
+     */
+    uint64_t offset;
+    uint32_t crc;
+    input_pos_t pos;
 
     int err; /* sticky: INPUT_OK until the first error */
     char errbuf[INPUT_ERRLEN];
@@ -458,6 +468,8 @@ static ssize_t read_segment(input_reader_t *r)
     }
     if (n == 0 && ferror(r->fp))
         return -1;
+    r->offset += n;
+    r->crc = crc32_update(r->crc, r->segment, n);
     return (ssize_t)n;
 }
 
@@ -516,23 +528,30 @@ int input_read_batch(input_reader_t *r, proto_sample_t *samples, size_t max, siz
     r->max = max;
 
     while (r->nout < max && r->err == INPUT_OK && !r->eof) {
+        size_t before = r->nout;
         ssize_t n = read_segment(r);
+
         if (n < 0) {
             fail(r, INPUT_EIO, r->line, "read error: %s", strerror(errno));
             break;
         }
         if (n == 0) {
             finish(r);
-            break;
-        }
-        if (!r->started) {
+        } else if (!r->started) {
             r->started = true;
-            if (n >= 3 && memcmp(r->segment, "\xEF\xBB\xBF", 3) == 0) {
+            if (n >= 3 && memcmp(r->segment, "\xEF\xBB\xBF", 3) == 0)
                 feed(r, r->segment + 3, (size_t)n - 3);
-                continue;
-            }
+            else
+                feed(r, r->segment, (size_t)n);
+        } else {
+            feed(r, r->segment, (size_t)n);
         }
-        feed(r, r->segment, (size_t)n);
+        /*
+         * A record ends with its segment (or at the end of input), so a new
+         * sample means we stand on a record boundary.
+         */
+        if (r->nout > before && r->err == INPUT_OK)
+            r->pos = (input_pos_t){.offset = r->offset, .line = r->line, .crc = r->crc};
     }
     *ret_n = r->nout;
     r->out = NULL;
@@ -555,6 +574,7 @@ input_reader_t *input_reader_new(FILE *fp, const char *name)
         abort();
     csv_set_realloc_func(&r->csv, capped_realloc);
     r->line = 1;
+    r->pos.line = 1;
     return r;
 }
 
@@ -573,6 +593,51 @@ input_reader_t *input_reader_open(const char *path, char *err, size_t errlen)
     r = input_reader_new(fp, path);
     r->owns_fp = true;
     return r;
+}
+
+void input_reader_pos(const input_reader_t *r, input_pos_t *ret)
+{
+    *ret = r->pos;
+}
+
+int input_reader_skip(input_reader_t *r, const input_pos_t *pos, char *err, size_t errlen)
+{
+    uint64_t left = pos->offset;
+
+    if (r->offset != 0 || r->started) {
+        snprintf(err, errlen, "%s: skip after reading started", r->name);
+        return INPUT_EIO;
+    }
+    while (left > 0) {
+        size_t want = left < SEGMENT_SIZE ? (size_t)left : SEGMENT_SIZE;
+        size_t got = fread(r->segment, 1, want, r->fp);
+
+        r->offset += got;
+        r->crc = crc32_update(r->crc, r->segment, got);
+        left -= got;
+        if (got < want) {
+            if (ferror(r->fp)) {
+                snprintf(err, errlen, "%s: read error: %s", r->name, strerror(errno));
+                return INPUT_EIO;
+            }
+            snprintf(err, errlen, "%s: shorter (%" PRIu64 " bytes) than the %" PRIu64 " bytes already read",
+                     r->name, r->offset, pos->offset);
+            return INPUT_ECHANGED;
+        }
+    }
+    if (r->crc != pos->crc) {
+        snprintf(err, errlen, "%s: its first %" PRIu64 " bytes are not the ones already read", r->name,
+                 pos->offset);
+        return INPUT_ECHANGED;
+    }
+    if (pos->offset > 0) {
+        /* The BOM and the header row, if any, are behind us. */
+        r->started = true;
+        r->seen_record = true;
+    }
+    r->line = pos->line > 0 ? (unsigned long)pos->line : 1;
+    r->pos = *pos;
+    return INPUT_OK;
 }
 
 void input_reader_destroy(input_reader_t **rp)

@@ -45,6 +45,7 @@ typedef enum {
     INPUT_OK = 0,
     INPUT_ESYNTAX = -1, /* a line that is not a valid sample */
     INPUT_EIO = -2,     /* the input could not be opened or read */
+    INPUT_ECHANGED = -3, /* input_reader_skip(): not the input the position came from */
 } input_err_t;
 
 #define INPUT_MAX_FIELD 1024 /* bytes in one CSV field; longer is an error */
@@ -65,6 +66,33 @@ input_reader_t *input_reader_new(FILE *fp, const char *name);
  * Returns NULL with "path: strerror" in err if the file cannot be opened.
  */
 input_reader_t *input_reader_open(const char *path, char *err, size_t errlen);
+
+/*
+ * A position in the input at a record boundary, for resuming it later: the
+ * agent records it in its spool with each batch.
+ */
+typedef struct {
+    uint64_t offset; /* bytes consumed (a BOM included) */
+    uint64_t line;   /* the reader's line number at offset (after a CR, the LF to come ends the line) */
+    uint32_t crc;    /* CRC-32 of the bytes [0, offset) */
+} input_pos_t;
+
+/*
+ * The position just after the last record that became a sample (blank lines
+ * and a header after it are not counted: reading them again is harmless).
+ * Before any sample it is {0, 1, 0}. On an error, it stays before the bad
+ * line, so a resumed reader meets the same error again.
+ */
+void input_reader_pos(const input_reader_t *r, input_pos_t *ret);
+
+/*
+ * Before the first input_read_batch(): consumes pos->offset bytes and checks
+ * that their CRC-32 is pos->crc, then continues line numbers from pos->line.
+ * Returns INPUT_OK, INPUT_ECHANGED with the reason if the input is shorter or
+ * its prefix differs (the reader is then spent: destroy it and read the input
+ * from the start with a new one), or INPUT_EIO.
+ */
+int input_reader_skip(input_reader_t *r, const input_pos_t *pos, char *err, size_t errlen);
 
 /* Frees the reader (closing what input_reader_open() opened); sets *r to NULL. */
 void input_reader_destroy(input_reader_t **r);

@@ -19,13 +19,15 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "daemon/http.h"
 #include "daemon/ids.h"
 #include "daemon/log.h"
+#include "daemon/ruleconf.h"
 #include "daemon/xalloc.h"
 
 /* ---- the [daemon] section: a table of option descriptors ----------------- */
 
-typedef enum { OPT_STR, OPT_PATH, OPT_ENDPOINT, OPT_NUMBER } opt_type_t;
+typedef enum { OPT_STR, OPT_PATH, OPT_ENDPOINT, OPT_NUMBER, OPT_LISTEN } opt_type_t;
 
 typedef struct {
     const char *name;
@@ -52,19 +54,15 @@ static const opt_desc_t daemon_opts[] = {
     OPT(fsync_interval_ms, OPT_NUMBER, "100", "with fsync = interval: how often"),
     OPT(snapshot_interval_s, OPT_NUMBER, "300", "seconds between state snapshots"),
     OPT(snapshot_wal_mb, OPT_NUMBER, "64", "also snapshot once the WAL grew this many MiB"),
+    OPT(alerts_hwm, OPT_NUMBER, "100000", "alerts queued per subscriber before it loses some"),
+    OPT(http, OPT_LISTEN, "", "host:port of the Prometheus /metrics endpoint; empty = off"),
 };
 #define NDAEMON_OPTS (sizeof daemon_opts / sizeof daemon_opts[0])
 
 /* ---- parse state ---------------------------------------------------------- */
 
-typedef enum { SEC_NONE, SEC_DAEMON, SEC_METRIC, SEC_CLUSTER, SEC_RULE } section_kind_t;
+typedef enum { SEC_NONE, SEC_DAEMON, SEC_METRIC, SEC_CLUSTER, SEC_RULE, SEC_ALERTING } section_kind_t;
 
-/* What a rule names, kept with lines until the whole file is read. */
-typedef struct {
-    char *metric, *cluster, *chain;
-    int metric_line, cluster_line, chain_line, type_line, above_line, clear_line;
-    bool has_type, has_above, has_clear;
-} rule_raw_t;
 
 typedef struct {
     config_t *cfg;
@@ -129,9 +127,13 @@ static void section_open(parse_t *p, char *name)
         p->sec = SEC_DAEMON;
         return;
     }
+    if (strcmp(kind, "alerting") == 0 && !id) {
+        p->sec = SEC_ALERTING;
+        return;
+    }
     if (strcmp(kind, "metric") != 0 && strcmp(kind, "cluster") != 0 && strcmp(kind, "rule") != 0) {
         perr(p, p->line, sec_field,
-             "unknown section (expected [daemon], [metric NAME], [cluster ID] or [rule ID])");
+             "unknown section (expected [daemon], [alerting], [metric NAME], [cluster ID] or [rule ID])");
         p->sec = SEC_NONE;
         return;
     }
@@ -189,8 +191,6 @@ static void section_open(parse_t *p, char *name)
         memset(r, 0, sizeof *r);
         memset(&p->raw_rules[cfg->nrules], 0, sizeof *p->raw_rules);
         r->id = xstrdup(id);
-        r->severity = PROTO_SEV_WARNING;
-        r->chain = -1;
         r->line = p->line;
         p->sec = SEC_RULE;
         p->idx = cfg->nrules++;
@@ -277,6 +277,14 @@ static void set_daemon_opt(parse_t *p, size_t i, const char *value)
             return;
         }
         break;
+    case OPT_LISTEN: {
+        char why[128];
+        if (*value && http_listen_parse(value, NULL, why, sizeof why) != 0) {
+            perr(p, p->line, field, "'%s': %s", value, why);
+            return;
+        }
+        break;
+    }
     case OPT_STR:
     case OPT_PATH:
         if (!*value) {
@@ -368,57 +376,33 @@ static void handle_cluster(parse_t *p, const char *name, const char *value)
 
 static void handle_rule(parse_t *p, const char *name, const char *value)
 {
-    config_rule_t *r = &p->cfg->rules[p->idx];
-    rule_raw_t *raw = &p->raw_rules[p->idx];
+    char why[256], field[96];
+    if (ruleconf_set(&p->raw_rules[p->idx], name, value, p->line, why, sizeof why) != 0) {
+        snprintf(field, sizeof field, "rule.%.80s", name);
+        perr(p, p->line, field, "%s", why);
+    }
+}
+
+static void handle_alerting(parse_t *p, const char *name, const char *value)
+{
+    config_t *cfg = p->cfg;
+    char field[96];
+    snprintf(field, sizeof field, "alerting.%.80s", name);
     double d;
-    if (strcmp(name, "type") == 0) {
-        if (strcmp(value, "threshold") != 0) {
-            perr(p, p->line, "rule.type", "'%s' is not a rule type this version knows (threshold)",
-                 value);
+    if (strcmp(name, "flap_window") == 0) {
+        if (ruleconf_parse_duration(value, &cfg->flap_window_ms) != 0 || cfg->flap_window_ms <= 0)
+            perr(p, p->line, field, "'%s' is not a duration (e.g. 30m, 1h)", value);
+    } else if (strcmp(name, "flap_max") == 0 || strcmp(name, "group_max") == 0) {
+        if (parse_number(value, &d) != 0 || d < 1 || d > 1e6 || d != (double)(uint32_t)d) {
+            perr(p, p->line, field, "'%s' is not a whole number >= 1", value);
             return;
         }
-        r->type = RULE_THRESHOLD;
-        raw->has_type = true;
-        raw->type_line = p->line;
-    } else if (strcmp(name, "severity") == 0) {
-        int s = proto_severity_from_name(proto_str(value));
-        if (s < 0) {
-            perr(p, p->line, "rule.severity", "'%s' is not info, warning or critical", value);
-            return;
-        }
-        r->severity = (proto_severity_t)s;
-    } else if (strcmp(name, "metric") == 0) {
-        free(raw->metric);
-        raw->metric = xstrdup(value);
-        raw->metric_line = p->line;
-    } else if (strcmp(name, "cluster") == 0) {
-        free(raw->cluster);
-        raw->cluster = xstrdup(value);
-        raw->cluster_line = p->line;
-    } else if (strcmp(name, "chain") == 0) {
-        free(raw->chain);
-        raw->chain = xstrdup(value);
-        raw->chain_line = p->line;
-    } else if (strcmp(name, "above") == 0 || strcmp(name, "clear") == 0) {
-        bool above = name[0] == 'a';
-        if (parse_number(value, &d) != 0) {
-            perr(p, p->line, above ? "rule.above" : "rule.clear", "'%s' is not a number", value);
-            return;
-        }
-        if (above) {
-            r->above = d;
-            raw->has_above = true;
-            raw->above_line = p->line;
-        } else {
-            r->clear = d;
-            raw->has_clear = true;
-            raw->clear_line = p->line;
-        }
+        if (name[0] == 'f')
+            cfg->flap_max = (uint32_t)d;
+        else
+            cfg->group_max = (uint32_t)d;
     } else {
-        perr(p, p->line, "rule",
-             "unknown key '%s' in [rule %s] (expected type, severity, metric, cluster, chain, "
-             "above, clear)",
-             name, r->id);
+        perr(p, p->line, field, "unknown option (expected flap_window, flap_max, group_max)");
     }
 }
 
@@ -433,6 +417,7 @@ static int handler(void *user, const char *section, const char *name, const char
     case SEC_METRIC: handle_metric(p, name, value); break;
     case SEC_CLUSTER: handle_cluster(p, name, value); break;
     case SEC_RULE: handle_rule(p, name, value); break;
+    case SEC_ALERTING: handle_alerting(p, name, value); break;
     case SEC_NONE:
         perr(p, p->line, name, "key outside a known section");
         break;
@@ -536,52 +521,11 @@ static void validate(parse_t *p)
         return;
     }
     for (size_t i = 0; i < cfg->nrules; i++) {
-        config_rule_t *r = &cfg->rules[i];
-        rule_raw_t *raw = &p->raw_rules[i];
-        if (!raw->has_type) {
-            perr(p, r->line, "rule.type", "[rule %s] needs type = threshold", r->id);
-            return;
-        }
-        if (!raw->metric) {
-            perr(p, r->line, "rule.metric", "[rule %s] needs metric", r->id);
-            return;
-        }
-        r->metric = config_metric_find(cfg, raw->metric, strlen(raw->metric));
-        if (r->metric < 0) {
-            perr(p, raw->metric_line, "rule.metric", "unknown metric '%s'", raw->metric);
-            return;
-        }
-        if (cfg->metrics[r->metric].kind != METRIC_READING) {
-            perr(p, raw->metric_line, "rule.metric",
-                 "threshold rules watch readings; '%s' is a period metric", raw->metric);
-            return;
-        }
-        if (!raw->cluster) {
-            perr(p, r->line, "rule.cluster", "[rule %s] needs cluster", r->id);
-            return;
-        }
-        r->cluster = config_cluster_find(cfg, raw->cluster, strlen(raw->cluster));
-        if (r->cluster < 0) {
-            perr(p, raw->cluster_line, "rule.cluster", "unknown cluster '%s'", raw->cluster);
-            return;
-        }
-        if (raw->chain) {
-            r->chain = config_chain_find(&cfg->clusters[r->cluster], raw->chain, strlen(raw->chain));
-            if (r->chain < 0) {
-                perr(p, raw->chain_line, "rule.chain", "cluster '%s' has no chain '%s'",
-                     raw->cluster, raw->chain);
-                return;
-            }
-        }
-        if (!raw->has_above) {
-            perr(p, r->line, "rule.above", "[rule %s] needs above = LIMIT", r->id);
-            return;
-        }
-        if (!raw->has_clear)
-            r->clear = r->above;
-        if (r->clear > r->above) {
-            perr(p, raw->clear_line, "rule.clear", "clear level %g is above the limit %g", r->clear,
-                 r->above);
+        char field[64], why[256];
+        int line;
+        if (ruleconf_resolve(cfg, &cfg->rules[i], &p->raw_rules[i], &line, field, sizeof field,
+                             why, sizeof why) != 0) {
+            perr(p, line, field, "%s", why);
             return;
         }
     }
@@ -589,11 +533,8 @@ static void validate(parse_t *p)
 
 static void free_raw_rules(parse_t *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(p->raw_rules[i].metric);
-        free(p->raw_rules[i].cluster);
-        free(p->raw_rules[i].chain);
-    }
+    for (size_t i = 0; i < n; i++)
+        ruleconf_raw_free(&p->raw_rules[i]);
     free(p->raw_rules);
 }
 
@@ -603,6 +544,9 @@ int config_load(const char *path, const char *text, const char *base_dir, config
     config_t *cfg = xcalloc(1, sizeof *cfg);
     cfg->path = xstrdup(path);
     cfg->revenue_idx = cfg->profit_idx = -1;
+    cfg->flap_window_ms = 3600 * 1000;
+    cfg->flap_max = 6;
+    cfg->group_max = 5;
     parse_t p = {.cfg = cfg, .path = path, .base_dir = base_dir, .err = err, .errlen = errlen};
     err[0] = '\0';
 

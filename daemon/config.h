@@ -37,18 +37,49 @@ typedef struct {
     int line;
 } config_cluster_t;
 
-typedef enum { RULE_THRESHOLD = 0 } rule_type_t;
+typedef enum {
+    RULE_THRESHOLD = 0, /* a reading above (or below) a limit, with hysteresis */
+    RULE_GROWTH,        /* year-to-date growth of a period metric against a target */
+    RULE_CHANGE,        /* a firm's month-on-month (or year-on-year) change beyond +-X % */
+    RULE_OUTLIER,       /* a firm's latest month far from its own history (median/MAD) */
+    RULE_SILENCE,       /* a firm that has not reported when it should have */
+    RULE_ABOVE_SCALE,   /* a firm crossing the above-scale revenue line */
+    RULE_TYPE_COUNT
+} rule_type_t;
 
 typedef struct {
     char *id;
     rule_type_t type;
     proto_severity_t severity;
-    int metric;      /* index into metrics, a `reading` metric */
-    int cluster;     /* index into clusters */
-    int chain;       /* index into that cluster's chains, -1 = every firm of the cluster */
-    double above;    /* fires when a reading is > above */
-    double clear;    /* resolves when a reading is <= clear (default: above) */
     int line;
+    /* scope: the cluster, optionally narrowed to a chain and/or a tier */
+    int metric;        /* index into metrics; -1 = any (silence) */
+    int cluster;
+    int chain;         /* -1 = every chain */
+    int tier;          /* tier_t, -1 = every tier */
+    int64_t repeat_ms; /* reminder interval while firing, 0 = none */
+    /* threshold */
+    double above, below, clear;
+    bool has_above, has_below;
+    uint32_t for_samples; /* consecutive breaching samples before firing (>= 1) */
+    int64_t for_ms;       /* or: breaching continuously this long (sample time) */
+    /* growth */
+    int year;
+    double target_pct, tolerance_pp, quorum_pct;
+    bool seasonal;        /* prorate = seasonal (last year's monthly profile) */
+    /* change */
+    bool vs_last_year;    /* compare = last-year (else previous month) */
+    double drop_pct, rise_pct; /* 0 = that direction is not watched */
+    /* outlier */
+    uint32_t window, min_history;
+    double k;
+    bool outlier_seasonal; /* judge year-on-year ratios, so seasonality is not flagged */
+    double min_spread_pct; /* the MAD is at least this % of |median| */
+    /* silence */
+    bool continuous;      /* schedule = continuous (readings), else monthly reports */
+    int due_day;          /* monthly: the report for month m is due by this day of m+1 */
+    int64_t quiet_ms;     /* continuous: silent after this long without a sample */
+    bool data_clock;      /* clock = data: "now" is what the peers have reported */
 } config_rule_t;
 
 typedef struct {
@@ -69,6 +100,8 @@ typedef struct {
     double fsync_interval_ms;
     double snapshot_interval_s;
     double snapshot_wal_mb;  /* a snapshot is also taken once the WAL grew this much */
+    double alerts_hwm;       /* PUB high-water mark per subscriber */
+    char *http;              /* host:port of /metrics and /healthz, "" = off */
 
     config_metric_t *metrics;
     size_t nmetrics;
@@ -76,6 +109,10 @@ typedef struct {
     size_t nclusters;
     config_rule_t *rules;
     size_t nrules;
+    /* [alerting] */
+    int64_t flap_window_ms;  /* an alert changing state flap_max times within this is flapping */
+    uint32_t flap_max;
+    uint32_t group_max;      /* more alerts than this of one rule and cluster at once: grouped */
 } config_t;
 
 /*

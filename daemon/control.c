@@ -6,6 +6,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "daemon/alertctl.h"
 #include "daemon/envelope.h"
 #include "daemon/log.h"
 #include "daemon/query.h"
@@ -110,7 +111,7 @@ static void cmd_status(server_t *srv, msgpack_packer *pk, const proto_ctl_reques
     control_pack_str(pk, "alerts_published");
     msgpack_pack_uint64(pk, srv->alerts.published);
     control_pack_str(pk, "alerts_firing");
-    msgpack_pack_uint64(pk, srv->rules.firing);
+    msgpack_pack_uint64(pk, srv->book.firing);
 }
 
 /* Every command the control socket knows; handlers live with the module
@@ -123,6 +124,14 @@ static const struct {
     {"status", cmd_status},
     {"report", query_report},
     {"totals", query_totals},
+    {"clusters", query_clusters},
+    {"cluster", query_cluster},
+    {"firms", query_firms},
+    {"runtime", query_runtime},
+    {"alerts", alertctl_alerts},
+    {"silence_add", alertctl_silence_add},
+    {"silence_list", alertctl_silence_list},
+    {"silence_rm", alertctl_silence_rm},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -214,22 +214,26 @@ static proto_status_t resolve(ingest_t *in, const proto_batch_t *b, char *reason
     return PROTO_STATUS_OK;
 }
 
-/* Applies a resolved batch and records it as the agent's latest. Alerts are
- * published only for live batches, not for WAL replay at start-up. */
-static void apply(ingest_t *in, const proto_batch_t *b, ingest_agent_t *agent, bool live)
+/* Applies a resolved batch and records it as the agent's latest. (During
+ * WAL replay at start-up the alertbook is quiet: nothing is published.) */
+static void apply(ingest_t *in, const proto_batch_t *b, ingest_agent_t *agent)
 {
     server_t *srv = in->srv;
+    int64_t now = calendar_now_ms();
     for (uint32_t i = 0; i < b->nsamples; i++) {
         const ingest_resolved_t *r = &in->resolved[i];
         if (srv->cfg->metrics[r->metric].kind == METRIC_PERIOD) {
             agg_put_period(srv->agg, r->firm, r->metric, r->period, r->milli);
+            rules_on_period(&srv->rules, r->firm, r->metric, r->period);
         } else {
             agg_put_reading(srv->agg, r->firm, r->metric, r->period.year, r->period.index,
                             r->value, r->ts_ms);
-            rules_on_reading(&srv->rules, live ? &srv->alerts : NULL, r->firm, r->metric, r->value,
-                             r->ts_ms);
+            rules_on_reading(&srv->rules, r->firm, r->metric, r->value, r->ts_ms, now);
         }
     }
+    /* the rules a batch fed, once per batch; in replay the book is quiet */
+    rules_evaluate_dirty(&srv->rules, now);
+    alertbook_flush(&srv->book, now);
     if (agent) {
         agent->seq = b->seq;
         agent->accepted = b->nsamples;
@@ -285,7 +289,7 @@ static void handle_batch(ingest_t *in, envelope_t *env)
         nack(in, env, b.seq, PROTO_STATUS_INTERNAL, "cannot write the WAL; try again later");
         return;
     }
-    apply(in, &b, agent, true);
+    apply(in, &b, agent);
     if (hold) {
         ack_hold(in, env, b.seq, b.nsamples, pos);
         wal_sync(&srv->wal);
@@ -310,7 +314,7 @@ void ingest_replay(ingest_t *in, const void *payload, size_t len)
     ingest_agent_t *agent = ingest_agent_get(in, b.agent);
     if (agent && b.seq <= agent->seq)
         return; /* the snapshot has it already */
-    apply(in, &b, agent, false);
+    apply(in, &b, agent);
 }
 
 static bool on_message(zpoll_t *zp)

@@ -1,15 +1,21 @@
 /*
  * query.c -- the read-only figures the control socket answers with: the
- * yearly report and one metric's totals per cluster and chain. Computed on
+ * yearly report, one metric's totals per cluster and chain, the cluster
+ * overview, one cluster year to date per chain and tier, the firms and which
+ * of them have gone silent, and the daemon's runtime figures. Computed on
  * demand from the firm figures in the aggregate (a walk over the firms).
  */
 #include "daemon/query.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "daemon/control.h"
 #include "daemon/server.h"
+#include "daemon/xalloc.h"
 
 /* Sums for one cluster or chain. __int128 (a GNU extension) because a sum of
  * many firm-years of milli-units can pass int64 even though no single
@@ -199,3 +205,549 @@ void query_totals(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *
     }
 }
 
+
+/* ---- operations views: clusters, cluster, firms, runtime -------------------- */
+
+/* Unix ms of local midnight starting (year, month 1..12, day); months and
+ * days past the end roll over, as mktime does. */
+static int64_t local_ms(int year, int month, int day)
+{
+    struct tm tm = {.tm_year = year - 1900, .tm_mon = month - 1, .tm_mday = day, .tm_isdst = -1};
+    time_t t = mktime(&tm);
+    return (int64_t)t * 1000;
+}
+
+/*
+ * The newest data a firm has sent: the end of the latest period it reported
+ * any metric for, or the time of its latest reading if that is later.
+ * Returns 0 if it never sent anything; writes a label for it ("2022-06",
+ * "2022-Q2", "2022" or a reading's "2022-07-01") into label.
+ */
+static int64_t firm_last_data(const server_t *srv, int firm, char *label, size_t size)
+{
+    const config_t *cfg = srv->cfg;
+    int64_t best = 0;
+    snprintf(label, size, "-");
+    for (size_t m = 0; m < cfg->nmetrics; m++) {
+        const agg_series_t *s = agg_series(srv->agg, firm, (int)m);
+        if (cfg->metrics[m].kind == METRIC_READING) {
+            if (s->count && s->last_ts > best) {
+                best = s->last_ts;
+                time_t t = (time_t)(s->last_ts / 1000);
+                struct tm tm;
+                localtime_r(&t, &tm);
+                strftime(label, size, "%Y-%m-%d", &tm);
+            }
+            continue;
+        }
+        for (uint32_t i = s->nyears; i-- > 0;) {
+            const agg_year_t *y = &s->years[i];
+            if (!y->any)
+                continue;
+            int64_t end;
+            char buf[PROTO_PERIOD_STRLEN];
+            proto_period_t p = {.year = y->year, .kind = PROTO_PERIOD_YEAR};
+            if (y->has_annual) {
+                end = local_ms(y->year + 1, 1, 1);
+            } else {
+                int mo = 0, q = 0;
+                for (int k = 12; k >= 1 && !mo; k--)
+                    if (y->month_mask & (1u << (k - 1)))
+                        mo = k;
+                for (int k = 4; k >= 1 && !q; k--)
+                    if (y->quarter_mask & (1u << (k - 1)))
+                        q = k;
+                if (q * 3 >= mo && q) {
+                    p = (proto_period_t){.year = y->year, .kind = PROTO_PERIOD_QUARTER, .index = (uint8_t)q};
+                    end = local_ms(y->year, q * 3 + 1, 1);
+                } else if (mo) {
+                    p = (proto_period_t){.year = y->year, .kind = PROTO_PERIOD_MONTH, .index = (uint8_t)mo};
+                    end = local_ms(y->year, mo + 1, 1);
+                } else {
+                    continue;
+                }
+            }
+            if (end > best) {
+                best = end;
+                proto_period_format(p, buf, sizeof buf);
+                snprintf(label, size, "%s", buf);
+            }
+            break; /* years are sorted: the newest with data decides */
+        }
+    }
+    return best;
+}
+
+/* A firm's total of months 1..through of year: whole quarters by their
+ * quarter totals (so quarterly reporters count), the rest month by month,
+ * and the whole year by its year total. */
+static bool firm_ytd(const agg_t *agg, int firm, int metric, int year, int through, int64_t *ret)
+{
+    proto_period_t p = {.year = (uint16_t)year, .kind = PROTO_PERIOD_YEAR};
+    if (through >= 12)
+        return agg_firm_total(agg, firm, metric, p, ret);
+    bool any = false;
+    int64_t sum = 0, v;
+    int q = through / 3;
+    for (int k = 1; k <= q; k++) {
+        p = (proto_period_t){.year = (uint16_t)year, .kind = PROTO_PERIOD_QUARTER, .index = (uint8_t)k};
+        if (agg_firm_total(agg, firm, metric, p, &v)) {
+            sum += v;
+            any = true;
+        }
+    }
+    for (int mo = q * 3 + 1; mo <= through; mo++) {
+        p = (proto_period_t){.year = (uint16_t)year, .kind = PROTO_PERIOD_MONTH, .index = (uint8_t)mo};
+        if (agg_firm_total(agg, firm, metric, p, &v)) {
+            sum += v;
+            any = true;
+        }
+    }
+    *ret = sum;
+    return any;
+}
+
+/* Reads an optional integer argument; returns false (and replies) if it is
+ * there but not an integer in [lo, hi]. */
+static bool int_arg(msgpack_packer *pk, const proto_ctl_request_t *req, const char *key, int64_t lo,
+                    int64_t hi, int64_t *val)
+{
+    const proto_ctl_arg_t *a = proto_ctl_arg(req, key);
+    if (!a || a->kind == PROTO_ARG_NIL)
+        return true;
+    if (a->kind != PROTO_ARG_INT || a->ival < lo || a->ival > hi) {
+        char reason[128];
+        snprintf(reason, sizeof reason, "%s: expected an integer in %lld..%lld", key,
+                 (long long)lo, (long long)hi);
+        control_reply_error(pk, reason);
+        return false;
+    }
+    *val = a->ival;
+    return true;
+}
+
+/* Reads an optional cluster id argument: -1 if absent; -2 (and replies) if unknown. */
+static int cluster_arg(msgpack_packer *pk, const server_t *srv, const proto_ctl_request_t *req,
+                       const char *key, bool required)
+{
+    const proto_ctl_arg_t *a = proto_ctl_arg(req, key);
+    if (!a || a->kind == PROTO_ARG_NIL) {
+        if (!required)
+            return -1;
+    } else if (a->kind == PROTO_ARG_STR) {
+        int ci = config_cluster_find(srv->cfg, a->sval.ptr, a->sval.len);
+        if (ci >= 0)
+            return ci;
+    }
+    char reason[512];
+    size_t off = (size_t)snprintf(reason, sizeof reason, "%s: expected a cluster id (", key);
+    for (size_t i = 0; i < srv->cfg->nclusters && off < sizeof reason; i++)
+        off += (size_t)snprintf(reason + off, sizeof reason - off, "%s%s", i ? ", " : "",
+                                srv->cfg->clusters[i].id);
+    if (off < sizeof reason)
+        snprintf(reason + off, sizeof reason - off, ")");
+    control_reply_error(pk, reason);
+    return -2;
+}
+
+static bool firm_silent(const server_t *srv, int firm, int64_t as_of_ms, int64_t days,
+                        int64_t *ret_last, char *label, size_t size)
+{
+    int64_t last = firm_last_data(srv, firm, label, size);
+    if (ret_last)
+        *ret_last = last;
+    if (srv->reg->firms[firm].inactive)
+        return false;
+    return last == 0 || as_of_ms - last > days * 86400000;
+}
+
+/* Alerts firing now, per cluster (counts has nclusters slots). */
+static void firing_per_cluster(const server_t *srv, uint64_t *counts)
+{
+    const alertbook_t *b = &srv->book;
+    for (size_t i = 0; i < b->nalerts; i++) {
+        const ab_alert_t *a = b->alerts[i];
+        if (!a->firing || a->rule < 0 || (size_t)a->rule >= srv->cfg->nrules)
+            continue;
+        int ci = srv->cfg->rules[a->rule].cluster;
+        if (ci >= 0 && (size_t)ci < srv->cfg->nclusters)
+            counts[ci]++;
+    }
+}
+
+void query_clusters(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *req)
+{
+    const config_t *cfg = srv->cfg;
+    int64_t now = calendar_now_ms();
+    int year, month;
+    calendar_month_of(&srv->cal, now, &year, &month);
+    int64_t y = year, days = QUERY_SILENT_DAYS;
+    if (!int_arg(pk, req, "year", PROTO_MIN_YEAR, PROTO_MAX_YEAR, &y) ||
+        !int_arg(pk, req, "days", 1, 36500, &days))
+        return;
+    int64_t line_milli = agg_to_milli(cfg->above_scale_line);
+    uint64_t *firing = xcalloc(cfg->nclusters + 1, sizeof *firing);
+    firing_per_cluster(srv, firing);
+
+    proto_ctl_reply_begin(pk, true, "");
+    msgpack_pack_map(pk, 4);
+    control_pack_str(pk, "year");
+    msgpack_pack_int64(pk, y);
+    control_pack_str(pk, "timezone");
+    control_pack_str(pk, cfg->timezone);
+    control_pack_str(pk, "silent_days");
+    msgpack_pack_int64(pk, days);
+    control_pack_str(pk, "clusters");
+    msgpack_pack_array(pk, cfg->nclusters);
+    for (size_t ci = 0; ci < cfg->nclusters; ci++) {
+        const config_cluster_t *cl = &cfg->clusters[ci];
+        tally_t t = {0};
+        uint32_t silent = 0;
+        for (size_t f = 0; f < srv->reg->nfirms; f++) {
+            if (srv->reg->firms[f].cluster != (int)ci)
+                continue;
+            tally_firm(&t, srv, (int)f, (int)y, line_milli);
+            char label[32];
+            silent += firm_silent(srv, (int)f, now, days, NULL, label, sizeof label);
+        }
+        msgpack_pack_map(pk, 10);
+        control_pack_str(pk, "id");
+        control_pack_str(pk, cl->id);
+        control_pack_str(pk, "title");
+        control_pack_str(pk, cl->title);
+        control_pack_str(pk, "chains");
+        msgpack_pack_array(pk, cl->nchains);
+        for (size_t k = 0; k < cl->nchains; k++)
+            control_pack_str(pk, cl->chains[k]);
+        pack_tally(pk, &t, cfg->profit_idx >= 0);
+        control_pack_str(pk, "silent");
+        msgpack_pack_uint32(pk, silent);
+        control_pack_str(pk, "alerts_firing");
+        msgpack_pack_uint64(pk, firing[ci]);
+    }
+    free(firing);
+}
+
+/* One row of the cluster view: a set of firms and its figures. */
+typedef struct {
+    uint32_t firms, reporting, above_scale;
+    __int128 ytd[CONFIG_MAX_METRICS], prev[CONFIG_MAX_METRICS];
+    uint32_t ytd_n[CONFIG_MAX_METRICS], prev_n[CONFIG_MAX_METRICS];
+} ytd_row_t;
+
+static void ytd_add(ytd_row_t *r, const server_t *srv, int firm, int year, int through,
+                    int64_t line_milli)
+{
+    const config_t *cfg = srv->cfg;
+    bool reported = false;
+    r->firms++;
+    for (size_t m = 0; m < cfg->nmetrics; m++) {
+        if (cfg->metrics[m].kind != METRIC_PERIOD)
+            continue;
+        int64_t v;
+        if (firm_ytd(srv->agg, firm, (int)m, year, through, &v)) {
+            r->ytd[m] += v;
+            r->ytd_n[m]++;
+            reported = true;
+        }
+        if (firm_ytd(srv->agg, firm, (int)m, year - 1, through, &v)) {
+            r->prev[m] += v;
+            r->prev_n[m]++;
+        }
+    }
+    r->reporting += reported;
+    int64_t rev;
+    proto_period_t last = {.year = (uint16_t)(year - 1), .kind = PROTO_PERIOD_YEAR};
+    if (agg_firm_total(srv->agg, firm, cfg->revenue_idx, last, &rev) && rev >= line_milli)
+        r->above_scale++;
+}
+
+static void pack_ytd_row(msgpack_packer *pk, const server_t *srv, const char *kind, const char *id,
+                         const ytd_row_t *r)
+{
+    const config_t *cfg = srv->cfg;
+    size_t nperiod = 0;
+    for (size_t m = 0; m < cfg->nmetrics; m++)
+        nperiod += cfg->metrics[m].kind == METRIC_PERIOD;
+    msgpack_pack_map(pk, 6);
+    control_pack_str(pk, "kind");
+    control_pack_str(pk, kind);
+    control_pack_str(pk, "id");
+    control_pack_str(pk, id);
+    control_pack_str(pk, "firms");
+    msgpack_pack_uint32(pk, r->firms);
+    control_pack_str(pk, "reporting");
+    msgpack_pack_uint32(pk, r->reporting);
+    control_pack_str(pk, "above_scale");
+    msgpack_pack_uint32(pk, r->above_scale);
+    control_pack_str(pk, "metrics");
+    msgpack_pack_map(pk, nperiod);
+    for (size_t m = 0; m < cfg->nmetrics; m++) {
+        if (cfg->metrics[m].kind != METRIC_PERIOD)
+            continue;
+        control_pack_str(pk, cfg->metrics[m].name);
+        msgpack_pack_map(pk, 5);
+        control_pack_str(pk, "ytd_milli");
+        pack_milli(pk, r->ytd[m]);
+        control_pack_str(pk, "ytd_firms");
+        msgpack_pack_uint32(pk, r->ytd_n[m]);
+        control_pack_str(pk, "last_year_milli");
+        pack_milli(pk, r->prev[m]);
+        control_pack_str(pk, "last_year_firms");
+        msgpack_pack_uint32(pk, r->prev_n[m]);
+        control_pack_str(pk, "growth_pct");
+        if (r->prev[m] != 0 && r->ytd_n[m] > 0) {
+            double a = (double)r->ytd[m], b = (double)r->prev[m];
+            msgpack_pack_double(pk, (a - b) / (b < 0 ? -b : b) * 100.0);
+        } else {
+            msgpack_pack_nil(pk);
+        }
+    }
+}
+
+/*
+ * One cluster, per chain and per tier: firms, reporting firms, above-scale
+ * firms (by last year's revenue: the way the year's directory is drawn up)
+ * and, for every period metric, the year-to-date total through a month
+ * against the same months of the previous year, with the growth in percent.
+ * The month defaults to the last complete one (in January: December of the
+ * previous year).
+ */
+void query_cluster(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *req)
+{
+    const config_t *cfg = srv->cfg;
+    int ci = cluster_arg(pk, srv, req, "id", true);
+    if (ci < 0)
+        return;
+    int year, month;
+    calendar_month_of(&srv->cal, calendar_now_ms(), &year, &month);
+    if (--month == 0) {
+        month = 12;
+        year--;
+    }
+    const proto_ctl_arg_t *at = proto_ctl_arg(req, "through");
+    if (at && at->kind != PROTO_ARG_NIL) {
+        proto_period_t p;
+        if (at->kind != PROTO_ARG_STR || proto_period_parse(at->sval.ptr, at->sval.len, &p) != PROTO_OK ||
+            p.kind != PROTO_PERIOD_MONTH || p.year <= PROTO_MIN_YEAR) {
+            control_reply_error(pk, "through: expected a month, YYYY-MM");
+            return;
+        }
+        year = p.year;
+        month = p.index;
+    }
+    const config_cluster_t *cl = &cfg->clusters[ci];
+    int64_t line_milli = agg_to_milli(cfg->above_scale_line);
+    size_t nrows = 1 + cl->nchains + 1 + TIER_COUNT; /* cluster, chains, no chain, tiers */
+    ytd_row_t *rows = xcalloc(nrows, sizeof *rows);
+    for (size_t f = 0; f < srv->reg->nfirms; f++) {
+        const firm_t *firm = &srv->reg->firms[f];
+        if (firm->cluster != ci)
+            continue;
+        size_t chain_row = firm->chain >= 0 ? 1 + (size_t)firm->chain : 1 + cl->nchains;
+        size_t idx[3] = {0, chain_row, 2 + cl->nchains + (size_t)firm->tier};
+        for (int k = 0; k < 3; k++)
+            ytd_add(&rows[idx[k]], srv, (int)f, year, month, line_milli);
+    }
+    bool has_unchained = rows[1 + cl->nchains].firms > 0;
+
+    proto_ctl_reply_begin(pk, true, "");
+    msgpack_pack_map(pk, 9);
+    control_pack_str(pk, "id");
+    control_pack_str(pk, cl->id);
+    control_pack_str(pk, "title");
+    control_pack_str(pk, cl->title);
+    control_pack_str(pk, "year");
+    msgpack_pack_int(pk, year);
+    control_pack_str(pk, "through");
+    msgpack_pack_int(pk, month);
+    control_pack_str(pk, "timezone");
+    control_pack_str(pk, cfg->timezone);
+    control_pack_str(pk, "revenue_metric");
+    control_pack_str(pk, cfg->revenue_metric);
+    control_pack_str(pk, "above_scale_line_milli");
+    msgpack_pack_int64(pk, line_milli);
+    control_pack_str(pk, "units");
+    size_t nperiod = 0;
+    for (size_t m = 0; m < cfg->nmetrics; m++)
+        nperiod += cfg->metrics[m].kind == METRIC_PERIOD;
+    msgpack_pack_map(pk, nperiod);
+    for (size_t m = 0; m < cfg->nmetrics; m++) {
+        if (cfg->metrics[m].kind != METRIC_PERIOD)
+            continue;
+        control_pack_str(pk, cfg->metrics[m].name);
+        control_pack_str(pk, cfg->metrics[m].unit);
+    }
+    control_pack_str(pk, "rows");
+    msgpack_pack_array(pk, 1 + cl->nchains + has_unchained + TIER_COUNT);
+    pack_ytd_row(pk, srv, "cluster", cl->id, &rows[0]);
+    for (size_t k = 0; k < cl->nchains; k++)
+        pack_ytd_row(pk, srv, "chain", cl->chains[k], &rows[1 + k]);
+    if (has_unchained)
+        pack_ytd_row(pk, srv, "chain", "", &rows[1 + cl->nchains]);
+    for (int t = 0; t < TIER_COUNT; t++)
+        pack_ytd_row(pk, srv, "tier", registry_tier_name((tier_t)t), &rows[2 + cl->nchains + (size_t)t]);
+    free(rows);
+}
+
+/*
+ * The firms, optionally of one cluster, with the newest data each has sent;
+ * with silent, only the firms whose newest data ended more than `days`
+ * (default QUERY_SILENT_DAYS) days before as_of (default now; a date
+ * YYYY-MM-DD means the end of that day), or that never sent anything.
+ * Inactive firms are never silent.
+ */
+void query_firms(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *req)
+{
+    const config_t *cfg = srv->cfg;
+    int ci = cluster_arg(pk, srv, req, "cluster", false);
+    if (ci == -2)
+        return;
+    int64_t silent_only = 0, days = QUERY_SILENT_DAYS;
+    if (!int_arg(pk, req, "silent", 0, 1, &silent_only) || !int_arg(pk, req, "days", 1, 36500, &days))
+        return;
+    int64_t as_of = calendar_now_ms();
+    const proto_ctl_arg_t *aa = proto_ctl_arg(req, "as_of");
+    if (aa && aa->kind != PROTO_ARG_NIL) {
+        int y, mo, d;
+        char buf[16], extra;
+        if (aa->kind != PROTO_ARG_STR || aa->sval.len >= sizeof buf) {
+            control_reply_error(pk, "as_of: expected a date, YYYY-MM-DD");
+            return;
+        }
+        memcpy(buf, aa->sval.ptr, aa->sval.len);
+        buf[aa->sval.len] = '\0';
+        if (sscanf(buf, "%4d-%2d-%2d%c", &y, &mo, &d, &extra) != 3 || y < PROTO_MIN_YEAR ||
+            y > PROTO_MAX_YEAR || mo < 1 || mo > 12 || d < 1 || d > 31) {
+            control_reply_error(pk, "as_of: expected a date, YYYY-MM-DD");
+            return;
+        }
+        as_of = local_ms(y, mo, d + 1);
+    }
+    size_t n = 0;
+    for (size_t f = 0; f < srv->reg->nfirms; f++) {
+        if (ci >= 0 && srv->reg->firms[f].cluster != ci)
+            continue;
+        char label[32];
+        if (!silent_only || firm_silent(srv, (int)f, as_of, days, NULL, label, sizeof label))
+            n++;
+    }
+    proto_ctl_reply_begin(pk, true, "");
+    msgpack_pack_map(pk, 5);
+    control_pack_str(pk, "timezone");
+    control_pack_str(pk, cfg->timezone);
+    control_pack_str(pk, "as_of_ms");
+    msgpack_pack_int64(pk, as_of);
+    control_pack_str(pk, "silent_days");
+    msgpack_pack_int64(pk, days);
+    control_pack_str(pk, "cluster");
+    if (ci >= 0)
+        control_pack_str(pk, cfg->clusters[ci].id);
+    else
+        msgpack_pack_nil(pk);
+    control_pack_str(pk, "firms");
+    msgpack_pack_array(pk, n);
+    for (size_t f = 0; f < srv->reg->nfirms; f++) {
+        const firm_t *firm = &srv->reg->firms[f];
+        if (ci >= 0 && firm->cluster != ci)
+            continue;
+        char label[32];
+        int64_t last;
+        bool silent = firm_silent(srv, (int)f, as_of, days, &last, label, sizeof label);
+        if (silent_only && !silent)
+            continue;
+        const config_cluster_t *cl = &cfg->clusters[firm->cluster];
+        msgpack_pack_map(pk, 10);
+        control_pack_str(pk, "id");
+        control_pack_str(pk, firm->id);
+        control_pack_str(pk, "name");
+        control_pack_str(pk, firm->name);
+        control_pack_str(pk, "cluster");
+        control_pack_str(pk, cl->id);
+        control_pack_str(pk, "chain");
+        if (firm->chain >= 0)
+            control_pack_str(pk, cl->chains[firm->chain]);
+        else
+            msgpack_pack_nil(pk);
+        control_pack_str(pk, "tier");
+        control_pack_str(pk, registry_tier_name(firm->tier));
+        control_pack_str(pk, "status");
+        control_pack_str(pk, firm->inactive ? "inactive" : "active");
+        control_pack_str(pk, "last_data");
+        if (last)
+            control_pack_str(pk, label);
+        else
+            msgpack_pack_nil(pk);
+        control_pack_str(pk, "last_data_ms");
+        if (last)
+            msgpack_pack_int64(pk, last);
+        else
+            msgpack_pack_nil(pk);
+        control_pack_str(pk, "days_since");
+        if (last)
+            msgpack_pack_int64(pk, as_of > last ? (as_of - last) / 86400000 : 0);
+        else
+            msgpack_pack_nil(pk);
+        control_pack_str(pk, "silent");
+        if (silent)
+            msgpack_pack_true(pk);
+        else
+            msgpack_pack_false(pk);
+    }
+}
+
+/* What status does not say: sockets and their peers, rates, loop health. */
+void query_runtime(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *req)
+{
+    (void)req;
+    const config_t *cfg = srv->cfg;
+    const metrics_t *m = &srv->metrics;
+    const char *endpoints[METRICS_NSOCKS] = {cfg->ingest, cfg->alerts, cfg->control};
+    proto_ctl_reply_begin(pk, true, "");
+    msgpack_pack_map(pk, 9);
+    control_pack_str(pk, "pid");
+    msgpack_pack_int64(pk, (int64_t)getpid());
+    control_pack_str(pk, "started_ms");
+    msgpack_pack_int64(pk, srv->started_ms);
+    control_pack_str(pk, "samples_per_s");
+    msgpack_pack_double(pk, metrics_samples_per_s(m));
+    control_pack_str(pk, "loop_lag_ms");
+    msgpack_pack_int64(pk, metrics_loop_lag_ms(m));
+    control_pack_str(pk, "agents_connected");
+    msgpack_pack_int64(pk, m->peers[METRICS_SOCK_INGEST].peers);
+    control_pack_str(pk, "agents_known");
+    msgpack_pack_uint64(pk, srv->ingest.nagents);
+    control_pack_str(pk, "sockets");
+    msgpack_pack_array(pk, METRICS_NSOCKS + 1);
+    for (int i = 0; i < METRICS_NSOCKS; i++) {
+        msgpack_pack_map(pk, 4);
+        control_pack_str(pk, "name");
+        control_pack_str(pk, metrics_sock_name(i));
+        control_pack_str(pk, "endpoint");
+        control_pack_str(pk, endpoints[i]);
+        control_pack_str(pk, "peers");
+        msgpack_pack_int64(pk, m->peers[i].peers);
+        control_pack_str(pk, "accepted");
+        msgpack_pack_uint64(pk, m->peers[i].accepted);
+    }
+    msgpack_pack_map(pk, 4);
+    control_pack_str(pk, "name");
+    control_pack_str(pk, "http");
+    control_pack_str(pk, "endpoint");
+    control_pack_str(pk, srv->http.endpoint);
+    control_pack_str(pk, "peers");
+    msgpack_pack_uint32(pk, srv->http.nconns);
+    control_pack_str(pk, "accepted");
+    msgpack_pack_uint64(pk, srv->http.accepted);
+    control_pack_str(pk, "systemd");
+    msgpack_pack_map(pk, 2);
+    control_pack_str(pk, "notify");
+    if (srv->notify.enabled)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+    control_pack_str(pk, "watchdog_ms");
+    msgpack_pack_uint64(pk, srv->notify.watchdog_usec / 1000);
+    control_pack_str(pk, "log_level");
+    control_pack_str(pk, cfg->log_level);
+}

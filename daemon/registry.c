@@ -19,10 +19,10 @@
 #include "daemon/ids.h"
 #include "daemon/xalloc.h"
 
-enum { COL_ID, COL_NAME, COL_CLUSTER, COL_CHAIN, COL_TIER, COL_DESIGNATIONS, NCOLS };
+enum { COL_ID, COL_NAME, COL_CLUSTER, COL_CHAIN, COL_TIER, COL_DESIGNATIONS, COL_STATUS, NCOLS };
 static const char *const col_names[NCOLS] = {"id", "name", "cluster", "chain", "tier",
-                                             "designations"};
-static const bool col_required[NCOLS] = {true, true, true, false, true, false};
+                                             "designations", "status"};
+static const bool col_required[NCOLS] = {true, true, true, false, true, false, false};
 
 #define MAX_FIELD 1024
 
@@ -128,8 +128,8 @@ static void header_field(load_t *l, const char *v)
             return;
         }
     }
-    lerr(l, "header", "unknown column '%s' (expected id, name, cluster, chain, tier, designations)",
-         v);
+    lerr(l, "header",
+         "unknown column '%s' (expected id, name, cluster, chain, tier, designations, status)", v);
 }
 
 static void record_finish(load_t *l)
@@ -189,6 +189,11 @@ static void record_finish(load_t *l)
         lerr(l, "designations", "firm '%s': not valid UTF-8", id);
         return;
     }
+    const char *status = f[COL_STATUS] ? f[COL_STATUS] : "";
+    if (*status && strcmp(status, "active") != 0 && strcmp(status, "inactive") != 0) {
+        lerr(l, "status", "firm '%s': '%s' is not active or inactive", id, status);
+        return;
+    }
     xgrow(&reg->firms, &l->firms_cap, reg->nfirms + 1, sizeof *reg->firms);
     reg->firms[reg->nfirms++] = (firm_t){
         .id = xstrdup(id),
@@ -197,6 +202,7 @@ static void record_finish(load_t *l)
         .chain = chain,
         .tier = (tier_t)tier,
         .designations = xstrdup(des),
+        .inactive = strcmp(status, "inactive") == 0,
         .line = l->record_line,
     };
 }

@@ -3,10 +3,11 @@
  * chain and tier. Loaded from a CSV file (RFC 4180, UTF-8, parsed with
  * libcsv) whose header row names the columns:
  *
- *   id,name,cluster,chain,tier,designations
+ *   id,name,cluster,chain,tier,designations,status
  *
  * id, name, cluster and tier are required; chain may be empty (a member firm
- * on no key chain); designations is a ';'-separated list. Columns may come in
+ * on no key chain); designations is a ';'-separated list; status is active
+ * (the default) or inactive (silence rules skip it). Columns may come in
  * any order; unknown columns are an error (a typo must not silently drop
  * data). Firm ids become dense integer indexes here, so the hot path never
  * compares strings after one hash lookup.
@@ -14,6 +15,7 @@
 #ifndef CLUSTERMON_REGISTRY_H
 #define CLUSTERMON_REGISTRY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +30,7 @@ typedef struct {
     int chain;            /* index into that cluster's chains, -1 = none */
     tier_t tier;
     char *designations;   /* ';'-separated, "" if none */
+    bool inactive;        /* status = inactive: kept, but not expected to report */
     int line;             /* where it was defined */
 } firm_t;
 

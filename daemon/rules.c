@@ -1,94 +1,754 @@
-/* rules.c -- see rules.h. */
+/* rules.c -- see rules.h; the arithmetic itself is in rulemath.c. */
 #include "daemon/rules.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
+#include "daemon/rulemath.h"
 #include "daemon/xalloc.h"
 
-rule_step_t rules_threshold_step(const config_rule_t *r, bool firing, double value)
+/* ---- small helpers ------------------------------------------------------------ */
+
+static double units(int64_t milli)
 {
-    if (!firing && value > r->above)
-        return RULE_STEP_FIRE;
-    if (firing && value <= r->clear)
-        return RULE_STEP_RESOLVE;
-    return RULE_STEP_NONE;
+    return (double)milli / 1000.0;
 }
 
-void rules_init(rules_t *rs, const config_t *cfg, const registry_t *reg)
+/* "6.84 bn", "448.0 M", "12,345": amounts people read at a glance. */
+static const char *fmt_amount(double v, char *buf, size_t size)
 {
+    double a = fabs(v);
+    if (a >= 1e9)
+        snprintf(buf, size, "%.2f bn", v / 1e9);
+    else if (a >= 1e6)
+        snprintf(buf, size, "%.1f M", v / 1e6);
+    else
+        snprintf(buf, size, "%.6g", v);
+    return buf;
+}
+
+static bool month_value(const agg_t *agg, int firm, int metric, int year, int month, double *ret)
+{
+    int64_t v;
+    proto_period_t p = {.year = (uint16_t)year, .kind = PROTO_PERIOD_MONTH, .index = (uint8_t)month};
+    if (year < PROTO_MIN_YEAR || year > PROTO_MAX_YEAR || !agg_firm_total(agg, firm, metric, p, &v))
+        return false;
+    *ret = units(v);
+    return true;
+}
+
+/* Month index: year * 12 + month - 1, so consecutive months differ by 1. */
+static int mi(int year, int month)
+{
+    return year * 12 + month - 1;
+}
+
+/* The latest month the firm reported for metric (month-level figures). */
+static bool latest_month(const agg_t *agg, int firm, int metric, int *ret_index)
+{
+    const agg_series_t *s = agg_series(agg, firm, metric);
+    for (uint32_t y = s->nyears; y-- > 0;) {
+        uint16_t mask = s->years[y].month_mask;
+        for (int m = 12; m >= 1; m--)
+            if (mask & (1u << (m - 1))) {
+                *ret_index = mi(s->years[y].year, m);
+                return true;
+            }
+    }
+    return false;
+}
+
+/* Did the firm report anything for (year, month)? metric -1 = any metric. */
+static bool reported_month(const rules_t *rs, int firm, int metric, int index)
+{
+    int year = index / 12, month = index % 12 + 1;
+    size_t lo = metric >= 0 ? (size_t)metric : 0;
+    size_t hi = metric >= 0 ? (size_t)metric + 1 : rs->cfg->nmetrics;
+    for (size_t m = lo; m < hi; m++) {
+        const agg_series_t *s = agg_series(rs->agg, firm, (int)m);
+        for (uint32_t y = 0; y < s->nyears; y++) {
+            const agg_year_t *yr = &s->years[y];
+            if (yr->year != year)
+                continue;
+            if ((yr->month_mask & (1u << (month - 1))) || yr->has_annual ||
+                (yr->quarter_mask & (1u << ((month - 1) / 3))))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* The latest reported month (any metric if -1) at or before index, or -1. */
+static int last_reported_before(const rules_t *rs, int firm, int metric, int index)
+{
+    for (int i = index; i >= mi(PROTO_MIN_YEAR, 1) && i > index - 12 * 30; i--)
+        if (reported_month(rs, firm, metric, i))
+            return i;
+    return -1;
+}
+
+/* The latest month the firm reported anything for (any metric), or -1.
+ * last_reported_before() looks back at most 30 years, so start it from the
+ * firm's latest year, not from PROTO_MAX_YEAR. */
+static int latest_reported(const rules_t *rs, int firm)
+{
+    int year = -1;
+    for (size_t m = 0; m < rs->cfg->nmetrics; m++) {
+        const agg_series_t *s = agg_series(rs->agg, firm, (int)m);
+        if (s->nyears && s->years[s->nyears - 1].year > year)
+            year = s->years[s->nyears - 1].year; /* years are sorted */
+    }
+    return year < 0 ? -1 : last_reported_before(rs, firm, -1, mi(year, 12));
+}
+
+static const char *period_str(int index, char *buf, size_t size)
+{
+    snprintf(buf, size, "%04d-%02d", index / 12, index % 12 + 1);
+    return buf;
+}
+
+bool rules_in_scope(const config_rule_t *r, const firm_t *f)
+{
+    return f->cluster == r->cluster && (r->chain < 0 || f->chain == r->chain) &&
+           (r->tier < 0 || (int)f->tier == r->tier);
+}
+
+static const char *scope_name(const rules_t *rs, const config_rule_t *r, char *buf, size_t size)
+{
+    const config_cluster_t *cl = &rs->cfg->clusters[r->cluster];
+    snprintf(buf, size, "%s%s%s%s%s", cl->id, r->chain >= 0 ? "/" : "",
+             r->chain >= 0 ? cl->chains[r->chain] : "", r->tier >= 0 ? " tier " : "",
+             r->tier >= 0 ? registry_tier_name((tier_t)r->tier) : "");
+    return buf;
+}
+
+/* ---- set-up -------------------------------------------------------------------- */
+
+void rules_init(rules_t *rs, const config_t *cfg, const registry_t *reg, const agg_t *agg,
+                calendar_t *cal, alertbook_t *book)
+{
+    memset(rs, 0, sizeof *rs);
     rs->cfg = cfg;
     rs->reg = reg;
-    rs->firing = 0;
-    rs->state = xcalloc(cfg->nrules * reg->nfirms,
-                        sizeof *rs->state);
+    rs->agg = agg;
+    rs->cal = cal;
+    rs->book = book;
+    rs->dirty = xcalloc(cfg->nrules * (reg->nfirms + 1), 1);
 }
 
 void rules_free(rules_t *rs)
 {
-    free(rs->state);
-    rs->state = NULL;
+    free(rs->dirty);
+    free(rs->dirty_list);
+    rs->dirty = NULL;
+    rs->dirty_list = NULL;
 }
 
-static void publish(rules_t *rs, alerts_t *al, const config_rule_t *r, const firm_t *f,
-                    const rule_state_t *st, double value, int64_t ts_ms)
+static void mark(rules_t *rs, size_t rule, int firm)
 {
-    const config_t *cfg = rs->cfg;
-    const config_cluster_t *cl = &cfg->clusters[r->cluster];
-    const config_metric_t *m = &cfg->metrics[r->metric];
-    char id[PROTO_MAX_ID_LEN + 1], summary[PROTO_MAX_TEXT_LEN];
-    /* The id is stable: rule, scope and firm (the metric is the rule's). */
-    snprintf(id, sizeof id, "%s:%s", r->id, f->id);
-    if (st->firing)
-        snprintf(summary, sizeof summary, "%s %g %s at %s (%s) is above the limit %g %s", m->name,
-                 value, m->unit, f->id, f->name, r->above, m->unit);
-    else
-        snprintf(summary, sizeof summary, "%s %g %s at %s (%s) is back at or below %g %s", m->name,
-                 value, m->unit, f->id, f->name, r->clear, m->unit);
-    proto_alert_t a = {
-        .id = proto_str(id),
-        .rule = proto_str(r->id),
-        .severity = (uint8_t)r->severity,
-        .state = st->firing ? PROTO_ALERT_FIRING : PROTO_ALERT_RESOLVED,
-        .cluster = proto_str(cl->id),
-        .chain = proto_str(f->chain >= 0 ? cl->chains[f->chain] : NULL),
-        .firm = proto_str(f->id),
-        .metric = proto_str(m->name),
-        .observed = value,
-        .expected = st->firing ? r->above : r->clear,
-        .summary = proto_str(summary),
-        .since_ms = st->since_ms,
-        .ts_ms = ts_ms,
-    };
-    alerts_publish(al, &a);
+    size_t cell = rule * (rs->reg->nfirms + 1) + (size_t)(firm + 1);
+    if (rs->dirty[cell])
+        return;
+    rs->dirty[cell] = 1;
+    xgrow(&rs->dirty_list, &rs->dirty_cap, rs->ndirty + 1, sizeof *rs->dirty_list);
+    rs->dirty_list[rs->ndirty++] = (uint32_t)cell;
 }
 
-void rules_on_reading(rules_t *rs, alerts_t *al, int firm, int metric, double value,
-                      int64_t ts_ms)
+/* ---- threshold ------------------------------------------------------------------ */
+
+static void eval_threshold(rules_t *rs, int rule, int firm, double v, int64_t ts, int64_t now)
 {
-    const config_t *cfg = rs->cfg;
+    const config_rule_t *r = &rs->cfg->rules[rule];
+    const config_metric_t *m = &rs->cfg->metrics[r->metric];
     const firm_t *f = &rs->reg->firms[firm];
-    for (size_t i = 0; i < cfg->nrules; i++) {
-        const config_rule_t *r = &cfg->rules[i];
-        if (r->metric != metric || r->cluster != f->cluster || (r->chain >= 0 && r->chain != f->chain))
+    ab_alert_t *a = alertbook_get(rs->book, rule, firm, true);
+    bool breach = r->has_above ? v > r->above : v < r->below;
+    bool cleared = r->has_above ? v <= r->clear : v >= r->clear;
+    double limit = r->has_above ? r->above : r->below;
+    ab_eval_t ev;
+    ab_eval_reset(&ev);
+    ev.ts_ms = ts;
+    ev.observed = v;
+    rs->evaluations++;
+    if (!a->firing) {
+        if (!breach) {
+            a->pending_count = 0;
+            return;
+        }
+        if (a->pending_count++ == 0)
+            a->pending_since = ts;
+        if (a->pending_count < r->for_samples || ts - a->pending_since < r->for_ms)
+            return; /* pending: breaching, not yet long enough */
+        ev.active = true;
+        ev.ts_ms = a->pending_since;
+    } else {
+        ev.active = !cleared;
+        if (cleared)
+            a->pending_count = 0;
+    }
+    ev.expected = ev.active ? limit : r->clear;
+    if (ev.active)
+        snprintf(ev.summary, sizeof ev.summary, "%s %g %s at %s (%s) is %s the limit %g %s%s", m->name,
+                 v, m->unit, f->id, f->name, r->has_above ? "above" : "below", limit, m->unit,
+                 r->for_samples > 1 ? " (consecutive samples)" : "");
+    else
+        snprintf(ev.summary, sizeof ev.summary, "%s %g %s at %s (%s) is back %s %g %s", m->name, v,
+                 m->unit, f->id, f->name, r->has_above ? "at or below" : "at or above", r->clear,
+                 m->unit);
+    ab_eval_num(&ev, "value", v);
+    ab_eval_num(&ev, "limit", limit);
+    ab_eval_num(&ev, "clear", r->clear);
+    ab_eval_num(&ev, "for_samples", r->for_samples);
+    ab_eval_num(&ev, "breaching_samples", a->pending_count);
+    alertbook_eval(rs->book, rule, firm, &ev, now);
+}
+
+void rules_on_reading(rules_t *rs, int firm, int metric, double value, int64_t ts_ms,
+                      int64_t now_ms)
+{
+    const firm_t *f = &rs->reg->firms[firm];
+    for (size_t i = 0; i < rs->cfg->nrules; i++) {
+        const config_rule_t *r = &rs->cfg->rules[i];
+        if (!rules_in_scope(r, f))
             continue;
-        rule_state_t *st = &rs->state[i * rs->reg->nfirms + (size_t)firm];
-        switch (rules_threshold_step(r, st->firing, value)) {
-        case RULE_STEP_FIRE:
-            st->firing = true;
-            st->since_ms = ts_ms;
-            rs->firing++;
-            if (al)
-                publish(rs, al, r, f, st, value, ts_ms);
+        if (r->type == RULE_THRESHOLD && r->metric == metric)
+            eval_threshold(rs, (int)i, firm, value, ts_ms, now_ms);
+        else if (r->type == RULE_SILENCE && (r->metric < 0 || r->metric == metric))
+            mark(rs, i, r->data_clock ? -1 : firm);
+    }
+}
+
+void rules_on_period(rules_t *rs, int firm, int metric, proto_period_t p)
+{
+    const firm_t *f = &rs->reg->firms[firm];
+    for (size_t i = 0; i < rs->cfg->nrules; i++) {
+        const config_rule_t *r = &rs->cfg->rules[i];
+        if (!rules_in_scope(r, f))
+            continue;
+        switch (r->type) {
+        case RULE_GROWTH:
+            if (r->metric == metric && (p.year == r->year || p.year == r->year - 1))
+                mark(rs, i, -1);
             break;
-        case RULE_STEP_RESOLVE:
-            st->firing = false;
-            rs->firing--;
-            if (al)
-                publish(rs, al, r, f, st, value, ts_ms);
+        case RULE_CHANGE:
+        case RULE_OUTLIER:
+        case RULE_ABOVE_SCALE:
+            if (r->metric == metric)
+                mark(rs, i, firm);
             break;
-        case RULE_STEP_NONE:
+        case RULE_SILENCE:
+            if (r->metric < 0 || r->metric == metric)
+                mark(rs, i, r->data_clock ? -1 : firm); /* data clock: peers move "now" */
+            break;
+        default:
             break;
         }
+    }
+}
+
+/* ---- growth ---------------------------------------------------------------------- */
+
+typedef struct {
+    int firm;
+    double delta;
+} drag_t;
+
+static int drag_cmp(const void *a, const void *b)
+{
+    const drag_t *x = a, *y = b;
+    return x->delta < y->delta ? -1 : x->delta > y->delta ? 1 : x->firm - y->firm;
+}
+
+static void eval_growth(rules_t *rs, int rule, int64_t now)
+{
+    const config_rule_t *r = &rs->cfg->rules[rule];
+    const registry_t *reg = rs->reg;
+    int y = r->year;
+    char scope[200], a1[32], a2[32], a3[32];
+    scope_name(rs, r, scope, sizeof scope);
+    rs->evaluations++;
+
+    /* months in: up to the latest month any firm of the scope reported */
+    int months = 0;
+    for (size_t f = 0; f < reg->nfirms; f++) {
+        if (!rules_in_scope(r, &reg->firms[f]))
+            continue;
+        for (int m = 12; m > months; m--) {
+            double v;
+            if (month_value(rs->agg, (int)f, r->metric, y, m, &v)) {
+                months = m;
+                break;
+            }
+        }
+    }
+    ab_eval_t ev;
+    ab_eval_reset(&ev);
+    ev.revisable = true;
+    if (months == 0) {
+        alertbook_eval(rs->book, rule, -1, &ev, now); /* nothing reported: resolves, if firing */
+        return;
+    }
+    double ytd = 0, ly_ytd = 0, ly_annual = 0;
+    uint32_t members = 0, reporting = 0, compared = 0;
+    drag_t *drag = xmalloc((reg->nfirms ? reg->nfirms : 1) * sizeof *drag);
+    size_t ndrag = 0;
+    for (size_t f = 0; f < reg->nfirms; f++) {
+        const firm_t *firm = &reg->firms[f];
+        if (!rules_in_scope(r, firm) || firm->inactive)
+            continue;
+        members++;
+        double v, lv, fy = 0, fly = 0;
+        bool any = false;
+        if (month_value(rs->agg, (int)f, r->metric, y, months, &v))
+            reporting++;
+        /* like for like: only firm-months present in both years */
+        for (int m = 1; m <= months; m++) {
+            if (month_value(rs->agg, (int)f, r->metric, y, m, &v) &&
+                month_value(rs->agg, (int)f, r->metric, y - 1, m, &lv)) {
+                fy += v;
+                fly += lv;
+                any = true;
+            }
+        }
+        if (!any)
+            continue;
+        int64_t annual;
+        proto_period_t py = {.year = (uint16_t)(y - 1), .kind = PROTO_PERIOD_YEAR};
+        if (agg_firm_total(rs->agg, (int)f, r->metric, py, &annual))
+            ly_annual += units(annual);
+        ytd += fy;
+        ly_ytd += fly;
+        compared++;
+        drag[ndrag++] = (drag_t){(int)f, fy - fly};
+    }
+    double coverage = members ? 100.0 * reporting / members : 0;
+    if (coverage < r->quorum_pct || ly_ytd <= 0) {
+        /* too few firms in yet (a late reporter is not a collapse), or no
+         * base to compare with: leave the alert as it is */
+        free(drag);
+        return;
+    }
+    growth_t g;
+    rulemath_growth(ytd, ly_ytd, ly_annual, months, r->target_pct, r->seasonal, &g);
+    qsort(drag, ndrag, sizeof *drag, drag_cmp);
+    char drags[400];
+    size_t off = 0;
+    drags[0] = '\0';
+    for (size_t i = 0; i < ndrag && i < 3 && drag[i].delta < 0 && off < sizeof drags; i++)
+        off += (size_t)snprintf(drags + off, sizeof drags - off, "%s%s %s (%+.2f pp)", i ? ", " : "",
+                                reg->firms[drag[i].firm].id, fmt_amount(drag[i].delta, a1, sizeof a1),
+                                100.0 * drag[i].delta / ly_ytd);
+    free(drag);
+
+    const char *mname = rs->cfg->metrics[r->metric].name;
+    ev.active = isfinite(g.growth_pct) && g.growth_pct < r->target_pct - r->tolerance_pp;
+    ev.observed = isfinite(g.growth_pct) ? g.growth_pct : 0;
+    ev.expected = r->target_pct;
+    ev.ts_ms = now;
+    snprintf(ev.summary, sizeof ev.summary,
+             "%s %s %d-01..%02d: %+.1f%% year on year vs target %+.1f%% (gap %+.1f pp; %u of %u "
+             "firms reported %d-%02d); year-end run-rate %s vs target %s%s%s",
+             scope, mname, y, months, g.growth_pct, r->target_pct, g.gap_pp, reporting, members, y,
+             months, fmt_amount(g.projection, a2, sizeof a2),
+             fmt_amount(g.target_annual, a3, sizeof a3), *drags ? "; drag: " : "", drags);
+    ab_eval_num(&ev, "growth_pct", g.growth_pct);
+    ab_eval_num(&ev, "target_pct", r->target_pct);
+    ab_eval_num(&ev, "tolerance_pp", r->tolerance_pp);
+    ab_eval_num(&ev, "gap_pp", g.gap_pp);
+    ab_eval_num(&ev, "ytd", ytd);
+    ab_eval_num(&ev, "last_year_same_months", ly_ytd);
+    ab_eval_num(&ev, "last_year_annual", ly_annual);
+    ab_eval_num(&ev, "base", g.base);
+    ab_eval_num(&ev, "expected_ytd", g.expected_ytd);
+    ab_eval_str(&ev, "prorate", "%s", r->seasonal ? "seasonal" : "linear");
+    ab_eval_str(&ev, "months", "%d-01..%d-%02d", y, y, months);
+    ab_eval_num(&ev, "projection", g.projection);
+    ab_eval_num(&ev, "target_annual", g.target_annual);
+    ab_eval_num(&ev, "projection_gap", g.projection_gap);
+    ab_eval_str(&ev, "coverage", "%u of %u firms", reporting, members);
+    ab_eval_num(&ev, "firms_compared", compared);
+    ab_eval_num(&ev, "quorum_pct", r->quorum_pct);
+    if (*drags)
+        ab_eval_str(&ev, "drag", "%s", drags);
+    alertbook_eval(rs->book, rule, -1, &ev, now);
+}
+
+/* ---- change ------------------------------------------------------------------------ */
+
+static void eval_change(rules_t *rs, int rule, int firm, int64_t now)
+{
+    const config_rule_t *r = &rs->cfg->rules[rule];
+    const firm_t *f = &rs->reg->firms[firm];
+    const config_metric_t *m = &rs->cfg->metrics[r->metric];
+    ab_eval_t ev;
+    ab_eval_reset(&ev);
+    ev.revisable = true;
+    ev.ts_ms = now;
+    rs->evaluations++;
+    int cur, prev;
+    double v, pv;
+    char p1[16], p2[16], a1[32], a2[32];
+    if (!latest_month(rs->agg, firm, r->metric, &cur)) {
+        alertbook_eval(rs->book, rule, firm, &ev, now);
+        return;
+    }
+    prev = r->vs_last_year ? cur - 12 : cur - 1;
+    if (!month_value(rs->agg, firm, r->metric, cur / 12, cur % 12 + 1, &v) ||
+        !month_value(rs->agg, firm, r->metric, prev / 12, prev % 12 + 1, &pv)) {
+        alertbook_eval(rs->book, rule, firm, &ev, now);
+        return;
+    }
+    double pct = rulemath_change_pct(v, pv);
+    ev.active = isfinite(pct) && ((r->drop_pct > 0 && pct <= -r->drop_pct) ||
+                                  (r->rise_pct > 0 && pct >= r->rise_pct));
+    ev.observed = isfinite(pct) ? pct : 0;
+    ev.expected = pct < 0 ? -r->drop_pct : r->rise_pct;
+    period_str(cur, p1, sizeof p1);
+    period_str(prev, p2, sizeof p2);
+    snprintf(ev.summary, sizeof ev.summary, "%s %s of %s (%s): %s in %s vs %s in %s (%+.1f%%%s)",
+             m->name, r->vs_last_year ? "year on year" : "month on month", f->id, f->name,
+             fmt_amount(v, a1, sizeof a1), p1, fmt_amount(pv, a2, sizeof a2), p2, pct,
+             ev.active ? ", beyond the limit" : "");
+    ab_eval_str(&ev, "period", "%s", p1);
+    ab_eval_num(&ev, "value", v);
+    ab_eval_str(&ev, "compared_period", "%s", p2);
+    ab_eval_num(&ev, "compared_value", pv);
+    ab_eval_num(&ev, "change_pct", pct);
+    ab_eval_num(&ev, "drop_pct", r->drop_pct);
+    ab_eval_num(&ev, "rise_pct", r->rise_pct);
+    alertbook_eval(rs->book, rule, firm, &ev, now);
+}
+
+/* ---- outlier ------------------------------------------------------------------------ */
+
+static void eval_outlier(rules_t *rs, int rule, int firm, int64_t now)
+{
+    const config_rule_t *r = &rs->cfg->rules[rule];
+    const firm_t *f = &rs->reg->firms[firm];
+    const config_metric_t *m = &rs->cfg->metrics[r->metric];
+    ab_eval_t ev;
+    ab_eval_reset(&ev);
+    ev.revisable = true;
+    ev.ts_ms = now;
+    rs->evaluations++;
+    int cur;
+    double x, hist[128];
+    size_t n = 0;
+    char p1[16], a1[32];
+    if (!latest_month(rs->agg, firm, r->metric, &cur) ||
+        !month_value(rs->agg, firm, r->metric, cur / 12, cur % 12 + 1, &x)) {
+        alertbook_eval(rs->book, rule, firm, &ev, now);
+        return;
+    }
+    double value = x, base = 0;
+    if (r->outlier_seasonal) {
+        /* judge year-on-year ratios: a steady seasonal pattern has steady ratios */
+        if (!month_value(rs->agg, firm, r->metric, (cur - 12) / 12, (cur - 12) % 12 + 1, &base) ||
+            base <= 0) {
+            alertbook_eval(rs->book, rule, firm, &ev, now);
+            return;
+        }
+        x = value / base;
+    }
+    for (int i = cur - 1; i >= cur - (int)r->window && n < 128; i--) {
+        double v, b;
+        if (!month_value(rs->agg, firm, r->metric, i / 12, i % 12 + 1, &v))
+            continue;
+        if (r->outlier_seasonal) {
+            if (!month_value(rs->agg, firm, r->metric, (i - 12) / 12, (i - 12) % 12 + 1, &b) || b <= 0)
+                continue;
+            v /= b;
+        }
+        hist[n++] = v;
+    }
+    if (n < r->min_history) {
+        alertbook_eval(rs->book, rule, firm, &ev, now); /* too little history to judge */
+        return;
+    }
+    double med, mad;
+    double z = rulemath_robust_z(hist, n, x, r->min_spread_pct, &med, &mad);
+    ev.active = fabs(z) > r->k;
+    ev.observed = z;
+    ev.expected = r->k;
+    period_str(cur, p1, sizeof p1);
+    snprintf(ev.summary, sizeof ev.summary,
+             "%s of %s (%s) in %s: %s is %s its own history (robust z %+.1f, limit %.1f; %s)",
+             m->name, f->id, f->name, p1, fmt_amount(value, a1, sizeof a1),
+             ev.active ? "far from" : "in line with", z, r->k,
+             r->outlier_seasonal ? "year-on-year ratios" : "values");
+    ab_eval_str(&ev, "period", "%s", p1);
+    ab_eval_num(&ev, "value", value);
+    if (r->outlier_seasonal) {
+        ab_eval_num(&ev, "last_year_value", base);
+        ab_eval_num(&ev, "ratio", x);
+    }
+    ab_eval_num(&ev, "median", med);
+    ab_eval_num(&ev, "mad", mad);
+    ab_eval_num(&ev, "z", z);
+    ab_eval_num(&ev, "k", r->k);
+    ab_eval_num(&ev, "min_spread_pct", r->min_spread_pct);
+    ab_eval_num(&ev, "history", (double)n);
+    alertbook_eval(rs->book, rule, firm, &ev, now);
+}
+
+/* ---- silence ------------------------------------------------------------------------- */
+
+/* The month whose report is due now. wall: by due_day of the next month;
+ * data: the latest month at least half the scope's active firms reported. */
+static int due_month(rules_t *rs, const config_rule_t *r, int64_t now)
+{
+    if (!r->data_clock) {
+        time_t t = (time_t)(now / 1000);
+        struct tm tm;
+        localtime_r(&t, &tm);
+        int cur = mi(tm.tm_year + 1900, tm.tm_mon + 1);
+        return tm.tm_mday > r->due_day ? cur - 1 : cur - 2;
+    }
+    int best = -1;
+    uint32_t members = 0;
+    for (size_t f = 0; f < rs->reg->nfirms; f++)
+        members += rules_in_scope(r, &rs->reg->firms[f]) && !rs->reg->firms[f].inactive;
+    /* candidate months: each firm's latest; take the latest reached by half */
+    for (size_t f = 0; f < rs->reg->nfirms; f++) {
+        const firm_t *firm = &rs->reg->firms[f];
+        int last;
+        if (!rules_in_scope(r, firm) || firm->inactive)
+            continue;
+        if (r->metric >= 0 ? !latest_month(rs->agg, (int)f, r->metric, &last)
+                           : (last = latest_reported(rs, (int)f)) < 0)
+            continue;
+        if (last <= best)
+            continue;
+        uint32_t n = 0;
+        for (size_t g = 0; g < rs->reg->nfirms; g++)
+            if (rules_in_scope(r, &rs->reg->firms[g]) && !rs->reg->firms[g].inactive &&
+                reported_month(rs, (int)g, r->metric, last))
+                n++;
+        if (2 * n >= members)
+            best = last;
+    }
+    return best;
+}
+
+static void eval_silence_firm(rules_t *rs, int rule, int firm, int due, int64_t now)
+{
+    const config_rule_t *r = &rs->cfg->rules[rule];
+    const firm_t *f = &rs->reg->firms[firm];
+    ab_eval_t ev;
+    ab_eval_reset(&ev);
+    ev.revisable = true;
+    ev.ts_ms = now;
+    rs->evaluations++;
+    if (f->inactive) {
+        alertbook_eval(rs->book, rule, firm, &ev, now); /* inactive: never expected */
+        return;
+    }
+    char p1[16], p2[16], when[40];
+    if (r->continuous) {
+        /* the silence grows with every tick: that is not a new basis */
+        ev.revisable = false;
+        const agg_series_t *s = agg_series(rs->agg, firm, r->metric);
+        int64_t quiet_for = s->count ? now - s->last_ts : -1;
+        ev.active = s->count == 0 || quiet_for > r->quiet_ms;
+        ev.observed = s->count ? (double)quiet_for / 1000.0 : 0;
+        ev.expected = (double)r->quiet_ms / 1000.0;
+        if (s->count) {
+            time_t t = (time_t)(s->last_ts / 1000);
+            struct tm tm;
+            gmtime_r(&t, &tm);
+            strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        }
+        if (ev.active)
+            snprintf(ev.summary, sizeof ev.summary, "%s (%s) has sent no %s %s", f->id, f->name,
+                     rs->cfg->metrics[r->metric].name,
+                     s->count ? "for longer than allowed" : "at all");
+        else
+            snprintf(ev.summary, sizeof ev.summary, "%s (%s) sends %s again", f->id, f->name,
+                     rs->cfg->metrics[r->metric].name);
+        ab_eval_str(&ev, "last_seen", "%s", s->count ? when : "never");
+        ab_eval_num(&ev, "quiet_s", ev.expected);
+        alertbook_eval(rs->book, rule, firm, &ev, now);
+        return;
+    }
+    if (due < 0) {
+        alertbook_eval(rs->book, rule, firm, &ev, now);
+        return;
+    }
+    bool in = reported_month(rs, firm, r->metric, due);
+    int last = in ? due : last_reported_before(rs, firm, r->metric, due - 1);
+    const char *state = in ? "reported" : last < 0 ? "never reported" : last == due - 1 ? "late" : "silent";
+    ev.active = !in;
+    ev.observed = last < 0 ? 0 : (double)(due - last);
+    ev.expected = 0;
+    period_str(due, p1, sizeof p1);
+    if (last >= 0)
+        period_str(last, p2, sizeof p2);
+    if (!in && last < 0)
+        snprintf(ev.summary, sizeof ev.summary, "%s (%s) has never reported; %s was due", f->id,
+                 f->name, p1);
+    else if (!in)
+        snprintf(ev.summary, sizeof ev.summary, "%s (%s) is %s: the %s report is missing, the last "
+                 "one is for %s", f->id, f->name, state, p1, p2);
+    else
+        snprintf(ev.summary, sizeof ev.summary, "%s (%s) reported for %s", f->id, f->name, p1);
+    ab_eval_str(&ev, "state", "%s", state);
+    ab_eval_str(&ev, "due_period", "%s", p1);
+    ab_eval_str(&ev, "last_period", "%s", last >= 0 ? p2 : "none");
+    ab_eval_str(&ev, "clock", "%s", r->data_clock ? "data" : "wall");
+    if (!r->data_clock)
+        ab_eval_num(&ev, "due_day", r->due_day);
+    alertbook_eval(rs->book, rule, firm, &ev, now);
+}
+
+/* ---- above-scale ------------------------------------------------------------------------ */
+
+/* A firm's revenue for a complete year: its annual report or 12 months. */
+static bool complete_year(const rules_t *rs, int firm, int metric, int year, double *ret)
+{
+    const agg_series_t *s = agg_series(rs->agg, firm, metric);
+    for (uint32_t i = 0; i < s->nyears; i++) {
+        const agg_year_t *y = &s->years[i];
+        if (y->year != year)
+            continue;
+        if (!y->has_annual && y->month_mask != 0xfff && y->quarter_mask != 0xf)
+            return false;
+        int64_t v;
+        proto_period_t p = {.year = (uint16_t)year, .kind = PROTO_PERIOD_YEAR};
+        agg_firm_total(rs->agg, firm, metric, p, &v);
+        *ret = units(v);
+        return true;
+    }
+    return false;
+}
+
+static void eval_above_scale(rules_t *rs, int rule, int firm, int64_t now)
+{
+    const config_rule_t *r = &rs->cfg->rules[rule];
+    const firm_t *f = &rs->reg->firms[firm];
+    double line = rs->cfg->above_scale_line;
+    ab_eval_t ev;
+    ab_eval_reset(&ev);
+    ev.revisable = true;
+    ev.ts_ms = now;
+    rs->evaluations++;
+    const agg_series_t *s = agg_series(rs->agg, firm, r->metric);
+    double cur = 0, prev = 0;
+    int year = -1;
+    for (uint32_t i = s->nyears; i-- > 0;) {
+        if (complete_year(rs, firm, r->metric, s->years[i].year, &cur)) {
+            year = s->years[i].year;
+            break;
+        }
+    }
+    if (year < 0 || !complete_year(rs, firm, r->metric, year - 1, &prev)) {
+        alertbook_eval(rs->book, rule, firm, &ev, now);
+        return;
+    }
+    bool above = cur >= line, was = prev >= line;
+    ev.active = above != was;
+    ev.observed = cur;
+    ev.expected = line;
+    /* the cluster's count, both years */
+    uint32_t n_now = 0, n_before = 0;
+    for (size_t g = 0; g < rs->reg->nfirms; g++) {
+        double v;
+        if (rs->reg->firms[g].cluster != f->cluster)
+            continue;
+        n_now += complete_year(rs, (int)g, r->metric, year, &v) && v >= line;
+        n_before += complete_year(rs, (int)g, r->metric, year - 1, &v) && v >= line;
+    }
+    char a1[32], a2[32], a3[32];
+    snprintf(ev.summary, sizeof ev.summary,
+             "%s (%s) %s the above-scale line of %s in %d (%s %d: %s; %d: %s); %s above-scale "
+             "firms: %u in %d, %u in %d",
+             f->id, f->name, !ev.active ? "stays on its side of" : above ? "rose above" : "fell below",
+             fmt_amount(line, a1, sizeof a1), year, rs->cfg->metrics[r->metric].name, year,
+             fmt_amount(cur, a2, sizeof a2), year - 1, fmt_amount(prev, a3, sizeof a3),
+             rs->cfg->clusters[f->cluster].id, n_before, year - 1, n_now, year);
+    ab_eval_num(&ev, "year", year);
+    ab_eval_num(&ev, "revenue", cur);
+    ab_eval_num(&ev, "previous_revenue", prev);
+    ab_eval_num(&ev, "line", line);
+    ab_eval_num(&ev, "cluster_above_scale", n_now);
+    ab_eval_num(&ev, "cluster_above_scale_before", n_before);
+    alertbook_eval(rs->book, rule, firm, &ev, now);
+}
+
+/* ---- driving ---------------------------------------------------------------------------- */
+
+static void eval_one(rules_t *rs, int rule, int firm, int64_t now, int due)
+{
+    const config_rule_t *r = &rs->cfg->rules[rule];
+    switch (r->type) {
+    case RULE_GROWTH: eval_growth(rs, rule, now); break;
+    case RULE_CHANGE: eval_change(rs, rule, firm, now); break;
+    case RULE_OUTLIER: eval_outlier(rs, rule, firm, now); break;
+    case RULE_ABOVE_SCALE: eval_above_scale(rs, rule, firm, now); break;
+    case RULE_SILENCE: eval_silence_firm(rs, rule, firm, due, now); break;
+    default: break;
+    }
+}
+
+/* Every in-scope firm of a per-firm rule (or the scope once). */
+static void eval_rule(rules_t *rs, int rule, int64_t now)
+{
+    const config_rule_t *r = &rs->cfg->rules[rule];
+    if (r->type == RULE_THRESHOLD)
+        return;
+    if (r->type == RULE_GROWTH) {
+        eval_growth(rs, rule, now);
+        return;
+    }
+    int due = r->type == RULE_SILENCE && !r->continuous ? due_month(rs, r, now) : -1;
+    for (size_t f = 0; f < rs->reg->nfirms; f++)
+        if (rules_in_scope(r, &rs->reg->firms[f]))
+            eval_one(rs, rule, (int)f, now, due);
+}
+
+static int cell_cmp(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+void rules_evaluate_dirty(rules_t *rs, int64_t now_ms)
+{
+    if (!rs->ndirty)
+        return;
+    size_t stride = rs->reg->nfirms + 1;
+    qsort(rs->dirty_list, rs->ndirty, sizeof *rs->dirty_list, cell_cmp); /* deterministic */
+    int last_rule = -1, due = -1;
+    for (size_t i = 0; i < rs->ndirty; i++) {
+        uint32_t cell = rs->dirty_list[i];
+        rs->dirty[cell] = 0;
+        int rule = (int)(cell / stride), firm = (int)(cell % stride) - 1;
+        const config_rule_t *r = &rs->cfg->rules[rule];
+        if (firm < 0) {
+            eval_rule(rs, rule, now_ms);
+            continue;
+        }
+        if (rule != last_rule && r->type == RULE_SILENCE && !r->continuous)
+            due = due_month(rs, r, now_ms);
+        last_rule = rule;
+        eval_one(rs, rule, firm, now_ms, due);
+    }
+    rs->ndirty = 0;
+}
+
+void rules_evaluate_all(rules_t *rs, int64_t now_ms)
+{
+    for (size_t i = 0; i < rs->cfg->nrules; i++)
+        eval_rule(rs, (int)i, now_ms);
+}
+
+void rules_tick(rules_t *rs, int64_t now_ms)
+{
+    for (size_t i = 0; i < rs->cfg->nrules; i++) {
+        const config_rule_t *r = &rs->cfg->rules[i];
+        if (r->type == RULE_SILENCE && (r->continuous || !r->data_clock))
+            eval_rule(rs, (int)i, now_ms);
     }
 }

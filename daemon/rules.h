@@ -1,8 +1,15 @@
 /*
- * rules.h -- the rules that turn figures into alerts. This version knows the
- * threshold rule: a reading above a limit fires, a reading back at or below
- * the clear level resolves. State lives in its own table, one cell per
- * (rule, firm), so evaluation is a pure step: (rule, state, value) -> state.
+ * rules.h -- the rule engine: turns figures into alert evaluations, which
+ * the alertbook turns into published transitions.
+ *
+ * Rules are evaluated when their inputs change, deterministically (sorted by
+ * rule, then firm): a reading runs the threshold rules at once (their
+ * hysteresis depends on sample order); a period figure marks the growth,
+ * change, outlier, silence and above-scale rules it feeds as dirty, and
+ * rules_evaluate_dirty() runs them at the end of the batch, so a restated or
+ * late report re-evaluates exactly what it affects. Time-based rules
+ * (silence) also run from rules_tick(). See README "Rules" for each type's
+ * arithmetic.
  */
 #ifndef CLUSTERMON_RULES_H
 #define CLUSTERMON_RULES_H
@@ -10,35 +17,42 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "daemon/alerts.h"
+#include "daemon/aggregate.h"
+#include "daemon/alertbook.h"
+#include "daemon/calendar.h"
 #include "daemon/config.h"
 #include "daemon/registry.h"
 
 typedef struct {
-    bool firing;
-    int64_t since_ms;
-} rule_state_t;
-
-typedef struct {
-    const config_t *cfg;     /* borrowed from the server */
-    const registry_t *reg;   /* borrowed from the server */
-    rule_state_t *state;     /* [rule * nfirms + firm] */
-    uint64_t firing;         /* alerts firing now */
+    const config_t *cfg;     /* borrowed from the server, like the rest */
+    const registry_t *reg;
+    const agg_t *agg;
+    calendar_t *cal;
+    alertbook_t *book;
+    uint8_t *dirty;          /* [rule * (nfirms + 1) + firm + 1]; firm -1 = the rule's scope */
+    uint32_t *dirty_list;
+    size_t ndirty, dirty_cap;
+    uint64_t evaluations;
 } rules_t;
 
-/* What a threshold step decided. */
-typedef enum { RULE_STEP_NONE = 0, RULE_STEP_FIRE, RULE_STEP_RESOLVE } rule_step_t;
-
-/* The pure transition of a threshold rule. */
-rule_step_t rules_threshold_step(const config_rule_t *r, bool firing, double value);
-
-void rules_init(rules_t *rs, const config_t *cfg, const registry_t *reg);
+void rules_init(rules_t *rs, const config_t *cfg, const registry_t *reg, const agg_t *agg,
+                calendar_t *cal, alertbook_t *book);
 void rules_free(rules_t *rs);
 
-/* Evaluates every rule that watches (firm, metric) against a reading and
- * publishes the transitions through al (NULL: update the state only, as
- * when the WAL is replayed at start-up). */
-void rules_on_reading(rules_t *rs, alerts_t *al, int firm, int metric, double value,
-                      int64_t ts_ms);
+/* True if the firm is in the rule's scope (cluster, chain, tier). */
+bool rules_in_scope(const config_rule_t *r, const firm_t *f);
+
+/* A reading was applied: threshold rules run now. */
+void rules_on_reading(rules_t *rs, int firm, int metric, double value, int64_t ts_ms,
+                      int64_t now_ms);
+/* A period figure was applied: the rules it feeds become dirty. */
+void rules_on_period(rules_t *rs, int firm, int metric, proto_period_t p);
+
+/* Evaluates what is dirty (the caller then flushes the alertbook). */
+void rules_evaluate_dirty(rules_t *rs, int64_t now_ms);
+/* Evaluates every rule except thresholds (after recovery: reconciles). */
+void rules_evaluate_all(rules_t *rs, int64_t now_ms);
+/* Time-based rules: silence. */
+void rules_tick(rules_t *rs, int64_t now_ms);
 
 #endif

@@ -30,6 +30,7 @@ static void close_all(server_t *srv)
     if (srv->stopping)
         return;
     srv->stopping = true;
+    notify_stopping(&srv->notify);
     uv_handle_t *handles[] = {(uv_handle_t *)&srv->sig_int, (uv_handle_t *)&srv->sig_term,
                               (uv_handle_t *)&srv->sig_hup, (uv_handle_t *)&srv->cron};
     for (size_t i = 0; i < sizeof handles / sizeof handles[0]; i++) {
@@ -41,6 +42,9 @@ static void close_all(server_t *srv)
     srv->open += 2;
     ingest_close(&srv->ingest, module_closed);
     control_close(&srv->control, module_closed);
+    srv->open += 2;
+    http_close(&srv->http, srv, module_closed);
+    metrics_close(&srv->metrics, srv, module_closed);
 }
 
 static void signal_cb(uv_signal_t *h, int signum)
@@ -54,9 +58,22 @@ static void signal_cb(uv_signal_t *h, int signum)
     server_stop(srv, 0);
 }
 
+/* mkdir -p, the last component 0700: the state is nobody else's business. */
 static int make_state_dir(const char *path, char *err, size_t errlen)
 {
+    char buf[4096];
     struct stat st;
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+            snprintf(err, errlen, "state_dir %s: cannot create %s: %s", path, buf, strerror(errno));
+            return -1;
+        }
+        *p = '/';
+    }
     if (mkdir(path, 0700) == 0)
         return 0;
     if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
@@ -130,10 +147,20 @@ static void cron_cb(uv_timer_t *t)
     const config_t *cfg = srv->cfg;
     int64_t now = (int64_t)uv_now(&srv->loop);
     wal_t *w = &srv->wal;
+    metrics_tick(&srv->metrics, now, uv_timer_get_repeat(t));
+    notify_tick(&srv->notify, srv, now);
     if (cfg->fsync_policy == WAL_FSYNC_INTERVAL && w->pos > w->synced &&
         now - srv->last_fsync_ms >= (int64_t)cfg->fsync_interval_ms) {
         srv->last_fsync_ms = now;
         wal_sync(w);
+    }
+    if (now - srv->last_rules_tick_ms >= 1000) {
+        int64_t wall = calendar_now_ms();
+        srv->last_rules_tick_ms = now;
+        rules_tick(&srv->rules, wall);
+        alertbook_tick(&srv->book, wall);
+        alertbook_flush(&srv->book, wall);
+        alerts_heartbeat(&srv->alerts, wall);
     }
     bool due = now - srv->snap.last_ms >= (int64_t)(cfg->snapshot_interval_s * 1000) ||
                (double)w->seg_bytes >= cfg->snapshot_wal_mb * 1048576.0;
@@ -157,6 +184,7 @@ int server_open(server_t *srv, config_t **pcfg, registry_t **preg, char *err, si
     srv->control.srv = srv;
     srv->lock_fd = -1;
     srv->wal.fd = -1;
+    srv->alerts.seq_fd = -1;
     int rc = uv_loop_init(&srv->loop);
     if (rc < 0) {
         snprintf(err, errlen, "uv_loop_init: %s", uv_strerror(rc));
@@ -177,10 +205,17 @@ int server_open(server_t *srv, config_t **pcfg, registry_t **preg, char *err, si
     if (make_state_dir(cfg->state_dir, err, errlen) != 0 || lock_state_dir(srv, err, errlen) != 0)
         return -1;
     srv->agg = agg_new(srv->reg->nfirms, cfg->nmetrics);
-    rules_init(&srv->rules, cfg, srv->reg);
+    if (alerts_init(&srv->alerts, cfg->state_dir, err, errlen) != 0)
+        return -1;
+    silences_init(&srv->silences);
+    alertbook_init(&srv->book, cfg, srv->reg, &srv->alerts, &srv->silences);
+    rules_init(&srv->rules, cfg, srv->reg, srv->agg, &srv->cal, &srv->book);
     ingest_init(&srv->ingest, srv);
+    /* Replayed transitions were published before the restart: quiet. */
+    srv->book.quiet = true;
     if (recover(srv, err, errlen) != 0)
         return -1;
+    srv->book.quiet = false;
     srv->wal_pos_at_snapshot = 0;
     srv->snap.last_ms = (int64_t)uv_now(&srv->loop);
     uv_timer_init(&srv->loop, &srv->cron);
@@ -192,9 +227,11 @@ int server_open(server_t *srv, config_t **pcfg, registry_t **preg, char *err, si
         snprintf(err, errlen, "zmq_ctx_new: %s", zmq_strerror(errno));
         return -1;
     }
-    if (alerts_open(&srv->alerts, srv->zctx, cfg->alerts, err, errlen) != 0 ||
+    if (alerts_open(&srv->alerts, srv->zctx, cfg->alerts, (int)cfg->alerts_hwm, err, errlen) != 0 ||
         ingest_start(&srv->ingest, cfg->ingest, err, errlen) != 0 ||
-        control_start(&srv->control, srv, cfg->control, err, errlen) != 0)
+        control_start(&srv->control, srv, cfg->control, err, errlen) != 0 ||
+        metrics_start(&srv->metrics, srv, err, errlen) != 0 ||
+        http_start(&srv->http, srv, cfg->http, err, errlen) != 0)
         return -1;
 
     struct { uv_signal_t *h; int signum; } sigs[] = {
@@ -208,12 +245,18 @@ int server_open(server_t *srv, config_t **pcfg, registry_t **preg, char *err, si
             return -1;
         }
     }
+    /* Reconcile: what changed while the daemon was down (silences that are
+     * now due, ...) is published now; what is still true is not repeated. */
+    int64_t now = calendar_now_ms();
+    rules_evaluate_all(&srv->rules, now);
+    alertbook_flush(&srv->book, now);
     srv->recovery.ready_ms = calendar_now_ms() - srv->started_ms;
     log_info("clustermond %s: %zu firms in %zu clusters, %zu metrics, %zu rules; ingest %s, "
              "alerts %s, control %s, time zone %s; ready in %lld ms",
              CLUSTERMON_VERSION, srv->reg->nfirms, cfg->nclusters, cfg->nmetrics, cfg->nrules,
              cfg->ingest, cfg->alerts, cfg->control, cfg->timezone,
              (long long)srv->recovery.ready_ms);
+    notify_ready(&srv->notify, srv);
     return 0;
 }
 
@@ -250,6 +293,8 @@ void server_close(server_t *srv)
         zmq_ctx_term(srv->zctx);
     srv->zctx = NULL;
     rules_free(&srv->rules);
+    alertbook_free(&srv->book);
+    silences_free(&srv->silences);
     agg_destroy(&srv->agg);
     registry_destroy(&srv->reg);
     config_destroy(&srv->cfg);

@@ -16,11 +16,15 @@
 #include <uv.h>
 
 #include "daemon/aggregate.h"
+#include "daemon/alertbook.h"
 #include "daemon/alerts.h"
 #include "daemon/calendar.h"
 #include "daemon/config.h"
 #include "daemon/control.h"
+#include "daemon/http.h"
 #include "daemon/ingest.h"
+#include "daemon/metrics.h"
+#include "daemon/notify.h"
 #include "daemon/registry.h"
 #include "daemon/rules.h"
 #include "daemon/snapshot.h"
@@ -51,7 +55,10 @@ typedef struct server {
     ingest_t ingest;
     control_t control;
     alerts_t alerts;
+    silences_t silences;
+    alertbook_t book;
     rules_t rules;
+    int64_t last_rules_tick_ms;
     wal_t wal;
     snapshot_t snap;
     uv_timer_t cron;           /* periodic work: fsync interval, snapshots */
@@ -65,6 +72,9 @@ typedef struct server {
     int exit_status;
     int64_t started_ms;
     server_stats_t stats;
+    metrics_t metrics;         /* self-measurement: rates, loop lag, peers */
+    http_t http;               /* /metrics and /healthz, if [daemon] http is set */
+    notify_t notify;           /* sd_notify: READY, STATUS, watchdog, STOPPING */
 } server_t;
 
 /*

@@ -13,14 +13,15 @@
 
 enum {
     K_V, K_TYPE, K_ID, K_RULE, K_SEVERITY, K_STATE, K_CLUSTER, K_CHAIN, K_FIRM, K_METRIC,
-    K_OBSERVED, K_EXPECTED, K_SUMMARY, K_SINCE, K_TS, K_SEQ, K_COUNT
+    K_OBSERVED, K_EXPECTED, K_SUMMARY, K_SINCE, K_TS, K_SEQ,
+    K_REMINDER, K_NGROUPED, K_DETAILS, K_COUNT
 };
 static const char *const alert_keys[K_COUNT] = {
     "v", "type", "id", "rule", "severity", "state", "cluster", "chain", "firm", "metric",
-    "observed", "expected", "summary", "since", "ts", "seq",
+    "observed", "expected", "summary", "since", "ts", "seq", "reminder", "count", "details",
 };
-/* chain and firm may be absent as well as nil */
-#define ALERT_REQUIRED (((1u << K_COUNT) - 1) & ~(1u << K_CHAIN | 1u << K_FIRM))
+/* chain and firm may be absent as well as nil; the last three are optional */
+#define ALERT_REQUIRED (((1u << K_REMINDER) - 1) & ~(1u << K_CHAIN | 1u << K_FIRM))
 
 /* The encoder's half of the decoder's checks; *ret_field names the failing field. */
 static int check_alert(const proto_alert_t *a, const char **ret_field, char *why, size_t whylen)
@@ -33,7 +34,7 @@ static int check_alert(const proto_alert_t *a, const char **ret_field, char *why
         if ((rc = (expr)) < 0)                    \
             return rc;                            \
     } while (0)
-    CHECK(K_ID, wire_check_id(a->id, why, whylen));
+    CHECK(K_ID, wire_check_str(a->id, 1, PROTO_MAX_ALERT_ID_LEN, why, whylen));
     CHECK(K_RULE, wire_check_id(a->rule, why, whylen));
     *ret_field = alert_keys[K_SEVERITY];
     if (a->severity >= PROTO_SEV_COUNT) {
@@ -61,6 +62,19 @@ static int check_alert(const proto_alert_t *a, const char **ret_field, char *why
         snprintf(why, whylen, "0 (must be >= 1)");
         return PROTO_EVALUE;
     }
+    *ret_field = alert_keys[K_DETAILS];
+    if (a->ndetails > PROTO_MAX_DETAILS) {
+        snprintf(why, whylen, "%u entries exceed %d", a->ndetails, PROTO_MAX_DETAILS);
+        return PROTO_ELIMIT;
+    }
+    for (uint32_t i = 0; i < a->ndetails; i++) {
+        const proto_detail_t *d = &a->details[i];
+        CHECK(K_DETAILS, wire_check_id(d->key, why, whylen));
+        if (d->is_str)
+            CHECK(K_DETAILS, wire_check_text(d->str, why, whylen));
+        else
+            CHECK(K_DETAILS, wire_check_finite(d->num, why, whylen));
+    }
 #undef CHECK
     *ret_field = NULL;
     return PROTO_OK;
@@ -86,7 +100,8 @@ int proto_alert_encode(const proto_alert_t *a, msgpack_sbuffer *out, char *err, 
         return rc;
     }
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
-    if (wire_pack_open(&pk, K_COUNT, "alert") < 0 ||
+    uint32_t npairs = K_REMINDER + (a->reminder ? 1 : 0) + (a->count ? 1 : 0) + (a->ndetails ? 1 : 0);
+    if (wire_pack_open(&pk, npairs, "alert") < 0 ||
         wire_pack_cstr(&pk, "id") < 0 || wire_pack_str(&pk, a->id) < 0 ||
         wire_pack_cstr(&pk, "rule") < 0 || wire_pack_str(&pk, a->rule) < 0 ||
         wire_pack_cstr(&pk, "severity") < 0 || wire_pack_cstr(&pk, proto_severity_name(a->severity)) < 0 ||
@@ -100,12 +115,25 @@ int proto_alert_encode(const proto_alert_t *a, msgpack_sbuffer *out, char *err, 
         wire_pack_cstr(&pk, "summary") < 0 || wire_pack_str(&pk, a->summary) < 0 ||
         wire_pack_cstr(&pk, "since") < 0 || msgpack_pack_int64(&pk, a->since_ms) != 0 ||
         wire_pack_cstr(&pk, "ts") < 0 || msgpack_pack_int64(&pk, a->ts_ms) != 0 ||
-        wire_pack_cstr(&pk, "seq") < 0 || msgpack_pack_uint64(&pk, a->seq) != 0) {
-        out->size = start;
-        wire_reason(err, errlen, NULL, NULL, "out of memory");
-        return PROTO_ENOMEM;
+        wire_pack_cstr(&pk, "seq") < 0 || msgpack_pack_uint64(&pk, a->seq) != 0 ||
+        (a->reminder && (wire_pack_cstr(&pk, "reminder") < 0 || msgpack_pack_true(&pk) != 0)) ||
+        (a->count && (wire_pack_cstr(&pk, "count") < 0 || msgpack_pack_uint32(&pk, a->count) != 0)))
+        goto nomem;
+    if (a->ndetails) {
+        if (wire_pack_cstr(&pk, "details") < 0 || msgpack_pack_map(&pk, a->ndetails) != 0)
+            goto nomem;
+        for (uint32_t i = 0; i < a->ndetails; i++) {
+            const proto_detail_t *d = &a->details[i];
+            if (wire_pack_str(&pk, d->key) < 0 ||
+                (d->is_str ? wire_pack_str(&pk, d->str) < 0 : msgpack_pack_double(&pk, d->num) != 0))
+                goto nomem;
+        }
     }
     return PROTO_OK;
+nomem:
+    out->size = start;
+    wire_reason(err, errlen, NULL, NULL, "out of memory");
+    return PROTO_ENOMEM;
 }
 
 int proto_alert_decode(const void *buf, size_t len, proto_alert_t *a, char *err, size_t errlen)
@@ -130,7 +158,8 @@ int proto_alert_decode(const void *buf, size_t len, proto_alert_t *a, char *err,
         field = alert_keys[key];
         switch (key) {
         case K_ID:
-            rc = wire_read_id(&c, &a->id);
+            if ((rc = cursor_read_str(&c, &a->id)) == PROTO_OK)
+                rc = wire_check_str(a->id, 1, PROTO_MAX_ALERT_ID_LEN, c.why, sizeof(c.why));
             break;
         case K_RULE:
             rc = wire_read_id(&c, &a->rule);
@@ -187,6 +216,39 @@ int proto_alert_decode(const void *buf, size_t len, proto_alert_t *a, char *err,
         case K_SEQ:
             rc = wire_read_seq(&c, &a->seq);
             break;
+        case K_REMINDER:
+            rc = cursor_read_bool(&c, &a->reminder);
+            break;
+        case K_NGROUPED: {
+            uint64_t n;
+            if ((rc = wire_read_uint_max(&c, UINT32_MAX, &n)) == PROTO_OK)
+                a->count = (uint32_t)n;
+            break;
+        }
+        case K_DETAILS: {
+            uint32_t n;
+            if ((rc = cursor_read_map(&c, &n)) < 0)
+                break;
+            if (n > PROTO_MAX_DETAILS) {
+                snprintf(c.why, sizeof(c.why), "%u entries exceed %d", n, PROTO_MAX_DETAILS);
+                rc = PROTO_ELIMIT;
+                break;
+            }
+            for (uint32_t k = 0; k < n && rc == PROTO_OK; k++) {
+                proto_detail_t *d = &a->details[k];
+                if ((rc = wire_read_id(&c, &d->key)) < 0)
+                    break;
+                if (cursor_peek_kind(&c) == CURSOR_STR) {
+                    d->is_str = true;
+                    rc = wire_read_text(&c, &d->str);
+                } else if ((rc = cursor_read_double(&c, &d->num)) == PROTO_OK) {
+                    rc = wire_check_finite(d->num, c.why, sizeof(c.why));
+                }
+            }
+            if (rc == PROTO_OK)
+                a->ndetails = n;
+            break;
+        }
         default:
             break;
         }

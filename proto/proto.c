@@ -77,6 +77,8 @@ int proto_severity_from_name(proto_str_t name)
 
 static const char *const alert_state_names[PROTO_ALERT_STATE_COUNT] = {
     [PROTO_ALERT_FIRING] = "firing",
+    [PROTO_ALERT_REVISED] = "revised",
+    [PROTO_ALERT_FLAPPING] = "flapping",
     [PROTO_ALERT_RESOLVED] = "resolved",
 };
 

@@ -27,6 +27,7 @@
 #define PROTO_MAX_MSG_SIZE (4u << 20) /* bytes in one frame (ZMQ_MAXMSGSIZE) */
 #define PROTO_MAX_ID_LEN 64           /* firm, metric, agent, cluster, chain, rule, alert id */
 #define PROTO_MAX_TEXT_LEN 1024       /* reason, summary */
+#define PROTO_MAX_ALERT_ID_LEN 160    /* an alert id: rule + ':' + firm or cluster */
 #define PROTO_MAX_SAMPLES 10000       /* samples in one batch */
 #define PROTO_MAX_CTL_ARGS 16         /* key/value pairs in one control request */
 #define PROTO_MAX_DEPTH 4             /* nesting depth of any message */
@@ -149,7 +150,23 @@ int proto_ack_decode(const void *buf, size_t len, proto_ack_t *a, char *err, siz
 /* ---- alert (daemon -> subscribers) -------------------------------------- */
 
 typedef enum { PROTO_SEV_INFO = 0, PROTO_SEV_WARNING, PROTO_SEV_CRITICAL, PROTO_SEV_COUNT } proto_severity_t;
-typedef enum { PROTO_ALERT_FIRING = 0, PROTO_ALERT_RESOLVED, PROTO_ALERT_STATE_COUNT } proto_alert_state_t;
+typedef enum {
+    PROTO_ALERT_FIRING = 0, /* the condition holds (again: a reminder has reminder = true) */
+    PROTO_ALERT_RESOLVED,   /* it no longer holds */
+    PROTO_ALERT_REVISED,    /* still firing, but its basis changed (restated or late data) */
+    PROTO_ALERT_FLAPPING,   /* changing state too often: held, published once as such */
+    PROTO_ALERT_STATE_COUNT
+} proto_alert_state_t;
+
+#define PROTO_MAX_DETAILS 24 /* entries in an alert's "details" map */
+
+/* One input an alert was computed from: a number or a string. */
+typedef struct {
+    proto_str_t key;   /* an id: 1..PROTO_MAX_ID_LEN bytes */
+    bool is_str;
+    double num;        /* finite */
+    proto_str_t str;   /* text, <= PROTO_MAX_TEXT_LEN */
+} proto_detail_t;
 
 const char *proto_severity_name(proto_severity_t s);
 int proto_severity_from_name(proto_str_t name); /* or -1 */
@@ -157,7 +174,7 @@ const char *proto_alert_state_name(proto_alert_state_t s);
 int proto_alert_state_from_name(proto_str_t name); /* or -1 */
 
 typedef struct {
-    proto_str_t id;       /* stable: rule + scope + firm + metric */
+    proto_str_t id;       /* stable: "<rule>:<firm>" or "<rule>:<cluster>", <= PROTO_MAX_ALERT_ID_LEN */
     proto_str_t rule;
     uint8_t severity;     /* proto_severity_t */
     uint8_t state;        /* proto_alert_state_t */
@@ -171,6 +188,11 @@ typedef struct {
     int64_t since_ms;     /* when it started firing */
     int64_t ts_ms;        /* when this state was entered */
     uint64_t seq;         /* global alert sequence number, >= 1 */
+    /* optional (left out on the wire when false / 0 / empty) */
+    bool reminder;        /* a repeat of a firing alert, not a new transition */
+    uint32_t count;       /* > 0: a grouped alert standing for count alerts */
+    uint32_t ndetails;
+    proto_detail_t details[PROTO_MAX_DETAILS]; /* the inputs, so a reader can check the arithmetic */
 } proto_alert_t;
 
 int proto_alert_encode(const proto_alert_t *a, msgpack_sbuffer *out, char *err, size_t errlen);
@@ -178,6 +200,16 @@ int proto_alert_decode(const void *buf, size_t len, proto_alert_t *a, char *err,
 
 /* Writes "alert.<cluster>.<severity>" into buf; returns its length or -1 if it does not fit. */
 int proto_alert_topic(proto_str_t cluster, proto_severity_t sev, char *buf, size_t bufsize);
+
+/* ---- heartbeat (daemon -> subscribers, once a second) ------------------ */
+
+/* The topic frame of a heartbeat: "alert..heartbeat" (NUL-terminated). */
+extern const char proto_heartbeat_topic[];
+
+/* seq: the last alert sequence number published. */
+int proto_heartbeat_encode(uint64_t seq, int64_t ts_ms, msgpack_sbuffer *out);
+int proto_heartbeat_decode(const void *buf, size_t len, uint64_t *ret_seq, int64_t *ret_ts,
+                           char *err, size_t errlen);
 
 /* ---- control (clustermonctl <-> daemon) -------------------------------- */
 

@@ -34,7 +34,7 @@ now() { date +%s.%N; }
 run_agent() { # ENDPOINT -> seconds
     local t0 t1
     t0=$(now)
-    timeout 120 "$BIN/clustermon-agent" -e "$1" -a bench -b 1000 "$TMP/load.csv" || return 1
+    timeout 120 "$BIN/clustermon-agent" -s "$TMP/spool" -e "$1" -a bench -b 1000 "$TMP/load.csv" || return 1
     t1=$(now)
     echo "$t1 - $t0" | bc -l
 }
@@ -78,7 +78,7 @@ read -r empty_ms _ _ < <(ready_ms)
 "$BIN/clustermond" -c "$TMP/b.conf" -l warn &
 pid=$!
 for _ in $(seq 1 100); do "$BIN/clustermonctl" -e "ipc://$TMP/control" -t 200 ping >/dev/null 2>&1 && break; sleep 0.05; done
-timeout 300 "$BIN/clustermon-agent" -e "ipc://$TMP/ingest" -a walbench -b 1000 "$TMP/wal.csv" || echo "agent failed"
+timeout 300 "$BIN/clustermon-agent" -s "$TMP/spool" -e "ipc://$TMP/ingest" -a walbench -b 1000 "$TMP/wal.csv" || echo "agent failed"
 kill -TERM $pid; wait $pid
 best_ms=
 for round in 1 2 3; do

@@ -84,16 +84,63 @@ static void check_default(const config_t *cfg)
     }
     ck_assert_str_eq(cfg->clusters[0].title, "Energy conservation & environmental protection");
 
-    ck_assert_uint_eq(cfg->nrules, 1);
+    static const struct {
+        const char *id;
+        rule_type_t type;
+        int metric, cluster, chain;
+        proto_severity_t severity;
+    } rules[] = {
+        {"cod-limit", RULE_THRESHOLD, 3, 0, 0, PROTO_SEV_WARNING},
+        {"ne-revenue-growth", RULE_GROWTH, 0, 1, -1, PROTO_SEV_CRITICAL},
+        {"revenue-drop", RULE_CHANGE, 0, 0, -1, PROTO_SEV_WARNING},
+        {"revenue-outlier", RULE_OUTLIER, 0, 0, -1, PROTO_SEV_INFO},
+        {"monthly-report", RULE_SILENCE, 0, 1, -1, PROTO_SEV_WARNING},
+        {"above-scale", RULE_ABOVE_SCALE, 0, 0, -1, PROTO_SEV_INFO}, /* the revenue metric */
+    };
+
+    ck_assert_uint_eq(cfg->nrules, sizeof rules / sizeof rules[0]);
+    for (size_t i = 0; i < cfg->nrules; i++) {
+        const config_rule_t *r = &cfg->rules[i];
+        ck_assert_str_eq(r->id, rules[i].id);
+        ck_assert_int_eq(r->type, rules[i].type);
+        ck_assert_int_eq(r->metric, rules[i].metric);
+        ck_assert_int_eq(r->cluster, rules[i].cluster);
+        ck_assert_int_eq(r->chain, rules[i].chain);
+        ck_assert_int_eq(r->tier, -1);
+        ck_assert_int_eq(r->severity, rules[i].severity);
+        ck_assert_int_eq(r->repeat_ms, 0);
+    }
     const config_rule_t *r = &cfg->rules[0];
-    ck_assert_str_eq(r->id, "cod-limit");
-    ck_assert_int_eq(r->type, RULE_THRESHOLD);
-    ck_assert_int_eq(r->metric, 3);
-    ck_assert_int_eq(r->cluster, 0);
-    ck_assert_int_eq(r->chain, 0);
+    ck_assert(r->has_above);
+    ck_assert(!r->has_below);
     ck_assert_double_eq(r->above, 50);
     ck_assert_double_eq(r->clear, 40);
-    ck_assert_int_eq(r->severity, PROTO_SEV_WARNING);
+    ck_assert_uint_eq(r->for_samples, 2);
+    ck_assert_int_eq(r->for_ms, 0);
+    r = &cfg->rules[1];
+    ck_assert_int_eq(r->year, 2022);
+    ck_assert_double_eq(r->target_pct, 15);
+    ck_assert_double_eq(r->tolerance_pp, 2);
+    ck_assert_double_eq(r->quorum_pct, 80);
+    ck_assert(r->seasonal);
+    r = &cfg->rules[2];
+    ck_assert(!r->vs_last_year);
+    ck_assert_double_eq(r->drop_pct, 50);
+    ck_assert_double_eq(r->rise_pct, 0);
+    r = &cfg->rules[3];
+    ck_assert_uint_eq(r->window, 6);
+    ck_assert_uint_eq(r->min_history, 4);
+    ck_assert_double_eq(r->k, 5);
+    ck_assert(r->outlier_seasonal); /* the default */
+    ck_assert_double_eq(r->min_spread_pct, 5);
+    r = &cfg->rules[4];
+    ck_assert(!r->continuous);
+    ck_assert(r->data_clock);
+    ck_assert_int_eq(r->due_day, 10);
+    /* [alerting] */
+    ck_assert_int_eq(cfg->flap_window_ms, 3600 * 1000);
+    ck_assert_uint_eq(cfg->flap_max, 6);
+    ck_assert_uint_eq(cfg->group_max, 5);
 
     ck_assert_str_eq(cfg->ingest, "tcp://127.0.0.1:7601");
     ck_assert_str_eq(cfg->alerts, "tcp://127.0.0.1:7602");
@@ -330,13 +377,20 @@ static const struct {
     {"chain listed twice", BASE "[cluster nn]\nchains = x, y, x\n",
      "t.conf:10: cluster.chains: 'x' is listed twice"},
     /* [rule] */
-    {"unknown rule key", BASE RULE "window = 5m\nabove = 1\n",
-     "t.conf:13: rule: unknown key 'window' in [rule r1]"},
+    {"unknown rule key", BASE RULE "colour = red\nabove = 1\n",
+     "t.conf:13: rule.colour: unknown key 'colour' (rule keys: type, severity, metric, cluster, "
+     "chain, tier, repeat and the type's own; see README)"},
+    {"key of another rule type", BASE RULE "window = 5\nabove = 1\n",
+     "t.conf:13: rule.window: does not apply to a threshold rule"},
+    {"rule key set twice", BASE RULE "above = 1\nabove = 2\n",
+     "t.conf:14: rule.above: set twice (first on line 13)"},
     {"duplicate rule", BASE RULE "above = 1\n[rule r1]\n", "t.conf:14: rule: 'r1' is defined twice"},
     {"bad rule type", BASE "[rule r1]\ntype = rate\n",
-     "t.conf:10: rule.type: 'rate' is not a rule type this version knows (threshold)"},
+     "t.conf:10: rule.type: 'rate' is not threshold, growth, change, outlier, silence or "
+     "above-scale"},
     {"rule without type", BASE "[rule r1]\nmetric = cod\ncluster = ee\nabove = 1\n",
-     "t.conf:9: rule.type: [rule r1] needs type = threshold"},
+     "t.conf:9: rule.type: [rule r1] needs a type: threshold, growth, change, outlier, silence "
+     "or above-scale"},
     {"rule without metric", BASE "[rule r1]\ntype = threshold\ncluster = ee\nabove = 1\n",
      "t.conf:9: rule.metric: [rule r1] needs metric"},
     {"rule on an unknown metric", BASE "[rule r1]\ntype = threshold\ncluster = ee\nmetric = ph\nabove = 1\n",
@@ -357,6 +411,43 @@ static const struct {
      "t.conf:13: rule.clear: clear level 60 is above the limit 50"},
     {"unknown severity", BASE RULE "above = 1\nseverity = loud\n",
      "t.conf:14: rule.severity: 'loud' is not info, warning or critical"},
+    {"above and below", BASE RULE "above = 1\nbelow = 0\n",
+     "t.conf:14: rule.below: a threshold rule takes above or below, not both"},
+    {"clear below a below limit", BASE RULE "below = 5\nclear = 4\n",
+     "t.conf:14: rule.clear: clear level 4 is below the limit 5"},
+    {"bad duration", BASE RULE "above = 1\nfor = 5 minutes\n",
+     "t.conf:14: rule.for: '5 minutes' is not a duration (e.g. 90s, 15m, 2h, 1d)"},
+    {"for_samples zero", BASE RULE "above = 1\nfor_samples = 0\n",
+     "t.conf:14: rule.for_samples: 0 is outside 1..1e+06"},
+    /* the other rule types, from line 9 */
+    {"growth without year", BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\ntarget = 15\n",
+     "t.conf:9: rule.year: [rule g] needs year = YYYY and target = PERCENT"},
+    {"growth on a reading", BASE "[rule g]\ntype = growth\nmetric = cod\ncluster = ee\nyear = 2022\n"
+     "target = 15\n", "t.conf:11: rule.metric: growth rules watch period metrics; 'cod' is a reading"},
+    {"growth bad prorate", BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\nyear = 2022\n"
+     "target = 15\nprorate = monthly\n", "t.conf:15: rule.prorate: 'monthly' is not linear or seasonal"},
+    {"change without a limit", BASE "[rule c]\ntype = change\nmetric = revenue\ncluster = ee\n",
+     "t.conf:9: rule.drop: [rule c] needs drop = PERCENT and/or rise = PERCENT"},
+    {"change drop over 100", BASE "[rule c]\ntype = change\nmetric = revenue\ncluster = ee\ndrop = 150\n",
+     "t.conf:13: rule.drop: 150 is outside 0..100"},
+    {"outlier history beyond window", BASE "[rule o]\ntype = outlier\nmetric = revenue\ncluster = ee\n"
+     "window = 4\nmin_history = 5\n", "t.conf:14: rule.min_history: 5 is more than the window 4"},
+    {"silence quiet on monthly", BASE "[rule s]\ntype = silence\ncluster = ee\nquiet = 1h\n",
+     "t.conf:12: rule.quiet: applies to schedule = continuous only"},
+    {"silence continuous data clock", BASE "[rule s]\ntype = silence\ncluster = ee\nmetric = cod\n"
+     "schedule = continuous\nclock = data\n",
+     "t.conf:14: rule.clock: schedule = continuous is judged by the wall clock"},
+    {"above-scale with a metric", BASE "[rule a]\ntype = above-scale\ncluster = ee\nmetric = revenue\n",
+     "t.conf:12: rule.metric: does not apply to a above-scale rule"},
+    {"bad tier", BASE RULE "above = 1\ntier = gold\n",
+     "t.conf:14: rule.tier: 'gold' is not leading, backbone, potential or member"},
+    /* [alerting] */
+    {"unknown alerting key", BASE "[alerting]\nflap = 3\n",
+     "t.conf:10: alerting.flap: unknown option (expected flap_window, flap_max, group_max)"},
+    {"flap_max zero", BASE "[alerting]\nflap_max = 0\n",
+     "t.conf:10: alerting.flap_max: '0' is not a whole number >= 1"},
+    {"bad flap_window", BASE "[alerting]\nflap_window = soon\n",
+     "t.conf:10: alerting.flap_window: 'soon' is not a duration"},
 };
 
 START_TEST(test_bad_config)

@@ -289,6 +289,25 @@ START_TEST(test_column_order)
 }
 END_TEST
 
+/* status: active by default (column absent or empty), inactive when it says so. */
+START_TEST(test_status)
+{
+    registry_t *reg = load_text_ok("id,name,cluster,tier,status\n"
+                                   "a,A,energy-env,member,active\n"
+                                   "b,B,energy-env,member,inactive\n"
+                                   "c,C,energy-env,member,\n");
+
+    ck_assert(!firm_by_id(reg, "a")->inactive);
+    ck_assert(firm_by_id(reg, "b")->inactive);
+    ck_assert(!firm_by_id(reg, "c")->inactive);
+    registry_destroy(&reg);
+
+    reg = load_text_ok(HEADER "d,D,energy-env,,member,\n");
+    ck_assert(!firm_by_id(reg, "d")->inactive);
+    registry_destroy(&reg);
+}
+END_TEST
+
 /* A spreadsheet's BOM and CRLF line ends; a blank line; no final newline. */
 START_TEST(test_bom_crlf)
 {
@@ -333,8 +352,13 @@ static const struct {
      ":1: header: required column 'cluster' is missing"},
     {"missing tier column", "id,name,cluster\n", 0, ":1: header: required column 'tier' is missing"},
     {"unknown column", "id,name,cluster,chain,tier,region\n", 0,
-     ":1: header: unknown column 'region' (expected id, name, cluster, chain, tier, designations)"},
+     ":1: header: unknown column 'region' (expected id, name, cluster, chain, tier, designations, "
+     "status)"},
     {"column twice", "id,name,cluster,tier,id\n", 0, ":1: header: column 'id' appears twice"},
+    {"bad status", "id,name,cluster,tier,status\na,A,energy-env,member,retired\n", 0,
+     ":2: status: firm 'a': 'retired' is not active or inactive"},
+    {"status is case-sensitive", "id,name,cluster,tier,status\na,A,energy-env,member,Active\n", 0,
+     ":2: status: firm 'a': 'Active' is not active or inactive"},
     {"BOM, then an unknown column", "\xef\xbb\xbf" "id,nom,cluster,tier\n", 0,
      ":1: header: unknown column 'nom'"},
     {"duplicate id", HEADER "a,A,energy-env,,member,\nb,B,energy-env,,member,\na,C,new-energy,,member,\n", 0,
@@ -424,6 +448,7 @@ static Suite *registry_suite(void)
     tcase_add_test(tc, test_fixture);
     tcase_add_test(tc, test_header_only);
     tcase_add_test(tc, test_column_order);
+    tcase_add_test(tc, test_status);
     tcase_add_test(tc, test_bom_crlf);
     tcase_add_test(tc, test_multiline_name);
     suite_add_tcase(s, tc);

@@ -42,7 +42,7 @@ sleep 0.3
 
 say "agents replay the demo data set (daemon/demo/)"
 for f in 2021 2022 readings; do
-    timeout 30 "$BIN/clustermon-agent" -v -a "demo-$f" "daemon/demo/$f.csv" 2>&1 | tail -1 || exit 1
+    timeout 30 "$BIN/clustermon-agent" -s "$TMP/spool" -v -a "demo-$f" "daemon/demo/$f.csv" 2>&1 | tail -1 || exit 1
 done
 
 say "clustermonctl report --year 2021"

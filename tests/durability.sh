@@ -28,7 +28,7 @@ done
 rows=$((NAG * YEARS * 12 * nfirms))
 lpids=()
 for k in $(seq 0 $((NAG - 1))); do
-    timeout 180 "$BIN/clustermon-agent" -e "$INGEST" -a "storm$k" -b 200 -t 300 -r 400 \
+    timeout 180 "$BIN/clustermon-agent" -s "$TMP/spool" -e "$INGEST" -a "storm$k" -b 200 -t 300 -r 400 \
         "$TMP/load$k.csv" 2> "$TMP/storm$k.err" &
     lpids+=($!)
     PIDS+=($!)
@@ -57,7 +57,7 @@ check "the kills left WAL damage reported, not fatal" grep -q "recovered:" "$TMP
 
 # ---- 2. snapshot fallback ---------------------------------------------------------
 for i in 1 2 3; do
-    printf 'ee-001,energy,%d,2099-%02d\n' "$i" "$i" | "$BIN/clustermon-agent" -e "$INGEST" -a "snap$i" - || true
+    printf 'ee-001,energy,%d,2099-%02d\n' "$i" "$i" | "$BIN/clustermon-agent" -s "$TMP/spool" -e "$INGEST" -a "snap$i" - || true
     sleep 1.2
 done
 check "snapshots were written (at least 2)" [ "$(status_field snapshots.written)" -ge 2 ]
@@ -85,7 +85,7 @@ start_daemon "$TMP/w.conf" "$TMP/w.log"
 N=200
 awk -v n=$N 'BEGIN { for (i = 0; i < n; i++) printf "ee-001,revenue,1000,%d-%02d\n", 2150 + int(i / 12), i % 12 + 1 }' \
     > "$TMP/wal.csv"
-"$BIN/clustermon-agent" -e "$INGEST" -a walagent -b 1 "$TMP/wal.csv"
+"$BIN/clustermon-agent" -s "$TMP/spool" -e "$INGEST" -a walagent -b 1 "$TMP/wal.csv"
 stop_daemon TERM
 seg=$(ls "$STATE"/wal-*.log | sort | head -1)
 size=$(stat -c %s "$seg")
@@ -127,7 +127,7 @@ for i in 1 2 3 4 5; do
 done
 check "a flipped byte loses exactly its record, all others kept and reported" [ "$flip_ok" = 1 ]
 start_daemon "$TMP/w.conf" "$TMP/w2.log"
-printf 'ee-002,revenue,5,2150-01\n' | "$BIN/clustermon-agent" -e "$INGEST" -a after-damage - 
+printf 'ee-002,revenue,5,2150-01\n' | "$BIN/clustermon-agent" -s "$TMP/spool" -e "$INGEST" -a after-damage - 
 check "after damage the daemon takes new data on the repaired log" [ "$(status_field samples_applied)" = "$N" ]
 stop_daemon TERM
 
@@ -148,7 +148,7 @@ for k in 0 1 2 3; do
     awk -v k=$k 'BEGIN { for (i = 0; i < 2000; i++)
         printf "ee-%03d,energy,1,%d-%02d\n", i % 100 + 1, 2120 + 2 * k + int(i / 1200), int(i / 100) % 12 + 1 }' \
         > "$TMP/al$k.csv"
-    timeout 120 "$BIN/clustermon-agent" -e "$INGEST" -a "always$k" -b 10 "$TMP/al$k.csv" &
+    timeout 120 "$BIN/clustermon-agent" -s "$TMP/spool" -e "$INGEST" -a "always$k" -b 10 "$TMP/al$k.csv" &
     apids+=($!)
     PIDS+=($!)
 done

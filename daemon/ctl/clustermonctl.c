@@ -1,6 +1,11 @@
 /*
- * clustermonctl -- the control client: sends one ctl request to the
- * daemon's control socket and prints the reply as a table or as JSON.
+ * clustermonctl -- the control client: sends ctl requests to the daemon's
+ * control socket and prints the reply as a table or as JSON.
+ *
+ * Every subcommand is one row of the command table below: its name, its
+ * synopsis and help, the options it takes, and the function that asks and
+ * prints. Options may come before or after the subcommand (GNU getopt
+ * permutes); an option a subcommand does not take is a usage error.
  *
  * The daemon is trusted here (it is ours), but a missing daemon is not: every
  * wait is bounded by --timeout, and the socket never lingers.
@@ -12,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #include "proto/proto.h"
@@ -20,40 +26,41 @@
 #define EXIT_USAGE 2
 #define EXIT_NO_REPLY 3
 
+/* Options a subcommand may take (bits). */
+enum {
+    OPT_YEAR = 1 << 0,
+    OPT_METRIC = 1 << 1,
+    OPT_PERIOD = 1 << 2,
+    OPT_CLUSTER = 1 << 3,
+    OPT_SILENT = 1 << 4,
+    OPT_DAYS = 1 << 5,
+    OPT_AS_OF = 1 << 6,
+    OPT_THROUGH = 1 << 7,
+};
+
 typedef struct {
     const char *endpoint;
     int timeout_ms;
     bool json;
+    unsigned given;          /* OPT_* bits seen on the command line */
+    long year, days;
+    const char *metric, *period, *cluster, *as_of, *through;
+    bool silent;
+    const char *arg;         /* the subcommand's one argument, if it takes one */
 } ctl_opts_t;
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: clustermonctl [options] COMMAND [command options]\n"
-            "\n"
-            "Queries a running clustermond over its control socket.\n"
-            "\n"
-            "commands:\n"
-            "  report [--year Y] [--json]   per cluster and chain: member firms, reporting firms,\n"
-            "                               above-scale firms, revenue and profit for year Y\n"
-            "                               (default: the current year in the daemon's time zone)\n"
-            "  totals --metric M --period P per cluster and chain: firms, firms that reported,\n"
-            "                               and the total of period metric M for period P\n"
-            "                               (YYYY, YYYY-Qn or YYYY-MM)\n"
-            "  status [--json]              version, uptime, counters\n"
-            "  ping                         check that the daemon answers\n"
-            "\n"
-            "options:\n"
-            "  -e, --control ENDPOINT  the daemon's control endpoint\n"
-            "                          (default $CLUSTERMON_CONTROL or tcp://127.0.0.1:7603)\n"
-            "  -t, --timeout MS        how long to wait for the reply (default 5000)\n"
-            "  -j, --json              print the reply as JSON\n"
-            "  -h, --help              this text\n"
-            "  -V, --version           print the version\n"
-            "\n"
-            "Exit status: 0 ok, 1 the daemon refused the request, 2 usage error,\n"
-            "3 no reply (daemon not running or not reachable).\n");
-}
+typedef struct {
+    const char *name;
+    const char *synopsis;    /* arguments and options, for usage lines */
+    const char *summary;     /* one line for the command list */
+    const char *help;        /* the rest of `clustermonctl CMD --help` */
+    unsigned opts;           /* OPT_* it takes */
+    bool takes_arg;
+    int (*run)(const ctl_opts_t *o);
+} ctl_command_t;
+
+static const ctl_command_t *command_find(const char *name);
+static const ctl_command_t commands[];
 
 /* ---- msgpack -> JSON ------------------------------------------------------ */
 
@@ -268,158 +275,782 @@ static void print_generic(const msgpack_object *body, int indent)
 
 /* ---- the request -------------------------------------------------------- */
 
-static int request(const ctl_opts_t *o, const proto_ctl_request_t *req, const char *cmd)
+/* ---- talking to the daemon ---------------------------------------------- */
+
+typedef struct {
+    void *ctx, *sock;
+    const ctl_opts_t *o;
+} conn_t;
+
+static int conn_open(conn_t *c, const ctl_opts_t *o)
 {
-    int status = EXIT_NO_REPLY;
-    msgpack_sbuffer out;
-    msgpack_sbuffer_init(&out);
-    if (proto_ctl_request_encode(req, &out) != PROTO_OK) {
-        fprintf(stderr, "clustermonctl: cannot encode the request\n");
-        msgpack_sbuffer_destroy(&out);
-        return EXIT_USAGE;
-    }
-    void *ctx = zmq_ctx_new();
-    void *sock = zmq_socket(ctx, ZMQ_DEALER);
+    c->o = o;
+    c->ctx = zmq_ctx_new();
+    c->sock = zmq_socket(c->ctx, ZMQ_DEALER);
     int linger = 0;
-    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
-    if (zmq_connect(sock, o->endpoint) != 0) {
+    zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_connect(c->sock, o->endpoint) != 0) {
         fprintf(stderr, "clustermonctl: cannot connect to %s: %s\n", o->endpoint,
                 zmq_strerror(errno));
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static void conn_close(conn_t *c)
+{
+    if (c->sock)
+        zmq_close(c->sock);
+    if (c->ctx)
+        zmq_ctx_term(c->ctx);
+    c->sock = c->ctx = NULL;
+}
+
+/* One request and its reply. On success (0) *body lives in zone (and *msg,
+ * which the caller closes). Otherwise prints why and returns the exit status. */
+static int call(conn_t *c, const proto_ctl_request_t *req, zmq_msg_t *msg, msgpack_zone *zone,
+                msgpack_object *body)
+{
+    const ctl_opts_t *o = c->o;
+    msgpack_sbuffer out;
+    msgpack_sbuffer_init(&out);
+    int status = EXIT_NO_REPLY;
+    zmq_msg_init(msg);
+    if (proto_ctl_request_encode(req, &out) != PROTO_OK) {
+        fprintf(stderr, "clustermonctl: cannot encode the request\n");
         status = EXIT_USAGE;
         goto done;
     }
-    if (zmq_send(sock, out.data, out.size, 0) < 0) {
+    if (zmq_send(c->sock, out.data, out.size, 0) < 0) {
         fprintf(stderr, "clustermonctl: send to %s: %s\n", o->endpoint, zmq_strerror(errno));
         goto done;
     }
-    zmq_pollitem_t item = {.socket = sock, .events = ZMQ_POLLIN};
-    int rc = zmq_poll(&item, 1, o->timeout_ms);
-    if (rc <= 0) {
+    zmq_pollitem_t item = {.socket = c->sock, .events = ZMQ_POLLIN};
+    if (zmq_poll(&item, 1, o->timeout_ms) <= 0) {
         fprintf(stderr, "clustermonctl: no reply from %s within %d ms (is clustermond running?)\n",
                 o->endpoint, o->timeout_ms);
         goto done;
     }
-    zmq_msg_t msg;
-    zmq_msg_init(&msg);
-    if (zmq_msg_recv(&msg, sock, 0) < 0) {
+    if (zmq_msg_recv(msg, c->sock, 0) < 0) {
         fprintf(stderr, "clustermonctl: receive: %s\n", zmq_strerror(errno));
-        zmq_msg_close(&msg);
         goto done;
     }
-    msgpack_zone zone;
-    msgpack_zone_init(&zone, 4096);
     bool ok = false;
     proto_str_t reason = {0};
-    msgpack_object body;
     char err[PROTO_ERRLEN];
-    if (proto_ctl_reply_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), &zone, &ok, &reason, &body,
-                               err, sizeof err) != PROTO_OK) {
+    if (proto_ctl_reply_decode(zmq_msg_data(msg), zmq_msg_size(msg), zone, &ok, &reason, body, err,
+                               sizeof err) != PROTO_OK) {
         fprintf(stderr, "clustermonctl: malformed reply from %s: %s\n", o->endpoint, err);
     } else if (!ok) {
-        fprintf(stderr, "clustermonctl: %s: " PROTO_STR_FMT "\n", cmd, PROTO_STR_ARG(reason));
+        fprintf(stderr, "clustermonctl: " PROTO_STR_FMT ": " PROTO_STR_FMT "\n",
+                PROTO_STR_ARG(req->cmd), PROTO_STR_ARG(reason));
         status = EXIT_REPLY_ERROR;
     } else {
-        if (o->json) {
-            json_t *j = to_json(&body, 0);
-            char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENCODE_ANY);
-            if (s)
-                puts(s);
-            free(s);
-            json_decref(j);
-        } else if (strcmp(cmd, "report") == 0) {
-            print_report(&body);
-        } else if (strcmp(cmd, "totals") == 0) {
-            print_totals(&body);
-        } else {
-            print_generic(&body, 0);
-        }
         status = 0;
     }
-    msgpack_zone_destroy(&zone);
-    zmq_msg_close(&msg);
 done:
-    zmq_close(sock);
-    zmq_ctx_term(ctx);
     msgpack_sbuffer_destroy(&out);
     return status;
 }
 
+static void print_json(json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENCODE_ANY);
+    if (s)
+        puts(s);
+    free(s);
+}
+
+/* The common case: one request, then the table printer or JSON. */
+static int ask(const ctl_opts_t *o, const proto_ctl_request_t *req,
+               void (*print)(const msgpack_object *body, const ctl_opts_t *o))
+{
+    conn_t c = {0};
+    int status = conn_open(&c, o);
+    if (status == 0) {
+        zmq_msg_t msg;
+        msgpack_zone zone;
+        msgpack_object body;
+        msgpack_zone_init(&zone, 4096);
+        status = call(&c, req, &msg, &zone, &body);
+        if (status == 0) {
+            if (o->json) {
+                json_t *j = to_json(&body, 0);
+                print_json(j);
+                json_decref(j);
+            } else {
+                print(&body, o);
+            }
+        }
+        msgpack_zone_destroy(&zone);
+        zmq_msg_close(&msg);
+    }
+    conn_close(&c);
+    return status;
+}
+
+static void req_str(proto_ctl_request_t *r, const char *key, const char *val)
+{
+    r->args[r->nargs++] = (proto_ctl_arg_t){.key = proto_str(key), .kind = PROTO_ARG_STR,
+                                            .sval = proto_str(val)};
+}
+
+static void req_int(proto_ctl_request_t *r, const char *key, int64_t val)
+{
+    r->args[r->nargs++] = (proto_ctl_arg_t){.key = proto_str(key), .kind = PROTO_ARG_INT,
+                                            .ival = val};
+}
+
+/* ---- formatting helpers ---------------------------------------------------- */
+
+static void fmt_count(uint64_t v, char *buf, size_t size)
+{
+    char digits[32];
+    int n = snprintf(digits, sizeof digits, "%llu", (unsigned long long)v);
+    size_t o = 0;
+    for (int i = 0; i < n && o + 2 < size; i++) {
+        if (i && (n - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = '\0';
+}
+
+static const char *count_str(const msgpack_object *map, const char *key, char *buf, size_t size)
+{
+    bool ok = true;
+    int64_t v = get_int(map, key, &ok);
+    if (!ok)
+        snprintf(buf, size, "-");
+    else
+        fmt_count((uint64_t)(v < 0 ? 0 : v), buf, size);
+    return buf;
+}
+
+static double get_double(const msgpack_object *map, const char *key, bool *ok)
+{
+    const msgpack_object *v = get(map, key);
+    if (v && (v->type == MSGPACK_OBJECT_FLOAT64 || v->type == MSGPACK_OBJECT_FLOAT32))
+        return v->via.f64;
+    bool iok = true;
+    int64_t i = get_int(map, key, &iok);
+    if (!iok && ok)
+        *ok = false;
+    return (double)i;
+}
+
+static void fmt_duration(int64_t ms, char *buf, size_t size)
+{
+    int64_t s = ms / 1000;
+    if (s < 60)
+        snprintf(buf, size, "%llds", (long long)s);
+    else if (s < 3600)
+        snprintf(buf, size, "%lldm %llds", (long long)(s / 60), (long long)(s % 60));
+    else if (s < 86400)
+        snprintf(buf, size, "%lldh %lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
+    else
+        snprintf(buf, size, "%lldd %lldh", (long long)(s / 86400), (long long)(s % 86400 / 3600));
+}
+
+/* A Unix ms time as a date in the daemon's time zone (tz), or as a UTC
+ * date and time (tz NULL). */
+static void fmt_date(int64_t ms, const char *tz, char *buf, size_t size)
+{
+    if (tz && *tz && strcmp(tz, "-") != 0) {
+        setenv("TZ", tz, 1);
+        tzset();
+    }
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (tz) {
+        localtime_r(&t, &tm);
+        strftime(buf, size, "%Y-%m-%d", &tm);
+    } else {
+        gmtime_r(&t, &tm);
+        strftime(buf, size, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    }
+}
+
+/* ---- status ---------------------------------------------------------------- */
+
+static void print_status(const msgpack_object *st, const msgpack_object *rt)
+{
+    char a[48], b[48], c[48], d[48], since[48], up[32], rate[32];
+    char version[32];
+    get_str(st, "version", version, sizeof version);
+    fmt_duration(get_int(st, "uptime_ms", NULL), up, sizeof up);
+    bool have_rt = rt && rt->type == MSGPACK_OBJECT_MAP;
+    printf("clustermond %s", version);
+    if (have_rt) {
+        fmt_date(get_int(rt, "started_ms", NULL), NULL, since, sizeof since);
+        printf(", pid %lld, up %s (since %s)", (long long)get_int(rt, "pid", NULL), up, since);
+    } else {
+        printf(", up %s", up);
+    }
+    const msgpack_object *rec = get(st, "recovery");
+    printf(", ready in %lld ms\n", (long long)get_int(rec, "ready_ms", NULL));
+    if (have_rt) {
+        const msgpack_object *sd = get(rt, "systemd");
+        char level[16];
+        get_str(rt, "log_level", level, sizeof level);
+        printf("log level %s; systemd notify %s", level,
+               get(sd, "notify") && get(sd, "notify")->type == MSGPACK_OBJECT_BOOLEAN &&
+                       get(sd, "notify")->via.boolean ? "on" : "off");
+        int64_t wd = get_int(sd, "watchdog_ms", NULL);
+        if (wd)
+            printf(", watchdog %lld ms", (long long)wd);
+        printf("\n\n%-10s %-40s %6s %9s\n", "socket", "endpoint", "peers", "accepted");
+        const msgpack_object *socks = get(rt, "sockets");
+        for (uint32_t i = 0; socks && socks->type == MSGPACK_OBJECT_ARRAY && i < socks->via.array.size;
+             i++) {
+            const msgpack_object *s = &socks->via.array.ptr[i];
+            char name[16], ep[256];
+            get_str(s, "name", name, sizeof name);
+            get_str(s, "endpoint", ep, sizeof ep);
+            printf("%-10s %-40s %6s %9s\n", name, *ep ? ep : "(off)", count_str(s, "peers", a, sizeof a),
+                   count_str(s, "accepted", b, sizeof b));
+        }
+        printf("\n");
+    }
+    snprintf(rate, sizeof rate, "%.1f", have_rt ? get_double(rt, "samples_per_s", NULL) : 0.0);
+    printf("ingest     %s samples applied (%s/s now); %s batches acked, %s duplicates\n",
+           count_str(st, "samples_applied", a, sizeof a), have_rt ? rate : "-",
+           count_str(st, "batches_ok", b, sizeof b), count_str(st, "batches_duplicate", c, sizeof c));
+    if (have_rt)
+        printf("agents     %s connected, %s known\n", count_str(rt, "agents_connected", a, sizeof a),
+               count_str(rt, "agents_known", b, sizeof b));
+    printf("nacks     ");
+    const msgpack_object *nacks = get(st, "nacks");
+    int shown = 0;
+    for (uint32_t i = 0; nacks && nacks->type == MSGPACK_OBJECT_MAP && i < nacks->via.map.size; i++) {
+        const msgpack_object_kv *kv = &nacks->via.map.ptr[i];
+        if (kv->key.type != MSGPACK_OBJECT_STR || kv->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+            kv->val.via.u64 == 0)
+            continue;
+        printf("%s %.*s %llu", shown++ ? "," : "", (int)kv->key.via.str.size, kv->key.via.str.ptr,
+               (unsigned long long)kv->val.via.u64);
+    }
+    printf("%s; bad envelopes %s\n", shown ? "" : " none", count_str(st, "bad_envelopes", a, sizeof a));
+    printf("registry   %s firms in %s clusters, %s rules; alerts: %s firing, %s published\n",
+           count_str(st, "firms", a, sizeof a), count_str(st, "clusters", b, sizeof b),
+           count_str(st, "rules", c, sizeof c), count_str(st, "alerts_firing", d, sizeof d),
+           count_str(st, "alerts_published", since, sizeof since));
+    if (have_rt)
+        printf("loop       lag %lld ms (worst in the last 10 s)\n",
+               (long long)get_int(rt, "loop_lag_ms", NULL));
+    const msgpack_object *w = get(st, "wal");
+    char fs[16];
+    get_str(w, "fsync", fs, sizeof fs);
+    printf("WAL        segment %lld, fsync %s: %s appends, %s bytes written, %s unsynced\n",
+           (long long)get_int(w, "segment", NULL), fs, count_str(w, "appends", a, sizeof a),
+           count_str(w, "bytes_written", b, sizeof b), count_str(w, "unsynced_bytes", c, sizeof c));
+    printf("           %s fsyncs, average %.1f ms, worst %.1f ms\n", count_str(w, "fsyncs", a, sizeof a),
+           (double)get_int(w, "fsync_avg_us", NULL) / 1000.0,
+           (double)get_int(w, "fsync_max_us", NULL) / 1000.0);
+    const msgpack_object *sn = get(st, "snapshots");
+    printf("snapshots  %s written, %s failed", count_str(sn, "written", a, sizeof a),
+           count_str(sn, "failed", b, sizeof b));
+    if (get_int(sn, "last_segment", NULL))
+        printf("; newest covers WAL segment %lld (%s bytes)", (long long)get_int(sn, "last_segment", NULL),
+               count_str(sn, "last_bytes", c, sizeof c));
+    printf("\n");
+    int64_t snapseg = get_int(rec, "snapshot_segment", NULL);
+    if (snapseg)
+        snprintf(d, sizeof d, "snapshot of segment %lld", (long long)snapseg);
+    else
+        snprintf(d, sizeof d, "no snapshot");
+    printf("recovery   %s, %s WAL records replayed, %s damaged regions (%s bytes skipped, %s cut)\n", d,
+           count_str(rec, "wal_records", a, sizeof a), count_str(rec, "wal_damaged", b, sizeof b),
+           count_str(rec, "wal_bytes_skipped", c, sizeof c),
+           count_str(rec, "wal_truncated", since, sizeof since));
+}
+
+/* status = the daemon's "status" plus its "runtime" (older daemons: status only). */
+static int run_status(const ctl_opts_t *o)
+{
+    conn_t c = {0};
+    int status = conn_open(&c, o);
+    if (status != 0) {
+        conn_close(&c);
+        return status;
+    }
+    proto_ctl_request_t rs = {.cmd = proto_str("status")}, rr = {.cmd = proto_str("runtime")};
+    zmq_msg_t ms, mr;
+    msgpack_zone zs, zr;
+    msgpack_object bs, br;
+    msgpack_zone_init(&zs, 4096);
+    msgpack_zone_init(&zr, 4096);
+    status = call(&c, &rs, &ms, &zs, &bs);
+    int rt_status = status == 0 ? call(&c, &rr, &mr, &zr, &br) : -1;
+    if (rt_status > 0 && rt_status != EXIT_REPLY_ERROR) /* a refusal means an older daemon */
+        status = rt_status;
+    if (status == 0) {
+        if (o->json) {
+            json_t *j = to_json(&bs, 0);
+            if (rt_status == 0) {
+                json_t *r = to_json(&br, 0);
+                if (json_is_object(j) && json_is_object(r))
+                    json_object_update(j, r);
+                json_decref(r);
+            }
+            print_json(j);
+            json_decref(j);
+        } else {
+            print_status(&bs, rt_status == 0 ? &br : NULL);
+        }
+    }
+    msgpack_zone_destroy(&zs);
+    msgpack_zone_destroy(&zr);
+    zmq_msg_close(&ms);
+    if (rt_status >= 0)
+        zmq_msg_close(&mr);
+    conn_close(&c);
+    return status;
+}
+
+/* ---- ping, report, totals ----------------------------------------------------- */
+
+static void print_ping(const msgpack_object *body, const ctl_opts_t *o)
+{
+    (void)o;
+    print_generic(body, 0);
+}
+
+static int run_ping(const ctl_opts_t *o)
+{
+    proto_ctl_request_t req = {.cmd = proto_str("ping")};
+    return ask(o, &req, print_ping);
+}
+
+static void print_report_cb(const msgpack_object *body, const ctl_opts_t *o)
+{
+    (void)o;
+    print_report(body);
+}
+
+static int run_report(const ctl_opts_t *o)
+{
+    proto_ctl_request_t req = {.cmd = proto_str("report")};
+    if (o->given & OPT_YEAR)
+        req_int(&req, "year", o->year);
+    return ask(o, &req, print_report_cb);
+}
+
+static void print_totals_cb(const msgpack_object *body, const ctl_opts_t *o)
+{
+    (void)o;
+    print_totals(body);
+}
+
+static int run_totals(const ctl_opts_t *o)
+{
+    if (!o->metric || !o->period) {
+        fprintf(stderr, "clustermonctl: totals needs --metric M and --period P\n");
+        return EXIT_USAGE;
+    }
+    proto_ctl_request_t req = {.cmd = proto_str("totals")};
+    req_str(&req, "metric", o->metric);
+    req_str(&req, "period", o->period);
+    return ask(o, &req, print_totals_cb);
+}
+
+/* ---- clusters --------------------------------------------------------------- */
+
+static void print_clusters(const msgpack_object *body, const ctl_opts_t *o)
+{
+    (void)o;
+    char tz[64];
+    get_str(body, "timezone", tz, sizeof tz);
+    printf("clusters in %lld (time zone %s; silent = no data for %lld days)\n\n",
+           (long long)get_int(body, "year", NULL), tz, (long long)get_int(body, "silent_days", NULL));
+    printf("%-20s %6s %6s %9s %11s %6s %6s %18s  %s\n", "cluster", "chains", "firms", "reporting",
+           "above-scale", "silent", "alerts", "revenue", "title");
+    const msgpack_object *cls = get(body, "clusters");
+    for (uint32_t i = 0; cls && cls->type == MSGPACK_OBJECT_ARRAY && i < cls->via.array.size; i++) {
+        const msgpack_object *cl = &cls->via.array.ptr[i];
+        char id[PROTO_MAX_ID_LEN + 1], title[256], rev[48];
+        get_str(cl, "id", id, sizeof id);
+        get_str(cl, "title", title, sizeof title);
+        fmt_milli(cl, "revenue_milli", rev, sizeof rev);
+        const msgpack_object *chains = get(cl, "chains");
+        printf("%-20s %6u %6lld %9lld %11lld %6lld %6lld %18s  %s\n", id,
+               chains && chains->type == MSGPACK_OBJECT_ARRAY ? chains->via.array.size : 0,
+               (long long)get_int(cl, "firms", NULL), (long long)get_int(cl, "reporting", NULL),
+               (long long)get_int(cl, "above_scale", NULL), (long long)get_int(cl, "silent", NULL),
+               (long long)get_int(cl, "alerts_firing", NULL), rev, title);
+    }
+}
+
+static int run_clusters(const ctl_opts_t *o)
+{
+    proto_ctl_request_t req = {.cmd = proto_str("clusters")};
+    if (o->given & OPT_YEAR)
+        req_int(&req, "year", o->year);
+    if (o->given & OPT_DAYS)
+        req_int(&req, "days", o->days);
+    return ask(o, &req, print_clusters);
+}
+
+/* ---- cluster ID --------------------------------------------------------------- */
+
+static const char *row_label(const msgpack_object *row, char *buf, size_t size)
+{
+    char kind[16], id[PROTO_MAX_ID_LEN + 1];
+    get_str(row, "kind", kind, sizeof kind);
+    get_str(row, "id", id, sizeof id);
+    if (strcmp(kind, "cluster") == 0)
+        snprintf(buf, size, "%s", id);
+    else if (strcmp(kind, "chain") == 0)
+        snprintf(buf, size, "  chain %s", *id ? id : "(none)");
+    else
+        snprintf(buf, size, "  tier %s", id);
+    return buf;
+}
+
+static void print_cluster(const msgpack_object *body, const ctl_opts_t *o)
+{
+    (void)o;
+    char id[PROTO_MAX_ID_LEN + 1], title[256], tz[64], line[48], revm[PROTO_MAX_ID_LEN + 1];
+    get_str(body, "id", id, sizeof id);
+    get_str(body, "title", title, sizeof title);
+    get_str(body, "timezone", tz, sizeof tz);
+    get_str(body, "revenue_metric", revm, sizeof revm);
+    fmt_milli(body, "above_scale_line_milli", line, sizeof line);
+    int year = (int)get_int(body, "year", NULL), through = (int)get_int(body, "through", NULL);
+    char cur[32], prev[32];
+    snprintf(cur, sizeof cur, "%d-01..%02d", year, through);
+    snprintf(prev, sizeof prev, "%d-01..%02d", year - 1, through);
+    printf("cluster %s (%s)\n", id, title);
+    printf("year to date %s against %s, time zone %s\n", cur, prev, tz);
+    printf("above-scale: %s in %d at or above %s\n\n", revm, year - 1, line);
+    const msgpack_object *rows = get(body, "rows");
+    if (!rows || rows->type != MSGPACK_OBJECT_ARRAY)
+        return;
+    printf("%-36s %6s %9s %11s\n", "", "firms", "reporting", "above-scale");
+    for (uint32_t i = 0; i < rows->via.array.size; i++) {
+        const msgpack_object *r = &rows->via.array.ptr[i];
+        char label[96];
+        printf("%-36s %6lld %9lld %11lld\n", row_label(r, label, sizeof label),
+               (long long)get_int(r, "firms", NULL), (long long)get_int(r, "reporting", NULL),
+               (long long)get_int(r, "above_scale", NULL));
+    }
+    /* one table per period metric, in the order the daemon lists them */
+    const msgpack_object *units = get(body, "units");
+    for (uint32_t m = 0; units && units->type == MSGPACK_OBJECT_MAP && m < units->via.map.size; m++) {
+        const msgpack_object_kv *kv = &units->via.map.ptr[m];
+        char metric[PROTO_MAX_ID_LEN + 1], unit[64], head[160];
+        snprintf(metric, sizeof metric, "%.*s", (int)kv->key.via.str.size, kv->key.via.str.ptr);
+        snprintf(unit, sizeof unit, "%.*s",
+                 kv->val.type == MSGPACK_OBJECT_STR ? (int)kv->val.via.str.size : 0,
+                 kv->val.type == MSGPACK_OBJECT_STR ? kv->val.via.str.ptr : "");
+        snprintf(head, sizeof head, "%s%s%s%s", metric, *unit ? " (" : "", unit, *unit ? ")" : "");
+        printf("\n%-36s %18s %18s %9s\n", head, cur, prev, "growth");
+        for (uint32_t i = 0; i < rows->via.array.size; i++) {
+            const msgpack_object *r = &rows->via.array.ptr[i];
+            const msgpack_object *fig = get(get(r, "metrics"), metric);
+            char label[96], a[48], b[48], g[16];
+            fmt_milli(fig, "ytd_milli", a, sizeof a);
+            fmt_milli(fig, "last_year_milli", b, sizeof b);
+            bool ok = true;
+            double pct = get_double(fig, "growth_pct", &ok);
+            const msgpack_object *gp = get(fig, "growth_pct");
+            if (!gp || gp->type == MSGPACK_OBJECT_NIL || !ok)
+                snprintf(g, sizeof g, "-");
+            else
+                snprintf(g, sizeof g, "%+.2f%%", pct);
+            printf("%-36s %18s %18s %9s\n", row_label(r, label, sizeof label), a, b, g);
+        }
+    }
+}
+
+static int run_cluster(const ctl_opts_t *o)
+{
+    proto_ctl_request_t req = {.cmd = proto_str("cluster")};
+    req_str(&req, "id", o->arg);
+    if (o->through)
+        req_str(&req, "through", o->through);
+    return ask(o, &req, print_cluster);
+}
+
+/* ---- firms -------------------------------------------------------------------- */
+
+static void print_firms(const msgpack_object *body, const ctl_opts_t *o)
+{
+    char tz[64], asof[32];
+    get_str(body, "timezone", tz, sizeof tz);
+    const msgpack_object *firms = get(body, "firms");
+    uint32_t n = firms && firms->type == MSGPACK_OBJECT_ARRAY ? firms->via.array.size : 0;
+    /* as_of is the end of a day: show that day */
+    fmt_date(get_int(body, "as_of_ms", NULL) - 1, tz, asof, sizeof asof);
+    if (o->silent)
+        printf("%u firms silent: no data for more than %lld days before the end of %s (%s)\n\n", n,
+               (long long)get_int(body, "silent_days", NULL), asof, tz);
+    else
+        printf("%u firms; silent = no data for more than %lld days before the end of %s (%s)\n\n", n,
+               (long long)get_int(body, "silent_days", NULL), asof, tz);
+    if (n == 0)
+        return;
+    printf("%-10s %-12s %-26s %-10s %-10s %6s %-6s %s\n", "firm", "cluster", "chain", "tier",
+           "last data", "days", "silent", "name");
+    for (uint32_t i = 0; i < n; i++) {
+        const msgpack_object *f = &firms->via.array.ptr[i];
+        char id[PROTO_MAX_ID_LEN + 1], cl[PROTO_MAX_ID_LEN + 1], ch[PROTO_MAX_ID_LEN + 1], tier[16],
+            status[16], last[32], days[24], name[512];
+        get_str(f, "id", id, sizeof id);
+        get_str(f, "cluster", cl, sizeof cl);
+        get_str(f, "chain", ch, sizeof ch);
+        get_str(f, "tier", tier, sizeof tier);
+        get_str(f, "status", status, sizeof status);
+        get_str(f, "last_data", last, sizeof last);
+        get_str(f, "name", name, sizeof name);
+        bool ok = true;
+        int64_t d = get_int(f, "days_since", &ok);
+        if (ok)
+            snprintf(days, sizeof days, "%lld", (long long)d);
+        else
+            snprintf(days, sizeof days, "never");
+        const msgpack_object *s = get(f, "silent");
+        bool silent = s && s->type == MSGPACK_OBJECT_BOOLEAN && s->via.boolean;
+        printf("%-10s %-12s %-26s %-10s %-10s %6s %-6s %s%s\n", id, cl, ch, tier, last, days,
+               strcmp(status, "inactive") == 0 ? "(off)" : silent ? "yes" : "no", name,
+               strcmp(status, "inactive") == 0 ? " [inactive]" : "");
+    }
+}
+
+static int run_firms(const ctl_opts_t *o)
+{
+    proto_ctl_request_t req = {.cmd = proto_str("firms")};
+    if (o->cluster)
+        req_str(&req, "cluster", o->cluster);
+    if (o->silent)
+        req_int(&req, "silent", 1);
+    if (o->given & OPT_DAYS)
+        req_int(&req, "days", o->days);
+    if (o->as_of)
+        req_str(&req, "as_of", o->as_of);
+    return ask(o, &req, print_firms);
+}
+
+/* ---- the command table ------------------------------------------------------------ */
+
+static const ctl_command_t commands[] = {
+    {"status", "", "version, uptime, sockets, rates, agents, WAL, snapshots, recovery",
+     "Shows the daemon's version, process id and uptime, each socket's endpoint and\n"
+     "connected peers, samples applied (and per second over the last 10 s), batches\n"
+     "acked and refused by reason, agents connected and known, alerts, the event\n"
+     "loop's lag, the write-ahead log, the snapshots and what start-up recovery found.\n",
+     0, false, run_status},
+    {"clusters", "[--year Y] [--days N]", "per cluster: firms, reporting, above-scale, silent, alerts",
+     "One line per cluster: its chains, member firms, firms that reported for year Y,\n"
+     "above-scale firms (revenue for Y at or above the line), firms silent for N days\n"
+     "(default 45, see firms), alerts firing now, revenue for Y and the title.\n"
+     "Y defaults to the current year in the daemon's time zone.\n",
+     OPT_YEAR | OPT_DAYS, false, run_clusters},
+    {"cluster", "ID [--through YYYY-MM]", "one cluster year to date, per chain and tier",
+     "Per chain (and the firms on no chain) and per tier of cluster ID: member firms,\n"
+     "firms that reported in the period, above-scale firms (by last year's revenue, the\n"
+     "way the year's directory is drawn up), and for every period metric the total from\n"
+     "January through --through against the same months of the previous year, with the\n"
+     "growth in percent. --through defaults to the last complete month.\n",
+     OPT_THROUGH, true, run_cluster},
+    {"firms", "[--cluster C] [--silent] [--days N] [--as-of YYYY-MM-DD]",
+     "the firms and their newest data; --silent: those that went quiet",
+     "One line per firm (of cluster C): chain, tier, its newest data (the latest period\n"
+     "it reported anything for, or its latest reading), days since that ended, and\n"
+     "whether it is silent: no data for more than N days (default 45), or never any.\n"
+     "Firms marked inactive in the registry are never silent. --silent lists only the\n"
+     "silent firms; --as-of judges at the end of that day instead of now.\n",
+     OPT_CLUSTER | OPT_SILENT | OPT_DAYS | OPT_AS_OF, false, run_firms},
+    {"report", "[--year Y]", "per cluster and chain: firms, reporting, above-scale, revenue, profit",
+     "Per cluster and chain: member firms, firms that reported in year Y, above-scale\n"
+     "firms (annual revenue at or above the line), revenue and profit for Y.\n"
+     "Y defaults to the current year in the daemon's time zone.\n",
+     OPT_YEAR, false, run_report},
+    {"totals", "--metric M --period P", "one period metric's total per cluster and chain",
+     "Per cluster and chain: member firms, how many reported for period P, and the\n"
+     "total of period metric M for P (YYYY, YYYY-Qn or YYYY-MM).\n",
+     OPT_METRIC | OPT_PERIOD, false, run_totals},
+    {"ping", "", "check that the daemon answers", "Prints pong if the daemon answers.\n", 0, false,
+     run_ping},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static const ctl_command_t *command_find(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static const char exit_text[] =
+    "Exit status: 0 ok, 1 the daemon refused the request (the reason is printed),\n"
+    "2 usage error, 3 no reply (daemon not running or not reachable).\n";
+
+static const char common_options[] =
+    "  -e, --control ENDPOINT  the daemon's control endpoint\n"
+    "                          (default $CLUSTERMON_CONTROL or tcp://127.0.0.1:7603)\n"
+    "  -t, --timeout MS        how long to wait for a reply (default 5000)\n"
+    "  -j, --json              print the reply as JSON (amounts in units)\n"
+    "  -h, --help              help (for a command: clustermonctl COMMAND --help)\n"
+    "  -V, --version           print the version\n";
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: clustermonctl [options] COMMAND [arguments]\n\n"
+                 "Queries a running clustermond over its control socket.\n\ncommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\noptions:\n%s\n%s", common_options, exit_text);
+}
+
+static void command_usage(const ctl_command_t *c, FILE *out)
+{
+    fprintf(out, "usage: clustermonctl [options] %s%s%s\n\n%s\noptions:\n%s", c->name,
+            *c->synopsis ? " " : "", c->synopsis, c->help, common_options);
+    if (c->opts & OPT_YEAR)
+        fprintf(out, "  -y, --year Y            the year (default: the current one)\n");
+    if (c->opts & OPT_METRIC)
+        fprintf(out, "  -m, --metric M          a period metric, e.g. revenue\n");
+    if (c->opts & OPT_PERIOD)
+        fprintf(out, "  -p, --period P          YYYY, YYYY-Qn or YYYY-MM\n");
+    if (c->opts & OPT_THROUGH)
+        fprintf(out, "      --through YYYY-MM   the last month of the year to date\n");
+    if (c->opts & OPT_CLUSTER)
+        fprintf(out, "  -c, --cluster C         only the firms of cluster C\n");
+    if (c->opts & OPT_SILENT)
+        fprintf(out, "  -s, --silent            only the silent firms\n");
+    if (c->opts & OPT_DAYS)
+        fprintf(out, "  -d, --days N            silent after N days without data (default 45)\n");
+    if (c->opts & OPT_AS_OF)
+        fprintf(out, "      --as-of YYYY-MM-DD  judge silence at the end of that day\n");
+    fprintf(out, "\n%s", exit_text);
+}
+
+static const char *opt_name(unsigned bit)
+{
+    switch (bit) {
+    case OPT_YEAR: return "--year";
+    case OPT_METRIC: return "--metric";
+    case OPT_PERIOD: return "--period";
+    case OPT_CLUSTER: return "--cluster";
+    case OPT_SILENT: return "--silent";
+    case OPT_DAYS: return "--days";
+    case OPT_AS_OF: return "--as-of";
+    case OPT_THROUGH: return "--through";
+    }
+    return "?";
+}
+
+static bool parse_long(const char *s, long lo, long hi, long *ret)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return false;
+    *ret = v;
+    return true;
+}
+
 int main(int argc, char **argv)
 {
+    enum { LONG_AS_OF = 256, LONG_THROUGH };
     static const struct option opts[] = {
         {"control", required_argument, NULL, 'e'}, {"timeout", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},          {"year", required_argument, NULL, 'y'},
         {"metric", required_argument, NULL, 'm'},  {"period", required_argument, NULL, 'p'},
+        {"cluster", required_argument, NULL, 'c'}, {"silent", no_argument, NULL, 's'},
+        {"days", required_argument, NULL, 'd'},    {"as-of", required_argument, NULL, LONG_AS_OF},
+        {"through", required_argument, NULL, LONG_THROUGH},
         {"help", no_argument, NULL, 'h'},          {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
+    setlocale(LC_CTYPE, "");
     ctl_opts_t o = {.endpoint = getenv("CLUSTERMON_CONTROL"), .timeout_ms = 5000};
     if (!o.endpoint || !*o.endpoint)
         o.endpoint = "tcp://127.0.0.1:7603";
-    long year = -1;
-    const char *metric = NULL, *period = NULL;
+    bool help = false;
+    long v;
     int c;
-    char *end;
-    /* Options may come before or after the command (GNU getopt permutes). */
-    while ((c = getopt_long(argc, argv, "e:t:jy:m:p:hV", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "e:t:jy:m:p:c:sd:hV", opts, NULL)) != -1) {
         switch (c) {
-        case 'm': metric = optarg; break;
-        case 'p': period = optarg; break;
         case 'e': o.endpoint = optarg; break;
         case 't':
-            o.timeout_ms = (int)strtol(optarg, &end, 10);
-            if (*end || o.timeout_ms <= 0) {
+            if (!parse_long(optarg, 1, 3600000, &v)) {
                 fprintf(stderr, "clustermonctl: --timeout: '%s' is not a positive number of ms\n",
                         optarg);
                 return EXIT_USAGE;
             }
+            o.timeout_ms = (int)v;
             break;
         case 'j': o.json = true; break;
         case 'y':
-            year = strtol(optarg, &end, 10);
-            if (*end || year < PROTO_MIN_YEAR || year > PROTO_MAX_YEAR) {
+            if (!parse_long(optarg, PROTO_MIN_YEAR, PROTO_MAX_YEAR, &o.year)) {
                 fprintf(stderr, "clustermonctl: --year: '%s' is not a year in %d..%d\n", optarg,
                         PROTO_MIN_YEAR, PROTO_MAX_YEAR);
                 return EXIT_USAGE;
             }
+            o.given |= OPT_YEAR;
             break;
-        case 'h': usage(stdout); return 0;
+        case 'm': o.metric = optarg; o.given |= OPT_METRIC; break;
+        case 'p': o.period = optarg; o.given |= OPT_PERIOD; break;
+        case 'c': o.cluster = optarg; o.given |= OPT_CLUSTER; break;
+        case 's': o.silent = true; o.given |= OPT_SILENT; break;
+        case 'd':
+            if (!parse_long(optarg, 1, 36500, &o.days)) {
+                fprintf(stderr, "clustermonctl: --days: '%s' is not a number of days in 1..36500\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            o.given |= OPT_DAYS;
+            break;
+        case LONG_AS_OF: o.as_of = optarg; o.given |= OPT_AS_OF; break;
+        case LONG_THROUGH: o.through = optarg; o.given |= OPT_THROUGH; break;
+        case 'h': help = true; break;
         case 'V': printf("clustermonctl %s\n", CLUSTERMON_VERSION); return 0;
         default: usage(stderr); return EXIT_USAGE;
         }
     }
-    if (optind != argc - 1) {
-        fprintf(stderr, "clustermonctl: %s\n",
-                optind >= argc ? "a command is needed" : "one command at a time");
+    if (optind < argc && strcmp(argv[optind], "help") == 0) { /* clustermonctl help [COMMAND] */
+        help = true;
+        optind++;
+    }
+    if (optind >= argc) {
+        if (help) {
+            usage(stdout);
+            return 0;
+        }
+        fprintf(stderr, "clustermonctl: a command is needed\n");
         usage(stderr);
         return EXIT_USAGE;
     }
-    const char *cmd = argv[optind];
-    if (strcmp(cmd, "report") != 0 && strcmp(cmd, "status") != 0 && strcmp(cmd, "ping") != 0 &&
-        strcmp(cmd, "totals") != 0) {
-        fprintf(stderr, "clustermonctl: unknown command '%s' (report, totals, status, ping)\n", cmd);
+    const ctl_command_t *cmd = command_find(argv[optind]);
+    if (!cmd) {
+        fprintf(stderr, "clustermonctl: unknown command '%s' (", argv[optind]);
+        for (size_t i = 0; i < NCOMMANDS; i++)
+            fprintf(stderr, "%s%s", i ? ", " : "", commands[i].name);
+        fprintf(stderr, ")\n");
         return EXIT_USAGE;
     }
-    bool is_totals = strcmp(cmd, "totals") == 0;
-    if (is_totals != (metric != NULL) || is_totals != (period != NULL)) {
-        fprintf(stderr, "clustermonctl: totals needs --metric and --period (and only totals takes them)\n");
+    if (help) {
+        command_usage(cmd, stdout);
+        return 0;
+    }
+    int nargs = argc - optind - 1;
+    if (nargs != (cmd->takes_arg ? 1 : 0)) {
+        fprintf(stderr, "clustermonctl: %s %s\n", cmd->name,
+                cmd->takes_arg ? "takes one argument" : "takes no arguments");
+        command_usage(cmd, stderr);
         return EXIT_USAGE;
     }
-    if (year >= 0 && strcmp(cmd, "report") != 0) {
-        fprintf(stderr, "clustermonctl: --year goes with report\n");
+    o.arg = cmd->takes_arg ? argv[optind + 1] : NULL;
+    unsigned extra = o.given & ~cmd->opts;
+    if (extra) {
+        fprintf(stderr, "clustermonctl: %s does not go with %s\n", opt_name(extra & -extra),
+                cmd->name);
+        command_usage(cmd, stderr);
         return EXIT_USAGE;
     }
-    proto_ctl_request_t req = {.cmd = proto_str(cmd)};
-    if (year >= 0) {
-        req.args[0] = (proto_ctl_arg_t){.key = proto_str("year"), .kind = PROTO_ARG_INT, .ival = year};
-        req.nargs = 1;
-    }
-    if (is_totals) {
-        req.args[0] = (proto_ctl_arg_t){.key = proto_str("metric"), .kind = PROTO_ARG_STR,
-                                        .sval = proto_str(metric)};
-        req.args[1] = (proto_ctl_arg_t){.key = proto_str("period"), .kind = PROTO_ARG_STR,
-                                        .sval = proto_str(period)};
-        req.nargs = 2;
-    }
-    return request(&o, &req, cmd);
+    return cmd->run(&o);
 }

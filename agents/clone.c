@@ -1,0 +1,194 @@
+/* clone.c -- see clone.h. */
+#include "agents/clone.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+void clone_init(clone_t *c)
+{
+    memset(c, 0, sizeof *c);
+}
+
+static void clear(clone_t *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        free(c->items[i].id);
+    c->n = 0;
+}
+
+void clone_free(clone_t *c)
+{
+    clear(c);
+    free(c->items);
+    c->items = NULL;
+    c->cap = 0;
+}
+
+static clone_entry_t *find(clone_t *c, proto_str_t id)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (strlen(c->items[i].id) == id.len && memcmp(c->items[i].id, id.ptr, id.len) == 0)
+            return &c->items[i];
+    return NULL;
+}
+
+void clone_apply(clone_t *c, const proto_alert_t *a)
+{
+    clone_entry_t *e = find(c, a->id);
+    if (a->seq > c->seq)
+        c->seq = a->seq;
+    if (a->state == PROTO_ALERT_RESOLVED) {
+        if (e) {
+            free(e->id);
+            *e = c->items[--c->n];
+        }
+        return;
+    }
+    if (!e) {
+        if (c->n == c->cap) {
+            size_t ncap = c->cap ? c->cap * 2 : 64;
+            clone_entry_t *ni = realloc(c->items, ncap * sizeof *ni);
+            if (!ni)
+                abort();
+            c->items = ni;
+            c->cap = ncap;
+        }
+        e = &c->items[c->n++];
+        e->id = malloc(a->id.len + 1);
+        if (!e->id)
+            abort();
+        memcpy(e->id, a->id.ptr, a->id.len);
+        e->id[a->id.len] = '\0';
+    }
+    e->state = a->state;
+    e->seq = a->seq;
+}
+
+clone_verdict_t clone_check(const clone_t *c, uint64_t seq)
+{
+    if (c->seq == 0 || seq == c->seq + 1)
+        return CLONE_APPLY;
+    return seq <= c->seq ? CLONE_OLD : CLONE_GAP;
+}
+
+/* Finds key in a msgpack map. */
+static const msgpack_object *get(const msgpack_object *map, const char *key)
+{
+    if (map->type != MSGPACK_OBJECT_MAP)
+        return NULL;
+    size_t kl = strlen(key);
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object *k = &map->via.map.ptr[i].key;
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
+            memcmp(k->via.str.ptr, key, kl) == 0)
+            return &map->via.map.ptr[i].val;
+    }
+    return NULL;
+}
+
+int clone_snapshot(clone_t *c, void *ctx, const char *endpoint, int timeout_ms, clone_alert_cb cb,
+                   void *data, char *err, size_t errlen)
+{
+    int rc = -1, linger = 0;
+    msgpack_sbuffer req;
+    msgpack_sbuffer_init(&req);
+    proto_ctl_request_t r = {.cmd = proto_str("alerts")};
+    void *sock = zmq_socket(ctx, ZMQ_DEALER);
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 8192);
+    if (!sock) {
+        snprintf(err, errlen, "zmq_socket: %s", zmq_strerror(errno));
+        goto out;
+    }
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (proto_ctl_request_encode(&r, &req) != PROTO_OK || zmq_connect(sock, endpoint) != 0 ||
+        zmq_send(sock, req.data, req.size, 0) < 0) {
+        snprintf(err, errlen, "cannot ask %s: %s", endpoint, zmq_strerror(errno));
+        goto out;
+    }
+    zmq_pollitem_t item = {.socket = sock, .events = ZMQ_POLLIN};
+    if (zmq_poll(&item, 1, timeout_ms) <= 0 || zmq_msg_recv(&msg, sock, 0) < 0) {
+        snprintf(err, errlen, "no snapshot from %s within %d ms", endpoint, timeout_ms);
+        goto out;
+    }
+    bool ok;
+    proto_str_t reason;
+    msgpack_object body;
+    char why[PROTO_ERRLEN];
+    if (proto_ctl_reply_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), &zone, &ok, &reason, &body,
+                               why, sizeof why) != PROTO_OK) {
+        snprintf(err, errlen, "malformed snapshot reply: %s", why);
+        goto out;
+    }
+    if (!ok) {
+        snprintf(err, errlen, "snapshot refused: %.*s", (int)reason.len, reason.ptr);
+        goto out;
+    }
+    const msgpack_object *seq = get(&body, "seq"), *alerts = get(&body, "alerts");
+    if (!seq || seq->type != MSGPACK_OBJECT_POSITIVE_INTEGER || !alerts ||
+        alerts->type != MSGPACK_OBJECT_ARRAY) {
+        snprintf(err, errlen, "snapshot reply without seq and alerts");
+        goto out;
+    }
+    clear(c);
+    c->seq = seq->via.u64;
+    for (uint32_t i = 0; i < alerts->via.array.size; i++) {
+        const msgpack_object *o = &alerts->via.array.ptr[i];
+        proto_alert_t a;
+        if (o->type != MSGPACK_OBJECT_BIN ||
+            proto_alert_decode(o->via.bin.ptr, o->via.bin.size, &a, why, sizeof why) != PROTO_OK)
+            continue; /* one bad entry does not spoil the rest */
+        uint64_t keep = c->seq;
+        clone_apply(c, &a);
+        c->seq = keep; /* the snapshot's seq, not its newest alert's */
+        if (cb)
+            cb(&a, data);
+    }
+    c->snapshots++;
+    rc = 0;
+out:
+    msgpack_zone_destroy(&zone);
+    zmq_msg_close(&msg);
+    if (sock)
+        zmq_close(sock);
+    msgpack_sbuffer_destroy(&req);
+    return rc;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+    return strcmp(((const clone_entry_t *)a)->id, ((const clone_entry_t *)b)->id);
+}
+
+int clone_write_state(const clone_t *c, const char *path)
+{
+    clone_entry_t *sorted = malloc((c->n ? c->n : 1) * sizeof *sorted);
+    if (!sorted)
+        return -1;
+    memcpy(sorted, c->items, c->n * sizeof *sorted);
+    qsort(sorted, c->n, sizeof *sorted, cmp_entry);
+    json_t *root = json_object(), *arr = json_array();
+    json_object_set_new(root, "seq", json_integer((json_int_t)c->seq));
+    for (size_t i = 0; i < c->n; i++) {
+        json_t *e = json_object();
+        json_object_set_new(e, "id", json_string(sorted[i].id));
+        json_object_set_new(e, "state", json_string(proto_alert_state_name(sorted[i].state)));
+        json_object_set_new(e, "seq", json_integer((json_int_t)sorted[i].seq));
+        json_array_append_new(arr, e);
+    }
+    json_object_set_new(root, "firing", arr);
+    free(sorted);
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int rc = json_dump_file(root, tmp, JSON_INDENT(1));
+    json_decref(root);
+    if (rc != 0 || rename(tmp, path) != 0)
+        return -1;
+    return 0;
+}

@@ -1,0 +1,432 @@
+/* alertbook.c -- see alertbook.h. */
+#include "daemon/alertbook.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/log.h"
+#include "daemon/xalloc.h"
+
+/* ---- evaluation helpers ------------------------------------------------------ */
+
+void ab_eval_reset(ab_eval_t *ev)
+{
+    ev->active = ev->revisable = false;
+    ev->observed = ev->expected = 0;
+    ev->ts_ms = 0;
+    ev->summary[0] = '\0';
+    ev->ndetails = 0;
+    ev->strused = 0;
+}
+
+void ab_eval_num(ab_eval_t *ev, const char *key, double v)
+{
+    if (ev->ndetails >= PROTO_MAX_DETAILS || !isfinite(v))
+        return;
+    ab_detail_t *d = &ev->details[ev->ndetails++];
+    snprintf(d->key, sizeof d->key, "%s", key);
+    d->is_str = false;
+    d->num = v;
+    d->str = NULL;
+}
+
+void ab_eval_str(ab_eval_t *ev, const char *key, const char *fmt, ...)
+{
+    if (ev->ndetails >= PROTO_MAX_DETAILS || ev->strused >= sizeof ev->strbuf - 1)
+        return;
+    ab_detail_t *d = &ev->details[ev->ndetails++];
+    snprintf(d->key, sizeof d->key, "%s", key);
+    d->is_str = true;
+    d->str = ev->strbuf + ev->strused;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(d->str, sizeof ev->strbuf - ev->strused, fmt, ap);
+    va_end(ap);
+    size_t used = n < 0 ? 0 : (size_t)n;
+    if (used > sizeof ev->strbuf - ev->strused - 1)
+        used = sizeof ev->strbuf - ev->strused - 1;
+    ev->strused += used + 1;
+}
+
+/* ---- the table ------------------------------------------------------------- */
+
+static uint64_t hash_cstr(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+void alertbook_init(alertbook_t *b, const config_t *cfg, const registry_t *reg, alerts_t *pub,
+                    silences_t *silences)
+{
+    memset(b, 0, sizeof *b);
+    b->cfg = cfg;
+    b->reg = reg;
+    b->pub = pub;
+    b->silences = silences;
+    b->mask = 255;
+    b->slots = xcalloc(b->mask + 1, sizeof *b->slots);
+}
+
+static void details_free(ab_detail_t *d, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (d[i].is_str)
+            free(d[i].str);
+}
+
+static void event_free(ab_event_t *e)
+{
+    free(e->summary);
+    e->summary = NULL;
+    details_free(e->details, e->ndetails);
+    e->ndetails = 0;
+}
+
+void alertbook_free(alertbook_t *b)
+{
+    for (size_t i = 0; i < b->nalerts; i++) {
+        ab_alert_t *a = b->alerts[i];
+        details_free(a->details, a->ndetails);
+        free(a->summary);
+        free(a->id);
+        free(a);
+    }
+    for (size_t i = 0; i < b->nevents; i++)
+        event_free(&b->events[i]);
+    free(b->alerts);
+    free(b->slots);
+    free(b->events);
+    b->alerts = NULL;
+    b->slots = NULL;
+    b->events = NULL;
+}
+
+static void make_id(const alertbook_t *b, int rule, int firm, char *buf, size_t size)
+{
+    const config_rule_t *r = &b->cfg->rules[rule];
+    snprintf(buf, size, "%s:%s", r->id,
+             firm >= 0 ? b->reg->firms[firm].id : b->cfg->clusters[r->cluster].id);
+}
+
+static void slots_insert(alertbook_t *b, size_t index)
+{
+    size_t i = hash_cstr(b->alerts[index]->id) & b->mask;
+    while (b->slots[i])
+        i = (i + 1) & b->mask;
+    b->slots[i] = (uint32_t)(index + 1);
+}
+
+ab_alert_t *alertbook_get(alertbook_t *b, int rule, int firm, bool create)
+{
+    char id[PROTO_MAX_ALERT_ID_LEN + 1];
+    make_id(b, rule, firm, id, sizeof id);
+    for (size_t i = hash_cstr(id) & b->mask; b->slots[i]; i = (i + 1) & b->mask) {
+        ab_alert_t *a = b->alerts[b->slots[i] - 1];
+        if (strcmp(a->id, id) == 0)
+            return a;
+    }
+    if (!create)
+        return NULL;
+    if ((b->nalerts + 1) * 2 > b->mask + 1) {
+        free(b->slots);
+        b->mask = b->mask * 2 + 1;
+        b->slots = xcalloc(b->mask + 1, sizeof *b->slots);
+        for (size_t k = 0; k < b->nalerts; k++)
+            slots_insert(b, k);
+    }
+    ab_alert_t *a = xcalloc(1, sizeof *a);
+    a->id = xstrdup(id);
+    a->rule = rule;
+    a->firm = firm;
+    a->summary = xstrdup("");
+    xgrow(&b->alerts, &b->cap, b->nalerts + 1, sizeof *b->alerts);
+    b->alerts[b->nalerts] = a;
+    slots_insert(b, b->nalerts++);
+    return a;
+}
+
+/* ---- lifecycle --------------------------------------------------------------- */
+
+static void take_basis(ab_alert_t *a, const ab_eval_t *ev)
+{
+    a->observed = ev->observed;
+    a->expected = ev->expected;
+    free(a->summary);
+    a->summary = xstrdup(ev->summary);
+    details_free(a->details, a->ndetails);
+    a->ndetails = ev->ndetails;
+    for (uint32_t i = 0; i < ev->ndetails; i++) {
+        a->details[i] = ev->details[i];
+        if (ev->details[i].is_str)
+            a->details[i].str = xstrdup(ev->details[i].str);
+    }
+}
+
+/* Did the inputs of a firing alert change? (a restated or late report) */
+static bool basis_changed(const ab_alert_t *a, const ab_eval_t *ev)
+{
+    if (a->observed != ev->observed || a->expected != ev->expected ||
+        a->ndetails != ev->ndetails)
+        return true;
+    for (uint32_t i = 0; i < ev->ndetails; i++) {
+        const ab_detail_t *x = &a->details[i], *y = &ev->details[i];
+        if (strcmp(x->key, y->key) != 0 || x->is_str != y->is_str ||
+            (x->is_str ? strcmp(x->str, y->str) != 0 : x->num != y->num))
+            return true;
+    }
+    return false;
+}
+
+static void queue(alertbook_t *b, ab_alert_t *a, int state, bool reminder)
+{
+    if (b->quiet)
+        return; /* replay: published before the restart */
+    xgrow(&b->events, &b->events_cap, b->nevents + 1, sizeof *b->events);
+    ab_event_t *e = &b->events[b->nevents++];
+    e->state = state;
+    e->reminder = reminder;
+    e->a = a;
+    e->observed = a->observed;
+    e->expected = a->expected;
+    e->since_ms = a->since_ms;
+    e->summary = xstrdup(a->summary);
+    e->ndetails = a->ndetails;
+    for (uint32_t i = 0; i < a->ndetails; i++) {
+        e->details[i] = a->details[i];
+        if (a->details[i].is_str)
+            e->details[i].str = xstrdup(a->details[i].str);
+    }
+}
+
+
+static uint32_t flaps_within(const ab_alert_t *a, int64_t now_ms, int64_t window)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < a->nflaps && i < AB_FLAP_RING; i++)
+        if (now_ms - a->flaps[i] < window)
+            n++;
+    return n;
+}
+
+/* A firing <-> resolved change: counted for flapping, then queued unless held. */
+static void transition(alertbook_t *b, ab_alert_t *a, int state, int64_t now_ms)
+{
+    a->flaps[a->nflaps++ % AB_FLAP_RING] = now_ms;
+    if (b->quiet)
+        a->published_ms = now_ms; /* replayed: it was published then; reminders count from here */
+    if (a->flapping)
+        return;
+    if (flaps_within(a, now_ms, b->cfg->flap_window_ms) >= b->cfg->flap_max) {
+        a->flapping = true;
+        queue(b, a, PROTO_ALERT_FLAPPING, false);
+        return;
+    }
+    queue(b, a, state, false);
+}
+
+void alertbook_eval(alertbook_t *b, int rule, int firm, const ab_eval_t *ev, int64_t now_ms)
+{
+    ab_alert_t *a = alertbook_get(b, rule, firm, ev->active);
+    if (!a)
+        return;
+    if (ev->active && !a->firing) {
+        a->firing = true;
+        a->since_ms = ev->ts_ms;
+        b->firing++;
+        take_basis(a, ev);
+        transition(b, a, PROTO_ALERT_FIRING, now_ms);
+    } else if (!ev->active && a->firing) {
+        a->firing = false;
+        b->firing--;
+        take_basis(a, ev);
+        transition(b, a, PROTO_ALERT_RESOLVED, now_ms);
+    } else if (ev->active && ev->revisable && basis_changed(a, ev)) {
+        take_basis(a, ev);
+        if (!a->flapping)
+            queue(b, a, PROTO_ALERT_REVISED, false);
+    } else if (ev->active) {
+        /* new values, same alert (a threshold still breached): keep the
+         * latest for listings, publish nothing */
+        a->observed = ev->observed;
+    }
+}
+
+void alertbook_tick(alertbook_t *b, int64_t now_ms)
+{
+    for (size_t i = 0; i < b->nalerts; i++) {
+        ab_alert_t *a = b->alerts[i];
+        if (a->flapping && a->nflaps &&
+            now_ms - a->flaps[(a->nflaps - 1) % AB_FLAP_RING] >= b->cfg->flap_window_ms) {
+            /* settled: say where it ended up */
+            a->flapping = false;
+            queue(b, a, a->firing ? PROTO_ALERT_FIRING : PROTO_ALERT_RESOLVED, false);
+            continue;
+        }
+        int64_t repeat = b->cfg->rules[a->rule].repeat_ms;
+        if (a->firing && !a->flapping && repeat > 0 && now_ms - a->published_ms >= repeat)
+            queue(b, a, PROTO_ALERT_FIRING, true);
+    }
+}
+
+/* ---- publishing -------------------------------------------------------------- */
+
+void alertbook_to_proto(const alertbook_t *b, const ab_alert_t *a, int state, proto_alert_t *out)
+{
+    const config_t *cfg = b->cfg;
+    const config_rule_t *r = &cfg->rules[a->rule];
+    const config_cluster_t *cl = &cfg->clusters[r->cluster];
+    const firm_t *f = a->firm >= 0 ? &b->reg->firms[a->firm] : NULL;
+    int chain = f ? f->chain : r->chain;
+    memset(out, 0, sizeof *out);
+    out->id = proto_str(a->id);
+    out->rule = proto_str(r->id);
+    out->severity = (uint8_t)r->severity;
+    out->state = (uint8_t)state;
+    out->cluster = proto_str(cl->id);
+    out->chain = proto_str(chain >= 0 ? cl->chains[chain] : NULL);
+    out->firm = proto_str(f ? f->id : NULL);
+    out->metric = proto_str(r->metric >= 0 ? cfg->metrics[r->metric].name : "any");
+    out->observed = isfinite(a->observed) ? a->observed : 0;
+    out->expected = isfinite(a->expected) ? a->expected : 0;
+    out->summary = proto_str(a->summary);
+    out->since_ms = a->since_ms > 0 ? a->since_ms : 0;
+    out->ts_ms = out->since_ms;
+    out->seq = a->seq ? a->seq : 1;
+    out->ndetails = a->ndetails;
+    for (uint32_t i = 0; i < a->ndetails; i++) {
+        out->details[i].key = proto_str(a->details[i].key);
+        out->details[i].is_str = a->details[i].is_str;
+        out->details[i].num = a->details[i].num;
+        out->details[i].str = proto_str(a->details[i].is_str ? a->details[i].str : NULL);
+    }
+}
+
+static void publish_one(alertbook_t *b, ab_event_t *e, int64_t now_ms)
+{
+    ab_alert_t *a = e->a;
+    proto_alert_t p;
+    alertbook_to_proto(b, a, e->state, &p);
+    /* the basis of this event, not the alert's latest */
+    p.observed = isfinite(e->observed) ? e->observed : 0;
+    p.expected = isfinite(e->expected) ? e->expected : 0;
+    p.since_ms = e->since_ms > 0 ? e->since_ms : 0;
+    p.summary = proto_str(e->summary);
+    p.ndetails = e->ndetails;
+    for (uint32_t i = 0; i < e->ndetails; i++) {
+        p.details[i].key = proto_str(e->details[i].key);
+        p.details[i].is_str = e->details[i].is_str;
+        p.details[i].num = e->details[i].num;
+        p.details[i].str = proto_str(e->details[i].is_str ? e->details[i].str : NULL);
+    }
+    p.reminder = e->reminder;
+    p.ts_ms = now_ms;
+    if (alerts_publish(b->pub, &p) == 0)
+        a->seq = p.seq;
+    a->published_ms = now_ms;
+    b->by_state[e->state]++;
+}
+
+/* One alert standing for n events of the same rule, cluster and state. */
+static void publish_group(alertbook_t *b, ab_event_t *ev, size_t n, int64_t now_ms)
+{
+    const config_rule_t *r = &b->cfg->rules[ev[0].a->rule];
+    const config_cluster_t *cl = &b->cfg->clusters[r->cluster];
+    char id[PROTO_MAX_ALERT_ID_LEN + 1], summary[PROTO_MAX_TEXT_LEN], names[512];
+    size_t off = 0;
+    names[0] = '\0';
+    for (size_t i = 0; i < n && i < 5 && off < sizeof names; i++) {
+        const ab_alert_t *a = ev[i].a;
+        off += (size_t)snprintf(names + off, sizeof names - off, "%s%s", i ? ", " : "",
+                                a->firm >= 0 ? b->reg->firms[a->firm].id : cl->id);
+    }
+    snprintf(id, sizeof id, "%s:%s:group", r->id, cl->id);
+    snprintf(summary, sizeof summary, "%zu alerts of rule %s in %s are %s at once: %s%s", n, r->id,
+             cl->id, proto_alert_state_name((proto_alert_state_t)ev[0].state), names,
+             n > 5 ? ", ..." : "");
+    proto_alert_t p;
+    memset(&p, 0, sizeof p);
+    p.id = proto_str(id);
+    p.rule = proto_str(r->id);
+    p.severity = (uint8_t)r->severity;
+    p.state = (uint8_t)ev[0].state;
+    p.cluster = proto_str(cl->id);
+    p.chain = proto_str(r->chain >= 0 ? cl->chains[r->chain] : NULL);
+    p.metric = proto_str(r->metric >= 0 ? b->cfg->metrics[r->metric].name : "any");
+    p.observed = (double)n;
+    p.summary = proto_str(summary);
+    p.since_ms = now_ms;
+    p.ts_ms = now_ms;
+    p.count = (uint32_t)n;
+    if (alerts_publish(b->pub, &p) == 0)
+        for (size_t i = 0; i < n; i++)
+            ev[i].a->seq = p.seq;
+    for (size_t i = 0; i < n; i++)
+        ev[i].a->published_ms = now_ms;
+    b->grouped += n;
+    b->by_state[ev[0].state]++;
+}
+
+void alertbook_flush(alertbook_t *b, int64_t now_ms)
+{
+    if (b->nevents == 0)
+        return;
+    silences_expire(b->silences, now_ms);
+    /* drop silenced events first: they are tracked, not published */
+    size_t n = 0;
+    for (size_t i = 0; i < b->nevents; i++) {
+        ab_event_t *e = &b->events[i];
+        const config_rule_t *r = &b->cfg->rules[e->a->rule];
+        const char *firm = e->a->firm >= 0 ? b->reg->firms[e->a->firm].id : NULL;
+        if (silences_match(b->silences, r->id, b->cfg->clusters[r->cluster].id, firm, now_ms)) {
+            b->suppressed++;
+            e->a->published_ms = now_ms;
+            event_free(e);
+            continue;
+        }
+        b->events[n++] = *e;
+    }
+    /* Events are in evaluation order (deterministic); group per rule and
+     * state, keeping the first occurrence's position. */
+    bool *done = xcalloc(n ? n : 1, sizeof *done);
+    ab_event_t *group = xmalloc((n ? n : 1) * sizeof *group);
+    for (size_t i = 0; i < n; i++) {
+        if (done[i])
+            continue;
+        size_t g = 0;
+        for (size_t j = i; j < n; j++) {
+            if (!done[j] && b->events[j].a->rule == b->events[i].a->rule &&
+                b->events[j].state == b->events[i].state &&
+                b->events[j].reminder == b->events[i].reminder && b->events[j].a->firm >= 0) {
+                bool seen = false; /* one alert twice in a pass counts once */
+                for (size_t k = 0; k < g && !seen; k++)
+                    seen = group[k].a == b->events[j].a;
+                if (!seen)
+                    group[g++] = b->events[j];
+            }
+        }
+        if (g > b->cfg->group_max && b->events[i].a->firm >= 0) {
+            for (size_t j = i; j < n; j++)
+                if (b->events[j].a->rule == b->events[i].a->rule &&
+                    b->events[j].state == b->events[i].state &&
+                    b->events[j].reminder == b->events[i].reminder && b->events[j].a->firm >= 0)
+                    done[j] = true;
+            publish_group(b, group, g, now_ms);
+        } else {
+            done[i] = true;
+            publish_one(b, &b->events[i], now_ms);
+        }
+    }
+    free(done);
+    free(group);
+    for (size_t i = 0; i < n; i++)
+        event_free(&b->events[i]);
+    b->nevents = 0;
+}

@@ -1,0 +1,519 @@
+/*
+ * metrics.c -- see metrics.h.
+ *
+ * The exposition follows the Prometheus text format 0.0.4: one "# HELP" and
+ * one "# TYPE" line per family, before its samples, families never split;
+ * label values escaped; counters end in _total. Amounts are kept in
+ * milli-units and printed exactly ("1234.5", not a rounded double).
+ *
+ * clustermon_cluster_metric_total is named as the operations issue asks
+ * (dashboards query it by that name) but is a sum that can go down when a
+ * report is restated, not a counter: it is declared untyped, which
+ * Prometheus stores like a gauge, because promtool rejects a gauge whose
+ * name ends in _total.
+ */
+#include "daemon/metrics.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "daemon/log.h"
+#include "daemon/server.h"
+#include "daemon/xalloc.h"
+
+/* ---- text ----------------------------------------------------------------- */
+
+void metrics_text_printf(metrics_text_t *t, const char *fmt, ...)
+{
+    for (;;) {
+        size_t room = t->cap - t->len;
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(t->data ? t->data + t->len : NULL, room, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return;
+        if ((size_t)n < room) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t need = t->len + (size_t)n + 1;
+        size_t cap = t->cap ? t->cap : 4096;
+        while (cap < need)
+            cap *= 2;
+        t->data = xrealloc(t->data, cap);
+        t->cap = cap;
+    }
+}
+
+void metrics_text_free(metrics_text_t *t)
+{
+    free(t->data);
+    memset(t, 0, sizeof *t);
+}
+
+void metrics_label_escape(metrics_text_t *out, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\')
+            metrics_text_printf(out, "\\\\");
+        else if (*s == '"')
+            metrics_text_printf(out, "\\\"");
+        else if (*s == '\n')
+            metrics_text_printf(out, "\\n");
+        else
+            metrics_text_printf(out, "%c", *s);
+    }
+}
+
+/* ---- peers: zmq_socket_monitor ------------------------------------------- */
+
+const char *metrics_sock_name(metrics_sock_t s)
+{
+    static const char *const names[METRICS_NSOCKS] = {"ingest", "alerts", "control"};
+    return (unsigned)s < METRICS_NSOCKS ? names[s] : "?";
+}
+
+/* A monitor message: [u16 event, u32 value][endpoint]. */
+static bool monitor_message(zpoll_t *zp)
+{
+    metrics_peers_t *p = zp->data;
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, p->sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&msg);
+        return false;
+    }
+    uint16_t event = 0;
+    if (zmq_msg_size(&msg) >= 6)
+        memcpy(&event, zmq_msg_data(&msg), sizeof event);
+    bool more = zmq_msg_more(&msg);
+    zmq_msg_close(&msg);
+    while (more) { /* the endpoint frame: not needed */
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, p->sock, ZMQ_DONTWAIT) < 0)
+            more = false;
+        else
+            more = zmq_msg_more(&msg);
+        zmq_msg_close(&msg);
+    }
+    if (event == ZMQ_EVENT_ACCEPTED) {
+        p->peers++;
+        p->accepted++;
+    } else if (event == ZMQ_EVENT_DISCONNECTED && p->peers > 0) {
+        p->peers--;
+    }
+    return true;
+}
+
+int metrics_start(metrics_t *m, struct server *srv, char *err, size_t errlen)
+{
+    memset(m, 0, sizeof *m);
+    m->srv = srv;
+    void *targets[METRICS_NSOCKS] = {srv->ingest.sock, srv->alerts.sock, srv->control.sock};
+    for (int i = 0; i < METRICS_NSOCKS; i++) {
+        metrics_peers_t *p = &m->peers[i];
+        p->m = m;
+        if (!targets[i])
+            continue;
+        char ep[64];
+        snprintf(ep, sizeof ep, "inproc://clustermond-monitor-%s", metrics_sock_name(i));
+        if (zmq_socket_monitor(targets[i], ep, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0) {
+            snprintf(err, errlen, "monitor %s: %s", metrics_sock_name(i), zmq_strerror(errno));
+            return -1;
+        }
+        p->sock = zmq_socket(srv->zctx, ZMQ_PAIR);
+        int linger = 0;
+        if (!p->sock || zmq_setsockopt(p->sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+            zmq_connect(p->sock, ep) != 0) {
+            snprintf(err, errlen, "monitor %s: %s", metrics_sock_name(i), zmq_strerror(errno));
+            return -1;
+        }
+        int rc = zpoll_start(&srv->loop, &p->zp, p->sock, monitor_message, p);
+        p->watching = true; /* even on failure: zpoll_close closes what it opened */
+        if (rc < 0) {
+            snprintf(err, errlen, "monitor %s: %s", metrics_sock_name(i), uv_strerror(rc));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void maybe_closed(metrics_t *m)
+{
+    if (m->closing_polls == 0 && m->on_closed) {
+        void (*cb)(struct server *) = m->on_closed;
+        m->on_closed = NULL;
+        cb(m->srv);
+    }
+}
+
+static void poll_closed(zpoll_t *zp)
+{
+    metrics_peers_t *p = zp->data;
+    if (p->sock)
+        zmq_close(p->sock);
+    p->sock = NULL;
+    p->m->closing_polls--;
+    maybe_closed(p->m);
+}
+
+void metrics_close(metrics_t *m, struct server *srv, void (*on_closed)(struct server *))
+{
+    m->srv = srv;
+    m->on_closed = on_closed;
+    for (int i = 0; i < METRICS_NSOCKS; i++) {
+        metrics_peers_t *p = &m->peers[i];
+        p->m = m;
+        if (p->watching) {
+            p->watching = false;
+            m->closing_polls++;
+            p->zp.data = p;
+            zpoll_close(&p->zp, poll_closed);
+        } else if (p->sock) {
+            zmq_close(p->sock);
+            p->sock = NULL;
+        }
+    }
+    maybe_closed(m);
+}
+
+/* ---- rates and lag ----------------------------------------------------------- */
+
+void metrics_tick(metrics_t *m, int64_t now_ms, uint64_t interval_ms)
+{
+    if (!m->srv)
+        return; /* not started */
+    if (m->last_tick_ms) {
+        int64_t lag = now_ms - m->last_tick_ms - (int64_t)interval_ms;
+        if (lag > m->lag_ms)
+            m->lag_ms = lag;
+    }
+    m->last_tick_ms = now_ms;
+    if (now_ms - m->lag_window_start >= METRICS_LAG_WINDOW_MS) {
+        m->lag_prev_ms = m->lag_ms;
+        m->lag_ms = 0;
+        m->lag_window_start = now_ms;
+    }
+    unsigned newest = (m->rate_head + METRICS_RATE_SLOTS - 1) % METRICS_RATE_SLOTS;
+    if (m->rate_n == 0 || now_ms - m->rate_ms[newest] >= 1000) {
+        m->rate_ms[m->rate_head] = now_ms;
+        m->rate_samples[m->rate_head] = m->srv->stats.samples_applied;
+        m->rate_head = (m->rate_head + 1) % METRICS_RATE_SLOTS;
+        if (m->rate_n < METRICS_RATE_SLOTS)
+            m->rate_n++;
+    }
+}
+
+double metrics_samples_per_s(const metrics_t *m)
+{
+    if (m->rate_n < 2)
+        return 0;
+    unsigned newest = (m->rate_head + METRICS_RATE_SLOTS - 1) % METRICS_RATE_SLOTS;
+    unsigned oldest = (m->rate_head + METRICS_RATE_SLOTS - m->rate_n) % METRICS_RATE_SLOTS;
+    int64_t dt = m->rate_ms[newest] - m->rate_ms[oldest];
+    if (dt <= 0)
+        return 0;
+    return (double)(m->rate_samples[newest] - m->rate_samples[oldest]) * 1000.0 / (double)dt;
+}
+
+int64_t metrics_loop_lag_ms(const metrics_t *m)
+{
+    return m->lag_prev_ms > m->lag_ms ? m->lag_prev_ms : m->lag_ms;
+}
+
+uint32_t metrics_firms_reporting(const struct server *srv, int year)
+{
+    uint32_t n = 0;
+    for (size_t f = 0; f < srv->reg->nfirms; f++)
+        n += agg_firm_reported(srv->agg, (int)f, year);
+    return n;
+}
+
+/* ---- exposition ---------------------------------------------------------------- */
+
+static void family(metrics_text_t *o, const char *name, const char *type, const char *help)
+{
+    metrics_text_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void sample_u(metrics_text_t *o, const char *name, uint64_t v)
+{
+    metrics_text_printf(o, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void sample_d(metrics_text_t *o, const char *name, double v)
+{
+    metrics_text_printf(o, "%s %.15g\n", name, v);
+}
+
+/* name{key="value"} v, for one label */
+static void sample_lu(metrics_text_t *o, const char *name, const char *key, const char *val,
+                      uint64_t v)
+{
+    metrics_text_printf(o, "%s{%s=\"", name, key);
+    metrics_label_escape(o, val);
+    metrics_text_printf(o, "\"} %llu\n", (unsigned long long)v);
+}
+
+static void counter(metrics_text_t *o, const char *name, const char *help, uint64_t v)
+{
+    family(o, name, "counter", help);
+    sample_u(o, name, v);
+}
+
+static void gauge(metrics_text_t *o, const char *name, const char *help, double v)
+{
+    family(o, name, "gauge", help);
+    sample_d(o, name, v);
+}
+
+/* An exact decimal from milli-units: "-1234.5", "20580000000". */
+static void print_milli(metrics_text_t *o, __int128 v)
+{
+    if (v > INT64_MAX || v < INT64_MIN) {
+        metrics_text_printf(o, "%.17g", (double)v / 1000.0);
+        return;
+    }
+    int64_t x = (int64_t)v;
+    uint64_t u = x < 0 ? (uint64_t)0 - (uint64_t)x : (uint64_t)x;
+    unsigned frac = (unsigned)(u % 1000);
+    metrics_text_printf(o, "%s%llu", x < 0 ? "-" : "", (unsigned long long)(u / 1000));
+    if (frac) {
+        char f[8];
+        snprintf(f, sizeof f, ".%03u", frac);
+        for (size_t k = strlen(f) - 1; f[k] == '0'; k--)
+            f[k] = '\0';
+        metrics_text_printf(o, "%s", f);
+    }
+}
+
+static void render_self(const server_t *srv, metrics_text_t *o)
+{
+    const server_stats_t *st = &srv->stats;
+    const wal_t *w = &srv->wal;
+
+    family(o, "clustermon_build_info", "gauge", "Version of the running clustermond (always 1).");
+    sample_lu(o, "clustermon_build_info", "version", CLUSTERMON_VERSION, 1);
+    gauge(o, "clustermon_start_time_seconds", "When clustermond started, Unix time.",
+          (double)srv->started_ms / 1000.0);
+    gauge(o, "clustermon_ready_seconds",
+          "Time from process start to ready (state recovered, sockets bound).",
+          (double)srv->recovery.ready_ms / 1000.0);
+    counter(o, "clustermon_samples_applied_total", "Samples applied to the aggregate, ever.",
+            st->samples_applied);
+    family(o, "clustermon_batches_acked_total", "counter",
+           "Batches acknowledged: applied (ok) or already applied (duplicate).");
+    sample_lu(o, "clustermon_batches_acked_total", "result", "ok", st->batches_ok);
+    sample_lu(o, "clustermon_batches_acked_total", "result", "duplicate", st->batches_duplicate);
+    family(o, "clustermon_batches_nacked_total", "counter", "Batches refused, by reason.");
+    for (int s = 1; s < PROTO_STATUS_COUNT; s++)
+        sample_lu(o, "clustermon_batches_nacked_total", "reason",
+                  proto_status_name((proto_status_t)s), st->nacks[s]);
+    family(o, "clustermon_decode_errors_total", "counter",
+           "Ingest messages that could not be decoded, by kind.");
+    sample_lu(o, "clustermon_decode_errors_total", "kind", "envelope", st->bad_envelopes);
+    sample_lu(o, "clustermon_decode_errors_total", "kind", "malformed",
+              st->nacks[PROTO_STATUS_MALFORMED]);
+    sample_lu(o, "clustermon_decode_errors_total", "kind", "version",
+              st->nacks[PROTO_STATUS_VERSION]);
+    sample_lu(o, "clustermon_decode_errors_total", "kind", "too_large",
+              st->nacks[PROTO_STATUS_TOO_LARGE]);
+
+    counter(o, "clustermon_wal_appends_total", "Records appended to the write-ahead log.",
+            w->appends);
+    counter(o, "clustermon_wal_written_bytes_total", "Bytes written to the write-ahead log.",
+            w->bytes_written);
+    gauge(o, "clustermon_wal_unsynced_bytes", "Bytes written to the WAL but not yet fsynced.",
+          (double)(w->pos - w->synced));
+    gauge(o, "clustermon_wal_segment", "Number of the open WAL segment.", (double)w->segment);
+    family(o, "clustermon_wal_fsync_seconds", "summary", "Latency of WAL fsyncs.");
+    sample_d(o, "clustermon_wal_fsync_seconds_sum", (double)w->fsync_ns_total / 1e9);
+    sample_u(o, "clustermon_wal_fsync_seconds_count", w->fsyncs);
+    gauge(o, "clustermon_wal_fsync_max_seconds", "Slowest WAL fsync since start.",
+          (double)w->fsync_ns_max / 1e9);
+    family(o, "clustermon_snapshots_total", "counter", "State snapshots, by result.");
+    sample_lu(o, "clustermon_snapshots_total", "result", "written", srv->snap.written);
+    sample_lu(o, "clustermon_snapshots_total", "result", "failed", srv->snap.failed);
+    gauge(o, "clustermon_snapshot_last_bytes", "Size of the newest snapshot written.",
+          (double)srv->snap.last_bytes);
+    gauge(o, "clustermon_recovery_wal_damaged_regions",
+          "Damaged WAL regions found at start-up (skipped or cut off).",
+          (double)srv->recovery.wal.damaged);
+
+    gauge(o, "clustermon_loop_lag_seconds",
+          "Worst lateness of the event loop's periodic timer in the last ten seconds.",
+          (double)metrics_loop_lag_ms(&srv->metrics) / 1000.0);
+    family(o, "clustermon_socket_peers", "gauge", "Connections open on each ZeroMQ socket.");
+    for (int i = 0; i < METRICS_NSOCKS; i++)
+        sample_lu(o, "clustermon_socket_peers", "socket", metrics_sock_name(i),
+                  (uint64_t)srv->metrics.peers[i].peers);
+    gauge(o, "clustermon_agents_known", "Agents in the duplicate-detection table.",
+          (double)srv->ingest.nagents);
+    counter(o, "clustermon_control_requests_total", "Requests on the control socket.",
+            srv->control.requests);
+    family(o, "clustermon_http_responses_total", "counter", "HTTP responses, by status class.");
+    sample_lu(o, "clustermon_http_responses_total", "code", "2xx", srv->http.responses_2xx);
+    sample_lu(o, "clustermon_http_responses_total", "code", "4xx", srv->http.responses_4xx);
+    sample_lu(o, "clustermon_http_responses_total", "code", "5xx", srv->http.responses_5xx);
+    gauge(o, "clustermon_http_connections", "HTTP connections open now.",
+          (double)srv->http.nconns);
+
+    family(o, "clustermon_alerts", "gauge", "Alerts in each state now.");
+    sample_lu(o, "clustermon_alerts", "state", "firing", srv->book.firing);
+    family(o, "clustermon_alert_events_total", "counter",
+           "Alert events published, by the state they announced.");
+    for (int s = 0; s < PROTO_ALERT_STATE_COUNT; s++)
+        sample_lu(o, "clustermon_alert_events_total", "state",
+                  proto_alert_state_name((proto_alert_state_t)s), srv->book.by_state[s]);
+    counter(o, "clustermon_alert_events_suppressed_total",
+            "Alert events not published because a silence matched.", srv->book.suppressed);
+    family(o, "clustermon_alerts_published_total", "counter",
+           "Alert transitions published, by severity.");
+    for (int s = 0; s < PROTO_SEV_COUNT; s++)
+        sample_lu(o, "clustermon_alerts_published_total", "severity",
+                  proto_severity_name((proto_severity_t)s), srv->alerts.by_severity[s]);
+}
+
+/* Labels cluster="...",chain="..." (chain "" for the whole cluster). */
+static void group_labels(metrics_text_t *o, const config_cluster_t *cl, int chain)
+{
+    metrics_text_printf(o, "cluster=\"");
+    metrics_label_escape(o, cl->id);
+    metrics_text_printf(o, "\",chain=\"");
+    metrics_label_escape(o, chain < 0 ? "" : cl->chains[chain]);
+    metrics_text_printf(o, "\"");
+}
+
+/*
+ * The cluster figures. A group is a cluster (chain -1) or one of its chains;
+ * the periods are now's year, the previous year and now's year's months so
+ * far. One walk over the firms fills every sum.
+ */
+static void render_clusters(const server_t *srv, int year, int month, metrics_text_t *o)
+{
+    const config_t *cfg = srv->cfg;
+    size_t ngroups = 0;
+    size_t *first = xcalloc(cfg->nclusters + 1, sizeof *first); /* group index of each cluster */
+    for (size_t ci = 0; ci < cfg->nclusters; ci++) {
+        first[ci] = ngroups;
+        ngroups += 1 + cfg->clusters[ci].nchains;
+    }
+    first[cfg->nclusters] = ngroups;
+    size_t nperiods = 2 + (size_t)month;
+    proto_period_t *periods = xcalloc(nperiods, sizeof *periods);
+    periods[0] = (proto_period_t){.year = (uint16_t)year, .kind = PROTO_PERIOD_YEAR};
+    periods[1] = (proto_period_t){.year = (uint16_t)(year - 1), .kind = PROTO_PERIOD_YEAR};
+    for (int mo = 1; mo <= month; mo++)
+        periods[1 + mo] = (proto_period_t){.year = (uint16_t)year, .kind = PROTO_PERIOD_MONTH,
+                                           .index = (uint8_t)mo};
+    size_t nm = cfg->nmetrics;
+    __int128 *sum = xcalloc(ngroups * nm * nperiods, sizeof *sum);
+    /* per group: firms, then reporting and above-scale for year and year-1 */
+    uint32_t *firms = xcalloc(ngroups * 5, sizeof *firms);
+    int64_t line = agg_to_milli(cfg->above_scale_line);
+
+    for (size_t f = 0; f < srv->reg->nfirms; f++) {
+        const firm_t *firm = &srv->reg->firms[f];
+        if (firm->cluster < 0 || (size_t)firm->cluster >= cfg->nclusters)
+            continue;
+        size_t g[2] = {first[firm->cluster], first[firm->cluster] + 1 + (size_t)firm->chain};
+        int ng = firm->chain >= 0 ? 2 : 1;
+        uint32_t fig[5] = {1, 0, 0, 0, 0};
+        for (int k = 0; k < 2; k++) {
+            int y = year - k;
+            int64_t rev = 0;
+            fig[1 + 2 * k] = agg_firm_reported(srv->agg, (int)f, y);
+            proto_period_t py = {.year = (uint16_t)y, .kind = PROTO_PERIOD_YEAR};
+            fig[2 + 2 * k] = agg_firm_total(srv->agg, (int)f, cfg->revenue_idx, py, &rev) &&
+                             rev >= line;
+        }
+        for (int i = 0; i < ng; i++)
+            for (int k = 0; k < 5; k++)
+                firms[g[i] * 5 + (size_t)k] += fig[k];
+        for (size_t m = 0; m < nm; m++) {
+            if (cfg->metrics[m].kind != METRIC_PERIOD)
+                continue;
+            for (size_t p = 0; p < nperiods; p++) {
+                int64_t v;
+                if (!agg_firm_total(srv->agg, (int)f, (int)m, periods[p], &v))
+                    continue;
+                for (int i = 0; i < ng; i++)
+                    sum[(g[i] * nm + m) * nperiods + p] += v;
+            }
+        }
+    }
+
+    static const struct { const char *name, *help; int col; } firm_families[] = {
+        {"clustermon_cluster_firms", "Member firms of a cluster (chain=\"\") or chain.", 0},
+        {"clustermon_cluster_firms_reporting",
+         "Member firms that sent anything for the year.", 1},
+        {"clustermon_cluster_firms_above_scale",
+         "Member firms whose revenue for the year is at or above the above-scale line.", 2},
+    };
+    for (size_t fam = 0; fam < 3; fam++) {
+        const char *name = firm_families[fam].name;
+        family(o, name, "gauge", firm_families[fam].help);
+        for (size_t ci = 0; ci < cfg->nclusters; ci++) {
+            const config_cluster_t *cl = &cfg->clusters[ci];
+            for (int k = -1; k < (int)cl->nchains; k++) {
+                size_t gi = first[ci] + (size_t)(k + 1);
+                for (int yk = 0; yk < (fam == 0 ? 1 : 2); yk++) {
+                    metrics_text_printf(o, "%s{", name);
+                    group_labels(o, cl, k);
+                    if (fam == 0) {
+                        metrics_text_printf(o, "} %u\n", firms[gi * 5]);
+                    } else {
+                        metrics_text_printf(o, ",year=\"%d\"} %u\n", year - yk,
+                                            firms[gi * 5 + (size_t)(firm_families[fam].col + 2 * yk)]);
+                    }
+                }
+            }
+        }
+    }
+
+    family(o, "clustermon_cluster_metric_total", "untyped",
+           "Total of a period metric over a cluster (chain=\"\") or chain for a year or month, "
+           "in the metric's unit.");
+    for (size_t ci = 0; ci < cfg->nclusters; ci++) {
+        const config_cluster_t *cl = &cfg->clusters[ci];
+        for (int k = -1; k < (int)cl->nchains; k++) {
+            size_t gi = first[ci] + (size_t)(k + 1);
+            for (size_t m = 0; m < nm; m++) {
+                if (cfg->metrics[m].kind != METRIC_PERIOD)
+                    continue;
+                for (size_t p = 0; p < nperiods; p++) {
+                    char pbuf[PROTO_PERIOD_STRLEN];
+                    proto_period_format(periods[p], pbuf, sizeof pbuf);
+                    metrics_text_printf(o, "clustermon_cluster_metric_total{");
+                    group_labels(o, cl, k);
+                    metrics_text_printf(o, ",metric=\"");
+                    metrics_label_escape(o, cfg->metrics[m].name);
+                    metrics_text_printf(o, "\",period=\"%s\"} ", pbuf);
+                    print_milli(o, sum[(gi * nm + m) * nperiods + p]);
+                    metrics_text_printf(o, "\n");
+                }
+            }
+        }
+    }
+    free(firms);
+    free(sum);
+    free(periods);
+    free(first);
+}
+
+void metrics_render(const struct server *srv, int64_t now_ms, metrics_text_t *out)
+{
+    calendar_t cal = srv->cal; /* a copy: the month cache is written */
+    int year, month;
+    if (calendar_month_of(&cal, now_ms, &year, &month) != 0 || year <= PROTO_MIN_YEAR) {
+        year = PROTO_MIN_YEAR + 1;
+        month = 1;
+    }
+    render_self(srv, out);
+    render_clusters(srv, year, month, out);
+}
