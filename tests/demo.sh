@@ -35,15 +35,19 @@ for _ in $(seq 1 100); do
 done
 head -1 "$TMP/daemon.log"
 
-timeout 50 "$BIN/clustermon-sub" --timeout 20000 > "$TMP/alerts.jsonl" 2> "$TMP/sub.err" &
+timeout 50 "$BIN/clustermon-sub" --no-snapshot --timeout 20000 > "$TMP/alerts.jsonl" 2> "$TMP/sub.err" &
 SUBPID=$!
 PIDS+=("$SUBPID")
 sleep 0.3
 
-say "agents replay the demo data set (daemon/demo/)"
-for f in 2021 2022 readings; do
-    timeout 30 "$BIN/clustermon-agent" -s "$TMP/spool" -v -a "demo-$f" "daemon/demo/$f.csv" 2>&1 | tail -1 || exit 1
+say "agents replay the demo data set (daemon/demo/): 2021, then 2022 month by month, then COD readings"
+agent() { timeout 30 "$BIN/clustermon-agent" -s "$TMP/spool" -v "$@" 2>&1 | tail -1; }
+agent -a demo-2021 daemon/demo/2021.csv || exit 1
+for m in 01 02 03 04 05 06; do
+    grep ",2022-$m\$" daemon/demo/2022.csv > "$TMP/2022-$m.csv"
+    agent -a "demo-2022-$m" "$TMP/2022-$m.csv" || exit 1
 done
+agent -a demo-readings daemon/demo/readings.csv || exit 1
 
 say "clustermonctl report --year 2021"
 "$BIN/clustermonctl" report --year 2021 || exit 1
@@ -53,8 +57,11 @@ kill -TERM "$SUBPID" 2> /dev/null
 wait "$SUBPID" 2> /dev/null
 say "alerts received by clustermon-sub ($(wc -l < "$TMP/alerts.jsonl"))"
 while IFS= read -r line; do
-    printf '%s\n' "$line" | jq -r '"#\(.seq) \(.ts) \(.severity) \(.state | ascii_upcase): \(.summary)"'
+    printf '%s\n' "$line" | jq -r '"#\(.seq) \(.severity) \(.state | ascii_upcase) \(.id): \(.summary)"'
 done < "$TMP/alerts.jsonl"
+say "alerts still firing at the end (clustermonctl alerts)"
+"$BIN/clustermonctl" alerts 2>/dev/null ||
+    jq -s -r 'group_by(.id)[] | last | select(.state != "resolved") | "\(.severity) \(.id)"' "$TMP/alerts.jsonl"
 
 say "stopping"
 kill -TERM "$DPID"
