@@ -171,8 +171,10 @@ int clone_write_state(const clone_t *c, const char *path)
     clone_entry_t *sorted = malloc((c->n ? c->n : 1) * sizeof *sorted);
     if (!sorted)
         return -1;
-    memcpy(sorted, c->items, c->n * sizeof *sorted);
-    qsort(sorted, c->n, sizeof *sorted, cmp_entry);
+    if (c->n) {
+        memcpy(sorted, c->items, c->n * sizeof *sorted);
+        qsort(sorted, c->n, sizeof *sorted, cmp_entry);
+    }
     json_t *root = json_object(), *arr = json_array();
     json_object_set_new(root, "seq", json_integer((json_int_t)c->seq));
     for (size_t i = 0; i < c->n; i++) {

@@ -153,6 +153,22 @@ ab_alert_t *alertbook_get(alertbook_t *b, int rule, int firm, bool create)
     return a;
 }
 
+void alertbook_adopt(alertbook_t *b, ab_alert_t *a)
+{
+    if ((b->nalerts + 1) * 2 > b->mask + 1) {
+        free(b->slots);
+        b->mask = b->mask * 2 + 1;
+        b->slots = xcalloc(b->mask + 1, sizeof *b->slots);
+        for (size_t k = 0; k < b->nalerts; k++)
+            slots_insert(b, k);
+    }
+    xgrow(&b->alerts, &b->cap, b->nalerts + 1, sizeof *b->alerts);
+    b->alerts[b->nalerts] = a;
+    slots_insert(b, b->nalerts++);
+    if (a->firing)
+        b->firing++;
+}
+
 /* ---- lifecycle --------------------------------------------------------------- */
 
 static void take_basis(ab_alert_t *a, const ab_eval_t *ev)

@@ -108,6 +108,11 @@ ab_alert_t *alertbook_get(alertbook_t *b, int rule, int firm, bool create);
 /* Applies one evaluation of (rule, firm). now_ms is the wall clock. */
 void alertbook_eval(alertbook_t *b, int rule, int firm, const ab_eval_t *ev, int64_t now_ms);
 
+/* Takes over an alert from another book (a reload), whose rule and firm
+ * indexes the caller has already set for this book's config and registry.
+ * Takes ownership of a. */
+void alertbook_adopt(alertbook_t *b, ab_alert_t *a);
+
 /* Periodic: reminders, flapping alerts that settled. */
 void alertbook_tick(alertbook_t *b, int64_t now_ms);
 

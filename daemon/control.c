@@ -10,6 +10,7 @@
 #include "daemon/envelope.h"
 #include "daemon/log.h"
 #include "daemon/query.h"
+#include "daemon/reload.h"
 #include "daemon/server.h"
 
 void control_pack_str(msgpack_packer *pk, const char *s)
@@ -23,6 +24,28 @@ void control_reply_error(msgpack_packer *pk, const char *reason)
 {
     proto_ctl_reply_begin(pk, false, reason);
     msgpack_pack_nil(pk);
+}
+
+static void cmd_reload(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *req)
+{
+    char err[CONFIG_ERRLEN];
+    (void)req;
+    notify_reloading(&srv->notify);
+    int rc = reload_run(srv, err, sizeof err);
+    notify_reloaded(&srv->notify, srv);
+    if (rc != 0) {
+        log_error("reload rejected, still running on the previous config: %s", err);
+        control_reply_error(pk, err);
+        return;
+    }
+    proto_ctl_reply_begin(pk, true, "");
+    msgpack_pack_map(pk, 3);
+    control_pack_str(pk, "firms");
+    msgpack_pack_uint64(pk, srv->reg->nfirms);
+    control_pack_str(pk, "rules");
+    msgpack_pack_uint64(pk, srv->cfg->nrules);
+    control_pack_str(pk, "reloads");
+    msgpack_pack_uint64(pk, srv->reloads);
 }
 
 static void cmd_ping(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *req)
@@ -121,6 +144,7 @@ static const struct {
     control_handler_t handler;
 } commands[] = {
     {"ping", cmd_ping},
+    {"reload", cmd_reload},
     {"status", cmd_status},
     {"report", query_report},
     {"totals", query_totals},

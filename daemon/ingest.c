@@ -286,7 +286,7 @@ static void handle_batch(ingest_t *in, envelope_t *env)
     /* Write-ahead: the record is in the log before anything is applied or acked. */
     uint64_t pos = wal_append(&srv->wal, data, len);
     if (pos == 0) {
-        nack(in, env, b.seq, PROTO_STATUS_INTERNAL, "cannot write the WAL; try again later");
+        nack(in, env, b.seq, PROTO_STATUS_BUSY, "cannot write the WAL (disk full?); try again later");
         return;
     }
     apply(in, &b, agent);

@@ -121,7 +121,15 @@ int main(int argc, char **argv)
 
     server_t *srv = xcalloc(1, sizeof *srv);
     int status;
-    if (server_open(srv, &cfg, &reg, err, sizeof err) != 0) {
+    char *base = NULL;
+    if (config_path) {
+        char *copy = xstrdup(config_path);
+        base = xstrdup(dirname(copy));
+        free(copy);
+    }
+    server_source_t src = {.path = config_path, .text = clustermond_default_conf, .base_dir = base,
+                           .state_dir = state_dir, .log_level_fixed = level_arg != NULL};
+    if (server_open(srv, &src, &cfg, &reg, err, sizeof err) != 0) {
         log_error("%s", err);
         status = 1;
     } else {
@@ -130,6 +138,7 @@ int main(int argc, char **argv)
     }
     server_close(srv);
     free(srv);
+    free(base);
     registry_destroy(&reg); /* still ours only if server_open failed early */
     config_destroy(&cfg);
     return status;

@@ -12,6 +12,7 @@
 #include <zmq.h>
 
 #include "daemon/log.h"
+#include "daemon/reload.h"
 
 static void handle_closed(uv_handle_t *h)
 {
@@ -51,7 +52,12 @@ static void signal_cb(uv_signal_t *h, int signum)
 {
     server_t *srv = h->data;
     if (signum == SIGHUP) {
-        log_info("SIGHUP: reload is not supported by this version; ignored");
+        char err[CONFIG_ERRLEN];
+        log_info("SIGHUP: reloading the config and the firm registry");
+        notify_reloading(&srv->notify);
+        if (reload_run(srv, err, sizeof err) != 0)
+            log_error("reload rejected, still running on the previous config: %s", err);
+        notify_reloaded(&srv->notify, srv);
         return;
     }
     log_info("%s: stopping", signum == SIGINT ? "SIGINT" : "SIGTERM");
@@ -177,9 +183,11 @@ static void cron_cb(uv_timer_t *t)
     }
 }
 
-int server_open(server_t *srv, config_t **pcfg, registry_t **preg, char *err, size_t errlen)
+int server_open(server_t *srv, const server_source_t *src, config_t **pcfg, registry_t **preg,
+                char *err, size_t errlen)
 {
     memset(srv, 0, sizeof *srv);
+    srv->source = *src;
     srv->ingest.srv = srv; /* so a close after a failed open finds its owner */
     srv->control.srv = srv;
     srv->lock_fd = -1;

@@ -38,6 +38,15 @@ typedef struct {
     uint64_t bad_envelopes;    /* frames that were not [identity][(empty)][payload] */
 } server_stats_t;
 
+/* Where the configuration came from, so a reload reads the same again. */
+typedef struct {
+    const char *path;      /* NULL: the embedded default */
+    const char *text;      /* the embedded default's text (static) */
+    const char *base_dir;  /* relative paths in the config; NULL = working dir */
+    const char *state_dir; /* -S override, or NULL */
+    bool log_level_fixed;  /* -l given: the config's log_level does not apply */
+} server_source_t;
+
 /* What start-up recovery found, for status and the log. */
 typedef struct {
     uint64_t snapshot_segment;  /* 0 = started without a snapshot */
@@ -66,6 +75,8 @@ typedef struct server {
     uint64_t wal_pos_at_snapshot;
     int lock_fd;               /* flock on state_dir/lock: one daemon per state dir */
     server_recovery_t recovery;
+    server_source_t source;    /* borrowed strings: main's, for the process's life */
+    uint64_t reloads;
     uv_signal_t sig_int, sig_term, sig_hup;
     int open;                  /* handles and sockets still closing */
     bool stopping;
@@ -82,7 +93,8 @@ typedef struct server {
  * pointers). Binds every socket. Returns 0, or -1 with the reason in err (the
  * caller still owns cfg and reg then, and must call server_close()).
  */
-int server_open(server_t *srv, config_t **cfg, registry_t **reg, char *err, size_t errlen);
+int server_open(server_t *srv, const server_source_t *src, config_t **cfg, registry_t **reg,
+                char *err, size_t errlen);
 
 /* Runs until stopped; returns the exit status. */
 int server_run(server_t *srv);

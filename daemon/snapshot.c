@@ -275,7 +275,8 @@ static size_t list_snapshots(const char *dir, uint64_t **ret)
         (*ret)[n++] = num;
     }
     closedir(d);
-    qsort(*ret, n, sizeof **ret, u64_desc);
+    if (n > 1)
+        qsort(*ret, n, sizeof **ret, u64_desc);
     return n;
 }
 

@@ -254,7 +254,8 @@ static int list_segments(const char *dir, uint64_t **ret, size_t *ret_n)
         v[n++] = num;
     }
     closedir(d);
-    qsort(v, n, sizeof *v, seg_cmp);
+    if (n > 1)
+        qsort(v, n, sizeof *v, seg_cmp);
     *ret = v;
     *ret_n = n;
     return 0;

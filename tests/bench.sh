@@ -31,8 +31,9 @@ sed -e "s|^ingest = .*|ingest = ipc://$TMP/ingest|" -e "s|^alerts = .*|alerts = 
     -e "s|^registry = .*|registry = $PWD/daemon/demo/registry.csv|" daemon/clustermond.conf > "$TMP/b.conf"
 
 now() { date +%s.%N; }
-run_agent() { # ENDPOINT -> seconds
+run_agent() { # ENDPOINT -> seconds (a fresh spool each run: a spool resumes a file it finished)
     local t0 t1
+    rm -rf "$TMP/spool"
     t0=$(now)
     timeout 120 "$BIN/clustermon-agent" -s "$TMP/spool" -e "$1" -a bench -b 1000 "$TMP/load.csv" || return 1
     t1=$(now)

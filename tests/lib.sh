@@ -21,6 +21,8 @@ trap cleanup EXIT
 ok() { pass=$((pass + 1)); echo "ok   - $*"; }
 no() { fail=$((fail + 1)); echo "FAIL - $*"; }
 check() { local name=$1; shift; if "$@"; then ok "$name"; else no "$name"; fi; }
+# jqe ARGS...: jq -e, quietly (a redirect on `check` would hide its FAIL line)
+jqe() { jq -e "$@" > /dev/null; }
 finish() { echo "$SUITE: $pass passed, $fail failed"; [ "$fail" = 0 ]; }
 
 INGEST=ipc://$TMP/ingest.ipc

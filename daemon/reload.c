@@ -1,0 +1,167 @@
+/* reload.c -- see reload.h. */
+#include "daemon/reload.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/log.h"
+#include "daemon/server.h"
+#include "daemon/xalloc.h"
+
+/* Settings that belong to what is already open: kept until a restart. */
+static void keep_live_settings(const config_t *old, config_t *cfg)
+{
+    static const size_t fields[] = {
+        offsetof(config_t, ingest),   offsetof(config_t, alerts), offsetof(config_t, control),
+        offsetof(config_t, state_dir), offsetof(config_t, timezone), offsetof(config_t, fsync),
+        offsetof(config_t, http),
+    };
+    static const char *const names[] = {"ingest", "alerts", "control", "state_dir",
+                                        "timezone", "fsync", "http"};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        char **now = (char **)((char *)cfg + fields[i]);
+        char *const *was = (char *const *)((const char *)old + fields[i]);
+        if (!*was || !*now || strcmp(*now, *was) == 0)
+            continue;
+        log_warnx("reload: [daemon] %s changed from '%s' to '%s': it takes effect after a restart",
+                  names[i], *was, *now);
+        free(*now);
+        *now = xstrdup(*was);
+    }
+    cfg->fsync_policy = old->fsync_policy;
+}
+
+/* Moves firm figures to the new registry's and config's indexes. */
+static agg_t *carry_figures(const server_t *srv, const config_t *cfg, const registry_t *reg,
+                            size_t *ret_dropped)
+{
+    const agg_t *old = srv->agg;
+    agg_t *agg = agg_new(reg->nfirms, cfg->nmetrics);
+    size_t dropped = 0;
+    for (size_t f = 0; f < old->nfirms; f++) {
+        const char *id = srv->reg->firms[f].id;
+        int g = registry_find(reg, id, strlen(id));
+        for (size_t m = 0; m < old->nmetrics; m++) {
+            agg_series_t *s = &old->series[f * old->nmetrics + m];
+            if (!s->nyears && !s->count)
+                continue;
+            const config_metric_t *om = &srv->cfg->metrics[m];
+            int k = config_metric_find(cfg, om->name, strlen(om->name));
+            if (g < 0 || k < 0 || cfg->metrics[k].kind != om->kind) {
+                dropped++;
+                continue; /* freed with the old aggregate */
+            }
+            agg->series[(size_t)g * agg->nmetrics + (size_t)k] = *s;
+            memset(s, 0, sizeof *s); /* handed over */
+        }
+    }
+    *ret_dropped = dropped;
+    return agg;
+}
+
+static int rule_index(const config_t *cfg, const char *id)
+{
+    for (size_t i = 0; i < cfg->nrules; i++)
+        if (strcmp(cfg->rules[i].id, id) == 0)
+            return (int)i;
+    return -1;
+}
+
+int reload_run(server_t *srv, char *err, size_t errlen)
+{
+    const server_source_t *src = &srv->source;
+    config_t *cfg = NULL;
+    registry_t *reg = NULL;
+
+    /* phase 1: the whole new configuration, or nothing */
+    if (config_load(src->path ? src->path : "daemon/clustermond.conf (embedded default)",
+                    src->path ? NULL : src->text, src->base_dir, &cfg, err, errlen) != 0)
+        return -1;
+    if (src->state_dir) {
+        free(cfg->state_dir);
+        cfg->state_dir = xstrdup(src->state_dir);
+    }
+    if (registry_load(cfg->registry, cfg, &reg, err, errlen) != 0) {
+        config_destroy(&cfg);
+        return -1;
+    }
+    keep_live_settings(srv->cfg, cfg);
+
+    /* phase 2: carry the state over by name */
+    alertbook_flush(&srv->book, calendar_now_ms()); /* nothing queued crosses over */
+    size_t dropped_series;
+    agg_t *agg = carry_figures(srv, cfg, reg, &dropped_series);
+
+    alertbook_t *old = &srv->book;
+    alertbook_t book;
+    alertbook_init(&book, cfg, reg, &srv->alerts, &srv->silences);
+    book.quiet = false;
+    size_t kept = 0, ended = 0;
+    int64_t now = calendar_now_ms();
+    for (size_t i = 0; i < old->nalerts; i++) {
+        ab_alert_t *a = old->alerts[i];
+        const config_rule_t *or = &srv->cfg->rules[a->rule];
+        int rule = rule_index(cfg, or->id);
+        int firm = -1;
+        if (a->firm >= 0) {
+            const char *fid = srv->reg->firms[a->firm].id;
+            firm = registry_find(reg, fid, strlen(fid));
+        }
+        bool keep = rule >= 0 && (a->firm < 0 ? cfg->rules[rule].type == or->type
+                                              : firm >= 0 && rules_in_scope(&cfg->rules[rule],
+                                                                            &reg->firms[firm]));
+        if (keep) {
+            a->rule = rule;
+            a->firm = firm;
+            alertbook_adopt(&book, a);
+            old->alerts[i] = NULL;
+            kept++;
+            continue;
+        }
+        if (a->firing) {
+            /* published as resolved under the old config, whose names it carries */
+            proto_alert_t p;
+            char summary[PROTO_MAX_TEXT_LEN];
+            alertbook_to_proto(old, a, PROTO_ALERT_RESOLVED, &p);
+            snprintf(summary, sizeof summary, "no longer watched after a reload (rule %s or its "
+                     "scope changed): %s", or->id, a->summary);
+            p.summary = proto_str(summary);
+            p.ts_ms = now;
+            p.ndetails = 0;
+            alerts_publish(&srv->alerts, &p);
+            ended++;
+        }
+    }
+    /* the old book frees only what was not handed over */
+    size_t n = 0;
+    for (size_t i = 0; i < old->nalerts; i++)
+        if (old->alerts[i])
+            old->alerts[n++] = old->alerts[i];
+    old->nalerts = n;
+
+    /* swap */
+    rules_free(&srv->rules);
+    alertbook_free(&srv->book);
+    srv->book = book;
+    agg_destroy(&srv->agg);
+    srv->agg = agg;
+    size_t old_firms = srv->reg->nfirms, old_rules = srv->cfg->nrules;
+    registry_destroy(&srv->reg);
+    config_destroy(&srv->cfg);
+    srv->cfg = cfg;
+    srv->reg = reg;
+    rules_init(&srv->rules, cfg, reg, agg, &srv->cal, &srv->book);
+    log_level_t level;
+    if (!srv->source.log_level_fixed && log_level_parse(cfg->log_level, &level) == 0)
+        log_set_level(level);
+
+    /* new and changed rules take effect now, on the data kept */
+    rules_evaluate_all(&srv->rules, now);
+    alertbook_flush(&srv->book, now);
+    srv->reloads++;
+    log_info("reloaded %s: %zu firms (was %zu), %zu rules (was %zu); %zu alerts kept, %zu ended; "
+             "%zu firm series dropped (firm or metric gone)",
+             cfg->path, reg->nfirms, old_firms, cfg->nrules, old_rules, kept, ended, dropped_series);
+    return 0;
+}
