@@ -32,8 +32,8 @@
  * stream ends; acks and resends wait for it, which delays but never loses.
  *
  * Exit status: 0 every batch acked and the spool empty; 1 a batch rejected
- * (moved to the spool's rejected/), a corrupt spool file, or another
- * failure; 2 bad input or usage; 3 no ack after all tries (the spool stays).
+ * (moved to the spool's rejected/; on status "internal" it stays spooled), a
+ * corrupt spool file, or another failure; 2 bad input or usage; 3 no ack after all tries (the spool stays).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -405,6 +405,14 @@ static int on_ack(agent_t *a, const proto_ack_t *ack)
         const char *name = proto_status_name((proto_status_t)ack->status);
         warnx("batch %" PRIu64 " rejected: %s: " PROTO_STR_FMT, a->seq, name ? name : "unknown",
               PROTO_STR_ARG(ack->reason));
+    }
+    if (ack->status == PROTO_STATUS_INTERNAL) {
+        /* The daemon failed, not the batch (e.g. its disk): keep it for the next run. */
+        warnx("batch %" PRIu64 " stays in the spool %s: the daemon's fault, not the data's", a->seq,
+              spool_dir(a->sp));
+        inflight_clear(a);
+        say_spool_kept(a);
+        return EXIT_NACK;
     }
     /* Resending the same bytes would get the same answer: set it aside. */
     if (spool_reject(a->sp, a->seq, path, sizeof(path), err, sizeof(err)) != SPOOL_OK) {

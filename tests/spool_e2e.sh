@@ -29,6 +29,7 @@ cleanup() {
     rm -rf "$TMP"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM # so that EXIT runs cleanup
 
 ok() { pass=$((pass + 1)); echo "ok   - $*"; }
 no() { fail=$((fail + 1)); echo "FAIL - $*"; }
@@ -146,7 +147,7 @@ check "(b) a rerun on the same file sends nothing again" \
 # ---- (c) failover from a dead endpoint ---------------------------------------------------
 gen 2060 1 500 > "$TMP/c.csv"
 before=$(applied)
-timeout 30 "${AGENT[@]}" -e "ipc://$TMP/nobody-here.ipc,$INGEST" -a spool-c -b 100 -t 300 -v \
+timeout 30 "${AGENT[@]}" -e "ipc://$TMP/nobody-here.ipc,$INGEST" -a spool-c -b 100 -t 1000 -r 10 -v \
     "$TMP/c.csv" 2> "$TMP/c.err"
 rc=$?
 check "(c) with a dead first endpoint the agent fails over and exits 0" [ "$rc" = 0 ]
