@@ -122,7 +122,7 @@ unit: $(TESTS)
 	@fail=0; for t in $(TESTS); do echo "== $$t"; $$t || fail=1; done; \
 	echo "== tests/check_demo_data.sh"; sh tests/check_demo_data.sh || fail=1; exit $$fail
 
-E2E_SCRIPTS := tests/e2e.sh tests/durability.sh tests/rules_e2e.sh tests/reload_e2e.sh tests/spool_e2e.sh
+E2E_SCRIPTS := tests/e2e.sh tests/durability.sh tests/rules_e2e.sh tests/reload_e2e.sh tests/spool_e2e.sh tests/ops.sh
 
 e2e: $(BINS) $(TOOLS)
 	@fail=0; for t in $(E2E_SCRIPTS); do echo "== $$t"; BIN=$(B) bash $$t || fail=1; done; exit $$fail
@@ -226,3 +226,4 @@ uninstall: $(B)/dist/clustermond.conf
 	    elif cmp -s $${f#*:} $$dst; then rm -f $$dst && echo "rm $$dst"; \
 	    else echo "keep    $$dst (changed since it was installed)"; fi; done
 	-@rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null || true
+

@@ -34,16 +34,16 @@ struct http_conn {
     uv_write_t wreq;
     uv_shutdown_t sreq;
     http_parser parser;
-    int open_handles;         /* tcp and timer until both are closed */
+    int open_handles; /* tcp and timer until both are closed */
     bool closing;
-    bool complete;            /* a whole request has been parsed */
+    bool complete; /* a whole request has been parsed */
     bool keep_alive;
-    size_t request_bytes;     /* of the current request, for HTTP_MAX_REQUEST */
+    size_t request_bytes; /* of the current request, for HTTP_MAX_REQUEST */
     char url[URL_MAX];
     size_t url_len;
     bool url_too_long;
-    char head[512];           /* the response's status line and headers */
-    metrics_text_t body;      /* the response body while it is written (owned) */
+    char head[512];      /* the response's status line and headers */
+    metrics_text_t body; /* the response body while it is written (owned) */
 };
 
 int http_listen_parse(const char *s, struct sockaddr_storage *ret_addr, char *why, size_t whylen)
@@ -80,8 +80,8 @@ int http_listen_parse(const char *s, struct sockaddr_storage *ret_addr, char *wh
         struct in_addr probe;
         if (inet_pton(AF_INET, ip, &probe) != 1 ||
             uv_ip4_addr(ip, (int)port, (struct sockaddr_in *)&ss) != 0) {
-            snprintf(why, whylen,
-                     "'%s' is not a numeric IPv4 address, [IPv6 address] or localhost", host);
+            snprintf(why, whylen, "'%s' is not a numeric IPv4 address, [IPv6 address] or localhost",
+                     host);
             return -1;
         }
     }

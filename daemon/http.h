@@ -33,13 +33,13 @@ typedef struct http_conn http_conn_t;
 typedef struct {
     struct server *srv;
     uv_tcp_t listener;
-    bool listening;          /* listener initialised (so it must be closed) */
+    bool listening; /* listener initialised (so it must be closed) */
     bool closing;
-    char endpoint[64];       /* as configured, "" = off */
-    http_conn_t *conns;      /* open connections, a doubly linked list */
+    char endpoint[64];  /* as configured, "" = off */
+    http_conn_t *conns; /* open connections, a doubly linked list */
     unsigned nconns;
-    uint64_t timeout_ms;     /* HTTP_TIMEOUT_MS; tests shorten it */
-    char rbuf[16384];        /* read buffer, shared: each read is parsed at once */
+    uint64_t timeout_ms; /* HTTP_TIMEOUT_MS; tests shorten it */
+    char rbuf[16384];    /* read buffer, shared: each read is parsed at once */
     /* figures for status and /metrics */
     uint64_t accepted, refused, timeouts, bad_requests;
     uint64_t responses_2xx, responses_4xx, responses_5xx;

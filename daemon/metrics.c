@@ -123,8 +123,10 @@ int metrics_start(metrics_t *m, struct server *srv, char *err, size_t errlen)
         char ep[64];
         snprintf(ep, sizeof ep, "inproc://clustermond-monitor-%s", metrics_sock_name(i));
         if (zmq_socket_monitor(targets[i], ep, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0) {
-            snprintf(err, errlen, "monitor %s: %s", metrics_sock_name(i), zmq_strerror(errno));
-            return -1;
+            /* peer counts are a convenience: the daemon serves without them */
+            log_warnx("%s socket: cannot count peers: %s", metrics_sock_name(i),
+                      zmq_strerror(errno));
+            continue;
         }
         p->sock = zmq_socket(srv->zctx, ZMQ_PAIR);
         int linger = 0;
@@ -360,8 +362,7 @@ static void render_self(const server_t *srv, metrics_text_t *o)
     sample_lu(o, "clustermon_http_responses_total", "code", "2xx", srv->http.responses_2xx);
     sample_lu(o, "clustermon_http_responses_total", "code", "4xx", srv->http.responses_4xx);
     sample_lu(o, "clustermon_http_responses_total", "code", "5xx", srv->http.responses_5xx);
-    gauge(o, "clustermon_http_connections", "HTTP connections open now.",
-          (double)srv->http.nconns);
+    gauge(o, "clustermon_http_connections", "HTTP connections open now.", (double)srv->http.nconns);
 
     family(o, "clustermon_alerts", "gauge", "Alerts in each state now.");
     sample_lu(o, "clustermon_alerts", "state", "firing", srv->book.firing);
@@ -409,8 +410,8 @@ static void render_clusters(const server_t *srv, int year, int month, metrics_te
     periods[0] = (proto_period_t){.year = (uint16_t)year, .kind = PROTO_PERIOD_YEAR};
     periods[1] = (proto_period_t){.year = (uint16_t)(year - 1), .kind = PROTO_PERIOD_YEAR};
     for (int mo = 1; mo <= month; mo++)
-        periods[1 + mo] = (proto_period_t){.year = (uint16_t)year, .kind = PROTO_PERIOD_MONTH,
-                                           .index = (uint8_t)mo};
+        periods[1 + mo] = (proto_period_t){
+            .year = (uint16_t)year, .kind = PROTO_PERIOD_MONTH, .index = (uint8_t)mo};
     size_t nm = cfg->nmetrics;
     __int128 *sum = xcalloc(ngroups * nm * nperiods, sizeof *sum);
     /* per group: firms, then reporting and above-scale for year and year-1 */
@@ -429,8 +430,8 @@ static void render_clusters(const server_t *srv, int year, int month, metrics_te
             int64_t rev = 0;
             fig[1 + 2 * k] = agg_firm_reported(srv->agg, (int)f, y);
             proto_period_t py = {.year = (uint16_t)y, .kind = PROTO_PERIOD_YEAR};
-            fig[2 + 2 * k] = agg_firm_total(srv->agg, (int)f, cfg->revenue_idx, py, &rev) &&
-                             rev >= line;
+            fig[2 + 2 * k] =
+                agg_firm_total(srv->agg, (int)f, cfg->revenue_idx, py, &rev) && rev >= line;
         }
         for (int i = 0; i < ng; i++)
             for (int k = 0; k < 5; k++)
@@ -448,10 +449,12 @@ static void render_clusters(const server_t *srv, int year, int month, metrics_te
         }
     }
 
-    static const struct { const char *name, *help; int col; } firm_families[] = {
+    static const struct {
+        const char *name, *help;
+        int col;
+    } firm_families[] = {
         {"clustermon_cluster_firms", "Member firms of a cluster (chain=\"\") or chain.", 0},
-        {"clustermon_cluster_firms_reporting",
-         "Member firms that sent anything for the year.", 1},
+        {"clustermon_cluster_firms_reporting", "Member firms that sent anything for the year.", 1},
         {"clustermon_cluster_firms_above_scale",
          "Member firms whose revenue for the year is at or above the above-scale line.", 2},
     };
@@ -468,8 +471,9 @@ static void render_clusters(const server_t *srv, int year, int month, metrics_te
                     if (fam == 0) {
                         metrics_text_printf(o, "} %u\n", firms[gi * 5]);
                     } else {
-                        metrics_text_printf(o, ",year=\"%d\"} %u\n", year - yk,
-                                            firms[gi * 5 + (size_t)(firm_families[fam].col + 2 * yk)]);
+                        metrics_text_printf(
+                            o, ",year=\"%d\"} %u\n", year - yk,
+                            firms[gi * 5 + (size_t)(firm_families[fam].col + 2 * yk)]);
                     }
                 }
             }

@@ -20,7 +20,7 @@
 #include "daemon/zpoll.h"
 
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
-#define METRICS_RATE_SLOTS 11   /* one a second: a ten-second window */
+#define METRICS_RATE_SLOTS 11 /* one a second: a ten-second window */
 #define METRICS_LAG_WINDOW_MS 10000
 
 struct server;
@@ -31,24 +31,30 @@ typedef struct {
     size_t len, cap;
 } metrics_text_t;
 
-void metrics_text_printf(metrics_text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void metrics_text_printf(metrics_text_t *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void metrics_text_free(metrics_text_t *t);
 
-typedef enum { METRICS_SOCK_INGEST = 0, METRICS_SOCK_ALERTS, METRICS_SOCK_CONTROL, METRICS_NSOCKS } metrics_sock_t;
+typedef enum {
+    METRICS_SOCK_INGEST = 0,
+    METRICS_SOCK_ALERTS,
+    METRICS_SOCK_CONTROL,
+    METRICS_NSOCKS
+} metrics_sock_t;
 
 typedef struct {
     struct metrics *m;
-    void *sock;          /* PAIR connected to the socket's monitor (owned) */
+    void *sock; /* PAIR connected to the socket's monitor (owned) */
     zpoll_t zp;
-    bool watching;       /* zp started, so it must be closed */
-    int64_t peers;       /* connections open now */
-    uint64_t accepted;   /* connections accepted since start */
+    bool watching;     /* zp started, so it must be closed */
+    int64_t peers;     /* connections open now */
+    uint64_t accepted; /* connections accepted since start */
 } metrics_peers_t;
 
 typedef struct metrics {
     struct server *srv;
     metrics_peers_t peers[METRICS_NSOCKS];
-    int closing_polls;   /* zpolls still closing */
+    int closing_polls; /* zpolls still closing */
     void (*on_closed)(struct server *);
     /* samples/s: (loop time, samples_applied) once a second, a ring */
     int64_t rate_ms[METRICS_RATE_SLOTS];
@@ -56,8 +62,8 @@ typedef struct metrics {
     unsigned rate_head, rate_n;
     /* loop lag */
     int64_t last_tick_ms;
-    int64_t lag_ms;          /* worst in the current window */
-    int64_t lag_prev_ms;     /* worst in the previous complete window */
+    int64_t lag_ms;      /* worst in the current window */
+    int64_t lag_prev_ms; /* worst in the previous complete window */
     int64_t lag_window_start;
 } metrics_t;
 
@@ -66,8 +72,9 @@ const char *metrics_sock_name(metrics_sock_t s);
 
 /*
  * Starts counting peers on the server's ZeroMQ sockets (which must be open).
- * Returns 0, or -1 with the reason in err (the caller still calls
- * metrics_close). On the loop's thread.
+ * A socket that cannot be monitored is logged and left uncounted. Returns 0,
+ * or -1 with the reason in err if a socket or handle cannot be made (the
+ * caller still calls metrics_close). On the loop's thread.
  */
 int metrics_start(metrics_t *m, struct server *srv, char *err, size_t errlen);
 

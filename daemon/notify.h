@@ -19,15 +19,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NOTIFY_STATUS_MS 5000   /* how often STATUS= is refreshed (if it changed) */
+#define NOTIFY_STATUS_MS 5000 /* how often STATUS= is refreshed (if it changed) */
 
 struct server;
 
 typedef struct {
-    bool enabled;             /* NOTIFY_SOCKET was set */
-    uint64_t watchdog_usec;   /* 0 = no watchdog asked for */
+    bool enabled;           /* NOTIFY_SOCKET was set */
+    uint64_t watchdog_usec; /* 0 = no watchdog asked for */
     int64_t last_watchdog_ms, last_status_ms;
-    char status[256];         /* the last STATUS= sent */
+    char status[256]; /* the last STATUS= sent */
     uint64_t sent, failed;
 } notify_t;
 

@@ -23,7 +23,7 @@
 typedef struct {
     uint32_t firms, reporting, above_scale;
     __int128 revenue, profit;
-    __int128 total;   /* the totals command's one metric */
+    __int128 total; /* the totals command's one metric */
 } tally_t;
 
 static void pack_milli(msgpack_packer *pk, __int128 v)
@@ -138,8 +138,8 @@ void query_totals(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *
     const config_t *cfg = srv->cfg;
     const proto_ctl_arg_t *am = proto_ctl_arg(req, "metric");
     const proto_ctl_arg_t *ap = proto_ctl_arg(req, "period");
-    int metric = am && am->kind == PROTO_ARG_STR ? config_metric_find(cfg, am->sval.ptr, am->sval.len)
-                                                : -1;
+    int metric =
+        am && am->kind == PROTO_ARG_STR ? config_metric_find(cfg, am->sval.ptr, am->sval.len) : -1;
     proto_period_t period;
     if (metric < 0 || cfg->metrics[metric].kind != METRIC_PERIOD) {
         control_reply_error(pk, "metric: expected the name of a period metric");
@@ -205,7 +205,6 @@ void query_totals(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *
     }
 }
 
-
 /* ---- operations views: clusters, cluster, firms, runtime -------------------- */
 
 /* Unix ms of local midnight starting (year, month 1..12, day); months and
@@ -258,10 +257,12 @@ static int64_t firm_last_data(const server_t *srv, int firm, char *label, size_t
                     if (y->quarter_mask & (1u << (k - 1)))
                         q = k;
                 if (q * 3 >= mo && q) {
-                    p = (proto_period_t){.year = y->year, .kind = PROTO_PERIOD_QUARTER, .index = (uint8_t)q};
+                    p = (proto_period_t){
+                        .year = y->year, .kind = PROTO_PERIOD_QUARTER, .index = (uint8_t)q};
                     end = local_ms(y->year, q * 3 + 1, 1);
                 } else if (mo) {
-                    p = (proto_period_t){.year = y->year, .kind = PROTO_PERIOD_MONTH, .index = (uint8_t)mo};
+                    p = (proto_period_t){
+                        .year = y->year, .kind = PROTO_PERIOD_MONTH, .index = (uint8_t)mo};
                     end = local_ms(y->year, mo + 1, 1);
                 } else {
                     continue;
@@ -290,14 +291,16 @@ static bool firm_ytd(const agg_t *agg, int firm, int metric, int year, int throu
     int64_t sum = 0, v;
     int q = through / 3;
     for (int k = 1; k <= q; k++) {
-        p = (proto_period_t){.year = (uint16_t)year, .kind = PROTO_PERIOD_QUARTER, .index = (uint8_t)k};
+        p = (proto_period_t){
+            .year = (uint16_t)year, .kind = PROTO_PERIOD_QUARTER, .index = (uint8_t)k};
         if (agg_firm_total(agg, firm, metric, p, &v)) {
             sum += v;
             any = true;
         }
     }
     for (int mo = q * 3 + 1; mo <= through; mo++) {
-        p = (proto_period_t){.year = (uint16_t)year, .kind = PROTO_PERIOD_MONTH, .index = (uint8_t)mo};
+        p = (proto_period_t){
+            .year = (uint16_t)year, .kind = PROTO_PERIOD_MONTH, .index = (uint8_t)mo};
         if (agg_firm_total(agg, firm, metric, p, &v)) {
             sum += v;
             any = true;
@@ -317,8 +320,8 @@ static bool int_arg(msgpack_packer *pk, const proto_ctl_request_t *req, const ch
         return true;
     if (a->kind != PROTO_ARG_INT || a->ival < lo || a->ival > hi) {
         char reason[128];
-        snprintf(reason, sizeof reason, "%s: expected an integer in %lld..%lld", key,
-                 (long long)lo, (long long)hi);
+        snprintf(reason, sizeof reason, "%s: expected an integer in %lld..%lld", key, (long long)lo,
+                 (long long)hi);
         control_reply_error(pk, reason);
         return false;
     }
@@ -528,7 +531,8 @@ void query_cluster(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t 
     const proto_ctl_arg_t *at = proto_ctl_arg(req, "through");
     if (at && at->kind != PROTO_ARG_NIL) {
         proto_period_t p;
-        if (at->kind != PROTO_ARG_STR || proto_period_parse(at->sval.ptr, at->sval.len, &p) != PROTO_OK ||
+        if (at->kind != PROTO_ARG_STR ||
+            proto_period_parse(at->sval.ptr, at->sval.len, &p) != PROTO_OK ||
             p.kind != PROTO_PERIOD_MONTH || p.year <= PROTO_MIN_YEAR) {
             control_reply_error(pk, "through: expected a month, YYYY-MM");
             return;
@@ -586,7 +590,8 @@ void query_cluster(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t 
     if (has_unchained)
         pack_ytd_row(pk, srv, "chain", "", &rows[1 + cl->nchains]);
     for (int t = 0; t < TIER_COUNT; t++)
-        pack_ytd_row(pk, srv, "tier", registry_tier_name((tier_t)t), &rows[2 + cl->nchains + (size_t)t]);
+        pack_ytd_row(pk, srv, "tier", registry_tier_name((tier_t)t),
+                     &rows[2 + cl->nchains + (size_t)t]);
     free(rows);
 }
 
@@ -604,7 +609,8 @@ void query_firms(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *r
     if (ci == -2)
         return;
     int64_t silent_only = 0, days = QUERY_SILENT_DAYS;
-    if (!int_arg(pk, req, "silent", 0, 1, &silent_only) || !int_arg(pk, req, "days", 1, 36500, &days))
+    if (!int_arg(pk, req, "silent", 0, 1, &silent_only) ||
+        !int_arg(pk, req, "days", 1, 36500, &days))
         return;
     int64_t as_of = calendar_now_ms();
     const proto_ctl_arg_t *aa = proto_ctl_arg(req, "as_of");

@@ -40,8 +40,9 @@ static void setup(void)
 {
     char err[CONFIG_ERRLEN];
     srv = calloc(1, sizeof *srv);
-    ck_assert_msg(config_load("default", clustermond_default_conf, NULL, &srv->cfg, err, sizeof err) == 0,
-                  "%s", err);
+    ck_assert_msg(
+        config_load("default", clustermond_default_conf, NULL, &srv->cfg, err, sizeof err) == 0,
+        "%s", err);
     ck_assert_msg(registry_load(REGISTRY, srv->cfg, &srv->reg, err, sizeof err) == 0, "%s", err);
     ck_assert_int_eq(calendar_init(&srv->cal, srv->cfg->timezone), 0);
     srv->agg = agg_new(srv->reg->nfirms, srv->cfg->nmetrics);
@@ -169,7 +170,8 @@ static int check_format(const char *text)
                 f->type = true;
                 ck_assert(sscanf(buf, "# TYPE %*s %15s", f->kind) == 1);
                 ck_assert_msg(strcmp(f->kind, "counter") == 0 || strcmp(f->kind, "gauge") == 0 ||
-                                  strcmp(f->kind, "summary") == 0 || strcmp(f->kind, "untyped") == 0,
+                                  strcmp(f->kind, "summary") == 0 ||
+                                  strcmp(f->kind, "untyped") == 0,
                               "%s: type %s", name, f->kind);
             }
             continue;
@@ -192,7 +194,8 @@ static int check_format(const char *text)
                 while (*p != '"') {
                     ck_assert_msg(*p && *p != '\n', "unterminated label value: %s", buf);
                     if (*p == '\\') {
-                        ck_assert_msg(p[1] == '\\' || p[1] == '"' || p[1] == 'n', "bad escape: %s", buf);
+                        ck_assert_msg(p[1] == '\\' || p[1] == '"' || p[1] == 'n', "bad escape: %s",
+                                      buf);
                         p++;
                     }
                     p++;
@@ -252,19 +255,26 @@ END_TEST
 
 START_TEST(test_cluster_months_and_years)
 {
-    put("ee-001", "revenue", "2026-01", 1000.5);  /* water-pollution-control */
-    put("ee-003", "revenue", "2026-01", 2000);    /* green-building-materials */
-    put("ee-041", "revenue", "2026-02", 7);       /* a member on no chain */
+    put("ee-001", "revenue", "2026-01", 1000.5); /* water-pollution-control */
+    put("ee-003", "revenue", "2026-01", 2000);   /* green-building-materials */
+    put("ee-041", "revenue", "2026-02", 7);      /* a member on no chain */
     put("ee-001", "revenue", "2025", 500000);
-    put("ee-001", "revenue", "2025-03", 1);       /* the year's own value wins */
+    put("ee-001", "revenue", "2025-03", 1); /* the year's own value wins */
     char *t = render();
-    ck_assert_line(t, "clustermon_cluster_metric_total{cluster=\"energy-env\",chain=\"\",metric=\"revenue\",period=\"2026-01\"} 3000.5");
-    ck_assert_line(t, "clustermon_cluster_metric_total{cluster=\"energy-env\",chain=\"water-pollution-control\",metric=\"revenue\",period=\"2026-01\"} 1000.5");
-    ck_assert_line(t, "clustermon_cluster_metric_total{cluster=\"energy-env\",chain=\"green-building-materials\",metric=\"revenue\",period=\"2026-01\"} 2000");
-    ck_assert_line(t, "clustermon_cluster_metric_total{cluster=\"energy-env\",chain=\"\",metric=\"revenue\",period=\"2026-02\"} 7");
-    ck_assert_line(t, "clustermon_cluster_metric_total{cluster=\"energy-env\",chain=\"\",metric=\"revenue\",period=\"2026\"} 3007.5");
-    ck_assert_line(t, "clustermon_cluster_metric_total{cluster=\"energy-env\",chain=\"\",metric=\"revenue\",period=\"2025\"} 500000");
-    ck_assert_line(t, "clustermon_cluster_metric_total{cluster=\"new-energy\",chain=\"solar-pv\",metric=\"revenue\",period=\"2026-03\"} 0");
+    ck_assert_line(t, "clustermon_cluster_metric_total{cluster=\"energy-env\",chain=\"\",metric="
+                      "\"revenue\",period=\"2026-01\"} 3000.5");
+    ck_assert_line(t, "clustermon_cluster_metric_total{cluster=\"energy-env\",chain=\"water-"
+                      "pollution-control\",metric=\"revenue\",period=\"2026-01\"} 1000.5");
+    ck_assert_line(t, "clustermon_cluster_metric_total{cluster=\"energy-env\",chain=\"green-"
+                      "building-materials\",metric=\"revenue\",period=\"2026-01\"} 2000");
+    ck_assert_line(t, "clustermon_cluster_metric_total{cluster=\"energy-env\",chain=\"\",metric="
+                      "\"revenue\",period=\"2026-02\"} 7");
+    ck_assert_line(t, "clustermon_cluster_metric_total{cluster=\"energy-env\",chain=\"\",metric="
+                      "\"revenue\",period=\"2026\"} 3007.5");
+    ck_assert_line(t, "clustermon_cluster_metric_total{cluster=\"energy-env\",chain=\"\",metric="
+                      "\"revenue\",period=\"2025\"} 500000");
+    ck_assert_line(t, "clustermon_cluster_metric_total{cluster=\"new-energy\",chain=\"solar-pv\","
+                      "metric=\"revenue\",period=\"2026-03\"} 0");
     /* months after now's month are not exposed; reading metrics never are */
     ck_assert_ptr_null(strstr(t, "period=\"2026-04\""));
     ck_assert_ptr_null(strstr(t, "metric=\"cod\""));
@@ -277,9 +287,12 @@ START_TEST(test_negative_and_fractional_amounts)
     put("ne-021", "profit", "2026-01", -1234.5);
     put("ne-021", "profit", "2026-02", 0.001);
     char *t = render();
-    ck_assert_line(t, "clustermon_cluster_metric_total{cluster=\"new-energy\",chain=\"\",metric=\"profit\",period=\"2026-01\"} -1234.5");
-    ck_assert_line(t, "clustermon_cluster_metric_total{cluster=\"new-energy\",chain=\"\",metric=\"profit\",period=\"2026-02\"} 0.001");
-    ck_assert_line(t, "clustermon_cluster_metric_total{cluster=\"new-energy\",chain=\"\",metric=\"profit\",period=\"2026\"} -1234.499");
+    ck_assert_line(t, "clustermon_cluster_metric_total{cluster=\"new-energy\",chain=\"\",metric="
+                      "\"profit\",period=\"2026-01\"} -1234.5");
+    ck_assert_line(t, "clustermon_cluster_metric_total{cluster=\"new-energy\",chain=\"\",metric="
+                      "\"profit\",period=\"2026-02\"} 0.001");
+    ck_assert_line(t, "clustermon_cluster_metric_total{cluster=\"new-energy\",chain=\"\",metric="
+                      "\"profit\",period=\"2026\"} -1234.499");
     free(t);
 }
 END_TEST
@@ -292,14 +305,24 @@ START_TEST(test_firms_reporting_and_above_scale)
     put("ee-004", "revenue", "2025", 20000000);    /* last year, at the line */
     char *t = render();
     ck_assert_line(t, "clustermon_cluster_firms{cluster=\"energy-env\",chain=\"\"} 197");
-    ck_assert_line(t, "clustermon_cluster_firms{cluster=\"energy-env\",chain=\"water-pollution-control\"} 22");
-    ck_assert_line(t, "clustermon_cluster_firms{cluster=\"new-energy\",chain=\"energy-storage\"} 20");
-    ck_assert_line(t, "clustermon_cluster_firms_reporting{cluster=\"energy-env\",chain=\"\",year=\"2026\"} 3");
-    ck_assert_line(t, "clustermon_cluster_firms_reporting{cluster=\"energy-env\",chain=\"water-pollution-control\",year=\"2026\"} 2");
-    ck_assert_line(t, "clustermon_cluster_firms_reporting{cluster=\"energy-env\",chain=\"\",year=\"2025\"} 1");
-    ck_assert_line(t, "clustermon_cluster_firms_above_scale{cluster=\"energy-env\",chain=\"\",year=\"2026\"} 1");
-    ck_assert_line(t, "clustermon_cluster_firms_above_scale{cluster=\"energy-env\",chain=\"green-building-materials\",year=\"2025\"} 1");
-    ck_assert_line(t, "clustermon_cluster_firms_above_scale{cluster=\"new-energy\",chain=\"\",year=\"2026\"} 0");
+    ck_assert_line(
+        t, "clustermon_cluster_firms{cluster=\"energy-env\",chain=\"water-pollution-control\"} 22");
+    ck_assert_line(t,
+                   "clustermon_cluster_firms{cluster=\"new-energy\",chain=\"energy-storage\"} 20");
+    ck_assert_line(
+        t, "clustermon_cluster_firms_reporting{cluster=\"energy-env\",chain=\"\",year=\"2026\"} 3");
+    ck_assert_line(t, "clustermon_cluster_firms_reporting{cluster=\"energy-env\",chain=\"water-"
+                      "pollution-control\",year=\"2026\"} 2");
+    ck_assert_line(
+        t, "clustermon_cluster_firms_reporting{cluster=\"energy-env\",chain=\"\",year=\"2025\"} 1");
+    ck_assert_line(
+        t,
+        "clustermon_cluster_firms_above_scale{cluster=\"energy-env\",chain=\"\",year=\"2026\"} 1");
+    ck_assert_line(t, "clustermon_cluster_firms_above_scale{cluster=\"energy-env\",chain=\"green-"
+                      "building-materials\",year=\"2025\"} 1");
+    ck_assert_line(
+        t,
+        "clustermon_cluster_firms_above_scale{cluster=\"new-energy\",chain=\"\",year=\"2026\"} 0");
     free(t);
 }
 END_TEST
@@ -340,7 +363,9 @@ END_TEST
 
 START_TEST(test_label_escape)
 {
-    static const struct { const char *in, *out; } cases[] = {
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
         {"plain", "plain"},
         {"a\"b", "a\\\"b"},
         {"back\\slash", "back\\\\slash"},
@@ -374,13 +399,14 @@ END_TEST
 
 START_TEST(test_listen_parse)
 {
-    static const struct { const char *s; int ok; } cases[] = {
-        {"127.0.0.1:9730", 1}, {"0.0.0.0:1", 1},        {"localhost:9730", 1},
-        {"[::1]:9730", 1},     {"[::]:65535", 1},       {"127.0.0.1", 0},
-        {":9730", 0},          {"127.0.0.1:", 0},       {"127.0.0.1:0", 0},
-        {"127.0.0.1:65536", 0}, {"127.0.0.1:97x", 0},   {"example.org:80", 0},
-        {"::1:9730", 0},       {"[::1]", 0},            {"300.1.1.1:80", 0},
-        {"", 0},
+    static const struct {
+        const char *s;
+        int ok;
+    } cases[] = {
+        {"127.0.0.1:9730", 1}, {"0.0.0.0:1", 1},       {"localhost:9730", 1}, {"[::1]:9730", 1},
+        {"[::]:65535", 1},     {"127.0.0.1", 0},       {":9730", 0},          {"127.0.0.1:", 0},
+        {"127.0.0.1:0", 0},    {"127.0.0.1:65536", 0}, {"127.0.0.1:97x", 0},  {"example.org:80", 0},
+        {"::1:9730", 0},       {"[::1]", 0},           {"300.1.1.1:80", 0},   {"", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char why[128] = "";
@@ -417,7 +443,8 @@ START_TEST(test_config_http)
     ck_assert_int_eq(load_with_http("", &cfg, err, sizeof err), 0);
     ck_assert_str_eq(cfg->http, "");
     config_destroy(&cfg);
-    ck_assert_int_eq(config_load("t.conf", clustermond_default_conf, NULL, &cfg, err, sizeof err), 0);
+    ck_assert_int_eq(config_load("t.conf", clustermond_default_conf, NULL, &cfg, err, sizeof err),
+                     0);
     ck_assert_str_eq(cfg->http, ""); /* the default: off */
     config_destroy(&cfg);
     ck_assert_int_eq(load_with_http("9730", &cfg, err, sizeof err), -1);
@@ -446,8 +473,8 @@ typedef struct {
     size_t request_len;
     char resp[1 << 17];
     size_t resp_len;
-    bool done;          /* closed */
-    int status;         /* HTTP status, 0 = none */
+    bool done;  /* closed */
+    int status; /* HTTP status, 0 = none */
 } client_t;
 
 static client_t *clients;
@@ -563,7 +590,8 @@ static client_t *client_start(int i, const char *request, size_t len)
     struct sockaddr_in a;
     uv_ip4_addr("127.0.0.1", port, &a);
     uv_tcp_init(&srv->loop, &c->tcp);
-    ck_assert_int_eq(uv_tcp_connect(&c->conn, &c->tcp, (const struct sockaddr *)&a, client_connected), 0);
+    ck_assert_int_eq(
+        uv_tcp_connect(&c->conn, &c->tcp, (const struct sockaddr *)&a, client_connected), 0);
     return c;
 }
 
@@ -578,11 +606,18 @@ static void run_until_closed(int want)
 
 START_TEST(test_http_routes)
 {
-    static const struct { const char *req; int status; const char *body; } cases[] = {
-        {"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 200, "clustermon_build_info{"},
-        {"GET /metrics?name[]=x HTTP/1.0\r\n\r\n", 200, "# TYPE clustermon_cluster_metric_total untyped"},
+    static const struct {
+        const char *req;
+        int status;
+        const char *body;
+    } cases[] = {
+        {"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 200,
+         "clustermon_build_info{"},
+        {"GET /metrics?name[]=x HTTP/1.0\r\n\r\n", 200,
+         "# TYPE clustermon_cluster_metric_total untyped"},
         {"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n", 200, "\r\n\r\nok\n"},
-        {"HEAD /metrics HTTP/1.1\r\nConnection: close\r\n\r\n", 200, "Content-Type: text/plain; version=0.0.4"},
+        {"HEAD /metrics HTTP/1.1\r\nConnection: close\r\n\r\n", 200,
+         "Content-Type: text/plain; version=0.0.4"},
         {"GET /nope HTTP/1.1\r\n\r\n", 404, "not found"},
         {"POST /metrics HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", 405, "GET and HEAD"},
         {"NONSENSE\r\n\r\n", 400, ""},

@@ -195,6 +195,14 @@ check "a firm's annual report takes precedence over its quarters" [ "$(total_of 
 check "totals counts the firms that reported" \
     [ "$("${CTL[@]}" totals --metric revenue --period 2030 --json | jq '.clusters[0].reporting')" = 2 ]
 
+# ---- last year's figures from a baseline file ------------------------------------
+printf 'enterprise,metric,value,period\nee-001,revenue,1000,2040-01\nee-002,revenue,2500,2040-01\n' \
+    > "$TMP/baseline.csv"
+check "clustermonctl import-baseline sends a CSV through ingest" \
+    sh -c "'${CTL[0]}' -e '$CONTROL' import-baseline --ingest '$INGEST' '$TMP/baseline.csv' | grep -q 'imported 2 samples'"
+check "and the figures are there" \
+    [ "$("${CTL[@]}" totals --metric revenue --period 2040-01 --json | jq '.clusters[0].total')" = 3500 ]
+
 # ---- under load: concurrent agents and control queries ------------------------
 # Each agent restates revenue for its own future years: firms x 12 months x
 # years, value 1000 each, so every loaded year's total is known exactly.

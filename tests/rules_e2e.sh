@@ -106,6 +106,23 @@ check "a firing alert with repeat = 1s is repeated as a reminder" \
     [ "$(count "$E" '.id == "cod-remind:ee-024" and .reminder == true')" -ge 1 ]
 printf 'ee-024,cod,10,%s\n' "$((ts + 300000))" | AG -a rremind2 -
 
+# ---- silences -----------------------------------------------------------------------------
+check "silence add" ctl silence add --rule cod-remind --cluster energy-env --firm ee-031 --for 1h \
+    --reason "sensor maintenance"
+check "silence list shows it" sh -c "'$BIN/clustermonctl' -e '$CONTROL' silence list | grep -q 'cod-remind .*ee-031 .*sensor maintenance'"
+printf 'ee-031,cod,800,%s\n' "$((ts + 320000))" | AG -a rsilenced -
+sleep 0.5
+check "a silenced alert is not published" [ "$(count "$E" '.id == "cod-remind:ee-031"')" = 0 ]
+check "but it is tracked: clustermonctl alerts lists it" \
+    sh -c "'$BIN/clustermonctl' -e '$CONTROL' alerts --json | jq -e '.alerts | any(.id == \"cod-remind:ee-031\")' > /dev/null"
+check "silence rm" ctl silence rm 1
+printf 'ee-031,cod,10,%s\n' "$((ts + 330000))" | AG -a rsilenced2 -
+sleep 0.5
+check "after the silence, its transitions are published again" \
+    [ "$(count "$E" '.id == "cod-remind:ee-031" and .state == "resolved"')" = 1 ]
+check "a silence for an unknown rule is refused" \
+    sh -c "! '$BIN/clustermonctl' -e '$CONTROL' silence add --rule nope --cluster energy-env --for 1h --reason x 2>/dev/null"
+
 # ---- 4. a late subscriber, and one stalled into a gap ----------------------------------
 "$BIN/clustermon-sub" -e "$ALERTS" -C "$CONTROL" --state-file "$TMP/late.state" --hwm 2 --timeout 60000 > "$TMP/late.jsonl" 2> "$TMP/late.err" &
 LATE=$!
@@ -145,10 +162,10 @@ sleep 1.5
 after_restart=$(tail -n +$((before + 1)) "$E")
 check "after a restart nothing still true is announced again" \
     [ -z "$(printf '%s' "$after_restart" | jq -c 'select(.state == "firing" and (.reminder | not))')" ]
-printf 'ee-031,cod,700,%s\nee-031,cod,700,%s\n' "$((ts + 9000000))" "$((ts + 9060000))" | AG -a rafter -
+printf 'ee-030,cod,700,%s\nee-030,cod,700,%s\n' "$((ts + 9000000))" "$((ts + 9060000))" | AG -a rafter -
 sleep 0.5
 check "and sequence numbers go on from where they were" \
-    [ "$(jq -s '[.[] | select(.id == "cod-remind:ee-031" and .state == "firing")][0].seq' "$E")" -gt "$last_seq" ]
+    [ "$(jq -s '[.[] | select(.id == "cod-remind:ee-030" and .state == "firing")][0].seq' "$E")" -gt "$last_seq" ]
 
 kill -TERM "$EARLY" "$LATE" 2>/dev/null
 wait "$EARLY" "$LATE" 2>/dev/null

@@ -18,8 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
+#include "agents/alertjson.h"
+#include "agents/input.h"
 #include "proto/proto.h"
 
 #define EXIT_REPLY_ERROR 1
@@ -36,26 +39,33 @@ enum {
     OPT_DAYS = 1 << 5,
     OPT_AS_OF = 1 << 6,
     OPT_THROUGH = 1 << 7,
+    OPT_RULE = 1 << 8,
+    OPT_FIRM = 1 << 9,
+    OPT_FOR = 1 << 10,
+    OPT_REASON = 1 << 11,
+    OPT_INGEST = 1 << 12,
 };
 
 typedef struct {
     const char *endpoint;
     int timeout_ms;
     bool json;
-    unsigned given;          /* OPT_* bits seen on the command line */
+    unsigned given; /* OPT_* bits seen on the command line */
     long year, days;
     const char *metric, *period, *cluster, *as_of, *through;
+    const char *rule, *firm, *duration, *reason, *ingest;
     bool silent;
-    const char *arg;         /* the subcommand's one argument, if it takes one */
+    const char *arg;  /* the subcommand's first argument, if it takes one */
+    const char *arg2; /* its second, if it takes two */
 } ctl_opts_t;
 
 typedef struct {
     const char *name;
-    const char *synopsis;    /* arguments and options, for usage lines */
-    const char *summary;     /* one line for the command list */
-    const char *help;        /* the rest of `clustermonctl CMD --help` */
-    unsigned opts;           /* OPT_* it takes */
-    bool takes_arg;
+    const char *synopsis; /* arguments and options, for usage lines */
+    const char *summary;  /* one line for the command list */
+    const char *help;     /* the rest of `clustermonctl CMD --help` */
+    unsigned opts;        /* OPT_* it takes */
+    int takes_arg;        /* 0: no arguments, 1: exactly one, 2: one or two */
     int (*run)(const ctl_opts_t *o);
 } ctl_command_t;
 
@@ -73,7 +83,7 @@ static json_t *to_json(const msgpack_object *o, int depth)
     case MSGPACK_OBJECT_BOOLEAN: return json_boolean(o->via.boolean);
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
         return o->via.u64 > (uint64_t)INT64_MAX ? json_real((double)o->via.u64)
-                                                  : json_integer((json_int_t)o->via.u64);
+                                                : json_integer((json_int_t)o->via.u64);
     case MSGPACK_OBJECT_NEGATIVE_INTEGER: return json_integer((json_int_t)o->via.i64);
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64: return json_real(o->via.f64);
@@ -99,7 +109,8 @@ static json_t *to_json(const msgpack_object *o, int depth)
                 key[kl - 6] = '\0';
                 if (json_is_integer(v)) {
                     json_int_t mv = json_integer_value(v);
-                    json_t *u = mv % 1000 == 0 ? json_integer(mv / 1000) : json_real((double)mv / 1000.0);
+                    json_t *u =
+                        mv % 1000 == 0 ? json_integer(mv / 1000) : json_real((double)mv / 1000.0);
                     json_decref(v);
                     v = u;
                 }
@@ -189,8 +200,8 @@ static void print_tally_row(const msgpack_object *t, const char *label)
     fmt_milli(t, "revenue_milli", rev, sizeof rev);
     fmt_milli(t, "profit_milli", profit, sizeof profit);
     printf("%-28s %6lld %9lld %11lld %18s %16s\n", label, (long long)get_int(t, "firms", NULL),
-           (long long)get_int(t, "reporting", NULL), (long long)get_int(t, "above_scale", NULL), rev,
-           profit);
+           (long long)get_int(t, "reporting", NULL), (long long)get_int(t, "above_scale", NULL),
+           rev, profit);
 }
 
 static void print_report(const msgpack_object *body)
@@ -202,8 +213,8 @@ static void print_report(const msgpack_object *body)
     fmt_milli(body, "above_scale_line_milli", line, sizeof line);
     printf("clustermon report for %lld (time zone %s; above-scale: annual %s >= %s)\n\n",
            (long long)get_int(body, "year", NULL), tz, revm, line);
-    printf("%-28s %6s %9s %11s %18s %16s\n", "cluster / chain", "firms", "reporting",
-           "above-scale", revm, profm);
+    printf("%-28s %6s %9s %11s %18s %16s\n", "cluster / chain", "firms", "reporting", "above-scale",
+           revm, profm);
     const msgpack_object *cls = get(body, "clusters");
     if (!cls || cls->type != MSGPACK_OBJECT_ARRAY)
         return;
@@ -213,8 +224,8 @@ static void print_report(const msgpack_object *body)
         get_str(cl, "id", id, sizeof id);
         print_tally_row(cl, id);
         const msgpack_object *chains = get(cl, "chains");
-        for (uint32_t k = 0; chains && chains->type == MSGPACK_OBJECT_ARRAY &&
-                             k < chains->via.array.size; k++) {
+        for (uint32_t k = 0;
+             chains && chains->type == MSGPACK_OBJECT_ARRAY && k < chains->via.array.size; k++) {
             const msgpack_object *ch = &chains->via.array.ptr[k];
             get_str(ch, "id", id, sizeof id);
             snprintf(label, sizeof label, "  %s", id);
@@ -391,14 +402,14 @@ static int ask(const ctl_opts_t *o, const proto_ctl_request_t *req,
 
 static void req_str(proto_ctl_request_t *r, const char *key, const char *val)
 {
-    r->args[r->nargs++] = (proto_ctl_arg_t){.key = proto_str(key), .kind = PROTO_ARG_STR,
-                                            .sval = proto_str(val)};
+    r->args[r->nargs++] =
+        (proto_ctl_arg_t){.key = proto_str(key), .kind = PROTO_ARG_STR, .sval = proto_str(val)};
 }
 
 static void req_int(proto_ctl_request_t *r, const char *key, int64_t val)
 {
-    r->args[r->nargs++] = (proto_ctl_arg_t){.key = proto_str(key), .kind = PROTO_ARG_INT,
-                                            .ival = val};
+    r->args[r->nargs++] =
+        (proto_ctl_arg_t){.key = proto_str(key), .kind = PROTO_ARG_INT, .ival = val};
 }
 
 /* ---- formatting helpers ---------------------------------------------------- */
@@ -495,34 +506,39 @@ static void print_status(const msgpack_object *st, const msgpack_object *rt)
         get_str(rt, "log_level", level, sizeof level);
         printf("log level %s; systemd notify %s", level,
                get(sd, "notify") && get(sd, "notify")->type == MSGPACK_OBJECT_BOOLEAN &&
-                       get(sd, "notify")->via.boolean ? "on" : "off");
+                       get(sd, "notify")->via.boolean
+                   ? "on"
+                   : "off");
         int64_t wd = get_int(sd, "watchdog_ms", NULL);
         if (wd)
             printf(", watchdog %lld ms", (long long)wd);
         printf("\n\n%-10s %-40s %6s %9s\n", "socket", "endpoint", "peers", "accepted");
         const msgpack_object *socks = get(rt, "sockets");
-        for (uint32_t i = 0; socks && socks->type == MSGPACK_OBJECT_ARRAY && i < socks->via.array.size;
-             i++) {
+        for (uint32_t i = 0;
+             socks && socks->type == MSGPACK_OBJECT_ARRAY && i < socks->via.array.size; i++) {
             const msgpack_object *s = &socks->via.array.ptr[i];
             char name[16], ep[256];
             get_str(s, "name", name, sizeof name);
             get_str(s, "endpoint", ep, sizeof ep);
-            printf("%-10s %-40s %6s %9s\n", name, *ep ? ep : "(off)", count_str(s, "peers", a, sizeof a),
-                   count_str(s, "accepted", b, sizeof b));
+            printf("%-10s %-40s %6s %9s\n", name, *ep ? ep : "(off)",
+                   count_str(s, "peers", a, sizeof a), count_str(s, "accepted", b, sizeof b));
         }
         printf("\n");
     }
     snprintf(rate, sizeof rate, "%.1f", have_rt ? get_double(rt, "samples_per_s", NULL) : 0.0);
     printf("ingest     %s samples applied (%s/s now); %s batches acked, %s duplicates\n",
            count_str(st, "samples_applied", a, sizeof a), have_rt ? rate : "-",
-           count_str(st, "batches_ok", b, sizeof b), count_str(st, "batches_duplicate", c, sizeof c));
+           count_str(st, "batches_ok", b, sizeof b),
+           count_str(st, "batches_duplicate", c, sizeof c));
     if (have_rt)
-        printf("agents     %s connected, %s known\n", count_str(rt, "agents_connected", a, sizeof a),
+        printf("agents     %s connected, %s known\n",
+               count_str(rt, "agents_connected", a, sizeof a),
                count_str(rt, "agents_known", b, sizeof b));
     printf("nacks     ");
     const msgpack_object *nacks = get(st, "nacks");
     int shown = 0;
-    for (uint32_t i = 0; nacks && nacks->type == MSGPACK_OBJECT_MAP && i < nacks->via.map.size; i++) {
+    for (uint32_t i = 0; nacks && nacks->type == MSGPACK_OBJECT_MAP && i < nacks->via.map.size;
+         i++) {
         const msgpack_object_kv *kv = &nacks->via.map.ptr[i];
         if (kv->key.type != MSGPACK_OBJECT_STR || kv->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
             kv->val.via.u64 == 0)
@@ -530,8 +546,9 @@ static void print_status(const msgpack_object *st, const msgpack_object *rt)
         printf("%s %.*s %llu", shown++ ? "," : "", (int)kv->key.via.str.size, kv->key.via.str.ptr,
                (unsigned long long)kv->val.via.u64);
     }
-    printf("%s; bad envelopes %s\n", shown ? "" : " none", count_str(st, "bad_envelopes", a, sizeof a));
-    printf("registry   %s firms in %s clusters, %s rules; alerts: %s firing, %s published\n",
+    printf("%s; bad envelopes %s\n", shown ? "" : " none",
+           count_str(st, "bad_envelopes", a, sizeof a));
+    printf("firms      %s in %s clusters; %s rules; alerts: %s firing, %s published\n",
            count_str(st, "firms", a, sizeof a), count_str(st, "clusters", b, sizeof b),
            count_str(st, "rules", c, sizeof c), count_str(st, "alerts_firing", d, sizeof d),
            count_str(st, "alerts_published", since, sizeof since));
@@ -544,14 +561,15 @@ static void print_status(const msgpack_object *st, const msgpack_object *rt)
     printf("WAL        segment %lld, fsync %s: %s appends, %s bytes written, %s unsynced\n",
            (long long)get_int(w, "segment", NULL), fs, count_str(w, "appends", a, sizeof a),
            count_str(w, "bytes_written", b, sizeof b), count_str(w, "unsynced_bytes", c, sizeof c));
-    printf("           %s fsyncs, average %.1f ms, worst %.1f ms\n", count_str(w, "fsyncs", a, sizeof a),
-           (double)get_int(w, "fsync_avg_us", NULL) / 1000.0,
+    printf("           %s fsyncs, average %.1f ms, worst %.1f ms\n",
+           count_str(w, "fsyncs", a, sizeof a), (double)get_int(w, "fsync_avg_us", NULL) / 1000.0,
            (double)get_int(w, "fsync_max_us", NULL) / 1000.0);
     const msgpack_object *sn = get(st, "snapshots");
     printf("snapshots  %s written, %s failed", count_str(sn, "written", a, sizeof a),
            count_str(sn, "failed", b, sizeof b));
     if (get_int(sn, "last_segment", NULL))
-        printf("; newest covers WAL segment %lld (%s bytes)", (long long)get_int(sn, "last_segment", NULL),
+        printf("; newest covers WAL segment %lld (%s bytes)",
+               (long long)get_int(sn, "last_segment", NULL),
                count_str(sn, "last_bytes", c, sizeof c));
     printf("\n");
     int64_t snapseg = get_int(rec, "snapshot_segment", NULL);
@@ -559,10 +577,11 @@ static void print_status(const msgpack_object *st, const msgpack_object *rt)
         snprintf(d, sizeof d, "snapshot of segment %lld", (long long)snapseg);
     else
         snprintf(d, sizeof d, "no snapshot");
-    printf("recovery   %s, %s WAL records replayed, %s damaged regions (%s bytes skipped, %s cut)\n", d,
-           count_str(rec, "wal_records", a, sizeof a), count_str(rec, "wal_damaged", b, sizeof b),
-           count_str(rec, "wal_bytes_skipped", c, sizeof c),
-           count_str(rec, "wal_truncated", since, sizeof since));
+    printf(
+        "recovery   %s, %s WAL records replayed, %s damaged regions (%s bytes skipped, %s cut)\n",
+        d, count_str(rec, "wal_records", a, sizeof a), count_str(rec, "wal_damaged", b, sizeof b),
+        count_str(rec, "wal_bytes_skipped", c, sizeof c),
+        count_str(rec, "wal_truncated", since, sizeof since));
 }
 
 /* status = the daemon's "status" plus its "runtime" (older daemons: status only). */
@@ -662,7 +681,8 @@ static void print_clusters(const msgpack_object *body, const ctl_opts_t *o)
     char tz[64];
     get_str(body, "timezone", tz, sizeof tz);
     printf("clusters in %lld (time zone %s; silent = no data for %lld days)\n\n",
-           (long long)get_int(body, "year", NULL), tz, (long long)get_int(body, "silent_days", NULL));
+           (long long)get_int(body, "year", NULL), tz,
+           (long long)get_int(body, "silent_days", NULL));
     printf("%-20s %6s %6s %9s %11s %6s %6s %18s  %s\n", "cluster", "chains", "firms", "reporting",
            "above-scale", "silent", "alerts", "revenue", "title");
     const msgpack_object *cls = get(body, "clusters");
@@ -736,7 +756,8 @@ static void print_cluster(const msgpack_object *body, const ctl_opts_t *o)
     }
     /* one table per period metric, in the order the daemon lists them */
     const msgpack_object *units = get(body, "units");
-    for (uint32_t m = 0; units && units->type == MSGPACK_OBJECT_MAP && m < units->via.map.size; m++) {
+    for (uint32_t m = 0; units && units->type == MSGPACK_OBJECT_MAP && m < units->via.map.size;
+         m++) {
         const msgpack_object_kv *kv = &units->via.map.ptr[m];
         char metric[PROTO_MAX_ID_LEN + 1], unit[64], head[160];
         snprintf(metric, sizeof metric, "%.*s", (int)kv->key.via.str.size, kv->key.via.str.ptr);
@@ -783,11 +804,11 @@ static void print_firms(const msgpack_object *body, const ctl_opts_t *o)
     /* as_of is the end of a day: show that day */
     fmt_date(get_int(body, "as_of_ms", NULL) - 1, tz, asof, sizeof asof);
     if (o->silent)
-        printf("%u firms silent: no data for more than %lld days before the end of %s (%s)\n\n", n,
-               (long long)get_int(body, "silent_days", NULL), asof, tz);
+        printf("%u firm%s silent: no data for more than %lld days before the end of %s (%s)\n\n", n,
+               n == 1 ? "" : "s", (long long)get_int(body, "silent_days", NULL), asof, tz);
     else
-        printf("%u firms; silent = no data for more than %lld days before the end of %s (%s)\n\n", n,
-               (long long)get_int(body, "silent_days", NULL), asof, tz);
+        printf("%u firm%s; silent = no data for more than %lld days before the end of %s (%s)\n\n",
+               n, n == 1 ? "" : "s", (long long)get_int(body, "silent_days", NULL), asof, tz);
     if (n == 0)
         return;
     printf("%-10s %-12s %-26s %-10s %-10s %6s %-6s %s\n", "firm", "cluster", "chain", "tier",
@@ -812,8 +833,10 @@ static void print_firms(const msgpack_object *body, const ctl_opts_t *o)
         const msgpack_object *s = get(f, "silent");
         bool silent = s && s->type == MSGPACK_OBJECT_BOOLEAN && s->via.boolean;
         printf("%-10s %-12s %-26s %-10s %-10s %6s %-6s %s%s\n", id, cl, ch, tier, last, days,
-               strcmp(status, "inactive") == 0 ? "(off)" : silent ? "yes" : "no", name,
-               strcmp(status, "inactive") == 0 ? " [inactive]" : "");
+               strcmp(status, "inactive") == 0 ? "(off)"
+               : silent                        ? "yes"
+                                               : "no",
+               name, strcmp(status, "inactive") == 0 ? " [inactive]" : "");
     }
 }
 
@@ -831,6 +854,259 @@ static int run_firms(const ctl_opts_t *o)
     return ask(o, &req, print_firms);
 }
 
+static bool parse_long(const char *s, long lo, long hi, long *ret)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return false;
+    *ret = v;
+    return true;
+}
+
+/* ---- alerts, silences, reload, import-baseline ----------------------------------- */
+
+static void print_alerts(const msgpack_object *body, const ctl_opts_t *o)
+{
+    const msgpack_object *list = get(body, "alerts");
+    json_t *arr = json_array();
+    if (!o->json)
+        printf("%-6s %-8s %-9s %-40s %s\n", "seq", "severity", "state", "id", "summary");
+    for (uint32_t i = 0; list && list->type == MSGPACK_OBJECT_ARRAY && i < list->via.array.size;
+         i++) {
+        const msgpack_object *b = &list->via.array.ptr[i];
+        proto_alert_t a;
+        char err[PROTO_ERRLEN];
+        if (b->type != MSGPACK_OBJECT_BIN ||
+            proto_alert_decode(b->via.bin.ptr, b->via.bin.size, &a, err, sizeof err) != PROTO_OK)
+            continue;
+        if (o->json) {
+            json_t *j = alertjson_from_alert(&a);
+            if (j)
+                json_array_append_new(arr, j);
+            continue;
+        }
+        printf("%-6llu %-8s %-9s %-40.*s %.*s\n", (unsigned long long)a.seq,
+               proto_severity_name(a.severity), proto_alert_state_name(a.state), (int)a.id.len,
+               a.id.ptr, (int)a.summary.len, a.summary.ptr);
+    }
+    if (o->json) {
+        json_t *root = json_object();
+        json_object_set_new(root, "seq", json_integer(get_int(body, "seq", NULL)));
+        json_object_set_new(root, "alerts", arr);
+        print_json(root);
+        json_decref(root);
+    } else {
+        json_decref(arr);
+        printf("\n%u firing, current to alert seq %lld\n",
+               list && list->type == MSGPACK_OBJECT_ARRAY ? list->via.array.size : 0,
+               (long long)get_int(body, "seq", NULL));
+    }
+}
+
+static int run_alerts(const ctl_opts_t *o)
+{
+    proto_ctl_request_t req = {.cmd = proto_str("alerts")};
+    ctl_opts_t own = *o;
+    own.json = false; /* the body holds encoded alerts: print_alerts does both forms */
+    conn_t c = {0};
+    int status = conn_open(&c, &own);
+    if (status == 0) {
+        zmq_msg_t msg;
+        msgpack_zone zone;
+        msgpack_object body;
+        msgpack_zone_init(&zone, 4096);
+        status = call(&c, &req, &msg, &zone, &body);
+        if (status == 0)
+            print_alerts(&body, o);
+        msgpack_zone_destroy(&zone);
+        zmq_msg_close(&msg);
+    }
+    conn_close(&c);
+    return status;
+}
+
+static void print_silences(const msgpack_object *body, const ctl_opts_t *o)
+{
+    (void)o;
+    printf("%-4s %-20s %-14s %-10s %-22s %s\n", "id", "rule", "cluster", "firm", "until (UTC)",
+           "reason");
+    for (uint32_t i = 0; body->type == MSGPACK_OBJECT_ARRAY && i < body->via.array.size; i++) {
+        const msgpack_object *x = &body->via.array.ptr[i];
+        char rule[PROTO_MAX_ID_LEN + 1], cl[PROTO_MAX_ID_LEN + 1], firm[PROTO_MAX_ID_LEN + 1];
+        char reason[PROTO_MAX_TEXT_LEN], until[48];
+        get_str(x, "rule", rule, sizeof rule);
+        get_str(x, "cluster", cl, sizeof cl);
+        get_str(x, "firm", firm, sizeof firm);
+        get_str(x, "reason", reason, sizeof reason);
+        fmt_date(get_int(x, "until_ms", NULL), NULL, until, sizeof until);
+        printf("%-4lld %-20s %-14s %-10s %-22s %s\n", (long long)get_int(x, "id", NULL), rule, cl,
+               firm, until, reason);
+    }
+}
+
+static void print_silence_done(const msgpack_object *body, const ctl_opts_t *o)
+{
+    char until[48];
+    if (strcmp(o->arg, "add") == 0) {
+        fmt_date(get_int(body, "until_ms", NULL), NULL, until, sizeof until);
+        printf("silence %lld until %s\n", (long long)get_int(body, "id", NULL), until);
+    } else {
+        printf("silence %lld removed\n", (long long)get_int(body, "id", NULL));
+    }
+}
+
+static int run_silence(const ctl_opts_t *o)
+{
+    proto_ctl_request_t req = {0};
+    long id;
+    if (strcmp(o->arg, "list") == 0 && !o->arg2) {
+        req.cmd = proto_str("silence_list");
+        return ask(o, &req, print_silences);
+    }
+    if (strcmp(o->arg, "rm") == 0 && o->arg2) {
+        if (!parse_long(o->arg2, 1, LONG_MAX, &id)) {
+            fprintf(stderr, "clustermonctl: silence rm: '%s' is not a silence id\n", o->arg2);
+            return EXIT_USAGE;
+        }
+        req.cmd = proto_str("silence_rm");
+        req_int(&req, "id", id);
+        return ask(o, &req, print_silence_done);
+    }
+    if (strcmp(o->arg, "add") == 0 && !o->arg2) {
+        if (!o->rule || !o->cluster || !o->duration || !o->reason) {
+            fprintf(stderr, "clustermonctl: silence add needs --rule, --cluster, --for and --reason\n");
+            return EXIT_USAGE;
+        }
+        req.cmd = proto_str("silence_add");
+        req_str(&req, "rule", o->rule);
+        req_str(&req, "cluster", o->cluster);
+        if (o->firm)
+            req_str(&req, "firm", o->firm);
+        req_str(&req, "for", o->duration);
+        req_str(&req, "reason", o->reason);
+        return ask(o, &req, print_silence_done);
+    }
+    fprintf(stderr, "clustermonctl: silence add|list|rm ID\n");
+    return EXIT_USAGE;
+}
+
+static void print_reload(const msgpack_object *body, const ctl_opts_t *o)
+{
+    (void)o;
+    printf("reloaded: %lld firms, %lld rules (reload %lld)\n", (long long)get_int(body, "firms", NULL),
+           (long long)get_int(body, "rules", NULL), (long long)get_int(body, "reloads", NULL));
+}
+
+static int run_reload(const ctl_opts_t *o)
+{
+    proto_ctl_request_t req = {.cmd = proto_str("reload")};
+    return ask(o, &req, print_reload);
+}
+
+/*
+ * import-baseline FILE: last year's figures, in the agents' CSV format, sent
+ * to the ingest socket in acknowledged batches like an agent's (so they are
+ * in the WAL, deduplicated, and feed the growth rules at once).
+ */
+static int run_import(const ctl_opts_t *o)
+{
+    enum { BATCH = 1000, TRIES = 5 };
+    char err[512], host[64] = "host", agent[PROTO_MAX_ID_LEN + 1];
+    input_reader_t *in = input_reader_open(o->arg, err, sizeof err);
+    if (!in) {
+        fprintf(stderr, "clustermonctl: import-baseline: %s\n", err);
+        return EXIT_USAGE;
+    }
+    gethostname(host, sizeof host - 1);
+    for (char *p = host; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+            *p = '-';
+    snprintf(agent, sizeof agent, "import-baseline-%.40s", host);
+    proto_sample_t *samples = calloc(BATCH, sizeof *samples);
+    void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_DEALER);
+    int linger = 0, status = 0;
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (!samples || zmq_connect(sock, o->ingest) != 0) {
+        fprintf(stderr, "clustermonctl: import-baseline: cannot connect to %s: %s\n", o->ingest,
+                zmq_strerror(errno));
+        status = EXIT_USAGE;
+        goto done;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t seq = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    uint64_t total = 0, batches = 0;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    for (;;) {
+        size_t n = 0;
+        int rc = input_read_batch(in, samples, BATCH, &n, err, sizeof err);
+        if (rc != INPUT_OK && n == 0) {
+            fprintf(stderr, "clustermonctl: import-baseline: %s\n", err);
+            status = EXIT_USAGE;
+            break;
+        }
+        if (n == 0)
+            break;
+        proto_batch_t b = {.agent = proto_str(agent), .seq = seq++, .nsamples = (uint32_t)n,
+                           .samples = samples, .cap = BATCH};
+        msgpack_sbuffer_clear(&sb);
+        if (proto_batch_encode(&b, &sb, err, sizeof err) != PROTO_OK) {
+            fprintf(stderr, "clustermonctl: import-baseline: %s\n", err);
+            status = EXIT_USAGE;
+            break;
+        }
+        bool acked = false;
+        for (int t = 0; t < TRIES && !acked && status == 0; t++) {
+            zmq_send(sock, sb.data, sb.size, 0); /* a resend keeps the seq: applied once */
+            zmq_pollitem_t item = {.socket = sock, .events = ZMQ_POLLIN};
+            while (!acked && zmq_poll(&item, 1, o->timeout_ms) > 0) {
+                char reply[4096];
+                int len = zmq_recv(sock, reply, sizeof reply, 0);
+                proto_ack_t ack;
+                if (len < 0 || proto_ack_decode(reply, (size_t)len, &ack, err, sizeof err) != PROTO_OK ||
+                    ack.seq != b.seq)
+                    continue; /* a late ack of an older try */
+                if (ack.status != PROTO_STATUS_OK) {
+                    fprintf(stderr, "clustermonctl: import-baseline: batch %llu rejected: %s: %.*s\n",
+                            (unsigned long long)b.seq, proto_status_name(ack.status),
+                            (int)ack.reason.len, ack.reason.ptr);
+                    status = EXIT_REPLY_ERROR;
+                    break;
+                }
+                acked = true;
+            }
+        }
+        if (status)
+            break;
+        if (!acked) {
+            fprintf(stderr, "clustermonctl: import-baseline: no ack from %s after %d tries\n",
+                    o->ingest, TRIES);
+            status = EXIT_NO_REPLY;
+            break;
+        }
+        total += n;
+        batches++;
+        if (rc != INPUT_OK) {
+            fprintf(stderr, "clustermonctl: import-baseline: %s\n", err);
+            status = EXIT_USAGE;
+            break;
+        }
+    }
+    msgpack_sbuffer_destroy(&sb);
+    if (status == 0)
+        printf("imported %llu samples from %s in %llu batches\n", (unsigned long long)total, o->arg,
+               (unsigned long long)batches);
+done:
+    zmq_close(sock);
+    zmq_ctx_term(ctx);
+    free(samples);
+    input_reader_destroy(&in);
+    return status;
+}
+
 /* ---- the command table ------------------------------------------------------------ */
 
 static const ctl_command_t commands[] = {
@@ -840,7 +1116,8 @@ static const ctl_command_t commands[] = {
      "acked and refused by reason, agents connected and known, alerts, the event\n"
      "loop's lag, the write-ahead log, the snapshots and what start-up recovery found.\n",
      0, false, run_status},
-    {"clusters", "[--year Y] [--days N]", "per cluster: firms, reporting, above-scale, silent, alerts",
+    {"clusters", "[--year Y] [--days N]",
+     "per cluster: firms, reporting, above-scale, silent, alerts",
      "One line per cluster: its chains, member firms, firms that reported for year Y,\n"
      "above-scale firms (revenue for Y at or above the line), firms silent for N days\n"
      "(default 45, see firms), alerts firing now, revenue for Y and the title.\n"
@@ -861,7 +1138,8 @@ static const ctl_command_t commands[] = {
      "Firms marked inactive in the registry are never silent. --silent lists only the\n"
      "silent firms; --as-of judges at the end of that day instead of now.\n",
      OPT_CLUSTER | OPT_SILENT | OPT_DAYS | OPT_AS_OF, false, run_firms},
-    {"report", "[--year Y]", "per cluster and chain: firms, reporting, above-scale, revenue, profit",
+    {"report", "[--year Y]",
+     "per cluster and chain: firms, reporting, above-scale, revenue, profit",
      "Per cluster and chain: member firms, firms that reported in year Y, above-scale\n"
      "firms (annual revenue at or above the line), revenue and profit for Y.\n"
      "Y defaults to the current year in the daemon's time zone.\n",
@@ -870,6 +1148,29 @@ static const ctl_command_t commands[] = {
      "Per cluster and chain: member firms, how many reported for period P, and the\n"
      "total of period metric M for P (YYYY, YYYY-Qn or YYYY-MM).\n",
      OPT_METRIC | OPT_PERIOD, false, run_totals},
+    {"alerts", "", "the firing alerts",
+     "One line per firing (or flapping) alert: its sequence number, severity, state,\n"
+     "id and summary; --json gives each alert as clustermon-sub prints it, with its\n"
+     "details, and the sequence number the list is current to.\n",
+     0, 0, run_alerts},
+    {"silence", "add|list|rm [ID] [--rule R --cluster C [--firm F] --for 2h --reason TEXT]",
+     "silence a rule's alerts for a while; list; remove",
+     "silence add: alerts of rule R in cluster C (only firm F's, with --firm) are\n"
+     "tracked but not published for the duration (90s, 30m, 2h, 1d). silence list:\n"
+     "the live silences. silence rm ID: end one now. Silences expire by themselves\n"
+     "and survive restarts.\n",
+     OPT_RULE | OPT_CLUSTER | OPT_FIRM | OPT_FOR | OPT_REASON, 2, run_silence},
+    {"reload", "", "re-read the config and the firm registry (as SIGHUP does)",
+     "Asks the daemon to read its config and firm registry again. A broken one is\n"
+     "refused with its file:line: field: reason, and the daemon keeps running on the\n"
+     "previous one.\n",
+     0, 0, run_reload},
+    {"import-baseline", "FILE [--ingest ENDPOINT]", "send last year's figures from a CSV file",
+     "Sends FILE (the agents' CSV: enterprise,metric,value,period) to the daemon's\n"
+     "ingest socket in acknowledged batches, like an agent: the growth rules compare\n"
+     "this year with them. The ingest endpoint defaults to $CLUSTERMON_INGEST or\n"
+     "tcp://127.0.0.1:7601.\n",
+     OPT_INGEST, 1, run_import},
     {"ping", "", "check that the daemon answers", "Prints pong if the daemon answers.\n", 0, false,
      run_ping},
 };
@@ -924,6 +1225,16 @@ static void command_usage(const ctl_command_t *c, FILE *out)
         fprintf(out, "  -d, --days N            silent after N days without data (default 45)\n");
     if (c->opts & OPT_AS_OF)
         fprintf(out, "      --as-of YYYY-MM-DD  judge silence at the end of that day\n");
+    if (c->opts & OPT_RULE)
+        fprintf(out, "  -r, --rule R            the rule to silence\n");
+    if (c->opts & OPT_FIRM)
+        fprintf(out, "  -f, --firm F            only that firm's alerts\n");
+    if (c->opts & OPT_FOR)
+        fprintf(out, "      --for DURATION      how long (90s, 30m, 2h, 1d)\n");
+    if (c->opts & OPT_REASON)
+        fprintf(out, "      --reason TEXT       why (shown with the silence)\n");
+    if (c->opts & OPT_INGEST)
+        fprintf(out, "  -i, --ingest ENDPOINT   the daemon's ingest endpoint\n");
     fprintf(out, "\n%s", exit_text);
 }
 
@@ -938,43 +1249,72 @@ static const char *opt_name(unsigned bit)
     case OPT_DAYS: return "--days";
     case OPT_AS_OF: return "--as-of";
     case OPT_THROUGH: return "--through";
+    case OPT_RULE: return "--rule";
+    case OPT_FIRM: return "--firm";
+    case OPT_FOR: return "--for";
+    case OPT_REASON: return "--reason";
+    case OPT_INGEST: return "--ingest";
     }
     return "?";
 }
 
-static bool parse_long(const char *s, long lo, long hi, long *ret)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return false;
-    *ret = v;
-    return true;
-}
 
 int main(int argc, char **argv)
 {
-    enum { LONG_AS_OF = 256, LONG_THROUGH };
+    enum { LONG_AS_OF = 256, LONG_THROUGH, LONG_FOR, LONG_REASON };
     static const struct option opts[] = {
-        {"control", required_argument, NULL, 'e'}, {"timeout", required_argument, NULL, 't'},
-        {"json", no_argument, NULL, 'j'},          {"year", required_argument, NULL, 'y'},
-        {"metric", required_argument, NULL, 'm'},  {"period", required_argument, NULL, 'p'},
-        {"cluster", required_argument, NULL, 'c'}, {"silent", no_argument, NULL, 's'},
-        {"days", required_argument, NULL, 'd'},    {"as-of", required_argument, NULL, LONG_AS_OF},
+        {"control", required_argument, NULL, 'e'},
+        {"timeout", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'j'},
+        {"year", required_argument, NULL, 'y'},
+        {"metric", required_argument, NULL, 'm'},
+        {"period", required_argument, NULL, 'p'},
+        {"cluster", required_argument, NULL, 'c'},
+        {"silent", no_argument, NULL, 's'},
+        {"days", required_argument, NULL, 'd'},
+        {"as-of", required_argument, NULL, LONG_AS_OF},
         {"through", required_argument, NULL, LONG_THROUGH},
-        {"help", no_argument, NULL, 'h'},          {"version", no_argument, NULL, 'V'},
+        {"rule", required_argument, NULL, 'r'},
+        {"firm", required_argument, NULL, 'f'},
+        {"for", required_argument, NULL, LONG_FOR},
+        {"reason", required_argument, NULL, LONG_REASON},
+        {"ingest", required_argument, NULL, 'i'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     setlocale(LC_CTYPE, "");
-    ctl_opts_t o = {.endpoint = getenv("CLUSTERMON_CONTROL"), .timeout_ms = 5000};
+    ctl_opts_t o = {.endpoint = getenv("CLUSTERMON_CONTROL"), .timeout_ms = 5000,
+                    .ingest = getenv("CLUSTERMON_INGEST")};
+    if (!o.ingest || !*o.ingest)
+        o.ingest = "tcp://127.0.0.1:7601";
     if (!o.endpoint || !*o.endpoint)
         o.endpoint = "tcp://127.0.0.1:7603";
     bool help = false;
     long v;
     int c;
-    while ((c = getopt_long(argc, argv, "e:t:jy:m:p:c:sd:hV", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "e:t:jy:m:p:c:sd:hVr:f:i:", opts, NULL)) != -1) {
         switch (c) {
+        case 'r':
+            o.rule = optarg;
+            o.given |= OPT_RULE;
+            break;
+        case 'f':
+            o.firm = optarg;
+            o.given |= OPT_FIRM;
+            break;
+        case LONG_FOR:
+            o.duration = optarg;
+            o.given |= OPT_FOR;
+            break;
+        case LONG_REASON:
+            o.reason = optarg;
+            o.given |= OPT_REASON;
+            break;
+        case 'i':
+            o.ingest = optarg;
+            o.given |= OPT_INGEST;
+            break;
         case 'e': o.endpoint = optarg; break;
         case 't':
             if (!parse_long(optarg, 1, 3600000, &v)) {
@@ -993,10 +1333,22 @@ int main(int argc, char **argv)
             }
             o.given |= OPT_YEAR;
             break;
-        case 'm': o.metric = optarg; o.given |= OPT_METRIC; break;
-        case 'p': o.period = optarg; o.given |= OPT_PERIOD; break;
-        case 'c': o.cluster = optarg; o.given |= OPT_CLUSTER; break;
-        case 's': o.silent = true; o.given |= OPT_SILENT; break;
+        case 'm':
+            o.metric = optarg;
+            o.given |= OPT_METRIC;
+            break;
+        case 'p':
+            o.period = optarg;
+            o.given |= OPT_PERIOD;
+            break;
+        case 'c':
+            o.cluster = optarg;
+            o.given |= OPT_CLUSTER;
+            break;
+        case 's':
+            o.silent = true;
+            o.given |= OPT_SILENT;
+            break;
         case 'd':
             if (!parse_long(optarg, 1, 36500, &o.days)) {
                 fprintf(stderr, "clustermonctl: --days: '%s' is not a number of days in 1..36500\n",
@@ -1005,8 +1357,14 @@ int main(int argc, char **argv)
             }
             o.given |= OPT_DAYS;
             break;
-        case LONG_AS_OF: o.as_of = optarg; o.given |= OPT_AS_OF; break;
-        case LONG_THROUGH: o.through = optarg; o.given |= OPT_THROUGH; break;
+        case LONG_AS_OF:
+            o.as_of = optarg;
+            o.given |= OPT_AS_OF;
+            break;
+        case LONG_THROUGH:
+            o.through = optarg;
+            o.given |= OPT_THROUGH;
+            break;
         case 'h': help = true; break;
         case 'V': printf("clustermonctl %s\n", CLUSTERMON_VERSION); return 0;
         default: usage(stderr); return EXIT_USAGE;
@@ -1038,13 +1396,16 @@ int main(int argc, char **argv)
         return 0;
     }
     int nargs = argc - optind - 1;
-    if (nargs != (cmd->takes_arg ? 1 : 0)) {
+    if (cmd->takes_arg == 0 ? nargs != 0 : nargs < 1 || nargs > cmd->takes_arg) {
         fprintf(stderr, "clustermonctl: %s %s\n", cmd->name,
-                cmd->takes_arg ? "takes one argument" : "takes no arguments");
+                cmd->takes_arg == 0 ? "takes no arguments"
+                : cmd->takes_arg == 1 ? "takes one argument"
+                                      : "takes one or two arguments");
         command_usage(cmd, stderr);
         return EXIT_USAGE;
     }
-    o.arg = cmd->takes_arg ? argv[optind + 1] : NULL;
+    o.arg = nargs >= 1 ? argv[optind + 1] : NULL;
+    o.arg2 = nargs >= 2 ? argv[optind + 2] : NULL;
     unsigned extra = o.given & ~cmd->opts;
     if (extra) {
         fprintf(stderr, "clustermonctl: %s does not go with %s\n", opt_name(extra & -extra),
