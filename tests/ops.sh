@@ -119,7 +119,7 @@ for prog in clustermond clustermon-agent clustermon-sub clustermonctl; do
 done
 undocumented=""
 for cmd in $("$BIN/clustermonctl" --help | sed -n '/^commands:/,/^$/p' | awk 'NF > 1 {print $1}'); do
-    grep -q "^\.B $cmd\b" daemon/man/clustermonctl.1 || undocumented="$undocumented $cmd"
+    sed 's/\\-/-/g' daemon/man/clustermonctl.1 | grep -q "^\.B $cmd\b" || undocumented="$undocumented $cmd"
 done
 check "clustermonctl.1 documents every command${undocumented:+ (not:$undocumented)}" [ -z "$undocumented" ]
 
