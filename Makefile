@@ -116,13 +116,13 @@ $(B)/tests/tools/%: $(B)/obj/tests/tools/%.o $(B)/libproto.a
 
 # ---- tests ---------------------------------------------------------------
 
-check: unit e2e
+check: unit fuzz-corpus e2e
 
 unit: $(TESTS)
 	@fail=0; for t in $(TESTS); do echo "== $$t"; $$t || fail=1; done; \
 	echo "== tests/check_demo_data.sh"; sh tests/check_demo_data.sh || fail=1; exit $$fail
 
-E2E_SCRIPTS := tests/e2e.sh tests/durability.sh tests/rules_e2e.sh tests/reload_e2e.sh tests/spool_e2e.sh tests/ops.sh
+E2E_SCRIPTS := tests/e2e.sh tests/durability.sh tests/rules_e2e.sh tests/reload_e2e.sh tests/spool_e2e.sh tests/ops.sh tests/hostile.sh
 
 e2e: $(BINS) $(TOOLS)
 	@fail=0; for t in $(E2E_SCRIPTS); do echo "== $$t"; BIN=$(B) bash $$t || fail=1; done; exit $$fail
@@ -227,3 +227,106 @@ uninstall: $(B)/dist/clustermond.conf
 	    else echo "keep    $$dst (changed since it was installed)"; fi; done
 	-@rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null || true
 
+# ---- fuzz ------------------------------------------------------------------
+#
+#   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="proto input"]
+#       libFuzzer (clang + libclang-rt-14-dev, not in .ci/packages.txt: only
+#       this target needs them) runs each target in tests/fuzz/ for
+#       FUZZ_SECONDS, starting from tests/fuzz/corpus/<target>/; new inputs go
+#       to build/fuzz/corpus/<target>/, crashes to build/fuzz/crashes/<target>/,
+#       the full log to build/fuzz/fuzz_<target>.log. Exit 1 on a crash.
+#   make fuzz-corpus
+#       the seed corpus through the same targets built by $(CC) with ASan and
+#       UBSan (tests/fuzz/replay.c stands in for libFuzzer): part of `check`.
+#
+# Both compile the sources the targets need straight into them (never the
+# archives above, which are built without the sanitizers): every proto/,
+# daemon/ and agents/ object goes into a sanitized archive of its own, and
+# the linker takes from it only what a target uses.
+
+FUZZ_TARGETS ?= proto config registry input
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_DIR := build/fuzz
+FUZZ_SRC := $(PROTO_SRC) $(DAEMON_SRC) $(AGENTS_SRC)
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_INC = $(call pc,--cflags,$(PKGS_DAEMON) $(PKGS_CLIENT))
+FUZZ_LIBS = $(call pc,--libs,$(PKGS_DAEMON) $(PKGS_CLIENT)) $(LIBS_DAEMON) -lcsv -lm
+# clang builds what others wrote without -Werror: a new clang warning in a
+# daemon file must not stop the fuzzers (gcc's -Werror build still guards it).
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 $(filter-out -Werror,$(WARN)) -fno-strict-aliasing \
+               -Wno-format-nonliteral -DCLUSTERMON_VERSION='"$(VERSION)"' -I. $(FUZZ_SAN) \
+               -fsanitize=fuzzer-no-link
+FUZZ_OPTS := -max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+             -error_exitcode=77 -timeout_exitcode=78
+FUZZ_BINS := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))
+
+REPLAY_DIR := $(B)/fuzz-replay
+REPLAY_CFLAGS = $(CFLAGS) $(FUZZ_SAN)
+REPLAY_BINS := $(patsubst %,$(REPLAY_DIR)/replay_%,$(FUZZ_TARGETS))
+REPLAY_ENV := ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
+
+.PHONY: fuzz fuzz-corpus fuzz-check-cc
+
+# clang alone is not enough: libFuzzer and the sanitizer runtimes are in
+# libclang-rt-14-dev, so try to link an empty target.
+fuzz-check-cc:
+	@mkdir -p $(FUZZ_DIR)
+	@printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' | \
+	    $(FUZZ_CC) -x c - $(FUZZ_SAN) -fsanitize=fuzzer -o $(FUZZ_DIR)/.cc-ok > /dev/null 2>&1 || \
+	    { echo "make fuzz needs clang and its libFuzzer runtime: apt-get install clang libclang-rt-14-dev" >&2; \
+	      exit 2; }
+
+$(FUZZ_DIR)/obj/%.o: %.c | $(DEPS_STAMP) fuzz-check-cc
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  FUZZCC  $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_INC) -MMD -MP -c $< -o $@
+$(FUZZ_DIR)/libsrc.a: $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_SRC))
+	@rm -f $@; ar rcs $@ $^
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_DIR)/libsrc.a
+	@$(if $(Q),echo "  FUZZLD  $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(FUZZ_LIBS)
+
+fuzz: $(FUZZ_BINS)
+	@clean=0; fail=0; for t in $(FUZZ_TARGETS); do \
+	    corpus=$(FUZZ_DIR)/corpus/$$t; crashes=$(FUZZ_DIR)/crashes/$$t; log=$(FUZZ_DIR)/fuzz_$$t.log; \
+	    mkdir -p $$corpus $$crashes; \
+	    dict=; [ -f tests/fuzz/$$t.dict ] && dict=-dict=tests/fuzz/$$t.dict; \
+	    echo "== fuzz_$$t: $(FUZZ_SECONDS) s"; \
+	    $(FUZZ_DIR)/fuzz_$$t $(FUZZ_OPTS) -max_total_time=$(FUZZ_SECONDS) $$dict \
+	        -artifact_prefix=$$crashes/ $$corpus tests/fuzz/corpus/$$t > $$log 2>&1; rc=$$?; \
+	    grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)' $$log | sed 's/^/   /'; \
+	    grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' $$log | \
+	        tr '\n' ' ' | sed -e 's/stat:://g' -e 's/^/   /'; echo; \
+	    if [ $$rc != 0 ]; then fail=$$((fail + 1)); \
+	        echo "CRASH - fuzz_$$t (exit $$rc); log: $$log"; \
+	        grep -E '^(==[0-9]+==ERROR|SUMMARY|.*invariant failed|.*runtime error)' $$log | head -5 | sed 's/^/   /' | \
+	            grep . || tail -3 $$log | sed 's/^/   /'; \
+	        for a in $$(grep -Eo 'Test unit written to [^ ]+' $$log | cut -d' ' -f5); do \
+	            echo "   input: $$a ($$(wc -c < $$a) bytes): $$(od -An -v -tx1 $$a | tr -d ' \n' | cut -c1-160)"; \
+	            echo "   reproduce: $(FUZZ_DIR)/fuzz_$$t $$a"; \
+	            echo "   once fixed, keep it: cp $$a tests/fuzz/corpus/$$t/ (make check replays it)"; done; \
+	    else clean=$$((clean + 1)); echo "ok   - fuzz_$$t: no crash"; fi; \
+	done; echo "fuzz: $$clean targets clean, $$fail crashed"; [ $$fail = 0 ]
+
+$(REPLAY_DIR)/obj/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC+SAN  $<")
+	$(Q)$(CC) $(REPLAY_CFLAGS) $(FUZZ_INC) -MMD -MP -c $< -o $@
+$(REPLAY_DIR)/libsrc.a: $(patsubst %.c,$(REPLAY_DIR)/obj/%.o,$(FUZZ_SRC))
+	@rm -f $@; ar rcs $@ $^
+$(REPLAY_DIR)/replay_%: $(REPLAY_DIR)/obj/tests/fuzz/fuzz_%.o $(REPLAY_DIR)/obj/tests/fuzz/replay.o \
+                        $(REPLAY_DIR)/libsrc.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) $(FUZZ_SAN) -o $@ $^ $(FUZZ_LIBS)
+
+# One process per file, so a failure names its input and the rest still run.
+fuzz-corpus: $(REPLAY_BINS)
+	@pass=0; fail=0; log=$(REPLAY_DIR)/last.log; for t in $(FUZZ_TARGETS); do \
+	    for f in tests/fuzz/corpus/$$t/*; do \
+	        if $(REPLAY_ENV) $(REPLAY_DIR)/replay_$$t $$f > $$log 2>&1; then pass=$$((pass + 1)); \
+	        else fail=$$((fail + 1)); echo "FAIL - fuzz_$$t $$f"; sed 's/^/   /' $$log | head -30; fi; \
+	    done; echo "ok   - fuzz_$$t: $$(ls tests/fuzz/corpus/$$t | wc -l) corpus files replayed"; \
+	done; echo "fuzz-corpus: $$pass passed, $$fail failed"; [ $$fail = 0 ]
+
+-include $(shell find $(FUZZ_DIR)/obj $(REPLAY_DIR)/obj -name '*.d' 2>/dev/null)

@@ -132,18 +132,22 @@ void ingest_release_acks(ingest_t *in, uint64_t synced)
         zpoll_kick(&in->zp);
 }
 
+void ingest_log_tick(ingest_t *in, int64_t now)
+{
+    if (now - in->log_window_ms < 1000)
+        return;
+    if (in->log_suppressed)
+        log_warnx("ingest: %llu more nacks not logged", (unsigned long long)in->log_suppressed);
+    in->log_window_ms = now;
+    in->log_in_window = 0;
+    in->log_suppressed = 0;
+}
+
 static void nack(ingest_t *in, envelope_t *env, uint64_t seq, proto_status_t status,
                  const char *reason)
 {
     in->srv->stats.nacks[status]++;
-    int64_t now = (int64_t)uv_now(&in->srv->loop);
-    if (now - in->log_window_ms >= 1000) {
-        if (in->log_suppressed)
-            log_warnx("ingest: %llu more nacks not logged", (unsigned long long)in->log_suppressed);
-        in->log_window_ms = now;
-        in->log_in_window = 0;
-        in->log_suppressed = 0;
-    }
+    ingest_log_tick(in, (int64_t)uv_now(&in->srv->loop));
     if (in->log_in_window++ < NACK_LOGS_PER_SECOND)
         log_warnx("ingest: nack seq %llu: %s: %s", (unsigned long long)seq,
                   proto_status_name(status), reason);

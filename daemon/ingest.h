@@ -87,6 +87,10 @@ ingest_agent_t *ingest_agent_get(ingest_t *in, proto_str_t name);
 /* Stops reading; on_closed(srv) runs once the loop handles are closed and the socket is. */
 void ingest_close(ingest_t *in, void (*on_closed)(struct server *));
 
+/* Closes a second of nack logging: says how many nacks were not logged
+ * (called per nack and from the cron, so the count is said after a flood). */
+void ingest_log_tick(ingest_t *in, int64_t now);
+
 /* Frees what ingest_init allocated; after the close callback ran. */
 void ingest_free(ingest_t *in);
 

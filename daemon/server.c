@@ -160,6 +160,7 @@ static void cron_cb(uv_timer_t *t)
         srv->last_fsync_ms = now;
         wal_sync(w);
     }
+    ingest_log_tick(&srv->ingest, now);
     if (now - srv->last_rules_tick_ms >= 1000) {
         int64_t wall = calendar_now_ms();
         srv->last_rules_tick_ms = now;
