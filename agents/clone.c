@@ -75,21 +75,6 @@ clone_verdict_t clone_check(const clone_t *c, uint64_t seq)
     return seq <= c->seq ? CLONE_OLD : CLONE_GAP;
 }
 
-/* Finds key in a msgpack map. */
-static const msgpack_object *get(const msgpack_object *map, const char *key)
-{
-    if (map->type != MSGPACK_OBJECT_MAP)
-        return NULL;
-    size_t kl = strlen(key);
-    for (uint32_t i = 0; i < map->via.map.size; i++) {
-        const msgpack_object *k = &map->via.map.ptr[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
-            memcmp(k->via.str.ptr, key, kl) == 0)
-            return &map->via.map.ptr[i].val;
-    }
-    return NULL;
-}
-
 int clone_snapshot(clone_t *c, void *ctx, const char *endpoint, int timeout_ms, clone_alert_cb cb,
                    void *data, char *err, size_t errlen)
 {
@@ -130,7 +115,7 @@ int clone_snapshot(clone_t *c, void *ctx, const char *endpoint, int timeout_ms, 
         snprintf(err, errlen, "snapshot refused: %.*s", (int)reason.len, reason.ptr);
         goto out;
     }
-    const msgpack_object *seq = get(&body, "seq"), *alerts = get(&body, "alerts");
+    const msgpack_object *seq = proto_obj_get(&body, "seq"), *alerts = proto_obj_get(&body, "alerts");
     if (!seq || seq->type != MSGPACK_OBJECT_POSITIVE_INTEGER || !alerts ||
         alerts->type != MSGPACK_OBJECT_ARRAY) {
         snprintf(err, errlen, "snapshot reply without seq and alerts");

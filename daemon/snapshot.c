@@ -342,20 +342,6 @@ void snapshot_free(snapshot_t *s)
 
 /* ---- loading ----------------------------------------------------------------- */
 
-static const msgpack_object *get(const msgpack_object *map, const char *key)
-{
-    if (map->type != MSGPACK_OBJECT_MAP)
-        return NULL;
-    size_t kl = strlen(key);
-    for (uint32_t i = 0; i < map->via.map.size; i++) {
-        const msgpack_object *k = &map->via.map.ptr[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
-            memcmp(k->via.str.ptr, key, kl) == 0)
-            return &map->via.map.ptr[i].val;
-    }
-    return NULL;
-}
-
 static bool as_u64(const msgpack_object *o, uint64_t *v)
 {
     if (!o || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
@@ -406,10 +392,10 @@ static int load_payload(server_t *srv, const msgpack_object *root, bool apply, l
     const registry_t *reg = srv->reg;
     uint64_t u;
     int64_t i64;
-    const msgpack_object *o, *st = get(root, "stats");
-    if (!as_u64(get(root, "segment"), &u))
+    const msgpack_object *o, *st = proto_obj_get(root, "stats");
+    if (!as_u64(proto_obj_get(root, "segment"), &u))
         BAD("segment: missing or not an integer");
-    if (!as_u64(get(root, "alert_seq"), &u))
+    if (!as_u64(proto_obj_get(root, "alert_seq"), &u))
         BAD("alert_seq: missing or not an integer");
     if (apply)
         srv->alerts.seq = u;
@@ -419,13 +405,13 @@ static int load_payload(server_t *srv, const msgpack_object *root, bool apply, l
                             &srv->stats.batches_duplicate};
     const char *stat_names[] = {"samples_applied", "batches_ok", "batches_duplicate"};
     for (int k = 0; k < 3; k++) {
-        if (!as_u64(get(st, stat_names[k]), &u))
+        if (!as_u64(proto_obj_get(st, stat_names[k]), &u))
             BAD("stats: a counter is missing");
         if (apply)
             *stat_dst[k] = u;
     }
 
-    o = get(root, "agents");
+    o = proto_obj_get(root, "agents");
     if (!is_array(o, 0))
         BAD("agents: missing");
     for (uint32_t i = 0; i < o->via.array.size; i++) {
@@ -444,7 +430,7 @@ static int load_payload(server_t *srv, const msgpack_object *root, bool apply, l
         }
     }
 
-    o = get(root, "series");
+    o = proto_obj_get(root, "series");
     if (!is_array(o, 0))
         BAD("series: missing");
     for (uint32_t i = 0; i < o->via.array.size; i++) {
@@ -509,7 +495,7 @@ static int load_payload(server_t *srv, const msgpack_object *root, bool apply, l
         }
     }
 
-    o = get(root, "alerts");
+    o = proto_obj_get(root, "alerts");
     if (!is_array(o, 0))
         BAD("alerts: missing");
     for (uint32_t i = 0; i < o->via.array.size; i++) {
@@ -579,7 +565,7 @@ static int load_payload(server_t *srv, const msgpack_object *root, bool apply, l
             srv->book.firing++;
     }
 
-    o = get(root, "silences");
+    o = proto_obj_get(root, "silences");
     if (!is_array(o, 0))
         BAD("silences: missing");
     for (uint32_t i = 0; i < o->via.array.size; i++) {

@@ -249,6 +249,10 @@ int proto_ctl_reply_begin(msgpack_packer *pk, bool ok, const char *reason);
 int proto_ctl_reply_decode(const void *buf, size_t len, msgpack_zone *zone, bool *ret_ok,
                            proto_str_t *ret_reason, msgpack_object *ret_body, char *err, size_t errlen);
 
+/* The value of key in a map decoded by msgpack-c (control replies, the
+ * snapshot file), or NULL if map is not a map or has no such str key. */
+const msgpack_object *proto_obj_get(const msgpack_object *map, const char *key);
+
 /* Returns a static English name for an error code. */
 const char *proto_strerror(int err);
 

@@ -125,23 +125,9 @@ static json_t *to_json(const msgpack_object *o, int depth)
 
 /* ---- helpers to read the reply body ------------------------------------- */
 
-static const msgpack_object *get(const msgpack_object *map, const char *key)
-{
-    if (!map || map->type != MSGPACK_OBJECT_MAP)
-        return NULL;
-    size_t kl = strlen(key);
-    for (uint32_t i = 0; i < map->via.map.size; i++) {
-        const msgpack_object *k = &map->via.map.ptr[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
-            memcmp(k->via.str.ptr, key, kl) == 0)
-            return &map->via.map.ptr[i].val;
-    }
-    return NULL;
-}
-
 static int64_t get_int(const msgpack_object *map, const char *key, bool *ok)
 {
-    const msgpack_object *v = get(map, key);
+    const msgpack_object *v = proto_obj_get(map, key);
     if (v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 <= (uint64_t)INT64_MAX)
         return (int64_t)v->via.u64;
     if (v && v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
@@ -153,7 +139,7 @@ static int64_t get_int(const msgpack_object *map, const char *key, bool *ok)
 
 static void get_str(const msgpack_object *map, const char *key, char *buf, size_t size)
 {
-    const msgpack_object *v = get(map, key);
+    const msgpack_object *v = proto_obj_get(map, key);
     if (v && v->type == MSGPACK_OBJECT_STR)
         snprintf(buf, size, "%.*s", (int)v->via.str.size, v->via.str.ptr);
     else
@@ -215,7 +201,7 @@ static void print_report(const msgpack_object *body)
            (long long)get_int(body, "year", NULL), tz, revm, line);
     printf("%-28s %6s %9s %11s %18s %16s\n", "cluster / chain", "firms", "reporting", "above-scale",
            revm, profm);
-    const msgpack_object *cls = get(body, "clusters");
+    const msgpack_object *cls = proto_obj_get(body, "clusters");
     if (!cls || cls->type != MSGPACK_OBJECT_ARRAY)
         return;
     for (uint32_t i = 0; i < cls->via.array.size; i++) {
@@ -223,7 +209,7 @@ static void print_report(const msgpack_object *body)
         char id[PROTO_MAX_ID_LEN + 1], label[PROTO_MAX_ID_LEN + 8];
         get_str(cl, "id", id, sizeof id);
         print_tally_row(cl, id);
-        const msgpack_object *chains = get(cl, "chains");
+        const msgpack_object *chains = proto_obj_get(cl, "chains");
         for (uint32_t k = 0;
              chains && chains->type == MSGPACK_OBJECT_ARRAY && k < chains->via.array.size; k++) {
             const msgpack_object *ch = &chains->via.array.ptr[k];
@@ -242,10 +228,10 @@ static void print_totals(const msgpack_object *body)
     get_str(body, "period", period, sizeof period);
     printf("%s for %s (%s)\n\n", metric, period, unit);
     printf("%-28s %6s %9s %18s\n", "cluster / chain", "firms", "reporting", "total");
-    const msgpack_object *cls = get(body, "clusters");
+    const msgpack_object *cls = proto_obj_get(body, "clusters");
     for (uint32_t i = 0; cls && cls->type == MSGPACK_OBJECT_ARRAY && i < cls->via.array.size; i++) {
         const msgpack_object *cl = &cls->via.array.ptr[i];
-        const msgpack_object *chains = get(cl, "chains");
+        const msgpack_object *chains = proto_obj_get(cl, "chains");
         uint32_t n = chains && chains->type == MSGPACK_OBJECT_ARRAY ? chains->via.array.size : 0;
         for (uint32_t k = 0; k <= n; k++) {
             const msgpack_object *row = k == 0 ? cl : &chains->via.array.ptr[k - 1];
@@ -440,7 +426,7 @@ static const char *count_str(const msgpack_object *map, const char *key, char *b
 
 static double get_double(const msgpack_object *map, const char *key, bool *ok)
 {
-    const msgpack_object *v = get(map, key);
+    const msgpack_object *v = proto_obj_get(map, key);
     if (v && (v->type == MSGPACK_OBJECT_FLOAT64 || v->type == MSGPACK_OBJECT_FLOAT32))
         return v->via.f64;
     bool iok = true;
@@ -498,22 +484,22 @@ static void print_status(const msgpack_object *st, const msgpack_object *rt)
     } else {
         printf(", up %s", up);
     }
-    const msgpack_object *rec = get(st, "recovery");
+    const msgpack_object *rec = proto_obj_get(st, "recovery");
     printf(", ready in %lld ms\n", (long long)get_int(rec, "ready_ms", NULL));
     if (have_rt) {
-        const msgpack_object *sd = get(rt, "systemd");
+        const msgpack_object *sd = proto_obj_get(rt, "systemd");
         char level[16];
         get_str(rt, "log_level", level, sizeof level);
         printf("log level %s; systemd notify %s", level,
-               get(sd, "notify") && get(sd, "notify")->type == MSGPACK_OBJECT_BOOLEAN &&
-                       get(sd, "notify")->via.boolean
+               proto_obj_get(sd, "notify") && proto_obj_get(sd, "notify")->type == MSGPACK_OBJECT_BOOLEAN &&
+                       proto_obj_get(sd, "notify")->via.boolean
                    ? "on"
                    : "off");
         int64_t wd = get_int(sd, "watchdog_ms", NULL);
         if (wd)
             printf(", watchdog %lld ms", (long long)wd);
         printf("\n\n%-10s %-40s %6s %9s\n", "socket", "endpoint", "peers", "accepted");
-        const msgpack_object *socks = get(rt, "sockets");
+        const msgpack_object *socks = proto_obj_get(rt, "sockets");
         for (uint32_t i = 0;
              socks && socks->type == MSGPACK_OBJECT_ARRAY && i < socks->via.array.size; i++) {
             const msgpack_object *s = &socks->via.array.ptr[i];
@@ -535,7 +521,7 @@ static void print_status(const msgpack_object *st, const msgpack_object *rt)
                count_str(rt, "agents_connected", a, sizeof a),
                count_str(rt, "agents_known", b, sizeof b));
     printf("nacks     ");
-    const msgpack_object *nacks = get(st, "nacks");
+    const msgpack_object *nacks = proto_obj_get(st, "nacks");
     int shown = 0;
     for (uint32_t i = 0; nacks && nacks->type == MSGPACK_OBJECT_MAP && i < nacks->via.map.size;
          i++) {
@@ -555,7 +541,7 @@ static void print_status(const msgpack_object *st, const msgpack_object *rt)
     if (have_rt)
         printf("loop       lag %lld ms (worst in the last 10 s)\n",
                (long long)get_int(rt, "loop_lag_ms", NULL));
-    const msgpack_object *w = get(st, "wal");
+    const msgpack_object *w = proto_obj_get(st, "wal");
     char fs[16];
     get_str(w, "fsync", fs, sizeof fs);
     printf("WAL        segment %lld, fsync %s: %s appends, %s bytes written, %s unsynced\n",
@@ -564,7 +550,7 @@ static void print_status(const msgpack_object *st, const msgpack_object *rt)
     printf("           %s fsyncs, average %.1f ms, worst %.1f ms\n",
            count_str(w, "fsyncs", a, sizeof a), (double)get_int(w, "fsync_avg_us", NULL) / 1000.0,
            (double)get_int(w, "fsync_max_us", NULL) / 1000.0);
-    const msgpack_object *sn = get(st, "snapshots");
+    const msgpack_object *sn = proto_obj_get(st, "snapshots");
     printf("snapshots  %s written, %s failed", count_str(sn, "written", a, sizeof a),
            count_str(sn, "failed", b, sizeof b));
     if (get_int(sn, "last_segment", NULL))
@@ -685,14 +671,14 @@ static void print_clusters(const msgpack_object *body, const ctl_opts_t *o)
            (long long)get_int(body, "silent_days", NULL));
     printf("%-20s %6s %6s %9s %11s %6s %6s %18s  %s\n", "cluster", "chains", "firms", "reporting",
            "above-scale", "silent", "alerts", "revenue", "title");
-    const msgpack_object *cls = get(body, "clusters");
+    const msgpack_object *cls = proto_obj_get(body, "clusters");
     for (uint32_t i = 0; cls && cls->type == MSGPACK_OBJECT_ARRAY && i < cls->via.array.size; i++) {
         const msgpack_object *cl = &cls->via.array.ptr[i];
         char id[PROTO_MAX_ID_LEN + 1], title[256], rev[48];
         get_str(cl, "id", id, sizeof id);
         get_str(cl, "title", title, sizeof title);
         fmt_milli(cl, "revenue_milli", rev, sizeof rev);
-        const msgpack_object *chains = get(cl, "chains");
+        const msgpack_object *chains = proto_obj_get(cl, "chains");
         printf("%-20s %6u %6lld %9lld %11lld %6lld %6lld %18s  %s\n", id,
                chains && chains->type == MSGPACK_OBJECT_ARRAY ? chains->via.array.size : 0,
                (long long)get_int(cl, "firms", NULL), (long long)get_int(cl, "reporting", NULL),
@@ -743,7 +729,7 @@ static void print_cluster(const msgpack_object *body, const ctl_opts_t *o)
     printf("cluster %s (%s)\n", id, title);
     printf("year to date %s against %s, time zone %s\n", cur, prev, tz);
     printf("above-scale: %s in %d at or above %s\n\n", revm, year - 1, line);
-    const msgpack_object *rows = get(body, "rows");
+    const msgpack_object *rows = proto_obj_get(body, "rows");
     if (!rows || rows->type != MSGPACK_OBJECT_ARRAY)
         return;
     printf("%-36s %6s %9s %11s\n", "", "firms", "reporting", "above-scale");
@@ -755,7 +741,7 @@ static void print_cluster(const msgpack_object *body, const ctl_opts_t *o)
                (long long)get_int(r, "above_scale", NULL));
     }
     /* one table per period metric, in the order the daemon lists them */
-    const msgpack_object *units = get(body, "units");
+    const msgpack_object *units = proto_obj_get(body, "units");
     for (uint32_t m = 0; units && units->type == MSGPACK_OBJECT_MAP && m < units->via.map.size;
          m++) {
         const msgpack_object_kv *kv = &units->via.map.ptr[m];
@@ -768,13 +754,13 @@ static void print_cluster(const msgpack_object *body, const ctl_opts_t *o)
         printf("\n%-36s %18s %18s %9s\n", head, cur, prev, "growth");
         for (uint32_t i = 0; i < rows->via.array.size; i++) {
             const msgpack_object *r = &rows->via.array.ptr[i];
-            const msgpack_object *fig = get(get(r, "metrics"), metric);
+            const msgpack_object *fig = proto_obj_get(proto_obj_get(r, "metrics"), metric);
             char label[96], a[48], b[48], g[16];
             fmt_milli(fig, "ytd_milli", a, sizeof a);
             fmt_milli(fig, "last_year_milli", b, sizeof b);
             bool ok = true;
             double pct = get_double(fig, "growth_pct", &ok);
-            const msgpack_object *gp = get(fig, "growth_pct");
+            const msgpack_object *gp = proto_obj_get(fig, "growth_pct");
             if (!gp || gp->type == MSGPACK_OBJECT_NIL || !ok)
                 snprintf(g, sizeof g, "-");
             else
@@ -799,7 +785,7 @@ static void print_firms(const msgpack_object *body, const ctl_opts_t *o)
 {
     char tz[64], asof[32];
     get_str(body, "timezone", tz, sizeof tz);
-    const msgpack_object *firms = get(body, "firms");
+    const msgpack_object *firms = proto_obj_get(body, "firms");
     uint32_t n = firms && firms->type == MSGPACK_OBJECT_ARRAY ? firms->via.array.size : 0;
     /* as_of is the end of a day: show that day */
     fmt_date(get_int(body, "as_of_ms", NULL) - 1, tz, asof, sizeof asof);
@@ -830,7 +816,7 @@ static void print_firms(const msgpack_object *body, const ctl_opts_t *o)
             snprintf(days, sizeof days, "%lld", (long long)d);
         else
             snprintf(days, sizeof days, "never");
-        const msgpack_object *s = get(f, "silent");
+        const msgpack_object *s = proto_obj_get(f, "silent");
         bool silent = s && s->type == MSGPACK_OBJECT_BOOLEAN && s->via.boolean;
         printf("%-10s %-12s %-26s %-10s %-10s %6s %-6s %s%s\n", id, cl, ch, tier, last, days,
                strcmp(status, "inactive") == 0 ? "(off)"
@@ -869,7 +855,7 @@ static bool parse_long(const char *s, long lo, long hi, long *ret)
 
 static void print_alerts(const msgpack_object *body, const ctl_opts_t *o)
 {
-    const msgpack_object *list = get(body, "alerts");
+    const msgpack_object *list = proto_obj_get(body, "alerts");
     json_t *arr = json_array();
     if (!o->json)
         printf("%-6s %-8s %-9s %-40s %s\n", "seq", "severity", "state", "id", "summary");
