@@ -55,6 +55,7 @@ static const opt_desc_t daemon_opts[] = {
     OPT(snapshot_interval_s, OPT_NUMBER, "300", "seconds between state snapshots"),
     OPT(snapshot_wal_mb, OPT_NUMBER, "64", "also snapshot once the WAL grew this many MiB"),
     OPT(alerts_hwm, OPT_NUMBER, "100000", "alerts queued per subscriber before it loses some"),
+    OPT(allow_plaintext, OPT_STR, "no", "yes: allow plain TCP on addresses other than loopback"),
     OPT(http, OPT_LISTEN, "", "host:port of the Prometheus /metrics endpoint; empty = off"),
 };
 #define NDAEMON_OPTS (sizeof daemon_opts / sizeof daemon_opts[0])
@@ -448,6 +449,17 @@ static int daemon_opt_line(const parse_t *p, const char *name, int fallback)
     return fallback;
 }
 
+/* True for tcp://127.x.x.x:..., tcp://localhost:..., tcp://[::1]:... and for
+ * ipc:// and inproc://: endpoints nobody else on the network can read. */
+static bool endpoint_private(const char *ep)
+{
+    if (strncmp(ep, "tcp://", 6) != 0)
+        return true;
+    const char *h = ep + 6;
+    return strncmp(h, "127.", 4) == 0 || strncmp(h, "localhost:", 10) == 0 ||
+           strncmp(h, "[::1]:", 6) == 0;
+}
+
 static void validate(parse_t *p)
 {
     config_t *cfg = p->cfg;
@@ -464,6 +476,26 @@ static void validate(parse_t *p)
     }
     if (p->failed)
         return;
+    if (strcmp(cfg->allow_plaintext, "yes") != 0 && strcmp(cfg->allow_plaintext, "no") != 0) {
+        perr(p, daemon_opt_line(p, "allow_plaintext", 1), "daemon.allow_plaintext",
+             "'%s' is not yes or no", cfg->allow_plaintext);
+        return;
+    }
+    if (strcmp(cfg->allow_plaintext, "yes") != 0) {
+        const char *const names[] = {"ingest", "alerts", "control"};
+        const char *const eps[] = {cfg->ingest, cfg->alerts, cfg->control};
+        for (int k = 0; k < 3; k++) {
+            if (endpoint_private(eps[k]))
+                continue;
+            char field[32];
+            snprintf(field, sizeof field, "daemon.%s", names[k]);
+            perr(p, daemon_opt_line(p, names[k], 1), field,
+                 "'%s' is plain TCP that others on the network can read and write: bind "
+                 "127.0.0.1 or ipc://, or set allow_plaintext = yes",
+                 eps[k]);
+            return;
+        }
+    }
     static const char *const fsync_names[] = {"always", "interval", "never"};
     cfg->fsync_policy = -1;
     for (int k = 0; k < 3; k++)

@@ -101,6 +101,7 @@ typedef struct {
     double snapshot_interval_s;
     double snapshot_wal_mb;  /* a snapshot is also taken once the WAL grew this much */
     double alerts_hwm;       /* PUB high-water mark per subscriber */
+    char *allow_plaintext;   /* "yes": plain TCP may bind beyond loopback */
     char *http;              /* host:port of /metrics and /healthz, "" = off */
 
     config_metric_t *metrics;

@@ -63,6 +63,14 @@ rc=$?
 check "bad registry: exit 2 naming file:line: field" \
     sh -c "[ $rc -eq 2 ] && grep -q 'reg.csv:2: chain: firm .ee-900.: cluster .energy-env. has no chain .no-such-chain.' '$TMP/out'"
 
+sed "s|^ingest = .*|ingest = tcp://0.0.0.0:17601|" "$TMP/e2e.conf" > "$TMP/open.conf"
+"$BIN/clustermond" -n -c "$TMP/open.conf" > "$TMP/out" 2>&1
+rc=$?
+check "plain TCP beyond loopback is refused without allow_plaintext = yes" \
+    sh -c "[ $rc -eq 2 ] && grep -q 'open.conf:[0-9]*: daemon.ingest: .tcp://0.0.0.0:17601. is plain TCP' '$TMP/out'"
+sed -i 's/^\[daemon\]/[daemon]\nallow_plaintext = yes/' "$TMP/open.conf"
+check "and accepted with it" sh -c "'$BIN/clustermond' -n -c '$TMP/open.conf' > /dev/null"
+
 # ---- start the daemon --------------------------------------------------------
 DAEMON=("$BIN/clustermond" -c "$TMP/e2e.conf" -l warn)
 if [ "${VALGRIND:-0}" = 1 ]; then
