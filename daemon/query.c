@@ -516,6 +516,59 @@ static void pack_ytd_row(msgpack_packer *pk, const server_t *srv, const char *ki
  * The month defaults to the last complete one (in January: December of the
  * previous year).
  */
+/* The growth rules of a cluster and where they stand: target, the latest
+ * growth the rule computed (from its alert's details), firing or not. */
+static void pack_targets(server_t *srv, msgpack_packer *pk, int ci)
+{
+    const config_t *cfg = srv->cfg;
+    uint32_t n = 0;
+    for (size_t r = 0; r < cfg->nrules; r++)
+        n += cfg->rules[r].type == RULE_GROWTH && cfg->rules[r].cluster == ci;
+    control_pack_str(pk, "targets");
+    msgpack_pack_array(pk, n);
+    for (size_t r = 0; r < cfg->nrules; r++) {
+        const config_rule_t *rule = &cfg->rules[r];
+        if (rule->type != RULE_GROWTH || rule->cluster != ci)
+            continue;
+        const ab_alert_t *a = alertbook_get(&srv->book, (int)r, -1, false);
+        const ab_detail_t *growth = NULL, *coverage = NULL;
+        for (uint32_t k = 0; a && k < a->ndetails; k++) {
+            if (strcmp(a->details[k].key, "growth_pct") == 0 && !a->details[k].is_str)
+                growth = &a->details[k];
+            if (strcmp(a->details[k].key, "coverage") == 0 && a->details[k].is_str)
+                coverage = &a->details[k];
+        }
+        msgpack_pack_map(pk, 9);
+        control_pack_str(pk, "rule");
+        control_pack_str(pk, rule->id);
+        control_pack_str(pk, "metric");
+        control_pack_str(pk, cfg->metrics[rule->metric].name);
+        control_pack_str(pk, "chain");
+        if (rule->chain >= 0)
+            control_pack_str(pk, cfg->clusters[ci].chains[rule->chain]);
+        else
+            msgpack_pack_nil(pk);
+        control_pack_str(pk, "year");
+        msgpack_pack_int(pk, rule->year);
+        control_pack_str(pk, "target_pct");
+        msgpack_pack_double(pk, rule->target_pct);
+        control_pack_str(pk, "tolerance_pp");
+        msgpack_pack_double(pk, rule->tolerance_pp);
+        control_pack_str(pk, "growth_pct");
+        if (growth)
+            msgpack_pack_double(pk, growth->num);
+        else
+            msgpack_pack_nil(pk);
+        control_pack_str(pk, "coverage");
+        if (coverage)
+            control_pack_str(pk, coverage->str);
+        else
+            msgpack_pack_nil(pk);
+        control_pack_str(pk, "firing");
+        msgpack_pack_uint8(pk, a && a->firing);
+    }
+}
+
 void query_cluster(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *req)
 {
     const config_t *cfg = srv->cfg;
@@ -556,7 +609,8 @@ void query_cluster(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t 
     bool has_unchained = rows[1 + cl->nchains].firms > 0;
 
     proto_ctl_reply_begin(pk, true, "");
-    msgpack_pack_map(pk, 9);
+    msgpack_pack_map(pk, 10);
+    pack_targets(srv, pk, ci);
     control_pack_str(pk, "id");
     control_pack_str(pk, cl->id);
     control_pack_str(pk, "title");

@@ -768,6 +768,34 @@ static void print_cluster(const msgpack_object *body, const ctl_opts_t *o)
             printf("%-36s %18s %18s %9s\n", row_label(r, label, sizeof label), a, b, g);
         }
     }
+    const msgpack_object *targets = proto_obj_get(body, "targets");
+    if (targets && targets->type == MSGPACK_OBJECT_ARRAY && targets->via.array.size) {
+        printf("\n%-32s %6s %9s %9s %9s  %s\n", "growth targets", "year", "target", "growth",
+               "gap", "state");
+        for (uint32_t i = 0; i < targets->via.array.size; i++) {
+            const msgpack_object *t = &targets->via.array.ptr[i];
+            char rule[PROTO_MAX_ID_LEN + 1], metric[PROTO_MAX_ID_LEN + 1], cov[64], label[160];
+            char growth[16] = "-", gap[16] = "-";
+            bool have = true;
+            get_str(t, "rule", rule, sizeof rule);
+            get_str(t, "metric", metric, sizeof metric);
+            get_str(t, "coverage", cov, sizeof cov);
+            double target = get_double(t, "target_pct", NULL);
+            double g = get_double(t, "growth_pct", &have);
+            if (have) {
+                snprintf(growth, sizeof growth, "%+.1f%%", g);
+                snprintf(gap, sizeof gap, "%+.1f pp", g - target);
+            }
+            const msgpack_object *f = proto_obj_get(t, "firing");
+            bool firing = f && f->type == MSGPACK_OBJECT_POSITIVE_INTEGER && f->via.u64;
+            snprintf(label, sizeof label, "%s (%s)", rule, metric);
+            printf("%-32s %6lld %+8.1f%% %9s %9s  %s%s%s%s\n", label,
+                   (long long)get_int(t, "year", NULL), target, growth, gap,
+                   firing ? "FIRING" : have ? "on target" : "no alert raised",
+                   strcmp(cov, "-") ? " (" : "", strcmp(cov, "-") ? cov : "",
+                   strcmp(cov, "-") ? ")" : "");
+        }
+    }
 }
 
 static int run_cluster(const ctl_opts_t *o)
