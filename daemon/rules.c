@@ -651,6 +651,9 @@ static void eval_above_scale(rules_t *rs, int rule, int firm, int64_t now)
     ev.active = above != was;
     ev.observed = cur;
     ev.expected = line;
+    const ab_alert_t *known = alertbook_get(rs->book, rule, firm, false);
+    if (!ev.active && !(known && known->firing))
+        return; /* nothing to say: skip the cluster counts (a walk over its firms) */
     /* the cluster's count, both years */
     uint32_t n_now = 0, n_before = 0;
     for (size_t g = 0; g < rs->reg->nfirms; g++) {

@@ -237,7 +237,7 @@ for k in $(seq 0 $((NAG - 1))); do
 done
 queries_ok=1
 for _ in $(seq 1 20); do
-    "${CTL[@]}" status > /dev/null || queries_ok=0
+    "$BIN/clustermonctl" -e "$CONTROL" -t 15000 status > /dev/null || queries_ok=0
     sleep 0.05
 done
 load_ok=1
