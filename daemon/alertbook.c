@@ -272,6 +272,10 @@ void alertbook_eval(alertbook_t *b, int rule, int firm, const ab_eval_t *ev, int
         /* new values, same alert (a threshold still breached): keep the
          * latest for listings, publish nothing */
         a->observed = ev->observed;
+    } else if (!ev->revisable || basis_changed(a, ev)) {
+        /* not firing: keep the latest basis for listings (where a growth
+         * rule stands in `clustermonctl cluster`), publish nothing */
+        take_basis(a, ev);
     }
 }
 

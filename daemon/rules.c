@@ -373,6 +373,9 @@ static void eval_growth(rules_t *rs, int rule, int64_t now)
     ab_eval_num(&ev, "quorum_pct", r->quorum_pct);
     if (*drags)
         ab_eval_str(&ev, "drag", "%s", drags);
+    /* a scope rule keeps its entry on target too: its figures are listed
+     * (clustermonctl cluster) whether it fires or not */
+    alertbook_get(rs->book, rule, -1, true);
     alertbook_eval(rs->book, rule, -1, &ev, now);
 }
 

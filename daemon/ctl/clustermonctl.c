@@ -791,7 +791,7 @@ static void print_cluster(const msgpack_object *body, const ctl_opts_t *o)
             snprintf(label, sizeof label, "%s (%s)", rule, metric);
             printf("%-32s %6lld %+8.1f%% %9s %9s  %s%s%s%s\n", label,
                    (long long)get_int(t, "year", NULL), target, growth, gap,
-                   firing ? "FIRING" : have ? "on target" : "no alert raised",
+                   firing ? "FIRING" : have ? "on target" : "no data yet",
                    strcmp(cov, "-") ? " (" : "", strcmp(cov, "-") ? cov : "",
                    strcmp(cov, "-") ? ")" : "");
         }
