@@ -52,6 +52,7 @@
 
 #include "agents/input.h"
 #include "agents/spool.h"
+#include "agents/args.h"
 #include "proto/proto.h"
 
 #define PROG "clustermon-agent"
@@ -766,19 +767,6 @@ static void usage(FILE *fp)
             PROTO_MAX_SAMPLES, DEFAULT_BATCH, DEFAULT_TIMEOUT_MS, DEFAULT_RETRIES);
 }
 
-static bool parse_long(const char *s, long min, long max, long *ret)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
-        return false;
-    *ret = v;
-    return true;
-}
-
 /* Parses a byte count with an optional K, M or G suffix (powers of 1024). */
 static bool parse_size(const char *s, uint64_t *ret)
 {
@@ -874,19 +862,19 @@ static int parse_options(int argc, char **argv, options_t *opt)
             agent_id = optarg;
             break;
         case 'b':
-            if (!parse_long(optarg, 1, PROTO_MAX_SAMPLES, &opt->batch)) {
+            if (!args_parse_long(optarg, 1, PROTO_MAX_SAMPLES, &opt->batch)) {
                 warnx("--batch: '%s' is not a number in 1..%d", optarg, PROTO_MAX_SAMPLES);
                 return EXIT_INPUT;
             }
             break;
         case 't':
-            if (!parse_long(optarg, 1, INT_MAX, &opt->timeout_ms)) {
+            if (!args_parse_long(optarg, 1, INT_MAX, &opt->timeout_ms)) {
                 warnx("--timeout: '%s' is not a positive number of milliseconds", optarg);
                 return EXIT_INPUT;
             }
             break;
         case 'r':
-            if (!parse_long(optarg, 0, 1000000, &opt->retries)) {
+            if (!args_parse_long(optarg, 0, 1000000, &opt->retries)) {
                 warnx("--retries: '%s' is not a number in 0..1000000", optarg);
                 return EXIT_INPUT;
             }

@@ -41,6 +41,7 @@
 #include <zmq.h>
 
 #include "agents/alertjson.h"
+#include "agents/args.h"
 #include "agents/clone.h"
 #include "agents/execq.h"
 #include "proto/proto.h"
@@ -481,19 +482,6 @@ static void usage(FILE *fp)
                 "1 --count not reached before --timeout, or an error; 2 usage error.\n");
 }
 
-static bool parse_long(const char *s, long min, long max, long *ret)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
-        return false;
-    *ret = v;
-    return true;
-}
-
 static int parse_options(int argc, char **argv, options_t *opt)
 {
     static const struct option longopts[] = {
@@ -525,19 +513,19 @@ static int parse_options(int argc, char **argv, options_t *opt)
             opt->exec_cmd = optarg;
             break;
         case 3:
-            if (!parse_long(optarg, 1, 256, &opt->exec_jobs)) {
+            if (!args_parse_long(optarg, 1, 256, &opt->exec_jobs)) {
                 warnx("--exec-jobs: '%s' is not a number in 1..256", optarg);
                 return EXIT_USAGE;
             }
             break;
         case 4:
-            if (!parse_long(optarg, 1, 86400000, &opt->exec_timeout_ms)) {
+            if (!args_parse_long(optarg, 1, 86400000, &opt->exec_timeout_ms)) {
                 warnx("--exec-timeout: '%s' is not a positive number of milliseconds", optarg);
                 return EXIT_USAGE;
             }
             break;
         case 5:
-            if (!parse_long(optarg, 1, 10000000, &opt->hwm)) {
+            if (!args_parse_long(optarg, 1, 10000000, &opt->hwm)) {
                 warnx("--hwm: '%s' is not a positive number", optarg);
                 return EXIT_USAGE;
             }
@@ -567,13 +555,13 @@ static int parse_options(int argc, char **argv, options_t *opt)
             opt->any_severity = true;
             break;
         case 'n':
-            if (!parse_long(optarg, 1, LONG_MAX, &opt->count)) {
+            if (!args_parse_long(optarg, 1, LONG_MAX, &opt->count)) {
                 warnx("--count: '%s' is not a positive number", optarg);
                 return EXIT_USAGE;
             }
             break;
         case 't':
-            if (!parse_long(optarg, 1, LONG_MAX / 2, &opt->timeout_ms)) {
+            if (!args_parse_long(optarg, 1, LONG_MAX / 2, &opt->timeout_ms)) {
                 warnx("--timeout: '%s' is not a positive number of milliseconds", optarg);
                 return EXIT_USAGE;
             }

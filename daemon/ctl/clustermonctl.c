@@ -22,6 +22,7 @@
 #include <zmq.h>
 
 #include "agents/alertjson.h"
+#include "agents/args.h"
 #include "agents/input.h"
 #include "proto/proto.h"
 
@@ -868,17 +869,6 @@ static int run_firms(const ctl_opts_t *o)
     return ask(o, &req, print_firms);
 }
 
-static bool parse_long(const char *s, long lo, long hi, long *ret)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return false;
-    *ret = v;
-    return true;
-}
-
 /* ---- alerts, silences, reload, import-baseline ----------------------------------- */
 
 static void print_alerts(const msgpack_object *body, const ctl_opts_t *o)
@@ -980,7 +970,7 @@ static int run_silence(const ctl_opts_t *o)
         return ask(o, &req, print_silences);
     }
     if (strcmp(o->arg, "rm") == 0 && o->arg2) {
-        if (!parse_long(o->arg2, 1, LONG_MAX, &id)) {
+        if (!args_parse_long(o->arg2, 1, LONG_MAX, &id)) {
             fprintf(stderr, "clustermonctl: silence rm: '%s' is not a silence id\n", o->arg2);
             return EXIT_USAGE;
         }
@@ -1331,7 +1321,7 @@ int main(int argc, char **argv)
             break;
         case 'e': o.endpoint = optarg; break;
         case 't':
-            if (!parse_long(optarg, 1, 3600000, &v)) {
+            if (!args_parse_long(optarg, 1, 3600000, &v)) {
                 fprintf(stderr, "clustermonctl: --timeout: '%s' is not a positive number of ms\n",
                         optarg);
                 return EXIT_USAGE;
@@ -1340,7 +1330,7 @@ int main(int argc, char **argv)
             break;
         case 'j': o.json = true; break;
         case 'y':
-            if (!parse_long(optarg, PROTO_MIN_YEAR, PROTO_MAX_YEAR, &o.year)) {
+            if (!args_parse_long(optarg, PROTO_MIN_YEAR, PROTO_MAX_YEAR, &o.year)) {
                 fprintf(stderr, "clustermonctl: --year: '%s' is not a year in %d..%d\n", optarg,
                         PROTO_MIN_YEAR, PROTO_MAX_YEAR);
                 return EXIT_USAGE;
@@ -1364,7 +1354,7 @@ int main(int argc, char **argv)
             o.given |= OPT_SILENT;
             break;
         case 'd':
-            if (!parse_long(optarg, 1, 36500, &o.days)) {
+            if (!args_parse_long(optarg, 1, 36500, &o.days)) {
                 fprintf(stderr, "clustermonctl: --days: '%s' is not a number of days in 1..36500\n",
                         optarg);
                 return EXIT_USAGE;
