@@ -30,8 +30,8 @@ ifeq ($(SANITIZE),1)
 endif
 
 PKGS_DAEMON := libzmq libuv msgpack inih zlib libsystemd
-PKGS_AGENT := libzmq msgpack
-PKGS_CLIENT := libzmq msgpack jansson
+PKGS_AGENT := libzmq msgpack inih
+PKGS_CLIENT := libzmq msgpack jansson inih
 PKGS_TEST := check
 # http-parser ships no pkg-config file
 LIBS_DAEMON := -lhttp_parser
@@ -122,7 +122,7 @@ unit: $(TESTS)
 	@fail=0; for t in $(TESTS); do echo "== $$t"; $$t || fail=1; done; \
 	echo "== tests/check_demo_data.sh"; sh tests/check_demo_data.sh || fail=1; exit $$fail
 
-E2E_SCRIPTS := tests/e2e.sh tests/durability.sh tests/rules_e2e.sh tests/reload_e2e.sh tests/spool_e2e.sh tests/ops.sh tests/hostile.sh
+E2E_SCRIPTS := tests/e2e.sh tests/durability.sh tests/rules_e2e.sh tests/reload_e2e.sh tests/spool_e2e.sh tests/ops.sh tests/hostile.sh tests/privdrop_e2e.sh tests/security_e2e.sh
 
 e2e: $(BINS) $(TOOLS)
 	@fail=0; for t in $(E2E_SCRIPTS); do echo "== $$t"; BIN=$(B) bash $$t || fail=1; done; exit $$fail

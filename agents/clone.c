@@ -75,8 +75,8 @@ clone_verdict_t clone_check(const clone_t *c, uint64_t seq)
     return seq <= c->seq ? CLONE_OLD : CLONE_GAP;
 }
 
-int clone_snapshot(clone_t *c, void *ctx, const char *endpoint, int timeout_ms, clone_alert_cb cb,
-                   void *data, char *err, size_t errlen)
+int clone_snapshot(clone_t *c, void *ctx, const char *endpoint, const clientkey_t *key, int timeout_ms,
+                   clone_alert_cb cb, void *data, char *err, size_t errlen)
 {
     int rc = -1, linger = 0;
     msgpack_sbuffer req;
@@ -92,6 +92,8 @@ int clone_snapshot(clone_t *c, void *ctx, const char *endpoint, int timeout_ms, 
         goto out;
     }
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (clientkey_setup(key, sock, err, errlen) != 0)
+        goto out;
     if (proto_ctl_request_encode(&r, &req) != PROTO_OK || zmq_connect(sock, endpoint) != 0 ||
         zmq_send(sock, req.data, req.size, 0) < 0) {
         snprintf(err, errlen, "cannot ask %s: %s", endpoint, zmq_strerror(errno));

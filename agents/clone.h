@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agents/clientkey.h"
 #include "proto/proto.h"
 
 typedef struct {
@@ -43,12 +44,13 @@ clone_verdict_t clone_check(const clone_t *c, uint64_t seq);
 typedef void (*clone_alert_cb)(const proto_alert_t *a, void *data);
 
 /*
- * Requests the snapshot from the control endpoint (a fresh DEALER on ctx,
- * waiting at most timeout_ms), replaces the copy with it and calls cb per
- * alert. Returns 0, or -1 with the reason in err (the copy is unchanged).
+ * Requests the snapshot from the control endpoint (a fresh DEALER on ctx, a
+ * CURVE client if key is on, waiting at most timeout_ms), replaces the copy
+ * with it and calls cb per alert. key is borrowed for the call; NULL means
+ * plain. Returns 0, or -1 with the reason in err (the copy is unchanged).
  */
-int clone_snapshot(clone_t *c, void *ctx, const char *endpoint, int timeout_ms, clone_alert_cb cb,
-                   void *data, char *err, size_t errlen);
+int clone_snapshot(clone_t *c, void *ctx, const char *endpoint, const clientkey_t *key, int timeout_ms,
+                   clone_alert_cb cb, void *data, char *err, size_t errlen);
 
 /* Writes {"seq": N, "firing": [{"id", "state", "seq"}...]} (ids sorted) to
  * path atomically (temp file + rename). Returns 0 or -1 (errno). */

@@ -29,7 +29,14 @@
  * sent, so a bad line in a file means nothing new is sent. A stream (stdin,
  * a pipe) cannot be read twice: every line before a bad one is delivered,
  * then the agent stops. A stream read blocks until a batch is full or the
- * stream ends; acks and resends wait for it, which delays but never loses.
+ * stream ends, so from a stream the agent reads only with no batch in
+ * flight: each batch is sent as soon as it is full (with -b 1, each line as
+ * it comes) and its ack is never held up by the next read.
+ *
+ * An answer "busy" or "rate_limited" means the daemon is up but cannot take
+ * the batch now: the same bytes are resent after the backoff, like an
+ * unacked batch, but to the same endpoint. With --server-key (or
+ * $CLUSTERMON_SERVER_KEY) every socket is a CURVE client (agents/clientkey.h).
  *
  * Exit status: 0 every batch acked and the spool empty; 1 a batch rejected
  * (moved to the spool's rejected/; on status "internal" it stays spooled), a
@@ -50,9 +57,10 @@
 
 #include <zmq.h>
 
+#include "agents/args.h"
+#include "agents/clientkey.h"
 #include "agents/input.h"
 #include "agents/spool.h"
-#include "agents/args.h"
 #include "proto/proto.h"
 
 #define PROG "clustermon-agent"
@@ -94,6 +102,8 @@ typedef struct {
     long timeout_ms;
     long retries; /* 0: forever */
     bool verbose;
+    const char *server_key_arg, *key_arg; /* NULL: from the environment */
+    clientkey_t key;                      /* CURVE, for every socket */
 } options_t;
 
 typedef enum {
@@ -122,7 +132,7 @@ typedef struct {
     size_t len;
     unsigned tries;
     phase_t phase;
-    bool busy; /* the last answer was "busy" */
+    const char *deferred; /* the last answer put the batch off: "busy" or "rate limited"; else NULL */
     int64_t deadline;
 
     /* totals for the -v summary */
@@ -199,6 +209,7 @@ static void *socket_new(agent_t *a)
 {
     int linger = 0, hwm = SOCKET_HWM;
     int64_t maxmsg = PROTO_MAX_MSG_SIZE;
+    char err[512];
     void *s = zmq_socket(a->ctx, ZMQ_DEALER);
 
     if (s == NULL) {
@@ -210,6 +221,11 @@ static void *socket_new(agent_t *a)
         zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm)) != 0 ||
         zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0) {
         warnx("zmq_setsockopt: %s", zmq_strerror(errno));
+        zmq_close(s);
+        return NULL;
+    }
+    if (clientkey_setup(&a->opt->key, s, err, sizeof(err)) != 0) {
+        warnx("%s", err);
         zmq_close(s);
         return NULL;
     }
@@ -292,7 +308,7 @@ static void send_msg(agent_t *a)
         /* Queue full (peer gone): counts as a try; the timeout paces us. */
         warnx("batch %" PRIu64 ": cannot queue it for %s: %s", a->seq, endpoint(a), zmq_strerror(errno));
     a->phase = PHASE_SENT;
-    a->busy = false;
+    a->deferred = NULL;
     a->deadline = monotonic_ms() + a->opt->timeout_ms;
 }
 
@@ -333,29 +349,30 @@ static int on_deadline(agent_t *a)
         long pause;
 
         if (max_tries != 0 && a->tries >= max_tries) {
-            warnx("batch %" PRIu64 ": no ack from %s after %u tries%s", a->seq,
+            warnx("batch %" PRIu64 ": no ack from %s after %u tries%s%s%s", a->seq,
                   a->opt->nendpoints > 1 ? "any endpoint" : endpoint(a), a->tries,
-                  a->busy ? " (the daemon stayed busy)" : "");
+                  a->deferred ? " (the daemon stayed " : "", a->deferred ? a->deferred : "",
+                  a->deferred ? ")" : "");
             say_spool_kept(a);
             return EXIT_NOACK;
         }
         pause = backoff_ms(a, a->tries);
         if (a->opt->verbose)
-            warnx("batch %" PRIu64 ": %s from %s, resending in %ld ms (try %u%s)", a->seq,
-                  a->busy ? "busy" : "no ack", endpoint(a), pause, a->tries + 1,
-                  max_tries ? "" : ", retrying forever");
+            warnx("batch %" PRIu64 ": %s %s %s, resending in %ld ms (try %u%s)", a->seq,
+                  a->deferred ? a->deferred : "no ack", a->deferred ? "at" : "from", endpoint(a), pause,
+                  a->tries + 1, max_tries ? "" : ", retrying forever");
         /* A late ack may still arrive during the pause: it counts. */
         a->phase = PHASE_PAUSED;
         a->deadline = monotonic_ms() + pause;
         return 0;
     }
     /*
-     * A busy daemon is up: stay. A silent one: try the next endpoint, on a
-     * new socket. With a single endpoint the socket stays: ZeroMQ reconnects
-     * by itself, and the copies it queued meanwhile (at most SOCKET_HWM)
-     * reach the daemon as duplicates, acked and not applied.
+     * A busy or rate-limiting daemon is up: stay. A silent one: try the next
+     * endpoint, on a new socket. With a single endpoint the socket stays:
+     * ZeroMQ reconnects by itself, and the copies it queued meanwhile (at
+     * most SOCKET_HWM) reach the daemon as duplicates, acked and not applied.
      */
-    if (!a->busy && a->opt->nendpoints > 1) {
+    if (a->deferred == NULL && a->opt->nendpoints > 1) {
         size_t next = (a->ep + 1) % a->opt->nendpoints;
         int rc;
 
@@ -394,10 +411,16 @@ static int on_ack(agent_t *a, const proto_ack_t *ack)
         inflight_clear(a);
         return 0;
     }
-    if (ack->status == PROTO_STATUS_BUSY) {
-        warnx("batch %" PRIu64 " deferred: busy: " PROTO_STR_FMT, a->seq, PROTO_STR_ARG(ack->reason));
+    if (ack->status == PROTO_STATUS_BUSY || ack->status == PROTO_STATUS_RATE_LIMITED) {
+        /* The daemon is there but cannot take it now: the same bytes, later. */
+        const char *why = ack->status == PROTO_STATUS_BUSY ? "busy" : "rate limited";
+        size_t n = strlen(why);
+        bool said = ack->reason.len >= n && memcmp(ack->reason.ptr, why, n) == 0;
+
+        warnx("batch %" PRIu64 " deferred: %s%s" PROTO_STR_FMT, a->seq, said ? "" : why, said ? "" : ": ",
+              PROTO_STR_ARG(ack->reason));
         if (a->phase == PHASE_SENT) {
-            a->busy = true;
+            a->deferred = why;
             a->deadline = monotonic_ms(); /* back off now */
         }
         return 0;
@@ -640,8 +663,11 @@ static int loop(agent_t *a)
         long timeout;
         int rc;
 
-        /* Read ahead while the spool has room, one batch per turn. */
-        if (a->r != NULL) {
+        /* Read ahead while the spool has room, one batch per turn; from a
+         * stream only with nothing in flight, since the read may block until
+         * the next line comes and the in-flight batch's ack would wait. */
+        bool may_read = a->r != NULL && !(a->inflight && input_reader_is_stream(a->r));
+        if (may_read) {
             if (spool_has_room(a)) {
                 if ((rc = read_batch(a)) != 0)
                     return rc;
@@ -656,7 +682,7 @@ static int loop(agent_t *a)
         if (!a->inflight && a->r == NULL)
             return 0; /* everything read is acked */
 
-        if (a->r != NULL && spool_has_room(a))
+        if (may_read && spool_has_room(a))
             timeout = 0;
         else if (a->inflight)
             timeout = (long)(a->deadline - monotonic_ms());
@@ -751,6 +777,10 @@ static void usage(FILE *fp)
             "  -r, --retries N      resends of an unacked batch, 0 = forever (default %d)\n"
             "  -s, --spool DIR      spool root; the spool is DIR/AGENT_ID (default " DEFAULT_SPOOL ")\n"
             "      --spool-max SIZE most bytes to spool, suffix K, M or G (default 1G)\n"
+            "      --server-key KEY the daemon's CURVE public key: Z85 text or a .pub/.key\n"
+            "                       file (default $CLUSTERMON_SERVER_KEY); needs --key\n"
+            "      --key FILE       this agent's key pair, from clustermonctl keygen\n"
+            "                       (default $CLUSTERMON_KEY)\n"
             "  -v, --verbose        report batches, resends, failovers and a summary on stderr\n"
             "  -h, --help           show this help\n"
             "  -V, --version        show the version\n"
@@ -832,7 +862,7 @@ static int add_endpoints(options_t *opt, const char *arg)
     }
 }
 
-enum { OPT_SPOOL_MAX = 256 };
+enum { OPT_SPOOL_MAX = 256, OPT_SERVER_KEY, OPT_KEY };
 
 static int parse_options(int argc, char **argv, options_t *opt)
 {
@@ -844,12 +874,15 @@ static int parse_options(int argc, char **argv, options_t *opt)
         {"retries", required_argument, NULL, 'r'},
         {"spool", required_argument, NULL, 's'},
         {"spool-max", required_argument, NULL, OPT_SPOOL_MAX},
+        {"server-key", required_argument, NULL, OPT_SERVER_KEY},
+        {"key", required_argument, NULL, OPT_KEY},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     const char *agent_id = NULL;
+    char err[1024];
     int c, rc;
 
     while ((c = getopt_long(argc, argv, "e:a:b:t:r:s:vhV", longopts, NULL)) != -1) {
@@ -891,6 +924,12 @@ static int parse_options(int argc, char **argv, options_t *opt)
                 warnx("--spool-max: '%s' is not a positive size (bytes, or with K, M or G)", optarg);
                 return EXIT_INPUT;
             }
+            break;
+        case OPT_SERVER_KEY:
+            opt->server_key_arg = optarg;
+            break;
+        case OPT_KEY:
+            opt->key_arg = optarg;
             break;
         case 'v':
             opt->verbose = true;
@@ -939,6 +978,10 @@ static int parse_options(int argc, char **argv, options_t *opt)
               opt->agent_id);
         return EXIT_INPUT;
     }
+    if (clientkey_init(&opt->key, opt->server_key_arg, opt->key_arg, err, sizeof(err)) != 0) {
+        warnx("%s", err);
+        return EXIT_INPUT;
+    }
     return 0;
 }
 
@@ -960,5 +1003,6 @@ int main(int argc, char **argv)
         rc = 0; /* --help, --version */
     for (size_t i = 0; i < opt.nendpoints; i++)
         free(opt.endpoints[i]);
+    clientkey_clear(&opt.key);
     return rc;
 }

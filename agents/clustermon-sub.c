@@ -21,6 +21,9 @@
  * Snapshot alerts are printed with "snapshot": true. --exec runs a command
  * per live alert (agents/execq.h).
  *
+ * With --server-key (or $CLUSTERMON_SERVER_KEY) both sockets, the publisher's
+ * and the control one, are CURVE clients (agents/clientkey.h).
+ *
  * Exit status: 0 normally (--count reached, --timeout expired, SIGINT or
  * SIGTERM); 1 if --count was not reached before --timeout, or on an error;
  * 2 on a usage error.
@@ -42,6 +45,7 @@
 
 #include "agents/alertjson.h"
 #include "agents/args.h"
+#include "agents/clientkey.h"
 #include "agents/clone.h"
 #include "agents/execq.h"
 #include "proto/proto.h"
@@ -73,6 +77,8 @@ typedef struct {
     const char *exec_cmd;
     long exec_jobs, exec_timeout_ms;
     long hwm;
+    const char *server_key_arg, *key_arg; /* NULL: from the environment */
+    clientkey_t key;                      /* CURVE, for both sockets */
 } options_t;
 
 typedef struct {
@@ -184,8 +190,8 @@ static int resync(sub_t *s, const char *why)
     char err[256];
     if (why)
         warnx("%s: resynchronising from %s", why, s->opt->control);
-    if (clone_snapshot(&s->clone, s->ctx, s->opt->control, SNAPSHOT_TIMEOUT_MS, snapshot_alert, s,
-                       err, sizeof err) != 0) {
+    if (clone_snapshot(&s->clone, s->ctx, s->opt->control, &s->opt->key, SNAPSHOT_TIMEOUT_MS,
+                       snapshot_alert, s, err, sizeof err) != 0) {
         if (!s->snapshot_failed_said)
             warnx("snapshot: %s; going on with the live stream only", err);
         s->snapshot_failed_said = true;
@@ -355,6 +361,7 @@ static int run(const options_t *opt)
     int64_t maxmsg = PROTO_MAX_MSG_SIZE;
     int64_t deadline = opt->timeout_ms > 0 ? monotonic_ms() + opt->timeout_ms : 0;
     const char *why = NULL; /* why a normal exit happened, for the summary */
+    char err[512];
 
     clone_init(&s.clone);
     if (opt->exec_cmd) {
@@ -375,6 +382,11 @@ static int run(const options_t *opt)
         zmq_setsockopt(s.sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0 ||
         subscribe(s.sock, opt) != 0) {
         warnx("zmq_setsockopt: %s", zmq_strerror(errno));
+        status = EXIT_FAIL;
+        goto done;
+    }
+    if (clientkey_setup(&opt->key, s.sock, err, sizeof err) != 0) {
+        warnx("%s: %s", opt->endpoint, err);
         status = EXIT_FAIL;
         goto done;
     }
@@ -474,6 +486,10 @@ static void usage(FILE *fp)
                 "      --exec-jobs N      at most N commands at once (default 4)\n"
                 "      --exec-timeout MS  kill a command after MS (default 10000)\n"
                 "      --hwm N            receive high-water mark (default 10000)\n"
+                "      --server-key KEY   the daemon's CURVE public key: Z85 text or a .pub/.key\n"
+                "                         file (default $CLUSTERMON_SERVER_KEY); needs --key\n"
+                "      --key FILE         this client's key pair, from clustermonctl keygen\n"
+                "                         (default $CLUSTERMON_KEY)\n"
                 "  -v, --verbose          print a summary on stderr at every exit\n"
                 "  -h, --help             show this help\n"
                 "  -V, --version          show the version\n"
@@ -492,7 +508,8 @@ static int parse_options(int argc, char **argv, options_t *opt)
         {"control", required_argument, NULL, 'C'},  {"no-snapshot", no_argument, NULL, 1},
         {"state-file", required_argument, NULL, 2}, {"exec", required_argument, NULL, 'x'},
         {"exec-jobs", required_argument, NULL, 3},  {"exec-timeout", required_argument, NULL, 4},
-        {"hwm", required_argument, NULL, 5},
+        {"hwm", required_argument, NULL, 5},        {"server-key", required_argument, NULL, 6},
+        {"key", required_argument, NULL, 7},
         {NULL, 0, NULL, 0},
     };
     int c, sev;
@@ -529,6 +546,12 @@ static int parse_options(int argc, char **argv, options_t *opt)
                 warnx("--hwm: '%s' is not a positive number", optarg);
                 return EXIT_USAGE;
             }
+            break;
+        case 6:
+            opt->server_key_arg = optarg;
+            break;
+        case 7:
+            opt->key_arg = optarg;
             break;
         case 'e':
             opt->endpoint = optarg;
@@ -598,14 +621,21 @@ int main(int argc, char **argv)
                      .exec_timeout_ms = 10000,
                      .hwm = SOCKET_RCVHWM};
     struct sigaction sa;
+    char err[1024];
     int rc;
 
     if ((rc = parse_options(argc, argv, &opt)) != 0)
         return rc;
+    if (clientkey_init(&opt.key, opt.server_key_arg, opt.key_arg, err, sizeof err) != 0) {
+        warnx("%s", err);
+        return EXIT_USAGE;
+    }
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal; /* no SA_RESTART: zmq_poll returns EINTR */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    return run(&opt);
+    rc = run(&opt);
+    clientkey_clear(&opt.key);
+    return rc;
 }

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <strings.h>
 #include <sys/types.h>
 #include <time.h>
@@ -576,6 +577,12 @@ input_reader_t *input_reader_new(FILE *fp, const char *name)
     r->line = 1;
     r->pos.line = 1;
     return r;
+}
+
+bool input_reader_is_stream(const input_reader_t *r)
+{
+    struct stat st;
+    return fstat(fileno(r->fp), &st) != 0 || !S_ISREG(st.st_mode);
 }
 
 input_reader_t *input_reader_open(const char *path, char *err, size_t errlen)

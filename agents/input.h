@@ -94,6 +94,10 @@ void input_reader_pos(const input_reader_t *r, input_pos_t *ret);
  */
 int input_reader_skip(input_reader_t *r, const input_pos_t *pos, char *err, size_t errlen);
 
+/* True if the input is a stream (a pipe, a terminal, a socket): a read may
+ * block until more arrives, where a regular file's never does. */
+bool input_reader_is_stream(const input_reader_t *r);
+
 /* Frees the reader (closing what input_reader_open() opened); sets *r to NULL. */
 void input_reader_destroy(input_reader_t **r);
 

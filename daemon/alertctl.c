@@ -8,13 +8,20 @@
 #include "daemon/ruleconf.h"
 #include "daemon/server.h"
 
+/* Whether the caller's key may see the alert: a subscriber key only its clusters. */
+static bool visible(const server_t *srv, const access_key_t *caller, const ab_alert_t *a)
+{
+    return !caller || keys_may_see(caller, srv->cfg->rules[a->rule].cluster);
+}
+
 void alertctl_alerts(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *req)
 {
     (void)req;
     alertbook_t *b = &srv->book;
+    const access_key_t *caller = srv->control.caller; /* NULL: no CURVE, or checked already */
     size_t n = 0;
     for (size_t i = 0; i < b->nalerts; i++)
-        n += b->alerts[i]->firing || b->alerts[i]->flapping;
+        n += (b->alerts[i]->firing || b->alerts[i]->flapping) && visible(srv, caller, b->alerts[i]);
     proto_ctl_reply_begin(pk, true, "");
     msgpack_pack_map(pk, 2);
     control_pack_str(pk, "seq");
@@ -25,7 +32,7 @@ void alertctl_alerts(server_t *srv, msgpack_packer *pk, const proto_ctl_request_
     msgpack_sbuffer_init(&one);
     for (size_t i = 0; i < b->nalerts; i++) {
         const ab_alert_t *a = b->alerts[i];
-        if (!a->firing && !a->flapping)
+        if ((!a->firing && !a->flapping) || !visible(srv, caller, a))
             continue;
         proto_alert_t p;
         char err[PROTO_ERRLEN];

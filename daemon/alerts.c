@@ -9,6 +9,9 @@
 #include <zmq.h>
 
 #include "daemon/log.h"
+#include "daemon/server.h"
+
+#define SUB_LOGS_PER_SECOND 5
 
 int alerts_init(alerts_t *al, const char *state_dir, char *err, size_t errlen)
 {
@@ -45,6 +48,136 @@ int alerts_open(alerts_t *al, void *zctx, const char *endpoint, int hwm, char *e
     return 0;
 }
 
+/* ---- gated subscriptions (CURVE) ------------------------------------------ */
+
+static bool has_prefix(const char *s, size_t len, const char *prefix, size_t plen)
+{
+    return len >= plen && memcmp(s, prefix, plen) == 0;
+}
+
+/* Applies opt (ZMQ_SUBSCRIBE / ZMQ_UNSUBSCRIBE) for topic on the pipe the
+ * subscription came from, narrowed to what k may see. Returns how many
+ * topics were applied (0: refused). */
+static int admit(alerts_t *al, const access_key_t *k, int opt, const char *topic, size_t tlen)
+{
+    if (k->see_all)
+        return zmq_setsockopt(al->sock, opt, topic, tlen) == 0;
+    const config_t *cfg = *al->cfg;
+    const char *hb = proto_heartbeat_topic;
+    size_t hblen = strlen(hb);
+    char prefix[PROTO_MAX_ID_LEN + 16];
+    /* narrower than one visible cluster (or the heartbeat): as asked */
+    if (has_prefix(topic, tlen, hb, hblen))
+        return zmq_setsockopt(al->sock, opt, topic, tlen) == 0;
+    for (size_t c = 0; c < cfg->nclusters; c++) {
+        int plen = snprintf(prefix, sizeof prefix, "alert.%s.", cfg->clusters[c].id);
+        if (keys_may_see(k, (int)c) && plen > 0 && (size_t)plen < sizeof prefix &&
+            has_prefix(topic, tlen, prefix, (size_t)plen))
+            return zmq_setsockopt(al->sock, opt, topic, tlen) == 0;
+    }
+    /* wider: each visible cluster's topic (and the heartbeat) it covers */
+    int n = 0;
+    if (has_prefix(hb, hblen, topic, tlen))
+        n += zmq_setsockopt(al->sock, opt, hb, hblen) == 0;
+    for (size_t c = 0; c < cfg->nclusters; c++) {
+        int plen = snprintf(prefix, sizeof prefix, "alert.%s.", cfg->clusters[c].id);
+        if (keys_may_see(k, (int)c) && plen > 0 && (size_t)plen < sizeof prefix &&
+            has_prefix(prefix, (size_t)plen, topic, tlen))
+            n += zmq_setsockopt(al->sock, opt, prefix, (size_t)plen) == 0;
+    }
+    return n;
+}
+
+static bool on_subscription(zpoll_t *zp)
+{
+    alerts_t *al = zp->data;
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, al->sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&m);
+        return false;
+    }
+    const char *d = zmq_msg_data(&m);
+    size_t len = zmq_msg_size(&m);
+    if (len == 0 || (d[0] != 0 && d[0] != 1)) {
+        zmq_msg_close(&m); /* not a subscription: a subscriber has nothing else to say */
+        return true;
+    }
+    bool subscribe = d[0] == 1;
+    const char *uid = zmq_msg_gets(&m, "User-Id");
+    const access_key_t *k = uid ? keys_find(*al->keys, uid, strlen(uid)) : NULL;
+    int n = k ? admit(al, k, subscribe ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE, d + 1, len - 1) : 0;
+    if (subscribe && n > 0) {
+        al->subs_admitted++;
+    } else if (subscribe) {
+        al->subs_refused++;
+        if (log_throttle(&al->log, (int64_t)uv_now(&al->srv->loop), SUB_LOGS_PER_SECOND,
+                         "alerts: refused subscriptions")) {
+            char topic[64];
+            size_t t = 0;
+            for (size_t i = 1; i < len && t + 1 < sizeof topic; i++)
+                topic[t++] = d[i] >= 0x20 && d[i] < 0x7f ? d[i] : '?';
+            topic[t] = '\0';
+            log_warnx("alerts: refused a subscription to '%s' from key %s: %s", topic,
+                      k ? k->name : uid ? uid : "?",
+                      k ? "the key may not see those clusters" : "the key was revoked");
+        }
+    }
+    zmq_msg_close(&m);
+    return true;
+}
+
+int alerts_open_gated(alerts_t *al, struct server *srv, char *err, size_t errlen)
+{
+    const config_t *cfg = srv->cfg;
+    int hwm = (int)cfg->alerts_hwm, on = 1, linger = 0;
+    al->srv = srv;
+    al->gated = true;
+    al->keys = &srv->keys;
+    al->cfg = &srv->cfg;
+    al->sock = zmq_socket(srv->zctx, ZMQ_XPUB);
+    if (!al->sock) {
+        snprintf(err, errlen, "alerts: zmq_socket(XPUB): %s", zmq_strerror(errno));
+        return -1;
+    }
+    zmq_setsockopt(al->sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(al->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(al->sock, ZMQ_XPUB_MANUAL, &on, sizeof on);
+    if (server_secure_socket(srv, al->sock, ZAP_DOMAIN_ALERTS, err, errlen) != 0)
+        return -1;
+    if (zmq_bind(al->sock, cfg->alerts) != 0) {
+        snprintf(err, errlen, "alerts: cannot bind %s: %s", cfg->alerts, zmq_strerror(errno));
+        return -1;
+    }
+    int rc = zpoll_start(&srv->loop, &al->zp, al->sock, on_subscription, al);
+    if (rc < 0) {
+        snprintf(err, errlen, "alerts: cannot watch the socket: %s", uv_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+static void zp_closed(zpoll_t *zp)
+{
+    alerts_t *al = zp->data;
+    if (al->on_closed)
+        al->on_closed(al->srv);
+}
+
+void alerts_stop(alerts_t *al, void (*on_closed)(struct server *))
+{
+    al->on_closed = on_closed;
+    al->zp.data = al;
+    zpoll_close(&al->zp, zp_closed);
+}
+
+/* A send may consume the edge that announced a subscription: look again. */
+static void after_send(alerts_t *al)
+{
+    if (al->gated)
+        zpoll_kick(&al->zp);
+}
+
 int alerts_publish(alerts_t *al, proto_alert_t *a)
 {
     char topic[PROTO_MAX_ID_LEN + 32];
@@ -66,8 +199,10 @@ int alerts_publish(alerts_t *al, proto_alert_t *a)
         log_warn("alert %.*s seq %llu: publish failed", PROTO_STR_ARG(a->id),
                  (unsigned long long)a->seq);
         al->send_errors++;
+        after_send(al);
         return -1;
     }
+    after_send(al);
     al->published++;
     if (al->seq_fd >= 0) {
         unsigned char b[8];
@@ -94,6 +229,7 @@ void alerts_heartbeat(alerts_t *al, int64_t now_ms)
     if (zmq_send(al->sock, proto_heartbeat_topic, tlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
         zmq_send(al->sock, al->buf.data, al->buf.size, ZMQ_DONTWAIT) < 0)
         al->send_errors++;
+    after_send(al);
 }
 
 void alerts_close(alerts_t *al)

@@ -6,6 +6,12 @@
  * high-water mark loses messages, which it detects by a gap in seq and
  * repairs with the control socket's "alerts" snapshot (the Clone pattern).
  *
+ * With CURVE the socket is an XPUB in manual mode instead: each
+ * subscription arrives here with the subscriber's key (User-Id) and is
+ * admitted only as far as the key may see: a key limited to some clusters
+ * that subscribes to everything ("alert.") gets "alert.<cluster>." for each
+ * of its clusters plus the heartbeat topic, never another cluster's alerts.
+ *
  * The sequence number never goes back, across restarts too: it is written
  * (pwrite, 8 bytes) to state_dir/alert-seq after every publication and read
  * at start-up. Alerts are rare next to samples, so this costs nothing.
@@ -15,10 +21,25 @@
 
 #include <stdint.h>
 
+#include "daemon/config.h"
+#include "daemon/keys.h"
+#include "daemon/log.h"
+#include "daemon/zpoll.h"
 #include "proto/proto.h"
+
+struct server;
 
 typedef struct {
     void *sock;              /* owned: closed by alerts_close */
+    /* gated (CURVE): the XPUB's subscriptions, checked against the keys */
+    bool gated;
+    zpoll_t zp;
+    keys_t *const *keys;     /* the server's, through reloads */
+    config_t *const *cfg;
+    uint64_t subs_admitted, subs_refused;
+    log_throttle_t log;
+    struct server *srv;
+    void (*on_closed)(struct server *);
     int seq_fd;              /* state_dir/alert-seq, -1 if none */
     uint64_t seq;            /* last sequence number published */
     msgpack_sbuffer buf;     /* reused encode buffer */
@@ -34,6 +55,14 @@ int alerts_init(alerts_t *al, const char *state_dir, char *err, size_t errlen);
 /* Binds a PUB socket on endpoint with high-water mark hwm (messages queued
  * per subscriber). Returns 0, or -1 with the reason in err. */
 int alerts_open(alerts_t *al, void *zctx, const char *endpoint, int hwm, char *err, size_t errlen);
+
+/* The CURVE variant: an XPUB made secure by srv (server_secure_socket) and
+ * bound; subscriptions are read on srv's loop and admitted by key. */
+int alerts_open_gated(alerts_t *al, struct server *srv, char *err, size_t errlen);
+
+/* Stops reading subscriptions (gated only); on_closed(srv) runs once the
+ * loop handles are closed. alerts_close() then closes the socket. */
+void alerts_stop(alerts_t *al, void (*on_closed)(struct server *));
 
 /* Gives a->seq the next sequence number, encodes and sends it. Returns 0 or
  * -1 (logged and counted; the alert is lost for subscribers, not for state). */

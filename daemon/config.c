@@ -27,7 +27,10 @@
 
 /* ---- the [daemon] section: a table of option descriptors ----------------- */
 
-typedef enum { OPT_STR, OPT_PATH, OPT_ENDPOINT, OPT_NUMBER, OPT_LISTEN } opt_type_t;
+/* OPT_MAYBE_PATH and OPT_MAYBE_STR may be empty: the feature is off. */
+typedef enum {
+    OPT_STR, OPT_PATH, OPT_ENDPOINT, OPT_NUMBER, OPT_LISTEN, OPT_MAYBE_PATH, OPT_MAYBE_STR
+} opt_type_t;
 
 typedef struct {
     const char *name;
@@ -57,6 +60,14 @@ static const opt_desc_t daemon_opts[] = {
     OPT(alerts_hwm, OPT_NUMBER, "100000", "alerts queued per subscriber before it loses some"),
     OPT(allow_plaintext, OPT_STR, "no", "yes: allow plain TCP on addresses other than loopback"),
     OPT(http, OPT_LISTEN, "", "host:port of the Prometheus /metrics endpoint; empty = off"),
+    OPT(curve_secret_key, OPT_MAYBE_PATH, "",
+        "the daemon's CURVE key pair (clustermonctl keygen); set = CURVE on every socket"),
+    OPT(access, OPT_MAYBE_PATH, "", "CSV of gateway, subscriber, viewer and admin keys"),
+    OPT(rate_per_connection, OPT_NUMBER, "50000", "samples/s one connection may send; 0 = no limit"),
+    OPT(rate_global, OPT_NUMBER, "500000", "samples/s all connections together; 0 = no limit"),
+    OPT(user, OPT_MAYBE_STR, "", "user to run as once the sockets are bound"),
+    OPT(group, OPT_MAYBE_STR, "", "group to run as (default: the user's)"),
+    OPT(run_as_root, OPT_STR, "warn", "warn | refuse: what to do if left running as root"),
 };
 #define NDAEMON_OPTS (sizeof daemon_opts / sizeof daemon_opts[0])
 
@@ -286,6 +297,15 @@ static void set_daemon_opt(parse_t *p, size_t i, const char *value)
         }
         break;
     }
+    case OPT_MAYBE_STR:
+        break;
+    case OPT_MAYBE_PATH:
+        if (!*value) {
+            free(*slot);
+            *slot = xstrdup("");
+            return;
+        }
+        break;
     case OPT_STR:
     case OPT_PATH:
         if (!*value) {
@@ -295,7 +315,7 @@ static void set_daemon_opt(parse_t *p, size_t i, const char *value)
         break;
     }
     free(*slot);
-    *slot = o->type == OPT_PATH ? resolve_path(p, value) : xstrdup(value);
+    *slot = o->type == OPT_PATH || o->type == OPT_MAYBE_PATH ? resolve_path(p, value) : xstrdup(value);
 }
 
 static void handle_daemon(parse_t *p, const char *name, const char *value)
@@ -481,7 +501,22 @@ static void validate(parse_t *p)
              "'%s' is not yes or no", cfg->allow_plaintext);
         return;
     }
-    if (strcmp(cfg->allow_plaintext, "yes") != 0) {
+    if (strcmp(cfg->run_as_root, "warn") != 0 && strcmp(cfg->run_as_root, "refuse") != 0) {
+        perr(p, daemon_opt_line(p, "run_as_root", 1), "daemon.run_as_root",
+             "'%s' is not warn or refuse", cfg->run_as_root);
+        return;
+    }
+    if (*cfg->group && !*cfg->user) {
+        perr(p, daemon_opt_line(p, "group", 1), "daemon.group", "needs daemon.user as well");
+        return;
+    }
+    if (*cfg->access && !*cfg->curve_secret_key) {
+        perr(p, daemon_opt_line(p, "access", 1), "daemon.access",
+             "keys need CURVE: set curve_secret_key too (clustermonctl keygen makes one)");
+        return;
+    }
+    /* With CURVE every socket is encrypted and authenticated, wherever it binds. */
+    if (strcmp(cfg->allow_plaintext, "yes") != 0 && !*cfg->curve_secret_key) {
         const char *const names[] = {"ingest", "alerts", "control"};
         const char *const eps[] = {cfg->ingest, cfg->alerts, cfg->control};
         for (int k = 0; k < 3; k++) {
@@ -491,7 +526,7 @@ static void validate(parse_t *p)
             snprintf(field, sizeof field, "daemon.%s", names[k]);
             perr(p, daemon_opt_line(p, names[k], 1), field,
                  "'%s' is plain TCP that others on the network can read and write: bind "
-                 "127.0.0.1 or ipc://, or set allow_plaintext = yes",
+                 "127.0.0.1 or ipc://, set curve_secret_key (CURVE), or set allow_plaintext = yes",
                  eps[k]);
             return;
         }

@@ -103,6 +103,13 @@ typedef struct {
     double alerts_hwm;       /* PUB high-water mark per subscriber */
     char *allow_plaintext;   /* "yes": plain TCP may bind beyond loopback */
     char *http;              /* host:port of /metrics and /healthz, "" = off */
+    /* security: see README "Security" */
+    char *curve_secret_key;  /* path of the daemon's key pair, "" = no CURVE */
+    char *access;            /* access CSV, "" = none */
+    double rate_per_connection; /* samples/s, 0 = unlimited */
+    double rate_global;
+    char *user, *group;      /* "" = stay who we are */
+    char *run_as_root;       /* warn | refuse */
 
     config_metric_t *metrics;
     size_t nmetrics;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zmq.h>
 
 #include "daemon/alertctl.h"
@@ -62,7 +63,26 @@ static void cmd_status(server_t *srv, msgpack_packer *pk, const proto_ctl_reques
     const server_stats_t *st = &srv->stats;
     const wal_t *w = &srv->wal;
     proto_ctl_reply_begin(pk, true, "");
-    msgpack_pack_map(pk, 16);
+    msgpack_pack_map(pk, 17);
+    control_pack_str(pk, "security");
+    msgpack_pack_map(pk, 7);
+    control_pack_str(pk, "curve");
+    if (srv->curve)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+    control_pack_str(pk, "keys");
+    msgpack_pack_uint64(pk, srv->keys ? srv->keys->nkeys : 0);
+    control_pack_str(pk, "connections_admitted");
+    msgpack_pack_uint64(pk, srv->zap.admitted);
+    control_pack_str(pk, "connections_refused");
+    msgpack_pack_uint64(pk, srv->zap.refused);
+    control_pack_str(pk, "commands_denied");
+    msgpack_pack_uint64(pk, srv->control.denied);
+    control_pack_str(pk, "subscriptions_admitted");
+    msgpack_pack_uint64(pk, srv->alerts.subs_admitted);
+    control_pack_str(pk, "subscriptions_refused");
+    msgpack_pack_uint64(pk, srv->alerts.subs_refused);
     control_pack_str(pk, "wal");
     msgpack_pack_map(pk, 8);
     control_pack_str(pk, "fsync");
@@ -138,24 +158,33 @@ static void cmd_status(server_t *srv, msgpack_packer *pk, const proto_ctl_reques
 }
 
 /* Every command the control socket knows; handlers live with the module
- * whose state they read or change. */
+ * whose state they read or change. With CURVE, need says which keys may run
+ * it: a subscriber key only what clustermon-sub needs, a viewer key every
+ * query, an admin key also what changes state. */
 static const struct {
     const char *name;
     control_handler_t handler;
+    unsigned need; /* KEY_ROLE_* that may run it */
 } commands[] = {
-    {"ping", cmd_ping},
-    {"reload", cmd_reload},
-    {"status", cmd_status},
-    {"report", query_report},
-    {"totals", query_totals},
-    {"clusters", query_clusters},
-    {"cluster", query_cluster},
-    {"firms", query_firms},
-    {"runtime", query_runtime},
-    {"alerts", alertctl_alerts},
-    {"silence_add", alertctl_silence_add},
-    {"silence_list", alertctl_silence_list},
-    {"silence_rm", alertctl_silence_rm},
+#define ANY (KEY_ROLE_SUBSCRIBER | KEY_ROLE_VIEWER | KEY_ROLE_ADMIN)
+#define READ (KEY_ROLE_VIEWER | KEY_ROLE_ADMIN)
+#define ADMIN KEY_ROLE_ADMIN
+    {"ping", cmd_ping, ANY},
+    {"reload", cmd_reload, ADMIN},
+    {"status", cmd_status, READ},
+    {"report", query_report, READ},
+    {"totals", query_totals, READ},
+    {"clusters", query_clusters, READ},
+    {"cluster", query_cluster, READ},
+    {"firms", query_firms, READ},
+    {"runtime", query_runtime, READ},
+    {"alerts", alertctl_alerts, ANY}, /* filtered to the clusters the key may see */
+    {"silence_add", alertctl_silence_add, ADMIN},
+    {"silence_list", alertctl_silence_list, READ},
+    {"silence_rm", alertctl_silence_rm, ADMIN},
+#undef ANY
+#undef READ
+#undef ADMIN
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -173,10 +202,26 @@ static void dispatch(control_t *c, envelope_t *env, msgpack_packer *pk)
         return;
     }
     for (size_t i = 0; i < NCOMMANDS; i++) {
-        if (proto_str_eq(req.cmd, commands[i].name)) {
-            commands[i].handler(c->srv, pk, &req);
+        if (!proto_str_eq(req.cmd, commands[i].name))
+            continue;
+        if (c->srv->curve && !(c->caller && (c->caller->roles & commands[i].need))) {
+            char reason[256], have[64];
+            c->denied++;
+            if (c->caller)
+                snprintf(reason, sizeof reason, "permission denied: '%s' needs %s key; key '%s' "
+                         "is %s", commands[i].name,
+                         commands[i].need == KEY_ROLE_ADMIN ? "an admin" : "a viewer or admin",
+                         c->caller->name, keys_roles_name(c->caller->roles, have, sizeof have));
+            else
+                snprintf(reason, sizeof reason, "permission denied: '%s': the connection's key "
+                         "was revoked by a reload", commands[i].name);
+            if (log_throttle(&c->log, (int64_t)uv_now(&c->srv->loop), 5, "control: denied"))
+                log_warnx("control: %s", reason);
+            control_reply_error(pk, reason);
             return;
         }
+        commands[i].handler(c->srv, pk, &req);
+        return;
     }
     char reason[512];
     size_t off = (size_t)snprintf(reason, sizeof reason, "unknown command '%.*s' (known:",
@@ -197,6 +242,11 @@ static bool on_message(zpoll_t *zp)
     if (envelope_recv(c->sock, &env) <= 0)
         return false;
     c->requests++;
+    c->caller = NULL;
+    if (c->srv->curve && env.well_formed) {
+        const char *uid = zmq_msg_gets(&env.body, "User-Id");
+        c->caller = uid ? keys_find(c->srv->keys, uid, strlen(uid)) : NULL;
+    }
     msgpack_sbuffer_clear(&c->out);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &c->out, msgpack_sbuffer_write);
@@ -205,6 +255,7 @@ static bool on_message(zpoll_t *zp)
         c->errors++;
         log_warn("control: reply not sent");
     }
+    c->caller = NULL;
     envelope_close(&env);
     return true;
 }
@@ -223,10 +274,17 @@ int control_start(control_t *c, struct server *srv, const char *endpoint, char *
     int64_t maxmsg = 64 * 1024; /* requests are small */
     zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (server_secure_socket(srv, c->sock, ZAP_DOMAIN_CONTROL, err, errlen) != 0)
+        return -1;
     if (zmq_bind(c->sock, endpoint) != 0) {
         snprintf(err, errlen, "control: cannot bind %s: %s", endpoint, zmq_strerror(errno));
         return -1;
     }
+    /* The umask made the socket file the daemon user's only; its group may
+     * use clustermonctl too (README "The service"). */
+    if (strncmp(endpoint, "ipc://", 6) == 0 && endpoint[6] != '@' &&
+        chmod(endpoint + 6, 0770) != 0)
+        log_warn("control: chmod 0770 %s", endpoint + 6);
     int rc = zpoll_start(&srv->loop, &c->zp, c->sock, on_message, c);
     if (rc < 0) {
         snprintf(err, errlen, "control: cannot watch the socket: %s", uv_strerror(rc));

@@ -18,6 +18,8 @@
 
 #include <stdint.h>
 
+#include "daemon/keys.h"
+#include "daemon/log.h"
 #include "daemon/zpoll.h"
 #include "proto/proto.h"
 
@@ -29,6 +31,12 @@ typedef struct {
     zpoll_t zp;
     msgpack_sbuffer out;     /* reused reply buffer */
     uint64_t requests, errors;
+    uint64_t denied;         /* commands refused for the caller's key */
+    log_throttle_t log;
+    /* With CURVE: the key of the request being handled (NULL between
+     * requests, or if the key was revoked); handlers that filter by key,
+     * like alerts, read it. */
+    const access_key_t *caller;
     void (*on_closed)(struct server *);
 } control_t;
 

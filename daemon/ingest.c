@@ -169,9 +169,11 @@ static void known_metrics(const config_t *cfg, char *buf, size_t size)
         off += (size_t)snprintf(buf + off, size - off, "%s%s", i ? ", " : "", cfg->metrics[i].name);
 }
 
-/* Resolves every sample of b into in->resolved. Returns PROTO_STATUS_OK or
- * the status to nack with, the reason in reason. */
-static proto_status_t resolve(ingest_t *in, const proto_batch_t *b, char *reason, size_t rlen)
+/* Resolves every sample of b into in->resolved, checking each firm against
+ * key (NULL: no CURVE, or WAL replay). Returns PROTO_STATUS_OK or the status
+ * to nack with, the reason in reason. */
+static proto_status_t resolve(ingest_t *in, const proto_batch_t *b, const access_key_t *key,
+                              char *reason, size_t rlen)
 {
     server_t *srv = in->srv;
     const config_t *cfg = srv->cfg;
@@ -182,6 +184,11 @@ static proto_status_t resolve(ingest_t *in, const proto_batch_t *b, char *reason
         if (r->firm < 0) {
             snprintf(reason, rlen, "sample %u: unknown firm '%.*s'", i, PROTO_STR_ARG(s->firm));
             return PROTO_STATUS_UNKNOWN_FIRM;
+        }
+        if (key && !keys_may_report(key, srv->reg, r->firm)) {
+            snprintf(reason, rlen, "sample %u: key '%s' (%.8s...) may not report for firm '%s'", i,
+                     key->name, key->z85, srv->reg->firms[r->firm].id);
+            return PROTO_STATUS_FORBIDDEN;
         }
         r->metric = config_metric_find(cfg, s->metric.ptr, s->metric.len);
         if (r->metric < 0) {
@@ -256,6 +263,62 @@ static proto_status_t status_of(int err)
     }
 }
 
+/* ---- rate limits --------------------------------------------------------- */
+
+static void bucket_refill(ingest_bucket_t *bk, double rate, int64_t now)
+{
+    double cap = rate;
+    bk->tokens += rate * (double)(now - bk->last_ms) / 1000.0;
+    if (bk->tokens > cap)
+        bk->tokens = cap;
+    bk->last_ms = now;
+}
+
+/* A batch bigger than a second's worth passes a full bucket (and empties it
+ * for longer), so no limit is too low for the biggest batch. */
+static bool bucket_has(const ingest_bucket_t *bk, double rate, uint32_t n)
+{
+    return bk->tokens >= ((double)n < rate ? (double)n : rate);
+}
+
+/* True if the batch of n samples from env's connection is over a limit
+ * (reason says which); else takes n from both buckets. */
+static bool rate_limited(ingest_t *in, envelope_t *env, uint32_t n, char *reason, size_t rlen)
+{
+    const config_t *cfg = in->srv->cfg;
+    int64_t now = (int64_t)uv_now(&in->srv->loop);
+    ingest_bucket_t *conn = NULL;
+    if (cfg->rate_per_connection > 0) {
+        /* FNV-1a of the routing id; 0 marks a free bucket */
+        uint64_t h = 1469598103934665603ull;
+        const unsigned char *id = zmq_msg_data(&env->id);
+        for (size_t i = 0; i < zmq_msg_size(&env->id); i++)
+            h = (h ^ id[i]) * 1099511628211ull;
+        h |= 1;
+        conn = &in->buckets[h % INGEST_BUCKETS];
+        if (conn->peer != h) /* a new connection, or one that took over the slot */
+            *conn = (ingest_bucket_t){.peer = h, .tokens = cfg->rate_per_connection, .last_ms = now};
+        bucket_refill(conn, cfg->rate_per_connection, now);
+        if (!bucket_has(conn, cfg->rate_per_connection, n)) {
+            snprintf(reason, rlen, "rate limited: this connection is over %.0f samples/s; "
+                     "resend later", cfg->rate_per_connection);
+            return true;
+        }
+    }
+    if (cfg->rate_global > 0) {
+        bucket_refill(&in->global, cfg->rate_global, now);
+        if (!bucket_has(&in->global, cfg->rate_global, n)) {
+            snprintf(reason, rlen, "rate limited: the daemon takes at most %.0f samples/s in "
+                     "all; resend later", cfg->rate_global);
+            return true;
+        }
+        in->global.tokens -= n;
+    }
+    if (conn)
+        conn->tokens -= n;
+    return false;
+}
+
 static void handle_batch(ingest_t *in, envelope_t *env)
 {
     server_t *srv = in->srv;
@@ -269,7 +332,32 @@ static void handle_batch(ingest_t *in, envelope_t *env)
         nack(in, env, b.seq, status_of(rc), reason);
         return;
     }
+    const access_key_t *key = NULL;
+    if (srv->curve) {
+        /* looked up per batch: a key revoked by a reload is refused from now on */
+        const char *uid = zmq_msg_gets(&env->body, "User-Id");
+        key = uid ? keys_find(srv->keys, uid, strlen(uid)) : NULL;
+        if (!key || !(key->roles & (KEY_ROLE_AGENT | KEY_ROLE_ADMIN))) {
+            snprintf(reason, sizeof reason, "key %.40s is no longer allowed to report (revoked by "
+                     "a reload)", uid ? uid : "?");
+            nack(in, env, b.seq, PROTO_STATUS_FORBIDDEN, reason);
+            return;
+        }
+    }
+    if (rate_limited(in, env, b.nsamples, reason, sizeof reason)) {
+        nack(in, env, b.seq, PROTO_STATUS_RATE_LIMITED, reason);
+        return;
+    }
     ingest_agent_t *agent = ingest_agent_get(in, b.agent);
+    /* An agent id belongs to the first key that used it, so no firm can make
+     * another's batches look like duplicates; admin keys are trusted. */
+    bool claims = agent && key && !(key->roles & KEY_ROLE_ADMIN);
+    if (claims && agent->owner[0] && strcmp(agent->owner, key->z85) != 0) {
+        snprintf(reason, sizeof reason, "agent id '%.*s' is in use by another key",
+                 PROTO_STR_ARG(b.agent));
+        nack(in, env, b.seq, PROTO_STATUS_FORBIDDEN, reason);
+        return;
+    }
     if (agent && b.seq <= agent->seq) {
         /* Applied already: its ack was lost, or this is a late copy. */
         srv->stats.batches_duplicate++;
@@ -282,7 +370,7 @@ static void handle_batch(ingest_t *in, envelope_t *env)
         }
         return;
     }
-    proto_status_t st = resolve(in, &b, reason, sizeof reason);
+    proto_status_t st = resolve(in, &b, key, reason, sizeof reason);
     if (st != PROTO_STATUS_OK) {
         nack(in, env, b.seq, st, reason);
         return;
@@ -294,6 +382,8 @@ static void handle_batch(ingest_t *in, envelope_t *env)
         return;
     }
     apply(in, &b, agent);
+    if (claims)
+        memcpy(agent->owner, key->z85, sizeof agent->owner);
     if (hold) {
         ack_hold(in, env, b.seq, b.nsamples, pos);
         wal_sync(&srv->wal);
@@ -307,7 +397,7 @@ void ingest_replay(ingest_t *in, const void *payload, size_t len)
     char reason[PROTO_MAX_TEXT_LEN];
     proto_batch_t b = {.samples = in->samples, .cap = PROTO_MAX_SAMPLES};
     int rc = proto_batch_decode(payload, len, &b, reason, sizeof reason);
-    proto_status_t st = rc == PROTO_OK ? resolve(in, &b, reason, sizeof reason) : status_of(rc);
+    proto_status_t st = rc == PROTO_OK ? resolve(in, &b, NULL, reason, sizeof reason) : status_of(rc);
     if (st != PROTO_STATUS_OK) {
         if (in->replay_skipped++ < 20)
             log_warnx("WAL replay: batch %llu of agent '%.*s' skipped: %s: %s",
@@ -348,6 +438,9 @@ void ingest_init(ingest_t *in, struct server *srv)
     in->srv = srv;
     in->samples = xcalloc(PROTO_MAX_SAMPLES, sizeof *in->samples);
     in->resolved = xcalloc(PROTO_MAX_SAMPLES, sizeof *in->resolved);
+    in->buckets = xcalloc(INGEST_BUCKETS, sizeof *in->buckets);
+    in->global.last_ms = (int64_t)uv_now(&srv->loop);
+    in->global.tokens = srv->cfg->rate_global;
     in->agents_mask = 63;
     in->agents = xcalloc(in->agents_mask + 1, sizeof *in->agents);
     msgpack_sbuffer_init(&in->out);
@@ -367,6 +460,8 @@ int ingest_start(ingest_t *in, const char *endpoint, char *err, size_t errlen)
     zmq_setsockopt(in->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(in->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(in->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (server_secure_socket(srv, in->sock, ZAP_DOMAIN_INGEST, err, errlen) != 0)
+        return -1;
     if (zmq_bind(in->sock, endpoint) != 0) {
         snprintf(err, errlen, "ingest: cannot bind %s: %s", endpoint, zmq_strerror(errno));
         return -1;
@@ -406,6 +501,7 @@ void ingest_free(ingest_t *in)
         in->npending--;
     }
     free(in->pending);
+    free(in->buckets);
     free(in->agents);
     free(in->samples);
     free(in->resolved);

@@ -5,7 +5,11 @@
  * [identity][""][batch] from a REQ; the reply mirrors the shape. A batch is
  * decoded, every sample resolved (firm and metric names -> indexes, period
  * -> calendar), and only then applied: a batch is all or nothing, so a nack
- * never leaves half a batch behind. Buffers for the samples are allocated
+ * never leaves half a batch behind. With CURVE, every sample must be for a
+ * firm the connection's key may report for (keys.h), or the whole batch is
+ * nacked "forbidden". Samples per second are limited per connection and in
+ * total; a batch over either limit is nacked "rate_limited" (the agent
+ * backs off and resends it), never queued. Buffers for the samples are allocated
  * once, at start.
  */
 #ifndef CLUSTERMON_INGEST_H
@@ -35,7 +39,19 @@ typedef struct {
     char *agent;
     uint64_t seq;
     uint32_t accepted;
+    char owner[41];  /* with CURVE: the key that first reported under this agent id since
+                        start ("" = none yet); no other key may use the id */
 } ingest_agent_t;
+
+/* A token bucket: samples per second, bursts of up to one second's worth
+ * (or one batch, if that is more). */
+typedef struct {
+    uint64_t peer;   /* hash of the connection's routing id, 0 = free */
+    double tokens;
+    int64_t last_ms;
+} ingest_bucket_t;
+
+#define INGEST_BUCKETS 4096 /* per-connection buckets, direct-mapped */
 
 #define INGEST_MAX_AGENTS 65536
 
@@ -64,6 +80,8 @@ typedef struct {
     ingest_pending_t *pending;    /* FIFO of held acks, ordered by wal_pos */
     size_t npending, pending_head, pending_cap;
     uint64_t replay_skipped;      /* WAL records that no longer resolve */
+    ingest_bucket_t *buckets;     /* INGEST_BUCKETS, per connection */
+    ingest_bucket_t global;       /* all connections together */
     void (*on_closed)(struct server *);
 } ingest_t;
 

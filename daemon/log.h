@@ -12,6 +12,7 @@
 #define CLUSTERMON_LOG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef enum { LOG_LVL_ERROR = 3, LOG_LVL_WARN = 4, LOG_LVL_INFO = 6, LOG_LVL_DEBUG = 7 } log_level_t;
 
@@ -27,6 +28,18 @@ void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * A throttle for messages a peer can cause (refused keys, nacks): at most
+ * per_second pass in any second; when a new second begins, the number held
+ * back in the last one is logged once ("what: N more not logged").
+ */
+typedef struct {
+    int64_t window_ms;
+    unsigned in_window;
+    uint64_t suppressed;
+} log_throttle_t;
+bool log_throttle(log_throttle_t *t, int64_t now_ms, unsigned per_second, const char *what);
+
 _Noreturn void fatal(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

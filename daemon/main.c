@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "daemon/privdrop.h"
 #include "daemon/registry.h"
 #include "daemon/server.h"
 #include "daemon/xalloc.h"
@@ -54,6 +56,13 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
+    /* Owner-only for everything the daemon creates: the state directory,
+     * WAL segments, snapshots, alert-seq, the lock and the ipc:// socket
+     * files (so only our user, and root, can connect). The explicit modes
+     * at each open() say the same; the umask also covers what libraries
+     * create for us, like ZeroMQ's socket files, and directories made on
+     * the way to state_dir. */
+    umask(077);
     const char *config_path = NULL, *state_dir = NULL, *level_arg = NULL;
     bool check_only = false;
     int c;
@@ -104,6 +113,12 @@ int main(int argc, char **argv)
     if (!level_arg) {
         log_level_parse(cfg->log_level, &level); /* validated by config_load */
         log_set_level(level);
+    }
+    /* Before anything is opened, and under -n too. */
+    if (privdrop_check_paths(cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "clustermond: %s\n", err);
+        config_destroy(&cfg);
+        return EXIT_CONFIG;
     }
     registry_t *reg = NULL;
     if (registry_load(cfg->registry, cfg, &reg, err, sizeof err) != 0) {

@@ -326,6 +326,13 @@ static void render_self(const server_t *srv, metrics_text_t *o)
     sample_lu(o, "clustermon_decode_errors_total", "kind", "too_large",
               st->nacks[PROTO_STATUS_TOO_LARGE]);
 
+    family(o, "clustermon_security_refusals_total", "counter",
+           "Refused by key: connections (zap), control commands (control), alert "
+           "subscriptions (subscription). Batches refused by key are nacked as forbidden.");
+    sample_lu(o, "clustermon_security_refusals_total", "what", "zap", srv->zap.refused);
+    sample_lu(o, "clustermon_security_refusals_total", "what", "control", srv->control.denied);
+    sample_lu(o, "clustermon_security_refusals_total", "what", "subscription",
+              srv->alerts.subs_refused);
     counter(o, "clustermon_wal_appends_total", "Records appended to the write-ahead log.",
             w->appends);
     counter(o, "clustermon_wal_written_bytes_total", "Bytes written to the write-ahead log.",

@@ -1,64 +1,42 @@
 /*
- * registry.c -- loads the firm registry CSV with libcsv and indexes firm ids
- * in an open-addressing hash table. See registry.h.
- *
- * libcsv does not count lines; we feed it one physical line at a time and
- * note the line where each record starts, so errors can name it even when a
- * quoted name spans lines.
+ * registry.c -- loads the firm registry CSV (csvtable.c) and indexes firm
+ * ids in an open-addressing hash table. See registry.h.
  */
 #include "daemon/registry.h"
 
-#include <csv.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zmq.h>
 
+#include "daemon/csvtable.h"
 #include "daemon/ids.h"
 #include "daemon/xalloc.h"
 
-enum { COL_ID, COL_NAME, COL_CLUSTER, COL_CHAIN, COL_TIER, COL_DESIGNATIONS, COL_STATUS, NCOLS };
+enum { COL_ID, COL_NAME, COL_CLUSTER, COL_CHAIN, COL_TIER, COL_DESIGNATIONS, COL_STATUS, COL_KEY,
+       NCOLS };
 static const char *const col_names[NCOLS] = {"id", "name", "cluster", "chain", "tier",
-                                             "designations", "status"};
-static const bool col_required[NCOLS] = {true, true, true, false, true, false, false};
-
-#define MAX_FIELD 1024
+                                             "designations", "status", "key"};
+static const bool col_required[NCOLS] = {true, true, true, false, true, false, false, false};
 
 typedef struct {
     const config_t *cfg;
     registry_t *reg;
-    const char *path;
     size_t firms_cap;
-    int line;             /* physical line being fed */
-    int record_line;      /* line where the current record started */
-    bool in_record;
-    bool header_done;
-    int col_of[NCOLS];    /* column position of each known field, -1 if absent */
-    int ncols;            /* columns in the header */
-    int field;            /* field index within the current record */
-    char *fields[NCOLS];  /* the current record's known fields */
-    char *err;
-    size_t errlen;
-    bool failed;
 } load_t;
 
-static void lerr(load_t *l, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void lerr(load_t *l, const char *field, const char *fmt, ...)
+bool registry_key_valid(const char *s, size_t len)
 {
-    if (l->failed)
-        return;
-    l->failed = true;
-    int n = snprintf(l->err, l->errlen, "%s:%d: %s: ", l->path, l->record_line, field);
-    if (n < 0 || (size_t)n >= l->errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(l->err + n, l->errlen - (size_t)n, fmt, ap);
-    va_end(ap);
+    uint8_t bin[32];
+    char z[41];
+    if (len != 40)
+        return false;
+    memcpy(z, s, 40);
+    z[40] = '\0';
+    return zmq_z85_decode(bin, z) != NULL;
 }
 
 static uint64_t hash_id(const char *s, size_t len)
@@ -115,85 +93,52 @@ int registry_tier_parse(const char *s)
     return -1;
 }
 
-static void header_field(load_t *l, const char *v)
-{
-    int pos = l->field;
-    for (int c = 0; c < NCOLS; c++) {
-        if (strcmp(v, col_names[c]) == 0) {
-            if (l->col_of[c] >= 0) {
-                lerr(l, "header", "column '%s' appears twice", v);
-                return;
-            }
-            l->col_of[c] = pos;
-            return;
-        }
-    }
-    lerr(l, "header",
-         "unknown column '%s' (expected id, name, cluster, chain, tier, designations, status)", v);
-}
+#define FAIL(...) return (snprintf(err, errlen, __VA_ARGS__), -1)
 
-static void record_finish(load_t *l)
+static int record_cb(void *user, char *const *f, int line, char *err, size_t errlen)
 {
+    load_t *l = user;
     const config_t *cfg = l->cfg;
     registry_t *reg = l->reg;
     char why[128];
-    char *const *f = l->fields;
 
-    if (l->field != l->ncols) {
-        lerr(l, "record", "%d fields, the header has %d", l->field, l->ncols);
-        return;
-    }
-    const char *id = f[COL_ID] ? f[COL_ID] : "";
-    if (ids_validate(id, strlen(id), why, sizeof why) != 0) {
-        lerr(l, "id", "'%s': %s", id, why);
-        return;
-    }
+    const char *id = f[COL_ID];
+    if (ids_validate(id, strlen(id), why, sizeof why) != 0) 
+        FAIL("id: '%s': %s", id, why);
     for (size_t i = 0; i < reg->nfirms; i++) {
-        if (strcmp(reg->firms[i].id, id) == 0) {
-            lerr(l, "id", "firm '%s' is already defined on line %d", id, reg->firms[i].line);
-            return;
-        }
+        if (strcmp(reg->firms[i].id, id) == 0) 
+            FAIL("id: firm '%s' is already defined on line %d", id, reg->firms[i].line);
     }
-    const char *name = f[COL_NAME] ? f[COL_NAME] : "";
-    if (!*name) {
-        lerr(l, "name", "firm '%s' has an empty name", id);
-        return;
-    }
-    if (!ids_utf8_valid(name, strlen(name))) {
-        lerr(l, "name", "firm '%s': name is not valid UTF-8", id);
-        return;
-    }
-    const char *cl = f[COL_CLUSTER] ? f[COL_CLUSTER] : "";
+    const char *name = f[COL_NAME];
+    if (!*name) 
+        FAIL("name: firm '%s' has an empty name", id);
+    if (!ids_utf8_valid(name, strlen(name))) 
+        FAIL("name: firm '%s': name is not valid UTF-8", id);
+    const char *cl = f[COL_CLUSTER];
     int cluster = config_cluster_find(cfg, cl, strlen(cl));
-    if (cluster < 0) {
-        lerr(l, "cluster", "firm '%s': unknown cluster '%s'", id, cl);
-        return;
-    }
-    const char *ch = f[COL_CHAIN] ? f[COL_CHAIN] : "";
+    if (cluster < 0) 
+        FAIL("cluster: firm '%s': unknown cluster '%s'", id, cl);
+    const char *ch = f[COL_CHAIN];
     int chain = -1;
     if (*ch) {
         chain = config_chain_find(&cfg->clusters[cluster], ch, strlen(ch));
-        if (chain < 0) {
-            lerr(l, "chain", "firm '%s': cluster '%s' has no chain '%s'", id, cl, ch);
-            return;
-        }
+        if (chain < 0) 
+            FAIL("chain: firm '%s': cluster '%s' has no chain '%s'", id, cl, ch);
     }
-    int tier = registry_tier_parse(f[COL_TIER] ? f[COL_TIER] : "");
-    if (tier < 0) {
-        lerr(l, "tier", "firm '%s': '%s' is not leading, backbone, potential or member", id,
-             f[COL_TIER] ? f[COL_TIER] : "");
-        return;
-    }
-    const char *des = f[COL_DESIGNATIONS] ? f[COL_DESIGNATIONS] : "";
-    if (!ids_utf8_valid(des, strlen(des))) {
-        lerr(l, "designations", "firm '%s': not valid UTF-8", id);
-        return;
-    }
-    const char *status = f[COL_STATUS] ? f[COL_STATUS] : "";
-    if (*status && strcmp(status, "active") != 0 && strcmp(status, "inactive") != 0) {
-        lerr(l, "status", "firm '%s': '%s' is not active or inactive", id, status);
-        return;
-    }
+    int tier = registry_tier_parse(f[COL_TIER]);
+    if (tier < 0) 
+        FAIL("tier: firm '%s': '%s' is not leading, backbone, potential or member", id,
+             f[COL_TIER]);
+    const char *des = f[COL_DESIGNATIONS];
+    if (!ids_utf8_valid(des, strlen(des))) 
+        FAIL("designations: firm '%s': not valid UTF-8", id);
+    const char *status = f[COL_STATUS];
+    if (*status && strcmp(status, "active") != 0 && strcmp(status, "inactive") != 0) 
+        FAIL("status: firm '%s': '%s' is not active or inactive", id, status);
+    const char *key = f[COL_KEY];
+    if (*key && !registry_key_valid(key, strlen(key)))
+        FAIL("key: firm '%s': '%.48s' is not a 40-character Z85 CURVE public key "
+             "(clustermonctl keygen prints one)", id, key);
     xgrow(&reg->firms, &l->firms_cap, reg->nfirms + 1, sizeof *reg->firms);
     reg->firms[reg->nfirms++] = (firm_t){
         .id = xstrdup(id),
@@ -203,123 +148,19 @@ static void record_finish(load_t *l)
         .tier = (tier_t)tier,
         .designations = xstrdup(des),
         .inactive = strcmp(status, "inactive") == 0,
-        .line = l->record_line,
+        .line = line,
+        .key = *key ? xstrdup(key) : NULL,
     };
-}
-
-static void field_cb(void *data, size_t len, void *user)
-{
-    load_t *l = user;
-    if (l->failed)
-        return;
-    if (!l->in_record) {
-        l->in_record = true;
-        l->record_line = l->line;
-        l->field = 0;
-    }
-    if (len > MAX_FIELD) {
-        lerr(l, "record", "field %d is %zu bytes long (limit %d)", l->field + 1, len, MAX_FIELD);
-        return;
-    }
-    const char *v = data ? data : "";
-    if (memchr(v, '\0', len)) {
-        lerr(l, "record", "field %d holds a NUL byte", l->field + 1);
-        return;
-    }
-    if (!l->header_done) {
-        header_field(l, v);
-    } else {
-        for (int c = 0; c < NCOLS; c++) {
-            if (l->col_of[c] == l->field) {
-                free(l->fields[c]);
-                l->fields[c] = xstrndup(v, len);
-            }
-        }
-    }
-    l->field++;
-}
-
-static void record_cb(int c, void *user)
-{
-    load_t *l = user;
-    (void)c;
-    if (l->failed)
-        return;
-    if (!l->in_record) /* a blank line */
-        return;
-    l->in_record = false;
-    if (!l->header_done) {
-        l->header_done = true;
-        l->ncols = l->field;
-        for (int k = 0; k < NCOLS; k++) {
-            if (col_required[k] && l->col_of[k] < 0) {
-                lerr(l, "header", "required column '%s' is missing", col_names[k]);
-                return;
-            }
-        }
-        return;
-    }
-    record_finish(l);
-    for (int k = 0; k < NCOLS; k++) {
-        free(l->fields[k]);
-        l->fields[k] = NULL;
-    }
+    return 0;
 }
 
 int registry_load(const char *path, const config_t *cfg, registry_t **ret, char *err,
                   size_t errlen)
 {
+    static const csvtable_spec_t spec = {col_names, col_required, NCOLS, "firm registry"};
     registry_t *reg = xcalloc(1, sizeof *reg);
-    load_t l = {.cfg = cfg, .reg = reg, .path = path, .err = err, .errlen = errlen};
-    for (int c = 0; c < NCOLS; c++)
-        l.col_of[c] = -1;
-    err[0] = '\0';
-
-    FILE *fp = fopen(path, "r");
-    if (!fp) {
-        snprintf(err, errlen, "%s: cannot open firm registry: %s", path, strerror(errno));
-        registry_destroy(&reg);
-        return -1;
-    }
-    struct csv_parser csv;
-    if (csv_init(&csv, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0) {
-        snprintf(err, errlen, "%s: cannot initialise the CSV parser", path);
-        fclose(fp);
-        registry_destroy(&reg);
-        return -1;
-    }
-    char *linebuf = NULL;
-    size_t linecap = 0;
-    ssize_t n;
-    while (!l.failed && (n = getline(&linebuf, &linecap, fp)) > 0) {
-        l.line++;
-        if (l.line == 1 && n >= 3 && memcmp(linebuf, "\xef\xbb\xbf", 3) == 0) {
-            memmove(linebuf, linebuf + 3, (size_t)n - 3); /* a BOM from a spreadsheet */
-            n -= 3;
-        }
-        if (csv_parse(&csv, linebuf, (size_t)n, field_cb, record_cb, &l) != (size_t)n) {
-            l.record_line = l.line;
-            lerr(&l, "csv", "%s", csv_strerror(csv_error(&csv)));
-        }
-    }
-    if (!l.failed && ferror(fp)) {
-        l.record_line = l.line;
-        lerr(&l, "file", "read error: %s", strerror(errno));
-    }
-    if (!l.failed && csv_fini(&csv, field_cb, record_cb, &l) != 0) {
-        l.record_line = l.line;
-        lerr(&l, "csv", "%s (an unterminated quoted field?)", csv_strerror(csv_error(&csv)));
-    }
-    csv_free(&csv);
-    free(linebuf);
-    fclose(fp);
-    for (int k = 0; k < NCOLS; k++)
-        free(l.fields[k]);
-    if (!l.failed && !l.header_done) {
-        l.record_line = 1;
-        lerr(&l, "header", "the file is empty (expected a header row)");
-    }
-    if (l.failed) {
+    load_t l = {.cfg = cfg, .reg = reg};
+    if (csvtable_read(path, &spec, record_cb, &l, err, errlen) != 0) {
         registry_destroy(&reg);
         return -1;
     }
@@ -337,6 +178,7 @@ void registry_destroy(registry_t **preg)
         free(reg->firms[i].id);
         free(reg->firms[i].name);
         free(reg->firms[i].designations);
+        free(reg->firms[i].key);
     }
     free(reg->firms);
     free(reg->slots);

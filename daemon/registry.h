@@ -3,12 +3,13 @@
  * chain and tier. Loaded from a CSV file (RFC 4180, UTF-8, parsed with
  * libcsv) whose header row names the columns:
  *
- *   id,name,cluster,chain,tier,designations,status
+ *   id,name,cluster,chain,tier,designations,status,key
  *
  * id, name, cluster and tier are required; chain may be empty (a member firm
  * on no key chain); designations is a ';'-separated list; status is active
- * (the default) or inactive (silence rules skip it). Columns may come in
- * any order; unknown columns are an error (a typo must not silently drop
+ * (the default) or inactive (silence rules skip it); key is the Z85 CURVE
+ * public key the firm's agent connects with (firms sharing one key: a
+ * gateway reporting for all of them). Columns may come in any order; unknown columns are an error (a typo must not silently drop
  * data). Firm ids become dense integer indexes here, so the hot path never
  * compares strings after one hash lookup.
  */
@@ -31,6 +32,7 @@ typedef struct {
     tier_t tier;
     char *designations;   /* ';'-separated, "" if none */
     bool inactive;        /* status = inactive: kept, but not expected to report */
+    char *key;            /* the firm's CURVE public key (Z85), NULL if none */
     int line;             /* where it was defined */
 } firm_t;
 
@@ -54,6 +56,9 @@ void registry_destroy(registry_t **reg);
 int registry_find(const registry_t *reg, const char *id, size_t len);
 
 const char *registry_tier_name(tier_t t);
+
+/* True if s[0..len) is a 40-character Z85 text of a 32-byte key. */
+bool registry_key_valid(const char *s, size_t len);
 /* Returns the tier for a name, or -1. */
 int registry_tier_parse(const char *s);
 

@@ -15,10 +15,12 @@ static void keep_live_settings(const config_t *old, config_t *cfg)
     static const size_t fields[] = {
         offsetof(config_t, ingest),   offsetof(config_t, alerts), offsetof(config_t, control),
         offsetof(config_t, state_dir), offsetof(config_t, timezone), offsetof(config_t, fsync),
-        offsetof(config_t, http),
+        offsetof(config_t, http), offsetof(config_t, curve_secret_key),
+        offsetof(config_t, user), offsetof(config_t, group),
     };
     static const char *const names[] = {"ingest", "alerts", "control", "state_dir",
-                                        "timezone", "fsync", "http"};
+                                        "timezone", "fsync", "http", "curve_secret_key",
+                                        "user", "group"};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         char **now = (char **)((char *)cfg + fields[i]);
         char *const *was = (char *const *)((const char *)old + fields[i]);
@@ -87,6 +89,12 @@ int reload_run(server_t *srv, char *err, size_t errlen)
         return -1;
     }
     keep_live_settings(srv->cfg, cfg);
+    keys_t *keys = NULL;
+    if (srv->curve && keys_load(cfg->access, cfg, reg, &keys, err, errlen) != 0) {
+        registry_destroy(&reg);
+        config_destroy(&cfg);
+        return -1;
+    }
 
     /* phase 2: carry the state over by name */
     alertbook_flush(&srv->book, calendar_now_ms()); /* nothing queued crosses over */
@@ -140,7 +148,11 @@ int reload_run(server_t *srv, char *err, size_t errlen)
             old->alerts[n++] = old->alerts[i];
     old->nalerts = n;
 
-    /* swap */
+    /* swap: a connection whose key is unchanged goes on; a removed key's
+     * next message is refused (the sockets look keys up per message) */
+    size_t old_keys = srv->keys ? srv->keys->nkeys : 0;
+    keys_destroy(&srv->keys);
+    srv->keys = keys;
     rules_free(&srv->rules);
     alertbook_free(&srv->book);
     srv->book = book;
@@ -161,7 +173,8 @@ int reload_run(server_t *srv, char *err, size_t errlen)
     alertbook_flush(&srv->book, now);
     srv->reloads++;
     log_info("reloaded %s: %zu firms (was %zu), %zu rules (was %zu); %zu alerts kept, %zu ended; "
-             "%zu firm series dropped (firm or metric gone)",
-             cfg->path, reg->nfirms, old_firms, cfg->nrules, old_rules, kept, ended, dropped_series);
+             "%zu firm series dropped (firm or metric gone); %zu keys (was %zu)",
+             cfg->path, reg->nfirms, old_firms, cfg->nrules, old_rules, kept, ended, dropped_series,
+             keys ? keys->nkeys : 0, old_keys);
     return 0;
 }

@@ -12,6 +12,7 @@
 #include <zmq.h>
 
 #include "daemon/log.h"
+#include "daemon/privdrop.h"
 #include "daemon/reload.h"
 
 static void handle_closed(uv_handle_t *h)
@@ -40,9 +41,14 @@ static void close_all(server_t *srv)
             uv_close(handles[i], handle_closed);
         }
     }
-    srv->open += 2;
+    srv->open += 3;
     ingest_close(&srv->ingest, module_closed);
     control_close(&srv->control, module_closed);
+    zap_close(&srv->zap, module_closed);
+    if (srv->alerts.gated) {
+        srv->open++;
+        alerts_stop(&srv->alerts, module_closed);
+    }
     srv->open += 2;
     http_close(&srv->http, srv, module_closed);
     metrics_close(&srv->metrics, srv, module_closed);
@@ -74,7 +80,10 @@ static int make_state_dir(const char *path, char *err, size_t errlen)
         if (*p != '/')
             continue;
         *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+        /* parents 0755 despite the umask, so the user we drop to can reach it */
+        if (mkdir(buf, 0755) == 0)
+            chmod(buf, 0755);
+        else if (errno != EEXIST) {
             snprintf(err, errlen, "state_dir %s: cannot create %s: %s", path, buf, strerror(errno));
             return -1;
         }
@@ -191,6 +200,7 @@ int server_open(server_t *srv, const server_source_t *src, config_t **pcfg, regi
     srv->source = *src;
     srv->ingest.srv = srv; /* so a close after a failed open finds its owner */
     srv->control.srv = srv;
+    srv->zap.srv = srv;
     srv->lock_fd = -1;
     srv->wal.fd = -1;
     srv->alerts.seq_fd = -1;
@@ -236,11 +246,31 @@ int server_open(server_t *srv, const server_source_t *src, config_t **pcfg, regi
         snprintf(err, errlen, "zmq_ctx_new: %s", zmq_strerror(errno));
         return -1;
     }
-    if (alerts_open(&srv->alerts, srv->zctx, cfg->alerts, (int)cfg->alerts_hwm, err, errlen) != 0 ||
+    if (*cfg->curve_secret_key) {
+        srv->curve = true;
+        if (!zmq_has("curve")) {
+            snprintf(err, errlen, "daemon.curve_secret_key is set but this libzmq has no CURVE");
+            return -1;
+        }
+        char why[CONFIG_ERRLEN];
+        if (keyfile_load(cfg->curve_secret_key, true, &srv->curve_key, why, sizeof why) != 0) {
+            snprintf(err, errlen, "daemon.curve_secret_key: %s", why);
+            return -1;
+        }
+        if (keys_load(cfg->access, cfg, srv->reg, &srv->keys, err, errlen) != 0)
+            return -1;
+    }
+    if (srv->curve && zap_start(&srv->zap, srv, err, errlen) != 0)
+        return -1;
+    if ((srv->curve ? alerts_open_gated(&srv->alerts, srv, err, errlen)
+                    : alerts_open(&srv->alerts, srv->zctx, cfg->alerts, (int)cfg->alerts_hwm, err,
+                                  errlen)) != 0 ||
         ingest_start(&srv->ingest, cfg->ingest, err, errlen) != 0 ||
         control_start(&srv->control, srv, cfg->control, err, errlen) != 0 ||
         metrics_start(&srv->metrics, srv, err, errlen) != 0 ||
         http_start(&srv->http, srv, cfg->http, err, errlen) != 0)
+        return -1;
+    if (privdrop_apply(cfg, err, errlen) != 0)
         return -1;
 
     struct { uv_signal_t *h; int signum; } sigs[] = {
@@ -266,6 +296,22 @@ int server_open(server_t *srv, const server_source_t *src, config_t **pcfg, regi
              cfg->ingest, cfg->alerts, cfg->control, cfg->timezone,
              (long long)srv->recovery.ready_ms);
     notify_ready(&srv->notify, srv);
+    return 0;
+}
+
+int server_secure_socket(server_t *srv, void *sock, const char *domain, char *err, size_t errlen)
+{
+    if (!srv->curve)
+        return 0;
+    int on = 1;
+    if (zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, domain, strlen(domain)) != 0 ||
+        zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &on, sizeof on) != 0 ||
+        zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, srv->curve_key.secret_z85,
+                       KEYFILE_Z85_LEN + 1) != 0) {
+        snprintf(err, errlen, "%s: cannot make the socket a CURVE server: %s", domain,
+                 zmq_strerror(errno));
+        return -1;
+    }
     return 0;
 }
 
@@ -301,6 +347,8 @@ void server_close(server_t *srv)
     if (srv->zctx)
         zmq_ctx_term(srv->zctx);
     srv->zctx = NULL;
+    keys_destroy(&srv->keys);
+    memset(&srv->curve_key, 0, sizeof srv->curve_key); /* the secret, not left in memory */
     rules_free(&srv->rules);
     alertbook_free(&srv->book);
     silences_free(&srv->silences);

@@ -23,12 +23,15 @@
 #include "daemon/control.h"
 #include "daemon/http.h"
 #include "daemon/ingest.h"
+#include "daemon/keys.h"
 #include "daemon/metrics.h"
 #include "daemon/notify.h"
 #include "daemon/registry.h"
 #include "daemon/rules.h"
 #include "daemon/snapshot.h"
 #include "daemon/wal.h"
+#include "daemon/zap.h"
+#include "proto/keyfile.h"
 
 typedef struct {
     uint64_t batches_ok;
@@ -61,6 +64,10 @@ typedef struct server {
     agg_t *agg;                /* owned */
     calendar_t cal;
     void *zctx;                /* owned */
+    bool curve;                /* CURVE on every socket (daemon.curve_secret_key is set) */
+    keyfile_t curve_key;       /* the daemon's own key pair */
+    keys_t *keys;              /* owned: client keys and their rights; NULL without CURVE */
+    zap_t zap;                 /* admits CURVE clients by key */
     ingest_t ingest;
     control_t control;
     alerts_t alerts;
@@ -95,6 +102,11 @@ typedef struct server {
  */
 int server_open(server_t *srv, const server_source_t *src, config_t **cfg, registry_t **reg,
                 char *err, size_t errlen);
+
+/* Before binding a socket: with CURVE on, makes it a CURVE server whose
+ * clients the ZAP handler admits under domain (ZAP_DOMAIN_*). A no-op
+ * without CURVE. Returns 0 or -1 (err). */
+int server_secure_socket(server_t *srv, void *sock, const char *domain, char *err, size_t errlen);
 
 /* Runs until stopped; returns the exit status. */
 int server_run(server_t *srv);

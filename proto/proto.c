@@ -46,6 +46,8 @@ static const char *const status_names[PROTO_STATUS_COUNT] = {
     [PROTO_STATUS_INVALID] = "invalid",
     [PROTO_STATUS_TOO_LARGE] = "too_large",
     [PROTO_STATUS_BUSY] = "busy",
+    [PROTO_STATUS_FORBIDDEN] = "forbidden",
+    [PROTO_STATUS_RATE_LIMITED] = "rate_limited",
     [PROTO_STATUS_INTERNAL] = "internal",
 };
 

@@ -129,6 +129,8 @@ typedef enum {
     PROTO_STATUS_TOO_LARGE,     /* "too_large" */
     PROTO_STATUS_BUSY,          /* "busy": try again later */
     PROTO_STATUS_INTERNAL,      /* "internal" */
+    PROTO_STATUS_FORBIDDEN,     /* "forbidden": the sender's key may not do this */
+    PROTO_STATUS_RATE_LIMITED,  /* "rate_limited": over the samples/s limit; back off, resend */
     PROTO_STATUS_COUNT
 } proto_status_t;
 

@@ -25,8 +25,8 @@
 #define ENDPOINT "inproc://check-alertbook"
 #define T0 INT64_C(1656604800000) /* 2022-06-30T16:00:00Z */
 #define SEC INT64_C(1000)
-#define MIN (60 * SEC)
-#define HOUR (60 * MIN)
+#define MINUTE (60 * SEC)
+#define HOUR (60 * MINUTE)
 
 static const char conf_text[] =
     "[daemon]\n"
@@ -354,17 +354,17 @@ START_TEST(test_changed_basis_revisable_publishes_revised)
     alertbook_flush(&b, T0);
     expect_alert(&m, "cod-limit:wp-1", PROTO_ALERT_FIRING, 1);
 
-    eval(R_COD, "wp-1", true, 60, T0 + MIN); /* a restated figure */
-    alertbook_flush(&b, T0 + MIN);
+    eval(R_COD, "wp-1", true, 60, T0 + MINUTE); /* a restated figure */
+    alertbook_flush(&b, T0 + MINUTE);
     expect_alert(&m, "cod-limit:wp-1", PROTO_ALERT_REVISED, 2);
     ck_assert_double_eq(m.a.observed, 60);
     ck_assert_double_eq(m.a.details[0].num, 60);
     ck_assert_int_eq(m.a.since_ms, T0 - SEC); /* still the same episode */
-    ck_assert_int_eq(m.a.ts_ms, T0 + MIN);
+    ck_assert_int_eq(m.a.ts_ms, T0 + MINUTE);
 
     /* a change in a string detail alone is a change of basis too */
-    eval_note(R_COD, "wp-1", true, true, 60, "late report", T0 + 2 * MIN);
-    alertbook_flush(&b, T0 + 2 * MIN);
+    eval_note(R_COD, "wp-1", true, true, 60, "late report", T0 + 2 * MINUTE);
+    alertbook_flush(&b, T0 + 2 * MINUTE);
     expect_alert(&m, "cod-limit:wp-1", PROTO_ALERT_REVISED, 3);
     assert_str(m.a.details[1].str, "late report");
     expect_nothing();
@@ -395,18 +395,18 @@ START_TEST(test_resolve_publishes_resolved)
     eval(R_COD, "wp-1", true, 55, T0);
     alertbook_flush(&b, T0);
     expect_alert(&m, "cod-limit:wp-1", PROTO_ALERT_FIRING, 1);
-    eval(R_COD, "wp-1", false, 30, T0 + MIN);
-    alertbook_flush(&b, T0 + MIN);
+    eval(R_COD, "wp-1", false, 30, T0 + MINUTE);
+    alertbook_flush(&b, T0 + MINUTE);
     expect_alert(&m, "cod-limit:wp-1", PROTO_ALERT_RESOLVED, 2);
     ck_assert_double_eq(m.a.observed, 30);
     assert_str(m.a.summary, "clear 30");
     ck_assert_int_eq(m.a.since_ms, T0 - SEC);
-    ck_assert_int_eq(m.a.ts_ms, T0 + MIN);
+    ck_assert_int_eq(m.a.ts_ms, T0 + MINUTE);
     ck_assert(!alert(R_COD, "wp-1")->firing);
     ck_assert_uint_eq(b.firing, 0);
     /* resolved stays resolved quietly */
-    eval(R_COD, "wp-1", false, 20, T0 + 2 * MIN);
-    alertbook_flush(&b, T0 + 2 * MIN);
+    eval(R_COD, "wp-1", false, 20, T0 + 2 * MINUTE);
+    alertbook_flush(&b, T0 + 2 * MINUTE);
     expect_nothing();
 }
 END_TEST
@@ -506,7 +506,7 @@ START_TEST(test_slow_transitions_do_not_flap)
     msg_t m;
 
     for (int i = 0; i < 8; i++) {
-        int64_t t = T0 + i * 20 * MIN; /* at most 3 within any hour */
+        int64_t t = T0 + i * 20 * MINUTE; /* at most 3 within any hour */
         eval(R_COD, "wp-1", i % 2 == 0, i % 2 == 0 ? 55 : 30, t);
         alertbook_flush(&b, t);
         expect_alert(&m, "cod-limit:wp-1", i % 2 == 0 ? PROTO_ALERT_FIRING : PROTO_ALERT_RESOLVED,
@@ -531,31 +531,31 @@ START_TEST(test_reminder)
     ck_assert_str_eq(m.topic, "alert.energy-env.critical");
     expect_alert(&m, "cod-limit:wp-2", PROTO_ALERT_FIRING, 2);
 
-    alertbook_tick(&b, T0 + 10 * MIN - 1);
-    alertbook_flush(&b, T0 + 10 * MIN - 1);
+    alertbook_tick(&b, T0 + 10 * MINUTE - 1);
+    alertbook_flush(&b, T0 + 10 * MINUTE - 1);
     expect_nothing();
 
-    alertbook_tick(&b, T0 + 10 * MIN);
-    alertbook_flush(&b, T0 + 10 * MIN);
+    alertbook_tick(&b, T0 + 10 * MINUTE);
+    alertbook_flush(&b, T0 + 10 * MINUTE);
     expect_alert(&m, "cod-remind:wp-1", PROTO_ALERT_FIRING, 3);
     ck_assert(m.a.reminder);
     ck_assert_int_eq(m.a.since_ms, T0 - SEC);
-    ck_assert_int_eq(m.a.ts_ms, T0 + 10 * MIN);
+    ck_assert_int_eq(m.a.ts_ms, T0 + 10 * MINUTE);
     ck_assert_double_eq(m.a.observed, 150);
     expect_nothing();
 
     /* the next one is counted from this one */
-    alertbook_tick(&b, T0 + 20 * MIN - 1);
-    alertbook_flush(&b, T0 + 20 * MIN - 1);
+    alertbook_tick(&b, T0 + 20 * MINUTE - 1);
+    alertbook_flush(&b, T0 + 20 * MINUTE - 1);
     expect_nothing();
-    alertbook_tick(&b, T0 + 20 * MIN);
-    alertbook_flush(&b, T0 + 20 * MIN);
+    alertbook_tick(&b, T0 + 20 * MINUTE);
+    alertbook_flush(&b, T0 + 20 * MINUTE);
     expect_alert(&m, "cod-remind:wp-1", PROTO_ALERT_FIRING, 4);
     ck_assert(m.a.reminder);
 
     /* resolved: no more reminders */
-    eval(R_REMIND, "wp-1", false, 80, T0 + 21 * MIN);
-    alertbook_flush(&b, T0 + 21 * MIN);
+    eval(R_REMIND, "wp-1", false, 80, T0 + 21 * MINUTE);
+    alertbook_flush(&b, T0 + 21 * MINUTE);
     expect_alert(&m, "cod-remind:wp-1", PROTO_ALERT_RESOLVED, 5);
     ck_assert(!m.a.reminder);
     alertbook_tick(&b, T0 + 5 * HOUR);
@@ -573,14 +573,14 @@ START_TEST(test_reminder_after_revision)
     eval(R_REMIND, "wp-1", true, 150, T0);
     alertbook_flush(&b, T0);
     expect_alert(&m, "cod-remind:wp-1", PROTO_ALERT_FIRING, 1);
-    eval(R_REMIND, "wp-1", true, 160, T0 + 5 * MIN);
-    alertbook_flush(&b, T0 + 5 * MIN);
+    eval(R_REMIND, "wp-1", true, 160, T0 + 5 * MINUTE);
+    alertbook_flush(&b, T0 + 5 * MINUTE);
     expect_alert(&m, "cod-remind:wp-1", PROTO_ALERT_REVISED, 2);
-    alertbook_tick(&b, T0 + 10 * MIN);
-    alertbook_flush(&b, T0 + 10 * MIN);
+    alertbook_tick(&b, T0 + 10 * MINUTE);
+    alertbook_flush(&b, T0 + 10 * MINUTE);
     expect_nothing();
-    alertbook_tick(&b, T0 + 15 * MIN);
-    alertbook_flush(&b, T0 + 15 * MIN);
+    alertbook_tick(&b, T0 + 15 * MINUTE);
+    alertbook_flush(&b, T0 + 15 * MINUTE);
     expect_alert(&m, "cod-remind:wp-1", PROTO_ALERT_FIRING, 3);
     ck_assert(m.a.reminder);
     ck_assert_double_eq(m.a.observed, 160);
@@ -631,23 +631,23 @@ START_TEST(test_silenced_reminders)
 {
     msg_t m;
 
-    silences_add(&sil, "cod-remind", "energy-env", "wp-1", T0, T0 + 15 * MIN, "");
+    silences_add(&sil, "cod-remind", "energy-env", "wp-1", T0, T0 + 15 * MINUTE, "");
     eval(R_REMIND, "wp-1", true, 150, T0);
     alertbook_flush(&b, T0);
     ck_assert_uint_eq(b.suppressed, 1);
-    for (int64_t t = T0 + MIN; t < T0 + 10 * MIN; t += MIN) {
+    for (int64_t t = T0 + MINUTE; t < T0 + 10 * MINUTE; t += MINUTE) {
         alertbook_tick(&b, t);
         alertbook_flush(&b, t);
     }
     ck_assert_uint_eq(b.suppressed, 1);
-    alertbook_tick(&b, T0 + 10 * MIN);
-    alertbook_flush(&b, T0 + 10 * MIN);
+    alertbook_tick(&b, T0 + 10 * MINUTE);
+    alertbook_flush(&b, T0 + 10 * MINUTE);
     ck_assert_uint_eq(b.suppressed, 2); /* the reminder, silenced */
-    alertbook_tick(&b, T0 + 15 * MIN);  /* the silence has lapsed */
-    alertbook_flush(&b, T0 + 15 * MIN);
+    alertbook_tick(&b, T0 + 15 * MINUTE);  /* the silence has lapsed */
+    alertbook_flush(&b, T0 + 15 * MINUTE);
     expect_nothing();
-    alertbook_tick(&b, T0 + 20 * MIN);
-    alertbook_flush(&b, T0 + 20 * MIN);
+    alertbook_tick(&b, T0 + 20 * MINUTE);
+    alertbook_flush(&b, T0 + 20 * MINUTE);
     expect_alert(&m, "cod-remind:wp-1", PROTO_ALERT_FIRING, 1);
     ck_assert(m.a.reminder);
 }
@@ -666,8 +666,8 @@ START_TEST(test_silenced_cluster)
     ck_assert(alert(R_GROWTH, NULL)->firing);
 
     ck_assert_int_eq(silences_remove(&sil, id), 0);
-    eval(R_GROWTH, NULL, false, 16, T0 + MIN);
-    alertbook_flush(&b, T0 + MIN);
+    eval(R_GROWTH, NULL, false, 16, T0 + MINUTE);
+    alertbook_flush(&b, T0 + MINUTE);
     expect_alert(&m, "ne-growth:new-energy", PROTO_ALERT_RESOLVED, 1);
 }
 END_TEST
@@ -708,9 +708,9 @@ START_TEST(test_group)
     ck_assert_uint_eq(alert(R_COD, "wp-3")->seq, 1);
 
     /* exactly group_max: published one by one */
-    eval(R_COD, "wp-1", false, 30, T0 + MIN);
-    eval(R_COD, "wp-2", false, 30, T0 + MIN);
-    alertbook_flush(&b, T0 + MIN);
+    eval(R_COD, "wp-1", false, 30, T0 + MINUTE);
+    eval(R_COD, "wp-2", false, 30, T0 + MINUTE);
+    alertbook_flush(&b, T0 + MINUTE);
     expect_alert(&m, "cod-limit:wp-1", PROTO_ALERT_RESOLVED, 3);
     expect_alert(&m, "cod-limit:wp-2", PROTO_ALERT_RESOLVED, 4);
     expect_nothing();
@@ -764,10 +764,10 @@ START_TEST(test_group_per_state)
     alertbook_flush(&b, T0);
     recv_alert(&m);
     for (int i = 0; i < 3; i++) {
-        eval(R_COD, was[i], false, 30, T0 + MIN); /* interleaved */
-        eval(R_COD, now[i], true, 55, T0 + MIN);
+        eval(R_COD, was[i], false, 30, T0 + MINUTE); /* interleaved */
+        eval(R_COD, now[i], true, 55, T0 + MINUTE);
     }
-    alertbook_flush(&b, T0 + MIN);
+    alertbook_flush(&b, T0 + MINUTE);
     expect_alert(&m, "cod-limit:energy-env:group", PROTO_ALERT_RESOLVED, 2);
     ck_assert_uint_eq(m.a.count, 3);
     assert_str(m.a.summary, "3 alerts of rule cod-limit in energy-env are resolved at once: "

@@ -326,6 +326,13 @@ static const struct {
      "t.conf:9: rule: 'r1234567890"},
     /* [daemon] */
     {"unknown daemon key", DAEMON "colour = red\n" BODY, "t.conf:3: daemon.colour: unknown option"},
+    {"run_as_root not warn or refuse", DAEMON "run_as_root = yes\n" BODY,
+     "t.conf:3: daemon.run_as_root: 'yes' is not warn or refuse"},
+    {"group without user", DAEMON "group = nogroup\n" BODY, "t.conf:3: daemon.group: needs daemon.user"},
+    {"access without CURVE", DAEMON "access = a.csv\n" BODY,
+     "t.conf:3: daemon.access: keys need CURVE: set curve_secret_key too"},
+    {"negative rate", DAEMON "rate_global = -5\n" BODY,
+     "t.conf:3: daemon.rate_global: '-5' is not a non-negative number"},
     {"duplicate daemon key", DAEMON "timezone = UTC\nregistry = s.csv\n" BODY,
      "t.conf:4: daemon.registry: set twice (first on line 2)"},
     {"missing registry", "[daemon]\ntimezone = UTC\n" BODY,

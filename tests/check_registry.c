@@ -353,7 +353,7 @@ static const struct {
     {"missing tier column", "id,name,cluster\n", 0, ":1: header: required column 'tier' is missing"},
     {"unknown column", "id,name,cluster,chain,tier,region\n", 0,
      ":1: header: unknown column 'region' (expected id, name, cluster, chain, tier, designations, "
-     "status)"},
+     "status, key)"},
     {"column twice", "id,name,cluster,tier,id\n", 0, ":1: header: column 'id' appears twice"},
     {"bad status", "id,name,cluster,tier,status\na,A,energy-env,member,retired\n", 0,
      ":2: status: firm 'a': 'retired' is not active or inactive"},

@@ -25,8 +25,8 @@
 
 #define T0 INT64_C(1656604800000) /* 2022-07-01T00:00:00+08:00 */
 #define SEC INT64_C(1000)
-#define MIN (60 * SEC)
-#define HOUR (60 * MIN)
+#define MINUTE (60 * SEC)
+#define HOUR (60 * MINUTE)
 #define M 1e6
 
 #define REV 0 /* metric indexes, in the order of BASE_CONF */
@@ -295,7 +295,7 @@ START_TEST(test_threshold_for_samples)
     ck_assert(!a->firing);
     ck_assert_uint_eq(a->pending_count, 1);
 
-    reading("wp-1", 56, T0 + MIN);
+    reading("wp-1", 56, T0 + MINUTE);
     expect("firing cod-limit:wp-1");
     ck_assert(a->firing);
     ck_assert_int_eq(a->since_ms, T0); /* the first breaching sample */
@@ -307,13 +307,13 @@ START_TEST(test_threshold_for_samples)
     ck_assert_str_eq(a->summary, "cod 56 mg/L at wp-1 (Water One) is above the limit 50 mg/L "
                                  "(consecutive samples)");
 
-    reading("wp-1", 45, T0 + 2 * MIN); /* between clear and above: holds */
-    reading("wp-1", 40.5, T0 + 3 * MIN);
-    reading("wp-1", 99, T0 + 4 * MIN);
+    reading("wp-1", 45, T0 + 2 * MINUTE); /* between clear and above: holds */
+    reading("wp-1", 40.5, T0 + 3 * MINUTE);
+    reading("wp-1", 99, T0 + 4 * MINUTE);
     expect("");
     ck_assert(a->firing);
 
-    reading("wp-1", 40, T0 + 5 * MIN);
+    reading("wp-1", 40, T0 + 5 * MINUTE);
     expect("resolved cod-limit:wp-1");
     ck_assert(!a->firing);
     ck_assert_str_eq(a->summary, "cod 40 mg/L at wp-1 (Water One) is back at or below 40 mg/L");
@@ -327,13 +327,13 @@ START_TEST(test_threshold_interrupted)
 {
     start(COD_LIMIT);
     reading("wp-2", 55, T0);
-    reading("wp-2", 30, T0 + MIN);
-    reading("wp-2", 55, T0 + 2 * MIN);
+    reading("wp-2", 30, T0 + MINUTE);
+    reading("wp-2", 55, T0 + 2 * MINUTE);
     expect("");
     ck_assert(!alert("cod-limit", "wp-2")->firing);
-    reading("wp-2", 60, T0 + 3 * MIN);
+    reading("wp-2", 60, T0 + 3 * MINUTE);
     expect("firing cod-limit:wp-2");
-    ck_assert_int_eq(alert("cod-limit", "wp-2")->since_ms, T0 + 2 * MIN);
+    ck_assert_int_eq(alert("cod-limit", "wp-2")->since_ms, T0 + 2 * MINUTE);
 }
 END_TEST
 
@@ -342,9 +342,9 @@ START_TEST(test_threshold_scope)
 {
     start(COD_LIMIT);
     for (int i = 0; i < 3; i++) {
-        reading("gb-1", 500, T0 + i * MIN); /* another chain */
-        reading("ee-m", 500, T0 + i * MIN); /* no chain */
-        reading("pv-1", 500, T0 + i * MIN); /* another cluster */
+        reading("gb-1", 500, T0 + i * MINUTE); /* another chain */
+        reading("ee-m", 500, T0 + i * MINUTE); /* no chain */
+        reading("pv-1", 500, T0 + i * MINUTE); /* another cluster */
     }
     expect("");
     ck_assert_uint_eq(b.nalerts, 0);
@@ -358,14 +358,14 @@ START_TEST(test_threshold_below)
           "clear = 6\nseverity = critical\n");
     reading("gb-1", 5, T0); /* at the limit is not below it */
     expect("");
-    reading("gb-1", 4.9, T0 + MIN);
+    reading("gb-1", 4.9, T0 + MINUTE);
     expect("firing cod-low:gb-1");
     ab_alert_t *a = alert("cod-low", "gb-1");
     ck_assert_str_eq(a->summary, "cod 4.9 mg/L at gb-1 (Green Bricks) is below the limit 5 mg/L");
     ck_assert_double_eq(a->expected, 5);
-    reading("gb-1", 5.5, T0 + 2 * MIN);
+    reading("gb-1", 5.5, T0 + 2 * MINUTE);
     expect("");
-    reading("gb-1", 6, T0 + 3 * MIN);
+    reading("gb-1", 6, T0 + 3 * MINUTE);
     expect("resolved cod-low:gb-1");
     ck_assert_str_eq(a->summary, "cod 6 mg/L at gb-1 (Green Bricks) is back at or above 6 mg/L");
 }
@@ -377,22 +377,22 @@ START_TEST(test_threshold_for_duration)
     start("[rule cod-for]\ntype = threshold\nmetric = cod\ncluster = new-energy\nabove = 100\n"
           "for = 10m\n");
     reading("pv-1", 120, T0);
-    reading("pv-1", 130, T0 + 5 * MIN);
-    reading("pv-1", 125, T0 + 10 * MIN - 1);
+    reading("pv-1", 130, T0 + 5 * MINUTE);
+    reading("pv-1", 125, T0 + 10 * MINUTE - 1);
     expect("");
-    reading("pv-1", 125, T0 + 10 * MIN);
+    reading("pv-1", 125, T0 + 10 * MINUTE);
     expect("firing cod-for:pv-1");
     ck_assert_int_eq(alert("cod-for", "pv-1")->since_ms, T0);
 
     /* a dip restarts the clock */
     reading("pv-2", 120, T0);
-    reading("pv-2", 90, T0 + 5 * MIN);
-    reading("pv-2", 120, T0 + 10 * MIN);
-    reading("pv-2", 120, T0 + 15 * MIN);
+    reading("pv-2", 90, T0 + 5 * MINUTE);
+    reading("pv-2", 120, T0 + 10 * MINUTE);
+    reading("pv-2", 120, T0 + 15 * MINUTE);
     expect("");
-    reading("pv-2", 120, T0 + 20 * MIN);
+    reading("pv-2", 120, T0 + 20 * MINUTE);
     expect("firing cod-for:pv-2");
-    ck_assert_int_eq(alert("cod-for", "pv-2")->since_ms, T0 + 10 * MIN);
+    ck_assert_int_eq(alert("cod-for", "pv-2")->since_ms, T0 + 10 * MINUTE);
 }
 END_TEST
 
@@ -452,7 +452,7 @@ START_TEST(test_growth_fires)
 
     /* a restated month that changes the figure: revised */
     put("pv-1", 2022, 6, 0.58 * M);
-    run(T0 + MIN);
+    run(T0 + MINUTE);
     expect("revised ne-growth:new-energy");
     assert_near(num(a, "growth_pct"), (31.9 / 30 - 1) * 100);
     ck_assert_str_eq(str(a, "drag"), "pv-1 -20000 (-0.07 pp)");
@@ -460,7 +460,7 @@ START_TEST(test_growth_fires)
     /* restated months that lift growth above target - tolerance resolve it */
     for (int i = 0; i < 5; i++)
         put(ne_firms[i], 2022, 6, 1.5 * M);
-    run(T0 + 2 * MIN);
+    run(T0 + 2 * MINUTE);
     expect("resolved ne-growth:new-energy");
     assert_near(num(a, "growth_pct"), 15);
     ck_assert(!a->firing);
@@ -514,7 +514,7 @@ START_TEST(test_growth_quorum)
     expect("");
     ck_assert_ptr_null(find("ne-growth", NULL));
     put("pv-4", 2022, 6, 1.08 * M); /* 4 of 5: exactly the 80 % quorum */
-    run(T0 + MIN);
+    run(T0 + MINUTE);
     expect("firing ne-growth:new-energy");
     ab_alert_t *a = alert("ne-growth", NULL);
     ck_assert_str_eq(str(a, "coverage"), "4 of 5 firms");
@@ -853,19 +853,19 @@ START_TEST(test_silence_continuous)
     reading("wp-1", 10, T0);
     reading("wp-2", 10, T0);
     expect("");
-    tick(T0 + 15 * MIN); /* wp-3 has sent nothing at all */
+    tick(T0 + 15 * MINUTE); /* wp-3 has sent nothing at all */
     expect("firing cod-quiet:wp-3");
     ck_assert_str_eq(alert("cod-quiet", "wp-3")->summary, "wp-3 (Water Three) has sent no cod at all");
     ck_assert_str_eq(str(alert("cod-quiet", "wp-3"), "last_seen"), "never");
-    tick(T0 + 15 * MIN + 1);
+    tick(T0 + 15 * MINUTE + 1);
     expect("firing cod-quiet:wp-1\nfiring cod-quiet:wp-2");
     ab_alert_t *a = alert("cod-quiet", "wp-1");
     ck_assert_str_eq(str(a, "last_seen"), "2022-06-30T16:00:00Z");
     /* staying silent is not news: no revision per tick */
-    tick(T0 + 20 * MIN);
-    tick(T0 + 30 * MIN);
+    tick(T0 + 20 * MINUTE);
+    tick(T0 + 30 * MINUTE);
     expect("");
-    reading("wp-1", 10, T0 + 31 * MIN);
+    reading("wp-1", 10, T0 + 31 * MINUTE);
     expect("resolved cod-quiet:wp-1");
     ck_assert_str_eq(a->summary, "wp-1 (Water One) sends cod again");
 }
@@ -1020,7 +1020,7 @@ START_TEST(test_replay_then_evaluate_all)
     put("wp-1", 2022, 2, 10);
     run(T0);
     reading("wp-2", 90, T0);
-    reading("wp-2", 90, T0 + MIN);
+    reading("wp-2", 90, T0 + MINUTE);
     expect("");
     ck_assert(alert("drop", "wp-1")->firing);
     ck_assert(alert("cod-limit", "wp-2")->firing);

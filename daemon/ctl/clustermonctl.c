@@ -8,7 +8,9 @@
  * permutes); an option a subcommand does not take is a usage error.
  *
  * The daemon is trusted here (it is ours), but a missing daemon is not: every
- * wait is bounded by --timeout, and the socket never lingers.
+ * wait is bounded by --timeout, and the socket never lingers. With
+ * --server-key (or $CLUSTERMON_SERVER_KEY) every socket is a CURVE client
+ * (agents/clientkey.h); keygen makes the key pairs and needs no daemon.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -23,7 +25,9 @@
 
 #include "agents/alertjson.h"
 #include "agents/args.h"
+#include "agents/clientkey.h"
 #include "agents/input.h"
+#include "proto/keyfile.h"
 #include "proto/proto.h"
 
 #define EXIT_REPLY_ERROR 1
@@ -45,6 +49,8 @@ enum {
     OPT_FOR = 1 << 10,
     OPT_REASON = 1 << 11,
     OPT_INGEST = 1 << 12,
+    OPT_OUTPUT_DIR = 1 << 13,
+    OPT_FORCE = 1 << 14,
 };
 
 typedef struct {
@@ -56,6 +62,10 @@ typedef struct {
     const char *metric, *period, *cluster, *as_of, *through;
     const char *rule, *firm, *duration, *reason, *ingest;
     bool silent;
+    const char *output_dir; /* keygen */
+    bool force;             /* keygen */
+    const char *server_key_arg, *key_arg; /* NULL: from the environment */
+    clientkey_t key;                      /* CURVE: every command that connects */
     const char *arg;  /* the subcommand's first argument, if it takes one */
     const char *arg2; /* its second, if it takes two */
 } ctl_opts_t;
@@ -282,11 +292,16 @@ typedef struct {
 
 static int conn_open(conn_t *c, const ctl_opts_t *o)
 {
+    char err[512];
     c->o = o;
     c->ctx = zmq_ctx_new();
     c->sock = zmq_socket(c->ctx, ZMQ_DEALER);
     int linger = 0;
     zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (clientkey_setup(&o->key, c->sock, err, sizeof err) != 0) {
+        fprintf(stderr, "clustermonctl: %s: %s\n", o->endpoint, err);
+        return EXIT_USAGE;
+    }
     if (zmq_connect(c->sock, o->endpoint) != 0) {
         fprintf(stderr, "clustermonctl: cannot connect to %s: %s\n", o->endpoint,
                 zmq_strerror(errno));
@@ -325,8 +340,9 @@ static int call(conn_t *c, const proto_ctl_request_t *req, zmq_msg_t *msg, msgpa
     }
     zmq_pollitem_t item = {.socket = c->sock, .events = ZMQ_POLLIN};
     if (zmq_poll(&item, 1, o->timeout_ms) <= 0) {
-        fprintf(stderr, "clustermonctl: no reply from %s within %d ms (is clustermond running?)\n",
-                o->endpoint, o->timeout_ms);
+        fprintf(stderr, "clustermonctl: no reply from %s within %d ms (is clustermond running?%s)\n",
+                o->endpoint, o->timeout_ms,
+                o->key.on ? " With CURVE: does --server-key match its key, and does it admit --key?" : "");
         goto done;
     }
     if (zmq_msg_recv(msg, c->sock, 0) < 0) {
@@ -1009,6 +1025,71 @@ static int run_reload(const ctl_opts_t *o)
     return ask(o, &req, print_reload);
 }
 
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/*
+ * Sends one encoded batch until the daemon acks it. A batch without an
+ * answer within --timeout is resent with the same seq (the daemon applies
+ * it once), TRIES times in all. An answer "busy" or "rate_limited" means the
+ * daemon is up but cannot take it now: it is resent after a pause (250 ms,
+ * doubling up to 4 s), DEFERRALS times at most. Any other answer is final.
+ * Returns 0 or the exit status.
+ */
+static int import_send(void *sock, const ctl_opts_t *o, const msgpack_sbuffer *sb, uint64_t seq)
+{
+    enum { TRIES = 5, DEFERRALS = 10, PAUSE_MS = 250, PAUSE_MAX_MS = 4000 };
+    int tries = 0, deferrals = 0;
+    long pause = PAUSE_MS;
+
+    while (tries < TRIES) {
+        bool deferred = false;
+        zmq_send(sock, sb->data, sb->size, 0); /* a resend keeps the seq: applied once */
+        tries++;
+        zmq_pollitem_t item = {.socket = sock, .events = ZMQ_POLLIN};
+        while (!deferred && zmq_poll(&item, 1, o->timeout_ms) > 0) {
+            char reply[4096], why[PROTO_ERRLEN];
+            int len = zmq_recv(sock, reply, sizeof reply, 0);
+            proto_ack_t ack;
+            if (len < 0 || (size_t)len > sizeof reply ||
+                proto_ack_decode(reply, (size_t)len, &ack, why, sizeof why) != PROTO_OK || ack.seq != seq)
+                continue; /* not an ack of this batch (a late one of an older batch) */
+            if (ack.status == PROTO_STATUS_OK)
+                return 0;
+            if (ack.status != PROTO_STATUS_BUSY && ack.status != PROTO_STATUS_RATE_LIMITED) {
+                fprintf(stderr, "clustermonctl: import-baseline: batch %llu rejected: %s: %.*s\n",
+                        (unsigned long long)seq, proto_status_name(ack.status), (int)ack.reason.len,
+                        ack.reason.ptr);
+                return EXIT_REPLY_ERROR;
+            }
+            const char *state = ack.status == PROTO_STATUS_BUSY ? "busy" : "rate limited";
+            /* the daemon's reason may say it already ("rate limited: ...") */
+            bool said = ack.reason.len >= strlen(state) && memcmp(ack.reason.ptr, state, strlen(state)) == 0;
+            if (++deferrals > DEFERRALS) {
+                fprintf(stderr,
+                        "clustermonctl: import-baseline: batch %llu: the daemon stayed %s after %d "
+                        "resends (%.*s); try again later\n",
+                        (unsigned long long)seq, state, DEFERRALS, (int)ack.reason.len, ack.reason.ptr);
+                return EXIT_NO_REPLY;
+            }
+            fprintf(stderr, "clustermonctl: import-baseline: batch %llu deferred: %s%s%.*s; resending in %ld ms\n",
+                    (unsigned long long)seq, said ? "" : state, said ? "" : ": ", (int)ack.reason.len,
+                    ack.reason.ptr, pause);
+            sleep_ms(pause);
+            pause = pause * 2 > PAUSE_MAX_MS ? PAUSE_MAX_MS : pause * 2;
+            deferred = true;
+            tries--; /* it was answered: not a lost try */
+        }
+    }
+    fprintf(stderr, "clustermonctl: import-baseline: no ack from %s after %d tries%s\n", o->ingest, TRIES,
+            o->key.on ? " (with CURVE: does --server-key match the daemon's key, and does it admit --key?)" : "");
+    return EXIT_NO_REPLY;
+}
+
 /*
  * import-baseline FILE: last year's figures, in the agents' CSV format, sent
  * to the ingest socket in acknowledged batches like an agent's (so they are
@@ -1016,7 +1097,7 @@ static int run_reload(const ctl_opts_t *o)
  */
 static int run_import(const ctl_opts_t *o)
 {
-    enum { BATCH = 1000, TRIES = 5 };
+    enum { BATCH = 1000 };
     char err[512], host[64] = "host", agent[PROTO_MAX_ID_LEN + 1];
     input_reader_t *in = input_reader_open(o->arg, err, sizeof err);
     if (!in) {
@@ -1032,6 +1113,11 @@ static int run_import(const ctl_opts_t *o)
     void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_DEALER);
     int linger = 0, status = 0;
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (clientkey_setup(&o->key, sock, err, sizeof err) != 0) {
+        fprintf(stderr, "clustermonctl: import-baseline: %s: %s\n", o->ingest, err);
+        status = EXIT_USAGE;
+        goto done;
+    }
     if (!samples || zmq_connect(sock, o->ingest) != 0) {
         fprintf(stderr, "clustermonctl: import-baseline: cannot connect to %s: %s\n", o->ingest,
                 zmq_strerror(errno));
@@ -1062,35 +1148,8 @@ static int run_import(const ctl_opts_t *o)
             status = EXIT_USAGE;
             break;
         }
-        bool acked = false;
-        for (int t = 0; t < TRIES && !acked && status == 0; t++) {
-            zmq_send(sock, sb.data, sb.size, 0); /* a resend keeps the seq: applied once */
-            zmq_pollitem_t item = {.socket = sock, .events = ZMQ_POLLIN};
-            while (!acked && zmq_poll(&item, 1, o->timeout_ms) > 0) {
-                char reply[4096];
-                int len = zmq_recv(sock, reply, sizeof reply, 0);
-                proto_ack_t ack;
-                if (len < 0 || proto_ack_decode(reply, (size_t)len, &ack, err, sizeof err) != PROTO_OK ||
-                    ack.seq != b.seq)
-                    continue; /* a late ack of an older try */
-                if (ack.status != PROTO_STATUS_OK) {
-                    fprintf(stderr, "clustermonctl: import-baseline: batch %llu rejected: %s: %.*s\n",
-                            (unsigned long long)b.seq, proto_status_name(ack.status),
-                            (int)ack.reason.len, ack.reason.ptr);
-                    status = EXIT_REPLY_ERROR;
-                    break;
-                }
-                acked = true;
-            }
-        }
-        if (status)
+        if ((status = import_send(sock, o, &sb, b.seq)) != 0)
             break;
-        if (!acked) {
-            fprintf(stderr, "clustermonctl: import-baseline: no ack from %s after %d tries\n",
-                    o->ingest, TRIES);
-            status = EXIT_NO_REPLY;
-            break;
-        }
         total += n;
         batches++;
         if (rc != INPUT_OK) {
@@ -1109,6 +1168,37 @@ done:
     free(samples);
     input_reader_destroy(&in);
     return status;
+}
+
+/*
+ * keygen NAME: a new CURVE key pair in DIR/NAME.key (both keys) and
+ * DIR/NAME.pub (the public one, for the other side). Local: no daemon.
+ */
+static int run_keygen(const ctl_opts_t *o)
+{
+    const char *dir = o->output_dir ? o->output_dir : ".";
+    char err[1024];
+    keyfile_t k;
+
+    errno = 0;
+    if (keyfile_generate(dir, o->arg, o->force, &k, err, sizeof err) != 0) {
+        fprintf(stderr, "clustermonctl: keygen: %s%s\n", err,
+                errno == EEXIST ? " (--force replaces the pair)" : "");
+        return EXIT_REPLY_ERROR;
+    }
+    if (o->json) {
+        json_t *j = json_pack("{s:s, s:s+++, s:s+++}", "public", k.public_z85, "key_file", dir, "/",
+                              o->arg, ".key", "pub_file", dir, "/", o->arg, ".pub");
+        print_json(j);
+        json_decref(j);
+    } else {
+        printf("public key: %s\n", k.public_z85);
+        printf("wrote %s/%s.key (secret: keep it on the machine that uses it, readable only by its owner)\n"
+               "  and %s/%s.pub (public: give it to the other side)\n",
+               dir, o->arg, dir, o->arg);
+    }
+    explicit_bzero(&k, sizeof k);
+    return 0;
 }
 
 /* ---- the command table ------------------------------------------------------------ */
@@ -1177,6 +1267,15 @@ static const ctl_command_t commands[] = {
      OPT_INGEST, 1, run_import},
     {"ping", "", "check that the daemon answers", "Prints pong if the daemon answers.\n", 0, false,
      run_ping},
+    {"keygen", "NAME [-o DIR] [--force]", "make a CURVE key pair (no daemon needed)",
+     "Makes a new CURVE key pair and writes DIR/NAME.key (public and secret key; it\n"
+     "stays on the machine that uses it) and DIR/NAME.pub (the public key, for the\n"
+     "other side), both mode 0600, and prints the public key. NAME is letters,\n"
+     "digits, '.', '_' and '-' (not starting with '.'); DIR defaults to the current\n"
+     "directory. An existing pair is never replaced without --force. The daemon's\n"
+     "pair goes in its curve_secret_key; a client's in its --key, with the daemon's\n"
+     ".pub as --server-key. Exit status 1: nothing was written.\n",
+     OPT_OUTPUT_DIR | OPT_FORCE, 1, run_keygen},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -1197,6 +1296,10 @@ static const char common_options[] =
     "                          (default $CLUSTERMON_CONTROL or tcp://127.0.0.1:7603)\n"
     "  -t, --timeout MS        how long to wait for a reply (default 5000)\n"
     "  -j, --json              print the reply as JSON (amounts in units)\n"
+    "      --server-key KEY    the daemon's CURVE public key: Z85 text or a .pub/.key\n"
+    "                          file (default $CLUSTERMON_SERVER_KEY); needs --key\n"
+    "      --key FILE          this client's key pair, from keygen (default\n"
+    "                          $CLUSTERMON_KEY)\n"
     "  -h, --help              help (for a command: clustermonctl COMMAND --help)\n"
     "  -V, --version           print the version\n";
 
@@ -1239,6 +1342,10 @@ static void command_usage(const ctl_command_t *c, FILE *out)
         fprintf(out, "      --reason TEXT       why (shown with the silence)\n");
     if (c->opts & OPT_INGEST)
         fprintf(out, "  -i, --ingest ENDPOINT   the daemon's ingest endpoint\n");
+    if (c->opts & OPT_OUTPUT_DIR)
+        fprintf(out, "  -o, --output-dir DIR    where to write the pair (default .)\n");
+    if (c->opts & OPT_FORCE)
+        fprintf(out, "      --force             replace an existing pair\n");
     fprintf(out, "\n%s", exit_text);
 }
 
@@ -1258,6 +1365,8 @@ static const char *opt_name(unsigned bit)
     case OPT_FOR: return "--for";
     case OPT_REASON: return "--reason";
     case OPT_INGEST: return "--ingest";
+    case OPT_OUTPUT_DIR: return "--output-dir";
+    case OPT_FORCE: return "--force";
     }
     return "?";
 }
@@ -1265,7 +1374,7 @@ static const char *opt_name(unsigned bit)
 
 int main(int argc, char **argv)
 {
-    enum { LONG_AS_OF = 256, LONG_THROUGH, LONG_FOR, LONG_REASON };
+    enum { LONG_AS_OF = 256, LONG_THROUGH, LONG_FOR, LONG_REASON, LONG_FORCE, LONG_SERVER_KEY, LONG_KEY };
     static const struct option opts[] = {
         {"control", required_argument, NULL, 'e'},
         {"timeout", required_argument, NULL, 't'},
@@ -1283,6 +1392,10 @@ int main(int argc, char **argv)
         {"for", required_argument, NULL, LONG_FOR},
         {"reason", required_argument, NULL, LONG_REASON},
         {"ingest", required_argument, NULL, 'i'},
+        {"output-dir", required_argument, NULL, 'o'},
+        {"force", no_argument, NULL, LONG_FORCE},
+        {"server-key", required_argument, NULL, LONG_SERVER_KEY},
+        {"key", required_argument, NULL, LONG_KEY},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -1297,8 +1410,18 @@ int main(int argc, char **argv)
     bool help = false;
     long v;
     int c;
-    while ((c = getopt_long(argc, argv, "e:t:jy:m:p:c:sd:hVr:f:i:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "e:t:jy:m:p:c:sd:hVr:f:i:o:", opts, NULL)) != -1) {
         switch (c) {
+        case 'o':
+            o.output_dir = optarg;
+            o.given |= OPT_OUTPUT_DIR;
+            break;
+        case LONG_FORCE:
+            o.force = true;
+            o.given |= OPT_FORCE;
+            break;
+        case LONG_SERVER_KEY: o.server_key_arg = optarg; break;
+        case LONG_KEY: o.key_arg = optarg; break;
         case 'r':
             o.rule = optarg;
             o.given |= OPT_RULE;
@@ -1417,5 +1540,14 @@ int main(int argc, char **argv)
         command_usage(cmd, stderr);
         return EXIT_USAGE;
     }
-    return cmd->run(&o);
+    if (cmd->run != run_keygen) { /* every other command connects */
+        char err[1024];
+        if (clientkey_init(&o.key, o.server_key_arg, o.key_arg, err, sizeof err) != 0) {
+            fprintf(stderr, "clustermonctl: %s\n", err);
+            return EXIT_USAGE;
+        }
+    }
+    int status = cmd->run(&o);
+    clientkey_clear(&o.key);
+    return status;
 }

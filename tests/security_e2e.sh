@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# tests/security_e2e.sh -- CURVE end to end, with the real binaries on
+# 127.0.0.1 TCP: firm keys bound in the registry, gateway/subscriber/viewer/
+# admin keys in the access file. Proves that
+#   - a firm key reporting for another firm is refused (forbidden, counted);
+#   - a gateway key reports for its cluster only;
+#   - an unknown key, and a client without CURVE, cannot connect;
+#   - a viewer key cannot add a silence, an admin key can;
+#   - a subscriber key limited to a cluster gets that cluster's alerts only;
+#   - a key removed on reload is refused afterwards, while a connected agent
+#     whose key is unchanged keeps its connection;
+#   - samples/s limits nack "rate_limited" and the agent resends;
+#   - what crosses the wire is not readable (a relay records the bytes).
+#
+#   BIN=build bash tests/security_e2e.sh        (part of make check)
+SUITE=security
+source "$(dirname "$0")/lib.sh"
+
+PORT=$((21000 + RANDOM % 20000))
+INGEST=tcp://127.0.0.1:$PORT
+ALERTS=tcp://127.0.0.1:$((PORT + 1))
+CONTROL=tcp://127.0.0.1:$((PORT + 2))
+TAP_PORT=$((PORT + 3))
+K=$TMP/keys
+mkdir -p "$K"
+
+for name in server ee1 gw sub viewer admin stranger; do
+    "$BIN/clustermonctl" keygen "$name" -o "$K" > /dev/null || no "keygen $name"
+done
+check "keygen writes 0600 files" [ "$(stat -c %a "$K/ee1.key" "$K/ee1.pub" | sort -u)" = 600 ]
+pub() { sed -n 's/^public = //p' "$K/$1.pub"; }
+
+# The registry binds ee-001 to its own key; the access file names the rest.
+awk -F, -v k="$(pub ee1)" 'NR == 1 { print $0 ",key"; next }
+                           { print $0 "," ($1 == "ee-001" ? k : "") }' \
+    daemon/demo/registry.csv > "$TMP/registry.csv"
+cat > "$TMP/access.csv" <<EOT
+name,key,role,scope
+ne-gateway,$(pub gw),agent,new-energy
+ne-watch,$(pub sub),subscriber,new-energy
+wg-viewer,$(pub viewer),viewer,
+ops,$(pub admin),admin,*
+EOT
+make_config "$TMP/sec.conf" "registry=$TMP/registry.csv" "curve_secret_key=$K/server.key" \
+    "access=$TMP/access.csv" "fsync=always"
+# a threshold in each cluster, so each cluster can be made to alert
+cat >> "$TMP/sec.conf" <<'EOT'
+
+[rule ne-cod]
+type = threshold
+metric = cod
+cluster = new-energy
+above = 50
+EOT
+
+# Every client below is the admin unless it says otherwise.
+export CLUSTERMON_SERVER_KEY=$K/server.pub CLUSTERMON_KEY=$K/admin.key
+start_daemon "$TMP/sec.conf"
+check "daemon starts with CURVE on 127.0.0.1" [ $? = 0 ]
+check "status: curve on, 5 keys" jqe '.security.curve == true and .security.keys == 5' \
+    <<< "$(ctl status --json)"
+
+# agent KEY ID CSV...: sends as KEY's owner, agent id ID
+agent() {
+    local key=$1 id=$2; shift 2
+    timeout 60 "$BIN/clustermon-agent" -s "$TMP/spool-$id" -e "$INGEST" -t 3000 -a "$id" \
+        --key "$K/$key.key" "$@"
+}
+total() { # total CLUSTER METRIC PERIOD
+    ctl totals --metric "$2" --period "$3" --json | jq -r ".clusters[] | select(.id == \"$1\") | .total"
+}
+
+# ---- firm keys -------------------------------------------------------------------
+printf 'ee-001,revenue,100,2030-01\n' > "$TMP/own.csv"
+check "ee-001's key reports for ee-001" agent ee1 ee1-own "$TMP/own.csv"
+check "ee-001's figure is in" [ "$(total energy-env revenue 2030-01)" = 100 ]
+printf 'ee-002,revenue,999,2030-01\n' > "$TMP/other.csv"
+agent ee1 ee1-other "$TMP/other.csv" 2> "$TMP/other.out"
+check "ee-001's key reporting for ee-002 is refused" [ $? != 0 ]
+check "the nack says which key and firm" \
+    grep -q "forbidden: sample 0: key 'ee-001' (.*) may not report for firm 'ee-002'" "$TMP/other.out"
+check "the refusal is counted" jqe '.nacks.forbidden == 1' <<< "$(ctl status --json)"
+check "ee-002 got nothing" [ "$(total energy-env revenue 2030-01)" = 100 ]
+
+# ---- a gateway for a cluster ----------------------------------------------------
+printf 'ne-001,revenue,10,2030-01\nne-002,revenue,20,2030-01\n' > "$TMP/ne.csv"
+check "the new-energy gateway reports for two firms" agent gw gw "$TMP/ne.csv"
+check "their figures are in" [ "$(total new-energy revenue 2030-01)" = 30 ]
+printf 'ee-003,revenue,5,2030-01\n' > "$TMP/gw-ee.csv"
+agent gw gw-ee "$TMP/gw-ee.csv" 2> "$TMP/gw-ee.out"
+check "the gateway may not report for energy-env" grep -q "may not report for firm 'ee-003'" "$TMP/gw-ee.out"
+# an agent id is bound to the key that used it first
+agent ee1 gw "$TMP/own.csv" 2> "$TMP/hijack.out"
+check "another key cannot use the gateway's agent id" grep -q "agent id 'gw' is in use by another key" \
+    "$TMP/hijack.out"
+
+# ---- unknown keys, no CURVE -----------------------------------------------------
+check "an unknown key cannot connect to control" \
+    sh -c "! '$BIN/clustermonctl' -e '$CONTROL' -t 1000 --key '$K/stranger.key' ping > /dev/null 2>&1"
+agent stranger stranger "$TMP/own.csv" -r 1 2> /dev/null
+check "an unknown key's agent gets no ack" [ $? != 0 ]
+check "a client without CURVE cannot connect" sh -c \
+    "! CLUSTERMON_SERVER_KEY= CLUSTERMON_KEY= '$BIN/clustermonctl' -e '$CONTROL' -t 1000 ping > /dev/null 2>&1"
+check "refused connections are counted" jqe '.security.connections_refused >= 2' <<< "$(ctl status --json)"
+check "the daemon logs the refusal with the key" grep -q -F "unknown key $(pub stranger)" "$TMP/daemon.log"
+agent sub sub-ingest "$TMP/ne.csv" -r 1 2> /dev/null
+check "a subscriber key's agent gets no ack" [ $? != 0 ]
+
+# ---- viewer and admin on the control socket ---------------------------------------
+VIEW=(--key "$K/viewer.key")
+check "a viewer may read status" sh -c "ctl_out=\$('$BIN/clustermonctl' -e '$CONTROL' ${VIEW[*]} status) && [ -n \"\$ctl_out\" ]"
+"$BIN/clustermonctl" -e "$CONTROL" "${VIEW[@]}" silence add --rule cod-limit --cluster energy-env \
+    --for 1h --reason test > /dev/null 2> "$TMP/viewer.out"
+check "a viewer cannot add a silence" [ $? != 0 ]
+check "the refusal names the command and the key" \
+    grep -q "permission denied: 'silence_add' needs an admin key; key 'wg-viewer' is viewer" "$TMP/viewer.out"
+"$BIN/clustermonctl" -e "$CONTROL" "${VIEW[@]}" reload > /dev/null 2>&1
+check "a viewer cannot reload" [ $? != 0 ]
+check "an admin can add a silence" ctl silence add --rule cod-limit --cluster energy-env --firm ee-050 \
+    --for 1h --reason test
+check "the silence is there" sh -c "'$BIN/clustermonctl' -e '$CONTROL' silence list | grep -q ee-050"
+check "denied commands are counted" jqe '.security.commands_denied == 2' <<< "$(ctl status --json)"
+
+# ---- a subscriber limited to new-energy -----------------------------------------
+"$BIN/clustermon-sub" -e "$ALERTS" -C "$CONTROL" --key "$K/sub.key" > "$TMP/sub.out" 2> "$TMP/sub.err" &
+SUBPID=$!
+PIDS+=("$SUBPID")
+for _ in $(seq 1 50); do
+    jqe '.security.subscriptions_admitted >= 1' <<< "$(ctl status --json)" && break
+    sleep 0.1
+done
+check "the subscriber's subscription is admitted (narrowed)" \
+    jqe '.security.subscriptions_admitted >= 1' <<< "$(ctl status --json)"
+printf 'ee-001,cod,70,2030-02-01T08:00:00+08:00\nee-001,cod,71,2030-02-01T09:00:00+08:00\nne-001,cod,90,2030-02-01T08:00:00+08:00\n' \
+    > "$TMP/cod.csv"
+check "admin reports readings for both clusters" agent admin admin-cod "$TMP/cod.csv"
+for _ in $(seq 1 50); do grep -q ne-cod "$TMP/sub.out" && break; sleep 0.1; done
+check "the subscriber got new-energy's alert" grep -q "ne-cod" "$TMP/sub.out"
+sleep 0.5
+check "and not energy-env's" sh -c "! grep -q cod-limit '$TMP/sub.out'"
+check "the viewer's alerts list has both" sh -c \
+    "'$BIN/clustermonctl' -e '$CONTROL' ${VIEW[*]} alerts | grep -q cod-limit && '$BIN/clustermonctl' -e '$CONTROL' ${VIEW[*]} alerts | grep -q ne-cod"
+check "a subscriber's snapshot has only its clusters" sh -c \
+    "'$BIN/clustermonctl' -e '$CONTROL' --key '$K/sub.key' alerts --json > '$TMP/sub-snap.json'"
+check "  (ne-cod only)" jqe '[.alerts[].rule] | index("ne-cod") != null and index("cod-limit") == null' \
+    "$TMP/sub-snap.json"
+check "a subscriber may not read status" sh -c \
+    "! '$BIN/clustermonctl' -e '$CONTROL' --key '$K/sub.key' status > /dev/null 2>&1"
+
+kill "$SUBPID" 2>/dev/null
+wait "$SUBPID" 2>/dev/null
+
+# ---- reload: revoke ee-001's key, keep the gateway's connection ----------------------
+mkfifo "$TMP/gw.fifo"
+timeout 60 "$BIN/clustermon-agent" -s "$TMP/spool-gwlive" -e "$INGEST" -t 3000 -a gw-live -b 1 \
+    --key "$K/gw.key" - < "$TMP/gw.fifo" 2> "$TMP/gwlive.err" &
+GWPID=$!
+PIDS+=("$GWPID")
+exec 7> "$TMP/gw.fifo"
+printf 'ne-003,revenue,7,2030-03\n' >&7
+for _ in $(seq 1 50); do [ "$(total new-energy revenue 2030-03)" = 7 ] && break; sleep 0.1; done
+check "a live gateway agent reports" [ "$(total new-energy revenue 2030-03)" = 7 ]
+admitted=$(ctl status --json | jq '.security.connections_admitted')
+awk -F, -v OFS=, 'NR > 1 { $NF = "" } { print }' "$TMP/registry.csv" > "$TMP/registry.new" &&
+    mv "$TMP/registry.new" "$TMP/registry.csv"
+check "reload without ee-001's key" ctl reload
+check "status: 4 keys now" jqe '.security.keys == 4' <<< "$(ctl status --json)"
+printf 'ee-001,revenue,1,2030-04\n' > "$TMP/after.csv"
+agent ee1 ee1-after "$TMP/after.csv" -r 1 2> /dev/null
+check "ee-001's removed key is refused after the reload" [ $? != 0 ]
+printf 'ne-003,revenue,8,2030-04\n' >&7
+sleep 1
+check "the live gateway agent goes on after the reload" [ "$(total new-energy revenue 2030-04)" = 8 ]
+after=$(ctl status --json | jq '.security.connections_admitted')
+# each clustermonctl call is one connection (4 since: reload, status, total,
+# status); the live agent made none
+check "without reconnecting" [ "$after" = $((admitted + 4)) ]
+exec 7>&-
+wait "$GWPID"
+check "the live agent ends cleanly" [ $? = 0 ]
+
+# ---- rate limits -------------------------------------------------------------------
+sed -i 's|^rate_per_connection = .*|rate_per_connection = 20|' "$TMP/sec.conf"
+check "reload with 20 samples/s per connection" ctl reload
+for m in 01 02 03 04 05 06 07 08 09 10 11 12; do
+    for f in 004 005 006 007 008; do printf 'ne-%s,revenue,1,2031-%s\n' "$f" "$m"; done
+done > "$TMP/many.csv"
+check "a gateway sending 60 samples in batches of 10 gets them all in" \
+    agent gw gw-many -b 10 "$TMP/many.csv"
+check "some batches were nacked rate_limited" jqe '.nacks.rate_limited >= 1' <<< "$(ctl status --json)"
+check "nothing was lost" [ "$(ctl totals --metric revenue --period 2031 --json |
+    jq -r '.clusters[] | select(.id == "new-energy") | .total')" = 60 ]
+
+# ---- the wire ----------------------------------------------------------------------
+"$BIN/tests/tools/tcptap" "$TAP_PORT" "$PORT" "$TMP/wire.bin" &
+PIDS+=($!)
+sleep 0.2
+printf 'ee-001,revenue,4242,2030-05\n' > "$TMP/wire.csv"
+check "an agent through the tap is acked" timeout 60 "$BIN/clustermon-agent" -s "$TMP/spool-tap" \
+    -e "tcp://127.0.0.1:$TAP_PORT" -t 3000 -a tapped --key "$K/admin.key" "$TMP/wire.csv"
+check "the tap saw the traffic" [ "$(stat -c %s "$TMP/wire.bin")" -gt 200 ]
+check "the firm id is not readable on the wire" sh -c "! grep -a -q 'ee-001' '$TMP/wire.bin'"
+check "nor the metric" sh -c "! grep -a -q 'revenue' '$TMP/wire.bin'"
+check "the CURVE handshake is there" grep -a -q 'CURVE' "$TMP/wire.bin"
+
+stop_daemon
+check "the daemon stops cleanly" [ "$(wait "$DPID" 2>/dev/null; echo 0)" = 0 ]
+finish
