@@ -149,12 +149,48 @@ int alerts_open_gated(alerts_t *al, struct server *srv, char *err, size_t errlen
         snprintf(err, errlen, "alerts: cannot bind %s: %s", cfg->alerts, zmq_strerror(errno));
         return -1;
     }
+    size_t blen = sizeof al->bound;
+    if (zmq_getsockopt(al->sock, ZMQ_LAST_ENDPOINT, al->bound, &blen) != 0)
+        snprintf(al->bound, sizeof al->bound, "%s", cfg->alerts);
     int rc = zpoll_start(&srv->loop, &al->zp, al->sock, on_subscription, al);
     if (rc < 0) {
         snprintf(err, errlen, "alerts: cannot watch the socket: %s", uv_strerror(rc));
         return -1;
     }
     return 0;
+}
+
+/* A send may consume the edge that announced a subscription: look again. */
+static void after_send(alerts_t *al)
+{
+    if (al->gated)
+        zpoll_kick(&al->zp);
+}
+
+static void bind_again(alerts_t *al)
+{
+    const char *ep = (*al->cfg)->alerts;
+    if (zmq_bind(al->sock, ep) != 0) {
+        log_warn("alerts: cannot bind %s again (retrying each second)", ep);
+        al->rebind_pending = true;
+        return;
+    }
+    size_t blen = sizeof al->bound;
+    if (zmq_getsockopt(al->sock, ZMQ_LAST_ENDPOINT, al->bound, &blen) != 0)
+        snprintf(al->bound, sizeof al->bound, "%s", ep);
+    al->rebind_pending = false;
+}
+
+void alerts_rebind(alerts_t *al)
+{
+    if (!al->gated || !al->sock)
+        return;
+    al->rebinds++;
+    if (!al->rebind_pending && zmq_unbind(al->sock, al->bound) != 0)
+        log_warn("alerts: unbind %s", al->bound);
+    log_info("alerts: subscribers reconnect under the new keys (%s bound again)", al->bound);
+    bind_again(al);
+    after_send(al); /* the unsubscriptions of the dropped pipes are queued: read them */
 }
 
 static void zp_closed(zpoll_t *zp)
@@ -169,13 +205,6 @@ void alerts_stop(alerts_t *al, void (*on_closed)(struct server *))
     al->on_closed = on_closed;
     al->zp.data = al;
     zpoll_close(&al->zp, zp_closed);
-}
-
-/* A send may consume the edge that announced a subscription: look again. */
-static void after_send(alerts_t *al)
-{
-    if (al->gated)
-        zpoll_kick(&al->zp);
 }
 
 int alerts_publish(alerts_t *al, proto_alert_t *a)
@@ -222,6 +251,8 @@ void alerts_heartbeat(alerts_t *al, int64_t now_ms)
 {
     if (!al->sock)
         return;
+    if (al->rebind_pending)
+        bind_again(al);
     msgpack_sbuffer_clear(&al->buf);
     if (proto_heartbeat_encode(al->seq, now_ms, &al->buf) != PROTO_OK)
         return;

@@ -40,6 +40,9 @@ typedef struct {
     log_throttle_t log;
     struct server *srv;
     void (*on_closed)(struct server *);
+    char bound[256];         /* ZMQ_LAST_ENDPOINT: what to unbind */
+    bool rebind_pending;     /* unbound, the bind again failed: retried by the heartbeat */
+    uint64_t rebinds;
     int seq_fd;              /* state_dir/alert-seq, -1 if none */
     uint64_t seq;            /* last sequence number published */
     msgpack_sbuffer buf;     /* reused encode buffer */
@@ -59,6 +62,16 @@ int alerts_open(alerts_t *al, void *zctx, const char *endpoint, int hwm, char *e
 /* The CURVE variant: an XPUB made secure by srv (server_secure_socket) and
  * bound; subscriptions are read on srv's loop and admitted by key. */
 int alerts_open_gated(alerts_t *al, struct server *srv, char *err, size_t errlen);
+
+/*
+ * Gated only: unbinds and binds the endpoint again, which drops every
+ * subscriber connection; each reconnects (ZeroMQ does that by itself)
+ * through ZAP under the current keys, so a key removed by a reload no longer
+ * receives anything, and a narrowed one only its new clusters. Subscribers
+ * notice the gap from the heartbeat and take a snapshot. If the bind fails
+ * it is retried once a second.
+ */
+void alerts_rebind(alerts_t *al);
 
 /* Stops reading subscriptions (gated only); on_closed(srv) runs once the
  * loop handles are closed. alerts_close() then closes the socket. */

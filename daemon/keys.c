@@ -256,3 +256,27 @@ const char *keys_roles_name(unsigned roles, char *buf, size_t size)
             off += (size_t)snprintf(buf + off, size - off, "%s%s", off ? "+" : "", role_names[r]);
     return buf;
 }
+
+bool keys_alerts_narrowed(const keys_t *old, const config_t *ocfg, const keys_t *now,
+                          const config_t *ncfg)
+{
+    const unsigned sees = KEY_ROLE_SUBSCRIBER | KEY_ROLE_VIEWER | KEY_ROLE_ADMIN;
+    for (size_t i = 0; old && i < old->nkeys; i++) {
+        const access_key_t *o = &old->keys[i];
+        if (!(o->roles & sees))
+            continue;
+        const access_key_t *n = keys_find(now, o->z85, KEYS_Z85_LEN);
+        if (!n || !(n->roles & sees))
+            return true;
+        if (n->see_all)
+            continue;
+        if (o->see_all)
+            return true;
+        for (size_t c = 0; c < ocfg->nclusters; c++) {
+            const char *id = ocfg->clusters[c].id;
+            if (o->see_cluster[c] && !keys_may_see(n, config_cluster_find(ncfg, id, strlen(id))))
+                return true;
+        }
+    }
+    return false;
+}

@@ -76,6 +76,12 @@ const access_key_t *keys_find(const keys_t *keys, const char *z85, size_t len);
 bool keys_may_report(const access_key_t *k, const registry_t *reg, int firm);
 bool keys_may_see(const access_key_t *k, int cluster);
 
+/* True if a key that could receive alerts under (old, ocfg) can no longer,
+ * or no longer of every cluster it could (clusters compared by id): open
+ * subscriptions must then be re-admitted (alerts_rebind). */
+bool keys_alerts_narrowed(const keys_t *old, const config_t *ocfg, const keys_t *now,
+                          const config_t *ncfg);
+
 /* "agent", "subscriber+viewer", ...: for messages. */
 const char *keys_roles_name(unsigned roles, char *buf, size_t size);
 

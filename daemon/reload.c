@@ -151,6 +151,7 @@ int reload_run(server_t *srv, char *err, size_t errlen)
     /* swap: a connection whose key is unchanged goes on; a removed key's
      * next message is refused (the sockets look keys up per message) */
     size_t old_keys = srv->keys ? srv->keys->nkeys : 0;
+    bool rebind = srv->curve && keys_alerts_narrowed(srv->keys, srv->cfg, keys, cfg);
     keys_destroy(&srv->keys);
     srv->keys = keys;
     rules_free(&srv->rules);
@@ -167,6 +168,11 @@ int reload_run(server_t *srv, char *err, size_t errlen)
     log_level_t level;
     if (!srv->source.log_level_fixed && log_level_parse(cfg->log_level, &level) == 0)
         log_set_level(level);
+
+    /* open alert subscriptions were admitted under the old keys: a removed
+     * or narrowed key's must go (they reconnect through ZAP) */
+    if (rebind)
+        alerts_rebind(&srv->alerts);
 
     /* new and changed rules take effect now, on the data kept */
     rules_evaluate_all(&srv->rules, now);

@@ -204,6 +204,46 @@ START_TEST(test_registry_bad_key)
 }
 END_TEST
 
+/* Loads an access file of the given text (@ = k3, # = k4). */
+static keys_t *load_access(const char *rows)
+{
+    char text[1024], err[CONFIG_ERRLEN];
+    size_t n = (size_t)snprintf(text, sizeof text, "name,key,role,scope\n");
+    for (const char *r = rows; *r && n + 41 < sizeof text; r++) {
+        if (*r == '@' || *r == '#')
+            n += (size_t)snprintf(text + n, sizeof text - n, "%s", *r == '@' ? k3 : k4);
+        else
+            text[n++] = *r;
+    }
+    text[n] = '\0';
+    write_file(acc_path, text);
+    keys_t *keys = NULL;
+    ck_assert_msg(keys_load(acc_path, cfg, reg, &keys, err, sizeof err) == 0, "%s", err);
+    return keys;
+}
+
+START_TEST(test_alerts_narrowed)
+{
+    keys_t *old = load_access("s,@,subscriber,new-energy\nv,#,viewer,\n");
+    keys_t *same = load_access("v,#,viewer,\ns,@,subscriber,new-energy\n");
+    keys_t *wider = load_access("s,@,subscriber,*\nv,#,viewer,\n");
+    keys_t *moved = load_access("s,@,subscriber,energy-env\nv,#,viewer,\n");
+    keys_t *gone = load_access("v,#,viewer,\n");
+    keys_t *demoted = load_access("s,@,subscriber,new-energy\nv,#,subscriber,new-energy\n");
+    keys_t *agent = load_access("s,@,agent,new-energy\nv,#,viewer,\n");
+    ck_assert(!keys_alerts_narrowed(old, cfg, same, cfg));
+    ck_assert(!keys_alerts_narrowed(old, cfg, wider, cfg));
+    ck_assert(keys_alerts_narrowed(old, cfg, moved, cfg));
+    ck_assert(keys_alerts_narrowed(old, cfg, gone, cfg));
+    ck_assert(keys_alerts_narrowed(old, cfg, demoted, cfg));
+    ck_assert(keys_alerts_narrowed(old, cfg, agent, cfg));
+    ck_assert(!keys_alerts_narrowed(gone, cfg, old, cfg)); /* a new key narrows nothing */
+    keys_t *all[] = {old, same, wider, moved, gone, demoted, agent};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        keys_destroy(&all[i]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("keys");
@@ -214,6 +254,7 @@ int main(void)
     tcase_add_loop_test(tc, test_bad_access, 0, (int)(sizeof bad / sizeof bad[0]));
     tcase_add_test(tc, test_same_key_two_names);
     tcase_add_test(tc, test_registry_bad_key);
+    tcase_add_test(tc, test_alerts_narrowed);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

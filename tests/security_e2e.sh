@@ -191,6 +191,33 @@ check "some batches were nacked rate_limited" jqe '.nacks.rate_limited >= 1' <<<
 check "nothing was lost" [ "$(ctl totals --metric revenue --period 2031 --json |
     jq -r '.clusters[] | select(.id == "new-energy") | .total')" = 60 ]
 
+# ---- reload: a removed subscriber key stops receiving ----------------------------------
+"$BIN/clustermon-sub" -e "$ALERTS" -C "$CONTROL" --key "$K/sub.key" > "$TMP/sub2.out" 2> /dev/null &
+SUB2=$!
+"$BIN/clustermon-sub" -e "$ALERTS" -C "$CONTROL" --key "$K/viewer.key" > "$TMP/view.out" 2> /dev/null &
+VIEWSUB=$!
+PIDS+=("$SUB2" "$VIEWSUB")
+subs=$(ctl status --json | jq '.security.subscriptions_admitted')
+for _ in $(seq 1 50); do
+    [ "$(ctl status --json | jq '.security.subscriptions_admitted')" -ge $((subs + 2)) ] && break
+    sleep 0.1
+done
+sleep 0.3
+grep -v '^ne-watch,' "$TMP/access.csv" > "$TMP/access.new" && mv "$TMP/access.new" "$TMP/access.csv"
+refused=$(ctl status --json | jq '.security.connections_refused')
+check "reload without the subscriber's key" ctl reload
+check "the alert subscribers were dropped to reconnect" grep -q "alerts: subscribers reconnect" "$TMP/daemon.log"
+printf 'ne-002,cod,95,2030-02-01T10:00:00+08:00\n' > "$TMP/cod2.csv"
+check "admin reports a new new-energy breach" agent admin admin-cod2 "$TMP/cod2.csv"
+for _ in $(seq 1 50); do grep -q '"ne-002"' "$TMP/view.out" && break; sleep 0.1; done
+check "a viewer's subscriber gets it after reconnecting" grep -q '"ne-002"' "$TMP/view.out"
+sleep 0.5
+check "the removed key's subscriber does not" sh -c "! grep -q '\"ne-002\"' '$TMP/sub2.out'"
+check "its reconnection is refused" \
+    [ "$(ctl status --json | jq '.security.connections_refused')" -gt "$refused" ]
+kill "$SUB2" "$VIEWSUB" 2>/dev/null
+wait "$SUB2" "$VIEWSUB" 2>/dev/null
+
 # ---- the wire ----------------------------------------------------------------------
 "$BIN/tests/tools/tcptap" "$TAP_PORT" "$PORT" "$TMP/wire.bin" &
 PIDS+=($!)
