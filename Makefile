@@ -4,7 +4,7 @@
 #   make check      unit suites (Check) + end-to-end tests
 #   make demo       run the demo on the embedded default config
 #   make bench      benchmarks (figures as ratios against a baseline)
-#   make memcheck   unit suites and the daemon path under valgrind
+#   make memcheck   unit suites and the daemon paths (e2e, security) under valgrind
 #   make SANITIZE=1 ...   the same with ASan + UBSan
 #
 # Every target first runs .ci/ensure-deps, which installs the Debian packages
@@ -131,7 +131,8 @@ memcheck: $(TESTS) $(BINS) $(TOOLS)
 	@fail=0; for t in $(TESTS); do echo "== valgrind $$t"; \
 	  CK_FORK=no valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
 	    $$t || fail=1; done; \
-	BIN=$(B) VALGRIND=1 bash tests/e2e.sh || fail=1; exit $$fail
+	BIN=$(B) VALGRIND=1 bash tests/e2e.sh || fail=1; \
+	BIN=$(B) VALGRIND=1 bash tests/security_e2e.sh || fail=1; exit $$fail
 
 demo: $(BINS)
 	@BIN=$(B) tests/demo.sh
@@ -235,6 +236,9 @@ uninstall: $(B)/dist/clustermond.conf
 #       FUZZ_SECONDS, starting from tests/fuzz/corpus/<target>/; new inputs go
 #       to build/fuzz/corpus/<target>/, crashes to build/fuzz/crashes/<target>/,
 #       the full log to build/fuzz/fuzz_<target>.log. Exit 1 on a crash.
+#       Targets: proto (wire decoders), config (clustermond.conf), registry
+#       (firm registry CSV), input (the agent's sample CSV), keyfile (CURVE
+#       .key/.pub files and server key arguments), access (the access file).
 #   make fuzz-corpus
 #       the seed corpus through the same targets built by $(CC) with ASan and
 #       UBSan (tests/fuzz/replay.c stands in for libFuzzer): part of `check`.
@@ -244,7 +248,7 @@ uninstall: $(B)/dist/clustermond.conf
 # daemon/ and agents/ object goes into a sanitized archive of its own, and
 # the linker takes from it only what a target uses.
 
-FUZZ_TARGETS ?= proto config registry input
+FUZZ_TARGETS ?= proto config registry input keyfile access
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 FUZZ_DIR := build/fuzz

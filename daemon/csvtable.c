@@ -77,9 +77,14 @@ static void field_cb(void *data, size_t len, void *user)
     reader_t *r = user;
     if (r->failed)
         return;
+    const char *v = data ? data : "";
     if (!r->in_record) {
         r->in_record = true;
+        /* A quoted first field may span lines, and it ends on this one: the
+         * record began as many lines up as the field holds newlines. */
         r->record_line = r->line;
+        for (const char *nl = v; (nl = memchr(nl, '\n', len - (size_t)(nl - v))) != NULL; nl++)
+            r->record_line--;
         r->field = 0;
     }
     if (len > CSVTABLE_MAX_FIELD) {
@@ -87,7 +92,6 @@ static void field_cb(void *data, size_t len, void *user)
              CSVTABLE_MAX_FIELD);
         return;
     }
-    const char *v = data ? data : "";
     if (memchr(v, '\0', len)) {
         rerr(r, "record", "field %d holds a NUL byte", r->field + 1);
         return;

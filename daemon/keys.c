@@ -167,7 +167,8 @@ static void index_build(keys_t *keys)
             j = (j + 1) & keys->mask;
         keys->slots[j] = (uint32_t)(i + 1);
         /* sorted and unique, for keys_may_report's binary search */
-        qsort(k->report_firms, k->nreport_firms, sizeof *k->report_firms, cmp_u32);
+        if (k->nreport_firms > 1) /* NULL when empty: qsort must not see it */
+            qsort(k->report_firms, k->nreport_firms, sizeof *k->report_firms, cmp_u32);
         size_t m = 0;
         for (size_t f = 0; f < k->nreport_firms; f++)
             if (m == 0 || k->report_firms[m - 1] != k->report_firms[f])

@@ -393,6 +393,9 @@ static const struct {
     {"stray quote", HEADER "a,A\"B,energy-env,,member,\n", 0, ":2: csv: "},
     {"error after a two-line name", HEADER "a,\"Two\nLines\",energy-env,,member,\nb,B,energy-env,,gold,\n", 0,
      ":4: tier: firm 'b': 'gold' is not"},
+    /* the record starts where its first field does, not where that field ends */
+    {"two-line first field", HEADER "a,A,energy-env,,member,\n\"b\nc\",B,energy-env,,member,\n", 0,
+     ":3: id: 'b\nc': character 2 of the id"},
     {"error after a blank line", HEADER "a,A,energy-env,,member,\n\nb,B,energy-env,,gold,\n", 0,
      ":4: tier: firm 'b'"},
     {"error after a BOM", "\xef\xbb\xbf" HEADER "a,A,energy-env,,member,\nb,B,energy-env,,gold,\n", 0,

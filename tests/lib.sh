@@ -51,9 +51,13 @@ status_field() { ctl status --json | jq -r ".$1"; }
 
 # start_daemon CONFIG [LOG]: starts clustermond, waits (bounded) until it
 # answers; sets DPID. Returns non-zero if it died or never answered.
+# With VALGRIND=1 the daemon runs under valgrind (make memcheck); a script
+# then checks $TMP/valgrind.log with valgrind_clean.
 start_daemon() {
-    local log=${2:-$TMP/daemon.log}
-    "$BIN/clustermond" -c "$1" -l "${LOG_LEVEL:-info}" 2>> "$log" &
+    local log=${2:-$TMP/daemon.log} pre=()
+    [ "${VALGRIND:-0}" = 1 ] && pre=(valgrind -q --error-exitcode=99 --leak-check=full
+        --errors-for-leak-kinds=definite --log-file="$TMP/valgrind.log")
+    "${pre[@]}" "$BIN/clustermond" -c "$1" -l "${LOG_LEVEL:-info}" 2>> "$log" &
     DPID=$!
     PIDS+=("$DPID")
     local _
@@ -65,7 +69,8 @@ start_daemon() {
     return 1
 }
 
-# stop_daemon [SIGNAL]: signals the daemon and waits for it (bounded).
+# stop_daemon [SIGNAL]: signals the daemon and waits for it (bounded);
+# returns its exit status.
 stop_daemon() {
     kill "-${1:-TERM}" "$DPID" 2>/dev/null
     local _
@@ -74,6 +79,14 @@ stop_daemon() {
         sleep 0.1
     done
     wait "$DPID" 2>/dev/null
+}
+
+# valgrind_clean: with VALGRIND=1, checks that valgrind found nothing.
+valgrind_clean() {
+    [ "${VALGRIND:-0}" = 1 ] || return 0
+    check "valgrind: no errors, no definite leaks in the daemon" [ ! -s "$TMP/valgrind.log" ]
+    [ -s "$TMP/valgrind.log" ] && head -50 "$TMP/valgrind.log"
+    return 0
 }
 
 # firms: the demo registry's firm ids, one per line

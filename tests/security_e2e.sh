@@ -231,5 +231,7 @@ check "nor the metric" sh -c "! grep -a -q 'revenue' '$TMP/wire.bin'"
 check "the CURVE handshake is there" grep -a -q 'CURVE' "$TMP/wire.bin"
 
 stop_daemon
-check "the daemon stops cleanly" [ "$(wait "$DPID" 2>/dev/null; echo 0)" = 0 ]
+check "SIGTERM stops the daemon with status 0" [ $? = 0 ]
+check "the daemon logged no errors" sh -c "! grep -q 'error\]' '$TMP/daemon.log'"
+valgrind_clean
 finish
