@@ -31,6 +31,16 @@ int alerts_init(alerts_t *al, const char *state_dir, char *err, size_t errlen)
     return 0;
 }
 
+/* What subscribers send is subscriptions: a topic of a few dozen bytes. A
+ * larger frame is a hostile peer's, dropped by ZeroMQ before it is read. */
+static void set_inbound_limits(void *sock)
+{
+    int64_t maxmsg = 1024;
+    int rcvhwm = 1000;
+    zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    zmq_setsockopt(sock, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
+}
+
 int alerts_open(alerts_t *al, void *zctx, const char *endpoint, int hwm, char *err, size_t errlen)
 {
     al->sock = zmq_socket(zctx, ZMQ_PUB);
@@ -41,6 +51,7 @@ int alerts_open(alerts_t *al, void *zctx, const char *endpoint, int hwm, char *e
     int linger = 0;
     zmq_setsockopt(al->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(al->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    set_inbound_limits(al->sock);
     if (zmq_bind(al->sock, endpoint) != 0) {
         snprintf(err, errlen, "alerts: cannot bind %s: %s", endpoint, zmq_strerror(errno));
         return -1;
@@ -142,6 +153,7 @@ int alerts_open_gated(alerts_t *al, struct server *srv, char *err, size_t errlen
     }
     zmq_setsockopt(al->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(al->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    set_inbound_limits(al->sock);
     zmq_setsockopt(al->sock, ZMQ_XPUB_MANUAL, &on, sizeof on);
     if (server_secure_socket(srv, al->sock, ZAP_DOMAIN_ALERTS, err, errlen) != 0)
         return -1;

@@ -4,6 +4,9 @@
 #  1. decoding: proto_batch_decode vs msgpack-c's msgpack_unpack (bench_proto)
 #  2. ingest: clustermon-agent -> clustermond vs the same agent -> nullsink
 #     (a ROUTER that only decodes and acks), 200,000+ samples, best of 3.
+#  3. CURVE: the same load over tcp://127.0.0.1 to a daemon with CURVE and a
+#     gateway key bound to every firm (per-sample authorisation) vs plain TCP.
+#  4. restart: time to ready after replaying a 1,000,000+ sample WAL.
 set -u
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build}
@@ -28,14 +31,17 @@ rows=$(wc -l < "$TMP/load.csv")
 batches=$(( (rows + 999) / 1000 ))
 sed -e "s|^ingest = .*|ingest = ipc://$TMP/ingest|" -e "s|^alerts = .*|alerts = ipc://$TMP/alerts|" \
     -e "s|^control = .*|control = ipc://$TMP/control|" -e "s|^state_dir = .*|state_dir = $TMP/state|" \
-    -e "s|^registry = .*|registry = $PWD/daemon/demo/registry.csv|" daemon/clustermond.conf > "$TMP/b.conf"
+    -e "s|^registry = .*|registry = $PWD/daemon/demo/registry.csv|" \
+    -e "s|^rate_per_connection = .*|rate_per_connection = 0|" -e "s|^rate_global = .*|rate_global = 0|" \
+    daemon/clustermond.conf > "$TMP/b.conf"
 
 now() { date +%s.%N; }
-run_agent() { # ENDPOINT -> seconds (a fresh spool each run: a spool resumes a file it finished)
-    local t0 t1
+run_agent() { # ENDPOINT [AGENT OPTION...] -> seconds (a fresh spool each run: a spool resumes a file it finished)
+    local t0 t1 ep=$1
+    shift
     rm -rf "$TMP/spool"
     t0=$(now)
-    timeout 120 "$BIN/clustermon-agent" -s "$TMP/spool" -e "$1" -a bench -b 1000 "$TMP/load.csv" || return 1
+    timeout 120 "$BIN/clustermon-agent" -s "$TMP/spool" -e "$ep" -a bench -b 1000 "$@" "$TMP/load.csv" || return 1
     t1=$(now)
     echo "$t1 - $t0" | bc -l
 }
@@ -46,7 +52,7 @@ for round in 1 2 3; do
     "$BIN/tests/tools/nullsink" "ipc://$TMP/null$round" "$batches" &
     PIDS+=($!)
     ntimes+=("$(run_agent "ipc://$TMP/null$round")")
-    "$BIN/clustermond" -c "$TMP/b.conf" -l warn &
+    "$BIN/clustermond" -c "$TMP/b.conf" -l warn 2>> "$TMP/daemon.log" &
     dpid=$!
     PIDS+=($dpid)
     for _ in $(seq 1 100); do "$BIN/clustermonctl" -e "ipc://$TMP/control" -t 200 ping >/dev/null 2>&1 && break; sleep 0.05; done
@@ -61,22 +67,67 @@ printf 'clustermond:         %.3f s  %8.0f samples/s\n' "$dd" "$(echo "$rows / $
 printf 'ratio daemon/baseline throughput: %.2f\n' "$(echo "$dn / $dd" | bc -l)"
 
 echo
+echo "== CURVE: agent -> daemon over tcp://127.0.0.1, CURVE + per-sample key check vs plain"
+port=$((30000 + RANDOM % 20000))
+mkdir -p "$TMP/keys"
+for k in server gw; do "$BIN/clustermonctl" keygen "$k" -o "$TMP/keys" > /dev/null; done
+gw=$(sed -n 's/^public = //p' "$TMP/keys/gw.pub")
+# one gateway key on every firm's row: the check is a binary search per sample
+awk -F, -v k="$gw" 'NR == 1 { print $0 ",key"; next } { print $0 "," k }' daemon/demo/registry.csv \
+    > "$TMP/keyed.csv"
+tcp_conf() { # FILE [extra daemon line]
+    sed -e "s|^ingest = .*|ingest = tcp://127.0.0.1:$port|" -e "s|^control = .*|control = tcp://127.0.0.1:$((port + 2))|" \
+        -e "s|^alerts = .*|alerts = tcp://127.0.0.1:$((port + 1))|" -e "s|^state_dir = .*|state_dir = $TMP/tcpstate|" \
+        -e "s|^registry = .*|registry = $TMP/keyed.csv|" "$TMP/b.conf" > "$1"
+    [ -n "${2:-}" ] && sed -i "s|^\[daemon\]|[daemon]\n$2|" "$1"
+    return 0
+}
+tcp_conf "$TMP/plain.conf"
+tcp_conf "$TMP/curve.conf" "curve_secret_key = $TMP/keys/server.key"
+tcp_round() { # CONF [AGENT OPTION...] -> seconds
+    local conf=$1 pid
+    shift
+    rm -rf "$TMP/tcpstate"
+    "$BIN/clustermond" -c "$conf" -l warn 2>> "$TMP/daemon.log" &
+    pid=$!
+    PIDS+=($pid)
+    for _ in $(seq 1 100); do # until ingest listens
+        (exec 3<> "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.05
+    done
+    run_agent "tcp://127.0.0.1:$port" "$@"
+    kill -TERM $pid; wait $pid
+}
+KEYS=(--server-key "$TMP/keys/server.pub" --key "$TMP/keys/gw.key")
+ptimes=() ctimes=()
+for round in 1 2 3; do
+    ptimes+=("$(tcp_round "$TMP/plain.conf")")
+    ctimes+=("$(tcp_round "$TMP/curve.conf" "${KEYS[@]}")")
+done
+tp=$(best "${ptimes[@]}")
+tc=$(best "${ctimes[@]}")
+printf 'plain TCP (baseline): %.3f s  %8.0f samples/s\n' "$tp" "$(echo "$rows / $tp" | bc -l)"
+printf 'CURVE + key check:    %.3f s  %8.0f samples/s\n' "$tc" "$(echo "$rows / $tc" | bc -l)"
+printf 'ratio CURVE/plain throughput: %.2f\n' "$(echo "$tp / $tc" | bc -l)"
+
+echo
 echo "== restart: time to ready with a WAL of 1,000,000+ samples vs an empty state dir"
 awk '{ f[NR] = $1 } END { for (y = 2000; y < 2200; y++) for (m = 1; m <= 12; m++)
        for (i = 1; i <= NR; i++) { printf "%s,energy,%d,%d-%02d\n", f[i], i + m, y, m;
                                    printf "%s,profit,%d,%d-%02d\n", f[i], i * m, y, m } }' \
     "$TMP/firms" > "$TMP/wal.csv"
 wrows=$(wc -l < "$TMP/wal.csv")
-sed -i -e "s|^state_dir = .*|state_dir = $TMP/walstate|" -e "s|^\[daemon\]|[daemon]\nsnapshot_interval_s = 1000000\nsnapshot_wal_mb = 100000|" "$TMP/b.conf"
+sed -i -e "s|^state_dir = .*|state_dir = $TMP/walstate|" -e "s|^snapshot_interval_s = .*|snapshot_interval_s = 1000000|" \
+    -e "s|^snapshot_wal_mb = .*|snapshot_wal_mb = 100000|" "$TMP/b.conf"
 ready_ms() { # starts the daemon, prints its recovery figures, stops it
-    "$BIN/clustermond" -c "$TMP/b.conf" -l warn &
+    "$BIN/clustermond" -c "$TMP/b.conf" -l warn 2>> "$TMP/daemon.log" &
     local pid=$!
     for _ in $(seq 1 200); do "$BIN/clustermonctl" -e "ipc://$TMP/control" -t 200 ping >/dev/null 2>&1 && break; sleep 0.05; done
     "$BIN/clustermonctl" -e "ipc://$TMP/control" status --json | jq -r '"\(.recovery.ready_ms) \(.recovery.wal_records) \(.samples_applied)"'
     kill -TERM $pid; wait $pid
 }
 read -r empty_ms _ _ < <(ready_ms)
-"$BIN/clustermond" -c "$TMP/b.conf" -l warn &
+"$BIN/clustermond" -c "$TMP/b.conf" -l warn 2>> "$TMP/daemon.log" &
 pid=$!
 for _ in $(seq 1 100); do "$BIN/clustermonctl" -e "ipc://$TMP/control" -t 200 ping >/dev/null 2>&1 && break; sleep 0.05; done
 timeout 300 "$BIN/clustermon-agent" -s "$TMP/spool" -e "ipc://$TMP/ingest" -a walbench -b 1000 "$TMP/wal.csv" || echo "agent failed"
