@@ -59,6 +59,7 @@ start_daemon "$TMP/sec.conf"
 check "daemon starts with CURVE on 127.0.0.1" [ $? = 0 ]
 check "status: curve on, 5 keys" jqe '.security.curve == true and .security.keys == 5' \
     <<< "$(ctl status --json)"
+check "clustermonctl status says so" sh -c "'$BIN/clustermonctl' -e '$CONTROL' status | grep -q '^security   CURVE, 5 keys; refused: 0 connections'"
 
 # agent KEY ID CSV...: sends as KEY's owner, agent id ID
 agent() {

@@ -555,6 +555,16 @@ static void print_status(const msgpack_object *st, const msgpack_object *rt)
            count_str(st, "firms", a, sizeof a), count_str(st, "clusters", b, sizeof b),
            count_str(st, "rules", c, sizeof c), count_str(st, "alerts_firing", d, sizeof d),
            count_str(st, "alerts_published", since, sizeof since));
+    const msgpack_object *sec = proto_obj_get(st, "security");
+    const msgpack_object *curve = proto_obj_get(sec, "curve");
+    if (curve && curve->type == MSGPACK_OBJECT_BOOLEAN && curve->via.boolean)
+        printf("security   CURVE, %s keys; refused: %s connections, %s commands, %s "
+               "subscriptions\n",
+               count_str(sec, "keys", a, sizeof a), count_str(sec, "connections_refused", b, sizeof b),
+               count_str(sec, "commands_denied", c, sizeof c),
+               count_str(sec, "subscriptions_refused", d, sizeof d));
+    else if (sec)
+        printf("security   no CURVE: plain text, every client trusted\n");
     if (have_rt)
         printf("loop       lag %lld ms (worst in the last 10 s)\n",
                (long long)get_int(rt, "loop_lag_ms", NULL));
