@@ -10,6 +10,7 @@
  */
 #include "daemon/config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
 #include <math.h>
@@ -17,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "daemon/http.h"
@@ -480,6 +483,14 @@ static bool endpoint_private(const char *ep)
            strncmp(h, "[::1]:", 6) == 0;
 }
 
+static bool sockaddr_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+    return ss->ss_family == AF_INET6 &&
+           IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
 static void validate(parse_t *p)
 {
     config_t *cfg = p->cfg;
@@ -528,6 +539,18 @@ static void validate(parse_t *p)
                  "'%s' is plain TCP that others on the network can read and write: bind "
                  "127.0.0.1 or ipc://, set curve_secret_key (CURVE), or set allow_plaintext = yes",
                  eps[k]);
+            return;
+        }
+    }
+    /* /metrics is plain HTTP whatever the sockets speak: the same rule */
+    if (*cfg->http && strcmp(cfg->allow_plaintext, "yes") != 0) {
+        struct sockaddr_storage ss;
+        char why[128];
+        if (http_listen_parse(cfg->http, &ss, why, sizeof why) == 0 && !sockaddr_loopback(&ss)) {
+            perr(p, daemon_opt_line(p, "http", 1), "daemon.http",
+                 "'%s' is plain HTTP that others on the network can read: bind 127.0.0.1, or set "
+                 "allow_plaintext = yes",
+                 cfg->http);
             return;
         }
     }

@@ -331,6 +331,8 @@ static const struct {
     {"group without user", DAEMON "group = nogroup\n" BODY, "t.conf:3: daemon.group: needs daemon.user"},
     {"access without CURVE", DAEMON "access = a.csv\n" BODY,
      "t.conf:3: daemon.access: keys need CURVE: set curve_secret_key too"},
+    {"http beyond loopback", DAEMON "http = 0.0.0.0:9730\n" BODY,
+     "t.conf:3: daemon.http: '0.0.0.0:9730' is plain HTTP that others on the network can read"},
     {"negative rate", DAEMON "rate_global = -5\n" BODY,
      "t.conf:3: daemon.rate_global: '-5' is not a non-negative number"},
     {"duplicate daemon key", DAEMON "timezone = UTC\nregistry = s.csv\n" BODY,
