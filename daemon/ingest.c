@@ -348,16 +348,16 @@ static void handle_batch(ingest_t *in, envelope_t *env)
         nack(in, env, b.seq, PROTO_STATUS_RATE_LIMITED, reason);
         return;
     }
-    ingest_agent_t *agent = ingest_agent_get(in, b.agent);
-    /* An agent id belongs to the first key that used it, so no firm can make
-     * another's batches look like duplicates; admin keys are trusted. */
-    bool claims = agent && key && !(key->roles & KEY_ROLE_ADMIN);
-    if (claims && agent->owner[0] && strcmp(agent->owner, key->z85) != 0) {
-        snprintf(reason, sizeof reason, "agent id '%.*s' is in use by another key",
-                 PROTO_STR_ARG(b.agent));
+    /* The dedup slot is the agent id's: an id must be the key's own, so no
+     * firm can make another's batches look like duplicates (keys.h). */
+    if (key && !keys_may_use_agent_id(key, srv->reg, b.agent.ptr, b.agent.len)) {
+        snprintf(reason, sizeof reason, "agent id '%.*s' is not key '%s''s: use '%s' or the id "
+                 "of a firm it reports for, optionally followed by '.' and a suffix",
+                 PROTO_STR_ARG(b.agent), key->name, key->name);
         nack(in, env, b.seq, PROTO_STATUS_FORBIDDEN, reason);
         return;
     }
+    ingest_agent_t *agent = ingest_agent_get(in, b.agent);
     if (agent && b.seq <= agent->seq) {
         /* Applied already: its ack was lost, or this is a late copy. */
         srv->stats.batches_duplicate++;
@@ -382,8 +382,6 @@ static void handle_batch(ingest_t *in, envelope_t *env)
         return;
     }
     apply(in, &b, agent);
-    if (claims)
-        memcpy(agent->owner, key->z85, sizeof agent->owner);
     if (hold) {
         ack_hold(in, env, b.seq, b.nsamples, pos);
         wal_sync(&srv->wal);

@@ -39,8 +39,6 @@ typedef struct {
     char *agent;
     uint64_t seq;
     uint32_t accepted;
-    char owner[41];  /* with CURVE: the key that first reported under this agent id since
-                        start ("" = none yet); no other key may use the id */
 } ingest_agent_t;
 
 /* A token bucket: samples per second, bursts of up to one second's worth

@@ -243,6 +243,18 @@ bool keys_may_report(const access_key_t *k, const registry_t *reg, int firm)
     return k->nreport_firms && bsearch(&want, k->report_firms, k->nreport_firms, sizeof want, cmp_u32) != NULL;
 }
 
+bool keys_may_use_agent_id(const access_key_t *k, const registry_t *reg, const char *id,
+                           size_t len)
+{
+    if (k->roles & KEY_ROLE_ADMIN)
+        return true;
+    const char *dot = memchr(id, '.', len);
+    size_t n = dot ? (size_t)(dot - id) : len;
+    if (strlen(k->name) == n && memcmp(k->name, id, n) == 0)
+        return true;
+    return keys_may_report(k, reg, registry_find(reg, id, n));
+}
+
 bool keys_may_see(const access_key_t *k, int cluster)
 {
     return k->see_all || (cluster >= 0 && k->see_cluster[cluster]);

@@ -74,6 +74,16 @@ void keys_destroy(keys_t **keys);
 const access_key_t *keys_find(const keys_t *keys, const char *z85, size_t len);
 
 bool keys_may_report(const access_key_t *k, const registry_t *reg, int firm);
+
+/*
+ * Whether k may send batches under agent id id[0..len): the daemon keeps one
+ * dedup slot per agent id, so a key must not use another's. Allowed: the
+ * key's name, or the id of a firm it may report for, either optionally
+ * followed by '.' and anything ("ee-001", "ee-001.meter2", "ne-gateway.a");
+ * an admin key any id.
+ */
+bool keys_may_use_agent_id(const access_key_t *k, const registry_t *reg, const char *id,
+                           size_t len);
 bool keys_may_see(const access_key_t *k, int cluster);
 
 /* True if a key that could receive alerts under (old, ocfg) can no longer,

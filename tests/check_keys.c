@@ -89,6 +89,21 @@ START_TEST(test_registry_keys)
     ck_assert(!keys_may_report(g, reg, firm("ee-001")));
     ck_assert_ptr_null(keys_find(keys, k3, 40));
     ck_assert_ptr_null(keys_find(keys, k1, 39));
+    /* agent ids: the key's name or a firm's it reports for, with any ".suffix" */
+    static const struct {
+        const char *id;
+        bool ee1, gw;
+    } ids[] = {
+        {"ee-001", true, false}, {"ee-001.meter2", true, false}, {"ee-002", false, true},
+        {"ee-003.x", false, true}, {"ee-0011", false, false}, {"ee-00", false, false},
+        {"ne-001", false, false}, {"nobody", false, false}, {".ee-001", false, false},
+    };
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        ck_assert_msg(keys_may_use_agent_id(a, reg, ids[i].id, strlen(ids[i].id)) == ids[i].ee1,
+                      "ee-001's key, agent id %s", ids[i].id);
+        ck_assert_msg(keys_may_use_agent_id(g, reg, ids[i].id, strlen(ids[i].id)) == ids[i].gw,
+                      "the gateway's key, agent id %s", ids[i].id);
+    }
     keys_destroy(&keys);
     ck_assert_ptr_null(keys);
 }
@@ -117,6 +132,9 @@ START_TEST(test_access_file)
     ck_assert(!keys_may_report(gw, reg, firm("ee-001")));
     int ne = config_cluster_find(cfg, "new-energy", 10), ee = config_cluster_find(cfg, "energy-env", 10);
     ck_assert(keys_may_see(gw, ne));
+    ck_assert(keys_may_use_agent_id(gw, reg, "ne-gateway.live", 15));
+    ck_assert(keys_may_use_agent_id(gw, reg, "ne-001", 6)); /* a firm of its cluster */
+    ck_assert(!keys_may_use_agent_id(gw, reg, "ee-001", 6));
     ck_assert(!keys_may_see(gw, ee));
     const access_key_t *v = keys_find(keys, k4, 40);
     ck_assert_uint_eq(v->roles, KEY_ROLE_VIEWER);
@@ -126,6 +144,7 @@ START_TEST(test_access_file)
     ck_assert_str_eq(adm->name, "ops"); /* the access file's name wins */
     ck_assert_uint_eq(adm->roles, KEY_ROLE_ADMIN | KEY_ROLE_AGENT);
     ck_assert(keys_may_report(adm, reg, firm("ne-001")));
+    ck_assert(keys_may_use_agent_id(adm, reg, "import-baseline-host1", 21));
     /* k2: the registry's ee-002 and ee-003 plus the access file's ee-003 and ne-001 */
     const access_key_t *two = keys_find(keys, k2, 40);
     ck_assert_uint_eq(two->nreport_firms, 3);

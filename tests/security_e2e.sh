@@ -64,7 +64,7 @@ check "clustermonctl status says so" sh -c "'$BIN/clustermonctl' -e '$CONTROL' s
 # agent KEY ID CSV...: sends as KEY's owner, agent id ID
 agent() {
     local key=$1 id=$2; shift 2
-    timeout 60 "$BIN/clustermon-agent" -s "$TMP/spool-$id" -e "$INGEST" -t 3000 -a "$id" \
+    timeout 60 "$BIN/clustermon-agent" -s "$TMP/spool-$key-$id" -e "$INGEST" -t 3000 -a "$id" \
         --key "$K/$key.key" "$@"
 }
 total() { # total CLUSTER METRIC PERIOD
@@ -73,10 +73,10 @@ total() { # total CLUSTER METRIC PERIOD
 
 # ---- firm keys -------------------------------------------------------------------
 printf 'ee-001,revenue,100,2030-01\n' > "$TMP/own.csv"
-check "ee-001's key reports for ee-001" agent ee1 ee1-own "$TMP/own.csv"
+check "ee-001's key reports for ee-001" agent ee1 ee-001 "$TMP/own.csv"
 check "ee-001's figure is in" [ "$(total energy-env revenue 2030-01)" = 100 ]
 printf 'ee-002,revenue,999,2030-01\n' > "$TMP/other.csv"
-agent ee1 ee1-other "$TMP/other.csv" 2> "$TMP/other.out"
+agent ee1 ee-001.other "$TMP/other.csv" 2> "$TMP/other.out"
 check "ee-001's key reporting for ee-002 is refused" [ $? != 0 ]
 check "the nack says which key and firm" \
     grep -q "forbidden: sample 0: key 'ee-001' (.*) may not report for firm 'ee-002'" "$TMP/other.out"
@@ -85,15 +85,18 @@ check "ee-002 got nothing" [ "$(total energy-env revenue 2030-01)" = 100 ]
 
 # ---- a gateway for a cluster ----------------------------------------------------
 printf 'ne-001,revenue,10,2030-01\nne-002,revenue,20,2030-01\n' > "$TMP/ne.csv"
-check "the new-energy gateway reports for two firms" agent gw gw "$TMP/ne.csv"
+check "the new-energy gateway reports for two firms" agent gw ne-gateway "$TMP/ne.csv"
 check "their figures are in" [ "$(total new-energy revenue 2030-01)" = 30 ]
 printf 'ee-003,revenue,5,2030-01\n' > "$TMP/gw-ee.csv"
-agent gw gw-ee "$TMP/gw-ee.csv" 2> "$TMP/gw-ee.out"
+agent gw ne-gateway.ee "$TMP/gw-ee.csv" 2> "$TMP/gw-ee.out"
 check "the gateway may not report for energy-env" grep -q "may not report for firm 'ee-003'" "$TMP/gw-ee.out"
-# an agent id is bound to the key that used it first
-agent ee1 gw "$TMP/own.csv" 2> "$TMP/hijack.out"
-check "another key cannot use the gateway's agent id" grep -q "agent id 'gw' is in use by another key" \
-    "$TMP/hijack.out"
+# an agent id is its key's (the daemon dedups per agent id): its name or a firm's it reports for
+agent ee1 ne-gateway "$TMP/own.csv" 2> "$TMP/hijack.out"
+check "a firm key cannot use the gateway's agent id" \
+    grep -q "agent id 'ne-gateway' is not key 'ee-001''s: use 'ee-001' or the id of a firm" "$TMP/hijack.out"
+agent ee1 ee-002 "$TMP/own.csv" 2> "$TMP/hijack2.out"
+check "nor another firm's" grep -q "agent id 'ee-002' is not key 'ee-001''s" "$TMP/hijack2.out"
+check "a gateway may use a firm's id it reports for" agent gw ne-001.meter "$TMP/ne.csv"
 
 # ---- unknown keys, no CURVE -----------------------------------------------------
 check "an unknown key cannot connect to control" \
@@ -153,7 +156,7 @@ wait "$SUBPID" 2>/dev/null
 
 # ---- reload: revoke ee-001's key, keep the gateway's connection ----------------------
 mkfifo "$TMP/gw.fifo"
-timeout 60 "$BIN/clustermon-agent" -s "$TMP/spool-gwlive" -e "$INGEST" -t 3000 -a gw-live -b 1 \
+timeout 60 "$BIN/clustermon-agent" -s "$TMP/spool-gwlive" -e "$INGEST" -t 3000 -a ne-gateway.live -b 1 \
     --key "$K/gw.key" - < "$TMP/gw.fifo" 2> "$TMP/gwlive.err" &
 GWPID=$!
 PIDS+=("$GWPID")
@@ -167,7 +170,7 @@ awk -F, -v OFS=, 'NR > 1 { $NF = "" } { print }' "$TMP/registry.csv" > "$TMP/reg
 check "reload without ee-001's key" ctl reload
 check "status: 4 keys now" jqe '.security.keys == 4' <<< "$(ctl status --json)"
 printf 'ee-001,revenue,1,2030-04\n' > "$TMP/after.csv"
-agent ee1 ee1-after "$TMP/after.csv" -r 1 2> /dev/null
+agent ee1 ee-001.after "$TMP/after.csv" -r 1 2> /dev/null
 check "ee-001's removed key is refused after the reload" [ $? != 0 ]
 printf 'ne-003,revenue,8,2030-04\n' >&7
 sleep 1
@@ -187,7 +190,7 @@ for m in 01 02 03 04 05 06 07 08 09 10 11 12; do
     for f in 004 005 006 007 008; do printf 'ne-%s,revenue,1,2031-%s\n' "$f" "$m"; done
 done > "$TMP/many.csv"
 check "a gateway sending 60 samples in batches of 10 gets them all in" \
-    agent gw gw-many -b 10 "$TMP/many.csv"
+    agent gw ne-gateway.many -b 10 "$TMP/many.csv"
 check "some batches were nacked rate_limited" jqe '.nacks.rate_limited >= 1' <<< "$(ctl status --json)"
 check "nothing was lost" [ "$(ctl totals --metric revenue --period 2031 --json |
     jq -r '.clusters[] | select(.id == "new-energy") | .total')" = 60 ]
