@@ -8,6 +8,7 @@
 #include "daemon/csvtable.h"
 #include "daemon/ids.h"
 #include "daemon/xalloc.h"
+#include "proto/keyfile.h"
 
 enum { COL_NAME, COL_KEY, COL_ROLE, COL_SCOPE, NCOLS };
 static const char *const col_names[NCOLS] = {"name", "key", "role", "scope"};
@@ -106,7 +107,7 @@ static int record_cb(void *user, char *const *f, int line, char *err, size_t err
     const char *name = f[COL_NAME], *z85 = f[COL_KEY];
     if (ids_validate(name, strlen(name), why, sizeof why) != 0)
         FAIL("name: '%.64s': %s", name, why);
-    if (!registry_key_valid(z85, strlen(z85)))
+    if (!keyfile_z85_valid(z85, strlen(z85)))
         FAIL("key: '%.48s' is not a 40-character Z85 CURVE public key (clustermonctl keygen "
              "prints one)", z85);
     unsigned role = 0;

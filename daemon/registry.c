@@ -10,11 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zmq.h>
 
 #include "daemon/csvtable.h"
 #include "daemon/ids.h"
 #include "daemon/xalloc.h"
+#include "proto/keyfile.h"
 
 enum { COL_ID, COL_NAME, COL_CLUSTER, COL_CHAIN, COL_TIER, COL_DESIGNATIONS, COL_STATUS, COL_KEY,
        NCOLS };
@@ -27,17 +27,6 @@ typedef struct {
     registry_t *reg;
     size_t firms_cap;
 } load_t;
-
-bool registry_key_valid(const char *s, size_t len)
-{
-    uint8_t bin[32];
-    char z[41];
-    if (len != 40)
-        return false;
-    memcpy(z, s, 40);
-    z[40] = '\0';
-    return zmq_z85_decode(bin, z) != NULL;
-}
 
 static uint64_t hash_id(const char *s, size_t len)
 {
@@ -136,7 +125,7 @@ static int record_cb(void *user, char *const *f, int line, char *err, size_t err
     if (*status && strcmp(status, "active") != 0 && strcmp(status, "inactive") != 0) 
         FAIL("status: firm '%s': '%s' is not active or inactive", id, status);
     const char *key = f[COL_KEY];
-    if (*key && !registry_key_valid(key, strlen(key)))
+    if (*key && !keyfile_z85_valid(key, strlen(key)))
         FAIL("key: firm '%s': '%.48s' is not a 40-character Z85 CURVE public key "
              "(clustermonctl keygen prints one)", id, key);
     xgrow(&reg->firms, &l->firms_cap, reg->nfirms + 1, sizeof *reg->firms);

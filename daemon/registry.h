@@ -57,8 +57,6 @@ int registry_find(const registry_t *reg, const char *id, size_t len);
 
 const char *registry_tier_name(tier_t t);
 
-/* True if s[0..len) is a 40-character Z85 text of a 32-byte key. */
-bool registry_key_valid(const char *s, size_t len);
 /* Returns the tier for a name, or -1. */
 int registry_tier_parse(const char *s);
 

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "daemon/keys.h"
+#include "proto/keyfile.h"
 #include "tests/fuzz/fuzz.h"
 
 #define ROLES_ALL (KEY_ROLE_AGENT | KEY_ROLE_SUBSCRIBER | KEY_ROLE_VIEWER | KEY_ROLE_ADMIN)
@@ -82,7 +83,7 @@ static void check_key(const keys_t *keys, const access_key_t *k)
 {
     char roles[64];
 
-    FUZZ_ASSERT(k->z85[KEYS_Z85_LEN] == '\0' && registry_key_valid(k->z85, strlen(k->z85)), "invalid key '%s'",
+    FUZZ_ASSERT(k->z85[KEYS_Z85_LEN] == '\0' && keyfile_z85_valid(k->z85, strlen(k->z85)), "invalid key '%s'",
                 k->z85);
     FUZZ_ASSERT(keys_find(keys, k->z85, KEYS_Z85_LEN) == k, "key %s not found by its own text", k->z85);
     FUZZ_ASSERT(k->name != NULL && k->name[0] != '\0', "key %s without a name", k->z85);
