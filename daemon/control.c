@@ -65,7 +65,7 @@ static void cmd_status(server_t *srv, msgpack_packer *pk, const proto_ctl_reques
     proto_ctl_reply_begin(pk, true, "");
     msgpack_pack_map(pk, 17);
     control_pack_str(pk, "security");
-    msgpack_pack_map(pk, 7);
+    msgpack_pack_map(pk, 8);
     control_pack_str(pk, "curve");
     if (srv->curve)
         msgpack_pack_true(pk);
@@ -77,6 +77,8 @@ static void cmd_status(server_t *srv, msgpack_packer *pk, const proto_ctl_reques
     msgpack_pack_uint64(pk, srv->zap.admitted);
     control_pack_str(pk, "connections_refused");
     msgpack_pack_uint64(pk, srv->zap.refused);
+    control_pack_str(pk, "handshakes_failed");
+    msgpack_pack_uint64(pk, metrics_handshakes_failed(&srv->metrics));
     control_pack_str(pk, "commands_denied");
     msgpack_pack_uint64(pk, srv->control.denied);
     control_pack_str(pk, "subscriptions_admitted");

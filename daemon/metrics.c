@@ -89,8 +89,11 @@ static bool monitor_message(zpoll_t *zp)
         return false;
     }
     uint16_t event = 0;
-    if (zmq_msg_size(&msg) >= 6)
+    uint32_t value = 0;
+    if (zmq_msg_size(&msg) >= 6) {
         memcpy(&event, zmq_msg_data(&msg), sizeof event);
+        memcpy(&value, (const char *)zmq_msg_data(&msg) + 2, sizeof value);
+    }
     bool more = zmq_msg_more(&msg);
     zmq_msg_close(&msg);
     while (more) { /* the endpoint frame: not needed */
@@ -106,6 +109,18 @@ static bool monitor_message(zpoll_t *zp)
         p->accepted++;
     } else if (event == ZMQ_EVENT_DISCONNECTED && p->peers > 0) {
         p->peers--;
+    } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+               event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+        /* ZAP refusals (HANDSHAKE_FAILED_AUTH) are zap.c's to count and log */
+        p->handshakes_failed++;
+        metrics_t *m = p->m;
+        if (log_throttle(&m->handshake_log, (int64_t)uv_now(&m->srv->loop), 5,
+                         "failed handshakes"))
+            log_warnx("%s socket: a connection failed its handshake (%s 0x%x): a client without "
+                      "CURVE or with the wrong server key, or not ZeroMQ at all",
+                      metrics_sock_name((metrics_sock_t)(p - m->peers)),
+                      event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? "protocol error" : "error",
+                      value);
     }
     return true;
 }
@@ -122,7 +137,9 @@ int metrics_start(metrics_t *m, struct server *srv, char *err, size_t errlen)
             continue;
         char ep[64];
         snprintf(ep, sizeof ep, "inproc://clustermond-monitor-%s", metrics_sock_name(i));
-        if (zmq_socket_monitor(targets[i], ep, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0) {
+        int events = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |
+                     ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
+        if (zmq_socket_monitor(targets[i], ep, events) != 0) {
             /* peer counts are a convenience: the daemon serves without them */
             log_warnx("%s socket: cannot count peers: %s", metrics_sock_name(i),
                       zmq_strerror(errno));
@@ -182,6 +199,14 @@ void metrics_close(metrics_t *m, struct server *srv, void (*on_closed)(struct se
         }
     }
     maybe_closed(m);
+}
+
+uint64_t metrics_handshakes_failed(const metrics_t *m)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < METRICS_NSOCKS; i++)
+        n += m->peers[i].handshakes_failed;
+    return n;
 }
 
 /* ---- rates and lag ----------------------------------------------------------- */
@@ -327,9 +352,12 @@ static void render_self(const server_t *srv, metrics_text_t *o)
               st->nacks[PROTO_STATUS_TOO_LARGE]);
 
     family(o, "clustermon_security_refusals_total", "counter",
-           "Refused by key: connections (zap), control commands (control), alert "
-           "subscriptions (subscription). Batches refused by key are nacked as forbidden.");
+           "Refused: connections by key (zap), failed handshakes, e.g. no CURVE (handshake), "
+           "control commands (control), alert subscriptions (subscription). Batches refused "
+           "by key are nacked as forbidden.");
     sample_lu(o, "clustermon_security_refusals_total", "what", "zap", srv->zap.refused);
+    sample_lu(o, "clustermon_security_refusals_total", "what", "handshake",
+              metrics_handshakes_failed(&srv->metrics));
     sample_lu(o, "clustermon_security_refusals_total", "what", "control", srv->control.denied);
     sample_lu(o, "clustermon_security_refusals_total", "what", "subscription",
               srv->alerts.subs_refused);

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daemon/log.h"
 #include "daemon/zpoll.h"
 
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -49,6 +50,8 @@ typedef struct {
     bool watching;     /* zp started, so it must be closed */
     int64_t peers;     /* connections open now */
     uint64_t accepted; /* connections accepted since start */
+    uint64_t handshakes_failed; /* ZMTP handshakes that failed before ZAP: a client
+                                   without CURVE, a wrong server key, garbage */
 } metrics_peers_t;
 
 typedef struct metrics {
@@ -56,6 +59,7 @@ typedef struct metrics {
     metrics_peers_t peers[METRICS_NSOCKS];
     int closing_polls; /* zpolls still closing */
     void (*on_closed)(struct server *);
+    log_throttle_t handshake_log;
     /* samples/s: (loop time, samples_applied) once a second, a ring */
     int64_t rate_ms[METRICS_RATE_SLOTS];
     uint64_t rate_samples[METRICS_RATE_SLOTS];
@@ -66,6 +70,10 @@ typedef struct metrics {
     int64_t lag_prev_ms; /* worst in the previous complete window */
     int64_t lag_window_start;
 } metrics_t;
+
+/* Handshakes failed on all sockets (before ZAP: a client without CURVE, a
+ * wrong server key). */
+uint64_t metrics_handshakes_failed(const metrics_t *m);
 
 /* Names of the sockets, as in status and labels: "ingest", "alerts", "control". */
 const char *metrics_sock_name(metrics_sock_t s);

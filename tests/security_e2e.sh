@@ -106,6 +106,9 @@ check "an unknown key's agent gets no ack" [ $? != 0 ]
 check "a client without CURVE cannot connect" sh -c \
     "! CLUSTERMON_SERVER_KEY= CLUSTERMON_KEY= '$BIN/clustermonctl' -e '$CONTROL' -t 1000 ping > /dev/null 2>&1"
 check "refused connections are counted" jqe '.security.connections_refused >= 2' <<< "$(ctl status --json)"
+check "the client without CURVE is counted as a failed handshake" \
+    jqe '.security.handshakes_failed >= 1' <<< "$(ctl status --json)"
+check "and logged" grep -q "control socket: a connection failed its handshake" "$TMP/daemon.log"
 check "the daemon logs the refusal with the key" grep -q -F "unknown key $(pub stranger)" "$TMP/daemon.log"
 agent sub sub-ingest "$TMP/ne.csv" -r 1 2> /dev/null
 check "a subscriber key's agent gets no ack" [ $? != 0 ]

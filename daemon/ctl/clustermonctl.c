@@ -559,10 +559,11 @@ static void print_status(const msgpack_object *st, const msgpack_object *rt)
     const msgpack_object *curve = proto_obj_get(sec, "curve");
     if (curve && curve->type == MSGPACK_OBJECT_BOOLEAN && curve->via.boolean)
         printf("security   CURVE, %s keys; refused: %s connections, %s commands, %s "
-               "subscriptions\n",
+               "subscriptions; %s failed handshakes\n",
                count_str(sec, "keys", a, sizeof a), count_str(sec, "connections_refused", b, sizeof b),
                count_str(sec, "commands_denied", c, sizeof c),
-               count_str(sec, "subscriptions_refused", d, sizeof d));
+               count_str(sec, "subscriptions_refused", d, sizeof d),
+               count_str(sec, "handshakes_failed", since, sizeof since));
     else if (sec)
         printf("security   no CURVE: plain text, every client trusted\n");
     if (have_rt)
