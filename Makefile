@@ -125,7 +125,7 @@ unit: $(TESTS)
 E2E_SCRIPTS := tests/e2e.sh tests/durability.sh tests/rules_e2e.sh tests/reload_e2e.sh tests/spool_e2e.sh tests/ops.sh tests/hostile.sh tests/privdrop_e2e.sh tests/security_e2e.sh
 
 e2e: $(BINS) $(TOOLS)
-	@fail=0; for t in $(E2E_SCRIPTS); do echo "== $$t"; BIN=$(B) bash $$t || fail=1; done; exit $$fail
+	@fail=0; for t in $(E2E_SCRIPTS); do echo "== $$t"; BIN=$(B) timeout 900 bash $$t || { echo "FAIL - $$t (exit $$?; 124 = over 15 min)"; fail=1; }; done; exit $$fail
 
 memcheck: $(TESTS) $(BINS) $(TOOLS)
 	@fail=0; for t in $(TESTS); do echo "== valgrind $$t"; \

@@ -71,6 +71,13 @@ total() { # total CLUSTER METRIC PERIOD
     ctl totals --metric "$2" --period "$3" --json | jq -r ".clusters[] | select(.id == \"$1\") | .total"
 }
 
+# many handshakes at once: the ZAP handler shares the loop with everything else
+pings=()
+for i in $(seq 1 30); do ctl ping > "$TMP/ping.$i" 2>&1 & pings+=($!); done
+wait "${pings[@]}"
+check "30 concurrent CURVE clients are all admitted and answered" \
+    [ "$(cat "$TMP"/ping.* | grep -c '^pong$')" = 30 ]
+
 # ---- firm keys -------------------------------------------------------------------
 printf 'ee-001,revenue,100,2030-01\n' > "$TMP/own.csv"
 check "ee-001's key reports for ee-001" agent ee1 ee-001 "$TMP/own.csv"
