@@ -84,9 +84,12 @@ static void frame_text(zmq_msg_t *m, char *buf, size_t size)
     buf[n] = '\0';
 }
 
+/* Blocking on purpose: a REP socket that failed to send its reply would
+ * refuse every later request (EFSM), and admit nobody ever again. The peer
+ * is libzmq's own session over inproc, which takes replies at once. */
 static int send_frame(void *sock, const void *data, size_t len, bool more)
 {
-    return zmq_send(sock, data, len, (more ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0 ? -1 : 0;
+    return zmq_send(sock, data, len, more ? ZMQ_SNDMORE : 0) < 0 ? -1 : 0;
 }
 
 static bool on_message(zpoll_t *zp)
