@@ -123,7 +123,7 @@ static bool on_subscription(zpoll_t *zp)
     } else if (subscribe) {
         al->subs_refused++;
         if (log_throttle(&al->log, (int64_t)uv_now(&al->srv->loop), SUB_LOGS_PER_SECOND,
-                         "alerts: refused subscriptions")) {
+                         "alerts", "refused subscriptions")) {
             char topic[64];
             size_t t = 0;
             for (size_t i = 1; i < len && t + 1 < sizeof topic; i++)

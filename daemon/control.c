@@ -217,7 +217,8 @@ static void dispatch(control_t *c, envelope_t *env, msgpack_packer *pk)
             else
                 snprintf(reason, sizeof reason, "permission denied: '%s': the connection's key "
                          "was revoked by a reload", commands[i].name);
-            if (log_throttle(&c->log, (int64_t)uv_now(&c->srv->loop), 5, "control: denied"))
+            if (log_throttle(&c->log, (int64_t)uv_now(&c->srv->loop), 5, "control",
+                             "denied commands"))
                 log_warnx("control: %s", reason);
             control_reply_error(pk, reason);
             return;

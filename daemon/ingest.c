@@ -134,25 +134,17 @@ void ingest_release_acks(ingest_t *in, uint64_t synced)
 
 void ingest_log_tick(ingest_t *in, int64_t now)
 {
-    if (now - in->log_window_ms < 1000)
-        return;
-    if (in->log_suppressed)
-        log_warnx("ingest: %llu more nacks not logged", (unsigned long long)in->log_suppressed);
-    in->log_window_ms = now;
-    in->log_in_window = 0;
-    in->log_suppressed = 0;
+    log_throttle_flush(&in->log, now, "ingest", "nacks");
 }
 
 static void nack(ingest_t *in, envelope_t *env, uint64_t seq, proto_status_t status,
                  const char *reason)
 {
     in->srv->stats.nacks[status]++;
-    ingest_log_tick(in, (int64_t)uv_now(&in->srv->loop));
-    if (in->log_in_window++ < NACK_LOGS_PER_SECOND)
+    if (log_throttle(&in->log, (int64_t)uv_now(&in->srv->loop), NACK_LOGS_PER_SECOND, "ingest",
+                     "nacks"))
         log_warnx("ingest: nack seq %llu: %s: %s", (unsigned long long)seq,
                   proto_status_name(status), reason);
-    else
-        in->log_suppressed++;
 
     proto_ack_t ack = {.seq = seq, .status = (uint8_t)status, .max_version = PROTO_VERSION,
                        .reason = proto_str(reason)};

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <zmq.h>
 
+#include "daemon/log.h"
 #include "daemon/zpoll.h"
 #include "proto/proto.h"
 
@@ -72,9 +73,7 @@ typedef struct {
     ingest_agent_t *agents;       /* open addressing on agent id */
     size_t agents_mask, nagents;
     /* nack logging is throttled: a hostile peer must not flood the journal */
-    int64_t log_window_ms;
-    unsigned log_in_window;
-    uint64_t log_suppressed;
+    log_throttle_t log;
     ingest_pending_t *pending;    /* FIFO of held acks, ordered by wal_pos */
     size_t npending, pending_head, pending_cap;
     uint64_t replay_skipped;      /* WAL records that no longer resolve */

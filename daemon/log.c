@@ -104,15 +104,21 @@ void log_warnx(const char *fmt, ...) { LOG_BODY(LOG_LVL_WARN, 0); }
 void log_info(const char *fmt, ...) { LOG_BODY(LOG_LVL_INFO, 0); }
 void log_debug(const char *fmt, ...) { LOG_BODY(LOG_LVL_DEBUG, 0); }
 
-bool log_throttle(log_throttle_t *t, int64_t now_ms, unsigned per_second, const char *what)
+void log_throttle_flush(log_throttle_t *t, int64_t now_ms, const char *module, const char *noun)
 {
-    if (now_ms - t->window_ms >= 1000) {
-        if (t->suppressed)
-            log_warnx("%s: %llu more not logged", what, (unsigned long long)t->suppressed);
-        t->window_ms = now_ms;
-        t->in_window = 0;
-        t->suppressed = 0;
-    }
+    if (now_ms - t->window_ms < 1000)
+        return;
+    if (t->suppressed)
+        log_warnx("%s: %llu more %s not logged", module, (unsigned long long)t->suppressed, noun);
+    t->window_ms = now_ms;
+    t->in_window = 0;
+    t->suppressed = 0;
+}
+
+bool log_throttle(log_throttle_t *t, int64_t now_ms, unsigned per_second, const char *module,
+                  const char *noun)
+{
+    log_throttle_flush(t, now_ms, module, noun);
     if (t->in_window < per_second) {
         t->in_window++;
         return true;

@@ -29,16 +29,20 @@ void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /*
- * A throttle for messages a peer can cause (refused keys, nacks): at most
- * per_second pass in any second; when a new second begins, the number held
- * back in the last one is logged once ("what: N more not logged").
+ * A throttle for messages a peer can cause (nacks, refused keys): at most
+ * per_second pass in any second; when a later second begins, the number held
+ * back is logged once as "MODULE: N more NOUN not logged". log_throttle()
+ * says whether this message may be logged; log_throttle_flush() (from a
+ * timer) says the count after a flood even if no further message comes.
  */
 typedef struct {
     int64_t window_ms;
     unsigned in_window;
     uint64_t suppressed;
 } log_throttle_t;
-bool log_throttle(log_throttle_t *t, int64_t now_ms, unsigned per_second, const char *what);
+bool log_throttle(log_throttle_t *t, int64_t now_ms, unsigned per_second, const char *module,
+                  const char *noun);
+void log_throttle_flush(log_throttle_t *t, int64_t now_ms, const char *module, const char *noun);
 
 _Noreturn void fatal(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

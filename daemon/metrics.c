@@ -114,7 +114,7 @@ static bool monitor_message(zpoll_t *zp)
         /* ZAP refusals (HANDSHAKE_FAILED_AUTH) are zap.c's to count and log */
         p->handshakes_failed++;
         metrics_t *m = p->m;
-        if (log_throttle(&m->handshake_log, (int64_t)uv_now(&m->srv->loop), 5,
+        if (log_throttle(&m->handshake_log, (int64_t)uv_now(&m->srv->loop), 5, "sockets",
                          "failed handshakes"))
             log_warnx("%s socket: a connection failed its handshake (%s 0x%x): a client without "
                       "CURVE or with the wrong server key, or not ZeroMQ at all",

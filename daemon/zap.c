@@ -122,8 +122,8 @@ static bool on_message(zpoll_t *zp)
         z->admitted++;
     } else {
         z->refused++;
-        if (log_throttle(&z->log, (int64_t)uv_now(&z->srv->loop), ZAP_LOGS_PER_SECOND,
-                         "zap: refused connections")) {
+        if (log_throttle(&z->log, (int64_t)uv_now(&z->srv->loop), ZAP_LOGS_PER_SECOND, "zap",
+                         "refused connections")) {
             char domain[24], address[64];
             frame_text(kept > F_DOMAIN ? &f[F_DOMAIN] : NULL, domain, sizeof domain);
             frame_text(kept > F_ADDRESS ? &f[F_ADDRESS] : NULL, address, sizeof address);
