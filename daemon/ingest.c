@@ -289,7 +289,8 @@ static bool rate_limited(ingest_t *in, envelope_t *env, uint32_t n, char *reason
         h |= 1;
         conn = &in->buckets[h % INGEST_BUCKETS];
         if (conn->peer != h) /* a new connection, or one that took over the slot */
-            *conn = (ingest_bucket_t){.peer = h, .tokens = cfg->rate_per_connection, .last_ms = now};
+            *conn = (ingest_bucket_t){.peer = h, .tokens = cfg->rate_per_connection,
+                                      .last_ms = now};
         bucket_refill(conn, cfg->rate_per_connection, now);
         if (!bucket_has(conn, cfg->rate_per_connection, n)) {
             snprintf(reason, rlen, "rate limited: this connection is over %.0f samples/s; "
@@ -387,7 +388,8 @@ void ingest_replay(ingest_t *in, const void *payload, size_t len)
     char reason[PROTO_MAX_TEXT_LEN];
     proto_batch_t b = {.samples = in->samples, .cap = PROTO_MAX_SAMPLES};
     int rc = proto_batch_decode(payload, len, &b, reason, sizeof reason);
-    proto_status_t st = rc == PROTO_OK ? resolve(in, &b, NULL, reason, sizeof reason) : status_of(rc);
+    proto_status_t st =
+        rc == PROTO_OK ? resolve(in, &b, NULL, reason, sizeof reason) : status_of(rc);
     if (st != PROTO_STATUS_OK) {
         if (in->replay_skipped++ < 20)
             log_warnx("WAL replay: batch %llu of agent '%.*s' skipped: %s: %s",

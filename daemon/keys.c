@@ -241,7 +241,8 @@ bool keys_may_report(const access_key_t *k, const registry_t *reg, int firm)
     if (k->report_all || k->report_cluster[reg->firms[firm].cluster])
         return true;
     uint32_t want = (uint32_t)firm;
-    return k->nreport_firms && bsearch(&want, k->report_firms, k->nreport_firms, sizeof want, cmp_u32) != NULL;
+    return k->nreport_firms &&
+           bsearch(&want, k->report_firms, k->nreport_firms, sizeof want, cmp_u32) != NULL;
 }
 
 bool keys_may_use_agent_id(const access_key_t *k, const registry_t *reg, const char *id,
