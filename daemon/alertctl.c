@@ -24,8 +24,7 @@ void alertctl_alerts(server_t *srv, msgpack_packer *pk, const proto_ctl_request_
         n += (b->alerts[i]->firing || b->alerts[i]->flapping) && visible(srv, caller, b->alerts[i]);
     proto_ctl_reply_begin(pk, true, "");
     msgpack_pack_map(pk, 2);
-    control_pack_str(pk, "seq");
-    msgpack_pack_uint64(pk, srv->alerts.seq);
+    control_pack_kv_u64(pk, "seq", srv->alerts.seq);
     control_pack_str(pk, "alerts");
     msgpack_pack_array(pk, n);
     msgpack_sbuffer one;
@@ -104,10 +103,8 @@ void alertctl_silence_add(server_t *srv, msgpack_packer *pk, const proto_ctl_req
     uint64_t id = silences_add(&srv->silences, r, c, f, now, now + ms, why_text);
     proto_ctl_reply_begin(pk, true, "");
     msgpack_pack_map(pk, 2);
-    control_pack_str(pk, "id");
-    msgpack_pack_uint64(pk, id);
-    control_pack_str(pk, "until_ms");
-    msgpack_pack_int64(pk, now + ms);
+    control_pack_kv_u64(pk, "id", id);
+    control_pack_kv_i64(pk, "until_ms", now + ms);
 }
 
 void alertctl_silence_list(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *req)
@@ -119,23 +116,17 @@ void alertctl_silence_list(server_t *srv, msgpack_packer *pk, const proto_ctl_re
     for (size_t i = 0; i < srv->silences.n; i++) {
         const silence_t *s = &srv->silences.items[i];
         msgpack_pack_map(pk, 7);
-        control_pack_str(pk, "id");
-        msgpack_pack_uint64(pk, s->id);
-        control_pack_str(pk, "rule");
-        control_pack_str(pk, s->rule);
-        control_pack_str(pk, "cluster");
-        control_pack_str(pk, s->cluster);
+        control_pack_kv_u64(pk, "id", s->id);
+        control_pack_kv_str(pk, "rule", s->rule);
+        control_pack_kv_str(pk, "cluster", s->cluster);
         control_pack_str(pk, "firm");
         if (s->firm)
             control_pack_str(pk, s->firm);
         else
             msgpack_pack_nil(pk);
-        control_pack_str(pk, "created_ms");
-        msgpack_pack_int64(pk, s->created_ms);
-        control_pack_str(pk, "until_ms");
-        msgpack_pack_int64(pk, s->until_ms);
-        control_pack_str(pk, "reason");
-        control_pack_str(pk, s->reason);
+        control_pack_kv_i64(pk, "created_ms", s->created_ms);
+        control_pack_kv_i64(pk, "until_ms", s->until_ms);
+        control_pack_kv_str(pk, "reason", s->reason);
     }
 }
 
@@ -154,6 +145,5 @@ void alertctl_silence_rm(server_t *srv, msgpack_packer *pk, const proto_ctl_requ
     }
     proto_ctl_reply_begin(pk, true, "");
     msgpack_pack_map(pk, 1);
-    control_pack_str(pk, "id");
-    msgpack_pack_int64(pk, a->ival);
+    control_pack_kv_i64(pk, "id", a->ival);
 }

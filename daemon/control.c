@@ -21,6 +21,24 @@ void control_pack_str(msgpack_packer *pk, const char *s)
     msgpack_pack_str_body(pk, s, n);
 }
 
+void control_pack_kv_u64(msgpack_packer *pk, const char *key, uint64_t v)
+{
+    control_pack_str(pk, key);
+    msgpack_pack_uint64(pk, v);
+}
+
+void control_pack_kv_i64(msgpack_packer *pk, const char *key, int64_t v)
+{
+    control_pack_str(pk, key);
+    msgpack_pack_int64(pk, v);
+}
+
+void control_pack_kv_str(msgpack_packer *pk, const char *key, const char *v)
+{
+    control_pack_str(pk, key);
+    control_pack_str(pk, v);
+}
+
 void control_reply_error(msgpack_packer *pk, const char *reason)
 {
     proto_ctl_reply_begin(pk, false, reason);
@@ -41,12 +59,9 @@ static void cmd_reload(server_t *srv, msgpack_packer *pk, const proto_ctl_reques
     }
     proto_ctl_reply_begin(pk, true, "");
     msgpack_pack_map(pk, 3);
-    control_pack_str(pk, "firms");
-    msgpack_pack_uint64(pk, srv->reg->nfirms);
-    control_pack_str(pk, "rules");
-    msgpack_pack_uint64(pk, srv->cfg->nrules);
-    control_pack_str(pk, "reloads");
-    msgpack_pack_uint64(pk, srv->reloads);
+    control_pack_kv_u64(pk, "firms", srv->reg->nfirms);
+    control_pack_kv_u64(pk, "rules", srv->cfg->nrules);
+    control_pack_kv_u64(pk, "reloads", srv->reloads);
 }
 
 static void cmd_ping(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *req)
@@ -71,92 +86,55 @@ static void cmd_status(server_t *srv, msgpack_packer *pk, const proto_ctl_reques
         msgpack_pack_true(pk);
     else
         msgpack_pack_false(pk);
-    control_pack_str(pk, "keys");
-    msgpack_pack_uint64(pk, srv->keys ? srv->keys->nkeys : 0);
-    control_pack_str(pk, "connections_admitted");
-    msgpack_pack_uint64(pk, srv->zap.admitted);
-    control_pack_str(pk, "connections_refused");
-    msgpack_pack_uint64(pk, srv->zap.refused);
-    control_pack_str(pk, "handshakes_failed");
-    msgpack_pack_uint64(pk, metrics_handshakes_failed(&srv->metrics));
-    control_pack_str(pk, "commands_denied");
-    msgpack_pack_uint64(pk, srv->control.denied);
-    control_pack_str(pk, "subscriptions_admitted");
-    msgpack_pack_uint64(pk, srv->alerts.subs_admitted);
-    control_pack_str(pk, "subscriptions_refused");
-    msgpack_pack_uint64(pk, srv->alerts.subs_refused);
+    control_pack_kv_u64(pk, "keys", srv->keys ? srv->keys->nkeys : 0);
+    control_pack_kv_u64(pk, "connections_admitted", srv->zap.admitted);
+    control_pack_kv_u64(pk, "connections_refused", srv->zap.refused);
+    control_pack_kv_u64(pk, "handshakes_failed", metrics_handshakes_failed(&srv->metrics));
+    control_pack_kv_u64(pk, "commands_denied", srv->control.denied);
+    control_pack_kv_u64(pk, "subscriptions_admitted", srv->alerts.subs_admitted);
+    control_pack_kv_u64(pk, "subscriptions_refused", srv->alerts.subs_refused);
     control_pack_str(pk, "wal");
     msgpack_pack_map(pk, 8);
-    control_pack_str(pk, "fsync");
-    control_pack_str(pk, srv->cfg->fsync);
-    control_pack_str(pk, "segment");
-    msgpack_pack_uint64(pk, w->segment);
-    control_pack_str(pk, "appends");
-    msgpack_pack_uint64(pk, w->appends);
-    control_pack_str(pk, "bytes_written");
-    msgpack_pack_uint64(pk, w->bytes_written);
-    control_pack_str(pk, "unsynced_bytes");
-    msgpack_pack_uint64(pk, w->pos - w->synced);
-    control_pack_str(pk, "fsyncs");
-    msgpack_pack_uint64(pk, w->fsyncs);
-    control_pack_str(pk, "fsync_avg_us");
-    msgpack_pack_uint64(pk, w->fsyncs ? w->fsync_ns_total / w->fsyncs / 1000 : 0);
-    control_pack_str(pk, "fsync_max_us");
-    msgpack_pack_uint64(pk, w->fsync_ns_max / 1000);
+    control_pack_kv_str(pk, "fsync", srv->cfg->fsync);
+    control_pack_kv_u64(pk, "segment", w->segment);
+    control_pack_kv_u64(pk, "appends", w->appends);
+    control_pack_kv_u64(pk, "bytes_written", w->bytes_written);
+    control_pack_kv_u64(pk, "unsynced_bytes", w->pos - w->synced);
+    control_pack_kv_u64(pk, "fsyncs", w->fsyncs);
+    control_pack_kv_u64(pk, "fsync_avg_us", w->fsyncs ? w->fsync_ns_total / w->fsyncs / 1000 : 0);
+    control_pack_kv_u64(pk, "fsync_max_us", w->fsync_ns_max / 1000);
     control_pack_str(pk, "snapshots");
     msgpack_pack_map(pk, 4);
-    control_pack_str(pk, "written");
-    msgpack_pack_uint64(pk, srv->snap.written);
-    control_pack_str(pk, "failed");
-    msgpack_pack_uint64(pk, srv->snap.failed);
-    control_pack_str(pk, "last_segment");
-    msgpack_pack_uint64(pk, srv->snap.last_segment);
-    control_pack_str(pk, "last_bytes");
-    msgpack_pack_uint64(pk, srv->snap.last_bytes);
+    control_pack_kv_u64(pk, "written", srv->snap.written);
+    control_pack_kv_u64(pk, "failed", srv->snap.failed);
+    control_pack_kv_u64(pk, "last_segment", srv->snap.last_segment);
+    control_pack_kv_u64(pk, "last_bytes", srv->snap.last_bytes);
     control_pack_str(pk, "recovery");
     msgpack_pack_map(pk, 6);
-    control_pack_str(pk, "snapshot_segment");
-    msgpack_pack_uint64(pk, srv->recovery.snapshot_segment);
-    control_pack_str(pk, "wal_records");
-    msgpack_pack_uint64(pk, srv->recovery.wal.records);
-    control_pack_str(pk, "wal_damaged");
-    msgpack_pack_uint64(pk, srv->recovery.wal.damaged);
-    control_pack_str(pk, "wal_bytes_skipped");
-    msgpack_pack_uint64(pk, srv->recovery.wal.bytes_skipped);
-    control_pack_str(pk, "wal_truncated");
-    msgpack_pack_uint64(pk, srv->recovery.wal.truncated);
-    control_pack_str(pk, "ready_ms");
-    msgpack_pack_int64(pk, srv->recovery.ready_ms);
-    control_pack_str(pk, "replay_skipped");
-    msgpack_pack_uint64(pk, srv->ingest.replay_skipped);
-    control_pack_str(pk, "version");
-    control_pack_str(pk, CLUSTERMON_VERSION);
-    control_pack_str(pk, "uptime_ms");
-    msgpack_pack_int64(pk, calendar_now_ms() - srv->started_ms);
-    control_pack_str(pk, "firms");
-    msgpack_pack_uint64(pk, srv->reg->nfirms);
-    control_pack_str(pk, "clusters");
-    msgpack_pack_uint64(pk, srv->cfg->nclusters);
-    control_pack_str(pk, "rules");
-    msgpack_pack_uint64(pk, srv->cfg->nrules);
-    control_pack_str(pk, "samples_applied");
-    msgpack_pack_uint64(pk, st->samples_applied);
-    control_pack_str(pk, "batches_ok");
-    msgpack_pack_uint64(pk, st->batches_ok);
-    control_pack_str(pk, "batches_duplicate");
-    msgpack_pack_uint64(pk, st->batches_duplicate);
-    control_pack_str(pk, "bad_envelopes");
-    msgpack_pack_uint64(pk, st->bad_envelopes);
+    control_pack_kv_u64(pk, "snapshot_segment", srv->recovery.snapshot_segment);
+    control_pack_kv_u64(pk, "wal_records", srv->recovery.wal.records);
+    control_pack_kv_u64(pk, "wal_damaged", srv->recovery.wal.damaged);
+    control_pack_kv_u64(pk, "wal_bytes_skipped", srv->recovery.wal.bytes_skipped);
+    control_pack_kv_u64(pk, "wal_truncated", srv->recovery.wal.truncated);
+    control_pack_kv_i64(pk, "ready_ms", srv->recovery.ready_ms);
+    control_pack_kv_u64(pk, "replay_skipped", srv->ingest.replay_skipped);
+    control_pack_kv_str(pk, "version", CLUSTERMON_VERSION);
+    control_pack_kv_i64(pk, "uptime_ms", calendar_now_ms() - srv->started_ms);
+    control_pack_kv_u64(pk, "firms", srv->reg->nfirms);
+    control_pack_kv_u64(pk, "clusters", srv->cfg->nclusters);
+    control_pack_kv_u64(pk, "rules", srv->cfg->nrules);
+    control_pack_kv_u64(pk, "samples_applied", st->samples_applied);
+    control_pack_kv_u64(pk, "batches_ok", st->batches_ok);
+    control_pack_kv_u64(pk, "batches_duplicate", st->batches_duplicate);
+    control_pack_kv_u64(pk, "bad_envelopes", st->bad_envelopes);
     control_pack_str(pk, "nacks");
     msgpack_pack_map(pk, PROTO_STATUS_COUNT - 1);
     for (int s = 1; s < PROTO_STATUS_COUNT; s++) {
         control_pack_str(pk, proto_status_name((proto_status_t)s));
         msgpack_pack_uint64(pk, st->nacks[s]);
     }
-    control_pack_str(pk, "alerts_published");
-    msgpack_pack_uint64(pk, srv->alerts.published);
-    control_pack_str(pk, "alerts_firing");
-    msgpack_pack_uint64(pk, srv->book.firing);
+    control_pack_kv_u64(pk, "alerts_published", srv->alerts.published);
+    control_pack_kv_u64(pk, "alerts_firing", srv->book.firing);
 }
 
 /* Every command the control socket knows; handlers live with the module

@@ -49,6 +49,10 @@ typedef void (*control_handler_t)(struct server *srv, msgpack_packer *pk,
                                   const proto_ctl_request_t *req);
 
 void control_pack_str(msgpack_packer *pk, const char *s);
+/* One map entry: the key, then its value. */
+void control_pack_kv_u64(msgpack_packer *pk, const char *key, uint64_t v);
+void control_pack_kv_i64(msgpack_packer *pk, const char *key, int64_t v);
+void control_pack_kv_str(msgpack_packer *pk, const char *key, const char *v);
 void control_reply_error(msgpack_packer *pk, const char *reason);
 
 int control_start(control_t *c, struct server *srv, const char *endpoint, char *err, size_t errlen);

@@ -89,17 +89,14 @@ void query_report(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *
     msgpack_pack_map(pk, 6);
     control_pack_str(pk, "year");
     msgpack_pack_int(pk, year);
-    control_pack_str(pk, "timezone");
-    control_pack_str(pk, cfg->timezone);
-    control_pack_str(pk, "revenue_metric");
-    control_pack_str(pk, cfg->revenue_metric);
+    control_pack_kv_str(pk, "timezone", cfg->timezone);
+    control_pack_kv_str(pk, "revenue_metric", cfg->revenue_metric);
     control_pack_str(pk, "profit_metric");
     if (has_profit)
         control_pack_str(pk, cfg->profit_metric);
     else
         msgpack_pack_nil(pk);
-    control_pack_str(pk, "above_scale_line_milli");
-    msgpack_pack_int64(pk, line_milli);
+    control_pack_kv_i64(pk, "above_scale_line_milli", line_milli);
     control_pack_str(pk, "clusters");
     msgpack_pack_array(pk, cfg->nclusters);
     for (size_t ci = 0; ci < cfg->nclusters; ci++) {
@@ -115,17 +112,14 @@ void query_report(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *
                 tally_firm(&chains[firm->chain], srv, (int)f, year, line_milli);
         }
         msgpack_pack_map(pk, 8);
-        control_pack_str(pk, "id");
-        control_pack_str(pk, cl->id);
-        control_pack_str(pk, "title");
-        control_pack_str(pk, cl->title);
+        control_pack_kv_str(pk, "id", cl->id);
+        control_pack_kv_str(pk, "title", cl->title);
         pack_tally(pk, &total, has_profit);
         control_pack_str(pk, "chains");
         msgpack_pack_array(pk, cl->nchains);
         for (size_t k = 0; k < cl->nchains; k++) {
             msgpack_pack_map(pk, 6);
-            control_pack_str(pk, "id");
-            control_pack_str(pk, cl->chains[k]);
+            control_pack_kv_str(pk, "id", cl->chains[k]);
             pack_tally(pk, &chains[k], has_profit);
         }
     }
@@ -154,12 +148,9 @@ void query_totals(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *
     proto_period_format(period, pbuf, sizeof pbuf);
     proto_ctl_reply_begin(pk, true, "");
     msgpack_pack_map(pk, 4);
-    control_pack_str(pk, "metric");
-    control_pack_str(pk, cfg->metrics[metric].name);
-    control_pack_str(pk, "unit");
-    control_pack_str(pk, cfg->metrics[metric].unit);
-    control_pack_str(pk, "period");
-    control_pack_str(pk, pbuf);
+    control_pack_kv_str(pk, "metric", cfg->metrics[metric].name);
+    control_pack_kv_str(pk, "unit", cfg->metrics[metric].unit);
+    control_pack_kv_str(pk, "period", pbuf);
     control_pack_str(pk, "clusters");
     msgpack_pack_array(pk, cfg->nclusters);
     for (size_t ci = 0; ci < cfg->nclusters; ci++) {
@@ -179,22 +170,19 @@ void query_totals(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *
             }
         }
         msgpack_pack_map(pk, 6);
-        control_pack_str(pk, "id");
-        control_pack_str(pk, cl->id);
+        control_pack_kv_str(pk, "id", cl->id);
         control_pack_str(pk, "firms");
         msgpack_pack_uint32(pk, total.firms);
         control_pack_str(pk, "reporting");
         msgpack_pack_uint32(pk, total.reporting);
         control_pack_str(pk, "total_milli");
         pack_milli(pk, total.total);
-        control_pack_str(pk, "title");
-        control_pack_str(pk, cl->title);
+        control_pack_kv_str(pk, "title", cl->title);
         control_pack_str(pk, "chains");
         msgpack_pack_array(pk, cl->nchains);
         for (size_t k = 0; k < cl->nchains; k++) {
             msgpack_pack_map(pk, 4);
-            control_pack_str(pk, "id");
-            control_pack_str(pk, cl->chains[k]);
+            control_pack_kv_str(pk, "id", cl->chains[k]);
             control_pack_str(pk, "firms");
             msgpack_pack_uint32(pk, chains[k].firms);
             control_pack_str(pk, "reporting");
@@ -394,12 +382,9 @@ void query_clusters(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t
 
     proto_ctl_reply_begin(pk, true, "");
     msgpack_pack_map(pk, 4);
-    control_pack_str(pk, "year");
-    msgpack_pack_int64(pk, y);
-    control_pack_str(pk, "timezone");
-    control_pack_str(pk, cfg->timezone);
-    control_pack_str(pk, "silent_days");
-    msgpack_pack_int64(pk, days);
+    control_pack_kv_i64(pk, "year", y);
+    control_pack_kv_str(pk, "timezone", cfg->timezone);
+    control_pack_kv_i64(pk, "silent_days", days);
     control_pack_str(pk, "clusters");
     msgpack_pack_array(pk, cfg->nclusters);
     for (size_t ci = 0; ci < cfg->nclusters; ci++) {
@@ -414,10 +399,8 @@ void query_clusters(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t
             silent += firm_silent(srv, (int)f, now, days, NULL, label, sizeof label);
         }
         msgpack_pack_map(pk, 10);
-        control_pack_str(pk, "id");
-        control_pack_str(pk, cl->id);
-        control_pack_str(pk, "title");
-        control_pack_str(pk, cl->title);
+        control_pack_kv_str(pk, "id", cl->id);
+        control_pack_kv_str(pk, "title", cl->title);
         control_pack_str(pk, "chains");
         msgpack_pack_array(pk, cl->nchains);
         for (size_t k = 0; k < cl->nchains; k++)
@@ -425,8 +408,7 @@ void query_clusters(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t
         pack_tally(pk, &t, cfg->profit_idx >= 0);
         control_pack_str(pk, "silent");
         msgpack_pack_uint32(pk, silent);
-        control_pack_str(pk, "alerts_firing");
-        msgpack_pack_uint64(pk, firing[ci]);
+        control_pack_kv_u64(pk, "alerts_firing", firing[ci]);
     }
     free(firing);
 }
@@ -473,10 +455,8 @@ static void pack_ytd_row(msgpack_packer *pk, const server_t *srv, const char *ki
     for (size_t m = 0; m < cfg->nmetrics; m++)
         nperiod += cfg->metrics[m].kind == METRIC_PERIOD;
     msgpack_pack_map(pk, 6);
-    control_pack_str(pk, "kind");
-    control_pack_str(pk, kind);
-    control_pack_str(pk, "id");
-    control_pack_str(pk, id);
+    control_pack_kv_str(pk, "kind", kind);
+    control_pack_kv_str(pk, "id", id);
     control_pack_str(pk, "firms");
     msgpack_pack_uint32(pk, r->firms);
     control_pack_str(pk, "reporting");
@@ -539,10 +519,8 @@ static void pack_targets(server_t *srv, msgpack_packer *pk, int ci)
                 coverage = &a->details[k];
         }
         msgpack_pack_map(pk, 9);
-        control_pack_str(pk, "rule");
-        control_pack_str(pk, rule->id);
-        control_pack_str(pk, "metric");
-        control_pack_str(pk, cfg->metrics[rule->metric].name);
+        control_pack_kv_str(pk, "rule", rule->id);
+        control_pack_kv_str(pk, "metric", cfg->metrics[rule->metric].name);
         control_pack_str(pk, "chain");
         if (rule->chain >= 0)
             control_pack_str(pk, cfg->clusters[ci].chains[rule->chain]);
@@ -611,20 +589,15 @@ void query_cluster(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t 
     proto_ctl_reply_begin(pk, true, "");
     msgpack_pack_map(pk, 10);
     pack_targets(srv, pk, ci);
-    control_pack_str(pk, "id");
-    control_pack_str(pk, cl->id);
-    control_pack_str(pk, "title");
-    control_pack_str(pk, cl->title);
+    control_pack_kv_str(pk, "id", cl->id);
+    control_pack_kv_str(pk, "title", cl->title);
     control_pack_str(pk, "year");
     msgpack_pack_int(pk, year);
     control_pack_str(pk, "through");
     msgpack_pack_int(pk, month);
-    control_pack_str(pk, "timezone");
-    control_pack_str(pk, cfg->timezone);
-    control_pack_str(pk, "revenue_metric");
-    control_pack_str(pk, cfg->revenue_metric);
-    control_pack_str(pk, "above_scale_line_milli");
-    msgpack_pack_int64(pk, line_milli);
+    control_pack_kv_str(pk, "timezone", cfg->timezone);
+    control_pack_kv_str(pk, "revenue_metric", cfg->revenue_metric);
+    control_pack_kv_i64(pk, "above_scale_line_milli", line_milli);
     control_pack_str(pk, "units");
     size_t nperiod = 0;
     for (size_t m = 0; m < cfg->nmetrics; m++)
@@ -694,12 +667,9 @@ void query_firms(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *r
     }
     proto_ctl_reply_begin(pk, true, "");
     msgpack_pack_map(pk, 5);
-    control_pack_str(pk, "timezone");
-    control_pack_str(pk, cfg->timezone);
-    control_pack_str(pk, "as_of_ms");
-    msgpack_pack_int64(pk, as_of);
-    control_pack_str(pk, "silent_days");
-    msgpack_pack_int64(pk, days);
+    control_pack_kv_str(pk, "timezone", cfg->timezone);
+    control_pack_kv_i64(pk, "as_of_ms", as_of);
+    control_pack_kv_i64(pk, "silent_days", days);
     control_pack_str(pk, "cluster");
     if (ci >= 0)
         control_pack_str(pk, cfg->clusters[ci].id);
@@ -718,21 +688,16 @@ void query_firms(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *r
             continue;
         const config_cluster_t *cl = &cfg->clusters[firm->cluster];
         msgpack_pack_map(pk, 10);
-        control_pack_str(pk, "id");
-        control_pack_str(pk, firm->id);
-        control_pack_str(pk, "name");
-        control_pack_str(pk, firm->name);
-        control_pack_str(pk, "cluster");
-        control_pack_str(pk, cl->id);
+        control_pack_kv_str(pk, "id", firm->id);
+        control_pack_kv_str(pk, "name", firm->name);
+        control_pack_kv_str(pk, "cluster", cl->id);
         control_pack_str(pk, "chain");
         if (firm->chain >= 0)
             control_pack_str(pk, cl->chains[firm->chain]);
         else
             msgpack_pack_nil(pk);
-        control_pack_str(pk, "tier");
-        control_pack_str(pk, registry_tier_name(firm->tier));
-        control_pack_str(pk, "status");
-        control_pack_str(pk, firm->inactive ? "inactive" : "active");
+        control_pack_kv_str(pk, "tier", registry_tier_name(firm->tier));
+        control_pack_kv_str(pk, "status", firm->inactive ? "inactive" : "active");
         control_pack_str(pk, "last_data");
         if (last)
             control_pack_str(pk, label);
@@ -765,40 +730,28 @@ void query_runtime(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t 
     const char *endpoints[METRICS_NSOCKS] = {cfg->ingest, cfg->alerts, cfg->control};
     proto_ctl_reply_begin(pk, true, "");
     msgpack_pack_map(pk, 9);
-    control_pack_str(pk, "pid");
-    msgpack_pack_int64(pk, (int64_t)getpid());
-    control_pack_str(pk, "started_ms");
-    msgpack_pack_int64(pk, srv->started_ms);
+    control_pack_kv_i64(pk, "pid", (int64_t)getpid());
+    control_pack_kv_i64(pk, "started_ms", srv->started_ms);
     control_pack_str(pk, "samples_per_s");
     msgpack_pack_double(pk, metrics_samples_per_s(m));
-    control_pack_str(pk, "loop_lag_ms");
-    msgpack_pack_int64(pk, metrics_loop_lag_ms(m));
-    control_pack_str(pk, "agents_connected");
-    msgpack_pack_int64(pk, m->peers[METRICS_SOCK_INGEST].peers);
-    control_pack_str(pk, "agents_known");
-    msgpack_pack_uint64(pk, srv->ingest.nagents);
+    control_pack_kv_i64(pk, "loop_lag_ms", metrics_loop_lag_ms(m));
+    control_pack_kv_i64(pk, "agents_connected", m->peers[METRICS_SOCK_INGEST].peers);
+    control_pack_kv_u64(pk, "agents_known", srv->ingest.nagents);
     control_pack_str(pk, "sockets");
     msgpack_pack_array(pk, METRICS_NSOCKS + 1);
     for (int i = 0; i < METRICS_NSOCKS; i++) {
         msgpack_pack_map(pk, 4);
-        control_pack_str(pk, "name");
-        control_pack_str(pk, metrics_sock_name(i));
-        control_pack_str(pk, "endpoint");
-        control_pack_str(pk, endpoints[i]);
-        control_pack_str(pk, "peers");
-        msgpack_pack_int64(pk, m->peers[i].peers);
-        control_pack_str(pk, "accepted");
-        msgpack_pack_uint64(pk, m->peers[i].accepted);
+        control_pack_kv_str(pk, "name", metrics_sock_name(i));
+        control_pack_kv_str(pk, "endpoint", endpoints[i]);
+        control_pack_kv_i64(pk, "peers", m->peers[i].peers);
+        control_pack_kv_u64(pk, "accepted", m->peers[i].accepted);
     }
     msgpack_pack_map(pk, 4);
-    control_pack_str(pk, "name");
-    control_pack_str(pk, "http");
-    control_pack_str(pk, "endpoint");
-    control_pack_str(pk, srv->http.endpoint);
+    control_pack_kv_str(pk, "name", "http");
+    control_pack_kv_str(pk, "endpoint", srv->http.endpoint);
     control_pack_str(pk, "peers");
     msgpack_pack_uint32(pk, srv->http.nconns);
-    control_pack_str(pk, "accepted");
-    msgpack_pack_uint64(pk, srv->http.accepted);
+    control_pack_kv_u64(pk, "accepted", srv->http.accepted);
     control_pack_str(pk, "systemd");
     msgpack_pack_map(pk, 2);
     control_pack_str(pk, "notify");
@@ -806,8 +759,6 @@ void query_runtime(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t 
         msgpack_pack_true(pk);
     else
         msgpack_pack_false(pk);
-    control_pack_str(pk, "watchdog_ms");
-    msgpack_pack_uint64(pk, srv->notify.watchdog_usec / 1000);
-    control_pack_str(pk, "log_level");
-    control_pack_str(pk, cfg->log_level);
+    control_pack_kv_u64(pk, "watchdog_ms", srv->notify.watchdog_usec / 1000);
+    control_pack_kv_str(pk, "log_level", cfg->log_level);
 }
