@@ -69,6 +69,7 @@ enum {
     EXIT_NACK = 1,
     EXIT_INPUT = 2,
     EXIT_NOACK = 3,
+    EXIT_CONFLICT = 4,
 };
 
 #define DEFAULT_ENDPOINT "tcp://127.0.0.1:7601"
@@ -101,6 +102,7 @@ typedef struct {
     long batch;
     long timeout_ms;
     long retries; /* 0: forever */
+    long window;  /* batches in flight at once, 1 (stop and wait) .. PROTO_MAX_WINDOW */
     bool verbose;
     const char *server_key_arg, *key_arg; /* NULL: from the environment */
     clientkey_t key;                      /* CURVE, for every socket */
@@ -109,7 +111,20 @@ typedef struct {
 typedef enum {
     PHASE_SENT,   /* waiting for the ack until the deadline */
     PHASE_PAUSED, /* backing off until the deadline, then resend */
+    PHASE_PARKED, /* out_of_order: resent once every batch before it is settled */
 } phase_t;
+
+/* One batch in the window: the oldest unsettled spooled batches, by seq. */
+typedef struct {
+    uint64_t seq;
+    void *msg; /* malloc()ed, from spool_read() (or an empty batch for a lost one) */
+    size_t len;
+    unsigned tries;
+    phase_t phase;
+    const char *deferred; /* the last answer put the batch off: "busy" or "rate limited"; else NULL */
+    int64_t deadline;
+    bool lost; /* its spool file was corrupt: an empty batch stands in (not in the spool) */
+} flight_t;
 
 typedef struct {
     const options_t *opt;
@@ -125,15 +140,9 @@ typedef struct {
     int input_status; /* EXIT_INPUT after a bad line: reported once the spool is empty */
     bool full_said;
 
-    /* The batch in flight: the oldest spooled one. */
-    bool inflight;
-    uint64_t seq;
-    void *msg; /* malloc()ed, from spool_read() */
-    size_t len;
-    unsigned tries;
-    phase_t phase;
-    const char *deferred; /* the last answer put the batch off: "busy" or "rate limited"; else NULL */
-    int64_t deadline;
+    /* The window: fl[0..nfl) in seq order, the oldest spooled batches. */
+    flight_t fl[PROTO_MAX_WINDOW];
+    size_t nfl;
 
     /* totals for the -v summary */
     uint64_t samples_acked, batches, resends, corrupt;
@@ -293,98 +302,160 @@ static int recv_reply(void *sock, zmq_msg_t *msg)
     return ok ? 1 : 0;
 }
 
-/* ---- the batch in flight ------------------------------------------------------ */
+/* ---- the window ----------------------------------------------------------------- */
 
-static void inflight_clear(agent_t *a)
+static void flight_drop(agent_t *a, size_t i)
 {
-    free(a->msg);
-    a->msg = NULL;
-    a->inflight = false;
+    free(a->fl[i].msg);
+    memmove(&a->fl[i], &a->fl[i + 1], (a->nfl - i - 1) * sizeof(a->fl[0]));
+    a->nfl--;
 }
 
-static void send_msg(agent_t *a)
+static void window_clear(agent_t *a)
 {
-    if (zmq_send(a->sock, a->msg, a->len, ZMQ_DONTWAIT) < 0 && a->opt->verbose)
+    while (a->nfl > 0)
+        flight_drop(a, a->nfl - 1);
+}
+
+static flight_t *flight_find(agent_t *a, uint64_t seq)
+{
+    for (size_t i = 0; i < a->nfl; i++)
+        if (a->fl[i].seq == seq)
+            return &a->fl[i];
+    return NULL;
+}
+
+static void send_msg(agent_t *a, flight_t *f)
+{
+    if (zmq_send(a->sock, f->msg, f->len, ZMQ_DONTWAIT) < 0 && a->opt->verbose)
         /* Queue full (peer gone): counts as a try; the timeout paces us. */
-        warnx("batch %" PRIu64 ": cannot queue it for %s: %s", a->seq, endpoint(a), zmq_strerror(errno));
-    a->phase = PHASE_SENT;
-    a->deferred = NULL;
-    a->deadline = monotonic_ms() + a->opt->timeout_ms;
+        warnx("batch %" PRIu64 ": cannot queue it for %s: %s", f->seq, endpoint(a), zmq_strerror(errno));
+    f->phase = PHASE_SENT;
+    f->deferred = NULL;
+    f->deadline = monotonic_ms() + a->opt->timeout_ms;
 }
 
 /*
- * Loads the oldest spooled batch and sends it. A corrupt spool file has been
- * moved aside by spool_read() (with a warning): it is counted and skipped.
- * Returns 0 or the exit status.
+ * A spooled batch that failed its checks was moved aside: its samples are
+ * lost here (and said so), but its seq was handed out, and the daemon takes
+ * no later seq before it. An empty batch settles it with nothing.
  */
-static int start_next(agent_t *a)
+static int empty_batch(agent_t *a, uint64_t seq, void **ret_msg, size_t *ret_len)
+{
+    char err[PROTO_ERRLEN];
+    proto_batch_t b = {.agent = proto_str(a->opt->agent_id), .epoch = spool_epoch(a->sp), .seq = seq};
+
+    msgpack_sbuffer_clear(&a->buf);
+    if (proto_batch_encode(&b, &a->buf, err, sizeof(err)) < 0) {
+        warnx("cannot encode an empty batch %" PRIu64 ": %s", seq, err);
+        return EXIT_NACK;
+    }
+    *ret_msg = malloc(a->buf.size);
+    if (*ret_msg == NULL)
+        abort();
+    memcpy(*ret_msg, a->buf.data, a->buf.size);
+    *ret_len = a->buf.size;
+    return 0;
+}
+
+/*
+ * Fills the window with the next spooled batches (after the newest in it)
+ * and sends each. Returns 0 or the exit status.
+ */
+static int window_fill(agent_t *a)
 {
     char err[SPOOL_ERRLEN];
     uint64_t seq;
-    int rc;
+    bool more = a->nfl == 0 ? spool_first(a->sp, &seq)
+                            : spool_next_after(a->sp, a->fl[a->nfl - 1].seq, &seq);
 
-    while (spool_first(a->sp, &seq)) {
-        rc = spool_read(a->sp, seq, &a->msg, &a->len, err, sizeof(err));
-        if (rc == SPOOL_ECORRUPT)
-            continue; /* moved aside; spool_warn() counted it */
-        if (rc != SPOOL_OK) {
+    while (more && a->nfl < (size_t)a->opt->window) {
+        flight_t *f = &a->fl[a->nfl];
+        int rc = spool_read(a->sp, seq, &f->msg, &f->len, err, sizeof(err));
+
+        if (rc == SPOOL_ECORRUPT) {
+            /* moved aside; spool_warn() counted it. Its seq is settled empty. */
+            if ((rc = empty_batch(a, seq, &f->msg, &f->len)) != 0)
+                return rc;
+            f->lost = true;
+        } else if (rc != SPOOL_OK) {
             warnx("%s", err);
             return EXIT_NACK;
         }
-        a->inflight = true;
-        a->seq = seq;
-        a->tries = 1;
-        send_msg(a);
-        return 0;
+        else
+            f->lost = false;
+        f->seq = seq;
+        f->tries = 1;
+        a->nfl++;
+        send_msg(a, f);
+        more = spool_next_after(a->sp, seq, &seq);
     }
     return 0;
 }
 
-/* The deadline of the batch in flight has passed. Returns 0 or the exit status. */
-static int on_deadline(agent_t *a)
+/* Resends the parked batches that now follow a settled one in order. */
+static void unpark(agent_t *a)
+{
+    for (size_t i = 0; i < a->nfl; i++) {
+        if (a->fl[i].phase != PHASE_PARKED)
+            return; /* the first unsettled one is on its way: the rest wait for it */
+        a->resends++;
+        send_msg(a, &a->fl[i]);
+    }
+}
+
+/* The deadline of batch f has passed. Returns 0 or the exit status. */
+static int on_deadline(agent_t *a, flight_t *f)
 {
     unsigned max_tries = a->opt->retries == 0 ? 0 : (unsigned)a->opt->retries + 1;
 
-    if (a->phase == PHASE_SENT) {
+    if (f->phase == PHASE_SENT) {
         long pause;
 
-        if (max_tries != 0 && a->tries >= max_tries) {
-            warnx("batch %" PRIu64 ": no ack from %s after %u tries%s%s%s", a->seq,
-                  a->opt->nendpoints > 1 ? "any endpoint" : endpoint(a), a->tries,
-                  a->deferred ? " (the daemon stayed " : "", a->deferred ? a->deferred : "",
-                  a->deferred ? ")" : "");
+        if (max_tries != 0 && f->tries >= max_tries) {
+            warnx("batch %" PRIu64 ": no ack from %s after %u tries%s%s%s", f->seq,
+                  a->opt->nendpoints > 1 ? "any endpoint" : endpoint(a), f->tries,
+                  f->deferred ? " (the daemon stayed " : "", f->deferred ? f->deferred : "",
+                  f->deferred ? ")" : "");
             say_spool_kept(a);
             return EXIT_NOACK;
         }
-        pause = backoff_ms(a, a->tries);
+        pause = backoff_ms(a, f->tries);
         if (a->opt->verbose)
-            warnx("batch %" PRIu64 ": %s %s %s, resending in %ld ms (try %u%s)", a->seq,
-                  a->deferred ? a->deferred : "no ack", a->deferred ? "at" : "from", endpoint(a), pause,
-                  a->tries + 1, max_tries ? "" : ", retrying forever");
+            warnx("batch %" PRIu64 ": %s %s %s, resending in %ld ms (try %u%s)", f->seq,
+                  f->deferred ? f->deferred : "no ack", f->deferred ? "at" : "from", endpoint(a), pause,
+                  f->tries + 1, max_tries ? "" : ", retrying forever");
         /* A late ack may still arrive during the pause: it counts. */
-        a->phase = PHASE_PAUSED;
-        a->deadline = monotonic_ms() + pause;
+        f->phase = PHASE_PAUSED;
+        f->deadline = monotonic_ms() + pause;
         return 0;
     }
     /*
      * A busy or rate-limiting daemon is up: stay. A silent one: try the next
-     * endpoint, on a new socket. With a single endpoint the socket stays:
-     * ZeroMQ reconnects by itself, and the copies it queued meanwhile (at
-     * most SOCKET_HWM) reach the daemon as duplicates, acked and not applied.
+     * endpoint, on a new socket, and send the whole window there. With a
+     * single endpoint the socket stays: ZeroMQ reconnects by itself, and the
+     * copies it queued meanwhile (at most SOCKET_HWM) reach the daemon as
+     * duplicates, answered with their first answer and not applied again.
      */
-    if (a->deferred == NULL && a->opt->nendpoints > 1) {
+    if (f->deferred == NULL && a->opt->nendpoints > 1) {
         size_t next = (a->ep + 1) % a->opt->nendpoints;
         int rc;
 
         if (a->opt->verbose)
-            warnx("batch %" PRIu64 ": failing over from %s to %s", a->seq, endpoint(a),
+            warnx("batch %" PRIu64 ": failing over from %s to %s", f->seq, endpoint(a),
                   a->opt->endpoints[next]);
         if ((rc = connect_to(a, next)) != 0)
             return rc;
+        for (size_t i = 0; i < a->nfl; i++)
+            if (&a->fl[i] != f && a->fl[i].phase != PHASE_PARKED) {
+                a->fl[i].tries++;
+                a->resends++;
+                send_msg(a, &a->fl[i]);
+            }
     }
-    a->tries++;
+    f->tries++;
     a->resends++;
-    send_msg(a);
+    send_msg(a, f);
     return 0;
 }
 
@@ -392,59 +463,109 @@ static int on_deadline(agent_t *a)
 static int on_ack(agent_t *a, const proto_ack_t *ack)
 {
     char err[SPOOL_ERRLEN], path[SPOOL_PATH_MAX + 64];
+    flight_t *f = flight_find(a, ack->seq);
+    proto_next_t next = proto_status_next((proto_status_t)ack->status);
+    const char *name = proto_status_name((proto_status_t)ack->status);
 
-    if (!a->inflight || ack->seq != a->seq) {
-        /* A late answer to an earlier copy of a batch already acked. */
+    if (ack->seq == 0 && next != PROTO_NEXT_DONE) {
+        /* The daemon could not tell which batch or stream: every batch this
+         * agent sends would fare the same. */
+        warnx("the daemon refused a batch it could not attribute: %s: " PROTO_STR_FMT, name,
+              PROTO_STR_ARG(ack->reason));
+        say_spool_kept(a);
+        return EXIT_NACK;
+    }
+    if (f == NULL) {
+        /* A late answer to an earlier copy of a batch already settled. */
         if (a->opt->verbose)
-            warnx("ignoring an ack for seq %" PRIu64 " (not the batch in flight)", ack->seq);
+            warnx("ignoring an ack for seq %" PRIu64 " (not in flight)", ack->seq);
         return 0;
     }
-    if (ack->status == PROTO_STATUS_OK) {
-        if (spool_remove(a->sp, a->seq, err, sizeof(err)) != SPOOL_OK) {
+    switch (next) {
+    case PROTO_NEXT_DONE:
+        if (!f->lost && spool_remove(a->sp, f->seq, err, sizeof(err)) != SPOOL_OK) {
             warnx("%s", err);
             return EXIT_NACK;
         }
         a->samples_acked += ack->accepted;
         a->batches++;
         if (a->opt->verbose)
-            warnx("batch %" PRIu64 ": %" PRIu32 " samples acked by %s", a->seq, ack->accepted, endpoint(a));
-        inflight_clear(a);
+            warnx("batch %" PRIu64 ": %" PRIu32 " samples acked by %s", f->seq, ack->accepted, endpoint(a));
+        flight_drop(a, (size_t)(f - a->fl));
+        unpark(a);
         return 0;
-    }
-    if (ack->status == PROTO_STATUS_BUSY || ack->status == PROTO_STATUS_RATE_LIMITED) {
-        /* The daemon is there but cannot take it now: the same bytes, later. */
-        const char *why = ack->status == PROTO_STATUS_BUSY ? "busy" : "rate limited";
-        size_t n = strlen(why);
-        bool said = ack->reason.len >= n && memcmp(ack->reason.ptr, why, n) == 0;
+    case PROTO_NEXT_RETRY:
+        if (ack->status == PROTO_STATUS_INTERNAL) {
+            /* The daemon failed, not the batch (e.g. its disk): keep it for the next run. */
+            warnx("batch %" PRIu64 " rejected: %s: " PROTO_STR_FMT, f->seq, name, PROTO_STR_ARG(ack->reason));
+            warnx("batch %" PRIu64 " stays in the spool %s: the daemon's fault, not the data's", f->seq,
+                  spool_dir(a->sp));
+            say_spool_kept(a);
+            return EXIT_NACK;
+        } else {
+            /* The daemon is there but cannot take it now: the same bytes, later. */
+            const char *why = ack->status == PROTO_STATUS_BUSY ? "busy" : "rate limited";
+            size_t n = strlen(why);
+            bool said = ack->reason.len >= n && memcmp(ack->reason.ptr, why, n) == 0;
 
-        warnx("batch %" PRIu64 " deferred: %s%s" PROTO_STR_FMT, a->seq, said ? "" : why, said ? "" : ": ",
-              PROTO_STR_ARG(ack->reason));
-        if (a->phase == PHASE_SENT) {
-            a->deferred = why;
-            a->deadline = monotonic_ms(); /* back off now */
+            warnx("batch %" PRIu64 " deferred: %s%s" PROTO_STR_FMT, f->seq, said ? "" : why, said ? "" : ": ",
+                  PROTO_STR_ARG(ack->reason));
+            if (f->phase == PHASE_SENT) {
+                f->deferred = why;
+                f->deadline = monotonic_ms(); /* back off now */
+            }
         }
         return 0;
-    }
-    {
-        const char *name = proto_status_name((proto_status_t)ack->status);
-        warnx("batch %" PRIu64 " rejected: %s: " PROTO_STR_FMT, a->seq, name ? name : "unknown",
-              PROTO_STR_ARG(ack->reason));
-    }
-    if (ack->status == PROTO_STATUS_INTERNAL) {
-        /* The daemon failed, not the batch (e.g. its disk): keep it for the next run. */
-        warnx("batch %" PRIu64 " stays in the spool %s: the daemon's fault, not the data's", a->seq,
-              spool_dir(a->sp));
-        inflight_clear(a);
+    case PROTO_NEXT_REWIND:
+        if (ack->expected > f->seq) {
+            /* Settled so long ago that the daemon forgot the answer: it was
+             * acked or refused then, and cannot be sent again. */
+            warnx("batch %" PRIu64 ": settled by the daemon long ago (" PROTO_STR_FMT "); removed from the spool",
+                  f->seq, PROTO_STR_ARG(ack->reason));
+            if (spool_remove(a->sp, f->seq, err, sizeof(err)) != SPOOL_OK) {
+                warnx("%s", err);
+                return EXIT_NACK;
+            }
+            flight_drop(a, (size_t)(f - a->fl));
+            unpark(a);
+            return 0;
+        }
+        if (ack->expected < a->fl[0].seq) {
+            warnx("the daemon expects seq %" PRIu64 " of stream %" PRIu64 ", which this agent delivered "
+                  "and removed from its spool long ago: the daemon's state was reset or lost. Move the "
+                  "spool %s aside to start a new stream (" PROTO_STR_FMT ")",
+                  ack->expected, spool_epoch(a->sp), spool_dir(a->sp), PROTO_STR_ARG(ack->reason));
+            say_spool_kept(a);
+            return EXIT_NACK;
+        }
+        if (a->opt->verbose)
+            warnx("batch %" PRIu64 ": out of order, the daemon expects %" PRIu64 " first", f->seq,
+                  ack->expected);
+        /* the one it waits for is in the window, on its way or backing off:
+         * this one goes again once it is settled */
+        f->phase = PHASE_PARKED;
+        return 0;
+    case PROTO_NEXT_STOP:
+        warnx("batch %" PRIu64 " refused: %s: " PROTO_STR_FMT, f->seq, name, PROTO_STR_ARG(ack->reason));
+        warnx("stopping: agent id '%s' belongs to another agent; give this one its own id (-a)",
+              a->opt->agent_id);
         say_spool_kept(a);
+        return EXIT_CONFLICT;
+    case PROTO_NEXT_FINAL:
+        break;
+    }
+    warnx("batch %" PRIu64 " rejected: %s: " PROTO_STR_FMT, f->seq, name, PROTO_STR_ARG(ack->reason));
+    /* Resending the same bytes would get the same answer: set it aside. */
+    if (f->lost) {
+        flight_drop(a, (size_t)(f - a->fl));
         return EXIT_NACK;
     }
-    /* Resending the same bytes would get the same answer: set it aside. */
-    if (spool_reject(a->sp, a->seq, path, sizeof(path), err, sizeof(err)) != SPOOL_OK) {
+    if (spool_reject(a->sp, f->seq, path, sizeof(path), err, sizeof(err)) != SPOOL_OK) {
         warnx("%s", err);
         return EXIT_NACK;
     }
-    warnx("batch %" PRIu64 " moved to %s", a->seq, path);
-    inflight_clear(a);
+    warnx("batch %" PRIu64 " moved to %s", f->seq, path);
+    flight_drop(a, (size_t)(f - a->fl));
     say_spool_kept(a);
     return EXIT_NACK;
 }
@@ -516,6 +637,7 @@ static int read_batch(agent_t *a)
     if (n > 0) {
         proto_batch_t b = {
             .agent = proto_str(a->opt->agent_id),
+            .epoch = spool_epoch(a->sp),
             .seq = seq,
             .nsamples = (uint32_t)n,
             .samples = a->samples,
@@ -665,8 +787,8 @@ static int loop(agent_t *a)
 
         /* Read ahead while the spool has room, one batch per turn; from a
          * stream only with nothing in flight, since the read may block until
-         * the next line comes and the in-flight batch's ack would wait. */
-        bool may_read = a->r != NULL && !(a->inflight && input_reader_is_stream(a->r));
+         * the next line comes and the acks in flight would wait. */
+        bool may_read = a->r != NULL && !(a->nfl > 0 && input_reader_is_stream(a->r));
         if (may_read) {
             if (spool_has_room(a)) {
                 if ((rc = read_batch(a)) != 0)
@@ -677,21 +799,28 @@ static int loop(agent_t *a)
                 a->full_said = true;
             }
         }
-        if (!a->inflight && (rc = start_next(a)) != 0)
+        if ((rc = window_fill(a)) != 0)
             return rc;
-        if (!a->inflight && a->r == NULL)
+        if (a->nfl == 0 && a->r == NULL)
             return 0; /* everything read is acked */
 
+        int64_t now = monotonic_ms(), first = INT64_MAX;
+        for (size_t i = 0; i < a->nfl; i++)
+            if (a->fl[i].phase != PHASE_PARKED && a->fl[i].deadline < first)
+                first = a->fl[i].deadline;
         if (may_read && spool_has_room(a))
             timeout = 0;
-        else if (a->inflight)
-            timeout = (long)(a->deadline - monotonic_ms());
+        else if (first != INT64_MAX)
+            timeout = (long)(first - now);
         else
             timeout = 0;
         if ((rc = poll_replies(a, timeout < 0 ? 0 : timeout)) != 0)
             return rc;
-        if (a->inflight && monotonic_ms() >= a->deadline && (rc = on_deadline(a)) != 0)
-            return rc;
+        now = monotonic_ms();
+        for (size_t i = 0; i < a->nfl; i++)
+            if (a->fl[i].phase != PHASE_PARKED && now >= a->fl[i].deadline &&
+                (rc = on_deadline(a, &a->fl[i])) != 0)
+                return rc;
     }
 }
 
@@ -710,7 +839,7 @@ static int run(const options_t *opt)
     if (a.rng == 0)
         a.rng = 1;
 
-    if (spool_open(opt->spool_root, opt->agent_id, opt->spool_max, (uint64_t)realtime_ms(), spool_warn, &a,
+    if (spool_open(opt->spool_root, opt->agent_id, opt->spool_max, 1, spool_warn, &a,
                    &a.sp, err, sizeof(err)) != SPOOL_OK) {
         warnx("%s", err);
         status = EXIT_NACK;
@@ -718,10 +847,12 @@ static int run(const options_t *opt)
     }
     if (opt->verbose) {
         if (spool_first(a.sp, &first))
-            warnx("spool %s: %zu batches (%" PRIu64 " bytes) to resend first, seqs %" PRIu64 "..%" PRIu64,
-                  spool_dir(a.sp), spool_count(a.sp), spool_bytes(a.sp), first, spool_next_seq(a.sp) - 1);
+            warnx("spool %s: stream %" PRIu64 ", %zu batches (%" PRIu64 " bytes) to resend first, seqs %"
+                  PRIu64 "..%" PRIu64, spool_dir(a.sp), spool_epoch(a.sp), spool_count(a.sp),
+                  spool_bytes(a.sp), first, spool_next_seq(a.sp) - 1);
         else
-            warnx("spool %s: empty, next seq %" PRIu64, spool_dir(a.sp), spool_next_seq(a.sp));
+            warnx("spool %s: stream %" PRIu64 ", empty, next seq %" PRIu64, spool_dir(a.sp),
+                  spool_epoch(a.sp), spool_next_seq(a.sp));
     }
     if ((status = open_input(&a)) != 0) {
         say_spool_kept(&a);
@@ -748,7 +879,7 @@ static int run(const options_t *opt)
         warnx("%" PRIu64 " samples in %" PRIu64 " batches acked by %s (%" PRIu64 " resends)", a.samples_acked,
               a.batches, opt->nendpoints > 1 ? "the endpoints" : endpoint(&a), a.resends);
 done:
-    inflight_clear(&a);
+    window_clear(&a);
     if (a.sock != NULL)
         zmq_close(a.sock);
     if (a.ctx != NULL)
@@ -775,6 +906,8 @@ static void usage(FILE *fp)
             "  -b, --batch N        samples per batch, 1..%d (default %d)\n"
             "  -t, --timeout MS     wait this long for an ack (default %d)\n"
             "  -r, --retries N      resends of an unacked batch, 0 = forever (default %d)\n"
+            "  -w, --window N       batches in flight at once, 1..%d (default 1: send one,\n"
+            "                       wait for its ack, send the next)\n"
             "  -s, --spool DIR      spool root; the spool is DIR/AGENT_ID (default " DEFAULT_SPOOL ")\n"
             "      --spool-max SIZE most bytes to spool, suffix K, M or G (default 1G)\n"
             "      --server-key KEY the daemon's CURVE public key: Z85 text or a .pub/.key\n"
@@ -793,8 +926,9 @@ static void usage(FILE *fp)
             "\n"
             "Exit status: 0 all acked and the spool empty, 1 a batch rejected (moved to\n"
             "the spool's rejected/) or another failure, 2 bad input or usage, 3 no ack\n"
-            "after all tries (the spool is kept for the next run).\n",
-            PROTO_MAX_SAMPLES, DEFAULT_BATCH, DEFAULT_TIMEOUT_MS, DEFAULT_RETRIES);
+            "after all tries (the spool is kept for the next run), 4 the agent id is\n"
+            "in use by another agent (agent_conflict; the spool is kept).\n",
+            PROTO_MAX_SAMPLES, DEFAULT_BATCH, DEFAULT_TIMEOUT_MS, DEFAULT_RETRIES, PROTO_MAX_WINDOW);
 }
 
 /* Parses a byte count with an optional K, M or G suffix (powers of 1024). */
@@ -872,6 +1006,7 @@ static int parse_options(int argc, char **argv, options_t *opt)
         {"batch", required_argument, NULL, 'b'},
         {"timeout", required_argument, NULL, 't'},
         {"retries", required_argument, NULL, 'r'},
+        {"window", required_argument, NULL, 'w'},
         {"spool", required_argument, NULL, 's'},
         {"spool-max", required_argument, NULL, OPT_SPOOL_MAX},
         {"server-key", required_argument, NULL, OPT_SERVER_KEY},
@@ -885,7 +1020,7 @@ static int parse_options(int argc, char **argv, options_t *opt)
     char err[1024];
     int c, rc;
 
-    while ((c = getopt_long(argc, argv, "e:a:b:t:r:s:vhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "e:a:b:t:r:w:s:vhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'e':
             if ((rc = add_endpoints(opt, optarg)) != 0)
@@ -909,6 +1044,12 @@ static int parse_options(int argc, char **argv, options_t *opt)
         case 'r':
             if (!args_parse_long(optarg, 0, 1000000, &opt->retries)) {
                 warnx("--retries: '%s' is not a number in 0..1000000", optarg);
+                return EXIT_INPUT;
+            }
+            break;
+        case 'w':
+            if (!args_parse_long(optarg, 1, PROTO_MAX_WINDOW, &opt->window)) {
+                warnx("--window: '%s' is not a number in 1..%d", optarg, PROTO_MAX_WINDOW);
                 return EXIT_INPUT;
             }
             break;
@@ -993,6 +1134,7 @@ int main(int argc, char **argv)
         .batch = DEFAULT_BATCH,
         .timeout_ms = DEFAULT_TIMEOUT_MS,
         .retries = DEFAULT_RETRIES,
+        .window = 1,
     };
     int rc;
 

@@ -20,7 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agents/crc32.h"
@@ -47,6 +49,7 @@ struct spool {
     char agent[PROTO_MAX_ID_LEN + 1];
     int dirfd, lockfd;
     uint64_t max_bytes;
+    uint64_t epoch;
     uint64_t next_seq;
     spool_input_t input;
 
@@ -387,6 +390,7 @@ static int state_write(spool_t *sp, char *err, size_t errlen)
     n = snprintf(buf, STATE_MAX,
                  STATE_MAGIC " %d\n"
                  "agent %s\n"
+                 "epoch %" PRIu64 "\n"
                  "next_seq %" PRIu64 "\n"
                  "input_path %s\n"
                  "input_dev %" PRIu64 "\n"
@@ -394,7 +398,7 @@ static int state_write(spool_t *sp, char *err, size_t errlen)
                  "input_offset %" PRIu64 "\n"
                  "input_line %" PRIu64 "\n"
                  "input_crc %" PRIu32 "\n",
-                 SPOOL_FORMAT_VERSION, sp->agent, sp->next_seq, path, sp->input.dev, sp->input.ino,
+                 SPOOL_FORMAT_VERSION, sp->agent, sp->epoch, sp->next_seq, path, sp->input.dev, sp->input.ino,
                  sp->input.pos.offset, sp->input.pos.line, sp->input.pos.crc);
     if (n < 0 || n >= STATE_MAX) {
         free(buf);
@@ -421,9 +425,10 @@ static bool parse_u64(const char *s, uint64_t *ret)
     return true;
 }
 
-enum { K_AGENT, K_NEXT_SEQ, K_PATH, K_DEV, K_INO, K_OFFSET, K_LINE, K_CRC, K_COUNT };
-static const char *const state_keys[K_COUNT] = {"agent",     "next_seq",     "input_path", "input_dev",
-                                                "input_ino", "input_offset", "input_line", "input_crc"};
+enum { K_AGENT, K_EPOCH, K_NEXT_SEQ, K_PATH, K_DEV, K_INO, K_OFFSET, K_LINE, K_CRC, K_COUNT };
+static const char *const state_keys[K_COUNT] = {"agent",        "epoch",      "next_seq",
+                                                "input_path",   "input_dev",  "input_ino",
+                                                "input_offset", "input_line", "input_crc"};
 
 /* Parses buf (NUL-terminated, modified) into sp. */
 static int state_parse(spool_t *sp, char *buf, char *err, size_t errlen)
@@ -445,6 +450,12 @@ static int state_parse(spool_t *sp, char *buf, char *err, size_t errlen)
         BAD("not a clustermon-agent spool state file");
     if (!parse_u64(line + sizeof(STATE_MAGIC), &v))
         BAD("bad format version '%.20s'", line + sizeof(STATE_MAGIC));
+    if (v == 1) {
+        reason(err, errlen, "%s was written by an older clustermon-agent (protocol 1), whose batches "
+               "this daemon protocol no longer takes: deliver them with that agent before upgrading "
+               "the daemon, or move the directory aside to start a new stream", sp->dir);
+        return SPOOL_EVERSION;
+    }
     if (v != SPOOL_FORMAT_VERSION) {
         reason(err, errlen, "%s/" STATE_NAME ": format version %" PRIu64 "; this agent reads version %d",
                sp->dir, v, SPOOL_FORMAT_VERSION);
@@ -478,6 +489,11 @@ static int state_parse(spool_t *sp, char *buf, char *err, size_t errlen)
         if (!parse_u64(val, &v))
             BAD("%s: '%.40s' is not a number", line, val);
         switch (k) {
+        case K_EPOCH:
+            if (v == 0)
+                BAD("epoch: must be >= 1");
+            sp->epoch = v;
+            break;
         case K_NEXT_SEQ:
             if (v == 0)
                 BAD("next_seq: must be >= 1");
@@ -717,6 +733,21 @@ bool spool_agent_id_ok(const char *id)
     return true;
 }
 
+/* A new stream's epoch: random, so two spools (two machines, a copied
+ * config) never share one; below 2^53 so any client language holds it
+ * exactly. The clock and pid stand in if the kernel has no randomness. */
+static uint64_t new_epoch(void)
+{
+    uint64_t e = 0;
+    if (getrandom(&e, sizeof e, 0) != (ssize_t)sizeof e) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        e = ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) ^ ((uint64_t)getpid() << 32);
+    }
+    e &= (1ull << 53) - 1;
+    return e ? e : 1;
+}
+
 int spool_open(const char *root, const char *agent_id, uint64_t max_bytes, uint64_t first_seq,
                spool_warn_cb *warn_cb, void *warn_arg, spool_t **ret, char *err, size_t errlen)
 {
@@ -791,6 +822,7 @@ int spool_open(const char *root, const char *agent_id, uint64_t max_bytes, uint6
         goto fail;
     }
     if (!found) {
+        sp->epoch = new_epoch();
         sp->next_seq = first_seq > 0 ? first_seq : 1;
         sp->input.pos.line = 1;
         if ((rc = state_write(sp, err, errlen)) != SPOOL_OK)
@@ -830,6 +862,11 @@ const char *spool_dir(const spool_t *sp)
     return sp->dir;
 }
 
+uint64_t spool_epoch(const spool_t *sp)
+{
+    return sp->epoch;
+}
+
 uint64_t spool_next_seq(const spool_t *sp)
 {
     return sp->next_seq;
@@ -850,6 +887,23 @@ bool spool_first(const spool_t *sp, uint64_t *ret_seq)
     if (sp->n == sp->first)
         return false;
     *ret_seq = sp->ent[sp->first].seq;
+    return true;
+}
+
+bool spool_next_after(const spool_t *sp, uint64_t seq, uint64_t *ret_seq)
+{
+    size_t lo = sp->first, hi = sp->n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (sp->ent[mid].seq <= seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo >= sp->n)
+        return false;
+    *ret_seq = sp->ent[lo].seq;
     return true;
 }
 

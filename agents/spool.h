@@ -32,6 +32,7 @@
  *
  *   clustermon-agent-spool 1
  *   agent ee-001-agent
+ *   epoch 4503599627370497     (the stream: PROTOCOL.md 2, chosen at random when the spool is new)
  *   next_seq 1795922226767
  *   input_path /var/lib/erp/export.csv      ("-": stdin; empty: none yet)
  *   input_dev 2049
@@ -62,7 +63,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SPOOL_FORMAT_VERSION 1
+#define SPOOL_FORMAT_VERSION 2 /* 2: protocol-2 batches, the stream's epoch in the state */
 #define SPOOL_HEADER_SIZE 44
 #define SPOOL_ERRLEN 1024 /* reasons carry paths */
 #define SPOOL_PATH_MAX 4096
@@ -120,6 +121,9 @@ bool spool_agent_id_ok(const char *id);
 /* The spool's directory (ROOT/AGENT_ID). Borrowed until spool_close(). */
 const char *spool_dir(const spool_t *sp);
 
+/* The epoch of the agent's stream: every batch of this spool carries it. */
+uint64_t spool_epoch(const spool_t *sp);
+
 /* The seq the next appended batch must carry. */
 uint64_t spool_next_seq(const spool_t *sp);
 
@@ -129,6 +133,9 @@ uint64_t spool_bytes(const spool_t *sp);
 
 /* Sets *ret_seq to the oldest spooled batch's seq; false if the spool is empty. */
 bool spool_first(const spool_t *sp, uint64_t *ret_seq);
+
+/* Sets *ret_seq to the oldest spooled seq above seq; false if there is none. */
+bool spool_next_after(const spool_t *sp, uint64_t seq, uint64_t *ret_seq);
 
 /* The input and position recorded by the last append or spool_input_set(). Borrowed. */
 const spool_input_t *spool_input(const spool_t *sp);

@@ -68,6 +68,8 @@ static const opt_desc_t daemon_opts[] = {
     OPT(access, OPT_MAYBE_PATH, "", "CSV of gateway, subscriber, viewer and admin keys"),
     OPT(rate_per_connection, OPT_NUMBER, "50000", "samples/s one connection may send; 0 = no limit"),
     OPT(rate_global, OPT_NUMBER, "500000", "samples/s all connections together; 0 = no limit"),
+    OPT(agent_lease_s, OPT_NUMBER, "60",
+        "seconds an idle agent stream keeps its agent id from another stream"),
     OPT(user, OPT_MAYBE_STR, "", "user to run as once the sockets are bound"),
     OPT(group, OPT_MAYBE_STR, "", "group to run as (default: the user's)"),
     OPT(run_as_root, OPT_STR, "warn", "warn | refuse: what to do if left running as root"),
@@ -565,6 +567,11 @@ static void validate(parse_t *p)
     }
     if (cfg->fsync_interval_ms < 1 || cfg->snapshot_interval_s < 1 || cfg->snapshot_wal_mb < 1) {
         perr(p, 1, "daemon", "fsync_interval_ms, snapshot_interval_s and snapshot_wal_mb must be >= 1");
+        return;
+    }
+    if (cfg->agent_lease_s < 1) {
+        perr(p, daemon_opt_line(p, "agent_lease_s", 1), "daemon.agent_lease_s",
+             "%g is below 1 second", cfg->agent_lease_s);
         return;
     }
     log_level_t lvl;

@@ -108,6 +108,7 @@ typedef struct {
     char *access;            /* access CSV, "" = none */
     double rate_per_connection; /* samples/s, 0 = unlimited */
     double rate_global;
+    double agent_lease_s;    /* an agent stream idle this long no longer owns its id */
     char *user, *group;      /* "" = stay who we are */
     char *run_as_root;       /* warn | refuse */
 

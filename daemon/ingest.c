@@ -15,49 +15,6 @@
 
 #define NACK_LOGS_PER_SECOND 10
 
-/* ---- per-agent dedup table ------------------------------------------------ */
-
-static uint64_t hash_str(proto_str_t s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (uint32_t i = 0; i < s.len; i++) {
-        h ^= (unsigned char)s.ptr[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-ingest_agent_t *ingest_agent_get(ingest_t *in, proto_str_t name)
-{
-    if (in->nagents * 2 >= in->agents_mask + 1) {
-        if (in->agents_mask + 1 >= INGEST_MAX_AGENTS * 2)
-            return NULL;
-        size_t nmask = in->agents_mask * 2 + 1;
-        ingest_agent_t *na = xcalloc(nmask + 1, sizeof *na);
-        for (size_t i = 0; i <= in->agents_mask; i++) {
-            if (!in->agents[i].agent)
-                continue;
-            size_t j = hash_str(proto_str(in->agents[i].agent)) & nmask;
-            while (na[j].agent)
-                j = (j + 1) & nmask;
-            na[j] = in->agents[i];
-        }
-        free(in->agents);
-        in->agents = na;
-        in->agents_mask = nmask;
-    }
-    for (size_t i = hash_str(name) & in->agents_mask;; i = (i + 1) & in->agents_mask) {
-        ingest_agent_t *a = &in->agents[i];
-        if (!a->agent) {
-            a->agent = xstrndup(name.ptr, name.len);
-            in->nagents++;
-            return a;
-        }
-        if (strlen(a->agent) == name.len && memcmp(a->agent, name.ptr, name.len) == 0)
-            return a;
-    }
-}
-
 /* ---- replies ------------------------------------------------------------- */
 
 static void send_ack(ingest_t *in, envelope_t *env, const proto_ack_t *ack)
@@ -77,16 +34,23 @@ static void send_ack(ingest_t *in, envelope_t *env, const proto_ack_t *ack)
         log_warn("ingest: reply to seq %llu not sent", (unsigned long long)ack->seq);
 }
 
-static void ack_ok(ingest_t *in, envelope_t *env, uint64_t seq, uint32_t accepted)
-{
-    proto_ack_t ack = {.seq = seq, .status = PROTO_STATUS_OK, .max_version = PROTO_VERSION,
-                       .accepted = accepted};
-    send_ack(in, env, &ack);
-}
+/* What a batch is answered with, gathered as it is handled. */
+typedef struct {
+    proto_str_t agent;   /* empty if it could not be read */
+    uint64_t seq, expected;
+    const char *peer;    /* the connection's address, for the log */
+} answer_ctx_t;
 
-/* Holds an ok ack until the WAL is synced up to pos (fsync = always). */
-static void ack_hold(ingest_t *in, envelope_t *env, uint64_t seq, uint32_t accepted, uint64_t pos)
+/* Sends now, or -- with fsync = always, while the WAL holds records not yet
+ * on disk -- holds the answer until they are: an answer about a settled seq
+ * must never overtake the record that settled it. */
+static void answer(ingest_t *in, envelope_t *env, const proto_ack_t *ack)
 {
+    server_t *srv = in->srv;
+    if (srv->cfg->fsync_policy != WAL_FSYNC_ALWAYS || srv->wal.pos <= srv->wal.synced) {
+        send_ack(in, env, ack);
+        return;
+    }
     if (in->npending == in->pending_cap) {
         /* grow the ring, unwrapping it */
         size_t ncap = in->pending_cap ? in->pending_cap * 2 : 64;
@@ -102,10 +66,12 @@ static void ack_hold(ingest_t *in, envelope_t *env, uint64_t seq, uint32_t accep
     zmq_msg_init(&p->id);
     zmq_msg_copy(&p->id, &env->id);
     p->has_delim = env->has_delim;
-    p->seq = seq;
-    p->accepted = accepted;
-    p->wal_pos = pos;
+    p->ack = *ack;
+    p->reason = ack->reason.len ? xstrndup(ack->reason.ptr, ack->reason.len) : NULL;
+    p->ack.reason = proto_str(p->reason);
+    p->wal_pos = srv->wal.pos;
     in->npending++;
+    wal_sync(&srv->wal);
 }
 
 void ingest_release_acks(ingest_t *in, uint64_t synced)
@@ -119,11 +85,12 @@ void ingest_release_acks(ingest_t *in, uint64_t synced)
             envelope_t env = {.has_delim = p->has_delim};
             zmq_msg_init(&env.id);
             zmq_msg_move(&env.id, &p->id);
-            ack_ok(in, &env, p->seq, p->accepted);
+            send_ack(in, &env, &p->ack);
             zmq_msg_close(&env.id);
             sent = true;
         }
         zmq_msg_close(&p->id);
+        free(p->reason);
         in->pending_head = (in->pending_head + 1) % in->pending_cap;
         in->npending--;
     }
@@ -137,18 +104,27 @@ void ingest_log_tick(ingest_t *in, int64_t now)
     log_throttle_flush(&in->log, now, "ingest", "nacks");
 }
 
-static void nack(ingest_t *in, envelope_t *env, uint64_t seq, proto_status_t status,
+static void ack_ok(ingest_t *in, envelope_t *env, const answer_ctx_t *ctx, uint32_t accepted)
+{
+    proto_ack_t ack = {.seq = ctx->seq, .status = PROTO_STATUS_OK, .max_version = PROTO_VERSION,
+                       .accepted = accepted, .expected = ctx->expected};
+    answer(in, env, &ack);
+}
+
+static void nack(ingest_t *in, envelope_t *env, const answer_ctx_t *ctx, proto_status_t status,
                  const char *reason)
 {
     in->srv->stats.nacks[status]++;
     if (log_throttle(&in->log, (int64_t)uv_now(&in->srv->loop), NACK_LOGS_PER_SECOND, "ingest",
                      "nacks"))
-        log_warnx("ingest: nack seq %llu: %s: %s", (unsigned long long)seq,
+        log_warnx("ingest: nack agent '%.*s' seq %llu from %s: %s: %s",
+                  ctx->agent.len ? (int)ctx->agent.len : 1, ctx->agent.len ? ctx->agent.ptr : "?",
+                  (unsigned long long)ctx->seq, ctx->peer && *ctx->peer ? ctx->peer : "a local peer",
                   proto_status_name(status), reason);
 
-    proto_ack_t ack = {.seq = seq, .status = (uint8_t)status, .max_version = PROTO_VERSION,
-                       .reason = proto_str(reason)};
-    send_ack(in, env, &ack);
+    proto_ack_t ack = {.seq = ctx->seq, .status = (uint8_t)status, .max_version = PROTO_VERSION,
+                       .reason = proto_str(reason), .expected = ctx->expected};
+    answer(in, env, &ack);
 }
 
 /* ---- resolving and applying a batch -------------------------------------- */
@@ -217,9 +193,9 @@ static proto_status_t resolve(ingest_t *in, const proto_batch_t *b, const access
     return PROTO_STATUS_OK;
 }
 
-/* Applies a resolved batch and records it as the agent's latest. (During
- * WAL replay at start-up the alertbook is quiet: nothing is published.) */
-static void apply(ingest_t *in, const proto_batch_t *b, ingest_agent_t *agent)
+/* Applies a resolved batch. (During WAL replay at start-up the alertbook is
+ * quiet: nothing is published.) */
+static void apply(ingest_t *in, const proto_batch_t *b)
 {
     server_t *srv = in->srv;
     int64_t now = calendar_now_ms();
@@ -237,10 +213,6 @@ static void apply(ingest_t *in, const proto_batch_t *b, ingest_agent_t *agent)
     /* the rules a batch fed, once per batch; in replay the book is quiet */
     rules_evaluate_dirty(&srv->rules, now);
     alertbook_flush(&srv->book, now);
-    if (agent) {
-        agent->seq = b->seq;
-        agent->accepted = b->nsamples;
-    }
     srv->stats.samples_applied += b->nsamples;
     srv->stats.batches_ok++;
 }
@@ -312,20 +284,156 @@ static bool rate_limited(ingest_t *in, envelope_t *env, uint32_t n, char *reason
     return false;
 }
 
+/* ---- WAL records ---------------------------------------------------------- */
+
+static unsigned char *rec_reserve(ingest_t *in, size_t n)
+{
+    if (n > in->rec_cap)
+        xgrow(&in->rec, &in->rec_cap, n, 1);
+    return in->rec;
+}
+
+static void put64le(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get64le(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* Logs an applied batch: [tag][keylen][key][message]. Returns the WAL
+ * position, 0 on failure. */
+static uint64_t log_batch(ingest_t *in, const char *key, const void *msg, size_t len)
+{
+    size_t klen = strlen(key);
+    unsigned char *r = rec_reserve(in, 2 + klen + len);
+    r[0] = INGEST_REC_BATCH;
+    r[1] = (unsigned char)klen;
+    memcpy(r + 2, key, klen);
+    memcpy(r + 2 + klen, msg, len);
+    return wal_append(&in->srv->wal, r, 2 + klen + len);
+}
+
+/* Logs a seq refused for good, so a restart answers its resend the same. */
+static uint64_t log_settle(ingest_t *in, const char *key, const proto_batch_t *b, proto_status_t st)
+{
+    size_t klen = strlen(key);
+    unsigned char *r = rec_reserve(in, 4 + klen + b->agent.len + 16);
+    size_t off = 0;
+    r[off++] = INGEST_REC_SETTLE;
+    r[off++] = (unsigned char)klen;
+    memcpy(r + off, key, klen);
+    off += klen;
+    r[off++] = (unsigned char)st;
+    r[off++] = (unsigned char)b->agent.len;
+    memcpy(r + off, b->agent.ptr, b->agent.len);
+    off += b->agent.len;
+    put64le(r + off, b->epoch);
+    put64le(r + off + 8, b->seq);
+    return wal_append(&in->srv->wal, r, off + 16);
+}
+
+/* ---- one batch ------------------------------------------------------------- */
+
+/* Refuses seq for good: it is settled (the next is seq + 1) and logged, so
+ * the stream goes on. If the WAL cannot take the record the batch is only
+ * "busy": nothing is settled that a restart would not know. */
+static void refuse(ingest_t *in, envelope_t *env, answer_ctx_t *ctx, const char *key,
+                   stream_t *s, const proto_batch_t *b, proto_status_t st, const char *reason)
+{
+    server_t *srv = in->srv;
+    if (log_settle(in, key, b, st) == 0) {
+        nack(in, env, ctx, PROTO_STATUS_BUSY, "cannot write the WAL (disk full?); try again later");
+        return;
+    }
+    streams_settle(&in->streams, s, b->epoch, b->seq, (uint8_t)st, 0, (int64_t)uv_now(&srv->loop),
+                   calendar_now_ms());
+    ctx->expected = s->next;
+    nack(in, env, ctx, st, reason);
+}
+
+static void format_wall(int64_t ms, char *buf, size_t size)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, size, "%lld ms", (long long)ms);
+}
+
+/* Answers a batch its stream cannot take now (anything but STREAM_TAKE). */
+static void answer_verdict(ingest_t *in, envelope_t *env, answer_ctx_t *ctx, const stream_t *s,
+                           const proto_batch_t *b, stream_verdict_t v, const stream_outcome_t *o)
+{
+    server_t *srv = in->srv;
+    char reason[PROTO_MAX_TEXT_LEN], since[32];
+    int64_t now = (int64_t)uv_now(&srv->loop);
+    bool known_epoch = s->epoch == b->epoch;
+    ctx->expected = known_epoch ? s->next : 1;
+    switch (v) {
+    case STREAM_DUPLICATE:
+        srv->stats.batches_duplicate++;
+        if (o->status == PROTO_STATUS_OK) {
+            ack_ok(in, env, ctx, o->accepted);
+        } else {
+            snprintf(reason, sizeof reason, "seq %llu was refused before (%s); it stays refused",
+                     (unsigned long long)b->seq, proto_status_name(o->status));
+            nack(in, env, ctx, o->status, reason);
+        }
+        return;
+    case STREAM_GAP:
+        snprintf(reason, sizeof reason, "seq %llu of agent '%.*s' epoch %llu arrived before seq %llu: "
+                 "resend from seq %llu", (unsigned long long)b->seq, PROTO_STR_ARG(b->agent),
+                 (unsigned long long)b->epoch, (unsigned long long)ctx->expected,
+                 (unsigned long long)ctx->expected);
+        nack(in, env, ctx, PROTO_STATUS_OUT_OF_ORDER, reason);
+        return;
+    case STREAM_FORGOTTEN:
+        snprintf(reason, sizeof reason, "seq %llu was settled more than %d batches ago (next is "
+                 "%llu); the daemon no longer remembers its answer", (unsigned long long)b->seq,
+                 PROTO_MAX_WINDOW, (unsigned long long)s->next);
+        nack(in, env, ctx, PROTO_STATUS_OUT_OF_ORDER, reason);
+        return;
+    case STREAM_CONFLICT:
+        format_wall(s->since_wall_ms, since, sizeof since);
+        snprintf(reason, sizeof reason, "agent id '%.*s' is in use by another agent (stream %llu) "
+                 "since %s, last batch %.0f s ago; each agent needs its own id",
+                 PROTO_STR_ARG(b->agent), (unsigned long long)s->epoch, since,
+                 (double)(now - s->last_ms) / 1000.0);
+        srv->stats.agent_conflicts++;
+        nack(in, env, ctx, PROTO_STATUS_AGENT_CONFLICT, reason);
+        return;
+    case STREAM_SUPERSEDED:
+        format_wall(s->since_wall_ms, since, sizeof since);
+        snprintf(reason, sizeof reason, "agent id '%.*s' was taken over by another agent (stream "
+                 "%llu) at %s; this stream (%llu) is closed; each agent needs its own id",
+                 PROTO_STR_ARG(b->agent), (unsigned long long)s->epoch, since,
+                 (unsigned long long)b->epoch);
+        srv->stats.agent_conflicts++;
+        nack(in, env, ctx, PROTO_STATUS_AGENT_CONFLICT, reason);
+        return;
+    case STREAM_TAKE:
+        break;
+    }
+}
+
 static void handle_batch(ingest_t *in, envelope_t *env)
 {
     server_t *srv = in->srv;
     char reason[PROTO_MAX_TEXT_LEN];
     const void *data = envelope_data(env);
     size_t len = envelope_size(env);
-    bool hold = srv->cfg->fsync_policy == WAL_FSYNC_ALWAYS;
     proto_batch_t b = {.samples = in->samples, .cap = PROTO_MAX_SAMPLES};
     int rc = proto_batch_decode(data, len, &b, reason, sizeof reason);
-    if (rc != PROTO_OK) {
-        nack(in, env, b.seq, status_of(rc), reason);
-        return;
-    }
+    answer_ctx_t ctx = {.agent = b.agent, .seq = b.seq,
+                        .peer = zmq_msg_gets(&env->body, "Peer-Address")};
     const access_key_t *key = NULL;
+    const char *keyid = "";
     if (srv->curve) {
         /* looked up per batch: a key revoked by a reload is refused from now on */
         const char *uid = zmq_msg_gets(&env->body, "User-Id");
@@ -333,74 +441,160 @@ static void handle_batch(ingest_t *in, envelope_t *env)
         if (!key || !(key->roles & (KEY_ROLE_AGENT | KEY_ROLE_ADMIN))) {
             snprintf(reason, sizeof reason, "key %.40s is no longer allowed to report (revoked by "
                      "a reload)", uid ? uid : "?");
-            nack(in, env, b.seq, PROTO_STATUS_FORBIDDEN, reason);
+            nack(in, env, &ctx, PROTO_STATUS_FORBIDDEN, reason);
             return;
         }
+        keyid = key->z85;
     }
-    if (rate_limited(in, env, b.nsamples, reason, sizeof reason)) {
-        nack(in, env, b.seq, PROTO_STATUS_RATE_LIMITED, reason);
+    /* A batch too broken to name its stream cannot settle anything: the
+     * nack has expected 0, and the sender must stop (PROTOCOL.md 5). */
+    if (rc != PROTO_OK && (b.seq == 0 || b.epoch == 0 || b.agent.len == 0)) {
+        nack(in, env, &ctx, status_of(rc), reason);
         return;
     }
-    /* The dedup slot is the agent id's: an id must be the key's own, so no
-     * firm can make another's batches look like duplicates (keys.h). */
+    /* The stream is the key's: an id must be the key's own too, so no firm
+     * can make another's batches look settled (keys.h). */
     if (key && !keys_may_use_agent_id(key, srv->reg, b.agent.ptr, b.agent.len)) {
         snprintf(reason, sizeof reason, "agent id '%.*s' is not key '%s''s: use '%s' or the id "
                  "of a firm it reports for, optionally followed by '.' and a suffix",
                  PROTO_STR_ARG(b.agent), key->name, key->name);
-        nack(in, env, b.seq, PROTO_STATUS_FORBIDDEN, reason);
+        nack(in, env, &ctx, PROTO_STATUS_FORBIDDEN, reason);
         return;
     }
-    ingest_agent_t *agent = ingest_agent_get(in, b.agent);
-    if (agent && b.seq <= agent->seq) {
-        /* Applied already: its ack was lost, or this is a late copy. */
-        srv->stats.batches_duplicate++;
-        uint32_t accepted = b.seq == agent->seq ? agent->accepted : 0;
-        if (hold && srv->wal.pos > srv->wal.synced) {
-            ack_hold(in, env, b.seq, accepted, srv->wal.pos);
-            wal_sync(&srv->wal);
-        } else {
-            ack_ok(in, env, b.seq, accepted);
-        }
+    stream_t *s = streams_get(&in->streams, keyid, b.agent);
+    if (!s) {
+        snprintf(reason, sizeof reason, "the daemon already follows %d agent streams", STREAMS_MAX);
+        nack(in, env, &ctx, PROTO_STATUS_INTERNAL, reason);
+        return;
+    }
+    int64_t now = (int64_t)uv_now(&srv->loop);
+    const stream_outcome_t *outcome;
+    stream_verdict_t v = streams_check(&in->streams, s, b.epoch, b.seq, now, &outcome);
+    if (s->epoch == b.epoch)
+        streams_touch(s, now);
+    if (v != STREAM_TAKE) {
+        answer_verdict(in, env, &ctx, s, &b, v, outcome);
+        return;
+    }
+    ctx.expected = b.seq; /* until it settles */
+    if (rc != PROTO_OK) {
+        refuse(in, env, &ctx, keyid, s, &b, status_of(rc), reason);
+        return;
+    }
+    if (rate_limited(in, env, b.nsamples, reason, sizeof reason)) {
+        nack(in, env, &ctx, PROTO_STATUS_RATE_LIMITED, reason);
         return;
     }
     proto_status_t st = resolve(in, &b, key, reason, sizeof reason);
     if (st != PROTO_STATUS_OK) {
-        nack(in, env, b.seq, st, reason);
+        refuse(in, env, &ctx, keyid, s, &b, st, reason);
         return;
     }
     /* Write-ahead: the record is in the log before anything is applied or acked. */
-    uint64_t pos = wal_append(&srv->wal, data, len);
-    if (pos == 0) {
-        nack(in, env, b.seq, PROTO_STATUS_BUSY, "cannot write the WAL (disk full?); try again later");
+    if (log_batch(in, keyid, data, len) == 0) {
+        nack(in, env, &ctx, PROTO_STATUS_BUSY, "cannot write the WAL (disk full?); try again later");
         return;
     }
-    apply(in, &b, agent);
-    if (hold) {
-        ack_hold(in, env, b.seq, b.nsamples, pos);
-        wal_sync(&srv->wal);
-    } else {
-        ack_ok(in, env, b.seq, b.nsamples);
+    if (s->epoch && s->epoch != b.epoch)
+        log_info("ingest: agent id '%.*s': stream %llu takes over from stream %llu (idle %.0f s)",
+                 PROTO_STR_ARG(b.agent), (unsigned long long)b.epoch, (unsigned long long)s->epoch,
+                 (double)(now - s->last_ms) / 1000.0);
+    apply(in, &b);
+    streams_settle(&in->streams, s, b.epoch, b.seq, PROTO_STATUS_OK, b.nsamples, now,
+                   calendar_now_ms());
+    ctx.expected = s->next;
+    ack_ok(in, env, &ctx, b.nsamples);
+}
+
+/* ---- replay ---------------------------------------------------------------- */
+
+/* A batch of protocol 1 (written by an older daemon) becomes a protocol-2
+ * batch of stream 1: the map gains "epoch": 1 and its "v" becomes 2. Only the
+ * encoding every older agent used is converted: {"v":1, ...} with 5 keys. */
+static const unsigned char *legacy_batch(ingest_t *in, const unsigned char *p, size_t *len)
+{
+    static const unsigned char head[] = {0x85, 0xa1, 'v', 0x01};
+    static const unsigned char epoch[] = {0xa5, 'e', 'p', 'o', 'c', 'h', 0x01};
+    if (*len < sizeof head || memcmp(p, head, sizeof head) != 0)
+        return NULL;
+    unsigned char *r = rec_reserve(in, *len + sizeof epoch);
+    memcpy(r, p, *len);
+    r[0] = 0x86;
+    r[3] = 0x02;
+    memcpy(r + *len, epoch, sizeof epoch);
+    *len += sizeof epoch;
+    return r;
+}
+
+static void replay_skip(ingest_t *in, const char *what)
+{
+    if (in->replay_skipped++ < 20)
+        log_warnx("WAL replay: %s", what);
+}
+
+static void replay_batch(ingest_t *in, const char *key, const void *msg, size_t len)
+{
+    server_t *srv = in->srv;
+    char reason[PROTO_MAX_TEXT_LEN], what[PROTO_MAX_TEXT_LEN + 128];
+    proto_batch_t b = {.samples = in->samples, .cap = PROTO_MAX_SAMPLES};
+    int rc = proto_batch_decode(msg, len, &b, reason, sizeof reason);
+    if (rc != PROTO_OK) {
+        snprintf(what, sizeof what, "a batch record does not decode: %s", reason);
+        replay_skip(in, what);
+        return;
     }
+    stream_t *s = streams_get(&in->streams, key, b.agent);
+    if (s && s->epoch == b.epoch && b.seq < s->next)
+        return; /* the snapshot has it already */
+    proto_status_t st = resolve(in, &b, NULL, reason, sizeof reason);
+    if (st != PROTO_STATUS_OK) {
+        snprintf(what, sizeof what, "batch %llu of agent '%.*s' skipped: %s: %s",
+                 (unsigned long long)b.seq, PROTO_STR_ARG(b.agent), proto_status_name(st), reason);
+        replay_skip(in, what);
+    } else {
+        apply(in, &b);
+    }
+    /* it was acked ok: a resend must get ok again */
+    if (s)
+        streams_settle(&in->streams, s, b.epoch, b.seq, PROTO_STATUS_OK, b.nsamples,
+                       (int64_t)uv_now(&srv->loop), calendar_now_ms());
 }
 
 void ingest_replay(ingest_t *in, const void *payload, size_t len)
 {
-    char reason[PROTO_MAX_TEXT_LEN];
-    proto_batch_t b = {.samples = in->samples, .cap = PROTO_MAX_SAMPLES};
-    int rc = proto_batch_decode(payload, len, &b, reason, sizeof reason);
-    proto_status_t st =
-        rc == PROTO_OK ? resolve(in, &b, NULL, reason, sizeof reason) : status_of(rc);
-    if (st != PROTO_STATUS_OK) {
-        if (in->replay_skipped++ < 20)
-            log_warnx("WAL replay: batch %llu of agent '%.*s' skipped: %s: %s",
-                      (unsigned long long)b.seq, PROTO_STR_ARG(b.agent), proto_status_name(st),
-                      reason);
+    const unsigned char *p = payload;
+    char key[256];
+    if (len >= 2 && (p[0] == INGEST_REC_BATCH || p[0] == INGEST_REC_SETTLE) && len >= 2u + p[1]) {
+        memcpy(key, p + 2, p[1]);
+        key[p[1]] = '\0';
+        const unsigned char *body = p + 2 + p[1];
+        size_t blen = len - 2 - p[1];
+        if (p[0] == INGEST_REC_BATCH) {
+            replay_batch(in, key, body, blen);
+            return;
+        }
+        if (blen >= 2 && blen == 2u + body[1] + 16 && body[1] > 0) {
+            proto_str_t agent = {(const char *)body + 2, body[1]};
+            uint64_t epoch = get64le(body + 2 + body[1]), seq = get64le(body + 10 + body[1]);
+            stream_t *s = streams_get(&in->streams, key, agent);
+            if (s && !(s->epoch == epoch && seq < s->next))
+                streams_settle(&in->streams, s, epoch, seq, body[0], 0,
+                               (int64_t)uv_now(&in->srv->loop), calendar_now_ms());
+            return;
+        }
+    }
+    size_t llen = len;
+    const unsigned char *legacy = legacy_batch(in, p, &llen);
+    if (legacy) {
+        replay_batch(in, "", legacy, llen);
         return;
     }
-    ingest_agent_t *agent = ingest_agent_get(in, b.agent);
-    if (agent && b.seq <= agent->seq)
-        return; /* the snapshot has it already */
-    apply(in, &b, agent);
+    replay_skip(in, "a record of an unknown kind");
+}
+
+void ingest_recovered(ingest_t *in)
+{
+    streams_all_live(&in->streams, (int64_t)uv_now(&in->srv->loop));
 }
 
 static bool on_message(zpoll_t *zp)
@@ -416,7 +610,8 @@ static bool on_message(zpoll_t *zp)
         snprintf(reason, sizeof reason,
                  "%d frames: expected [batch] from a DEALER or [\"\"][batch] from a REQ",
                  env.nframes - 1);
-        nack(in, &env, 0, PROTO_STATUS_MALFORMED, reason);
+        answer_ctx_t ctx = {.peer = NULL};
+        nack(in, &env, &ctx, PROTO_STATUS_MALFORMED, reason);
     } else {
         handle_batch(in, &env);
     }
@@ -433,8 +628,7 @@ void ingest_init(ingest_t *in, struct server *srv)
     in->buckets = xcalloc(INGEST_BUCKETS, sizeof *in->buckets);
     in->global.last_ms = (int64_t)uv_now(&srv->loop);
     in->global.tokens = srv->cfg->rate_global;
-    in->agents_mask = 63;
-    in->agents = xcalloc(in->agents_mask + 1, sizeof *in->agents);
+    streams_init(&in->streams, (int64_t)(srv->cfg->agent_lease_s * 1000));
     msgpack_sbuffer_init(&in->out);
 }
 
@@ -485,21 +679,21 @@ void ingest_close(ingest_t *in, void (*on_closed)(struct server *))
 
 void ingest_free(ingest_t *in)
 {
-    for (size_t i = 0; in->agents && i <= in->agents_mask; i++)
-        free(in->agents[i].agent);
+    streams_free(&in->streams);
+    free(in->rec);
+    in->rec = NULL;
     while (in->npending > 0) {
         zmq_msg_close(&in->pending[in->pending_head].id);
+        free(in->pending[in->pending_head].reason);
         in->pending_head = (in->pending_head + 1) % in->pending_cap;
         in->npending--;
     }
     free(in->pending);
     free(in->buckets);
-    free(in->agents);
     free(in->samples);
     free(in->resolved);
     msgpack_sbuffer_destroy(&in->out);
     in->pending = NULL;
-    in->agents = NULL;
     in->samples = NULL;
     in->resolved = NULL;
 }

@@ -11,6 +11,12 @@
  * total; a batch over either limit is nacked "rate_limited" (the agent
  * backs off and resends it), never queued. Buffers for the samples are allocated
  * once, at start.
+ *
+ * Which batches are taken is the sequence discipline of streams.h: a batch is
+ * applied only as the next seq of its stream, so an "ok" always means
+ * "applied exactly once". Every settled seq -- applied, or refused for good --
+ * is in the WAL before its answer is sent, so a restart answers a resend the
+ * same way.
  */
 #ifndef CLUSTERMON_INGEST_H
 #define CLUSTERMON_INGEST_H
@@ -21,6 +27,7 @@
 #include <zmq.h>
 
 #include "daemon/log.h"
+#include "daemon/streams.h"
 #include "daemon/zpoll.h"
 #include "proto/proto.h"
 
@@ -35,12 +42,6 @@ typedef struct {
     int64_t ts_ms;
 } ingest_resolved_t;
 
-/* The last batch applied per agent, so a resend is acked but not applied twice. */
-typedef struct {
-    char *agent;
-    uint64_t seq;
-    uint32_t accepted;
-} ingest_agent_t;
 
 /* A token bucket: samples per second, bursts of up to one second's worth
  * (or one batch, if that is more). */
@@ -52,16 +53,20 @@ typedef struct {
 
 #define INGEST_BUCKETS 4096 /* per-connection buckets, direct-mapped */
 
-#define INGEST_MAX_AGENTS 65536
-
-/* An ack held back until the WAL record it answers is on disk (fsync = always). */
+/* An answer held back until the WAL record it answers (or a record before
+ * it) is on disk (fsync = always): an ok, or a final nack that settled a seq. */
 typedef struct {
     zmq_msg_t id;
     bool has_delim;
-    uint64_t seq;
-    uint32_t accepted;
+    proto_ack_t ack;
+    char *reason;       /* owned; NULL: empty (ack.reason points into it) */
     uint64_t wal_pos;
 } ingest_pending_t;
+
+/* WAL record tags: the first byte of a record's payload. A record that starts
+ * with a MessagePack map is a protocol-1 batch from an older daemon. */
+#define INGEST_REC_BATCH 0x01  /* [tag][u8 keylen][key][batch message] */
+#define INGEST_REC_SETTLE 0x02 /* [tag][u8 keylen][key][u8 status][u8 agentlen][agent][u64 epoch][u64 seq] */
 
 typedef struct {
     struct server *srv;
@@ -70,8 +75,9 @@ typedef struct {
     proto_sample_t *samples;      /* PROTO_MAX_SAMPLES */
     ingest_resolved_t *resolved;  /* PROTO_MAX_SAMPLES */
     msgpack_sbuffer out;          /* reused reply buffer */
-    ingest_agent_t *agents;       /* open addressing on agent id */
-    size_t agents_mask, nagents;
+    streams_t streams;            /* the sequence discipline (streams.h) */
+    unsigned char *rec;           /* reused WAL record buffer */
+    size_t rec_cap;
     /* nack logging is throttled: a hostile peer must not flood the journal */
     log_throttle_t log;
     ingest_pending_t *pending;    /* FIFO of held acks, ordered by wal_pos */
@@ -96,8 +102,9 @@ void ingest_replay(ingest_t *in, const void *payload, size_t len);
 /* Sends the held acks whose WAL records are durable (pos <= synced). */
 void ingest_release_acks(ingest_t *in, uint64_t synced);
 
-/* The dedup slot of an agent (created if new), NULL if the table is full. */
-ingest_agent_t *ingest_agent_get(ingest_t *in, proto_str_t name);
+/* After start-up recovery: every stream counts as live for one lease, since
+ * the daemon cannot know which agents were sending before it stopped. */
+void ingest_recovered(ingest_t *in);
 
 /* Stops reading; on_closed(srv) runs once the loop handles are closed and the socket is. */
 void ingest_close(ingest_t *in, void (*on_closed)(struct server *));

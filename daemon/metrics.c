@@ -389,8 +389,8 @@ static void render_self(const server_t *srv, metrics_text_t *o)
     for (int i = 0; i < METRICS_NSOCKS; i++)
         sample_lu(o, "clustermon_socket_peers", "socket", metrics_sock_name(i),
                   (uint64_t)srv->metrics.peers[i].peers);
-    gauge(o, "clustermon_agents_known", "Agents in the duplicate-detection table.",
-          (double)srv->ingest.nagents);
+    gauge(o, "clustermon_agents_known", "Agent streams the daemon follows (their seqs, for exactly-once).",
+          (double)srv->ingest.streams.count);
     counter(o, "clustermon_control_requests_total", "Requests on the control socket.",
             srv->control.requests);
     family(o, "clustermon_http_responses_total", "counter", "HTTP responses, by status class.");

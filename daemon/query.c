@@ -736,7 +736,7 @@ void query_runtime(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t 
     msgpack_pack_double(pk, metrics_samples_per_s(m));
     control_pack_kv_i64(pk, "loop_lag_ms", metrics_loop_lag_ms(m));
     control_pack_kv_i64(pk, "agents_connected", m->peers[METRICS_SOCK_INGEST].peers);
-    control_pack_kv_u64(pk, "agents_known", srv->ingest.nagents);
+    control_pack_kv_u64(pk, "agents_known", srv->ingest.streams.count);
     control_pack_str(pk, "sockets");
     msgpack_pack_array(pk, METRICS_NSOCKS + 1);
     for (int i = 0; i < METRICS_NSOCKS; i++) {

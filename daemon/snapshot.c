@@ -5,7 +5,7 @@
  *   segment     uint     WAL segments <= this are in it
  *   alert_seq   uint     last alert sequence number published
  *   stats       map      samples_applied, batches_ok, batches_duplicate
- *   agents      array of [agent id, last seq applied, samples in that batch]
+ *   streams     array of agent streams, written by streams_pack (streams.h)
  *   series      array of [firm, metric, last, last_ts, count,
  *                         [[year, month_mask, quarter_mask, has_annual, any,
  *                           annual, [12 months], [4 quarters]], ...]]
@@ -89,18 +89,8 @@ static void serialise(server_t *srv, uint64_t segment, msgpack_sbuffer *buf)
     pack_str(&pk, "batches_duplicate");
     msgpack_pack_uint64(&pk, srv->stats.batches_duplicate);
 
-    const ingest_t *in = &srv->ingest;
-    pack_str(&pk, "agents");
-    msgpack_pack_array(&pk, in->nagents);
-    for (size_t i = 0; in->agents && i <= in->agents_mask; i++) {
-        const ingest_agent_t *a = &in->agents[i];
-        if (!a->agent)
-            continue;
-        msgpack_pack_array(&pk, 3);
-        pack_str(&pk, a->agent);
-        msgpack_pack_uint64(&pk, a->seq);
-        msgpack_pack_uint32(&pk, a->accepted);
-    }
+    pack_str(&pk, "streams");
+    streams_pack(&srv->ingest.streams, &pk);
 
     size_t nseries = 0;
     for (size_t i = 0; i < agg->nfirms * agg->nmetrics; i++)
@@ -411,24 +401,12 @@ static int load_payload(server_t *srv, const msgpack_object *root, bool apply, l
             *stat_dst[k] = u;
     }
 
-    o = proto_obj_get(root, "agents");
-    if (!is_array(o, 0))
-        BAD("agents: missing");
-    for (uint32_t i = 0; i < o->via.array.size; i++) {
-        const msgpack_object *a = &o->via.array.ptr[i];
-        uint64_t seq, accepted;
-        if (!is_array(a, 3) || !is_str(&a->via.array.ptr[0]) ||
-            !as_u64(&a->via.array.ptr[1], &seq) || !as_u64(&a->via.array.ptr[2], &accepted))
-            BAD("agents: malformed entry");
-        if (apply) {
-            proto_str_t name = {a->via.array.ptr[0].via.str.ptr, a->via.array.ptr[0].via.str.size};
-            ingest_agent_t *slot = ingest_agent_get(&srv->ingest, name);
-            if (slot) {
-                slot->seq = seq;
-                slot->accepted = (uint32_t)accepted;
-            }
-        }
-    }
+    /* "agents" (a snapshot of protocol 1) held no stream an agent of
+     * protocol 2 can continue: it is left behind. */
+    o = proto_obj_get(root, "streams");
+    if (o && streams_unpack(&srv->ingest.streams, o, apply, (int64_t)uv_now(&srv->loop), err,
+                            errlen) != 0)
+        return -1;
 
     o = proto_obj_get(root, "series");
     if (!is_array(o, 0))

@@ -1,8 +1,8 @@
 /*
  * ack.c -- the daemon's answer to each batch: an ack (status "ok") or a nack.
  *
- * {"v":1,"type":"ack","seq":uint,"status":str,"accepted":uint,
- *  "max_version":uint,"reason":str}. Exactly one is sent per batch received,
+ * {"v":2,"type":"ack","seq":uint,"status":str,"accepted":uint,
+ *  "expected":uint,"max_version":uint,"reason":str}. Exactly one is sent per batch received,
  * so an agent can match it to its in-flight batch by seq (0 when the batch
  * was too broken for its seq to be read).
  */
@@ -10,8 +10,9 @@
 
 #include "proto/wire.h"
 
-enum { K_V, K_TYPE, K_SEQ, K_STATUS, K_ACCEPTED, K_MAX_VERSION, K_REASON, K_COUNT };
-static const char *const ack_keys[K_COUNT] = {"v", "type", "seq", "status", "accepted", "max_version", "reason"};
+enum { K_V, K_TYPE, K_SEQ, K_STATUS, K_ACCEPTED, K_EXPECTED, K_MAX_VERSION, K_REASON, K_COUNT };
+static const char *const ack_keys[K_COUNT] = {"v",        "type",     "seq",         "status",
+                                              "accepted", "expected", "max_version", "reason"};
 #define ACK_REQUIRED ((1u << K_COUNT) - 1)
 
 static int check_ack(const proto_ack_t *a, char *why, size_t whylen)
@@ -44,7 +45,8 @@ int proto_ack_encode(const proto_ack_t *a, msgpack_sbuffer *out)
     if (wire_pack_open(&pk, K_COUNT, "ack") < 0 || wire_pack_cstr(&pk, "seq") < 0 ||
         msgpack_pack_uint64(&pk, a->seq) != 0 || wire_pack_cstr(&pk, "status") < 0 ||
         wire_pack_cstr(&pk, proto_status_name(a->status)) < 0 || wire_pack_cstr(&pk, "accepted") < 0 ||
-        msgpack_pack_uint64(&pk, a->accepted) != 0 || wire_pack_cstr(&pk, "max_version") < 0 ||
+        msgpack_pack_uint64(&pk, a->accepted) != 0 || wire_pack_cstr(&pk, "expected") < 0 ||
+        msgpack_pack_uint64(&pk, a->expected) != 0 || wire_pack_cstr(&pk, "max_version") < 0 ||
         msgpack_pack_uint64(&pk, a->max_version) != 0 || wire_pack_cstr(&pk, "reason") < 0 ||
         wire_pack_str(&pk, a->reason) < 0) {
         out->size = start;
@@ -66,6 +68,7 @@ int proto_ack_decode(const void *buf, size_t len, proto_ack_t *a, char *err, siz
     a->status = PROTO_STATUS_INTERNAL;
     a->max_version = 0;
     a->accepted = 0;
+    a->expected = 0;
     a->reason = wire_empty;
     cursor_init(&c, buf, len);
     if ((rc = wire_open(&c, "ack", &npairs)) < 0)
@@ -95,6 +98,9 @@ int proto_ack_decode(const void *buf, size_t len, proto_ack_t *a, char *err, siz
         case K_ACCEPTED:
             if ((rc = wire_read_uint_max(&c, PROTO_MAX_SAMPLES, &u)) == PROTO_OK)
                 a->accepted = (uint32_t)u;
+            break;
+        case K_EXPECTED:
+            rc = cursor_read_uint(&c, &a->expected);
             break;
         case K_MAX_VERSION:
             if ((rc = wire_read_uint_max(&c, UINT8_MAX, &u)) == PROTO_OK)

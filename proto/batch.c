@@ -1,7 +1,7 @@
 /*
  * batch.c -- the metric batch an agent sends to the daemon.
  *
- * {"v":1,"type":"batch","agent":str,"seq":uint,"samples":[sample,...]} where a
+ * {"v":2,"type":"batch","seq":uint,"epoch":uint,"agent":str,"samples":[...]} where a
  * sample is the array [firm, metric, value, ts_ms] or [firm, metric, value,
  * ts_ms, period|nil]. Samples are arrays rather than maps because a batch
  * carries up to PROTO_MAX_SAMPLES of them and key names would triple its size.
@@ -17,8 +17,8 @@
 
 #include "proto/wire.h"
 
-enum { K_V, K_TYPE, K_AGENT, K_SEQ, K_SAMPLES, K_COUNT };
-static const char *const batch_keys[K_COUNT] = {"v", "type", "agent", "seq", "samples"};
+enum { K_V, K_TYPE, K_AGENT, K_SEQ, K_EPOCH, K_SAMPLES, K_COUNT };
+static const char *const batch_keys[K_COUNT] = {"v", "type", "agent", "seq", "epoch", "samples"};
 #define BATCH_REQUIRED ((1u << K_COUNT) - 1)
 
 /* The fields of a sample array, in order, for reasons. */
@@ -93,6 +93,7 @@ int proto_batch_decode(const void *buf, size_t len, proto_batch_t *b, char *err,
 
     b->agent = wire_empty;
     b->seq = 0;
+    b->epoch = 0;
     b->nsamples = 0;
     cursor_init(&c, buf, len);
     if ((rc = wire_open(&c, "batch", &npairs)) < 0)
@@ -106,28 +107,32 @@ int proto_batch_decode(const void *buf, size_t len, proto_batch_t *b, char *err,
         switch (key) {
         case K_AGENT:
             rc = wire_read_id(&c, &b->agent);
+            if (rc < 0)
+                b->agent = wire_empty;
             break;
         case K_SEQ:
             rc = wire_read_seq(&c, &b->seq);
             if (rc < 0)
                 b->seq = 0;
             break;
+        case K_EPOCH:
+            rc = wire_read_seq(&c, &b->epoch);
+            if (rc < 0)
+                b->epoch = 0;
+            break;
         case K_SAMPLES:
             if ((rc = cursor_read_array(&c, &n)) < 0)
                 break;
             /* bound the claimed count before reading any of it */
-            if (n > PROTO_MAX_SAMPLES || n > b->cap || !b->samples) {
+            if (n > PROTO_MAX_SAMPLES || n > b->cap || (n > 0 && !b->samples)) {
                 snprintf(c.why, sizeof(c.why), "%" PRIu32 " samples exceed %s %u", n,
                          n > PROTO_MAX_SAMPLES ? "the limit" : "the capacity",
                          n > PROTO_MAX_SAMPLES ? PROTO_MAX_SAMPLES : (unsigned)(b->samples ? b->cap : 0));
                 rc = PROTO_ELIMIT;
                 break;
             }
-            if (n == 0) {
-                snprintf(c.why, sizeof(c.why), "empty (a batch has 1..%d samples)", PROTO_MAX_SAMPLES);
-                rc = PROTO_EVALUE;
-                break;
-            }
+            /* n == 0 is a batch that settles its seq with nothing: a sender
+             * that lost a batch it had numbered says so (PROTOCOL.md 4.1) */
             for (sample = 0; sample < n; sample++)
                 if ((rc = read_sample(&c, &b->samples[sample], &field)) < 0)
                     break;
@@ -204,8 +209,12 @@ int proto_batch_encode(const proto_batch_t *b, msgpack_sbuffer *out, char *err, 
         wire_reason_fmt(err, errlen, "seq: 0 (must be >= 1)");
         return PROTO_EVALUE;
     }
-    if (b->nsamples == 0 || !b->samples) {
-        wire_reason_fmt(err, errlen, "samples: empty (a batch has 1..%d samples)", PROTO_MAX_SAMPLES);
+    if (b->epoch == 0) {
+        wire_reason_fmt(err, errlen, "epoch: 0 (must be >= 1)");
+        return PROTO_EVALUE;
+    }
+    if (b->nsamples > 0 && !b->samples) {
+        wire_reason_fmt(err, errlen, "samples: NULL with %" PRIu32 " samples", b->nsamples);
         return PROTO_EVALUE;
     }
     if (b->nsamples > PROTO_MAX_SAMPLES) {
@@ -218,9 +227,12 @@ int proto_batch_encode(const proto_batch_t *b, msgpack_sbuffer *out, char *err, 
             return rc;
 
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
-    if (wire_pack_open(&pk, 5, "batch") < 0 || wire_pack_cstr(&pk, "agent") < 0 ||
-        wire_pack_str(&pk, b->agent) < 0 || wire_pack_cstr(&pk, "seq") < 0 ||
-        msgpack_pack_uint64(&pk, b->seq) != 0 || wire_pack_cstr(&pk, "samples") < 0 ||
+    /* seq, epoch and agent first: a decoder that fails on a sample has read
+     * them, so the nack names the batch and the daemon can settle its seq */
+    if (wire_pack_open(&pk, 6, "batch") < 0 || wire_pack_cstr(&pk, "seq") < 0 ||
+        msgpack_pack_uint64(&pk, b->seq) != 0 || wire_pack_cstr(&pk, "epoch") < 0 ||
+        msgpack_pack_uint64(&pk, b->epoch) != 0 || wire_pack_cstr(&pk, "agent") < 0 ||
+        wire_pack_str(&pk, b->agent) < 0 || wire_pack_cstr(&pk, "samples") < 0 ||
         msgpack_pack_array(&pk, b->nsamples) != 0)
         goto nomem;
     for (i = 0; i < b->nsamples; i++) {

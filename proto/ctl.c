@@ -1,9 +1,9 @@
 /*
  * ctl.c -- control requests (clustermonctl -> daemon) and their replies.
  *
- * A request is {"v":1,"type":"ctl","cmd":str,"args":{key: int|str|nil}}: a
+ * A request is {"v":2,"type":"ctl","cmd":str,"args":{key: int|str|nil}}: a
  * command name and a handful of flat, typed arguments, decoded without
- * allocation into a fixed array. A reply is {"v":1,"type":"ctl_reply",
+ * allocation into a fixed array. A reply is {"v":2,"type":"ctl_reply",
  * "ok":bool,"reason":str,"body":any}; its body is whatever the command returns
  * (a report can be large and nested), so the daemon packs it directly after
  * the envelope and the client decodes it with msgpack-c's general unpacker.

@@ -3,7 +3,7 @@
  * socket under the topic "alert..heartbeat" (an empty cluster: no real
  * alert topic can match it exactly):
  *
- *   {"v":1,"type":"heartbeat","seq":uint,"ts":int ms}
+ *   {"v":2,"type":"heartbeat","seq":uint,"ts":int ms}
  *
  * seq is the last alert sequence number published. A subscriber that lost
  * the *last* alerts before a quiet spell has no later alert to show the

@@ -49,7 +49,22 @@ static const char *const status_names[PROTO_STATUS_COUNT] = {
     [PROTO_STATUS_FORBIDDEN] = "forbidden",
     [PROTO_STATUS_RATE_LIMITED] = "rate_limited",
     [PROTO_STATUS_INTERNAL] = "internal",
+    [PROTO_STATUS_OUT_OF_ORDER] = "out_of_order",
+    [PROTO_STATUS_AGENT_CONFLICT] = "agent_conflict",
 };
+
+proto_next_t proto_status_next(proto_status_t s)
+{
+    switch (s) {
+    case PROTO_STATUS_OK: return PROTO_NEXT_DONE;
+    case PROTO_STATUS_BUSY:
+    case PROTO_STATUS_RATE_LIMITED:
+    case PROTO_STATUS_INTERNAL: return PROTO_NEXT_RETRY;
+    case PROTO_STATUS_OUT_OF_ORDER: return PROTO_NEXT_REWIND;
+    case PROTO_STATUS_AGENT_CONFLICT: return PROTO_NEXT_STOP;
+    default: return PROTO_NEXT_FINAL;
+    }
+}
 
 const char *proto_status_name(proto_status_t s)
 {

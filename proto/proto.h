@@ -20,8 +20,8 @@
 
 #include <msgpack.h>
 
-#define PROTO_VERSION 1          /* the version this build speaks */
-#define PROTO_VERSION_MIN 1      /* the oldest version it still accepts */
+#define PROTO_VERSION 2          /* the version this build speaks */
+#define PROTO_VERSION_MIN 2      /* the oldest version it still accepts */
 
 /* Limits (also in PROTOCOL.md). A message over any of them is rejected. */
 #define PROTO_MAX_MSG_SIZE (4u << 20) /* bytes in one frame (ZMQ_MAXMSGSIZE) */
@@ -35,6 +35,7 @@
 #define PROTO_MAX_YEAR 2199
 #define PROTO_MAX_TS_MS 7258118400000LL /* 2200-01-01T00:00:00Z */
 #define PROTO_MAX_ABS_VALUE 1e14      /* |value| limit: a firm-year of milli-units fits int64 */
+#define PROTO_MAX_WINDOW 64           /* unsettled batches one agent stream may have in flight */
 
 #define PROTO_ERRLEN 256 /* a comfortable size for reason buffers */
 
@@ -95,7 +96,8 @@ typedef struct {
 
 typedef struct {
     proto_str_t agent;        /* agent id, 1..PROTO_MAX_ID_LEN bytes */
-    uint64_t seq;             /* agent's batch sequence number, >= 1 */
+    uint64_t epoch;           /* the agent's stream, >= 1 (PROTOCOL.md 2: sequence discipline) */
+    uint64_t seq;             /* the batch's place in that stream: 1, 2, 3 ... */
     uint32_t nsamples;        /* 1..PROTO_MAX_SAMPLES */
     proto_sample_t *samples;  /* caller-provided storage, see below */
     uint32_t cap;             /* capacity of samples */
@@ -112,8 +114,9 @@ int proto_batch_encode(const proto_batch_t *b, msgpack_sbuffer *out, char *err, 
  * Decodes and fully validates one batch message. The caller sets b->samples
  * and b->cap (PROTO_MAX_SAMPLES covers every valid batch) before the call;
  * the decoder fills the rest. No allocation. Strings borrow from buf.
- * On failure b->seq holds the sequence number if it was decoded (else 0), so
- * a nack can name it. Returns PROTO_OK or a negative proto_err_t with reason.
+ * On failure b->seq, b->epoch and b->agent hold what was decoded before the
+ * problem (else 0 / empty), so a nack can name the batch and the daemon can
+ * settle its seq. Returns PROTO_OK or a negative proto_err_t with reason.
  */
 int proto_batch_decode(const void *buf, size_t len, proto_batch_t *b, char *err, size_t errlen);
 
@@ -131,15 +134,28 @@ typedef enum {
     PROTO_STATUS_INTERNAL,      /* "internal" */
     PROTO_STATUS_FORBIDDEN,     /* "forbidden": the sender's key may not do this */
     PROTO_STATUS_RATE_LIMITED,  /* "rate_limited": over the samples/s limit; back off, resend */
+    PROTO_STATUS_OUT_OF_ORDER,  /* "out_of_order": an earlier seq is missing; resend from "expected" */
+    PROTO_STATUS_AGENT_CONFLICT,/* "agent_conflict": another stream owns the agent id; stop */
     PROTO_STATUS_COUNT
 } proto_status_t;
 
+/* What a sender does with a batch after each status (PROTOCOL.md 5). */
+typedef enum {
+    PROTO_NEXT_DONE = 0,  /* ok: applied; the seq is settled */
+    PROTO_NEXT_FINAL,     /* refused for good; the seq is settled, the next one is seq + 1 */
+    PROTO_NEXT_RETRY,     /* not taken now (busy, rate_limited, internal): resend the same bytes */
+    PROTO_NEXT_REWIND,    /* out_of_order: resend from the ack's "expected" */
+    PROTO_NEXT_STOP,      /* agent_conflict, or a nack with seq 0: the sender must stop */
+} proto_next_t;
+
 const char *proto_status_name(proto_status_t s);
+proto_next_t proto_status_next(proto_status_t s);
 /* Returns the status for a wire name, or -1. */
 int proto_status_from_name(proto_str_t name);
 
 typedef struct {
     uint64_t seq;          /* the batch's seq, 0 if it could not be decoded */
+    uint64_t expected;     /* the next seq the daemon wants from the stream; 0: not known */
     uint8_t status;        /* proto_status_t */
     uint8_t max_version;   /* highest version the sender speaks */
     uint32_t accepted;     /* samples applied (0 on a nack) */

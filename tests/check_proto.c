@@ -9,7 +9,7 @@
  *
  * Hostile messages are written in a small test-only notation turned into
  * MessagePack by mp() below, so that each table row reads like the message:
- *   {v:1, type:"batch", seq:f32(1.5), x:[nil, true, bin("ab")], y:<c1>}
+ *   {v:2, type:"batch", seq:f32(1.5), x:[nil, true, bin("ab")], y:<c1>}
  * Maps are {key:value,...} with bare or quoted keys, arrays [...], strings
  * "..." with \" \\ \xNN escapes, numbers (a '.' or 'e' makes a float64), the
  * words nil true false nan inf -inf, the typed forms f32(x) i8(n) i64(n)
@@ -331,7 +331,7 @@ static proto_batch_t vec_batch(void)
                                       {2023, PROTO_PERIOD_MONTH, 11}};
     vec_samples[1] = (proto_sample_t){proto_str("acme"), proto_str("cpu_load"), 0.75, 1700000000123LL,
                                       {0, PROTO_PERIOD_NONE, 0}};
-    b = (proto_batch_t){proto_str("agent-7"), 42, 2, vec_samples, 2};
+    b = (proto_batch_t){proto_str("agent-7"), 9, 42, 2, vec_samples, 2};
     return b;
 }
 
@@ -403,7 +403,7 @@ END_TEST
 START_TEST(test_vector_ack)
 {
     msgpack_sbuffer sb;
-    proto_ack_t a = {42, PROTO_STATUS_OK, 1, 2, proto_str("")}, d;
+    proto_ack_t a = {42, 43, PROTO_STATUS_OK, 2, 2, proto_str("")}, d;
     uint8_t buf[1024];
     size_t n = unhex(HEX_ACK, buf, sizeof(buf));
     char err[PROTO_ERRLEN];
@@ -425,7 +425,7 @@ END_TEST
 START_TEST(test_vector_nack)
 {
     msgpack_sbuffer sb;
-    proto_ack_t a = {43, PROTO_STATUS_UNKNOWN_FIRM, 1, 0, proto_str(NACK_REASON)}, d;
+    proto_ack_t a = {43, 44, PROTO_STATUS_UNKNOWN_FIRM, 2, 0, proto_str(NACK_REASON)}, d;
     uint8_t buf[1024];
     size_t n = unhex(HEX_NACK, buf, sizeof(buf));
     char err[PROTO_ERRLEN];
@@ -551,7 +551,7 @@ START_TEST(test_batch_round_trip)
         {proto_str("f"), proto_str("m3"), -0.0, 12345, {0, PROTO_PERIOD_NONE, 0}},
         {proto_str("f"), proto_str("m4"), 5e-324, 1700000000000LL, {2021, PROTO_PERIOD_MONTH, 12}},
     };
-    proto_batch_t b = {proto_str("agent-\xc3\xa9"), UINT64_MAX, 5, s, 5}, d;
+    proto_batch_t b = {proto_str("agent-\xc3\xa9"), UINT64_MAX, UINT64_MAX, 5, s, 5}, d;
     msgpack_sbuffer sb;
     char err[PROTO_ERRLEN];
     uint32_t i;
@@ -583,7 +583,7 @@ END_TEST
 START_TEST(test_batch_round_trip_max)
 {
     proto_sample_t *s = calloc(PROTO_MAX_SAMPLES, sizeof(*s));
-    proto_batch_t b = {proto_str("a"), 1, PROTO_MAX_SAMPLES, s, PROTO_MAX_SAMPLES}, d;
+    proto_batch_t b = {proto_str("a"), 1, 1, PROTO_MAX_SAMPLES, s, PROTO_MAX_SAMPLES}, d;
     msgpack_sbuffer sb;
     char err[PROTO_ERRLEN];
     uint32_t i;
@@ -611,7 +611,7 @@ START_TEST(test_ack_round_trip)
 
     msgpack_sbuffer_init(&sb);
     for (st = 0; st < PROTO_STATUS_COUNT; st++) {
-        proto_ack_t a = {(uint64_t)st * 1000003u, (uint8_t)st, PROTO_VERSION, (uint32_t)st,
+        proto_ack_t a = {(uint64_t)st * 1000003u, (uint64_t)st * 7u, (uint8_t)st, PROTO_VERSION, (uint32_t)st,
                          proto_str(st ? "why \xe2\x80\x94 because" : "")},
                     d;
 
@@ -682,7 +682,7 @@ START_TEST(test_ctl_request_round_trip)
 
     /* no args at all: "args" may be absent */
     msgpack_sbuffer_clear(&sb);
-    mp(&sb, "{v:1,type:\"ctl\",cmd:\"status\"}");
+    mp(&sb, "{v:2,type:\"ctl\",cmd:\"status\"}");
     ck_assert_int_eq(proto_ctl_request_decode(sb.data, sb.size, &d, err, sizeof(err)), PROTO_OK);
     assert_str_is(d.cmd, "status");
     ck_assert_uint_eq(d.nargs, 0);
@@ -737,14 +737,14 @@ static const struct {
     int rc;
     const char *why;
 } ctl_reply_rejects[] = {
-    {"{v:1,type:\"ctl_reply\",ok:true,reason:\"\",body:nil} <00>", PROTO_EMALFORMED, "trailing bytes"},
-    {"{v:1,type:\"ctl_reply\",ok:true,reason:\"\"}", PROTO_EMALFORMED, "missing key \"body\""},
-    {"{v:2,type:\"ctl_reply\",ok:true,reason:\"\",body:nil}", PROTO_EVERSION, "unsupported version"},
-    {"{type:\"ctl_reply\",v:1,ok:true,reason:\"\",body:nil}", PROTO_EMALFORMED, "\"v\" must be the first key"},
-    {"{v:1,type:\"ack\",ok:true,reason:\"\",body:nil}", PROTO_ETYPE, "unexpected type"},
-    {"{v:1,type:\"ctl_reply\",ok:1,reason:\"\",body:nil}", PROTO_EMALFORMED, "ok: expected bool"},
-    {"{v:1,type:\"ctl_reply\",ok:true,reason:\"\\xff\",body:nil}", PROTO_EVALUE, "invalid UTF-8"},
-    {"{v:1,type:\"ctl_reply\",ok:true,ok:true,reason:\"\",body:nil}", PROTO_EMALFORMED, "duplicate key \"ok\""},
+    {"{v:2,type:\"ctl_reply\",ok:true,reason:\"\",body:nil} <00>", PROTO_EMALFORMED, "trailing bytes"},
+    {"{v:2,type:\"ctl_reply\",ok:true,reason:\"\"}", PROTO_EMALFORMED, "missing key \"body\""},
+    {"{v:3,type:\"ctl_reply\",ok:true,reason:\"\",body:nil}", PROTO_EVERSION, "unsupported version"},
+    {"{type:\"ctl_reply\",v:2,ok:true,reason:\"\",body:nil}", PROTO_EMALFORMED, "\"v\" must be the first key"},
+    {"{v:2,type:\"ack\",ok:true,reason:\"\",body:nil}", PROTO_ETYPE, "unexpected type"},
+    {"{v:2,type:\"ctl_reply\",ok:1,reason:\"\",body:nil}", PROTO_EMALFORMED, "ok: expected bool"},
+    {"{v:2,type:\"ctl_reply\",ok:true,reason:\"\\xff\",body:nil}", PROTO_EVALUE, "invalid UTF-8"},
+    {"{v:2,type:\"ctl_reply\",ok:true,ok:true,reason:\"\",body:nil}", PROTO_EMALFORMED, "duplicate key \"ok\""},
     {"[1]", PROTO_EMALFORMED, "expected map"},
     {"<85a176>", PROTO_EMALFORMED, "truncated"},
 };
@@ -878,7 +878,7 @@ END_TEST
 
 /* ---- decoders accept what the spec allows ---------------------------- */
 
-#define HB "v:1,type:\"batch\","
+#define HB "v:2,type:\"batch\",epoch:1,"
 #define S0 "[\"acme\",\"revenue\",1.5,1700000000000]"
 
 static const struct {
@@ -936,13 +936,13 @@ END_TEST
 
 enum { M_BATCH, M_ACK, M_ALERT, M_CTL };
 
-#define HA "v:1,type:\"ack\","
+#define HA "v:2,type:\"ack\",expected:0,"
 #define ACK_REST "status:\"ok\",accepted:1,max_version:1,reason:\"\""
-#define HL "v:1,type:\"alert\","
+#define HL "v:2,type:\"alert\","
 #define ALERT_REST                                                                                        \
     "rule:\"r\",severity:\"info\",state:\"firing\",cluster:\"c\",chain:nil,firm:nil,metric:\"m\",observed:1.0," \
     "expected:2.0,summary:\"s\",since:0,ts:1,seq:1"
-#define HC "v:1,type:\"ctl\","
+#define HC "v:2,type:\"ctl\","
 #define F65 "\"0123456789012345678901234567890123456789012345678901234567890123X\""
 
 static const struct reject {
@@ -956,25 +956,25 @@ static const struct reject {
     {M_BATCH, "\"batch\"", PROTO_EMALFORMED, "expected map, got str"},
     {M_BATCH, "<c1>", PROTO_EMALFORMED, "invalid MessagePack byte 0xc1"},
     {M_BATCH, "{}", PROTO_EMALFORMED, "\"v\" must be the first key"},
-    {M_BATCH, "{type:\"batch\",v:1,agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EMALFORMED,
+    {M_BATCH, "{type:\"batch\",v:2,agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EMALFORMED,
      "\"v\" must be the first key"},
     {M_BATCH, "<810102>", PROTO_EMALFORMED, "key: expected str, got int"},
-    {M_BATCH, "{v:1,agent:\"a\",type:\"batch\",seq:1,samples:[" S0 "]}", PROTO_EMALFORMED,
+    {M_BATCH, "{v:2,agent:\"a\",type:\"batch\",seq:1,samples:[" S0 "]}", PROTO_EMALFORMED,
      "\"type\" must be the second key"},
-    {M_BATCH, "{v:1}", PROTO_EMALFORMED, "missing key \"type\""},
+    {M_BATCH, "{v:2}", PROTO_EMALFORMED, "missing key \"type\""},
     {M_BATCH, "{v:0,type:\"batch\",agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EVERSION, "unsupported version 0"},
-    {M_BATCH, "{v:2,type:\"batch\",agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EVERSION, "unsupported version 2"},
+    {M_BATCH, "{v:3,type:\"batch\",agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EVERSION, "unsupported version 3"},
     /* a future version is refused before its fields are looked at */
-    {M_BATCH, "{v:2,type:\"batch2\",agent:1}", PROTO_EVERSION, "unsupported version 2"},
+    {M_BATCH, "{v:3,type:\"batch2\",agent:1}", PROTO_EVERSION, "unsupported version 3"},
     {M_BATCH, "{v:-1,type:\"batch\"}", PROTO_EVERSION, "unsupported version"},
     {M_BATCH, "{v:18446744073709551615,type:\"batch\"}", PROTO_EVERSION, "unsupported version"},
     {M_BATCH, "{v:\"1\",type:\"batch\"}", PROTO_EMALFORMED, "v: expected int, got str"},
     {M_BATCH, "{v:1.0,type:\"batch\"}", PROTO_EMALFORMED, "v: expected int, got float"},
-    {M_BATCH, "{v:1,type:\"bogus\",agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_ETYPE,
+    {M_BATCH, "{v:2,type:\"bogus\",agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_ETYPE,
      "unexpected type \"bogus\" (want \"batch\")"},
     {M_BATCH, "{" HA "seq:1," ACK_REST "}", PROTO_ETYPE, "unexpected type \"ack\""},
-    {M_BATCH, "{v:1,type:5}", PROTO_EMALFORMED, "type: expected str, got int"},
-    {M_BATCH, "{v:1,type:\"\\xff\\xfe\"}", PROTO_ETYPE, "unexpected type (2 bytes)"},
+    {M_BATCH, "{v:2,type:5}", PROTO_EMALFORMED, "type: expected str, got int"},
+    {M_BATCH, "{v:2,type:\"\\xff\\xfe\"}", PROTO_ETYPE, "unexpected type (2 bytes)"},
     /* missing, duplicate, trailing */
     {M_BATCH, "{" HB "seq:1,samples:[" S0 "]}", PROTO_EMALFORMED, "missing key \"agent\""},
     {M_BATCH, "{" HB "agent:\"a\",samples:[" S0 "]}", PROTO_EMALFORMED, "missing key \"seq\""},
@@ -1084,8 +1084,8 @@ static const struct reject {
      "accepted: 10001 exceeds 10000"},
     {M_ACK, "{" HA "seq:-1," ACK_REST "}", PROTO_EVALUE, "seq: negative"},
     {M_ACK, "{" HA "seq:1,seq:1," ACK_REST "}", PROTO_EMALFORMED, "duplicate key \"seq\""},
-    {M_ACK, "{v:1,type:\"batch\",seq:1," ACK_REST "}", PROTO_ETYPE, "unexpected type \"batch\" (want \"ack\")"},
-    {M_ACK, "{v:2,type:\"ack\"}", PROTO_EVERSION, "unsupported version 2"},
+    {M_ACK, "{v:2,type:\"batch\",seq:1," ACK_REST "}", PROTO_ETYPE, "unexpected type \"batch\" (want \"ack\")"},
+    {M_ACK, "{v:3,type:\"ack\"}", PROTO_EVERSION, "unsupported version 3"},
 
     /* alert */
     {M_ALERT, "{" HL "id:\"i\"," ALERT_REST "}", PROTO_OK, ""},
@@ -1099,7 +1099,7 @@ static const struct reject {
     {M_ALERT, "{" HL "id:\"i\",seq:0}", PROTO_EVALUE, "seq: 0"},
     {M_ALERT, "{" HL "id:\"i\",since:-5}", PROTO_EVALUE, "since: -5 outside"},
     {M_ALERT, "{" HL "id:\"i\",summary:\"\\xff\"}", PROTO_EVALUE, "summary: invalid UTF-8"},
-    {M_ALERT, "{v:1,type:\"alarm\"}", PROTO_ETYPE, "unexpected type \"alarm\""},
+    {M_ALERT, "{v:2,type:\"alarm\"}", PROTO_ETYPE, "unexpected type \"alarm\""},
 
     /* ctl */
     {M_CTL, "{" HC "args:{}}", PROTO_EMALFORMED, "missing key \"cmd\""},
@@ -1113,7 +1113,7 @@ static const struct reject {
     {M_CTL,
      "{" HC "cmd:\"x\",args:{a:1,b:1,c:1,d:1,e:1,f:1,g:1,h:1,i:1,j:1,k:1,l:1,m:1,n:1,o:1,p:1,q:1}}",
      PROTO_ELIMIT, "args: 17 arguments exceed 16"},
-    {M_CTL, "{v:1,type:\"ctl_reply\",cmd:\"x\"}", PROTO_ETYPE, "unexpected type"},
+    {M_CTL, "{v:2,type:\"ctl_reply\",cmd:\"x\"}", PROTO_ETYPE, "unexpected type"},
 };
 
 static int decode_any(int msg_type, const void *buf, size_t len, char *err)
@@ -1341,7 +1341,7 @@ START_TEST(test_seq_kept_on_failure)
     ck_assert_uint_eq(b.seq, 0); /* not reached */
 
     msgpack_sbuffer_clear(&sb);
-    mp(&sb, "{v:2,type:\"batch\",agent:\"a\",seq:77,samples:[" S0 "]}");
+    mp(&sb, "{v:3,type:\"batch\",agent:\"a\",seq:77,samples:[" S0 "]}");
     ck_assert_int_eq(decode_batch(sb.data, sb.size, &b, err), PROTO_EVERSION);
     ck_assert_uint_eq(b.seq, 0); /* a future version's fields are not interpreted */
     msgpack_sbuffer_destroy(&sb);
@@ -1364,7 +1364,7 @@ START_TEST(test_encode_rejects)
 {
     static const char id65[] = "01234567890123456789012345678901234567890123456789012345678901234";
     proto_sample_t s;
-    proto_batch_t b = {proto_str("a"), 1, 1, &s, 1};
+    proto_batch_t b = {proto_str("a"), 1, 1, 1, &s, 1};
     msgpack_sbuffer sb;
     char err[PROTO_ERRLEN];
 
@@ -1433,7 +1433,7 @@ START_TEST(test_encode_rejects)
     }
     err[0] = '\0';
     {
-        proto_ack_t a = {1, PROTO_STATUS_COUNT, 1, 0, proto_str("")};
+        proto_ack_t a = {1, 0, PROTO_STATUS_COUNT, 2, 0, proto_str("")};
         char *longtext = malloc(PROTO_MAX_TEXT_LEN + 2);
 
         EXPECT(proto_ack_encode(&a, &sb), PROTO_EVALUE, "");

@@ -1119,7 +1119,14 @@ static int run_import(const ctl_opts_t *o)
     for (char *p = host; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
             *p = '-';
-    snprintf(agent, sizeof agent, "import-baseline-%.40s", host);
+    /* Each run is a stream of its own (PROTOCOL.md 2): an id of its own too,
+     * so a second import right after the first is not taken for a second
+     * agent on the first one's id. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t epoch = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    snprintf(agent, sizeof agent, "import-baseline-%.24s.%llx.%x", host, (unsigned long long)epoch,
+             (unsigned)getpid());
     proto_sample_t *samples = calloc(BATCH, sizeof *samples);
     void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_DEALER);
     int linger = 0, status = 0;
@@ -1135,9 +1142,7 @@ static int run_import(const ctl_opts_t *o)
         status = EXIT_USAGE;
         goto done;
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t seq = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    uint64_t seq = 1;
     uint64_t total = 0, batches = 0;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
@@ -1151,7 +1156,7 @@ static int run_import(const ctl_opts_t *o)
         }
         if (n == 0)
             break;
-        proto_batch_t b = {.agent = proto_str(agent), .seq = seq++, .nsamples = (uint32_t)n,
+        proto_batch_t b = {.agent = proto_str(agent), .epoch = epoch, .seq = seq++, .nsamples = (uint32_t)n,
                            .samples = samples, .cap = BATCH};
         msgpack_sbuffer_clear(&sb);
         if (proto_batch_encode(&b, &sb, err, sizeof err) != PROTO_OK) {

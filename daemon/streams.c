@@ -1,0 +1,233 @@
+/* streams.c -- see streams.h. */
+#include "daemon/streams.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/xalloc.h"
+
+#define W PROTO_MAX_WINDOW
+
+static uint64_t hash_key(const char *key, proto_str_t agent)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = key; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    h = (h ^ 0xff) * 1099511628211ull; /* a separator no id contains */
+    for (uint32_t i = 0; i < agent.len; i++)
+        h = (h ^ (unsigned char)agent.ptr[i]) * 1099511628211ull;
+    return h;
+}
+
+void streams_init(streams_t *t, int64_t lease_ms)
+{
+    memset(t, 0, sizeof *t);
+    t->mask = 63;
+    t->slots = xcalloc(t->mask + 1, sizeof *t->slots);
+    t->lease_ms = lease_ms;
+}
+
+void streams_free(streams_t *t)
+{
+    for (size_t i = 0; t->slots && i <= t->mask; i++) {
+        free(t->slots[i].key);
+        free(t->slots[i].agent);
+    }
+    free(t->slots);
+    t->slots = NULL;
+    t->count = 0;
+}
+
+static void grow(streams_t *t)
+{
+    size_t nmask = t->mask * 2 + 1;
+    stream_t *ns = xcalloc(nmask + 1, sizeof *ns);
+    for (size_t i = 0; i <= t->mask; i++) {
+        stream_t *s = &t->slots[i];
+        if (!s->key)
+            continue;
+        size_t j = hash_key(s->key, proto_str(s->agent)) & nmask;
+        while (ns[j].key)
+            j = (j + 1) & nmask;
+        ns[j] = *s;
+    }
+    free(t->slots);
+    t->slots = ns;
+    t->mask = nmask;
+}
+
+stream_t *streams_get(streams_t *t, const char *key, proto_str_t agent)
+{
+    if (t->count * 2 >= t->mask + 1) {
+        if (t->mask + 1 >= STREAMS_MAX * 2)
+            goto find_only;
+        grow(t);
+    }
+    for (size_t i = hash_key(key, agent) & t->mask;; i = (i + 1) & t->mask) {
+        stream_t *s = &t->slots[i];
+        if (!s->key) {
+            s->key = xstrdup(key);
+            s->agent = xstrndup(agent.ptr, agent.len);
+            t->count++;
+            return s;
+        }
+        if (strcmp(s->key, key) == 0 && proto_str_eq(agent, s->agent))
+            return s;
+    }
+find_only:
+    /* full: an existing stream is still found, a new one is refused */
+    for (size_t i = hash_key(key, agent) & t->mask;; i = (i + 1) & t->mask) {
+        stream_t *s = &t->slots[i];
+        if (!s->key)
+            return NULL;
+        if (strcmp(s->key, key) == 0 && proto_str_eq(agent, s->agent))
+            return s;
+    }
+}
+
+stream_verdict_t streams_check(const streams_t *t, const stream_t *s, uint64_t epoch, uint64_t seq,
+                               int64_t now, const stream_outcome_t **ret_outcome)
+{
+    *ret_outcome = NULL;
+    if (s->epoch == 0)
+        return seq == 1 ? STREAM_TAKE : STREAM_GAP; /* a free id: streams start at 1 */
+    if (epoch == s->epoch) {
+        if (seq == s->next)
+            return STREAM_TAKE;
+        if (seq > s->next)
+            return STREAM_GAP;
+        if (s->next - seq > W)
+            return STREAM_FORGOTTEN;
+        *ret_outcome = &s->ring[seq % W];
+        return STREAM_DUPLICATE;
+    }
+    /* another epoch on an owned id */
+    if (now - s->last_ms < t->lease_ms)
+        return STREAM_CONFLICT;
+    if (epoch == s->prev_epoch)
+        return STREAM_SUPERSEDED;
+    if (seq == 1)
+        return STREAM_TAKE;
+    /* An epoch the daemon has never settled anything of: its first batch
+     * may still be on its way (rate limited, resent), so ask for seq 1. An
+     * epoch it knew and then handed over is fenced for good. */
+    return STREAM_GAP;
+}
+
+void streams_settle(streams_t *t, stream_t *s, uint64_t epoch, uint64_t seq, uint8_t status,
+                    uint32_t accepted, int64_t now, int64_t wall_ms)
+{
+    (void)t;
+    if (epoch != s->epoch) {
+        s->prev_epoch = s->epoch;
+        s->epoch = epoch;
+        s->since_wall_ms = wall_ms;
+        memset(s->ring, 0, sizeof s->ring);
+    }
+    s->next = seq + 1;
+    s->ring[seq % W] = (stream_outcome_t){.status = status, .accepted = accepted};
+    s->last_ms = now;
+}
+
+void streams_touch(stream_t *s, int64_t now)
+{
+    s->last_ms = now;
+}
+
+void streams_all_live(streams_t *t, int64_t now)
+{
+    for (size_t i = 0; i <= t->mask; i++)
+        if (t->slots[i].key)
+            t->slots[i].last_ms = now;
+}
+
+/* ---- snapshot ------------------------------------------------------------ */
+
+/*
+ * Each stream is [key, agent, epoch, next, since_wall_ms, outcomes, prev_epoch] where
+ * outcomes is a bin of W * 5 bytes: status (1) and accepted (4, little
+ * endian) of seq s at (s % W) * 5. Unclaimed slots are not written.
+ */
+void streams_pack(const streams_t *t, msgpack_packer *pk)
+{
+    size_t n = 0;
+    for (size_t i = 0; i <= t->mask; i++)
+        n += t->slots[i].key && t->slots[i].epoch;
+    msgpack_pack_array(pk, n);
+    for (size_t i = 0; i <= t->mask; i++) {
+        const stream_t *s = &t->slots[i];
+        if (!s->key || !s->epoch)
+            continue;
+        unsigned char ring[W * 5];
+        for (int k = 0; k < W; k++) {
+            ring[k * 5] = s->ring[k].status;
+            for (int b = 0; b < 4; b++)
+                ring[k * 5 + 1 + b] = (unsigned char)(s->ring[k].accepted >> (8 * b));
+        }
+        msgpack_pack_array(pk, 7);
+        msgpack_pack_str_with_body(pk, s->key, strlen(s->key));
+        msgpack_pack_str_with_body(pk, s->agent, strlen(s->agent));
+        msgpack_pack_uint64(pk, s->epoch);
+        msgpack_pack_uint64(pk, s->next);
+        msgpack_pack_int64(pk, s->since_wall_ms);
+        msgpack_pack_bin_with_body(pk, ring, sizeof ring);
+        msgpack_pack_uint64(pk, s->prev_epoch);
+    }
+}
+
+static bool as_u64(const msgpack_object *o, uint64_t *ret)
+{
+    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return false;
+    *ret = o->via.u64;
+    return true;
+}
+
+int streams_unpack(streams_t *t, const msgpack_object *o, bool apply, int64_t now, char *err,
+                   size_t errlen)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY) {
+        snprintf(err, errlen, "streams: not an array");
+        return -1;
+    }
+    for (uint32_t i = 0; i < o->via.array.size; i++) {
+        const msgpack_object *e = &o->via.array.ptr[i];
+        uint64_t epoch, next, prev;
+        const msgpack_object *f = e->via.array.ptr;
+        if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 7 ||
+            f[0].type != MSGPACK_OBJECT_STR || f[1].type != MSGPACK_OBJECT_STR ||
+            f[1].via.str.size == 0 || f[1].via.str.size > PROTO_MAX_ID_LEN ||
+            f[0].via.str.size > 64 || !as_u64(&f[2], &epoch) || epoch == 0 ||
+            !as_u64(&f[3], &next) || next == 0 ||
+            (f[4].type != MSGPACK_OBJECT_POSITIVE_INTEGER &&
+             f[4].type != MSGPACK_OBJECT_NEGATIVE_INTEGER) ||
+            f[5].type != MSGPACK_OBJECT_BIN || f[5].via.bin.size != W * 5 || !as_u64(&f[6], &prev)) {
+            snprintf(err, errlen, "streams: entry %u malformed", i);
+            return -1;
+        }
+        if (!apply)
+            continue;
+        char key[65];
+        memcpy(key, f[0].via.str.ptr, f[0].via.str.size);
+        key[f[0].via.str.size] = '\0';
+        stream_t *s = streams_get(t, key, (proto_str_t){f[1].via.str.ptr, f[1].via.str.size});
+        if (!s) {
+            snprintf(err, errlen, "streams: more than %d streams", STREAMS_MAX);
+            return -1;
+        }
+        s->epoch = epoch;
+        s->prev_epoch = prev;
+        s->next = next;
+        s->since_wall_ms = f[4].via.i64;
+        s->last_ms = now;
+        const unsigned char *ring = (const unsigned char *)f[5].via.bin.ptr;
+        for (int k = 0; k < W; k++) {
+            uint32_t acc = 0;
+            for (int b = 0; b < 4; b++)
+                acc |= (uint32_t)ring[k * 5 + 1 + b] << (8 * b);
+            s->ring[k] = (stream_outcome_t){.status = ring[k * 5], .accepted = acc};
+        }
+    }
+    return 0;
+}
