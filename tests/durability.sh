@@ -82,7 +82,7 @@ stop_daemon TERM
 STATE=$TMP/walstate
 make_config "$TMP/w.conf" snapshot_interval_s=1000000
 start_daemon "$TMP/w.conf" "$TMP/w.log"
-N=200
+N=120  # seqs 1..120: one byte each, so every record has the same size
 awk -v n=$N 'BEGIN { for (i = 0; i < n; i++) printf "ee-001,revenue,1000,%d-%02d\n", 2150 + int(i / 12), i % 12 + 1 }' \
     > "$TMP/wal.csv"
 "$BIN/clustermon-agent" -s "$TMP/spool" -e "$INGEST" -a walagent -b 1 "$TMP/wal.csv"

@@ -105,6 +105,34 @@ agent ee1 ee-002 "$TMP/own.csv" 2> "$TMP/hijack2.out"
 check "nor another firm's" grep -q "agent id 'ee-002' is not key 'ee-001''s" "$TMP/hijack2.out"
 check "a gateway may use a firm's id it reports for" agent gw ne-001.meter "$TMP/ne.csv"
 
+# ---- seq poisoning: another key on a firm's agent id ------------------------------------
+# A key that may report for a firm (the admin: any) sends as that firm's agent
+# id with seq 2^64-1 and then a real stream: its streams are its key's, so the
+# firm's own agent still delivers everything (PROTOCOL.md 2).
+keyval() { sed -n "s/^$2 = //p" "$K/$1.key"; }
+/usr/bin/python3 - "$INGEST" "$(pub server)" "$(keyval admin public)" "$(keyval admin secret)" \
+    > "$TMP/poison.out" 2>&1 <<'PY'
+import sys, zmq, msgpack
+ep, server, public, secret = sys.argv[1:5]
+s = zmq.Context().socket(zmq.DEALER)
+s.curve_serverkey, s.curve_publickey, s.curve_secretkey = server.encode(), public.encode(), secret.encode()
+s.linger = 0
+s.connect(ep)
+s.send(msgpack.packb({"v": 2, "type": "batch", "seq": 2**64 - 1, "epoch": 77, "agent": "ee-001",
+                      "samples": [["ee-001", "energy", 1.0, 0, "2030-05"]]}))
+if not s.poll(5000):
+    sys.exit("no reply")
+a = msgpack.unpackb(s.recv())
+print(a["status"], a["seq"], a["expected"])
+PY
+check "a poisoned seq 2^64-1 on a fresh stream is out_of_order, expecting 1" \
+    grep -q '^out_of_order 18446744073709551615 1$' "$TMP/poison.out"
+printf 'ee-001,energy,7,2030-06\n' > "$TMP/admin-ee.csv"
+check "the admin key delivers a stream on agent id ee-001" agent admin ee-001 "$TMP/admin-ee.csv"
+printf 'ee-001,energy,11,2030-07\nee-001,energy,13,2030-08\n' > "$TMP/ee-own.csv"
+check "and ee-001's own agent, on the same id, still delivers everything" agent ee1 ee-001 -b 1 "$TMP/ee-own.csv"
+check "both streams' figures are in, once" [ "$(total energy-env energy 2030)" = 31 ]
+
 # ---- unknown keys, no CURVE -----------------------------------------------------
 check "an unknown key cannot connect to control" \
     sh -c "! '$BIN/clustermonctl' -e '$CONTROL' -t 1000 --key '$K/stranger.key' ping > /dev/null 2>&1"
