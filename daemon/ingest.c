@@ -469,6 +469,7 @@ static void handle_batch(ingest_t *in, envelope_t *env)
     }
     int64_t now = (int64_t)uv_now(&srv->loop);
     const stream_outcome_t *outcome;
+    in->streams.lease_ms = (int64_t)(srv->cfg->agent_lease_s * 1000); /* reloadable */
     stream_verdict_t v = streams_check(&in->streams, s, b.epoch, b.seq, now, &outcome);
     if (s->epoch == b.epoch)
         streams_touch(s, now);

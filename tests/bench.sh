@@ -6,7 +6,9 @@
 #     (a ROUTER that only decodes and acks), 200,000+ samples, best of 3.
 #  3. CURVE: the same load over tcp://127.0.0.1 to a daemon with CURVE and a
 #     gateway key bound to every firm (per-sample authorisation) vs plain TCP.
-#  4. restart: time to ready after replaying a 1,000,000+ sample WAL.
+#  4. window: clustermon-agent -w 16 vs the default stop and wait (-w 1), in
+#     batches of 100, to the daemon: what keeping batches in flight buys.
+#  5. restart: time to ready after replaying a 1,000,000+ sample WAL.
 set -u
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build}
@@ -41,7 +43,10 @@ run_agent() { # ENDPOINT [AGENT OPTION...] -> seconds (a fresh spool each run: a
     shift
     rm -rf "$TMP/spool"
     t0=$(now)
-    timeout 120 "$BIN/clustermon-agent" -s "$TMP/spool" -e "$ep" -a bench -b 1000 "$@" "$TMP/load.csv" || return 1
+    # a fresh stream each run: a new agent id, or the daemon would take the
+    # second run for a second agent on the first one's id (agent_conflict)
+    timeout 120 "$BIN/clustermon-agent" -s "$TMP/spool" -e "$ep" -a "ee-001.bench-$SRANDOM" -b 1000 "$@" \
+        "$TMP/load.csv" || return 1
     t1=$(now)
     echo "$t1 - $t0" | bc -l
 }
@@ -111,6 +116,24 @@ printf 'CURVE + key check:    %.3f s  %8.0f samples/s\n' "$tc" "$(echo "$rows / 
 printf 'ratio CURVE/plain throughput: %.2f\n' "$(echo "$tp / $tc" | bc -l)"
 
 echo
+echo "== window: batches of 100, -w 16 vs stop and wait (-w 1), agent -> daemon over ipc"
+"$BIN/clustermond" -c "$TMP/b.conf" -l warn 2>> "$TMP/daemon.log" &
+dpid=$!
+PIDS+=($dpid)
+for _ in $(seq 1 100); do "$BIN/clustermonctl" -e "ipc://$TMP/control" -t 200 ping >/dev/null 2>&1 && break; sleep 0.05; done
+w1=() w16=()
+for round in 1 2 3; do
+    w1+=("$(run_agent "ipc://$TMP/ingest" -b 100 -w 1)")
+    w16+=("$(run_agent "ipc://$TMP/ingest" -b 100 -w 16)")
+done
+kill -TERM $dpid; wait $dpid
+t1=$(best "${w1[@]}")
+t16=$(best "${w16[@]}")
+printf 'stop and wait (baseline): %.3f s  %8.0f samples/s\n' "$t1" "$(echo "$rows / $t1" | bc -l)"
+printf 'window of 16:             %.3f s  %8.0f samples/s\n' "$t16" "$(echo "$rows / $t16" | bc -l)"
+printf 'ratio window/stop-and-wait throughput: %.2f\n' "$(echo "$t1 / $t16" | bc -l)"
+
+echo
 echo "== restart: time to ready with a WAL of 1,000,000+ samples vs an empty state dir"
 awk '{ f[NR] = $1 } END { for (y = 2000; y < 2200; y++) for (m = 1; m <= 12; m++)
        for (i = 1; i <= NR; i++) { printf "%s,energy,%d,%d-%02d\n", f[i], i + m, y, m;
@@ -130,7 +153,7 @@ read -r empty_ms _ _ < <(ready_ms)
 "$BIN/clustermond" -c "$TMP/b.conf" -l warn 2>> "$TMP/daemon.log" &
 pid=$!
 for _ in $(seq 1 100); do "$BIN/clustermonctl" -e "ipc://$TMP/control" -t 200 ping >/dev/null 2>&1 && break; sleep 0.05; done
-timeout 300 "$BIN/clustermon-agent" -s "$TMP/spool" -e "ipc://$TMP/ingest" -a walbench -b 1000 "$TMP/wal.csv" || echo "agent failed"
+timeout 300 "$BIN/clustermon-agent" -s "$TMP/spool" -e "ipc://$TMP/ingest" -a "walbench-$SRANDOM" -b 1000 "$TMP/wal.csv" || echo "agent failed"
 kill -TERM $pid; wait $pid
 best_ms=
 for round in 1 2 3; do
