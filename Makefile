@@ -122,7 +122,19 @@ unit: $(TESTS)
 	@fail=0; for t in $(TESTS); do echo "== $$t"; $$t || fail=1; done; \
 	echo "== tests/check_demo_data.sh"; sh tests/check_demo_data.sh || fail=1; exit $$fail
 
-E2E_SCRIPTS := tests/e2e.sh tests/durability.sh tests/rules_e2e.sh tests/reload_e2e.sh tests/spool_e2e.sh tests/ops.sh tests/hostile.sh tests/privdrop_e2e.sh tests/security_e2e.sh tests/exactly_once_e2e.sh
+# one script a line: branches that add one do not collide
+E2E_SCRIPTS := \
+	tests/e2e.sh \
+	tests/durability.sh \
+	tests/faults_e2e.sh \
+	tests/rules_e2e.sh \
+	tests/reload_e2e.sh \
+	tests/spool_e2e.sh \
+	tests/ops.sh \
+	tests/hostile.sh \
+	tests/privdrop_e2e.sh \
+	tests/security_e2e.sh \
+	tests/exactly_once_e2e.sh
 
 e2e: $(BINS) $(TOOLS)
 	@fail=0; for t in $(E2E_SCRIPTS); do echo "== $$t"; BIN=$(B) timeout 900 bash $$t || { echo "FAIL - $$t (exit $$?; 124 = over 15 min)"; fail=1; }; done; exit $$fail

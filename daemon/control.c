@@ -94,7 +94,7 @@ static void cmd_status(server_t *srv, msgpack_packer *pk, const proto_ctl_reques
     control_pack_kv_u64(pk, "subscriptions_admitted", srv->alerts.subs_admitted);
     control_pack_kv_u64(pk, "subscriptions_refused", srv->alerts.subs_refused);
     control_pack_str(pk, "wal");
-    msgpack_pack_map(pk, 8);
+    msgpack_pack_map(pk, 11);
     control_pack_kv_str(pk, "fsync", srv->cfg->fsync);
     control_pack_kv_u64(pk, "segment", w->segment);
     control_pack_kv_u64(pk, "appends", w->appends);
@@ -103,6 +103,13 @@ static void cmd_status(server_t *srv, msgpack_packer *pk, const proto_ctl_reques
     control_pack_kv_u64(pk, "fsyncs", w->fsyncs);
     control_pack_kv_u64(pk, "fsync_avg_us", w->fsyncs ? w->fsync_ns_total / w->fsyncs / 1000 : 0);
     control_pack_kv_u64(pk, "fsync_max_us", w->fsync_ns_max / 1000);
+    control_pack_kv_u64(pk, "append_failed", w->append_failed);
+    control_pack_str(pk, "disk_full");
+    if (w->full)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+    control_pack_kv_u64(pk, "reserve_bytes", w->reserve_bytes);
     control_pack_str(pk, "snapshots");
     msgpack_pack_map(pk, 4);
     control_pack_kv_u64(pk, "written", srv->snap.written);
@@ -110,8 +117,11 @@ static void cmd_status(server_t *srv, msgpack_packer *pk, const proto_ctl_reques
     control_pack_kv_u64(pk, "last_segment", srv->snap.last_segment);
     control_pack_kv_u64(pk, "last_bytes", srv->snap.last_bytes);
     control_pack_str(pk, "recovery");
-    msgpack_pack_map(pk, 6);
+    msgpack_pack_map(pk, 9);
     control_pack_kv_u64(pk, "snapshot_segment", srv->recovery.snapshot_segment);
+    control_pack_kv_u64(pk, "snapshots_damaged", srv->recovery.snapshots_damaged);
+    control_pack_kv_u64(pk, "wal_headers_damaged", srv->recovery.wal.headers_damaged);
+    control_pack_kv_u64(pk, "wal_segments_missing", srv->recovery.wal.missing);
     control_pack_kv_u64(pk, "wal_records", srv->recovery.wal.records);
     control_pack_kv_u64(pk, "wal_damaged", srv->recovery.wal.damaged);
     control_pack_kv_u64(pk, "wal_bytes_skipped", srv->recovery.wal.bytes_skipped);

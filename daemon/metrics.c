@@ -365,6 +365,12 @@ static void render_self(const server_t *srv, metrics_text_t *o)
             w->appends);
     counter(o, "clustermon_wal_written_bytes_total", "Bytes written to the write-ahead log.",
             w->bytes_written);
+    counter(o, "clustermon_wal_append_failures_total",
+            "Batches the write-ahead log could not take (write errors, disk full): nacked busy.",
+            w->append_failed);
+    gauge(o, "clustermon_wal_disk_full",
+          "1 while the disk is full: ingest paused until a snapshot trimmed the WAL.",
+          w->full ? 1.0 : 0.0);
     gauge(o, "clustermon_wal_unsynced_bytes", "Bytes written to the WAL but not yet fsynced.",
           (double)(w->pos - w->synced));
     gauge(o, "clustermon_wal_segment", "Number of the open WAL segment.", (double)w->segment);

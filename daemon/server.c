@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -129,14 +130,33 @@ static void wal_synced(wal_t *w, uint64_t synced)
     ingest_release_acks(&srv->ingest, synced);
 }
 
-/* Newest snapshot, then the WAL after it; then a fresh segment to append to. */
+/* The disk-full reserve: room for a segment and a snapshot (and the one
+ * being replaced) with a margin, so the recovery can always write them. */
+static uint64_t reserve_wanted(uint64_t snapshot_bytes)
+{
+    uint64_t b = WAL_RESERVE_MIN + 2 * snapshot_bytes;
+    return (b + 65535) & ~(uint64_t)65535;
+}
+
+/* Newest usable snapshot, then the WAL after it; then a fresh segment to
+ * append to, and the disk-full reserve. */
 static int recover(server_t *srv, char *err, size_t errlen)
 {
     const char *dir = srv->cfg->state_dir;
-    uint64_t covered, last;
-    if (snapshot_load(srv, &covered, err, errlen) != 0)
+    uint64_t *segs, last;
+    size_t nsegs;
+    if (wal_segments(dir, &segs, &nsegs) != 0) {
+        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
         return -1;
+    }
+    snapshot_loaded_t snap;
+    int rc = snapshot_load(srv, segs, nsegs, &snap, err, errlen);
+    free(segs);
+    if (rc != 0)
+        return -1;
+    uint64_t covered = snap.segment;
     srv->recovery.snapshot_segment = covered;
+    srv->recovery.snapshots_damaged = snap.ndamaged;
     if (wal_replay(dir, covered, replay_cb, srv, &srv->recovery.wal, &last, err, errlen) != 0)
         return -1;
     ingest_recovered(&srv->ingest);
@@ -144,6 +164,27 @@ static int recover(server_t *srv, char *err, size_t errlen)
     if (wal_open(&srv->wal, &srv->loop, dir, next, wal_synced, srv, err, errlen) != 0)
         return -1;
     const wal_replay_stats_t *ws = &srv->recovery.wal;
+    /* One line says exactly what the state was rebuilt from. */
+    char from[64] = "no snapshot", walr[80] = " + no WAL";
+    if (covered)
+        snprintf(from, sizeof from, "snapshot %016" PRIu64, covered);
+    if (ws->first)
+        snprintf(walr, sizeof walr, " + WAL segments %" PRIu64 "..%" PRIu64, ws->first, ws->last);
+    if (snap.ndamaged || ws->missing || ws->headers_damaged)
+        log_warnx("%s%sstarted from %s%s (%" PRIu64 " WAL segments missing, %" PRIu64
+                  " with a damaged header)",
+                  snap.damaged, *snap.damaged ? "; " : "", from, walr, ws->missing,
+                  ws->headers_damaged);
+    else if (covered || ws->first)
+        log_info("started from %s%s", from, walr);
+    char why[256];
+    if (!srv->wal.full &&
+        wal_reserve_set(&srv->wal, reserve_wanted(snap.bytes), why, sizeof why) != 0) {
+        /* Without it a full disk could not be climbed out of: take no data
+         * until the recovery in cron could make it. */
+        log_error("disk-full reserve: %s; ingest paused until it can be made", why);
+        srv->wal.full = true;
+    }
     if (covered || ws->records || ws->damaged)
         log_info("recovered: snapshot %s, %" PRIu64 " WAL records replayed, %" PRIu64
                  " damaged regions (%" PRIu64 " bytes skipped, %" PRIu64
@@ -154,6 +195,69 @@ static int recover(server_t *srv, char *err, size_t errlen)
         log_warnx("recovered: %" PRIu64 " WAL batches no longer resolve and were skipped",
                   srv->ingest.replay_skipped);
     return 0;
+}
+
+/* Closes the open WAL segment and snapshots everything up to it. Returns 0,
+ * or -1 (logged and counted in snap.failed). */
+static int snapshot_now(server_t *srv)
+{
+    char err[256];
+    int64_t closed = wal_rotate(&srv->wal, err, sizeof err);
+    if (closed < 0) {
+        srv->snap.failed++;
+        log_error("snapshot: cannot rotate the WAL: %s", err);
+        return -1;
+    }
+    srv->wal_pos_at_snapshot = srv->wal.pos;
+    return snapshot_start(&srv->snap, srv, (uint64_t)closed);
+}
+
+/*
+ * Disk full (wal.h): appends are refused meanwhile. Releases the reserve,
+ * takes two snapshots (after the second, write_done trims every segment the
+ * first covers: the previous snapshot + WAL fallback holds throughout), then
+ * re-creates the reserve and resumes. A failed step is retried with
+ * exponential backoff (capped at 10 s), reset when it succeeds.
+ */
+static void diskfull_tick(server_t *srv, int64_t now)
+{
+    server_diskfull_t *d = &srv->diskfull;
+    wal_t *w = &srv->wal;
+    if (!d->active) {
+        *d = (server_diskfull_t){.active = true, .since_ms = now,
+                                 .written_base = srv->snap.written,
+                                 .failed_seen = srv->snap.failed};
+        uint64_t had = w->reserve_bytes;
+        wal_reserve_release(w);
+        log_warnx("disk full in %s: released the reserve (%" PRIu64 " bytes) to snapshot and "
+                  "trim the WAL; ingest resumes when the reserve can be made again",
+                  srv->cfg->state_dir, had);
+    }
+    if (srv->snap.running || wal_busy(w) || now < d->retry_ms)
+        return;
+    if (srv->snap.failed != d->failed_seen) {
+        d->failed_seen = srv->snap.failed;
+        d->backoff_ms = d->backoff_ms ? (d->backoff_ms >= 5000 ? 10000 : d->backoff_ms * 2) : 200;
+        d->retry_ms = now + d->backoff_ms;
+        return;
+    }
+    if (srv->snap.written - d->written_base < 2) {
+        snapshot_now(srv);
+        return;
+    }
+    char err[256];
+    if (wal_reserve_set(w, reserve_wanted(srv->snap.last_bytes), err, sizeof err) != 0) {
+        d->backoff_ms = d->backoff_ms ? (d->backoff_ms >= 5000 ? 10000 : d->backoff_ms * 2) : 200;
+        d->retry_ms = now + d->backoff_ms;
+        log_warnx("disk still full: %s; ingest stays paused, next try in %lld ms", err,
+                  (long long)d->backoff_ms);
+        return;
+    }
+    w->full = false;
+    d->active = false;
+    log_info("disk full: recovered in %lld ms (WAL trimmed, reserve of %" PRIu64
+             " bytes made again); ingest resumed",
+             (long long)(now - d->since_ms), w->reserve_bytes);
 }
 
 /* Periodic work, Redis serverCron style: each sub-task checks its own clock. */
@@ -179,18 +283,23 @@ static void cron_cb(uv_timer_t *t)
         alertbook_flush(&srv->book, wall);
         alerts_heartbeat(&srv->alerts, wall);
     }
+    if (w->full) {
+        diskfull_tick(srv, now);
+        return;
+    }
+    /* A grown state needs a bigger reserve: checked after each snapshot. */
+    if (srv->diskfull.reserve_checked != srv->snap.written) {
+        srv->diskfull.reserve_checked = srv->snap.written;
+        char err[256];
+        if (reserve_wanted(srv->snap.last_bytes) > w->reserve_bytes &&
+            wal_reserve_set(w, reserve_wanted(srv->snap.last_bytes), err, sizeof err) != 0)
+            log_warnx("disk-full reserve: cannot grow it: %s", err);
+    }
     bool due = now - srv->snap.last_ms >= (int64_t)(cfg->snapshot_interval_s * 1000) ||
                (double)w->seg_bytes >= cfg->snapshot_wal_mb * 1048576.0;
     if (due && w->pos > srv->wal_pos_at_snapshot && !srv->snap.running && !wal_busy(w)) {
-        char err[256];
-        int64_t closed = wal_rotate(w, err, sizeof err);
-        if (closed < 0) {
-            log_error("snapshot: %s", err);
+        if (snapshot_now(srv) != 0)
             srv->snap.last_ms = now; /* do not retry on every tick */
-            return;
-        }
-        srv->wal_pos_at_snapshot = w->pos;
-        snapshot_start(&srv->snap, srv, (uint64_t)closed);
     }
 }
 

@@ -42,6 +42,17 @@ typedef struct {
     uint64_t bad_envelopes;    /* frames that were not [identity][(empty)][payload] */
 } server_stats_t;
 
+/* The disk-full recovery's progress (server.c, cron), while wal.full. */
+typedef struct {
+    bool active;
+    int64_t since_ms;          /* loop time it began */
+    int64_t retry_ms;          /* next step not before (backoff) */
+    int64_t backoff_ms;
+    uint64_t written_base;     /* snap.written when it began */
+    uint64_t failed_seen;      /* snap.failed at the last step */
+    uint64_t reserve_checked;  /* snap.written when the reserve size was last checked */
+} server_diskfull_t;
+
 /* Where the configuration came from, so a reload reads the same again. */
 typedef struct {
     const char *path;      /* NULL: the embedded default */
@@ -54,6 +65,7 @@ typedef struct {
 /* What start-up recovery found, for status and the log. */
 typedef struct {
     uint64_t snapshot_segment;  /* 0 = started without a snapshot */
+    unsigned snapshots_damaged; /* newer snapshots found unusable */
     wal_replay_stats_t wal;
     int64_t ready_ms;           /* from process start to sockets bound */
 } server_recovery_t;
@@ -81,6 +93,7 @@ typedef struct server {
     uv_timer_t cron;           /* periodic work: fsync interval, snapshots */
     int64_t last_fsync_ms;
     uint64_t wal_pos_at_snapshot;
+    server_diskfull_t diskfull;
     int lock_fd;               /* flock on state_dir/lock: one daemon per state dir */
     server_recovery_t recovery;
     server_source_t source;    /* borrowed strings: main's, for the process's life */

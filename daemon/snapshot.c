@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -281,6 +282,8 @@ static void write_done(uv_work_t *req, int status)
         log_error("snapshot %s: %s", s->path,
                   status < 0 ? uv_strerror(status) : strerror(s->result));
         msgpack_sbuffer_clear(&s->buf);
+        if (s->result == ENOSPC || s->result == EDQUOT || s->result == EFBIG)
+            srv->wal.full = true; /* no room to snapshot: the reserve is for this */
         return;
     }
     s->written++;
@@ -317,6 +320,7 @@ int snapshot_start(snapshot_t *s, server_t *srv, uint64_t segment)
     s->work.data = s;
     int rc = uv_queue_work(&srv->loop, &s->work, write_work, write_done);
     if (rc < 0) {
+        s->failed++;
         log_error("snapshot: uv_queue_work: %s", uv_strerror(rc));
         return -1;
     }
@@ -596,7 +600,7 @@ static int load_one(server_t *srv, const char *path, char *err, size_t errlen)
         fclose(fp);
         snprintf(err, errlen, "format version %u; this clustermond reads version %d", version,
                  SNAPSHOT_FORMAT_VERSION);
-        return -2;
+        return -1;
     }
     if (len > (uint64_t)1 << 36) {
         fclose(fp);
@@ -661,48 +665,79 @@ static void remove_temp_files(const char *dir)
     closedir(d);
 }
 
-int snapshot_load(server_t *srv, uint64_t *ret_segment, char *err, size_t errlen)
+/* Renames snaps[0..n-1] *.damaged: they must never count as "the previous
+ * snapshot" when the next one is written. */
+static void set_aside(const char *dir, const uint64_t *snaps, size_t n)
 {
-    remove_temp_files(srv->cfg->state_dir);
-    uint64_t *snaps;
-    size_t n = list_snapshots(srv->cfg->state_dir, &snaps);
-    *ret_segment = 0;
-    int rc = 0;
-    if (n > 0)
-        rc = -1;
-    for (size_t i = 0; i < n; i++) {
-        char path[4096], why[256];
-        snap_path(srv->cfg->state_dir, snaps[i], path, sizeof path);
-        int r = load_one(srv, path, why, sizeof why);
-        if (r == 0) {
-            *ret_segment = snaps[i];
-            rc = 0;
-            if (i > 0)
-                log_warnx("recovered from the older snapshot %s", path);
-            /* The damaged newer ones leave the rotation (kept for a
-             * post-mortem): they must never count as "the previous
-             * snapshot" when the next one is written. */
-            for (size_t k = 0; k < i; k++) {
-                char bad[4096], aside[4200];
-                snap_path(srv->cfg->state_dir, snaps[k], bad, sizeof bad);
-                snprintf(aside, sizeof aside, "%s.damaged", bad);
-                if (rename(bad, aside) != 0)
-                    log_warn("%s: rename", bad);
-            }
-            break;
-        }
-        if (r == -2) {
-            snprintf(err, errlen, "%s: %s", path, why);
-            free(snaps);
-            return -1;
-        }
-        log_error("snapshot %s is damaged: %s%s", path, why,
-                  i + 1 < n ? "; falling back to the previous one" : "");
-        snprintf(err, errlen,
-                 "%s: %s; no intact snapshot is left, and the WAL alone would give wrong "
-                 "totals: move the state directory aside to start empty",
-                 path, why);
+    for (size_t k = 0; k < n; k++) {
+        char bad[4096], aside[4200];
+        snap_path(dir, snaps[k], bad, sizeof bad);
+        snprintf(aside, sizeof aside, "%s.damaged", bad);
+        if (rename(bad, aside) != 0)
+            log_warn("%s: rename", bad);
     }
+}
+
+int snapshot_load(server_t *srv, const uint64_t *segs, size_t nsegs, snapshot_loaded_t *ret,
+                  char *err, size_t errlen)
+{
+    const char *dir = srv->cfg->state_dir;
+    remove_temp_files(dir);
+    memset(ret, 0, sizeof *ret);
+    uint64_t *snaps;
+    size_t n = list_snapshots(dir, &snaps);
+    size_t dlen = 0;
+    for (size_t i = 0; i < n; i++) {
+        char path[4096], why[320];
+        snap_path(dir, snaps[i], path, sizeof path);
+        /* An older snapshot is a fallback only if the WAL after it is all
+         * there; the newest is used even so (replay reports the gap). */
+        uint64_t gap = i > 0 ? wal_first_gap(segs, nsegs, snaps[i]) : 0;
+        int r;
+        if (gap) {
+            snprintf(why, sizeof why, "intact or not, WAL segment %" PRIu64 " after it is missing",
+                     gap);
+            r = -1;
+        } else {
+            r = load_one(srv, path, why, sizeof why);
+        }
+        if (r == 0) {
+            struct stat sb;
+            ret->segment = snaps[i];
+            ret->bytes = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+            set_aside(dir, snaps, i);
+            free(snaps);
+            return 0;
+        }
+        if (!gap) {
+            log_error("snapshot %s is damaged: %s%s", path, why,
+                      i + 1 < n ? "; falling back to the previous one" : "");
+            ret->ndamaged++;
+        }
+        if (dlen < sizeof ret->damaged)
+            dlen += (size_t)snprintf(ret->damaged + dlen, sizeof ret->damaged - dlen,
+                                     "%ssnapshot %s %s (%s)", dlen ? "; " : "", path,
+                                     gap ? "not usable" : "damaged", why);
+    }
+    if (n == 0) {
+        free(snaps);
+        return 0;
+    }
+    /* No usable snapshot: the WAL alone is the whole state if nothing of it
+     * was ever trimmed. */
+    uint64_t gap = wal_first_gap(segs, nsegs, 0);
+    if (!gap) {
+        set_aside(dir, snaps, n);
+        free(snaps);
+        return 0;
+    }
+    snprintf(err, errlen,
+             "%s; no usable snapshot is left and the WAL no longer reaches back to its start "
+             "(segment %016" PRIu64 " is gone), so starting would give wrong totals. Nothing was "
+             "changed: keep the WAL. Restore an intact snapshot from a backup into %s, or, to "
+             "accept the loss, move only the damaged snapshot files aside: the daemon then "
+             "starts from the WAL segments it has and reports the missing ones",
+             ret->damaged, gap, dir);
     free(snaps);
-    return rc;
+    return -1;
 }

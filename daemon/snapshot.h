@@ -43,18 +43,34 @@ typedef struct {
     uint64_t last_segment;   /* the newest durable snapshot's segment, 0 = none */
 } snapshot_t;
 
+/* What snapshot_load used, for the start-up log line and status. */
+typedef struct {
+    uint64_t segment;        /* WAL segments <= this are in it; 0 = none used */
+    uint64_t bytes;          /* its file size */
+    unsigned ndamaged;       /* newer snapshots that could not be used */
+    char damaged[1024];      /* "snapshot PATH damaged (why); ..." or "" */
+} snapshot_loaded_t;
+
 /*
- * Loads the newest intact snapshot in the state directory into srv (whose
- * aggregate, rules and ingest tables must be initialised and empty), falling
- * back to older ones. Sets *ret_segment to the WAL segment it covers (0 if
- * there was no snapshot). Returns 0, or -1 with err when snapshots exist but
- * none is intact, or one has another format version: starting then would
- * give silently wrong totals.
+ * Loads the newest usable snapshot in the state directory into srv (whose
+ * aggregate, rules and ingest tables must be initialised and empty). A
+ * snapshot that is damaged, or whose header gives another format version
+ * (damage, or a newer daemon's file), is not used; the one before it is,
+ * if the WAL segments after it (segs, ascending, nsegs of them) are all
+ * there, or else no snapshot if the WAL is whole from segment 1: either way
+ * the totals are exact. The unusable ones are renamed *.damaged (out of the
+ * rotation, kept for a post-mortem). Returns 0, or -1 with err when no such
+ * start exists: nothing is changed then, and err says which files are
+ * damaged and how to accept the loss without discarding good data.
  */
-int snapshot_load(struct server *srv, uint64_t *ret_segment, char *err, size_t errlen);
+int snapshot_load(struct server *srv, const uint64_t *segs, size_t nsegs,
+                  snapshot_loaded_t *ret, char *err, size_t errlen);
 
 /* Serialises the state now, covering WAL segments <= segment, and starts
- * writing it off the loop. Returns 0, or -1 if one is still being written. */
+ * writing it off the loop. Returns 0, or -1 if one is still being written
+ * or the write could not be queued (counted in failed). A write that fails
+ * is counted in failed; one that fails for want of space marks the WAL full
+ * (wal.h), which starts the disk-full recovery. */
 int snapshot_start(snapshot_t *s, struct server *srv, uint64_t segment);
 
 void snapshot_free(snapshot_t *s);

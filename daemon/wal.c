@@ -87,6 +87,19 @@ static int fsync_dir(const char *dir)
     return rc;
 }
 
+/* ENOSPC and its kin: errors a snapshot and a trim can cure. */
+static bool no_space(int e)
+{
+    return e == ENOSPC || e == EDQUOT || e == EFBIG;
+}
+
+static void reserve_path(const char *dir, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/reserve", dir);
+}
+
+/* Sets errno on failure; a half-created file is removed, so a failed
+ * rotation leaves no segment without a header behind. */
 static int segment_create(wal_t *w, uint64_t n, char *err, size_t errlen)
 {
     char path[4096];
@@ -99,10 +112,14 @@ static int segment_create(wal_t *w, uint64_t n, char *err, size_t errlen)
     unsigned char hdr[SEG_HEADER] = {0};
     memcpy(hdr, SEG_MAGIC, 8);
     put32(hdr + 8, WAL_FORMAT_VERSION);
+    put32(hdr + 12, crc_of(hdr, 12));
     struct iovec iov = {hdr, sizeof hdr};
     if (write_all(fd, &iov, 1) != 0 || fsync(fd) != 0 || fsync_dir(w->dir) != 0) {
-        snprintf(err, errlen, "%s: cannot write the header: %s", path, strerror(errno));
+        int e = errno;
+        snprintf(err, errlen, "%s: cannot write the header: %s", path, strerror(e));
         close(fd);
+        unlink(path);
+        errno = e;
         return -1;
     }
     w->fd = fd;
@@ -120,20 +137,97 @@ int wal_open(wal_t *w, uv_loop_t *loop, const char *dir, uint64_t segment, wal_s
     w->fd = -1;
     w->on_synced = on_synced;
     w->data = data;
-    return segment_create(w, segment, err, errlen);
+    if (segment_create(w, segment, err, errlen) == 0)
+        return 0;
+    char path[4096];
+    reserve_path(dir, path, sizeof path);
+    if (!no_space(errno) || unlink(path) != 0)
+        return -1;
+    /* The reserve is there for exactly this: start, full, and recover. */
+    log_warnx("wal: disk full at start-up: released the reserve to open segment %" PRIu64, segment);
+    if (segment_create(w, segment, err, errlen) != 0)
+        return -1;
+    w->full = true;
+    return 0;
+}
+
+int wal_reserve_set(wal_t *w, uint64_t bytes, char *err, size_t errlen)
+{
+    char path[4096];
+    reserve_path(w->dir, path, sizeof path);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    uint64_t have = (uint64_t)sb.st_size;
+    int rc = 0;
+    if (have < bytes) {
+        /* posix_fallocate returns the error; it does not set errno */
+        int e = posix_fallocate(fd, 0, (off_t)bytes);
+        if (e != 0) {
+            snprintf(err, errlen, "%s: cannot allocate %" PRIu64 " bytes: %s", path, bytes,
+                     strerror(e));
+            if (have == 0)
+                unlink(path);
+            else if (ftruncate(fd, (off_t)have) != 0)
+                log_warn("%s: ftruncate", path);
+            rc = -1;
+        } else {
+            have = bytes;
+        }
+    } else if (have > 2 * bytes) {
+        if (ftruncate(fd, (off_t)bytes) == 0)
+            have = bytes;
+    }
+    close(fd);
+    w->reserve_bytes = have; /* 0 if a new one could not be made: it was removed */
+    return rc;
+}
+
+void wal_reserve_release(wal_t *w)
+{
+    char path[4096];
+    reserve_path(w->dir, path, sizeof path);
+    if (unlink(path) != 0 && errno != ENOENT)
+        log_warn("%s: unlink", path);
+    w->reserve_bytes = 0;
 }
 
 uint64_t wal_append(wal_t *w, const void *payload, size_t len)
 {
-    if (w->fd < 0 || len > WAL_MAX_RECORD)
+    if (w->fd < 0 || len > WAL_MAX_RECORD || w->full) {
+        w->append_failed++;
         return 0;
+    }
     unsigned char hdr[REC_HEADER];
     put32(hdr, REC_MAGIC);
     put32(hdr + 4, (uint32_t)len);
     put32(hdr + 8, crc_of(payload, len));
     struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)(uintptr_t)payload, len}};
     if (write_all(w->fd, iov, 2) != 0) {
-        log_warn("wal: append to segment %" PRIu64 " failed", w->segment);
+        int e = errno;
+        w->append_failed++;
+        /* Part of the record may be in the file: cut it off, or replay would
+         * report a damaged region for a batch that was never acked. */
+        bool cut = ftruncate(w->fd, (off_t)w->seg_bytes) == 0;
+        if (!cut)
+            log_warn("wal: cannot cut a failed append off segment %" PRIu64
+                     " at %" PRIu64 " bytes; rotating away from it", w->segment, w->seg_bytes);
+        if (no_space(e) || !cut) {
+            /* A cut that failed leaves junk: the snapshot the recovery takes
+             * rotates away from this segment, which then is never replayed. */
+            w->full = true;
+            log_error("wal: append to segment %" PRIu64 " failed: %s; ingest paused (batches "
+                      "nacked busy) until a snapshot trimmed the WAL and the reserve is back",
+                      w->segment, strerror(e));
+        } else {
+            errno = e;
+            log_warn("wal: append to segment %" PRIu64 " failed", w->segment);
+        }
         return 0;
     }
     w->pos += REC_HEADER + len;
@@ -205,6 +299,10 @@ int64_t wal_rotate(wal_t *w, char *err, size_t errlen)
     int old = w->fd;
     uint64_t closed = w->segment;
     if (segment_create(w, closed + 1, err, errlen) != 0) {
+        /* A rotation that found no room is the stuck state the reserve is
+         * for: mark the WAL full so the recovery releases it and retries. */
+        if (no_space(errno))
+            w->full = true;
         w->fd = old;
         return -1;
     }
@@ -235,8 +333,7 @@ static int seg_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Lists segment numbers in dir, sorted. Caller frees *ret. */
-static int list_segments(const char *dir, uint64_t **ret, size_t *ret_n)
+int wal_segments(const char *dir, uint64_t **ret, size_t *ret_n)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -261,6 +358,19 @@ static int list_segments(const char *dir, uint64_t **ret, size_t *ret_n)
     return 0;
 }
 
+uint64_t wal_first_gap(const uint64_t *segs, size_t n, uint64_t after)
+{
+    uint64_t want = after + 1;
+    for (size_t i = 0; i < n; i++) {
+        if (segs[i] < want)
+            continue;
+        if (segs[i] != want)
+            return want;
+        want++;
+    }
+    return 0;
+}
+
 static bool record_ok(const unsigned char *buf, size_t size, size_t off, size_t *ret_len)
 {
     if (size - off < REC_HEADER || get32(buf + off) != REC_MAGIC)
@@ -274,6 +384,37 @@ static bool record_ok(const unsigned char *buf, size_t size, size_t off, size_t 
     return true;
 }
 
+typedef enum { HDR_OK, HDR_DAMAGED, HDR_OTHER_VERSION } hdr_state_t;
+
+/* Judges a segment header (size >= SEG_HEADER). A consistent header of
+ * another version is that version; an inconsistent one is damage. Headers
+ * from before the check (check field 0) cannot tell: one of another version
+ * whose first record reads as ours is taken for a damaged version field. */
+static hdr_state_t header_judge(const unsigned char *buf, size_t size, char *why, size_t whylen)
+{
+    bool magic = memcmp(buf, SEG_MAGIC, 8) == 0;
+    uint32_t version = get32(buf + 8), check = get32(buf + 12);
+    size_t len;
+    if (check != 0 && check != crc_of(buf, 12)) {
+        snprintf(why, whylen, "header check mismatch%s, format version field %u",
+                 magic ? "" : ", bad magic", version);
+        return HDR_DAMAGED;
+    }
+    if (!magic) {
+        snprintf(why, whylen, "bad magic");
+        return HDR_DAMAGED;
+    }
+    if (version == WAL_FORMAT_VERSION)
+        return HDR_OK;
+    if (check == 0 && (size == SEG_HEADER || record_ok(buf, size, SEG_HEADER, &len))) {
+        snprintf(why, whylen, "format version field %u, but its records are version %d's", version,
+                 WAL_FORMAT_VERSION);
+        return HDR_DAMAGED;
+    }
+    return HDR_OTHER_VERSION;
+}
+
+/* Returns 0, 1 if the (last) segment was removed, or -1 (err). */
 static int replay_segment(const char *path, bool last, wal_record_cb cb, void *data,
                           wal_replay_stats_t *st, char *err, size_t errlen)
 {
@@ -301,25 +442,35 @@ static int replay_segment(const char *path, bool last, wal_record_cb cb, void *d
         got += (size_t)n;
     }
     int rc = 0;
-    if (size < SEG_HEADER || memcmp(buf, SEG_MAGIC, 8) != 0) {
-        if (last && size < SEG_HEADER) {
-            /* created but its header never reached the disk: nothing in it */
+    uint64_t records_before = st->records, skipped_before = st->bytes_skipped;
+    if (size < SEG_HEADER) {
+        /* shorter than a header: no record can be in it */
+        st->damaged++;
+        if (last) {
+            /* created but its header never reached the disk */
             log_warnx("%s: torn header (%zu bytes): removed", path, size);
-            st->damaged++;
             st->truncated += size;
             unlink(path);
+            rc = 1;
         } else {
-            snprintf(err, errlen, "%s: not a clustermon WAL segment", path);
-            rc = -1;
+            log_warnx("%s: %zu bytes, shorter than a segment header: holds no record, skipped",
+                      path, size);
+            st->bytes_skipped += size;
         }
         goto out;
     }
-    uint32_t version = get32(buf + 8);
-    if (version != WAL_FORMAT_VERSION) {
+    char why[128];
+    hdr_state_t hs = header_judge(buf, size, why, sizeof why);
+    if (hs == HDR_OTHER_VERSION) {
         snprintf(err, errlen, "%s: WAL format version %u; this clustermond reads version %d", path,
-                 version, WAL_FORMAT_VERSION);
+                 get32(buf + 8), WAL_FORMAT_VERSION);
         rc = -1;
         goto out;
+    }
+    if (hs == HDR_DAMAGED) {
+        st->headers_damaged++;
+        log_warnx("%s: damaged header (%s): reading its records by their own magic and CRC", path,
+                  why);
     }
     size_t off = SEG_HEADER, len;
     while (off < size) {
@@ -349,6 +500,10 @@ static int replay_segment(const char *path, bool last, wal_record_cb cb, void *d
         st->bytes_skipped += next - off;
         off = next;
     }
+    if (hs == HDR_DAMAGED)
+        log_warnx("%s: damaged header: %" PRIu64 " intact records read from the segment, %" PRIu64
+                  " bytes of damage skipped after the header",
+                  path, st->records - records_before, st->bytes_skipped - skipped_before);
 out:
     free(buf);
     close(fd);
@@ -362,29 +517,45 @@ int wal_replay(const char *dir, uint64_t after, wal_record_cb cb, void *data,
     *ret_last = 0;
     uint64_t *segs;
     size_t n;
-    if (list_segments(dir, &segs, &n) != 0) {
+    if (wal_segments(dir, &segs, &n) != 0) {
         snprintf(err, errlen, "%s: %s", dir, strerror(errno));
         return -1;
     }
     int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        if (segs[i] > *ret_last)
-            *ret_last = segs[i];
+    uint64_t want = after + 1;
+    for (size_t i = 0; i < n && rc >= 0; i++) {
+        *ret_last = segs[i];
         if (segs[i] <= after)
             continue;
+        if (segs[i] != want) {
+            /* Segments are numbered without gaps: these were deleted. */
+            log_error("WAL segments %016" PRIu64 "..%016" PRIu64 " are missing from %s: the "
+                      "batches in them are lost",
+                      want, segs[i] - 1, dir);
+            stats->missing += segs[i] - want;
+        }
+        want = segs[i] + 1;
         char path[4096];
         wal_segment_path(dir, segs[i], path, sizeof path);
         rc = replay_segment(path, i + 1 == n, cb, data, stats, err, errlen);
+        if (rc == 1) {
+            /* a torn last segment, removed: its number is free again */
+            *ret_last = i > 0 ? segs[i - 1] : 0;
+            break;
+        }
+        if (!stats->first)
+            stats->first = segs[i];
+        stats->last = segs[i];
     }
     free(segs);
-    return rc;
+    return rc < 0 ? -1 : 0;
 }
 
 void wal_remove_upto(const char *dir, uint64_t upto)
 {
     uint64_t *segs;
     size_t n;
-    if (list_segments(dir, &segs, &n) != 0)
+    if (wal_segments(dir, &segs, &n) != 0)
         return;
     for (size_t i = 0; i < n && segs[i] <= upto; i++) {
         char path[4096];

@@ -133,7 +133,12 @@ stop_daemon TERM
 
 # ---- 4. other format versions are refused -----------------------------------------------
 rm -rf "$STATE"; cp -a "$TMP/pristine" "$STATE"
-printf '\x07' | dd of="$STATE/$(basename "$seg")" bs=1 seek=8 conv=notrunc status=none
+# A real version-7 segment has a consistent header: version 7 and the CRC-32
+# of the first 12 bytes (gzip's trailer holds the CRC-32 of its input). A
+# header whose check does not match is damage instead (tests/faults_e2e.sh).
+printf 'CMWAL\0\0\0\x07\0\0\0' > "$TMP/hdr12"
+{ cat "$TMP/hdr12"; gzip -c < "$TMP/hdr12" | tail -c 8 | head -c 4; } |
+    dd of="$STATE/$(basename "$seg")" bs=1 conv=notrunc status=none
 "$BIN/clustermond" -c "$TMP/w.conf" 2> "$TMP/v.log"
 rc=$?
 check "a WAL of format version 7 is refused with a clear message" \

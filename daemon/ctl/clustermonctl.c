@@ -578,6 +578,11 @@ static void print_status(const msgpack_object *st, const msgpack_object *rt)
     printf("           %s fsyncs, average %.1f ms, worst %.1f ms\n",
            count_str(w, "fsyncs", a, sizeof a), (double)get_int(w, "fsync_avg_us", NULL) / 1000.0,
            (double)get_int(w, "fsync_max_us", NULL) / 1000.0);
+    const msgpack_object *full = proto_obj_get(w, "disk_full");
+    bool is_full = full && full->type == MSGPACK_OBJECT_BOOLEAN && full->via.boolean;
+    if (is_full || get_int(w, "append_failed", NULL))
+        printf("           %s appends failed%s\n", count_str(w, "append_failed", a, sizeof a),
+               is_full ? "; DISK FULL: ingest paused until a snapshot trimmed the WAL" : "");
     const msgpack_object *sn = proto_obj_get(st, "snapshots");
     printf("snapshots  %s written, %s failed", count_str(sn, "written", a, sizeof a),
            count_str(sn, "failed", b, sizeof b));
