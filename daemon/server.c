@@ -60,10 +60,7 @@ static void signal_cb(uv_signal_t *h, int signum)
     if (signum == SIGHUP) {
         char err[CONFIG_ERRLEN];
         log_info("SIGHUP: reloading the config and the firm registry");
-        notify_reloading(&srv->notify);
-        if (reload_run(srv, err, sizeof err) != 0)
-            log_error("reload rejected, still running on the previous config: %s", err);
-        notify_reloaded(&srv->notify, srv);
+        reload_run(srv, err, sizeof err); /* logs and records the outcome */
         return;
     }
     log_info("%s: stopping", signum == SIGINT ? "SIGINT" : "SIGTERM");
@@ -215,6 +212,7 @@ int server_open(server_t *srv, const server_source_t *src, config_t **pcfg, regi
     *pcfg = NULL;
     *preg = NULL;
     srv->started_ms = calendar_now_ms();
+    reload_status_init(&srv->reload, srv->started_ms);
     const config_t *cfg = srv->cfg;
 
     if (calendar_init(&srv->cal, cfg->timezone) != 0) {

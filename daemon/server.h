@@ -27,6 +27,7 @@
 #include "daemon/metrics.h"
 #include "daemon/notify.h"
 #include "daemon/registry.h"
+#include "daemon/reload.h"
 #include "daemon/rules.h"
 #include "daemon/snapshot.h"
 #include "daemon/wal.h"
@@ -84,6 +85,7 @@ typedef struct server {
     server_recovery_t recovery;
     server_source_t source;    /* borrowed strings: main's, for the process's life */
     uint64_t reloads;
+    reload_status_t reload;    /* how the last reload went, what waits for a restart */
     uv_signal_t sig_int, sig_term, sig_hup;
     int open;                  /* handles and sockets still closing */
     bool stopping;
