@@ -282,7 +282,8 @@ int control_start(control_t *c, struct server *srv, const char *endpoint, char *
     int64_t maxmsg = 64 * 1024; /* requests are small */
     zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-    if (server_secure_socket(srv, c->sock, ZAP_DOMAIN_CONTROL, err, errlen) != 0)
+    if (server_peer_timeout(c->sock, srv->cfg->peer_timeout, err, errlen) != 0 ||
+        server_secure_socket(srv, c->sock, ZAP_DOMAIN_CONTROL, err, errlen) != 0)
         return -1;
     if (zmq_bind(c->sock, endpoint) != 0) {
         snprintf(err, errlen, "control: cannot bind %s: %s", endpoint, zmq_strerror(errno));

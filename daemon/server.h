@@ -34,6 +34,9 @@
 #include "daemon/zap.h"
 #include "proto/keyfile.h"
 
+/* This many fewer peers than at the high-water mark: give memory back. */
+#define SERVER_TRIM_PEERS 64
+
 typedef struct {
     uint64_t batches_ok;
     uint64_t batches_duplicate;
@@ -79,6 +82,7 @@ typedef struct server {
     wal_t wal;
     snapshot_t snap;
     uv_timer_t cron;           /* periodic work: fsync interval, snapshots */
+    int64_t peers_high, last_trim_ms; /* malloc_trim once many peers left */
     int64_t last_fsync_ms;
     uint64_t wal_pos_at_snapshot;
     int lock_fd;               /* flock on state_dir/lock: one daemon per state dir */
@@ -109,6 +113,15 @@ int server_open(server_t *srv, const server_source_t *src, config_t **cfg, regis
  * clients the ZAP handler admits under domain (ZAP_DOMAIN_*). A no-op
  * without CURVE. Returns 0 or -1 (err). */
 int server_secure_socket(server_t *srv, void *sock, const char *domain, char *err, size_t errlen);
+
+/* Before binding a socket peers connect to: ZMTP heartbeats (a PING every
+ * seconds/2; no traffic for seconds/2 after one and the peer is dropped) and
+ * a handshake deadline of seconds, so a peer that stalls in its handshake or
+ * in the middle of a frame is disconnected within [daemon] peer_timeout
+ * seconds and its buffers freed. Applies to connections accepted after the
+ * bind (libzmq copies options at bind), hence not reloadable. seconds <= 0:
+ * a no-op. Returns 0 or -1 (err). */
+int server_peer_timeout(void *sock, double seconds, char *err, size_t errlen);
 
 /* Runs until stopped; returns the exit status. */
 int server_run(server_t *srv);

@@ -133,7 +133,7 @@ check "a failed reload stays in the periodic STATUS=" \
 # fixed, with a new http port and a new peer_timeout: both need a restart
 sed -i '$ d' "$TMP/reg.csv"
 HTTP_PORT2=$(free_port)
-sed -i "s|^http = .*|http = 127.0.0.1:$HTTP_PORT2|; s|^\[daemon\]|[daemon]\npeer_timeout = 30|" "$TMP/c.conf"
+sed -i "s|^http = .*|http = 127.0.0.1:$HTTP_PORT2|; s|^peer_timeout = .*|peer_timeout = 30|" "$TMP/c.conf"
 t1=$(metric clustermon_config_last_reload_success_timestamp_seconds)
 sleep 0.1
 lines_before=$(wc -l < "$TMP/notify.log")
