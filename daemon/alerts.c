@@ -41,7 +41,8 @@ static void set_inbound_limits(void *sock)
     zmq_setsockopt(sock, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
 }
 
-int alerts_open(alerts_t *al, void *zctx, const char *endpoint, int hwm, char *err, size_t errlen)
+int alerts_open(alerts_t *al, void *zctx, const char *endpoint, int hwm, double peer_timeout,
+                char *err, size_t errlen)
 {
     al->sock = zmq_socket(zctx, ZMQ_PUB);
     if (!al->sock) {
@@ -52,6 +53,8 @@ int alerts_open(alerts_t *al, void *zctx, const char *endpoint, int hwm, char *e
     zmq_setsockopt(al->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(al->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     set_inbound_limits(al->sock);
+    if (server_peer_timeout(al->sock, peer_timeout, err, errlen) != 0)
+        return -1;
     if (zmq_bind(al->sock, endpoint) != 0) {
         snprintf(err, errlen, "alerts: cannot bind %s: %s", endpoint, zmq_strerror(errno));
         return -1;
@@ -155,7 +158,8 @@ int alerts_open_gated(alerts_t *al, struct server *srv, char *err, size_t errlen
     zmq_setsockopt(al->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     set_inbound_limits(al->sock);
     zmq_setsockopt(al->sock, ZMQ_XPUB_MANUAL, &on, sizeof on);
-    if (server_secure_socket(srv, al->sock, ZAP_DOMAIN_ALERTS, err, errlen) != 0)
+    if (server_peer_timeout(al->sock, cfg->peer_timeout, err, errlen) != 0 ||
+        server_secure_socket(srv, al->sock, ZAP_DOMAIN_ALERTS, err, errlen) != 0)
         return -1;
     if (zmq_bind(al->sock, cfg->alerts) != 0) {
         snprintf(err, errlen, "alerts: cannot bind %s: %s", cfg->alerts, zmq_strerror(errno));

@@ -56,8 +56,10 @@ typedef struct {
 int alerts_init(alerts_t *al, const char *state_dir, char *err, size_t errlen);
 
 /* Binds a PUB socket on endpoint with high-water mark hwm (messages queued
- * per subscriber). Returns 0, or -1 with the reason in err. */
-int alerts_open(alerts_t *al, void *zctx, const char *endpoint, int hwm, char *err, size_t errlen);
+ * per subscriber); a subscriber stalled for peer_timeout seconds is dropped
+ * (server_peer_timeout; 0 = never). Returns 0, or -1 with the reason in err. */
+int alerts_open(alerts_t *al, void *zctx, const char *endpoint, int hwm, double peer_timeout,
+                char *err, size_t errlen);
 
 /* The CURVE variant: an XPUB made secure by srv (server_secure_socket) and
  * bound; subscriptions are read on srv's loop and admitted by key. */

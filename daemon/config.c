@@ -73,6 +73,8 @@ static const opt_desc_t daemon_opts[] = {
     OPT(user, OPT_MAYBE_STR, "", "user to run as once the sockets are bound"),
     OPT(group, OPT_MAYBE_STR, "", "group to run as (default: the user's)"),
     OPT(run_as_root, OPT_STR, "warn", "warn | refuse: what to do if left running as root"),
+    OPT(peer_timeout, OPT_NUMBER, "60",
+        "seconds after which a peer stalled in its handshake or in a frame is dropped"),
 };
 #define NDAEMON_OPTS (sizeof daemon_opts / sizeof daemon_opts[0])
 
@@ -572,6 +574,11 @@ static void validate(parse_t *p)
     if (cfg->agent_lease_s < 1) {
         perr(p, daemon_opt_line(p, "agent_lease_s", 1), "daemon.agent_lease_s",
              "%g is below 1 second", cfg->agent_lease_s);
+        return;
+    }
+    if (!(cfg->peer_timeout >= 1 && cfg->peer_timeout <= 3600)) {
+        perr(p, daemon_opt_line(p, "peer_timeout", 1), "daemon.peer_timeout",
+             "%g is not a number of seconds from 1 to 3600", cfg->peer_timeout);
         return;
     }
     log_level_t lvl;

@@ -111,6 +111,7 @@ typedef struct {
     double agent_lease_s;    /* an agent stream idle this long no longer owns its id */
     char *user, *group;      /* "" = stay who we are */
     char *run_as_root;       /* warn | refuse */
+    double peer_timeout;     /* seconds: a peer stalled mid-handshake or mid-frame is dropped */
 
     config_metric_t *metrics;
     size_t nmetrics;

@@ -45,23 +45,36 @@ void control_reply_error(msgpack_packer *pk, const char *reason)
     msgpack_pack_nil(pk);
 }
 
+/* {"setting": "daemon.http", "running": ..., "configured": ...} for each
+ * setting the last good reload could not apply */
+static void pack_pending(msgpack_packer *pk, const reload_status_t *rs)
+{
+    msgpack_pack_array(pk, rs->npending);
+    for (size_t i = 0; i < rs->npending; i++) {
+        msgpack_pack_map(pk, 3);
+        control_pack_kv_str(pk, "setting", rs->pending[i].setting);
+        control_pack_kv_str(pk, "running", rs->pending[i].running);
+        control_pack_kv_str(pk, "configured", rs->pending[i].configured);
+    }
+}
+
 static void cmd_reload(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *req)
 {
-    char err[CONFIG_ERRLEN];
+    char err[CONFIG_ERRLEN], reason[CONFIG_ERRLEN + 64];
     (void)req;
-    notify_reloading(&srv->notify);
-    int rc = reload_run(srv, err, sizeof err);
-    notify_reloaded(&srv->notify, srv);
-    if (rc != 0) {
-        log_error("reload rejected, still running on the previous config: %s", err);
-        control_reply_error(pk, err);
+    if (reload_run(srv, err, sizeof err) != 0) {
+        snprintf(reason, sizeof reason, "rejected, still running on the previous config: %s",
+                 err);
+        control_reply_error(pk, reason);
         return;
     }
     proto_ctl_reply_begin(pk, true, "");
-    msgpack_pack_map(pk, 3);
+    msgpack_pack_map(pk, 4);
     control_pack_kv_u64(pk, "firms", srv->reg->nfirms);
     control_pack_kv_u64(pk, "rules", srv->cfg->nrules);
     control_pack_kv_u64(pk, "reloads", srv->reloads);
+    control_pack_str(pk, "restart_needed");
+    pack_pending(pk, &srv->reload);
 }
 
 static void cmd_ping(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *req)
@@ -78,7 +91,21 @@ static void cmd_status(server_t *srv, msgpack_packer *pk, const proto_ctl_reques
     const server_stats_t *st = &srv->stats;
     const wal_t *w = &srv->wal;
     proto_ctl_reply_begin(pk, true, "");
-    msgpack_pack_map(pk, 17);
+    msgpack_pack_map(pk, 18);
+    const reload_status_t *rl = &srv->reload;
+    control_pack_str(pk, "reload");
+    msgpack_pack_map(pk, 6);
+    control_pack_str(pk, "last_ok");
+    if (rl->last_ok)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+    control_pack_kv_i64(pk, "last_success_ms", rl->last_success_ms);
+    control_pack_kv_u64(pk, "ok", srv->reloads);
+    control_pack_kv_u64(pk, "failed", rl->failed);
+    control_pack_kv_str(pk, "last_error", rl->last_error);
+    control_pack_str(pk, "restart_needed");
+    pack_pending(pk, rl);
     control_pack_str(pk, "security");
     msgpack_pack_map(pk, 8);
     control_pack_str(pk, "curve");
@@ -265,7 +292,8 @@ int control_start(control_t *c, struct server *srv, const char *endpoint, char *
     int64_t maxmsg = 64 * 1024; /* requests are small */
     zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-    if (server_secure_socket(srv, c->sock, ZAP_DOMAIN_CONTROL, err, errlen) != 0)
+    if (server_peer_timeout(c->sock, srv->cfg->peer_timeout, err, errlen) != 0 ||
+        server_secure_socket(srv, c->sock, ZAP_DOMAIN_CONTROL, err, errlen) != 0)
         return -1;
     if (zmq_bind(c->sock, endpoint) != 0) {
         snprintf(err, errlen, "control: cannot bind %s: %s", endpoint, zmq_strerror(errno));

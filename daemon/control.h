@@ -4,7 +4,11 @@
  * A ROUTER: [identity][(empty)][ctl request] in, the same envelope with a
  * ctl_reply out. Commands (args in brackets):
  *   ping                       -> "pong"
- *   status                     -> version, uptime, counters
+ *   status                     -> version, uptime, counters, how the last
+ *                                 reload went
+ *   reload                     -> firms, rules, reloads, restart_needed (the
+ *                                 settings kept until a restart); an error
+ *                                 reply if the new config was rejected
  *   report [year]              -> per cluster and chain: member firms,
  *                                 reporting firms, above-scale firms,
  *                                 revenue and profit (milli-units) for the year

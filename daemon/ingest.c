@@ -647,7 +647,8 @@ int ingest_start(ingest_t *in, const char *endpoint, char *err, size_t errlen)
     zmq_setsockopt(in->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(in->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(in->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-    if (server_secure_socket(srv, in->sock, ZAP_DOMAIN_INGEST, err, errlen) != 0)
+    if (server_peer_timeout(in->sock, srv->cfg->peer_timeout, err, errlen) != 0 ||
+        server_secure_socket(srv, in->sock, ZAP_DOMAIN_INGEST, err, errlen) != 0)
         return -1;
     if (zmq_bind(in->sock, endpoint) != 0) {
         snprintf(err, errlen, "ingest: cannot bind %s: %s", endpoint, zmq_strerror(errno));

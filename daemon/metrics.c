@@ -328,6 +328,19 @@ static void render_self(const server_t *srv, metrics_text_t *o)
     sample_lu(o, "clustermon_build_info", "version", CLUSTERMON_VERSION, 1);
     gauge(o, "clustermon_start_time_seconds", "When clustermond started, Unix time.",
           (double)srv->started_ms / 1000.0);
+    /* the names Prometheus and Alertmanager use for the same thing */
+    gauge(o, "clustermon_config_last_reload_successful",
+          "Whether the last configuration reload worked (1) or was rejected (0).",
+          srv->reload.last_ok ? 1.0 : 0.0);
+    gauge(o, "clustermon_config_last_reload_success_timestamp_seconds",
+          "When the configuration was last loaded successfully (start-up or reload), Unix time.",
+          (double)srv->reload.last_success_ms / 1000.0);
+    family(o, "clustermon_config_reloads_total", "counter", "Configuration reloads, by result.");
+    sample_lu(o, "clustermon_config_reloads_total", "result", "ok", srv->reloads);
+    sample_lu(o, "clustermon_config_reloads_total", "result", "failed", srv->reload.failed);
+    gauge(o, "clustermon_config_restart_needed",
+          "Settings changed in the file that take effect only after a restart.",
+          (double)srv->reload.npending);
     gauge(o, "clustermon_ready_seconds",
           "Time from process start to ready (state recovered, sockets bound).",
           (double)srv->recovery.ready_ms / 1000.0);

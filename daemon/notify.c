@@ -33,7 +33,9 @@ void notify_status_text(struct server *srv, char *buf, size_t size)
     int year, month;
     if (calendar_month_of(&srv->cal, calendar_now_ms(), &year, &month) != 0)
         year = 0;
-    snprintf(buf, size, "%u of %zu firms reporting in %d, %llu alerts firing, %.1f samples/s",
+    /* a failed reload stays visible in systemctl status until a good one */
+    snprintf(buf, size, "%s%u of %zu firms reporting in %d, %llu alerts firing, %.1f samples/s",
+             srv->reload.last_ok ? "" : "last reload failed, running the previous config; ",
              year ? metrics_firms_reporting(srv, year) : 0, srv->reg->nfirms, year,
              (unsigned long long)srv->book.firing, metrics_samples_per_s(&srv->metrics));
 }
@@ -96,7 +98,21 @@ void notify_reloading(notify_t *n)
 
 void notify_reloaded(notify_t *n, struct server *srv)
 {
-    send_status(n, srv, true);
+    const reload_status_t *rs = &srv->reload;
+    char text[sizeof n->status];
+    if (!rs->last_ok) {
+        snprintf(text, sizeof text, "reload failed: %.220s", rs->last_error);
+    } else {
+        char live[sizeof n->status];
+        notify_status_text(srv, live, sizeof live);
+        snprintf(text, sizeof text, "reloaded: %zu firms, %zu rules%s; %.140s", srv->reg->nfirms,
+                 srv->cfg->nrules, rs->npending ? " (some settings need a restart)" : "", live);
+    }
+    /* kept as the last STATUS=, so the next tick replaces it with live figures */
+    snprintf(n->status, sizeof n->status, "%s", text);
+    char msg[sizeof n->status + 32];
+    snprintf(msg, sizeof msg, "READY=1\nSTATUS=%s", text);
+    send_state(n, msg);
 }
 
 void notify_stopping(notify_t *n)

@@ -39,8 +39,9 @@ void notify_ready(notify_t *n, struct server *srv);
  * NOTIFY_STATUS_MS if it changed. now_ms is loop time. */
 void notify_tick(notify_t *n, struct server *srv, int64_t now_ms);
 
-/* Around a configuration reload: RELOADING=1 before, notify_reloaded() after
- * (READY=1 with a fresh STATUS=). */
+/* Around a configuration reload: RELOADING=1 before, notify_reloaded() after:
+ * READY=1 whatever happened (systemd waits for it), with STATUS= saying
+ * "reloaded: ..." or "reload failed: <reason>" from srv->reload. */
 void notify_reloading(notify_t *n);
 void notify_reloaded(notify_t *n, struct server *srv);
 

@@ -2,6 +2,7 @@
 #include "daemon/reload.h"
 
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,27 +10,55 @@
 #include "daemon/server.h"
 #include "daemon/xalloc.h"
 
-/* Settings that belong to what is already open: kept until a restart. */
-static void keep_live_settings(const config_t *old, config_t *cfg)
+/* Settings that belong to what is already open, or that were used once at
+ * start-up: kept until a restart. */
+#define LIVE(field, number) {#field, offsetof(config_t, field), number}
+static const struct {
+    const char *name;
+    size_t offset;
+    bool number; /* a double, else a string */
+} live_settings[] = {
+    LIVE(ingest, false),    LIVE(alerts, false),           LIVE(control, false),
+    LIVE(state_dir, false), LIVE(timezone, false),         LIVE(fsync, false),
+    LIVE(http, false),      LIVE(curve_secret_key, false), LIVE(user, false),
+    LIVE(group, false),     LIVE(run_as_root, false),      LIVE(alerts_hwm, true),
+    LIVE(peer_timeout, true),
+};
+#undef LIVE
+
+/* Puts the running values back into cfg and lists what differed in rs. */
+static void keep_live_settings(const config_t *old, config_t *cfg, reload_status_t *rs)
 {
-    static const size_t fields[] = {
-        offsetof(config_t, ingest),   offsetof(config_t, alerts), offsetof(config_t, control),
-        offsetof(config_t, state_dir), offsetof(config_t, timezone), offsetof(config_t, fsync),
-        offsetof(config_t, http), offsetof(config_t, curve_secret_key),
-        offsetof(config_t, user), offsetof(config_t, group),
-    };
-    static const char *const names[] = {"ingest", "alerts", "control", "state_dir",
-                                        "timezone", "fsync", "http", "curve_secret_key",
-                                        "user", "group"};
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        char **now = (char **)((char *)cfg + fields[i]);
-        char *const *was = (char *const *)((const char *)old + fields[i]);
-        if (!*was || !*now || strcmp(*now, *was) == 0)
-            continue;
+    rs->npending = 0;
+    for (size_t i = 0; i < sizeof live_settings / sizeof live_settings[0]; i++) {
+        size_t off = live_settings[i].offset;
+        char was_s[RELOAD_VALUE_LEN], now_s[RELOAD_VALUE_LEN];
+        if (live_settings[i].number) {
+            double *now = (double *)((char *)cfg + off);
+            double was = *(const double *)((const char *)old + off);
+            if (*now == was)
+                continue;
+            snprintf(was_s, sizeof was_s, "%g", was);
+            snprintf(now_s, sizeof now_s, "%g", *now);
+            *now = was;
+        } else {
+            char **now = (char **)((char *)cfg + off);
+            char *const *was = (char *const *)((const char *)old + off);
+            if (!*was || !*now || strcmp(*now, *was) == 0)
+                continue;
+            snprintf(was_s, sizeof was_s, "%s", *was);
+            snprintf(now_s, sizeof now_s, "%s", *now);
+            free(*now);
+            *now = xstrdup(*was);
+        }
         log_warnx("reload: [daemon] %s changed from '%s' to '%s': it takes effect after a restart",
-                  names[i], *was, *now);
-        free(*now);
-        *now = xstrdup(*was);
+                  live_settings[i].name, was_s, now_s);
+        if (rs->npending < RELOAD_MAX_PENDING) {
+            reload_change_t *c = &rs->pending[rs->npending++];
+            snprintf(c->setting, sizeof c->setting, "daemon.%s", live_settings[i].name);
+            memcpy(c->running, was_s, sizeof c->running);
+            memcpy(c->configured, now_s, sizeof c->configured);
+        }
     }
     cfg->fsync_policy = old->fsync_policy;
 }
@@ -70,7 +99,8 @@ static int rule_index(const config_t *cfg, const char *id)
     return -1;
 }
 
-int reload_run(server_t *srv, char *err, size_t errlen)
+/* The reload proper; see reload.h. pending receives what waits for a restart. */
+static int reload_apply(server_t *srv, reload_status_t *pending, char *err, size_t errlen)
 {
     const server_source_t *src = &srv->source;
     config_t *cfg = NULL;
@@ -88,7 +118,7 @@ int reload_run(server_t *srv, char *err, size_t errlen)
         config_destroy(&cfg);
         return -1;
     }
-    keep_live_settings(srv->cfg, cfg);
+    keep_live_settings(srv->cfg, cfg, pending);
     keys_t *keys = NULL;
     if (srv->curve && keys_load(cfg->access, cfg, reg, &keys, err, errlen) != 0) {
         registry_destroy(&reg);
@@ -183,4 +213,35 @@ int reload_run(server_t *srv, char *err, size_t errlen)
              cfg->path, reg->nfirms, old_firms, cfg->nrules, old_rules, kept, ended, dropped_series,
              keys ? keys->nkeys : 0, old_keys);
     return 0;
+}
+
+void reload_status_init(reload_status_t *rs, int64_t now_ms)
+{
+    memset(rs, 0, sizeof *rs);
+    rs->last_ok = true;
+    rs->last_success_ms = now_ms;
+}
+
+int reload_run(server_t *srv, char *err, size_t errlen)
+{
+    reload_status_t *rs = &srv->reload;
+    /* the list is built aside: a rejected reload leaves the last good one's */
+    reload_status_t *next = xcalloc(1, sizeof *next);
+    notify_reloading(&srv->notify);
+    int rc = reload_apply(srv, next, err, errlen);
+    if (rc == 0) {
+        rs->last_ok = true;
+        rs->last_success_ms = calendar_now_ms();
+        rs->last_error[0] = '\0';
+        memcpy(rs->pending, next->pending, sizeof rs->pending);
+        rs->npending = next->npending;
+    } else {
+        rs->last_ok = false;
+        rs->failed++;
+        snprintf(rs->last_error, sizeof rs->last_error, "%s", err);
+        log_error("reload rejected, still running on the previous config: %s", err);
+    }
+    free(next);
+    notify_reloaded(&srv->notify, srv);
+    return rc;
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,10 +62,7 @@ static void signal_cb(uv_signal_t *h, int signum)
     if (signum == SIGHUP) {
         char err[CONFIG_ERRLEN];
         log_info("SIGHUP: reloading the config and the firm registry");
-        notify_reloading(&srv->notify);
-        if (reload_run(srv, err, sizeof err) != 0)
-            log_error("reload rejected, still running on the previous config: %s", err);
-        notify_reloaded(&srv->notify, srv);
+        reload_run(srv, err, sizeof err); /* logs and records the outcome */
         return;
     }
     log_info("%s: stopping", signum == SIGINT ? "SIGINT" : "SIGTERM");
@@ -260,6 +258,23 @@ static void diskfull_tick(server_t *srv, int64_t now)
              (long long)(now - d->since_ms), w->reserve_bytes);
 }
 
+/* A crowd of peers (each stalled one holds libzmq buffers and up to a
+ * 4 MiB frame) leaves its memory on malloc's free lists when it goes; hand
+ * it back to the system once they are gone, at most every 5 s. */
+static void trim_after_peers_left(server_t *srv, int64_t now)
+{
+    int64_t peers = 0;
+    for (int i = 0; i < METRICS_NSOCKS; i++)
+        peers += srv->metrics.peers[i].peers;
+    if (peers > srv->peers_high)
+        srv->peers_high = peers;
+    if (srv->peers_high - peers < SERVER_TRIM_PEERS || now - srv->last_trim_ms < 5000)
+        return;
+    srv->last_trim_ms = now;
+    srv->peers_high = peers;
+    malloc_trim(0);
+}
+
 /* Periodic work, Redis serverCron style: each sub-task checks its own clock. */
 static void cron_cb(uv_timer_t *t)
 {
@@ -275,6 +290,7 @@ static void cron_cb(uv_timer_t *t)
         wal_sync(w);
     }
     ingest_log_tick(&srv->ingest, now);
+    trim_after_peers_left(srv, now);
     if (now - srv->last_rules_tick_ms >= 1000) {
         int64_t wall = calendar_now_ms();
         srv->last_rules_tick_ms = now;
@@ -325,6 +341,7 @@ int server_open(server_t *srv, const server_source_t *src, config_t **pcfg, regi
     *pcfg = NULL;
     *preg = NULL;
     srv->started_ms = calendar_now_ms();
+    reload_status_init(&srv->reload, srv->started_ms);
     const config_t *cfg = srv->cfg;
 
     if (calendar_init(&srv->cal, cfg->timezone) != 0) {
@@ -373,8 +390,8 @@ int server_open(server_t *srv, const server_source_t *src, config_t **pcfg, regi
     if (srv->curve && zap_start(&srv->zap, srv, err, errlen) != 0)
         return -1;
     if ((srv->curve ? alerts_open_gated(&srv->alerts, srv, err, errlen)
-                    : alerts_open(&srv->alerts, srv->zctx, cfg->alerts, (int)cfg->alerts_hwm, err,
-                                  errlen)) != 0 ||
+                    : alerts_open(&srv->alerts, srv->zctx, cfg->alerts, (int)cfg->alerts_hwm,
+                                  cfg->peer_timeout, err, errlen)) != 0 ||
         ingest_start(&srv->ingest, cfg->ingest, err, errlen) != 0 ||
         control_start(&srv->control, srv, cfg->control, err, errlen) != 0 ||
         metrics_start(&srv->metrics, srv, err, errlen) != 0 ||
@@ -421,6 +438,31 @@ int server_secure_socket(server_t *srv, void *sock, const char *domain, char *er
         snprintf(err, errlen, "%s: cannot make the socket a CURVE server: %s", domain,
                  zmq_strerror(errno));
         return -1;
+    }
+    return 0;
+}
+
+int server_peer_timeout(void *sock, double seconds, char *err, size_t errlen)
+{
+    if (seconds <= 0)
+        return 0;
+    /* A PING is answered by any ZMTP 3.1 peer, even an idle one; a peer
+     * stuck mid-frame sends no complete message, so no PONG is ever decoded
+     * and the timeout fires (tests/stall_e2e.sh shows it). */
+    int ms = (int)(seconds * 1000.0);
+    int half = ms / 2 > 100 ? ms / 2 : 100;
+    struct { int opt; int value; const char *name; } opts[] = {
+        {ZMQ_HEARTBEAT_IVL, half, "ZMQ_HEARTBEAT_IVL"},
+        {ZMQ_HEARTBEAT_TIMEOUT, half, "ZMQ_HEARTBEAT_TIMEOUT"},
+        {ZMQ_HEARTBEAT_TTL, ms, "ZMQ_HEARTBEAT_TTL"}, /* the peer may drop us as well */
+        {ZMQ_HANDSHAKE_IVL, ms, "ZMQ_HANDSHAKE_IVL"},
+    };
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
+        if (zmq_setsockopt(sock, opts[i].opt, &opts[i].value, sizeof opts[i].value) != 0) {
+            snprintf(err, errlen, "peer_timeout: %s = %d: %s", opts[i].name, opts[i].value,
+                     zmq_strerror(errno));
+            return -1;
+        }
     }
     return 0;
 }

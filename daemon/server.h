@@ -27,11 +27,15 @@
 #include "daemon/metrics.h"
 #include "daemon/notify.h"
 #include "daemon/registry.h"
+#include "daemon/reload.h"
 #include "daemon/rules.h"
 #include "daemon/snapshot.h"
 #include "daemon/wal.h"
 #include "daemon/zap.h"
 #include "proto/keyfile.h"
+
+/* This many fewer peers than at the high-water mark: give memory back. */
+#define SERVER_TRIM_PEERS 64
 
 typedef struct {
     uint64_t batches_ok;
@@ -91,6 +95,7 @@ typedef struct server {
     wal_t wal;
     snapshot_t snap;
     uv_timer_t cron;           /* periodic work: fsync interval, snapshots */
+    int64_t peers_high, last_trim_ms; /* malloc_trim once many peers left */
     int64_t last_fsync_ms;
     uint64_t wal_pos_at_snapshot;
     server_diskfull_t diskfull;
@@ -98,6 +103,7 @@ typedef struct server {
     server_recovery_t recovery;
     server_source_t source;    /* borrowed strings: main's, for the process's life */
     uint64_t reloads;
+    reload_status_t reload;    /* how the last reload went, what waits for a restart */
     uv_signal_t sig_int, sig_term, sig_hup;
     int open;                  /* handles and sockets still closing */
     bool stopping;
@@ -121,6 +127,15 @@ int server_open(server_t *srv, const server_source_t *src, config_t **cfg, regis
  * clients the ZAP handler admits under domain (ZAP_DOMAIN_*). A no-op
  * without CURVE. Returns 0 or -1 (err). */
 int server_secure_socket(server_t *srv, void *sock, const char *domain, char *err, size_t errlen);
+
+/* Before binding a socket peers connect to: ZMTP heartbeats (a PING every
+ * seconds/2; no traffic for seconds/2 after one and the peer is dropped) and
+ * a handshake deadline of seconds, so a peer that stalls in its handshake or
+ * in the middle of a frame is disconnected within [daemon] peer_timeout
+ * seconds and its buffers freed. Applies to connections accepted after the
+ * bind (libzmq copies options at bind), hence not reloadable. seconds <= 0:
+ * a no-op. Returns 0 or -1 (err). */
+int server_peer_timeout(void *sock, double seconds, char *err, size_t errlen);
 
 /* Runs until stopped; returns the exit status. */
 int server_run(server_t *srv);

@@ -193,7 +193,7 @@ static void setup(void)
     ck_assert_uint_eq(al.seq, 0);
     zctx = zmq_ctx_new();
     ck_assert_ptr_nonnull(zctx);
-    ck_assert_msg(alerts_open(&al, zctx, cfg->alerts, 100000, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(alerts_open(&al, zctx, cfg->alerts, 100000, 0, err, sizeof err) == 0, "%s", err);
     sub = zmq_socket(zctx, ZMQ_SUB);
     ck_assert_ptr_nonnull(sub);
     zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);

@@ -6,10 +6,51 @@ SUITE=reload
 source "$(dirname "$0")/lib.sh"
 
 AG() { "$BIN/clustermon-agent" -s "$TMP/spool" -e "$INGEST" "$@"; }
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+# wait_for SECONDS COMMAND...: retries COMMAND every 0.1 s until it passes.
+wait_for() {
+    local tries=$(($1 * 10)) _
+    shift
+    for _ in $(seq 1 "$tries"); do
+        "$@" > /dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    return 1
+}
+# a fake systemd: every sd_notify datagram, one a line, newlines as |
+NOTIFY=$TMP/notify.sock
+python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(1)
+end = time.time() + 300
+with open(sys.argv[2], "w", buffering=1) as out:
+    while time.time() < end:
+        try:
+            msg = s.recv(4096).decode()
+        except socket.timeout:
+            continue
+        out.write(msg.replace("\n", "|") + "\n")
+' "$NOTIFY" "$TMP/notify.log" &
+PIDS+=($!)
+wait_for 5 test -S "$NOTIFY"
+HTTP_PORT=$(free_port)
 cp "$ROOT/daemon/demo/registry.csv" "$TMP/reg.csv"
-make_config "$TMP/c.conf"
+make_config "$TMP/c.conf" "http=127.0.0.1:$HTTP_PORT"
 sed -i "s|^registry = .*|registry = $TMP/reg.csv|" "$TMP/c.conf"
+export NOTIFY_SOCKET=$NOTIFY
 check "daemon starts" start_daemon "$TMP/c.conf"
+unset NOTIFY_SOCKET
+# metric NAME: its value on /metrics
+metric() { curl -sf --max-time 5 "http://127.0.0.1:$HTTP_PORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
+check "/metrics: the start-up load counts as a successful one" \
+    [ "$(metric clustermon_config_last_reload_successful)" = 1 ]
+t0=$(metric clustermon_config_last_reload_success_timestamp_seconds)
+check "/metrics: its timestamp is the start, Unix time" \
+    awk -v t="$t0" -v now="$(date +%s)" 'BEGIN { exit !(t > now - 60 && t <= now + 1) }'
 "$BIN/clustermon-sub" -e "$ALERTS" -C "$CONTROL" --state-file "$TMP/sub.state" --timeout 60000 \
     > "$TMP/alerts.jsonl" 2> "$TMP/sub.err" &
 SUBPID=$!
@@ -43,6 +84,9 @@ check "an alert that still applies is kept, not re-announced" \
 check "the new firm can report" \
     sh -c "printf 'ne-999,revenue,100,2022-06\n' | '$BIN/clustermon-agent' -s '$TMP/spool' -e '$INGEST' -a r999 -"
 check "the daemon logged the reload" grep -q "reloaded .*244 firms (was 243), 5 rules (was 6)" "$TMP/daemon.log"
+t_good=$(metric clustermon_config_last_reload_success_timestamp_seconds)
+check "/metrics: a good SIGHUP moves the success timestamp" \
+    awk -v a="$t0" -v b="$t_good" 'BEGIN { exit !(b > a) }'
 
 # a broken config: rejected, the old one keeps running
 echo 'this is not ini' >> "$TMP/c.conf"
@@ -62,6 +106,58 @@ kill -HUP "$DPID"
 sleep 0.3
 check "a broken registry is rejected naming the duplicate" \
     grep -q "reload rejected.*reg.csv:[0-9]*: id: firm 'ee-001' is already defined on line 2" "$TMP/daemon.log"
+
+
+# ---- reload tells the truth: clustermonctl, /metrics, status, sd_notify ----------------
+check "after a rejected SIGHUP: /metrics says the last reload failed" \
+    [ "$(metric clustermon_config_last_reload_successful)" = 0 ]
+check "and counts the rejected reloads: 2" \
+    [ "$(curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" | grep -c '^clustermon_config_reloads_total{result="failed"} 2$')" = 1 ]
+check "rejected ones leave the success timestamp at the last good load" \
+    [ "$(metric clustermon_config_last_reload_success_timestamp_seconds)" = "$t_good" ]
+ctl reload > "$TMP/reload.out" 2> "$TMP/reload.err"
+rc=$?
+check "clustermonctl reload of a broken registry: exit 1" [ "$rc" = 1 ]
+check "and it prints why" grep -q "reload: rejected, still running on the previous config: .*reg.csv:[0-9]*: id: firm 'ee-001' is already defined" "$TMP/reload.err"
+check "status --json: reload.last_ok false, with the reason" \
+    sh -c "ctl() { '$BIN/clustermonctl' -e '$CONTROL' \"\$@\"; }; ctl status --json |
+           jq -e '.reload.last_ok == false and (.reload.last_error | test(\"ee-001\")) and .reload.failed == 3' > /dev/null"
+ctl status > "$TMP/status.txt"
+check "status says the last reload failed, and why" \
+    grep -q "^reload     LAST RELOAD FAILED, running the config loaded .*: .*reg.csv:[0-9]*: id: firm 'ee-001'" "$TMP/status.txt"
+check "sd_notify: RELOADING=1, then READY=1 with STATUS=reload failed: <reason>" \
+    wait_for 5 awk '/^RELOADING=1/ { r = 1 } r && /^READY=1\|STATUS=reload failed: .*reg.csv:[0-9]*: id: firm .ee-001./ { ok = 1 } END { exit !ok }' "$TMP/notify.log"
+check "a failed reload stays in the periodic STATUS=" \
+    wait_for 8 grep -q '^STATUS=last reload failed, running the previous config; ' "$TMP/notify.log"
+
+# fixed, with a new http port and a new peer_timeout: both need a restart
+sed -i '$ d' "$TMP/reg.csv"
+HTTP_PORT2=$(free_port)
+sed -i "s|^http = .*|http = 127.0.0.1:$HTTP_PORT2|; s|^peer_timeout = .*|peer_timeout = 30|" "$TMP/c.conf"
+t1=$(metric clustermon_config_last_reload_success_timestamp_seconds)
+sleep 0.1
+lines_before=$(wc -l < "$TMP/notify.log")
+ctl reload > "$TMP/reload.out" 2> "$TMP/reload.err"
+rc=$?
+check "a good reload: exit 0" [ "$rc" = 0 ]
+check "the reply names what needs a restart, with both values" \
+    grep -q "^reloaded: 244 firms, 5 rules (reload 2); needs a restart: daemon.http (127.0.0.1:$HTTP_PORT -> 127.0.0.1:$HTTP_PORT2), daemon.peer_timeout (60 -> 30)$" "$TMP/reload.out"
+check "/metrics (still on the old port): the last reload worked" \
+    [ "$(metric clustermon_config_last_reload_successful)" = 1 ]
+check "with a newer success timestamp" \
+    awk -v a="$t1" -v b="$(metric clustermon_config_last_reload_success_timestamp_seconds)" \
+        'BEGIN { exit !(b > a) }'
+check "/metrics counts the settings waiting for a restart" \
+    [ "$(metric clustermon_config_restart_needed)" = 2 ]
+ctl status > "$TMP/status.txt"
+check "status: config loaded, 2 reloads, 3 rejected; needs a restart" sh -c "
+    grep -q '^reload     config loaded .*; 2 reloads, 3 rejected$' '$TMP/status.txt' &&
+    grep -q '^           needs a restart: daemon.http (127.0.0.1:$HTTP_PORT -> 127.0.0.1:$HTTP_PORT2)' '$TMP/status.txt'"
+check "sd_notify: READY=1 with STATUS=reloaded" \
+    wait_for 5 sh -c "tail -n +$((lines_before + 1)) '$TMP/notify.log' |
+        grep -q '^READY=1|STATUS=reloaded: 244 firms, 5 rules (some settings need a restart); '"
+check "the daemon logged the setting kept until a restart" \
+    grep -q "reload: \[daemon\] http changed from '127.0.0.1:$HTTP_PORT' to '127.0.0.1:$HTTP_PORT2': it takes effect after a restart" "$TMP/daemon.log"
 
 kill -TERM "$SUBPID" 2>/dev/null
 wait "$SUBPID" 2>/dev/null

@@ -487,6 +487,26 @@ static void fmt_date(int64_t ms, const char *tz, char *buf, size_t size)
 
 /* ---- status ---------------------------------------------------------------- */
 
+/* "daemon.http (127.0.0.1:9100 -> 127.0.0.1:9200), ..." from a restart_needed array */
+static void print_restart_needed(const msgpack_object *list)
+{
+    for (uint32_t i = 0; list && list->type == MSGPACK_OBJECT_ARRAY && i < list->via.array.size;
+         i++) {
+        const msgpack_object *c = &list->via.array.ptr[i];
+        char setting[64], running[160], configured[160];
+        get_str(c, "setting", setting, sizeof setting);
+        get_str(c, "running", running, sizeof running);
+        get_str(c, "configured", configured, sizeof configured);
+        printf("%s%s (%s -> %s)", i ? ", " : "", setting, *running ? running : "\"\"",
+               *configured ? configured : "\"\"");
+    }
+}
+
+static bool has_items(const msgpack_object *list)
+{
+    return list && list->type == MSGPACK_OBJECT_ARRAY && list->via.array.size > 0;
+}
+
 static void print_status(const msgpack_object *st, const msgpack_object *rt)
 {
     char a[48], b[48], c[48], d[48], since[48], up[32], rate[32];
@@ -569,6 +589,26 @@ static void print_status(const msgpack_object *st, const msgpack_object *rt)
     if (have_rt)
         printf("loop       lag %lld ms (worst in the last 10 s)\n",
                (long long)get_int(rt, "loop_lag_ms", NULL));
+    const msgpack_object *rl = proto_obj_get(st, "reload");
+    if (rl) {
+        const msgpack_object *lok = proto_obj_get(rl, "last_ok");
+        char when[48], why[640];
+        fmt_date(get_int(rl, "last_success_ms", NULL), NULL, when, sizeof when);
+        if (lok && lok->type == MSGPACK_OBJECT_BOOLEAN && !lok->via.boolean) {
+            get_str(rl, "last_error", why, sizeof why);
+            printf("reload     LAST RELOAD FAILED, running the config loaded %s: %s\n", when, why);
+        } else {
+            printf("reload     config loaded %s; ", when);
+            printf("%s reloads, %s rejected\n", count_str(rl, "ok", a, sizeof a),
+                   count_str(rl, "failed", b, sizeof b));
+        }
+        const msgpack_object *pending = proto_obj_get(rl, "restart_needed");
+        if (has_items(pending)) {
+            printf("           needs a restart: ");
+            print_restart_needed(pending);
+            printf("\n");
+        }
+    }
     const msgpack_object *w = proto_obj_get(st, "wal");
     char fs[16];
     get_str(w, "fsync", fs, sizeof fs);
@@ -1031,8 +1071,14 @@ static int run_silence(const ctl_opts_t *o)
 static void print_reload(const msgpack_object *body, const ctl_opts_t *o)
 {
     (void)o;
-    printf("reloaded: %lld firms, %lld rules (reload %lld)\n", (long long)get_int(body, "firms", NULL),
+    printf("reloaded: %lld firms, %lld rules (reload %lld)", (long long)get_int(body, "firms", NULL),
            (long long)get_int(body, "rules", NULL), (long long)get_int(body, "reloads", NULL));
+    const msgpack_object *pending = proto_obj_get(body, "restart_needed");
+    if (has_items(pending)) {
+        printf("; needs a restart: ");
+        print_restart_needed(pending);
+    }
+    printf("\n");
 }
 
 static int run_reload(const ctl_opts_t *o)
