@@ -361,6 +361,14 @@ static void render_self(const server_t *srv, metrics_text_t *o)
     sample_lu(o, "clustermon_security_refusals_total", "what", "control", srv->control.denied);
     sample_lu(o, "clustermon_security_refusals_total", "what", "subscription",
               srv->alerts.subs_refused);
+    family(o, "clustermon_control_refusals_total", "counter",
+           "Control requests refused before their command ran: over the request size limit "
+           "(too_large), an unknown, mistyped or missing argument (args), a protocol version "
+           "the daemon does not speak (version).");
+    sample_lu(o, "clustermon_control_refusals_total", "reason", "too_large", srv->control.oversize);
+    sample_lu(o, "clustermon_control_refusals_total", "reason", "args", srv->control.bad_args);
+    sample_lu(o, "clustermon_control_refusals_total", "reason", "version",
+              srv->control.bad_version);
     counter(o, "clustermon_wal_appends_total", "Records appended to the write-ahead log.",
             w->appends);
     counter(o, "clustermon_wal_written_bytes_total", "Bytes written to the write-ahead log.",
