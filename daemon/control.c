@@ -161,8 +161,9 @@ int control_args_check(const char *cmd, const control_arg_t *spec, const proto_c
             s++;
         int klen = (int)(a->key.len > PROTO_MAX_ID_LEN ? PROTO_MAX_ID_LEN : a->key.len);
         if (!s->name) {
-            size_t off = (size_t)snprintf(err, errlen, "%.*s: unknown argument for '%s' (%s", klen,
-                                          a->key.ptr, cmd, spec->name ? "allowed:" : "it takes none");
+            size_t off = (size_t)snprintf(err, errlen, "%.*s: unknown argument for '%s' (%s",
+                                          klen, a->key.ptr, cmd,
+                                          spec->name ? "allowed:" : "it takes none");
             for (const control_arg_t *t = spec; t->name && off < errlen; t++)
                 off += (size_t)snprintf(err + off, errlen - off, "%s %s", t == spec ? "" : ",",
                                         t->name);
@@ -291,13 +292,15 @@ static void dispatch(control_t *c, envelope_t *env, msgpack_packer *pk)
         control_reply_error(pk, reason);
         return;
     }
-    int rc = proto_ctl_request_decode(envelope_data(env), envelope_size(env), &req, err, sizeof err);
+    int rc =
+        proto_ctl_request_decode(envelope_data(env), envelope_size(env), &req, err, sizeof err);
     if (rc == PROTO_EVERSION) {
         /* The reply is in the daemon's own version; max_version (in every
          * ctl_reply) tells the client which one to retry with. */
         char reason[PROTO_ERRLEN + 16];
         c->bad_version++;
-        snprintf(reason, sizeof reason, "version: %s", strncmp(err, "v: ", 3) == 0 ? err + 3 : err);
+        snprintf(reason, sizeof reason, "version: %s",
+                 strncmp(err, "v: ", 3) == 0 ? err + 3 : err);
         control_reply_error(pk, reason);
         return;
     }

@@ -812,7 +812,8 @@ void query_describe(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t
     for (size_t m = 0; m < cfg->nmetrics; m++) {
         msgpack_pack_map(pk, 3);
         control_pack_kv_str(pk, "name", cfg->metrics[m].name);
-        control_pack_kv_str(pk, "kind", cfg->metrics[m].kind == METRIC_PERIOD ? "period" : "reading");
+        control_pack_kv_str(pk, "kind",
+                            cfg->metrics[m].kind == METRIC_PERIOD ? "period" : "reading");
         control_pack_str(pk, "unit");
         if (cfg->metrics[m].unit && *cfg->metrics[m].unit)
             control_pack_str(pk, cfg->metrics[m].unit);

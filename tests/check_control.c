@@ -33,7 +33,8 @@ static const struct {
     {"report", {{"year", PROTO_ARG_STR, 0, "2023"}}, "year: expected an integer, got a string"},
     {"totals", {{"metric", PROTO_ARG_STR, 0, "revenue"}, {"period", PROTO_ARG_STR, 0, "2023"}},
      NULL},
-    {"totals", {{"metric", PROTO_ARG_STR, 0, "revenue"}}, "period: required by 'totals' (a string)"},
+    {"totals", {{"metric", PROTO_ARG_STR, 0, "revenue"}},
+     "period: required by 'totals' (a string)"},
     {"totals", {{"metric", PROTO_ARG_STR, 0, "revenue"}, {"period", PROTO_ARG_NIL, 0, NULL}},
      "period: required"},
     {"totals", {{"metric", PROTO_ARG_STR, 0, "revenue"}, {"period", PROTO_ARG_INT, 2023, NULL}},
@@ -131,7 +132,8 @@ START_TEST(test_table)
     ck_assert_uint_eq(n, control_commands());
     /* agents may ping and describe, nothing else */
     for (size_t i = 0; (name = control_command(i, &need, NULL)) != NULL; i++)
-        ck_assert_msg(!(need & KEY_ROLE_AGENT) || !strcmp(name, "ping") || !strcmp(name, "describe"),
+        ck_assert_msg(!(need & KEY_ROLE_AGENT) || !strcmp(name, "ping") ||
+                          !strcmp(name, "describe"),
                       "%s is open to agent keys", name);
 }
 END_TEST

@@ -114,7 +114,8 @@ int main(int argc, char **argv)
         } else {
             const msgpack_object *mv = proto_obj_get(&all, "max_version");
             printf("ok=%s max_version=%lld reason=" PROTO_STR_FMT "\n", ok ? "true" : "false",
-                   mv && mv->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (long long)mv->via.u64 : -1LL,
+                   mv && mv->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (long long)mv->via.u64
+                                                                     : -1LL,
                    PROTO_STR_ARG(reason));
         }
         msgpack_zone_destroy(&zone);
