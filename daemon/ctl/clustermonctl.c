@@ -295,6 +295,7 @@ static int conn_open(conn_t *c, const ctl_opts_t *o)
     char err[512];
     c->o = o;
     c->ctx = zmq_ctx_new();
+    zmq_ctx_set(c->ctx, ZMQ_IPV6, 1); /* so that tcp://[::1]:P connects */
     c->sock = zmq_socket(c->ctx, ZMQ_DEALER);
     int linger = 0;
     zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
@@ -1122,8 +1123,9 @@ static int run_import(const ctl_opts_t *o)
     snprintf(agent, sizeof agent, "import-baseline-%.40s", host);
     proto_sample_t *samples = calloc(BATCH, sizeof *samples);
     void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_DEALER);
-    int linger = 0, status = 0;
+    int linger = 0, status = 0, ipv6 = 1;
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(sock, ZMQ_IPV6, &ipv6, sizeof ipv6);
     if (clientkey_setup(&o->key, sock, err, sizeof err) != 0) {
         fprintf(stderr, "clustermonctl: import-baseline: %s: %s\n", o->ingest, err);
         status = EXIT_USAGE;
