@@ -740,11 +740,12 @@ void query_runtime(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t 
     control_pack_str(pk, "sockets");
     msgpack_pack_array(pk, METRICS_NSOCKS + 1);
     for (int i = 0; i < METRICS_NSOCKS; i++) {
-        msgpack_pack_map(pk, 4);
+        msgpack_pack_map(pk, 5);
         control_pack_kv_str(pk, "name", metrics_sock_name(i));
         control_pack_kv_str(pk, "endpoint", endpoints[i]);
         control_pack_kv_i64(pk, "peers", m->peers[i].peers);
         control_pack_kv_u64(pk, "accepted", m->peers[i].accepted);
+        control_pack_kv_u64(pk, "disconnects", m->peers[i].disconnects);
     }
     msgpack_pack_map(pk, 4);
     control_pack_kv_str(pk, "name", "http");
