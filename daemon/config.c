@@ -295,6 +295,16 @@ static void set_daemon_opt(parse_t *p, size_t i, const char *value)
                  value);
             return;
         }
+        /* ZeroMQ binds IP addresses and interface names, not host names: it
+         * refuses tcp://localhost:P ("No such device"). localhost means the
+         * IPv4 loopback here, as it does for daemon.http. */
+        if (strncmp(value, "tcp://localhost:", 16) == 0) {
+            free(*slot);
+            size_t n = strlen(value) + 1;
+            *slot = xmalloc(n);
+            snprintf(*slot, n, "tcp://127.0.0.1:%s", value + 16);
+            return;
+        }
         break;
     case OPT_LISTEN: {
         char why[128];

@@ -91,7 +91,7 @@ static void cmd_status(server_t *srv, msgpack_packer *pk, const proto_ctl_reques
     const server_stats_t *st = &srv->stats;
     const wal_t *w = &srv->wal;
     proto_ctl_reply_begin(pk, true, "");
-    msgpack_pack_map(pk, 18);
+    msgpack_pack_map(pk, 19);
     const reload_status_t *rl = &srv->reload;
     control_pack_str(pk, "reload");
     msgpack_pack_map(pk, 6);
@@ -106,6 +106,13 @@ static void cmd_status(server_t *srv, msgpack_packer *pk, const proto_ctl_reques
     control_pack_kv_str(pk, "last_error", rl->last_error);
     control_pack_str(pk, "restart_needed");
     pack_pending(pk, rl);
+    control_pack_str(pk, "control");
+    msgpack_pack_map(pk, 5);
+    control_pack_kv_u64(pk, "requests", srv->control.requests);
+    control_pack_kv_u64(pk, "max_request_bytes", CONTROL_MAX_REQUEST);
+    control_pack_kv_u64(pk, "refused_too_large", srv->control.oversize);
+    control_pack_kv_u64(pk, "refused_args", srv->control.bad_args);
+    control_pack_kv_u64(pk, "refused_version", srv->control.bad_version);
     control_pack_str(pk, "security");
     msgpack_pack_map(pk, 8);
     control_pack_str(pk, "curve");
@@ -174,36 +181,134 @@ static void cmd_status(server_t *srv, msgpack_packer *pk, const proto_ctl_reques
     control_pack_kv_u64(pk, "alerts_firing", srv->book.firing);
 }
 
+/* ---- arguments ------------------------------------------------------------ */
+
+static const char *arg_kind_name(unsigned kind)
+{
+    return kind == PROTO_ARG_INT ? "an integer" : kind == PROTO_ARG_STR ? "a string" : "nil";
+}
+
+int control_args_check(const char *cmd, const control_arg_t *spec, const proto_ctl_request_t *req,
+                       char *err, size_t errlen)
+{
+    for (uint32_t i = 0; i < req->nargs && i < PROTO_MAX_CTL_ARGS; i++) {
+        const proto_ctl_arg_t *a = &req->args[i];
+        const control_arg_t *s = spec;
+        while (s->name && !proto_str_eq(a->key, s->name))
+            s++;
+        int klen = (int)(a->key.len > PROTO_MAX_ID_LEN ? PROTO_MAX_ID_LEN : a->key.len);
+        if (!s->name) {
+            size_t off = (size_t)snprintf(err, errlen, "%.*s: unknown argument for '%s' (%s",
+                                          klen, a->key.ptr, cmd,
+                                          spec->name ? "allowed:" : "it takes none");
+            for (const control_arg_t *t = spec; t->name && off < errlen; t++)
+                off += (size_t)snprintf(err + off, errlen - off, "%s %s", t == spec ? "" : ",",
+                                        t->name);
+            if (off < errlen)
+                snprintf(err + off, errlen - off, ")");
+            return -1;
+        }
+        if (a->kind != PROTO_ARG_NIL && a->kind != s->kind) {
+            snprintf(err, errlen, "%s: expected %s, got %s", s->name, arg_kind_name(s->kind),
+                     arg_kind_name(a->kind));
+            return -1;
+        }
+    }
+    for (const control_arg_t *s = spec; s->name; s++) {
+        const proto_ctl_arg_t *a = proto_ctl_arg(req, s->name);
+        if (s->required && (!a || a->kind == PROTO_ARG_NIL)) {
+            snprintf(err, errlen, "%s: required by '%s' (%s)", s->name, cmd,
+                     arg_kind_name(s->kind));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Argument lists, one per command that takes any (PROTOCOL.md 4.7 has them too). */
+#define INT_OPT(n) {n, PROTO_ARG_INT, false}
+#define INT_REQ(n) {n, PROTO_ARG_INT, true}
+#define STR_OPT(n) {n, PROTO_ARG_STR, false}
+#define STR_REQ(n) {n, PROTO_ARG_STR, true}
+static const control_arg_t no_args[] = {{NULL, PROTO_ARG_NIL, false}};
+static const control_arg_t report_args[] = {INT_OPT("year"), {NULL, PROTO_ARG_NIL, false}};
+static const control_arg_t totals_args[] = {STR_REQ("metric"), STR_REQ("period"),
+                                            {NULL, PROTO_ARG_NIL, false}};
+static const control_arg_t clusters_args[] = {INT_OPT("year"), INT_OPT("days"),
+                                              {NULL, PROTO_ARG_NIL, false}};
+static const control_arg_t cluster_args[] = {STR_REQ("id"), STR_OPT("through"),
+                                             {NULL, PROTO_ARG_NIL, false}};
+static const control_arg_t firms_args[] = {STR_OPT("cluster"), INT_OPT("silent"), INT_OPT("days"),
+                                           STR_OPT("as_of"), {NULL, PROTO_ARG_NIL, false}};
+static const control_arg_t silence_add_args[] = {STR_REQ("rule"), STR_REQ("cluster"),
+                                                 STR_OPT("firm"), STR_REQ("for"),
+                                                 STR_REQ("reason"), {NULL, PROTO_ARG_NIL, false}};
+static const control_arg_t silence_rm_args[] = {INT_REQ("id"), {NULL, PROTO_ARG_NIL, false}};
+#undef INT_OPT
+#undef INT_REQ
+#undef STR_OPT
+#undef STR_REQ
+
 /* Every command the control socket knows; handlers live with the module
  * whose state they read or change. With CURVE, need says which keys may run
- * it: a subscriber key only what clustermon-sub needs, a viewer key every
- * query, an admin key also what changes state. */
+ * it: an agent key only ping and describe, a subscriber key also what
+ * clustermon-sub needs, a viewer key every query, an admin key also what
+ * changes state. */
 static const struct {
     const char *name;
     control_handler_t handler;
     unsigned need; /* KEY_ROLE_* that may run it */
+    const control_arg_t *args;
 } commands[] = {
+#define ALL (KEY_ROLE_AGENT | KEY_ROLE_SUBSCRIBER | KEY_ROLE_VIEWER | KEY_ROLE_ADMIN)
 #define ANY (KEY_ROLE_SUBSCRIBER | KEY_ROLE_VIEWER | KEY_ROLE_ADMIN)
 #define READ (KEY_ROLE_VIEWER | KEY_ROLE_ADMIN)
 #define ADMIN KEY_ROLE_ADMIN
-    {"ping", cmd_ping, ANY},
-    {"reload", cmd_reload, ADMIN},
-    {"status", cmd_status, READ},
-    {"report", query_report, READ},
-    {"totals", query_totals, READ},
-    {"clusters", query_clusters, READ},
-    {"cluster", query_cluster, READ},
-    {"firms", query_firms, READ},
-    {"runtime", query_runtime, READ},
-    {"alerts", alertctl_alerts, ANY}, /* filtered to the clusters the key may see */
-    {"silence_add", alertctl_silence_add, ADMIN},
-    {"silence_list", alertctl_silence_list, READ},
-    {"silence_rm", alertctl_silence_rm, ADMIN},
+    {"ping", cmd_ping, ALL, no_args},
+    {"describe", query_describe, ALL, no_args}, /* scoped to the caller's key */
+    {"reload", cmd_reload, ADMIN, no_args},
+    {"status", cmd_status, READ, no_args},
+    {"report", query_report, READ, report_args},
+    {"totals", query_totals, READ, totals_args},
+    {"clusters", query_clusters, READ, clusters_args},
+    {"cluster", query_cluster, READ, cluster_args},
+    {"firms", query_firms, READ, firms_args},
+    {"runtime", query_runtime, READ, no_args},
+    {"alerts", alertctl_alerts, ANY, no_args}, /* filtered to the clusters the key may see */
+    {"silence_add", alertctl_silence_add, ADMIN, silence_add_args},
+    {"silence_list", alertctl_silence_list, READ, no_args},
+    {"silence_rm", alertctl_silence_rm, ADMIN, silence_rm_args},
+#undef ALL
 #undef ANY
 #undef READ
 #undef ADMIN
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+size_t control_commands(void)
+{
+    return NCOMMANDS;
+}
+
+const char *control_command(size_t i, unsigned *ret_need, const control_arg_t **ret_args)
+{
+    if (i >= NCOMMANDS)
+        return NULL;
+    if (ret_need)
+        *ret_need = commands[i].need;
+    if (ret_args)
+        *ret_args = commands[i].args;
+    return commands[i].name;
+}
+
+static const char *need_name(unsigned need)
+{
+    if (need == KEY_ROLE_ADMIN)
+        return "an admin";
+    if (need & KEY_ROLE_SUBSCRIBER)
+        return "a subscriber, viewer or admin";
+    return "a viewer or admin";
+}
 
 static void dispatch(control_t *c, envelope_t *env, msgpack_packer *pk)
 {
@@ -213,8 +318,30 @@ static void dispatch(control_t *c, envelope_t *env, msgpack_packer *pk)
         control_reply_error(pk, "expected [request] from a DEALER or [\"\"][request] from a REQ");
         return;
     }
-    if (proto_ctl_request_decode(envelope_data(env), envelope_size(env), &req, err, sizeof err) !=
-        PROTO_OK) {
+    if (envelope_size(env) > CONTROL_MAX_REQUEST) {
+        char reason[160];
+        c->oversize++;
+        snprintf(reason, sizeof reason, "too large: a request of %zu bytes exceeds the control "
+                 "socket's limit of %d bytes", envelope_size(env), CONTROL_MAX_REQUEST);
+        if (log_throttle(&c->log, (int64_t)uv_now(&c->srv->loop), 5, "control",
+                         "refused requests"))
+            log_warnx("control: %s", reason);
+        control_reply_error(pk, reason);
+        return;
+    }
+    int rc =
+        proto_ctl_request_decode(envelope_data(env), envelope_size(env), &req, err, sizeof err);
+    if (rc == PROTO_EVERSION) {
+        /* The reply is in the daemon's own version; max_version (in every
+         * ctl_reply) tells the client which one to retry with. */
+        char reason[PROTO_ERRLEN + 16];
+        c->bad_version++;
+        snprintf(reason, sizeof reason, "version: %s",
+                 strncmp(err, "v: ", 3) == 0 ? err + 3 : err);
+        control_reply_error(pk, reason);
+        return;
+    }
+    if (rc != PROTO_OK) {
         control_reply_error(pk, err);
         return;
     }
@@ -226,8 +353,7 @@ static void dispatch(control_t *c, envelope_t *env, msgpack_packer *pk)
             c->denied++;
             if (c->caller)
                 snprintf(reason, sizeof reason, "permission denied: '%s' needs %s key; key '%s' "
-                         "is %s", commands[i].name,
-                         commands[i].need == KEY_ROLE_ADMIN ? "an admin" : "a viewer or admin",
+                         "is %s", commands[i].name, need_name(commands[i].need),
                          c->caller->name, keys_roles_name(c->caller->roles, have, sizeof have));
             else
                 snprintf(reason, sizeof reason, "permission denied: '%s': the connection's key "
@@ -236,6 +362,12 @@ static void dispatch(control_t *c, envelope_t *env, msgpack_packer *pk)
                              "denied commands"))
                 log_warnx("control: %s", reason);
             control_reply_error(pk, reason);
+            return;
+        }
+        char why[512];
+        if (control_args_check(commands[i].name, commands[i].args, &req, why, sizeof why) != 0) {
+            c->bad_args++;
+            control_reply_error(pk, why);
             return;
         }
         commands[i].handler(c->srv, pk, &req);
@@ -289,7 +421,11 @@ int control_start(control_t *c, struct server *srv, const char *endpoint, char *
         return -1;
     }
     int linger = 0;
-    int64_t maxmsg = 64 * 1024; /* requests are small */
+    /* Requests are small (CONTROL_MAX_REQUEST), but ZeroMQ answers a frame
+     * over ZMQ_MAXMSGSIZE by dropping the connection, which a client sees as
+     * silence: let frames up to CONTROL_MAX_FRAME through so that dispatch
+     * can refuse them with a reply naming the limit. */
+    int64_t maxmsg = CONTROL_MAX_FRAME;
     zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     if (server_peer_timeout(c->sock, srv->cfg->peer_timeout, err, errlen) != 0 ||

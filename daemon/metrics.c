@@ -104,23 +104,49 @@ static bool monitor_message(zpoll_t *zp)
             more = zmq_msg_more(&msg);
         zmq_msg_close(&msg);
     }
+    metrics_t *m = p->m;
+    const char *name = metrics_sock_name((metrics_sock_t)(p - m->peers));
+    int64_t now = (int64_t)uv_now(&m->srv->loop);
     if (event == ZMQ_EVENT_ACCEPTED) {
         p->peers++;
         p->accepted++;
-    } else if (event == ZMQ_EVENT_DISCONNECTED && p->peers > 0) {
-        p->peers--;
-    } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
-               event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
-        /* ZAP refusals (HANDSHAKE_FAILED_AUTH) are zap.c's to count and log */
+    } else if (event == ZMQ_EVENT_DISCONNECTED) {
+        if (p->peers > 0)
+            p->peers--;
+        p->disconnects++;
+        /* libzmq 4.3 reports a frame over ZMQ_MAXMSGSIZE only by closing the
+         * connection: the event carries no reason, so the log names both
+         * causes. An agent normally keeps its connection. */
+        if (p == &m->peers[METRICS_SOCK_INGEST] &&
+            log_throttle(&m->disconnect_log, now, 5, "sockets", "ingest disconnects"))
+            log_info("ingest socket: a connection closed (%lld open, %llu closed since start): "
+                     "the agent left, or sent a frame over %d bytes, which ZeroMQ drops with "
+                     "the connection",
+                     (long long)p->peers, (unsigned long long)p->disconnects,
+                     PROTO_MAX_MSG_SIZE);
+    } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+        /* value is an errno: the peer went away mid-handshake (a port probe,
+         * a client that gave up or timed out). Not a refusal. */
+        p->handshakes_abandoned++;
+        if (log_throttle(&m->handshake_log, now, 5, "sockets", "failed handshakes"))
+            log_info("%s socket: a peer closed its connection before the ZeroMQ handshake "
+                     "completed (%s): a port probe or a client that gave up",
+                     name, value ? strerror((int)value) : "closed");
+    } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+        /* ZAP refusals (HANDSHAKE_FAILED_AUTH) are zap.c's to count and log;
+         * value is a ZMQ_PROTOCOL_ERROR_* code */
+        const char *why;
+        if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+            why = m->srv->curve ? "a client without CURVE (no --server-key)"
+                                : "a client using CURVE, but this daemon has no curve_secret_key";
+        else if (value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)
+            why = "a client with the wrong server key";
+        else
+            why = "not ZeroMQ, or a ZeroMQ peer that broke the protocol";
         p->handshakes_failed++;
-        metrics_t *m = p->m;
-        if (log_throttle(&m->handshake_log, (int64_t)uv_now(&m->srv->loop), 5, "sockets",
-                         "failed handshakes"))
-            log_warnx("%s socket: a connection failed its handshake (%s 0x%x): a client without "
-                      "CURVE or with the wrong server key, or not ZeroMQ at all",
-                      metrics_sock_name((metrics_sock_t)(p - m->peers)),
-                      event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? "protocol error" : "error",
-                      value);
+        if (log_throttle(&m->handshake_log, now, 5, "sockets", "failed handshakes"))
+            log_warnx("%s socket: a connection failed its handshake (protocol error 0x%x): %s",
+                      name, value, why);
     }
     return true;
 }
@@ -374,6 +400,14 @@ static void render_self(const server_t *srv, metrics_text_t *o)
     sample_lu(o, "clustermon_security_refusals_total", "what", "control", srv->control.denied);
     sample_lu(o, "clustermon_security_refusals_total", "what", "subscription",
               srv->alerts.subs_refused);
+    family(o, "clustermon_control_refusals_total", "counter",
+           "Control requests refused before their command ran: over the request size limit "
+           "(too_large), an unknown, mistyped or missing argument (args), a protocol version "
+           "the daemon does not speak (version).");
+    sample_lu(o, "clustermon_control_refusals_total", "reason", "too_large", srv->control.oversize);
+    sample_lu(o, "clustermon_control_refusals_total", "reason", "args", srv->control.bad_args);
+    sample_lu(o, "clustermon_control_refusals_total", "reason", "version",
+              srv->control.bad_version);
     counter(o, "clustermon_wal_appends_total", "Records appended to the write-ahead log.",
             w->appends);
     counter(o, "clustermon_wal_written_bytes_total", "Bytes written to the write-ahead log.",
@@ -408,6 +442,19 @@ static void render_self(const server_t *srv, metrics_text_t *o)
     for (int i = 0; i < METRICS_NSOCKS; i++)
         sample_lu(o, "clustermon_socket_peers", "socket", metrics_sock_name(i),
                   (uint64_t)srv->metrics.peers[i].peers);
+    family(o, "clustermon_socket_disconnects_total", "counter",
+           "Connections closed on each ZeroMQ socket: by the peer, or by ZeroMQ for a frame "
+           "over the socket's size limit (ingest: the protocol's 4 MiB).");
+    for (int i = 0; i < METRICS_NSOCKS; i++)
+        sample_lu(o, "clustermon_socket_disconnects_total", "socket", metrics_sock_name(i),
+                  srv->metrics.peers[i].disconnects);
+    family(o, "clustermon_socket_handshakes_abandoned_total", "counter",
+           "Connections closed by their peer before the ZeroMQ handshake completed (port "
+           "probes, clients that gave up); not refusals.");
+    for (int i = 0; i < METRICS_NSOCKS; i++)
+        sample_lu(o, "clustermon_socket_handshakes_abandoned_total", "socket",
+                  metrics_sock_name(i), srv->metrics.peers[i].handshakes_abandoned);
+
     gauge(o, "clustermon_agents_known", "Agent streams the daemon follows (their seqs, for exactly-once).",
           (double)srv->ingest.streams.count);
     counter(o, "clustermon_control_requests_total", "Requests on the control socket.",

@@ -52,6 +52,9 @@ typedef struct {
     uint64_t accepted; /* connections accepted since start */
     uint64_t handshakes_failed; /* ZMTP handshakes that failed before ZAP: a client
                                    without CURVE, a wrong server key, garbage */
+    uint64_t handshakes_abandoned; /* the peer left mid-handshake (a probe, a give-up) */
+    uint64_t disconnects; /* connections closed: by the peer, or by ZeroMQ for
+                             a frame over ZMQ_MAXMSGSIZE (it says not which) */
 } metrics_peers_t;
 
 typedef struct metrics {
@@ -60,6 +63,7 @@ typedef struct metrics {
     int closing_polls; /* zpolls still closing */
     void (*on_closed)(struct server *);
     log_throttle_t handshake_log;
+    log_throttle_t disconnect_log;
     /* samples/s: (loop time, samples_applied) once a second, a ring */
     int64_t rate_ms[METRICS_RATE_SLOTS];
     uint64_t rate_samples[METRICS_RATE_SLOTS];

@@ -740,11 +740,12 @@ void query_runtime(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t 
     control_pack_str(pk, "sockets");
     msgpack_pack_array(pk, METRICS_NSOCKS + 1);
     for (int i = 0; i < METRICS_NSOCKS; i++) {
-        msgpack_pack_map(pk, 4);
+        msgpack_pack_map(pk, 5);
         control_pack_kv_str(pk, "name", metrics_sock_name(i));
         control_pack_kv_str(pk, "endpoint", endpoints[i]);
         control_pack_kv_i64(pk, "peers", m->peers[i].peers);
         control_pack_kv_u64(pk, "accepted", m->peers[i].accepted);
+        control_pack_kv_u64(pk, "disconnects", m->peers[i].disconnects);
     }
     msgpack_pack_map(pk, 4);
     control_pack_kv_str(pk, "name", "http");
@@ -761,4 +762,128 @@ void query_runtime(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t 
         msgpack_pack_false(pk);
     control_pack_kv_u64(pk, "watchdog_ms", srv->notify.watchdog_usec / 1000);
     control_pack_kv_str(pk, "log_level", cfg->log_level);
+}
+
+/* ---- describe ---------------------------------------------------------------- */
+
+static void pack_bool(msgpack_packer *pk, bool b)
+{
+    if (b)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+}
+
+/*
+ * What a client needs to talk to this daemon without reading its config:
+ * the protocol versions and request limit, the metrics (kind, unit), the
+ * clusters the caller may see, the firms it may report for, and the
+ * commands it may run with their arguments. Under CURVE everything is
+ * narrowed to the caller's key; without CURVE nothing is.
+ */
+void query_describe(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *req)
+{
+    (void)req;
+    const config_t *cfg = srv->cfg;
+    const registry_t *reg = srv->reg;
+    const access_key_t *k = srv->curve ? srv->control.caller : NULL;
+    /* dispatch admitted the caller, so under CURVE k is set */
+    proto_ctl_reply_begin(pk, true, "");
+    msgpack_pack_map(pk, 7);
+
+    control_pack_str(pk, "protocol");
+    msgpack_pack_map(pk, 3);
+    control_pack_kv_u64(pk, "min_version", PROTO_VERSION_MIN);
+    control_pack_kv_u64(pk, "max_version", PROTO_VERSION);
+    control_pack_kv_u64(pk, "max_request_bytes", CONTROL_MAX_REQUEST);
+
+    control_pack_str(pk, "key");
+    if (k) {
+        char roles[64];
+        msgpack_pack_map(pk, 2);
+        control_pack_kv_str(pk, "name", k->name);
+        control_pack_kv_str(pk, "roles", keys_roles_name(k->roles, roles, sizeof roles));
+    } else {
+        msgpack_pack_nil(pk);
+    }
+    control_pack_kv_str(pk, "timezone", cfg->timezone);
+
+    control_pack_str(pk, "metrics");
+    msgpack_pack_array(pk, cfg->nmetrics);
+    for (size_t m = 0; m < cfg->nmetrics; m++) {
+        msgpack_pack_map(pk, 3);
+        control_pack_kv_str(pk, "name", cfg->metrics[m].name);
+        control_pack_kv_str(pk, "kind",
+                            cfg->metrics[m].kind == METRIC_PERIOD ? "period" : "reading");
+        control_pack_str(pk, "unit");
+        if (cfg->metrics[m].unit && *cfg->metrics[m].unit)
+            control_pack_str(pk, cfg->metrics[m].unit);
+        else
+            msgpack_pack_nil(pk);
+    }
+
+    size_t n = 0;
+    for (size_t ci = 0; ci < cfg->nclusters; ci++)
+        n += !k || keys_may_see(k, (int)ci);
+    control_pack_str(pk, "clusters");
+    msgpack_pack_array(pk, n);
+    for (size_t ci = 0; ci < cfg->nclusters; ci++) {
+        const config_cluster_t *cl = &cfg->clusters[ci];
+        if (k && !keys_may_see(k, (int)ci))
+            continue;
+        msgpack_pack_map(pk, 3);
+        control_pack_kv_str(pk, "id", cl->id);
+        control_pack_kv_str(pk, "title", cl->title);
+        control_pack_str(pk, "chains");
+        msgpack_pack_array(pk, cl->nchains);
+        for (size_t c = 0; c < cl->nchains; c++)
+            control_pack_str(pk, cl->chains[c]);
+    }
+
+    n = 0;
+    for (size_t f = 0; f < reg->nfirms; f++)
+        n += !k || keys_may_report(k, reg, (int)f);
+    control_pack_str(pk, "firms");
+    msgpack_pack_array(pk, n);
+    for (size_t f = 0; f < reg->nfirms; f++) {
+        const firm_t *firm = &reg->firms[f];
+        if (k && !keys_may_report(k, reg, (int)f))
+            continue;
+        const config_cluster_t *cl = &cfg->clusters[firm->cluster];
+        msgpack_pack_map(pk, 3);
+        control_pack_kv_str(pk, "id", firm->id);
+        control_pack_kv_str(pk, "cluster", cl->id);
+        control_pack_str(pk, "chain");
+        if (firm->chain >= 0)
+            control_pack_str(pk, cl->chains[firm->chain]);
+        else
+            msgpack_pack_nil(pk);
+    }
+
+    n = 0;
+    unsigned need;
+    for (size_t i = 0; control_command(i, &need, NULL); i++)
+        n += !k || (k->roles & need);
+    control_pack_str(pk, "commands");
+    msgpack_pack_array(pk, n);
+    const char *name;
+    const control_arg_t *args;
+    for (size_t i = 0; (name = control_command(i, &need, &args)) != NULL; i++) {
+        if (k && !(k->roles & need))
+            continue;
+        size_t nargs = 0;
+        while (args[nargs].name)
+            nargs++;
+        msgpack_pack_map(pk, 2);
+        control_pack_kv_str(pk, "name", name);
+        control_pack_str(pk, "args");
+        msgpack_pack_array(pk, nargs);
+        for (size_t a = 0; a < nargs; a++) {
+            msgpack_pack_map(pk, 3);
+            control_pack_kv_str(pk, "name", args[a].name);
+            control_pack_kv_str(pk, "type", args[a].kind == PROTO_ARG_INT ? "int" : "str");
+            control_pack_str(pk, "required");
+            pack_bool(pk, args[a].required);
+        }
+    }
 }

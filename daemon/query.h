@@ -1,6 +1,6 @@
 /*
  * query.h -- control commands that read figures (see control.h for the
- * handler contract): report, totals, clusters, cluster, firms, runtime.
+ * handler contract): report, totals, clusters, cluster, firms, runtime, describe.
  * Every handler runs on the loop and walks the firms at most a few times.
  */
 #ifndef CLUSTERMON_QUERY_H
@@ -23,5 +23,10 @@ void query_cluster(struct server *srv, msgpack_packer *pk, const proto_ctl_reque
 void query_firms(struct server *srv, msgpack_packer *pk, const proto_ctl_request_t *req);
 /* -> pid, sockets and peers, samples/s, loop lag, agents, systemd */
 void query_runtime(struct server *srv, msgpack_packer *pk, const proto_ctl_request_t *req);
+
+/* -> protocol versions and limit, metrics (kind, unit), and, scoped to the
+ * caller's key under CURVE: the clusters it may see, the firms it may report
+ * for, the commands it may run and their arguments */
+void query_describe(struct server *srv, msgpack_packer *pk, const proto_ctl_request_t *req);
 
 #endif

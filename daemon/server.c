@@ -373,6 +373,10 @@ int server_open(server_t *srv, const server_source_t *src, config_t **pcfg, regi
         snprintf(err, errlen, "zmq_ctx_new: %s", zmq_strerror(errno));
         return -1;
     }
+    /* Every socket made in this context may bind IPv6 (tcp://[::1]:P needs
+     * it); IPv4 endpoints bind as before, and a wildcard tcp bind falls
+     * back to IPv4 where the host has no IPv6. */
+    zmq_ctx_set(srv->zctx, ZMQ_IPV6, 1);
     if (*cfg->curve_secret_key) {
         srv->curve = true;
         if (!zmq_has("curve")) {

@@ -24,8 +24,10 @@ unsigned zap_domain_roles(const char *domain, size_t len)
         /* admin: clustermonctl import-baseline reports through ingest */
         {ZAP_DOMAIN_INGEST, KEY_ROLE_AGENT | KEY_ROLE_ADMIN},
         {ZAP_DOMAIN_ALERTS, KEY_ROLE_SUBSCRIBER | KEY_ROLE_VIEWER | KEY_ROLE_ADMIN},
-        /* subscribers fetch their snapshot (the alerts command) here */
-        {ZAP_DOMAIN_CONTROL, KEY_ROLE_SUBSCRIBER | KEY_ROLE_VIEWER | KEY_ROLE_ADMIN},
+        /* subscribers fetch their snapshot (the alerts command) here; agents may
+         * only ping and describe (control.c), to learn the firms they report for */
+        {ZAP_DOMAIN_CONTROL,
+         KEY_ROLE_AGENT | KEY_ROLE_SUBSCRIBER | KEY_ROLE_VIEWER | KEY_ROLE_ADMIN},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strlen(table[i].domain) == len && memcmp(table[i].domain, domain, len) == 0)

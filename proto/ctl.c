@@ -4,7 +4,7 @@
  * A request is {"v":2,"type":"ctl","cmd":str,"args":{key: int|str|nil}}: a
  * command name and a handful of flat, typed arguments, decoded without
  * allocation into a fixed array. A reply is {"v":2,"type":"ctl_reply",
- * "ok":bool,"reason":str,"body":any}; its body is whatever the command returns
+ * "ok":bool,"reason":str,"max_version":uint,"body":any}; its body is whatever the command returns
  * (a report can be large and nested), so the daemon packs it directly after
  * the envelope and the client decodes it with msgpack-c's general unpacker.
  * The client trusts its daemon, but still checks the envelope.
@@ -200,9 +200,12 @@ int proto_ctl_reply_begin(msgpack_packer *pk, bool ok, const char *reason)
 
     if ((rc = wire_check_text(rs, why, sizeof(why))) < 0)
         return rc;
-    if (wire_pack_open(pk, 5, "ctl_reply") < 0 || wire_pack_cstr(pk, "ok") < 0 ||
+    /* max_version in every reply, so that a client refused for its version
+     * (reason "version: ...") learns which one to retry with. */
+    if (wire_pack_open(pk, 6, "ctl_reply") < 0 || wire_pack_cstr(pk, "ok") < 0 ||
         (ok ? msgpack_pack_true(pk) : msgpack_pack_false(pk)) != 0 || wire_pack_cstr(pk, "reason") < 0 ||
-        wire_pack_str(pk, rs) < 0 || wire_pack_cstr(pk, "body") < 0)
+        wire_pack_str(pk, rs) < 0 || wire_pack_cstr(pk, "max_version") < 0 ||
+        msgpack_pack_uint64(pk, PROTO_VERSION) != 0 || wire_pack_cstr(pk, "body") < 0)
         return PROTO_ENOMEM;
     return PROTO_OK;
 }

@@ -252,7 +252,8 @@ int proto_ctl_request_decode(const void *buf, size_t len, proto_ctl_request_t *r
 const proto_ctl_arg_t *proto_ctl_arg(const proto_ctl_request_t *r, const char *key);
 
 /*
- * A control reply is {"v","type":"ctl_reply","ok":bool,"reason":str,"body":any}.
+ * A control reply is {"v","type":"ctl_reply","ok":bool,"reason":str,"max_version":uint,
+ * "body":any}.
  * The daemon writes the envelope with proto_ctl_reply_begin() and then packs
  * exactly one object (the body; nil on error) with pk.
  */

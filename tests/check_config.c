@@ -219,6 +219,22 @@ START_TEST(test_minimal_defaults)
 }
 END_TEST
 
+/* ZeroMQ cannot bind a host name: localhost is read as the IPv4 loopback;
+ * an IPv6 literal is kept (the daemon's context enables IPv6). */
+START_TEST(test_localhost_endpoints)
+{
+    config_t *cfg = load_ok("t.conf",
+                            "[daemon]\nregistry = r.csv\ningest = tcp://localhost:7601\n"
+                            "control = tcp://[::1]:7603\n[metric revenue]\nkind = period\n"
+                            "[cluster c]\nchains = x\n",
+                            NULL);
+
+    ck_assert_str_eq(cfg->ingest, "tcp://127.0.0.1:7601");
+    ck_assert_str_eq(cfg->control, "tcp://[::1]:7603");
+    config_destroy(&cfg);
+}
+END_TEST
+
 /* A rule without clear resolves at its limit; comments and CRLF are fine. */
 START_TEST(test_rule_clear_default)
 {
@@ -520,6 +536,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_default_embedded);
     tcase_add_test(tc, test_base_dir);
     tcase_add_test(tc, test_minimal_defaults);
+    tcase_add_test(tc, test_localhost_endpoints);
     tcase_add_test(tc, test_rule_clear_default);
     tcase_add_test(tc, test_find_bounded);
     tcase_add_test(tc, test_missing_file);

@@ -314,12 +314,16 @@ static const char HEX_ALERT[] =
     "00a27473cf0000018bcfe65260a373657107";
 
 static const char HEX_CTL[] =
-    "84a17601a474797065a363746ca3636d64a67265706f7274a46172677382a466"
-    "69726da461636d65a479656172cd07e7";
+    "84a17601a474797065a363746ca3636d64a67265706f7274a46172677381a479"
+    "656172cd07e7";
 
+/* the daemon's answer to 8.5 as it stood before arguments were checked */
+#define CTL_REPLY_REASON "firm: unknown argument for 'report' (allowed: year)"
 static const char HEX_CTL_REPLY[] =
-    "85a17601a474797065a963746c5f7265706c79a26f6bc2a6726561736f6eac6e"
-    "6f2073756368206669726da4626f6479c0";
+    "86a17601a474797065a963746c5f7265706c79a26f6bc2a6726561736f6ed933"
+    "6669726d3a20756e6b6e6f776e20617267756d656e7420666f7220277265706f"
+    "7274272028616c6c6f7765643a207965617229ab6d61785f76657273696f6e01"
+    "a4626f6479c0";
 
 static proto_sample_t vec_samples[2];
 
@@ -486,14 +490,13 @@ END_TEST
 START_TEST(test_vector_ctl)
 {
     msgpack_sbuffer sb;
-    proto_ctl_request_t r = {.cmd = proto_str("report"), .nargs = 2}, d;
+    proto_ctl_request_t r = {.cmd = proto_str("report"), .nargs = 1}, d;
     uint8_t buf[1024];
     size_t n = unhex(HEX_CTL, buf, sizeof(buf));
     char err[PROTO_ERRLEN];
     const proto_ctl_arg_t *a;
 
-    r.args[0] = (proto_ctl_arg_t){proto_str("firm"), PROTO_ARG_STR, 0, proto_str("acme")};
-    r.args[1] = (proto_ctl_arg_t){proto_str("year"), PROTO_ARG_INT, 2023, proto_str(NULL)};
+    r.args[0] = (proto_ctl_arg_t){proto_str("year"), PROTO_ARG_INT, 2023, proto_str(NULL)};
     msgpack_sbuffer_init(&sb);
     ck_assert_int_eq(proto_ctl_request_encode(&r, &sb), PROTO_OK);
     assert_bytes_eq_hex(&sb, HEX_CTL);
@@ -501,9 +504,8 @@ START_TEST(test_vector_ctl)
 
     ck_assert_int_eq(proto_ctl_request_decode(buf, n, &d, err, sizeof(err)), PROTO_OK);
     assert_str_is(d.cmd, "report");
-    ck_assert_uint_eq(d.nargs, 2);
-    ck_assert_ptr_nonnull(a = proto_ctl_arg(&d, "firm"));
-    assert_str_is(a->sval, "acme");
+    ck_assert_uint_eq(d.nargs, 1);
+    ck_assert_ptr_null(proto_ctl_arg(&d, "firm"));
     ck_assert_ptr_nonnull(a = proto_ctl_arg(&d, "year"));
     ck_assert_uint_eq(a->kind, PROTO_ARG_INT);
     ck_assert_int_eq(a->ival, 2023);
@@ -524,7 +526,7 @@ START_TEST(test_vector_ctl_reply)
 
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    ck_assert_int_eq(proto_ctl_reply_begin(&pk, false, "no such firm"), PROTO_OK);
+    ck_assert_int_eq(proto_ctl_reply_begin(&pk, false, CTL_REPLY_REASON), PROTO_OK);
     msgpack_pack_nil(&pk);
     assert_bytes_eq_hex(&sb, HEX_CTL_REPLY);
     msgpack_sbuffer_destroy(&sb);
@@ -532,7 +534,19 @@ START_TEST(test_vector_ctl_reply)
     ck_assert(msgpack_zone_init(&zone, 1024));
     ck_assert_int_eq(proto_ctl_reply_decode(buf, n, &zone, &ok, &reason, &body, err, sizeof(err)), PROTO_OK);
     ck_assert(!ok);
-    assert_str_is(reason, "no such firm");
+    assert_str_is(reason, CTL_REPLY_REASON);
+    {
+        /* max_version: an unknown key to older clients, there for a version refusal */
+        msgpack_object o;
+        size_t off = 0;
+        msgpack_zone z2;
+        ck_assert(msgpack_zone_init(&z2, 1024));
+        ck_assert_int_eq(msgpack_unpack((const char *)buf, n, &off, &z2, &o), MSGPACK_UNPACK_SUCCESS);
+        const msgpack_object *mv = proto_obj_get(&o, "max_version");
+        ck_assert_ptr_nonnull(mv);
+        ck_assert_uint_eq(mv->via.u64, PROTO_VERSION);
+        msgpack_zone_destroy(&z2);
+    }
     ck_assert_int_eq(body.type, MSGPACK_OBJECT_NIL);
     msgpack_zone_destroy(&zone);
 }

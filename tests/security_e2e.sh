@@ -189,6 +189,31 @@ check "  (ne-cod only)" jqe '[.alerts[].rule] | index("ne-cod") != null and inde
 check "a subscriber may not read status" sh -c \
     "! '$BIN/clustermonctl' -e '$CONTROL' --key '$K/sub.key' status > /dev/null 2>&1"
 
+# ---- describe: scoped to the caller's key -------------------------------------------
+ne_firms=$(ctl firms --cluster new-energy --json | jq '.firms | length')
+"$BIN/clustermonctl" -e "$CONTROL" -t 5000 --key "$K/gw.key" describe --json > "$TMP/d-gw.json" 2>&1
+check "describe: an agent key may ask" jqe '.key.name == "ne-gateway" and .key.roles == "agent"' \
+    "$TMP/d-gw.json"
+check "  its firms: new-energy's, all $ne_firms of them" \
+    jqe "(.firms | length) == $ne_firms and all(.firms[]; .cluster == \"new-energy\")" "$TMP/d-gw.json"
+check "  no cluster's alerts, only ping and describe" \
+    jqe '.clusters == [] and ([.commands[].name] == ["ping", "describe"])' "$TMP/d-gw.json"
+check "  every metric with its kind" \
+    jqe '(.metrics | length) == 4 and (.metrics[] | select(.name == "cod") | .kind) == "reading"' \
+    "$TMP/d-gw.json"
+"$BIN/clustermonctl" -e "$CONTROL" -t 5000 --key "$K/gw.key" status > /dev/null 2> "$TMP/gw-status.err"
+check "an agent key may not read status" \
+    grep -q "permission denied: 'status' needs a viewer or admin key; key 'ne-gateway' is agent" \
+    "$TMP/gw-status.err"
+"$BIN/clustermonctl" -e "$CONTROL" -t 5000 --key "$K/sub.key" describe --json > "$TMP/d-sub.json" 2>&1
+check "describe: a subscriber sees its cluster, reports for no firm" \
+    jqe '([.clusters[].id] == ["new-energy"]) and .firms == [] and ([.commands[].name] | index("alerts") != null and index("status") == null)' \
+    "$TMP/d-sub.json"
+"$BIN/clustermonctl" -e "$CONTROL" -t 5000 --key "$K/viewer.key" describe --json > "$TMP/d-view.json" 2>&1
+check "describe: a viewer sees both clusters, no admin command" \
+    jqe '(.clusters | length) == 2 and ([.commands[].name] | index("reload") == null and index("report") != null)' \
+    "$TMP/d-view.json"
+
 kill "$SUBPID" 2>/dev/null
 wait "$SUBPID" 2>/dev/null
 

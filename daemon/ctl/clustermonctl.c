@@ -295,6 +295,7 @@ static int conn_open(conn_t *c, const ctl_opts_t *o)
     char err[512];
     c->o = o;
     c->ctx = zmq_ctx_new();
+    zmq_ctx_set(c->ctx, ZMQ_IPV6, 1); /* so that tcp://[::1]:P connects */
     c->sock = zmq_socket(c->ctx, ZMQ_DEALER);
     int linger = 0;
     zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
@@ -941,6 +942,102 @@ static int run_firms(const ctl_opts_t *o)
     return ask(o, &req, print_firms);
 }
 
+/* ---- describe ---------------------------------------------------------------------- */
+
+/* s of a str object, or "-" for anything else (nil). */
+static void obj_str(const msgpack_object *v, char *buf, size_t size)
+{
+    if (v && v->type == MSGPACK_OBJECT_STR)
+        snprintf(buf, size, "%.*s", (int)v->via.str.size, v->via.str.ptr);
+    else
+        snprintf(buf, size, "-");
+}
+
+static uint32_t array_len(const msgpack_object *v)
+{
+    return v && v->type == MSGPACK_OBJECT_ARRAY ? v->via.array.size : 0;
+}
+
+static void print_describe(const msgpack_object *body, const ctl_opts_t *o)
+{
+    (void)o;
+    char a[128], b[128], c[128];
+    const msgpack_object *proto = proto_obj_get(body, "protocol");
+    const msgpack_object *key = proto_obj_get(body, "key");
+    printf("protocol   versions %lld..%lld, requests up to %lld bytes\n",
+           (long long)get_int(proto, "min_version", NULL),
+           (long long)get_int(proto, "max_version", NULL),
+           (long long)get_int(proto, "max_request_bytes", NULL));
+    if (key && key->type == MSGPACK_OBJECT_MAP) {
+        obj_str(proto_obj_get(key, "name"), a, sizeof a);
+        obj_str(proto_obj_get(key, "roles"), b, sizeof b);
+        printf("key        %s (%s): the lists below are what it may see and do\n", a, b);
+    } else {
+        printf("key        none (no CURVE): everything\n");
+    }
+    obj_str(proto_obj_get(body, "timezone"), a, sizeof a);
+    printf("time zone  %s\n\n", a);
+
+    const msgpack_object *list = proto_obj_get(body, "metrics");
+    printf("%-24s %-8s %s\n", "metric", "kind", "unit");
+    for (uint32_t i = 0; i < array_len(list); i++) {
+        const msgpack_object *m = &list->via.array.ptr[i];
+        obj_str(proto_obj_get(m, "name"), a, sizeof a);
+        obj_str(proto_obj_get(m, "kind"), b, sizeof b);
+        obj_str(proto_obj_get(m, "unit"), c, sizeof c);
+        printf("%-24s %-8s %s\n", a, b, c);
+    }
+
+    list = proto_obj_get(body, "clusters");
+    printf("\n%-24s %s\n", "cluster", "chains");
+    for (uint32_t i = 0; i < array_len(list); i++) {
+        const msgpack_object *cl = &list->via.array.ptr[i], *ch = proto_obj_get(cl, "chains");
+        obj_str(proto_obj_get(cl, "id"), a, sizeof a);
+        printf("%-24s", a);
+        for (uint32_t k = 0; k < array_len(ch); k++) {
+            obj_str(&ch->via.array.ptr[k], b, sizeof b);
+            printf("%s%s", k ? ", " : " ", b);
+        }
+        printf("\n");
+    }
+
+    list = proto_obj_get(body, "firms");
+    uint32_t nfirms = array_len(list);
+    printf("\nfirms it may report for: %u\n", nfirms);
+    for (uint32_t i = 0; i < nfirms && i < 20; i++) {
+        const msgpack_object *f = &list->via.array.ptr[i];
+        obj_str(proto_obj_get(f, "id"), a, sizeof a);
+        obj_str(proto_obj_get(f, "cluster"), b, sizeof b);
+        obj_str(proto_obj_get(f, "chain"), c, sizeof c);
+        printf("  %-22s %-24s %s\n", a, b, c);
+    }
+    if (nfirms > 20)
+        printf("  ... and %u more (--json lists them all)\n", nfirms - 20);
+
+    list = proto_obj_get(body, "commands");
+    printf("\ncommands it may run (arguments as name:type, * = required)\n");
+    for (uint32_t i = 0; i < array_len(list); i++) {
+        const msgpack_object *cmd = &list->via.array.ptr[i], *args = proto_obj_get(cmd, "args");
+        obj_str(proto_obj_get(cmd, "name"), a, sizeof a);
+        printf(array_len(args) ? "  %-14s" : "  %s", a);
+        for (uint32_t k = 0; k < array_len(args); k++) {
+            const msgpack_object *arg = &args->via.array.ptr[k];
+            const msgpack_object *req = proto_obj_get(arg, "required");
+            obj_str(proto_obj_get(arg, "name"), b, sizeof b);
+            obj_str(proto_obj_get(arg, "type"), c, sizeof c);
+            printf(" %s:%s%s", b, c,
+                   req && req->type == MSGPACK_OBJECT_BOOLEAN && req->via.boolean ? "*" : "");
+        }
+        printf("\n");
+    }
+}
+
+static int run_describe(const ctl_opts_t *o)
+{
+    proto_ctl_request_t req = {.cmd = proto_str("describe")};
+    return ask(o, &req, print_describe);
+}
+
 /* ---- alerts, silences, reload, import-baseline ----------------------------------- */
 
 static void print_alerts(const msgpack_object *body, const ctl_opts_t *o)
@@ -1180,8 +1277,9 @@ static int run_import(const ctl_opts_t *o)
              (unsigned)getpid());
     proto_sample_t *samples = calloc(BATCH, sizeof *samples);
     void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_DEALER);
-    int linger = 0, status = 0;
+    int linger = 0, status = 0, ipv6 = 1;
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(sock, ZMQ_IPV6, &ipv6, sizeof ipv6);
     if (clientkey_setup(&o->key, sock, err, sizeof err) != 0) {
         fprintf(stderr, "clustermonctl: import-baseline: %s: %s\n", o->ingest, err);
         status = EXIT_USAGE;
@@ -1332,6 +1430,13 @@ static const ctl_command_t commands[] = {
      "this year with them. The ingest endpoint defaults to $CLUSTERMON_INGEST or\n"
      "tcp://127.0.0.1:7601.\n",
      OPT_INGEST, 1, run_import},
+    {"describe", "", "metrics, clusters, firms and commands this key may use",
+     "What a client needs to talk to this daemon: the protocol versions and the request\n"
+     "size limit, every metric (period or reading, and its unit), and, narrowed to the\n"
+     "key under CURVE (--key), the clusters it may see, the firms it may report for and\n"
+     "the control commands it may run with their arguments. Any key may ask, an agent's\n"
+     "too. --json gives the whole reply (proto/PROTOCOL.md, section 4.7).\n",
+     0, false, run_describe},
     {"ping", "", "check that the daemon answers", "Prints pong if the daemon answers.\n", 0, false,
      run_ping},
     {"keygen", "NAME [-o DIR] [--force]", "make a CURVE key pair (no daemon needed)",
