@@ -288,23 +288,24 @@ static void assert_msgpack_c_accepts(const msgpack_sbuffer *sb)
 /* ---- hex vectors (the same strings are in proto/PROTOCOL.md) ---------- */
 
 static const char HEX_BATCH[] =
-    "85a17601a474797065a56261746368a56167656e74a76167656e742d37a37365"
-    "712aa773616d706c65739295a461636d65a7726576656e7565cb40934a000000"
-    "0000cf0000018bcfe56800a7323032332d313194a461636d65a86370755f6c6f"
-    "6164cb3fe8000000000000cf0000018bcfe5687b";
+    "86a17602a474797065a56261746368a37365712aa565706f636809a56167656e"
+    "74a76167656e742d37a773616d706c65739295a461636d65a7726576656e7565"
+    "cb40934a0000000000cf0000018bcfe56800a7323032332d313194a461636d65"
+    "a86370755f6c6f6164cb3fe8000000000000cf0000018bcfe5687b";
 
 static const char HEX_ACK[] =
-    "87a17601a474797065a361636ba37365712aa6737461747573a26f6ba8616363"
-    "657074656402ab6d61785f76657273696f6e01a6726561736f6ea0";
+    "88a17602a474797065a361636ba37365712aa6737461747573a26f6ba8616363"
+    "657074656402a865787065637465642bab6d61785f76657273696f6e02a67265"
+    "61736f6ea0";
 
 static const char HEX_NACK[] =
-    "87a17601a474797065a361636ba37365712ba6737461747573ac756e6b6e6f77"
-    "6e5f6669726da8616363657074656400ab6d61785f76657273696f6e01a67265"
-    "61736f6ed92573616d706c6520313a206669726d3a20756e6b6e6f776e206669"
-    "726d2022676c6f62657822";
+    "88a17602a474797065a361636ba37365712ba6737461747573ac756e6b6e6f77"
+    "6e5f6669726da8616363657074656400a865787065637465642cab6d61785f76"
+    "657273696f6e02a6726561736f6ed92573616d706c6520313a206669726d3a20"
+    "756e6b6e6f776e206669726d2022676c6f62657822";
 
 static const char HEX_ALERT[] =
-    "de0010a17601a474797065a5616c657274a26964b57265762d64726f702f6163"
+    "de0010a17602a474797065a5616c657274a26964b57265762d64726f702f6163"
     "6d652f726576656e7565a472756c65a87265762d64726f70a873657665726974"
     "79a77761726e696e67a57374617465a6666972696e67a7636c7573746572a465"
     "617374a5636861696ec0a46669726da461636d65a66d6574726963a772657665"
@@ -314,15 +315,15 @@ static const char HEX_ALERT[] =
     "00a27473cf0000018bcfe65260a373657107";
 
 static const char HEX_CTL[] =
-    "84a17601a474797065a363746ca3636d64a67265706f7274a46172677381a479"
+    "84a17602a474797065a363746ca3636d64a67265706f7274a46172677381a479"
     "656172cd07e7";
 
 /* the daemon's answer to 8.5 as it stood before arguments were checked */
 #define CTL_REPLY_REASON "firm: unknown argument for 'report' (allowed: year)"
 static const char HEX_CTL_REPLY[] =
-    "86a17601a474797065a963746c5f7265706c79a26f6bc2a6726561736f6ed933"
+    "86a17602a474797065a963746c5f7265706c79a26f6bc2a6726561736f6ed933"
     "6669726d3a20756e6b6e6f776e20617267756d656e7420666f7220277265706f"
-    "7274272028616c6c6f7765643a207965617229ab6d61785f76657273696f6e01"
+    "7274272028616c6c6f7765643a207965617229ab6d61785f76657273696f6e02"
     "a4626f6479c0";
 
 static proto_sample_t vec_samples[2];
@@ -387,6 +388,7 @@ START_TEST(test_vector_batch)
     ck_assert_int_eq(decode_batch(buf, n, &d, err), PROTO_OK);
     assert_str_is(d.agent, "agent-7");
     ck_assert_uint_eq(d.seq, 42);
+    ck_assert_uint_eq(d.epoch, 9);
     ck_assert_uint_eq(d.nsamples, 2);
     assert_str_is(d.samples[0].firm, "acme");
     assert_str_is(d.samples[0].metric, "revenue");
@@ -400,7 +402,7 @@ START_TEST(test_vector_batch)
     ck_assert_int_eq(d.samples[1].ts_ms, 1700000000123LL);
     ck_assert_uint_eq(d.samples[1].period.kind, PROTO_PERIOD_NONE);
     /* decoded strings borrow from the buffer */
-    ck_assert_ptr_eq(d.agent.ptr, (const char *)buf + 22);
+    ck_assert_ptr_eq(d.agent.ptr, (const char *)buf + 34);
 }
 END_TEST
 
@@ -419,9 +421,10 @@ START_TEST(test_vector_ack)
 
     ck_assert_int_eq(proto_ack_decode(buf, n, &d, err, sizeof(err)), PROTO_OK);
     ck_assert_uint_eq(d.seq, 42);
+    ck_assert_uint_eq(d.expected, 43);
     ck_assert_uint_eq(d.status, PROTO_STATUS_OK);
     ck_assert_uint_eq(d.accepted, 2);
-    ck_assert_uint_eq(d.max_version, 1);
+    ck_assert_uint_eq(d.max_version, 2);
     ck_assert_uint_eq(d.reason.len, 0);
 }
 END_TEST
@@ -441,9 +444,10 @@ START_TEST(test_vector_nack)
 
     ck_assert_int_eq(proto_ack_decode(buf, n, &d, err, sizeof(err)), PROTO_OK);
     ck_assert_uint_eq(d.seq, 43);
+    ck_assert_uint_eq(d.expected, 44);
     ck_assert_uint_eq(d.status, PROTO_STATUS_UNKNOWN_FIRM);
     ck_assert_uint_eq(d.accepted, 0);
-    ck_assert_uint_eq(d.max_version, 1);
+    ck_assert_uint_eq(d.max_version, 2);
     assert_str_is(d.reason, NACK_REASON);
 }
 END_TEST
@@ -634,6 +638,7 @@ START_TEST(test_ack_round_trip)
         assert_msgpack_c_accepts(&sb);
         ck_assert_int_eq(proto_ack_decode(sb.data, sb.size, &d, err, sizeof(err)), PROTO_OK);
         ck_assert_uint_eq(d.seq, a.seq);
+        ck_assert_uint_eq(d.expected, a.expected);
         ck_assert_uint_eq(d.status, a.status);
         ck_assert_uint_eq(d.max_version, a.max_version);
         ck_assert_uint_eq(d.accepted, a.accepted);
@@ -892,7 +897,8 @@ END_TEST
 
 /* ---- decoders accept what the spec allows ---------------------------- */
 
-#define HB "v:2,type:\"batch\",epoch:1,"
+#define HB0 "v:2,type:\"batch\","
+#define HB HB0 "epoch:1,"
 #define S0 "[\"acme\",\"revenue\",1.5,1700000000000]"
 
 static const struct {
@@ -921,9 +927,20 @@ static const struct {
      1.5, 1, 1700000000000LL, 0},
     {"unknown key nested to the limit", "{" HB "x:[[[1]]],agent:\"a\",seq:1,samples:[" S0 "]}", 1.5, 1,
      1700000000000LL, 0},
-    {"map16 header", "<de0005a17601a474797065a56261746368a56167656e74a161a373657101a773616d706c657391"
-                     "94a166a16dcb3ff800000000000000>",
+    {"map16 header", "<de0006a17602a474797065a56261746368a565706f636801a56167656e74a161a373657101"
+                     "a773616d706c65739194a166a16dcb3ff800000000000000>",
      1.5, 1, 0, 0},
+};
+
+/* The epoch in any integer width and in any place among the keys. */
+static const struct {
+    const char *msg;
+    uint64_t epoch;
+} epoch_accepts[] = {
+    {"{" HB0 "epoch:u64(7),agent:\"a\",seq:1,samples:[" S0 "]}", 7},
+    {"{" HB0 "epoch:i8(3),agent:\"a\",seq:1,samples:[" S0 "]}", 3},
+    {"{" HB0 "epoch:i64(1),agent:\"a\",seq:1,samples:[" S0 "]}", 1},
+    {"{" HB0 "agent:\"a\",seq:1,samples:[" S0 "],epoch:18446744073709551615}", UINT64_MAX},
 };
 
 START_TEST(test_batch_accept)
@@ -940,8 +957,27 @@ START_TEST(test_batch_accept)
     ck_assert_uint_eq(b.nsamples, 1);
     ck_assert(b.samples[0].value == batch_accepts[_i].value);
     ck_assert_uint_eq(b.seq, batch_accepts[_i].seq);
+    ck_assert_uint_eq(b.epoch, 1);
     ck_assert_int_eq(b.samples[0].ts_ms, batch_accepts[_i].ts);
     ck_assert_uint_eq(b.samples[0].period.kind, batch_accepts[_i].kind);
+    msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+START_TEST(test_batch_accept_epoch)
+{
+    msgpack_sbuffer sb;
+    proto_batch_t b;
+    char err[PROTO_ERRLEN];
+    int rc;
+
+    msgpack_sbuffer_init(&sb);
+    mp(&sb, epoch_accepts[_i].msg);
+    rc = decode_batch(sb.data, sb.size, &b, err);
+    ck_assert_msg(rc == PROTO_OK, "%s: rc %d: %s", epoch_accepts[_i].msg, rc, err);
+    ck_assert_uint_eq(b.epoch, epoch_accepts[_i].epoch);
+    ck_assert_uint_eq(b.seq, 1);
+    ck_assert_uint_eq(b.nsamples, 1);
     msgpack_sbuffer_destroy(&sb);
 }
 END_TEST
@@ -950,7 +986,8 @@ END_TEST
 
 enum { M_BATCH, M_ACK, M_ALERT, M_CTL };
 
-#define HA "v:2,type:\"ack\",expected:0,"
+#define HA0 "v:2,type:\"ack\","
+#define HA HA0 "expected:0,"
 #define ACK_REST "status:\"ok\",accepted:1,max_version:1,reason:\"\""
 #define HL "v:2,type:\"alert\","
 #define ALERT_REST                                                                                        \
@@ -1064,7 +1101,18 @@ static const struct reject {
      "sample 0: ts_ms: integer 18446744073709551615 out of range"},
     {M_BATCH, "{" HB "agent:\"a\",seq:0,samples:[" S0 "]}", PROTO_EVALUE, "seq: 0 (must be >= 1)"},
     {M_BATCH, "{" HB "agent:\"a\",seq:-3,samples:[" S0 "]}", PROTO_EVALUE, "seq: negative integer -3"},
-    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[]}", PROTO_EVALUE, "samples: empty"},
+    /* epoch: required, an uint >= 1 */
+    {M_BATCH, "{" HB0 "agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EMALFORMED, "missing key \"epoch\""},
+    {M_BATCH, "{" HB0 "epoch:0,agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EVALUE, "epoch: 0 (must be >= 1)"},
+    {M_BATCH, "{" HB0 "epoch:-3,agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EVALUE, "epoch: negative integer -3"},
+    {M_BATCH, "{" HB0 "epoch:i64(-1),agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EVALUE, "epoch: negative"},
+    {M_BATCH, "{" HB0 "epoch:\"1\",agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EMALFORMED,
+     "epoch: expected int, got str"},
+    {M_BATCH, "{" HB0 "epoch:1.0,agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EMALFORMED,
+     "epoch: expected int, got float"},
+    {M_BATCH, "{" HB0 "epoch:nil,agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EMALFORMED,
+     "epoch: expected int, got nil"},
+    {M_BATCH, "{" HB "epoch:2,agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EMALFORMED, "duplicate key \"epoch\""},
     {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1.0,0,\"2021-13\"]]}", PROTO_EVALUE,
      "sample 0: period: \"2021-13\" is not YYYY, YYYY-Qn or YYYY-MM"},
     {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1.0,0,\"2021-Q5\"]]}", PROTO_EVALUE,
@@ -1097,6 +1145,10 @@ static const struct reject {
     {M_ACK, "{" HA "seq:1,status:\"ok\",accepted:10001,max_version:1,reason:\"\"}", PROTO_EVALUE,
      "accepted: 10001 exceeds 10000"},
     {M_ACK, "{" HA "seq:-1," ACK_REST "}", PROTO_EVALUE, "seq: negative"},
+    {M_ACK, "{" HA0 "seq:1," ACK_REST "}", PROTO_EMALFORMED, "missing key \"expected\""},
+    {M_ACK, "{" HA0 "seq:1,expected:-1," ACK_REST "}", PROTO_EVALUE, "expected: negative integer -1"},
+    {M_ACK, "{" HA0 "seq:1,expected:\"2\"," ACK_REST "}", PROTO_EMALFORMED, "expected: expected int, got str"},
+    {M_ACK, "{" HA "seq:1,expected:2," ACK_REST "}", PROTO_EMALFORMED, "duplicate key \"expected\""},
     {M_ACK, "{" HA "seq:1,seq:1," ACK_REST "}", PROTO_EMALFORMED, "duplicate key \"seq\""},
     {M_ACK, "{v:2,type:\"batch\",seq:1," ACK_REST "}", PROTO_ETYPE, "unexpected type \"batch\" (want \"ack\")"},
     {M_ACK, "{v:3,type:\"ack\"}", PROTO_EVERSION, "unsupported version 3"},
@@ -1212,14 +1264,14 @@ START_TEST(test_truncated_ctl)
 }
 END_TEST
 
-/* Builds {v,type,agent,seq,samples:[n x S0]} with a real body of n samples. */
+/* Builds {v,type,agent,seq,epoch,samples:[n x S0]} with a real body of n samples. */
 static void build_batch_n(msgpack_sbuffer *sb, uint32_t n)
 {
     msgpack_packer pk;
     uint32_t i;
 
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    mps(sb, "<85> \"v\" 1 \"type\" \"batch\" \"agent\" \"a\" \"seq\" 1 \"samples\"");
+    mps(sb, "<86> \"v\" 2 \"type\" \"batch\" \"agent\" \"a\" \"seq\" 1 \"epoch\" 1 \"samples\"");
     msgpack_pack_array(&pk, n);
     for (i = 0; i < n; i++)
         mp(sb, S0);
@@ -1278,7 +1330,7 @@ START_TEST(test_reject_huge_strings)
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 
     /* a 1 MiB agent id */
-    mps(&sb, "<85> \"v\" 1 \"type\" \"batch\" \"seq\" 1 \"samples\" [" S0 "] \"agent\"");
+    mps(&sb, "<86> \"v\" 2 \"type\" \"batch\" \"seq\" 1 \"epoch\" 1 \"samples\" [" S0 "] \"agent\"");
     msgpack_pack_str(&pk, big);
     msgpack_pack_str_body(&pk, s, big);
     ck_assert_int_eq(decode_batch(sb.data, sb.size, &b, err), PROTO_ELIMIT);
@@ -1286,7 +1338,7 @@ START_TEST(test_reject_huge_strings)
 
     /* a 1 MiB value under an unknown key is skipped (the frame is under PROTO_MAX_MSG_SIZE) */
     msgpack_sbuffer_clear(&sb);
-    mps(&sb, "<86> \"v\" 1 \"type\" \"batch\" \"agent\" \"a\" \"seq\" 1 \"samples\" [" S0 "] \"junk\"");
+    mps(&sb, "<87> \"v\" 2 \"type\" \"batch\" \"agent\" \"a\" \"seq\" 1 \"epoch\" 1 \"samples\" [" S0 "] \"junk\"");
     msgpack_pack_str(&pk, big);
     msgpack_pack_str_body(&pk, s, big);
     ck_assert_int_eq(decode_batch(sb.data, sb.size, &b, err), PROTO_OK);
@@ -1297,7 +1349,7 @@ START_TEST(test_reject_huge_strings)
 
     /* a 1 MiB alert summary */
     msgpack_sbuffer_clear(&sb);
-    mps(&sb, "<83> \"v\" 1 \"type\" \"alert\" \"summary\"");
+    mps(&sb, "<83> \"v\" 2 \"type\" \"alert\" \"summary\"");
     msgpack_pack_str(&pk, big);
     msgpack_pack_str_body(&pk, s, big);
     {
@@ -1353,11 +1405,23 @@ START_TEST(test_seq_kept_on_failure)
     mp(&sb, "{" HB "agent:\"a\",samples:[[\"f\",\"m\",nan,0]],seq:77}");
     ck_assert_int_eq(decode_batch(sb.data, sb.size, &b, err), PROTO_EVALUE);
     ck_assert_uint_eq(b.seq, 0); /* not reached */
+    ck_assert_uint_eq(b.epoch, 1); /* reached */
+    assert_str_is(b.agent, "a");
+
+    /* a bad agent id is not kept half-read */
+    msgpack_sbuffer_clear(&sb);
+    mp(&sb, "{" HB0 "seq:5,epoch:6,agent:\"a\\xff\",samples:[" S0 "]}");
+    ck_assert_int_eq(decode_batch(sb.data, sb.size, &b, err), PROTO_EVALUE);
+    ck_assert_uint_eq(b.seq, 5);
+    ck_assert_uint_eq(b.epoch, 6);
+    ck_assert_uint_eq(b.agent.len, 0);
 
     msgpack_sbuffer_clear(&sb);
     mp(&sb, "{v:3,type:\"batch\",agent:\"a\",seq:77,samples:[" S0 "]}");
     ck_assert_int_eq(decode_batch(sb.data, sb.size, &b, err), PROTO_EVERSION);
     ck_assert_uint_eq(b.seq, 0); /* a future version's fields are not interpreted */
+    ck_assert_uint_eq(b.epoch, 0);
+    ck_assert_uint_eq(b.agent.len, 0);
     msgpack_sbuffer_destroy(&sb);
 }
 END_TEST
@@ -1369,6 +1433,137 @@ START_TEST(test_null_err_buffer)
 
     ck_assert_int_eq(proto_batch_decode(junk, sizeof(junk), &b, NULL, 0), PROTO_EMALFORMED);
     ck_assert_int_eq(proto_batch_decode(NULL, 0, &b, NULL, 0), PROTO_EMALFORMED);
+}
+END_TEST
+
+/* The encoder writes seq, epoch and agent before the samples, so a batch
+ * whose sample fails to decode still names its stream and seq (the daemon
+ * settles that seq with the nack). The vector with sample 0's value made NaN. */
+START_TEST(test_header_kept_on_sample_failure)
+{
+    static const uint8_t v1234_5[] = {0xcb, 0x40, 0x93, 0x4a, 0, 0, 0, 0, 0};
+    static const uint8_t nan[] = {0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0};
+    uint8_t buf[1024], *at;
+    size_t n = unhex(HEX_BATCH, buf, sizeof(buf));
+    proto_batch_t b;
+    char err[PROTO_ERRLEN];
+
+    ck_assert_ptr_nonnull(at = memmem(buf, n, v1234_5, sizeof(v1234_5)));
+    memcpy(at, nan, sizeof(nan));
+    ck_assert_int_eq(decode_batch(buf, n, &b, err), PROTO_EVALUE);
+    ck_assert_str_eq(err, "sample 0: value is NaN");
+    ck_assert_uint_eq(b.seq, 42);
+    ck_assert_uint_eq(b.epoch, 9);
+    assert_str_is(b.agent, "agent-7");
+    ck_assert_uint_eq(b.nsamples, 0);
+
+    /* the same for a sample cut short: the header was read */
+    ck_assert_int_eq(decode_batch(buf, (size_t)(at - buf) + 3, &b, err), PROTO_EMALFORMED);
+    ck_assert_uint_eq(b.seq, 42);
+    ck_assert_uint_eq(b.epoch, 9);
+    assert_str_is(b.agent, "agent-7");
+}
+END_TEST
+
+/* 0 samples is a valid batch: it settles its seq with nothing. */
+START_TEST(test_batch_empty)
+{
+    proto_batch_t b = {proto_str("agent-7"), 3, 12, 0, NULL, 0}, d;
+    msgpack_sbuffer sb;
+    char err[PROTO_ERRLEN];
+
+    msgpack_sbuffer_init(&sb);
+    mp(&sb, "{" HB "agent:\"a\",seq:5,samples:[]}");
+    ck_assert_int_eq(decode_batch(sb.data, sb.size, &d, err), PROTO_OK);
+    ck_assert_uint_eq(d.nsamples, 0);
+    ck_assert_uint_eq(d.seq, 5);
+    ck_assert_uint_eq(d.epoch, 1);
+    assert_str_is(d.agent, "a");
+
+    /* a decoder with no sample storage at all takes it too */
+    d = (proto_batch_t){.samples = NULL, .cap = 0};
+    ck_assert_int_eq(proto_batch_decode(sb.data, sb.size, &d, err, sizeof(err)), PROTO_OK);
+    ck_assert_uint_eq(d.nsamples, 0);
+    /* ... but not a sample more */
+    msgpack_sbuffer_clear(&sb);
+    mp(&sb, "{" HB "agent:\"a\",seq:5,samples:[" S0 "]}");
+    ck_assert_int_eq(proto_batch_decode(sb.data, sb.size, &d, err, sizeof(err)), PROTO_ELIMIT);
+    ck_assert_str_eq(err, "samples: 1 samples exceed the capacity 0");
+
+    /* the encoder writes it (samples may be NULL with 0 of them) and it round-trips */
+    msgpack_sbuffer_clear(&sb);
+    ck_assert_int_eq(proto_batch_encode(&b, &sb, err, sizeof(err)), PROTO_OK);
+    assert_msgpack_c_accepts(&sb);
+    ck_assert_int_eq(decode_batch(sb.data, sb.size, &d, err), PROTO_OK);
+    ck_assert_uint_eq(d.nsamples, 0);
+    ck_assert_uint_eq(d.seq, 12);
+    ck_assert_uint_eq(d.epoch, 3);
+    assert_str_is(d.agent, "agent-7");
+    msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+START_TEST(test_ack_expected_round_trip)
+{
+    static const uint64_t values[] = {0, 1, 127, 128, 65536, UINT32_MAX, (uint64_t)UINT32_MAX + 1, UINT64_MAX};
+    msgpack_sbuffer sb;
+    char err[PROTO_ERRLEN];
+
+    msgpack_sbuffer_init(&sb);
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        proto_ack_t a = {7, values[i], PROTO_STATUS_OUT_OF_ORDER, PROTO_VERSION, 0, proto_str("gap")}, d;
+
+        msgpack_sbuffer_clear(&sb);
+        ck_assert_int_eq(proto_ack_encode(&a, &sb), PROTO_OK);
+        ck_assert_int_eq(proto_ack_decode(sb.data, sb.size, &d, err, sizeof(err)), PROTO_OK);
+        ck_assert_uint_eq(d.expected, values[i]);
+        ck_assert_uint_eq(d.status, PROTO_STATUS_OUT_OF_ORDER);
+    }
+    /* a failed decode leaves expected at "not known" */
+    msgpack_sbuffer_clear(&sb);
+    mp(&sb, "{" HA0 "seq:1,expected:9," ACK_REST ",x:<c1>}");
+    {
+        proto_ack_t d;
+
+        ck_assert_int_ne(proto_ack_decode(sb.data, sb.size, &d, err, sizeof(err)), PROTO_OK);
+        ck_assert_uint_eq(d.expected, 9);
+    }
+    msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+/* What a sender does after each status (PROTOCOL.md 5): every status has a row. */
+static const struct {
+    proto_status_t status;
+    const char *name;
+    proto_next_t next;
+} status_next[] = {
+    {PROTO_STATUS_OK, "ok", PROTO_NEXT_DONE},
+    {PROTO_STATUS_MALFORMED, "malformed", PROTO_NEXT_FINAL},
+    {PROTO_STATUS_VERSION, "version", PROTO_NEXT_FINAL},
+    {PROTO_STATUS_UNKNOWN_FIRM, "unknown_firm", PROTO_NEXT_FINAL},
+    {PROTO_STATUS_UNKNOWN_METRIC, "unknown_metric", PROTO_NEXT_FINAL},
+    {PROTO_STATUS_INVALID, "invalid", PROTO_NEXT_FINAL},
+    {PROTO_STATUS_TOO_LARGE, "too_large", PROTO_NEXT_FINAL},
+    {PROTO_STATUS_BUSY, "busy", PROTO_NEXT_RETRY},
+    {PROTO_STATUS_INTERNAL, "internal", PROTO_NEXT_RETRY},
+    {PROTO_STATUS_FORBIDDEN, "forbidden", PROTO_NEXT_FINAL},
+    {PROTO_STATUS_RATE_LIMITED, "rate_limited", PROTO_NEXT_RETRY},
+    {PROTO_STATUS_OUT_OF_ORDER, "out_of_order", PROTO_NEXT_REWIND},
+    {PROTO_STATUS_AGENT_CONFLICT, "agent_conflict", PROTO_NEXT_STOP},
+};
+
+START_TEST(test_status_next)
+{
+    ck_assert_int_eq((int)(sizeof(status_next) / sizeof(status_next[0])), PROTO_STATUS_COUNT);
+    for (int i = 0; i < PROTO_STATUS_COUNT; i++) {
+        ck_assert_int_eq(status_next[i].status, i);
+        ck_assert_str_eq(proto_status_name(status_next[i].status), status_next[i].name);
+        ck_assert_int_eq(proto_status_from_name(proto_str(status_next[i].name)), i);
+        ck_assert_msg(proto_status_next(status_next[i].status) == status_next[i].next, "%s: next %d, want %d",
+                      status_next[i].name, (int)proto_status_next(status_next[i].status),
+                      (int)status_next[i].next);
+    }
 }
 END_TEST
 
@@ -1425,8 +1620,12 @@ START_TEST(test_encode_rejects)
     b.agent = proto_str("");
     EXPECT(proto_batch_encode(&b, &sb, err, sizeof(err)), PROTO_EVALUE, "agent: empty string");
     b.agent = proto_str("a");
-    b.nsamples = 0;
-    EXPECT(proto_batch_encode(&b, &sb, err, sizeof(err)), PROTO_EVALUE, "samples: empty");
+    b.epoch = 0;
+    EXPECT(proto_batch_encode(&b, &sb, err, sizeof(err)), PROTO_EVALUE, "epoch: 0 (must be >= 1)");
+    b.epoch = 1;
+    b.samples = NULL; /* samples with no storage */
+    EXPECT(proto_batch_encode(&b, &sb, err, sizeof(err)), PROTO_EVALUE, "samples: NULL with 1 samples");
+    b.samples = &s;
     b.nsamples = PROTO_MAX_SAMPLES + 1;
     EXPECT(proto_batch_encode(&b, &sb, err, sizeof(err)), PROTO_ELIMIT, "exceed the limit");
 
@@ -1515,6 +1714,8 @@ static Suite *proto_suite(void)
     tcase_add_test(tc, test_batch_round_trip);
     tcase_add_test(tc, test_batch_round_trip_max);
     tcase_add_test(tc, test_ack_round_trip);
+    tcase_add_test(tc, test_ack_expected_round_trip);
+    tcase_add_test(tc, test_batch_empty);
     tcase_add_test(tc, test_alert_round_trip);
     tcase_add_test(tc, test_ctl_request_round_trip);
     tcase_add_test(tc, test_ctl_reply_round_trip);
@@ -1524,11 +1725,13 @@ static Suite *proto_suite(void)
     tcase_add_loop_test(tc, test_period_table, 0, N(periods));
     tcase_add_test(tc, test_period_format_edges);
     tcase_add_test(tc, test_names);
+    tcase_add_test(tc, test_status_next);
     tcase_add_test(tc, test_alert_topic);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("accept");
     tcase_add_loop_test(tc, test_batch_accept, 0, N(batch_accepts));
+    tcase_add_loop_test(tc, test_batch_accept_epoch, 0, N(epoch_accepts));
     suite_add_tcase(s, tc);
 
     tc = tcase_create("reject");
@@ -1542,6 +1745,7 @@ static Suite *proto_suite(void)
     tcase_add_test(tc, test_reject_huge_strings);
     tcase_add_test(tc, test_reject_deep_nesting);
     tcase_add_test(tc, test_seq_kept_on_failure);
+    tcase_add_test(tc, test_header_kept_on_sample_failure);
     tcase_add_test(tc, test_null_err_buffer);
     tcase_add_test(tc, test_encode_rejects);
     suite_add_tcase(s, tc);

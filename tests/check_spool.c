@@ -25,6 +25,9 @@
 #define AGENT "agent-test"
 #define FIRST_SEQ 1700000000000ull
 #define MB (1ull << 20)
+/* The batches' epoch. The spool does not read it (its own is in the state
+ * file); a fixed small one keeps every test batch the same size. */
+#define EPOCH 7
 
 static char root[64];
 static char dir[128]; /* root/AGENT */
@@ -80,7 +83,8 @@ static void make_batch(uint64_t seq, double value, msgpack_sbuffer *buf)
         .ts_ms = 1656633600000,
         .period = {.year = 2022, .kind = PROTO_PERIOD_MONTH, .index = 7},
     };
-    proto_batch_t b = {.agent = proto_str(AGENT), .seq = seq, .nsamples = 1, .samples = &smp, .cap = 1};
+    proto_batch_t b = {.agent = proto_str(AGENT), .epoch = EPOCH, .seq = seq, .nsamples = 1, .samples = &smp,
+                       .cap = 1};
     char err[PROTO_ERRLEN];
 
     msgpack_sbuffer_init(buf);
@@ -210,7 +214,7 @@ START_TEST(test_leftover_temp_files_removed)
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     write_file(tmp, "half a batch");
     snprintf(state_tmp, sizeof(state_tmp), "%s/state.tmp", dir);
-    write_file(state_tmp, "clustermon-agent-spool 1\nagent ");
+    write_file(state_tmp, "clustermon-agent-spool 2\nagent ");
 
     sp = open_ok(MB, FIRST_SEQ);
     ck_assert(!exists(tmp));
@@ -333,20 +337,167 @@ START_TEST(test_state_round_trip)
 }
 END_TEST
 
+/* A new spool picks its stream's epoch; every reopen keeps it. */
+START_TEST(test_epoch_kept)
+{
+    spool_t *sp = open_ok(MB, FIRST_SEQ), *other;
+    char err[SPOOL_ERRLEN], path[256], text[1024];
+    uint64_t epoch = spool_epoch(sp);
+    FILE *fp;
+    size_t n;
+
+    ck_assert_uint_ge(epoch, 1);
+    ck_assert_uint_lt(epoch, 1ull << 53); /* exact in any client's double */
+    append_ok(sp, 1, 10);
+    spool_close(&sp);
+
+    /* in the state file, as the format says */
+    snprintf(path, sizeof(path), "%s/state", dir);
+    ck_assert_ptr_nonnull(fp = fopen(path, "r"));
+    n = fread(text, 1, sizeof(text) - 1, fp);
+    fclose(fp);
+    text[n] = '\0';
+    ck_assert_msg(strncmp(text, "clustermon-agent-spool 2\n", 25) == 0, "state: %s", text);
+    {
+        char want[64];
+
+        snprintf(want, sizeof(want), "\nepoch %llu\n", (unsigned long long)epoch);
+        ck_assert_msg(strstr(text, want) != NULL, "state lacks '%s': %s", want + 1, text);
+    }
+
+    /* with batches spooled, and after they are gone */
+    sp = open_ok(MB, 1);
+    ck_assert_uint_eq(spool_epoch(sp), epoch);
+    ck_assert_int_eq(spool_remove(sp, FIRST_SEQ, err, sizeof(err)), SPOOL_OK);
+    spool_close(&sp);
+    sp = open_ok(MB, 1);
+    ck_assert_uint_eq(spool_epoch(sp), epoch);
+
+    /* another spool is another stream */
+    ck_assert_int_eq(spool_open(root, "agent-other", MB, 1, NULL, NULL, &other, err, sizeof(err)), SPOOL_OK);
+    ck_assert_uint_ne(spool_epoch(other), epoch);
+    spool_close(&other);
+    spool_close(&sp);
+}
+END_TEST
+
+/* A spool of protocol 1 (format 1, no epoch) is refused as a whole, with a
+ * message that says what to do, and nothing in it is touched. */
+START_TEST(test_v1_spool_refused)
+{
+    static const char v1_state[] = "clustermon-agent-spool 1\n"
+                                   "agent " AGENT "\n"
+                                   "next_seq 42\n"
+                                   "input_path /var/lib/erp/export.csv\n"
+                                   "input_dev 2049\n"
+                                   "input_ino 1312\n"
+                                   "input_offset 48213\n"
+                                   "input_line 1001\n"
+                                   "input_crc 2864434397\n";
+    spool_t *sp = open_ok(MB, FIRST_SEQ);
+    char err[SPOOL_ERRLEN], path[256], batch[256], text[1024];
+    uint64_t a = append_ok(sp, 1, 10);
+    FILE *fp;
+    size_t n;
+
+    spool_close(&sp);
+    snprintf(path, sizeof(path), "%s/state", dir);
+    write_file(path, v1_state);
+    batch_path(a, batch, sizeof(batch));
+
+    err[0] = '\0';
+    ck_assert_int_eq(spool_open(root, AGENT, MB, FIRST_SEQ, on_warn, NULL, &sp, err, sizeof(err)),
+                     SPOOL_EVERSION);
+    ck_assert_ptr_null(sp);
+    ck_assert_msg(strstr(err, "older clustermon-agent") != NULL, "reason: %s", err);
+    ck_assert_msg(strstr(err, dir) != NULL, "reason does not name %s: %s", dir, err);
+    ck_assert_msg(strstr(err, "move the directory aside") != NULL, "reason: %s", err);
+    ck_assert_uint_eq(nwarn, 0);
+
+    /* no data loss: the state and the batch are as they were */
+    ck_assert(exists(batch));
+    ck_assert_ptr_nonnull(fp = fopen(path, "r"));
+    n = fread(text, 1, sizeof(text) - 1, fp);
+    fclose(fp);
+    text[n] = '\0';
+    ck_assert_str_eq(text, v1_state);
+    /* and it stays refused (the refusal did not leave a lock behind) */
+    ck_assert_int_eq(spool_open(root, AGENT, MB, FIRST_SEQ, on_warn, NULL, &sp, err, sizeof(err)),
+                     SPOOL_EVERSION);
+}
+END_TEST
+
+/* spool_next_after walks the spooled seqs in order, over holes left by
+ * acks out of order (a window of batches in flight). */
+START_TEST(test_next_after)
+{
+    spool_t *sp = open_ok(MB, FIRST_SEQ);
+    char err[SPOOL_ERRLEN];
+    uint64_t s[6], got;
+
+    ck_assert(!spool_next_after(sp, 0, &got));
+    for (int i = 0; i < 6; i++)
+        s[i] = append_ok(sp, i, 10 * (i + 1));
+    ck_assert(spool_next_after(sp, 0, &got) && got == s[0]);
+    ck_assert(spool_next_after(sp, s[0] - 1, &got) && got == s[0]);
+    ck_assert(spool_next_after(sp, s[0], &got) && got == s[1]);
+    ck_assert(spool_next_after(sp, s[4], &got) && got == s[5]);
+    ck_assert(!spool_next_after(sp, s[5], &got));
+    ck_assert(!spool_next_after(sp, UINT64_MAX, &got));
+
+    /* holes in the middle and at the front */
+    ck_assert_int_eq(spool_remove(sp, s[2], err, sizeof(err)), SPOOL_OK);
+    ck_assert_int_eq(spool_remove(sp, s[3], err, sizeof(err)), SPOOL_OK);
+    ck_assert_int_eq(spool_remove(sp, s[0], err, sizeof(err)), SPOOL_OK);
+    ck_assert(spool_next_after(sp, 0, &got) && got == s[1]);
+    ck_assert(spool_next_after(sp, s[0], &got) && got == s[1]);
+    ck_assert(spool_next_after(sp, s[1], &got) && got == s[4]);
+    ck_assert(spool_next_after(sp, s[2], &got) && got == s[4]); /* a seq no longer spooled */
+    ck_assert(spool_next_after(sp, s[4], &got) && got == s[5]);
+    ck_assert(!spool_next_after(sp, s[5], &got));
+
+    /* the same after a restart, which rebuilds the index from the files */
+    spool_close(&sp);
+    sp = open_ok(MB, 1);
+    ck_assert(spool_next_after(sp, 0, &got) && got == s[1]);
+    ck_assert(spool_next_after(sp, s[1], &got) && got == s[4]);
+    ck_assert(!spool_next_after(sp, s[5], &got));
+
+    /* a batch appended after the holes is found after the last one */
+    ck_assert_uint_eq(append_ok(sp, 9, 70), s[5] + 1);
+    ck_assert(spool_next_after(sp, s[5], &got) && got == s[5] + 1);
+
+    /* and an emptied spool has nothing after anything */
+    ck_assert_int_eq(spool_remove(sp, s[1], err, sizeof(err)), SPOOL_OK);
+    ck_assert_int_eq(spool_remove(sp, s[4], err, sizeof(err)), SPOOL_OK);
+    ck_assert_int_eq(spool_remove(sp, s[5], err, sizeof(err)), SPOOL_OK);
+    ck_assert_int_eq(spool_remove(sp, s[5] + 1, err, sizeof(err)), SPOOL_OK);
+    ck_assert(!spool_next_after(sp, 0, &got));
+    spool_close(&sp);
+}
+END_TEST
+
 /* State files that must be refused, with the code and a word of the reason. */
 static const struct {
     const char *text;
     int rc;
     const char *why;
 } bad_states[] = {
-    {"clustermon-agent-spool 2\nagent " AGENT "\n", SPOOL_EVERSION,
-     "format version 2; this agent reads version 1"},
+    {"clustermon-agent-spool 3\nagent " AGENT "\n", SPOOL_EVERSION,
+     "format version 3; this agent reads version 2"},
+    {"clustermon-agent-spool 1\nagent " AGENT "\n", SPOOL_EVERSION, "written by an older clustermon-agent"},
     {"something else\n", SPOOL_EINVAL, "not a clustermon-agent spool state file"},
-    {"clustermon-agent-spool 1\nagent " AGENT "\nnext_seq 5\n", SPOOL_EINVAL, "missing key 'input_path'"},
-    {"clustermon-agent-spool 1\nagent other\n", SPOOL_EINVAL, "belongs to agent 'other'"},
-    {"clustermon-agent-spool 1\nagent " AGENT "\nnext_seq x5\n", SPOOL_EINVAL, "is not a number"},
-    {"clustermon-agent-spool 1\nagent " AGENT "\nagent " AGENT "\n", SPOOL_EINVAL, "duplicate key"},
-    {"clustermon-agent-spool 1\nagent " AGENT "\ncolour blue\n", SPOOL_EINVAL, "unknown key 'colour'"},
+    {"clustermon-agent-spool 2\nagent " AGENT "\nepoch 3\nnext_seq 5\n", SPOOL_EINVAL, "missing key 'input_path'"},
+    {"clustermon-agent-spool 2\nagent " AGENT "\nnext_seq 5\ninput_path \ninput_dev 0\ninput_ino 0\n"
+     "input_offset 0\ninput_line 1\ninput_crc 0\n",
+     SPOOL_EINVAL, "missing key 'epoch'"},
+    {"clustermon-agent-spool 2\nagent " AGENT "\nepoch 0\n", SPOOL_EINVAL, "state:3: epoch: must be >= 1"},
+    {"clustermon-agent-spool 2\nagent " AGENT "\nepoch -1\n", SPOOL_EINVAL, "epoch: '-1' is not a number"},
+    {"clustermon-agent-spool 2\nagent " AGENT "\nepoch 1\nepoch 2\n", SPOOL_EINVAL, "duplicate key 'epoch'"},
+    {"clustermon-agent-spool 2\nagent other\n", SPOOL_EINVAL, "belongs to agent 'other'"},
+    {"clustermon-agent-spool 2\nagent " AGENT "\nnext_seq x5\n", SPOOL_EINVAL, "is not a number"},
+    {"clustermon-agent-spool 2\nagent " AGENT "\nagent " AGENT "\n", SPOOL_EINVAL, "duplicate key"},
+    {"clustermon-agent-spool 2\nagent " AGENT "\ncolour blue\n", SPOOL_EINVAL, "unknown key 'colour'"},
 };
 
 START_TEST(test_state_refused)
@@ -663,6 +814,9 @@ static Suite *spool_suite(void)
     tcase_add_loop_test(tc, test_corrupt_batch_moved_aside, 0, sizeof(damages) / sizeof(damages[0]));
     tcase_add_test(tc, test_corrupt_newest_on_open);
     tcase_add_test(tc, test_state_round_trip);
+    tcase_add_test(tc, test_epoch_kept);
+    tcase_add_test(tc, test_v1_spool_refused);
+    tcase_add_test(tc, test_next_after);
     tcase_add_loop_test(tc, test_state_refused, 0, sizeof(bad_states) / sizeof(bad_states[0]));
     tcase_add_test(tc, test_batches_without_state_refused);
     tcase_add_test(tc, test_bound_enforced);

@@ -67,7 +67,7 @@ static void keep(run_t *run, const proto_sample_t *s)
 /* Every batch the reader yields must encode: the agent sends exactly these. */
 static void check_encodes(proto_sample_t *samples, size_t n)
 {
-    proto_batch_t b = {.agent = proto_str("fuzz"), .seq = 1, .nsamples = (uint32_t)n,
+    proto_batch_t b = {.agent = proto_str("fuzz"), .epoch = 1, .seq = 1, .nsamples = (uint32_t)n,
                        .samples = samples, .cap = (uint32_t)n};
     msgpack_sbuffer sb;
     char err[PROTO_ERRLEN];

@@ -76,8 +76,10 @@ static void fuzz_batch(const uint8_t *data, size_t size)
         FUZZ_ASSERT(rc_small != PROTO_OK, "batch: refused with cap %d, accepted with cap 3", PROTO_MAX_SAMPLES);
         return;
     }
-    FUZZ_ASSERT(b.nsamples >= 1 && b.nsamples <= PROTO_MAX_SAMPLES && b.seq >= 1, "batch: n %u seq %llu",
-                b.nsamples, (unsigned long long)b.seq);
+    /* 0 samples is a valid batch (it settles its seq with nothing) */
+    FUZZ_ASSERT(b.nsamples <= PROTO_MAX_SAMPLES && b.seq >= 1 && b.epoch >= 1 && b.agent.len >= 1,
+                "batch: n %u seq %llu epoch %llu agent len %u", b.nsamples, (unsigned long long)b.seq,
+                (unsigned long long)b.epoch, b.agent.len);
     if (b.nsamples <= 3) {
         FUZZ_ASSERT(rc_small == PROTO_OK && small.nsamples == b.nsamples, "batch: cap 3 gave %d: %s", rc_small,
                     err2);
@@ -95,7 +97,7 @@ static void fuzz_batch(const uint8_t *data, size_t size)
     proto_batch_t b2 = {.samples = samples_b, .cap = PROTO_MAX_SAMPLES};
     rc = proto_batch_decode(e1.data, e1.size, &b2, err, sizeof err);
     FUZZ_ASSERT(rc == PROTO_OK, "batch: own encoding does not decode: %s", err);
-    FUZZ_ASSERT(str_eq(b.agent, b2.agent) && b.seq == b2.seq && b.nsamples == b2.nsamples,
+    FUZZ_ASSERT(str_eq(b.agent, b2.agent) && b.seq == b2.seq && b.epoch == b2.epoch && b.nsamples == b2.nsamples,
                 "batch: header changed in a round trip");
     for (uint32_t i = 0; i < b.nsamples; i++)
         FUZZ_ASSERT(sample_eq(&samples_a[i], &samples_b[i]), "batch: sample %u changed in a round trip", i);
@@ -122,8 +124,8 @@ static void fuzz_ack(const uint8_t *data, size_t size)
     FUZZ_ASSERT(proto_ack_encode(&a, &e1) == PROTO_OK, "ack: decoded, but the encoder refuses it");
     rc = proto_ack_decode(e1.data, e1.size, &a2, err, sizeof err);
     FUZZ_ASSERT(rc == PROTO_OK, "ack: own encoding does not decode: %s", err);
-    FUZZ_ASSERT(a.seq == a2.seq && a.status == a2.status && a.accepted == a2.accepted &&
-                    a.max_version == a2.max_version && str_eq(a.reason, a2.reason),
+    FUZZ_ASSERT(a.seq == a2.seq && a.expected == a2.expected && a.status == a2.status &&
+                    a.accepted == a2.accepted && a.max_version == a2.max_version && str_eq(a.reason, a2.reason),
                 "ack: changed in a round trip");
     FUZZ_ASSERT(proto_ack_encode(&a2, &e2) == PROTO_OK, "ack: second encode");
     check_same("ack", &e1, &e2);
