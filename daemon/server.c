@@ -176,7 +176,7 @@ static void cron_cb(uv_timer_t *t)
         rules_tick(&srv->rules, wall);
         alertbook_tick(&srv->book, wall);
         alertbook_flush(&srv->book, wall);
-        alerts_heartbeat(&srv->alerts, wall);
+        alerts_heartbeat(&srv->alerts, srv->cfg, wall);
     }
     bool due = now - srv->snap.last_ms >= (int64_t)(cfg->snapshot_interval_s * 1000) ||
                (double)w->seg_bytes >= cfg->snapshot_wal_mb * 1048576.0;
