@@ -98,6 +98,8 @@ typedef struct {
     bool exec_on;
     bool snapshot_failed_said;
     int64_t snapshot_failed_ms; /* a failed snapshot is not retried within a second */
+    char heard[MAX_CLUSTERS][PROTO_MAX_ID_LEN + 1]; /* clusters whose heartbeat -v said */
+    unsigned nheard;
 } sub_t;
 
 static volatile sig_atomic_t stop_signal;
@@ -253,14 +255,21 @@ static void handle_heartbeat(sub_t *s, zmq_msg_t *topic, zmq_msg_t *body, const 
         return;
     }
     s->cnt.heartbeats++;
+    bool heard = false;
+    for (unsigned i = 0; i < s->nheard && !heard; i++)
+        heard = proto_str_eq(hb.cluster, s->heard[i]);
+    if (!heard && s->nheard < MAX_CLUSTERS) {
+        memcpy(s->heard[s->nheard], hb.cluster.ptr, hb.cluster.len);
+        s->heard[s->nheard++][hb.cluster.len] = '\0';
+        if (s->opt->verbose)
+            warnx("heartbeat: cluster %.*s at seq %" PRIu64 " (the first heard from it)",
+                  PROTO_STR_ARG(hb.cluster), hb.seq);
+    }
     if (!s->opt->snapshot)
         return;
     bool known = false;
     for (size_t i = 0; i < s->clone.nseqs && !known; i++)
         known = proto_str_eq(hb.cluster, s->clone.seqs[i].cluster);
-    if (s->opt->verbose && !known)
-        warnx("heartbeat: cluster %.*s at seq %" PRIu64 " (first heard of)", PROTO_STR_ARG(hb.cluster),
-              hb.seq);
     uint64_t have = clone_seq(&s->clone, hb.cluster);
     if (clone_heartbeat(&s->clone, hb.cluster, hb.seq)) {
         /* the cluster's latest alerts never reached us: no later alert will say so */
