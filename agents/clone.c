@@ -18,6 +18,7 @@ static void clear(clone_t *c)
     for (size_t i = 0; i < c->n; i++)
         free(c->items[i].id);
     c->n = 0;
+    c->nseqs = 0;
 }
 
 void clone_free(clone_t *c)
@@ -26,6 +27,50 @@ void clone_free(clone_t *c)
     free(c->items);
     c->items = NULL;
     c->cap = 0;
+    free(c->seqs);
+    c->seqs = NULL;
+    c->seqs_cap = 0;
+}
+
+static clone_seq_t *seq_find(const clone_t *c, proto_str_t cluster)
+{
+    for (size_t i = 0; i < c->nseqs; i++)
+        if (proto_str_eq(cluster, c->seqs[i].cluster))
+            return &c->seqs[i];
+    return NULL;
+}
+
+/* The slot of cluster, made (at 0) if missing; NULL for an id no daemon sends. */
+static clone_seq_t *seq_get(clone_t *c, proto_str_t cluster)
+{
+    clone_seq_t *s = seq_find(c, cluster);
+    if (s || cluster.len == 0 || cluster.len > PROTO_MAX_ID_LEN)
+        return s;
+    if (c->nseqs == c->seqs_cap) {
+        size_t ncap = c->seqs_cap ? c->seqs_cap * 2 : 8;
+        clone_seq_t *ns = realloc(c->seqs, ncap * sizeof *ns);
+        if (!ns)
+            abort();
+        c->seqs = ns;
+        c->seqs_cap = ncap;
+    }
+    s = &c->seqs[c->nseqs++];
+    memset(s, 0, sizeof *s);
+    memcpy(s->cluster, cluster.ptr, cluster.len);
+    return s;
+}
+
+uint64_t clone_seq(const clone_t *c, proto_str_t cluster)
+{
+    const clone_seq_t *s = seq_find(c, cluster);
+    return s ? s->seq : 0;
+}
+
+void clone_advance(clone_t *c, proto_str_t cluster, uint64_t seq)
+{
+    clone_seq_t *s = seq_get(c, cluster);
+    if (s && seq > s->seq)
+        s->seq = seq;
 }
 
 static clone_entry_t *find(clone_t *c, proto_str_t id)
@@ -36,11 +81,10 @@ static clone_entry_t *find(clone_t *c, proto_str_t id)
     return NULL;
 }
 
-void clone_apply(clone_t *c, const proto_alert_t *a)
+/* Sets or removes a's entry; the seqs are the caller's. */
+static void apply_entry(clone_t *c, const proto_alert_t *a)
 {
     clone_entry_t *e = find(c, a->id);
-    if (a->seq > c->seq)
-        c->seq = a->seq;
     if (a->state == PROTO_ALERT_RESOLVED) {
         if (e) {
             free(e->id);
@@ -64,15 +108,40 @@ void clone_apply(clone_t *c, const proto_alert_t *a)
         memcpy(e->id, a->id.ptr, a->id.len);
         e->id[a->id.len] = '\0';
     }
-    e->state = a->state;
+    /* revised is an event, not a condition: the alert still fires */
+    e->state = a->state == PROTO_ALERT_REVISED ? PROTO_ALERT_FIRING : a->state;
     e->seq = a->seq;
 }
 
-clone_verdict_t clone_check(const clone_t *c, uint64_t seq)
+void clone_apply(clone_t *c, const proto_alert_t *a)
 {
-    if (c->seq == 0 || seq == c->seq + 1)
+    apply_entry(c, a);
+    clone_advance(c, a->cluster, a->seq);
+}
+
+clone_verdict_t clone_check(const clone_t *c, proto_str_t cluster, uint64_t seq)
+{
+    const clone_seq_t *s = seq_find(c, cluster);
+    if (!s && !c->synced)
+        return CLONE_APPLY; /* no snapshot to be current to: take the stream as it comes */
+    uint64_t last = s ? s->seq : 0;
+    if (seq == last + 1)
         return CLONE_APPLY;
-    return seq <= c->seq ? CLONE_OLD : CLONE_GAP;
+    return seq <= last ? CLONE_OLD : CLONE_GAP;
+}
+
+bool clone_heartbeat(clone_t *c, proto_str_t cluster, uint64_t seq)
+{
+    const clone_seq_t *s = seq_find(c, cluster);
+    if (s)
+        return seq > s->seq;
+    if (seq == 0 || !c->synced) {
+        /* nothing published there yet, or no snapshot to be stale against:
+         * remember where the cluster stands */
+        clone_advance(c, cluster, seq);
+        return !c->synced && seq > 0;
+    }
+    return true;
 }
 
 int clone_snapshot(clone_t *c, void *ctx, const char *endpoint, const clientkey_t *key, int timeout_ms,
@@ -117,23 +186,35 @@ int clone_snapshot(clone_t *c, void *ctx, const char *endpoint, const clientkey_
         snprintf(err, errlen, "snapshot refused: %.*s", (int)reason.len, reason.ptr);
         goto out;
     }
-    const msgpack_object *seq = proto_obj_get(&body, "seq"), *alerts = proto_obj_get(&body, "alerts");
-    if (!seq || seq->type != MSGPACK_OBJECT_POSITIVE_INTEGER || !alerts ||
-        alerts->type != MSGPACK_OBJECT_ARRAY) {
-        snprintf(err, errlen, "snapshot reply without seq and alerts");
+    const msgpack_object *seqs = proto_obj_get(&body, "seqs"), *alerts = proto_obj_get(&body, "alerts");
+    if (!seqs || seqs->type != MSGPACK_OBJECT_MAP || !alerts || alerts->type != MSGPACK_OBJECT_ARRAY) {
+        snprintf(err, errlen, "snapshot reply without seqs and alerts%s",
+                 proto_obj_get(&body, "seq") ? " (a daemon with one global alert seq: upgrade it)"
+                                             : "");
         goto out;
     }
+    for (uint32_t i = 0; i < seqs->via.map.size; i++) {
+        const msgpack_object_kv *kv = &seqs->via.map.ptr[i];
+        if (kv->key.type != MSGPACK_OBJECT_STR || kv->key.via.str.size == 0 ||
+            kv->key.via.str.size > PROTO_MAX_ID_LEN || kv->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+            snprintf(err, errlen, "snapshot reply: seqs entry %u is not a cluster and a seq", i + 1);
+            goto out;
+        }
+    }
     clear(c);
-    c->seq = seq->via.u64;
+    for (uint32_t i = 0; i < seqs->via.map.size; i++) {
+        const msgpack_object_kv *kv = &seqs->via.map.ptr[i];
+        proto_str_t cl = {kv->key.via.str.ptr, kv->key.via.str.size};
+        clone_advance(c, cl, kv->val.via.u64);
+    }
+    c->synced = true;
     for (uint32_t i = 0; i < alerts->via.array.size; i++) {
         const msgpack_object *o = &alerts->via.array.ptr[i];
         proto_alert_t a;
         if (o->type != MSGPACK_OBJECT_BIN ||
             proto_alert_decode(o->via.bin.ptr, o->via.bin.size, &a, why, sizeof why) != PROTO_OK)
             continue; /* one bad entry does not spoil the rest */
-        uint64_t keep = c->seq;
-        clone_apply(c, &a);
-        c->seq = keep; /* the snapshot's seq, not its newest alert's */
+        apply_entry(c, &a); /* current to the snapshot's seqs, not its newest alert's */
         if (cb)
             cb(&a, data);
     }
@@ -162,8 +243,10 @@ int clone_write_state(const clone_t *c, const char *path)
         memcpy(sorted, c->items, c->n * sizeof *sorted);
         qsort(sorted, c->n, sizeof *sorted, cmp_entry);
     }
-    json_t *root = json_object(), *arr = json_array();
-    json_object_set_new(root, "seq", json_integer((json_int_t)c->seq));
+    json_t *root = json_object(), *arr = json_array(), *seqs = json_object();
+    for (size_t i = 0; i < c->nseqs; i++)
+        json_object_set_new(seqs, c->seqs[i].cluster, json_integer((json_int_t)c->seqs[i].seq));
+    json_object_set_new(root, "seqs", seqs);
     for (size_t i = 0; i < c->n; i++) {
         json_t *e = json_object();
         json_object_set_new(e, "id", json_string(sorted[i].id));
@@ -175,7 +258,7 @@ int clone_write_state(const clone_t *c, const char *path)
     free(sorted);
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int rc = json_dump_file(root, tmp, JSON_INDENT(1));
+    int rc = json_dump_file(root, tmp, JSON_INDENT(1) | JSON_SORT_KEYS);
     json_decref(root);
     if (rc != 0 || rename(tmp, path) != 0)
         return -1;

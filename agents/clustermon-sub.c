@@ -15,9 +15,12 @@
  * Unless --no-snapshot is given it keeps a copy of the daemon's firing
  * alerts with the Clone pattern (agents/clone.h): it subscribes to every
  * alert (filters apply after decoding, so sequence numbers stay contiguous),
- * takes a snapshot over the control socket, then applies newer updates; a
- * gap in the sequence numbers, or a grouped alert (which stands for alerts
- * it does not list), makes it take a new snapshot, saying so on stderr.
+ * takes a snapshot over the control socket, then applies newer updates.
+ * Sequence numbers count per cluster, and each cluster has its own
+ * heartbeat: a gap in one cluster's numbers, that cluster's heartbeat
+ * announcing a number it has not seen, or a grouped alert (which stands for
+ * alerts it does not list) makes it take a new snapshot, saying so on
+ * stderr. With -v it also says the first heartbeat it hears of each cluster.
  * Snapshot alerts are printed with "snapshot": true. --exec runs a command
  * per live alert (agents/execq.h).
  *
@@ -82,7 +85,7 @@ typedef struct {
 } options_t;
 
 typedef struct {
-    uint64_t printed, malformed, filtered, old;
+    uint64_t printed, malformed, filtered, old, heartbeats;
 } counters_t;
 
 /* Everything the receive loop works on. */
@@ -94,6 +97,9 @@ typedef struct {
     execq_t exec;
     bool exec_on;
     bool snapshot_failed_said;
+    int64_t snapshot_failed_ms; /* a failed snapshot is not retried within a second */
+    char heard[MAX_CLUSTERS][PROTO_MAX_ID_LEN + 1]; /* clusters whose heartbeat -v said */
+    unsigned nheard;
 } sub_t;
 
 static volatile sig_atomic_t stop_signal;
@@ -184,10 +190,23 @@ static void snapshot_alert(const proto_alert_t *a, void *data)
         s->cnt.printed++;
 }
 
-/* Takes a snapshot; returns 0, or -1 (said once, then stream-only). */
+static void say_seqs(const clone_t *c, char *buf, size_t size)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < c->nseqs && off < size; i++)
+        off += (size_t)snprintf(buf + off, size - off, "%s%s %" PRIu64, i ? ", " : "",
+                                c->seqs[i].cluster, c->seqs[i].seq);
+}
+
+/* Takes a snapshot; returns 0, or -1 (said once, then stream-only; retried
+ * at most once a second). */
 static int resync(sub_t *s, const char *why)
 {
     char err[256];
+    int64_t now = monotonic_ms();
+    if (s->snapshot_failed_ms && now - s->snapshot_failed_ms < 1000)
+        return -1;
     if (why)
         warnx("%s: resynchronising from %s", why, s->opt->control);
     if (clone_snapshot(&s->clone, s->ctx, s->opt->control, &s->opt->key, SNAPSHOT_TIMEOUT_MS,
@@ -195,12 +214,73 @@ static int resync(sub_t *s, const char *why)
         if (!s->snapshot_failed_said)
             warnx("snapshot: %s; going on with the live stream only", err);
         s->snapshot_failed_said = true;
+        s->snapshot_failed_ms = monotonic_ms();
         return -1;
     }
-    if (s->opt->verbose)
-        warnx("snapshot: %zu firing alerts, current to seq %" PRIu64, s->clone.n, s->clone.seq);
+    s->snapshot_failed_ms = 0;
+    if (s->opt->verbose) {
+        char seqs[1024];
+        say_seqs(&s->clone, seqs, sizeof seqs);
+        warnx("snapshot: %zu firing alerts, current to seqs {%s}", s->clone.n, seqs);
+    }
     save_state(s);
     return 0;
+}
+
+/* A heartbeat topic: "alert.<cluster>.heartbeat"; the cluster must be the body's. */
+static bool is_heartbeat_topic(const void *data, size_t len)
+{
+    static const char tail[] = ".heartbeat";
+    return len > 6 + sizeof tail - 1 && memcmp(data, "alert.", 6) == 0 &&
+           memcmp((const char *)data + len - (sizeof tail - 1), tail, sizeof tail - 1) == 0;
+}
+
+static void handle_heartbeat(sub_t *s, zmq_msg_t *topic, zmq_msg_t *body, const char *shown)
+{
+    proto_heartbeat_t hb;
+    char err[PROTO_ERRLEN], expect[TOPIC_MAX + 16];
+    int tlen;
+
+    if (proto_heartbeat_decode(zmq_msg_data(body), zmq_msg_size(body), &hb,
+                               err, sizeof(err)) < 0) {
+        s->cnt.malformed++;
+        warnx("malformed heartbeat (topic '%s'): %s", shown, err);
+        return;
+    }
+    tlen = proto_heartbeat_topic(hb.cluster, expect, sizeof(expect));
+    if (tlen < 0 || (size_t)tlen != zmq_msg_size(topic) ||
+        memcmp(expect, zmq_msg_data(topic), (size_t)tlen) != 0) {
+        s->cnt.malformed++;
+        warnx("malformed heartbeat (topic '%s'): topic does not match its cluster", shown);
+        return;
+    }
+    s->cnt.heartbeats++;
+    bool heard = false;
+    for (unsigned i = 0; i < s->nheard && !heard; i++)
+        heard = proto_str_eq(hb.cluster, s->heard[i]);
+    if (!heard && s->nheard < MAX_CLUSTERS) {
+        memcpy(s->heard[s->nheard], hb.cluster.ptr, hb.cluster.len);
+        s->heard[s->nheard++][hb.cluster.len] = '\0';
+        if (s->opt->verbose)
+            warnx("heartbeat: cluster %.*s at seq %" PRIu64 " (the first heard from it)",
+                  PROTO_STR_ARG(hb.cluster), hb.seq);
+    }
+    if (!s->opt->snapshot)
+        return;
+    bool known = false;
+    for (size_t i = 0; i < s->clone.nseqs && !known; i++)
+        known = proto_str_eq(hb.cluster, s->clone.seqs[i].cluster);
+    uint64_t have = clone_seq(&s->clone, hb.cluster);
+    if (clone_heartbeat(&s->clone, hb.cluster, hb.seq)) {
+        /* the cluster's latest alerts never reached us: no later alert will say so */
+        char why[160];
+        s->clone.gaps++;
+        snprintf(why, sizeof why, "gap: heartbeat says %.*s is at seq %" PRIu64 ", we have %" PRIu64,
+                 PROTO_STR_ARG(hb.cluster), hb.seq, have);
+        resync(s, why);
+    } else if (!known) {
+        save_state(s);
+    }
 }
 
 /*
@@ -247,22 +327,8 @@ static int handle_message(sub_t *s)
     } while (more);
 
     show_topic(zmq_msg_data(&topic), zmq_msg_size(&topic), shown, sizeof(shown));
-    if (nframes == 2 && zmq_msg_size(&topic) == strlen(proto_heartbeat_topic) &&
-        memcmp(zmq_msg_data(&topic), proto_heartbeat_topic, zmq_msg_size(&topic)) == 0) {
-        uint64_t hb_seq;
-        int64_t hb_ts;
-        if (proto_heartbeat_decode(zmq_msg_data(&body), zmq_msg_size(&body), &hb_seq, &hb_ts, err,
-                                   sizeof(err)) < 0) {
-            cnt->malformed++;
-            warnx("malformed heartbeat: %s", err);
-        } else if (opt->snapshot && hb_seq > s->clone.seq) {
-            /* the latest alerts never reached us: no later alert will say so */
-            char why[128];
-            s->clone.gaps++;
-            snprintf(why, sizeof why, "gap: heartbeat says seq %" PRIu64 ", we have %" PRIu64, hb_seq,
-                     s->clone.seq);
-            resync(s, why);
-        }
+    if (nframes == 2 && is_heartbeat_topic(zmq_msg_data(&topic), zmq_msg_size(&topic))) {
+        handle_heartbeat(s, &topic, &body, shown);
         goto out;
     }
     if (nframes != 2) {
@@ -285,7 +351,8 @@ static int handle_message(sub_t *s)
         goto out;
     }
     if (opt->snapshot) {
-        clone_verdict_t v = clone_check(&s->clone, a.seq);
+        uint64_t have = clone_seq(&s->clone, a.cluster);
+        clone_verdict_t v = clone_check(&s->clone, a.cluster, a.seq);
         if (v == CLONE_OLD) {
             cnt->old++; /* the snapshot had it already */
             goto out;
@@ -294,13 +361,13 @@ static int handle_message(sub_t *s)
             char why[160];
             if (v == CLONE_GAP) {
                 s->clone.gaps++;
-                snprintf(why, sizeof why, "gap: expected seq %" PRIu64 ", got %" PRIu64 " (%" PRIu64
-                         " alerts missed)", s->clone.seq + 1, a.seq, a.seq - s->clone.seq - 1);
+                snprintf(why, sizeof why, "gap: expected %.*s seq %" PRIu64 ", got %" PRIu64 " (%" PRIu64
+                         " alerts missed)", PROTO_STR_ARG(a.cluster), have + 1, a.seq, a.seq - have - 1);
             } else {
                 snprintf(why, sizeof why, "grouped alert %.*s stands for %u alerts",
                          (int)a.id.len, a.id.ptr, a.count);
             }
-            if (resync(s, why) == 0 && a.seq <= s->clone.seq) {
+            if (resync(s, why) == 0 && a.seq <= clone_seq(&s->clone, a.cluster)) {
                 if (a.count > 0 && wanted(opt, &a) && print_alert(s, &a, false) == 0)
                     cnt->printed++; /* still say it happened, once */
                 goto out;
@@ -308,8 +375,8 @@ static int handle_message(sub_t *s)
         }
         if (a.count == 0)
             clone_apply(&s->clone, &a);
-        else if (a.seq > s->clone.seq)
-            s->clone.seq = a.seq;
+        else
+            clone_advance(&s->clone, a.cluster, a.seq);
         save_state(s);
     }
     if (!wanted(opt, &a)) {
@@ -448,10 +515,10 @@ done:
     save_state(&s);
     if (why != NULL || opt->verbose) {
         warnx("%s: %" PRIu64 " alerts received (%" PRIu64 " malformed, %" PRIu64
-              " filtered out, %" PRIu64 " already in a snapshot); %" PRIu64 " gaps, %" PRIu64
-              " snapshots",
+              " filtered out, %" PRIu64 " already in a snapshot); %" PRIu64 " heartbeats, %" PRIu64
+              " gaps, %" PRIu64 " snapshots",
               why != NULL ? why : "done", s.cnt.printed, s.cnt.malformed, s.cnt.filtered,
-              s.cnt.old, s.clone.gaps, s.clone.snapshots);
+              s.cnt.old, s.cnt.heartbeats, s.clone.gaps, s.clone.snapshots);
         if (s.exec_on)
             warnx("--exec: %" PRIu64 " run, %" PRIu64 " ok, %" PRIu64 " failed (%" PRIu64
                   " timed out)",

@@ -304,14 +304,15 @@ void alertbook_to_proto(const alertbook_t *b, const ab_alert_t *a, int state, pr
     const config_rule_t *r = &cfg->rules[a->rule];
     const config_cluster_t *cl = &cfg->clusters[r->cluster];
     const firm_t *f = a->firm >= 0 ? &b->reg->firms[a->firm] : NULL;
-    int chain = f ? f->chain : r->chain;
     memset(out, 0, sizeof *out);
     out->id = proto_str(a->id);
     out->rule = proto_str(r->id);
     out->severity = (uint8_t)r->severity;
     out->state = (uint8_t)state;
     out->cluster = proto_str(cl->id);
-    out->chain = proto_str(chain >= 0 ? cl->chains[chain] : NULL);
+    /* the rule's scope, as for its grouped alerts: nil when the rule is
+     * cluster-wide, even for one firm's alert (the firm names it) */
+    out->chain = proto_str(r->chain >= 0 ? cl->chains[r->chain] : NULL);
     out->firm = proto_str(f ? f->id : NULL);
     out->metric = proto_str(r->metric >= 0 ? cfg->metrics[r->metric].name : "any");
     out->observed = isfinite(a->observed) ? a->observed : 0;

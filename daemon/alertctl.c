@@ -22,9 +22,20 @@ void alertctl_alerts(server_t *srv, msgpack_packer *pk, const proto_ctl_request_
     size_t n = 0;
     for (size_t i = 0; i < b->nalerts; i++)
         n += (b->alerts[i]->firing || b->alerts[i]->flapping) && visible(srv, caller, b->alerts[i]);
+    /* each visible cluster's seq, and no other: a key learns nothing of
+     * the clusters it may not see, not even how many alerts they had */
+    const config_t *cfg = srv->cfg;
+    size_t nseqs = 0;
+    for (size_t c = 0; c < cfg->nclusters; c++)
+        nseqs += !caller || keys_may_see(caller, (int)c);
     proto_ctl_reply_begin(pk, true, "");
     msgpack_pack_map(pk, 2);
-    control_pack_kv_u64(pk, "seq", srv->alerts.seq);
+    control_pack_str(pk, "seqs");
+    msgpack_pack_map(pk, nseqs);
+    for (size_t c = 0; c < cfg->nclusters; c++)
+        if (!caller || keys_may_see(caller, (int)c))
+            control_pack_kv_u64(pk, cfg->clusters[c].id,
+                                alerts_seq(&srv->alerts, cfg->clusters[c].id));
     control_pack_str(pk, "alerts");
     msgpack_pack_array(pk, n);
     msgpack_sbuffer one;

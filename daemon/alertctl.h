@@ -1,11 +1,13 @@
 /*
  * alertctl.h -- control commands on alerts and silences (see control.h for
  * the handler contract):
- *   alerts                      -> {"seq": N, "alerts": [bin, ...]}: every
- *                                  firing or flapping alert, each encoded
- *                                  exactly as on the PUB socket, and the
- *                                  sequence number they are current to (a
- *                                  subscriber's snapshot: the Clone pattern)
+ *   alerts                      -> {"seqs": {cluster: N}, "alerts": [bin, ...]}:
+ *                                  every firing or flapping alert, each
+ *                                  encoded exactly as on the PUB socket, and
+ *                                  each cluster's sequence number they are
+ *                                  current to (a subscriber's snapshot: the
+ *                                  Clone pattern); with CURVE only the
+ *                                  clusters the caller's key may see
  *   silence_add rule cluster [firm] for reason  -> {"id": N, "until_ms": T}
  *   silence_list                -> [{"id", "rule", "cluster", "firm", "until_ms", "reason", ...}]
  *   silence_rm id               -> {"id": N}

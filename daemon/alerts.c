@@ -4,31 +4,257 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
 
+#include "daemon/ids.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
+#include "daemon/xalloc.h"
 
 #define SUB_LOGS_PER_SECOND 5
+
+#define SEQ_MAGIC "CMASEQ\0"
+#define SEQ_FORMAT 1
+#define SEQ_HEADER 16
+#define SEQ_RECORD (PROTO_MAX_ID_LEN + 8)
+
+static void put_le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static int pwrite_all(int fd, const void *buf, size_t len, off_t off)
+{
+    return pwrite(fd, buf, len, off) == (ssize_t)len ? 0 : -1;
+}
+
+static alerts_seq_t *seq_slot(alerts_t *al, const char *cluster, size_t len, bool create)
+{
+    for (size_t i = 0; i < al->nseqs; i++)
+        if (strlen(al->seqs[i].cluster) == len && memcmp(al->seqs[i].cluster, cluster, len) == 0)
+            return &al->seqs[i];
+    if (!create || len == 0 || len > PROTO_MAX_ID_LEN)
+        return NULL;
+    xgrow(&al->seqs, &al->seqs_cap, al->nseqs + 1, sizeof *al->seqs);
+    alerts_seq_t *s = &al->seqs[al->nseqs++];
+    memset(s, 0, sizeof *s);
+    memcpy(s->cluster, cluster, len);
+    s->seq = al->seq_floor;
+    s->record = -1;
+    return s;
+}
+
+/* Writes s's seq to its record, appending the record the first time. */
+static void seq_persist(alerts_t *al, alerts_seq_t *s)
+{
+    if (al->seq_fd < 0)
+        return;
+    unsigned char rec[SEQ_RECORD] = {0};
+    if (s->record < 0) {
+        memcpy(rec, s->cluster, strlen(s->cluster));
+        put_le64(rec + PROTO_MAX_ID_LEN, s->seq);
+        if (pwrite_all(al->seq_fd, rec, sizeof rec,
+                       (off_t)(SEQ_HEADER + al->nrecords * SEQ_RECORD)) != 0) {
+            log_warn("%s: cannot add the record of cluster %s", al->seq_path, s->cluster);
+            return;
+        }
+        s->record = (int64_t)al->nrecords++;
+        return;
+    }
+    put_le64(rec, s->seq);
+    if (pwrite_all(al->seq_fd, rec, 8,
+                   (off_t)(SEQ_HEADER + (size_t)s->record * SEQ_RECORD + PROTO_MAX_ID_LEN)) != 0)
+        log_warn("%s: cannot write the seq of cluster %s", al->seq_path, s->cluster);
+}
+
+static int write_header(alerts_t *al)
+{
+    unsigned char hdr[SEQ_HEADER];
+    memcpy(hdr, SEQ_MAGIC, 7);
+    hdr[7] = SEQ_FORMAT;
+    put_le64(hdr + 8, al->seq_floor);
+    return pwrite_all(al->seq_fd, hdr, sizeof hdr, 0);
+}
+
+/* A new file: the floor from the old global state_dir/alert-seq, if any. */
+static int seqs_create(alerts_t *al, const char *state_dir, char *err, size_t errlen)
+{
+    char old[4096];
+    snprintf(old, sizeof old, "%s/alert-seq", state_dir);
+    int fd = open(old, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        unsigned char b[9];
+        ssize_t n = pread(fd, b, sizeof b, 0);
+        close(fd);
+        if (n != 0 && n != 8) {
+            snprintf(err, errlen,
+                     "%s: %zd bytes, expected 8 (the global alert seq of an older clustermond); "
+                     "remove it to start every cluster's alert seq at 0",
+                     old, n);
+            return -1;
+        }
+        if (n == 8)
+            al->seq_floor = get_le64(b);
+    } else if (errno != ENOENT) {
+        snprintf(err, errlen, "%s: %s", old, strerror(errno));
+        return -1;
+    }
+    if (write_header(al) != 0 || fsync(al->seq_fd) != 0) {
+        snprintf(err, errlen, "%s: cannot write: %s", al->seq_path, strerror(errno));
+        return -1;
+    }
+    if (fd >= 0) {
+        if (unlink(old) != 0)
+            log_warn("%s: unlink", old);
+        log_info("alerts: the global alert seq %llu of %s goes on per cluster in %s",
+                 (unsigned long long)al->seq_floor, old, al->seq_path);
+    }
+    return 0;
+}
+
+static int seqs_read(alerts_t *al, off_t size, char *err, size_t errlen)
+{
+    unsigned char hdr[SEQ_HEADER];
+    if (size < SEQ_HEADER || pread(al->seq_fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
+        memcmp(hdr, SEQ_MAGIC, 7) != 0) {
+        snprintf(err, errlen, "%s: not an alert seq file (bad header); move it away to start "
+                 "every cluster's alert seq at 0", al->seq_path);
+        return -1;
+    }
+    if (hdr[7] != SEQ_FORMAT) {
+        snprintf(err, errlen, "%s: format version %u, this clustermond reads %d", al->seq_path,
+                 hdr[7], SEQ_FORMAT);
+        return -1;
+    }
+    al->seq_floor = get_le64(hdr + 8);
+    size_t n = (size_t)(size - SEQ_HEADER) / SEQ_RECORD;
+    if ((size_t)(size - SEQ_HEADER) % SEQ_RECORD != 0) {
+        /* a record appended when the machine stopped: its cluster's first
+         * publication; the snapshot's seqs still cover it */
+        log_warnx("%s: a partial record at the end (%lld bytes) is dropped", al->seq_path,
+                  (long long)((size - SEQ_HEADER) % SEQ_RECORD));
+        if (ftruncate(al->seq_fd, (off_t)(SEQ_HEADER + n * SEQ_RECORD)) != 0)
+            log_warn("%s: ftruncate", al->seq_path);
+    }
+    for (size_t r = 0; r < n; r++) {
+        unsigned char rec[SEQ_RECORD];
+        char why[128];
+        off_t off = (off_t)(SEQ_HEADER + r * SEQ_RECORD);
+        if (pread(al->seq_fd, rec, sizeof rec, off) != (ssize_t)sizeof rec) {
+            snprintf(err, errlen, "%s: record %zu: %s", al->seq_path, r + 1,
+                     strerror(errno ? errno : EIO));
+            return -1;
+        }
+        size_t len = strnlen((const char *)rec, PROTO_MAX_ID_LEN);
+        for (size_t k = len; k < PROTO_MAX_ID_LEN; k++)
+            if (rec[k] != 0)
+                len = 0; /* bytes after the NUL: not ours */
+        if (ids_validate((const char *)rec, len, why, sizeof why) != 0) {
+            snprintf(err, errlen, "%s: record %zu (offset %lld): cluster: %s", al->seq_path, r + 1,
+                     (long long)off, len ? why : "not a NUL-padded id");
+            return -1;
+        }
+        if (seq_slot(al, (const char *)rec, len, false)) {
+            snprintf(err, errlen, "%s: record %zu (offset %lld): cluster '%.*s' twice",
+                     al->seq_path, r + 1, (long long)off, (int)len, rec);
+            return -1;
+        }
+        alerts_seq_t *s = seq_slot(al, (const char *)rec, len, true);
+        s->seq = get_le64(rec + PROTO_MAX_ID_LEN);
+        s->record = (int64_t)r;
+    }
+    al->nrecords = n;
+    return 0;
+}
 
 int alerts_init(alerts_t *al, const char *state_dir, char *err, size_t errlen)
 {
     memset(al, 0, sizeof *al);
     msgpack_sbuffer_init(&al->buf);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/alert-seq", state_dir);
-    al->seq_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (al->seq_fd < 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    snprintf(al->seq_path, sizeof al->seq_path, "%s/alert-seqs", state_dir);
+    al->seq_fd = open(al->seq_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    struct stat st;
+    if (al->seq_fd < 0 || fstat(al->seq_fd, &st) != 0) {
+        snprintf(err, errlen, "%s: %s", al->seq_path, strerror(errno));
         return -1;
     }
-    unsigned char b[8];
-    if (pread(al->seq_fd, b, sizeof b, 0) == (ssize_t)sizeof b)
-        for (int i = 7; i >= 0; i--)
-            al->seq = al->seq << 8 | b[i];
+    if (st.st_size == 0)
+        return seqs_create(al, state_dir, err, errlen);
+    return seqs_read(al, st.st_size, err, errlen);
+}
+
+uint64_t alerts_seq(const alerts_t *al, const char *cluster)
+{
+    for (size_t i = 0; i < al->nseqs; i++)
+        if (strcmp(al->seqs[i].cluster, cluster) == 0)
+            return al->seqs[i].seq;
+    return al->seq_floor;
+}
+
+void alerts_seqs_pack(const alerts_t *al, msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, al->nseqs);
+    for (size_t i = 0; i < al->nseqs; i++) {
+        size_t n = strlen(al->seqs[i].cluster);
+        msgpack_pack_str(pk, n);
+        msgpack_pack_str_body(pk, al->seqs[i].cluster, n);
+        msgpack_pack_uint64(pk, al->seqs[i].seq);
+    }
+}
+
+int alerts_seqs_load(alerts_t *al, const msgpack_object *map, bool apply, char *err,
+                     size_t errlen)
+{
+    char why[128];
+    if (!map || map->type != MSGPACK_OBJECT_MAP) {
+        snprintf(err, errlen, "alert_seqs: missing or not a map");
+        return -1;
+    }
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object_kv *kv = &map->via.map.ptr[i];
+        if (kv->key.type != MSGPACK_OBJECT_STR ||
+            ids_validate(kv->key.via.str.ptr, kv->key.via.str.size, why, sizeof why) != 0 ||
+            kv->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+            snprintf(err, errlen, "alert_seqs: entry %u: not a cluster id and a seq", i + 1);
+            return -1;
+        }
+        if (!apply)
+            continue;
+        alerts_seq_t *s = seq_slot(al, kv->key.via.str.ptr, kv->key.via.str.size, true);
+        if (kv->val.via.u64 > s->seq || s->record < 0) {
+            if (kv->val.via.u64 > s->seq)
+                s->seq = kv->val.via.u64;
+            seq_persist(al, s);
+        }
+    }
     return 0;
+}
+
+void alerts_seqs_raise_floor(alerts_t *al, uint64_t floor)
+{
+    if (floor <= al->seq_floor)
+        return;
+    al->seq_floor = floor;
+    if (al->seq_fd >= 0 && write_header(al) != 0)
+        log_warn("%s: cannot write the header", al->seq_path);
+    for (size_t i = 0; i < al->nseqs; i++)
+        if (al->seqs[i].seq < floor) {
+            al->seqs[i].seq = floor;
+            seq_persist(al, &al->seqs[i]);
+        }
 }
 
 /* What subscribers send is subscriptions: a topic of a few dozen bytes. A
@@ -77,22 +303,20 @@ static int admit(alerts_t *al, const access_key_t *k, int opt, const char *topic
     if (k->see_all)
         return zmq_setsockopt(al->sock, opt, topic, tlen) == 0;
     const config_t *cfg = *al->cfg;
-    const char *hb = proto_heartbeat_topic;
-    size_t hblen = strlen(hb);
     char prefix[PROTO_MAX_ID_LEN + 16];
-    /* narrower than one visible cluster (or the heartbeat): as asked */
-    if (has_prefix(topic, tlen, hb, hblen))
-        return zmq_setsockopt(al->sock, opt, topic, tlen) == 0;
+    /* Each cluster's heartbeat is "alert.<cluster>.heartbeat", under its
+     * prefix like its alerts: narrowing by cluster scopes both, and a key
+     * hears no heartbeat (no seq) of a cluster it may not see. Ids have no
+     * '.', so "alert.eu." never covers another cluster. */
+    /* narrower than one visible cluster: as asked */
     for (size_t c = 0; c < cfg->nclusters; c++) {
         int plen = snprintf(prefix, sizeof prefix, "alert.%s.", cfg->clusters[c].id);
         if (keys_may_see(k, (int)c) && plen > 0 && (size_t)plen < sizeof prefix &&
             has_prefix(topic, tlen, prefix, (size_t)plen))
             return zmq_setsockopt(al->sock, opt, topic, tlen) == 0;
     }
-    /* wider: each visible cluster's topic (and the heartbeat) it covers */
+    /* wider: each visible cluster's prefix it covers */
     int n = 0;
-    if (has_prefix(hb, hblen, topic, tlen))
-        n += zmq_setsockopt(al->sock, opt, hb, hblen) == 0;
     for (size_t c = 0; c < cfg->nclusters; c++) {
         int plen = snprintf(prefix, sizeof prefix, "alert.%s.", cfg->clusters[c].id);
         if (keys_may_see(k, (int)c) && plen > 0 && (size_t)plen < sizeof prefix &&
@@ -231,7 +455,13 @@ int alerts_publish(alerts_t *al, proto_alert_t *a)
         al->send_errors++;
         return -1;
     }
-    a->seq = ++al->seq;
+    alerts_seq_t *slot = seq_slot(al, a->cluster.ptr, a->cluster.len, true);
+    if (!slot) {
+        log_error("alert %.*s: cannot publish: no cluster", PROTO_STR_ARG(a->id));
+        al->send_errors++;
+        return -1;
+    }
+    a->seq = ++slot->seq;
     msgpack_sbuffer_clear(&al->buf);
     int tlen = proto_alert_topic(a->cluster, (proto_severity_t)a->severity, topic, sizeof topic);
     if (tlen < 0 || proto_alert_encode(a, &al->buf, err, sizeof err) != PROTO_OK) {
@@ -249,33 +479,33 @@ int alerts_publish(alerts_t *al, proto_alert_t *a)
     }
     after_send(al);
     al->published++;
-    if (al->seq_fd >= 0) {
-        unsigned char b[8];
-        for (int i = 0; i < 8; i++)
-            b[i] = (unsigned char)(al->seq >> (8 * i));
-        if (pwrite(al->seq_fd, b, sizeof b, 0) != (ssize_t)sizeof b)
-            log_warn("alert-seq: write");
-    }
+    seq_persist(al, slot);
     if (a->severity < PROTO_SEV_COUNT)
         al->by_severity[a->severity]++;
-    log_info("alert %s %.*s: %.*s (seq %llu)", proto_alert_state_name(a->state),
-             PROTO_STR_ARG(a->id), PROTO_STR_ARG(a->summary), (unsigned long long)a->seq);
+    log_info("alert %s %.*s: %.*s (%.*s seq %llu)", proto_alert_state_name(a->state),
+             PROTO_STR_ARG(a->id), PROTO_STR_ARG(a->summary), PROTO_STR_ARG(a->cluster),
+             (unsigned long long)a->seq);
     return 0;
 }
 
-void alerts_heartbeat(alerts_t *al, int64_t now_ms)
+void alerts_heartbeat(alerts_t *al, const config_t *cfg, int64_t now_ms)
 {
+    char topic[PROTO_MAX_ID_LEN + 32], err[PROTO_ERRLEN];
     if (!al->sock)
         return;
     if (al->rebind_pending)
         bind_again(al);
-    msgpack_sbuffer_clear(&al->buf);
-    if (proto_heartbeat_encode(al->seq, now_ms, &al->buf) != PROTO_OK)
-        return;
-    size_t tlen = strlen(proto_heartbeat_topic);
-    if (zmq_send(al->sock, proto_heartbeat_topic, tlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_send(al->sock, al->buf.data, al->buf.size, ZMQ_DONTWAIT) < 0)
-        al->send_errors++;
+    for (size_t c = 0; c < cfg->nclusters; c++) {
+        const char *id = cfg->clusters[c].id;
+        proto_heartbeat_t hb = {proto_str(id), alerts_seq(al, id), now_ms};
+        msgpack_sbuffer_clear(&al->buf);
+        int tlen = proto_heartbeat_topic(hb.cluster, topic, sizeof topic);
+        if (tlen < 0 || proto_heartbeat_encode(&hb, &al->buf, err, sizeof err) != PROTO_OK)
+            continue; /* a config id always fits and encodes */
+        if (zmq_send(al->sock, topic, (size_t)tlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+            zmq_send(al->sock, al->buf.data, al->buf.size, ZMQ_DONTWAIT) < 0)
+            al->send_errors++;
+    }
     after_send(al);
 }
 
@@ -287,5 +517,8 @@ void alerts_close(alerts_t *al)
     if (al->seq_fd >= 0)
         close(al->seq_fd);
     al->seq_fd = -1;
+    free(al->seqs);
+    al->seqs = NULL;
+    al->nseqs = al->seqs_cap = 0;
     msgpack_sbuffer_destroy(&al->buf);
 }

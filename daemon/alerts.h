@@ -1,10 +1,14 @@
 /*
  * alerts.h -- the alert fan-out: a PUB socket, frames [topic][alert] with
- * topic "alert.<cluster>.<severity>", and the global alert sequence number.
+ * topic "alert.<cluster>.<severity>", and each cluster's alert sequence
+ * number.
  *
  * PUB never blocks: a subscriber that falls behind by more than the
- * high-water mark loses messages, which it detects by a gap in seq and
+ * high-water mark loses messages, which it detects by a gap in a cluster's
+ * seq (or that cluster's heartbeat, topic "alert.<cluster>.heartbeat") and
  * repairs with the control socket's "alerts" snapshot (the Clone pattern).
+ * Seqs count per cluster so that a subscriber which sees only some clusters
+ * sees no gaps it could never fill, and learns nothing of the others.
  *
  * With CURVE the socket is an XPUB in manual mode instead: each
  * subscription arrives here with the subscriber's key (User-Id) and is
@@ -29,6 +33,13 @@
 
 struct server;
 
+/* One cluster's sequence number and where it lives in the file. */
+typedef struct {
+    char cluster[PROTO_MAX_ID_LEN + 1];
+    uint64_t seq;            /* last sequence number published in the cluster */
+    int64_t record;          /* its record's index in alert-seqs, -1 if not written yet */
+} alerts_seq_t;
+
 typedef struct {
     void *sock;              /* owned: closed by alerts_close */
     /* gated (CURVE): the XPUB's subscriptions, checked against the keys */
@@ -43,17 +54,41 @@ typedef struct {
     char bound[256];         /* ZMQ_LAST_ENDPOINT: what to unbind */
     bool rebind_pending;     /* unbound, the bind again failed: retried by the heartbeat */
     uint64_t rebinds;
-    int seq_fd;              /* state_dir/alert-seq, -1 if none */
-    uint64_t seq;            /* last sequence number published */
+    int seq_fd;              /* state_dir/alert-seqs, -1 if none */
+    char seq_path[4096];     /* for messages */
+    alerts_seq_t *seqs;      /* every cluster ever published, config or not; owned */
+    size_t nseqs, seqs_cap;
+    size_t nrecords;         /* records in the file */
+    uint64_t seq_floor;      /* a cluster without a slot starts here */
     msgpack_sbuffer buf;     /* reused encode buffer */
     uint64_t published;
     uint64_t send_errors;
     uint64_t by_severity[PROTO_SEV_COUNT];
 } alerts_t;
 
-/* Prepares al (no socket yet) and reads the last sequence number from
- * state_dir/alert-seq. Returns 0, or -1 with the reason in err. */
+/* Prepares al (no socket yet) and reads each cluster's last sequence
+ * number from state_dir/alert-seqs (creating it, from the old global
+ * state_dir/alert-seq if there is one). Returns 0, or -1 with the reason in
+ * err (a damaged file is never guessed at: it names the file and record). */
 int alerts_init(alerts_t *al, const char *state_dir, char *err, size_t errlen);
+
+/* The last sequence number published in cluster (the floor if none). */
+uint64_t alerts_seq(const alerts_t *al, const char *cluster);
+
+/* Writes the map {cluster: last seq} of every cluster with a slot, for the
+ * daemon's snapshot (daemon/snapshot.c). */
+void alerts_seqs_pack(const alerts_t *al, msgpack_packer *pk);
+
+/* Checks (apply false) or applies a map written by alerts_seqs_pack: each
+ * cluster's seq is raised to the snapshot's if that is higher (the file is
+ * normally ahead of any snapshot; this only repairs a lost file). Returns 0,
+ * or -1 with the reason in err. */
+int alerts_seqs_load(alerts_t *al, const msgpack_object *map, bool apply, char *err,
+                     size_t errlen);
+
+/* A snapshot of an older daemon carries one global seq: every cluster goes
+ * on from at least it. */
+void alerts_seqs_raise_floor(alerts_t *al, uint64_t floor);
 
 /* Binds a PUB socket on endpoint with high-water mark hwm (messages queued
  * per subscriber); a subscriber stalled for peer_timeout seconds is dropped
@@ -79,13 +114,15 @@ void alerts_rebind(alerts_t *al);
  * loop handles are closed. alerts_close() then closes the socket. */
 void alerts_stop(alerts_t *al, void (*on_closed)(struct server *));
 
-/* Gives a->seq the next sequence number, encodes and sends it. Returns 0 or
- * -1 (logged and counted; the alert is lost for subscribers, not for state). */
+/* Gives a->seq the next sequence number of a->cluster, encodes and sends it.
+ * Returns 0 or -1 (logged and counted; the alert is lost for subscribers, not
+ * for state). */
 int alerts_publish(alerts_t *al, proto_alert_t *a);
 
-/* Publishes a heartbeat carrying the last sequence number (from the cron,
- * once a second), so a subscriber that lost the latest alerts notices. */
-void alerts_heartbeat(alerts_t *al, int64_t now_ms);
+/* Publishes one heartbeat per cluster of cfg, on "alert.<cluster>.heartbeat",
+ * carrying that cluster's last sequence number (from the cron, once a
+ * second), so a subscriber that lost a cluster's latest alerts notices. */
+void alerts_heartbeat(alerts_t *al, const config_t *cfg, int64_t now_ms);
 
 void alerts_close(alerts_t *al);
 

@@ -297,7 +297,7 @@ static void cron_cb(uv_timer_t *t)
         rules_tick(&srv->rules, wall);
         alertbook_tick(&srv->book, wall);
         alertbook_flush(&srv->book, wall);
-        alerts_heartbeat(&srv->alerts, wall);
+        alerts_heartbeat(&srv->alerts, srv->cfg, wall);
     }
     if (w->full) {
         diskfull_tick(srv, now);

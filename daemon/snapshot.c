@@ -3,7 +3,8 @@
  *
  *   created_ms  int      when it was taken
  *   segment     uint     WAL segments <= this are in it
- *   alert_seq   uint     last alert sequence number published
+ *   alert_seqs  map      cluster -> last alert sequence number published there
+ *                        (older snapshots: alert_seq, one global uint)
  *   stats       map      samples_applied, batches_ok, batches_duplicate
  *   streams     array of agent streams, written by streams_pack (streams.h)
  *   series      array of [firm, metric, last, last_ts, count,
@@ -79,8 +80,8 @@ static void serialise(server_t *srv, uint64_t segment, msgpack_sbuffer *buf)
     msgpack_pack_int64(&pk, calendar_now_ms());
     pack_str(&pk, "segment");
     msgpack_pack_uint64(&pk, segment);
-    pack_str(&pk, "alert_seq");
-    msgpack_pack_uint64(&pk, srv->alerts.seq);
+    pack_str(&pk, "alert_seqs");
+    alerts_seqs_pack(&srv->alerts, &pk);
     pack_str(&pk, "stats");
     msgpack_pack_map(&pk, 3);
     pack_str(&pk, "samples_applied");
@@ -389,10 +390,18 @@ static int load_payload(server_t *srv, const msgpack_object *root, bool apply, l
     const msgpack_object *o, *st = proto_obj_get(root, "stats");
     if (!as_u64(proto_obj_get(root, "segment"), &u))
         BAD("segment: missing or not an integer");
-    if (!as_u64(proto_obj_get(root, "alert_seq"), &u))
-        BAD("alert_seq: missing or not an integer");
-    if (apply)
-        srv->alerts.seq = u;
+    /* The seq file is written after every publication, so it is ahead of
+     * any snapshot; the snapshot's seqs only raise it (a lost file). */
+    if (proto_obj_get(root, "alert_seqs")) {
+        if (alerts_seqs_load(&srv->alerts, proto_obj_get(root, "alert_seqs"), apply, err,
+                             errlen) != 0)
+            return -1;
+    } else if (as_u64(proto_obj_get(root, "alert_seq"), &u)) {
+        if (apply) /* an older daemon's global seq */
+            alerts_seqs_raise_floor(&srv->alerts, u);
+    } else {
+        BAD("alert_seqs: missing or not a map");
+    }
     if (!st || st->type != MSGPACK_OBJECT_MAP)
         BAD("stats: missing");
     uint64_t *stat_dst[] = {&srv->stats.samples_applied, &srv->stats.batches_ok,

@@ -205,7 +205,7 @@ typedef struct {
     proto_str_t summary;  /* one human sentence, <= PROTO_MAX_TEXT_LEN */
     int64_t since_ms;     /* when it started firing */
     int64_t ts_ms;        /* when this state was entered */
-    uint64_t seq;         /* global alert sequence number, >= 1 */
+    uint64_t seq;         /* the cluster's alert sequence number, >= 1 */
     /* optional (left out on the wire when false / 0 / empty) */
     bool reminder;        /* a repeat of a firing alert, not a new transition */
     uint32_t count;       /* > 0: a grouped alert standing for count alerts */
@@ -219,15 +219,25 @@ int proto_alert_decode(const void *buf, size_t len, proto_alert_t *a, char *err,
 /* Writes "alert.<cluster>.<severity>" into buf; returns its length or -1 if it does not fit. */
 int proto_alert_topic(proto_str_t cluster, proto_severity_t sev, char *buf, size_t bufsize);
 
-/* ---- heartbeat (daemon -> subscribers, once a second) ------------------ */
+/* ---- heartbeat (daemon -> subscribers, once a second per cluster) ------ */
 
-/* The topic frame of a heartbeat: "alert..heartbeat" (NUL-terminated). */
-extern const char proto_heartbeat_topic[];
+typedef struct {
+    proto_str_t cluster;  /* the cluster it speaks for */
+    uint64_t seq;         /* the last alert seq published in that cluster (0: none yet) */
+    int64_t ts_ms;        /* when it was sent */
+} proto_heartbeat_t;
 
-/* seq: the last alert sequence number published. */
-int proto_heartbeat_encode(uint64_t seq, int64_t ts_ms, msgpack_sbuffer *out);
-int proto_heartbeat_decode(const void *buf, size_t len, uint64_t *ret_seq, int64_t *ret_ts,
-                           char *err, size_t errlen);
+/* Writes "alert.<cluster>.heartbeat" into buf; returns its length or -1 if
+ * cluster is empty or it does not fit. */
+int proto_heartbeat_topic(proto_str_t cluster, char *buf, size_t bufsize);
+
+/* Returns PROTO_OK, or a negative proto_err_t with the reason in err (an
+ * invalid cluster id or timestamp). */
+int proto_heartbeat_encode(const proto_heartbeat_t *hb, msgpack_sbuffer *out, char *err,
+                           size_t errlen);
+/* On success hb->cluster borrows from buf. */
+int proto_heartbeat_decode(const void *buf, size_t len, proto_heartbeat_t *hb, char *err,
+                           size_t errlen);
 
 /* ---- control (clustermonctl <-> daemon) -------------------------------- */
 

@@ -116,27 +116,61 @@ START_TEST(test_rejects)
 }
 END_TEST
 
+static void assert_str_is(proto_str_t s, const char *want)
+{
+    ck_assert_msg(proto_str_eq(s, want), "\"%.*s\" is not \"%s\"", PROTO_STR_ARG(s), want);
+}
+
 START_TEST(test_heartbeat)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     char err[PROTO_ERRLEN];
-    uint64_t seq;
-    int64_t ts;
-    ck_assert_int_eq(proto_heartbeat_encode(3024, 1656633600000, &sb), PROTO_OK);
-    ck_assert_int_eq(proto_heartbeat_decode(sb.data, sb.size, &seq, &ts, err, sizeof err), PROTO_OK);
-    ck_assert_uint_eq(seq, 3024);
-    ck_assert_int_eq(ts, 1656633600000);
+    proto_heartbeat_t hb = {proto_str("energy-env"), 3024, 1656633600000}, d;
+    ck_assert_int_eq(proto_heartbeat_encode(&hb, &sb, err, sizeof err), PROTO_OK);
+    ck_assert_int_eq(proto_heartbeat_decode(sb.data, sb.size, &d, err, sizeof err), PROTO_OK);
+    assert_str_is(d.cluster, "energy-env");
+    ck_assert_uint_eq(d.seq, 3024);
+    ck_assert_int_eq(d.ts_ms, 1656633600000);
     /* truncated at every length: clean failure */
     for (size_t n = 0; n < sb.size; n++)
-        ck_assert_int_lt(proto_heartbeat_decode(sb.data, n, &seq, &ts, err, sizeof err), 0);
+        ck_assert_int_lt(proto_heartbeat_decode(sb.data, n, &d, err, sizeof err), 0);
     /* an alert is not a heartbeat */
     proto_alert_t a = base_alert();
     msgpack_sbuffer_clear(&sb);
     ck_assert_int_eq(proto_alert_encode(&a, &sb, err, sizeof err), PROTO_OK);
-    ck_assert_int_eq(proto_heartbeat_decode(sb.data, sb.size, &seq, &ts, err, sizeof err),
-                     PROTO_ETYPE);
-    ck_assert_str_eq(proto_heartbeat_topic, "alert..heartbeat");
+    ck_assert_int_eq(proto_heartbeat_decode(sb.data, sb.size, &d, err, sizeof err), PROTO_ETYPE);
+    msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+/* Each cluster's heartbeat under its own topic: the cluster's prefix gets it. */
+START_TEST(test_heartbeat_topic)
+{
+    char topic[96];
+    ck_assert_int_eq(proto_heartbeat_topic(proto_str("energy-env"), topic, sizeof topic), 26);
+    ck_assert_str_eq(topic, "alert.energy-env.heartbeat");
+    ck_assert_int_eq(strncmp(topic, "alert.energy-env.", 17), 0);
+    ck_assert_int_eq(proto_heartbeat_topic(proto_str(""), topic, sizeof topic), -1);
+    ck_assert_int_eq(proto_heartbeat_topic(proto_str("energy-env"), topic, 26), -1);
+    ck_assert_str_eq(topic, "");
+}
+END_TEST
+
+/* The encoder refuses what the decoder would: an empty or overlong cluster. */
+START_TEST(test_heartbeat_rejects)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    char err[PROTO_ERRLEN], longid[PROTO_MAX_ID_LEN + 2];
+    proto_heartbeat_t hb = {proto_str(""), 1, 1656633600000};
+    ck_assert_int_eq(proto_heartbeat_encode(&hb, &sb, err, sizeof err), PROTO_EVALUE);
+    ck_assert_msg(strstr(err, "cluster") != NULL, "%s", err);
+    memset(longid, 'x', sizeof longid - 1);
+    longid[sizeof longid - 1] = '\0';
+    hb.cluster = proto_str(longid);
+    ck_assert_int_lt(proto_heartbeat_encode(&hb, &sb, err, sizeof err), 0);
+    ck_assert_uint_eq(sb.size, 0);
     msgpack_sbuffer_destroy(&sb);
 }
 END_TEST
@@ -150,6 +184,8 @@ int main(void)
     tcase_add_loop_test(tc, test_state_names, 0, sizeof states / sizeof states[0]);
     tcase_add_test(tc, test_rejects);
     tcase_add_test(tc, test_heartbeat);
+    tcase_add_test(tc, test_heartbeat_topic);
+    tcase_add_test(tc, test_heartbeat_rejects);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -77,8 +77,11 @@ check "threshold: COD fires on the second breaching sample, resolves at 36.4" \
     [ "$(count "$E" '.id == "cod-limit:ee-024" and ((.state == "firing" and .observed == 67.2)
         or (.state == "resolved" and .observed == 36.4))')" = 2 ]
 check "every alert carries its inputs (details)" [ "$(count "$E" '(.details | length) == 0')" = 0 ]
-check "sequence numbers are contiguous (no gap so far)" \
-    jq -s -e '[.[] | select(.snapshot | not) | .seq] | . == [range(.[0]; .[0] + length)]' "$E" > /dev/null
+check "sequence numbers are contiguous in each cluster (no gap so far)" \
+    jqe -s '[.[] | select(.snapshot | not)] | group_by(.cluster) | length >= 2 and
+        all(map(.seq) as $s | $s == [range($s[0]; $s[0] + ($s | length))])' "$E"
+check "each cluster counts from 1" \
+    jqe -s '[.[] | select(.snapshot | not)] | group_by(.cluster) | all(.[0].seq == 1)' "$E"
 check "--exec ran once per live alert" \
     [ "$(grep -c '"seq"' "$TMP/exec.out")" = "$(count "$E" 'true')" ]
 
@@ -142,12 +145,20 @@ kill -CONT "$LATE"
 sleep 2
 SUB --state-file "$TMP/truth.state" --timeout 1000 > /dev/null 2>&1
 # wait (bounded) until both subscribers have caught up with the daemon
-truth_seq=$(jq .seq "$TMP/truth.state")
+truth_seqs=$(jq -cS .seqs "$TMP/truth.state")
 for _ in $(seq 1 100); do
-    [ "$(jq .seq "$TMP/late.state")" = "$truth_seq" ] && [ "$(jq .seq "$TMP/early.state")" = "$truth_seq" ] && break
+    [ "$(jq -cS .seqs "$TMP/late.state")" = "$truth_seqs" ] &&
+        [ "$(jq -cS .seqs "$TMP/early.state")" = "$truth_seqs" ] && break
     sleep 0.2
 done
-check "the stalled subscriber noticed the gap and resynchronised" grep -q "^clustermon-sub: gap: " "$TMP/late.err"
+check "the truth has a seq per cluster" jqe 'keys == ["energy-env", "new-energy"]' <<< "$truth_seqs"
+check "the stalled subscriber caught up with every cluster's seq" \
+    [ "$(jq -cS .seqs "$TMP/late.state")" = "$truth_seqs" ]
+check "so did the early one" [ "$(jq -cS .seqs "$TMP/early.state")" = "$truth_seqs" ]
+check "the stalled subscriber noticed energy-env's gap and resynchronised" \
+    grep -qE "^clustermon-sub: gap: (expected energy-env seq|heartbeat says energy-env is at seq)" "$TMP/late.err"
+check "no gap was ever seen in new-energy, which lost nothing" \
+    sh -c "! grep -q 'gap: .*new-energy' '$TMP/late.err' '$TMP/early.err'"
 check "the late subscriber ends with exactly the daemon's firing set" \
     sh -c "[ \"\$(jq -c '[.firing[].id]' '$TMP/late.state')\" = \"\$(jq -c '[.firing[].id]' '$TMP/truth.state')\" ]"
 check "so does the early one" \
@@ -155,7 +166,7 @@ check "so does the early one" \
 
 # ---- 5. a restart reconciles without re-announcing --------------------------------------
 before=$(wc -l < "$E")
-last_seq=$(jq -s '.[-1].seq' "$E")
+last_seq=$(jq -s '[.[] | select(.cluster == "energy-env")][-1].seq' "$E")
 stop_daemon TERM
 start_daemon "$TMP/r.conf"
 sleep 1.5
@@ -164,7 +175,8 @@ check "after a restart nothing still true is announced again" \
     [ -z "$(printf '%s' "$after_restart" | jq -c 'select(.state == "firing" and (.reminder | not))')" ]
 printf 'ee-030,cod,700,%s\nee-030,cod,700,%s\n' "$((ts + 9000000))" "$((ts + 9060000))" | AG -a rafter -
 sleep 0.5
-check "and sequence numbers go on from where they were" \
+check "the seqs are kept per cluster in state_dir/alert-seqs" test -s "$STATE/alert-seqs"
+check "and energy-env's sequence numbers go on from where they were" \
     [ "$(jq -s '[.[] | select(.id == "cod-remind:ee-030" and .state == "firing")][0].seq' "$E")" -gt "$last_seq" ]
 
 kill -TERM "$EARLY" "$LATE" 2>/dev/null

@@ -164,7 +164,8 @@ check "the silence is there" sh -c "'$BIN/clustermonctl' -e '$CONTROL' silence l
 check "denied commands are counted" jqe '.security.commands_denied == 2' <<< "$(ctl status --json)"
 
 # ---- a subscriber limited to new-energy -----------------------------------------
-"$BIN/clustermon-sub" -e "$ALERTS" -C "$CONTROL" --key "$K/sub.key" > "$TMP/sub.out" 2> "$TMP/sub.err" &
+"$BIN/clustermon-sub" -e "$ALERTS" -C "$CONTROL" --key "$K/sub.key" -v --state-file "$TMP/sub.state" \
+    > "$TMP/sub.out" 2> "$TMP/sub.err" &
 SUBPID=$!
 PIDS+=("$SUBPID")
 for _ in $(seq 1 50); do
@@ -188,6 +189,22 @@ check "  (ne-cod only)" jqe '[.alerts[].rule] | index("ne-cod") != null and inde
     "$TMP/sub-snap.json"
 check "a subscriber may not read status" sh -c \
     "! '$BIN/clustermonctl' -e '$CONTROL' --key '$K/sub.key' status > /dev/null 2>&1"
+check "  its snapshot carries new-energy's seq and no other" \
+    jqe '.seqs | keys == ["new-energy"] and .["new-energy"] >= 1' "$TMP/sub-snap.json"
+# energy-env keeps alerting; its seq moves on while the subscriber hears
+# several rounds of heartbeats (one a second per cluster)
+for f in ee-002 ee-003 ee-004; do
+    printf '%s,cod,80,2030-02-02T08:00:00+08:00\n%s,cod,81,2030-02-02T09:00:00+08:00\n' "$f" "$f"
+done > "$TMP/cod2.csv"
+check "admin makes energy-env alert again" agent admin admin-cod2 "$TMP/cod2.csv"
+for _ in $(seq 1 50); do
+    ctl alerts --json > "$TMP/admin-snap.json"
+    jqe '.seqs["energy-env"] > .seqs["new-energy"]' "$TMP/admin-snap.json" && break
+    sleep 0.1
+done
+check "  (energy-env's seq is now above new-energy's)" \
+    jqe '.seqs["energy-env"] > .seqs["new-energy"] and .seqs["energy-env"] >= 2' "$TMP/admin-snap.json"
+sleep 3
 
 # ---- describe: scoped to the caller's key -------------------------------------------
 ne_firms=$(ctl firms --cluster new-energy --json | jq '.firms | length')
@@ -216,6 +233,15 @@ check "describe: a viewer sees both clusters, no admin command" \
 
 kill "$SUBPID" 2>/dev/null
 wait "$SUBPID" 2>/dev/null
+check "the one-cluster subscriber took the snapshot once, at start, and never again" \
+    grep -q "interrupted: .* heartbeats, 0 gaps, 1 snapshots" "$TMP/sub.err"
+check "  (no resync said)" sh -c "! grep -q resynchronising '$TMP/sub.err'"
+check "it heard new-energy's heartbeats" grep -q "heartbeat: cluster new-energy at seq" "$TMP/sub.err"
+check "  (several rounds)" \
+    sh -c "[ \"\$(sed -n 's/.* \([0-9]*\) heartbeats, .*/\1/p' '$TMP/sub.err')\" -ge 3 ]"
+check "but no heartbeat of energy-env" sh -c "! grep -q 'heartbeat: cluster energy-env' '$TMP/sub.err'"
+check "nor any seq of it: it knows only new-energy's" \
+    jqe '(.seqs | keys) == ["new-energy"] and ([.firing[].id] | all(startswith("ne-cod:")))' "$TMP/sub.state"
 
 # ---- reload: revoke ee-001's key, keep the gateway's connection ----------------------
 mkfifo "$TMP/gw.fifo"

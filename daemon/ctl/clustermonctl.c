@@ -1064,17 +1064,31 @@ static void print_alerts(const msgpack_object *body, const ctl_opts_t *o)
                proto_severity_name(a.severity), proto_alert_state_name(a.state), (int)a.id.len,
                a.id.ptr, (int)a.summary.len, a.summary.ptr);
     }
+    const msgpack_object *seqs = proto_obj_get(body, "seqs");
+    bool has_seqs = seqs && seqs->type == MSGPACK_OBJECT_MAP;
     if (o->json) {
-        json_t *root = json_object();
-        json_object_set_new(root, "seq", json_integer(get_int(body, "seq", NULL)));
+        json_t *root = json_object(), *js = json_object();
+        for (uint32_t i = 0; has_seqs && i < seqs->via.map.size; i++) {
+            const msgpack_object_kv *kv = &seqs->via.map.ptr[i];
+            if (kv->key.type == MSGPACK_OBJECT_STR && kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+                json_object_setn_new(js, kv->key.via.str.ptr, kv->key.via.str.size,
+                                     json_integer((json_int_t)kv->val.via.u64));
+        }
+        json_object_set_new(root, "seqs", js);
         json_object_set_new(root, "alerts", arr);
         print_json(root);
         json_decref(root);
     } else {
         json_decref(arr);
-        printf("\n%u firing, current to alert seq %lld\n",
-               list && list->type == MSGPACK_OBJECT_ARRAY ? list->via.array.size : 0,
-               (long long)get_int(body, "seq", NULL));
+        printf("\n%u firing, current to alert seqs",
+               list && list->type == MSGPACK_OBJECT_ARRAY ? list->via.array.size : 0);
+        for (uint32_t i = 0; has_seqs && i < seqs->via.map.size; i++) {
+            const msgpack_object_kv *kv = &seqs->via.map.ptr[i];
+            if (kv->key.type == MSGPACK_OBJECT_STR && kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+                printf("%s %.*s %llu", i ? "," : "", (int)kv->key.via.str.size, kv->key.via.str.ptr,
+                       (unsigned long long)kv->val.via.u64);
+        }
+        printf("\n");
     }
 }
 

@@ -169,10 +169,9 @@ static void fuzz_alert(const uint8_t *data, size_t size)
 
 static void fuzz_heartbeat(const uint8_t *data, size_t size)
 {
-    char err[PROTO_ERRLEN];
-    uint64_t seq, seq2;
-    int64_t ts, ts2;
-    int rc = proto_heartbeat_decode(data, size, &seq, &ts, err, sizeof err);
+    char err[PROTO_ERRLEN], topic[256];
+    proto_heartbeat_t hb, hb2;
+    int rc = proto_heartbeat_decode(data, size, &hb, err, sizeof err);
 
     if (rc != PROTO_OK) {
         check_failure("heartbeat", rc, err);
@@ -180,9 +179,15 @@ static void fuzz_heartbeat(const uint8_t *data, size_t size)
     }
     msgpack_sbuffer e1;
     msgpack_sbuffer_init(&e1);
-    FUZZ_ASSERT(proto_heartbeat_encode(seq, ts, &e1) == PROTO_OK, "heartbeat: decoded, but the encoder refuses it");
-    rc = proto_heartbeat_decode(e1.data, e1.size, &seq2, &ts2, err, sizeof err);
-    FUZZ_ASSERT(rc == PROTO_OK && seq == seq2 && ts == ts2, "heartbeat: round trip: %s", err);
+    FUZZ_ASSERT(proto_heartbeat_encode(&hb, &e1, err, sizeof err) == PROTO_OK,
+                "heartbeat: decoded, but the encoder refuses it: %s", err);
+    rc = proto_heartbeat_decode(e1.data, e1.size, &hb2, err, sizeof err);
+    FUZZ_ASSERT(rc == PROTO_OK && hb.seq == hb2.seq && hb.ts_ms == hb2.ts_ms &&
+                    hb.cluster.len == hb2.cluster.len &&
+                    memcmp(hb.cluster.ptr, hb2.cluster.ptr, hb.cluster.len) == 0,
+                "heartbeat: round trip: %s", err);
+    FUZZ_ASSERT(proto_heartbeat_topic(hb.cluster, topic, sizeof topic) > 0,
+                "heartbeat: no topic for a decoded heartbeat");
     msgpack_sbuffer_destroy(&e1);
 }
 
