@@ -57,7 +57,7 @@ for c in "${cases[@]}"; do
     # shellcheck disable=SC2086
     out=$(zctl "$cmd" $args 2>&1)
     check "$cmd $args: refused: $want" \
-        grep -qF "ok=false max_version=1 reason=$want" <<< "$out"
+        grep -qF "ok=false max_version=2 reason=$want" <<< "$out"
 done
 check "the good ones still work: report year" sh -c "'$ZCTL' -t 5000 '$CONTROL' report year=int:2023 | grep -q '^ok=true'"
 check "  totals metric period" sh -c "'$ZCTL' -t 5000 '$CONTROL' totals metric=str:revenue period=str:2023 | grep -q '^ok=true'"
@@ -71,7 +71,7 @@ check "an unknown command lists the known ones" \
 # ---- size -------------------------------------------------------------------------------
 out=$(zctl -p 70000 ping 2>&1)
 check "a 70 KB request gets a reply naming the limit" \
-    grep -q "ok=false max_version=1 reason=too large: a request of 700[0-9][0-9] bytes exceeds the control socket's limit of 65536 bytes" <<< "$out"
+    grep -q "ok=false max_version=2 reason=too large: a request of 700[0-9][0-9] bytes exceeds the control socket's limit of 65536 bytes" <<< "$out"
 check "a 60 KB request is served" sh -c "'$ZCTL' -t 5000 -p 60000 '$CONTROL' ping | grep -q '^ok=true'"
 check "a 2 MB frame is dropped by ZeroMQ, unanswered" sh -c "! '$ZCTL' -t 1000 -p 2000000 '$CONTROL' ping > /dev/null 2>&1"
 check "the daemon still answers" pong
@@ -86,11 +86,11 @@ check "/metrics: args refusals" \
 # ---- version ----------------------------------------------------------------------------
 out=$(zctl -v 9 ping 2>&1)
 check "a ctl of version 9: ok false, reason version: ..., max_version" \
-    grep -q "^ok=false max_version=1 reason=version: unsupported version 9 (this build speaks 1..1)" <<< "$out"
+    grep -q "^ok=false max_version=2 reason=version: unsupported version 9 (this build speaks 2..2)" <<< "$out"
 out=$(zctl -v 0 ping 2>&1)
-check "  and of version 0" grep -q "^ok=false max_version=1 reason=version: " <<< "$out"
+check "  and of version 0" grep -q "^ok=false max_version=2 reason=version: " <<< "$out"
 check "counted: control.refused_version" jqe '.control.refused_version == 2' <<< "$(ctl status --json)"
-check "every reply carries max_version" sh -c "'$ZCTL' -t 5000 '$CONTROL' ping | grep -q '^ok=true max_version=1 '"
+check "every reply carries max_version" sh -c "'$ZCTL' -t 5000 '$CONTROL' ping | grep -q '^ok=true max_version=2 '"
 
 # ---- describe (no CURVE: everything) ---------------------------------------------------
 ctl describe --json > "$TMP/describe.json"
