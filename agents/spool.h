@@ -23,14 +23,14 @@
  * message:
  *
  *   0  "CMSB"     magic          24 u64 input line after this batch
- *   4  u32 format version (1)    32 u32 CRC-32 of input bytes [0, offset)
+ *   4  u32 format version (2)    32 u32 CRC-32 of input bytes [0, offset)
  *   8  u64 seq                   36 u32 message length
  *   16 u64 input offset after    40 u32 CRC-32 of bytes [0, 40) and the message
  *         this batch
  *
  * The state file is lines of "key value", the first one the format version:
  *
- *   clustermon-agent-spool 1
+ *   clustermon-agent-spool 2
  *   agent ee-001-agent
  *   epoch 4503599627370497     (the stream: PROTOCOL.md 2, chosen at random when the spool is new)
  *   next_seq 1795922226767

@@ -33,6 +33,7 @@ void streams_free(streams_t *t)
     for (size_t i = 0; t->slots && i <= t->mask; i++) {
         free(t->slots[i].key);
         free(t->slots[i].agent);
+        free(t->slots[i].ring);
     }
     free(t->slots);
     t->slots = NULL;
@@ -90,6 +91,8 @@ stream_verdict_t streams_check(const streams_t *t, const stream_t *s, uint64_t e
                                int64_t now, const stream_outcome_t **ret_outcome)
 {
     *ret_outcome = NULL;
+    if (seq == 0)
+        return STREAM_GAP; /* never valid (the decoder refuses it): no slot to look at */
     if (s->epoch == 0)
         return seq == 1 ? STREAM_TAKE : STREAM_GAP; /* a free id: streams start at 1 */
     if (epoch == s->epoch) {
@@ -119,11 +122,13 @@ void streams_settle(streams_t *t, stream_t *s, uint64_t epoch, uint64_t seq, uin
                     uint32_t accepted, int64_t now, int64_t wall_ms)
 {
     (void)t;
+    if (!s->ring)
+        s->ring = xcalloc(W, sizeof *s->ring);
     if (epoch != s->epoch) {
         s->prev_epoch = s->epoch;
         s->epoch = epoch;
         s->since_wall_ms = wall_ms;
-        memset(s->ring, 0, sizeof s->ring);
+        memset(s->ring, 0, W * sizeof *s->ring);
     }
     s->next = seq + 1;
     s->ring[seq % W] = (stream_outcome_t){.status = status, .accepted = accepted};
@@ -216,6 +221,8 @@ int streams_unpack(streams_t *t, const msgpack_object *o, bool apply, int64_t no
             snprintf(err, errlen, "streams: more than %d streams", STREAMS_MAX);
             return -1;
         }
+        if (!s->ring)
+            s->ring = xcalloc(W, sizeof *s->ring);
         s->epoch = epoch;
         s->prev_epoch = prev;
         s->next = next;
