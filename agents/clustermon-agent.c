@@ -864,6 +864,7 @@ static int run(const options_t *opt)
         status = EXIT_NACK;
         goto done;
     }
+    zmq_ctx_set(a.ctx, ZMQ_IPV6, 1); /* so that tcp://[::1]:P and IPv6 hosts connect */
     if ((status = check_endpoints(&a)) != 0 || (status = connect_to(&a, 0)) != 0)
         goto done;
 

@@ -429,6 +429,15 @@ static void handle_batch(ingest_t *in, envelope_t *env)
     const void *data = envelope_data(env);
     size_t len = envelope_size(env);
     proto_batch_t b = {.samples = in->samples, .cap = PROTO_MAX_SAMPLES};
+    if (len > PROTO_MAX_MSG_SIZE) {
+        /* ZeroMQ lets frames up to INGEST_MAX_FRAME through so that this one
+         * is answered and counted rather than dropped with the connection. */
+        answer_ctx_t big = {.peer = zmq_msg_gets(&env->body, "Peer-Address")};
+        snprintf(reason, sizeof reason, "a frame of %zu bytes exceeds the limit of %u bytes "
+                 "(PROTO_MAX_MSG_SIZE): send smaller batches", len, PROTO_MAX_MSG_SIZE);
+        nack(in, env, &big, PROTO_STATUS_TOO_LARGE, reason);
+        return;
+    }
     int rc = proto_batch_decode(data, len, &b, reason, sizeof reason);
     answer_ctx_t ctx = {.agent = b.agent, .seq = b.seq,
                         .peer = zmq_msg_gets(&env->body, "Peer-Address")};
@@ -642,7 +651,7 @@ int ingest_start(ingest_t *in, const char *endpoint, char *err, size_t errlen)
         return -1;
     }
     int linger = 0, hwm = 10000;
-    int64_t maxmsg = PROTO_MAX_MSG_SIZE;
+    int64_t maxmsg = INGEST_MAX_FRAME;
     zmq_setsockopt(in->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(in->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(in->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);

@@ -51,6 +51,11 @@ typedef struct {
     int64_t last_ms;
 } ingest_bucket_t;
 
+/* Frames up to this reach the daemon, which answers those over
+ * PROTO_MAX_MSG_SIZE too_large; larger ones ZeroMQ drops with the connection
+ * (counted as a disconnect), so no peer makes the daemon hold more. */
+#define INGEST_MAX_FRAME (2 * PROTO_MAX_MSG_SIZE)
+
 #define INGEST_BUCKETS 4096 /* per-connection buckets, direct-mapped */
 
 /* An answer held back until the WAL record it answers (or a record before

@@ -2,8 +2,8 @@
 # tests/hostile.sh -- hostile input against a running daemon: a table of bad
 # batches, each sent as raw bytes with tests/tools/zsend, must be nacked with
 # its status and reason and counted in `clustermonctl status` (nacks.<status>),
-# with the daemon still answering after each; a frame over 4 MiB is dropped by
-# ZeroMQ while the daemon serves others; a flood from one connection does not
+# with the daemon still answering after each; a frame over 4 MiB is answered
+# too_large, one over 8 MiB dropped by ZeroMQ while the daemon serves others; a flood from one connection does not
 # keep a well-behaved agent from being acked in time; and the good data sent
 # first is intact at the end.
 #
@@ -205,13 +205,20 @@ for v in 3 1; do
     check "version $v: counted in nacks.version" [ "$(nack_count version)" = $((before + 1)) ]
 done
 
-# ---- a frame over 4 MiB: ZeroMQ drops it and the connection, no reply -----------
-# (ZMQ_MAXMSGSIZE: the daemon never sees it, so no nack and no counter)
+# ---- frames over 4 MiB: answered too_large up to 8 MiB, dropped beyond ---------------
 head -c $((4 * 1024 * 1024 + 1)) /dev/zero > "$TMP/huge.bin"
+before=$(nack_count too_large)
+timeout 20 "$ZFLOOD" -n 1 -t 5000 "$INGEST" "$TMP/huge.bin" > "$TMP/out"
+check "a frame of 4 MiB + 1 is answered too_large, naming the limit" \
+    grep -q '^first: too_large seq=0 .*a frame of 4194305 bytes exceeds the limit of 4194304 bytes' "$TMP/out"
+check "and counted in nacks.too_large" [ "$(nack_count too_large)" = $((before + 1)) ]
+# (ZMQ_MAXMSGSIZE: a frame over 8 MiB never reaches the daemon; the
+# disconnect is counted, the frame is not a nack)
+head -c $((8 * 1024 * 1024 + 1)) /dev/zero > "$TMP/huge.bin"
 nacks_before=$(ctl status --json | jq '[.nacks[]] | add')
 timeout 20 "$ZFLOOD" -n 1 -t 2000 "$INGEST" "$TMP/huge.bin" > "$TMP/out"
 rc=$?
-check "a frame of 4 MiB + 1 gets no reply (exit 3)" sh -c "[ $rc = 3 ] && ! grep -q '^first:' '$TMP/out'"
+check "a frame of 8 MiB + 1 gets no reply (exit 3)" sh -c "[ $rc = 3 ] && ! grep -q '^first:' '$TMP/out'"
 check "after it the daemon still answers ping" ping_ok
 bytes "$(one_sample "$S_OK" 1)" > "$TMP/other.bin"
 timeout 20 "$ZSEND" "$INGEST" "$TMP/other.bin" > "$TMP/out" 2>&1
