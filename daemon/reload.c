@@ -160,6 +160,11 @@ int reload_run(server_t *srv, char *err, size_t errlen)
     agg_destroy(&srv->agg);
     srv->agg = agg;
     size_t old_firms = srv->reg->nfirms, old_rules = srv->cfg->nrules;
+    /* when each firm was first seen carries over; a new firm is first seen now */
+    for (size_t f = 0; f < reg->nfirms; f++) {
+        int o = registry_find(srv->reg, reg->firms[f].id, strlen(reg->firms[f].id));
+        reg->firms[f].first_seen_ms = o >= 0 ? srv->reg->firms[o].first_seen_ms : now;
+    }
     registry_destroy(&srv->reg);
     config_destroy(&srv->cfg);
     srv->cfg = cfg;

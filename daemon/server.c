@@ -235,6 +235,10 @@ int server_open(server_t *srv, const server_source_t *src, config_t **pcfg, regi
     if (recover(srv, err, errlen) != 0)
         return -1;
     srv->book.quiet = false;
+    /* a firm the snapshot did not know is first seen now (the silence rules' grace) */
+    for (size_t f = 0; f < srv->reg->nfirms; f++)
+        if (!srv->reg->firms[f].first_seen_ms)
+            srv->reg->firms[f].first_seen_ms = srv->started_ms;
     srv->wal_pos_at_snapshot = 0;
     srv->snap.last_ms = (int64_t)uv_now(&srv->loop);
     uv_timer_init(&srv->loop, &srv->cron);
