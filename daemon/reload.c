@@ -164,6 +164,7 @@ int reload_run(server_t *srv, char *err, size_t errlen)
     for (size_t f = 0; f < reg->nfirms; f++) {
         int o = registry_find(srv->reg, reg->firms[f].id, strlen(reg->firms[f].id));
         reg->firms[f].first_seen_ms = o >= 0 ? srv->reg->firms[o].first_seen_ms : now;
+        srv->snapshot_wanted |= o < 0;
     }
     registry_destroy(&srv->reg);
     config_destroy(&srv->cfg);

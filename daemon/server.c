@@ -180,7 +180,9 @@ static void cron_cb(uv_timer_t *t)
     }
     bool due = now - srv->snap.last_ms >= (int64_t)(cfg->snapshot_interval_s * 1000) ||
                (double)w->seg_bytes >= cfg->snapshot_wal_mb * 1048576.0;
-    if (due && w->pos > srv->wal_pos_at_snapshot && !srv->snap.running && !wal_busy(w)) {
+    if (((due && w->pos > srv->wal_pos_at_snapshot) || srv->snapshot_wanted) &&
+        !srv->snap.running && !wal_busy(w)) {
+        srv->snapshot_wanted = false;
         char err[256];
         int64_t closed = wal_rotate(w, err, sizeof err);
         if (closed < 0) {
@@ -237,8 +239,10 @@ int server_open(server_t *srv, const server_source_t *src, config_t **pcfg, regi
     srv->book.quiet = false;
     /* a firm the snapshot did not know is first seen now (the silence rules' grace) */
     for (size_t f = 0; f < srv->reg->nfirms; f++)
-        if (!srv->reg->firms[f].first_seen_ms)
+        if (!srv->reg->firms[f].first_seen_ms) {
             srv->reg->firms[f].first_seen_ms = srv->started_ms;
+            srv->snapshot_wanted = true; /* only a snapshot keeps it */
+        }
     srv->wal_pos_at_snapshot = 0;
     srv->snap.last_ms = (int64_t)uv_now(&srv->loop);
     uv_timer_init(&srv->loop, &srv->cron);

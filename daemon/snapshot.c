@@ -406,8 +406,8 @@ static int load_payload(server_t *srv, const msgpack_object *root, bool apply, l
         BAD("segment: missing or not an integer");
     if (!as_u64(proto_obj_get(root, "alert_seq"), &u))
         BAD("alert_seq: missing or not an integer");
-    if (apply)
-        srv->alerts.seq = u;
+    if (apply && u > srv->alerts.seq)
+        srv->alerts.seq = u; /* never back: alert-seq is written on every publication */
     if (!st || st->type != MSGPACK_OBJECT_MAP)
         BAD("stats: missing");
     uint64_t *stat_dst[] = {&srv->stats.samples_applied, &srv->stats.batches_ok,
