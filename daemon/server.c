@@ -180,6 +180,13 @@ static void cron_cb(uv_timer_t *t)
     }
     bool due = now - srv->snap.last_ms >= (int64_t)(cfg->snapshot_interval_s * 1000) ||
                (double)w->seg_bytes >= cfg->snapshot_wal_mb * 1048576.0;
+    if (srv->snapshot_wanted && w->pos == 0 && !srv->snap.running && !wal_busy(w)) {
+        /* nothing appended since start-up: the open segment is empty, so the
+         * snapshot covers the ones before it and the WAL is left as it is */
+        srv->snapshot_wanted = false;
+        snapshot_start(&srv->snap, srv, w->segment - 1);
+        return;
+    }
     if (((due && w->pos > srv->wal_pos_at_snapshot) || srv->snapshot_wanted) &&
         !srv->snap.running && !wal_busy(w)) {
         srv->snapshot_wanted = false;
