@@ -414,9 +414,9 @@ static void handle_cluster(parse_t *p, const char *name, const char *value)
 
 static void handle_rule(parse_t *p, const char *name, const char *value)
 {
-    char why[256], field[96];
+    char why[256], field[96 + PROTO_MAX_ID_LEN];
     if (ruleconf_set(&p->raw_rules[p->idx], name, value, p->line, why, sizeof why) != 0) {
-        snprintf(field, sizeof field, "rule.%.80s", name);
+        snprintf(field, sizeof field, "rule.%s.%.80s", p->cfg->rules[p->idx].id, name);
         perr(p, p->line, field, "%s", why);
     }
 }
@@ -635,7 +635,7 @@ static void validate(parse_t *p)
         return;
     }
     for (size_t i = 0; i < cfg->nrules; i++) {
-        char field[64], why[256];
+        char field[96 + PROTO_MAX_ID_LEN], why[256];
         int line;
         if (ruleconf_resolve(cfg, &cfg->rules[i], &p->raw_rules[i], &line, field, sizeof field,
                              why, sizeof why) != 0) {

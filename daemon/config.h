@@ -47,6 +47,12 @@ typedef enum {
     RULE_TYPE_COUNT
 } rule_type_t;
 
+/* How a growth rule pro-rates last year: seasonal compares the same months
+ * of last year, linear last year's total times months / 12; auto (the
+ * default) is seasonal for each firm whose last-year months are in, linear
+ * for a firm that reported last year only as a total. */
+typedef enum { PRORATE_AUTO = 0, PRORATE_SEASONAL, PRORATE_LINEAR } rule_prorate_t;
+
 typedef struct {
     char *id;
     rule_type_t type;
@@ -64,9 +70,9 @@ typedef struct {
     uint32_t for_samples; /* consecutive breaching samples before firing (>= 1) */
     int64_t for_ms;       /* or: breaching continuously this long (sample time) */
     /* growth */
-    int year;
+    int year;             /* 0 = current: the year now in the configured time zone */
     double target_pct, tolerance_pp, quorum_pct;
-    bool seasonal;        /* prorate = seasonal (last year's monthly profile) */
+    rule_prorate_t prorate;
     /* change */
     bool vs_last_year;    /* compare = last-year (else previous month) */
     double drop_pct, rise_pct; /* 0 = that direction is not watched */
@@ -80,6 +86,8 @@ typedef struct {
     int due_day;          /* monthly: the report for month m is due by this day of m+1 */
     int64_t quiet_ms;     /* continuous: silent after this long without a sample */
     bool data_clock;      /* clock = data: "now" is what the peers have reported */
+    int64_t grace_ms;     /* never-reported firms are quiet this long after first seen; -1 =
+                           * until the schedule makes their first report due */
 } config_rule_t;
 
 typedef struct {

@@ -496,11 +496,16 @@ static void pack_ytd_row(msgpack_packer *pk, const server_t *srv, const char *ki
  * The month defaults to the last complete one (in January: December of the
  * previous year).
  */
-/* The growth rules of a cluster and where they stand: target, the latest
- * growth the rule computed (from its alert's details), firing or not. */
-static void pack_targets(server_t *srv, msgpack_packer *pk, int ci)
+/* The growth rules of a cluster and where they stand: target, the growth
+ * the rule computes (rules_growth_figure: like for like, months that
+ * reached its quorum) through the same month as the table when it watches
+ * that year, with what it compared, and whether its alert is firing. The
+ * table above sums every report instead; the two answer different
+ * questions, so each says what it measures. */
+static void pack_targets(server_t *srv, msgpack_packer *pk, int ci, int year, int through)
 {
     const config_t *cfg = srv->cfg;
+    int64_t now = calendar_now_ms();
     uint32_t n = 0;
     for (size_t r = 0; r < cfg->nrules; r++)
         n += cfg->rules[r].type == RULE_GROWTH && cfg->rules[r].cluster == ci;
@@ -511,14 +516,13 @@ static void pack_targets(server_t *srv, msgpack_packer *pk, int ci)
         if (rule->type != RULE_GROWTH || rule->cluster != ci)
             continue;
         const ab_alert_t *a = alertbook_get(&srv->book, (int)r, -1, false);
-        const ab_detail_t *growth = NULL, *coverage = NULL;
-        for (uint32_t k = 0; a && k < a->ndetails; k++) {
-            if (strcmp(a->details[k].key, "growth_pct") == 0 && !a->details[k].is_str)
-                growth = &a->details[k];
-            if (strcmp(a->details[k].key, "coverage") == 0 && a->details[k].is_str)
-                coverage = &a->details[k];
-        }
-        msgpack_pack_map(pk, 9);
+        int ry = rules_growth_year(rule, now);
+        rules_growth_t gf;
+        rules_growth_figure(cfg, srv->reg, srv->agg, (int)r, ry, ry == year ? through : 12, now,
+                            &gf, NULL, NULL);
+        bool have = gf.months > 0 && gf.base > 0;
+        char buf[160];
+        msgpack_pack_map(pk, 11);
         control_pack_kv_str(pk, "rule", rule->id);
         control_pack_kv_str(pk, "metric", cfg->metrics[rule->metric].name);
         control_pack_str(pk, "chain");
@@ -527,21 +531,39 @@ static void pack_targets(server_t *srv, msgpack_packer *pk, int ci)
         else
             msgpack_pack_nil(pk);
         control_pack_str(pk, "year");
-        msgpack_pack_int(pk, rule->year);
+        msgpack_pack_int(pk, ry);
         control_pack_str(pk, "target_pct");
         msgpack_pack_double(pk, rule->target_pct);
         control_pack_str(pk, "tolerance_pp");
         msgpack_pack_double(pk, rule->tolerance_pp);
         control_pack_str(pk, "growth_pct");
-        if (growth)
-            msgpack_pack_double(pk, growth->num);
+        if (have)
+            msgpack_pack_double(pk, gf.g.growth_pct);
         else
             msgpack_pack_nil(pk);
+        control_pack_str(pk, "months");
+        if (have) {
+            snprintf(buf, sizeof buf, "%d-01..%d-%02d", ry, ry, gf.months);
+            control_pack_str(pk, buf);
+        } else {
+            msgpack_pack_nil(pk);
+        }
+        control_pack_str(pk, "measures");
+        if (have) {
+            snprintf(buf, sizeof buf, "like for like %d-01..%02d, %u of %u firms", ry, gf.months,
+                     gf.compared, gf.members);
+            control_pack_str(pk, buf);
+        } else {
+            msgpack_pack_nil(pk);
+        }
         control_pack_str(pk, "coverage");
-        if (coverage)
-            control_pack_str(pk, coverage->str);
-        else
+        if (have) {
+            snprintf(buf, sizeof buf, "%u of %u firms reported %d-%02d", gf.reporting, gf.members,
+                     ry, gf.months);
+            control_pack_str(pk, buf);
+        } else {
             msgpack_pack_nil(pk);
+        }
         control_pack_str(pk, "firing");
         msgpack_pack_uint8(pk, a && a->firing);
     }
@@ -588,7 +610,7 @@ void query_cluster(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t 
 
     proto_ctl_reply_begin(pk, true, "");
     msgpack_pack_map(pk, 10);
-    pack_targets(srv, pk, ci);
+    pack_targets(srv, pk, ci, year, month);
     control_pack_kv_str(pk, "id", cl->id);
     control_pack_kv_str(pk, "title", cl->title);
     control_pack_str(pk, "year");

@@ -34,6 +34,9 @@ typedef struct {
     bool inactive;        /* status = inactive: kept, but not expected to report */
     char *key;            /* the firm's CURVE public key (Z85), NULL if none */
     int line;             /* where it was defined */
+    int64_t first_seen_ms; /* when the daemon first had this firm in its registry (kept in the
+                            * snapshot, carried over on reload); 0 = unknown: the silence
+                            * rules then give a never-reported firm no grace */
 } firm_t;
 
 typedef struct {

@@ -190,6 +190,12 @@ static int reload_apply(server_t *srv, reload_status_t *pending, char *err, size
     agg_destroy(&srv->agg);
     srv->agg = agg;
     size_t old_firms = srv->reg->nfirms, old_rules = srv->cfg->nrules;
+    /* when each firm was first seen carries over; a new firm is first seen now */
+    for (size_t f = 0; f < reg->nfirms; f++) {
+        int o = registry_find(srv->reg, reg->firms[f].id, strlen(reg->firms[f].id));
+        reg->firms[f].first_seen_ms = o >= 0 ? srv->reg->firms[o].first_seen_ms : now;
+        srv->snapshot_wanted |= o < 0;
+    }
     registry_destroy(&srv->reg);
     config_destroy(&srv->cfg);
     srv->cfg = cfg;

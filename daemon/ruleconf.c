@@ -22,7 +22,7 @@ static const char *const key_names[RK_COUNT] = {
     [RK_WINDOW] = "window", [RK_K] = "k", [RK_MIN_HISTORY] = "min_history",
     [RK_SEASONAL] = "seasonal", [RK_MIN_SPREAD] = "min_spread",
     [RK_SCHEDULE] = "schedule", [RK_DUE_DAY] = "due_day", [RK_QUIET] = "quiet",
-    [RK_CLOCK] = "clock",
+    [RK_CLOCK] = "clock", [RK_GRACE] = "grace",
 };
 
 static const char *const type_names[RULE_TYPE_COUNT] = {
@@ -42,7 +42,8 @@ static const uint64_t type_keys[RULE_TYPE_COUNT] = {
     [RULE_CHANGE] = K(RK_METRIC) | K(RK_COMPARE) | K(RK_DROP) | K(RK_RISE),
     [RULE_OUTLIER] = K(RK_METRIC) | K(RK_WINDOW) | K(RK_K) | K(RK_MIN_HISTORY) | K(RK_SEASONAL) |
                      K(RK_MIN_SPREAD),
-    [RULE_SILENCE] = K(RK_METRIC) | K(RK_SCHEDULE) | K(RK_DUE_DAY) | K(RK_QUIET) | K(RK_CLOCK),
+    [RULE_SILENCE] = K(RK_METRIC) | K(RK_SCHEDULE) | K(RK_DUE_DAY) | K(RK_QUIET) | K(RK_CLOCK) |
+                     K(RK_GRACE),
     [RULE_ABOVE_SCALE] = 0,
 };
 
@@ -107,6 +108,7 @@ int ruleconf_parse_duration(const char *s, int64_t *ret_ms)
 
 typedef struct {
     const rule_raw_t *raw;
+    const char *id;
     int *line;
     char *field, *why;
     size_t fieldlen, whylen;
@@ -118,7 +120,7 @@ static int fail(res_t *rs, rule_key_t k, const char *fmt, ...)
 {
     if (rs->raw->val[k])
         *rs->line = rs->raw->line[k];
-    snprintf(rs->field, rs->fieldlen, "rule.%s", key_names[k]);
+    snprintf(rs->field, rs->fieldlen, "rule.%s.%s", rs->id, key_names[k]);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(rs->why, rs->whylen, fmt, ap);
@@ -165,10 +167,34 @@ static int duration(res_t *rs, rule_key_t k, int64_t *ret)
     return 0;
 }
 
+/*
+ * A growth target, in percent. "12" is +12 %; a bare number strictly between
+ * -1 and 1 (0.12) is refused, because it is nearly always a fraction meant as
+ * a percentage and would pass silently as a target of +0.12 %. Writing the
+ * percent sign ("0.5%") says a sub-1 % target is meant.
+ */
+static int target(res_t *rs, double *ret)
+{
+    const char *v = rs->raw->val[RK_TARGET];
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    bool pct = *end == '%' && end[1] == '\0';
+    if (end == v || (*end && !pct) || errno || !isfinite(d))
+        return fail(rs, RK_TARGET, "'%s' is not a number of percent (e.g. 12 or 0.5%%)", v);
+    if (d < -100 || d > 1e6)
+        return fail(rs, RK_TARGET, "%g is outside -100..1e+06 %%", d);
+    if (!pct && d != 0 && fabs(d) < 1)
+        return fail(rs, RK_TARGET, "target is in percent: 12 means +12 %% (%g here would mean "
+                    "%+g %%; write %g%% if that is meant)", d, d, d);
+    *ret = d;
+    return 0;
+}
+
 int ruleconf_resolve(const config_t *cfg, config_rule_t *r, const rule_raw_t *raw, int *ret_line,
                      char *field, size_t fieldlen, char *why, size_t whylen)
 {
-    res_t rs = {raw, ret_line, field, why, fieldlen, whylen};
+    res_t rs = {raw, r->id, ret_line, field, why, fieldlen, whylen};
     const char *const *v = (const char *const *)raw->val;
     *ret_line = r->line;
 
@@ -193,7 +219,9 @@ int ruleconf_resolve(const config_t *cfg, config_rule_t *r, const rule_raw_t *ra
     r->metric = r->chain = r->tier = -1;
     r->for_samples = 1;
     r->tolerance_pp = 0;
-    r->quorum_pct = 0;
+    r->quorum_pct = 80;
+    r->year = 0;
+    r->prorate = PRORATE_AUTO;
     r->window = 6;
     r->min_history = 4;
     r->k = 3.5;
@@ -201,6 +229,7 @@ int ruleconf_resolve(const config_t *cfg, config_rule_t *r, const rule_raw_t *ra
     r->min_spread_pct = 5;
     r->due_day = 10;
     r->quiet_ms = 15 * 60 * 1000;
+    r->grace_ms = -1;
 
     if (v[RK_SEVERITY]) {
         int s = proto_severity_from_name(proto_str(v[RK_SEVERITY]));
@@ -272,18 +301,32 @@ int ruleconf_resolve(const config_t *cfg, config_rule_t *r, const rule_raw_t *ra
             return -1;
         break;
     case RULE_GROWTH:
-        if (!v[RK_YEAR] || !v[RK_TARGET])
-            return fail(&rs, v[RK_YEAR] ? RK_TARGET : RK_YEAR,
-                        "[rule %s] needs year = YYYY and target = PERCENT", r->id);
-        d = 0;
-        if (number(&rs, RK_YEAR, PROTO_MIN_YEAR + 1, PROTO_MAX_YEAR, &d) != 0)
-            return -1;
-        r->year = (int)d;
-        if (number(&rs, RK_TARGET, -100, 1e6, &r->target_pct) != 0 ||
+        if (!v[RK_TARGET])
+            return fail(&rs, RK_TARGET, "[rule %s] needs target = PERCENT (15 means +15 %%)",
+                        r->id);
+        if (v[RK_YEAR] && strcmp(v[RK_YEAR], "current") != 0) {
+            d = 0;
+            if (number(&rs, RK_YEAR, PROTO_MIN_YEAR + 1, PROTO_MAX_YEAR, &d) != 0)
+                return -1;
+            if (d != floor(d))
+                return fail(&rs, RK_YEAR, "'%s' is not a year (YYYY or current)", v[RK_YEAR]);
+            r->year = (int)d;
+        }
+        if (target(&rs, &r->target_pct) != 0 ||
             number(&rs, RK_TOLERANCE, 0, 1e6, &r->tolerance_pp) != 0 ||
-            number(&rs, RK_QUORUM, 0, 100, &r->quorum_pct) != 0 ||
-            choice(&rs, RK_PRORATE, "linear", "seasonal", &r->seasonal) != 0)
+            number(&rs, RK_QUORUM, 0, 100, &r->quorum_pct) != 0)
             return -1;
+        if (v[RK_PRORATE]) {
+            const char *p = v[RK_PRORATE];
+            if (strcmp(p, "auto") == 0)
+                r->prorate = PRORATE_AUTO;
+            else if (strcmp(p, "seasonal") == 0)
+                r->prorate = PRORATE_SEASONAL;
+            else if (strcmp(p, "linear") == 0)
+                r->prorate = PRORATE_LINEAR;
+            else
+                return fail(&rs, RK_PRORATE, "'%s' is not auto, seasonal or linear", p);
+        }
         break;
     case RULE_CHANGE:
         if (choice(&rs, RK_COMPARE, "previous", "last-year", &r->vs_last_year) != 0 ||
@@ -313,7 +356,8 @@ int ruleconf_resolve(const config_t *cfg, config_rule_t *r, const rule_raw_t *ra
         d = r->due_day;
         if (choice(&rs, RK_SCHEDULE, "monthly", "continuous", &r->continuous) != 0 ||
             number(&rs, RK_DUE_DAY, 1, 28, &d) != 0 || duration(&rs, RK_QUIET, &r->quiet_ms) != 0 ||
-            choice(&rs, RK_CLOCK, "wall", "data", &r->data_clock) != 0)
+            choice(&rs, RK_CLOCK, "wall", "data", &r->data_clock) != 0 ||
+            duration(&rs, RK_GRACE, &r->grace_ms) != 0)
             return -1;
         r->due_day = (int)d;
         if (r->continuous && v[RK_DUE_DAY])

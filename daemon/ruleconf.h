@@ -3,7 +3,7 @@
  * each key is kept raw with its line; once the whole file is known (metrics,
  * clusters, chains) every rule is resolved and validated against its type.
  * Errors come back as (line, field, reason) for config.c to format as
- * "file:line: rule.field: reason".
+ * "file:line: rule.ID.field: reason".
  */
 #ifndef CLUSTERMON_RULECONF_H
 #define CLUSTERMON_RULECONF_H
@@ -19,7 +19,7 @@ typedef enum {
     RK_YEAR, RK_TARGET, RK_TOLERANCE, RK_QUORUM, RK_PRORATE,
     RK_COMPARE, RK_DROP, RK_RISE,
     RK_WINDOW, RK_K, RK_MIN_HISTORY, RK_SEASONAL, RK_MIN_SPREAD,
-    RK_SCHEDULE, RK_DUE_DAY, RK_QUIET, RK_CLOCK,
+    RK_SCHEDULE, RK_DUE_DAY, RK_QUIET, RK_CLOCK, RK_GRACE,
     RK_COUNT
 } rule_key_t;
 
@@ -34,7 +34,7 @@ int ruleconf_set(rule_raw_t *raw, const char *key, const char *value, int line, 
                  size_t whylen);
 
 /* Resolves and validates one rule. Returns 0, or -1 with the line, the
- * field ("rule.<key>") and the reason. r->line is the section's line. */
+ * field ("rule.<id>.<key>") and the reason. r->line is the section's line. */
 int ruleconf_resolve(const config_t *cfg, config_rule_t *r, const rule_raw_t *raw, int *ret_line,
                      char *field, size_t fieldlen, char *why, size_t whylen);
 

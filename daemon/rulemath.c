@@ -5,22 +5,49 @@
 #include <stdlib.h>
 #include <string.h>
 
-void rulemath_growth(double ytd, double ly_ytd, double ly_annual, int months, double target_pct,
-                     bool seasonal, growth_t *g)
+void rulemath_growth_part(const double *cur, unsigned cur_mask, const double *prev,
+                          unsigned prev_mask, double prev_annual, bool prev_complete, int months,
+                          rule_prorate_t mode, growth_part_t *g)
 {
-    double t = target_pct / 100.0;
-    if (months < 1)
-        months = 1;
+    memset(g, 0, sizeof *g);
     if (months > 12)
         months = 12;
-    g->base = seasonal ? ly_ytd : ly_annual * months / 12.0;
-    g->growth_pct = g->base > 0 ? (ytd / g->base - 1.0) * 100.0 : NAN;
+    double both_cur = 0, both_prev = 0, this_cur = 0;
+    int nboth = 0, nthis = 0;
+    for (int k = 0; k < months; k++) {
+        if (!(cur_mask & (1u << k)))
+            continue;
+        this_cur += cur[k];
+        nthis++;
+        if (prev_mask & (1u << k)) {
+            both_cur += cur[k];
+            both_prev += prev[k];
+            nboth++;
+        }
+    }
+    g->ly_annual = prev_annual;
+    if (mode != PRORATE_LINEAR && nboth > 0) {
+        g->ytd = both_cur;
+        g->base = both_prev;
+        g->months = nboth;
+        g->seasonal = true;
+        g->used = true;
+    } else if (mode != PRORATE_SEASONAL && nthis > 0 && prev_complete) {
+        g->ytd = this_cur;
+        g->base = prev_annual * nthis / 12.0;
+        g->months = nthis;
+        g->used = true;
+    }
+}
+
+void rulemath_growth(double ytd, double base, double ly_annual, double target_pct, growth_t *g)
+{
+    double t = target_pct / 100.0;
+    g->base = base;
+    g->growth_pct = base > 0 ? (ytd / base - 1.0) * 100.0 : NAN;
     g->gap_pp = g->growth_pct - target_pct;
-    g->expected_ytd = g->base * (1.0 + t);
-    if (seasonal)
-        g->projection = ly_ytd > 0 ? ytd * ly_annual / ly_ytd : ytd * 12.0 / months;
-    else
-        g->projection = ytd * 12.0 / months;
+    g->expected_ytd = base * (1.0 + t);
+    g->projection = base > 0 ? ytd * ly_annual / base : NAN;
     g->target_annual = ly_annual * (1.0 + t);
     g->projection_gap = g->projection - g->target_annual;
 }

@@ -8,26 +8,44 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Year-to-date growth against a target. Inputs are sums over the same
- * firm-months: ytd this year, ly_ytd the same months last year, ly_annual
- * those firms' whole last year; months = how many months (1..12) are in. */
+#include "daemon/config.h"
+
+/*
+ * One firm's part of a year-to-date growth figure over months 1..months.
+ * cur[k] / prev[k] hold month k+1 of this year / last year where bit k of
+ * cur_mask / prev_mask is set; prev_annual is last year's total, counted
+ * only if prev_complete (an annual report, 4 quarters or 12 months).
+ * Like for like, by mode:
+ *   seasonal: the months in both years; base = those months last year;
+ *   linear:   the n months in this year; base = prev_annual * n / 12;
+ *   auto:     seasonal if any month is in both years, else linear.
+ * ret->used is false when the firm cannot be compared (no base).
+ */
+typedef struct {
+    double ytd;          /* this year's months compared */
+    double base;         /* what they are compared with */
+    double ly_annual;    /* last year's total (for the run-rate projection) */
+    int months;          /* how many of this year's months were compared */
+    bool seasonal;       /* how this firm was pro-rated */
+    bool used;
+} growth_part_t;
+
+void rulemath_growth_part(const double *cur, unsigned cur_mask, const double *prev,
+                          unsigned prev_mask, double prev_annual, bool prev_complete, int months,
+                          rule_prorate_t mode, growth_part_t *ret);
+
+/* A scope's growth from the sums of its firms' parts. */
 typedef struct {
     double base;            /* what this year is compared with */
     double growth_pct;      /* ytd / base - 1, in %; NAN when base <= 0 */
     double gap_pp;          /* growth - target, in percentage points */
     double expected_ytd;    /* the pro-rated target: base * (1 + target) */
-    double projection;      /* run-rate year-end figure */
+    double projection;      /* run-rate year-end figure: ytd * ly_annual / base */
     double target_annual;   /* ly_annual * (1 + target) */
     double projection_gap;  /* projection - target_annual */
 } growth_t;
 
-/*
- * linear:   base = ly_annual * months / 12, projection = ytd * 12 / months
- * seasonal: base = ly_ytd (last year's monthly profile),
- *           projection = ytd * ly_annual / ly_ytd
- */
-void rulemath_growth(double ytd, double ly_ytd, double ly_annual, int months, double target_pct,
-                     bool seasonal, growth_t *ret);
+void rulemath_growth(double ytd, double base, double ly_annual, double target_pct, growth_t *ret);
 
 /* (cur - prev) / |prev| in %, NAN when prev is 0. */
 double rulemath_change_pct(double cur, double prev);

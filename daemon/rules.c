@@ -137,12 +137,17 @@ void rules_init(rules_t *rs, const config_t *cfg, const registry_t *reg, const a
     rs->cal = cal;
     rs->book = book;
     rs->dirty = xcalloc(cfg->nrules * (reg->nfirms + 1), 1);
+    rs->never_next = xmalloc((cfg->nrules ? cfg->nrules : 1) * sizeof *rs->never_next);
+    for (size_t i = 0; i < cfg->nrules; i++)
+        rs->never_next[i] = INT64_MAX;
 }
 
 void rules_free(rules_t *rs)
 {
     free(rs->dirty);
     free(rs->dirty_list);
+    free(rs->never_next);
+    rs->never_next = NULL;
     rs->dirty = NULL;
     rs->dirty_list = NULL;
 }
@@ -230,7 +235,8 @@ void rules_on_period(rules_t *rs, int firm, int metric, proto_period_t p)
             continue;
         switch (r->type) {
         case RULE_GROWTH:
-            if (r->metric == metric && (p.year == r->year || p.year == r->year - 1))
+            /* year = current: which year is current is the evaluation's business */
+            if (r->metric == metric && (!r->year || p.year == r->year || p.year == r->year - 1))
                 mark(rs, i, -1);
             break;
         case RULE_CHANGE:
@@ -251,125 +257,193 @@ void rules_on_period(rules_t *rs, int firm, int metric, proto_period_t p)
 
 /* ---- growth ---------------------------------------------------------------------- */
 
-typedef struct {
-    int firm;
-    double delta;
-} drag_t;
+static int local_year(int64_t now_ms)
+{
+    time_t t = (time_t)(now_ms / 1000);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    return tm.tm_year + 1900;
+}
+
+int rules_growth_year(const config_rule_t *r, int64_t now_ms)
+{
+    return r->year ? r->year : local_year(now_ms);
+}
+
+/* Last year complete: an annual report, 4 quarters or 12 months. */
+static bool year_complete(const agg_t *agg, int firm, int metric, int year)
+{
+    const agg_series_t *s = agg_series(agg, firm, metric);
+    for (uint32_t i = 0; i < s->nyears; i++)
+        if (s->years[i].year == year)
+            return s->years[i].has_annual || s->years[i].month_mask == 0xfff ||
+                   s->years[i].quarter_mask == 0xf;
+    return false;
+}
+
+void rules_growth_figure(const config_t *cfg, const registry_t *reg, const agg_t *agg, int rule,
+                         int year, int through, int64_t now_ms, rules_growth_t *ret,
+                         rules_drag_t *drag, size_t *ret_ndrag)
+{
+    const config_rule_t *r = &cfg->rules[rule];
+    int y = year ? year : rules_growth_year(r, now_ms);
+    memset(ret, 0, sizeof *ret);
+    ret->year = y;
+    if (ret_ndrag)
+        *ret_ndrag = 0;
+    if (through > 12)
+        through = 12;
+    /* months in: the latest month that enough of the scope's active firms
+     * reported. One early firm's month is not the scope's month: until the
+     * quorum has it, it counts for nobody (a late reporter is not a collapse,
+     * nor is an early one a verdict). */
+    uint32_t reported[13] = {0};
+    for (size_t f = 0; f < reg->nfirms; f++) {
+        const firm_t *firm = &reg->firms[f];
+        if (!rules_in_scope(r, firm) || firm->inactive)
+            continue;
+        ret->members++;
+        for (int m = 1; m <= through; m++) {
+            double v;
+            reported[m] += month_value(agg, (int)f, r->metric, y, m, &v);
+        }
+    }
+    for (int m = through; m >= 1 && !ret->months; m--)
+        if (reported[m] > 0 && 100.0 * reported[m] >= r->quorum_pct * ret->members)
+            ret->months = m;
+    if (!ret->months)
+        return;
+    ret->reporting = reported[ret->months];
+    for (size_t f = 0; f < reg->nfirms; f++) {
+        const firm_t *firm = &reg->firms[f];
+        if (!rules_in_scope(r, firm) || firm->inactive)
+            continue;
+        double cur[12], prev[12];
+        unsigned cm = 0, pm = 0;
+        for (int m = 1; m <= ret->months; m++) {
+            if (month_value(agg, (int)f, r->metric, y, m, &cur[m - 1]))
+                cm |= 1u << (m - 1);
+            if (month_value(agg, (int)f, r->metric, y - 1, m, &prev[m - 1]))
+                pm |= 1u << (m - 1);
+        }
+        int64_t annual = 0;
+        proto_period_t py = {.year = (uint16_t)(y - 1), .kind = PROTO_PERIOD_YEAR};
+        bool has_annual = y - 1 >= PROTO_MIN_YEAR && agg_firm_total(agg, (int)f, r->metric, py, &annual);
+        growth_part_t part;
+        rulemath_growth_part(cur, cm, prev, pm, units(annual),
+                             has_annual && year_complete(agg, (int)f, r->metric, y - 1),
+                             ret->months, r->prorate, &part);
+        if (!part.used)
+            continue;
+        ret->ytd += part.ytd;
+        ret->base += part.base;
+        ret->ly_annual += has_annual ? units(annual) : 0;
+        if (part.seasonal)
+            ret->seasonal_firms++;
+        else
+            ret->linear_firms++;
+        ret->compared++;
+        if (drag)
+            drag[(*ret_ndrag)++] = (rules_drag_t){(int)f, part.ytd - part.base};
+    }
+    rulemath_growth(ret->ytd, ret->base, ret->ly_annual, r->target_pct, &ret->g);
+}
 
 static int drag_cmp(const void *a, const void *b)
 {
-    const drag_t *x = a, *y = b;
+    const rules_drag_t *x = a, *y = b;
     return x->delta < y->delta ? -1 : x->delta > y->delta ? 1 : x->firm - y->firm;
+}
+
+/* "seasonal", "linear" or "seasonal for 27 firms, linear for 2": how the
+ * base was drawn up, so the figure says what it measures. */
+static const char *prorate_str(const rules_growth_t *gf, char *buf, size_t size)
+{
+    if (!gf->linear_firms)
+        snprintf(buf, size, "seasonal");
+    else if (!gf->seasonal_firms)
+        snprintf(buf, size, "linear");
+    else
+        snprintf(buf, size, "seasonal for %u firms, linear for %u", gf->seasonal_firms,
+                 gf->linear_firms);
+    return buf;
 }
 
 static void eval_growth(rules_t *rs, int rule, int64_t now)
 {
     const config_rule_t *r = &rs->cfg->rules[rule];
     const registry_t *reg = rs->reg;
-    int y = r->year;
-    char scope[200], a1[32], a2[32], a3[32];
+    char scope[200], a2[32], a3[32], how[64];
     scope_name(rs, r, scope, sizeof scope);
     rs->evaluations++;
+    const char *mname = rs->cfg->metrics[r->metric].name;
 
-    /* months in: up to the latest month any firm of the scope reported */
-    int months = 0;
-    for (size_t f = 0; f < reg->nfirms; f++) {
-        if (!rules_in_scope(r, &reg->firms[f]))
-            continue;
-        for (int m = 12; m > months; m--) {
-            double v;
-            if (month_value(rs->agg, (int)f, r->metric, y, m, &v)) {
-                months = m;
-                break;
-            }
-        }
-    }
+    rules_drag_t *drag = xmalloc((reg->nfirms ? reg->nfirms : 1) * sizeof *drag);
+    size_t ndrag = 0;
+    rules_growth_t gf;
+    rules_growth_figure(rs->cfg, reg, rs->agg, rule, 0, 12, now, &gf, drag, &ndrag);
+    int y = gf.year;
     ab_eval_t ev;
     ab_eval_reset(&ev);
     ev.revisable = true;
-    if (months == 0) {
-        alertbook_eval(rs->book, rule, -1, &ev, now); /* nothing reported: resolves, if firing */
-        return;
-    }
-    double ytd = 0, ly_ytd = 0, ly_annual = 0;
-    uint32_t members = 0, reporting = 0, compared = 0;
-    drag_t *drag = xmalloc((reg->nfirms ? reg->nfirms : 1) * sizeof *drag);
-    size_t ndrag = 0;
-    for (size_t f = 0; f < reg->nfirms; f++) {
-        const firm_t *firm = &reg->firms[f];
-        if (!rules_in_scope(r, firm) || firm->inactive)
-            continue;
-        members++;
-        double v, lv, fy = 0, fly = 0;
-        bool any = false;
-        if (month_value(rs->agg, (int)f, r->metric, y, months, &v))
-            reporting++;
-        /* like for like: only firm-months present in both years */
-        for (int m = 1; m <= months; m++) {
-            if (month_value(rs->agg, (int)f, r->metric, y, m, &v) &&
-                month_value(rs->agg, (int)f, r->metric, y - 1, m, &lv)) {
-                fy += v;
-                fly += lv;
-                any = true;
-            }
-        }
-        if (!any)
-            continue;
-        int64_t annual;
-        proto_period_t py = {.year = (uint16_t)(y - 1), .kind = PROTO_PERIOD_YEAR};
-        if (agg_firm_total(rs->agg, (int)f, r->metric, py, &annual))
-            ly_annual += units(annual);
-        ytd += fy;
-        ly_ytd += fly;
-        compared++;
-        drag[ndrag++] = (drag_t){(int)f, fy - fly};
-    }
-    double coverage = members ? 100.0 * reporting / members : 0;
-    if (coverage < r->quorum_pct || ly_ytd <= 0) {
-        /* too few firms in yet (a late reporter is not a collapse), or no
-         * base to compare with: leave the alert as it is */
+    ev.ts_ms = now;
+    if (gf.months == 0) {
+        /* nothing to compare yet (or a new year under year = current): resolves, if firing */
+        snprintf(ev.summary, sizeof ev.summary, "%s %s %d: no month has reached the quorum yet "
+                 "(%g %% of %u firms); nothing to compare", scope, mname, y, r->quorum_pct,
+                 gf.members);
+        ab_eval_num(&ev, "year", y);
+        ab_eval_num(&ev, "quorum_pct", r->quorum_pct);
+        alertbook_eval(rs->book, rule, -1, &ev, now);
         free(drag);
         return;
     }
-    growth_t g;
-    rulemath_growth(ytd, ly_ytd, ly_annual, months, r->target_pct, r->seasonal, &g);
+    if (gf.base <= 0) {
+        free(drag); /* no base to compare with: leave the alert as it is */
+        return;
+    }
+    const growth_t *g = &gf.g;
+    int months = gf.months;
     qsort(drag, ndrag, sizeof *drag, drag_cmp);
     char drags[400];
     size_t off = 0;
     drags[0] = '\0';
-    for (size_t i = 0; i < ndrag && i < 3 && drag[i].delta < 0 && off < sizeof drags; i++)
+    for (size_t i = 0; i < ndrag && i < 3 && drag[i].delta < 0 && off < sizeof drags; i++) {
+        char a1[32];
         off += (size_t)snprintf(drags + off, sizeof drags - off, "%s%s %s (%+.2f pp)", i ? ", " : "",
                                 reg->firms[drag[i].firm].id, fmt_amount(drag[i].delta, a1, sizeof a1),
-                                100.0 * drag[i].delta / ly_ytd);
+                                100.0 * drag[i].delta / gf.base);
+    }
     free(drag);
 
-    const char *mname = rs->cfg->metrics[r->metric].name;
-    ev.active = isfinite(g.growth_pct) && g.growth_pct < r->target_pct - r->tolerance_pp;
-    ev.observed = isfinite(g.growth_pct) ? g.growth_pct : 0;
+    prorate_str(&gf, how, sizeof how);
+    ev.active = isfinite(g->growth_pct) && g->growth_pct < r->target_pct - r->tolerance_pp;
+    ev.observed = isfinite(g->growth_pct) ? g->growth_pct : 0;
     ev.expected = r->target_pct;
-    ev.ts_ms = now;
     snprintf(ev.summary, sizeof ev.summary,
-             "%s %s %d-01..%02d: %+.1f%% year on year vs target %+.1f%% (gap %+.1f pp; %u of %u "
-             "firms reported %d-%02d); year-end run-rate %s vs target %s%s%s",
-             scope, mname, y, months, g.growth_pct, r->target_pct, g.gap_pp, reporting, members, y,
-             months, fmt_amount(g.projection, a2, sizeof a2),
-             fmt_amount(g.target_annual, a3, sizeof a3), *drags ? "; drag: " : "", drags);
-    ab_eval_num(&ev, "growth_pct", g.growth_pct);
+             "%s %s %d-01..%02d like for like (%u of %u firms, %s): %+.1f%% year on year vs "
+             "target %+.1f%% (gap %+.1f pp; %u of %u firms reported %d-%02d); year-end run-rate "
+             "%s vs target %s%s%s",
+             scope, mname, y, months, gf.compared, gf.members, how, g->growth_pct, r->target_pct,
+             g->gap_pp, gf.reporting, gf.members, y, months, fmt_amount(g->projection, a2, sizeof a2),
+             fmt_amount(g->target_annual, a3, sizeof a3), *drags ? "; drag: " : "", drags);
+    ab_eval_num(&ev, "growth_pct", g->growth_pct);
     ab_eval_num(&ev, "target_pct", r->target_pct);
     ab_eval_num(&ev, "tolerance_pp", r->tolerance_pp);
-    ab_eval_num(&ev, "gap_pp", g.gap_pp);
-    ab_eval_num(&ev, "ytd", ytd);
-    ab_eval_num(&ev, "last_year_same_months", ly_ytd);
-    ab_eval_num(&ev, "last_year_annual", ly_annual);
-    ab_eval_num(&ev, "base", g.base);
-    ab_eval_num(&ev, "expected_ytd", g.expected_ytd);
-    ab_eval_str(&ev, "prorate", "%s", r->seasonal ? "seasonal" : "linear");
+    ab_eval_num(&ev, "gap_pp", g->gap_pp);
+    ab_eval_num(&ev, "ytd", gf.ytd);
+    ab_eval_num(&ev, "base", g->base);
+    if (!gf.linear_firms)
+        ab_eval_num(&ev, "last_year_same_months", g->base);
+    ab_eval_num(&ev, "last_year_annual", gf.ly_annual);
+    ab_eval_num(&ev, "expected_ytd", g->expected_ytd);
+    ab_eval_str(&ev, "prorate", "%s", how);
     ab_eval_str(&ev, "months", "%d-01..%d-%02d", y, y, months);
-    ab_eval_num(&ev, "projection", g.projection);
-    ab_eval_num(&ev, "target_annual", g.target_annual);
-    ab_eval_num(&ev, "projection_gap", g.projection_gap);
-    ab_eval_str(&ev, "coverage", "%u of %u firms", reporting, members);
-    ab_eval_num(&ev, "firms_compared", compared);
+    ab_eval_num(&ev, "projection", g->projection);
+    ab_eval_num(&ev, "target_annual", g->target_annual);
+    ab_eval_num(&ev, "projection_gap", g->projection_gap);
+    ab_eval_str(&ev, "coverage", "%u of %u firms", gf.reporting, gf.members);
+    ab_eval_num(&ev, "firms_compared", gf.compared);
     ab_eval_num(&ev, "quorum_pct", r->quorum_pct);
     if (*drags)
         ab_eval_str(&ev, "drag", "%s", drags);
@@ -554,6 +628,10 @@ static void eval_silence_firm(rules_t *rs, int rule, int firm, int due, int64_t 
         /* the silence grows with every tick: that is not a new basis */
         ev.revisable = false;
         const agg_series_t *s = agg_series(rs->agg, firm, r->metric);
+        if (!s->count) {
+            alertbook_eval(rs->book, rule, firm, &ev, now); /* never: the scope's summary */
+            return;
+        }
         int64_t quiet_for = s->count ? now - s->last_ts : -1;
         ev.active = s->count == 0 || quiet_for > r->quiet_ms;
         ev.observed = s->count ? (double)quiet_for / 1000.0 : 0;
@@ -582,6 +660,10 @@ static void eval_silence_firm(rules_t *rs, int rule, int firm, int due, int64_t 
     }
     bool in = reported_month(rs, firm, r->metric, due);
     int last = in ? due : last_reported_before(rs, firm, r->metric, due - 1);
+    if (!in && last < 0) {
+        alertbook_eval(rs->book, rule, firm, &ev, now); /* never: the scope's summary */
+        return;
+    }
     const char *state = in ? "reported" : last < 0 ? "never reported" : last == due - 1 ? "late" : "silent";
     ev.active = !in;
     ev.observed = last < 0 ? 0 : (double)(due - last);
@@ -604,6 +686,98 @@ static void eval_silence_firm(rules_t *rs, int rule, int firm, int due, int64_t 
     if (!r->data_clock)
         ab_eval_num(&ev, "due_day", r->due_day);
     alertbook_eval(rs->book, rule, firm, &ev, now);
+}
+
+/*
+ * When a firm that has never reported starts to be expected: grace after the
+ * daemon first saw it in its registry, or by default when its first report
+ * falls due by the schedule -- the report for the month it was first seen
+ * in, due by due_day of the next month (the wall calendar, whatever the
+ * rule's clock); for continuous rules, quiet after it was first seen.
+ * A firm first seen at 0 (unknown) is expected at once.
+ */
+static int64_t never_expected_from(const config_rule_t *r, const firm_t *f)
+{
+    if (f->first_seen_ms <= 0)
+        return 0;
+    if (r->grace_ms >= 0)
+        return f->first_seen_ms + r->grace_ms;
+    if (r->continuous)
+        return f->first_seen_ms + r->quiet_ms;
+    time_t t = (time_t)(f->first_seen_ms / 1000);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    struct tm due = {.tm_year = tm.tm_year, .tm_mon = tm.tm_mon + 1, .tm_mday = r->due_day + 1,
+                     .tm_isdst = -1};
+    return (int64_t)mktime(&due) * 1000;
+}
+
+/*
+ * Firms of the scope that have never reported, as one alert per rule and
+ * scope (<rule>:<cluster>) rather than one per firm: at a new deployment
+ * they are the whole registry, and sixty alerts saying "nothing yet" bury
+ * the one that matters. Firms still within their grace are counted apart and
+ * not alerted on; *ret_next is the earliest end of a grace still running.
+ */
+static void eval_silence_never(rules_t *rs, int rule, int due, int64_t now, int64_t *ret_next)
+{
+    const config_rule_t *r = &rs->cfg->rules[rule];
+    char scope[200], p1[16], names[400];
+    size_t off = 0;
+    uint32_t members = 0, never = 0, waiting = 0;
+    int64_t next = INT64_MAX;
+    scope_name(rs, r, scope, sizeof scope);
+    names[0] = '\0';
+    ab_eval_t ev;
+    ab_eval_reset(&ev);
+    ev.revisable = true;
+    ev.ts_ms = now;
+    rs->evaluations++;
+    for (size_t i = 0; i < rs->reg->nfirms; i++) {
+        const firm_t *f = &rs->reg->firms[i];
+        if (!rules_in_scope(r, f) || f->inactive)
+            continue;
+        members++;
+        bool silent_always = r->continuous ? agg_series(rs->agg, (int)i, r->metric)->count == 0
+                             : due >= 0 && last_reported_before(rs, (int)i, r->metric, due) < 0;
+        if (!silent_always)
+            continue;
+        int64_t from = never_expected_from(r, f);
+        if (now < from) {
+            waiting++;
+            if (from < next)
+                next = from;
+            continue;
+        }
+        if (never++ < 8 && off < sizeof names)
+            off += (size_t)snprintf(names + off, sizeof names - off, "%s%s", never > 1 ? ", " : "",
+                                    f->id);
+    }
+    if (never > 8 && off < sizeof names)
+        snprintf(names + off, sizeof names - off, ", ...");
+    *ret_next = next;
+    ev.active = never > 0;
+    ev.observed = never;
+    ev.expected = 0;
+    if (!r->continuous && due >= 0)
+        period_str(due, p1, sizeof p1);
+    if (!ev.active)
+        snprintf(ev.summary, sizeof ev.summary, "every firm of %s expected to report has reported "
+                 "(%u still within their first reporting period)", scope, waiting);
+    else if (r->continuous)
+        snprintf(ev.summary, sizeof ev.summary, "%u of %u firms of %s have sent no %s at all: %s",
+                 never, members, scope, rs->cfg->metrics[r->metric].name, names);
+    else
+        snprintf(ev.summary, sizeof ev.summary, "%u of %u firms of %s have never reported; %s was "
+                 "due: %s", never, members, scope, p1, names);
+    ab_eval_str(&ev, "state", "never reported");
+    ab_eval_num(&ev, "count", never);
+    ab_eval_num(&ev, "firms", members);
+    ab_eval_str(&ev, "never_reported", "%s", names);
+    ab_eval_num(&ev, "in_first_period", waiting);
+    if (!r->continuous)
+        ab_eval_str(&ev, "due_period", "%s", due >= 0 ? p1 : "none");
+    alertbook_eval(rs->book, rule, -1, &ev, now);
 }
 
 /* ---- above-scale ------------------------------------------------------------------------ */
@@ -712,6 +886,8 @@ static void eval_rule(rules_t *rs, int rule, int64_t now)
     for (size_t f = 0; f < rs->reg->nfirms; f++)
         if (rules_in_scope(r, &rs->reg->firms[f]))
             eval_one(rs, rule, (int)f, now, due);
+    if (r->type == RULE_SILENCE)
+        eval_silence_never(rs, rule, due, now, &rs->never_next[rule]);
 }
 
 static int cell_cmp(const void *a, const void *b)
@@ -726,21 +902,31 @@ void rules_evaluate_dirty(rules_t *rs, int64_t now_ms)
         return;
     size_t stride = rs->reg->nfirms + 1;
     qsort(rs->dirty_list, rs->ndirty, sizeof *rs->dirty_list, cell_cmp); /* deterministic */
-    int last_rule = -1, due = -1;
+    int last_rule = -1, due = -1, never_rule = -1, never_due = -1;
     for (size_t i = 0; i < rs->ndirty; i++) {
         uint32_t cell = rs->dirty_list[i];
         rs->dirty[cell] = 0;
         int rule = (int)(cell / stride), firm = (int)(cell % stride) - 1;
         const config_rule_t *r = &rs->cfg->rules[rule];
+        if (never_rule >= 0 && never_rule != rule) {
+            eval_silence_never(rs, never_rule, never_due, now_ms, &rs->never_next[never_rule]);
+            never_rule = -1;
+        }
         if (firm < 0) {
-            eval_rule(rs, rule, now_ms);
+            eval_rule(rs, rule, now_ms); /* a silence rule's summary included */
             continue;
         }
         if (rule != last_rule && r->type == RULE_SILENCE && !r->continuous)
             due = due_month(rs, r, now_ms);
         last_rule = rule;
         eval_one(rs, rule, firm, now_ms, due);
+        if (r->type == RULE_SILENCE) {
+            never_rule = rule; /* a firm's first report changes the scope's summary */
+            never_due = due;
+        }
     }
+    if (never_rule >= 0)
+        eval_silence_never(rs, never_rule, never_due, now_ms, &rs->never_next[never_rule]);
     rs->ndirty = 0;
 }
 
@@ -752,9 +938,14 @@ void rules_evaluate_all(rules_t *rs, int64_t now_ms)
 
 void rules_tick(rules_t *rs, int64_t now_ms)
 {
+    /* year = current rolls over at local New Year: the old year's alert resolves */
+    int year = local_year(now_ms), last_year = rs->year_now;
+    rs->year_now = year;
     for (size_t i = 0; i < rs->cfg->nrules; i++) {
         const config_rule_t *r = &rs->cfg->rules[i];
-        if (r->type == RULE_SILENCE && (r->continuous || !r->data_clock))
+        if (r->type == RULE_SILENCE && (r->continuous || !r->data_clock || now_ms >= rs->never_next[i]))
+            eval_rule(rs, (int)i, now_ms); /* data clock: only once a firm's grace ends */
+        else if (r->type == RULE_GROWTH && !r->year && last_year && year != last_year)
             eval_rule(rs, (int)i, now_ms);
     }
 }

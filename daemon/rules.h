@@ -22,6 +22,7 @@
 #include "daemon/calendar.h"
 #include "daemon/config.h"
 #include "daemon/registry.h"
+#include "daemon/rulemath.h"
 
 typedef struct {
     const config_t *cfg;     /* borrowed from the server, like the rest */
@@ -33,6 +34,8 @@ typedef struct {
     uint32_t *dirty_list;
     size_t ndirty, dirty_cap;
     uint64_t evaluations;
+    int year_now;            /* the local year at the last tick: year = current rolls over */
+    int64_t *never_next;     /* [rule]: when the next never-reported firm's grace ends */
 } rules_t;
 
 void rules_init(rules_t *rs, const config_t *cfg, const registry_t *reg, const agg_t *agg,
@@ -41,6 +44,36 @@ void rules_free(rules_t *rs);
 
 /* True if the firm is in the rule's scope (cluster, chain, tier). */
 bool rules_in_scope(const config_rule_t *r, const firm_t *f);
+
+/*
+ * A growth rule's figure, computed the way the rule computes it: the year
+ * (0 = the rule's own, i.e. its year or the current one at now_ms), months
+ * 1..the latest month that reached the rule's quorum and is at most through
+ * (12 = no cap), like for like firm by firm (rulemath_growth_part). If drag
+ * is non-NULL it receives up to nfirms (firm, ytd - base) pairs, unsorted,
+ * and *ret_ndrag their count. Pure: reads the aggregate, changes nothing;
+ * callable from the loop (the rule engine, the control queries).
+ */
+typedef struct {
+    int year, months;        /* months 0: no month reached the quorum */
+    uint32_t members;        /* active firms in scope */
+    uint32_t reporting;      /* of them, those that reported month `months` */
+    uint32_t compared, seasonal_firms, linear_firms;
+    double ytd, base, ly_annual;
+    growth_t g;
+} rules_growth_t;
+
+typedef struct {
+    int firm;
+    double delta;
+} rules_drag_t;
+
+void rules_growth_figure(const config_t *cfg, const registry_t *reg, const agg_t *agg, int rule,
+                         int year, int through, int64_t now_ms, rules_growth_t *ret,
+                         rules_drag_t *drag, size_t *ret_ndrag);
+
+/* The rule's year: its own, or for year = current the local year at now_ms. */
+int rules_growth_year(const config_rule_t *r, int64_t now_ms);
 
 /* A reading was applied: threshold rules run now. */
 void rules_on_reading(rules_t *rs, int firm, int metric, double value, int64_t ts_ms,

@@ -313,7 +313,16 @@ static void cron_cb(uv_timer_t *t)
     }
     bool due = now - srv->snap.last_ms >= (int64_t)(cfg->snapshot_interval_s * 1000) ||
                (double)w->seg_bytes >= cfg->snapshot_wal_mb * 1048576.0;
-    if (due && w->pos > srv->wal_pos_at_snapshot && !srv->snap.running && !wal_busy(w)) {
+    if (srv->snapshot_wanted && w->pos == 0 && !srv->snap.running && !wal_busy(w)) {
+        /* nothing appended since start-up: the open segment is empty, so the
+         * snapshot covers the ones before it and the WAL is left as it is */
+        srv->snapshot_wanted = false;
+        snapshot_start(&srv->snap, srv, w->segment - 1);
+        return;
+    }
+    if (((due && w->pos > srv->wal_pos_at_snapshot) || srv->snapshot_wanted) &&
+        !srv->snap.running && !wal_busy(w)) {
+        srv->snapshot_wanted = false;
         if (snapshot_now(srv) != 0)
             srv->snap.last_ms = now; /* do not retry on every tick */
     }
@@ -362,6 +371,12 @@ int server_open(server_t *srv, const server_source_t *src, config_t **pcfg, regi
     if (recover(srv, err, errlen) != 0)
         return -1;
     srv->book.quiet = false;
+    /* a firm the snapshot did not know is first seen now (the silence rules' grace) */
+    for (size_t f = 0; f < srv->reg->nfirms; f++)
+        if (!srv->reg->firms[f].first_seen_ms) {
+            srv->reg->firms[f].first_seen_ms = srv->started_ms;
+            srv->snapshot_wanted = true; /* only a snapshot keeps it */
+        }
     srv->wal_pos_at_snapshot = 0;
     srv->snap.last_ms = (int64_t)uv_now(&srv->loop);
     uv_timer_init(&srv->loop, &srv->cron);

@@ -99,6 +99,7 @@ typedef struct server {
     int64_t last_fsync_ms;
     uint64_t wal_pos_at_snapshot;
     server_diskfull_t diskfull;
+    bool snapshot_wanted;     /* state the WAL does not carry changed (a firm first seen) */
     int lock_fd;               /* flock on state_dir/lock: one daemon per state dir */
     server_recovery_t recovery;
     server_source_t source;    /* borrowed strings: main's, for the process's life */

@@ -14,6 +14,8 @@
  *                pending_count, pending_since, observed, expected, summary,
  *                seq, [flap times], {details}] for every alert the book knows
  *   silences    array of [id, rule, cluster, firm|nil, created, until, reason]
+ *   firms_seen  array of [firm, first seen ms]: when the daemon first had each
+ *               firm in its registry (optional: older snapshots lack it)
  *
  * Loading reads it with msgpack_unpack: the file is ours and its CRC has been
  * checked first, and every value's type is checked before use anyway.
@@ -75,7 +77,7 @@ static void serialise(server_t *srv, uint64_t segment, msgpack_sbuffer *buf)
     const config_t *cfg = srv->cfg;
     const registry_t *reg = srv->reg;
 
-    msgpack_pack_map(&pk, 8);
+    msgpack_pack_map(&pk, 9);
     pack_str(&pk, "created_ms");
     msgpack_pack_int64(&pk, calendar_now_ms());
     pack_str(&pk, "segment");
@@ -178,6 +180,13 @@ static void serialise(server_t *srv, uint64_t segment, msgpack_sbuffer *buf)
         msgpack_pack_int64(&pk, x->created_ms);
         msgpack_pack_int64(&pk, x->until_ms);
         pack_str(&pk, x->reason);
+    }
+    pack_str(&pk, "firms_seen");
+    msgpack_pack_array(&pk, reg->nfirms);
+    for (size_t f = 0; f < reg->nfirms; f++) {
+        msgpack_pack_array(&pk, 2);
+        pack_str(&pk, reg->firms[f].id);
+        msgpack_pack_int64(&pk, reg->firms[f].first_seen_ms);
     }
 }
 
@@ -584,6 +593,21 @@ static int load_payload(server_t *srv, const msgpack_object *root, bool apply, l
         free(cl);
         free(firm);
         free(reason);
+    }
+
+    o = proto_obj_get(root, "firms_seen");
+    if (o && !is_array(o, 0))
+        BAD("firms_seen: not an array");
+    for (uint32_t i = 0; o && i < o->via.array.size; i++) {
+        const msgpack_object *e = &o->via.array.ptr[i];
+        if (!is_array(e, 2) || !is_str(&e->via.array.ptr[0]) || !as_i64(&e->via.array.ptr[1], &i64))
+            BAD("firms_seen: malformed entry");
+        if (!apply)
+            continue;
+        int firm = registry_find(reg, e->via.array.ptr[0].via.str.ptr,
+                                 e->via.array.ptr[0].via.str.size);
+        if (firm >= 0)
+            srv->reg->firms[firm].first_seen_ms = i64;
     }
     return 0;
 }

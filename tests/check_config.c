@@ -122,7 +122,7 @@ static void check_default(const config_t *cfg)
     ck_assert_double_eq(r->target_pct, 15);
     ck_assert_double_eq(r->tolerance_pp, 2);
     ck_assert_double_eq(r->quorum_pct, 80);
-    ck_assert(r->seasonal);
+    ck_assert_int_eq(r->prorate, PRORATE_SEASONAL);
     r = &cfg->rules[2];
     ck_assert(!r->vs_last_year);
     ck_assert_double_eq(r->drop_pct, 50);
@@ -258,6 +258,46 @@ START_TEST(test_rule_clear_default)
     ck_assert_double_eq(cfg->rules[0].clear, 9.5);
     ck_assert_int_eq(cfg->rules[0].severity, PROTO_SEV_CRITICAL);
     ck_assert_int_eq(cfg->rules[0].line, 13);
+    config_destroy(&cfg);
+}
+END_TEST
+
+/* Growth and silence keys: defaults (year = current, quorum 80 %, prorate
+ * auto, grace by the schedule) and the accepted spellings. */
+static const struct {
+    const char *keys;
+    int year;
+    double target, quorum;
+    rule_prorate_t prorate;
+} growth_ok[] = {
+    {"target = 12\n", 0, 12, 80, PRORATE_AUTO},
+    {"target = 12\nyear = current\n", 0, 12, 80, PRORATE_AUTO},
+    {"target = 12\nyear = 2024\n", 2024, 12, 80, PRORATE_AUTO},
+    {"target = 0.5%\n", 0, 0.5, 80, PRORATE_AUTO}, /* the percent sign: a sub-1 % target */
+    {"target = -0.5%\n", 0, -0.5, 80, PRORATE_AUTO},
+    {"target = 12%\n", 0, 12, 80, PRORATE_AUTO},
+    {"target = 0\n", 0, 0, 80, PRORATE_AUTO},      /* hold last year's level */
+    {"target = -3\n", 0, -3, 80, PRORATE_AUTO},
+    {"target = 1\nquorum = 0\nprorate = linear\n", 0, 1, 0, PRORATE_LINEAR},
+    {"target = 1\nprorate = seasonal\n", 0, 1, 80, PRORATE_SEASONAL},
+    {"target = 1\nprorate = auto\n", 0, 1, 80, PRORATE_AUTO},
+};
+
+START_TEST(test_growth_keys)
+{
+    char text[512];
+    snprintf(text, sizeof text, "[daemon]\nregistry = r.csv\n[metric revenue]\nkind = period\n"
+             "[cluster c]\nchains = x\n[rule g]\ntype = growth\nmetric = revenue\ncluster = c\n%s"
+             "[rule s]\ntype = silence\ncluster = c\n[rule s2]\ntype = silence\ncluster = c\n"
+             "grace = 2h\n", growth_ok[_i].keys);
+    config_t *cfg = load_ok("t.conf", text, NULL);
+    const config_rule_t *r = &cfg->rules[0];
+    ck_assert_int_eq(r->year, growth_ok[_i].year);
+    ck_assert_double_eq(r->target_pct, growth_ok[_i].target);
+    ck_assert_double_eq(r->quorum_pct, growth_ok[_i].quorum);
+    ck_assert_int_eq(r->prorate, growth_ok[_i].prorate);
+    ck_assert_int_eq(cfg->rules[1].grace_ms, -1);
+    ck_assert_int_eq(cfg->rules[2].grace_ms, 2 * 3600 * 1000);
     config_destroy(&cfg);
 }
 END_TEST
@@ -407,69 +447,86 @@ static const struct {
      "t.conf:10: cluster.chains: 'x' is listed twice"},
     /* [rule] */
     {"unknown rule key", BASE RULE "colour = red\nabove = 1\n",
-     "t.conf:13: rule.colour: unknown key 'colour' (rule keys: type, severity, metric, cluster, "
+     "t.conf:13: rule.r1.colour: unknown key 'colour' (rule keys: type, severity, metric, cluster, "
      "chain, tier, repeat and the type's own; see README)"},
     {"key of another rule type", BASE RULE "window = 5\nabove = 1\n",
-     "t.conf:13: rule.window: does not apply to a threshold rule"},
+     "t.conf:13: rule.r1.window: does not apply to a threshold rule"},
     {"rule key set twice", BASE RULE "above = 1\nabove = 2\n",
-     "t.conf:14: rule.above: set twice (first on line 13)"},
+     "t.conf:14: rule.r1.above: set twice (first on line 13)"},
     {"duplicate rule", BASE RULE "above = 1\n[rule r1]\n", "t.conf:14: rule: 'r1' is defined twice"},
     {"bad rule type", BASE "[rule r1]\ntype = rate\n",
-     "t.conf:10: rule.type: 'rate' is not threshold, growth, change, outlier, silence or "
+     "t.conf:10: rule.r1.type: 'rate' is not threshold, growth, change, outlier, silence or "
      "above-scale"},
     {"rule without type", BASE "[rule r1]\nmetric = cod\ncluster = ee\nabove = 1\n",
-     "t.conf:9: rule.type: [rule r1] needs a type: threshold, growth, change, outlier, silence "
+     "t.conf:9: rule.r1.type: [rule r1] needs a type: threshold, growth, change, outlier, silence "
      "or above-scale"},
     {"rule without metric", BASE "[rule r1]\ntype = threshold\ncluster = ee\nabove = 1\n",
-     "t.conf:9: rule.metric: [rule r1] needs metric"},
+     "t.conf:9: rule.r1.metric: [rule r1] needs metric"},
     {"rule on an unknown metric", BASE "[rule r1]\ntype = threshold\ncluster = ee\nmetric = ph\nabove = 1\n",
-     "t.conf:12: rule.metric: unknown metric 'ph'"},
+     "t.conf:12: rule.r1.metric: unknown metric 'ph'"},
     {"rule on a period metric", BASE "[rule r1]\ntype = threshold\n\nmetric = revenue\ncluster = ee\nabove = 1\n",
-     "t.conf:12: rule.metric: threshold rules watch readings; 'revenue' is a period metric"},
+     "t.conf:12: rule.r1.metric: threshold rules watch readings; 'revenue' is a period metric"},
     {"rule without cluster", BASE "[rule r1]\ntype = threshold\nmetric = cod\nabove = 1\n",
-     "t.conf:9: rule.cluster: [rule r1] needs cluster"},
+     "t.conf:9: rule.r1.cluster: [rule r1] needs cluster"},
     {"rule on an unknown cluster", BASE "[rule r1]\ntype = threshold\nmetric = cod\n\ncluster = eee\nabove = 1\n",
-     "t.conf:13: rule.cluster: unknown cluster 'eee'"},
+     "t.conf:13: rule.r1.cluster: unknown cluster 'eee'"},
     {"rule on an unknown chain", BASE RULE "above = 1\nchain = solar-pv\n",
-     "t.conf:14: rule.chain: cluster 'ee' has no chain 'solar-pv'"},
-    {"rule without above", BASE RULE "clear = 1\n", "t.conf:9: rule.above: [rule r1] needs above = LIMIT"},
-    {"rule above not a number", BASE RULE "above = fifty\n", "t.conf:13: rule.above: 'fifty' is not a number"},
+     "t.conf:14: rule.r1.chain: cluster 'ee' has no chain 'solar-pv'"},
+    {"rule without above", BASE RULE "clear = 1\n", "t.conf:9: rule.r1.above: [rule r1] needs above = LIMIT"},
+    {"rule above not a number", BASE RULE "above = fifty\n", "t.conf:13: rule.r1.above: 'fifty' is not a number"},
     {"rule clear not a number", BASE RULE "above = 5\nclear = 4,5\n",
-     "t.conf:14: rule.clear: '4,5' is not a number"},
+     "t.conf:14: rule.r1.clear: '4,5' is not a number"},
     {"clear above the limit", BASE RULE "clear = 60\nabove = 50\n",
-     "t.conf:13: rule.clear: clear level 60 is above the limit 50"},
+     "t.conf:13: rule.r1.clear: clear level 60 is above the limit 50"},
     {"unknown severity", BASE RULE "above = 1\nseverity = loud\n",
-     "t.conf:14: rule.severity: 'loud' is not info, warning or critical"},
+     "t.conf:14: rule.r1.severity: 'loud' is not info, warning or critical"},
     {"above and below", BASE RULE "above = 1\nbelow = 0\n",
-     "t.conf:14: rule.below: a threshold rule takes above or below, not both"},
+     "t.conf:14: rule.r1.below: a threshold rule takes above or below, not both"},
     {"clear below a below limit", BASE RULE "below = 5\nclear = 4\n",
-     "t.conf:14: rule.clear: clear level 4 is below the limit 5"},
+     "t.conf:14: rule.r1.clear: clear level 4 is below the limit 5"},
     {"bad duration", BASE RULE "above = 1\nfor = 5 minutes\n",
-     "t.conf:14: rule.for: '5 minutes' is not a duration (e.g. 90s, 15m, 2h, 1d)"},
+     "t.conf:14: rule.r1.for: '5 minutes' is not a duration (e.g. 90s, 15m, 2h, 1d)"},
     {"for_samples zero", BASE RULE "above = 1\nfor_samples = 0\n",
-     "t.conf:14: rule.for_samples: 0 is outside 1..1e+06"},
+     "t.conf:14: rule.r1.for_samples: 0 is outside 1..1e+06"},
     /* the other rule types, from line 9 */
-    {"growth without year", BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\ntarget = 15\n",
-     "t.conf:9: rule.year: [rule g] needs year = YYYY and target = PERCENT"},
+    {"growth without target", BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\nyear = 2022\n",
+     "t.conf:9: rule.g.target: [rule g] needs target = PERCENT (15 means +15 %)"},
+    {"growth target as a fraction", BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\ntarget = 0.12\n",
+     "t.conf:13: rule.g.target: target is in percent: 12 means +12 % (0.12 here would mean +0.12 %; "
+     "write 0.12% if that is meant)"},
+    {"growth target as a negative fraction", BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\ntarget = -0.5\n",
+     "t.conf:13: rule.g.target: target is in percent: 12 means +12 % (-0.5 here would mean -0.5 %"},
+    {"growth target not a number", BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\ntarget = 12pc\n",
+     "t.conf:13: rule.g.target: '12pc' is not a number of percent (e.g. 12 or 0.5%)"},
+    {"growth target two percent signs", BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\ntarget = 12%%\n",
+     "t.conf:13: rule.g.target: '12%%' is not a number of percent"},
+    {"growth year not a year", BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\ntarget = 12\nyear = 2022.5\n",
+     "t.conf:14: rule.g.year: '2022.5' is not a year (YYYY or current)"},
+    {"growth year misspelt", BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\ntarget = 12\nyear = curent\n",
+     "t.conf:14: rule.g.year: 'curent' is not a number"},
+    {"silence grace not a duration", BASE "[rule s]\ntype = silence\ncluster = ee\ngrace = soon\n",
+     "t.conf:12: rule.s.grace: 'soon' is not a duration (e.g. 90s, 15m, 2h, 1d)"},
+    {"grace on a growth rule", BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\ntarget = 12\ngrace = 1d\n",
+     "t.conf:14: rule.g.grace: does not apply to a growth rule"},
     {"growth on a reading", BASE "[rule g]\ntype = growth\nmetric = cod\ncluster = ee\nyear = 2022\n"
-     "target = 15\n", "t.conf:11: rule.metric: growth rules watch period metrics; 'cod' is a reading"},
+     "target = 15\n", "t.conf:11: rule.g.metric: growth rules watch period metrics; 'cod' is a reading"},
     {"growth bad prorate", BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\nyear = 2022\n"
-     "target = 15\nprorate = monthly\n", "t.conf:15: rule.prorate: 'monthly' is not linear or seasonal"},
+     "target = 15\nprorate = monthly\n", "t.conf:15: rule.g.prorate: 'monthly' is not auto, seasonal or linear"},
     {"change without a limit", BASE "[rule c]\ntype = change\nmetric = revenue\ncluster = ee\n",
-     "t.conf:9: rule.drop: [rule c] needs drop = PERCENT and/or rise = PERCENT"},
+     "t.conf:9: rule.c.drop: [rule c] needs drop = PERCENT and/or rise = PERCENT"},
     {"change drop over 100", BASE "[rule c]\ntype = change\nmetric = revenue\ncluster = ee\ndrop = 150\n",
-     "t.conf:13: rule.drop: 150 is outside 0..100"},
+     "t.conf:13: rule.c.drop: 150 is outside 0..100"},
     {"outlier history beyond window", BASE "[rule o]\ntype = outlier\nmetric = revenue\ncluster = ee\n"
-     "window = 4\nmin_history = 5\n", "t.conf:14: rule.min_history: 5 is more than the window 4"},
+     "window = 4\nmin_history = 5\n", "t.conf:14: rule.o.min_history: 5 is more than the window 4"},
     {"silence quiet on monthly", BASE "[rule s]\ntype = silence\ncluster = ee\nquiet = 1h\n",
-     "t.conf:12: rule.quiet: applies to schedule = continuous only"},
+     "t.conf:12: rule.s.quiet: applies to schedule = continuous only"},
     {"silence continuous data clock", BASE "[rule s]\ntype = silence\ncluster = ee\nmetric = cod\n"
      "schedule = continuous\nclock = data\n",
-     "t.conf:14: rule.clock: schedule = continuous is judged by the wall clock"},
+     "t.conf:14: rule.s.clock: schedule = continuous is judged by the wall clock"},
     {"above-scale with a metric", BASE "[rule a]\ntype = above-scale\ncluster = ee\nmetric = revenue\n",
-     "t.conf:12: rule.metric: does not apply to a above-scale rule"},
+     "t.conf:12: rule.a.metric: does not apply to a above-scale rule"},
     {"bad tier", BASE RULE "above = 1\ntier = gold\n",
-     "t.conf:14: rule.tier: 'gold' is not leading, backbone, potential or member"},
+     "t.conf:14: rule.r1.tier: 'gold' is not leading, backbone, potential or member"},
     /* [alerting] */
     {"unknown alerting key", BASE "[alerting]\nflap = 3\n",
      "t.conf:10: alerting.flap: unknown option (expected flap_window, flap_max, group_max)"},
@@ -501,7 +558,7 @@ static const struct {
 } golden[] = {
     {DATA "bad-empty-cluster.conf",
      DATA "bad-empty-cluster.conf:19: cluster.chains: [cluster new-energy] needs chains = a, b, ..."},
-    {DATA "bad-rule-chain.conf", DATA "bad-rule-chain.conf:27: rule.chain: cluster 'energy-env' has no chain 'solar-pv'"},
+    {DATA "bad-rule-chain.conf", DATA "bad-rule-chain.conf:27: rule.cod-limit.chain: cluster 'energy-env' has no chain 'solar-pv'"},
     {DATA "bad-dup-key.conf", DATA "bad-dup-key.conf:6: daemon.timezone: set twice (first on line 4)"},
     {DATA "bad-timezone.conf", DATA "bad-timezone.conf:4: daemon.timezone: unknown time zone 'Mars/Olympus'"},
     {DATA "bad-id.conf",
@@ -538,6 +595,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_minimal_defaults);
     tcase_add_test(tc, test_localhost_endpoints);
     tcase_add_test(tc, test_rule_clear_default);
+    tcase_add_loop_test(tc, test_growth_keys, 0, (int)(sizeof growth_ok / sizeof growth_ok[0]));
     tcase_add_test(tc, test_find_bounded);
     tcase_add_test(tc, test_missing_file);
     tcase_add_test(tc, test_destroy_null);

@@ -31,33 +31,21 @@ static void assert_num(const char *what, const char *field, double got, double w
 
 static const struct {
     const char *name;
-    double ytd, ly_ytd, ly_annual;
-    int months;
-    double target;
-    bool seasonal;
-    /* base, growth %, gap pp, expected ytd, projection, target annual, projection gap */
-    double base, growth, gap, expected, projection, target_annual, projection_gap;
+    double ytd, base, ly_annual, target;
+    /* growth %, gap pp, expected ytd, projection, target annual, projection gap */
+    double growth, gap, expected, projection, target_annual, projection_gap;
 } growth[] = {
     /* the worked example: half a year in, last year back-loaded (100 of 240 in H1) */
-    {"seasonal", 108, 100, 240, 6, 15, true, 100, 8, -7, 115, 259.2, 276, -16.8},
-    /* the same figures pro-rated linearly: H1 "should" be 120, so -10 % */
-    {"linear", 108, 100, 240, 6, 15, false, 120, -10, -25, 138, 216, 276, -60},
-    /* on target exactly */
-    {"seasonal on target", 115, 100, 240, 6, 15, true, 100, 15, 0, 115, 276, 276, 0},
-    {"linear on target", 138, 100, 240, 6, 15, false, 120, 15, 0, 138, 276, 276, 0},
+    {"seasonal base", 108, 100, 240, 15, 8, -7, 115, 259.2, 276, -16.8},
+    /* the same figures against a linear base: H1 "should" be 120, so -10 % */
+    {"linear base", 108, 120, 240, 15, -10, -25, 138, 216, 276, -60},
+    {"on target", 115, 100, 240, 15, 15, 0, 115, 276, 276, 0},
     /* a negative target (a shrinking cluster) */
-    {"negative target", 90, 100, 200, 3, -5, true, 100, -10, -5, 95, 180, 190, -10},
-    /* a full year: both prorations agree */
-    {"twelve months seasonal", 264, 240, 240, 12, 15, true, 240, 10, -5, 276, 264, 276, -12},
-    {"twelve months linear", 264, 240, 240, 12, 15, false, 240, 10, -5, 276, 264, 276, -12},
-    /* months outside 1..12 are clamped */
-    {"months 0 clamps to 1", 11, 10, 240, 0, 0, false, 20, -45, -45, 20, 132, 240, -108},
-    {"months -3 clamps to 1", 11, 10, 240, -3, 0, false, 20, -45, -45, 20, 132, 240, -108},
-    {"months 13 clamps to 12", 264, 240, 240, 13, 15, false, 240, 10, -5, 276, 264, 276, -12},
-    /* no base: growth is undefined, not 0 or infinite */
-    {"linear, no last year", 100, 0, 0, 6, 15, false, 0, NAN, NAN, 0, 200, 0, 200},
-    {"seasonal, no same months", 100, 0, 240, 6, 15, true, 0, NAN, NAN, 0, 200, 276, -76},
-    {"negative base", 100, -50, 240, 6, 15, true, -50, NAN, NAN, -57.5, 200, 276, -76},
+    {"negative target", 90, 100, 200, -5, -10, -5, 95, 180, 190, -10},
+    {"a full year", 264, 240, 240, 15, 10, -5, 276, 264, 276, -12},
+    /* no base: growth and the projection are undefined, not 0 or infinite */
+    {"no base", 100, 0, 240, 15, NAN, NAN, 0, NAN, 276, NAN},
+    {"negative base", 100, -50, 240, 15, NAN, NAN, -57.5, NAN, 276, NAN},
 };
 
 START_TEST(test_growth)
@@ -65,8 +53,7 @@ START_TEST(test_growth)
     growth_t g;
 
     memset(&g, 0xa5, sizeof g); /* every field must be written */
-    rulemath_growth(growth[_i].ytd, growth[_i].ly_ytd, growth[_i].ly_annual, growth[_i].months,
-                    growth[_i].target, growth[_i].seasonal, &g);
+    rulemath_growth(growth[_i].ytd, growth[_i].base, growth[_i].ly_annual, growth[_i].target, &g);
     assert_num(growth[_i].name, "base", g.base, growth[_i].base);
     assert_num(growth[_i].name, "growth_pct", g.growth_pct, growth[_i].growth);
     assert_num(growth[_i].name, "gap_pp", g.gap_pp, growth[_i].gap);
@@ -77,26 +64,89 @@ START_TEST(test_growth)
 }
 END_TEST
 
+/* One firm's part, like for like. Months are 10 a month last year (120 a
+ * year) and 11 this year unless a row says otherwise; masks say which
+ * months each year has. */
+#define ALL 0xfffu
+static const struct {
+    const char *name;
+    unsigned cur_mask, prev_mask;
+    double prev_annual;
+    bool complete;
+    int months;
+    rule_prorate_t mode;
+    bool used, seasonal;
+    double ytd, base;
+    int n;
+} part[] = {
+    {"auto, both years monthly: seasonal", ALL, ALL, 120, true, 6, PRORATE_AUTO, true, true, 66, 60, 6},
+    {"auto, a month missing this year: not in the base either", 0x3bu, ALL, 120, true, 6,
+     PRORATE_AUTO, true, true, 55, 50, 5},
+    {"auto, a month missing last year: not in ytd either", ALL, 0x3eu, 120, true, 6, PRORATE_AUTO,
+     true, true, 55, 50, 5},
+    {"auto, last year only as a total: linear", ALL, 0, 120, true, 6, PRORATE_AUTO, true, false,
+     66, 60, 6},
+    {"auto, last year's total incomplete: not compared", ALL, 0, 60, false, 6, PRORATE_AUTO, false,
+     false, 0, 0, 0},
+    {"auto, nothing this year", 0, ALL, 120, true, 6, PRORATE_AUTO, false, false, 0, 0, 0},
+    /* the early firm: November in, but the scope's months stop at October */
+    {"months caps this year's months", ALL, ALL, 120, true, 10, PRORATE_AUTO, true, true, 110, 100,
+     10},
+    {"seasonal, last year only as a total: not compared", ALL, 0, 120, true, 6, PRORATE_SEASONAL,
+     false, false, 0, 0, 0},
+    {"linear, both years monthly: last year's total", ALL, ALL, 120, true, 6, PRORATE_LINEAR, true,
+     false, 66, 60, 6},
+    /* linear counts the firm's own months: a firm 2 months behind is not
+     * a collapse (the user's -2.3 %: base = annual * 11 / 12 for everyone) */
+    {"linear, the firm's own months", 0x3ffu, ALL, 120, true, 11, PRORATE_LINEAR, true, false, 110,
+     100, 10},
+    {"linear, incomplete last year: not compared", ALL, ALL, 120, false, 6, PRORATE_LINEAR, false,
+     false, 0, 0, 0},
+    {"months above 12 are clamped", ALL, ALL, 120, true, 14, PRORATE_AUTO, true, true, 132, 120, 12},
+};
+
+START_TEST(test_growth_part)
+{
+    double cur[12], prev[12];
+    growth_part_t g;
+    for (int k = 0; k < 12; k++) {
+        cur[k] = 11;
+        prev[k] = 10;
+    }
+    memset(&g, 0xa5, sizeof g);
+    rulemath_growth_part(cur, part[_i].cur_mask, prev, part[_i].prev_mask, part[_i].prev_annual,
+                         part[_i].complete, part[_i].months, part[_i].mode, &g);
+    ck_assert_msg(g.used == part[_i].used, "%s: used %d", part[_i].name, g.used);
+    ck_assert_msg(g.seasonal == part[_i].seasonal, "%s: seasonal %d", part[_i].name, g.seasonal);
+    assert_num(part[_i].name, "ytd", g.ytd, part[_i].ytd);
+    assert_num(part[_i].name, "base", g.base, part[_i].base);
+    ck_assert_msg(g.months == part[_i].n, "%s: months %d", part[_i].name, g.months);
+    assert_num(part[_i].name, "ly_annual", g.ly_annual, part[_i].prev_annual);
+}
+END_TEST
+
 /* The point of seasonal proration: a year whose months repeat last year's
  * shape exactly grows by the same % in every month, however uneven the months. */
 START_TEST(test_growth_seasonal_is_shape_free)
 {
     static const double ly[12] = {40, 5, 10, 12, 15, 18, 20, 22, 25, 28, 30, 15};
-    double ly_annual = 0;
+    double cur[12], ly_annual = 0;
 
-    for (int m = 0; m < 12; m++)
+    for (int m = 0; m < 12; m++) {
         ly_annual += ly[m];
-    double ytd = 0, ly_ytd = 0;
+        cur[m] = ly[m] * 1.12;
+    }
     for (int m = 1; m <= 12; m++) {
         growth_t g;
-        ytd += ly[m - 1] * 1.12;
-        ly_ytd += ly[m - 1];
-        rulemath_growth(ytd, ly_ytd, ly_annual, m, 15, true, &g);
+        growth_part_t p;
+        rulemath_growth_part(cur, ALL, ly, ALL, ly_annual, true, m, PRORATE_AUTO, &p);
+        rulemath_growth(p.ytd, p.base, p.ly_annual, 15, &g);
         ck_assert_msg(fabs(g.growth_pct - 12) < 1e-9, "month %d: %g", m, g.growth_pct);
         ck_assert_msg(fabs(g.projection - ly_annual * 1.12) < 1e-9, "month %d: %g", m,
                       g.projection);
-        /* linear proration reads January's big month as growth, February's as a collapse */
-        rulemath_growth(ytd, ly_ytd, ly_annual, m, 15, false, &g);
+        /* linear proration reads January's big month as growth */
+        rulemath_growth_part(cur, ALL, ly, ALL, ly_annual, true, m, PRORATE_LINEAR, &p);
+        rulemath_growth(p.ytd, p.base, p.ly_annual, 15, &g);
         if (m == 1)
             ck_assert_double_gt(g.growth_pct, 100);
     }
@@ -220,6 +270,7 @@ static Suite *rulemath_suite(void)
     TCase *tc = tcase_create("growth");
 
     tcase_add_loop_test(tc, test_growth, 0, (int)(sizeof growth / sizeof growth[0]));
+    tcase_add_loop_test(tc, test_growth_part, 0, (int)(sizeof part / sizeof part[0]));
     tcase_add_test(tc, test_growth_seasonal_is_shape_free);
     suite_add_tcase(s, tc);
 

@@ -230,6 +230,13 @@ static void tick(int64_t now)
     flush(now);
 }
 
+/* Every firm was first seen in the registry at ts (the daemon sets it). */
+static void seen_at(int64_t ts)
+{
+    for (size_t i = 0; i < reg->nfirms; i++)
+        reg->firms[i].first_seen_ms = ts;
+}
+
 static ab_alert_t *find(const char *rule_id, const char *firm_id)
 {
     return alertbook_get(&b, rule(rule_id), firm(firm_id), false);
@@ -446,9 +453,9 @@ START_TEST(test_growth_fires)
     ck_assert_str_eq(str(a, "coverage"), "5 of 5 firms"); /* pv-x is inactive */
     ck_assert(!has_detail(a, "drag"));                     /* nobody shrank */
     ck_assert_str_eq(a->summary,
-                     "new-energy revenue 2022-01..06: +8.0% year on year vs target +15.0% (gap "
-                     "-7.0 pp; 5 of 5 firms reported 2022-06); year-end run-rate 129.6 M vs target "
-                     "138.0 M");
+                     "new-energy revenue 2022-01..06 like for like (5 of 5 firms, seasonal): +8.0% "
+                     "year on year vs target +15.0% (gap -7.0 pp; 5 of 5 firms reported 2022-06); "
+                     "year-end run-rate 129.6 M vs target 138.0 M");
 
     /* a restated month that changes the figure: revised */
     put("pv-1", 2022, 6, 0.58 * M);
@@ -504,21 +511,118 @@ START_TEST(test_growth_new_firm)
 }
 END_TEST
 
-/* Below the quorum the rule waits: 3 of 5 in is not a verdict. */
+/* A month counts once the quorum has it: 3 of 5 in June is not June yet,
+ * so the figure is January-May; the fourth firm brings June in. */
 START_TEST(test_growth_quorum)
 {
     start(NE_GROWTH);
     for (int i = 0; i < 5; i++)
         growth_data(ne_firms[i], 1 * M, 3 * M, 1.08 * M, i < 3 ? 6 : 5);
     run(T0);
-    expect("");
-    ck_assert_ptr_null(find("ne-growth", NULL));
-    put("pv-4", 2022, 6, 1.08 * M); /* 4 of 5: exactly the 80 % quorum */
-    run(T0 + MINUTE);
     expect("firing ne-growth:new-energy");
     ab_alert_t *a = alert("ne-growth", NULL);
+    ck_assert_str_eq(str(a, "months"), "2022-01..2022-05");
+    ck_assert_str_eq(str(a, "coverage"), "5 of 5 firms");
+    assert_near(num(a, "ytd"), 5 * 5 * 1.08 * M);
+    put("pv-4", 2022, 6, 1.08 * M); /* 4 of 5: exactly the 80 % quorum */
+    run(T0 + MINUTE);
+    expect("revised ne-growth:new-energy");
+    ck_assert_str_eq(str(a, "months"), "2022-01..2022-06");
     ck_assert_str_eq(str(a, "coverage"), "4 of 5 firms");
     assert_near(num(a, "growth_pct"), 8);
+}
+END_TEST
+
+/* The user's report: 31 firms through October on +7.2 %, then one firm
+ * sends November. Under the default quorum (80 %) November is nobody's
+ * month yet: the figure does not move, whatever the pro-rating; with
+ * quorum = 0 the November firm-month counts, but only against that firm's
+ * own base (like for like), never as a month the others "missed". */
+static const struct {
+    const char *rule;
+    double moved_pct; /* how far one early November may move the figure, in points */
+} early[] = {
+    {"[rule g]\ntype = growth\nmetric = revenue\ncluster = new-energy\ntarget = 15\n"
+     "year = 2022\n", 0},                                           /* the defaults */
+    {"[rule g]\ntype = growth\nmetric = revenue\ncluster = new-energy\ntarget = 15\n"
+     "year = 2022\nprorate = linear\n", 0},
+    {"[rule g]\ntype = growth\nmetric = revenue\ncluster = new-energy\ntarget = 15\n"
+     "year = 2022\nquorum = 0\nprorate = linear\n", 0.5},
+    {"[rule g]\ntype = growth\nmetric = revenue\ncluster = new-energy\ntarget = 15\n"
+     "year = 2022\nquorum = 0\n", 0.5},
+};
+
+START_TEST(test_growth_early_firm)
+{
+    start(early[_i].rule);
+    for (int i = 0; i < 5; i++)
+        for (int m = 1; m <= 12; m++) {
+            put(ne_firms[i], 2021, m, 1 * M);
+            if (m <= 10)
+                put(ne_firms[i], 2022, m, 1.072 * M);
+        }
+    run(T0);
+    ab_alert_t *a = alert("g", NULL);
+    assert_near(num(a, "growth_pct"), 7.2);
+    ck_assert_str_eq(str(a, "months"), "2022-01..2022-10");
+    put("pv-1", 2022, 11, 0.9 * M); /* early, and weak */
+    run(T0 + MINUTE);
+    double g = num(a, "growth_pct");
+    ck_assert_msg(fabs(g - 7.2) <= early[_i].moved_pct + 1e-9, "moved to %g", g);
+    ck_assert_msg(g > 6, "%g: one firm-month reads as a collapse", g);
+}
+END_TEST
+
+/* year = current follows the local calendar (Asia/Shanghai here): on New
+ * Year the rule moves on and the old year's alert resolves. */
+START_TEST(test_growth_current_year)
+{
+    const int64_t dec31 = INT64_C(1672487999000); /* 2022-12-31T19:59:59+08:00 */
+    const int64_t jan1 = INT64_C(1672502400000);  /* 2023-01-01T00:00:00+08:00 */
+
+    start("[rule g]\ntype = growth\nmetric = revenue\ncluster = new-energy\ntarget = 15\n");
+    for (int i = 0; i < 5; i++)
+        growth_data(ne_firms[i], 1 * M, 3 * M, 1.08 * M, 6);
+    run(dec31);
+    expect("firing g:new-energy");
+    ab_alert_t *a = alert("g", NULL);
+    ck_assert_str_eq(str(a, "months"), "2022-01..2022-06");
+    ck_assert_str_eq(str(a, "prorate"), "seasonal"); /* auto, with last year's months */
+    tick(dec31);
+    expect("");
+    tick(jan1);
+    expect("resolved g:new-energy");
+    ck_assert_double_eq(num(a, "year"), 2023);
+    ck_assert_str_eq(a->summary, "new-energy revenue 2023: no month has reached the quorum yet "
+                                 "(80 % of 5 firms); nothing to compare");
+    /* 2023's months are compared with 2022's */
+    for (int i = 0; i < 5; i++)
+        put(ne_firms[i], 2023, 1, 1.08 * M * 1.2);
+    run(jan1 + MINUTE);
+    expect("");
+    assert_near(num(a, "growth_pct"), 20);
+    ck_assert_str_eq(str(a, "months"), "2023-01..2023-01");
+}
+END_TEST
+
+/* prorate = auto: seasonal for a firm with last year's months, linear for
+ * one that reported last year only as a total. */
+START_TEST(test_growth_auto_mixed)
+{
+    start("[rule g]\ntype = growth\nmetric = revenue\ncluster = new-energy\ntarget = 15\n"
+          "year = 2022\n");
+    for (int i = 0; i < 4; i++)
+        growth_data(ne_firms[i], 1 * M, 3 * M, 1.08 * M, 6);
+    put_year("pv-5", 2021, 24 * M);
+    for (int m = 1; m <= 6; m++)
+        put("pv-5", 2022, m, 2.4 * M); /* +20 % on a linear 12 M */
+    run(T0);
+    ab_alert_t *a = alert("g", NULL);
+    ck_assert_str_eq(str(a, "prorate"), "seasonal for 4 firms, linear for 1");
+    ck_assert_double_eq(num(a, "firms_compared"), 5);
+    assert_near(num(a, "base"), 4 * 6 * M + 12 * M);
+    assert_near(num(a, "ytd"), 4 * 6 * 1.08 * M + 6 * 2.4 * M);
+    ck_assert(!has_detail(a, "last_year_same_months")); /* not all of the base is */
 }
 END_TEST
 
@@ -737,11 +841,14 @@ static void check_data_clock(const char *r)
 
     snprintf(id4, sizeof id4, "%s:pv-4", r);
     snprintf(id5, sizeof id5, "%s:pv-5", r);
+    char idn[64];
+    snprintf(idn, sizeof idn, "%s:new-energy", r);
     silence_data();
     run(T0);
-    snprintf(want, sizeof want, "firing %s\nfiring %s", id4, id5);
+    snprintf(want, sizeof want, "firing %s\nfiring %s", id5, idn);
     expect(want);
-    ab_alert_t *late = alert(r, "pv-5"), *never = alert(r, "pv-4");
+    ab_alert_t *late = alert(r, "pv-5"), *never = alert(r, NULL);
+    ck_assert_ptr_null(find(r, "pv-4")); /* never reported: in the scope's summary, not alone */
     ck_assert_str_eq(str(late, "state"), "late");
     ck_assert_str_eq(str(late, "due_period"), "2022-03");
     ck_assert_str_eq(str(late, "last_period"), "2022-02");
@@ -750,8 +857,11 @@ static void check_data_clock(const char *r)
     ck_assert_str_eq(late->summary, "pv-5 (Storage Two) is late: the 2022-03 report is missing, "
                                     "the last one is for 2022-02");
     ck_assert_str_eq(str(never, "state"), "never reported");
-    ck_assert_str_eq(str(never, "last_period"), "none");
-    ck_assert_str_eq(never->summary, "pv-4 (Storage One) has never reported; 2022-03 was due");
+    ck_assert_str_eq(str(never, "never_reported"), "pv-4");
+    ck_assert_double_eq(num(never, "count"), 1);
+    ck_assert_double_eq(num(never, "in_first_period"), 0);
+    ck_assert_str_eq(never->summary, "1 of 5 firms of new-energy have never reported; 2022-03 was "
+                                     "due: pv-4");
     ck_assert_ptr_null(find(r, "pv-x")); /* inactive: never expected */
     ck_assert_ptr_null(find(r, "pv-1")); /* reported: nothing to track */
 
@@ -763,8 +873,9 @@ static void check_data_clock(const char *r)
     /* three do: pv-5 is two months behind now */
     put("pv-3", 2022, 4, 10);
     run(T0);
-    snprintf(want, sizeof want, "revised %s\nrevised %s", id4, id5);
+    snprintf(want, sizeof want, "revised %s\nrevised %s", id5, idn);
     expect(want);
+    ck_assert_str_eq(str(never, "due_period"), "2022-04");
     ck_assert_str_eq(str(late, "state"), "silent");
     ck_assert_str_eq(str(late, "due_period"), "2022-04");
     ck_assert_double_eq(late->observed, 2);
@@ -845,18 +956,23 @@ START_TEST(test_silence_wall_clock)
 }
 END_TEST
 
-/* Continuous: readings expected at least every 15 min. */
+/* Continuous: readings expected at least every 15 min. Every firm was
+ * first seen at T0, so one that never sent anything gets the same 15 min. */
 START_TEST(test_silence_continuous)
 {
     start("[rule cod-quiet]\ntype = silence\ncluster = energy-env\n"
           "chain = water-pollution-control\nmetric = cod\nschedule = continuous\nquiet = 15m\n");
+    seen_at(T0);
     reading("wp-1", 10, T0);
     reading("wp-2", 10, T0);
+    tick(T0 + 15 * MINUTE - 1);
     expect("");
     tick(T0 + 15 * MINUTE); /* wp-3 has sent nothing at all */
-    expect("firing cod-quiet:wp-3");
-    ck_assert_str_eq(alert("cod-quiet", "wp-3")->summary, "wp-3 (Water Three) has sent no cod at all");
-    ck_assert_str_eq(str(alert("cod-quiet", "wp-3"), "last_seen"), "never");
+    expect("firing cod-quiet:energy-env");
+    ab_alert_t *n = alert("cod-quiet", NULL);
+    ck_assert_str_eq(n->summary, "1 of 3 firms of energy-env/water-pollution-control have sent no "
+                                 "cod at all: wp-3");
+    ck_assert_ptr_null(find("cod-quiet", "wp-3"));
     tick(T0 + 15 * MINUTE + 1);
     expect("firing cod-quiet:wp-1\nfiring cod-quiet:wp-2");
     ab_alert_t *a = alert("cod-quiet", "wp-1");
@@ -868,6 +984,58 @@ START_TEST(test_silence_continuous)
     reading("wp-1", 10, T0 + 31 * MINUTE);
     expect("resolved cod-quiet:wp-1");
     ck_assert_str_eq(a->summary, "wp-1 (Water One) sends cod again");
+    reading("wp-3", 10, T0 + 32 * MINUTE); /* its first reading ends the summary */
+    expect("resolved cod-quiet:energy-env");
+}
+END_TEST
+
+/* A new deployment: a registry, no data. No firm is "never reported" before
+ * its first report is due by the schedule, counted from when the daemon
+ * first saw it: first seen 2022-07-01, the July report is due by August 10,
+ * so the first alert comes on August 11 -- one for the scope, not one per
+ * firm. An explicit grace replaces the schedule's. */
+static const struct {
+    const char *rule;
+    int64_t quiet_until, fires_at;
+} fresh[] = {
+    {"[rule r]\ntype = silence\ncluster = new-energy\nmetric = revenue\n",
+     INT64_C(1660147199000) /* 2022-08-10T23:59:59+08:00 */,
+     INT64_C(1660147200000) /* 2022-08-11T00:00:00+08:00 */},
+    {"[rule r]\ntype = silence\ncluster = new-energy\nmetric = revenue\ndue_day = 20\n",
+     INT64_C(1661011199000) /* 2022-08-20T23:59:59+08:00 */,
+     INT64_C(1661011200000)},
+    {"[rule r]\ntype = silence\ncluster = new-energy\nmetric = revenue\ngrace = 2h\n",
+     T0 + 2 * HOUR - 1, T0 + 2 * HOUR},
+    {"[rule r]\ntype = silence\ncluster = new-energy\nmetric = revenue\nclock = data\n"
+     "grace = 2h\n", T0 + 2 * HOUR - 1, T0 + 2 * HOUR},
+    {"[rule r]\ntype = silence\ncluster = new-energy\nmetric = revenue\ngrace = 0\n",
+     T0 - 1, T0},
+};
+
+START_TEST(test_silence_fresh_start)
+{
+    start(fresh[_i].rule);
+    seen_at(T0);
+    if (strstr(fresh[_i].rule, "clock = data")) {
+        for (int m = 1; m <= 3; m++) /* peers make 2022-03 due; pv-4 never reports */
+            for (int i = 0; i < 5; i++)
+                if (i != 3)
+                    put(ne_firms[i], 2022, m, 10);
+        run(T0);
+    }
+    rules_evaluate_all(&rs, fresh[_i].quiet_until); /* as at start-up */
+    flush(fresh[_i].quiet_until);
+    tick(fresh[_i].quiet_until);
+    expect("");
+    ab_alert_t *n = find("r", NULL);
+    if (n)
+        ck_assert(!n->firing);
+    tick(fresh[_i].fires_at);
+    expect("firing r:new-energy");
+    n = alert("r", NULL);
+    ck_assert_double_eq(num(n, "count"), strstr(fresh[_i].rule, "clock = data") ? 1 : 5);
+    for (int i = 0; i < 5; i++)
+        ck_assert_ptr_null(find("r", ne_firms[i]));
 }
 END_TEST
 
@@ -1055,6 +1223,9 @@ static Suite *rules_suite(void)
     tcase_add_test(tc, test_growth_like_for_like);
     tcase_add_test(tc, test_growth_new_firm);
     tcase_add_test(tc, test_growth_quorum);
+    tcase_add_loop_test(tc, test_growth_early_firm, 0, (int)(sizeof early / sizeof early[0]));
+    tcase_add_test(tc, test_growth_current_year);
+    tcase_add_test(tc, test_growth_auto_mixed);
     tcase_add_loop_test(tc, test_growth_prorate, 0, (int)(sizeof prorate / sizeof prorate[0]));
     tcase_add_test(tc, test_change_previous);
     tcase_add_test(tc, test_change_last_year);
@@ -1065,6 +1236,7 @@ static Suite *rules_suite(void)
     tcase_add_test(tc, test_silence_data_clock_half);
     tcase_add_test(tc, test_silence_wall_clock);
     tcase_add_test(tc, test_silence_continuous);
+    tcase_add_loop_test(tc, test_silence_fresh_start, 0, (int)(sizeof fresh / sizeof fresh[0]));
     tcase_add_test(tc, test_above_scale);
     tcase_add_test(tc, test_tier_scope);
     tcase_add_test(tc, test_deterministic_order);

@@ -104,7 +104,7 @@ check "  metrics with kind and unit" \
 check "  report's arguments: year, an optional int" \
     jqe '[.commands[] | select(.name == "report")][0].args == [{"name":"year","type":"int","required":false}]' \
     < "$TMP/describe.json"
-check "  limits" jqe '.protocol == {"min_version":1,"max_version":1,"max_request_bytes":65536}' \
+check "  limits" jqe '.protocol == {"min_version":2,"max_version":2,"max_request_bytes":65536}' \
     < "$TMP/describe.json"
 check "clustermonctl describe prints a table" sh -c "ctl_out=\$('$BIN/clustermonctl' -e '$CONTROL' describe) && echo \"\$ctl_out\" | grep -q '^  totals  *metric:str\\* period:str\\*\$'"
 

@@ -54,7 +54,7 @@ sed 's/^above = 50/above = fifty/' "$TMP/e2e.conf" > "$TMP/bad.conf"
 rc=$?
 line=$(grep -n '^above = fifty' "$TMP/bad.conf" | cut -d: -f1)
 check "bad number: exit 2 naming file:line: field" \
-    sh -c "[ $rc -eq 2 ] && grep -q 'bad.conf:$line: rule.above: .fifty. is not a number' '$TMP/out'"
+    sh -c "[ $rc -eq 2 ] && grep -q 'bad.conf:$line: rule.cod-limit.above: .fifty. is not a number' '$TMP/out'"
 { head -1 daemon/demo/registry.csv; echo 'ee-900,Sample,energy-env,no-such-chain,member,'; } \
     > "$TMP/reg.csv"
 sed "s|^registry = .*|registry = $TMP/reg.csv|" "$TMP/e2e.conf" > "$TMP/badreg.conf"

@@ -7,7 +7,12 @@
 #     daemon's set of firing alerts (Clone pattern: snapshot + resync);
 #  3. a flood becomes one grouped alert; reminders repeat; --exec runs per
 #     alert (flapping and silences: tests/check_alertbook.c);
-#  4. a restart does not re-announce what is still true.
+#  4. a restart does not re-announce what is still true;
+#  5. a growth rule on its defaults (quorum 80 %) is not moved by one early
+#     firm's month;
+#  6. a fresh daemon with a registry and no data announces no "never
+#     reported" firm in its first minutes, then one summary per rule, with
+#     the grace counted from first sight across a restart.
 SUITE=rules
 source "$(dirname "$0")/lib.sh"
 
@@ -30,6 +35,13 @@ chain = water-pollution-control
 above = 100
 clear = 90
 severity = info
+
+[rule ne-growth-defaults]
+type = growth
+metric = revenue
+cluster = new-energy
+year = 2022
+target = 15
 
 [rule cod-remind]
 type = threshold
@@ -62,6 +74,22 @@ check "growth: new-energy misses +15 %, critical, with its arithmetic" \
         and .details.target_pct == 15 and .details.growth_pct < 13 and .details.growth_pct > 8
         and (.details.coverage | test("of 46 firms")) and .details.prorate == "seasonal"
         and .details.last_year_same_months > 0 and .details.projection > 0')" = 1 ]
+# ---- 5. one early firm's month under the default quorum ---------------------------
+GD='.id == "ne-growth-defaults:new-energy"'
+check "growth on defaults: fires, like for like through June" \
+    jqe -s '[.[] | select((.snapshot | not) and .id == "ne-growth-defaults:new-energy")] | last
+        | .state != "resolved" and .details.months == "2022-01..2022-06" and .details.quorum_pct == 80
+        and (.summary | test("like for like")) and .details.growth_pct < 13' "$E"
+gd_before=$(count "$E" "$GD")
+gd_pct=$(ctl alerts --json | jq '.alerts[] | select(.id == "ne-growth-defaults:new-energy") | .details.growth_pct')
+first_ne=$(awk -F, '$3 == "new-energy" { print $1; exit }' "$ROOT/daemon/demo/registry.csv")
+printf '%s,revenue,1000,2022-07\n' "$first_ne" | AG -a rearly -
+sleep 0.5
+check "one early firm's July does not move it: no event, same figure" \
+    [ "$(count "$E" "$GD")" = "$gd_before" -a -n "$gd_pct" -a \
+      "$(ctl alerts --json | jq '.alerts[] | select(.id == "ne-growth-defaults:new-energy") | .details.growth_pct')" = "$gd_pct" ]
+check "clustermonctl cluster says what the rule measures" \
+    sh -c "'$BIN/clustermonctl' -e '$CONTROL' cluster new-energy --through 2022-06 | grep -q 'like for like 2022-01..06, [0-9]* of [0-9]* firms'"
 check "growth: late months revise it (never left stale)" \
     [ "$(count "$E" '.id == "ne-revenue-growth:new-energy" and .state == "revised"')" -ge 4 ]
 check "change: ee-007 halves in May (firing) and recovers in June (resolved)" \
@@ -181,5 +209,54 @@ check "and energy-env's sequence numbers go on from where they were" \
 
 kill -TERM "$EARLY" "$LATE" 2>/dev/null
 wait "$EARLY" "$LATE" 2>/dev/null
+stop_daemon TERM
+
+# ---- 6. a fresh deployment: a registry, no data ------------------------------------
+# fresh-wall: the schedule's default (first report due next month); fresh-grace:
+# a 6 s grace, counted from when the daemon first saw the firms
+STATE=$TMP/fresh-state
+make_config "$TMP/fresh.conf"
+cat >> "$TMP/fresh.conf" <<'EOF'
+
+[rule fresh-wall]
+type = silence
+cluster = new-energy
+metric = revenue
+
+[rule fresh-grace]
+type = silence
+cluster = new-energy
+metric = revenue
+grace = 6s
+EOF
+check "a fresh daemon starts" start_daemon "$TMP/fresh.conf"
+t_start=$(date +%s)
+SUB --timeout 60000 > "$TMP/fresh.jsonl" 2> /dev/null &
+FRESH=$!
+PIDS+=("$FRESH")
+sleep 3
+never() { jq -s '[.[] | select(.state == "firing" and (.details.state // "") == "never reported")] | length' "$TMP/fresh.jsonl"; }
+check "no never-reported alert in its first seconds" [ "$(never)" = 0 ]
+check "and none listed by clustermonctl alerts" \
+    [ "$(ctl alerts --json | jq '[.alerts[] | select(.id | test("^(fresh-|monthly-report)"))] | length')" = 0 ]
+stop_daemon TERM
+start_daemon "$TMP/fresh.conf"
+# first seen survives the restart: the grace ends 6 s after the first start,
+# not 6 s after this one
+for _ in $(seq 1 60); do
+    [ "$(never)" -ge 1 ] && break
+    sleep 0.1
+done
+t_fired=$(date +%s)
+nne=$(grep -c '^ne-' "$ROOT/daemon/demo/registry.csv") # the demo's new-energy firms, all active
+check "after the grace: one summary alert for the cluster, naming the count ($nne)" \
+    [ "$(jq -s '[.[] | select(.state == "firing" and .id == "fresh-grace:new-energy" and .details.count == '"$nne"')] | length' "$TMP/fresh.jsonl")" = 1 ]
+check "the grace was counted from the first start (fired $((t_fired - t_start)) s after it)" \
+    [ $((t_fired - t_start)) -le 8 ]
+check "never one alert per firm" [ "$(jq -s '[.[] | select(.firm != null and .firm != "")] | length' "$TMP/fresh.jsonl")" = 0 ]
+check "the schedule's default stays quiet until the first report is due" \
+    [ "$(jq -s '[.[] | select(.id | test("^(fresh-wall|monthly-report)"))] | length' "$TMP/fresh.jsonl")" = 0 ]
+kill -TERM "$FRESH" 2>/dev/null
+wait "$FRESH" 2>/dev/null
 stop_daemon TERM
 finish

@@ -826,6 +826,8 @@ static void print_cluster(const msgpack_object *body, const ctl_opts_t *o)
                  kv->val.type == MSGPACK_OBJECT_STR ? kv->val.via.str.ptr : "");
         snprintf(head, sizeof head, "%s%s%s%s", metric, *unit ? " (" : "", unit, *unit ? ")" : "");
         printf("\n%-36s %18s %18s %9s\n", head, cur, prev, "growth");
+        if (m == 0)
+            printf("(totals of every report for those months, not like for like)\n");
         for (uint32_t i = 0; i < rows->via.array.size; i++) {
             const msgpack_object *r = &rows->via.array.ptr[i];
             const msgpack_object *fig = proto_obj_get(proto_obj_get(r, "metrics"), metric);
@@ -848,12 +850,14 @@ static void print_cluster(const msgpack_object *body, const ctl_opts_t *o)
                "gap", "state");
         for (uint32_t i = 0; i < targets->via.array.size; i++) {
             const msgpack_object *t = &targets->via.array.ptr[i];
-            char rule[PROTO_MAX_ID_LEN + 1], metric[PROTO_MAX_ID_LEN + 1], cov[64], label[160];
+            char rule[PROTO_MAX_ID_LEN + 1], metric[PROTO_MAX_ID_LEN + 1], cov[160], label[160];
+            char measures[160];
             char growth[16] = "-", gap[16] = "-";
             bool have = true;
             get_str(t, "rule", rule, sizeof rule);
             get_str(t, "metric", metric, sizeof metric);
             get_str(t, "coverage", cov, sizeof cov);
+            get_str(t, "measures", measures, sizeof measures);
             double target = get_double(t, "target_pct", NULL);
             double g = get_double(t, "growth_pct", &have);
             if (have) {
@@ -868,6 +872,8 @@ static void print_cluster(const msgpack_object *body, const ctl_opts_t *o)
                    firing ? "FIRING" : have ? "on target" : "no data yet",
                    strcmp(cov, "-") ? " (" : "", strcmp(cov, "-") ? cov : "",
                    strcmp(cov, "-") ? ")" : "");
+            if (strcmp(measures, "-"))
+                printf("%-32s %s\n", "", measures);
         }
     }
 }
