@@ -43,7 +43,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "zsend: connect %s: %s\n", argv[optind], zmq_strerror(errno));
         return 2;
     }
-    static char buf[8 << 20];
+    static char buf[16 << 20];
     int status = 0;
     for (int fi = optind + 1; fi < argc && status == 0; fi++) {
         FILE *in = strcmp(argv[fi], "-") == 0 ? stdin : fopen(argv[fi], "rb");
