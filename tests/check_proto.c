@@ -340,7 +340,7 @@ static proto_batch_t vec_batch(void)
     return b;
 }
 
-static const char NACK_REASON[] = "sample 1: firm: unknown firm \"globex\"";
+static const char NACK_REASON[] = "sample 1: unknown firm 'globex'";
 
 static proto_alert_t vec_alert(void)
 {
