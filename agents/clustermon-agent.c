@@ -4,19 +4,20 @@
  * twice.
  *
  * The agent runs at the reporting firms, so it is small and has no event
- * loop: one ZeroMQ DEALER socket, one batch in flight, and a spool directory
- * (agents/spool.c). Every batch read from the input is encoded once, with
- * the next seq, and written to the spool before it is first sent; it is
- * removed only when the daemon acks that seq. The agent reads ahead of the
- * acks (into the spool, up to --spool-max), sends the spooled batches
- * strictly in seq order, and resends the same bytes (same seq: the daemon
- * acks a duplicate without applying it) after a timeout, with exponential
- * backoff, failing over round-robin to the next endpoint (on a new
- * socket) when there are several. ZMQ_LINGER 0: an ack is the only proof of delivery, and the spool
- * is what survives.
+ * loop: a spool directory (agents/spool.c) and the delivery engine
+ * (agents/delivery.c: one ZeroMQ DEALER, up to --window batches in flight,
+ * resends, backoff, failover). Every batch read from the input is encoded
+ * once, with the spool's stream (epoch) and next seq, and written to the
+ * spool before it is first sent; it leaves the spool only when the daemon
+ * has settled that seq (acked it, or refused it for good: then it moves to
+ * rejected/). The agent reads ahead of the acks (into the spool, up to
+ * --spool-max). ZMQ_LINGER 0: an ack is the only proof of delivery, and the
+ * spool is what survives.
  *
- * Seqs come from the spool: strictly increasing across runs (the first run
- * starts at the wall clock in milliseconds), never reused for other bytes.
+ * Streams and seqs come from the spool: a new spool draws a random epoch and
+ * numbers its batches 1, 2, 3 ... across runs, never reusing a seq for other
+ * bytes (PROTOCOL.md section 2). A damaged spool file is moved aside and an
+ * empty batch settles its seq, so the stream goes on.
  *
  * Restarts: the spooled batches are resent first. Then, if the input is the
  * same regular file as last time (same absolute path, device and inode, and
@@ -33,14 +34,13 @@
  * flight: each batch is sent as soon as it is full (with -b 1, each line as
  * it comes) and its ack is never held up by the next read.
  *
- * An answer "busy" or "rate_limited" means the daemon is up but cannot take
- * the batch now: the same bytes are resent after the backoff, like an
- * unacked batch, but to the same endpoint. With --server-key (or
- * $CLUSTERMON_SERVER_KEY) every socket is a CURVE client (agents/clientkey.h).
+ * With --server-key (or $CLUSTERMON_SERVER_KEY) every socket is a CURVE
+ * client (agents/clientkey.h).
  *
  * Exit status: 0 every batch acked and the spool empty; 1 a batch rejected
  * (moved to the spool's rejected/; on status "internal" it stays spooled), a
- * corrupt spool file, or another failure; 2 bad input or usage; 3 no ack after all tries (the spool stays).
+ * corrupt spool file, or another failure; 2 bad input or usage; 3 no ack
+ * after all tries (the spool stays); 4 agent_conflict (the spool stays).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -59,6 +59,7 @@
 
 #include "agents/args.h"
 #include "agents/clientkey.h"
+#include "agents/delivery.h"
 #include "agents/input.h"
 #include "agents/spool.h"
 #include "proto/proto.h"
@@ -66,10 +67,10 @@
 #define PROG "clustermon-agent"
 
 enum {
-    EXIT_NACK = 1,
-    EXIT_INPUT = 2,
-    EXIT_NOACK = 3,
-    EXIT_CONFLICT = 4,
+    EXIT_NACK = DELIVERY_FAILED,
+    EXIT_INPUT = DELIVERY_USAGE,
+    EXIT_NOACK = DELIVERY_NOACK,
+    EXIT_CONFLICT = DELIVERY_CONFLICT,
 };
 
 #define DEFAULT_ENDPOINT "tcp://127.0.0.1:7601"
@@ -78,9 +79,6 @@ enum {
 #define DEFAULT_BATCH 1000
 #define DEFAULT_TIMEOUT_MS 5000
 #define DEFAULT_RETRIES 5
-#define BACKOFF_BASE_MS 200
-#define BACKOFF_CAP_MS 2000
-#define SOCKET_HWM 100
 #define MAX_ENDPOINTS 16
 
 /*
@@ -108,29 +106,10 @@ typedef struct {
     clientkey_t key;                      /* CURVE, for every socket */
 } options_t;
 
-typedef enum {
-    PHASE_SENT,   /* waiting for the ack until the deadline */
-    PHASE_PAUSED, /* backing off until the deadline, then resend */
-    PHASE_PARKED, /* out_of_order: resent once every batch before it is settled */
-} phase_t;
-
-/* One batch in the window: the oldest unsettled spooled batches, by seq. */
-typedef struct {
-    uint64_t seq;
-    void *msg; /* malloc()ed, from spool_read() (or an empty batch for a lost one) */
-    size_t len;
-    unsigned tries;
-    phase_t phase;
-    const char *deferred; /* the last answer put the batch off: "busy" or "rate limited"; else NULL */
-    int64_t deadline;
-    bool lost; /* its spool file was corrupt: an empty batch stands in (not in the spool) */
-} flight_t;
-
 typedef struct {
     const options_t *opt;
-    void *ctx, *sock;
-    size_t ep; /* the endpoint sock is connected to */
-    uint64_t rng;
+    void *ctx;
+    delivery_t *dl; /* the batches in flight (agents/delivery.h) */
     spool_t *sp;
 
     /* Input: NULL once read to the end (or to a bad line of a stream). */
@@ -140,12 +119,7 @@ typedef struct {
     int input_status; /* EXIT_INPUT after a bad line: reported once the spool is empty */
     bool full_said;
 
-    /* The window: fl[0..nfl) in seq order, the oldest spooled batches. */
-    flight_t fl[PROTO_MAX_WINDOW];
-    size_t nfl;
-
-    /* totals for the -v summary */
-    uint64_t samples_acked, batches, resends, corrupt;
+    uint64_t corrupt; /* spool files that failed their checks */
 } agent_t;
 
 static void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -160,50 +134,6 @@ static void warnx(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t realtime_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* xorshift64*: jitter only, so any seed that differs between runs will do. */
-static uint64_t rng_next(uint64_t *s)
-{
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * 2685821657736338717ULL;
-}
-
-/*
- * The pause before try number `tries + 1`: base * 2^(tries-1), capped, with
- * "equal jitter" (half fixed, half random) so a fleet of agents that lost the
- * daemon at the same moment does not come back in lockstep.
- */
-static long backoff_ms(agent_t *a, unsigned tries)
-{
-    long d = BACKOFF_BASE_MS;
-
-    for (unsigned i = 1; i < tries && d < BACKOFF_CAP_MS; i++)
-        d *= 2;
-    if (d > BACKOFF_CAP_MS)
-        d = BACKOFF_CAP_MS;
-    return d / 2 + (long)(rng_next(&a->rng) % (uint64_t)(d / 2 + 1));
-}
-
-static const char *endpoint(const agent_t *a)
-{
-    return a->opt->endpoints[a->ep];
-}
-
 /* Says what stays in the spool when the agent gives up. */
 static void say_spool_kept(const agent_t *a)
 {
@@ -212,405 +142,54 @@ static void say_spool_kept(const agent_t *a)
               spool_count(a->sp), spool_bytes(a->sp), spool_dir(a->sp));
 }
 
-/* ---- the socket ------------------------------------------------------------ */
+/* ---- the spool as the delivery engine's source ------------------------------- */
 
-static void *socket_new(agent_t *a)
+static bool spool_next_cb(void *arg, bool first, uint64_t after, uint64_t *ret_seq)
 {
-    int linger = 0, hwm = SOCKET_HWM;
-    int64_t maxmsg = PROTO_MAX_MSG_SIZE;
-    char err[512];
-    void *s = zmq_socket(a->ctx, ZMQ_DEALER);
-
-    if (s == NULL) {
-        warnx("zmq_socket: %s", zmq_strerror(errno));
-        return NULL;
-    }
-    if (zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
-        zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm)) != 0 ||
-        zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm)) != 0 ||
-        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0) {
-        warnx("zmq_setsockopt: %s", zmq_strerror(errno));
-        zmq_close(s);
-        return NULL;
-    }
-    if (clientkey_setup(&a->opt->key, s, err, sizeof(err)) != 0) {
-        warnx("%s", err);
-        zmq_close(s);
-        return NULL;
-    }
-    return s;
+    agent_t *a = arg;
+    return first ? spool_first(a->sp, ret_seq) : spool_next_after(a->sp, after, ret_seq);
 }
 
-/* Connects a fresh DEALER to endpoint ep (closing the old one). Returns 0 or the exit status. */
-static int connect_to(agent_t *a, size_t ep)
+static int spool_load_cb(void *arg, uint64_t seq, void **ret_msg, size_t *ret_len)
 {
-    if (a->sock != NULL)
-        zmq_close(a->sock); /* linger 0: whatever it still queued is dropped */
-    a->sock = socket_new(a);
-    if (a->sock == NULL)
-        return EXIT_NACK;
-    a->ep = ep;
-    if (zmq_connect(a->sock, endpoint(a)) != 0) {
-        warnx("cannot connect to %s: %s", endpoint(a), zmq_strerror(errno));
-        return EXIT_INPUT;
-    }
-    if (a->opt->verbose)
-        warnx("sending to %s", endpoint(a));
-    return 0;
-}
-
-/* Checks every endpoint's syntax up front, so a failover cannot fail on a typo. */
-static int check_endpoints(agent_t *a)
-{
-    for (size_t i = 0; i < a->opt->nendpoints; i++) {
-        void *s = socket_new(a);
-        int rc;
-
-        if (s == NULL)
-            return EXIT_NACK;
-        rc = zmq_connect(s, a->opt->endpoints[i]);
-        if (rc != 0)
-            warnx("cannot connect to %s: %s", a->opt->endpoints[i], zmq_strerror(errno));
-        zmq_close(s);
-        if (rc != 0)
-            return EXIT_INPUT;
-    }
-    return 0;
-}
-
-/*
- * Receives one message. The daemon's ROUTER strips its routing frame, so an
- * ack is one frame; an empty delimiter frame before it (REQ-style envelope)
- * is tolerated. Returns 1 with the payload in msg, 0 if the message had some
- * other shape (skipped), -1 on error (errno set).
- */
-static int recv_reply(void *sock, zmq_msg_t *msg)
-{
-    int frames = 0, more, rc;
-    bool ok = true;
-
-    do {
-        zmq_msg_close(msg);
-        zmq_msg_init(msg);
-        if ((rc = zmq_msg_recv(msg, sock, ZMQ_DONTWAIT)) < 0)
-            return -1;
-        more = zmq_msg_more(msg);
-        frames++;
-        if (more && (frames > 1 || zmq_msg_size(msg) != 0))
-            ok = false;
-    } while (more);
-    return ok ? 1 : 0;
-}
-
-/* ---- the window ----------------------------------------------------------------- */
-
-static void flight_drop(agent_t *a, size_t i)
-{
-    free(a->fl[i].msg);
-    memmove(&a->fl[i], &a->fl[i + 1], (a->nfl - i - 1) * sizeof(a->fl[0]));
-    a->nfl--;
-}
-
-static void window_clear(agent_t *a)
-{
-    while (a->nfl > 0)
-        flight_drop(a, a->nfl - 1);
-}
-
-static flight_t *flight_find(agent_t *a, uint64_t seq)
-{
-    for (size_t i = 0; i < a->nfl; i++)
-        if (a->fl[i].seq == seq)
-            return &a->fl[i];
-    return NULL;
-}
-
-static void send_msg(agent_t *a, flight_t *f)
-{
-    if (zmq_send(a->sock, f->msg, f->len, ZMQ_DONTWAIT) < 0 && a->opt->verbose)
-        /* Queue full (peer gone): counts as a try; the timeout paces us. */
-        warnx("batch %" PRIu64 ": cannot queue it for %s: %s", f->seq, endpoint(a), zmq_strerror(errno));
-    f->phase = PHASE_SENT;
-    f->deferred = NULL;
-    f->deadline = monotonic_ms() + a->opt->timeout_ms;
-}
-
-/*
- * A spooled batch that failed its checks was moved aside: its samples are
- * lost here (and said so), but its seq was handed out, and the daemon takes
- * no later seq before it. An empty batch settles it with nothing.
- */
-static int empty_batch(agent_t *a, uint64_t seq, void **ret_msg, size_t *ret_len)
-{
-    char err[PROTO_ERRLEN];
-    proto_batch_t b = {.agent = proto_str(a->opt->agent_id), .epoch = spool_epoch(a->sp), .seq = seq};
-
-    msgpack_sbuffer_clear(&a->buf);
-    if (proto_batch_encode(&b, &a->buf, err, sizeof(err)) < 0) {
-        warnx("cannot encode an empty batch %" PRIu64 ": %s", seq, err);
-        return EXIT_NACK;
-    }
-    *ret_msg = malloc(a->buf.size);
-    if (*ret_msg == NULL)
-        abort();
-    memcpy(*ret_msg, a->buf.data, a->buf.size);
-    *ret_len = a->buf.size;
-    return 0;
-}
-
-/*
- * Fills the window with the next spooled batches (after the newest in it)
- * and sends each. Returns 0 or the exit status.
- */
-static int window_fill(agent_t *a)
-{
+    agent_t *a = arg;
     char err[SPOOL_ERRLEN];
-    uint64_t seq;
-    bool more = a->nfl == 0 ? spool_first(a->sp, &seq)
-                            : spool_next_after(a->sp, a->fl[a->nfl - 1].seq, &seq);
+    int rc = spool_read(a->sp, seq, ret_msg, ret_len, err, sizeof(err));
 
-    while (more && a->nfl < (size_t)a->opt->window) {
-        flight_t *f = &a->fl[a->nfl];
-        int rc = spool_read(a->sp, seq, &f->msg, &f->len, err, sizeof(err));
-
-        if (rc == SPOOL_ECORRUPT) {
-            /* moved aside; spool_warn() counted it. Its seq is settled empty. */
-            if ((rc = empty_batch(a, seq, &f->msg, &f->len)) != 0)
-                return rc;
-            f->lost = true;
-        } else if (rc != SPOOL_OK) {
-            warnx("%s", err);
-            return EXIT_NACK;
-        }
-        else
-            f->lost = false;
-        f->seq = seq;
-        f->tries = 1;
-        a->nfl++;
-        send_msg(a, f);
-        more = spool_next_after(a->sp, seq, &seq);
-    }
-    return 0;
-}
-
-/* Resends the parked batches that now follow a settled one in order. */
-static void unpark(agent_t *a)
-{
-    for (size_t i = 0; i < a->nfl; i++) {
-        if (a->fl[i].phase != PHASE_PARKED)
-            return; /* the first unsettled one is on its way: the rest wait for it */
-        a->resends++;
-        send_msg(a, &a->fl[i]);
-    }
-}
-
-/* The deadline of batch f has passed. Returns 0 or the exit status. */
-static int on_deadline(agent_t *a, flight_t *f)
-{
-    unsigned max_tries = a->opt->retries == 0 ? 0 : (unsigned)a->opt->retries + 1;
-
-    if (f->phase == PHASE_SENT) {
-        long pause;
-
-        if (max_tries != 0 && f->tries >= max_tries) {
-            warnx("batch %" PRIu64 ": no ack from %s after %u tries%s%s%s", f->seq,
-                  a->opt->nendpoints > 1 ? "any endpoint" : endpoint(a), f->tries,
-                  f->deferred ? " (the daemon stayed " : "", f->deferred ? f->deferred : "",
-                  f->deferred ? ")" : "");
-            say_spool_kept(a);
-            return EXIT_NOACK;
-        }
-        pause = backoff_ms(a, f->tries);
-        if (a->opt->verbose)
-            warnx("batch %" PRIu64 ": %s %s %s, resending in %ld ms (try %u%s)", f->seq,
-                  f->deferred ? f->deferred : "no ack", f->deferred ? "at" : "from", endpoint(a), pause,
-                  f->tries + 1, max_tries ? "" : ", retrying forever");
-        /* A late ack may still arrive during the pause: it counts. */
-        f->phase = PHASE_PAUSED;
-        f->deadline = monotonic_ms() + pause;
-        return 0;
-    }
-    /*
-     * A busy or rate-limiting daemon is up: stay. A silent one: try the next
-     * endpoint, on a new socket, and send the whole window there. With a
-     * single endpoint the socket stays: ZeroMQ reconnects by itself, and the
-     * copies it queued meanwhile (at most SOCKET_HWM) reach the daemon as
-     * duplicates, answered with their first answer and not applied again.
-     */
-    if (f->deferred == NULL && a->opt->nendpoints > 1) {
-        size_t next = (a->ep + 1) % a->opt->nendpoints;
-        int rc;
-
-        if (a->opt->verbose)
-            warnx("batch %" PRIu64 ": failing over from %s to %s", f->seq, endpoint(a),
-                  a->opt->endpoints[next]);
-        if ((rc = connect_to(a, next)) != 0)
-            return rc;
-        for (size_t i = 0; i < a->nfl; i++)
-            if (&a->fl[i] != f && a->fl[i].phase != PHASE_PARKED) {
-                a->fl[i].tries++;
-                a->resends++;
-                send_msg(a, &a->fl[i]);
-            }
-    }
-    f->tries++;
-    a->resends++;
-    send_msg(a, f);
-    return 0;
-}
-
-/* Handles one decoded ack. Returns 0 or the exit status. */
-static int on_ack(agent_t *a, const proto_ack_t *ack)
-{
-    char err[SPOOL_ERRLEN], path[SPOOL_PATH_MAX + 64];
-    flight_t *f = flight_find(a, ack->seq);
-    proto_next_t next = proto_status_next((proto_status_t)ack->status);
-    const char *name = proto_status_name((proto_status_t)ack->status);
-
-    if (ack->seq == 0 && next != PROTO_NEXT_DONE) {
-        /* The daemon could not tell which batch or stream: every batch this
-         * agent sends would fare the same. */
-        warnx("the daemon refused a batch it could not attribute: %s: " PROTO_STR_FMT, name,
-              PROTO_STR_ARG(ack->reason));
-        say_spool_kept(a);
-        return EXIT_NACK;
-    }
-    if (f == NULL) {
-        /* A late answer to an earlier copy of a batch already settled. */
-        if (a->opt->verbose)
-            warnx("ignoring an ack for seq %" PRIu64 " (not in flight)", ack->seq);
-        return 0;
-    }
-    switch (next) {
-    case PROTO_NEXT_DONE:
-        if (!f->lost && spool_remove(a->sp, f->seq, err, sizeof(err)) != SPOOL_OK) {
-            warnx("%s", err);
-            return EXIT_NACK;
-        }
-        a->samples_acked += ack->accepted;
-        a->batches++;
-        if (a->opt->verbose)
-            warnx("batch %" PRIu64 ": %" PRIu32 " samples acked by %s", f->seq, ack->accepted, endpoint(a));
-        flight_drop(a, (size_t)(f - a->fl));
-        unpark(a);
-        return 0;
-    case PROTO_NEXT_RETRY:
-        if (ack->status == PROTO_STATUS_INTERNAL) {
-            /* The daemon failed, not the batch (e.g. its disk): keep it for the next run. */
-            warnx("batch %" PRIu64 " rejected: %s: " PROTO_STR_FMT, f->seq, name, PROTO_STR_ARG(ack->reason));
-            warnx("batch %" PRIu64 " stays in the spool %s: the daemon's fault, not the data's", f->seq,
-                  spool_dir(a->sp));
-            say_spool_kept(a);
-            return EXIT_NACK;
-        } else {
-            /* The daemon is there but cannot take it now: the same bytes, later. */
-            const char *why = ack->status == PROTO_STATUS_BUSY ? "busy" : "rate limited";
-            size_t n = strlen(why);
-            bool said = ack->reason.len >= n && memcmp(ack->reason.ptr, why, n) == 0;
-
-            warnx("batch %" PRIu64 " deferred: %s%s" PROTO_STR_FMT, f->seq, said ? "" : why, said ? "" : ": ",
-                  PROTO_STR_ARG(ack->reason));
-            if (f->phase == PHASE_SENT) {
-                f->deferred = why;
-                f->deadline = monotonic_ms(); /* back off now */
-            }
-        }
-        return 0;
-    case PROTO_NEXT_REWIND:
-        if (ack->expected > f->seq) {
-            /* Settled so long ago that the daemon forgot the answer: it was
-             * acked or refused then, and cannot be sent again. */
-            warnx("batch %" PRIu64 ": settled by the daemon long ago (" PROTO_STR_FMT "); removed from the spool",
-                  f->seq, PROTO_STR_ARG(ack->reason));
-            if (spool_remove(a->sp, f->seq, err, sizeof(err)) != SPOOL_OK) {
-                warnx("%s", err);
-                return EXIT_NACK;
-            }
-            flight_drop(a, (size_t)(f - a->fl));
-            unpark(a);
-            return 0;
-        }
-        if (ack->expected < a->fl[0].seq) {
-            warnx("the daemon expects seq %" PRIu64 " of stream %" PRIu64 ", which this agent delivered "
-                  "and removed from its spool long ago: the daemon's state was reset or lost. Move the "
-                  "spool %s aside to start a new stream (" PROTO_STR_FMT ")",
-                  ack->expected, spool_epoch(a->sp), spool_dir(a->sp), PROTO_STR_ARG(ack->reason));
-            say_spool_kept(a);
-            return EXIT_NACK;
-        }
-        if (a->opt->verbose)
-            warnx("batch %" PRIu64 ": out of order, the daemon expects %" PRIu64 " first", f->seq,
-                  ack->expected);
-        /* the one it waits for is in the window, on its way or backing off:
-         * this one goes again once it is settled */
-        f->phase = PHASE_PARKED;
-        return 0;
-    case PROTO_NEXT_STOP:
-        warnx("batch %" PRIu64 " refused: %s: " PROTO_STR_FMT, f->seq, name, PROTO_STR_ARG(ack->reason));
-        warnx("stopping: agent id '%s' belongs to another agent; give this one its own id (-a)",
-              a->opt->agent_id);
-        say_spool_kept(a);
-        return EXIT_CONFLICT;
-    case PROTO_NEXT_FINAL:
-        break;
-    }
-    warnx("batch %" PRIu64 " rejected: %s: " PROTO_STR_FMT, f->seq, name, PROTO_STR_ARG(ack->reason));
-    /* Resending the same bytes would get the same answer: set it aside. */
-    if (f->lost) {
-        flight_drop(a, (size_t)(f - a->fl));
-        return EXIT_NACK;
-    }
-    if (spool_reject(a->sp, f->seq, path, sizeof(path), err, sizeof(err)) != SPOOL_OK) {
+    if (rc == SPOOL_ECORRUPT)
+        return DELIVERY_LOST; /* moved aside; spool_warn() counted and said it */
+    if (rc != SPOOL_OK) {
         warnx("%s", err);
         return EXIT_NACK;
     }
-    warnx("batch %" PRIu64 " moved to %s", f->seq, path);
-    flight_drop(a, (size_t)(f - a->fl));
-    say_spool_kept(a);
-    return EXIT_NACK;
+    return 0;
 }
 
-/* Waits up to timeout_ms for replies and handles them. Returns 0 or the exit status. */
-static int poll_replies(agent_t *a, long timeout_ms)
+/* A settled batch leaves the spool: acked (or settled long ago) it is
+ * removed, refused it is set aside in rejected/ and the run stops. */
+static int spool_settled_cb(void *arg, uint64_t seq, const proto_ack_t *ack, bool forgotten, bool lost)
 {
-    zmq_pollitem_t item = {.socket = a->sock, .events = ZMQ_POLLIN};
-    zmq_msg_t msg;
-    int rc, status = 0;
+    agent_t *a = arg;
+    char err[SPOOL_ERRLEN], path[SPOOL_PATH_MAX + 64];
 
-    rc = zmq_poll(&item, 1, timeout_ms);
-    if (rc < 0) {
-        if (errno == EINTR)
-            return 0;
-        warnx("zmq_poll: %s", zmq_strerror(errno));
+    if (ack->status == PROTO_STATUS_OK || forgotten) {
+        if (!lost && spool_remove(a->sp, seq, err, sizeof(err)) != SPOOL_OK) {
+            warnx("%s", err);
+            return EXIT_NACK;
+        }
+        if (forgotten)
+            warnx("batch %" PRIu64 ": removed from the spool", seq);
+        return 0;
+    }
+    if (lost)
+        return EXIT_NACK;
+    /* Resending the same bytes would get the same answer: set it aside. */
+    if (spool_reject(a->sp, seq, path, sizeof(path), err, sizeof(err)) != SPOOL_OK) {
+        warnx("%s", err);
         return EXIT_NACK;
     }
-    if (rc == 0)
-        return 0;
-    zmq_msg_init(&msg);
-    while (status == 0) {
-        proto_ack_t ack;
-        char err[PROTO_ERRLEN];
-
-        rc = recv_reply(a->sock, &msg);
-        if (rc < 0) {
-            if (errno != EAGAIN && errno != EINTR) {
-                warnx("receive from %s: %s", endpoint(a), zmq_strerror(errno));
-                status = EXIT_NACK;
-            }
-            break;
-        }
-        if (rc == 0) {
-            warnx("ignoring a reply from %s with an unexpected frame layout", endpoint(a));
-            continue;
-        }
-        if (proto_ack_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), &ack, err, sizeof(err)) < 0) {
-            warnx("ignoring a malformed reply from %s: %s", endpoint(a), err);
-            continue;
-        }
-        status = on_ack(a, &ack);
-    }
-    zmq_msg_close(&msg);
-    return status;
+    warnx("batch %" PRIu64 " moved to %s", seq, path);
+    return EXIT_NACK;
 }
 
 /* ---- input -------------------------------------------------------------------- */
@@ -782,13 +361,12 @@ static void spool_warn(void *arg, const char *msg)
 static int loop(agent_t *a)
 {
     for (;;) {
-        long timeout;
         int rc;
 
         /* Read ahead while the spool has room, one batch per turn; from a
          * stream only with nothing in flight, since the read may block until
          * the next line comes and the acks in flight would wait. */
-        bool may_read = a->r != NULL && !(a->nfl > 0 && input_reader_is_stream(a->r));
+        bool may_read = a->r != NULL && !(delivery_inflight(a->dl) > 0 && input_reader_is_stream(a->r));
         if (may_read) {
             if (spool_has_room(a)) {
                 if ((rc = read_batch(a)) != 0)
@@ -799,28 +377,11 @@ static int loop(agent_t *a)
                 a->full_said = true;
             }
         }
-        if ((rc = window_fill(a)) != 0)
+        bool more_input = may_read && a->r != NULL && spool_has_room(a);
+        if ((rc = delivery_step(a->dl, more_input ? 0 : -1)) != 0)
             return rc;
-        if (a->nfl == 0 && a->r == NULL)
+        if (delivery_inflight(a->dl) == 0 && a->r == NULL && spool_count(a->sp) == 0)
             return 0; /* everything read is acked */
-
-        int64_t now = monotonic_ms(), first = INT64_MAX;
-        for (size_t i = 0; i < a->nfl; i++)
-            if (a->fl[i].phase != PHASE_PARKED && a->fl[i].deadline < first)
-                first = a->fl[i].deadline;
-        if (may_read && spool_has_room(a))
-            timeout = 0;
-        else if (first != INT64_MAX)
-            timeout = (long)(first - now);
-        else
-            timeout = 0;
-        if ((rc = poll_replies(a, timeout < 0 ? 0 : timeout)) != 0)
-            return rc;
-        now = monotonic_ms();
-        for (size_t i = 0; i < a->nfl; i++)
-            if (a->fl[i].phase != PHASE_PARKED && now >= a->fl[i].deadline &&
-                (rc = on_deadline(a, &a->fl[i])) != 0)
-                return rc;
     }
 }
 
@@ -835,9 +396,6 @@ static int run(const options_t *opt)
     a.samples = calloc((size_t)opt->batch, sizeof(*a.samples));
     if (a.samples == NULL)
         abort();
-    a.rng = (uint64_t)realtime_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)monotonic_ms();
-    if (a.rng == 0)
-        a.rng = 1;
 
     if (spool_open(opt->spool_root, opt->agent_id, opt->spool_max, 1, spool_warn, &a,
                    &a.sp, err, sizeof(err)) != SPOOL_OK) {
@@ -865,10 +423,25 @@ static int run(const options_t *opt)
         goto done;
     }
     zmq_ctx_set(a.ctx, ZMQ_IPV6, 1); /* so that tcp://[::1]:P and IPv6 hosts connect */
-    if ((status = check_endpoints(&a)) != 0 || (status = connect_to(&a, 0)) != 0)
+    delivery_opts_t dopts = {
+        .endpoints = opt->endpoints,
+        .nendpoints = opt->nendpoints,
+        .key = &opt->key,
+        .agent_id = opt->agent_id,
+        .epoch = spool_epoch(a.sp),
+        .timeout_ms = opt->timeout_ms,
+        .retries = opt->retries,
+        .window = opt->window,
+        .verbose = opt->verbose,
+        .prog = PROG,
+    };
+    delivery_source_t src = {spool_next_cb, spool_load_cb, spool_settled_cb, &a};
+    if ((status = delivery_open(a.ctx, &dopts, &src, &a.dl)) != 0)
         goto done;
 
     status = loop(&a);
+    if (status == EXIT_NOACK || status == EXIT_CONFLICT || status == EXIT_NACK)
+        say_spool_kept(&a);
     if (status == 0 && a.input_status != 0)
         status = a.input_status;
     if (status == 0 && a.corrupt > 0) {
@@ -876,13 +449,14 @@ static int run(const options_t *opt)
               spool_dir(a.sp));
         status = EXIT_NACK;
     }
-    if (opt->verbose)
-        warnx("%" PRIu64 " samples in %" PRIu64 " batches acked by %s (%" PRIu64 " resends)", a.samples_acked,
-              a.batches, opt->nendpoints > 1 ? "the endpoints" : endpoint(&a), a.resends);
+    if (opt->verbose && a.dl != NULL) {
+        const delivery_stats_t *st = delivery_stats(a.dl);
+        warnx("%" PRIu64 " samples in %" PRIu64 " batches acked by %s (%" PRIu64 " resends)",
+              st->samples_acked, st->batches_acked,
+              opt->nendpoints > 1 ? "the endpoints" : delivery_endpoint(a.dl), st->resends);
+    }
 done:
-    window_clear(&a);
-    if (a.sock != NULL)
-        zmq_close(a.sock);
+    delivery_close(&a.dl);
     if (a.ctx != NULL)
         zmq_ctx_term(a.ctx);
     input_reader_destroy(&a.r);
