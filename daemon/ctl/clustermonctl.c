@@ -26,6 +26,7 @@
 #include "agents/alertjson.h"
 #include "agents/args.h"
 #include "agents/clientkey.h"
+#include "agents/delivery.h"
 #include "agents/input.h"
 #include "proto/keyfile.h"
 #include "proto/proto.h"
@@ -1204,75 +1205,49 @@ static int run_reload(const ctl_opts_t *o)
     return ask(o, &req, print_reload);
 }
 
-static void sleep_ms(long ms)
+/* import-baseline's batches: one at a time, held in memory until settled. */
+typedef struct {
+    msgpack_sbuffer sb; /* the encoded batch in flight (size 0: none) */
+    uint64_t seq;
+    bool settled;
+    proto_status_t status;
+} import_queue_t;
+
+static bool import_next(void *arg, bool first, uint64_t after, uint64_t *ret_seq)
 {
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
+    import_queue_t *q = arg;
+    if (q->sb.size == 0 || q->settled || (!first && after >= q->seq))
+        return false;
+    *ret_seq = q->seq;
+    return true;
 }
 
-/*
- * Sends one encoded batch until the daemon acks it. A batch without an
- * answer within --timeout is resent with the same seq (the daemon applies
- * it once), TRIES times in all. An answer "busy" or "rate_limited" means the
- * daemon is up but cannot take it now: it is resent after a pause (250 ms,
- * doubling up to 4 s), DEFERRALS times at most. Any other answer is final.
- * Returns 0 or the exit status.
- */
-static int import_send(void *sock, const ctl_opts_t *o, const msgpack_sbuffer *sb, uint64_t seq)
+static int import_load(void *arg, uint64_t seq, void **ret_msg, size_t *ret_len)
 {
-    enum { TRIES = 5, DEFERRALS = 10, PAUSE_MS = 250, PAUSE_MAX_MS = 4000 };
-    int tries = 0, deferrals = 0;
-    long pause = PAUSE_MS;
+    import_queue_t *q = arg;
+    (void)seq;
+    *ret_msg = malloc(q->sb.size);
+    if (!*ret_msg)
+        abort();
+    memcpy(*ret_msg, q->sb.data, q->sb.size);
+    *ret_len = q->sb.size;
+    return 0;
+}
 
-    while (tries < TRIES) {
-        bool deferred = false;
-        zmq_send(sock, sb->data, sb->size, 0); /* a resend keeps the seq: applied once */
-        tries++;
-        zmq_pollitem_t item = {.socket = sock, .events = ZMQ_POLLIN};
-        while (!deferred && zmq_poll(&item, 1, o->timeout_ms) > 0) {
-            char reply[4096], why[PROTO_ERRLEN];
-            int len = zmq_recv(sock, reply, sizeof reply, 0);
-            proto_ack_t ack;
-            if (len < 0 || (size_t)len > sizeof reply ||
-                proto_ack_decode(reply, (size_t)len, &ack, why, sizeof why) != PROTO_OK || ack.seq != seq)
-                continue; /* not an ack of this batch (a late one of an older batch) */
-            if (ack.status == PROTO_STATUS_OK)
-                return 0;
-            if (ack.status != PROTO_STATUS_BUSY && ack.status != PROTO_STATUS_RATE_LIMITED) {
-                fprintf(stderr, "clustermonctl: import-baseline: batch %llu rejected: %s: %.*s\n",
-                        (unsigned long long)seq, proto_status_name(ack.status), (int)ack.reason.len,
-                        ack.reason.ptr);
-                return EXIT_REPLY_ERROR;
-            }
-            const char *state = ack.status == PROTO_STATUS_BUSY ? "busy" : "rate limited";
-            /* the daemon's reason may say it already ("rate limited: ...") */
-            bool said = ack.reason.len >= strlen(state) && memcmp(ack.reason.ptr, state, strlen(state)) == 0;
-            if (++deferrals > DEFERRALS) {
-                fprintf(stderr,
-                        "clustermonctl: import-baseline: batch %llu: the daemon stayed %s after %d "
-                        "resends (%.*s); try again later\n",
-                        (unsigned long long)seq, state, DEFERRALS, (int)ack.reason.len, ack.reason.ptr);
-                return EXIT_NO_REPLY;
-            }
-            fprintf(stderr, "clustermonctl: import-baseline: batch %llu deferred: %s%s%.*s; resending in %ld ms\n",
-                    (unsigned long long)seq, said ? "" : state, said ? "" : ": ", (int)ack.reason.len,
-                    ack.reason.ptr, pause);
-            sleep_ms(pause);
-            pause = pause * 2 > PAUSE_MAX_MS ? PAUSE_MAX_MS : pause * 2;
-            deferred = true;
-            tries--; /* it was answered: not a lost try */
-        }
-    }
-    fprintf(stderr, "clustermonctl: import-baseline: no ack from %s after %d tries%s\n", o->ingest, TRIES,
-            o->key.on ? " (with CURVE: does --server-key match the daemon's key, and does it admit --key?)" : "");
-    return EXIT_NO_REPLY;
+static int import_settled(void *arg, uint64_t seq, const proto_ack_t *ack, bool forgotten, bool lost)
+{
+    import_queue_t *q = arg;
+    (void)seq, (void)forgotten, (void)lost;
+    q->settled = true;
+    q->status = (proto_status_t)ack->status;
+    return ack->status == PROTO_STATUS_OK ? 0 : EXIT_REPLY_ERROR; /* the engine said why */
 }
 
 /*
  * import-baseline FILE: last year's figures, in the agents' CSV format, sent
- * to the ingest socket in acknowledged batches like an agent's (so they are
- * in the WAL, deduplicated, and feed the growth rules at once).
+ * to the ingest socket in acknowledged batches through the agent's delivery
+ * engine (agents/delivery.h: the same resends, backoff and answers), so they
+ * are in the WAL, applied exactly once, and feed the growth rules at once.
  */
 static int run_import(const ctl_opts_t *o)
 {
@@ -1296,25 +1271,37 @@ static int run_import(const ctl_opts_t *o)
     snprintf(agent, sizeof agent, "import-baseline-%.24s.%llx.%x", host, (unsigned long long)epoch,
              (unsigned)getpid());
     proto_sample_t *samples = calloc(BATCH, sizeof *samples);
-    void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_DEALER);
-    int linger = 0, status = 0, ipv6 = 1;
-    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(sock, ZMQ_IPV6, &ipv6, sizeof ipv6);
-    if (clientkey_setup(&o->key, sock, err, sizeof err) != 0) {
-        fprintf(stderr, "clustermonctl: import-baseline: %s: %s\n", o->ingest, err);
+    void *ctx = zmq_ctx_new();
+    import_queue_t q = {.seq = 0};
+    msgpack_sbuffer_init(&q.sb);
+    delivery_t *dl = NULL;
+    char endpoint[1024];
+    snprintf(endpoint, sizeof endpoint, "%s", o->ingest);
+    char *endpoints[1] = {endpoint};
+    delivery_opts_t dopts = {
+        .endpoints = endpoints,
+        .nendpoints = 1,
+        .key = &o->key,
+        .agent_id = agent,
+        .epoch = epoch,
+        .timeout_ms = o->timeout_ms,
+        .retries = 5,
+        .window = 1,
+        .prog = "clustermonctl: import-baseline",
+    };
+    delivery_source_t src = {import_next, import_load, import_settled, &q};
+    int status = 0;
+    if (!samples || !ctx) {
+        fprintf(stderr, "clustermonctl: import-baseline: out of memory\n");
         status = EXIT_USAGE;
         goto done;
     }
-    if (!samples || zmq_connect(sock, o->ingest) != 0) {
-        fprintf(stderr, "clustermonctl: import-baseline: cannot connect to %s: %s\n", o->ingest,
-                zmq_strerror(errno));
-        status = EXIT_USAGE;
+    zmq_ctx_set(ctx, ZMQ_IPV6, 1);
+    if ((status = delivery_open(ctx, &dopts, &src, &dl)) != 0) {
+        status = status == DELIVERY_USAGE ? EXIT_USAGE : EXIT_NO_REPLY;
         goto done;
     }
-    uint64_t seq = 1;
     uint64_t total = 0, batches = 0;
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
     for (;;) {
         size_t n = 0;
         int rc = input_read_batch(in, samples, BATCH, &n, err, sizeof err);
@@ -1325,16 +1312,25 @@ static int run_import(const ctl_opts_t *o)
         }
         if (n == 0)
             break;
-        proto_batch_t b = {.agent = proto_str(agent), .epoch = epoch, .seq = seq++, .nsamples = (uint32_t)n,
-                           .samples = samples, .cap = BATCH};
-        msgpack_sbuffer_clear(&sb);
-        if (proto_batch_encode(&b, &sb, err, sizeof err) != PROTO_OK) {
+        proto_batch_t b = {.agent = proto_str(agent), .epoch = epoch, .seq = ++q.seq,
+                           .nsamples = (uint32_t)n, .samples = samples, .cap = BATCH};
+        msgpack_sbuffer_clear(&q.sb);
+        q.settled = false;
+        if (proto_batch_encode(&b, &q.sb, err, sizeof err) != PROTO_OK) {
             fprintf(stderr, "clustermonctl: import-baseline: %s\n", err);
             status = EXIT_USAGE;
             break;
         }
-        if ((status = import_send(sock, o, &sb, b.seq)) != 0)
+        while (!q.settled && (status = delivery_step(dl, -1)) == 0)
+            ;
+        if (status != 0) {
+            if (status == DELIVERY_NOACK)
+                fprintf(stderr, "clustermonctl: import-baseline: is clustermond running at %s?%s\n",
+                        o->ingest, o->key.on ? " (with CURVE: does --server-key match the daemon's key, "
+                                               "and does it admit --key?)" : "");
+            status = status == DELIVERY_NOACK ? EXIT_NO_REPLY : EXIT_REPLY_ERROR;
             break;
+        }
         total += n;
         batches++;
         if (rc != INPUT_OK) {
@@ -1343,13 +1339,14 @@ static int run_import(const ctl_opts_t *o)
             break;
         }
     }
-    msgpack_sbuffer_destroy(&sb);
     if (status == 0)
         printf("imported %llu samples from %s in %llu batches\n", (unsigned long long)total, o->arg,
                (unsigned long long)batches);
 done:
-    zmq_close(sock);
-    zmq_ctx_term(ctx);
+    delivery_close(&dl);
+    msgpack_sbuffer_destroy(&q.sb);
+    if (ctx)
+        zmq_ctx_term(ctx);
     free(samples);
     input_reader_destroy(&in);
     return status;
