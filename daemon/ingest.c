@@ -374,7 +374,8 @@ static void answer_verdict(ingest_t *in, envelope_t *env, answer_ctx_t *ctx, con
     char reason[PROTO_MAX_TEXT_LEN], since[32];
     int64_t now = (int64_t)uv_now(&srv->loop);
     bool known_epoch = s->epoch == b->epoch;
-    ctx->expected = known_epoch ? s->next : 1;
+    /* a conflicting batch is not the owner stream's: nothing to expect */
+    ctx->expected = v == STREAM_CONFLICT || v == STREAM_SUPERSEDED ? 0 : known_epoch ? s->next : 1;
     switch (v) {
     case STREAM_DUPLICATE:
         srv->stats.batches_duplicate++;

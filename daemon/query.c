@@ -672,9 +672,14 @@ void query_firms(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *r
         }
         memcpy(buf, aa->sval.ptr, aa->sval.len);
         buf[aa->sval.len] = '\0';
-        if (sscanf(buf, "%4d-%2d-%2d%c", &y, &mo, &d, &extra) != 3 || y < PROTO_MIN_YEAR ||
-            y > PROTO_MAX_YEAR || mo < 1 || mo > 12 || d < 1 || d > 31) {
-            control_reply_error(pk, "as_of: expected a date, YYYY-MM-DD");
+        static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+        if (aa->sval.len != 10 || sscanf(buf, "%4d-%2d-%2d%c", &y, &mo, &d, &extra) != 3 ||
+            y < PROTO_MIN_YEAR || y > PROTO_MAX_YEAR || mo < 1 || mo > 12 || d < 1 ||
+            d > mdays[mo - 1] ||
+            (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))) {
+            char why[64];
+            snprintf(why, sizeof why, "as_of: '%.12s' is not a date, YYYY-MM-DD", buf);
+            control_reply_error(pk, why);
             return;
         }
         as_of = local_ms(y, mo, d + 1);

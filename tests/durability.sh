@@ -82,6 +82,9 @@ stop_daemon TERM
 STATE=$TMP/walstate
 make_config "$TMP/w.conf" snapshot_interval_s=1000000
 start_daemon "$TMP/w.conf" "$TMP/w.log"
+# a new state dir snapshots the registry's first-seen times at once: wait for
+# it, so that every record below lands in one segment
+for _ in $(seq 1 50); do [ "$(status_field snapshots.written)" -ge 1 ] && break; sleep 0.1; done
 N=120  # seqs 1..120: one byte each, so every record has the same size
 awk -v n=$N 'BEGIN { for (i = 0; i < n; i++) printf "ee-001,revenue,1000,%d-%02d\n", 2150 + int(i / 12), i % 12 + 1 }' \
     > "$TMP/wal.csv"
