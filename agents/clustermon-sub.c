@@ -729,8 +729,20 @@ static int run(const options_t *opt)
     if (stop_signal)
         why = "interrupted";
 done:
-    if (s.exec_on)
-        execq_finish(&s.exec, exec_done, &s); /* what they did is recorded */
+    if (s.exec_on) {
+        /* What may run now runs before the exit (the last alerts of a
+         * --count run); what waits for a retry stays pending in the state
+         * file, for the next start. */
+        for (;;) {
+            exec_pump(&s);
+            flush_state(&s);
+            if (execq_running(&s.exec) == 0)
+                break;
+            struct timespec ts = {0, 10 * 1000000};
+            nanosleep(&ts, NULL);
+        }
+        execq_finish(&s.exec, exec_done, &s);
+    }
     save_state(&s);
     flush_state(&s);
     if (why != NULL || opt->verbose) {

@@ -186,6 +186,18 @@ stop_sub TERM
 check "  the state file records it delivered, nothing pending" \
     jqe '.delivered["energy-env"]["cod-limit:ee-008"].state == "firing" and (.pending | length) == 0' "$SUBSTATE"
 
+# ---- --count: the last alert's command runs before the exit -----------------------
+"$BIN/clustermon-sub" -e "$ALERTS" -C "$CONTROL" --no-snapshot -n 1 -t 20000 \
+    -x "cat >> '$TMP/count.out'" > /dev/null 2> "$TMP/count.err" &
+CPID=$!
+PIDS+=("$CPID")
+sleep 0.5
+breach ee-010
+wait_for sh -c "! kill -0 $CPID 2>/dev/null"
+wait "$CPID"
+check "-n 1 -x: exits 0 after one alert" [ $? = 0 ]
+check "  having run the command for it" jqe -s 'length == 1 and .[0].id == "cod-limit:ee-010"' "$TMP/count.out"
+
 # ---- a damaged state file is refused, naming the field ----------------------------
 cp "$SUBSTATE" "$TMP/good.state"
 jq '.delivered["energy-env"]["cod-limit:ee-002"].seq = "x"' "$TMP/good.state" > "$SUBSTATE"
