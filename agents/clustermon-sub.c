@@ -299,7 +299,8 @@ static int resync(sub_t *s, const char *why)
     s->pre = malloc((s->npre ? s->npre : 1) * sizeof *s->pre);
     if (s->pre == NULL)
         abort();
-    memcpy(s->pre, s->clone.seqs, s->npre * sizeof *s->pre);
+    if (s->npre)
+        memcpy(s->pre, s->clone.seqs, s->npre * sizeof *s->pre);
     uint64_t queued0 = s->dl.from_snapshot;
     int src = clone_snapshot(&s->clone, s->ctx, s->opt->control, &s->opt->key, SNAPSHOT_TIMEOUT_MS,
                              snapshot_alert, s, err, sizeof err);
