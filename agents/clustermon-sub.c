@@ -24,7 +24,7 @@
  * Snapshot alerts are printed with "snapshot": true.
  *
  * --exec runs a command per alert event (agents/execq.h), at least once and
- * never twice (agents/delivery.h): an event counts as delivered once the
+ * never twice (agents/handoff.h): an event counts as delivered once the
  * command exits 0 for it; a failed one is retried with exponential backoff,
  * then given up; the state file keeps what was delivered and what is
  * pending, so a restart runs the pending events and whatever the snapshot
@@ -58,7 +58,7 @@
 #include "agents/clientkey.h"
 #include "agents/atomicfile.h"
 #include "agents/clone.h"
-#include "agents/delivery.h"
+#include "agents/handoff.h"
 #include "agents/execq.h"
 #include "proto/proto.h"
 
@@ -106,7 +106,7 @@ typedef struct {
     clone_t clone;
     execq_t exec;
     bool exec_on;
-    delivery_t dl;              /* --exec's bookkeeping */
+    handoff_t dl;              /* --exec's bookkeeping */
     bool dirty;                 /* the state file is behind */
     const proto_alert_t *group; /* the grouped alert this resync is for, if any */
     clone_seq_t *pre;           /* the seqs before this resync: the floor */
@@ -203,7 +203,7 @@ static int print_alert(sub_t *s, const proto_alert_t *a, bool from_snapshot)
             warnx("out of memory");
             return -1;
         }
-        delivery_live(&s->dl, a, ev);
+        handoff_live(&s->dl, a, ev);
         s->dirty = true;
     }
     return rc;
@@ -225,7 +225,7 @@ static void flush_state(sub_t *s)
         return;
     json_t *root = clone_state_json(&s->clone);
     if (s->exec_on)
-        delivery_save(&s->dl, root);
+        handoff_save(&s->dl, root);
     char *text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
     json_decref(root);
     if (text == NULL) {
@@ -248,7 +248,7 @@ static uint64_t floor_of(const sub_t *s, proto_str_t cluster)
             return s->pre[i].seq;
     char cl[PROTO_MAX_ID_LEN + 1];
     snprintf(cl, sizeof cl, "%.*s", PROTO_STR_ARG(cluster));
-    return delivery_floor(&s->dl, cl);
+    return handoff_floor(&s->dl, cl);
 }
 
 static void snapshot_alert(const proto_alert_t *a, void *data)
@@ -267,13 +267,13 @@ static void snapshot_alert(const proto_alert_t *a, void *data)
     }
     if (s->group && a->cluster.len == s->group->cluster.len &&
         memcmp(a->cluster.ptr, s->group->cluster.ptr, a->cluster.len) == 0 && a->seq == s->group->seq) {
-        delivery_covered(&s->dl, a, j); /* the grouped alert tells of it */
+        handoff_covered(&s->dl, a, j); /* the grouped alert tells of it */
         return;
     }
     uint64_t floor = floor_of(s, a->cluster);
     if (floor > clone_seq(&s->clone, a->cluster))
         floor = 0; /* the daemon's seq went back: said in resync() */
-    delivery_snapshot_alert(&s->dl, a, floor, j);
+    handoff_snapshot_alert(&s->dl, a, floor, j);
 }
 
 static void say_seqs(const clone_t *c, char *buf, size_t size)
@@ -311,7 +311,7 @@ static int resync(sub_t *s, const char *why)
                 warnx("snapshot: %s is at seq %" PRIu64 ", below the %" PRIu64
                       " already processed: the daemon lost its alert seqs; taking its alerts as new",
                       s->clone.seqs[i].cluster, s->clone.seqs[i].seq, floor);
-                delivery_floor_reset(&s->dl, s->clone.seqs[i].cluster);
+                handoff_floor_reset(&s->dl, s->clone.seqs[i].cluster);
             }
         }
         bool group_resolved = s->group && s->group->state == PROTO_ALERT_RESOLVED;
@@ -320,7 +320,7 @@ static int resync(sub_t *s, const char *why)
             snprintf(gcl, sizeof gcl, "%.*s", PROTO_STR_ARG(s->group->cluster));
             snprintf(grule, sizeof grule, "%.*s", PROTO_STR_ARG(s->group->rule));
         }
-        size_t resolved = delivery_snapshot_end(&s->dl, &s->clone, group_resolved ? gcl : NULL,
+        size_t resolved = handoff_snapshot_end(&s->dl, &s->clone, group_resolved ? gcl : NULL,
                                                 group_resolved ? grule : NULL, keep_json, s);
         uint64_t fresh = s->dl.from_snapshot - queued0;
         if (fresh || resolved)
@@ -554,20 +554,20 @@ static void exec_done(uint64_t tag, bool ok, void *data)
     char id[PROTO_MAX_ALERT_ID_LEN + 1] = "";
     int64_t delay = 0;
     unsigned failures = 0;
-    switch (delivery_done(&s->dl, tag, ok, monotonic_ms(), &delay, id, sizeof id, &failures)) {
-    case DELIVERY_OK:
+    switch (handoff_done(&s->dl, tag, ok, monotonic_ms(), &delay, id, sizeof id, &failures)) {
+    case HANDOFF_OK:
         if (failures > 0)
             warnx("--exec: %s delivered after %u failed runs", id, failures);
         break;
-    case DELIVERY_RETRY:
+    case HANDOFF_RETRY:
         warnx("--exec: %s: run %u failed; retry %u of %ld in %" PRId64 " ms", id, failures, failures,
               s->opt->retries, delay);
         break;
-    case DELIVERY_GAVE_UP:
+    case HANDOFF_GAVE_UP:
         warnx("--exec: %s: giving up after %u failed runs (--retries %ld): this event is dropped",
               id, failures, s->opt->retries);
         break;
-    case DELIVERY_UNKNOWN:
+    case HANDOFF_UNKNOWN:
         break;
     }
     s->dirty = true;
@@ -576,9 +576,9 @@ static void exec_done(uint64_t tag, bool ok, void *data)
 /* Reaps finished commands and starts the events that may run now. */
 static void exec_pump(sub_t *s)
 {
-    const delivery_event_t *ev;
+    const handoff_event_t *ev;
     execq_poll(&s->exec, exec_done, s);
-    while (execq_free_slots(&s->exec) > 0 && (ev = delivery_next(&s->dl, monotonic_ms())) != NULL) {
+    while (execq_free_slots(&s->exec) > 0 && (ev = handoff_next(&s->dl, monotonic_ms())) != NULL) {
         uint64_t tag = ev->tag;
         char *text = json_dumps(ev->r.alert, ALERTJSON_DUMP_FLAGS);
         if (text == NULL) {
@@ -615,15 +615,15 @@ static int load_state(sub_t *s)
         warnx("--state-file %s:%d: %s (move it aside to start afresh)", path, je.line, je.text);
         return -1;
     }
-    int rc = delivery_load(&s->dl, root, err, sizeof err);
+    int rc = handoff_load(&s->dl, root, err, sizeof err);
     json_decref(root);
     if (rc != 0) {
         warnx("--state-file %s: %s (move it aside to start afresh)", path, err);
         return -1;
     }
-    if (delivery_pending(&s->dl) > 0)
+    if (handoff_pending(&s->dl) > 0)
         warnx("--exec: %zu events pending from the last run: running them first",
-              delivery_pending(&s->dl));
+              handoff_pending(&s->dl));
     return 0;
 }
 
@@ -637,16 +637,16 @@ static int run(const options_t *opt)
     char err[512];
 
     clone_init(&s.clone);
-    delivery_init(&s.dl, (unsigned)opt->retries, opt->retry_delay_ms, opt->retry_max_delay_ms);
+    handoff_init(&s.dl, (unsigned)opt->retries, opt->retry_delay_ms, opt->retry_max_delay_ms);
     if (opt->exec_cmd) {
         s.exec_on = true;
         if (load_state(&s) != 0) {
-            delivery_free(&s.dl);
+            handoff_free(&s.dl);
             return EXIT_FAIL;
         }
         if (execq_init(&s.exec, opt->exec_cmd, (int)opt->exec_jobs, opt->exec_timeout_ms) != 0) {
             warnx("out of memory");
-            delivery_free(&s.dl);
+            handoff_free(&s.dl);
             return EXIT_FAIL;
         }
     }
@@ -687,7 +687,7 @@ static int run(const options_t *opt)
         if (s.exec_on) {
             exec_pump(&s);
             /* a finished command is noticed within 20 ms; a retry when due */
-            int64_t wait = delivery_wait_ms(&s.dl, monotonic_ms());
+            int64_t wait = handoff_wait_ms(&s.dl, monotonic_ms());
             if (execq_running(&s.exec) > 0 && step > 20)
                 step = 20;
             if (wait >= 0 && wait < step)
@@ -757,12 +757,12 @@ done:
                   " timed out); %" PRIu64 " events delivered, %" PRIu64 " given up, %zu pending%s; "
                   "%" PRIu64 " from snapshots, %" PRIu64 " resolved events synthesized",
                   s.exec.started, s.exec.ok, s.exec.failed, s.exec.timed_out, s.dl.delivered,
-                  s.dl.given_up, delivery_pending(&s.dl),
-                  delivery_pending(&s.dl) && opt->state_file ? " (kept in the state file for the next start)"
-                  : delivery_pending(&s.dl) ? " (lost: no --state-file)" : "",
+                  s.dl.given_up, handoff_pending(&s.dl),
+                  handoff_pending(&s.dl) && opt->state_file ? " (kept in the state file for the next start)"
+                  : handoff_pending(&s.dl) ? " (lost: no --state-file)" : "",
                   s.dl.from_snapshot, s.dl.synthesized);
     }
-    delivery_free(&s.dl);
+    handoff_free(&s.dl);
     clone_free(&s.clone);
     if (s.sock != NULL)
         zmq_close(s.sock);

@@ -4,7 +4,7 @@
  * once (a new one waits for a free slot), each at most timeout_ms (then it
  * is killed); failures and timeouts are reported on stderr and counted.
  * Each job carries the caller's tag, handed back with its outcome, so the
- * caller (agents/delivery.h) can mark that one event delivered or retry it.
+ * caller (agents/handoff.h) can mark that one event delivered or retry it.
  */
 #ifndef CLUSTERMON_EXECQ_H
 #define CLUSTERMON_EXECQ_H

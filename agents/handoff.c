@@ -1,5 +1,5 @@
-/* delivery.c -- see delivery.h. */
-#include "agents/delivery.h"
+/* handoff.c -- see handoff.h. */
+#include "agents/handoff.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -24,7 +24,7 @@ static char *xstrndup(const char *s, size_t n)
     return p;
 }
 
-static void record_free(delivery_record_t *r)
+static void record_free(handoff_record_t *r)
 {
     free(r->id);
     r->id = NULL;
@@ -32,7 +32,7 @@ static void record_free(delivery_record_t *r)
     r->alert = NULL;
 }
 
-void delivery_init(delivery_t *d, unsigned retries, int64_t delay_ms, int64_t max_delay_ms)
+void handoff_init(handoff_t *d, unsigned retries, int64_t delay_ms, int64_t max_delay_ms)
 {
     memset(d, 0, sizeof *d);
     d->retries = retries;
@@ -41,7 +41,7 @@ void delivery_init(delivery_t *d, unsigned retries, int64_t delay_ms, int64_t ma
     d->next_tag = 1;
 }
 
-void delivery_free(delivery_t *d)
+void handoff_free(handoff_t *d)
 {
     for (size_t i = 0; i < d->ndone; i++)
         record_free(&d->done[i]);
@@ -53,7 +53,7 @@ void delivery_free(delivery_t *d)
     memset(d, 0, sizeof *d);
 }
 
-static delivery_record_t *done_find(const delivery_t *d, const char *id)
+static handoff_record_t *done_find(const handoff_t *d, const char *id)
 {
     for (size_t i = 0; i < d->ndone; i++)
         if (strcmp(d->done[i].id, id) == 0)
@@ -62,7 +62,7 @@ static delivery_record_t *done_find(const delivery_t *d, const char *id)
 }
 
 /* The last thing known of id: its last pending event, else its record. */
-static const delivery_record_t *latest(const delivery_t *d, const char *id)
+static const handoff_record_t *latest(const handoff_t *d, const char *id)
 {
     for (size_t i = d->nqueue; i-- > 0;)
         if (strcmp(d->queue[i].r.id, id) == 0)
@@ -74,9 +74,9 @@ static const delivery_record_t *latest(const delivery_t *d, const char *id)
  * drops the record for a resolved r. An older event never overwrites a
  * newer record (a group's members are recorded before earlier events of
  * theirs may finish). */
-static void record_set(delivery_t *d, delivery_record_t *r)
+static void record_set(handoff_t *d, handoff_record_t *r)
 {
-    delivery_record_t *old = done_find(d, r->id);
+    handoff_record_t *old = done_find(d, r->id);
     if (old && r->seq < old->seq) {
         record_free(r);
         return;
@@ -105,7 +105,7 @@ static void record_set(delivery_t *d, delivery_record_t *r)
     memset(r, 0, sizeof *r);
 }
 
-static void fill(delivery_record_t *r, const char *id, size_t idlen, const char *cluster,
+static void fill(handoff_record_t *r, const char *id, size_t idlen, const char *cluster,
                  size_t clen, int state, uint64_t seq, json_t *alert)
 {
     memset(r, 0, sizeof *r);
@@ -118,13 +118,13 @@ static void fill(delivery_record_t *r, const char *id, size_t idlen, const char 
     r->alert = alert;
 }
 
-static delivery_event_t *enqueue(delivery_t *d, delivery_record_t *r, unsigned failures)
+static handoff_event_t *enqueue(handoff_t *d, handoff_record_t *r, unsigned failures)
 {
     if (d->nqueue == d->queue_cap) {
         d->queue_cap = d->queue_cap ? d->queue_cap * 2 : 64;
         d->queue = xrealloc(d->queue, d->queue_cap * sizeof *d->queue);
     }
-    delivery_event_t *e = &d->queue[d->nqueue++];
+    handoff_event_t *e = &d->queue[d->nqueue++];
     memset(e, 0, sizeof *e);
     e->r = *r;
     memset(r, 0, sizeof *r);
@@ -133,33 +133,33 @@ static delivery_event_t *enqueue(delivery_t *d, delivery_record_t *r, unsigned f
     return e;
 }
 
-void delivery_live(delivery_t *d, const proto_alert_t *a, json_t *alert)
+void handoff_live(handoff_t *d, const proto_alert_t *a, json_t *alert)
 {
-    delivery_record_t r;
+    handoff_record_t r;
     fill(&r, a->id.ptr, a->id.len, a->cluster.ptr, a->cluster.len, a->state, a->seq, alert);
     enqueue(d, &r, 0);
 }
 
-bool delivery_snapshot_alert(delivery_t *d, const proto_alert_t *a, uint64_t floor, json_t *alert)
+bool handoff_snapshot_alert(handoff_t *d, const proto_alert_t *a, uint64_t floor, json_t *alert)
 {
     char id[PROTO_MAX_ALERT_ID_LEN + 1];
     snprintf(id, sizeof id, "%.*s", (int)a->id.len, a->id.ptr);
-    const delivery_record_t *k = latest(d, id);
+    const handoff_record_t *k = latest(d, id);
     if (a->seq <= floor || (k && k->seq >= a->seq)) {
         json_decref(alert); /* seen live already, or known at this seq */
         return false;
     }
     json_object_set_new(alert, "snapshot", json_true());
-    delivery_record_t r;
+    handoff_record_t r;
     fill(&r, a->id.ptr, a->id.len, a->cluster.ptr, a->cluster.len, a->state, a->seq, alert);
     enqueue(d, &r, 0);
     d->from_snapshot++;
     return true;
 }
 
-void delivery_covered(delivery_t *d, const proto_alert_t *a, json_t *alert)
+void handoff_covered(handoff_t *d, const proto_alert_t *a, json_t *alert)
 {
-    delivery_record_t r;
+    handoff_record_t r;
     fill(&r, a->id.ptr, a->id.len, a->cluster.ptr, a->cluster.len, a->state, a->seq, alert);
     record_set(d, &r);
 }
@@ -197,16 +197,16 @@ static bool str_member_eq(const json_t *o, const char *key, const char *want)
     return v && want && strcmp(v, want) == 0;
 }
 
-size_t delivery_snapshot_end(delivery_t *d, const clone_t *fresh, const char *group_cluster,
-                             const char *group_rule, delivery_keep_cb keep, void *data)
+size_t handoff_snapshot_end(handoff_t *d, const clone_t *fresh, const char *group_cluster,
+                             const char *group_rule, handoff_keep_cb keep, void *data)
 {
     /* Candidates first: queueing while walking the queue would move it. */
-    delivery_record_t *cand = NULL;
+    handoff_record_t *cand = NULL;
     size_t ncand = 0, queued = 0;
     const size_t total = d->ndone + d->nqueue;
     cand = xrealloc(NULL, total * sizeof *cand);
     for (size_t i = 0; i < total; i++) {
-        const delivery_record_t *r = i < d->ndone ? &d->done[i] : &d->queue[i - d->ndone].r;
+        const handoff_record_t *r = i < d->ndone ? &d->done[i] : &d->queue[i - d->ndone].r;
         if (latest(d, r->id) != r || r->state == PROTO_ALERT_RESOLVED || !listed(fresh, r->cluster) ||
             clone_has(fresh, r->id))
             continue;
@@ -227,7 +227,7 @@ size_t delivery_snapshot_end(delivery_t *d, const clone_t *fresh, const char *gr
         bodies[i] = covered[i] ? NULL : synthesize(cand[i].alert);
     }
     for (size_t i = 0; i < ncand; i++) {
-        delivery_record_t r;
+        handoff_record_t r;
         size_t idlen = strlen(ids[i]);
         fill(&r, ids[i], idlen, cand[i].cluster, strlen(cand[i].cluster), PROTO_ALERT_RESOLVED,
              seqs[i], bodies[i]);
@@ -248,7 +248,7 @@ size_t delivery_snapshot_end(delivery_t *d, const clone_t *fresh, const char *gr
     return queued;
 }
 
-static bool earlier_of_same_id(const delivery_t *d, size_t i)
+static bool earlier_of_same_id(const handoff_t *d, size_t i)
 {
     for (size_t j = 0; j < i; j++)
         if (strcmp(d->queue[j].r.id, d->queue[i].r.id) == 0)
@@ -256,10 +256,10 @@ static bool earlier_of_same_id(const delivery_t *d, size_t i)
     return false;
 }
 
-const delivery_event_t *delivery_next(delivery_t *d, int64_t now_ms)
+const handoff_event_t *handoff_next(handoff_t *d, int64_t now_ms)
 {
     for (size_t i = 0; i < d->nqueue; i++) {
-        delivery_event_t *e = &d->queue[i];
+        handoff_event_t *e = &d->queue[i];
         if (e->running || e->not_before_ms > now_ms || earlier_of_same_id(d, i))
             continue;
         e->running = true;
@@ -268,11 +268,11 @@ const delivery_event_t *delivery_next(delivery_t *d, int64_t now_ms)
     return NULL;
 }
 
-int64_t delivery_wait_ms(const delivery_t *d, int64_t now_ms)
+int64_t handoff_wait_ms(const handoff_t *d, int64_t now_ms)
 {
     int64_t best = -1;
     for (size_t i = 0; i < d->nqueue; i++) {
-        const delivery_event_t *e = &d->queue[i];
+        const handoff_event_t *e = &d->queue[i];
         if (e->running)
             continue;
         int64_t w = e->not_before_ms > now_ms ? e->not_before_ms - now_ms : 0;
@@ -282,7 +282,7 @@ int64_t delivery_wait_ms(const delivery_t *d, int64_t now_ms)
     return best;
 }
 
-static int64_t backoff(const delivery_t *d, unsigned failures)
+static int64_t backoff(const handoff_t *d, unsigned failures)
 {
     int64_t delay = d->delay_ms;
     for (unsigned i = 1; i < failures && delay < d->max_delay_ms; i++)
@@ -290,7 +290,7 @@ static int64_t backoff(const delivery_t *d, unsigned failures)
     return delay < d->max_delay_ms ? delay : d->max_delay_ms;
 }
 
-delivery_outcome_t delivery_done(delivery_t *d, uint64_t tag, bool ok, int64_t now_ms,
+handoff_outcome_t handoff_done(handoff_t *d, uint64_t tag, bool ok, int64_t now_ms,
                                  int64_t *ret_delay_ms, char *ret_id, size_t idlen,
                                  unsigned *ret_failures)
 {
@@ -298,12 +298,12 @@ delivery_outcome_t delivery_done(delivery_t *d, uint64_t tag, bool ok, int64_t n
     while (i < d->nqueue && d->queue[i].tag != tag)
         i++;
     if (i == d->nqueue)
-        return DELIVERY_UNKNOWN;
-    delivery_event_t *e = &d->queue[i];
+        return HANDOFF_UNKNOWN;
+    handoff_event_t *e = &d->queue[i];
     e->running = false;
     if (ret_id && idlen)
         snprintf(ret_id, idlen, "%s", e->r.id);
-    delivery_outcome_t out = DELIVERY_OK;
+    handoff_outcome_t out = HANDOFF_OK;
     if (!ok) {
         e->failures++;
         d->failures++;
@@ -313,28 +313,28 @@ delivery_outcome_t delivery_done(delivery_t *d, uint64_t tag, bool ok, int64_t n
                 *ret_delay_ms = e->not_before_ms - now_ms;
             if (ret_failures)
                 *ret_failures = e->failures;
-            return DELIVERY_RETRY;
+            return HANDOFF_RETRY;
         }
-        out = DELIVERY_GAVE_UP;
+        out = HANDOFF_GAVE_UP;
         d->given_up++;
     } else {
         d->delivered++;
     }
     if (ret_failures)
         *ret_failures = e->failures;
-    delivery_record_t r = e->r;
+    handoff_record_t r = e->r;
     memmove(e, e + 1, (d->nqueue - i - 1) * sizeof *e); /* keeps the order */
     d->nqueue--;
     record_set(d, &r);
     return out;
 }
 
-size_t delivery_pending(const delivery_t *d)
+size_t handoff_pending(const handoff_t *d)
 {
     return d->nqueue;
 }
 
-uint64_t delivery_floor(const delivery_t *d, const char *cluster)
+uint64_t handoff_floor(const handoff_t *d, const char *cluster)
 {
     for (size_t i = 0; i < d->nfloor; i++)
         if (strcmp(d->floor[i].cluster, cluster) == 0)
@@ -342,7 +342,7 @@ uint64_t delivery_floor(const delivery_t *d, const char *cluster)
     return 0;
 }
 
-void delivery_floor_reset(delivery_t *d, const char *cluster)
+void handoff_floor_reset(handoff_t *d, const char *cluster)
 {
     for (size_t i = 0; i < d->nfloor; i++)
         if (strcmp(d->floor[i].cluster, cluster) == 0)
@@ -351,7 +351,7 @@ void delivery_floor_reset(delivery_t *d, const char *cluster)
 
 /* ---- the state file --------------------------------------------------------- */
 
-static json_t *record_json(const delivery_record_t *r, bool with_id)
+static json_t *record_json(const handoff_record_t *r, bool with_id)
 {
     json_t *o = json_object();
     if (with_id) {
@@ -364,11 +364,11 @@ static json_t *record_json(const delivery_record_t *r, bool with_id)
     return o;
 }
 
-void delivery_save(const delivery_t *d, json_t *root)
+void handoff_save(const handoff_t *d, json_t *root)
 {
     json_t *delivered = json_object(), *pending = json_array();
     for (size_t i = 0; i < d->ndone; i++) {
-        const delivery_record_t *r = &d->done[i];
+        const handoff_record_t *r = &d->done[i];
         json_t *cl = json_object_get(delivered, r->cluster);
         if (!cl) {
             cl = json_object();
@@ -387,7 +387,7 @@ void delivery_save(const delivery_t *d, json_t *root)
 
 /* Reads one record's fields from o; path names it for errors. */
 static int record_from_json(const json_t *o, const char *path, const char *id, const char *cluster,
-                            delivery_record_t *r, char *err, size_t errlen)
+                            handoff_record_t *r, char *err, size_t errlen)
 {
     if (!json_is_object(o)) {
         snprintf(err, errlen, "%s: not an object", path);
@@ -422,11 +422,11 @@ static int record_from_json(const json_t *o, const char *path, const char *id, c
     return 0;
 }
 
-int delivery_load(delivery_t *d, const json_t *root, char *err, size_t errlen)
+int handoff_load(handoff_t *d, const json_t *root, char *err, size_t errlen)
 {
-    delivery_t n;
+    handoff_t n;
     char path[PROTO_MAX_ID_LEN + PROTO_MAX_ALERT_ID_LEN + 64];
-    delivery_init(&n, d->retries, d->delay_ms, d->max_delay_ms);
+    handoff_init(&n, d->retries, d->delay_ms, d->max_delay_ms);
     if (!json_is_object(root)) {
         snprintf(err, errlen, "not a JSON object");
         goto fail;
@@ -465,7 +465,7 @@ int delivery_load(delivery_t *d, const json_t *root, char *err, size_t errlen)
                 goto fail;
             }
             json_object_foreach(ids, id, o) {
-                delivery_record_t r;
+                handoff_record_t r;
                 snprintf(path, sizeof path, "delivered.%.64s.%.128s", cl, id);
                 if (record_from_json(o, path, id, cl, &r, err, errlen) != 0)
                     goto fail;
@@ -479,7 +479,7 @@ int delivery_load(delivery_t *d, const json_t *root, char *err, size_t errlen)
     }
     for (size_t i = 0; pending && i < json_array_size(pending); i++) {
         const json_t *o = json_array_get(pending, i);
-        delivery_record_t r;
+        handoff_record_t r;
         snprintf(path, sizeof path, "pending[%zu]", i);
         if (record_from_json(o, path, json_string_value(json_object_get(o, "id")),
                              json_string_value(json_object_get(o, "cluster")), &r, err, errlen) != 0)
@@ -494,10 +494,10 @@ int delivery_load(delivery_t *d, const json_t *root, char *err, size_t errlen)
         enqueue(&n, &r, f ? (unsigned)json_integer_value(f) : 0);
     }
     n.next_tag = n.next_tag > d->next_tag ? n.next_tag : d->next_tag;
-    delivery_free(d);
+    handoff_free(d);
     *d = n;
     return 0;
 fail:
-    delivery_free(&n);
+    handoff_free(&n);
     return -1;
 }

@@ -1,5 +1,5 @@
 /*
- * delivery.h -- clustermon-sub --exec's bookkeeping: which alert events the
+ * handoff.h -- clustermon-sub --exec's bookkeeping: which alert events the
  * command has taken (exited 0), which wait for it or for a retry, and what a
  * snapshot reveals that it was never given. At least once, never twice:
  *
@@ -7,7 +7,7 @@
  *   alert id's record (cluster, state, seq, and the JSON the command got)
  *   replaces the previous one, or is dropped for a resolved event. Until
  *   then it is *pending*, in arrival order. Both are saved in the state file
- *   (delivery_save), so a restart re-runs exactly the pending events.
+ *   (handoff_save), so a restart re-runs exactly the pending events.
  * - A failed run is retried after delay * 2^(failures - 1), at most
  *   max_delay, up to `retries` times; then the event is *given up*: it is
  *   recorded as if delivered (so no restart retries it forever) and counted.
@@ -19,10 +19,10 @@
  *   pending at that seq is queued, marked "snapshot": true; an id known as
  *   firing (delivered or pending) that the snapshot no longer holds has
  *   resolved meanwhile: a resolved event is synthesized from the last JSON
- *   known for it (see delivery_snapshot_end for what it can and cannot say).
+ *   known for it (see handoff_snapshot_end for what it can and cannot say).
  *
  * Pure bookkeeping: no processes, no sockets, no clock (the caller passes
- * the time), so tests/check_delivery.c tables it. Single-threaded.
+ * the time), so tests/check_handoff.c tables it. Single-threaded.
  */
 #ifndef CLUSTERMON_AGENTS_DELIVERY_H
 #define CLUSTERMON_AGENTS_DELIVERY_H
@@ -43,21 +43,21 @@ typedef struct {
     int state;                            /* proto_alert_state_t */
     uint64_t seq;                         /* the cluster's seq it stands at */
     json_t *alert;                        /* the JSON the command got; owned */
-} delivery_record_t;
+} handoff_record_t;
 
 /* One event for the command. */
 typedef struct {
-    delivery_record_t r;
+    handoff_record_t r;
     uint64_t tag;                         /* unique in this run: execq's job tag */
     unsigned failures;                    /* failed runs so far */
     int64_t not_before_ms;                /* retry backoff */
     bool running;
-} delivery_event_t;
+} handoff_event_t;
 
 typedef struct {
-    delivery_record_t *done;              /* delivered (or given up), per id; owned */
+    handoff_record_t *done;              /* delivered (or given up), per id; owned */
     size_t ndone, done_cap;
-    delivery_event_t *queue;              /* pending, in arrival order; owned */
+    handoff_event_t *queue;              /* pending, in arrival order; owned */
     size_t nqueue, queue_cap;
     clone_seq_t *floor;                   /* per cluster: seq processed, from the state file */
     size_t nfloor;
@@ -66,10 +66,10 @@ typedef struct {
     int64_t delay_ms, max_delay_ms;
     /* counters for the exit summary */
     uint64_t delivered, failures, given_up, from_snapshot, synthesized;
-} delivery_t;
+} handoff_t;
 
-void delivery_init(delivery_t *d, unsigned retries, int64_t delay_ms, int64_t max_delay_ms);
-void delivery_free(delivery_t *d);
+void handoff_init(handoff_t *d, unsigned retries, int64_t delay_ms, int64_t max_delay_ms);
+void handoff_free(handoff_t *d);
 
 /*
  * Takes the "seqs", "delivered" and "pending" members of a state file's
@@ -78,21 +78,21 @@ void delivery_free(delivery_t *d);
  * ("delivered.energy-env.cod-limit:ee-024.seq: not a positive integer");
  * then d is unchanged. root is borrowed.
  */
-int delivery_load(delivery_t *d, const json_t *root, char *err, size_t errlen);
+int handoff_load(handoff_t *d, const json_t *root, char *err, size_t errlen);
 
 /* Adds "delivered" ({cluster: {id: {"state", "seq", "alert"}}}) and
  * "pending" ([{"id", "cluster", "state", "seq", "failures", "alert"}], in
  * order) to root. */
-void delivery_save(const delivery_t *d, json_t *root);
+void handoff_save(const handoff_t *d, json_t *root);
 
 /* The floor loaded for cluster ("seqs" of the state file): 0 if none. */
-uint64_t delivery_floor(const delivery_t *d, const char *cluster);
+uint64_t handoff_floor(const handoff_t *d, const char *cluster);
 
 /* Forgets the loaded floor of cluster (the daemon's seq went back). */
-void delivery_floor_reset(delivery_t *d, const char *cluster);
+void handoff_floor_reset(handoff_t *d, const char *cluster);
 
 /* Queues a live event. Takes ownership of alert (the JSON for the command). */
-void delivery_live(delivery_t *d, const proto_alert_t *a, json_t *alert);
+void handoff_live(handoff_t *d, const proto_alert_t *a, json_t *alert);
 
 /*
  * A snapshot's alert a (state firing or flapping): queues it (alert gets
@@ -100,17 +100,17 @@ void delivery_live(delivery_t *d, const proto_alert_t *a, json_t *alert);
  * pending at a->seq or later. Returns true if queued. Takes ownership of
  * alert either way.
  */
-bool delivery_snapshot_alert(delivery_t *d, const proto_alert_t *a, uint64_t floor, json_t *alert);
+bool handoff_snapshot_alert(handoff_t *d, const proto_alert_t *a, uint64_t floor, json_t *alert);
 
 /*
  * A snapshot's alert that a grouped alert already stands for (published
  * inside it, with its seq): recorded as delivered with the group, never run
  * on its own. Takes ownership of alert.
  */
-void delivery_covered(delivery_t *d, const proto_alert_t *a, json_t *alert);
+void handoff_covered(handoff_t *d, const proto_alert_t *a, json_t *alert);
 
 /* Decides whether a synthesized event is wanted (the filters); NULL: all. */
-typedef bool (*delivery_keep_cb)(const json_t *alert, void *data);
+typedef bool (*handoff_keep_cb)(const json_t *alert, void *data);
 
 /*
  * After a snapshot fresh (the copy just replaced): every id last known as
@@ -124,35 +124,35 @@ typedef bool (*delivery_keep_cb)(const json_t *alert, void *data);
  * are recorded resolved instead: the group told of them. Returns how many
  * events were queued.
  */
-size_t delivery_snapshot_end(delivery_t *d, const clone_t *fresh, const char *group_cluster,
-                             const char *group_rule, delivery_keep_cb keep, void *data);
+size_t handoff_snapshot_end(handoff_t *d, const clone_t *fresh, const char *group_cluster,
+                             const char *group_rule, handoff_keep_cb keep, void *data);
 
 /*
  * The next event that may run at now_ms: the first pending one that is not
  * running, whose backoff is over, and with no earlier pending event of its
- * id. It is marked running. Borrowed until delivery_done() for its tag.
+ * id. It is marked running. Borrowed until handoff_done() for its tag.
  */
-const delivery_event_t *delivery_next(delivery_t *d, int64_t now_ms);
+const handoff_event_t *handoff_next(handoff_t *d, int64_t now_ms);
 
 /* How long until a waiting event may run: 0 now, -1 none waits (only
  * running ones, or nothing). */
-int64_t delivery_wait_ms(const delivery_t *d, int64_t now_ms);
+int64_t handoff_wait_ms(const handoff_t *d, int64_t now_ms);
 
-typedef enum { DELIVERY_OK, DELIVERY_RETRY, DELIVERY_GAVE_UP, DELIVERY_UNKNOWN } delivery_outcome_t;
+typedef enum { HANDOFF_OK, HANDOFF_RETRY, HANDOFF_GAVE_UP, HANDOFF_UNKNOWN } handoff_outcome_t;
 
 /*
  * The run of tag ended. ok: delivered, recorded, removed from the queue.
  * Not ok: counted; retried after the backoff (ret_delay_ms says when) or,
  * after `retries` retries, given up (recorded, removed). The event's id
  * is copied into ret_id (idlen bytes; may be NULL) and its failure count
- * into ret_failures (may be NULL), for the log. DELIVERY_UNKNOWN: no such
+ * into ret_failures (may be NULL), for the log. HANDOFF_UNKNOWN: no such
  * tag.
  */
-delivery_outcome_t delivery_done(delivery_t *d, uint64_t tag, bool ok, int64_t now_ms,
+handoff_outcome_t handoff_done(handoff_t *d, uint64_t tag, bool ok, int64_t now_ms,
                                  int64_t *ret_delay_ms, char *ret_id, size_t idlen,
                                  unsigned *ret_failures);
 
 /* Pending events (running or waiting). */
-size_t delivery_pending(const delivery_t *d);
+size_t handoff_pending(const handoff_t *d);
 
 #endif
