@@ -1,6 +1,8 @@
 /* clone.c -- see clone.h. */
 #include "agents/clone.h"
 
+#include "agents/atomicfile.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -234,11 +236,19 @@ static int cmp_entry(const void *a, const void *b)
     return strcmp(((const clone_entry_t *)a)->id, ((const clone_entry_t *)b)->id);
 }
 
-int clone_write_state(const clone_t *c, const char *path)
+bool clone_has(const clone_t *c, const char *id)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->items[i].id, id) == 0)
+            return true;
+    return false;
+}
+
+json_t *clone_state_json(const clone_t *c)
 {
     clone_entry_t *sorted = malloc((c->n ? c->n : 1) * sizeof *sorted);
     if (!sorted)
-        return -1;
+        abort();
     if (c->n) {
         memcpy(sorted, c->items, c->n * sizeof *sorted);
         qsort(sorted, c->n, sizeof *sorted, cmp_entry);
@@ -256,11 +266,19 @@ int clone_write_state(const clone_t *c, const char *path)
     }
     json_object_set_new(root, "firing", arr);
     free(sorted);
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int rc = json_dump_file(root, tmp, JSON_INDENT(1) | JSON_SORT_KEYS);
+    return root;
+}
+
+int clone_write_state(const clone_t *c, const char *path)
+{
+    json_t *root = clone_state_json(c);
+    char *text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS), err[256];
     json_decref(root);
-    if (rc != 0 || rename(tmp, path) != 0)
+    if (!text) {
+        errno = ENOMEM;
         return -1;
-    return 0;
+    }
+    int rc = atomicfile_write(path, text, strlen(text), 0600, err, sizeof err);
+    free(text);
+    return rc;
 }

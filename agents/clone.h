@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "agents/clientkey.h"
 #include "proto/proto.h"
 
@@ -83,8 +85,15 @@ typedef void (*clone_alert_cb)(const proto_alert_t *a, void *data);
 int clone_snapshot(clone_t *c, void *ctx, const char *endpoint, const clientkey_t *key, int timeout_ms,
                    clone_alert_cb cb, void *data, char *err, size_t errlen);
 
-/* Writes {"seqs": {cluster: N}, "firing": [{"id", "state", "seq"}...]} (ids
- * sorted) to path atomically (temp file + rename). Returns 0 or -1 (errno). */
+/* Whether id is in the firing set. */
+bool clone_has(const clone_t *c, const char *id);
+
+/* The copy as JSON: {"seqs": {cluster: N}, "firing": [{"id", "state",
+ * "seq"}...]} (ids sorted). Caller owns the result (json_decref). */
+json_t *clone_state_json(const clone_t *c);
+
+/* Writes clone_state_json() to path atomically, mode 0600, fsynced
+ * (agents/atomicfile.h). Returns 0 or -1 (errno). */
 int clone_write_state(const clone_t *c, const char *path);
 
 #endif

@@ -21,8 +21,15 @@
  * announcing a number it has not seen, or a grouped alert (which stands for
  * alerts it does not list) makes it take a new snapshot, saying so on
  * stderr. With -v it also says the first heartbeat it hears of each cluster.
- * Snapshot alerts are printed with "snapshot": true. --exec runs a command
- * per live alert (agents/execq.h).
+ * Snapshot alerts are printed with "snapshot": true.
+ *
+ * --exec runs a command per alert event (agents/execq.h), at least once and
+ * never twice (agents/handoff.h): an event counts as delivered once the
+ * command exits 0 for it; a failed one is retried with exponential backoff,
+ * then given up; the state file keeps what was delivered and what is
+ * pending, so a restart runs the pending events and whatever the snapshot
+ * shows was missed, and nothing twice (except an event whose command was
+ * running when the subscriber was killed).
  *
  * With --server-key (or $CLUSTERMON_SERVER_KEY) both sockets, the publisher's
  * and the control one, are CURVE clients (agents/clientkey.h).
@@ -49,7 +56,9 @@
 #include "agents/alertjson.h"
 #include "agents/args.h"
 #include "agents/clientkey.h"
+#include "agents/atomicfile.h"
 #include "agents/clone.h"
+#include "agents/handoff.h"
 #include "agents/execq.h"
 #include "proto/proto.h"
 
@@ -79,6 +88,7 @@ typedef struct {
     const char *state_file; /* write the firing set here after each change */
     const char *exec_cmd;
     long exec_jobs, exec_timeout_ms;
+    long retries, retry_delay_ms, retry_max_delay_ms;
     long hwm;
     const char *server_key_arg, *key_arg; /* NULL: from the environment */
     clientkey_t key;                      /* CURVE, for both sockets */
@@ -96,6 +106,11 @@ typedef struct {
     clone_t clone;
     execq_t exec;
     bool exec_on;
+    handoff_t dl;              /* --exec's bookkeeping */
+    bool dirty;                 /* the state file is behind */
+    const proto_alert_t *group; /* the grouped alert this resync is for, if any */
+    clone_seq_t *pre;           /* the seqs before this resync: the floor */
+    size_t npre;
     bool snapshot_failed_said;
     int64_t snapshot_failed_ms; /* a failed snapshot is not retried within a second */
     char heard[MAX_CLUSTERS][PROTO_MAX_ID_LEN + 1]; /* clusters whose heartbeat -v said */
@@ -149,7 +164,20 @@ static bool wanted(const options_t *opt, const proto_alert_t *a)
     return cluster_ok && (!opt->any_severity || (a->severity < PROTO_SEV_COUNT && opt->severity[a->severity]));
 }
 
-/* Prints one alert as a JSON line (and hands live ones to --exec).
+/* wanted() for an alert known only as JSON (a synthesized event). */
+static bool keep_json(const json_t *j, void *data)
+{
+    const options_t *opt = ((const sub_t *)data)->opt;
+    const char *cluster = json_string_value(json_object_get(j, "cluster"));
+    const char *sev = json_string_value(json_object_get(j, "severity"));
+    bool cluster_ok = opt->nclusters == 0;
+    for (unsigned i = 0; i < opt->nclusters && !cluster_ok && cluster; i++)
+        cluster_ok = strcmp(cluster, opt->clusters[i]) == 0;
+    int sv = sev ? proto_severity_from_name(proto_str(sev)) : -1;
+    return cluster_ok && (!opt->any_severity || (sv >= 0 && opt->severity[sv]));
+}
+
+/* Prints one alert as a JSON line (and queues live ones for --exec).
  * Returns 0 or -1 if stdout failed. */
 static int print_alert(sub_t *s, const proto_alert_t *a, bool from_snapshot)
 {
@@ -168,26 +196,84 @@ static int print_alert(sub_t *s, const proto_alert_t *a, bool from_snapshot)
         warnx("stdout: %s", strerror(errno));
         rc = -1;
     }
-    if (rc == 0 && s->exec_on && !from_snapshot) {
-        size_t n = strlen(text);
-        text[n] = '\n'; /* json_dumps leaves room for its NUL: reuse it */
-        execq_run(&s->exec, text, n + 1);
-    }
     free(text);
+    if (rc == 0 && s->exec_on && !from_snapshot) {
+        json_t *ev = alertjson_from_alert(a);
+        if (ev == NULL) {
+            warnx("out of memory");
+            return -1;
+        }
+        handoff_live(&s->dl, a, ev);
+        s->dirty = true;
+    }
     return rc;
 }
 
+/* Marks the state file behind; flush_state writes it. */
 static void save_state(sub_t *s)
 {
-    if (s->opt->state_file && clone_write_state(&s->clone, s->opt->state_file) != 0)
-        warnx("--state-file %s: %s", s->opt->state_file, strerror(errno));
+    s->dirty = true;
+}
+
+/* Writes the state file if it is behind: the copy and, with --exec, the
+ * delivery record, atomically, 0600, fsynced. A failure is said and
+ * retried at the next change. */
+static void flush_state(sub_t *s)
+{
+    char err[512];
+    if (!s->dirty || !s->opt->state_file)
+        return;
+    json_t *root = clone_state_json(&s->clone);
+    if (s->exec_on)
+        handoff_save(&s->dl, root);
+    char *text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
+    json_decref(root);
+    if (text == NULL) {
+        warnx("--state-file %s: out of memory", s->opt->state_file);
+        return;
+    }
+    if (atomicfile_write(s->opt->state_file, text, strlen(text), 0600, err, sizeof err) != 0)
+        warnx("--state-file: %s", err);
+    else
+        s->dirty = false;
+    free(text);
+}
+
+/* The seq of cluster this subscriber had processed before the snapshot now
+ * being taken: its copy's, else the state file's. */
+static uint64_t floor_of(const sub_t *s, proto_str_t cluster)
+{
+    for (size_t i = 0; i < s->npre; i++)
+        if (proto_str_eq(cluster, s->pre[i].cluster))
+            return s->pre[i].seq;
+    char cl[PROTO_MAX_ID_LEN + 1];
+    snprintf(cl, sizeof cl, "%.*s", PROTO_STR_ARG(cluster));
+    return handoff_floor(&s->dl, cl);
 }
 
 static void snapshot_alert(const proto_alert_t *a, void *data)
 {
     sub_t *s = data;
-    if (wanted(s->opt, a) && print_alert(s, a, true) == 0)
+    if (!wanted(s->opt, a))
+        return;
+    if (print_alert(s, a, true) == 0)
         s->cnt.printed++;
+    if (!s->exec_on)
+        return;
+    json_t *j = alertjson_from_alert(a);
+    if (j == NULL) {
+        warnx("out of memory");
+        return;
+    }
+    if (s->group && a->cluster.len == s->group->cluster.len &&
+        memcmp(a->cluster.ptr, s->group->cluster.ptr, a->cluster.len) == 0 && a->seq == s->group->seq) {
+        handoff_covered(&s->dl, a, j); /* the grouped alert tells of it */
+        return;
+    }
+    uint64_t floor = floor_of(s, a->cluster);
+    if (floor > clone_seq(&s->clone, a->cluster))
+        floor = 0; /* the daemon's seq went back: said in resync() */
+    handoff_snapshot_alert(&s->dl, a, floor, j);
 }
 
 static void say_seqs(const clone_t *c, char *buf, size_t size)
@@ -209,8 +295,44 @@ static int resync(sub_t *s, const char *why)
         return -1;
     if (why)
         warnx("%s: resynchronising from %s", why, s->opt->control);
-    if (clone_snapshot(&s->clone, s->ctx, s->opt->control, &s->opt->key, SNAPSHOT_TIMEOUT_MS,
-                       snapshot_alert, s, err, sizeof err) != 0) {
+    s->npre = s->clone.nseqs;
+    s->pre = malloc((s->npre ? s->npre : 1) * sizeof *s->pre);
+    if (s->pre == NULL)
+        abort();
+    if (s->npre)
+        memcpy(s->pre, s->clone.seqs, s->npre * sizeof *s->pre);
+    uint64_t queued0 = s->dl.from_snapshot;
+    int src = clone_snapshot(&s->clone, s->ctx, s->opt->control, &s->opt->key, SNAPSHOT_TIMEOUT_MS,
+                             snapshot_alert, s, err, sizeof err);
+    if (src == 0 && s->exec_on) {
+        for (size_t i = 0; i < s->clone.nseqs; i++) {
+            uint64_t floor = floor_of(s, proto_str(s->clone.seqs[i].cluster));
+            if (floor > s->clone.seqs[i].seq) {
+                warnx("snapshot: %s is at seq %" PRIu64 ", below the %" PRIu64
+                      " already processed: the daemon lost its alert seqs; taking its alerts as new",
+                      s->clone.seqs[i].cluster, s->clone.seqs[i].seq, floor);
+                handoff_floor_reset(&s->dl, s->clone.seqs[i].cluster);
+            }
+        }
+        bool group_resolved = s->group && s->group->state == PROTO_ALERT_RESOLVED;
+        char gcl[PROTO_MAX_ID_LEN + 1] = "", grule[PROTO_MAX_ID_LEN + 1] = "";
+        if (group_resolved) {
+            snprintf(gcl, sizeof gcl, "%.*s", PROTO_STR_ARG(s->group->cluster));
+            snprintf(grule, sizeof grule, "%.*s", PROTO_STR_ARG(s->group->rule));
+        }
+        size_t resolved = handoff_snapshot_end(&s->dl, &s->clone, group_resolved ? gcl : NULL,
+                                                group_resolved ? grule : NULL, keep_json, s);
+        uint64_t fresh = s->dl.from_snapshot - queued0;
+        if (fresh || resolved)
+            warnx("snapshot: --exec gets %" PRIu64 " alerts it was not given yet and %zu resolved "
+                  "meanwhile (synthesized: \"synthesized\": true)",
+                  fresh, resolved);
+        s->dirty = true;
+    }
+    free(s->pre);
+    s->pre = NULL;
+    s->npre = 0;
+    if (src != 0) {
         if (!s->snapshot_failed_said)
             warnx("snapshot: %s; going on with the live stream only", err);
         s->snapshot_failed_said = true;
@@ -367,7 +489,11 @@ static int handle_message(sub_t *s)
                 snprintf(why, sizeof why, "grouped alert %.*s stands for %u alerts",
                          (int)a.id.len, a.id.ptr, a.count);
             }
-            if (resync(s, why) == 0 && a.seq <= clone_seq(&s->clone, a.cluster)) {
+            if (a.count > 0)
+                s->group = &a;
+            int synced = resync(s, why);
+            s->group = NULL;
+            if (synced == 0 && a.seq <= clone_seq(&s->clone, a.cluster)) {
                 if (a.count > 0 && wanted(opt, &a) && print_alert(s, &a, false) == 0)
                     cnt->printed++; /* still say it happened, once */
                 goto out;
@@ -421,6 +547,86 @@ static int subscribe(void *sock, const options_t *opt)
     return 0;
 }
 
+/* execq: a command ended. Records the outcome and says what happens next. */
+static void exec_done(uint64_t tag, bool ok, void *data)
+{
+    sub_t *s = data;
+    char id[PROTO_MAX_ALERT_ID_LEN + 1] = "";
+    int64_t delay = 0;
+    unsigned failures = 0;
+    switch (handoff_done(&s->dl, tag, ok, monotonic_ms(), &delay, id, sizeof id, &failures)) {
+    case HANDOFF_OK:
+        if (failures > 0)
+            warnx("--exec: %s delivered after %u failed runs", id, failures);
+        break;
+    case HANDOFF_RETRY:
+        warnx("--exec: %s: run %u failed; retry %u of %ld in %" PRId64 " ms", id, failures, failures,
+              s->opt->retries, delay);
+        break;
+    case HANDOFF_GAVE_UP:
+        warnx("--exec: %s: giving up after %u failed runs (--retries %ld): this event is dropped",
+              id, failures, s->opt->retries);
+        break;
+    case HANDOFF_UNKNOWN:
+        break;
+    }
+    s->dirty = true;
+}
+
+/* Reaps finished commands and starts the events that may run now. */
+static void exec_pump(sub_t *s)
+{
+    const handoff_event_t *ev;
+    execq_poll(&s->exec, exec_done, s);
+    while (execq_free_slots(&s->exec) > 0 && (ev = handoff_next(&s->dl, monotonic_ms())) != NULL) {
+        uint64_t tag = ev->tag;
+        char *text = json_dumps(ev->r.alert, ALERTJSON_DUMP_FLAGS);
+        if (text == NULL) {
+            exec_done(tag, false, s);
+            continue;
+        }
+        size_t n = strlen(text);
+        text[n] = '\n'; /* json_dumps leaves room for its NUL: reuse it */
+        if (execq_run(&s->exec, text, n + 1, tag, exec_done, s) != 0)
+            exec_done(tag, false, s);
+        free(text);
+    }
+}
+
+/* Reads --state-file's delivery record, if the file exists. Returns 0, or
+ * -1 having said why (a damaged file is not silently replaced). */
+static int load_state(sub_t *s)
+{
+    const char *path = s->opt->state_file;
+    json_error_t je;
+    char err[512];
+    if (!path || !s->exec_on)
+        return 0;
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL) {
+        if (errno == ENOENT)
+            return 0; /* the first start */
+        warnx("--state-file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    json_t *root = json_loadf(fp, 0, &je);
+    fclose(fp);
+    if (root == NULL) {
+        warnx("--state-file %s:%d: %s (move it aside to start afresh)", path, je.line, je.text);
+        return -1;
+    }
+    int rc = handoff_load(&s->dl, root, err, sizeof err);
+    json_decref(root);
+    if (rc != 0) {
+        warnx("--state-file %s: %s (move it aside to start afresh)", path, err);
+        return -1;
+    }
+    if (handoff_pending(&s->dl) > 0)
+        warnx("--exec: %zu events pending from the last run: running them first",
+              handoff_pending(&s->dl));
+    return 0;
+}
+
 static int run(const options_t *opt)
 {
     sub_t s = {.opt = opt};
@@ -431,12 +637,18 @@ static int run(const options_t *opt)
     char err[512];
 
     clone_init(&s.clone);
+    handoff_init(&s.dl, (unsigned)opt->retries, opt->retry_delay_ms, opt->retry_max_delay_ms);
     if (opt->exec_cmd) {
-        if (execq_init(&s.exec, opt->exec_cmd, (int)opt->exec_jobs, opt->exec_timeout_ms) != 0) {
-            warnx("out of memory");
+        s.exec_on = true;
+        if (load_state(&s) != 0) {
+            handoff_free(&s.dl);
             return EXIT_FAIL;
         }
-        s.exec_on = true;
+        if (execq_init(&s.exec, opt->exec_cmd, (int)opt->exec_jobs, opt->exec_timeout_ms) != 0) {
+            warnx("out of memory");
+            handoff_free(&s.dl);
+            return EXIT_FAIL;
+        }
     }
     s.ctx = zmq_ctx_new();
     if (s.ctx == NULL || (s.sock = zmq_socket(s.ctx, ZMQ_SUB)) == NULL) {
@@ -472,8 +684,16 @@ static int run(const options_t *opt)
         long step = POLL_STEP_MS;
         int rc;
 
-        if (s.exec_on)
-            execq_poll(&s.exec);
+        if (s.exec_on) {
+            exec_pump(&s);
+            /* a finished command is noticed within 20 ms; a retry when due */
+            int64_t wait = handoff_wait_ms(&s.dl, monotonic_ms());
+            if (execq_running(&s.exec) > 0 && step > 20)
+                step = 20;
+            if (wait >= 0 && wait < step)
+                step = wait > 0 ? (long)wait : 1;
+        }
+        flush_state(&s);
         if (deadline != 0) {
             int64_t left = deadline - monotonic_ms();
             if (left <= 0) {
@@ -510,9 +730,22 @@ static int run(const options_t *opt)
     if (stop_signal)
         why = "interrupted";
 done:
-    if (s.exec_on)
-        execq_finish(&s.exec);
+    if (s.exec_on) {
+        /* What may run now runs before the exit (the last alerts of a
+         * --count run); what waits for a retry stays pending in the state
+         * file, for the next start. */
+        for (;;) {
+            exec_pump(&s);
+            flush_state(&s);
+            if (execq_running(&s.exec) == 0)
+                break;
+            struct timespec ts = {0, 10 * 1000000};
+            nanosleep(&ts, NULL);
+        }
+        execq_finish(&s.exec, exec_done, &s);
+    }
     save_state(&s);
+    flush_state(&s);
     if (why != NULL || opt->verbose) {
         warnx("%s: %" PRIu64 " alerts received (%" PRIu64 " malformed, %" PRIu64
               " filtered out, %" PRIu64 " already in a snapshot); %" PRIu64 " heartbeats, %" PRIu64
@@ -521,9 +754,15 @@ done:
               s.cnt.old, s.cnt.heartbeats, s.clone.gaps, s.clone.snapshots);
         if (s.exec_on)
             warnx("--exec: %" PRIu64 " run, %" PRIu64 " ok, %" PRIu64 " failed (%" PRIu64
-                  " timed out)",
-                  s.exec.started, s.exec.ok, s.exec.failed, s.exec.timed_out);
+                  " timed out); %" PRIu64 " events delivered, %" PRIu64 " given up, %zu pending%s; "
+                  "%" PRIu64 " from snapshots, %" PRIu64 " resolved events synthesized",
+                  s.exec.started, s.exec.ok, s.exec.failed, s.exec.timed_out, s.dl.delivered,
+                  s.dl.given_up, handoff_pending(&s.dl),
+                  handoff_pending(&s.dl) && opt->state_file ? " (kept in the state file for the next start)"
+                  : handoff_pending(&s.dl) ? " (lost: no --state-file)" : "",
+                  s.dl.from_snapshot, s.dl.synthesized);
     }
+    handoff_free(&s.dl);
     clone_free(&s.clone);
     if (s.sock != NULL)
         zmq_close(s.sock);
@@ -548,10 +787,14 @@ static void usage(FILE *fp)
                 "                         (default $CLUSTERMON_CONTROL or " DEFAULT_CONTROL ")\n"
                 "      --no-snapshot      live stream only: no snapshot, no resync on gaps\n"
                 "      --state-file FILE  keep the current firing set in FILE (JSON)\n"
-                "  -x, --exec CMD         run CMD (with /bin/sh -c) once per live alert,\n"
-                "                         the alert as JSON on its stdin\n"
+                "  -x, --exec CMD         run CMD (with /bin/sh -c) once per alert event,\n"
+                "                         the alert as JSON on its stdin; with --state-file,\n"
+                "                         at least once and never twice across restarts\n"
                 "      --exec-jobs N      at most N commands at once (default 4)\n"
                 "      --exec-timeout MS  kill a command after MS (default 10000)\n"
+                "      --retries N        retry a failed command N times (default 5)\n"
+                "      --retry-delay MS   first retry after MS, doubling (default 1000)\n"
+                "      --retry-max-delay MS  at most MS between retries (default 60000)\n"
                 "      --hwm N            receive high-water mark (default 10000)\n"
                 "      --server-key KEY   the daemon's CURVE public key: Z85 text or a .pub/.key\n"
                 "                         file (default $CLUSTERMON_SERVER_KEY); needs --key\n"
@@ -576,7 +819,8 @@ static int parse_options(int argc, char **argv, options_t *opt)
         {"state-file", required_argument, NULL, 2}, {"exec", required_argument, NULL, 'x'},
         {"exec-jobs", required_argument, NULL, 3},  {"exec-timeout", required_argument, NULL, 4},
         {"hwm", required_argument, NULL, 5},        {"server-key", required_argument, NULL, 6},
-        {"key", required_argument, NULL, 7},
+        {"key", required_argument, NULL, 7},        {"retries", required_argument, NULL, 8},
+        {"retry-delay", required_argument, NULL, 9}, {"retry-max-delay", required_argument, NULL, 10},
         {NULL, 0, NULL, 0},
     };
     int c, sev;
@@ -619,6 +863,24 @@ static int parse_options(int argc, char **argv, options_t *opt)
             break;
         case 7:
             opt->key_arg = optarg;
+            break;
+        case 8:
+            if (!args_parse_long(optarg, 0, 1000, &opt->retries)) {
+                warnx("--retries: '%s' is not a number in 0..1000", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 9:
+            if (!args_parse_long(optarg, 1, 86400000, &opt->retry_delay_ms)) {
+                warnx("--retry-delay: '%s' is not a positive number of milliseconds", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 10:
+            if (!args_parse_long(optarg, 1, 86400000, &opt->retry_max_delay_ms)) {
+                warnx("--retry-max-delay: '%s' is not a positive number of milliseconds", optarg);
+                return EXIT_USAGE;
+            }
             break;
         case 'e':
             opt->endpoint = optarg;
@@ -670,6 +932,11 @@ static int parse_options(int argc, char **argv, options_t *opt)
             return EXIT_USAGE;
         }
     }
+    if (opt->retry_max_delay_ms < opt->retry_delay_ms) {
+        warnx("--retry-max-delay: %ld ms is below --retry-delay %ld ms", opt->retry_max_delay_ms,
+              opt->retry_delay_ms);
+        return EXIT_USAGE;
+    }
     if (optind < argc) {
         warnx("unexpected argument '%s'", argv[optind]);
         usage(stderr);
@@ -686,6 +953,9 @@ int main(int argc, char **argv)
                      .snapshot = true,
                      .exec_jobs = 4,
                      .exec_timeout_ms = 10000,
+                     .retries = 5,
+                     .retry_delay_ms = 1000,
+                     .retry_max_delay_ms = 60000,
                      .hwm = SOCKET_RCVHWM};
     struct sigaction sa;
     char err[1024];

@@ -28,9 +28,10 @@ int execq_init(execq_t *q, const char *cmd, int jobs, int64_t timeout_ms)
     return q->running ? 0 : -1;
 }
 
-static void finished(execq_t *q, execq_job_t *j, int status)
+static void finished(execq_t *q, execq_job_t *j, int status, execq_done_cb done, void *data)
 {
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (ok) {
         q->ok++;
     } else {
         q->failed++;
@@ -42,9 +43,24 @@ static void finished(execq_t *q, execq_job_t *j, int status)
                     (int)j->pid, WTERMSIG(status));
     }
     j->pid = 0;
+    if (done)
+        done(j->tag, ok, data);
 }
 
-void execq_poll(execq_t *q)
+int execq_free_slots(const execq_t *q)
+{
+    return q->jobs - execq_running(q);
+}
+
+int execq_running(const execq_t *q)
+{
+    int busy = 0;
+    for (int i = 0; i < q->jobs; i++)
+        busy += q->running[i].pid != 0;
+    return busy;
+}
+
+void execq_poll(execq_t *q, execq_done_cb done, void *data)
 {
     int64_t now = now_ms();
     for (int i = 0; i < q->jobs; i++) {
@@ -54,7 +70,7 @@ void execq_poll(execq_t *q)
         int status;
         pid_t r = waitpid(j->pid, &status, WNOHANG);
         if (r == j->pid) {
-            finished(q, j, status);
+            finished(q, j, status, done, data);
         } else if (now - j->started_ms >= q->timeout_ms) {
             kill(j->pid, SIGKILL);
             waitpid(j->pid, &status, 0);
@@ -63,14 +79,16 @@ void execq_poll(execq_t *q)
             fprintf(stderr, "clustermon-sub: --exec command (pid %d) ran over %lld ms: killed\n",
                     (int)j->pid, (long long)q->timeout_ms);
             j->pid = 0;
+            if (done)
+                done(j->tag, false, data);
         }
     }
 }
 
-static execq_job_t *free_slot(execq_t *q)
+static execq_job_t *free_slot(execq_t *q, execq_done_cb done, void *data)
 {
     for (;;) {
-        execq_poll(q);
+        execq_poll(q, done, data);
         for (int i = 0; i < q->jobs; i++)
             if (!q->running[i].pid)
                 return &q->running[i];
@@ -79,9 +97,10 @@ static execq_job_t *free_slot(execq_t *q)
     }
 }
 
-int execq_run(execq_t *q, const char *input, size_t len)
+int execq_run(execq_t *q, const char *input, size_t len, uint64_t tag, execq_done_cb done,
+              void *data)
 {
-    execq_job_t *slot = free_slot(q);
+    execq_job_t *slot = free_slot(q, done, data);
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
         q->failed++;
@@ -119,18 +138,16 @@ int execq_run(execq_t *q, const char *input, size_t len)
     close(fds[1]);
     slot->pid = pid;
     slot->started_ms = now_ms();
+    slot->tag = tag;
     q->started++;
     return 0;
 }
 
-void execq_finish(execq_t *q)
+void execq_finish(execq_t *q, execq_done_cb done, void *data)
 {
     for (;;) {
-        execq_poll(q);
-        int busy = 0;
-        for (int i = 0; i < q->jobs; i++)
-            busy += q->running[i].pid != 0;
-        if (!busy)
+        execq_poll(q, done, data);
+        if (!execq_running(q))
             break;
         struct timespec ts = {0, 10 * 1000000};
         nanosleep(&ts, NULL);
