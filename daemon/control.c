@@ -39,6 +39,15 @@ void control_pack_kv_str(msgpack_packer *pk, const char *key, const char *v)
     control_pack_str(pk, v);
 }
 
+void control_pack_kv_bool(msgpack_packer *pk, const char *key, bool v)
+{
+    control_pack_str(pk, key);
+    if (v)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+}
+
 void control_reply_error(msgpack_packer *pk, const char *reason)
 {
     proto_ctl_reply_begin(pk, false, reason);
@@ -95,11 +104,7 @@ static void cmd_status(server_t *srv, msgpack_packer *pk, const proto_ctl_reques
     const reload_status_t *rl = &srv->reload;
     control_pack_str(pk, "reload");
     msgpack_pack_map(pk, 6);
-    control_pack_str(pk, "last_ok");
-    if (rl->last_ok)
-        msgpack_pack_true(pk);
-    else
-        msgpack_pack_false(pk);
+    control_pack_kv_bool(pk, "last_ok", rl->last_ok);
     control_pack_kv_i64(pk, "last_success_ms", rl->last_success_ms);
     control_pack_kv_u64(pk, "ok", srv->reloads);
     control_pack_kv_u64(pk, "failed", rl->failed);
@@ -115,11 +120,7 @@ static void cmd_status(server_t *srv, msgpack_packer *pk, const proto_ctl_reques
     control_pack_kv_u64(pk, "refused_version", srv->control.bad_version);
     control_pack_str(pk, "security");
     msgpack_pack_map(pk, 8);
-    control_pack_str(pk, "curve");
-    if (srv->curve)
-        msgpack_pack_true(pk);
-    else
-        msgpack_pack_false(pk);
+    control_pack_kv_bool(pk, "curve", srv->curve);
     control_pack_kv_u64(pk, "keys", srv->keys ? srv->keys->nkeys : 0);
     control_pack_kv_u64(pk, "connections_admitted", srv->zap.admitted);
     control_pack_kv_u64(pk, "connections_refused", srv->zap.refused);
@@ -138,11 +139,7 @@ static void cmd_status(server_t *srv, msgpack_packer *pk, const proto_ctl_reques
     control_pack_kv_u64(pk, "fsync_avg_us", w->fsyncs ? w->fsync_ns_total / w->fsyncs / 1000 : 0);
     control_pack_kv_u64(pk, "fsync_max_us", w->fsync_ns_max / 1000);
     control_pack_kv_u64(pk, "append_failed", w->append_failed);
-    control_pack_str(pk, "disk_full");
-    if (w->full)
-        msgpack_pack_true(pk);
-    else
-        msgpack_pack_false(pk);
+    control_pack_kv_bool(pk, "disk_full", w->full);
     control_pack_kv_u64(pk, "reserve_bytes", w->reserve_bytes);
     control_pack_str(pk, "snapshots");
     msgpack_pack_map(pk, 4);

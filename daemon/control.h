@@ -85,6 +85,7 @@ void control_pack_str(msgpack_packer *pk, const char *s);
 void control_pack_kv_u64(msgpack_packer *pk, const char *key, uint64_t v);
 void control_pack_kv_i64(msgpack_packer *pk, const char *key, int64_t v);
 void control_pack_kv_str(msgpack_packer *pk, const char *key, const char *v);
+void control_pack_kv_bool(msgpack_packer *pk, const char *key, bool v);
 void control_reply_error(msgpack_packer *pk, const char *reason);
 
 int control_start(control_t *c, struct server *srv, const char *endpoint, char *err, size_t errlen);

@@ -401,21 +401,18 @@ static void answer_verdict(ingest_t *in, envelope_t *env, answer_ctx_t *ctx, con
         nack(in, env, ctx, PROTO_STATUS_OUT_OF_ORDER, reason);
         return;
     case STREAM_CONFLICT:
-        format_wall(s->since_wall_ms, since, sizeof since);
-        snprintf(reason, sizeof reason, "agent id '%.*s' is in use by another agent (stream %llu) "
-                 "since %s, last batch %.0f s ago; each agent needs its own id",
-                 PROTO_STR_ARG(b->agent), (unsigned long long)s->epoch, since,
-                 (double)(now - s->last_ms) / 1000.0);
-        srv->stats.agent_conflicts++;
-        nack(in, env, ctx, PROTO_STATUS_AGENT_CONFLICT, reason);
-        return;
     case STREAM_SUPERSEDED:
         format_wall(s->since_wall_ms, since, sizeof since);
-        snprintf(reason, sizeof reason, "agent id '%.*s' was taken over by another agent (stream "
-                 "%llu) at %s; this stream (%llu) is closed; each agent needs its own id",
-                 PROTO_STR_ARG(b->agent), (unsigned long long)s->epoch, since,
-                 (unsigned long long)b->epoch);
-        srv->stats.agent_conflicts++;
+        if (v == STREAM_CONFLICT)
+            snprintf(reason, sizeof reason, "agent id '%.*s' is in use by another agent (stream "
+                     "%llu) since %s, last batch %.0f s ago; each agent needs its own id",
+                     PROTO_STR_ARG(b->agent), (unsigned long long)s->epoch, since,
+                     (double)(now - s->last_ms) / 1000.0);
+        else
+            snprintf(reason, sizeof reason, "agent id '%.*s' was taken over by another agent "
+                     "(stream %llu) at %s; this stream (%llu) is closed; each agent needs its own "
+                     "id", PROTO_STR_ARG(b->agent), (unsigned long long)s->epoch, since,
+                     (unsigned long long)b->epoch);
         nack(in, env, ctx, PROTO_STATUS_AGENT_CONFLICT, reason);
         return;
     case STREAM_TAKE:

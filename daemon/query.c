@@ -740,11 +740,7 @@ void query_firms(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *r
             msgpack_pack_int64(pk, as_of > last ? (as_of - last) / 86400000 : 0);
         else
             msgpack_pack_nil(pk);
-        control_pack_str(pk, "silent");
-        if (silent)
-            msgpack_pack_true(pk);
-        else
-            msgpack_pack_false(pk);
+        control_pack_kv_bool(pk, "silent", silent);
     }
 }
 
@@ -782,11 +778,7 @@ void query_runtime(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t 
     control_pack_kv_u64(pk, "accepted", srv->http.accepted);
     control_pack_str(pk, "systemd");
     msgpack_pack_map(pk, 2);
-    control_pack_str(pk, "notify");
-    if (srv->notify.enabled)
-        msgpack_pack_true(pk);
-    else
-        msgpack_pack_false(pk);
+    control_pack_kv_bool(pk, "notify", srv->notify.enabled);
     control_pack_kv_u64(pk, "watchdog_ms", srv->notify.watchdog_usec / 1000);
     control_pack_kv_str(pk, "log_level", cfg->log_level);
 }

@@ -40,7 +40,6 @@
 typedef struct {
     uint64_t batches_ok;
     uint64_t batches_duplicate;
-    uint64_t agent_conflicts;  /* batches refused because another stream owns the agent id */
     uint64_t samples_applied;
     uint64_t nacks[PROTO_STATUS_COUNT];
     uint64_t bad_envelopes;    /* frames that were not [identity][(empty)][payload] */

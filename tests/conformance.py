@@ -1256,11 +1256,19 @@ def test_ingest(reg, rate):
               ("malformed", "version", "unknown_firm", "unknown_metric", "invalid", "too_large",
                "out_of_order", "agent_conflict")), "%r -> %r" % (nk0, nk9))
 
-    # a frame over PROTO_MAX_MSG_SIZE is dropped with the connection
+    # a frame over PROTO_MAX_MSG_SIZE is answered too_large with seq 0; one
+    # over twice that is dropped with the connection (§2)
     big = Stream("conf-big")
     big.send(b"\x00" * (4 * 1024 * 1024 + 16))
-    check("§2: a frame over 4 MiB gets no ack", big.ack("big", timeout=1500) is None, "")
+    a = big.ack("big", timeout=5000)
+    check("§2: a frame over 4 MiB is answered too_large, seq 0, naming the limit",
+          a is not None and a.get("status") == "too_large" and a.get("seq") == 0
+          and "4194304" in a.get("reason", ""), "%r" % (a,))
     big.close()
+    huge = Stream("conf-huge")
+    huge.send(b"\x00" * (8 * 1024 * 1024 + 16))
+    check("§2: a frame over 8 MiB gets no ack", huge.ack("huge", timeout=1500) is None, "")
+    huge.close()
     ok_ = Stream("conf-after-big")
     want("§2: ... and the daemon still acks others", ok_.rt(ok_.frame(1, []), "after big"), status="ok")
     ok_.close()
