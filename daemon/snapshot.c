@@ -7,6 +7,8 @@
  *                        (older snapshots: alert_seq, one global uint)
  *   stats       map      samples_applied, batches_ok, batches_duplicate
  *   streams     array of agent streams, written by streams_pack (streams.h)
+ *   firms       every firm, members and former members, written by
+ *               members_pack (members.h); older snapshots have none
  *   series      array of [firm, metric, last, last_ts, count,
  *                         [[year, month_mask, quarter_mask, has_annual, any,
  *                           annual, [12 months], [4 quarters]], ...]]
@@ -32,6 +34,7 @@
 #include <zlib.h>
 
 #include "daemon/log.h"
+#include "daemon/members.h"
 #include "daemon/server.h"
 #include "daemon/wal.h"
 #include "daemon/xalloc.h"
@@ -75,7 +78,7 @@ static void serialise(server_t *srv, uint64_t segment, msgpack_sbuffer *buf)
     const config_t *cfg = srv->cfg;
     const registry_t *reg = srv->reg;
 
-    msgpack_pack_map(&pk, 8);
+    msgpack_pack_map(&pk, 9);
     pack_str(&pk, "created_ms");
     msgpack_pack_int64(&pk, calendar_now_ms());
     pack_str(&pk, "segment");
@@ -93,6 +96,8 @@ static void serialise(server_t *srv, uint64_t segment, msgpack_sbuffer *buf)
 
     pack_str(&pk, "streams");
     streams_pack(&srv->ingest.streams, &pk);
+    pack_str(&pk, "firms");
+    members_pack(srv, &pk);
 
     size_t nseries = 0;
     for (size_t i = 0; i < agg->nfirms * agg->nmetrics; i++)
@@ -421,6 +426,11 @@ static int load_payload(server_t *srv, const msgpack_object *root, bool apply, l
                             errlen) != 0)
         return -1;
 
+    /* the firms first: a former member's series resolve by its id */
+    o = proto_obj_get(root, "firms");
+    if (o && members_unpack(srv, o, apply, err, errlen) != 0)
+        return -1;
+
     o = proto_obj_get(root, "series");
     if (!is_array(o, 0))
         BAD("series: missing");
@@ -457,7 +467,7 @@ static int load_payload(server_t *srv, const msgpack_object *root, bool apply, l
         }
         if (!apply)
             continue;
-        int firm = registry_find(reg, f->via.str.ptr, f->via.str.size);
+        int firm = registry_find_any(reg, f->via.str.ptr, f->via.str.size);
         int metric = config_metric_find(cfg, m->via.str.ptr, m->via.str.size);
         if (firm < 0 || metric < 0) {
             ls->unknown_firms += firm < 0;
