@@ -1,17 +1,23 @@
 /*
- * members.c -- see members.h. The snapshot's "firms" section is an array of
+ * members.c -- see members.h. The snapshot's "firms" section, and the
+ * payload of the membership file, is an array of
  *
  *   [id, name, cluster, chain|nil, tier, designations, left_ms]
  *
- * (left_ms 0: a member when the snapshot was taken), one per firm of the
- * registry, members and former members alike.
+ * (left_ms 0: a member when it was written), one per firm of the registry,
+ * members and former members alike. The file: magic "CMMEMB\0\0", payload
+ * length (u32 LE), CRC-32 of the payload (u32 LE), payload.
  */
 #include "daemon/members.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include "daemon/ids.h"
 #include "daemon/log.h"
@@ -178,102 +184,144 @@ void members_carry(const server_t *srv, const config_t *cfg, registry_t *reg,
     }
 }
 
-/* ---- the WAL record ----------------------------------------------------------- */
+/* ---- the membership file -------------------------------------------------------- */
 
-int members_record(server_t *srv, int64_t now_ms)
+#define MEMBERS_MAGIC "CMMEMB\0\0"
+#define MEMBERS_HEADER 16
+
+static void put32(unsigned char *p, uint32_t v)
 {
-    registry_t *reg = srv->reg;
-    size_t njoined = 0, nleft = 0;
-    for (size_t f = 0; f < reg->nfirms; f++)
-        njoined += !reg->firms[f].known;
-    for (size_t f = reg->nfirms; f < reg->nall; f++)
-        nleft += reg->firms[f].left_ms == 0;
-    if (!njoined && !nleft)
-        return 0;
-    msgpack_sbuffer buf;
-    msgpack_sbuffer_init(&buf);
-    unsigned char tag = MEMBERS_REC;
-    msgpack_sbuffer_write(&buf, (const char *)&tag, 1);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 3);
-    pack_str(&pk, "ms");
-    msgpack_pack_int64(&pk, now_ms);
-    pack_str(&pk, "joined");
-    msgpack_pack_array(&pk, njoined);
-    for (size_t f = 0; f < reg->nfirms; f++)
-        if (!reg->firms[f].known)
-            pack_firm(&pk, srv->cfg, &reg->firms[f], false);
-    pack_str(&pk, "left");
-    msgpack_pack_array(&pk, nleft);
-    for (size_t f = reg->nfirms; f < reg->nall; f++) {
-        if (reg->firms[f].left_ms == 0) {
-            pack_firm(&pk, srv->cfg, &reg->firms[f], false);
-            reg->firms[f].left_ms = now_ms;
-        }
-    }
-    int rc = (int)(njoined + nleft);
-    if (buf.size > WAL_MAX_RECORD || wal_append(&srv->wal, buf.data, buf.size) == 0) {
-        log_error("membership: cannot write the WAL record of %zu firms joining and %zu leaving "
-                  "(disk full?); the next snapshot records them", njoined, nleft);
-        rc = -1;
-    } else {
-        wal_sync(&srv->wal);
-    }
-    msgpack_sbuffer_destroy(&buf);
-    for (size_t f = 0; f < reg->nall; f++)
-        reg->firms[f].known = true;
-    return rc;
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
 }
 
-void members_replay(server_t *srv, const void *payload, size_t len)
+static uint32_t get32(const unsigned char *p)
 {
-    const char *p = payload;
-    msgpack_zone zone;
-    msgpack_zone_init(&zone, 4096);
-    msgpack_object root;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void members_path(const server_t *srv, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/members", srv->cfg->state_dir);
+}
+
+/* Writes buf[0..len) to path atomically: a temp file, fsync, rename, fsync
+ * of the directory. Returns 0 or -1 (errno). */
+static int write_atomic(const char *path, const char *dir, const void *buf, size_t len)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
     size_t off = 0;
-    char err[160] = "";
-    int64_t ms = 0;
-    const msgpack_object *lists[2];
-    if (len < 2 || msgpack_unpack(p + 1, len - 1, &off, &zone, &root) != MSGPACK_UNPACK_SUCCESS ||
-        off != len - 1 || root.type != MSGPACK_OBJECT_MAP || !as_i64(proto_obj_get(&root, "ms"), &ms) ||
-        !(lists[0] = proto_obj_get(&root, "joined")) || lists[0]->type != MSGPACK_OBJECT_ARRAY ||
-        !(lists[1] = proto_obj_get(&root, "left")) || lists[1]->type != MSGPACK_OBJECT_ARRAY) {
-        log_warnx("WAL replay: a membership record is malformed: skipped");
-        msgpack_zone_destroy(&zone);
-        return;
+    while (off < len) {
+        ssize_t n = write(fd, (const char *)buf + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : EIO;
+            close(fd);
+            unlink(tmp);
+            errno = e;
+            return -1;
+        }
+        off += (size_t)n;
     }
-    size_t gone = 0;
-    for (int k = 0; k < 2; k++) {
-        bool joined = k == 0;
-        for (uint32_t i = 0; i < lists[k]->via.array.size; i++) {
-            entry_t e;
-            if (entry_read(&lists[k]->via.array.ptr[i], srv->cfg, false, &e, err, sizeof err) != 0) {
-                log_warnx("WAL replay: membership record: %s: skipped", err);
-                continue;
-            }
-            int f = registry_find_any(srv->reg, e.f.id, strlen(e.f.id));
-            if (f < 0 && e.cluster_gone) {
-                gone++;
-            } else if (f < 0) {
-                /* not in the file: a former member now (its date, if the
-                 * record does not give it, is settled after recovery) */
-                add_former(srv, &e, joined ? 0 : ms);
-            } else if (!registry_is_former(srv->reg, f)) {
-                /* in the file: a member; if the state last saw it leave,
-                 * its return is recorded after recovery */
-                srv->reg->firms[f].known = joined;
-            } else {
-                srv->reg->firms[f].left_ms = joined ? 0 : ms;
-            }
-            entry_free(&e);
+    if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        errno = e;
+        return -1;
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
+
+int members_save(server_t *srv, int64_t now_ms)
+{
+    registry_t *reg = srv->reg;
+    int changed = 0;
+    for (size_t f = 0; f < reg->nfirms; f++)
+        changed += !reg->firms[f].known;
+    for (size_t f = reg->nfirms; f < reg->nall; f++) {
+        if (reg->firms[f].left_ms == 0) {
+            reg->firms[f].left_ms = now_ms;
+            changed++;
         }
     }
-    if (gone)
-        log_warnx("WAL replay: membership record: %zu firms of clusters the config no longer has: "
-                  "their figures are dropped", gone);
-    msgpack_zone_destroy(&zone);
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    unsigned char hdr[MEMBERS_HEADER] = {0};
+    msgpack_sbuffer_write(&buf, (const char *)hdr, sizeof hdr);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+    members_pack(srv, &pk);
+    unsigned char *h = (unsigned char *)buf.data;
+    memcpy(h, MEMBERS_MAGIC, 8);
+    put32(h + 8, (uint32_t)(buf.size - MEMBERS_HEADER));
+    put32(h + 12, (uint32_t)crc32(0L, (const Bytef *)buf.data + MEMBERS_HEADER,
+                                  (uInt)(buf.size - MEMBERS_HEADER)));
+    char path[4096];
+    members_path(srv, path, sizeof path);
+    int rc = write_atomic(path, srv->cfg->state_dir, buf.data, buf.size);
+    msgpack_sbuffer_destroy(&buf);
+    if (rc != 0) {
+        log_warn("%s: cannot save the membership (%d firms joined or left); the next snapshot "
+                 "records it", path, changed);
+        return -1;
+    }
+    for (size_t f = 0; f < reg->nall; f++)
+        reg->firms[f].known = true;
+    return changed;
+}
+
+int members_load(server_t *srv)
+{
+    char path[4096];
+    members_path(srv, path, sizeof path);
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        if (errno == ENOENT)
+            return 0;
+        log_warn("%s", path);
+        return -1;
+    }
+    unsigned char hdr[MEMBERS_HEADER];
+    char *buf = NULL;
+    int rc = -1;
+    const char *why = "not a membership file (bad header)";
+    if (fread(hdr, 1, sizeof hdr, fp) == sizeof hdr && memcmp(hdr, MEMBERS_MAGIC, 8) == 0) {
+        uint32_t len = get32(hdr + 8);
+        buf = xmalloc((size_t)len + 1);
+        if (fread(buf, 1, len, fp) != len || fgetc(fp) != EOF)
+            why = "its length does not match its header";
+        else if ((uint32_t)crc32(0L, (const Bytef *)buf, (uInt)len) != get32(hdr + 12))
+            why = "CRC mismatch: the file is damaged";
+        else {
+            msgpack_zone zone;
+            msgpack_zone_init(&zone, 65536);
+            msgpack_object root;
+            size_t off = 0;
+            char err[256];
+            why = "payload is not one MessagePack array";
+            if (msgpack_unpack(buf, len, &off, &zone, &root) == MSGPACK_UNPACK_SUCCESS &&
+                off == len && members_unpack(srv, &root, false, err, sizeof err) == 0) {
+                members_unpack(srv, &root, true, err, sizeof err);
+                rc = 0;
+            }
+            msgpack_zone_destroy(&zone);
+        }
+    }
+    fclose(fp);
+    free(buf);
+    if (rc != 0)
+        log_error("%s: %s; the snapshot's list of firms is used instead", path, why);
+    return rc;
 }
 
 /* ---- the snapshot's "firms" ------------------------------------------------------- */

@@ -10,14 +10,16 @@
  *
  * Durable in two places, so a restart at any moment (SIGKILL included)
  * knows every firm whose figures it replays:
- *  - the snapshot's "firms" section (members_pack/members_unpack): every
- *    firm, member or former, with its cluster, chain, tier and the date a
- *    former member left;
- *  - a WAL record (tag MEMBERS_REC) appended whenever membership changes: at
- *    a reload, and at start-up when the registry file changed while the
- *    daemon was down (or a firm is new to the state). A "joined" entry
- *    precedes every batch of that firm in the WAL, so replay can resolve a
- *    batch of a firm that later left even when no snapshot names it.
+ *  - the membership file, state_dir/members (members_save/members_load):
+ *    every firm, member or former, with its cluster, chain, tier and the
+ *    date a former member left. It is rewritten atomically (and fsynced) at
+ *    start-up, before any batch is taken, and at every reload, and read
+ *    before the snapshot and the WAL: so every batch in the WAL is of a
+ *    firm it names, even one that left after the batch and before any
+ *    snapshot. No WAL record is needed, and replay order does not matter;
+ *  - the snapshot's "firms" section (members_pack/members_unpack), the same
+ *    list: a lost or damaged membership file costs nothing the snapshot
+ *    still has.
  * Firms are recorded by name (cluster and chain ids, tier name), so both
  * survive a config change; a former member whose cluster no longer exists
  * is dropped with its figures (logged), as a removed metric's are.
@@ -35,11 +37,6 @@
 #include "daemon/registry.h"
 
 struct server;
-
-/* WAL record tag (after ingest.h's 0x01 batch and 0x02 settle):
- * [tag][MessagePack map {"ms": int, "joined": [firm...], "left": [firm...]}]
- * where firm = [id, name, cluster, chain|nil, tier, designations]. */
-#define MEMBERS_REC 0x05
 
 /* What a reload changed; see members_carry. */
 typedef struct {
@@ -60,20 +57,20 @@ void members_carry(const struct server *srv, const config_t *cfg, registry_t *re
                    members_change_t *ret);
 
 /*
- * After a reload's swap or at the end of start-up recovery: appends one
- * MEMBERS_REC record naming the firms that joined (members the durable state
- * does not know as members: firm_t.known false) and those that left (former
- * members whose date is not set yet: they leave at now_ms), if any, and
- * starts an fsync; then marks every firm known. Returns the number of firms
- * it named, or -1 if the WAL refused the record (logged; the next snapshot
- * still holds the membership).
+ * After a reload's swap, and at start-up once the snapshot and the WAL are
+ * read (before any batch is taken): former members whose date is not set
+ * yet leave at now_ms, and the membership file is rewritten. Returns how many
+ * firms joined (members the saved state did not know as members: firm_t.known
+ * false) or left, or -1 if the file could not be written (logged; the next
+ * snapshot still records the membership).
  */
-int members_record(struct server *srv, int64_t now_ms);
+int members_save(struct server *srv, int64_t now_ms);
 
-/* Replays one MEMBERS_REC record at start-up (srv->reg is the file's
- * registry, plus the former members known so far; the aggregate grows with
- * it). A malformed record is logged and skipped. */
-void members_replay(struct server *srv, const void *payload, size_t len);
+/* At start-up, before the snapshot is loaded: adds the firms the membership
+ * file names and the registry file no longer lists as former members (the
+ * aggregate grows with them). No file: 0. A damaged one is logged and not
+ * used (-1). */
+int members_load(struct server *srv);
 
 /* Snapshot: packs the "firms" section (an array, see members.c). */
 void members_pack(const struct server *srv, msgpack_packer *pk);

@@ -199,8 +199,8 @@ static int reload_apply(server_t *srv, reload_status_t *pending, char *err, size
     srv->cfg = cfg;
     srv->reg = reg;
     rules_init(&srv->rules, cfg, reg, agg, &srv->cal, &srv->book);
-    /* who joined and left is journaled before any batch of the new registry */
-    members_record(srv, now);
+    /* who joined and left is saved before any batch of the new registry */
+    members_save(srv, now);
     log_level_t level;
     if (!srv->source.log_level_fixed && log_level_parse(cfg->log_level, &level) == 0)
         log_set_level(level);

@@ -119,10 +119,7 @@ static int lock_state_dir(server_t *srv, char *err, size_t errlen)
 static int replay_cb(const void *payload, size_t len, void *data)
 {
     server_t *srv = data;
-    if (len > 0 && *(const unsigned char *)payload == MEMBERS_REC)
-        members_replay(srv, payload, len);
-    else
-        ingest_replay(&srv->ingest, payload, len);
+    ingest_replay(&srv->ingest, payload, len);
     return 0;
 }
 
@@ -151,6 +148,8 @@ static int recover(server_t *srv, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s", dir, strerror(errno));
         return -1;
     }
+    /* the firms that left first, so their series and batches resolve */
+    members_load(srv);
     snapshot_loaded_t snap;
     int rc = snapshot_load(srv, segs, nsegs, &snap, err, errlen);
     free(segs);
@@ -165,9 +164,9 @@ static int recover(server_t *srv, char *err, size_t errlen)
     uint64_t next = (last > covered ? last : covered) + 1;
     if (wal_open(&srv->wal, &srv->loop, dir, next, wal_synced, srv, err, errlen) != 0)
         return -1;
-    /* firms new to the state, and those that left the file while the
-     * daemon was down, are journaled before any batch of theirs */
-    int changed = members_record(srv, calendar_now_ms());
+    /* who joined and left while the daemon was down is saved before any
+     * batch is taken (members.h) */
+    int changed = members_save(srv, calendar_now_ms());
     if (changed > 0)
         log_info("membership: %d firms joined or left the registry since the state was saved "
                  "(%zu members, %zu former members)", changed, srv->reg->nfirms,
