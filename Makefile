@@ -129,6 +129,7 @@ E2E_SCRIPTS := \
 	tests/faults_e2e.sh \
 	tests/rules_e2e.sh \
 	tests/reload_e2e.sh \
+	tests/firmsleave_e2e.sh \
 	tests/spool_e2e.sh \
 	tests/ops.sh \
 	tests/hostile.sh \

@@ -28,6 +28,16 @@ void agg_destroy(agg_t **pagg)
     *pagg = NULL;
 }
 
+void agg_grow(agg_t *agg, size_t nfirms)
+{
+    if (nfirms <= agg->nfirms)
+        return;
+    size_t was = agg->nfirms * agg->nmetrics, now = nfirms * agg->nmetrics;
+    agg->series = xrealloc(agg->series, (now ? now : 1) * sizeof *agg->series);
+    memset(agg->series + was, 0, (now - was) * sizeof *agg->series);
+    agg->nfirms = nfirms;
+}
+
 int64_t agg_to_milli(double v)
 {
     return (int64_t)llround(v * 1000.0);

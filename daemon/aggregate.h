@@ -54,6 +54,11 @@ typedef struct {
 agg_t *agg_new(size_t nfirms, size_t nmetrics);
 void agg_destroy(agg_t **agg);
 
+/* Makes room for firms up to nfirms (a former member appended to the
+ * registry, registry.h), with empty series; never shrinks. Series pointers
+ * from before the call do not survive it; indexes do. */
+void agg_grow(agg_t *agg, size_t nfirms);
+
 /* Converts an amount to milli-units (round half away from zero). The value
  * must be finite with |v| <= PROTO_MAX_ABS_VALUE (the decoder guarantees it). */
 int64_t agg_to_milli(double v);

@@ -236,7 +236,8 @@ static const control_arg_t clusters_args[] = {INT_OPT("year"), INT_OPT("days"),
 static const control_arg_t cluster_args[] = {STR_REQ("id"), STR_OPT("through"),
                                              {NULL, PROTO_ARG_NIL, false}};
 static const control_arg_t firms_args[] = {STR_OPT("cluster"), INT_OPT("silent"), INT_OPT("days"),
-                                           STR_OPT("as_of"), {NULL, PROTO_ARG_NIL, false}};
+                                           STR_OPT("as_of"), INT_OPT("all"),
+                                           {NULL, PROTO_ARG_NIL, false}};
 static const control_arg_t silence_add_args[] = {STR_REQ("rule"), STR_REQ("cluster"),
                                                  STR_OPT("firm"), STR_REQ("for"),
                                                  STR_REQ("reason"), {NULL, PROTO_ARG_NIL, false}};

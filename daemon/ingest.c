@@ -10,6 +10,7 @@
 
 #include "daemon/envelope.h"
 #include "daemon/log.h"
+#include "daemon/members.h"
 #include "daemon/server.h"
 #include "daemon/xalloc.h"
 
@@ -138,19 +139,27 @@ static void known_metrics(const config_t *cfg, char *buf, size_t size)
 }
 
 /* Resolves every sample of b into in->resolved, checking each firm against
- * key (NULL: no CURVE, or WAL replay). Returns PROTO_STATUS_OK or the status
- * to nack with, the reason in reason. */
+ * key (NULL: no CURVE, or WAL replay). A former member (members.h) is
+ * unknown, except in replay: its batches were taken while it was a member.
+ * Returns PROTO_STATUS_OK or the status to nack with, the reason in reason. */
 static proto_status_t resolve(ingest_t *in, const proto_batch_t *b, const access_key_t *key,
-                              char *reason, size_t rlen)
+                              bool replay, char *reason, size_t rlen)
 {
     server_t *srv = in->srv;
     const config_t *cfg = srv->cfg;
     for (uint32_t i = 0; i < b->nsamples; i++) {
         const proto_sample_t *s = &b->samples[i];
         ingest_resolved_t *r = &in->resolved[i];
-        r->firm = registry_find(srv->reg, s->firm.ptr, s->firm.len);
+        r->firm = registry_find_any(srv->reg, s->firm.ptr, s->firm.len);
         if (r->firm < 0) {
             snprintf(reason, rlen, "sample %u: unknown firm '%.*s'", i, PROTO_STR_ARG(s->firm));
+            return PROTO_STATUS_UNKNOWN_FIRM;
+        }
+        if (!replay && registry_is_former(srv->reg, r->firm)) {
+            char date[32];
+            members_format_date(srv->reg->firms[r->firm].left_ms, date, sizeof date);
+            snprintf(reason, rlen, "sample %u: unknown firm '%.*s': it left the registry on %s "
+                     "(its figures until then are kept)", i, PROTO_STR_ARG(s->firm), date);
             return PROTO_STATUS_UNKNOWN_FIRM;
         }
         if (key && !keys_may_report(key, srv->reg, r->firm)) {
@@ -201,13 +210,17 @@ static void apply(ingest_t *in, const proto_batch_t *b)
     int64_t now = calendar_now_ms();
     for (uint32_t i = 0; i < b->nsamples; i++) {
         const ingest_resolved_t *r = &in->resolved[i];
+        /* a former member's batch (in replay only) has no rules left to feed */
+        bool member = !registry_is_former(srv->reg, r->firm);
         if (srv->cfg->metrics[r->metric].kind == METRIC_PERIOD) {
             agg_put_period(srv->agg, r->firm, r->metric, r->period, r->milli);
-            rules_on_period(&srv->rules, r->firm, r->metric, r->period);
+            if (member)
+                rules_on_period(&srv->rules, r->firm, r->metric, r->period);
         } else {
             agg_put_reading(srv->agg, r->firm, r->metric, r->period.year, r->period.index,
                             r->value, r->ts_ms);
-            rules_on_reading(&srv->rules, r->firm, r->metric, r->value, r->ts_ms, now);
+            if (member)
+                rules_on_reading(&srv->rules, r->firm, r->metric, r->value, r->ts_ms, now);
         }
     }
     /* the rules a batch fed, once per batch; in replay the book is quiet */
@@ -493,7 +506,7 @@ static void handle_batch(ingest_t *in, envelope_t *env)
         nack(in, env, &ctx, PROTO_STATUS_RATE_LIMITED, reason);
         return;
     }
-    proto_status_t st = resolve(in, &b, key, reason, sizeof reason);
+    proto_status_t st = resolve(in, &b, key, false, reason, sizeof reason);
     if (st != PROTO_STATUS_OK) {
         refuse(in, env, &ctx, keyid, s, &b, st, reason);
         return;
@@ -554,7 +567,7 @@ static void replay_batch(ingest_t *in, const char *key, const void *msg, size_t 
     stream_t *s = streams_get(&in->streams, key, b.agent);
     if (s && s->epoch == b.epoch && b.seq < s->next)
         return; /* the snapshot has it already */
-    proto_status_t st = resolve(in, &b, NULL, reason, sizeof reason);
+    proto_status_t st = resolve(in, &b, NULL, true, reason, sizeof reason);
     if (st != PROTO_STATUS_OK) {
         snprintf(what, sizeof what, "batch %llu of agent '%.*s' skipped: %s: %s",
                  (unsigned long long)b.seq, PROTO_STR_ARG(b.agent), proto_status_name(st), reason);

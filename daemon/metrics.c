@@ -519,13 +519,16 @@ static void render_clusters(const server_t *srv, int year, int month, metrics_te
     uint32_t *firms = xcalloc(ngroups * 5, sizeof *firms);
     int64_t line = agg_to_milli(cfg->above_scale_line);
 
-    for (size_t f = 0; f < srv->reg->nfirms; f++) {
+    /* former members (members.h): their figures and, for the years they
+     * reported, their reporting and above-scale counts stay; they are no
+     * longer members now */
+    for (size_t f = 0; f < srv->reg->nall; f++) {
         const firm_t *firm = &srv->reg->firms[f];
         if (firm->cluster < 0 || (size_t)firm->cluster >= cfg->nclusters)
             continue;
         size_t g[2] = {first[firm->cluster], first[firm->cluster] + 1 + (size_t)firm->chain};
         int ng = firm->chain >= 0 ? 2 : 1;
-        uint32_t fig[5] = {1, 0, 0, 0, 0};
+        uint32_t fig[5] = {registry_is_former(srv->reg, (int)f) ? 0 : 1, 0, 0, 0, 0};
         for (int k = 0; k < 2; k++) {
             int y = year - k;
             int64_t rev = 0;

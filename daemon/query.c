@@ -4,6 +4,13 @@
  * overview, one cluster year to date per chain and tier, the firms and which
  * of them have gone silent, and the daemon's runtime figures. Computed on
  * demand from the firm figures in the aggregate (a walk over the firms).
+ *
+ * Former members (registry.h, members.h) count for a period exactly where
+ * they reported for it: their figures stay in the totals, and they count
+ * among the firms, the reporting firms and the above-scale firms of that
+ * period (also "former", so a reader sees why); for a period they sent
+ * nothing for, typically any after they left, they do not count at all.
+ * They are never silent. Current members count as before.
  */
 #include "daemon/query.h"
 
@@ -14,6 +21,7 @@
 #include <unistd.h>
 
 #include "daemon/control.h"
+#include "daemon/members.h"
 #include "daemon/server.h"
 #include "daemon/xalloc.h"
 
@@ -22,6 +30,7 @@
  * firm-year can; a total that does not fit int64 is reported as nil. */
 typedef struct {
     uint32_t firms, reporting, above_scale;
+    uint32_t former; /* former members among firms */
     __int128 revenue, profit;
     __int128 total; /* the totals command's one metric */
 } tally_t;
@@ -42,6 +51,8 @@ static void pack_tally(msgpack_packer *pk, const tally_t *t, bool has_profit)
     msgpack_pack_uint32(pk, t->reporting);
     control_pack_str(pk, "above_scale");
     msgpack_pack_uint32(pk, t->above_scale);
+    control_pack_str(pk, "former");
+    msgpack_pack_uint32(pk, t->former);
     control_pack_str(pk, "revenue_milli");
     pack_milli(pk, t->revenue);
     control_pack_str(pk, "profit_milli");
@@ -56,8 +67,14 @@ static void tally_firm(tally_t *t, const server_t *srv, int firm, int year, int6
     const config_t *cfg = srv->cfg;
     proto_period_t py = {.year = (uint16_t)year, .kind = PROTO_PERIOD_YEAR};
     int64_t rev = 0, profit = 0;
+    bool reported = agg_firm_reported(srv->agg, firm, year);
+    if (registry_is_former(srv->reg, firm)) {
+        if (!reported)
+            return; /* not a member that year, as far as the figures go */
+        t->former++;
+    }
     t->firms++;
-    if (agg_firm_reported(srv->agg, firm, year))
+    if (reported)
         t->reporting++;
     if (agg_firm_total(srv->agg, firm, cfg->revenue_idx, py, &rev) && rev >= line_milli)
         t->above_scale++;
@@ -103,7 +120,7 @@ void query_report(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *
         const config_cluster_t *cl = &cfg->clusters[ci];
         tally_t total = {0};
         tally_t chains[CONFIG_MAX_CHAINS] = {{0}};
-        for (size_t f = 0; f < srv->reg->nfirms; f++) {
+        for (size_t f = 0; f < srv->reg->nall; f++) {
             const firm_t *firm = &srv->reg->firms[f];
             if (firm->cluster != (int)ci)
                 continue;
@@ -111,14 +128,14 @@ void query_report(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *
             if (firm->chain >= 0)
                 tally_firm(&chains[firm->chain], srv, (int)f, year, line_milli);
         }
-        msgpack_pack_map(pk, 8);
+        msgpack_pack_map(pk, 9);
         control_pack_kv_str(pk, "id", cl->id);
         control_pack_kv_str(pk, "title", cl->title);
         pack_tally(pk, &total, has_profit);
         control_pack_str(pk, "chains");
         msgpack_pack_array(pk, cl->nchains);
         for (size_t k = 0; k < cl->nchains; k++) {
-            msgpack_pack_map(pk, 6);
+            msgpack_pack_map(pk, 7);
             control_pack_kv_str(pk, "id", cl->chains[k]);
             pack_tally(pk, &chains[k], has_profit);
         }
@@ -156,23 +173,29 @@ void query_totals(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *
     for (size_t ci = 0; ci < cfg->nclusters; ci++) {
         const config_cluster_t *cl = &cfg->clusters[ci];
         tally_t total = {0}, chains[CONFIG_MAX_CHAINS] = {{0}};
-        for (size_t f = 0; f < srv->reg->nfirms; f++) {
+        for (size_t f = 0; f < srv->reg->nall; f++) {
             const firm_t *firm = &srv->reg->firms[f];
             if (firm->cluster != (int)ci)
                 continue;
             int64_t v;
             bool has = agg_firm_total(srv->agg, (int)f, metric, period, &v);
+            bool former = registry_is_former(srv->reg, (int)f);
+            if (former && !has)
+                continue;
             tally_t *ts[2] = {&total, firm->chain >= 0 ? &chains[firm->chain] : NULL};
             for (int k = 0; k < 2 && ts[k]; k++) {
+                ts[k]->former += former;
                 ts[k]->firms++;
                 ts[k]->reporting += has;
                 ts[k]->total += v;
             }
         }
-        msgpack_pack_map(pk, 6);
+        msgpack_pack_map(pk, 7);
         control_pack_kv_str(pk, "id", cl->id);
         control_pack_str(pk, "firms");
         msgpack_pack_uint32(pk, total.firms);
+        control_pack_str(pk, "former");
+        msgpack_pack_uint32(pk, total.former);
         control_pack_str(pk, "reporting");
         msgpack_pack_uint32(pk, total.reporting);
         control_pack_str(pk, "total_milli");
@@ -181,10 +204,12 @@ void query_totals(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *
         control_pack_str(pk, "chains");
         msgpack_pack_array(pk, cl->nchains);
         for (size_t k = 0; k < cl->nchains; k++) {
-            msgpack_pack_map(pk, 4);
+            msgpack_pack_map(pk, 5);
             control_pack_kv_str(pk, "id", cl->chains[k]);
             control_pack_str(pk, "firms");
             msgpack_pack_uint32(pk, chains[k].firms);
+            control_pack_str(pk, "former");
+            msgpack_pack_uint32(pk, chains[k].former);
             control_pack_str(pk, "reporting");
             msgpack_pack_uint32(pk, chains[k].reporting);
             control_pack_str(pk, "total_milli");
@@ -347,7 +372,7 @@ static bool firm_silent(const server_t *srv, int firm, int64_t as_of_ms, int64_t
     int64_t last = firm_last_data(srv, firm, label, size);
     if (ret_last)
         *ret_last = last;
-    if (srv->reg->firms[firm].inactive)
+    if (srv->reg->firms[firm].inactive || registry_is_former(srv->reg, firm))
         return false;
     return last == 0 || as_of_ms - last > days * 86400000;
 }
@@ -391,14 +416,14 @@ void query_clusters(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t
         const config_cluster_t *cl = &cfg->clusters[ci];
         tally_t t = {0};
         uint32_t silent = 0;
-        for (size_t f = 0; f < srv->reg->nfirms; f++) {
+        for (size_t f = 0; f < srv->reg->nall; f++) {
             if (srv->reg->firms[f].cluster != (int)ci)
                 continue;
             tally_firm(&t, srv, (int)f, (int)y, line_milli);
             char label[32];
             silent += firm_silent(srv, (int)f, now, days, NULL, label, sizeof label);
         }
-        msgpack_pack_map(pk, 10);
+        msgpack_pack_map(pk, 11);
         control_pack_kv_str(pk, "id", cl->id);
         control_pack_kv_str(pk, "title", cl->title);
         control_pack_str(pk, "chains");
@@ -415,7 +440,7 @@ void query_clusters(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t
 
 /* One row of the cluster view: a set of firms and its figures. */
 typedef struct {
-    uint32_t firms, reporting, above_scale;
+    uint32_t firms, reporting, above_scale, former;
     __int128 ytd[CONFIG_MAX_METRICS], prev[CONFIG_MAX_METRICS];
     uint32_t ytd_n[CONFIG_MAX_METRICS], prev_n[CONFIG_MAX_METRICS];
 } ytd_row_t;
@@ -425,7 +450,6 @@ static void ytd_add(ytd_row_t *r, const server_t *srv, int firm, int year, int t
 {
     const config_t *cfg = srv->cfg;
     bool reported = false;
-    r->firms++;
     for (size_t m = 0; m < cfg->nmetrics; m++) {
         if (cfg->metrics[m].kind != METRIC_PERIOD)
             continue;
@@ -440,6 +464,14 @@ static void ytd_add(ytd_row_t *r, const server_t *srv, int firm, int year, int t
             r->prev_n[m]++;
         }
     }
+    /* a former member's figures stay in both columns; it counts among the
+     * row's firms only if it reported in the period (see the top) */
+    if (registry_is_former(srv->reg, firm)) {
+        if (!reported)
+            return;
+        r->former++;
+    }
+    r->firms++;
     r->reporting += reported;
     int64_t rev;
     proto_period_t last = {.year = (uint16_t)(year - 1), .kind = PROTO_PERIOD_YEAR};
@@ -454,11 +486,13 @@ static void pack_ytd_row(msgpack_packer *pk, const server_t *srv, const char *ki
     size_t nperiod = 0;
     for (size_t m = 0; m < cfg->nmetrics; m++)
         nperiod += cfg->metrics[m].kind == METRIC_PERIOD;
-    msgpack_pack_map(pk, 6);
+    msgpack_pack_map(pk, 7);
     control_pack_kv_str(pk, "kind", kind);
     control_pack_kv_str(pk, "id", id);
     control_pack_str(pk, "firms");
     msgpack_pack_uint32(pk, r->firms);
+    control_pack_str(pk, "former");
+    msgpack_pack_uint32(pk, r->former);
     control_pack_str(pk, "reporting");
     msgpack_pack_uint32(pk, r->reporting);
     control_pack_str(pk, "above_scale");
@@ -597,7 +631,7 @@ void query_cluster(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t 
     int64_t line_milli = agg_to_milli(cfg->above_scale_line);
     size_t nrows = 1 + cl->nchains + 1 + TIER_COUNT; /* cluster, chains, no chain, tiers */
     ytd_row_t *rows = xcalloc(nrows, sizeof *rows);
-    for (size_t f = 0; f < srv->reg->nfirms; f++) {
+    for (size_t f = 0; f < srv->reg->nall; f++) {
         const firm_t *firm = &srv->reg->firms[f];
         if (firm->cluster != ci)
             continue;
@@ -606,7 +640,10 @@ void query_cluster(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t 
         for (int k = 0; k < 3; k++)
             ytd_add(&rows[idx[k]], srv, (int)f, year, month, line_milli);
     }
-    bool has_unchained = rows[1 + cl->nchains].firms > 0;
+    const ytd_row_t *unchained = &rows[1 + cl->nchains];
+    bool has_unchained = unchained->firms > 0;
+    for (size_t m = 0; m < cfg->nmetrics && !has_unchained; m++)
+        has_unchained = unchained->prev_n[m] > 0; /* a former member's last year */
 
     proto_ctl_reply_begin(pk, true, "");
     msgpack_pack_map(pk, 10);
@@ -649,7 +686,8 @@ void query_cluster(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t 
  * with silent, only the firms whose newest data ended more than `days`
  * (default QUERY_SILENT_DAYS) days before as_of (default now; a date
  * YYYY-MM-DD means the end of that day), or that never sent anything.
- * Inactive firms are never silent.
+ * Inactive firms are never silent. With all, former members too (status
+ * "left", left_on their date), after the members.
  */
 void query_firms(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *req)
 {
@@ -657,10 +695,11 @@ void query_firms(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *r
     int ci = cluster_arg(pk, srv, req, "cluster", false);
     if (ci == -2)
         return;
-    int64_t silent_only = 0, days = QUERY_SILENT_DAYS;
+    int64_t silent_only = 0, days = QUERY_SILENT_DAYS, all = 0;
     if (!int_arg(pk, req, "silent", 0, 1, &silent_only) ||
-        !int_arg(pk, req, "days", 1, 36500, &days))
+        !int_arg(pk, req, "days", 1, 36500, &days) || !int_arg(pk, req, "all", 0, 1, &all))
         return;
+    size_t nlisted = all ? srv->reg->nall : srv->reg->nfirms;
     int64_t as_of = calendar_now_ms();
     const proto_ctl_arg_t *aa = proto_ctl_arg(req, "as_of");
     if (aa && aa->kind != PROTO_ARG_NIL) {
@@ -685,7 +724,7 @@ void query_firms(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *r
         as_of = local_ms(y, mo, d + 1);
     }
     size_t n = 0;
-    for (size_t f = 0; f < srv->reg->nfirms; f++) {
+    for (size_t f = 0; f < nlisted; f++) {
         if (ci >= 0 && srv->reg->firms[f].cluster != ci)
             continue;
         char label[32];
@@ -704,7 +743,7 @@ void query_firms(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *r
         msgpack_pack_nil(pk);
     control_pack_str(pk, "firms");
     msgpack_pack_array(pk, n);
-    for (size_t f = 0; f < srv->reg->nfirms; f++) {
+    for (size_t f = 0; f < nlisted; f++) {
         const firm_t *firm = &srv->reg->firms[f];
         if (ci >= 0 && firm->cluster != ci)
             continue;
@@ -714,7 +753,8 @@ void query_firms(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *r
         if (silent_only && !silent)
             continue;
         const config_cluster_t *cl = &cfg->clusters[firm->cluster];
-        msgpack_pack_map(pk, 10);
+        bool former = registry_is_former(srv->reg, (int)f);
+        msgpack_pack_map(pk, 11);
         control_pack_kv_str(pk, "id", firm->id);
         control_pack_kv_str(pk, "name", firm->name);
         control_pack_kv_str(pk, "cluster", cl->id);
@@ -724,7 +764,15 @@ void query_firms(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *r
         else
             msgpack_pack_nil(pk);
         control_pack_kv_str(pk, "tier", registry_tier_name(firm->tier));
-        control_pack_kv_str(pk, "status", firm->inactive ? "inactive" : "active");
+        control_pack_kv_str(pk, "status", former ? "left" : firm->inactive ? "inactive" : "active");
+        control_pack_str(pk, "left_on");
+        if (former) {
+            char date[32];
+            members_format_date(firm->left_ms, date, sizeof date);
+            control_pack_str(pk, date);
+        } else {
+            msgpack_pack_nil(pk);
+        }
         control_pack_str(pk, "last_data");
         if (last)
             control_pack_str(pk, label);

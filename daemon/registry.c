@@ -25,7 +25,6 @@ static const bool col_required[NCOLS] = {true, true, true, false, true, false, f
 typedef struct {
     const config_t *cfg;
     registry_t *reg;
-    size_t firms_cap;
 } load_t;
 
 static uint64_t hash_id(const char *s, size_t len)
@@ -39,6 +38,12 @@ static uint64_t hash_id(const char *s, size_t len)
 }
 
 int registry_find(const registry_t *reg, const char *id, size_t len)
+{
+    int f = registry_find_any(reg, id, len);
+    return registry_is_former(reg, f) ? -1 : f;
+}
+
+int registry_find_any(const registry_t *reg, const char *id, size_t len)
 {
     if (!reg->slots)
         return -1;
@@ -56,11 +61,12 @@ int registry_find(const registry_t *reg, const char *id, size_t len)
 static void index_build(registry_t *reg)
 {
     size_t n = 16;
-    while (n < reg->nfirms * 2)
+    while (n < reg->nall * 2)
         n *= 2;
+    free(reg->slots);
     reg->slots = xcalloc(n, sizeof *reg->slots);
     reg->mask = n - 1;
-    for (size_t f = 0; f < reg->nfirms; f++) {
+    for (size_t f = 0; f < reg->nall; f++) {
         size_t i = hash_id(reg->firms[f].id, strlen(reg->firms[f].id)) & reg->mask;
         while (reg->slots[i])
             i = (i + 1) & reg->mask;
@@ -128,7 +134,7 @@ static int record_cb(void *user, char *const *f, int line, char *err, size_t err
     if (*key && !keyfile_z85_valid(key, strlen(key)))
         FAIL("key: firm '%s': '%.48s' is not a 40-character Z85 CURVE public key "
              "(clustermonctl keygen prints one)", id, key);
-    xgrow(&reg->firms, &l->firms_cap, reg->nfirms + 1, sizeof *reg->firms);
+    xgrow(&reg->firms, &reg->cap, reg->nfirms + 1, sizeof *reg->firms);
     reg->firms[reg->nfirms++] = (firm_t){
         .id = xstrdup(id),
         .name = xstrdup(name),
@@ -140,6 +146,7 @@ static int record_cb(void *user, char *const *f, int line, char *err, size_t err
         .line = line,
         .key = *key ? xstrdup(key) : NULL,
     };
+    reg->nall = reg->nfirms;
     return 0;
 }
 
@@ -158,12 +165,38 @@ int registry_load(const char *path, const config_t *cfg, registry_t **ret, char 
     return 0;
 }
 
+int registry_add_former(registry_t *reg, const firm_t *f, int64_t left_ms)
+{
+    xgrow(&reg->firms, &reg->cap, reg->nall + 1, sizeof *reg->firms);
+    reg->firms[reg->nall] = (firm_t){
+        .id = xstrdup(f->id),
+        .name = xstrdup(f->name),
+        .cluster = f->cluster,
+        .chain = f->chain,
+        .tier = f->tier,
+        .designations = xstrdup(f->designations ? f->designations : ""),
+        .left_ms = left_ms,
+        .known = f->known,
+    };
+    reg->nall++;
+    /* the table stays at most half full: rebuild it when it would not */
+    if (reg->nall * 2 > reg->mask + 1)
+        index_build(reg);
+    else {
+        size_t i = hash_id(f->id, strlen(f->id)) & reg->mask;
+        while (reg->slots[i])
+            i = (i + 1) & reg->mask;
+        reg->slots[i] = (uint32_t)reg->nall;
+    }
+    return (int)reg->nall - 1;
+}
+
 void registry_destroy(registry_t **preg)
 {
     registry_t *reg = *preg;
     if (!reg)
         return;
-    for (size_t i = 0; i < reg->nfirms; i++) {
+    for (size_t i = 0; i < reg->nall; i++) {
         free(reg->firms[i].id);
         free(reg->firms[i].name);
         free(reg->firms[i].designations);

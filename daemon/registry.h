@@ -12,6 +12,14 @@
  * gateway reporting for all of them). Columns may come in any order; unknown columns are an error (a typo must not silently drop
  * data). Firm ids become dense integer indexes here, so the hot path never
  * compares strings after one hash lookup.
+ *
+ * Firms leave: a firm that was a member and is no longer in the file stays
+ * in the registry as a *former member* (firm_t.left_ms), so the figures it
+ * reported while a member keep their firm and cluster (members.h keeps the
+ * record of who left when). Members come first, indexes 0..nfirms-1, which
+ * is all most of the daemon (rules, keys, ingest) ever looks at; former
+ * members follow, nfirms..nall-1, and only the figures (aggregate, queries,
+ * snapshots, WAL replay) reach them.
  */
 #ifndef CLUSTERMON_REGISTRY_H
 #define CLUSTERMON_REGISTRY_H
@@ -33,15 +41,19 @@ typedef struct {
     char *designations;   /* ';'-separated, "" if none */
     bool inactive;        /* status = inactive: kept, but not expected to report */
     char *key;            /* the firm's CURVE public key (Z85), NULL if none */
-    int line;             /* where it was defined */
+    int line;             /* where it was defined; 0 for a former member */
     int64_t first_seen_ms; /* when the daemon first had this firm in its registry (kept in the
                             * snapshot, carried over on reload); 0 = unknown: the silence
                             * rules then give a never-reported firm no grace */
+    int64_t left_ms;      /* former member: when it left (wall ms); 0 = a member */
+    bool known;           /* the durable state records it (members.c) */
 } firm_t;
 
 typedef struct {
-    firm_t *firms;
-    size_t nfirms;
+    firm_t *firms;        /* members [0, nfirms), then former members [nfirms, nall) */
+    size_t nfirms;        /* members: the firms the file lists */
+    size_t nall;          /* members and former members */
+    size_t cap;
     uint32_t *slots;      /* open addressing: firm index + 1, 0 = empty */
     size_t mask;
 } registry_t;
@@ -55,8 +67,27 @@ int registry_load(const char *path, const config_t *cfg, registry_t **ret, char 
                   size_t errlen);
 void registry_destroy(registry_t **reg);
 
-/* Returns the firm index for id[0..len), or -1. */
+/* Returns the index of member firm id[0..len), or -1 (unknown, or a former
+ * member). */
 int registry_find(const registry_t *reg, const char *id, size_t len);
+
+/* Returns the index of firm id[0..len), a member or a former member, or -1. */
+int registry_find_any(const registry_t *reg, const char *id, size_t len);
+
+/* True if index firm is a former member (nfirms <= firm < nall). */
+static inline bool registry_is_former(const registry_t *reg, int firm)
+{
+    return firm >= 0 && (size_t)firm >= reg->nfirms;
+}
+
+/*
+ * Appends a former member: a copy of f's id, name, cluster, chain, tier and
+ * designations (f is borrowed for the call), which left at left_ms (0: not
+ * known yet, members.c settles it). The id must not be in reg yet. Returns
+ * its index (nall - 1 after the call). Pointers into reg->firms do not
+ * survive the call.
+ */
+int registry_add_former(registry_t *reg, const firm_t *f, int64_t left_ms);
 
 const char *registry_tier_name(tier_t t);
 

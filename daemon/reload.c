@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "daemon/log.h"
+#include "daemon/members.h"
 #include "daemon/server.h"
 #include "daemon/xalloc.h"
 
@@ -63,16 +64,17 @@ static void keep_live_settings(const config_t *old, config_t *cfg, reload_status
     cfg->fsync_policy = old->fsync_policy;
 }
 
-/* Moves firm figures to the new registry's and config's indexes. */
+/* Moves firm figures to the new registry's and config's indexes; former
+ * members' too (members_carry put them in reg). */
 static agg_t *carry_figures(const server_t *srv, const config_t *cfg, const registry_t *reg,
                             size_t *ret_dropped)
 {
     const agg_t *old = srv->agg;
-    agg_t *agg = agg_new(reg->nfirms, cfg->nmetrics);
+    agg_t *agg = agg_new(reg->nall, cfg->nmetrics);
     size_t dropped = 0;
     for (size_t f = 0; f < old->nfirms; f++) {
         const char *id = srv->reg->firms[f].id;
-        int g = registry_find(reg, id, strlen(id));
+        int g = registry_find_any(reg, id, strlen(id));
         for (size_t m = 0; m < old->nmetrics; m++) {
             agg_series_t *s = &old->series[f * old->nmetrics + m];
             if (!s->nyears && !s->count)
@@ -129,6 +131,8 @@ static int reload_apply(server_t *srv, reload_status_t *pending, char *err, size
     /* phase 2: carry the state over by name */
     alertbook_flush(&srv->book, calendar_now_ms()); /* nothing queued crosses over */
     size_t dropped_series;
+    members_change_t chg;
+    members_carry(srv, cfg, reg, &chg);
     agg_t *agg = carry_figures(srv, cfg, reg, &dropped_series);
 
     alertbook_t *old = &srv->book;
@@ -201,6 +205,8 @@ static int reload_apply(server_t *srv, reload_status_t *pending, char *err, size
     srv->cfg = cfg;
     srv->reg = reg;
     rules_init(&srv->rules, cfg, reg, agg, &srv->cal, &srv->book);
+    /* who joined and left is saved before any batch of the new registry */
+    members_save(srv, now);
     log_level_t level;
     if (!srv->source.log_level_fixed && log_level_parse(cfg->log_level, &level) == 0)
         log_set_level(level);
@@ -215,9 +221,11 @@ static int reload_apply(server_t *srv, reload_status_t *pending, char *err, size
     alertbook_flush(&srv->book, now);
     srv->reloads++;
     log_info("reloaded %s: %zu firms (was %zu), %zu rules (was %zu); %zu alerts kept, %zu ended; "
-             "%zu firm series dropped (firm or metric gone); %zu keys (was %zu)",
+             "%zu firm series dropped (firm or metric gone); %zu keys (was %zu); firms joined %zu, "
+             "rejoined %zu, left %zu (their figures kept), %zu former members in all",
              cfg->path, reg->nfirms, old_firms, cfg->nrules, old_rules, kept, ended, dropped_series,
-             keys ? keys->nkeys : 0, old_keys);
+             keys ? keys->nkeys : 0, old_keys, chg.joined, chg.rejoined, chg.left,
+             reg->nall - reg->nfirms);
     return 0;
 }
 

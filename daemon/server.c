@@ -14,6 +14,7 @@
 #include <zmq.h>
 
 #include "daemon/log.h"
+#include "daemon/members.h"
 #include "daemon/privdrop.h"
 #include "daemon/reload.h"
 
@@ -147,6 +148,8 @@ static int recover(server_t *srv, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s", dir, strerror(errno));
         return -1;
     }
+    /* the firms that left first, so their series and batches resolve */
+    members_load(srv);
     snapshot_loaded_t snap;
     int rc = snapshot_load(srv, segs, nsegs, &snap, err, errlen);
     free(segs);
@@ -161,6 +164,13 @@ static int recover(server_t *srv, char *err, size_t errlen)
     uint64_t next = (last > covered ? last : covered) + 1;
     if (wal_open(&srv->wal, &srv->loop, dir, next, wal_synced, srv, err, errlen) != 0)
         return -1;
+    /* who joined and left while the daemon was down is saved before any
+     * batch is taken (members.h) */
+    int changed = members_save(srv, calendar_now_ms());
+    if (changed > 0)
+        log_info("membership: %d firms joined or left the registry since the state was saved "
+                 "(%zu members, %zu former members)", changed, srv->reg->nfirms,
+                 srv->reg->nall - srv->reg->nfirms);
     const wal_replay_stats_t *ws = &srv->recovery.wal;
     /* One line says exactly what the state was rebuilt from. */
     char from[64] = "no snapshot", walr[80] = " + no WAL";
@@ -359,7 +369,7 @@ int server_open(server_t *srv, const server_source_t *src, config_t **pcfg, regi
     }
     if (make_state_dir(cfg->state_dir, err, errlen) != 0 || lock_state_dir(srv, err, errlen) != 0)
         return -1;
-    srv->agg = agg_new(srv->reg->nfirms, cfg->nmetrics);
+    srv->agg = agg_new(srv->reg->nall, cfg->nmetrics);
     if (alerts_init(&srv->alerts, cfg->state_dir, err, errlen) != 0)
         return -1;
     silences_init(&srv->silences);

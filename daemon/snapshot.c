@@ -7,6 +7,8 @@
  *                        (older snapshots: alert_seq, one global uint)
  *   stats       map      samples_applied, batches_ok, batches_duplicate
  *   streams     array of agent streams, written by streams_pack (streams.h)
+ *   firms       every firm, members and former members, written by
+ *               members_pack (members.h); older snapshots have none
  *   series      array of [firm, metric, last, last_ts, count,
  *                         [[year, month_mask, quarter_mask, has_annual, any,
  *                           annual, [12 months], [4 quarters]], ...]]
@@ -34,6 +36,7 @@
 #include <zlib.h>
 
 #include "daemon/log.h"
+#include "daemon/members.h"
 #include "daemon/server.h"
 #include "daemon/wal.h"
 #include "daemon/xalloc.h"
@@ -95,6 +98,8 @@ static void serialise(server_t *srv, uint64_t segment, msgpack_sbuffer *buf)
 
     pack_str(&pk, "streams");
     streams_pack(&srv->ingest.streams, &pk);
+    pack_str(&pk, "firms");
+    members_pack(srv, &pk);
 
     size_t nseries = 0;
     for (size_t i = 0; i < agg->nfirms * agg->nmetrics; i++)
@@ -430,6 +435,11 @@ static int load_payload(server_t *srv, const msgpack_object *root, bool apply, l
                             errlen) != 0)
         return -1;
 
+    /* the firms first: a former member's series resolve by its id */
+    o = proto_obj_get(root, "firms");
+    if (o && members_unpack(srv, o, apply, err, errlen) != 0)
+        return -1;
+
     o = proto_obj_get(root, "series");
     if (!is_array(o, 0))
         BAD("series: missing");
@@ -466,7 +476,7 @@ static int load_payload(server_t *srv, const msgpack_object *root, bool apply, l
         }
         if (!apply)
             continue;
-        int firm = registry_find(reg, f->via.str.ptr, f->via.str.size);
+        int firm = registry_find_any(reg, f->via.str.ptr, f->via.str.size);
         int metric = config_metric_find(cfg, m->via.str.ptr, m->via.str.size);
         if (firm < 0 || metric < 0) {
             ls->unknown_firms += firm < 0;

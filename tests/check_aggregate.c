@@ -348,6 +348,27 @@ START_TEST(test_empty_aggregate)
 }
 END_TEST
 
+/* Growing for a former member (registry.h) keeps every series where it was
+ * and gives the new firms empty ones. */
+START_TEST(test_grow_keeps_series)
+{
+    int64_t v;
+    agg_put_period(agg, FIRMS - 1, REV, month(2021, 3), 3000);
+    agg_put_reading(agg, 0, COD, 2021, 3, 1.5, 100);
+    agg_grow(agg, FIRMS + 2);
+    ck_assert_uint_eq(agg->nfirms, FIRMS + 2);
+    ck_assert(agg_firm_total(agg, FIRMS - 1, REV, year(2021), &v));
+    ck_assert_int_eq(v, 3000);
+    ck_assert_uint_eq(agg_series(agg, 0, COD)->count, 1);
+    ck_assert(!agg_firm_reported(agg, FIRMS + 1, 2021));
+    agg_put_period(agg, FIRMS + 1, REV, month(2021, 4), 4000);
+    ck_assert(agg_firm_total(agg, FIRMS + 1, REV, year(2021), &v));
+    ck_assert_int_eq(v, 4000);
+    agg_grow(agg, 1); /* never shrinks */
+    ck_assert_uint_eq(agg->nfirms, FIRMS + 2);
+}
+END_TEST
+
 static Suite *aggregate_suite(void)
 {
     Suite *s = suite_create("aggregate");
@@ -366,6 +387,7 @@ static Suite *aggregate_suite(void)
     tcase_add_test(tc, test_years_apart);
     tcase_add_test(tc, test_firms_and_metrics_apart);
     tcase_add_test(tc, test_firm_reported);
+    tcase_add_test(tc, test_grow_keeps_series);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("exact");

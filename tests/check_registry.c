@@ -192,6 +192,44 @@ START_TEST(test_find_bounded)
 }
 END_TEST
 
+/* A former member (a firm that left the file) is found by registry_find_any
+ * only, after the members, and many of them rebuild the index without
+ * losing one. */
+START_TEST(test_former_members)
+{
+    registry_t *reg = load_ok(DEMO_REGISTRY);
+    size_t members = reg->nfirms;
+    char id[32];
+
+    for (int i = 0; i < 1000; i++) {
+        firm_t f = *firm_by_id(reg, "ee-001");
+        snprintf(id, sizeof id, "gone-%04d", i);
+        f.id = id;
+        ck_assert_int_eq(registry_add_former(reg, &f, 1000 + i), (int)(members + (size_t)i));
+    }
+    ck_assert_uint_eq(reg->nfirms, members);
+    ck_assert_uint_eq(reg->nall, members + 1000);
+    for (int i = 0; i < 1000; i++) {
+        snprintf(id, sizeof id, "gone-%04d", i);
+        int f = registry_find_any(reg, id, strlen(id));
+        ck_assert_int_eq(f, (int)(members + (size_t)i));
+        ck_assert(registry_is_former(reg, f));
+        ck_assert_int_eq(reg->firms[f].left_ms, 1000 + i);
+        ck_assert_str_eq(reg->firms[f].name, firm_by_id(reg, "ee-001")->name);
+        ck_assert_int_eq(reg->firms[f].line, 0);
+        ck_assert_ptr_null(reg->firms[f].key);
+        ck_assert_int_eq(registry_find(reg, id, strlen(id)), -1); /* not a member */
+    }
+    /* members are still found, by both */
+    int ee = registry_find(reg, "ee-001", 6);
+    ck_assert_int_ge(ee, 0);
+    ck_assert_int_eq(registry_find_any(reg, "ee-001", 6), ee);
+    ck_assert(!registry_is_former(reg, ee));
+    ck_assert(!registry_is_former(reg, -1));
+    registry_destroy(&reg);
+}
+END_TEST
+
 START_TEST(test_tier_names)
 {
     static const char *const names[TIER_COUNT] = {"leading", "backbone", "potential", "member"};
@@ -444,6 +482,7 @@ static Suite *registry_suite(void)
     tcase_add_test(tc, test_demo_first_and_last);
     tcase_add_test(tc, test_demo_quoted_names);
     tcase_add_test(tc, test_find_bounded);
+    tcase_add_test(tc, test_former_members);
     tcase_add_test(tc, test_find_nul_inside);
     tcase_add_test(tc, test_tier_names);
     tcase_add_test(tc, test_missing_file);

@@ -44,7 +44,7 @@ cases=(
     "cluster||id: required by 'cluster' (a string)"
     "cluster|id=str:energy-env year=int:2023|year: unknown argument for 'cluster' (allowed: id, through)"
     "firms|silent=str:yes|silent: expected an integer, got a string"
-    "firms|chain=str:x|chain: unknown argument for 'firms' (allowed: cluster, silent, days, as_of)"
+    "firms|chain=str:x|chain: unknown argument for 'firms' (allowed: cluster, silent, days, as_of, all)"
     "alerts|since=int:3|since: unknown argument for 'alerts' (it takes none)"
     "silence_add|rule=str:cod-limit cluster=str:energy-env for=int:7200 reason=str:x|for: expected a string, got an integer"
     "silence_add|rule=str:cod-limit cluster=str:energy-env for=str:2h|reason: required by 'silence_add'"

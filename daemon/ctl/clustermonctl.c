@@ -52,6 +52,7 @@ enum {
     OPT_INGEST = 1 << 12,
     OPT_OUTPUT_DIR = 1 << 13,
     OPT_FORCE = 1 << 14,
+    OPT_ALL = 1 << 15,
 };
 
 typedef struct {
@@ -65,6 +66,7 @@ typedef struct {
     bool silent;
     const char *output_dir; /* keygen */
     bool force;             /* keygen */
+    bool all;               /* firms: former members too */
     const char *server_key_arg, *key_arg; /* NULL: from the environment */
     clientkey_t key;                      /* CURVE: every command that connects */
     const char *arg;  /* the subcommand's first argument, if it takes one */
@@ -927,11 +929,20 @@ static void print_firms(const msgpack_object *body, const ctl_opts_t *o)
             snprintf(days, sizeof days, "never");
         const msgpack_object *s = proto_obj_get(f, "silent");
         bool silent = s && s->type == MSGPACK_OBJECT_BOOLEAN && s->via.boolean;
+        char left[32], note[64] = "";
+        bool former = strcmp(status, "left") == 0;
+        if (former) {
+            get_str(f, "left_on", left, sizeof left);
+            snprintf(note, sizeof note, " [former member, left on %s]", left);
+        } else if (strcmp(status, "inactive") == 0) {
+            snprintf(note, sizeof note, " [inactive]");
+        }
         printf("%-10s %-12s %-26s %-10s %-10s %6s %-6s %s%s\n", id, cl, ch, tier, last, days,
-               strcmp(status, "inactive") == 0 ? "(off)"
+               former                          ? "(left)"
+               : strcmp(status, "inactive") == 0 ? "(off)"
                : silent                        ? "yes"
                                                : "no",
-               name, strcmp(status, "inactive") == 0 ? " [inactive]" : "");
+               name, note);
     }
 }
 
@@ -946,6 +957,8 @@ static int run_firms(const ctl_opts_t *o)
         req_int(&req, "days", o->days);
     if (o->as_of)
         req_str(&req, "as_of", o->as_of);
+    if (o->all)
+        req_int(&req, "all", 1);
     return ask(o, &req, print_firms);
 }
 
@@ -1406,14 +1419,16 @@ static const ctl_command_t commands[] = {
      "January through --through against the same months of the previous year, with the\n"
      "growth in percent. --through defaults to the last complete month.\n",
      OPT_THROUGH, true, run_cluster},
-    {"firms", "[--cluster C] [--silent] [--days N] [--as-of YYYY-MM-DD]",
+    {"firms", "[--cluster C] [--silent] [--days N] [--as-of YYYY-MM-DD] [--all]",
      "the firms and their newest data; --silent: those that went quiet",
      "One line per firm (of cluster C): chain, tier, its newest data (the latest period\n"
      "it reported anything for, or its latest reading), days since that ended, and\n"
      "whether it is silent: no data for more than N days (default 45), or never any.\n"
      "Firms marked inactive in the registry are never silent. --silent lists only the\n"
-     "silent firms; --as-of judges at the end of that day instead of now.\n",
-     OPT_CLUSTER | OPT_SILENT | OPT_DAYS | OPT_AS_OF, false, run_firms},
+     "silent firms; --as-of judges at the end of that day instead of now. --all adds\n"
+     "the former members: firms that left the registry, whose figures are kept, shown\n"
+     "as (left) with the date they left.\n",
+     OPT_CLUSTER | OPT_SILENT | OPT_DAYS | OPT_AS_OF | OPT_ALL, false, run_firms},
     {"report", "[--year Y]",
      "per cluster and chain: firms, reporting, above-scale, revenue, profit",
      "Per cluster and chain: member firms, firms that reported in year Y, above-scale\n"
@@ -1521,6 +1536,8 @@ static void command_usage(const ctl_command_t *c, FILE *out)
         fprintf(out, "  -d, --days N            silent after N days without data (default 45)\n");
     if (c->opts & OPT_AS_OF)
         fprintf(out, "      --as-of YYYY-MM-DD  judge silence at the end of that day\n");
+    if (c->opts & OPT_ALL)
+        fprintf(out, "      --all               former members too (firms that left the registry)\n");
     if (c->opts & OPT_RULE)
         fprintf(out, "  -r, --rule R            the rule to silence\n");
     if (c->opts & OPT_FIRM)
@@ -1556,6 +1573,7 @@ static const char *opt_name(unsigned bit)
     case OPT_INGEST: return "--ingest";
     case OPT_OUTPUT_DIR: return "--output-dir";
     case OPT_FORCE: return "--force";
+    case OPT_ALL: return "--all";
     }
     return "?";
 }
@@ -1563,7 +1581,8 @@ static const char *opt_name(unsigned bit)
 
 int main(int argc, char **argv)
 {
-    enum { LONG_AS_OF = 256, LONG_THROUGH, LONG_FOR, LONG_REASON, LONG_FORCE, LONG_SERVER_KEY, LONG_KEY };
+    enum { LONG_AS_OF = 256, LONG_THROUGH, LONG_FOR, LONG_REASON, LONG_FORCE, LONG_SERVER_KEY, LONG_KEY,
+           LONG_ALL };
     static const struct option opts[] = {
         {"control", required_argument, NULL, 'e'},
         {"timeout", required_argument, NULL, 't'},
@@ -1583,6 +1602,7 @@ int main(int argc, char **argv)
         {"ingest", required_argument, NULL, 'i'},
         {"output-dir", required_argument, NULL, 'o'},
         {"force", no_argument, NULL, LONG_FORCE},
+        {"all", no_argument, NULL, LONG_ALL},
         {"server-key", required_argument, NULL, LONG_SERVER_KEY},
         {"key", required_argument, NULL, LONG_KEY},
         {"help", no_argument, NULL, 'h'},
@@ -1680,6 +1700,10 @@ int main(int argc, char **argv)
         case LONG_THROUGH:
             o.through = optarg;
             o.given |= OPT_THROUGH;
+            break;
+        case LONG_ALL:
+            o.all = true;
+            o.given |= OPT_ALL;
             break;
         case 'h': help = true; break;
         case 'V': printf("clustermonctl %s\n", CLUSTERMON_VERSION); return 0;
