@@ -80,7 +80,9 @@ static void serialise(server_t *srv, uint64_t segment, msgpack_sbuffer *buf)
     const config_t *cfg = srv->cfg;
     const registry_t *reg = srv->reg;
 
-    msgpack_pack_map(&pk, 9);
+    /* created_ms, segment, alert_seqs, stats, streams, firms, series,
+     * alerts, silences, firms_seen: one more key, one more here */
+    msgpack_pack_map(&pk, 10);
     pack_str(&pk, "created_ms");
     msgpack_pack_int64(&pk, calendar_now_ms());
     pack_str(&pk, "segment");
