@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <ftw.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +15,35 @@
 /* The copy of daemon/clustermond.conf compiled into libdaemon.a. */
 extern const char clustermond_default_conf[];
 
+/* A failed ck_assert ends a forked test with _exit() before its teardown
+ * runs, so its directory would stay. Every directory's name carries the
+ * pid of the test runner (the process that started the program; forked
+ * tests inherit it), and the runner removes what is left of its own at exit. */
+static pid_t runner;
+
+static void remove_leftovers(void)
+{
+    if (getpid() != runner)
+        return;
+    char pattern[64];
+    glob_t g;
+    snprintf(pattern, sizeof pattern, "/tmp/check_*.%ld.*", (long)runner);
+    if (glob(pattern, 0, NULL, &g) == 0)
+        for (size_t i = 0; i < g.gl_pathc; i++)
+            testlib_rm_rf(g.gl_pathv[i]);
+    globfree(&g);
+}
+
+__attribute__((constructor)) static void testlib_init(void)
+{
+    runner = getpid();
+    atexit(remove_leftovers);
+}
+
 void testlib_dir_make(testlib_dir_t *d, const char *name)
 {
     char tmpl[sizeof d->path];
-    int n = snprintf(tmpl, sizeof tmpl, "/tmp/check_%s.XXXXXX", name);
+    int n = snprintf(tmpl, sizeof tmpl, "/tmp/check_%s.%ld.XXXXXX", name, (long)runner);
     d->path[0] = '\0'; /* set only once the directory exists */
     ck_assert_msg(n > 0 && (size_t)n < sizeof tmpl, "temp dir name too long: %s", name);
     ck_assert_msg(mkdtemp(tmpl) != NULL, "mkdtemp %s: %s", tmpl, strerror(errno));
@@ -26,8 +52,10 @@ void testlib_dir_make(testlib_dir_t *d, const char *name)
 
 void testlib_dir_remove(testlib_dir_t *d)
 {
-    if (d->path[0])
-        ck_assert_msg(testlib_rm_rf(d->path) == 0, "rm -rf %s: %s", d->path, strerror(errno));
+    if (!d->path[0])
+        return;
+    int rc = testlib_rm_rf(d->path);
+    ck_assert_msg(rc == 0, "rm -rf %s: %s", d->path, strerror(errno));
     d->path[0] = '\0';
 }
 

@@ -17,13 +17,15 @@
 
 #include "daemon/config.h"
 
-/* A temporary directory: /tmp/check_<name>.XXXXXX (short, so that paths
+/* A temporary directory: /tmp/check_<name>.<runner pid>.XXXXXX (short, so that paths
  * built in it fit the suites' fixed buffers). path is "" until made. */
 typedef struct {
     char path[64];
 } testlib_dir_t;
 
-/* Makes a new, empty directory (mode 0700). */
+/* Makes a new, empty directory (mode 0700). One that a failed test left
+ * (a failed ck_assert in a forked test skips the teardown) is removed when
+ * the test runner exits. */
 void testlib_dir_make(testlib_dir_t *d, const char *name);
 
 /* Removes the directory and everything in it; a no-op if it was never made
