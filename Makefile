@@ -104,7 +104,8 @@ $(B)/clustermonctl: $(call obj,$(CTL_SRC)) $(B)/libagents.a $(B)/libproto.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_CLIENT)) -lcsv -lm
 
-$(B)/tests/%: $(B)/obj/tests/%.o $(B)/libdaemon.a $(B)/libagents.a $(B)/libproto.a
+# tests/testlib.c: the suites' shared fixtures (temp dirs, files, configs)
+$(B)/tests/%: $(B)/obj/tests/%.o $(B)/obj/tests/testlib.o $(B)/libdaemon.a $(B)/libagents.a $(B)/libproto.a
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_DAEMON) $(PKGS_CLIENT) $(PKGS_TEST)) $(LIBS_DAEMON) -lcsv -lm

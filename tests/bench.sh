@@ -9,16 +9,10 @@
 #  4. window: clustermon-agent -w 16 vs the default stop and wait (-w 1), in
 #     batches of 100, to the daemon: what keeping batches in flight buys.
 #  5. restart: time to ready after replaying a 1,000,000+ sample WAL.
-set -u
-cd "$(dirname "$0")/.."
-BIN=${BIN:-build}
-TMP=$(mktemp -d /tmp/clustermon-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+# lib.sh: the temp dir, children reaped on exit, and TCP ports (free_ports,
+# retry_bind)
+SUITE=bench
+source "$(dirname "$0")/lib.sh"
 
 echo "== decode (1000-sample batches)"
 "$BIN/bench_proto"
@@ -73,41 +67,49 @@ printf 'ratio daemon/baseline throughput: %.2f\n' "$(echo "$dn / $dd" | bc -l)"
 
 echo
 echo "== CURVE: agent -> daemon over tcp://127.0.0.1, CURVE + per-sample key check vs plain"
-port=$((30000 + RANDOM % 20000))
 mkdir -p "$TMP/keys"
 for k in server gw; do "$BIN/clustermonctl" keygen "$k" -o "$TMP/keys" > /dev/null; done
 gw=$(sed -n 's/^public = //p' "$TMP/keys/gw.pub")
 # one gateway key on every firm's row: the check is a binary search per sample
 awk -F, -v k="$gw" 'NR == 1 { print $0 ",key"; next } { print $0 "," k }' daemon/demo/registry.csv \
     > "$TMP/keyed.csv"
-tcp_conf() { # FILE [extra daemon line]
-    sed -e "s|^ingest = .*|ingest = tcp://127.0.0.1:$port|" -e "s|^control = .*|control = tcp://127.0.0.1:$((port + 2))|" \
-        -e "s|^alerts = .*|alerts = tcp://127.0.0.1:$((port + 1))|" -e "s|^state_dir = .*|state_dir = $TMP/tcpstate|" \
+tcp_conf() { # FILE [extra daemon line]: on three ports picked now (lib.sh)
+    local ports
+    ports=($(free_ports 3))
+    port=${ports[0]}
+    sed -e "s|^ingest = .*|ingest = tcp://127.0.0.1:$port|" -e "s|^control = .*|control = tcp://127.0.0.1:${ports[2]}|" \
+        -e "s|^alerts = .*|alerts = tcp://127.0.0.1:${ports[1]}|" -e "s|^state_dir = .*|state_dir = $TMP/tcpstate|" \
         -e "s|^registry = .*|registry = $TMP/keyed.csv|" "$TMP/b.conf" > "$1"
     [ -n "${2:-}" ] && sed -i "s|^\[daemon\]|[daemon]\n$2|" "$1"
     return 0
 }
-tcp_conf "$TMP/plain.conf"
-tcp_conf "$TMP/curve.conf" "curve_secret_key = $TMP/keys/server.key"
-tcp_round() { # CONF [AGENT OPTION...] -> seconds
-    local conf=$1 pid
-    shift
+# tcp_start EXTRA: a daemon on fresh ports, until ingest listens; fails if
+# it exits first (retry_bind picks new ports if a port was taken).
+tcp_start() {
+    tcp_conf "$TMP/tcp.conf" "$1"
     rm -rf "$TMP/tcpstate"
-    "$BIN/clustermond" -c "$conf" -l warn 2>> "$TMP/daemon.log" &
-    pid=$!
-    PIDS+=($pid)
+    "$BIN/clustermond" -c "$TMP/tcp.conf" -l warn 2>> "$TMP/daemon.log" &
+    tpid=$!
+    PIDS+=($tpid)
     for _ in $(seq 1 100); do # until ingest listens
-        (exec 3<> "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        (exec 3<> "/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        kill -0 $tpid 2> /dev/null || { wait $tpid; return 1; }
         sleep 0.05
     done
+    return 1
+}
+tcp_round() { # EXTRA [AGENT OPTION...] -> seconds
+    local extra=$1
+    shift
+    retry_bind "$TMP/daemon.log" tcp_start "$extra" || { echo "daemon did not start" >&2; return 1; }
     run_agent "tcp://127.0.0.1:$port" "$@"
-    kill -TERM $pid; wait $pid
+    kill -TERM $tpid; wait $tpid
 }
 KEYS=(--server-key "$TMP/keys/server.pub" --key "$TMP/keys/gw.key")
 ptimes=() ctimes=()
 for round in 1 2 3; do
-    ptimes+=("$(tcp_round "$TMP/plain.conf")")
-    ctimes+=("$(tcp_round "$TMP/curve.conf" "${KEYS[@]}")")
+    ptimes+=("$(tcp_round "")")
+    ctimes+=("$(tcp_round "curve_secret_key = $TMP/keys/server.key" "${KEYS[@]}")")
 done
 tp=$(best "${ptimes[@]}")
 tc=$(best "${ctimes[@]}")

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "agents/clone.h"
+#include "tests/testlib.h"
 
 static proto_alert_t alert(const char *cluster, const char *id, proto_alert_state_t state,
                            uint64_t seq)
@@ -106,9 +107,10 @@ END_TEST
 
 START_TEST(test_state_file)
 {
-    char dir[] = "/tmp/check_clone.XXXXXX", path[64];
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/state", dir);
+    testlib_dir_t dir;
+    char path[96];
+    testlib_dir_make(&dir, "clone");
+    testlib_dir_file(&dir, "state", path, sizeof path);
     clone_t c;
     clone_init(&c);
     proto_alert_t a = alert("east", "r:a", PROTO_ALERT_REVISED, 3);
@@ -126,8 +128,7 @@ START_TEST(test_state_file)
     ck_assert_int_eq(json_integer_value(json_object_get(e, "seq")), 3);
     json_decref(j);
     clone_free(&c);
-    unlink(path);
-    rmdir(dir);
+    testlib_dir_remove(&dir);
 }
 END_TEST
 

@@ -33,15 +33,19 @@ static config_t *load_ok(const char *path, const char *text, const char *base_di
     return cfg;
 }
 
-/* Asserts that loading fails with a message that starts with want. */
+/* Asserts that loading fails with a message that starts with want, and leaves
+ * the caller's pointer alone: a reload keeps running on the config it has
+ * (the pointer starts at a sentinel, so a NULL or a half-built config
+ * written into it on failure is caught). */
 static void expect_error(const char *what, const char *path, const char *text, const char *want)
 {
-    config_t *cfg = NULL;
+    static config_t sentinel;
+    config_t *cfg = &sentinel;
     char err[CONFIG_ERRLEN];
 
     ck_assert_msg(config_load(path, text, NULL, &cfg, err, sizeof err) == -1,
                   "%s: loaded, expected \"%s\"", what, want);
-    ck_assert_ptr_null(cfg);
+    ck_assert_msg(cfg == &sentinel, "%s: a failed load changed the caller's pointer", what);
     ck_assert_msg(strncmp(err, want, strlen(want)) == 0,
                   "%s:\n got      \"%s\"\n expected \"%s...\"",
                   what, err, want);
@@ -332,9 +336,11 @@ END_TEST
 
 START_TEST(test_destroy_null)
 {
-    config_t *cfg = NULL;
+    config_t *cfg = load_ok(DEFAULT_CONF, NULL, NULL);
 
-    config_destroy(&cfg); /* a no-op, as for free(NULL) */
+    config_destroy(&cfg);
+    ck_assert_ptr_null(cfg); /* set to NULL, so a second destroy ... */
+    config_destroy(&cfg);    /* ... is a no-op, as free(NULL) is */
     ck_assert_ptr_null(cfg);
 }
 END_TEST

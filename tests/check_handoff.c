@@ -17,6 +17,7 @@
 
 #include "agents/atomicfile.h"
 #include "agents/handoff.h"
+#include "tests/testlib.h"
 
 static proto_alert_t alert(const char *cluster, const char *id, proto_alert_state_t state,
                            uint64_t seq)
@@ -372,9 +373,10 @@ END_TEST
 /* atomicfile: the mode asked for whatever the umask, and no temp file left. */
 START_TEST(test_atomicfile)
 {
-    char dir[] = "/tmp/check_handoff.XXXXXX", path[64], err[256];
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/state", dir);
+    testlib_dir_t dir;
+    char path[96], err[256];
+    testlib_dir_make(&dir, "handoff");
+    testlib_dir_file(&dir, "state", path, sizeof path);
     mode_t old = umask(0);
     ck_assert_int_eq(atomicfile_write(path, "one", 3, 0600, err, sizeof err), 0);
     umask(old);
@@ -385,11 +387,11 @@ START_TEST(test_atomicfile)
     ck_assert_int_eq(stat(path, &st), 0);
     ck_assert_int_eq(st.st_size, 4);
     char missing[96];
-    snprintf(missing, sizeof missing, "%s/no/such/dir", dir);
+    testlib_dir_file(&dir, "no/such/dir", missing, sizeof missing);
     ck_assert_int_eq(atomicfile_write(missing, "x", 1, 0600, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "create") != NULL, "%s", err);
     unlink(path);
-    ck_assert_int_eq(rmdir(dir), 0); /* empty: no temp file was left behind */
+    ck_assert_int_eq(rmdir(dir.path), 0); /* empty: no temp file was left behind */
 }
 END_TEST
 

@@ -11,7 +11,6 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,45 +19,31 @@
 
 #include <zmq.h>
 
+#include "tests/testlib.h"
 #include "proto/keyfile.h"
 
-static char dir[64];
-
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
+static testlib_dir_t tdir;
 
 static void setup(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/check-keyfile.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    testlib_dir_make(&tdir, "keyfile");
 }
 
 static void teardown(void)
 {
-    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    testlib_dir_remove(&tdir);
 }
 
-static void path_of(char *buf, size_t size, const char *file)
+static char *path_of(char *buf, size_t size, const char *file)
 {
-    snprintf(buf, size, "%s/%s", dir, file);
+    return testlib_dir_file(&tdir, file, buf, size);
 }
 
 static void write_text(const char *file, const char *text, mode_t mode)
 {
     char path[128];
-    FILE *fp;
 
-    path_of(path, sizeof(path), file);
-    fp = fopen(path, "w");
-    ck_assert_ptr_nonnull(fp);
-    ck_assert_int_eq(fputs(text, fp) >= 0, 1);
-    ck_assert_int_eq(fclose(fp), 0);
-    ck_assert_int_eq(chmod(path, mode), 0);
+    testlib_write_file(path_of(path, sizeof(path), file), text, mode);
 }
 
 static char *read_text(const char *file)
@@ -89,7 +74,7 @@ static mode_t mode_of(const char *file)
 
 static unsigned count_entries(void)
 {
-    DIR *d = opendir(dir);
+    DIR *d = opendir(tdir.path);
     struct dirent *e;
     unsigned n = 0;
 
@@ -104,7 +89,7 @@ static unsigned count_entries(void)
 static void generate_ok(const char *name, bool force, keyfile_t *k)
 {
     char err[512];
-    int rc = keyfile_generate(dir, name, force, k, err, sizeof(err));
+    int rc = keyfile_generate(tdir.path, name, force, k, err, sizeof(err));
 
     ck_assert_msg(rc == 0, "keyfile_generate: %s", err);
 }
@@ -130,7 +115,7 @@ static void load_fails(const char *file, bool need_secret, const char *want_suff
     err[0] = '\0';
     rc = keyfile_load(path, need_secret, &k, err, sizeof(err));
     ck_assert_int_eq(rc, -1);
-    snprintf(want, sizeof(want), "%s/%s", dir, want_suffix);
+    snprintf(want, sizeof(want), "%s/%s", tdir.path, want_suffix);
     ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "error '%s', expected it to start with '%s'", err,
                   want);
     ck_assert_int_eq(k.has_secret, false);
@@ -184,7 +169,7 @@ START_TEST(test_generate_refuses_to_replace)
     generate_ok("server", false, &first);
     snprintf(before, sizeof(before), "%s", read_text("server.key"));
     errno = 0;
-    ck_assert_int_eq(keyfile_generate(dir, "server", false, &second, err, sizeof(err)), -1);
+    ck_assert_int_eq(keyfile_generate(tdir.path, "server", false, &second, err, sizeof(err)), -1);
     ck_assert_int_eq(errno, EEXIST);
     ck_assert_msg(strstr(err, "server.key: already exists") != NULL, "%s", err);
     ck_assert_str_eq(read_text("server.key"), before);
@@ -198,7 +183,7 @@ START_TEST(test_generate_pub_exists_writes_nothing)
     char err[512];
 
     write_text("ee-002.pub", "# someone else's\n", 0644);
-    ck_assert_int_eq(keyfile_generate(dir, "ee-002", false, &k, err, sizeof(err)), -1);
+    ck_assert_int_eq(keyfile_generate(tdir.path, "ee-002", false, &k, err, sizeof(err)), -1);
     ck_assert_int_eq(errno, EEXIST);
     ck_assert_msg(strstr(err, "ee-002.pub: already exists") != NULL, "%s", err);
     ck_assert_uint_eq(count_entries(), 1); /* the .key it made first was removed */
@@ -242,7 +227,7 @@ START_TEST(test_generate_bad_name)
     keyfile_t k;
     char err[512];
 
-    ck_assert_int_eq(keyfile_generate(dir, bad_names[_i], false, &k, err, sizeof(err)), -1);
+    ck_assert_int_eq(keyfile_generate(tdir.path, bad_names[_i], false, &k, err, sizeof(err)), -1);
     ck_assert_msg(strstr(err, "is not a key name") != NULL, "%s", err);
     ck_assert_uint_eq(count_entries(), 0);
 }

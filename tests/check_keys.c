@@ -12,30 +12,28 @@
 #include <zmq.h>
 
 #include "daemon/keys.h"
+#include "tests/testlib.h"
 
 #define DEFAULT_CONF "daemon/clustermond.conf"
 
 static config_t *cfg;
 static registry_t *reg;
-static char tmpdir[64], reg_path[128], acc_path[128];
+static testlib_dir_t tdir;
+static char reg_path[128], acc_path[128];
 /* four real keys, made once */
 static char k1[41], k2[41], k3[41], k4[41];
 
 static void write_file(const char *path, const char *text)
 {
-    FILE *fp = fopen(path, "w");
-    ck_assert_ptr_nonnull(fp);
-    fputs(text, fp);
-    fclose(fp);
+    testlib_write_file(path, text, 0600);
 }
 
 static void setup(void)
 {
     char err[CONFIG_ERRLEN], sec[41], text[2048];
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/check_keys.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-    snprintf(reg_path, sizeof reg_path, "%s/firms.csv", tmpdir);
-    snprintf(acc_path, sizeof acc_path, "%s/access.csv", tmpdir);
+    testlib_dir_make(&tdir, "keys");
+    testlib_dir_file(&tdir, "firms.csv", reg_path, sizeof reg_path);
+    testlib_dir_file(&tdir, "access.csv", acc_path, sizeof acc_path);
     ck_assert_int_eq(zmq_curve_keypair(k1, sec), 0);
     ck_assert_int_eq(zmq_curve_keypair(k2, sec), 0);
     ck_assert_int_eq(zmq_curve_keypair(k3, sec), 0);
@@ -57,9 +55,7 @@ static void teardown(void)
 {
     registry_destroy(&reg);
     config_destroy(&cfg);
-    unlink(reg_path);
-    unlink(acc_path);
-    rmdir(tmpdir);
+    testlib_dir_remove(&tdir);
 }
 
 static int firm(const char *id)

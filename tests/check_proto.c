@@ -1213,7 +1213,13 @@ START_TEST(test_reject)
     mps(&sb, t->msg);
     rc = decode_any(t->msg_type, sb.data, sb.size, err);
     ck_assert_msg(rc == t->rc, "%s: rc %d (%s), want %d", t->msg, rc, err, t->rc);
-    ck_assert_msg(strstr(err, t->why) != NULL, "%s: reason \"%s\" lacks \"%s\"", t->msg, err, t->why);
+    if (t->rc == PROTO_OK) {
+        ck_assert_msg(err[0] == '\0', "%s: accepted, yet a reason \"%s\"", t->msg, err);
+    } else {
+        /* strstr(err, "") would pass whatever the reason: every refusal names one */
+        ck_assert_msg(t->why[0] != '\0', "%s: the table names no reason", t->msg);
+        ck_assert_msg(strstr(err, t->why) != NULL, "%s: reason \"%s\" lacks \"%s\"", t->msg, err, t->why);
+    }
     msgpack_sbuffer_destroy(&sb);
 }
 END_TEST
@@ -1569,6 +1575,73 @@ END_TEST
 
 /* ---- encoders refuse what decoders would refuse ---------------------- */
 
+/* Packs {v,type:"ack",seq:1,expected:0,status,accepted,max_version:2,reason}
+ * by hand (the encoder would refuse the values under test) and decodes it;
+ * the reason goes to err. */
+static int decode_raw_ack(const char *status, uint64_t accepted, const char *reason, size_t rlen,
+                          char *err)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    proto_ack_t a;
+    int rc;
+
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    mps(&sb, "<88> \"v\" 2 \"type\" \"ack\" \"seq\" 1 \"expected\" 0 \"max_version\" 2 \"status\"");
+    msgpack_pack_str(&pk, strlen(status));
+    msgpack_pack_str_body(&pk, status, strlen(status));
+    mps(&sb, "\"accepted\"");
+    msgpack_pack_uint64(&pk, accepted);
+    mps(&sb, "\"reason\"");
+    msgpack_pack_str(&pk, rlen);
+    msgpack_pack_str_body(&pk, reason, rlen);
+    err[0] = '\0';
+    rc = proto_ack_decode(sb.data, sb.size, &a, err, PROTO_ERRLEN);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+/* The same for {v,type:"ctl_reply",ok:false,reason,body:nil}. */
+static int decode_raw_ctl_reply(const char *reason, size_t rlen, char *err)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_zone zone;
+    msgpack_object body;
+    proto_str_t why;
+    bool ok;
+    int rc;
+
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    mps(&sb, "<85> \"v\" 2 \"type\" \"ctl_reply\" \"ok\" false \"reason\"");
+    msgpack_pack_str(&pk, rlen);
+    msgpack_pack_str_body(&pk, reason, rlen);
+    mps(&sb, "\"body\" nil");
+    ck_assert(msgpack_zone_init(&zone, 1024));
+    err[0] = '\0';
+    rc = proto_ctl_reply_decode(sb.data, sb.size, &zone, &ok, &why, &body, err, PROTO_ERRLEN);
+    msgpack_zone_destroy(&zone);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+/* Decodes a control request written in mp() notation; the reason to err. */
+static int decode_raw_ctl(const char *spec, char *err)
+{
+    msgpack_sbuffer sb;
+    proto_ctl_request_t r;
+    int rc;
+
+    msgpack_sbuffer_init(&sb);
+    mp(&sb, spec);
+    err[0] = '\0';
+    rc = proto_ctl_request_decode(sb.data, sb.size, &r, err, PROTO_ERRLEN);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
 START_TEST(test_encode_rejects)
 {
     static const char id65[] = "01234567890123456789012345678901234567890123456789012345678901234";
@@ -1585,6 +1658,7 @@ START_TEST(test_encode_rejects)
     do {                                                            \
         err[0] = '\0';                                              \
         ck_assert_int_eq((call), (code));                           \
+        ck_assert((text)[0] != '\0');                              \
         ck_assert_msg(strstr(err, (text)), "reason \"%s\"", err);   \
         ck_assert_uint_eq(sb.size, 3);                              \
     } while (0)
@@ -1644,20 +1718,43 @@ START_TEST(test_encode_rejects)
         a.cluster = proto_str("");
         EXPECT(proto_alert_encode(&a, &sb, err, sizeof(err)), PROTO_EVALUE, "cluster: empty string");
     }
-    err[0] = '\0';
+    /* The ack, ctl reply and ctl request encoders take no reason buffer:
+     * each refusal below asserts its code, that the output is untouched,
+     * that the one field changed is the cause (put it back: PROTO_OK), and
+     * that the decoder refuses the same value on the wire for the reason
+     * named. */
+#define EXPECT_RC(call, code)                 \
+    do {                                      \
+        ck_assert_int_eq((call), (code));     \
+        ck_assert_uint_eq(sb.size, 3);        \
+    } while (0)
     {
         proto_ack_t a = {1, 0, PROTO_STATUS_COUNT, 2, 0, proto_str("")};
         char *longtext = malloc(PROTO_MAX_TEXT_LEN + 2);
 
-        EXPECT(proto_ack_encode(&a, &sb), PROTO_EVALUE, "");
+        /* no name to put on the wire: the decoder's side is an unknown name */
+        EXPECT_RC(proto_ack_encode(&a, &sb), PROTO_EVALUE);
+        ck_assert_int_eq(decode_raw_ack("fine", 0, "", 0, err), PROTO_EVALUE);
+        ck_assert_str_eq(err, "status: unknown status \"fine\"");
         a.status = PROTO_STATUS_OK;
+        ck_assert_int_eq(proto_ack_encode(&a, &sb), PROTO_OK);
+        sb.size = 3;
+
         a.accepted = PROTO_MAX_SAMPLES + 1;
-        EXPECT(proto_ack_encode(&a, &sb), PROTO_EVALUE, "");
+        EXPECT_RC(proto_ack_encode(&a, &sb), PROTO_EVALUE);
+        ck_assert_int_eq(decode_raw_ack("ok", PROTO_MAX_SAMPLES + 1, "", 0, err), PROTO_EVALUE);
+        ck_assert_str_eq(err, "accepted: 10001 exceeds 10000");
+        a.accepted = PROTO_MAX_SAMPLES;
+        ck_assert_int_eq(proto_ack_encode(&a, &sb), PROTO_OK);
+        sb.size = 3;
+
         a.accepted = 0;
         memset(longtext, 'r', PROTO_MAX_TEXT_LEN + 1);
         longtext[PROTO_MAX_TEXT_LEN + 1] = '\0';
         a.reason = proto_str(longtext);
-        EXPECT(proto_ack_encode(&a, &sb), PROTO_ELIMIT, "");
+        EXPECT_RC(proto_ack_encode(&a, &sb), PROTO_ELIMIT);
+        ck_assert_int_eq(decode_raw_ack("ok", 0, longtext, PROTO_MAX_TEXT_LEN + 1, err), PROTO_ELIMIT);
+        ck_assert_str_eq(err, "reason: string of 1025 bytes exceeds 1024");
         longtext[PROTO_MAX_TEXT_LEN] = '\0';
         a.reason = proto_str(longtext);
         ck_assert_int_eq(proto_ack_encode(&a, &sb), PROTO_OK);
@@ -1668,8 +1765,15 @@ START_TEST(test_encode_rejects)
 
             longtext[PROTO_MAX_TEXT_LEN] = 'r';
             msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-            EXPECT(proto_ctl_reply_begin(&pk, false, longtext), PROTO_ELIMIT, "");
-            EXPECT(proto_ctl_reply_begin(&pk, false, "\xc3"), PROTO_EVALUE, "");
+            EXPECT_RC(proto_ctl_reply_begin(&pk, false, longtext), PROTO_ELIMIT);
+            ck_assert_int_eq(decode_raw_ctl_reply(longtext, PROTO_MAX_TEXT_LEN + 1, err), PROTO_ELIMIT);
+            ck_assert_str_eq(err, "reason: string of 1025 bytes exceeds 1024");
+            EXPECT_RC(proto_ctl_reply_begin(&pk, false, "\xc3"), PROTO_EVALUE);
+            ck_assert_int_eq(decode_raw_ctl_reply("\xc3", 1, err), PROTO_EVALUE);
+            ck_assert_str_eq(err, "reason: invalid UTF-8 at byte 0");
+            longtext[PROTO_MAX_TEXT_LEN] = '\0';
+            ck_assert_int_eq(proto_ctl_reply_begin(&pk, false, longtext), PROTO_OK);
+            sb.size = 3;
         }
         free(longtext);
     }
@@ -1677,15 +1781,30 @@ START_TEST(test_encode_rejects)
         proto_ctl_request_t r = {.cmd = proto_str("x"), .nargs = PROTO_MAX_CTL_ARGS + 1};
         uint32_t i;
 
+        /* nargs past the array: refused on the count, before any is read */
         for (i = 0; i < PROTO_MAX_CTL_ARGS; i++)
             r.args[i] = (proto_ctl_arg_t){proto_str("k"), PROTO_ARG_NIL, 0, proto_str(NULL)};
-        EXPECT(proto_ctl_request_encode(&r, &sb), PROTO_ELIMIT, "");
+        EXPECT_RC(proto_ctl_request_encode(&r, &sb), PROTO_ELIMIT);
+        ck_assert_int_eq(decode_raw_ctl("{" HC "cmd:\"x\",args:{a:1,b:1,c:1,d:1,e:1,f:1,g:1,h:1,i:1,j:1,"
+                                        "k:1,l:1,m:1,n:1,o:1,p:1,q:1}}", err),
+                         PROTO_ELIMIT);
+        ck_assert_str_eq(err, "args: 17 arguments exceed 16");
         r.nargs = 2; /* two "k" */
-        EXPECT(proto_ctl_request_encode(&r, &sb), PROTO_EMALFORMED, "");
+        EXPECT_RC(proto_ctl_request_encode(&r, &sb), PROTO_EMALFORMED);
+        ck_assert_int_eq(decode_raw_ctl("{" HC "cmd:\"x\",args:{k:nil,k:nil}}", err), PROTO_EMALFORMED);
+        ck_assert_str_eq(err, "args: \"k\": duplicate argument");
+        r.args[1].key = proto_str("k2");
+        ck_assert_int_eq(proto_ctl_request_encode(&r, &sb), PROTO_OK);
+        sb.size = 3;
         r.nargs = 1;
         r.cmd = proto_str("");
-        EXPECT(proto_ctl_request_encode(&r, &sb), PROTO_EVALUE, "");
+        EXPECT_RC(proto_ctl_request_encode(&r, &sb), PROTO_EVALUE);
+        ck_assert_int_eq(decode_raw_ctl("{" HC "cmd:\"\",args:{k:nil}}", err), PROTO_EVALUE);
+        ck_assert_str_eq(err, "cmd: empty string");
+        r.cmd = proto_str("x");
+        ck_assert_int_eq(proto_ctl_request_encode(&r, &sb), PROTO_OK);
     }
+#undef EXPECT_RC
 #undef EXPECT
 #undef RESET
     msgpack_sbuffer_destroy(&sb);

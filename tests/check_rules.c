@@ -22,6 +22,7 @@
 
 #include "daemon/log.h"
 #include "daemon/rules.h"
+#include "tests/testlib.h"
 
 #define T0 INT64_C(1656604800000) /* 2022-07-01T00:00:00+08:00 */
 #define SEC INT64_C(1000)
@@ -89,8 +90,8 @@ static void tmpdir_make(void)
 
 static void tmpdir_remove(void)
 {
-    unlink(csv_path);
-    rmdir(tmpdir);
+    if (testlib_rm_rf(tmpdir) != 0)
+        perror(tmpdir);
 }
 
 /* Starts the engine with BASE_CONF and the given [rule] sections. */

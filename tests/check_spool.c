@@ -11,7 +11,6 @@
 #define _XOPEN_SOURCE 700
 #include <check.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include "agents/input.h"
 #include "agents/spool.h"
 #include "proto/proto.h"
+#include "tests/testlib.h"
 
 #define AGENT "agent-test"
 #define FIRST_SEQ 1700000000000ull
@@ -29,8 +29,8 @@
  * file); a fixed small one keeps every test batch the same size. */
 #define EPOCH 7
 
-static char root[64];
-static char dir[128]; /* root/AGENT */
+static testlib_dir_t tdir;
+static char dir[128]; /* tdir.path/AGENT */
 static unsigned nwarn;
 static char last_warn[SPOOL_ERRLEN];
 
@@ -41,33 +41,24 @@ static void on_warn(void *arg, const char *msg)
     snprintf(last_warn, sizeof(last_warn), "%s", msg);
 }
 
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void setup(void)
 {
-    snprintf(root, sizeof(root), "/tmp/check-spool.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(root));
-    snprintf(dir, sizeof(dir), "%s/" AGENT, root);
+    testlib_dir_make(&tdir, "spool");
+    snprintf(dir, sizeof(dir), "%s/" AGENT, tdir.path);
     nwarn = 0;
     last_warn[0] = '\0';
 }
 
 static void teardown(void)
 {
-    nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    testlib_dir_remove(&tdir);
 }
 
 static spool_t *open_ok(uint64_t max_bytes, uint64_t first_seq)
 {
     char err[SPOOL_ERRLEN];
     spool_t *sp;
-    int rc = spool_open(root, AGENT, max_bytes, first_seq, on_warn, NULL, &sp, err, sizeof(err));
+    int rc = spool_open(tdir.path, AGENT, max_bytes, first_seq, on_warn, NULL, &sp, err, sizeof(err));
 
     ck_assert_msg(rc == SPOOL_OK, "spool_open: %d %s", rc, err);
     return sp;
@@ -165,7 +156,7 @@ START_TEST(test_round_trip)
     /* Modes: the directories 0700, the files 0600. */
     ck_assert_int_eq(stat(dir, &st), 0);
     ck_assert_uint_eq(st.st_mode & 0777, 0700);
-    ck_assert_int_eq(stat(root, &st), 0);
+    ck_assert_int_eq(stat(tdir.path, &st), 0);
     batch_path(seqs[1], path, sizeof(path));
     ck_assert_int_eq(stat(path, &st), 0);
     ck_assert_uint_eq(st.st_mode & 0777, 0600);
@@ -374,7 +365,7 @@ START_TEST(test_epoch_kept)
     ck_assert_uint_eq(spool_epoch(sp), epoch);
 
     /* another spool is another stream */
-    ck_assert_int_eq(spool_open(root, "agent-other", MB, 1, NULL, NULL, &other, err, sizeof(err)), SPOOL_OK);
+    ck_assert_int_eq(spool_open(tdir.path, "agent-other", MB, 1, NULL, NULL, &other, err, sizeof(err)), SPOOL_OK);
     ck_assert_uint_ne(spool_epoch(other), epoch);
     spool_close(&other);
     spool_close(&sp);
@@ -406,7 +397,7 @@ START_TEST(test_v1_spool_refused)
     batch_path(a, batch, sizeof(batch));
 
     err[0] = '\0';
-    ck_assert_int_eq(spool_open(root, AGENT, MB, FIRST_SEQ, on_warn, NULL, &sp, err, sizeof(err)),
+    ck_assert_int_eq(spool_open(tdir.path, AGENT, MB, FIRST_SEQ, on_warn, NULL, &sp, err, sizeof(err)),
                      SPOOL_EVERSION);
     ck_assert_ptr_null(sp);
     ck_assert_msg(strstr(err, "older clustermon-agent") != NULL, "reason: %s", err);
@@ -422,7 +413,7 @@ START_TEST(test_v1_spool_refused)
     text[n] = '\0';
     ck_assert_str_eq(text, v1_state);
     /* and it stays refused (the refusal did not leave a lock behind) */
-    ck_assert_int_eq(spool_open(root, AGENT, MB, FIRST_SEQ, on_warn, NULL, &sp, err, sizeof(err)),
+    ck_assert_int_eq(spool_open(tdir.path, AGENT, MB, FIRST_SEQ, on_warn, NULL, &sp, err, sizeof(err)),
                      SPOOL_EVERSION);
 }
 END_TEST
@@ -509,7 +500,7 @@ START_TEST(test_state_refused)
     spool_close(&sp);
     snprintf(path, sizeof(path), "%s/state", dir);
     write_file(path, bad_states[_i].text);
-    rc = spool_open(root, AGENT, MB, FIRST_SEQ, on_warn, NULL, &sp, err, sizeof(err));
+    rc = spool_open(tdir.path, AGENT, MB, FIRST_SEQ, on_warn, NULL, &sp, err, sizeof(err));
     ck_assert_int_eq(rc, bad_states[_i].rc);
     ck_assert_ptr_null(sp);
     ck_assert_msg(strstr(err, bad_states[_i].why) != NULL, "reason: %s", err);
@@ -525,7 +516,7 @@ START_TEST(test_batches_without_state_refused)
     spool_close(&sp);
     snprintf(path, sizeof(path), "%s/state", dir);
     ck_assert_int_eq(unlink(path), 0);
-    ck_assert_int_eq(spool_open(root, AGENT, MB, FIRST_SEQ, on_warn, NULL, &sp, err, sizeof(err)),
+    ck_assert_int_eq(spool_open(tdir.path, AGENT, MB, FIRST_SEQ, on_warn, NULL, &sp, err, sizeof(err)),
                      SPOOL_EINVAL);
     ck_assert_msg(strstr(err, "no state file") != NULL, "reason: %s", err);
 }
@@ -566,8 +557,8 @@ START_TEST(test_bound_enforced)
     spool_close(&sp);
 
     /* An empty spool takes a batch over the limit: a small limit cannot stall the agent. */
-    nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    ck_assert_int_eq(mkdir(root, 0700), 0);
+    ck_assert_int_eq(testlib_rm_rf(tdir.path), 0);
+    ck_assert_int_eq(mkdir(tdir.path, 0700), 0);
     sp = open_ok(1, FIRST_SEQ);
     append_ok(sp, 1, 10);
     seq = spool_next_seq(sp);
@@ -636,11 +627,11 @@ START_TEST(test_locked)
     spool_t *sp = open_ok(MB, FIRST_SEQ), *sp2;
     char err[SPOOL_ERRLEN];
 
-    ck_assert_int_eq(spool_open(root, AGENT, MB, FIRST_SEQ, NULL, NULL, &sp2, err, sizeof(err)),
+    ck_assert_int_eq(spool_open(tdir.path, AGENT, MB, FIRST_SEQ, NULL, NULL, &sp2, err, sizeof(err)),
                      SPOOL_ELOCKED);
     ck_assert_msg(strstr(err, "in use by another clustermon-agent") != NULL, "reason: %s", err);
-    /* Another agent id is another spool under the same root. */
-    ck_assert_int_eq(spool_open(root, "agent-other", MB, FIRST_SEQ, NULL, NULL, &sp2, err, sizeof(err)),
+    /* Another agent id is another spool under the same tdir.path. */
+    ck_assert_int_eq(spool_open(tdir.path, "agent-other", MB, FIRST_SEQ, NULL, NULL, &sp2, err, sizeof(err)),
                      SPOOL_OK);
     spool_close(&sp2);
     spool_close(&sp);
@@ -701,7 +692,7 @@ START_TEST(test_input_resume)
     input_reader_t *r;
     size_t n;
 
-    snprintf(path, sizeof(path), "%s/in.csv", root);
+    snprintf(path, sizeof(path), "%s/in.csv", tdir.path);
     write_file(path, CSV_TEXT);
 
     /* A first run reads one batch (two samples) and "crashes". */
@@ -756,7 +747,7 @@ START_TEST(test_input_changed)
     input_pos_t pos;
     input_reader_t *r;
 
-    snprintf(path, sizeof(path), "%s/in.csv", root);
+    snprintf(path, sizeof(path), "%s/in.csv", tdir.path);
     write_file(path, CSV_TEXT);
     r = input_reader_open(path, err, sizeof(err));
     read_values(r, 1, got, &pos);
@@ -790,7 +781,7 @@ START_TEST(test_input_pos_stops_before_a_bad_line)
     input_reader_t *r;
     size_t n;
 
-    snprintf(path, sizeof(path), "%s/in.csv", root);
+    snprintf(path, sizeof(path), "%s/in.csv", tdir.path);
     write_file(path, "ee-001,energy,1,2100\nee-002,energy,x,2100\n");
     r = input_reader_open(path, err, sizeof(err));
     ck_assert_int_eq(input_read_batch(r, s, 8, &n, err, sizeof(err)), INPUT_ESYNTAX);

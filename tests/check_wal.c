@@ -13,7 +13,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,22 +24,14 @@
 
 #include "daemon/log.h"
 #include "daemon/wal.h"
+#include "tests/testlib.h"
 
-static char dir[64];
+static testlib_dir_t tdir;
 static uv_loop_t loop;
-
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/check_wal.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    testlib_dir_make(&tdir, "wal");
     uv_loop_init(&loop);
     log_init(LOG_LVL_ERROR, "check_wal");
 }
@@ -48,7 +39,7 @@ static void setup(void)
 static void teardown(void)
 {
     uv_loop_close(&loop);
-    nftw(dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
+    testlib_dir_remove(&tdir);
 }
 
 static off_t file_size(const char *path)
@@ -70,13 +61,13 @@ static void make_segment(int n, char *buf, size_t size)
 {
     wal_t w;
     char err[256], payload[100];
-    ck_assert_int_eq(wal_open(&w, &loop, dir, 1, NULL, NULL, err, sizeof err), 0);
+    ck_assert_int_eq(wal_open(&w, &loop, tdir.path, 1, NULL, NULL, err, sizeof err), 0);
     for (int i = 0; i < n; i++) {
         memset(payload, 'a' + i % 26, sizeof payload);
         ck_assert(wal_append(&w, payload, sizeof payload) > 0);
     }
     wal_close(&w);
-    wal_segment_path(dir, 1, buf, size);
+    wal_segment_path(tdir.path, 1, buf, size);
 }
 
 static void poke(const char *path, off_t off, unsigned char byte)
@@ -91,7 +82,7 @@ static int replay_count(wal_replay_stats_t *st, char *err, size_t errlen, int *r
 {
     int n = 0;
     uint64_t last;
-    *ret_rc = wal_replay(dir, 0, count_cb, &n, st, &last, err, errlen);
+    *ret_rc = wal_replay(tdir.path, 0, count_cb, &n, st, &last, err, errlen);
     return n;
 }
 
@@ -100,9 +91,9 @@ START_TEST(failed_append_is_cut_back)
     wal_t w;
     char err[256], path[128], payload[1000];
     memset(payload, 'x', sizeof payload);
-    ck_assert_int_eq(wal_open(&w, &loop, dir, 1, NULL, NULL, err, sizeof err), 0);
+    ck_assert_int_eq(wal_open(&w, &loop, tdir.path, 1, NULL, NULL, err, sizeof err), 0);
     ck_assert(wal_append(&w, payload, 100) > 0);
-    wal_segment_path(dir, 1, path, sizeof path);
+    wal_segment_path(tdir.path, 1, path, sizeof path);
     off_t good = file_size(path);
     /* room for 300 more bytes: the 1012-byte record is cut short there */
     signal(SIGXFSZ, SIG_IGN);
@@ -136,8 +127,8 @@ START_TEST(reserve_made_resized_released)
 {
     wal_t w;
     char err[256], path[128];
-    ck_assert_int_eq(wal_open(&w, &loop, dir, 1, NULL, NULL, err, sizeof err), 0);
-    snprintf(path, sizeof path, "%s/reserve", dir);
+    ck_assert_int_eq(wal_open(&w, &loop, tdir.path, 1, NULL, NULL, err, sizeof err), 0);
+    snprintf(path, sizeof path, "%s/reserve", tdir.path);
     ck_assert_int_eq(wal_reserve_set(&w, 1 << 20, err, sizeof err), 0);
     ck_assert_int_eq(file_size(path), 1 << 20);
     ck_assert_uint_eq(w.reserve_bytes, 1 << 20);
@@ -253,11 +244,11 @@ START_TEST(missing_segment_reported)
     wal_t w;
     char err[256], path[128];
     for (uint64_t s = 1; s <= 3; s++) {
-        ck_assert_int_eq(wal_open(&w, &loop, dir, s, NULL, NULL, err, sizeof err), 0);
+        ck_assert_int_eq(wal_open(&w, &loop, tdir.path, s, NULL, NULL, err, sizeof err), 0);
         ck_assert(wal_append(&w, "abc", 3) > 0);
         wal_close(&w);
     }
-    wal_segment_path(dir, 2, path, sizeof path);
+    wal_segment_path(tdir.path, 2, path, sizeof path);
     unlink(path);
     wal_replay_stats_t st;
     int rc, n = replay_count(&st, err, sizeof err, &rc);
@@ -275,14 +266,14 @@ START_TEST(torn_last_segment_frees_its_number)
     char path[128], err[256];
     make_segment(1, path, sizeof path);
     char torn[128];
-    wal_segment_path(dir, 2, torn, sizeof torn);
+    wal_segment_path(tdir.path, 2, torn, sizeof torn);
     FILE *fp = fopen(torn, "w");
     fputs("CMW", fp);
     fclose(fp);
     wal_replay_stats_t st;
     uint64_t last;
     int n = 0;
-    ck_assert_int_eq(wal_replay(dir, 0, count_cb, &n, &st, &last, err, sizeof err), 0);
+    ck_assert_int_eq(wal_replay(tdir.path, 0, count_cb, &n, &st, &last, err, sizeof err), 0);
     ck_assert_int_eq(n, 1);
     ck_assert_uint_eq(last, 1);
     ck_assert_int_eq(file_size(torn), -1);

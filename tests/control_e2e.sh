@@ -18,13 +18,13 @@ source "$(dirname "$0")/lib.sh"
 ZCTL=$BIN/tests/tools/zctl
 zctl() { "$ZCTL" -t 5000 "$CONTROL" "$@"; }
 pong() { [ "$(ctl ping)" = pong ]; }
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
-PORT=$(free_port)
-make_config "$TMP/c.conf" "http=127.0.0.1:$PORT"
-start_daemon "$TMP/c.conf" || { no "the daemon starts"; finish; exit 1; }
+start_http() { # /metrics on a picked port, again under retry_bind if it was taken
+    PORT=$(free_port)
+    make_config "$TMP/c.conf" "http=127.0.0.1:$PORT"
+    start_daemon "$TMP/c.conf"
+}
+retry_bind "$TMP/daemon.log" start_http || { no "the daemon starts"; finish; exit 1; }
 
 # ---- arguments -------------------------------------------------------------------------
 # One bad argument per command: cmd, the args, what the reason must say.
@@ -111,10 +111,13 @@ check "clustermonctl describe prints a table" sh -c "ctl_out=\$('$BIN/clustermon
 # ---- handshake messages without CURVE --------------------------------------------------
 # A bare TCP connection that closes at once: a probe, not a CURVE problem.
 stop_daemon
-tport=$(free_port)
-make_config "$TMP/tcp.conf" "control=tcp://127.0.0.1:$tport"
-CONTROL=tcp://127.0.0.1:$tport
-start_daemon "$TMP/tcp.conf" "$TMP/tcp.log" || no "the daemon starts on tcp"
+start_tcp_control() {
+    tport=$(free_port)
+    make_config "$TMP/tcp.conf" "control=tcp://127.0.0.1:$tport"
+    CONTROL=tcp://127.0.0.1:$tport
+    start_daemon "$TMP/tcp.conf" "$TMP/tcp.log"
+}
+retry_bind "$TMP/tcp.log" start_tcp_control || no "the daemon starts on tcp"
 exec 3<> "/dev/tcp/127.0.0.1/$tport" && exec 3>&-
 for _ in $(seq 1 30); do grep -q "before the ZeroMQ handshake" "$TMP/tcp.log" && break; sleep 0.1; done
 check "a probe is logged as one" grep -q "control socket: a peer closed its connection before the ZeroMQ handshake completed" "$TMP/tcp.log"
@@ -124,22 +127,28 @@ stop_daemon
 
 # ---- [::1] and localhost ----------------------------------------------------------------
 if python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
-    p6=$(free_port)
-    make_config "$TMP/v6.conf" "ingest=tcp://[::1]:$p6" "control=tcp://[::1]:$((p6 + 1))"
-    CONTROL="tcp://[::1]:$((p6 + 1))"
+    start_v6() {
+        read -r p6 p6c <<< "$(free_ports 2 | tr '\n' ' ')"
+        make_config "$TMP/v6.conf" "ingest=tcp://[::1]:$p6" "control=tcp://[::1]:$p6c"
+        CONTROL="tcp://[::1]:$p6c"
+        start_daemon "$TMP/v6.conf" "$TMP/v6.log"
+    }
+    retry_bind "$TMP/v6.log" start_v6
     check "clustermond -n accepts tcp://[::1]" "$BIN/clustermond" -n -c "$TMP/v6.conf"
-    start_daemon "$TMP/v6.conf" "$TMP/v6.log"
     check "a daemon bound on tcp://[::1]:P answers ping" pong
     stop_daemon
 else
     echo "skip - no IPv6 loopback here"
 fi
-pl=$(free_port)
-make_config "$TMP/lh.conf" "ingest=tcp://localhost:$pl" "control=tcp://localhost:$((pl + 1))"
-CONTROL="tcp://localhost:$((pl + 1))"
-start_daemon "$TMP/lh.conf" "$TMP/lh.log"
+start_localhost() {
+    read -r pl plc <<< "$(free_ports 2 | tr '\n' ' ')"
+    make_config "$TMP/lh.conf" "ingest=tcp://localhost:$pl" "control=tcp://localhost:$plc"
+    CONTROL="tcp://localhost:$plc"
+    start_daemon "$TMP/lh.conf" "$TMP/lh.log"
+}
+retry_bind "$TMP/lh.log" start_localhost
 check "a daemon configured on tcp://localhost:P answers ping" pong
-check "  bound on 127.0.0.1" grep -q "control tcp://127.0.0.1:$((pl + 1))" "$TMP/lh.log"
+check "  bound on 127.0.0.1" grep -q "control tcp://127.0.0.1:$plc" "$TMP/lh.log"
 stop_daemon
 
 finish

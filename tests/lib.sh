@@ -1,6 +1,6 @@
 # tests/lib.sh -- shared by the end-to-end scripts: a temp dir removed on
 # exit, children killed and reaped, check/ok/no counters, a daemon config on
-# ipc:// endpoints inside the temp dir, and bounded waits. Source it with
+# ipc:// endpoints inside the temp dir, bounded waits, and TCP ports. Source it with
 # SUITE set to the suite's name; finish with `finish`.
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -44,6 +44,43 @@ make_config() {
         sed -i "/^$k = /d" "$out"
         sed -i "s|^\[daemon\]|[daemon]\n$k = ${kv#*=}|" "$out"
     done
+}
+
+# ---- TCP ports ---------------------------------------------------------------
+# One way to pick them: the kernel's (bind port 0 and read it back), never a
+# random number that may be taken. A port can still be taken between the
+# pick and the bind (by any process's outgoing connection), so whatever
+# binds a picked port is started under retry_bind, which picks again then.
+
+# free_ports N: N distinct free TCP ports on 127.0.0.1, one a line (all bound
+# at once while picked, so no two are the same).
+free_ports() {
+    python3 -c '
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print("\n".join(str(s.getsockname()[1]) for s in socks))' "$1"
+}
+free_port() { free_ports 1; }
+
+# retry_bind LOG COMMAND...: runs COMMAND -- which picks its ports afresh
+# with free_port(s) each time and starts what binds them, writing its
+# errors to LOG -- again while it fails with "address already in use" in
+# what it added to LOG; at most BIND_TRIES (5) times. Returns COMMAND's status.
+retry_bind() {
+    local log=$1 try before rc=1
+    shift
+    for try in $(seq 1 "${BIND_TRIES:-5}"); do
+        before=$(stat -c %s "$log" 2> /dev/null || echo 0)
+        "$@" && return 0
+        rc=$?
+        tail -c +$((before + 1)) "$log" 2> /dev/null | grep -qi 'address already in use' || return $rc
+        echo "note - $1: a picked port was taken before it was bound (try $try); picking again" >&2
+    done
+    return $rc
 }
 
 ctl() { "$BIN/clustermonctl" -e "$CONTROL" -t 5000 "$@"; }

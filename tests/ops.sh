@@ -26,9 +26,6 @@ jqs() {
     [ -n "$in" ] && printf '%s' "$in" | jq -e "$1" > /dev/null
 }
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # wait_for SECONDS COMMAND...: retries COMMAND every 0.1 s until it passes.
 wait_for() {
@@ -130,8 +127,6 @@ left=$(find "$DEST" -name '*clustermon*')
 check "make uninstall leaves no clustermon directory${left:+ (left: $left)}" [ -z "$left" ]
 
 # ---- the daemon under a fake systemd: sd_notify and the watchdog ----------------------
-HTTP_PORT=$(free_port)
-make_config "$TMP/ops.conf" "http=127.0.0.1:$HTTP_PORT"
 NOTIFY=$TMP/notify.sock
 python3 -c '
 import socket, sys, time
@@ -150,7 +145,12 @@ with open(sys.argv[2], "w", buffering=1) as out:
 PIDS+=($!)
 wait_for 5 test -S "$NOTIFY"
 export NOTIFY_SOCKET=$NOTIFY WATCHDOG_USEC=400000
-start_daemon "$TMP/ops.conf"
+start_http() { # /metrics on a picked port, again under retry_bind if it was taken
+    HTTP_PORT=$(free_port)
+    make_config "$TMP/ops.conf" "http=127.0.0.1:$HTTP_PORT"
+    start_daemon "$TMP/ops.conf"
+}
+retry_bind "$TMP/daemon.log" start_http
 started=$?
 unset NOTIFY_SOCKET WATCHDOG_USEC
 check "daemon starts with http and NOTIFY_SOCKET" [ "$started" = 0 ]
@@ -293,7 +293,6 @@ check "a 20 KB header: 431 (got $code)" [ "$code" = 431 ]
 check "after a broken client the endpoint still answers" curl -sf -o /dev/null "$URL/healthz"
 
 # ---- a real Prometheus scrapes it -----------------------------------------------------------
-PROM_PORT=$(free_port)
 cat > "$TMP/prometheus.yml" <<EOF
 global:
   scrape_interval: 1s
@@ -303,10 +302,23 @@ scrape_configs:
     static_configs:
       - targets: ['127.0.0.1:$HTTP_PORT']
 EOF
-prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/prom-data" \
-    --web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn > "$TMP/prometheus.log" 2>&1 &
-PROMPID=$!
-PIDS+=("$PROMPID")
+# start_prometheus: on a picked port; fails if it exits within 2 s (as it
+# does when the port was taken meanwhile: retry_bind picks another).
+start_prometheus() {
+    PROM_PORT=$(free_port)
+    prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/prom-data" \
+        --web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn >> "$TMP/prometheus.log" 2>&1 &
+    PROMPID=$!
+    PIDS+=("$PROMPID")
+    local _
+    for _ in $(seq 1 20); do
+        curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$PROM_PORT/-/ready" && return 0
+        kill -0 "$PROMPID" 2> /dev/null || { wait "$PROMPID"; return 1; }
+        sleep 0.1
+    done
+    return 0 # still starting: the checks below wait for it
+}
+retry_bind "$TMP/prometheus.log" start_prometheus
 PROM=http://127.0.0.1:$PROM_PORT
 promql() { curl -sf --max-time 5 "$PROM/api/v1/query" --data-urlencode "query=$1"; }
 Q="clustermon_cluster_metric_total{cluster=\"new-energy\",chain=\"\",metric=\"revenue\",period=\"$YEAR\"}"

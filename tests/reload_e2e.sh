@@ -6,9 +6,6 @@ SUITE=reload
 source "$(dirname "$0")/lib.sh"
 
 AG() { "$BIN/clustermon-agent" -s "$TMP/spool" -e "$INGEST" "$@"; }
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 # wait_for SECONDS COMMAND...: retries COMMAND every 0.1 s until it passes.
 wait_for() {
     local tries=$(($1 * 10)) _
@@ -37,12 +34,15 @@ with open(sys.argv[2], "w", buffering=1) as out:
 ' "$NOTIFY" "$TMP/notify.log" &
 PIDS+=($!)
 wait_for 5 test -S "$NOTIFY"
-HTTP_PORT=$(free_port)
 cp "$ROOT/daemon/demo/registry.csv" "$TMP/reg.csv"
-make_config "$TMP/c.conf" "http=127.0.0.1:$HTTP_PORT"
-sed -i "s|^registry = .*|registry = $TMP/reg.csv|" "$TMP/c.conf"
+start_http() { # /metrics on a picked port, again under retry_bind if it was taken
+    HTTP_PORT=$(free_port)
+    make_config "$TMP/c.conf" "http=127.0.0.1:$HTTP_PORT"
+    sed -i "s|^registry = .*|registry = $TMP/reg.csv|" "$TMP/c.conf"
+    start_daemon "$TMP/c.conf"
+}
 export NOTIFY_SOCKET=$NOTIFY
-check "daemon starts" start_daemon "$TMP/c.conf"
+check "daemon starts" retry_bind "$TMP/daemon.log" start_http
 unset NOTIFY_SOCKET
 # metric NAME: its value on /metrics
 metric() { curl -sf --max-time 5 "http://127.0.0.1:$HTTP_PORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }

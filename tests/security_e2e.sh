@@ -16,11 +16,6 @@
 SUITE=security
 source "$(dirname "$0")/lib.sh"
 
-PORT=$((21000 + RANDOM % 20000))
-INGEST=tcp://127.0.0.1:$PORT
-ALERTS=tcp://127.0.0.1:$((PORT + 1))
-CONTROL=tcp://127.0.0.1:$((PORT + 2))
-TAP_PORT=$((PORT + 3))
 K=$TMP/keys
 mkdir -p "$K"
 
@@ -41,10 +36,20 @@ ne-watch,$(pub sub),subscriber,new-energy
 wg-viewer,$(pub viewer),viewer,
 ops,$(pub admin),admin,*
 EOT
-make_config "$TMP/sec.conf" "registry=$TMP/registry.csv" "curve_secret_key=$K/server.key" \
-    "access=$TMP/access.csv" "fsync=always"
-# a threshold in each cluster, so each cluster can be made to alert
-cat >> "$TMP/sec.conf" <<'EOT'
+# start_secure: the daemon on three picked ports (PORT: ingest), with CURVE
+# (run under retry_bind: a port taken before the daemon binds it is picked
+# again).
+start_secure() {
+    local ports
+    ports=($(free_ports 3))
+    PORT=${ports[0]}
+    INGEST=tcp://127.0.0.1:$PORT
+    ALERTS=tcp://127.0.0.1:${ports[1]}
+    CONTROL=tcp://127.0.0.1:${ports[2]}
+    make_config "$TMP/sec.conf" "registry=$TMP/registry.csv" "curve_secret_key=$K/server.key" \
+        "access=$TMP/access.csv" "fsync=always"
+    # a threshold in each cluster, so each cluster can be made to alert
+    cat >> "$TMP/sec.conf" <<'EOT'
 
 [rule ne-cod]
 type = threshold
@@ -52,10 +57,12 @@ metric = cod
 cluster = new-energy
 above = 50
 EOT
+    start_daemon "$TMP/sec.conf"
+}
 
 # Every client below is the admin unless it says otherwise.
 export CLUSTERMON_SERVER_KEY=$K/server.pub CLUSTERMON_KEY=$K/admin.key
-start_daemon "$TMP/sec.conf"
+retry_bind "$TMP/daemon.log" start_secure
 check "daemon starts with CURVE on 127.0.0.1" [ $? = 0 ]
 check "status: curve on, 5 keys" jqe '.security.curve == true and .security.keys == 5' \
     <<< "$(ctl status --json)"
@@ -312,9 +319,12 @@ kill "$SUB2" "$VIEWSUB" 2>/dev/null
 wait "$SUB2" "$VIEWSUB" 2>/dev/null
 
 # ---- the wire ----------------------------------------------------------------------
-"$BIN/tests/tools/tcptap" "$TAP_PORT" "$PORT" "$TMP/wire.bin" &
+# the tap listens on a port the kernel picks, and says which
+"$BIN/tests/tools/tcptap" 0 "$PORT" "$TMP/wire.bin" > "$TMP/tap.out" 2> "$TMP/tap.err" &
 PIDS+=($!)
-sleep 0.2
+for _ in $(seq 1 50); do grep -q '^listening on ' "$TMP/tap.out" && break; sleep 0.1; done
+TAP_PORT=$(sed -n 's/^listening on //p' "$TMP/tap.out")
+check "the tap listens (port ${TAP_PORT:-none}$(cat "$TMP/tap.err"))" [ -n "$TAP_PORT" ]
 printf 'ee-001,revenue,4242,2030-05\n' > "$TMP/wire.csv"
 check "an agent through the tap is acked" timeout 60 "$BIN/clustermon-agent" -s "$TMP/spool-tap" \
     -e "tcp://127.0.0.1:$TAP_PORT" -t 3000 -a tapped --key "$K/admin.key" "$TMP/wire.csv"

@@ -16,9 +16,6 @@ SUITE=stall
 source "$(dirname "$0")/lib.sh"
 
 N=${STALL_PEERS:-300}
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 # established PORT: connections the daemon holds on PORT
 established() { ss -Htn state established "( sport = :$1 )" | wc -l; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$DPID/status"; }
@@ -47,10 +44,13 @@ make_config "$TMP/ok.conf" "peer_timeout=2.5"
 check "peer_timeout = 2.5 is accepted" sh -c "'$BIN/clustermond' -n -c '$TMP/ok.conf' > /dev/null"
 
 # ---- the daemon on TCP, with a 2 s peer timeout --------------------------------------------
-IPORT=$(free_port) APORT=$(free_port) CPORT=$(free_port)
-INGEST=tcp://127.0.0.1:$IPORT ALERTS=tcp://127.0.0.1:$APORT CONTROL=tcp://127.0.0.1:$CPORT
-make_config "$TMP/c.conf" "peer_timeout=2"
-check "daemon starts on tcp:// with peer_timeout = 2" start_daemon "$TMP/c.conf"
+start_tcp() { # on three picked ports, again under retry_bind if one was taken
+    read -r IPORT APORT CPORT <<< "$(free_ports 3 | tr '\n' ' ')"
+    INGEST=tcp://127.0.0.1:$IPORT ALERTS=tcp://127.0.0.1:$APORT CONTROL=tcp://127.0.0.1:$CPORT
+    make_config "$TMP/c.conf" "peer_timeout=2"
+    start_daemon "$TMP/c.conf"
+}
+check "daemon starts on tcp:// with peer_timeout = 2" retry_bind "$TMP/daemon.log" start_tcp
 
 # an idle subscriber: it sends nothing, but its libzmq answers the PINGs
 "$BIN/clustermon-sub" -e "$ALERTS" -C "$CONTROL" --state-file "$TMP/sub.state" --timeout 120000 \

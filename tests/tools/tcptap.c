@@ -6,7 +6,9 @@
  *
  * Accepts connections on LISTEN_PORT, connects each to TARGET_PORT and
  * relays both ways, appending both directions to CAPTURE_FILE. Runs until
- * killed. Single-threaded poll(); at most MAX_PAIRS connections at once.
+ * killed. LISTEN_PORT 0: the kernel picks a free port, and tcptap prints
+ * "listening on PORT" (one line, on standard output) once it listens, so a
+ * test never guesses a port that may be taken. Single-threaded poll(); at most MAX_PAIRS connections at once.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -53,6 +55,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "tcptap: %s\n", strerror(errno));
         return 1;
     }
+    struct sockaddr_in bound;
+    socklen_t blen = sizeof bound;
+    if (getsockname(lfd, (struct sockaddr *)&bound, &blen) != 0) {
+        fprintf(stderr, "tcptap: getsockname: %s\n", strerror(errno));
+        return 1;
+    }
+    printf("listening on %d\n", ntohs(bound.sin_port));
+    fflush(stdout);
     int a[MAX_PAIRS], b[MAX_PAIRS], n = 0;
     for (;;) {
         struct pollfd p[1 + 2 * MAX_PAIRS];
