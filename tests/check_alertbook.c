@@ -888,7 +888,7 @@ START_TEST(test_seq_from_global_file)
     alerts_close(&old);
     /* and it persists as the floor of the new file */
     ck_assert_msg(alerts_init(&al, tmpdir, err, sizeof err) == 0, "%s", err);
-    ck_assert_msg(alerts_open(&al, zctx, "inproc://check-alertbook-2", 1000, err, sizeof err) == 0,
+    ck_assert_msg(alerts_open(&al, zctx, "inproc://check-alertbook-2", 1000, 0, err, sizeof err) == 0,
                   "%s", err);
     ck_assert_uint_eq(al.seq_floor, 41);
     ck_assert_int_eq(zmq_connect(sub, "inproc://check-alertbook-2"), 0);
