@@ -534,8 +534,10 @@ static void journal_dirty(alertbook_t *b)
     for (size_t i = 0; i < b->ndirty; i++) {
         ab_alert_t *a = b->dirty[i];
         a->dirty = false;
-        if (!b->journal)
+        if (!b->journal) {
+            a->journaled_firing = a->firing; /* no journal: nothing more to do */
             continue;
+        }
         msgpack_sbuffer_clear(&b->rec);
         unsigned char tag = RECORD_ALERT;
         msgpack_sbuffer_write(&b->rec, (const char *)&tag, 1);
