@@ -1,6 +1,7 @@
 /* alertbook.c -- see alertbook.h. */
 #include "daemon/alertbook.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -73,6 +74,7 @@ void alertbook_init(alertbook_t *b, const config_t *cfg, const registry_t *reg, 
     b->silences = silences;
     b->mask = 255;
     b->slots = xcalloc(b->mask + 1, sizeof *b->slots);
+    msgpack_sbuffer_init(&b->rec);
 }
 
 static void details_free(ab_detail_t *d, uint32_t n)
@@ -104,9 +106,14 @@ void alertbook_free(alertbook_t *b)
     free(b->alerts);
     free(b->slots);
     free(b->events);
+    free(b->dirty);
+    msgpack_sbuffer_destroy(&b->rec);
+    b->rec.data = NULL;
     b->alerts = NULL;
     b->slots = NULL;
     b->events = NULL;
+    b->dirty = NULL;
+    b->ndirty = 0;
 }
 
 static void make_id(const alertbook_t *b, int rule, int firm, char *buf, size_t size)
@@ -201,10 +208,21 @@ static bool basis_changed(const ab_alert_t *a, const ab_eval_t *ev)
     return false;
 }
 
+/* a changed in a way a restart must find: journaled at the flush. */
+static void mark(alertbook_t *b, ab_alert_t *a)
+{
+    if (b->quiet || a->dirty)
+        return; /* replay: the records that follow say what was published */
+    a->dirty = true;
+    xgrow(&b->dirty, &b->dirty_cap, b->ndirty + 1, sizeof *b->dirty);
+    b->dirty[b->ndirty++] = a;
+}
+
 static void queue(alertbook_t *b, ab_alert_t *a, int state, bool reminder)
 {
     if (b->quiet)
         return; /* replay: published before the restart */
+    mark(b, a);
     xgrow(&b->events, &b->events_cap, b->nevents + 1, sizeof *b->events);
     ab_event_t *e = &b->events[b->nevents++];
     e->state = state;
@@ -236,6 +254,7 @@ static uint32_t flaps_within(const ab_alert_t *a, int64_t now_ms, int64_t window
 static void transition(alertbook_t *b, ab_alert_t *a, int state, int64_t now_ms)
 {
     a->flaps[a->nflaps++ % AB_FLAP_RING] = now_ms;
+    mark(b, a); /* held while flapping or not, the new state is durable */
     if (b->quiet)
         a->published_ms = now_ms; /* replayed: it was published then; reminders count from here */
     if (a->flapping)
@@ -395,10 +414,14 @@ static void publish_group(alertbook_t *b, ab_event_t *ev, size_t n, int64_t now_
     b->by_state[ev[0].state]++;
 }
 
+static void journal_dirty(alertbook_t *b);
+
 void alertbook_flush(alertbook_t *b, int64_t now_ms)
 {
-    if (b->nevents == 0)
+    if (b->nevents == 0) {
+        journal_dirty(b); /* held transitions of flapping alerts */
         return;
+    }
     silences_expire(b->silences, now_ms);
     /* drop silenced events first: they are tracked, not published */
     size_t n = 0;
@@ -450,4 +473,287 @@ void alertbook_flush(alertbook_t *b, int64_t now_ms)
     for (size_t i = 0; i < n; i++)
         event_free(&b->events[i]);
     b->nevents = 0;
+    journal_dirty(b);
+}
+
+/* ---- durable state ------------------------------------------------------------ */
+
+static void pack_str(msgpack_packer *pk, const char *s)
+{
+    size_t n = strlen(s);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+static void pack_entry(const alertbook_t *b, const ab_alert_t *a, msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 14);
+    pack_str(pk, b->cfg->rules[a->rule].id);
+    if (a->firm >= 0)
+        pack_str(pk, b->reg->firms[a->firm].id);
+    else
+        msgpack_pack_nil(pk);
+    msgpack_pack_uint8(pk, a->firing);
+    msgpack_pack_uint8(pk, a->flapping);
+    msgpack_pack_int64(pk, a->since_ms);
+    msgpack_pack_int64(pk, a->published_ms);
+    msgpack_pack_uint32(pk, a->pending_count);
+    msgpack_pack_int64(pk, a->pending_since);
+    msgpack_pack_double(pk, a->observed);
+    msgpack_pack_double(pk, a->expected);
+    pack_str(pk, a->summary);
+    msgpack_pack_uint64(pk, a->seq);
+    /* oldest first, so the ring is rebuilt in order (the newest decides
+     * when a flapping alert has settled) */
+    uint32_t nf = a->nflaps < AB_FLAP_RING ? a->nflaps : AB_FLAP_RING;
+    uint32_t first = a->nflaps < AB_FLAP_RING ? 0 : a->nflaps % AB_FLAP_RING;
+    msgpack_pack_array(pk, nf);
+    for (uint32_t k = 0; k < nf; k++)
+        msgpack_pack_int64(pk, a->flaps[(first + k) % AB_FLAP_RING]);
+    msgpack_pack_map(pk, a->ndetails);
+    for (uint32_t k = 0; k < a->ndetails; k++) {
+        pack_str(pk, a->details[k].key);
+        if (a->details[k].is_str)
+            pack_str(pk, a->details[k].str);
+        else
+            msgpack_pack_double(pk, a->details[k].num);
+    }
+}
+
+void alertbook_pack(const alertbook_t *b, msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, b->nalerts);
+    for (size_t i = 0; i < b->nalerts; i++)
+        pack_entry(b, b->alerts[i], pk);
+}
+
+/* One record per alert changed by the pass just flushed, after its
+ * publication: the record carries the seq it was published with. */
+static void journal_dirty(alertbook_t *b)
+{
+    for (size_t i = 0; i < b->ndirty; i++) {
+        ab_alert_t *a = b->dirty[i];
+        a->dirty = false;
+        if (!b->journal) {
+            a->journaled_firing = a->firing; /* no journal: nothing more to do */
+            continue;
+        }
+        msgpack_sbuffer_clear(&b->rec);
+        unsigned char tag = RECORD_ALERT;
+        msgpack_sbuffer_write(&b->rec, (const char *)&tag, 1);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &b->rec, msgpack_sbuffer_write);
+        pack_entry(b, a, &pk);
+        if (b->journal(b->journal_data, b->rec.data, b->rec.size) > 0) {
+            a->journaled_firing = a->firing;
+            b->journaled++;
+        } else if (b->journal_failed++ % 100 == 0) {
+            log_warnx("alert %s: its new state could not be journaled (%" PRIu64
+                      " so far): a restart before the next snapshot may publish it again",
+                      a->id, b->journal_failed);
+        }
+    }
+    b->ndirty = 0;
+}
+
+static bool as_i64(const msgpack_object *o, int64_t *v)
+{
+    if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        *v = o->via.i64;
+        return true;
+    }
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT64_MAX) {
+        *v = (int64_t)o->via.u64;
+        return true;
+    }
+    return false;
+}
+
+static bool is_float(const msgpack_object *o)
+{
+    return o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32;
+}
+
+static bool is_str_max(const msgpack_object *o, size_t max)
+{
+    return o->type == MSGPACK_OBJECT_STR && o->via.str.size <= max &&
+           !memchr(o->via.str.ptr, '\0', o->via.str.size);
+}
+
+/* Checks one entry; the field at fault in why. */
+static bool entry_ok(const msgpack_object *e, char *why, size_t size)
+{
+    int64_t t;
+    if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 14) {
+        snprintf(why, size, "not an array of 14");
+        return false;
+    }
+    const msgpack_object *v = e->via.array.ptr;
+    const char *bad = NULL;
+    if (!is_str_max(&v[0], PROTO_MAX_ID_LEN) || v[0].via.str.size == 0)
+        bad = "rule";
+    else if (v[1].type != MSGPACK_OBJECT_NIL &&
+             (!is_str_max(&v[1], PROTO_MAX_ID_LEN) || v[1].via.str.size == 0))
+        bad = "firm";
+    else if (v[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER || v[2].via.u64 > 1)
+        bad = "firing";
+    else if (v[3].type != MSGPACK_OBJECT_POSITIVE_INTEGER || v[3].via.u64 > 1)
+        bad = "flapping";
+    else if (!as_i64(&v[4], &t))
+        bad = "since";
+    else if (!as_i64(&v[5], &t))
+        bad = "published";
+    else if (v[6].type != MSGPACK_OBJECT_POSITIVE_INTEGER || v[6].via.u64 > UINT32_MAX)
+        bad = "pending_count";
+    else if (!as_i64(&v[7], &t))
+        bad = "pending_since";
+    else if (!is_float(&v[8]))
+        bad = "observed";
+    else if (!is_float(&v[9]))
+        bad = "expected";
+    else if (!is_str_max(&v[10], PROTO_MAX_TEXT_LEN))
+        bad = "summary";
+    else if (v[11].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        bad = "seq";
+    else if (v[12].type != MSGPACK_OBJECT_ARRAY || v[12].via.array.size > AB_FLAP_RING)
+        bad = "flaps";
+    else if (v[13].type != MSGPACK_OBJECT_MAP || v[13].via.map.size > PROTO_MAX_DETAILS)
+        bad = "details";
+    for (uint32_t k = 0; !bad && k < v[12].via.array.size; k++)
+        if (!as_i64(&v[12].via.array.ptr[k], &t))
+            bad = "flaps";
+    for (uint32_t k = 0; !bad && k < v[13].via.map.size; k++) {
+        const msgpack_object_kv *kv = &v[13].via.map.ptr[k];
+        if (!is_str_max(&kv->key, PROTO_MAX_ID_LEN) || kv->key.via.str.size == 0 ||
+            !(is_float(&kv->val) || is_str_max(&kv->val, PROTO_MAX_TEXT_LEN)))
+            bad = "details";
+    }
+    if (bad)
+        snprintf(why, size, "%s: malformed", bad);
+    return !bad;
+}
+
+/* The alert a checked entry names, created if need be; NULL if the config
+ * or registry no longer has its rule or firm. */
+static ab_alert_t *entry_alert(alertbook_t *b, const msgpack_object *v)
+{
+    int rule = -1, firm = -1;
+    for (size_t k = 0; k < b->cfg->nrules && rule < 0; k++)
+        if (strlen(b->cfg->rules[k].id) == v[0].via.str.size &&
+            memcmp(b->cfg->rules[k].id, v[0].via.str.ptr, v[0].via.str.size) == 0)
+            rule = (int)k;
+    if (v[1].type == MSGPACK_OBJECT_STR)
+        firm = registry_find(b->reg, v[1].via.str.ptr, v[1].via.str.size);
+    if (rule < 0 || (v[1].type == MSGPACK_OBJECT_STR && firm < 0))
+        return NULL;
+    return alertbook_get(b, rule, firm, true);
+}
+
+/* Gives a the state of a checked entry, whole. */
+static void entry_load(alertbook_t *b, ab_alert_t *a, const msgpack_object *v)
+{
+    bool was = a->firing;
+    int64_t t = 0;
+    a->firing = v[2].via.u64 != 0;
+    a->flapping = v[3].via.u64 != 0;
+    as_i64(&v[4], &a->since_ms);
+    as_i64(&v[5], &a->published_ms);
+    a->pending_count = (uint32_t)v[6].via.u64;
+    as_i64(&v[7], &t);
+    a->pending_since = t;
+    a->observed = v[8].via.f64;
+    a->expected = v[9].via.f64;
+    free(a->summary);
+    a->summary = xstrndup(v[10].via.str.ptr, v[10].via.str.size);
+    a->seq = v[11].via.u64;
+    a->nflaps = v[12].via.array.size;
+    for (uint32_t k = 0; k < a->nflaps; k++)
+        as_i64(&v[12].via.array.ptr[k], &a->flaps[k]);
+    details_free(a->details, a->ndetails);
+    a->ndetails = v[13].via.map.size;
+    for (uint32_t k = 0; k < a->ndetails; k++) {
+        const msgpack_object_kv *kv = &v[13].via.map.ptr[k];
+        ab_detail_t *d = &a->details[k];
+        snprintf(d->key, sizeof d->key, "%.*s", (int)kv->key.via.str.size, kv->key.via.str.ptr);
+        d->is_str = kv->val.type == MSGPACK_OBJECT_STR;
+        d->num = d->is_str ? 0 : kv->val.via.f64;
+        d->str = d->is_str ? xstrndup(kv->val.via.str.ptr, kv->val.via.str.size) : NULL;
+    }
+    a->journaled_firing = a->firing;
+    if (a->firing != was) {
+        if (a->firing)
+            b->firing++;
+        else
+            b->firing--;
+    }
+}
+
+int alertbook_unpack(alertbook_t *b, const msgpack_object *o, bool apply, uint64_t *ret_unknown,
+                     char *err, size_t errlen)
+{
+    if (!o || o->type != MSGPACK_OBJECT_ARRAY) {
+        snprintf(err, errlen, "alerts: missing or not an array");
+        return -1;
+    }
+    for (uint32_t i = 0; i < o->via.array.size; i++) {
+        char why[64];
+        if (!entry_ok(&o->via.array.ptr[i], why, sizeof why)) {
+            snprintf(err, errlen, "alerts: entry %u: %s", i + 1, why);
+            return -1;
+        }
+    }
+    for (uint32_t i = 0; apply && i < o->via.array.size; i++) {
+        const msgpack_object *v = o->via.array.ptr[i].via.array.ptr;
+        ab_alert_t *a = entry_alert(b, v);
+        if (a)
+            entry_load(b, a, v);
+        else if (ret_unknown)
+            (*ret_unknown)++;
+    }
+    return 0;
+}
+
+int alertbook_replay(alertbook_t *b, const void *payload, size_t len, char *err, size_t errlen)
+{
+    const unsigned char *p = payload;
+    if (len < 2 || p[0] != RECORD_ALERT) {
+        snprintf(err, errlen, "alert record: too short or not tagged 0x%02x", RECORD_ALERT);
+        return -1;
+    }
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 2048);
+    msgpack_object o;
+    size_t off = 0;
+    char why[64];
+    int rc = -1;
+    if (msgpack_unpack((const char *)p + 1, len - 1, &off, &zone, &o) != MSGPACK_UNPACK_SUCCESS ||
+        off != len - 1) {
+        snprintf(err, errlen, "alert record: not one MessagePack value");
+    } else if (!entry_ok(&o, why, sizeof why)) {
+        snprintf(err, errlen, "alert record: %s", why);
+    } else {
+        ab_alert_t *a = entry_alert(b, o.via.array.ptr);
+        rc = 1;
+        if (a) {
+            entry_load(b, a, o.via.array.ptr);
+            /* the seq file is written after the record: repair it if a
+             * kill came between the two */
+            const config_rule_t *r = &b->cfg->rules[a->rule];
+            alerts_seq_raise(b->pub, b->cfg->clusters[r->cluster].id, a->seq);
+            rc = 0;
+        }
+    }
+    msgpack_zone_destroy(&zone);
+    return rc;
+}
+
+void alertbook_recovered(alertbook_t *b)
+{
+    for (size_t i = 0; i < b->nalerts; i++) {
+        ab_alert_t *a = b->alerts[i];
+        if (a->firing == a->journaled_firing || a->flapping)
+            continue;
+        /* its transition was replayed from a batch but never published */
+        queue(b, a, a->firing ? PROTO_ALERT_FIRING : PROTO_ALERT_RESOLVED, false);
+    }
 }

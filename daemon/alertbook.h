@@ -15,6 +15,15 @@
  *
  * In quiet mode (WAL replay at start-up) states change but nothing is
  * published: those transitions were published before the restart.
+ *
+ * Durable when it happens: with a journal hook set (the server's WAL), every
+ * alert whose state changed in a way that matters -- a transition, with its
+ * since and flap times; a publication, with its seq and time (reminders
+ * too); a silenced one; flapping held or settled -- is journaled as a
+ * RECORD_ALERT record (its whole state, as in the snapshot) when the
+ * evaluation pass that changed it is flushed, right after its publication.
+ * Replay applies those records over what replaying the batches re-derived,
+ * so a restart finds each alert exactly as it was published.
  */
 #ifndef CLUSTERMON_ALERTBOOK_H
 #define CLUSTERMON_ALERTBOOK_H
@@ -52,6 +61,8 @@ typedef struct {
     uint32_t ndetails;
     ab_detail_t details[PROTO_MAX_DETAILS];
     uint64_t seq;            /* seq of its last publication */
+    bool journaled_firing;   /* firing, as last journaled or restored (not itself stored) */
+    bool dirty;              /* changed this pass: journaled at the flush */
 } ab_alert_t;
 
 /* One evaluation's result, filled by a rule. */
@@ -92,6 +103,13 @@ typedef struct {
     ab_event_t *events;      /* queued by this pass */
     size_t nevents, events_cap;
     bool quiet;
+    ab_alert_t **dirty;      /* changed since the last flush, to journal */
+    size_t ndirty, dirty_cap;
+    record_journal_fn journal; /* NULL: nothing journaled (tests, WAL replay) */
+    void *journal_data;
+    msgpack_sbuffer rec;     /* reused record buffer */
+    uint64_t journaled;      /* RECORD_ALERT records written */
+    uint64_t journal_failed; /* ... that the journal could not take (disk full) */
     uint64_t firing;         /* alerts firing now */
     uint64_t suppressed;     /* events not published: silenced */
     uint64_t grouped;        /* events published inside a grouped alert */
@@ -122,6 +140,35 @@ void alertbook_flush(alertbook_t *b, int64_t now_ms);
 /* Fills a proto alert from a in the given state (strings borrow from a and
  * the config; details point into a). */
 void alertbook_to_proto(const alertbook_t *b, const ab_alert_t *a, int state, proto_alert_t *out);
+
+/* ---- durable state ----------------------------------------------------------- */
+
+/* Writes every alert the book knows, for the snapshot: an array of
+ * [rule id, firm|nil, firing, flapping, since, published, pending_count,
+ * pending_since, observed, expected, summary, seq, [flap times, oldest
+ * first], {details}]. A RECORD_ALERT record is the tag byte and one entry. */
+void alertbook_pack(const alertbook_t *b, msgpack_packer *pk);
+
+/* Checks (apply false) or loads (apply true) an array alertbook_pack wrote.
+ * Entries whose rule or firm the config and registry no longer have are
+ * dropped and counted in *ret_unknown. Returns 0, or -1 with the reason in
+ * err ("alerts: entry N: ..."): checking first means malformed input changes
+ * nothing. Loaded alerts count as journaled. */
+int alertbook_unpack(alertbook_t *b, const msgpack_object *o, bool apply, uint64_t *ret_unknown,
+                     char *err, size_t errlen);
+
+/* Applies one RECORD_ALERT payload (tag byte included) at WAL replay: the
+ * alert takes the recorded state whole, and its cluster's alert seq is
+ * raised to the recorded one if behind. Returns 0, 1 if the rule or firm is
+ * no longer known (skipped), or -1 with the reason in err (nothing changed). */
+int alertbook_replay(alertbook_t *b, const void *payload, size_t len, char *err, size_t errlen);
+
+/* After WAL replay, out of quiet mode: an alert whose firing state differs
+ * from what was last journaled changed while nothing could be published
+ * (replayed batches whose publication never happened, e.g. the process died
+ * between the two): its current state is queued for the next flush. An
+ * alert whose state is unchanged queues nothing. */
+void alertbook_recovered(alertbook_t *b);
 
 /* Helpers for rules building an evaluation. */
 void ab_eval_reset(ab_eval_t *ev);

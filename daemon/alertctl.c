@@ -112,6 +112,11 @@ void alertctl_silence_add(server_t *srv, msgpack_packer *pk, const proto_ctl_req
     }
     int64_t now = calendar_now_ms();
     uint64_t id = silences_add(&srv->silences, r, c, f, now, now + ms, why_text);
+    if (id == 0) {
+        control_reply_error(pk, "the silence could not be journaled (state_dir full?): not added; "
+                                "retry once the daemon has room");
+        return;
+    }
     proto_ctl_reply_begin(pk, true, "");
     msgpack_pack_map(pk, 2);
     control_pack_kv_u64(pk, "id", id);
@@ -148,9 +153,15 @@ void alertctl_silence_rm(server_t *srv, msgpack_packer *pk, const proto_ctl_requ
         control_reply_error(pk, "id: expected a silence id (see silence list)");
         return;
     }
-    if (silences_remove(&srv->silences, (uint64_t)a->ival) != 0) {
-        char why[64];
-        snprintf(why, sizeof why, "id: no silence %lld", (long long)a->ival);
+    int rc = silences_remove(&srv->silences, (uint64_t)a->ival);
+    if (rc != 0) {
+        char why[160];
+        if (rc == -2)
+            snprintf(why, sizeof why, "the removal of silence %lld could not be journaled "
+                     "(state_dir full?): it stays; retry once the daemon has room",
+                     (long long)a->ival);
+        else
+            snprintf(why, sizeof why, "id: no silence %lld", (long long)a->ival);
         control_reply_error(pk, why);
         return;
     }

@@ -243,6 +243,15 @@ int alerts_seqs_load(alerts_t *al, const msgpack_object *map, bool apply, char *
     return 0;
 }
 
+void alerts_seq_raise(alerts_t *al, const char *cluster, uint64_t seq)
+{
+    alerts_seq_t *s = seq_slot(al, cluster, strlen(cluster), true);
+    if (s && seq > s->seq) {
+        s->seq = seq;
+        seq_persist(al, s);
+    }
+}
+
 void alerts_seqs_raise_floor(alerts_t *al, uint64_t floor)
 {
     if (floor <= al->seq_floor)

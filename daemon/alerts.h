@@ -86,6 +86,10 @@ void alerts_seqs_pack(const alerts_t *al, msgpack_packer *pk);
 int alerts_seqs_load(alerts_t *al, const msgpack_object *map, bool apply, char *err,
                      size_t errlen);
 
+/* Raises cluster's seq to seq if it is behind (written to the file then):
+ * a journaled alert record proves that seq was published. */
+void alerts_seq_raise(alerts_t *al, const char *cluster, uint64_t seq);
+
 /* A snapshot of an older daemon carries one global seq: every cluster goes
  * on from at least it. */
 void alerts_seqs_raise_floor(alerts_t *al, uint64_t floor);

@@ -27,6 +27,7 @@
 #include <zmq.h>
 
 #include "daemon/log.h"
+#include "daemon/record.h"
 #include "daemon/streams.h"
 #include "daemon/zpoll.h"
 #include "proto/proto.h"
@@ -68,10 +69,10 @@ typedef struct {
     uint64_t wal_pos;
 } ingest_pending_t;
 
-/* WAL record tags: the first byte of a record's payload. A record that starts
- * with a MessagePack map is a protocol-1 batch from an older daemon. */
-#define INGEST_REC_BATCH 0x01  /* [tag][u8 keylen][key][batch message] */
-#define INGEST_REC_SETTLE 0x02 /* [tag][u8 keylen][key][u8 status][u8 agentlen][agent][u64 epoch][u64 seq] */
+/* WAL record tags (record.h): the first byte of a record's payload. A record
+ * that starts with a MessagePack map is a protocol-1 batch from an older daemon. */
+#define INGEST_REC_BATCH RECORD_BATCH   /* [tag][u8 keylen][key][batch message] */
+#define INGEST_REC_SETTLE RECORD_SETTLE /* [tag][u8 keylen][key][u8 status][u8 agentlen][agent][u64 epoch][u64 seq] */
 
 typedef struct {
     struct server *srv;

@@ -139,6 +139,8 @@ static int reload_apply(server_t *srv, reload_status_t *pending, char *err, size
     alertbook_t book;
     alertbook_init(&book, cfg, reg, &srv->alerts, &srv->silences);
     book.quiet = false;
+    book.journal = old->journal;
+    book.journal_data = old->journal_data;
     size_t kept = 0, ended = 0;
     int64_t now = calendar_now_ms();
     for (size_t i = 0; i < old->nalerts; i++) {

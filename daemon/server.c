@@ -116,11 +116,42 @@ static int lock_state_dir(server_t *srv, char *err, size_t errlen)
     return 0;
 }
 
+/* Each WAL record goes back to the module that wrote it (record.h). */
 static int replay_cb(const void *payload, size_t len, void *data)
 {
     server_t *srv = data;
-    ingest_replay(&srv->ingest, payload, len);
+    const unsigned char *p = payload;
+    char err[256];
+    int rc;
+    switch (len ? p[0] : 0) {
+    case RECORD_ALERT:
+        rc = alertbook_replay(&srv->book, payload, len, err, sizeof err);
+        if (rc > 0)
+            log_debug("WAL replay: an alert of a rule or firm no longer configured: skipped");
+        break;
+    case RECORD_SILENCE:
+        rc = silences_replay(&srv->silences, payload, len, err, sizeof err);
+        break;
+    default:
+        ingest_replay(&srv->ingest, payload, len);
+        return 0;
+    }
+    if (rc < 0)
+        log_warnx("WAL replay: %s: skipped", err);
     return 0;
+}
+
+/* The alertbook's and the silences' journal: their records go into the WAL
+ * with the batches, so a change is durable when it happens (record.h). */
+static uint64_t journal_cb(void *data, const void *payload, size_t len)
+{
+    server_t *srv = data;
+    if (srv->wal.fd < 0)
+        return 0;
+    uint64_t pos = wal_append(&srv->wal, payload, len);
+    if (pos && srv->cfg->fsync_policy == WAL_FSYNC_ALWAYS)
+        wal_sync(&srv->wal);
+    return pos;
 }
 
 static void wal_synced(wal_t *w, uint64_t synced)
@@ -387,6 +418,10 @@ int server_open(server_t *srv, const server_source_t *src, config_t **pcfg, regi
             srv->reg->firms[f].first_seen_ms = srv->started_ms;
             srv->snapshot_wanted = true; /* only a snapshot keeps it */
         }
+    /* from here on every alert and silence change is journaled */
+    srv->book.journal = srv->silences.journal = journal_cb;
+    srv->book.journal_data = srv->silences.journal_data = srv;
+    alertbook_recovered(&srv->book); /* published by the reconcile below */
     srv->wal_pos_at_snapshot = 0;
     srv->snap.last_ms = (int64_t)uv_now(&srv->loop);
     uv_timer_init(&srv->loop, &srv->cron);
@@ -496,9 +531,33 @@ int server_peer_timeout(void *sock, double seconds, char *err, size_t errlen)
     return 0;
 }
 
+/* A stop leaves a snapshot of what changed since the last one (the WAL
+ * grew, or this run replayed a WAL tail and took none), so the next start
+ * reads it rather than the WAL. Runs once the loop has run out: no fsync and
+ * no other snapshot is under way. */
+static void snapshot_on_stop(server_t *srv)
+{
+    if (srv->wal.fd < 0 || srv->wal.full)
+        return;
+    if (srv->wal.pos <= srv->wal_pos_at_snapshot &&
+        !(srv->snap.written == 0 && srv->recovery.wal.records > 0))
+        return;
+    char err[256];
+    int64_t closed = wal_rotate(&srv->wal, err, sizeof err);
+    if (closed < 0) {
+        log_error("snapshot at stop: cannot rotate the WAL: %s", err);
+        return;
+    }
+    srv->wal_pos_at_snapshot = srv->wal.pos;
+    if (snapshot_write_now(&srv->snap, srv, (uint64_t)closed) == 0)
+        log_info("snapshot at stop: %016" PRIu64 " written (%" PRIu64 " bytes)",
+                 (uint64_t)closed, srv->snap.last_bytes);
+}
+
 int server_run(server_t *srv)
 {
     uv_run(&srv->loop, UV_RUN_DEFAULT);
+    snapshot_on_stop(srv);
     return srv->exit_status;
 }
 

@@ -12,10 +12,9 @@
  *   series      array of [firm, metric, last, last_ts, count,
  *                         [[year, month_mask, quarter_mask, has_annual, any,
  *                           annual, [12 months], [4 quarters]], ...]]
- *   alerts      array of [rule id, firm|nil, firing, flapping, since, published,
- *                pending_count, pending_since, observed, expected, summary,
- *                seq, [flap times], {details}] for every alert the book knows
- *   silences    array of [id, rule, cluster, firm|nil, created, until, reason]
+ *   alerts      every alert the book knows, written by alertbook_pack (alertbook.h)
+ *   silences    the silences and the next id, written by silences_pack (silences.h;
+ *               older snapshots: the bare array of silences)
  *   firms_seen  array of [firm, first seen ms]: when the daemon first had each
  *               firm in its registry (optional: older snapshots lack it)
  *
@@ -139,55 +138,10 @@ static void serialise(server_t *srv, uint64_t segment, msgpack_sbuffer *buf)
         }
     }
 
-    const alertbook_t *book = &srv->book;
     pack_str(&pk, "alerts");
-    msgpack_pack_array(&pk, book->nalerts);
-    for (size_t i = 0; i < book->nalerts; i++) {
-        const ab_alert_t *a = book->alerts[i];
-        msgpack_pack_array(&pk, 14);
-        pack_str(&pk, cfg->rules[a->rule].id);
-        if (a->firm >= 0)
-            pack_str(&pk, reg->firms[a->firm].id);
-        else
-            msgpack_pack_nil(&pk);
-        msgpack_pack_uint8(&pk, a->firing);
-        msgpack_pack_uint8(&pk, a->flapping);
-        msgpack_pack_int64(&pk, a->since_ms);
-        msgpack_pack_int64(&pk, a->published_ms);
-        msgpack_pack_uint32(&pk, a->pending_count);
-        msgpack_pack_int64(&pk, a->pending_since);
-        msgpack_pack_double(&pk, a->observed);
-        msgpack_pack_double(&pk, a->expected);
-        pack_str(&pk, a->summary);
-        msgpack_pack_uint64(&pk, a->seq);
-        msgpack_pack_array(&pk, a->nflaps < AB_FLAP_RING ? a->nflaps : AB_FLAP_RING);
-        for (uint32_t k = 0; k < a->nflaps && k < AB_FLAP_RING; k++)
-            msgpack_pack_int64(&pk, a->flaps[k]);
-        msgpack_pack_map(&pk, a->ndetails);
-        for (uint32_t k = 0; k < a->ndetails; k++) {
-            pack_str(&pk, a->details[k].key);
-            if (a->details[k].is_str)
-                pack_str(&pk, a->details[k].str);
-            else
-                msgpack_pack_double(&pk, a->details[k].num);
-        }
-    }
+    alertbook_pack(&srv->book, &pk);
     pack_str(&pk, "silences");
-    msgpack_pack_array(&pk, srv->silences.n);
-    for (size_t i = 0; i < srv->silences.n; i++) {
-        const silence_t *x = &srv->silences.items[i];
-        msgpack_pack_array(&pk, 7);
-        msgpack_pack_uint64(&pk, x->id);
-        pack_str(&pk, x->rule);
-        pack_str(&pk, x->cluster);
-        if (x->firm)
-            pack_str(&pk, x->firm);
-        else
-            msgpack_pack_nil(&pk);
-        msgpack_pack_int64(&pk, x->created_ms);
-        msgpack_pack_int64(&pk, x->until_ms);
-        pack_str(&pk, x->reason);
-    }
+    silences_pack(&srv->silences, &pk);
     pack_str(&pk, "firms_seen");
     msgpack_pack_array(&pk, reg->nfirms);
     for (size_t f = 0; f < reg->nfirms; f++) {
@@ -323,10 +277,8 @@ static void write_done(uv_work_t *req, int status)
     free(snaps);
 }
 
-int snapshot_start(snapshot_t *s, server_t *srv, uint64_t segment)
+static void prepare(snapshot_t *s, server_t *srv, uint64_t segment)
 {
-    if (s->running)
-        return -1;
     s->srv = srv;
     if (!s->buf.data)
         msgpack_sbuffer_init(&s->buf);
@@ -335,6 +287,23 @@ int snapshot_start(snapshot_t *s, server_t *srv, uint64_t segment)
     s->segment = segment;
     snap_path(srv->cfg->state_dir, segment, s->path, sizeof s->path);
     s->work.data = s;
+}
+
+int snapshot_write_now(snapshot_t *s, server_t *srv, uint64_t segment)
+{
+    if (s->running)
+        return -1;
+    prepare(s, srv, segment);
+    write_work(&s->work); /* the same steps as on the pool, on this thread */
+    write_done(&s->work, 0);
+    return s->result ? -1 : 0;
+}
+
+int snapshot_start(snapshot_t *s, server_t *srv, uint64_t segment)
+{
+    if (s->running)
+        return -1;
+    prepare(s, srv, segment);
     int rc = uv_queue_work(&srv->loop, &s->work, write_work, write_done);
     if (rc < 0) {
         s->failed++;
@@ -507,105 +476,10 @@ static int load_payload(server_t *srv, const msgpack_object *root, bool apply, l
         }
     }
 
-    o = proto_obj_get(root, "alerts");
-    if (!is_array(o, 0))
-        BAD("alerts: missing");
-    for (uint32_t i = 0; i < o->via.array.size; i++) {
-        const msgpack_object *e = &o->via.array.ptr[i];
-        if (!is_array(e, 14) || !is_str(&e->via.array.ptr[0]) || !is_str(&e->via.array.ptr[10]) ||
-            !is_array(&e->via.array.ptr[12], 0) || e->via.array.ptr[13].type != MSGPACK_OBJECT_MAP)
-            BAD("alerts: malformed entry");
-        const msgpack_object *v = e->via.array.ptr;
-        int64_t n64[8];
-        int idx[] = {2, 3, 4, 5, 6, 7, 11};
-        for (int k = 0; k < 7; k++)
-            if (!as_i64(&v[idx[k]], &n64[k]))
-                BAD("alerts: malformed entry");
-        if ((v[8].type != MSGPACK_OBJECT_FLOAT64 && v[8].type != MSGPACK_OBJECT_FLOAT32) ||
-            (v[9].type != MSGPACK_OBJECT_FLOAT64 && v[9].type != MSGPACK_OBJECT_FLOAT32))
-            BAD("alerts: malformed entry");
-        if (!apply)
-            continue;
-        int rule = -1, firm = -1;
-        for (size_t k = 0; k < cfg->nrules; k++)
-            if (strlen(cfg->rules[k].id) == v[0].via.str.size &&
-                memcmp(cfg->rules[k].id, v[0].via.str.ptr, v[0].via.str.size) == 0)
-                rule = (int)k;
-        if (is_str(&v[1]))
-            firm = registry_find(reg, v[1].via.str.ptr, v[1].via.str.size);
-        if (rule < 0 || (is_str(&v[1]) && firm < 0)) {
-            ls->unknown_rules++;
-            continue;
-        }
-        ab_alert_t *a = alertbook_get(&srv->book, rule, firm, true);
-        a->firing = n64[0] != 0;
-        a->flapping = n64[1] != 0;
-        a->since_ms = n64[2];
-        a->published_ms = n64[3];
-        a->pending_count = (uint32_t)n64[4];
-        a->pending_since = n64[5];
-        a->seq = (uint64_t)n64[6];
-        a->observed = v[8].via.f64;
-        a->expected = v[9].via.f64;
-        free(a->summary);
-        a->summary = xstrndup(v[10].via.str.ptr, v[10].via.str.size);
-        const msgpack_object *fl = &v[12];
-        a->nflaps = 0;
-        for (uint32_t k = 0; k < fl->via.array.size && k < AB_FLAP_RING; k++)
-            if (as_i64(&fl->via.array.ptr[k], &a->flaps[k]))
-                a->nflaps++;
-        const msgpack_object *dm = &v[13];
-        a->ndetails = 0;
-        for (uint32_t k = 0; k < dm->via.map.size && a->ndetails < PROTO_MAX_DETAILS; k++) {
-            const msgpack_object_kv *kv = &dm->via.map.ptr[k];
-            if (!is_str(&kv->key))
-                continue;
-            ab_detail_t *d = &a->details[a->ndetails];
-            snprintf(d->key, sizeof d->key, "%.*s", (int)kv->key.via.str.size, kv->key.via.str.ptr);
-            if (is_str(&kv->val)) {
-                d->is_str = true;
-                d->str = xstrndup(kv->val.via.str.ptr, kv->val.via.str.size);
-            } else if (kv->val.type == MSGPACK_OBJECT_FLOAT64 || kv->val.type == MSGPACK_OBJECT_FLOAT32) {
-                d->is_str = false;
-                d->num = kv->val.via.f64;
-            } else {
-                continue;
-            }
-            a->ndetails++;
-        }
-        if (a->firing)
-            srv->book.firing++;
-    }
-
-    o = proto_obj_get(root, "silences");
-    if (!is_array(o, 0))
-        BAD("silences: missing");
-    for (uint32_t i = 0; i < o->via.array.size; i++) {
-        const msgpack_object *e = &o->via.array.ptr[i];
-        uint64_t id;
-        int64_t created, until;
-        if (!is_array(e, 7) || !as_u64(&e->via.array.ptr[0], &id) || !is_str(&e->via.array.ptr[1]) ||
-            !is_str(&e->via.array.ptr[2]) || !as_i64(&e->via.array.ptr[4], &created) ||
-            !as_i64(&e->via.array.ptr[5], &until) || !is_str(&e->via.array.ptr[6]))
-            BAD("silences: malformed entry");
-        if (!apply)
-            continue;
-        const msgpack_object *v = e->via.array.ptr;
-        char *rule = xstrndup(v[1].via.str.ptr, v[1].via.str.size);
-        char *cl = xstrndup(v[2].via.str.ptr, v[2].via.str.size);
-        char *firm = is_str(&v[3]) ? xstrndup(v[3].via.str.ptr, v[3].via.str.size) : NULL;
-        char *reason = xstrndup(v[6].via.str.ptr, v[6].via.str.size);
-        silences_t *ss = &srv->silences;
-        uint64_t got = silences_add(ss, rule, cl, firm, created, until, reason);
-        ss->items[ss->n - 1].id = id; /* keep its id */
-        if (id >= ss->next_id)
-            ss->next_id = id + 1;
-        (void)got;
-        free(rule);
-        free(cl);
-        free(firm);
-        free(reason);
-    }
+    if (alertbook_unpack(&srv->book, proto_obj_get(root, "alerts"), apply, &ls->unknown_rules,
+                         err, errlen) != 0 ||
+        silences_unpack(&srv->silences, proto_obj_get(root, "silences"), apply, err, errlen) != 0)
+        return -1;
 
     o = proto_obj_get(root, "firms_seen");
     if (o && !is_array(o, 0))

@@ -73,6 +73,11 @@ int snapshot_load(struct server *srv, const uint64_t *segs, size_t nsegs,
  * (wal.h), which starts the disk-full recovery. */
 int snapshot_start(snapshot_t *s, struct server *srv, uint64_t segment);
 
+/* The same, written synchronously on the calling thread: for the snapshot
+ * of a clean stop, once the loop has run out (nothing else is writing).
+ * Returns 0, or -1 (logged and counted in failed). */
+int snapshot_write_now(snapshot_t *s, struct server *srv, uint64_t segment);
+
 void snapshot_free(snapshot_t *s);
 
 #endif

@@ -813,6 +813,367 @@ START_TEST(test_quiet)
 }
 END_TEST
 
+/* ---- durable state: pack, unpack, journal, replay ------------------------------------ */
+
+/* Records the journal hook was given, concatenated: [u32 len][payload]... */
+typedef struct {
+    unsigned char buf[65536];
+    size_t used;
+    unsigned n;
+    bool fail;
+} journal_t;
+
+static uint64_t journal_cb(void *data, const void *payload, size_t len)
+{
+    journal_t *j = data;
+    if (j->fail)
+        return 0;
+    ck_assert_uint_le(j->used + 4 + len, sizeof j->buf);
+    uint32_t l = (uint32_t)len;
+    memcpy(j->buf + j->used, &l, 4);
+    memcpy(j->buf + j->used + 4, payload, len);
+    j->used += 4 + len;
+    j->n++;
+    return j->used;
+}
+
+/* The book packed, for byte comparisons; caller destroys. */
+static void pack_book(const alertbook_t *book, msgpack_sbuffer *out)
+{
+    msgpack_packer pk;
+    msgpack_sbuffer_init(out);
+    msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+    alertbook_pack(book, &pk);
+}
+
+/* A book with a bit of everything: firing with details, resolved, flapping
+ * past the ring's first lap, a reminder sent. */
+static void busy_book(void)
+{
+    eval_note(R_COD, "wp-1", true, true, 55, "first", T0);
+    eval(R_COD, "wp-2", true, 56, T0);
+    alertbook_flush(&b, T0);
+    eval(R_COD, "wp-2", false, 30, T0 + SEC);
+    eval(R_REMIND, "wp-3", true, 150, T0 + SEC);
+    alertbook_flush(&b, T0 + SEC);
+    alertbook_tick(&b, T0 + 11 * MINUTE); /* a reminder */
+    alertbook_flush(&b, T0 + 11 * MINUTE);
+    for (int i = 0; i < 20; i++) /* flapping, 20 flaps: the ring wrapped */
+        eval(R_COD, "wp-4", i % 2 == 0, i % 2 == 0 ? 55 : 30, T0 + 12 * MINUTE + i * SEC);
+    alertbook_flush(&b, T0 + 13 * MINUTE);
+}
+
+static void unpack_into(alertbook_t *book, const msgpack_sbuffer *packed, int want_rc)
+{
+    msgpack_zone zone;
+    msgpack_object o;
+    size_t off = 0;
+    char err[256] = "";
+    uint64_t unknown = 0;
+
+    msgpack_zone_init(&zone, 4096);
+    ck_assert_int_eq(msgpack_unpack(packed->data, packed->size, &off, &zone, &o),
+                     MSGPACK_UNPACK_SUCCESS);
+    ck_assert_int_eq(alertbook_unpack(book, &o, false, &unknown, err, sizeof err), want_rc);
+    if (want_rc == 0)
+        ck_assert_int_eq(alertbook_unpack(book, &o, true, &unknown, err, sizeof err), 0);
+    else
+        ck_assert_msg(strncmp(err, "alerts: ", 8) == 0, "%s", err);
+    ck_assert_uint_eq(unknown, 0);
+    msgpack_zone_destroy(&zone);
+}
+
+/* pack -> unpack -> pack gives the same bytes: every field survives,
+ * the flap ring in order included. */
+START_TEST(test_pack_round_trip)
+{
+    msgpack_sbuffer one, two;
+    alertbook_t copy;
+
+    busy_book();
+    ck_assert(alert(R_COD, "wp-4")->flapping);
+    ck_assert_uint_eq(alert(R_COD, "wp-4")->nflaps, 20);
+    pack_book(&b, &one);
+    alertbook_init(&copy, cfg, reg, &al, &sil);
+    unpack_into(&copy, &one, 0);
+    ck_assert_uint_eq(copy.nalerts, b.nalerts);
+    ck_assert_uint_eq(copy.firing, b.firing);
+    pack_book(&copy, &two);
+    ck_assert_uint_eq(one.size, two.size);
+    ck_assert(memcmp(one.data, two.data, one.size) == 0);
+    /* the newest flap is last, as the settle check wants */
+    const ab_alert_t *a = alertbook_get(&copy, R_COD, firm("wp-4"), false);
+    ck_assert_int_eq(a->flaps[(a->nflaps - 1) % AB_FLAP_RING], T0 + 12 * MINUTE + 19 * SEC);
+    ck_assert_uint_eq(a->seq, alert(R_COD, "wp-4")->seq);
+    ck_assert(alertbook_get(&copy, R_REMIND, firm("wp-3"), false)->published_ms ==
+              T0 + 11 * MINUTE);
+    msgpack_sbuffer_destroy(&one);
+    msgpack_sbuffer_destroy(&two);
+    alertbook_free(&copy);
+}
+END_TEST
+
+/* Malformed input is refused whole: nothing of it is applied. */
+START_TEST(test_unpack_malformed)
+{
+    /* one good entry, then field k of a copy replaced by something wrong */
+    static const struct {
+        const char *name;
+        int field;    /* -1: the entry itself */
+        int kind;     /* what to put there */
+    } bad[] = {
+        {"entry not an array", -1, 0},     {"rule not a string", 0, 1},
+        {"rule empty", 0, 2},              {"firm a number", 1, 1},
+        {"firing 2", 2, 3},                {"flapping a string", 3, 4},
+        {"since a string", 4, 4},          {"published a float", 5, 5},
+        {"pending_count negative", 6, 6},  {"observed an int", 8, 1},
+        {"expected nil", 9, 7},            {"summary a number", 10, 1},
+        {"seq negative", 11, 6},           {"flaps not an array", 12, 1},
+        {"flaps too many", 12, 8},         {"details not a map", 13, 1},
+        {"details too many", 13, 9},       {"a detail a bool", 13, 10},
+    };
+    for (size_t c = 0; c < sizeof bad / sizeof bad[0]; c++) {
+        msgpack_sbuffer sb;
+        msgpack_packer pk;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_array(&pk, 2);
+        /* a good entry first: it must not be applied either */
+        msgpack_pack_array(&pk, 14);
+        msgpack_pack_str_with_body(&pk, "cod-limit", 9);
+        msgpack_pack_str_with_body(&pk, "wp-1", 4);
+        msgpack_pack_uint8(&pk, 1);
+        msgpack_pack_uint8(&pk, 0);
+        for (int k = 0; k < 4; k++)
+            msgpack_pack_int64(&pk, T0);
+        msgpack_pack_double(&pk, 1);
+        msgpack_pack_double(&pk, 2);
+        msgpack_pack_str_with_body(&pk, "s", 1);
+        msgpack_pack_uint64(&pk, 7);
+        msgpack_pack_array(&pk, 0);
+        msgpack_pack_map(&pk, 0);
+        if (bad[c].field < 0) {
+            msgpack_pack_str_with_body(&pk, "x", 1);
+        } else {
+            msgpack_pack_array(&pk, 14);
+            for (int k = 0; k < 14; k++) {
+                if (k != bad[c].field) {
+                    switch (k) {
+                    case 0: msgpack_pack_str_with_body(&pk, "cod-limit", 9); break;
+                    case 1: msgpack_pack_str_with_body(&pk, "wp-2", 4); break;
+                    case 2: case 3: msgpack_pack_uint8(&pk, 1); break;
+                    case 8: case 9: msgpack_pack_double(&pk, 1); break;
+                    case 10: msgpack_pack_str_with_body(&pk, "s", 1); break;
+                    case 12: msgpack_pack_array(&pk, 0); break;
+                    case 13: msgpack_pack_map(&pk, 0); break;
+                    default: msgpack_pack_int64(&pk, T0); break;
+                    }
+                    continue;
+                }
+                switch (bad[c].kind) {
+                case 1: msgpack_pack_int64(&pk, 5); break;
+                case 2: msgpack_pack_str_with_body(&pk, "", 0); break;
+                case 3: msgpack_pack_uint8(&pk, 2); break;
+                case 4: msgpack_pack_str_with_body(&pk, "t", 1); break;
+                case 5: msgpack_pack_double(&pk, 1.5); break;
+                case 6: msgpack_pack_int64(&pk, -1); break;
+                case 7: msgpack_pack_nil(&pk); break;
+                case 8:
+                    msgpack_pack_array(&pk, AB_FLAP_RING + 1);
+                    for (int i = 0; i <= AB_FLAP_RING; i++)
+                        msgpack_pack_int64(&pk, T0);
+                    break;
+                case 9:
+                    msgpack_pack_map(&pk, PROTO_MAX_DETAILS + 1);
+                    for (int i = 0; i <= PROTO_MAX_DETAILS; i++) {
+                        char key[8];
+                        int n = snprintf(key, sizeof key, "k%d", i);
+                        msgpack_pack_str_with_body(&pk, key, (size_t)n);
+                        msgpack_pack_double(&pk, i);
+                    }
+                    break;
+                case 10:
+                    msgpack_pack_map(&pk, 1);
+                    msgpack_pack_str_with_body(&pk, "k", 1);
+                    msgpack_pack_true(&pk);
+                    break;
+                }
+            }
+        }
+        unpack_into(&b, &sb, -1);
+        ck_assert_msg(b.nalerts == 0, "%s: applied", bad[c].name);
+        msgpack_sbuffer_destroy(&sb);
+    }
+    /* and not an array at all */
+    char err[128];
+    msgpack_object nil = {.type = MSGPACK_OBJECT_NIL};
+    ck_assert_int_eq(alertbook_unpack(&b, &nil, false, NULL, err, sizeof err), -1);
+    ck_assert_int_eq(alertbook_unpack(&b, NULL, false, NULL, err, sizeof err), -1);
+}
+END_TEST
+
+/* Replays every record of j into book; returns how many were applied. */
+static unsigned replay_all(alertbook_t *book, const journal_t *j)
+{
+    unsigned n = 0;
+    char err[256];
+    for (size_t off = 0; off < j->used;) {
+        uint32_t len;
+        memcpy(&len, j->buf + off, 4);
+        int rc = alertbook_replay(book, j->buf + off + 4, len, err, sizeof err);
+        ck_assert_msg(rc == 0, "%s", err);
+        n++;
+        off += 4 + len;
+    }
+    return n;
+}
+
+/* Every change that matters is journaled when flushed, after its
+ * publication; replaying the records rebuilds the book exactly. */
+START_TEST(test_journal_replays_to_same_book)
+{
+    static journal_t j;
+    msgpack_sbuffer one, two;
+    alertbook_t copy;
+
+    memset(&j, 0, sizeof j);
+    b.journal = journal_cb;
+    b.journal_data = &j;
+    eval(R_COD, "wp-1", true, 55, T0);
+    ck_assert_uint_eq(j.n, 0); /* not before the flush */
+    alertbook_flush(&b, T0);
+    ck_assert_uint_eq(j.n, 1);
+    ck_assert_uint_eq(j.buf[4], RECORD_ALERT);
+    eval(R_COD, "wp-1", true, 55, T0 + SEC); /* the same: nothing to journal */
+    alertbook_flush(&b, T0 + SEC);
+    ck_assert_uint_eq(j.n, 1);
+    busy_book();
+    ck_assert_uint_gt(j.n, 4);
+    ck_assert_uint_eq(b.ndirty, 0);
+
+    pack_book(&b, &one);
+    alertbook_init(&copy, cfg, reg, &al, &sil);
+    replay_all(&copy, &j);
+    pack_book(&copy, &two);
+    ck_assert_uint_eq(one.size, two.size);
+    ck_assert(memcmp(one.data, two.data, one.size) == 0);
+    ck_assert_uint_eq(copy.firing, b.firing);
+    msgpack_sbuffer_destroy(&one);
+    msgpack_sbuffer_destroy(&two);
+    alertbook_free(&copy);
+}
+END_TEST
+
+/* A record names its seq: replay raises the cluster's seq to it (the seq
+ * file may have missed the last write before a kill). */
+START_TEST(test_replay_raises_seq)
+{
+    static journal_t j;
+    msg_t m;
+
+    memset(&j, 0, sizeof j);
+    b.journal = journal_cb;
+    b.journal_data = &j;
+    eval(R_COD, "wp-1", true, 55, T0);
+    alertbook_flush(&b, T0);
+    expect_alert(&m, "cod-limit:wp-1", PROTO_ALERT_FIRING, 1);
+    alerts_close(&al);
+    unlink(seq_path); /* the seq file is lost */
+    char err[256];
+    ck_assert_msg(alerts_init(&al, tmpdir, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(alerts_seq(&al, "energy-env"), 0);
+    alertbook_t copy;
+    alertbook_init(&copy, cfg, reg, &al, &sil);
+    ck_assert_uint_eq(replay_all(&copy, &j), 1);
+    ck_assert_uint_eq(alerts_seq(&al, "energy-env"), 1);
+    alertbook_free(&copy);
+}
+END_TEST
+
+START_TEST(test_replay_malformed)
+{
+    static const struct {
+        const char *name;
+        const char *bytes;
+        size_t len;
+    } bad[] = {
+        {"empty", "", 0},
+        {"tag only", "\x03", 1},
+        {"another tag", "\x04\x90", 2},
+        {"not an entry", "\x03\x90", 2},
+        {"trailing bytes", "\x03\x90\x90", 3},
+        {"truncated", "\x03\x9e\xa9" "cod-limit", 12},
+    };
+    char err[256];
+    for (size_t c = 0; c < sizeof bad / sizeof bad[0]; c++) {
+        ck_assert_msg(alertbook_replay(&b, bad[c].bytes, bad[c].len, err, sizeof err) == -1, "%s",
+                      bad[c].name);
+        ck_assert_msg(strncmp(err, "alert record: ", 14) == 0, "%s: %s", bad[c].name, err);
+    }
+    ck_assert_uint_eq(b.nalerts, 0);
+}
+END_TEST
+
+/* After replay: an alert whose state the replayed batches changed but no
+ * record confirms (its publication never happened) is published once; one
+ * whose state is as journaled publishes nothing. */
+START_TEST(test_recovered_publishes_only_changes)
+{
+    msgpack_sbuffer sb;
+    msg_t m;
+
+    /* wp-1 firing, journaled (as from the snapshot) */
+    eval(R_COD, "wp-1", true, 55, T0);
+    alertbook_flush(&b, T0);
+    expect_alert(&m, "cod-limit:wp-1", PROTO_ALERT_FIRING, 1);
+    pack_book(&b, &sb);
+    alertbook_t copy;
+    alertbook_init(&copy, cfg, reg, &al, &sil);
+    unpack_into(&copy, &sb, 0);
+    msgpack_sbuffer_destroy(&sb);
+
+    /* replay: wp-2 fires from a batch whose record never made it */
+    copy.quiet = true;
+    ab_eval_t ev;
+    ab_eval_reset(&ev);
+    ev.active = true;
+    ev.ts_ms = T0;
+    snprintf(ev.summary, sizeof ev.summary, "breach");
+    alertbook_eval(&copy, R_COD, firm("wp-1"), &ev, T0 + SEC); /* unchanged */
+    alertbook_eval(&copy, R_COD, firm("wp-2"), &ev, T0 + SEC);
+    alertbook_flush(&copy, T0 + SEC);
+    expect_nothing();
+    copy.quiet = false;
+    alertbook_recovered(&copy);
+    alertbook_flush(&copy, T0 + 2 * SEC);
+    expect_alert(&m, "cod-limit:wp-2", PROTO_ALERT_FIRING, 2);
+    expect_nothing();
+    alertbook_recovered(&copy); /* once */
+    alertbook_flush(&copy, T0 + 3 * SEC);
+    expect_nothing();
+    alertbook_free(&copy);
+}
+END_TEST
+
+/* A journal that cannot take the record (disk full) is counted and said. */
+START_TEST(test_journal_failure_counted)
+{
+    static journal_t j;
+    msg_t m;
+
+    memset(&j, 0, sizeof j);
+    j.fail = true;
+    b.journal = journal_cb;
+    b.journal_data = &j;
+    eval(R_COD, "wp-1", true, 55, T0);
+    alertbook_flush(&b, T0);
+    expect_alert(&m, "cod-limit:wp-1", PROTO_ALERT_FIRING, 1); /* published all the same */
+    ck_assert_uint_eq(b.journal_failed, 1);
+    ck_assert_uint_eq(b.journaled, 0);
+    ck_assert(!alert(R_COD, "wp-1")->journaled_firing);
+}
+END_TEST
+
 /* Each cluster counts 1, 2, 3 ... on its own. */
 START_TEST(test_seq_per_cluster)
 {
@@ -1222,6 +1583,13 @@ static Suite *alertbook_suite(void)
     tcase_add_test(tc, test_to_proto);
     tcase_add_test(tc, test_eval_helpers);
     tcase_add_test(tc, test_table_grows);
+    tcase_add_test(tc, test_pack_round_trip);
+    tcase_add_test(tc, test_unpack_malformed);
+    tcase_add_test(tc, test_journal_replays_to_same_book);
+    tcase_add_test(tc, test_replay_raises_seq);
+    tcase_add_test(tc, test_replay_malformed);
+    tcase_add_test(tc, test_recovered_publishes_only_changes);
+    tcase_add_test(tc, test_journal_failure_counted);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -178,6 +178,264 @@ START_TEST(test_ids_increase)
 }
 END_TEST
 
+/* ---- durable state ------------------------------------------------------------------ */
+
+typedef struct {
+    unsigned char buf[8192];
+    size_t used;
+    unsigned n;
+    bool fail;
+} journal_t;
+
+static uint64_t journal_cb(void *data, const void *payload, size_t len)
+{
+    journal_t *j = data;
+    if (j->fail)
+        return 0;
+    ck_assert_uint_le(j->used + 4 + len, sizeof j->buf);
+    uint32_t l = (uint32_t)len;
+    memcpy(j->buf + j->used, &l, 4);
+    memcpy(j->buf + j->used + 4, payload, len);
+    j->used += 4 + len;
+    j->n++;
+    return j->used;
+}
+
+static void pack_set(const silences_t *set, msgpack_sbuffer *out)
+{
+    msgpack_packer pk;
+    msgpack_sbuffer_init(out);
+    msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+    silences_pack(set, &pk);
+}
+
+/* Unpacks buf into set: check, then apply; returns the check's result. */
+static int unpack_set(silences_t *set, const char *buf, size_t len, char *err, size_t errlen)
+{
+    msgpack_zone zone;
+    msgpack_object o;
+    size_t off = 0;
+    msgpack_zone_init(&zone, 1024);
+    ck_assert_int_eq(msgpack_unpack(buf, len, &off, &zone, &o), MSGPACK_UNPACK_SUCCESS);
+    int rc = silences_unpack(set, &o, false, err, errlen);
+    if (rc == 0)
+        ck_assert_int_eq(silences_unpack(set, &o, true, err, errlen), 0);
+    msgpack_zone_destroy(&zone);
+    return rc;
+}
+
+static void assert_same(const silences_t *x, const silences_t *y)
+{
+    ck_assert_uint_eq(x->n, y->n);
+    ck_assert_uint_eq(x->next_id, y->next_id);
+    for (size_t i = 0; i < x->n; i++) {
+        const silence_t *a = &x->items[i], *b = &y->items[i];
+        ck_assert_uint_eq(a->id, b->id);
+        ck_assert_str_eq(a->rule, b->rule);
+        ck_assert_str_eq(a->cluster, b->cluster);
+        ck_assert((a->firm == NULL) == (b->firm == NULL));
+        if (a->firm)
+            ck_assert_str_eq(a->firm, b->firm);
+        ck_assert_int_eq(a->created_ms, b->created_ms);
+        ck_assert_int_eq(a->until_ms, b->until_ms);
+        ck_assert_str_eq(a->reason, b->reason);
+    }
+}
+
+/* Every field survives, and so does the next id (a removed silence's id
+ * is not given again after a restart). */
+START_TEST(test_pack_round_trip)
+{
+    silences_t copy;
+    msgpack_sbuffer sb;
+    char err[128];
+
+    add_fixture();
+    ck_assert_int_eq(silences_remove(&s, 3), 0);
+    pack_set(&s, &sb);
+    silences_init(&copy);
+    ck_assert_int_eq(unpack_set(&copy, sb.data, sb.size, err, sizeof err), 0);
+    assert_same(&s, &copy);
+    ck_assert_uint_eq(silences_add(&copy, "r", "c", NULL, T0, T0 + HOUR, "x"), 4);
+    msgpack_sbuffer_destroy(&sb);
+    silences_free(&copy);
+}
+END_TEST
+
+/* An older daemon's snapshot holds the bare array: read, next id after the highest. */
+START_TEST(test_unpack_legacy_array)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    char err[128];
+
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 1);
+    msgpack_pack_array(&pk, 7);
+    msgpack_pack_uint64(&pk, 7);
+    msgpack_pack_str_with_body(&pk, "cod-limit", 9);
+    msgpack_pack_str_with_body(&pk, "energy-env", 10);
+    msgpack_pack_nil(&pk);
+    msgpack_pack_int64(&pk, T0);
+    msgpack_pack_int64(&pk, T0 + HOUR);
+    msgpack_pack_str_with_body(&pk, "why", 3);
+    ck_assert_int_eq(unpack_set(&s, sb.data, sb.size, err, sizeof err), 0);
+    ck_assert_uint_eq(s.n, 1);
+    ck_assert_uint_eq(s.items[0].id, 7);
+    ck_assert_ptr_null(s.items[0].firm);
+    ck_assert_uint_eq(s.next_id, 8);
+    msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+/* Malformed input is refused whole, with the entry and field named. */
+START_TEST(test_unpack_malformed)
+{
+    static const struct {
+        const char *name;
+        int field, kind; /* field -1: the next_id; -2: the items are not an array */
+        const char *want;
+    } bad[] = {
+        {"next_id missing", -1, 0, "next_id"},
+        {"items not an array", -2, 0, "items array"},
+        {"id 0", 0, 1, "entry 2: id"},
+        {"rule a number", 1, 2, "entry 2: rule"},
+        {"rule empty", 1, 3, "entry 2: rule"},
+        {"cluster nil", 2, 4, "entry 2: cluster"},
+        {"firm a number", 3, 2, "entry 2: firm"},
+        {"created a string", 4, 3, "entry 2: created_ms"},
+        {"until a float", 5, 5, "entry 2: until_ms"},
+        {"reason nil", 6, 4, "entry 2: reason"},
+    };
+    for (size_t c = 0; c < sizeof bad / sizeof bad[0]; c++) {
+        msgpack_sbuffer sb;
+        msgpack_packer pk;
+        char err[128] = "";
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, bad[c].field == -1 ? 1 : 2);
+        if (bad[c].field != -1) {
+            msgpack_pack_str_with_body(&pk, "next_id", 7);
+            msgpack_pack_uint64(&pk, 9);
+        }
+        msgpack_pack_str_with_body(&pk, "items", 5);
+        if (bad[c].field == -2) {
+            msgpack_pack_nil(&pk);
+        } else {
+            msgpack_pack_array(&pk, 2);
+            for (int e = 0; e < 2; e++) {
+                msgpack_pack_array(&pk, 7);
+                for (int k = 0; k < 7; k++) {
+                    int kind = e == 1 && k == bad[c].field ? bad[c].kind : 0;
+                    switch (kind) {
+                    case 1: msgpack_pack_uint64(&pk, 0); break;
+                    case 2: msgpack_pack_int64(&pk, 5); break;
+                    case 3: msgpack_pack_str_with_body(&pk, "", 0); break;
+                    case 4: msgpack_pack_nil(&pk); break;
+                    case 5: msgpack_pack_double(&pk, 1.5); break;
+                    default:
+                        if (k == 0)
+                            msgpack_pack_uint64(&pk, (uint64_t)e + 1);
+                        else if (k >= 4 && k <= 5)
+                            msgpack_pack_int64(&pk, T0);
+                        else
+                            msgpack_pack_str_with_body(&pk, "x", 1);
+                    }
+                }
+            }
+        }
+        ck_assert_msg(unpack_set(&s, sb.data, sb.size, err, sizeof err) == -1, "%s", bad[c].name);
+        ck_assert_msg(strstr(err, bad[c].want) != NULL, "%s: %s", bad[c].name, err);
+        ck_assert_msg(s.n == 0, "%s: applied", bad[c].name);
+        msgpack_sbuffer_destroy(&sb);
+    }
+}
+END_TEST
+
+static void replay_all(silences_t *set, const journal_t *j)
+{
+    char err[128];
+    for (size_t off = 0; off < j->used;) {
+        uint32_t len;
+        memcpy(&len, j->buf + off, 4);
+        ck_assert_msg(silences_replay(set, j->buf + off + 4, len, err, sizeof err) == 0, "%s", err);
+        off += 4 + len;
+    }
+}
+
+/* Add, remove and expire are each journaled; the records replay to the same set. */
+START_TEST(test_journal_replays_to_same_set)
+{
+    static journal_t j;
+    silences_t copy;
+
+    memset(&j, 0, sizeof j);
+    s.journal = journal_cb;
+    s.journal_data = &j;
+    add_fixture();
+    ck_assert_uint_eq(j.n, 3);
+    ck_assert_uint_eq(j.buf[4], RECORD_SILENCE);
+    ck_assert_int_eq(silences_remove(&s, 1), 0);
+    ck_assert_int_eq(silences_remove(&s, 42), -1); /* none: nothing journaled */
+    ck_assert_uint_eq(j.n, 4);
+    ck_assert_uint_eq(silences_expire(&s, T0 + HOUR), 2); /* 2 and 3 lapse */
+    ck_assert_uint_eq(j.n, 6);
+    ck_assert_uint_eq(silences_add(&s, "r", "c", "f", T0, T0 + 3 * HOUR, "later"), 4);
+    silences_init(&copy);
+    replay_all(&copy, &j);
+    assert_same(&s, &copy);
+    replay_all(&copy, &j); /* idempotent */
+    assert_same(&s, &copy);
+    silences_free(&copy);
+}
+END_TEST
+
+/* Not durable, not done: the caller is told and nothing changes. */
+START_TEST(test_journal_failure_refuses)
+{
+    static journal_t j;
+
+    memset(&j, 0, sizeof j);
+    s.journal = journal_cb;
+    s.journal_data = &j;
+    ck_assert_uint_eq(silences_add(&s, "r", "c", NULL, T0, T0 + HOUR, "x"), 1);
+    j.fail = true;
+    ck_assert_uint_eq(silences_add(&s, "r", "c", NULL, T0, T0 + HOUR, "y"), 0);
+    ck_assert_uint_eq(s.n, 1);
+    ck_assert_int_eq(silences_remove(&s, 1), -2);
+    ck_assert_uint_eq(s.n, 1);
+    j.fail = false;
+    ck_assert_uint_eq(silences_add(&s, "r", "c", NULL, T0, T0 + HOUR, "z"), 2); /* no id lost */
+}
+END_TEST
+
+START_TEST(test_replay_malformed)
+{
+    static const struct {
+        const char *name;
+        const char *bytes;
+        size_t len;
+    } bad[] = {
+        {"empty", "", 0},
+        {"tag only", "\x04", 1},
+        {"another tag", "\x03\x91\x01", 3},
+        {"not an array", "\x04\x01", 2},
+        {"removal of id 0", "\x04\x91\x00", 3},
+        {"an add of 3 fields", "\x04\x93\x01\xa1x\xa1y", 7},
+        {"trailing bytes", "\x04\x91\x01\x01", 4},
+    };
+    char err[128];
+    ck_assert_uint_eq(silences_add(&s, "r", "c", NULL, T0, T0 + HOUR, "x"), 1);
+    for (size_t c = 0; c < sizeof bad / sizeof bad[0]; c++) {
+        ck_assert_msg(silences_replay(&s, bad[c].bytes, bad[c].len, err, sizeof err) == -1, "%s",
+                      bad[c].name);
+        ck_assert_msg(strncmp(err, "silence record: ", 16) == 0, "%s: %s", bad[c].name, err);
+        ck_assert_uint_eq(s.n, 1);
+    }
+}
+END_TEST
+
 static Suite *silences_suite(void)
 {
     Suite *s_ = suite_create("silences");
@@ -195,6 +453,12 @@ static Suite *silences_suite(void)
     tcase_add_test(tc, test_lapsed_without_expire);
     tcase_add_test(tc, test_remove);
     tcase_add_test(tc, test_ids_increase);
+    tcase_add_test(tc, test_pack_round_trip);
+    tcase_add_test(tc, test_unpack_legacy_array);
+    tcase_add_test(tc, test_unpack_malformed);
+    tcase_add_test(tc, test_journal_replays_to_same_set);
+    tcase_add_test(tc, test_journal_failure_refuses);
+    tcase_add_test(tc, test_replay_malformed);
     suite_add_tcase(s_, tc);
     return s_;
 }

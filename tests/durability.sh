@@ -89,7 +89,7 @@ N=120  # seqs 1..120: one byte each, so every record has the same size
 awk -v n=$N 'BEGIN { for (i = 0; i < n; i++) printf "ee-001,revenue,1000,%d-%02d\n", 2150 + int(i / 12), i % 12 + 1 }' \
     > "$TMP/wal.csv"
 "$BIN/clustermon-agent" -s "$TMP/spool" -e "$INGEST" -a walagent -b 1 "$TMP/wal.csv"
-stop_daemon TERM
+stop_daemon KILL # a clean stop would snapshot: the state must be in the WAL alone
 seg=$(ls "$STATE"/wal-*.log | sort | head -1)
 size=$(stat -c %s "$seg")
 rec=$(( (size - 16) / N ))

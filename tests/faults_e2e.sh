@@ -126,7 +126,7 @@ check "b: totals exact from the previous snapshot + WAL" \
     [ "$(total revenue 2121) $(total revenue 2124)" = "$want" ]
 check "b: the same $applied samples" [ "$(status_field samples_applied)" = "$applied" ]
 check "b: status counts the damaged snapshot" [ "$(status_field recovery.snapshots_damaged)" = 1 ]
-stop_daemon TERM
+stop_daemon KILL # no stop snapshot: the files stay as the cron left them
 
 # No usable snapshot and the WAL trimmed: refused, nothing changed, no
 # advice to move the state directory aside.
@@ -148,7 +148,7 @@ start_daemon "$TMP/one.conf" "$TMP/one.log"
 rows 2130 2 5 | agent -a one -b 30 - 2> /dev/null
 one_snap() { [ "$(status_field snapshots.written)" -ge 1 ]; }
 wait_for 10 one_snap
-stop_daemon TERM
+stop_daemon KILL # (a clean stop would snapshot)
 check "b: one snapshot, WAL from segment 1" \
     sh -c "[ \$(ls '$STATE'/snap-*.snap | wc -l) = 1 ] && [ -e '$STATE/wal-0000000000000001.log' ]"
 printf '\x5a' | dd of="$(ls "$STATE"/snap-*.snap)" bs=1 seek=9 conv=notrunc status=none
@@ -164,10 +164,10 @@ STATE=$TMP/walhdr
 make_config "$TMP/wh.conf" snapshot_interval_s=1000000
 start_daemon "$TMP/wh.conf" "$TMP/wh.log"
 rows 2140 1 3 | agent -a wh1 -b 10 - 2> /dev/null        # segment 1: 12 batches
-stop_daemon TERM
+stop_daemon KILL # no stop snapshot: segments 1 and 2 hold the batches
 start_daemon "$TMP/wh.conf" "$TMP/wh.log"
 rows 2141 1 4 | agent -a wh2 -b 10 - 2> /dev/null        # segment 2: 12 batches
-stop_daemon TERM
+stop_daemon KILL
 cp -a "$STATE" "$TMP/walhdr.pristine"
 s1=$STATE/wal-0000000000000001.log s2=$STATE/wal-0000000000000002.log
 printf 'X' | dd of="$s1" bs=1 seek=2 conv=notrunc status=none      # magic

@@ -1,0 +1,29 @@
+/*
+ * record.h -- the kinds of WAL record, in one place. The WAL (wal.h) frames
+ * and checksums opaque payloads; the first byte of a payload says which
+ * module wrote it and so which one replays it (server.c's replay callback
+ * dispatches on it). Each module encodes and decodes its own records.
+ *
+ * A payload that starts with a MessagePack map (0x80..0x8f, 0xde, 0xdf) is a
+ * protocol-1 batch of an older daemon; no tag here may collide with those.
+ */
+#ifndef CLUSTERMON_RECORD_H
+#define CLUSTERMON_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RECORD_BATCH 0x01   /* ingest: an applied batch (ingest.h) */
+#define RECORD_SETTLE 0x02  /* ingest: a seq refused for good (ingest.h) */
+#define RECORD_ALERT 0x03   /* alertbook: one alert's state after a change (alertbook.h) */
+#define RECORD_SILENCE 0x04 /* silences: one added or removed (silences.h) */
+
+/*
+ * How a module journals a record without knowing the WAL: the server hands
+ * it one of these. Returns the record's WAL position (> 0) once the record
+ * is written (to the page cache at least: a killed process loses nothing),
+ * or 0 if it could not be (disk full). payload is borrowed for the call.
+ */
+typedef uint64_t (*record_journal_fn)(void *data, const void *payload, size_t len);
+
+#endif
