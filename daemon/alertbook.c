@@ -338,7 +338,9 @@ void alertbook_to_proto(const alertbook_t *b, const ab_alert_t *a, int state, pr
     out->expected = isfinite(a->expected) ? a->expected : 0;
     out->summary = proto_str(a->summary);
     out->since_ms = a->since_ms > 0 ? a->since_ms : 0;
-    out->ts_ms = out->since_ms;
+    /* as last published (the Clone pattern's snapshot entry is that message);
+     * publish_one sets its own */
+    out->ts_ms = a->published_ms > 0 ? a->published_ms : out->since_ms;
     out->seq = a->seq ? a->seq : 1;
     out->ndetails = a->ndetails;
     for (uint32_t i = 0; i < a->ndetails; i++) {

@@ -379,7 +379,7 @@ BODIES = {
     "firms": {
         "timezone": "str", "as_of_ms": "int", "silent_days": "int", "cluster": "str?",
         "firms": ("list", {"id": "str", "name": "str", "cluster": "str", "chain": "str?",
-                           "tier": "str", "status": ("enum", "active", "inactive"),
+                           "tier": "str", "status": ("enum", "active", "inactive", "left"),
                            "last_data": "str?", "last_data_ms": "int?", "days_since": "int?",
                            "silent": "bool"}),
     },
@@ -399,7 +399,7 @@ COMMANDS = collections.OrderedDict([
     ("clusters", [("year", "int", False), ("days", "int", False)]),
     ("cluster", [("id", "str", True), ("through", "str", False)]),
     ("firms", [("cluster", "str", False), ("silent", "int", False), ("days", "int", False),
-               ("as_of", "str", False)]),
+               ("as_of", "str", False), ("all", "int", False)]),
     ("alerts", []),
     ("silence_add", [("rule", "str", True), ("cluster", "str", True), ("for", "str", True),
                      ("reason", "str", True), ("firm", "str", False)]),
