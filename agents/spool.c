@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "agents/crc32.h"
+#include "proto/bytes.h"
 #include "proto/proto.h"
 
 #define MAGIC "CMSB"
@@ -104,36 +105,6 @@ static int io_fail(const spool_t *sp, const char *name, const char *what, char *
     reason(err, errlen, "%s/%s: %s: %s", sp->dir, name, what, strerror(e));
     errno = e;
     return SPOOL_EIO;
-}
-
-/* ---- little-endian fields ------------------------------------------------- */
-
-static void put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
 }
 
 /* ---- file primitives ------------------------------------------------------- */
@@ -586,14 +557,14 @@ static int batch_load(spool_t *sp, uint64_t seq, unsigned char **ret_file, size_
         CORRUPT("truncated: %zu bytes, shorter than the %d-byte header", len, SPOOL_HEADER_SIZE);
     if (memcmp(p, MAGIC, 4) != 0)
         CORRUPT("not a spool batch file (bad magic)");
-    if (get32(p + 4) != SPOOL_FORMAT_VERSION)
-        CORRUPT("format version %" PRIu32 ", this agent reads %d", get32(p + 4), SPOOL_FORMAT_VERSION);
-    if (get64(p + 8) != seq)
-        CORRUPT("holds seq %" PRIu64 ", its name says %" PRIu64, get64(p + 8), seq);
-    mlen = get32(p + 36);
+    if (bytes_get_le32(p + 4) != SPOOL_FORMAT_VERSION)
+        CORRUPT("format version %" PRIu32 ", this agent reads %d", bytes_get_le32(p + 4), SPOOL_FORMAT_VERSION);
+    if (bytes_get_le64(p + 8) != seq)
+        CORRUPT("holds seq %" PRIu64 ", its name says %" PRIu64, bytes_get_le64(p + 8), seq);
+    mlen = bytes_get_le32(p + 36);
     if (len != SPOOL_HEADER_SIZE + (size_t)mlen)
         CORRUPT("truncated or padded: %zu bytes, the header says %zu", len, SPOOL_HEADER_SIZE + (size_t)mlen);
-    if (crc32_update(crc32_update(0, p, 40), p + SPOOL_HEADER_SIZE, mlen) != get32(p + 40))
+    if (crc32_update(crc32_update(0, p, 40), p + SPOOL_HEADER_SIZE, mlen) != bytes_get_le32(p + 40))
         CORRUPT("CRC-32 mismatch");
     if (sp->samples == NULL)
         sp->samples = xmalloc(PROTO_MAX_SAMPLES * sizeof(*sp->samples));
@@ -710,9 +681,9 @@ static int recover_position(spool_t *sp, uint64_t state_next_seq, char *err, siz
             reason(err, errlen, "%s", why);
             return rc;
         }
-        sp->input.pos.offset = get64(file + 16);
-        sp->input.pos.line = get64(file + 24);
-        sp->input.pos.crc = get32(file + 32);
+        sp->input.pos.offset = bytes_get_le64(file + 16);
+        sp->input.pos.line = bytes_get_le64(file + 24);
+        sp->input.pos.crc = bytes_get_le32(file + 32);
         free(file);
         return SPOOL_OK;
     }
@@ -944,13 +915,13 @@ int spool_append(spool_t *sp, uint64_t seq, const void *msg, size_t len, const s
         return SPOOL_EFULL;
     }
     memcpy(h, MAGIC, 4);
-    put32(h + 4, SPOOL_FORMAT_VERSION);
-    put64(h + 8, seq);
-    put64(h + 16, pos->offset);
-    put64(h + 24, pos->line);
-    put32(h + 32, pos->crc);
-    put32(h + 36, (uint32_t)len);
-    put32(h + 40, crc32_update(crc32_update(0, h, 40), msg, len));
+    bytes_put_le32(h + 4, SPOOL_FORMAT_VERSION);
+    bytes_put_le64(h + 8, seq);
+    bytes_put_le64(h + 16, pos->offset);
+    bytes_put_le64(h + 24, pos->line);
+    bytes_put_le32(h + 32, pos->crc);
+    bytes_put_le32(h + 36, (uint32_t)len);
+    bytes_put_le32(h + 40, crc32_update(crc32_update(0, h, 40), msg, len));
     batch_name(seq, name, sizeof(name));
     if ((rc = write_atomic(sp, name, h, sizeof(h), msg, len, err, errlen)) != SPOOL_OK)
         return rc;

@@ -23,6 +23,7 @@
 #include "daemon/log.h"
 #include "daemon/server.h"
 #include "daemon/xalloc.h"
+#include "proto/bytes.h"
 
 void members_format_date(int64_t ms, char *buf, size_t size)
 {
@@ -189,17 +190,6 @@ void members_carry(const server_t *srv, const config_t *cfg, registry_t *reg,
 #define MEMBERS_MAGIC "CMMEMB\0\0"
 #define MEMBERS_HEADER 16
 
-static void put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static void members_path(const server_t *srv, char *buf, size_t size)
 {
     snprintf(buf, size, "%s/members", srv->cfg->state_dir);
@@ -263,8 +253,8 @@ int members_save(server_t *srv, int64_t now_ms)
     members_pack(srv, &pk);
     unsigned char *h = (unsigned char *)buf.data;
     memcpy(h, MEMBERS_MAGIC, 8);
-    put32(h + 8, (uint32_t)(buf.size - MEMBERS_HEADER));
-    put32(h + 12, (uint32_t)crc32(0L, (const Bytef *)buf.data + MEMBERS_HEADER,
+    bytes_put_le32(h + 8, (uint32_t)(buf.size - MEMBERS_HEADER));
+    bytes_put_le32(h + 12, (uint32_t)crc32(0L, (const Bytef *)buf.data + MEMBERS_HEADER,
                                   (uInt)(buf.size - MEMBERS_HEADER)));
     char path[4096];
     members_path(srv, path, sizeof path);
@@ -296,11 +286,11 @@ int members_load(server_t *srv)
     int rc = -1;
     const char *why = "not a membership file (bad header)";
     if (fread(hdr, 1, sizeof hdr, fp) == sizeof hdr && memcmp(hdr, MEMBERS_MAGIC, 8) == 0) {
-        uint32_t len = get32(hdr + 8);
+        uint32_t len = bytes_get_le32(hdr + 8);
         buf = xmalloc((size_t)len + 1);
         if (fread(buf, 1, len, fp) != len || fgetc(fp) != EOF)
             why = "its length does not match its header";
-        else if ((uint32_t)crc32(0L, (const Bytef *)buf, (uInt)len) != get32(hdr + 12))
+        else if ((uint32_t)crc32(0L, (const Bytef *)buf, (uInt)len) != bytes_get_le32(hdr + 12))
             why = "CRC mismatch: the file is damaged";
         else {
             msgpack_zone zone;

@@ -16,24 +16,12 @@
 
 #include "daemon/log.h"
 #include "daemon/xalloc.h"
+#include "proto/bytes.h"
 
 #define SEG_MAGIC "CMWAL\0\0\0"
 #define SEG_HEADER 16
 #define REC_MAGIC 0x314c4157u /* "WAL1" little-endian */
 #define REC_HEADER 12
-
-static void put32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16);
-    p[3] = (unsigned char)(v >> 24);
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 static uint32_t crc_of(const void *p, size_t len)
 {
@@ -111,8 +99,8 @@ static int segment_create(wal_t *w, uint64_t n, char *err, size_t errlen)
     }
     unsigned char hdr[SEG_HEADER] = {0};
     memcpy(hdr, SEG_MAGIC, 8);
-    put32(hdr + 8, WAL_FORMAT_VERSION);
-    put32(hdr + 12, crc_of(hdr, 12));
+    bytes_put_le32(hdr + 8, WAL_FORMAT_VERSION);
+    bytes_put_le32(hdr + 12, crc_of(hdr, 12));
     struct iovec iov = {hdr, sizeof hdr};
     if (write_all(fd, &iov, 1) != 0 || fsync(fd) != 0 || fsync_dir(w->dir) != 0) {
         int e = errno;
@@ -204,9 +192,9 @@ uint64_t wal_append(wal_t *w, const void *payload, size_t len)
         return 0;
     }
     unsigned char hdr[REC_HEADER];
-    put32(hdr, REC_MAGIC);
-    put32(hdr + 4, (uint32_t)len);
-    put32(hdr + 8, crc_of(payload, len));
+    bytes_put_le32(hdr, REC_MAGIC);
+    bytes_put_le32(hdr + 4, (uint32_t)len);
+    bytes_put_le32(hdr + 8, crc_of(payload, len));
     struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)(uintptr_t)payload, len}};
     if (write_all(w->fd, iov, 2) != 0) {
         int e = errno;
@@ -373,12 +361,12 @@ uint64_t wal_first_gap(const uint64_t *segs, size_t n, uint64_t after)
 
 static bool record_ok(const unsigned char *buf, size_t size, size_t off, size_t *ret_len)
 {
-    if (size - off < REC_HEADER || get32(buf + off) != REC_MAGIC)
+    if (size - off < REC_HEADER || bytes_get_le32(buf + off) != REC_MAGIC)
         return false;
-    size_t len = get32(buf + off + 4);
+    size_t len = bytes_get_le32(buf + off + 4);
     if (len > WAL_MAX_RECORD || size - off - REC_HEADER < len)
         return false;
-    if (crc_of(buf + off + REC_HEADER, len) != get32(buf + off + 8))
+    if (crc_of(buf + off + REC_HEADER, len) != bytes_get_le32(buf + off + 8))
         return false;
     *ret_len = len;
     return true;
@@ -393,7 +381,7 @@ typedef enum { HDR_OK, HDR_DAMAGED, HDR_OTHER_VERSION } hdr_state_t;
 static hdr_state_t header_judge(const unsigned char *buf, size_t size, char *why, size_t whylen)
 {
     bool magic = memcmp(buf, SEG_MAGIC, 8) == 0;
-    uint32_t version = get32(buf + 8), check = get32(buf + 12);
+    uint32_t version = bytes_get_le32(buf + 8), check = bytes_get_le32(buf + 12);
     size_t len;
     if (check != 0 && check != crc_of(buf, 12)) {
         snprintf(why, whylen, "header check mismatch%s, format version field %u",
@@ -463,7 +451,7 @@ static int replay_segment(const char *path, bool last, wal_record_cb cb, void *d
     hdr_state_t hs = header_judge(buf, size, why, sizeof why);
     if (hs == HDR_OTHER_VERSION) {
         snprintf(err, errlen, "%s: WAL format version %u; this clustermond reads version %d", path,
-                 get32(buf + 8), WAL_FORMAT_VERSION);
+                 bytes_get_le32(buf + 8), WAL_FORMAT_VERSION);
         rc = -1;
         goto out;
     }
