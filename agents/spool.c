@@ -27,6 +27,7 @@
 
 #include "agents/crc32.h"
 #include "proto/bytes.h"
+#include "proto/clock.h"
 #include "proto/proto.h"
 
 #define MAGIC "CMSB"
@@ -710,11 +711,8 @@ bool spool_agent_id_ok(const char *id)
 static uint64_t new_epoch(void)
 {
     uint64_t e = 0;
-    if (getrandom(&e, sizeof e, 0) != (ssize_t)sizeof e) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        e = ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) ^ ((uint64_t)getpid() << 32);
-    }
+    if (getrandom(&e, sizeof e, 0) != (ssize_t)sizeof e)
+        e = clock_wall_ns() ^ ((uint64_t)getpid() << 32);
     e &= (1ull << 53) - 1;
     return e ? e : 1;
 }

@@ -17,6 +17,7 @@
 #include "daemon/log.h"
 #include "daemon/xalloc.h"
 #include "proto/bytes.h"
+#include "proto/clock.h"
 
 #define SEG_MAGIC "CMWAL\0\0\0"
 #define SEG_HEADER 16
@@ -26,13 +27,6 @@
 static uint32_t crc_of(const void *p, size_t len)
 {
     return (uint32_t)crc32(0L, p, (uInt)len);
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 void wal_segment_path(const char *dir, uint64_t n, char *buf, size_t size)
@@ -233,7 +227,7 @@ static void sync_done(uv_fs_t *req)
     int64_t result = req->result;
     uv_file fd = req->file;
     uv_fs_req_cleanup(req);
-    uint64_t ns = now_ns() - w->sync_started_ns;
+    uint64_t ns = clock_monotonic_ns() - w->sync_started_ns;
     w->fsyncs++;
     w->fsync_ns_total += ns;
     if (ns > w->fsync_ns_max)
@@ -257,7 +251,7 @@ static void sync_start(wal_t *w, int fd)
 {
     w->sync_req.data = w;
     w->sync_target = w->pos;
-    w->sync_started_ns = now_ns();
+    w->sync_started_ns = clock_monotonic_ns();
     int rc = uv_fs_fdatasync(w->loop, &w->sync_req, fd, sync_done);
     if (rc < 0) {
         log_warnx("wal: cannot start fsync: %s", uv_strerror(rc));
