@@ -56,11 +56,11 @@
 #include "agents/alertjson.h"
 #include "agents/args.h"
 #include "agents/clientkey.h"
-#include "agents/atomicfile.h"
 #include "agents/clone.h"
 #include "agents/handoff.h"
 #include "agents/execq.h"
 #include "proto/clock.h"
+#include "proto/fileio.h"
 #include "proto/proto.h"
 
 #define PROG "clustermon-sub"
@@ -226,7 +226,7 @@ static void flush_state(sub_t *s)
         warnx("--state-file %s: out of memory", s->opt->state_file);
         return;
     }
-    if (atomicfile_write(s->opt->state_file, text, strlen(text), 0600, err, sizeof err) != 0)
+    if (fileio_write_atomic(s->opt->state_file, text, strlen(text), 0600, err, sizeof err) != 0)
         warnx("--state-file: %s", err);
     else
         s->dirty = false;

@@ -28,6 +28,7 @@
 #include "agents/crc32.h"
 #include "proto/bytes.h"
 #include "proto/clock.h"
+#include "proto/fileio.h"
 #include "proto/proto.h"
 
 #define MAGIC "CMSB"
@@ -133,23 +134,6 @@ static bool batch_name_parse(const char *name, uint64_t *ret_seq)
     return v > 0;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 static int sync_dir(spool_t *sp, char *err, size_t errlen)
 {
     if (fsync(sp->dirfd) != 0)
@@ -158,44 +142,19 @@ static int sync_dir(spool_t *sp, char *err, size_t errlen)
 }
 
 /*
- * Writes name atomically: NAME.tmp with the two pieces, fsync, rename over
- * name, fsync the directory. A crash leaves either the old file or the new
- * one (and maybe a NAME.tmp, which spool_open() removes).
+ * Writes name atomically from the two pieces (proto/fileio.h: a temp file,
+ * fsync, rename over name, fsync of the directory). A crash leaves either
+ * the old file or the new one (and maybe a NAME.XXXXXX.tmp, which
+ * spool_open() removes).
  */
 static int write_atomic(spool_t *sp, const char *name, const void *a, size_t alen, const void *b,
                         size_t blen, char *err, size_t errlen)
 {
-    char tmp[64];
-    int fd;
+    struct iovec iov[2] = {{(void *)(uintptr_t)a, alen}, {(void *)(uintptr_t)b, blen}};
 
-    snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, name);
-    fd = openat(sp->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return io_fail(sp, tmp, "create", err, errlen);
-    if (write_all(fd, a, alen) != 0 || write_all(fd, b, blen) != 0) {
-        io_fail(sp, tmp, "write", err, errlen);
-        goto fail;
-    }
-    if (fsync(fd) != 0) {
-        io_fail(sp, tmp, "fsync", err, errlen);
-        goto fail;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        io_fail(sp, tmp, "close", err, errlen);
-        goto fail;
-    }
-    fd = -1;
-    if (renameat(sp->dirfd, tmp, sp->dirfd, name) != 0) {
-        io_fail(sp, name, "rename", err, errlen);
-        goto fail;
-    }
-    return sync_dir(sp, err, errlen);
-fail:
-    if (fd >= 0)
-        close(fd);
-    unlinkat(sp->dirfd, tmp, 0);
-    return SPOOL_EIO;
+    if (fileio_write_atomic_at(sp->dirfd, sp->dir, name, iov, 2, 0600, err, errlen) != 0)
+        return SPOOL_EIO;
+    return SPOOL_OK;
 }
 
 /* Reads a whole file of at most max bytes into a malloc()ed buffer (NUL-terminated). */
@@ -203,7 +162,7 @@ static int read_file(spool_t *sp, const char *name, size_t max, char **ret_buf, 
                      char *err, size_t errlen)
 {
     struct stat st;
-    size_t len = 0;
+    ssize_t len;
     char *buf;
     int fd;
 
@@ -222,24 +181,17 @@ static int read_file(spool_t *sp, const char *name, size_t max, char **ret_buf, 
         return SPOOL_ECORRUPT;
     }
     buf = xmalloc((size_t)st.st_size + 1);
-    while (len < (size_t)st.st_size) {
-        ssize_t r = read(fd, buf + len, (size_t)st.st_size - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            io_fail(sp, name, "read", err, errlen);
-            free(buf);
-            close(fd);
-            return SPOOL_EIO;
-        }
-        if (r == 0)
-            break; /* shrank under us: the checks will say so */
-        len += (size_t)r;
+    /* shorter than st_size if it shrank under us: the checks will say so */
+    if ((len = fileio_read_full(fd, buf, (size_t)st.st_size)) < 0) {
+        io_fail(sp, name, "read", err, errlen);
+        free(buf);
+        close(fd);
+        return SPOOL_EIO;
     }
     close(fd);
     buf[len] = '\0';
     *ret_buf = buf;
-    *ret_len = len;
+    *ret_len = (size_t)len;
     return SPOOL_OK;
 }
 

@@ -24,6 +24,7 @@
 #include "daemon/server.h"
 #include "daemon/xalloc.h"
 #include "proto/bytes.h"
+#include "proto/fileio.h"
 
 void members_format_date(int64_t ms, char *buf, size_t size)
 {
@@ -195,43 +196,6 @@ static void members_path(const server_t *srv, char *buf, size_t size)
     snprintf(buf, size, "%s/members", srv->cfg->state_dir);
 }
 
-/* Writes buf[0..len) to path atomically: a temp file, fsync, rename, fsync
- * of the directory. Returns 0 or -1 (errno). */
-static int write_atomic(const char *path, const char *dir, const void *buf, size_t len)
-{
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -1;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t n = write(fd, (const char *)buf + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            int e = n < 0 ? errno : EIO;
-            close(fd);
-            unlink(tmp);
-            errno = e;
-            return -1;
-        }
-        off += (size_t)n;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        errno = e;
-        return -1;
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return 0;
-}
-
 int members_save(server_t *srv, int64_t now_ms)
 {
     registry_t *reg = srv->reg;
@@ -258,11 +222,12 @@ int members_save(server_t *srv, int64_t now_ms)
                                   (uInt)(buf.size - MEMBERS_HEADER)));
     char path[4096];
     members_path(srv, path, sizeof path);
-    int rc = write_atomic(path, srv->cfg->state_dir, buf.data, buf.size);
+    char err[4200];
+    int rc = fileio_write_atomic(path, buf.data, buf.size, 0600, err, sizeof err);
     msgpack_sbuffer_destroy(&buf);
     if (rc != 0) {
-        log_warn("%s: cannot save the membership (%d firms joined or left); the next snapshot "
-                 "records it", path, changed);
+        log_warnx("%s; cannot save the membership (%d firms joined or left); the next snapshot "
+                  "records it", err, changed);
         return -1;
     }
     for (size_t f = 0; f < reg->nall; f++)

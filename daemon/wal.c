@@ -18,6 +18,7 @@
 #include "daemon/xalloc.h"
 #include "proto/bytes.h"
 #include "proto/clock.h"
+#include "proto/fileio.h"
 
 #define SEG_MAGIC "CMWAL\0\0\0"
 #define SEG_HEADER 16
@@ -32,41 +33,6 @@ static uint32_t crc_of(const void *p, size_t len)
 void wal_segment_path(const char *dir, uint64_t n, char *buf, size_t size)
 {
     snprintf(buf, size, "%s/wal-%016" PRIu64 ".log", dir, n);
-}
-
-static int write_all(int fd, const struct iovec *iov, int iovcnt)
-{
-    struct iovec v[4];
-    memcpy(v, iov, (size_t)iovcnt * sizeof *iov);
-    struct iovec *p = v;
-    while (iovcnt > 0) {
-        ssize_t n = writev(fd, p, iovcnt);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        while (iovcnt > 0 && (size_t)n >= p->iov_len) {
-            n -= (ssize_t)p->iov_len;
-            p++;
-            iovcnt--;
-        }
-        if (iovcnt > 0) {
-            p->iov_base = (char *)p->iov_base + n;
-            p->iov_len -= (size_t)n;
-        }
-    }
-    return 0;
-}
-
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
 }
 
 /* ENOSPC and its kin: errors a snapshot and a trim can cure. */
@@ -95,8 +61,7 @@ static int segment_create(wal_t *w, uint64_t n, char *err, size_t errlen)
     memcpy(hdr, SEG_MAGIC, 8);
     bytes_put_le32(hdr + 8, WAL_FORMAT_VERSION);
     bytes_put_le32(hdr + 12, crc_of(hdr, 12));
-    struct iovec iov = {hdr, sizeof hdr};
-    if (write_all(fd, &iov, 1) != 0 || fsync(fd) != 0 || fsync_dir(w->dir) != 0) {
+    if (fileio_write_all(fd, hdr, sizeof hdr) != 0 || fsync(fd) != 0 || fileio_sync_dir(w->dir) != 0) {
         int e = errno;
         snprintf(err, errlen, "%s: cannot write the header: %s", path, strerror(e));
         close(fd);
@@ -190,7 +155,7 @@ uint64_t wal_append(wal_t *w, const void *payload, size_t len)
     bytes_put_le32(hdr + 4, (uint32_t)len);
     bytes_put_le32(hdr + 8, crc_of(payload, len));
     struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)(uintptr_t)payload, len}};
-    if (write_all(w->fd, iov, 2) != 0) {
+    if (fileio_writev_all(w->fd, iov, 2) != 0) {
         int e = errno;
         w->append_failed++;
         /* Part of the record may be in the file: cut it off, or replay would
@@ -410,18 +375,12 @@ static int replay_segment(const char *path, bool last, wal_record_cb cb, void *d
     }
     size_t size = (size_t)sb.st_size;
     unsigned char *buf = xmalloc(size ? size : 1);
-    size_t got = 0;
-    while (got < size) {
-        ssize_t n = read(fd, buf + got, size - got);
-        if (n <= 0) {
-            if (n < 0 && errno == EINTR)
-                continue;
-            snprintf(err, errlen, "%s: read: %s", path, n < 0 ? strerror(errno) : "short file");
-            free(buf);
-            close(fd);
-            return -1;
-        }
-        got += (size_t)n;
+    ssize_t got = fileio_read_full(fd, buf, size);
+    if (got < 0 || (size_t)got < size) {
+        snprintf(err, errlen, "%s: read: %s", path, got < 0 ? strerror(errno) : "short file");
+        free(buf);
+        close(fd);
+        return -1;
     }
     int rc = 0;
     uint64_t records_before = st->records, skipped_before = st->bytes_skipped;
