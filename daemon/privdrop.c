@@ -237,7 +237,7 @@ static int check_state_dir(const char *path, const target_t *target, char *err, 
     return 0;
 }
 
-int privdrop_check_paths(const config_t *cfg, char *err, size_t errlen)
+static int check_paths(const config_t *cfg, bool with_key, char *err, size_t errlen)
 {
     target_t target, *t = NULL;
     if (*cfg->user) {
@@ -248,10 +248,20 @@ int privdrop_check_paths(const config_t *cfg, char *err, size_t errlen)
     if (check_state_dir(cfg->state_dir, t, err, errlen) != 0 ||
         check_file("registry", cfg->registry, "add or move a firm", false, err, errlen) != 0 ||
         check_file("access", cfg->access, "add a key", false, err, errlen) != 0 ||
-        check_file("curve_secret_key", cfg->curve_secret_key, "replace the daemon's key", true,
-                   err, errlen) != 0)
+        (with_key && check_file("curve_secret_key", cfg->curve_secret_key,
+                                "replace the daemon's key", true, err, errlen) != 0))
         return -1;
     return 0;
+}
+
+int privdrop_check_paths(const config_t *cfg, char *err, size_t errlen)
+{
+    return check_paths(cfg, true, err, errlen);
+}
+
+int privdrop_check_reload_paths(const config_t *cfg, char *err, size_t errlen)
+{
+    return check_paths(cfg, false, err, errlen);
 }
 
 /* ---- dropping root ------------------------------------------------------------- */
