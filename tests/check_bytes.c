@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "proto/bytes.h"
+#include "tests/testlib.h"
 
 START_TEST(test_put_le32_layout)
 {
@@ -71,9 +72,5 @@ static Suite *bytes_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(bytes_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testlib_run(bytes_suite());
 }

@@ -211,9 +211,5 @@ static Suite *fileio_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(fileio_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testlib_run(fileio_suite());
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "proto/hash.h"
+#include "tests/testlib.h"
 
 /* From the FNV reference (isthe.com/chongo/tech/comp/fnv), FNV-1a 64. */
 static const struct {
@@ -60,9 +61,5 @@ static Suite *hash_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(hash_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testlib_run(hash_suite());
 }
