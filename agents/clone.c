@@ -1,7 +1,7 @@
 /* clone.c -- see clone.h. */
 #include "agents/clone.h"
 
-#include "agents/atomicfile.h"
+#include "proto/fileio.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -278,7 +278,7 @@ int clone_write_state(const clone_t *c, const char *path)
         errno = ENOMEM;
         return -1;
     }
-    int rc = atomicfile_write(path, text, strlen(text), 0600, err, sizeof err);
+    int rc = fileio_write_atomic(path, text, strlen(text), 0600, err, sizeof err);
     free(text);
     return rc;
 }

@@ -93,7 +93,7 @@ bool clone_has(const clone_t *c, const char *id);
 json_t *clone_state_json(const clone_t *c);
 
 /* Writes clone_state_json() to path atomically, mode 0600, fsynced
- * (agents/atomicfile.h). Returns 0 or -1 (errno). */
+ * (proto/fileio.h). Returns 0 or -1 (errno). */
 int clone_write_state(const clone_t *c, const char *path);
 
 #endif

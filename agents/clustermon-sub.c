@@ -56,10 +56,11 @@
 #include "agents/alertjson.h"
 #include "agents/args.h"
 #include "agents/clientkey.h"
-#include "agents/atomicfile.h"
 #include "agents/clone.h"
 #include "agents/handoff.h"
 #include "agents/execq.h"
+#include "proto/clock.h"
+#include "proto/fileio.h"
 #include "proto/proto.h"
 
 #define PROG "clustermon-sub"
@@ -134,13 +135,6 @@ static void warnx(const char *fmt, ...)
 static void on_signal(int sig)
 {
     stop_signal = sig;
-}
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Shows a topic frame in a message: printable ASCII, at most 80 bytes. */
@@ -232,7 +226,7 @@ static void flush_state(sub_t *s)
         warnx("--state-file %s: out of memory", s->opt->state_file);
         return;
     }
-    if (atomicfile_write(s->opt->state_file, text, strlen(text), 0600, err, sizeof err) != 0)
+    if (fileio_write_atomic(s->opt->state_file, text, strlen(text), 0600, err, sizeof err) != 0)
         warnx("--state-file: %s", err);
     else
         s->dirty = false;
@@ -290,7 +284,7 @@ static void say_seqs(const clone_t *c, char *buf, size_t size)
 static int resync(sub_t *s, const char *why)
 {
     char err[256];
-    int64_t now = monotonic_ms();
+    int64_t now = clock_monotonic_ms();
     if (s->snapshot_failed_ms && now - s->snapshot_failed_ms < 1000)
         return -1;
     if (why)
@@ -336,7 +330,7 @@ static int resync(sub_t *s, const char *why)
         if (!s->snapshot_failed_said)
             warnx("snapshot: %s; going on with the live stream only", err);
         s->snapshot_failed_said = true;
-        s->snapshot_failed_ms = monotonic_ms();
+        s->snapshot_failed_ms = clock_monotonic_ms();
         return -1;
     }
     s->snapshot_failed_ms = 0;
@@ -554,7 +548,7 @@ static void exec_done(uint64_t tag, bool ok, void *data)
     char id[PROTO_MAX_ALERT_ID_LEN + 1] = "";
     int64_t delay = 0;
     unsigned failures = 0;
-    switch (handoff_done(&s->dl, tag, ok, monotonic_ms(), &delay, id, sizeof id, &failures)) {
+    switch (handoff_done(&s->dl, tag, ok, clock_monotonic_ms(), &delay, id, sizeof id, &failures)) {
     case HANDOFF_OK:
         if (failures > 0)
             warnx("--exec: %s delivered after %u failed runs", id, failures);
@@ -578,7 +572,7 @@ static void exec_pump(sub_t *s)
 {
     const handoff_event_t *ev;
     execq_poll(&s->exec, exec_done, s);
-    while (execq_free_slots(&s->exec) > 0 && (ev = handoff_next(&s->dl, monotonic_ms())) != NULL) {
+    while (execq_free_slots(&s->exec) > 0 && (ev = handoff_next(&s->dl, clock_monotonic_ms())) != NULL) {
         uint64_t tag = ev->tag;
         char *text = json_dumps(ev->r.alert, ALERTJSON_DUMP_FLAGS);
         if (text == NULL) {
@@ -632,7 +626,7 @@ static int run(const options_t *opt)
     sub_t s = {.opt = opt};
     int linger = 0, hwm = (int)opt->hwm, status = 0;
     int64_t maxmsg = PROTO_MAX_MSG_SIZE;
-    int64_t deadline = opt->timeout_ms > 0 ? monotonic_ms() + opt->timeout_ms : 0;
+    int64_t deadline = opt->timeout_ms > 0 ? clock_monotonic_ms() + opt->timeout_ms : 0;
     const char *why = NULL; /* why a normal exit happened, for the summary */
     char err[512];
 
@@ -687,7 +681,7 @@ static int run(const options_t *opt)
         if (s.exec_on) {
             exec_pump(&s);
             /* a finished command is noticed within 20 ms; a retry when due */
-            int64_t wait = handoff_wait_ms(&s.dl, monotonic_ms());
+            int64_t wait = handoff_wait_ms(&s.dl, clock_monotonic_ms());
             if (execq_running(&s.exec) > 0 && step > 20)
                 step = 20;
             if (wait >= 0 && wait < step)
@@ -695,7 +689,7 @@ static int run(const options_t *opt)
         }
         flush_state(&s);
         if (deadline != 0) {
-            int64_t left = deadline - monotonic_ms();
+            int64_t left = deadline - clock_monotonic_ms();
             if (left <= 0) {
                 why = "timeout";
                 if (opt->count > 0)

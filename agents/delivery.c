@@ -12,6 +12,8 @@
 
 #include <zmq.h>
 
+#include "proto/clock.h"
+
 #define BACKOFF_BASE_MS 200
 #define BACKOFF_CAP_MS 2000
 #define SOCKET_HWM 100
@@ -55,13 +57,6 @@ static void say(const delivery_t *d, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-}
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* xorshift64*: jitter only, so any seed that differs between runs will do. */
@@ -174,7 +169,6 @@ int delivery_open(void *zctx, const delivery_opts_t *opts, const delivery_source
                   delivery_t **ret)
 {
     delivery_t *d = calloc(1, sizeof(*d));
-    struct timespec ts;
     int rc;
 
     if (d == NULL)
@@ -182,8 +176,7 @@ int delivery_open(void *zctx, const delivery_opts_t *opts, const delivery_source
     d->o = *opts;
     d->src = *src;
     d->ctx = zctx;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    d->rng = ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) ^ ((uint64_t)getpid() << 32);
+    d->rng = clock_wall_ns() ^ ((uint64_t)getpid() << 32);
     if (d->rng == 0)
         d->rng = 1;
     if ((rc = check_endpoints(d)) != 0 || (rc = connect_to(d, 0)) != 0) {
@@ -257,7 +250,7 @@ static void send_msg(delivery_t *d, flight_t *f)
             zmq_strerror(errno));
     f->phase = PHASE_SENT;
     f->deferred = NULL;
-    f->deadline = monotonic_ms() + d->o.timeout_ms;
+    f->deadline = clock_monotonic_ms() + d->o.timeout_ms;
 }
 
 /* An empty batch with seq: it settles a seq whose bytes were lost. */
@@ -339,7 +332,7 @@ static int on_deadline(delivery_t *d, flight_t *f)
                 pause, f->tries + 1, max_tries ? "" : ", retrying forever");
         /* A late answer may still arrive during the pause: it counts. */
         f->phase = PHASE_PAUSED;
-        f->deadline = monotonic_ms() + pause;
+        f->deadline = clock_monotonic_ms() + pause;
         return 0;
     }
     /*
@@ -430,7 +423,7 @@ static int on_ack(delivery_t *d, const proto_ack_t *ack)
                 said ? "" : ": ", PROTO_STR_ARG(ack->reason));
             if (f->phase == PHASE_SENT) {
                 f->deferred = why;
-                f->deadline = monotonic_ms(); /* back off now */
+                f->deadline = clock_monotonic_ms(); /* back off now */
             }
         }
         return 0;
@@ -512,7 +505,7 @@ int delivery_step(delivery_t *d, long wait_ms)
 
     if ((rc = window_fill(d)) != 0)
         return rc;
-    int64_t now = monotonic_ms(), first = INT64_MAX;
+    int64_t now = clock_monotonic_ms(), first = INT64_MAX;
     for (size_t i = 0; i < d->nfl; i++)
         if (d->fl[i].phase != PHASE_PARKED && d->fl[i].deadline < first)
             first = d->fl[i].deadline;
@@ -529,7 +522,7 @@ int delivery_step(delivery_t *d, long wait_ms)
     }
     if (rc > 0 && (rc = drain(d)) != 0)
         return rc;
-    now = monotonic_ms();
+    now = clock_monotonic_ms();
     for (size_t i = 0; i < d->nfl; i++)
         if (d->fl[i].phase != PHASE_PARKED && now >= d->fl[i].deadline &&
             (rc = on_deadline(d, &d->fl[i])) != 0)

@@ -11,12 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "proto/clock.h"
 
 int execq_init(execq_t *q, const char *cmd, int jobs, int64_t timeout_ms)
 {
@@ -62,7 +57,7 @@ int execq_running(const execq_t *q)
 
 void execq_poll(execq_t *q, execq_done_cb done, void *data)
 {
-    int64_t now = now_ms();
+    int64_t now = clock_monotonic_ms();
     for (int i = 0; i < q->jobs; i++) {
         execq_job_t *j = &q->running[i];
         if (!j->pid)
@@ -137,7 +132,7 @@ int execq_run(execq_t *q, const char *input, size_t len, uint64_t tag, execq_don
     signal(SIGPIPE, old);
     close(fds[1]);
     slot->pid = pid;
-    slot->started_ms = now_ms();
+    slot->started_ms = clock_monotonic_ms();
     slot->tag = tag;
     q->started++;
     return 0;

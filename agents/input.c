@@ -33,6 +33,7 @@
 
 #include "agents/crc32.h"
 #include "agents/utf8.h"
+#include "proto/clock.h"
 
 #define NFIELDS 4
 #define SEGMENT_SIZE 4096
@@ -104,13 +105,6 @@ static void *capped_realloc(void *p, size_t size)
     if (size > INPUT_MAX_FIELD + 1)
         return NULL;
     return realloc(p, size);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Records the first error of the reader as "name:line: ...". */
@@ -360,7 +354,7 @@ static void when_parse(input_reader_t *r, unsigned long line, const char *s, siz
     char shown[SHOW_MAX * 4 + 8], why[128];
 
     smp->period = (proto_period_t){0};
-    smp->ts_ms = now_ms();
+    smp->ts_ms = clock_wall_ms();
     if (len == 0)
         return;
     if (proto_period_parse(s, len, &smp->period) == PROTO_OK)

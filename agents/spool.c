@@ -26,6 +26,9 @@
 #include <unistd.h>
 
 #include "agents/crc32.h"
+#include "proto/bytes.h"
+#include "proto/clock.h"
+#include "proto/fileio.h"
 #include "proto/proto.h"
 
 #define MAGIC "CMSB"
@@ -106,36 +109,6 @@ static int io_fail(const spool_t *sp, const char *name, const char *what, char *
     return SPOOL_EIO;
 }
 
-/* ---- little-endian fields ------------------------------------------------- */
-
-static void put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
 /* ---- file primitives ------------------------------------------------------- */
 
 static void batch_name(uint64_t seq, char *buf, size_t size)
@@ -161,23 +134,6 @@ static bool batch_name_parse(const char *name, uint64_t *ret_seq)
     return v > 0;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 static int sync_dir(spool_t *sp, char *err, size_t errlen)
 {
     if (fsync(sp->dirfd) != 0)
@@ -186,44 +142,19 @@ static int sync_dir(spool_t *sp, char *err, size_t errlen)
 }
 
 /*
- * Writes name atomically: NAME.tmp with the two pieces, fsync, rename over
- * name, fsync the directory. A crash leaves either the old file or the new
- * one (and maybe a NAME.tmp, which spool_open() removes).
+ * Writes name atomically from the two pieces (proto/fileio.h: a temp file,
+ * fsync, rename over name, fsync of the directory). A crash leaves either
+ * the old file or the new one (and maybe a NAME.XXXXXX.tmp, which
+ * spool_open() removes).
  */
 static int write_atomic(spool_t *sp, const char *name, const void *a, size_t alen, const void *b,
                         size_t blen, char *err, size_t errlen)
 {
-    char tmp[64];
-    int fd;
+    struct iovec iov[2] = {{(void *)(uintptr_t)a, alen}, {(void *)(uintptr_t)b, blen}};
 
-    snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, name);
-    fd = openat(sp->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return io_fail(sp, tmp, "create", err, errlen);
-    if (write_all(fd, a, alen) != 0 || write_all(fd, b, blen) != 0) {
-        io_fail(sp, tmp, "write", err, errlen);
-        goto fail;
-    }
-    if (fsync(fd) != 0) {
-        io_fail(sp, tmp, "fsync", err, errlen);
-        goto fail;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        io_fail(sp, tmp, "close", err, errlen);
-        goto fail;
-    }
-    fd = -1;
-    if (renameat(sp->dirfd, tmp, sp->dirfd, name) != 0) {
-        io_fail(sp, name, "rename", err, errlen);
-        goto fail;
-    }
-    return sync_dir(sp, err, errlen);
-fail:
-    if (fd >= 0)
-        close(fd);
-    unlinkat(sp->dirfd, tmp, 0);
-    return SPOOL_EIO;
+    if (fileio_write_atomic_at(sp->dirfd, sp->dir, name, iov, 2, 0600, err, errlen) != 0)
+        return SPOOL_EIO;
+    return SPOOL_OK;
 }
 
 /* Reads a whole file of at most max bytes into a malloc()ed buffer (NUL-terminated). */
@@ -231,7 +162,7 @@ static int read_file(spool_t *sp, const char *name, size_t max, char **ret_buf, 
                      char *err, size_t errlen)
 {
     struct stat st;
-    size_t len = 0;
+    ssize_t len;
     char *buf;
     int fd;
 
@@ -250,24 +181,17 @@ static int read_file(spool_t *sp, const char *name, size_t max, char **ret_buf, 
         return SPOOL_ECORRUPT;
     }
     buf = xmalloc((size_t)st.st_size + 1);
-    while (len < (size_t)st.st_size) {
-        ssize_t r = read(fd, buf + len, (size_t)st.st_size - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            io_fail(sp, name, "read", err, errlen);
-            free(buf);
-            close(fd);
-            return SPOOL_EIO;
-        }
-        if (r == 0)
-            break; /* shrank under us: the checks will say so */
-        len += (size_t)r;
+    /* shorter than st_size if it shrank under us: the checks will say so */
+    if ((len = fileio_read_full(fd, buf, (size_t)st.st_size)) < 0) {
+        io_fail(sp, name, "read", err, errlen);
+        free(buf);
+        close(fd);
+        return SPOOL_EIO;
     }
     close(fd);
     buf[len] = '\0';
     *ret_buf = buf;
-    *ret_len = len;
+    *ret_len = (size_t)len;
     return SPOOL_OK;
 }
 
@@ -586,14 +510,14 @@ static int batch_load(spool_t *sp, uint64_t seq, unsigned char **ret_file, size_
         CORRUPT("truncated: %zu bytes, shorter than the %d-byte header", len, SPOOL_HEADER_SIZE);
     if (memcmp(p, MAGIC, 4) != 0)
         CORRUPT("not a spool batch file (bad magic)");
-    if (get32(p + 4) != SPOOL_FORMAT_VERSION)
-        CORRUPT("format version %" PRIu32 ", this agent reads %d", get32(p + 4), SPOOL_FORMAT_VERSION);
-    if (get64(p + 8) != seq)
-        CORRUPT("holds seq %" PRIu64 ", its name says %" PRIu64, get64(p + 8), seq);
-    mlen = get32(p + 36);
+    if (bytes_get_le32(p + 4) != SPOOL_FORMAT_VERSION)
+        CORRUPT("format version %" PRIu32 ", this agent reads %d", bytes_get_le32(p + 4), SPOOL_FORMAT_VERSION);
+    if (bytes_get_le64(p + 8) != seq)
+        CORRUPT("holds seq %" PRIu64 ", its name says %" PRIu64, bytes_get_le64(p + 8), seq);
+    mlen = bytes_get_le32(p + 36);
     if (len != SPOOL_HEADER_SIZE + (size_t)mlen)
         CORRUPT("truncated or padded: %zu bytes, the header says %zu", len, SPOOL_HEADER_SIZE + (size_t)mlen);
-    if (crc32_update(crc32_update(0, p, 40), p + SPOOL_HEADER_SIZE, mlen) != get32(p + 40))
+    if (crc32_update(crc32_update(0, p, 40), p + SPOOL_HEADER_SIZE, mlen) != bytes_get_le32(p + 40))
         CORRUPT("CRC-32 mismatch");
     if (sp->samples == NULL)
         sp->samples = xmalloc(PROTO_MAX_SAMPLES * sizeof(*sp->samples));
@@ -710,9 +634,9 @@ static int recover_position(spool_t *sp, uint64_t state_next_seq, char *err, siz
             reason(err, errlen, "%s", why);
             return rc;
         }
-        sp->input.pos.offset = get64(file + 16);
-        sp->input.pos.line = get64(file + 24);
-        sp->input.pos.crc = get32(file + 32);
+        sp->input.pos.offset = bytes_get_le64(file + 16);
+        sp->input.pos.line = bytes_get_le64(file + 24);
+        sp->input.pos.crc = bytes_get_le32(file + 32);
         free(file);
         return SPOOL_OK;
     }
@@ -739,11 +663,8 @@ bool spool_agent_id_ok(const char *id)
 static uint64_t new_epoch(void)
 {
     uint64_t e = 0;
-    if (getrandom(&e, sizeof e, 0) != (ssize_t)sizeof e) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        e = ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) ^ ((uint64_t)getpid() << 32);
-    }
+    if (getrandom(&e, sizeof e, 0) != (ssize_t)sizeof e)
+        e = clock_wall_ns() ^ ((uint64_t)getpid() << 32);
     e &= (1ull << 53) - 1;
     return e ? e : 1;
 }
@@ -944,13 +865,13 @@ int spool_append(spool_t *sp, uint64_t seq, const void *msg, size_t len, const s
         return SPOOL_EFULL;
     }
     memcpy(h, MAGIC, 4);
-    put32(h + 4, SPOOL_FORMAT_VERSION);
-    put64(h + 8, seq);
-    put64(h + 16, pos->offset);
-    put64(h + 24, pos->line);
-    put32(h + 32, pos->crc);
-    put32(h + 36, (uint32_t)len);
-    put32(h + 40, crc32_update(crc32_update(0, h, 40), msg, len));
+    bytes_put_le32(h + 4, SPOOL_FORMAT_VERSION);
+    bytes_put_le64(h + 8, seq);
+    bytes_put_le64(h + 16, pos->offset);
+    bytes_put_le64(h + 24, pos->line);
+    bytes_put_le32(h + 32, pos->crc);
+    bytes_put_le32(h + 36, (uint32_t)len);
+    bytes_put_le32(h + 40, crc32_update(crc32_update(0, h, 40), msg, len));
     batch_name(seq, name, sizeof(name));
     if ((rc = write_atomic(sp, name, h, sizeof(h), msg, len, err, errlen)) != SPOOL_OK)
         return rc;

@@ -43,9 +43,9 @@
  *
  * (a backslash or newline in the path is written \\ or \n).
  *
- * Durability: every file is written to NAME.tmp, fsync()ed, renamed into
- * place, and the directory fsync()ed, so after a crash a file is either whole
- * or absent. The state file is rewritten only when the input changes and
+ * Durability: every file is written to NAME.XXXXXX.tmp, fsync()ed, renamed
+ * into place, and the directory fsync()ed (proto/fileio.h), so after a crash
+ * a file is either whole or absent. The state file is rewritten only when the input changes and
  * before the newest batch file is removed: while batches are spooled, the
  * newest one's header is the authority for the input position, and on open
  * the spool takes whichever of the two is newer (a batch whose seq is >= the

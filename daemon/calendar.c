@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "proto/clock.h"
+
 int calendar_init(calendar_t *cal, const char *zone)
 {
     if (setenv("TZ", zone, 1) != 0)
@@ -58,7 +60,5 @@ int calendar_month_of(calendar_t *cal, int64_t ts_ms, int *ret_year, int *ret_mo
 
 int64_t calendar_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return clock_wall_ms();
 }

@@ -22,7 +22,7 @@ int calendar_init(calendar_t *cal, const char *zone);
  * timestamp cannot be converted. */
 int calendar_month_of(calendar_t *cal, int64_t ts_ms, int *ret_year, int *ret_month);
 
-/* Unix ms of the current time. */
+/* Unix ms of the current time (clock_wall_ms, under the name the daemon has long used). */
 int64_t calendar_now_ms(void);
 
 #endif

@@ -13,6 +13,8 @@
 #include "daemon/members.h"
 #include "daemon/server.h"
 #include "daemon/xalloc.h"
+#include "proto/bytes.h"
+#include "proto/hash.h"
 
 #define NACK_LOGS_PER_SECOND 10
 
@@ -267,11 +269,7 @@ static bool rate_limited(ingest_t *in, envelope_t *env, uint32_t n, char *reason
     ingest_bucket_t *conn = NULL;
     if (cfg->rate_per_connection > 0) {
         /* FNV-1a of the routing id; 0 marks a free bucket */
-        uint64_t h = 1469598103934665603ull;
-        const unsigned char *id = zmq_msg_data(&env->id);
-        for (size_t i = 0; i < zmq_msg_size(&env->id); i++)
-            h = (h ^ id[i]) * 1099511628211ull;
-        h |= 1;
+        uint64_t h = hash_fnv1a(zmq_msg_data(&env->id), zmq_msg_size(&env->id)) | 1;
         conn = &in->buckets[h % INGEST_BUCKETS];
         if (conn->peer != h) /* a new connection, or one that took over the slot */
             *conn = (ingest_bucket_t){.peer = h, .tokens = cfg->rate_per_connection,
@@ -306,20 +304,6 @@ static unsigned char *rec_reserve(ingest_t *in, size_t n)
     return in->rec;
 }
 
-static void put64le(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get64le(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 /* Logs an applied batch: [tag][keylen][key][message]. Returns the WAL
  * position, 0 on failure. */
 static uint64_t log_batch(ingest_t *in, const char *key, const void *msg, size_t len)
@@ -347,8 +331,8 @@ static uint64_t log_settle(ingest_t *in, const char *key, const proto_batch_t *b
     r[off++] = (unsigned char)b->agent.len;
     memcpy(r + off, b->agent.ptr, b->agent.len);
     off += b->agent.len;
-    put64le(r + off, b->epoch);
-    put64le(r + off + 8, b->seq);
+    bytes_put_le64(r + off, b->epoch);
+    bytes_put_le64(r + off + 8, b->seq);
     return wal_append(&in->srv->wal, r, off + 16);
 }
 
@@ -596,7 +580,7 @@ void ingest_replay(ingest_t *in, const void *payload, size_t len)
         }
         if (blen >= 2 && blen == 2u + body[1] + 16 && body[1] > 0) {
             proto_str_t agent = {(const char *)body + 2, body[1]};
-            uint64_t epoch = get64le(body + 2 + body[1]), seq = get64le(body + 10 + body[1]);
+            uint64_t epoch = bytes_get_le64(body + 2 + body[1]), seq = bytes_get_le64(body + 10 + body[1]);
             stream_t *s = streams_get(&in->streams, key, agent);
             if (s && !(s->epoch == epoch && seq < s->next))
                 streams_settle(&in->streams, s, epoch, seq, body[0], 0,

@@ -8,6 +8,7 @@
 #include "daemon/csvtable.h"
 #include "daemon/ids.h"
 #include "daemon/xalloc.h"
+#include "proto/hash.h"
 #include "proto/keyfile.h"
 
 enum { COL_NAME, COL_KEY, COL_ROLE, COL_SCOPE, NCOLS };
@@ -22,16 +23,6 @@ typedef struct {
     const config_t *cfg;
     const registry_t *reg;
 } load_t;
-
-static uint64_t hash_z85(const char *s, size_t len)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
 
 static access_key_t *linear_find(keys_t *keys, const char *z85)
 {
@@ -163,7 +154,7 @@ static void index_build(keys_t *keys)
     keys->mask = n - 1;
     for (size_t i = 0; i < keys->nkeys; i++) {
         access_key_t *k = &keys->keys[i];
-        size_t j = hash_z85(k->z85, KEYS_Z85_LEN) & keys->mask;
+        size_t j = hash_fnv1a(k->z85, KEYS_Z85_LEN) & keys->mask;
         while (keys->slots[j])
             j = (j + 1) & keys->mask;
         keys->slots[j] = (uint32_t)(i + 1);
@@ -225,7 +216,7 @@ const access_key_t *keys_find(const keys_t *keys, const char *z85, size_t len)
 {
     if (!keys || !keys->slots || len != KEYS_Z85_LEN)
         return NULL;
-    for (size_t i = hash_z85(z85, len) & keys->mask;; i = (i + 1) & keys->mask) {
+    for (size_t i = hash_fnv1a(z85, len) & keys->mask;; i = (i + 1) & keys->mask) {
         uint32_t s = keys->slots[i];
         if (s == 0)
             return NULL;

@@ -11,9 +11,9 @@
 
 #include "daemon/config.h"
 #include "daemon/log.h"
-#include "daemon/privdrop.h"
 #include "daemon/registry.h"
 #include "daemon/server.h"
+#include "daemon/source.h"
 #include "daemon/xalloc.h"
 
 extern const char clustermond_default_conf[];
@@ -91,51 +91,7 @@ int main(int argc, char **argv)
     }
     log_init(level, "clustermond");
 
-    char err[CONFIG_ERRLEN];
-    config_t *cfg = NULL;
-    int rc;
-    if (config_path) {
-        char *copy = xstrdup(config_path);
-        rc = config_load(config_path, NULL, dirname(copy), &cfg, err, sizeof err);
-        free(copy);
-    } else {
-        rc = config_load("daemon/clustermond.conf (embedded default)", clustermond_default_conf,
-                         NULL, &cfg, err, sizeof err);
-    }
-    if (rc != 0) {
-        fprintf(stderr, "clustermond: %s\n", err);
-        return EXIT_CONFIG;
-    }
-    if (state_dir) {
-        free(cfg->state_dir);
-        cfg->state_dir = xstrdup(state_dir);
-    }
-    if (!level_arg) {
-        log_level_parse(cfg->log_level, &level); /* validated by config_load */
-        log_set_level(level);
-    }
-    /* Before anything is opened, and under -n too. */
-    if (privdrop_check_paths(cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "clustermond: %s\n", err);
-        config_destroy(&cfg);
-        return EXIT_CONFIG;
-    }
-    registry_t *reg = NULL;
-    if (registry_load(cfg->registry, cfg, &reg, err, sizeof err) != 0) {
-        fprintf(stderr, "clustermond: %s\n", err);
-        config_destroy(&cfg);
-        return EXIT_CONFIG;
-    }
-    if (check_only) {
-        printf("%s: OK: %zu metrics, %zu clusters, %zu rules; %s: %zu firms\n", cfg->path,
-               cfg->nmetrics, cfg->nclusters, cfg->nrules, cfg->registry, reg->nfirms);
-        registry_destroy(&reg);
-        config_destroy(&cfg);
-        return 0;
-    }
-
-    server_t *srv = xcalloc(1, sizeof *srv);
-    int status;
+    /* What a reload reads again, and how (daemon/source.h). */
     char *base = NULL;
     if (config_path) {
         char *copy = xstrdup(config_path);
@@ -144,6 +100,35 @@ int main(int argc, char **argv)
     }
     server_source_t src = {.path = config_path, .text = clustermond_default_conf, .base_dir = base,
                            .state_dir = state_dir, .log_level_fixed = level_arg != NULL};
+    char err[CONFIG_ERRLEN];
+    config_t *cfg = NULL;
+    registry_t *reg = NULL;
+    if (source_load_config(&src, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "clustermond: %s\n", err);
+        free(base);
+        return EXIT_CONFIG;
+    }
+    if (!level_arg) {
+        log_level_parse(cfg->log_level, &level); /* validated by config_load */
+        log_set_level(level);
+    }
+    if (source_load_registry(cfg, false, &reg, err, sizeof err) != 0) {
+        fprintf(stderr, "clustermond: %s\n", err);
+        config_destroy(&cfg);
+        free(base);
+        return EXIT_CONFIG;
+    }
+    if (check_only) {
+        printf("%s: OK: %zu metrics, %zu clusters, %zu rules; %s: %zu firms\n", cfg->path,
+               cfg->nmetrics, cfg->nclusters, cfg->nrules, cfg->registry, reg->nfirms);
+        registry_destroy(&reg);
+        config_destroy(&cfg);
+        free(base);
+        return 0;
+    }
+
+    server_t *srv = xcalloc(1, sizeof *srv);
+    int status;
     if (server_open(srv, &src, &cfg, &reg, err, sizeof err) != 0) {
         log_error("%s", err);
         status = 1;

@@ -23,6 +23,8 @@
 #include "daemon/log.h"
 #include "daemon/server.h"
 #include "daemon/xalloc.h"
+#include "proto/bytes.h"
+#include "proto/fileio.h"
 
 void members_format_date(int64_t ms, char *buf, size_t size)
 {
@@ -189,57 +191,9 @@ void members_carry(const server_t *srv, const config_t *cfg, registry_t *reg,
 #define MEMBERS_MAGIC "CMMEMB\0\0"
 #define MEMBERS_HEADER 16
 
-static void put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static void members_path(const server_t *srv, char *buf, size_t size)
 {
     snprintf(buf, size, "%s/members", srv->cfg->state_dir);
-}
-
-/* Writes buf[0..len) to path atomically: a temp file, fsync, rename, fsync
- * of the directory. Returns 0 or -1 (errno). */
-static int write_atomic(const char *path, const char *dir, const void *buf, size_t len)
-{
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -1;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t n = write(fd, (const char *)buf + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            int e = n < 0 ? errno : EIO;
-            close(fd);
-            unlink(tmp);
-            errno = e;
-            return -1;
-        }
-        off += (size_t)n;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        errno = e;
-        return -1;
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return 0;
 }
 
 int members_save(server_t *srv, int64_t now_ms)
@@ -263,16 +217,17 @@ int members_save(server_t *srv, int64_t now_ms)
     members_pack(srv, &pk);
     unsigned char *h = (unsigned char *)buf.data;
     memcpy(h, MEMBERS_MAGIC, 8);
-    put32(h + 8, (uint32_t)(buf.size - MEMBERS_HEADER));
-    put32(h + 12, (uint32_t)crc32(0L, (const Bytef *)buf.data + MEMBERS_HEADER,
+    bytes_put_le32(h + 8, (uint32_t)(buf.size - MEMBERS_HEADER));
+    bytes_put_le32(h + 12, (uint32_t)crc32(0L, (const Bytef *)buf.data + MEMBERS_HEADER,
                                   (uInt)(buf.size - MEMBERS_HEADER)));
     char path[4096];
     members_path(srv, path, sizeof path);
-    int rc = write_atomic(path, srv->cfg->state_dir, buf.data, buf.size);
+    char err[4200];
+    int rc = fileio_write_atomic(path, buf.data, buf.size, 0600, err, sizeof err);
     msgpack_sbuffer_destroy(&buf);
     if (rc != 0) {
-        log_warn("%s: cannot save the membership (%d firms joined or left); the next snapshot "
-                 "records it", path, changed);
+        log_warnx("%s; cannot save the membership (%d firms joined or left); the next snapshot "
+                  "records it", err, changed);
         return -1;
     }
     for (size_t f = 0; f < reg->nall; f++)
@@ -296,11 +251,11 @@ int members_load(server_t *srv)
     int rc = -1;
     const char *why = "not a membership file (bad header)";
     if (fread(hdr, 1, sizeof hdr, fp) == sizeof hdr && memcmp(hdr, MEMBERS_MAGIC, 8) == 0) {
-        uint32_t len = get32(hdr + 8);
+        uint32_t len = bytes_get_le32(hdr + 8);
         buf = xmalloc((size_t)len + 1);
         if (fread(buf, 1, len, fp) != len || fgetc(fp) != EOF)
             why = "its length does not match its header";
-        else if ((uint32_t)crc32(0L, (const Bytef *)buf, (uInt)len) != get32(hdr + 12))
+        else if ((uint32_t)crc32(0L, (const Bytef *)buf, (uInt)len) != bytes_get_le32(hdr + 12))
             why = "CRC mismatch: the file is damaged";
         else {
             msgpack_zone zone;

@@ -13,6 +13,7 @@
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "daemon/server.h"
+#include "proto/clock.h"
 
 static void send_state(notify_t *n, const char *state)
 {
@@ -88,11 +89,9 @@ void notify_tick(notify_t *n, struct server *srv, int64_t now_ms)
 void notify_reloading(notify_t *n)
 {
     /* MONOTONIC_USEC lets systemd >= 253 (Type=notify-reload) match the reply */
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     char msg[96];
     snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%llu",
-             (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+             (unsigned long long)(clock_monotonic_ns() / 1000));
     send_state(n, msg);
 }
 

@@ -40,29 +40,43 @@ static size_t db_bufsize(int which)
     return n > 0 ? (size_t)n : 16384;
 }
 
-/* Looks a user up by name (uid = NULL) or by uid. Returns 1 found, 0 not
- * found, -1 with errno on a lookup failure. */
-static int user_lookup(const char *name, const uid_t *uid, uid_t *ret_uid, gid_t *ret_gid,
-                       char *ret_name, size_t namelen)
+/*
+ * Looks a user (group false) or a group up by name, or by *id when name is
+ * NULL, growing the buffer getpw*_r / getgr*_r want on ERANGE. Found:
+ * *ret_id is the uid or gid, *ret_gid (users only, may be NULL) the primary
+ * group, ret_name (may be NULL) the name. Returns 1 found, 0 not found, -1
+ * with errno on a lookup failure.
+ */
+static int db_lookup(bool group, const char *name, unsigned id, unsigned *ret_id, gid_t *ret_gid,
+                     char *ret_name, size_t namelen)
 {
-    size_t size = db_bufsize(_SC_GETPW_R_SIZE_MAX);
+    size_t size = db_bufsize(group ? _SC_GETGR_R_SIZE_MAX : _SC_GETPW_R_SIZE_MAX);
     for (;;) {
         char *buf = xmalloc(size);
-        struct passwd pw, *res = NULL;
-        int rc = name ? getpwnam_r(name, &pw, buf, size, &res)
-                      : getpwuid_r(*uid, &pw, buf, size, &res);
+        struct passwd pw, *pwres = NULL;
+        struct group gr, *grres = NULL;
+        int rc;
+        if (group)
+            rc = name ? getgrnam_r(name, &gr, buf, size, &grres)
+                      : getgrgid_r((gid_t)id, &gr, buf, size, &grres);
+        else
+            rc = name ? getpwnam_r(name, &pw, buf, size, &pwres)
+                      : getpwuid_r((uid_t)id, &pw, buf, size, &pwres);
         if (rc == ERANGE && size < (1u << 20)) {
             free(buf);
             size *= 2;
             continue;
         }
-        int found = res ? 1 : 0;
-        if (res) {
-            *ret_uid = pw.pw_uid;
-            *ret_gid = pw.pw_gid;
-            if (ret_name)
-                snprintf(ret_name, namelen, "%s", pw.pw_name);
+        int found = pwres || grres;
+        if (pwres) {
+            *ret_id = pw.pw_uid;
+            if (ret_gid)
+                *ret_gid = pw.pw_gid;
+        } else if (grres) {
+            *ret_id = gr.gr_gid;
         }
+        if (found && ret_name)
+            snprintf(ret_name, namelen, "%s", pwres ? pw.pw_name : gr.gr_name);
         free(buf);
         /* "not found" is 0 or one of these, depending on the libc */
         if (!found && rc != 0 && rc != ENOENT && rc != ESRCH && rc != EBADF && rc != EPERM) {
@@ -73,34 +87,26 @@ static int user_lookup(const char *name, const uid_t *uid, uid_t *ret_uid, gid_t
     }
 }
 
+/* A user by name (uid = NULL) or by uid: see db_lookup. */
+static int user_lookup(const char *name, const uid_t *uid, uid_t *ret_uid, gid_t *ret_gid,
+                       char *ret_name, size_t namelen)
+{
+    unsigned u;
+    int rc = db_lookup(false, name, uid ? (unsigned)*uid : 0, &u, ret_gid, ret_name, namelen);
+    if (rc == 1)
+        *ret_uid = (uid_t)u;
+    return rc;
+}
+
 /* The same for groups. */
 static int group_lookup(const char *name, const gid_t *gid, gid_t *ret_gid, char *ret_name,
                         size_t namelen)
 {
-    size_t size = db_bufsize(_SC_GETGR_R_SIZE_MAX);
-    for (;;) {
-        char *buf = xmalloc(size);
-        struct group gr, *res = NULL;
-        int rc = name ? getgrnam_r(name, &gr, buf, size, &res)
-                      : getgrgid_r(*gid, &gr, buf, size, &res);
-        if (rc == ERANGE && size < (1u << 20)) {
-            free(buf);
-            size *= 2;
-            continue;
-        }
-        int found = res ? 1 : 0;
-        if (res) {
-            *ret_gid = gr.gr_gid;
-            if (ret_name)
-                snprintf(ret_name, namelen, "%s", gr.gr_name);
-        }
-        free(buf);
-        if (!found && rc != 0 && rc != ENOENT && rc != ESRCH && rc != EBADF && rc != EPERM) {
-            errno = rc;
-            return -1;
-        }
-        return found;
-    }
+    unsigned g;
+    int rc = db_lookup(true, name, gid ? (unsigned)*gid : 0, &g, NULL, ret_name, namelen);
+    if (rc == 1)
+        *ret_gid = (gid_t)g;
+    return rc;
 }
 
 /* "name" of a uid for messages, or "uid N" if it has none. */
@@ -231,7 +237,7 @@ static int check_state_dir(const char *path, const target_t *target, char *err, 
     return 0;
 }
 
-int privdrop_check_paths(const config_t *cfg, char *err, size_t errlen)
+static int check_paths(const config_t *cfg, bool with_key, char *err, size_t errlen)
 {
     target_t target, *t = NULL;
     if (*cfg->user) {
@@ -242,10 +248,20 @@ int privdrop_check_paths(const config_t *cfg, char *err, size_t errlen)
     if (check_state_dir(cfg->state_dir, t, err, errlen) != 0 ||
         check_file("registry", cfg->registry, "add or move a firm", false, err, errlen) != 0 ||
         check_file("access", cfg->access, "add a key", false, err, errlen) != 0 ||
-        check_file("curve_secret_key", cfg->curve_secret_key, "replace the daemon's key", true,
-                   err, errlen) != 0)
+        (with_key && check_file("curve_secret_key", cfg->curve_secret_key,
+                                "replace the daemon's key", true, err, errlen) != 0))
         return -1;
     return 0;
+}
+
+int privdrop_check_paths(const config_t *cfg, char *err, size_t errlen)
+{
+    return check_paths(cfg, true, err, errlen);
+}
+
+int privdrop_check_reload_paths(const config_t *cfg, char *err, size_t errlen)
+{
+    return check_paths(cfg, false, err, errlen);
 }
 
 /* ---- dropping root ------------------------------------------------------------- */

@@ -36,6 +36,16 @@
 int privdrop_check_paths(const config_t *cfg, char *err, size_t errlen);
 
 /*
+ * The same checks for a reload, which reads the config, the registry and
+ * the access list again: all of the above but curve_secret_key, which a
+ * reload does not read (the key was read at start-up, perhaps as root, and
+ * is kept; after the drop the daemon may not even be able to stat it).
+ * Returns 0, or -1 with the reason in err. On the loop: it blocks on the
+ * user database and stat(), as the config loader blocks on its files.
+ */
+int privdrop_check_reload_paths(const config_t *cfg, char *err, size_t errlen);
+
+/*
  * Gives up root once every socket is bound. As root with daemon.user set:
  * hands the state directory (and its files) and the ipc:// socket files to
  * that user, then switches user and group for good and logs it. As root

@@ -14,6 +14,7 @@
 #include "daemon/csvtable.h"
 #include "daemon/ids.h"
 #include "daemon/xalloc.h"
+#include "proto/hash.h"
 #include "proto/keyfile.h"
 
 enum { COL_ID, COL_NAME, COL_CLUSTER, COL_CHAIN, COL_TIER, COL_DESIGNATIONS, COL_STATUS, COL_KEY,
@@ -27,16 +28,6 @@ typedef struct {
     registry_t *reg;
 } load_t;
 
-static uint64_t hash_id(const char *s, size_t len)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 int registry_find(const registry_t *reg, const char *id, size_t len)
 {
     int f = registry_find_any(reg, id, len);
@@ -47,7 +38,7 @@ int registry_find_any(const registry_t *reg, const char *id, size_t len)
 {
     if (!reg->slots)
         return -1;
-    for (size_t i = hash_id(id, len) & reg->mask;; i = (i + 1) & reg->mask) {
+    for (size_t i = hash_fnv1a(id, len) & reg->mask;; i = (i + 1) & reg->mask) {
         uint32_t s = reg->slots[i];
         if (s == 0)
             return -1;
@@ -67,7 +58,7 @@ static void index_build(registry_t *reg)
     reg->slots = xcalloc(n, sizeof *reg->slots);
     reg->mask = n - 1;
     for (size_t f = 0; f < reg->nall; f++) {
-        size_t i = hash_id(reg->firms[f].id, strlen(reg->firms[f].id)) & reg->mask;
+        size_t i = hash_fnv1a(reg->firms[f].id, strlen(reg->firms[f].id)) & reg->mask;
         while (reg->slots[i])
             i = (i + 1) & reg->mask;
         reg->slots[i] = (uint32_t)(f + 1);
@@ -183,7 +174,7 @@ int registry_add_former(registry_t *reg, const firm_t *f, int64_t left_ms)
     if (reg->nall * 2 > reg->mask + 1)
         index_build(reg);
     else {
-        size_t i = hash_id(f->id, strlen(f->id)) & reg->mask;
+        size_t i = hash_fnv1a(f->id, strlen(f->id)) & reg->mask;
         while (reg->slots[i])
             i = (i + 1) & reg->mask;
         reg->slots[i] = (uint32_t)reg->nall;

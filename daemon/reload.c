@@ -9,6 +9,7 @@
 #include "daemon/log.h"
 #include "daemon/members.h"
 #include "daemon/server.h"
+#include "daemon/source.h"
 #include "daemon/xalloc.h"
 
 /* Settings that belong to what is already open, or that were used once at
@@ -108,15 +109,12 @@ static int reload_apply(server_t *srv, reload_status_t *pending, char *err, size
     config_t *cfg = NULL;
     registry_t *reg = NULL;
 
-    /* phase 1: the whole new configuration, or nothing */
-    if (config_load(src->path ? src->path : "daemon/clustermond.conf (embedded default)",
-                    src->path ? NULL : src->text, src->base_dir, &cfg, err, errlen) != 0)
+    /* phase 1: the whole new configuration, or nothing; loaded and checked
+     * as at start-up (daemon/source.h), so a reload takes no file that
+     * start-up would refuse */
+    if (source_load_config(src, &cfg, err, errlen) != 0)
         return -1;
-    if (src->state_dir) {
-        free(cfg->state_dir);
-        cfg->state_dir = xstrdup(src->state_dir);
-    }
-    if (registry_load(cfg->registry, cfg, &reg, err, errlen) != 0) {
+    if (source_load_registry(cfg, true, &reg, err, errlen) != 0) {
         config_destroy(&cfg);
         return -1;
     }

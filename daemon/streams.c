@@ -6,18 +6,15 @@
 #include <string.h>
 
 #include "daemon/xalloc.h"
+#include "proto/hash.h"
 
 #define W PROTO_MAX_WINDOW
 
 static uint64_t hash_key(const char *key, proto_str_t agent)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = key; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    h = (h ^ 0xff) * 1099511628211ull; /* a separator no id contains */
-    for (uint32_t i = 0; i < agent.len; i++)
-        h = (h ^ (unsigned char)agent.ptr[i]) * 1099511628211ull;
-    return h;
+    uint64_t h = hash_fnv1a_str(key);
+    h = hash_fnv1a_update(h, "\xff", 1); /* a separator no id contains */
+    return hash_fnv1a_update(h, agent.ptr, agent.len);
 }
 
 void streams_init(streams_t *t, int64_t lease_ms)

@@ -16,75 +16,23 @@
 
 #include "daemon/log.h"
 #include "daemon/xalloc.h"
+#include "proto/bytes.h"
+#include "proto/clock.h"
+#include "proto/fileio.h"
 
 #define SEG_MAGIC "CMWAL\0\0\0"
 #define SEG_HEADER 16
 #define REC_MAGIC 0x314c4157u /* "WAL1" little-endian */
 #define REC_HEADER 12
 
-static void put32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16);
-    p[3] = (unsigned char)(v >> 24);
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static uint32_t crc_of(const void *p, size_t len)
 {
     return (uint32_t)crc32(0L, p, (uInt)len);
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 void wal_segment_path(const char *dir, uint64_t n, char *buf, size_t size)
 {
     snprintf(buf, size, "%s/wal-%016" PRIu64 ".log", dir, n);
-}
-
-static int write_all(int fd, const struct iovec *iov, int iovcnt)
-{
-    struct iovec v[4];
-    memcpy(v, iov, (size_t)iovcnt * sizeof *iov);
-    struct iovec *p = v;
-    while (iovcnt > 0) {
-        ssize_t n = writev(fd, p, iovcnt);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        while (iovcnt > 0 && (size_t)n >= p->iov_len) {
-            n -= (ssize_t)p->iov_len;
-            p++;
-            iovcnt--;
-        }
-        if (iovcnt > 0) {
-            p->iov_base = (char *)p->iov_base + n;
-            p->iov_len -= (size_t)n;
-        }
-    }
-    return 0;
-}
-
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
 }
 
 /* ENOSPC and its kin: errors a snapshot and a trim can cure. */
@@ -111,10 +59,9 @@ static int segment_create(wal_t *w, uint64_t n, char *err, size_t errlen)
     }
     unsigned char hdr[SEG_HEADER] = {0};
     memcpy(hdr, SEG_MAGIC, 8);
-    put32(hdr + 8, WAL_FORMAT_VERSION);
-    put32(hdr + 12, crc_of(hdr, 12));
-    struct iovec iov = {hdr, sizeof hdr};
-    if (write_all(fd, &iov, 1) != 0 || fsync(fd) != 0 || fsync_dir(w->dir) != 0) {
+    bytes_put_le32(hdr + 8, WAL_FORMAT_VERSION);
+    bytes_put_le32(hdr + 12, crc_of(hdr, 12));
+    if (fileio_write_all(fd, hdr, sizeof hdr) != 0 || fsync(fd) != 0 || fileio_sync_dir(w->dir) != 0) {
         int e = errno;
         snprintf(err, errlen, "%s: cannot write the header: %s", path, strerror(e));
         close(fd);
@@ -204,11 +151,11 @@ uint64_t wal_append(wal_t *w, const void *payload, size_t len)
         return 0;
     }
     unsigned char hdr[REC_HEADER];
-    put32(hdr, REC_MAGIC);
-    put32(hdr + 4, (uint32_t)len);
-    put32(hdr + 8, crc_of(payload, len));
+    bytes_put_le32(hdr, REC_MAGIC);
+    bytes_put_le32(hdr + 4, (uint32_t)len);
+    bytes_put_le32(hdr + 8, crc_of(payload, len));
     struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)(uintptr_t)payload, len}};
-    if (write_all(w->fd, iov, 2) != 0) {
+    if (fileio_writev_all(w->fd, iov, 2) != 0) {
         int e = errno;
         w->append_failed++;
         /* Part of the record may be in the file: cut it off, or replay would
@@ -245,7 +192,7 @@ static void sync_done(uv_fs_t *req)
     int64_t result = req->result;
     uv_file fd = req->file;
     uv_fs_req_cleanup(req);
-    uint64_t ns = now_ns() - w->sync_started_ns;
+    uint64_t ns = clock_monotonic_ns() - w->sync_started_ns;
     w->fsyncs++;
     w->fsync_ns_total += ns;
     if (ns > w->fsync_ns_max)
@@ -269,7 +216,7 @@ static void sync_start(wal_t *w, int fd)
 {
     w->sync_req.data = w;
     w->sync_target = w->pos;
-    w->sync_started_ns = now_ns();
+    w->sync_started_ns = clock_monotonic_ns();
     int rc = uv_fs_fdatasync(w->loop, &w->sync_req, fd, sync_done);
     if (rc < 0) {
         log_warnx("wal: cannot start fsync: %s", uv_strerror(rc));
@@ -373,12 +320,12 @@ uint64_t wal_first_gap(const uint64_t *segs, size_t n, uint64_t after)
 
 static bool record_ok(const unsigned char *buf, size_t size, size_t off, size_t *ret_len)
 {
-    if (size - off < REC_HEADER || get32(buf + off) != REC_MAGIC)
+    if (size - off < REC_HEADER || bytes_get_le32(buf + off) != REC_MAGIC)
         return false;
-    size_t len = get32(buf + off + 4);
+    size_t len = bytes_get_le32(buf + off + 4);
     if (len > WAL_MAX_RECORD || size - off - REC_HEADER < len)
         return false;
-    if (crc_of(buf + off + REC_HEADER, len) != get32(buf + off + 8))
+    if (crc_of(buf + off + REC_HEADER, len) != bytes_get_le32(buf + off + 8))
         return false;
     *ret_len = len;
     return true;
@@ -393,7 +340,7 @@ typedef enum { HDR_OK, HDR_DAMAGED, HDR_OTHER_VERSION } hdr_state_t;
 static hdr_state_t header_judge(const unsigned char *buf, size_t size, char *why, size_t whylen)
 {
     bool magic = memcmp(buf, SEG_MAGIC, 8) == 0;
-    uint32_t version = get32(buf + 8), check = get32(buf + 12);
+    uint32_t version = bytes_get_le32(buf + 8), check = bytes_get_le32(buf + 12);
     size_t len;
     if (check != 0 && check != crc_of(buf, 12)) {
         snprintf(why, whylen, "header check mismatch%s, format version field %u",
@@ -428,18 +375,12 @@ static int replay_segment(const char *path, bool last, wal_record_cb cb, void *d
     }
     size_t size = (size_t)sb.st_size;
     unsigned char *buf = xmalloc(size ? size : 1);
-    size_t got = 0;
-    while (got < size) {
-        ssize_t n = read(fd, buf + got, size - got);
-        if (n <= 0) {
-            if (n < 0 && errno == EINTR)
-                continue;
-            snprintf(err, errlen, "%s: read: %s", path, n < 0 ? strerror(errno) : "short file");
-            free(buf);
-            close(fd);
-            return -1;
-        }
-        got += (size_t)n;
+    ssize_t got = fileio_read_full(fd, buf, size);
+    if (got < 0 || (size_t)got < size) {
+        snprintf(err, errlen, "%s: read: %s", path, got < 0 ? strerror(errno) : "short file");
+        free(buf);
+        close(fd);
+        return -1;
     }
     int rc = 0;
     uint64_t records_before = st->records, skipped_before = st->bytes_skipped;
@@ -463,7 +404,7 @@ static int replay_segment(const char *path, bool last, wal_record_cb cb, void *d
     hdr_state_t hs = header_judge(buf, size, why, sizeof why);
     if (hs == HDR_OTHER_VERSION) {
         snprintf(err, errlen, "%s: WAL format version %u; this clustermond reads version %d", path,
-                 get32(buf + 8), WAL_FORMAT_VERSION);
+                 bytes_get_le32(buf + 8), WAL_FORMAT_VERSION);
         rc = -1;
         goto out;
     }

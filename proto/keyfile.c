@@ -24,6 +24,8 @@
 #include <ini.h>
 #include <zmq.h>
 
+#include "proto/fileio.h"
+
 #define KEYFILE_MAX_SIZE 4096
 #define FILE_TEXT_MAX 512 /* a generated file: two comment lines and two keys */
 
@@ -196,6 +198,7 @@ static int read_file(const char *path, bool need_secret, char buf[KEYFILE_MAX_SI
                      size_t errlen)
 {
     struct stat st;
+    ssize_t n = 0;
     size_t got = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 
@@ -216,22 +219,15 @@ static int read_file(const char *path, bool need_secret, char buf[KEYFILE_MAX_SI
                (unsigned)(st.st_mode & 07777));
         goto fail;
     }
-    for (;;) {
-        ssize_t n = read(fd, buf + got, KEYFILE_MAX_SIZE + 1 - got);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            seterr(err, errlen, "%s: read: %s", path, strerror(errno));
-            goto fail;
-        }
-        if (n == 0)
-            break;
-        got += (size_t)n;
-        if (got > KEYFILE_MAX_SIZE) {
-            seterr(err, errlen, "%s: over %d bytes: not a key file", path, KEYFILE_MAX_SIZE);
-            goto fail;
-        }
+    /* one byte more than a key file may hold, to see whether more follows */
+    if ((n = fileio_read_full(fd, buf, KEYFILE_MAX_SIZE + 1)) < 0) {
+        seterr(err, errlen, "%s: read: %s", path, strerror(errno));
+        goto fail;
+    }
+    got = (size_t)n;
+    if (got > KEYFILE_MAX_SIZE) {
+        seterr(err, errlen, "%s: over %d bytes: not a key file", path, KEYFILE_MAX_SIZE);
+        goto fail;
     }
     close(fd);
     buf[got] = '\0';
@@ -338,17 +334,7 @@ static int format_file(char buf[FILE_TEXT_MAX], const char *name, const keyfile_
 /* Writes all of buf to fd, sets mode 0600 whatever the umask, and syncs it. */
 static int write_fd(int fd, const char *buf, size_t len)
 {
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return fchmod(fd, 0600) == 0 && fsync(fd) == 0 ? 0 : -1;
+    return fileio_write_all(fd, buf, len) == 0 && fchmod(fd, 0600) == 0 && fsync(fd) == 0 ? 0 : -1;
 }
 
 /*
@@ -400,17 +386,6 @@ static int write_file(const char *dir, const char *path, const char *base, const
         return -1;
     }
     return 0;
-}
-
-/* Makes the renames and new files durable; best effort (the keys are already written). */
-static void sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
 }
 
 int keyfile_generate(const char *dir, const char *name, bool force, keyfile_t *k, char *err,
@@ -474,7 +449,8 @@ int keyfile_generate(const char *dir, const char *name, bool force, keyfile_t *k
         }
         pub_tmp[0] = '\0';
     }
-    sync_dir(dir);
+    /* the renames and new files durable; best effort (the keys are already written) */
+    (void)fileio_sync_dir(dir);
     rc = 0;
 out:
     if (key_tmp[0] != '\0')

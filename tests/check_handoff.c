@@ -15,7 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agents/atomicfile.h"
 #include "agents/handoff.h"
 #include "tests/testlib.h"
 
@@ -370,31 +369,6 @@ START_TEST(test_load_errors)
 }
 END_TEST
 
-/* atomicfile: the mode asked for whatever the umask, and no temp file left. */
-START_TEST(test_atomicfile)
-{
-    testlib_dir_t dir;
-    char path[96], err[256];
-    testlib_dir_make(&dir, "handoff");
-    testlib_dir_file(&dir, "state", path, sizeof path);
-    mode_t old = umask(0);
-    ck_assert_int_eq(atomicfile_write(path, "one", 3, 0600, err, sizeof err), 0);
-    umask(old);
-    struct stat st;
-    ck_assert_int_eq(stat(path, &st), 0);
-    ck_assert_int_eq(st.st_mode & 0777, 0600);
-    ck_assert_int_eq(atomicfile_write(path, "two!", 4, 0600, err, sizeof err), 0);
-    ck_assert_int_eq(stat(path, &st), 0);
-    ck_assert_int_eq(st.st_size, 4);
-    char missing[96];
-    testlib_dir_file(&dir, "no/such/dir", missing, sizeof missing);
-    ck_assert_int_eq(atomicfile_write(missing, "x", 1, 0600, err, sizeof err), -1);
-    ck_assert_msg(strstr(err, "create") != NULL, "%s", err);
-    unlink(path);
-    ck_assert_int_eq(rmdir(dir.path), 0); /* empty: no temp file was left behind */
-}
-END_TEST
-
 int main(void)
 {
     Suite *s = suite_create("delivery");
@@ -408,7 +382,6 @@ int main(void)
     tcase_add_test(tc, test_grouped_members);
     tcase_add_test(tc, test_save_load);
     tcase_add_test(tc, test_load_errors);
-    tcase_add_test(tc, test_atomicfile);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -14,19 +14,13 @@
 #include <unistd.h>
 
 #include "agents/input.h"
+#include "proto/clock.h"
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
 #define NOW INT64_MIN /* expected ts_ms: the wall clock while reading */
 #define MAXS 64
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* A reader over a string, named "test.csv". */
 static input_reader_t *reader_over(const char *text, FILE **ret_fp)
@@ -95,11 +89,11 @@ START_TEST(test_good_line)
     proto_sample_t s[MAXS];
     char text[256], err[INPUT_ERRLEN];
     size_t n;
-    int64_t before = wall_ms(), after;
+    int64_t before = clock_wall_ms(), after;
 
     snprintf(text, sizeof(text), "%s\n", good[_i].line);
     ck_assert_msg(read_all(text, s, &n, err, sizeof(err)) == INPUT_OK, "%s: %s", good[_i].line, err);
-    after = wall_ms();
+    after = clock_wall_ms();
     ck_assert_uint_eq(n, 1);
     ck_assert_uint_eq(s[0].firm.len, strlen(good[_i].firm));
     ck_assert(memcmp(s[0].firm.ptr, good[_i].firm, s[0].firm.len) == 0);

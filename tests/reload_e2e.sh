@@ -159,6 +159,22 @@ check "sd_notify: READY=1 with STATUS=reloaded" \
 check "the daemon logged the setting kept until a restart" \
     grep -q "reload: \[daemon\] http changed from '127.0.0.1:$HTTP_PORT' to '127.0.0.1:$HTTP_PORT2': it takes effect after a restart" "$TMP/daemon.log"
 
+# a registry anyone could write: refused by a reload as by start-up (the same
+# path checks, daemon/source.c), and the daemon keeps the registry it has
+chmod 0666 "$TMP/reg.csv"
+ctl reload > "$TMP/reload.out" 2> "$TMP/reload.err"
+rc=$?
+check "a world-writable registry: clustermonctl reload exits 1 (got $rc)" [ "$rc" = 1 ]
+check "and says why, as start-up would" \
+    grep -q "reload: rejected, still running on the previous config: daemon.registry: .*reg.csv: writable by everyone" "$TMP/reload.err"
+check "the daemon logged the rejection" \
+    grep -q "reload rejected, still running on the previous config: daemon.registry: .*reg.csv: writable by everyone" "$TMP/daemon.log"
+check "and still serves the 244 firms it had" \
+    sh -c "[ \"\$('$BIN/clustermonctl' -e '$CONTROL' status --json | jq -c '[.firms, .reload.last_ok]')\" = '[244,false]' ]"
+chmod 0644 "$TMP/reg.csv"
+ctl reload > "$TMP/reload.out" 2> "$TMP/reload.err"
+check "made safe again, the registry reloads" [ "$?" = 0 ]
+
 kill -TERM "$SUBPID" 2>/dev/null
 wait "$SUBPID" 2>/dev/null
 stop_daemon TERM

@@ -188,3 +188,12 @@ config_t *testlib_config_default(const char *const *kv)
     free(text);
     return cfg;
 }
+
+int testlib_run(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

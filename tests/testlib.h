@@ -12,6 +12,7 @@
 #ifndef CLUSTERMON_TESTLIB_H
 #define CLUSTERMON_TESTLIB_H
 
+#include <check.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -59,5 +60,9 @@ config_t *testlib_config_load(const char *path, const char *text);
 
 /* The default config with [daemon] keys replaced, loaded: see above. */
 config_t *testlib_config_default(const char *const *kv);
+
+/* Runs suite s (CK_NORMAL; CK_FORK from the environment) and frees the
+ * runner: a suite's whole main(). Returns EXIT_SUCCESS or EXIT_FAILURE. */
+int testlib_run(Suite *s);
 
 #endif

@@ -28,6 +28,7 @@
 #include "agents/clientkey.h"
 #include "agents/delivery.h"
 #include "agents/input.h"
+#include "proto/clock.h"
 #include "proto/keyfile.h"
 #include "proto/proto.h"
 
@@ -1278,9 +1279,7 @@ static int run_import(const ctl_opts_t *o)
     /* Each run is a stream of its own (PROTOCOL.md 2): an id of its own too,
      * so a second import right after the first is not taken for a second
      * agent on the first one's id. */
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t epoch = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    uint64_t epoch = (uint64_t)clock_wall_ms();
     snprintf(agent, sizeof agent, "import-baseline-%.24s.%llx.%x", host, (unsigned long long)epoch,
              (unsigned)getpid());
     proto_sample_t *samples = calloc(BATCH, sizeof *samples);

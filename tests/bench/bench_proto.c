@@ -13,16 +13,14 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "proto/clock.h"
 #include "proto/proto.h"
 
 #define NSAMPLES 1000
 
 static double now_s(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)clock_monotonic_ns() / 1e9;
 }
 
 int main(int argc, char **argv)

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "agents/input.h"
+#include "proto/clock.h"
 #include "tests/fuzz/fuzz.h"
 
 #define BATCH 3 /* small, so that most inputs take several batches */
@@ -37,13 +38,6 @@ typedef struct {
     input_pos_t after_first; /* the position after the first non-empty batch */
     size_t first_n;          /* samples in that batch */
 } run_t;
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void keep(run_t *run, const proto_sample_t *s)
 {
@@ -146,12 +140,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(buf != NULL, "out of memory");
     memcpy(buf, data, size);
 
-    int64_t t0 = wall_ms() - 1000;
+    int64_t t0 = clock_wall_ms() - 1000;
     run_t whole, rest;
     read_all(buf, size, NULL, &whole);
     if (whole.first_n > 0) {
         read_all(buf, size, &whole.after_first, &rest);
-        int64_t t1 = wall_ms() + 1000;
+        int64_t t1 = clock_wall_ms() + 1000;
         FUZZ_ASSERT(rest.n == whole.n - whole.first_n, "resumed after %zu samples: %zu more, not %zu",
                     whole.first_n, rest.n, whole.n - whole.first_n);
         for (size_t i = 0; i < rest.n; i++)

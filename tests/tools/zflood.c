@@ -36,15 +36,9 @@
 #include <zmq.h>
 
 #include "proto/proto.h"
+#include "proto/clock.h"
 
 #define MAX_FILE (16u << 20) /* four times the frame limit: room for frames ZeroMQ drops */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Counts one reply by status; prints it in full if it is the first. */
 static void count_reply(const char *reply, size_t len, bool first, long *by_status)
@@ -107,9 +101,9 @@ int main(int argc, char **argv)
 
     long sent = 0, replies = 0, by_status[PROTO_STATUS_COUNT + 1] = {0};
     static char reply[65536];
-    int64_t stop_at = now_ms() + duration_ms;
+    int64_t stop_at = clock_monotonic_ms() + duration_ms;
     while (replies < count) {
-        if (duration_ms > 0 && count == LONG_MAX && now_ms() >= stop_at)
+        if (duration_ms > 0 && count == LONG_MAX && clock_monotonic_ms() >= stop_at)
             count = sent; /* time is up: wait for the replies still due */
         if (replies >= count)
             break;
