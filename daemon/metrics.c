@@ -22,6 +22,7 @@
 #include <zmq.h>
 
 #include "daemon/log.h"
+#include "daemon/query.h"
 #include "daemon/server.h"
 #include "daemon/xalloc.h"
 
@@ -515,31 +516,17 @@ static void render_clusters(const server_t *srv, int year, int month, metrics_te
             .year = (uint16_t)year, .kind = PROTO_PERIOD_MONTH, .index = (uint8_t)mo};
     size_t nm = cfg->nmetrics;
     __int128 *sum = xcalloc(ngroups * nm * nperiods, sizeof *sum);
-    /* per group: firms, then reporting and above-scale for year and year-1 */
-    uint32_t *firms = xcalloc(ngroups * 5, sizeof *firms);
-    int64_t line = agg_to_milli(cfg->above_scale_line);
+    /* firms, reporting and above-scale: query.h's tallies of the two years */
+    query_cluster_tally_t *tally[2] = {query_tally_clusters(srv, year),
+                                       query_tally_clusters(srv, year - 1)};
 
-    /* former members (members.h): their figures and, for the years they
-     * reported, their reporting and above-scale counts stay; they are no
-     * longer members now */
+    /* former members (members.h): their figures stay in the sums */
     for (size_t f = 0; f < srv->reg->nall; f++) {
         const firm_t *firm = &srv->reg->firms[f];
         if (firm->cluster < 0 || (size_t)firm->cluster >= cfg->nclusters)
             continue;
         size_t g[2] = {first[firm->cluster], first[firm->cluster] + 1 + (size_t)firm->chain};
         int ng = firm->chain >= 0 ? 2 : 1;
-        uint32_t fig[5] = {registry_is_former(srv->reg, (int)f) ? 0 : 1, 0, 0, 0, 0};
-        for (int k = 0; k < 2; k++) {
-            int y = year - k;
-            int64_t rev = 0;
-            fig[1 + 2 * k] = agg_firm_reported(srv->agg, (int)f, y);
-            proto_period_t py = {.year = (uint16_t)y, .kind = PROTO_PERIOD_YEAR};
-            fig[2 + 2 * k] =
-                agg_firm_total(srv->agg, (int)f, cfg->revenue_idx, py, &rev) && rev >= line;
-        }
-        for (int i = 0; i < ng; i++)
-            for (int k = 0; k < 5; k++)
-                firms[g[i] * 5 + (size_t)k] += fig[k];
         for (size_t m = 0; m < nm; m++) {
             if (cfg->metrics[m].kind != METRIC_PERIOD)
                 continue;
@@ -555,12 +542,11 @@ static void render_clusters(const server_t *srv, int year, int month, metrics_te
 
     static const struct {
         const char *name, *help;
-        int col;
     } firm_families[] = {
-        {"clustermon_cluster_firms", "Member firms of a cluster (chain=\"\") or chain.", 0},
-        {"clustermon_cluster_firms_reporting", "Member firms that sent anything for the year.", 1},
+        {"clustermon_cluster_firms", "Member firms of a cluster (chain=\"\") or chain."},
+        {"clustermon_cluster_firms_reporting", "Member firms that sent anything for the year."},
         {"clustermon_cluster_firms_above_scale",
-         "Member firms whose revenue for the year is at or above the above-scale line.", 2},
+         "Member firms whose revenue for the year is at or above the above-scale line."},
     };
     for (size_t fam = 0; fam < 3; fam++) {
         const char *name = firm_families[fam].name;
@@ -568,17 +554,18 @@ static void render_clusters(const server_t *srv, int year, int month, metrics_te
         for (size_t ci = 0; ci < cfg->nclusters; ci++) {
             const config_cluster_t *cl = &cfg->clusters[ci];
             for (int k = -1; k < (int)cl->nchains; k++) {
-                size_t gi = first[ci] + (size_t)(k + 1);
                 for (int yk = 0; yk < (fam == 0 ? 1 : 2); yk++) {
+                    const query_cluster_tally_t *ct = &tally[yk][ci];
+                    const query_tally_t *t = k < 0 ? &ct->cluster : &ct->chains[k];
+                    uint32_t v = fam == 0   ? t->firms - t->former /* members now */
+                                 : fam == 1 ? t->reporting
+                                            : t->above_scale;
                     metrics_text_printf(o, "%s{", name);
                     group_labels(o, cl, k);
-                    if (fam == 0) {
-                        metrics_text_printf(o, "} %u\n", firms[gi * 5]);
-                    } else {
-                        metrics_text_printf(
-                            o, ",year=\"%d\"} %u\n", year - yk,
-                            firms[gi * 5 + (size_t)(firm_families[fam].col + 2 * yk)]);
-                    }
+                    if (fam == 0)
+                        metrics_text_printf(o, "} %u\n", v);
+                    else
+                        metrics_text_printf(o, ",year=\"%d\"} %u\n", year - yk, v);
                 }
             }
         }
@@ -608,7 +595,8 @@ static void render_clusters(const server_t *srv, int year, int month, metrics_te
             }
         }
     }
-    free(firms);
+    free(tally[0]);
+    free(tally[1]);
     free(sum);
     free(periods);
     free(first);
