@@ -386,6 +386,43 @@ START_TEST(test_tally_clusters)
 }
 END_TEST
 
+/* The counter table status and /metrics share: every row is read, a family
+ * is declared once on its first row, status keys are unique in a section,
+ * and a value set on the server shows in the exposition. */
+START_TEST(test_counter_table)
+{
+    const metrics_counter_t *c, *d;
+    size_t n = 0;
+    for (size_t i = 0; (c = metrics_counter(i)) != NULL; i++, n++) {
+        ck_assert_ptr_nonnull(c->get);
+        ck_assert_msg(c->section || c->family, "row %zu shown nowhere", i);
+        bool first = true;
+        for (size_t j = 0; j < i; j++) {
+            d = metrics_counter(j);
+            if (c->family && d->family && strcmp(c->family, d->family) == 0)
+                first = false;
+            if (c->section && d->section && strcmp(c->section, d->section) == 0)
+                ck_assert_str_ne(c->key, d->key);
+        }
+        if (c->family)
+            ck_assert_msg(first == (c->type != NULL && c->help != NULL),
+                          "%s: type and help belong on its first row only", c->family);
+    }
+    ck_assert_uint_gt(n, 40);
+    ck_assert_uint_eq(metrics_counters_in("control"), 5);
+    ck_assert_uint_eq(metrics_counters_in("nosuch"), 0);
+    srv->control.oversize = 9;
+    srv->recovery.ready_ms = 1500;
+    srv->wal.full = true;
+    char *t = render();
+    ck_assert_line(t, "clustermon_control_refusals_total{reason=\"too_large\"} 9");
+    ck_assert_line(t, "clustermon_ready_seconds 1.5");
+    ck_assert_line(t, "clustermon_wal_disk_full 1");
+    ck_assert_line(t, "# TYPE clustermon_config_reloads_total counter");
+    free(t);
+}
+END_TEST
+
 START_TEST(test_self_counters)
 {
     srv->stats.samples_applied = 12345;
@@ -814,6 +851,7 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, test_firms_reporting_and_above_scale);
     tcase_add_test(tc, test_above_scale_line);
     tcase_add_test(tc, test_tally_clusters);
+    tcase_add_test(tc, test_counter_table);
     tcase_add_test(tc, test_self_counters);
     tcase_add_test(tc, test_label_escape);
     tcase_add_test(tc, test_text_grows);
