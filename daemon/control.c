@@ -94,80 +94,69 @@ static void cmd_ping(server_t *srv, msgpack_packer *pk, const proto_ctl_request_
     control_pack_str(pk, "pong");
 }
 
+/* key: value for a row of metrics.h's counter table. */
+static void pack_counter(msgpack_packer *pk, const server_t *srv, const metrics_counter_t *c)
+{
+    uint64_t v = c->get(srv);
+    if (c->kind == METRICS_BOOL)
+        control_pack_kv_bool(pk, c->key, v != 0);
+    else if (c->kind == METRICS_I64)
+        control_pack_kv_i64(pk, c->key, (int64_t)v);
+    else
+        control_pack_kv_u64(pk, c->key, v);
+}
+
+/* The counter table's rows of section, in table order. */
+static void pack_section(msgpack_packer *pk, const server_t *srv, const char *section)
+{
+    const metrics_counter_t *c;
+    for (size_t i = 0; (c = metrics_counter(i)) != NULL; i++)
+        if (c->section && strcmp(c->section, section) == 0)
+            pack_counter(pk, srv, c);
+}
+
+/* The top-level row key of the counter table. */
+static void pack_top(msgpack_packer *pk, const server_t *srv, const char *key)
+{
+    const metrics_counter_t *c;
+    for (size_t i = 0; (c = metrics_counter(i)) != NULL; i++)
+        if (c->section && !*c->section && strcmp(c->key, key) == 0)
+            pack_counter(pk, srv, c);
+}
+
+/* The counters come from metrics.h's table, which /metrics renders too;
+ * what only status shows (strings, lists, the nacks map) is packed here. */
 static void cmd_status(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *req)
 {
     (void)req;
     const server_stats_t *st = &srv->stats;
-    const wal_t *w = &srv->wal;
     proto_ctl_reply_begin(pk, true, "");
     msgpack_pack_map(pk, 19);
-    const reload_status_t *rl = &srv->reload;
     control_pack_str(pk, "reload");
-    msgpack_pack_map(pk, 6);
-    control_pack_kv_bool(pk, "last_ok", rl->last_ok);
-    control_pack_kv_i64(pk, "last_success_ms", rl->last_success_ms);
-    control_pack_kv_u64(pk, "ok", srv->reloads);
-    control_pack_kv_u64(pk, "failed", rl->failed);
-    control_pack_kv_str(pk, "last_error", rl->last_error);
+    msgpack_pack_map(pk, metrics_counters_in("reload") + 2);
+    pack_section(pk, srv, "reload");
+    control_pack_kv_str(pk, "last_error", srv->reload.last_error);
     control_pack_str(pk, "restart_needed");
-    pack_pending(pk, rl);
-    control_pack_str(pk, "control");
-    msgpack_pack_map(pk, 5);
-    control_pack_kv_u64(pk, "requests", srv->control.requests);
-    control_pack_kv_u64(pk, "max_request_bytes", CONTROL_MAX_REQUEST);
-    control_pack_kv_u64(pk, "refused_too_large", srv->control.oversize);
-    control_pack_kv_u64(pk, "refused_args", srv->control.bad_args);
-    control_pack_kv_u64(pk, "refused_version", srv->control.bad_version);
-    control_pack_str(pk, "security");
-    msgpack_pack_map(pk, 8);
-    control_pack_kv_bool(pk, "curve", srv->curve);
-    control_pack_kv_u64(pk, "keys", srv->keys ? srv->keys->nkeys : 0);
-    control_pack_kv_u64(pk, "connections_admitted", srv->zap.admitted);
-    control_pack_kv_u64(pk, "connections_refused", srv->zap.refused);
-    control_pack_kv_u64(pk, "handshakes_failed", metrics_handshakes_failed(&srv->metrics));
-    control_pack_kv_u64(pk, "commands_denied", srv->control.denied);
-    control_pack_kv_u64(pk, "subscriptions_admitted", srv->alerts.subs_admitted);
-    control_pack_kv_u64(pk, "subscriptions_refused", srv->alerts.subs_refused);
-    control_pack_str(pk, "wal");
-    msgpack_pack_map(pk, 11);
-    control_pack_kv_str(pk, "fsync", srv->cfg->fsync);
-    control_pack_kv_u64(pk, "segment", w->segment);
-    control_pack_kv_u64(pk, "appends", w->appends);
-    control_pack_kv_u64(pk, "bytes_written", w->bytes_written);
-    control_pack_kv_u64(pk, "unsynced_bytes", w->pos - w->synced);
-    control_pack_kv_u64(pk, "fsyncs", w->fsyncs);
-    control_pack_kv_u64(pk, "fsync_avg_us", w->fsyncs ? w->fsync_ns_total / w->fsyncs / 1000 : 0);
-    control_pack_kv_u64(pk, "fsync_max_us", w->fsync_ns_max / 1000);
-    control_pack_kv_u64(pk, "append_failed", w->append_failed);
-    control_pack_kv_bool(pk, "disk_full", w->full);
-    control_pack_kv_u64(pk, "reserve_bytes", w->reserve_bytes);
-    control_pack_str(pk, "snapshots");
-    msgpack_pack_map(pk, 4);
-    control_pack_kv_u64(pk, "written", srv->snap.written);
-    control_pack_kv_u64(pk, "failed", srv->snap.failed);
-    control_pack_kv_u64(pk, "last_segment", srv->snap.last_segment);
-    control_pack_kv_u64(pk, "last_bytes", srv->snap.last_bytes);
-    control_pack_str(pk, "recovery");
-    msgpack_pack_map(pk, 9);
-    control_pack_kv_u64(pk, "snapshot_segment", srv->recovery.snapshot_segment);
-    control_pack_kv_u64(pk, "snapshots_damaged", srv->recovery.snapshots_damaged);
-    control_pack_kv_u64(pk, "wal_headers_damaged", srv->recovery.wal.headers_damaged);
-    control_pack_kv_u64(pk, "wal_segments_missing", srv->recovery.wal.missing);
-    control_pack_kv_u64(pk, "wal_records", srv->recovery.wal.records);
-    control_pack_kv_u64(pk, "wal_damaged", srv->recovery.wal.damaged);
-    control_pack_kv_u64(pk, "wal_bytes_skipped", srv->recovery.wal.bytes_skipped);
-    control_pack_kv_u64(pk, "wal_truncated", srv->recovery.wal.truncated);
-    control_pack_kv_i64(pk, "ready_ms", srv->recovery.ready_ms);
+    pack_pending(pk, &srv->reload);
+    static const char *const sections[] = {"control", "security", "wal", "snapshots", "recovery"};
+    for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++) {
+        bool wal = strcmp(sections[i], "wal") == 0;
+        control_pack_str(pk, sections[i]);
+        msgpack_pack_map(pk, metrics_counters_in(sections[i]) + wal);
+        if (wal)
+            control_pack_kv_str(pk, "fsync", srv->cfg->fsync);
+        pack_section(pk, srv, sections[i]);
+    }
     control_pack_kv_u64(pk, "replay_skipped", srv->ingest.replay_skipped);
     control_pack_kv_str(pk, "version", CLUSTERMON_VERSION);
     control_pack_kv_i64(pk, "uptime_ms", calendar_now_ms() - srv->started_ms);
     control_pack_kv_u64(pk, "firms", srv->reg->nfirms);
     control_pack_kv_u64(pk, "clusters", srv->cfg->nclusters);
     control_pack_kv_u64(pk, "rules", srv->cfg->nrules);
-    control_pack_kv_u64(pk, "samples_applied", st->samples_applied);
-    control_pack_kv_u64(pk, "batches_ok", st->batches_ok);
-    control_pack_kv_u64(pk, "batches_duplicate", st->batches_duplicate);
-    control_pack_kv_u64(pk, "bad_envelopes", st->bad_envelopes);
+    pack_top(pk, srv, "samples_applied");
+    pack_top(pk, srv, "batches_ok");
+    pack_top(pk, srv, "batches_duplicate");
+    pack_top(pk, srv, "bad_envelopes");
     control_pack_str(pk, "nacks");
     msgpack_pack_map(pk, PROTO_STATUS_COUNT - 1);
     for (int s = 1; s < PROTO_STATUS_COUNT; s++) {
@@ -175,7 +164,7 @@ static void cmd_status(server_t *srv, msgpack_packer *pk, const proto_ctl_reques
         msgpack_pack_uint64(pk, st->nacks[s]);
     }
     control_pack_kv_u64(pk, "alerts_published", srv->alerts.published);
-    control_pack_kv_u64(pk, "alerts_firing", srv->book.firing);
+    pack_top(pk, srv, "alerts_firing");
 }
 
 /* ---- arguments ------------------------------------------------------------ */

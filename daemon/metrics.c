@@ -22,6 +22,7 @@
 #include <zmq.h>
 
 #include "daemon/log.h"
+#include "daemon/query.h"
 #include "daemon/server.h"
 #include "daemon/xalloc.h"
 
@@ -235,6 +236,179 @@ uint64_t metrics_handshakes_failed(const metrics_t *m)
     return n;
 }
 
+/* ---- the counters status and /metrics share -------------------------------- */
+
+#define GET(name, expr)                                                                         \
+    static uint64_t get_##name(const server_t *srv) { (void)srv; return (uint64_t)(expr); }
+GET(reload_last_ok, srv->reload.last_ok)
+GET(reload_last_success_ms, srv->reload.last_success_ms)
+GET(reloads_ok, srv->reloads)
+GET(reloads_failed, srv->reload.failed)
+GET(control_requests, srv->control.requests)
+GET(control_max_request, CONTROL_MAX_REQUEST)
+GET(control_oversize, srv->control.oversize)
+GET(control_bad_args, srv->control.bad_args)
+GET(control_bad_version, srv->control.bad_version)
+GET(curve, srv->curve)
+GET(keys, srv->keys ? srv->keys->nkeys : 0)
+GET(zap_admitted, srv->zap.admitted)
+GET(zap_refused, srv->zap.refused)
+GET(handshakes_failed, metrics_handshakes_failed(&srv->metrics))
+GET(control_denied, srv->control.denied)
+GET(subs_admitted, srv->alerts.subs_admitted)
+GET(subs_refused, srv->alerts.subs_refused)
+GET(wal_segment, srv->wal.segment)
+GET(wal_appends, srv->wal.appends)
+GET(wal_bytes_written, srv->wal.bytes_written)
+GET(wal_unsynced, srv->wal.pos - srv->wal.synced)
+GET(wal_fsyncs, srv->wal.fsyncs)
+GET(wal_fsync_avg_us, srv->wal.fsyncs ? srv->wal.fsync_ns_total / srv->wal.fsyncs / 1000 : 0)
+GET(wal_fsync_max_us, srv->wal.fsync_ns_max / 1000)
+GET(wal_append_failed, srv->wal.append_failed)
+GET(wal_full, srv->wal.full)
+GET(wal_reserve, srv->wal.reserve_bytes)
+GET(snap_written, srv->snap.written)
+GET(snap_failed, srv->snap.failed)
+GET(snap_last_segment, srv->snap.last_segment)
+GET(snap_last_bytes, srv->snap.last_bytes)
+GET(rec_snapshot_segment, srv->recovery.snapshot_segment)
+GET(rec_snapshots_damaged, srv->recovery.snapshots_damaged)
+GET(rec_headers_damaged, srv->recovery.wal.headers_damaged)
+GET(rec_missing, srv->recovery.wal.missing)
+GET(rec_records, srv->recovery.wal.records)
+GET(rec_damaged, srv->recovery.wal.damaged)
+GET(rec_bytes_skipped, srv->recovery.wal.bytes_skipped)
+GET(rec_truncated, srv->recovery.wal.truncated)
+GET(rec_ready_ms, srv->recovery.ready_ms)
+GET(samples_applied, srv->stats.samples_applied)
+GET(batches_ok, srv->stats.batches_ok)
+GET(batches_duplicate, srv->stats.batches_duplicate)
+GET(bad_envelopes, srv->stats.bad_envelopes)
+GET(alerts_firing, srv->book.firing)
+GET(nacks_malformed, srv->stats.nacks[PROTO_STATUS_MALFORMED])
+GET(nacks_version, srv->stats.nacks[PROTO_STATUS_VERSION])
+GET(nacks_too_large, srv->stats.nacks[PROTO_STATUS_TOO_LARGE])
+#undef GET
+
+#define U METRICS_U64
+#define I METRICS_I64
+#define B METRICS_BOOL
+static const metrics_counter_t counters[] = {
+    {"reload", "last_ok", "clustermon_config_last_reload_successful", "gauge",
+     "Whether the last configuration reload worked (1) or was rejected (0).", NULL, NULL, B, 0,
+     get_reload_last_ok},
+    {"reload", "last_success_ms", "clustermon_config_last_reload_success_timestamp_seconds",
+     "gauge",
+     "When the configuration was last loaded successfully (start-up or reload), Unix time.", NULL,
+     NULL, I, 1000, get_reload_last_success_ms},
+    {"reload", "ok", "clustermon_config_reloads_total", "counter",
+     "Configuration reloads, by result.", "result", "ok", U, 0, get_reloads_ok},
+    {"reload", "failed", "clustermon_config_reloads_total", NULL, NULL, "result", "failed", U, 0,
+     get_reloads_failed},
+    {"control", "requests", "clustermon_control_requests_total", "counter",
+     "Requests on the control socket.", NULL, NULL, U, 0, get_control_requests},
+    {"control", "max_request_bytes", NULL, NULL, NULL, NULL, NULL, U, 0, get_control_max_request},
+    {"control", "refused_too_large", "clustermon_control_refusals_total", "counter",
+     "Control requests refused before their command ran: over the request size limit "
+     "(too_large), an unknown, mistyped or missing argument (args), a protocol version "
+     "the daemon does not speak (version).",
+     "reason", "too_large", U, 0, get_control_oversize},
+    {"control", "refused_args", "clustermon_control_refusals_total", NULL, NULL, "reason", "args", U,
+     0, get_control_bad_args},
+    {"control", "refused_version", "clustermon_control_refusals_total", NULL, NULL, "reason",
+     "version", U, 0, get_control_bad_version},
+    {"security", "curve", NULL, NULL, NULL, NULL, NULL, B, 0, get_curve},
+    {"security", "keys", NULL, NULL, NULL, NULL, NULL, U, 0, get_keys},
+    {"security", "connections_admitted", NULL, NULL, NULL, NULL, NULL, U, 0, get_zap_admitted},
+    {"security", "connections_refused", "clustermon_security_refusals_total", "counter",
+     "Refused: connections by key (zap), failed handshakes, e.g. no CURVE (handshake), "
+     "control commands (control), alert subscriptions (subscription). Batches refused "
+     "by key are nacked as forbidden.",
+     "what", "zap", U, 0, get_zap_refused},
+    {"security", "handshakes_failed", "clustermon_security_refusals_total", NULL, NULL, "what",
+     "handshake", U, 0, get_handshakes_failed},
+    {"security", "commands_denied", "clustermon_security_refusals_total", NULL, NULL, "what",
+     "control", U, 0, get_control_denied},
+    {"security", "subscriptions_admitted", NULL, NULL, NULL, NULL, NULL, U, 0, get_subs_admitted},
+    {"security", "subscriptions_refused", "clustermon_security_refusals_total", NULL, NULL, "what",
+     "subscription", U, 0, get_subs_refused},
+    {"wal", "segment", "clustermon_wal_segment", "gauge", "Number of the open WAL segment.", NULL,
+     NULL, U, 0, get_wal_segment},
+    {"wal", "appends", "clustermon_wal_appends_total", "counter",
+     "Records appended to the write-ahead log.", NULL, NULL, U, 0, get_wal_appends},
+    {"wal", "bytes_written", "clustermon_wal_written_bytes_total", "counter",
+     "Bytes written to the write-ahead log.", NULL, NULL, U, 0, get_wal_bytes_written},
+    {"wal", "unsynced_bytes", "clustermon_wal_unsynced_bytes", "gauge",
+     "Bytes written to the WAL but not yet fsynced.", NULL, NULL, U, 0, get_wal_unsynced},
+    {"wal", "fsyncs", NULL, NULL, NULL, NULL, NULL, U, 0, get_wal_fsyncs},
+    {"wal", "fsync_avg_us", NULL, NULL, NULL, NULL, NULL, U, 0, get_wal_fsync_avg_us},
+    {"wal", "fsync_max_us", NULL, NULL, NULL, NULL, NULL, U, 0, get_wal_fsync_max_us},
+    {"wal", "append_failed", "clustermon_wal_append_failures_total", "counter",
+     "Batches the write-ahead log could not take (write errors, disk full): nacked busy.", NULL,
+     NULL, U, 0, get_wal_append_failed},
+    {"wal", "disk_full", "clustermon_wal_disk_full", "gauge",
+     "1 while the disk is full: ingest paused until a snapshot trimmed the WAL.", NULL, NULL, B, 0,
+     get_wal_full},
+    {"wal", "reserve_bytes", NULL, NULL, NULL, NULL, NULL, U, 0, get_wal_reserve},
+    {"snapshots", "written", "clustermon_snapshots_total", "counter", "State snapshots, by result.",
+     "result", "written", U, 0, get_snap_written},
+    {"snapshots", "failed", "clustermon_snapshots_total", NULL, NULL, "result", "failed", U, 0,
+     get_snap_failed},
+    {"snapshots", "last_segment", NULL, NULL, NULL, NULL, NULL, U, 0, get_snap_last_segment},
+    {"snapshots", "last_bytes", "clustermon_snapshot_last_bytes", "gauge",
+     "Size of the newest snapshot written.", NULL, NULL, U, 0, get_snap_last_bytes},
+    {"recovery", "snapshot_segment", NULL, NULL, NULL, NULL, NULL, U, 0, get_rec_snapshot_segment},
+    {"recovery", "snapshots_damaged", NULL, NULL, NULL, NULL, NULL, U, 0,
+     get_rec_snapshots_damaged},
+    {"recovery", "wal_headers_damaged", NULL, NULL, NULL, NULL, NULL, U, 0,
+     get_rec_headers_damaged},
+    {"recovery", "wal_segments_missing", NULL, NULL, NULL, NULL, NULL, U, 0, get_rec_missing},
+    {"recovery", "wal_records", NULL, NULL, NULL, NULL, NULL, U, 0, get_rec_records},
+    {"recovery", "wal_damaged", "clustermon_recovery_wal_damaged_regions", "gauge",
+     "Damaged WAL regions found at start-up (skipped or cut off).", NULL, NULL, U, 0,
+     get_rec_damaged},
+    {"recovery", "wal_bytes_skipped", NULL, NULL, NULL, NULL, NULL, U, 0, get_rec_bytes_skipped},
+    {"recovery", "wal_truncated", NULL, NULL, NULL, NULL, NULL, U, 0, get_rec_truncated},
+    {"recovery", "ready_ms", "clustermon_ready_seconds", "gauge",
+     "Time from process start to ready (state recovered, sockets bound).", NULL, NULL, I, 1000,
+     get_rec_ready_ms},
+    {"", "samples_applied", "clustermon_samples_applied_total", "counter",
+     "Samples applied to the aggregate, ever.", NULL, NULL, U, 0, get_samples_applied},
+    {"", "batches_ok", "clustermon_batches_acked_total", "counter",
+     "Batches acknowledged: applied (ok) or already applied (duplicate).", "result", "ok", U, 0,
+     get_batches_ok},
+    {"", "batches_duplicate", "clustermon_batches_acked_total", NULL, NULL, "result", "duplicate", U,
+     0, get_batches_duplicate},
+    {"", "bad_envelopes", "clustermon_decode_errors_total", "counter",
+     "Ingest messages that could not be decoded, by kind.", "kind", "envelope", U, 0,
+     get_bad_envelopes},
+    {NULL, NULL, "clustermon_decode_errors_total", NULL, NULL, "kind", "malformed", U, 0,
+     get_nacks_malformed},
+    {NULL, NULL, "clustermon_decode_errors_total", NULL, NULL, "kind", "version", U, 0,
+     get_nacks_version},
+    {NULL, NULL, "clustermon_decode_errors_total", NULL, NULL, "kind", "too_large", U, 0,
+     get_nacks_too_large},
+    {"", "alerts_firing", "clustermon_alerts", "gauge", "Alerts in each state now.", "state",
+     "firing", U, 0, get_alerts_firing},
+};
+#undef U
+#undef I
+#undef B
+#define NCOUNTERS (sizeof counters / sizeof counters[0])
+
+const metrics_counter_t *metrics_counter(size_t i)
+{
+    return i < NCOUNTERS ? &counters[i] : NULL;
+}
+
+size_t metrics_counters_in(const char *section)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < NCOUNTERS; i++)
+        n += counters[i].section && strcmp(counters[i].section, section) == 0;
+    return n;
+}
+
 /* ---- rates and lag ----------------------------------------------------------- */
 
 void metrics_tick(metrics_t *m, int64_t now_ms, uint64_t interval_ms)
@@ -345,6 +519,39 @@ static void print_milli(metrics_text_t *o, __int128 v)
     }
 }
 
+/* One sample of a counter table row. */
+static void sample_counter(metrics_text_t *o, const server_t *srv, const metrics_counter_t *c)
+{
+    uint64_t v = c->get(srv);
+    metrics_text_printf(o, "%s", c->family);
+    if (c->label) {
+        metrics_text_printf(o, "{%s=\"", c->label);
+        metrics_label_escape(o, c->label_value);
+        metrics_text_printf(o, "\"}");
+    }
+    if (c->scale)
+        metrics_text_printf(o, " %.15g\n",
+                            (c->kind == METRICS_I64 ? (double)(int64_t)v : (double)v) / c->scale);
+    else if (c->kind == METRICS_I64)
+        metrics_text_printf(o, " %lld\n", (long long)(int64_t)v);
+    else
+        metrics_text_printf(o, " %llu\n", (unsigned long long)v);
+}
+
+/* The counter table's families: each at its first row, all its rows together. */
+static void render_counters(const server_t *srv, metrics_text_t *o)
+{
+    const metrics_counter_t *c, *d;
+    for (size_t i = 0; (c = metrics_counter(i)) != NULL; i++) {
+        if (!c->family || !c->type)
+            continue; /* status's only, or not its family's first row */
+        family(o, c->family, c->type, c->help);
+        for (size_t j = i; (d = metrics_counter(j)) != NULL; j++)
+            if (d->family && strcmp(d->family, c->family) == 0)
+                sample_counter(o, srv, d);
+    }
+}
+
 static void render_self(const server_t *srv, metrics_text_t *o)
 {
     const server_stats_t *st = &srv->stats;
@@ -354,86 +561,19 @@ static void render_self(const server_t *srv, metrics_text_t *o)
     sample_lu(o, "clustermon_build_info", "version", CLUSTERMON_VERSION, 1);
     gauge(o, "clustermon_start_time_seconds", "When clustermond started, Unix time.",
           (double)srv->started_ms / 1000.0);
-    /* the names Prometheus and Alertmanager use for the same thing */
-    gauge(o, "clustermon_config_last_reload_successful",
-          "Whether the last configuration reload worked (1) or was rejected (0).",
-          srv->reload.last_ok ? 1.0 : 0.0);
-    gauge(o, "clustermon_config_last_reload_success_timestamp_seconds",
-          "When the configuration was last loaded successfully (start-up or reload), Unix time.",
-          (double)srv->reload.last_success_ms / 1000.0);
-    family(o, "clustermon_config_reloads_total", "counter", "Configuration reloads, by result.");
-    sample_lu(o, "clustermon_config_reloads_total", "result", "ok", srv->reloads);
-    sample_lu(o, "clustermon_config_reloads_total", "result", "failed", srv->reload.failed);
+    render_counters(srv, o);
     gauge(o, "clustermon_config_restart_needed",
           "Settings changed in the file that take effect only after a restart.",
           (double)srv->reload.npending);
-    gauge(o, "clustermon_ready_seconds",
-          "Time from process start to ready (state recovered, sockets bound).",
-          (double)srv->recovery.ready_ms / 1000.0);
-    counter(o, "clustermon_samples_applied_total", "Samples applied to the aggregate, ever.",
-            st->samples_applied);
-    family(o, "clustermon_batches_acked_total", "counter",
-           "Batches acknowledged: applied (ok) or already applied (duplicate).");
-    sample_lu(o, "clustermon_batches_acked_total", "result", "ok", st->batches_ok);
-    sample_lu(o, "clustermon_batches_acked_total", "result", "duplicate", st->batches_duplicate);
     family(o, "clustermon_batches_nacked_total", "counter", "Batches refused, by reason.");
     for (int s = 1; s < PROTO_STATUS_COUNT; s++)
         sample_lu(o, "clustermon_batches_nacked_total", "reason",
                   proto_status_name((proto_status_t)s), st->nacks[s]);
-    family(o, "clustermon_decode_errors_total", "counter",
-           "Ingest messages that could not be decoded, by kind.");
-    sample_lu(o, "clustermon_decode_errors_total", "kind", "envelope", st->bad_envelopes);
-    sample_lu(o, "clustermon_decode_errors_total", "kind", "malformed",
-              st->nacks[PROTO_STATUS_MALFORMED]);
-    sample_lu(o, "clustermon_decode_errors_total", "kind", "version",
-              st->nacks[PROTO_STATUS_VERSION]);
-    sample_lu(o, "clustermon_decode_errors_total", "kind", "too_large",
-              st->nacks[PROTO_STATUS_TOO_LARGE]);
-
-    family(o, "clustermon_security_refusals_total", "counter",
-           "Refused: connections by key (zap), failed handshakes, e.g. no CURVE (handshake), "
-           "control commands (control), alert subscriptions (subscription). Batches refused "
-           "by key are nacked as forbidden.");
-    sample_lu(o, "clustermon_security_refusals_total", "what", "zap", srv->zap.refused);
-    sample_lu(o, "clustermon_security_refusals_total", "what", "handshake",
-              metrics_handshakes_failed(&srv->metrics));
-    sample_lu(o, "clustermon_security_refusals_total", "what", "control", srv->control.denied);
-    sample_lu(o, "clustermon_security_refusals_total", "what", "subscription",
-              srv->alerts.subs_refused);
-    family(o, "clustermon_control_refusals_total", "counter",
-           "Control requests refused before their command ran: over the request size limit "
-           "(too_large), an unknown, mistyped or missing argument (args), a protocol version "
-           "the daemon does not speak (version).");
-    sample_lu(o, "clustermon_control_refusals_total", "reason", "too_large", srv->control.oversize);
-    sample_lu(o, "clustermon_control_refusals_total", "reason", "args", srv->control.bad_args);
-    sample_lu(o, "clustermon_control_refusals_total", "reason", "version",
-              srv->control.bad_version);
-    counter(o, "clustermon_wal_appends_total", "Records appended to the write-ahead log.",
-            w->appends);
-    counter(o, "clustermon_wal_written_bytes_total", "Bytes written to the write-ahead log.",
-            w->bytes_written);
-    counter(o, "clustermon_wal_append_failures_total",
-            "Batches the write-ahead log could not take (write errors, disk full): nacked busy.",
-            w->append_failed);
-    gauge(o, "clustermon_wal_disk_full",
-          "1 while the disk is full: ingest paused until a snapshot trimmed the WAL.",
-          w->full ? 1.0 : 0.0);
-    gauge(o, "clustermon_wal_unsynced_bytes", "Bytes written to the WAL but not yet fsynced.",
-          (double)(w->pos - w->synced));
-    gauge(o, "clustermon_wal_segment", "Number of the open WAL segment.", (double)w->segment);
     family(o, "clustermon_wal_fsync_seconds", "summary", "Latency of WAL fsyncs.");
     sample_d(o, "clustermon_wal_fsync_seconds_sum", (double)w->fsync_ns_total / 1e9);
     sample_u(o, "clustermon_wal_fsync_seconds_count", w->fsyncs);
     gauge(o, "clustermon_wal_fsync_max_seconds", "Slowest WAL fsync since start.",
           (double)w->fsync_ns_max / 1e9);
-    family(o, "clustermon_snapshots_total", "counter", "State snapshots, by result.");
-    sample_lu(o, "clustermon_snapshots_total", "result", "written", srv->snap.written);
-    sample_lu(o, "clustermon_snapshots_total", "result", "failed", srv->snap.failed);
-    gauge(o, "clustermon_snapshot_last_bytes", "Size of the newest snapshot written.",
-          (double)srv->snap.last_bytes);
-    gauge(o, "clustermon_recovery_wal_damaged_regions",
-          "Damaged WAL regions found at start-up (skipped or cut off).",
-          (double)srv->recovery.wal.damaged);
 
     gauge(o, "clustermon_loop_lag_seconds",
           "Worst lateness of the event loop's periodic timer in the last ten seconds.",
@@ -457,16 +597,12 @@ static void render_self(const server_t *srv, metrics_text_t *o)
 
     gauge(o, "clustermon_agents_known", "Agent streams the daemon follows (their seqs, for exactly-once).",
           (double)srv->ingest.streams.count);
-    counter(o, "clustermon_control_requests_total", "Requests on the control socket.",
-            srv->control.requests);
     family(o, "clustermon_http_responses_total", "counter", "HTTP responses, by status class.");
     sample_lu(o, "clustermon_http_responses_total", "code", "2xx", srv->http.responses_2xx);
     sample_lu(o, "clustermon_http_responses_total", "code", "4xx", srv->http.responses_4xx);
     sample_lu(o, "clustermon_http_responses_total", "code", "5xx", srv->http.responses_5xx);
     gauge(o, "clustermon_http_connections", "HTTP connections open now.", (double)srv->http.nconns);
 
-    family(o, "clustermon_alerts", "gauge", "Alerts in each state now.");
-    sample_lu(o, "clustermon_alerts", "state", "firing", srv->book.firing);
     family(o, "clustermon_alert_events_total", "counter",
            "Alert events published, by the state they announced.");
     for (int s = 0; s < PROTO_ALERT_STATE_COUNT; s++)
@@ -515,31 +651,17 @@ static void render_clusters(const server_t *srv, int year, int month, metrics_te
             .year = (uint16_t)year, .kind = PROTO_PERIOD_MONTH, .index = (uint8_t)mo};
     size_t nm = cfg->nmetrics;
     __int128 *sum = xcalloc(ngroups * nm * nperiods, sizeof *sum);
-    /* per group: firms, then reporting and above-scale for year and year-1 */
-    uint32_t *firms = xcalloc(ngroups * 5, sizeof *firms);
-    int64_t line = agg_to_milli(cfg->above_scale_line);
+    /* firms, reporting and above-scale: query.h's tallies of the two years */
+    query_cluster_tally_t *tally[2] = {query_tally_clusters(srv, year),
+                                       query_tally_clusters(srv, year - 1)};
 
-    /* former members (members.h): their figures and, for the years they
-     * reported, their reporting and above-scale counts stay; they are no
-     * longer members now */
+    /* former members (members.h): their figures stay in the sums */
     for (size_t f = 0; f < srv->reg->nall; f++) {
         const firm_t *firm = &srv->reg->firms[f];
         if (firm->cluster < 0 || (size_t)firm->cluster >= cfg->nclusters)
             continue;
         size_t g[2] = {first[firm->cluster], first[firm->cluster] + 1 + (size_t)firm->chain};
         int ng = firm->chain >= 0 ? 2 : 1;
-        uint32_t fig[5] = {registry_is_former(srv->reg, (int)f) ? 0 : 1, 0, 0, 0, 0};
-        for (int k = 0; k < 2; k++) {
-            int y = year - k;
-            int64_t rev = 0;
-            fig[1 + 2 * k] = agg_firm_reported(srv->agg, (int)f, y);
-            proto_period_t py = {.year = (uint16_t)y, .kind = PROTO_PERIOD_YEAR};
-            fig[2 + 2 * k] =
-                agg_firm_total(srv->agg, (int)f, cfg->revenue_idx, py, &rev) && rev >= line;
-        }
-        for (int i = 0; i < ng; i++)
-            for (int k = 0; k < 5; k++)
-                firms[g[i] * 5 + (size_t)k] += fig[k];
         for (size_t m = 0; m < nm; m++) {
             if (cfg->metrics[m].kind != METRIC_PERIOD)
                 continue;
@@ -555,12 +677,11 @@ static void render_clusters(const server_t *srv, int year, int month, metrics_te
 
     static const struct {
         const char *name, *help;
-        int col;
     } firm_families[] = {
-        {"clustermon_cluster_firms", "Member firms of a cluster (chain=\"\") or chain.", 0},
-        {"clustermon_cluster_firms_reporting", "Member firms that sent anything for the year.", 1},
+        {"clustermon_cluster_firms", "Member firms of a cluster (chain=\"\") or chain."},
+        {"clustermon_cluster_firms_reporting", "Member firms that sent anything for the year."},
         {"clustermon_cluster_firms_above_scale",
-         "Member firms whose revenue for the year is at or above the above-scale line.", 2},
+         "Member firms whose revenue for the year is at or above the above-scale line."},
     };
     for (size_t fam = 0; fam < 3; fam++) {
         const char *name = firm_families[fam].name;
@@ -568,17 +689,18 @@ static void render_clusters(const server_t *srv, int year, int month, metrics_te
         for (size_t ci = 0; ci < cfg->nclusters; ci++) {
             const config_cluster_t *cl = &cfg->clusters[ci];
             for (int k = -1; k < (int)cl->nchains; k++) {
-                size_t gi = first[ci] + (size_t)(k + 1);
                 for (int yk = 0; yk < (fam == 0 ? 1 : 2); yk++) {
+                    const query_cluster_tally_t *ct = &tally[yk][ci];
+                    const query_tally_t *t = k < 0 ? &ct->cluster : &ct->chains[k];
+                    uint32_t v = fam == 0   ? t->firms - t->former /* members now */
+                                 : fam == 1 ? t->reporting
+                                            : t->above_scale;
                     metrics_text_printf(o, "%s{", name);
                     group_labels(o, cl, k);
-                    if (fam == 0) {
-                        metrics_text_printf(o, "} %u\n", firms[gi * 5]);
-                    } else {
-                        metrics_text_printf(
-                            o, ",year=\"%d\"} %u\n", year - yk,
-                            firms[gi * 5 + (size_t)(firm_families[fam].col + 2 * yk)]);
-                    }
+                    if (fam == 0)
+                        metrics_text_printf(o, "} %u\n", v);
+                    else
+                        metrics_text_printf(o, ",year=\"%d\"} %u\n", year - yk, v);
                 }
             }
         }
@@ -608,7 +730,8 @@ static void render_clusters(const server_t *srv, int year, int month, metrics_te
             }
         }
     }
-    free(firms);
+    free(tally[0]);
+    free(tally[1]);
     free(sum);
     free(periods);
     free(first);

@@ -9,6 +9,9 @@
  *
  * Exposing (metrics_render): a pure function of the server state, so a test
  * can render a built state without a loop; http.c calls it per scrape.
+ *
+ * The counters `status` shows too are rows of one table (metrics_counter):
+ * a counter added there shows in both, read the same way.
  */
 #ifndef CLUSTERMON_METRICS_H
 #define CLUSTERMON_METRICS_H
@@ -74,6 +77,34 @@ typedef struct metrics {
     int64_t lag_prev_ms; /* worst in the previous complete window */
     int64_t lag_window_start;
 } metrics_t;
+
+/*
+ * The daemon's counters that `status` and /metrics both show, one row each:
+ * where status puts it (section, key), the Prometheus family and label it
+ * is a sample of, and how to read it from the server. A row with no family
+ * is status's only; one with no section is /metrics' only. status packs the
+ * rows of a section in table order; /metrics renders each family's rows
+ * together, in the order the families first appear.
+ */
+typedef enum { METRICS_U64, METRICS_I64, METRICS_BOOL } metrics_kind_t;
+
+typedef struct {
+    const char *section; /* status: the map it is in, "" the top level; NULL: none */
+    const char *key;     /* status: its key */
+    const char *family;  /* /metrics: the family, or NULL */
+    const char *type;    /* "counter" or "gauge", on the family's first row; NULL on the rest */
+    const char *help;    /* the family's help, likewise */
+    const char *label, *label_value; /* one label, or NULL */
+    metrics_kind_t kind;
+    unsigned scale; /* /metrics shows the value divided by it (ms -> s: 1000); 0: as is */
+    uint64_t (*get)(const struct server *srv); /* METRICS_I64: an int64_t, cast */
+} metrics_counter_t;
+
+/* Row i of the table, or NULL past the end. */
+const metrics_counter_t *metrics_counter(size_t i);
+
+/* How many rows status shows in section. */
+size_t metrics_counters_in(const char *section);
 
 /* Handshakes failed on all sockets (before ZAP: a client without CURVE, a
  * wrong server key). */

@@ -25,15 +25,12 @@
 #include "daemon/server.h"
 #include "daemon/xalloc.h"
 
-/* Sums for one cluster or chain. __int128 (a GNU extension) because a sum of
- * many firm-years of milli-units can pass int64 even though no single
- * firm-year can; a total that does not fit int64 is reported as nil. */
+/* The totals command's sums for one cluster or chain (query_tally_t is the
+ * year's figures); a total that does not fit int64 is reported as nil. */
 typedef struct {
-    uint32_t firms, reporting, above_scale;
-    uint32_t former; /* former members among firms */
-    __int128 revenue, profit;
-    __int128 total; /* the totals command's one metric */
-} tally_t;
+    uint32_t firms, reporting, former;
+    __int128 total;
+} totals_t;
 
 static void pack_milli(msgpack_packer *pk, __int128 v)
 {
@@ -43,7 +40,7 @@ static void pack_milli(msgpack_packer *pk, __int128 v)
         msgpack_pack_int64(pk, (int64_t)v);
 }
 
-static void pack_tally(msgpack_packer *pk, const tally_t *t, bool has_profit)
+static void pack_tally(msgpack_packer *pk, const query_tally_t *t, bool has_profit)
 {
     control_pack_str(pk, "firms");
     msgpack_pack_uint32(pk, t->firms);
@@ -62,7 +59,15 @@ static void pack_tally(msgpack_packer *pk, const tally_t *t, bool has_profit)
         msgpack_pack_nil(pk);
 }
 
-static void tally_firm(tally_t *t, const server_t *srv, int firm, int year, int64_t line_milli)
+bool query_firm_above_scale(const server_t *srv, int firm, int year)
+{
+    proto_period_t py = {.year = (uint16_t)year, .kind = PROTO_PERIOD_YEAR};
+    int64_t rev;
+    return agg_firm_total(srv->agg, firm, srv->cfg->revenue_idx, py, &rev) &&
+           rev >= agg_to_milli(srv->cfg->above_scale_line);
+}
+
+static void tally_firm(query_tally_t *t, const server_t *srv, int firm, int year)
 {
     const config_t *cfg = srv->cfg;
     proto_period_t py = {.year = (uint16_t)year, .kind = PROTO_PERIOD_YEAR};
@@ -76,11 +81,27 @@ static void tally_firm(tally_t *t, const server_t *srv, int firm, int year, int6
     t->firms++;
     if (reported)
         t->reporting++;
-    if (agg_firm_total(srv->agg, firm, cfg->revenue_idx, py, &rev) && rev >= line_milli)
+    if (query_firm_above_scale(srv, firm, year))
         t->above_scale++;
+    agg_firm_total(srv->agg, firm, cfg->revenue_idx, py, &rev);
     t->revenue += rev;
     if (cfg->profit_idx >= 0 && agg_firm_total(srv->agg, firm, cfg->profit_idx, py, &profit))
         t->profit += profit;
+}
+
+query_cluster_tally_t *query_tally_clusters(const server_t *srv, int year)
+{
+    const config_t *cfg = srv->cfg;
+    query_cluster_tally_t *ct = xcalloc(cfg->nclusters + 1, sizeof *ct);
+    for (size_t f = 0; f < srv->reg->nall; f++) {
+        const firm_t *firm = &srv->reg->firms[f];
+        if (firm->cluster < 0 || (size_t)firm->cluster >= cfg->nclusters)
+            continue;
+        tally_firm(&ct[firm->cluster].cluster, srv, (int)f, year);
+        if (firm->chain >= 0)
+            tally_firm(&ct[firm->cluster].chains[firm->chain], srv, (int)f, year);
+    }
+    return ct;
 }
 
 void query_report(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *req)
@@ -102,6 +123,7 @@ void query_report(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *
     int64_t line_milli = agg_to_milli(cfg->above_scale_line);
     bool has_profit = cfg->profit_idx >= 0;
 
+    query_cluster_tally_t *ct = query_tally_clusters(srv, year);
     proto_ctl_reply_begin(pk, true, "");
     msgpack_pack_map(pk, 6);
     control_pack_str(pk, "year");
@@ -118,28 +140,19 @@ void query_report(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *
     msgpack_pack_array(pk, cfg->nclusters);
     for (size_t ci = 0; ci < cfg->nclusters; ci++) {
         const config_cluster_t *cl = &cfg->clusters[ci];
-        tally_t total = {0};
-        tally_t chains[CONFIG_MAX_CHAINS] = {{0}};
-        for (size_t f = 0; f < srv->reg->nall; f++) {
-            const firm_t *firm = &srv->reg->firms[f];
-            if (firm->cluster != (int)ci)
-                continue;
-            tally_firm(&total, srv, (int)f, year, line_milli);
-            if (firm->chain >= 0)
-                tally_firm(&chains[firm->chain], srv, (int)f, year, line_milli);
-        }
         msgpack_pack_map(pk, 9);
         control_pack_kv_str(pk, "id", cl->id);
         control_pack_kv_str(pk, "title", cl->title);
-        pack_tally(pk, &total, has_profit);
+        pack_tally(pk, &ct[ci].cluster, has_profit);
         control_pack_str(pk, "chains");
         msgpack_pack_array(pk, cl->nchains);
         for (size_t k = 0; k < cl->nchains; k++) {
             msgpack_pack_map(pk, 7);
             control_pack_kv_str(pk, "id", cl->chains[k]);
-            pack_tally(pk, &chains[k], has_profit);
+            pack_tally(pk, &ct[ci].chains[k], has_profit);
         }
     }
+    free(ct);
 }
 
 /* One metric over one period, per cluster and chain: firms, how many of them
@@ -172,7 +185,7 @@ void query_totals(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *
     msgpack_pack_array(pk, cfg->nclusters);
     for (size_t ci = 0; ci < cfg->nclusters; ci++) {
         const config_cluster_t *cl = &cfg->clusters[ci];
-        tally_t total = {0}, chains[CONFIG_MAX_CHAINS] = {{0}};
+        totals_t total = {0}, chains[CONFIG_MAX_CHAINS] = {{0}};
         for (size_t f = 0; f < srv->reg->nall; f++) {
             const firm_t *firm = &srv->reg->firms[f];
             if (firm->cluster != (int)ci)
@@ -182,7 +195,7 @@ void query_totals(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *
             bool former = registry_is_former(srv->reg, (int)f);
             if (former && !has)
                 continue;
-            tally_t *ts[2] = {&total, firm->chain >= 0 ? &chains[firm->chain] : NULL};
+            totals_t *ts[2] = {&total, firm->chain >= 0 ? &chains[firm->chain] : NULL};
             for (int k = 0; k < 2 && ts[k]; k++) {
                 ts[k]->former += former;
                 ts[k]->firms++;
@@ -401,9 +414,9 @@ void query_clusters(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t
     if (!int_arg(pk, req, "year", PROTO_MIN_YEAR, PROTO_MAX_YEAR, &y) ||
         !int_arg(pk, req, "days", 1, 36500, &days))
         return;
-    int64_t line_milli = agg_to_milli(cfg->above_scale_line);
     uint64_t *firing = xcalloc(cfg->nclusters + 1, sizeof *firing);
     firing_per_cluster(srv, firing);
+    query_cluster_tally_t *ct = query_tally_clusters(srv, (int)y);
 
     proto_ctl_reply_begin(pk, true, "");
     msgpack_pack_map(pk, 4);
@@ -414,12 +427,10 @@ void query_clusters(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t
     msgpack_pack_array(pk, cfg->nclusters);
     for (size_t ci = 0; ci < cfg->nclusters; ci++) {
         const config_cluster_t *cl = &cfg->clusters[ci];
-        tally_t t = {0};
         uint32_t silent = 0;
         for (size_t f = 0; f < srv->reg->nall; f++) {
             if (srv->reg->firms[f].cluster != (int)ci)
                 continue;
-            tally_firm(&t, srv, (int)f, (int)y, line_milli);
             char label[32];
             silent += firm_silent(srv, (int)f, now, days, NULL, label, sizeof label);
         }
@@ -430,11 +441,12 @@ void query_clusters(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t
         msgpack_pack_array(pk, cl->nchains);
         for (size_t k = 0; k < cl->nchains; k++)
             control_pack_str(pk, cl->chains[k]);
-        pack_tally(pk, &t, cfg->profit_idx >= 0);
+        pack_tally(pk, &ct[ci].cluster, cfg->profit_idx >= 0);
         control_pack_str(pk, "silent");
         msgpack_pack_uint32(pk, silent);
         control_pack_kv_u64(pk, "alerts_firing", firing[ci]);
     }
+    free(ct);
     free(firing);
 }
 
@@ -445,8 +457,7 @@ typedef struct {
     uint32_t ytd_n[CONFIG_MAX_METRICS], prev_n[CONFIG_MAX_METRICS];
 } ytd_row_t;
 
-static void ytd_add(ytd_row_t *r, const server_t *srv, int firm, int year, int through,
-                    int64_t line_milli)
+static void ytd_add(ytd_row_t *r, const server_t *srv, int firm, int year, int through)
 {
     const config_t *cfg = srv->cfg;
     bool reported = false;
@@ -473,10 +484,7 @@ static void ytd_add(ytd_row_t *r, const server_t *srv, int firm, int year, int t
     }
     r->firms++;
     r->reporting += reported;
-    int64_t rev;
-    proto_period_t last = {.year = (uint16_t)(year - 1), .kind = PROTO_PERIOD_YEAR};
-    if (agg_firm_total(srv->agg, firm, cfg->revenue_idx, last, &rev) && rev >= line_milli)
-        r->above_scale++;
+    r->above_scale += query_firm_above_scale(srv, firm, year - 1);
 }
 
 static void pack_ytd_row(msgpack_packer *pk, const server_t *srv, const char *kind, const char *id,
@@ -638,7 +646,7 @@ void query_cluster(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t 
         size_t chain_row = firm->chain >= 0 ? 1 + (size_t)firm->chain : 1 + cl->nchains;
         size_t idx[3] = {0, chain_row, 2 + cl->nchains + (size_t)firm->tier};
         for (int k = 0; k < 3; k++)
-            ytd_add(&rows[idx[k]], srv, (int)f, year, month, line_milli);
+            ytd_add(&rows[idx[k]], srv, (int)f, year, month);
     }
     const ytd_row_t *unchained = &rows[1 + cl->nchains];
     bool has_unchained = unchained->firms > 0;

@@ -6,10 +6,45 @@
 #ifndef CLUSTERMON_QUERY_H
 #define CLUSTERMON_QUERY_H
 
+#include "daemon/config.h"
 #include "daemon/control.h"
 
 /* firms --silent: no data for this many days by default */
 #define QUERY_SILENT_DAYS 45
+
+/*
+ * The figures of one cluster or chain for one year. Former members count
+ * only if they reported for the year (query.c, at the top), so firms less
+ * former is the members now. __int128 (a GNU extension) because a sum of
+ * many firm-years of milli-units can pass int64 even though no single
+ * firm-year can.
+ */
+typedef struct {
+    uint32_t firms;       /* members, and former members that reported */
+    uint32_t former;      /* former members among firms */
+    uint32_t reporting;   /* firms that sent anything for the year */
+    uint32_t above_scale; /* firms whose revenue for the year is at or above the line */
+    __int128 revenue, profit; /* profit: 0 without a profit metric */
+} query_tally_t;
+
+typedef struct {
+    query_tally_t cluster;
+    query_tally_t chains[CONFIG_MAX_CHAINS]; /* the cluster's nchains, in config order */
+} query_cluster_tally_t;
+
+struct server;
+
+/* True if firm's revenue for year is at or above the config's above-scale
+ * line: the one definition of "above scale" (report, clusters, cluster and
+ * /metrics). */
+bool query_firm_above_scale(const struct server *srv, int firm, int year);
+
+/*
+ * Tallies year for every cluster and chain in one walk over the firms
+ * (members and former members). Returns cfg->nclusters entries, in config
+ * order; caller owns the result (free). Reads srv only.
+ */
+query_cluster_tally_t *query_tally_clusters(const struct server *srv, int year);
 
 void query_report(struct server *srv, msgpack_packer *pk, const proto_ctl_request_t *req);
 void query_totals(struct server *srv, msgpack_packer *pk, const proto_ctl_request_t *req);

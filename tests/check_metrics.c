@@ -25,6 +25,7 @@
 #include "daemon/http.h"
 #include "daemon/log.h"
 #include "daemon/metrics.h"
+#include "daemon/query.h"
 #include "daemon/registry.h"
 #include "daemon/server.h"
 #include "tests/testlib.h"
@@ -324,6 +325,100 @@ START_TEST(test_firms_reporting_and_above_scale)
     ck_assert_line(
         t,
         "clustermon_cluster_firms_above_scale{cluster=\"new-energy\",chain=\"\",year=\"2026\"} 0");
+    free(t);
+}
+END_TEST
+
+/* ---- the year's tallies (query.h), shared by /metrics and the control queries ---- */
+
+/* At the line is above scale, a milli-unit below is not, and so is a firm
+ * with no revenue for the year (a profit only, or another year's). */
+START_TEST(test_above_scale_line)
+{
+    put("ee-001", "revenue", "2026", 20000000);
+    put("ee-002", "revenue", "2026", 19999999.999);
+    put("ee-003", "profit", "2026", 30000000);
+    put("ee-004", "revenue", "2025", 30000000);
+    ck_assert(query_firm_above_scale(srv, firm("ee-001"), 2026));
+    ck_assert(!query_firm_above_scale(srv, firm("ee-002"), 2026));
+    ck_assert(!query_firm_above_scale(srv, firm("ee-003"), 2026));
+    ck_assert(!query_firm_above_scale(srv, firm("ee-004"), 2026));
+    ck_assert(query_firm_above_scale(srv, firm("ee-004"), 2025));
+}
+END_TEST
+
+/* A former member counts for a year only if it reported for it; firms less
+ * former is the members now, whatever the year. */
+START_TEST(test_tally_clusters)
+{
+    const firm_t *ee1 = &srv->reg->firms[firm("ee-001")];
+    firm_t gone = *ee1;
+    gone.id = "gone-1";
+    int g = registry_add_former(srv->reg, &gone, NOW_MS - 86400000);
+    ck_assert_int_ge(g, 0);
+    agg_grow(srv->agg, srv->reg->nall);
+    put("ee-001", "revenue", "2026-01", 30000000);
+    put("ee-001", "profit", "2026-01", -2.5);
+    agg_put_period(srv->agg, g, metric("revenue"), (proto_period_t){.year = 2025,
+                   .kind = PROTO_PERIOD_YEAR}, agg_to_milli(25000000));
+    int ci = ee1->cluster, chain = ee1->chain;
+    ck_assert_int_ge(chain, 0);
+
+    query_cluster_tally_t *t26 = query_tally_clusters(srv, 2026);
+    query_cluster_tally_t *t25 = query_tally_clusters(srv, 2025);
+    const query_tally_t *c26 = &t26[ci].cluster, *c25 = &t25[ci].cluster;
+    ck_assert_uint_eq(c26->firms, 197); /* the members of energy-env */
+    ck_assert_uint_eq(c26->former, 0);  /* gone-1 sent nothing for 2026 */
+    ck_assert_uint_eq(c26->reporting, 1);
+    ck_assert_uint_eq(c26->above_scale, 1);
+    ck_assert(c26->revenue == agg_to_milli(30000000));
+    ck_assert(c26->profit == -2500);
+    ck_assert_uint_eq(c25->firms, 198); /* gone-1 reported for 2025 */
+    ck_assert_uint_eq(c25->former, 1);
+    ck_assert_uint_eq(c25->reporting, 1);
+    ck_assert_uint_eq(c25->above_scale, 1);
+    ck_assert_uint_eq(t25[ci].chains[chain].firms - t25[ci].chains[chain].former,
+                      t26[ci].chains[chain].firms);
+    ck_assert_uint_eq(t25[ci].chains[chain].above_scale, 1);
+    ck_assert_uint_eq(t26[ci].chains[chain].above_scale, 1);
+    free(t26);
+    free(t25);
+}
+END_TEST
+
+/* The counter table status and /metrics share: every row is read, a family
+ * is declared once on its first row, status keys are unique in a section,
+ * and a value set on the server shows in the exposition. */
+START_TEST(test_counter_table)
+{
+    const metrics_counter_t *c, *d;
+    size_t n = 0;
+    for (size_t i = 0; (c = metrics_counter(i)) != NULL; i++, n++) {
+        ck_assert_ptr_nonnull(c->get);
+        ck_assert_msg(c->section || c->family, "row %zu shown nowhere", i);
+        bool first = true;
+        for (size_t j = 0; j < i; j++) {
+            d = metrics_counter(j);
+            if (c->family && d->family && strcmp(c->family, d->family) == 0)
+                first = false;
+            if (c->section && d->section && strcmp(c->section, d->section) == 0)
+                ck_assert_str_ne(c->key, d->key);
+        }
+        if (c->family)
+            ck_assert_msg(first == (c->type != NULL && c->help != NULL),
+                          "%s: type and help belong on its first row only", c->family);
+    }
+    ck_assert_uint_gt(n, 40);
+    ck_assert_uint_eq(metrics_counters_in("control"), 5);
+    ck_assert_uint_eq(metrics_counters_in("nosuch"), 0);
+    srv->control.oversize = 9;
+    srv->recovery.ready_ms = 1500;
+    srv->wal.full = true;
+    char *t = render();
+    ck_assert_line(t, "clustermon_control_refusals_total{reason=\"too_large\"} 9");
+    ck_assert_line(t, "clustermon_ready_seconds 1.5");
+    ck_assert_line(t, "clustermon_wal_disk_full 1");
+    ck_assert_line(t, "# TYPE clustermon_config_reloads_total counter");
     free(t);
 }
 END_TEST
@@ -754,6 +849,9 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, test_cluster_months_and_years);
     tcase_add_test(tc, test_negative_and_fractional_amounts);
     tcase_add_test(tc, test_firms_reporting_and_above_scale);
+    tcase_add_test(tc, test_above_scale_line);
+    tcase_add_test(tc, test_tally_clusters);
+    tcase_add_test(tc, test_counter_table);
     tcase_add_test(tc, test_self_counters);
     tcase_add_test(tc, test_label_escape);
     tcase_add_test(tc, test_text_grows);

@@ -3,9 +3,12 @@
  * control socket and prints the reply as a table or as JSON.
  *
  * Every subcommand is one row of the command table below: its name, its
- * synopsis and help, the options it takes, and the function that asks and
- * prints. Options may come before or after the subcommand (GNU getopt
- * permutes); an option a subcommand does not take is a usage error.
+ * synopsis and help, the options it takes, what it talks to (the control
+ * socket, the ingest socket or nothing) and the function that asks and
+ * prints. Every option is one row of the option table: getopt's tables and
+ * the --help lines are made from it. Options may come before or after the
+ * subcommand (GNU getopt permutes); an option a subcommand does not take is
+ * a usage error.
  *
  * The daemon is trusted here (it is ours), but a missing daemon is not: every
  * wait is bounded by --timeout, and the socket never lingers. With
@@ -14,6 +17,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <jansson.h>
 #include <locale.h>
 #include <stdio.h>
@@ -65,6 +69,7 @@ typedef struct {
     const char *metric, *period, *cluster, *as_of, *through;
     const char *rule, *firm, *duration, *reason, *ingest;
     bool silent;
+    bool help;
     const char *output_dir; /* keygen */
     bool force;             /* keygen */
     bool all;               /* firms: former members too */
@@ -74,6 +79,14 @@ typedef struct {
     const char *arg2; /* its second, if it takes two */
 } ctl_opts_t;
 
+/* What a command talks to: the key pair (--server-key, --key) is read only
+ * for those that connect. */
+typedef enum {
+    NEEDS_NOTHING, /* local: keygen */
+    NEEDS_CONTROL, /* the control socket (--control) */
+    NEEDS_INGEST,  /* the ingest socket (--ingest), as an agent does */
+} ctl_needs_t;
+
 typedef struct {
     const char *name;
     const char *synopsis; /* arguments and options, for usage lines */
@@ -81,6 +94,7 @@ typedef struct {
     const char *help;     /* the rest of `clustermonctl CMD --help` */
     unsigned opts;        /* OPT_* it takes */
     int takes_arg;        /* 0: no arguments, 1: exactly one, 2: one or two */
+    ctl_needs_t needs;
     int (*run)(const ctl_opts_t *o);
 } ctl_command_t;
 
@@ -1403,21 +1417,21 @@ static const ctl_command_t commands[] = {
      "connected peers, samples applied (and per second over the last 10 s), batches\n"
      "acked and refused by reason, agents connected and known, alerts, the event\n"
      "loop's lag, the write-ahead log, the snapshots and what start-up recovery found.\n",
-     0, false, run_status},
+     0, 0, NEEDS_CONTROL, run_status},
     {"clusters", "[--year Y] [--days N]",
      "per cluster: firms, reporting, above-scale, silent, alerts",
      "One line per cluster: its chains, member firms, firms that reported for year Y,\n"
      "above-scale firms (revenue for Y at or above the line), firms silent for N days\n"
      "(default 45, see firms), alerts firing now, revenue for Y and the title.\n"
      "Y defaults to the current year in the daemon's time zone.\n",
-     OPT_YEAR | OPT_DAYS, false, run_clusters},
+     OPT_YEAR | OPT_DAYS, 0, NEEDS_CONTROL, run_clusters},
     {"cluster", "ID [--through YYYY-MM]", "one cluster year to date, per chain and tier",
      "Per chain (and the firms on no chain) and per tier of cluster ID: member firms,\n"
      "firms that reported in the period, above-scale firms (by last year's revenue, the\n"
      "way the year's directory is drawn up), and for every period metric the total from\n"
      "January through --through against the same months of the previous year, with the\n"
      "growth in percent. --through defaults to the last complete month.\n",
-     OPT_THROUGH, true, run_cluster},
+     OPT_THROUGH, 1, NEEDS_CONTROL, run_cluster},
     {"firms", "[--cluster C] [--silent] [--days N] [--as-of YYYY-MM-DD] [--all]",
      "the firms and their newest data; --silent: those that went quiet",
      "One line per firm (of cluster C): chain, tier, its newest data (the latest period\n"
@@ -1427,49 +1441,49 @@ static const ctl_command_t commands[] = {
      "silent firms; --as-of judges at the end of that day instead of now. --all adds\n"
      "the former members: firms that left the registry, whose figures are kept, shown\n"
      "as (left) with the date they left.\n",
-     OPT_CLUSTER | OPT_SILENT | OPT_DAYS | OPT_AS_OF | OPT_ALL, false, run_firms},
+     OPT_CLUSTER | OPT_SILENT | OPT_DAYS | OPT_AS_OF | OPT_ALL, 0, NEEDS_CONTROL, run_firms},
     {"report", "[--year Y]",
      "per cluster and chain: firms, reporting, above-scale, revenue, profit",
      "Per cluster and chain: member firms, firms that reported in year Y, above-scale\n"
      "firms (annual revenue at or above the line), revenue and profit for Y.\n"
      "Y defaults to the current year in the daemon's time zone.\n",
-     OPT_YEAR, false, run_report},
+     OPT_YEAR, 0, NEEDS_CONTROL, run_report},
     {"totals", "--metric M --period P", "one period metric's total per cluster and chain",
      "Per cluster and chain: member firms, how many reported for period P, and the\n"
      "total of period metric M for P (YYYY, YYYY-Qn or YYYY-MM).\n",
-     OPT_METRIC | OPT_PERIOD, false, run_totals},
+     OPT_METRIC | OPT_PERIOD, 0, NEEDS_CONTROL, run_totals},
     {"alerts", "", "the firing alerts",
      "One line per firing (or flapping) alert: its sequence number, severity, state,\n"
      "id and summary; --json gives each alert as clustermon-sub prints it, with its\n"
      "details, and the sequence number the list is current to.\n",
-     0, 0, run_alerts},
+     0, 0, NEEDS_CONTROL, run_alerts},
     {"silence", "add|list|rm [ID] [--rule R --cluster C [--firm F] --for 2h --reason TEXT]",
      "silence a rule's alerts for a while; list; remove",
      "silence add: alerts of rule R in cluster C (only firm F's, with --firm) are\n"
      "tracked but not published for the duration (90s, 30m, 2h, 1d). silence list:\n"
      "the live silences. silence rm ID: end one now. Silences expire by themselves\n"
      "and survive restarts.\n",
-     OPT_RULE | OPT_CLUSTER | OPT_FIRM | OPT_FOR | OPT_REASON, 2, run_silence},
+     OPT_RULE | OPT_CLUSTER | OPT_FIRM | OPT_FOR | OPT_REASON, 2, NEEDS_CONTROL, run_silence},
     {"reload", "", "re-read the config and the firm registry (as SIGHUP does)",
      "Asks the daemon to read its config and firm registry again. A broken one is\n"
      "refused with its file:line: field: reason, and the daemon keeps running on the\n"
      "previous one.\n",
-     0, 0, run_reload},
+     0, 0, NEEDS_CONTROL, run_reload},
     {"import-baseline", "FILE [--ingest ENDPOINT]", "send last year's figures from a CSV file",
      "Sends FILE (the agents' CSV: enterprise,metric,value,period) to the daemon's\n"
      "ingest socket in acknowledged batches, like an agent: the growth rules compare\n"
      "this year with them. The ingest endpoint defaults to $CLUSTERMON_INGEST or\n"
      "tcp://127.0.0.1:7601.\n",
-     OPT_INGEST, 1, run_import},
+     OPT_INGEST, 1, NEEDS_INGEST, run_import},
     {"describe", "", "metrics, clusters, firms and commands this key may use",
      "What a client needs to talk to this daemon: the protocol versions and the request\n"
      "size limit, every metric (period or reading, and its unit), and, narrowed to the\n"
      "key under CURVE (--key), the clusters it may see, the firms it may report for and\n"
      "the control commands it may run with their arguments. Any key may ask, an agent's\n"
      "too. --json gives the whole reply (proto/PROTOCOL.md, section 4.7).\n",
-     0, false, run_describe},
-    {"ping", "", "check that the daemon answers", "Prints pong if the daemon answers.\n", 0, false,
-     run_ping},
+     0, 0, NEEDS_CONTROL, run_describe},
+    {"ping", "", "check that the daemon answers", "Prints pong if the daemon answers.\n", 0, 0,
+     NEEDS_CONTROL, run_ping},
     {"keygen", "NAME [-o DIR] [--force]", "make a CURVE key pair (no daemon needed)",
      "Makes a new CURVE key pair and writes DIR/NAME.key (public and secret key; it\n"
      "stays on the machine that uses it) and DIR/NAME.pub (the public key, for the\n"
@@ -1478,7 +1492,7 @@ static const ctl_command_t commands[] = {
      "directory. An existing pair is never replaced without --force. The daemon's\n"
      "pair goes in its curve_secret_key; a client's in its --key, with the daemon's\n"
      ".pub as --server-key. Exit status 1: nothing was written.\n",
-     OPT_OUTPUT_DIR | OPT_FORCE, 1, run_keygen},
+     OPT_OUTPUT_DIR | OPT_FORCE, 1, NEEDS_NOTHING, run_keygen},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -1494,17 +1508,174 @@ static const char exit_text[] =
     "Exit status: 0 ok, 1 the daemon refused the request (the reason is printed),\n"
     "2 usage error, 3 no reply (daemon not running or not reachable).\n";
 
-static const char common_options[] =
-    "  -e, --control ENDPOINT  the daemon's control endpoint\n"
-    "                          (default $CLUSTERMON_CONTROL or tcp://127.0.0.1:7603)\n"
-    "  -t, --timeout MS        how long to wait for a reply (default 5000)\n"
-    "  -j, --json              print the reply as JSON (amounts in units)\n"
-    "      --server-key KEY    the daemon's CURVE public key: Z85 text or a .pub/.key\n"
-    "                          file (default $CLUSTERMON_SERVER_KEY); needs --key\n"
-    "      --key FILE          this client's key pair, from keygen (default\n"
-    "                          $CLUSTERMON_KEY)\n"
-    "  -h, --help              help (for a command: clustermonctl COMMAND --help)\n"
-    "  -V, --version           print the version\n";
+/* ---- the option table ------------------------------------------------------------- */
+
+/* How an option's value is kept in ctl_opts_t. */
+typedef enum {
+    ARG_FLAG,    /* bool, set */
+    ARG_STR,     /* const char *, the argument */
+    ARG_LONG,    /* long, the argument in [min, max] */
+    ARG_INT,     /* int, likewise */
+    ARG_VERSION, /* print the version and exit */
+} ctl_arg_kind_t;
+
+/*
+ * Every option, once: getopt_long's table, the short option string and each
+ * --help line are made from it. bit 0 marks the common options, which every
+ * command takes; the others go only with the commands whose opts have their
+ * bit. Rows are in getopt's order (its "ambiguous" message lists them so);
+ * the help lists the common options, then the command's, in this order too.
+ */
+typedef struct {
+    const char *name; /* the long option, without "--" */
+    int letter;       /* the short option, or 0 */
+    const char *arg;  /* the argument's name in the help, or NULL: takes none */
+    unsigned bit;     /* OPT_*, or 0: common */
+    ctl_arg_kind_t kind;
+    size_t offset;   /* of the value in ctl_opts_t */
+    long min, max;   /* ARG_LONG, ARG_INT: the accepted range */
+    const char *bad; /* ARG_LONG, ARG_INT: "'ARG' is not ..." (" MIN..MAX" follows if show_range) */
+    bool show_range;
+    const char *help; /* after '\n': lines of their own, in the same column */
+} ctl_option_t;
+
+#define AT(field) offsetof(ctl_opts_t, field)
+static const ctl_option_t options[] = {
+    {"control", 'e', "ENDPOINT", 0, ARG_STR, AT(endpoint), 0, 0, NULL, false,
+     "the daemon's control endpoint\n(default $CLUSTERMON_CONTROL or tcp://127.0.0.1:7603)"},
+    {"timeout", 't', "MS", 0, ARG_INT, AT(timeout_ms), 1, 3600000, "is not a positive number of ms",
+     false, "how long to wait for a reply (default 5000)"},
+    {"json", 'j', NULL, 0, ARG_FLAG, AT(json), 0, 0, NULL, false,
+     "print the reply as JSON (amounts in units)"},
+    {"year", 'y', "Y", OPT_YEAR, ARG_LONG, AT(year), PROTO_MIN_YEAR, PROTO_MAX_YEAR,
+     "is not a year in", true, "the year (default: the current one)"},
+    {"metric", 'm', "M", OPT_METRIC, ARG_STR, AT(metric), 0, 0, NULL, false,
+     "a period metric, e.g. revenue"},
+    {"period", 'p', "P", OPT_PERIOD, ARG_STR, AT(period), 0, 0, NULL, false,
+     "YYYY, YYYY-Qn or YYYY-MM"},
+    {"cluster", 'c', "C", OPT_CLUSTER, ARG_STR, AT(cluster), 0, 0, NULL, false,
+     "only the firms of cluster C"},
+    {"silent", 's', NULL, OPT_SILENT, ARG_FLAG, AT(silent), 0, 0, NULL, false,
+     "only the silent firms"},
+    {"days", 'd', "N", OPT_DAYS, ARG_LONG, AT(days), 1, 36500, "is not a number of days in", true,
+     "silent after N days without data (default 45)"},
+    {"as-of", 0, "YYYY-MM-DD", OPT_AS_OF, ARG_STR, AT(as_of), 0, 0, NULL, false,
+     "judge silence at the end of that day"},
+    {"through", 0, "YYYY-MM", OPT_THROUGH, ARG_STR, AT(through), 0, 0, NULL, false,
+     "the last month of the year to date"},
+    {"rule", 'r', "R", OPT_RULE, ARG_STR, AT(rule), 0, 0, NULL, false, "the rule to silence"},
+    {"firm", 'f', "F", OPT_FIRM, ARG_STR, AT(firm), 0, 0, NULL, false, "only that firm's alerts"},
+    {"for", 0, "DURATION", OPT_FOR, ARG_STR, AT(duration), 0, 0, NULL, false,
+     "how long (90s, 30m, 2h, 1d)"},
+    {"reason", 0, "TEXT", OPT_REASON, ARG_STR, AT(reason), 0, 0, NULL, false,
+     "why (shown with the silence)"},
+    {"ingest", 'i', "ENDPOINT", OPT_INGEST, ARG_STR, AT(ingest), 0, 0, NULL, false,
+     "the daemon's ingest endpoint"},
+    {"output-dir", 'o', "DIR", OPT_OUTPUT_DIR, ARG_STR, AT(output_dir), 0, 0, NULL, false,
+     "where to write the pair (default .)"},
+    {"force", 0, NULL, OPT_FORCE, ARG_FLAG, AT(force), 0, 0, NULL, false,
+     "replace an existing pair"},
+    {"all", 0, NULL, OPT_ALL, ARG_FLAG, AT(all), 0, 0, NULL, false,
+     "former members too (firms that left the registry)"},
+    {"server-key", 0, "KEY", 0, ARG_STR, AT(server_key_arg), 0, 0, NULL, false,
+     "the daemon's CURVE public key: Z85 text or a .pub/.key\nfile (default "
+     "$CLUSTERMON_SERVER_KEY); needs --key"},
+    {"key", 0, "FILE", 0, ARG_STR, AT(key_arg), 0, 0, NULL, false,
+     "this client's key pair, from keygen (default\n$CLUSTERMON_KEY)"},
+    {"help", 'h', NULL, 0, ARG_FLAG, AT(help), 0, 0, NULL, false,
+     "help (for a command: clustermonctl COMMAND --help)"},
+    {"version", 'V', NULL, 0, ARG_VERSION, 0, 0, 0, NULL, false, "print the version"},
+};
+#undef AT
+#define NOPTIONS (sizeof options / sizeof options[0])
+#define LONG_ONLY 256 /* getopt's value for options[i] without a letter: LONG_ONLY + i */
+
+/* The help lines of the options whose bit is among bits (0: the common ones). */
+static void options_usage(unsigned bits, FILE *out)
+{
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const ctl_option_t *op = &options[i];
+        if (bits ? !(op->bit & bits) : op->bit != 0)
+            continue;
+        char flag[5] = "    ", longopt[64];
+        if (op->letter)
+            snprintf(flag, sizeof flag, "-%c, ", op->letter);
+        snprintf(longopt, sizeof longopt, "--%s%s%s", op->name, op->arg ? " " : "",
+                 op->arg ? op->arg : "");
+        const char *line = op->help, *nl;
+        fprintf(out, "  %s%-19s ", flag, longopt);
+        while ((nl = strchr(line, '\n')) != NULL) {
+            fprintf(out, "%.*s\n%26s", (int)(nl - line), line, "");
+            line = nl + 1;
+        }
+        fprintf(out, "%s\n", line);
+    }
+}
+
+/* getopt_long's table and short option string for options[]. */
+static void options_getopt(struct option *ret_long, char *ret_short)
+{
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const ctl_option_t *op = &options[i];
+        int val = op->letter ? op->letter : LONG_ONLY + (int)i;
+        ret_long[i] = (struct option){op->name, op->arg ? required_argument : no_argument, NULL, val};
+        if (op->letter) {
+            *ret_short++ = (char)op->letter;
+            if (op->arg)
+                *ret_short++ = ':';
+        }
+    }
+    ret_long[NOPTIONS] = (struct option){NULL, 0, NULL, 0};
+    *ret_short = '\0';
+}
+
+/* The row getopt_long's return value c stands for, or NULL (unknown). */
+static const ctl_option_t *option_of(int c)
+{
+    if (c >= LONG_ONLY && (size_t)(c - LONG_ONLY) < NOPTIONS)
+        return &options[c - LONG_ONLY];
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (options[i].letter && options[i].letter == c)
+            return &options[i];
+    return NULL;
+}
+
+/* Keeps op's value (arg: its argument) in o. Returns 0, or EXIT_USAGE after
+ * saying why. */
+static int option_set(const ctl_option_t *op, const char *arg, ctl_opts_t *o)
+{
+    char *at = (char *)o + op->offset;
+    long v;
+    switch (op->kind) {
+    case ARG_FLAG: *(bool *)at = true; break;
+    case ARG_STR: *(const char **)at = arg; break;
+    case ARG_LONG:
+    case ARG_INT:
+        if (!args_parse_long(arg, op->min, op->max, &v)) {
+            fprintf(stderr, "clustermonctl: --%s: '%s' %s", op->name, arg, op->bad);
+            if (op->show_range)
+                fprintf(stderr, " %ld..%ld", op->min, op->max);
+            fprintf(stderr, "\n");
+            return EXIT_USAGE;
+        }
+        if (op->kind == ARG_INT)
+            *(int *)at = (int)v;
+        else
+            *(long *)at = v;
+        break;
+    case ARG_VERSION: break;
+    }
+    o->given |= op->bit;
+    return 0;
+}
+
+static const char *opt_name(unsigned bit)
+{
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (options[i].bit == bit)
+            return options[i].name;
+    return "?";
+}
 
 static void usage(FILE *out)
 {
@@ -1512,102 +1683,26 @@ static void usage(FILE *out)
                  "Queries a running clustermond over its control socket.\n\ncommands:\n");
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\noptions:\n%s\n%s", common_options, exit_text);
+    fprintf(out, "\noptions:\n");
+    options_usage(0, out);
+    fprintf(out, "\n%s", exit_text);
 }
 
 static void command_usage(const ctl_command_t *c, FILE *out)
 {
-    fprintf(out, "usage: clustermonctl [options] %s%s%s\n\n%s\noptions:\n%s", c->name,
-            *c->synopsis ? " " : "", c->synopsis, c->help, common_options);
-    if (c->opts & OPT_YEAR)
-        fprintf(out, "  -y, --year Y            the year (default: the current one)\n");
-    if (c->opts & OPT_METRIC)
-        fprintf(out, "  -m, --metric M          a period metric, e.g. revenue\n");
-    if (c->opts & OPT_PERIOD)
-        fprintf(out, "  -p, --period P          YYYY, YYYY-Qn or YYYY-MM\n");
-    if (c->opts & OPT_THROUGH)
-        fprintf(out, "      --through YYYY-MM   the last month of the year to date\n");
-    if (c->opts & OPT_CLUSTER)
-        fprintf(out, "  -c, --cluster C         only the firms of cluster C\n");
-    if (c->opts & OPT_SILENT)
-        fprintf(out, "  -s, --silent            only the silent firms\n");
-    if (c->opts & OPT_DAYS)
-        fprintf(out, "  -d, --days N            silent after N days without data (default 45)\n");
-    if (c->opts & OPT_AS_OF)
-        fprintf(out, "      --as-of YYYY-MM-DD  judge silence at the end of that day\n");
-    if (c->opts & OPT_ALL)
-        fprintf(out, "      --all               former members too (firms that left the registry)\n");
-    if (c->opts & OPT_RULE)
-        fprintf(out, "  -r, --rule R            the rule to silence\n");
-    if (c->opts & OPT_FIRM)
-        fprintf(out, "  -f, --firm F            only that firm's alerts\n");
-    if (c->opts & OPT_FOR)
-        fprintf(out, "      --for DURATION      how long (90s, 30m, 2h, 1d)\n");
-    if (c->opts & OPT_REASON)
-        fprintf(out, "      --reason TEXT       why (shown with the silence)\n");
-    if (c->opts & OPT_INGEST)
-        fprintf(out, "  -i, --ingest ENDPOINT   the daemon's ingest endpoint\n");
-    if (c->opts & OPT_OUTPUT_DIR)
-        fprintf(out, "  -o, --output-dir DIR    where to write the pair (default .)\n");
-    if (c->opts & OPT_FORCE)
-        fprintf(out, "      --force             replace an existing pair\n");
+    fprintf(out, "usage: clustermonctl [options] %s%s%s\n\n%s\noptions:\n", c->name,
+            *c->synopsis ? " " : "", c->synopsis, c->help);
+    options_usage(0, out);
+    if (c->opts)
+        options_usage(c->opts, out);
     fprintf(out, "\n%s", exit_text);
 }
 
-static const char *opt_name(unsigned bit)
-{
-    switch (bit) {
-    case OPT_YEAR: return "--year";
-    case OPT_METRIC: return "--metric";
-    case OPT_PERIOD: return "--period";
-    case OPT_CLUSTER: return "--cluster";
-    case OPT_SILENT: return "--silent";
-    case OPT_DAYS: return "--days";
-    case OPT_AS_OF: return "--as-of";
-    case OPT_THROUGH: return "--through";
-    case OPT_RULE: return "--rule";
-    case OPT_FIRM: return "--firm";
-    case OPT_FOR: return "--for";
-    case OPT_REASON: return "--reason";
-    case OPT_INGEST: return "--ingest";
-    case OPT_OUTPUT_DIR: return "--output-dir";
-    case OPT_FORCE: return "--force";
-    case OPT_ALL: return "--all";
-    }
-    return "?";
-}
-
-
 int main(int argc, char **argv)
 {
-    enum { LONG_AS_OF = 256, LONG_THROUGH, LONG_FOR, LONG_REASON, LONG_FORCE, LONG_SERVER_KEY, LONG_KEY,
-           LONG_ALL };
-    static const struct option opts[] = {
-        {"control", required_argument, NULL, 'e'},
-        {"timeout", required_argument, NULL, 't'},
-        {"json", no_argument, NULL, 'j'},
-        {"year", required_argument, NULL, 'y'},
-        {"metric", required_argument, NULL, 'm'},
-        {"period", required_argument, NULL, 'p'},
-        {"cluster", required_argument, NULL, 'c'},
-        {"silent", no_argument, NULL, 's'},
-        {"days", required_argument, NULL, 'd'},
-        {"as-of", required_argument, NULL, LONG_AS_OF},
-        {"through", required_argument, NULL, LONG_THROUGH},
-        {"rule", required_argument, NULL, 'r'},
-        {"firm", required_argument, NULL, 'f'},
-        {"for", required_argument, NULL, LONG_FOR},
-        {"reason", required_argument, NULL, LONG_REASON},
-        {"ingest", required_argument, NULL, 'i'},
-        {"output-dir", required_argument, NULL, 'o'},
-        {"force", no_argument, NULL, LONG_FORCE},
-        {"all", no_argument, NULL, LONG_ALL},
-        {"server-key", required_argument, NULL, LONG_SERVER_KEY},
-        {"key", required_argument, NULL, LONG_KEY},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
-    };
+    struct option longopts[NOPTIONS + 1];
+    char shortopts[2 * NOPTIONS + 1];
+    options_getopt(longopts, shortopts);
     setlocale(LC_CTYPE, "");
     ctl_opts_t o = {.endpoint = getenv("CLUSTERMON_CONTROL"), .timeout_ms = 5000,
                     .ingest = getenv("CLUSTERMON_INGEST")};
@@ -1615,100 +1710,21 @@ int main(int argc, char **argv)
         o.ingest = "tcp://127.0.0.1:7601";
     if (!o.endpoint || !*o.endpoint)
         o.endpoint = "tcp://127.0.0.1:7603";
-    bool help = false;
-    long v;
     int c;
-    while ((c = getopt_long(argc, argv, "e:t:jy:m:p:c:sd:hVr:f:i:o:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            o.output_dir = optarg;
-            o.given |= OPT_OUTPUT_DIR;
-            break;
-        case LONG_FORCE:
-            o.force = true;
-            o.given |= OPT_FORCE;
-            break;
-        case LONG_SERVER_KEY: o.server_key_arg = optarg; break;
-        case LONG_KEY: o.key_arg = optarg; break;
-        case 'r':
-            o.rule = optarg;
-            o.given |= OPT_RULE;
-            break;
-        case 'f':
-            o.firm = optarg;
-            o.given |= OPT_FIRM;
-            break;
-        case LONG_FOR:
-            o.duration = optarg;
-            o.given |= OPT_FOR;
-            break;
-        case LONG_REASON:
-            o.reason = optarg;
-            o.given |= OPT_REASON;
-            break;
-        case 'i':
-            o.ingest = optarg;
-            o.given |= OPT_INGEST;
-            break;
-        case 'e': o.endpoint = optarg; break;
-        case 't':
-            if (!args_parse_long(optarg, 1, 3600000, &v)) {
-                fprintf(stderr, "clustermonctl: --timeout: '%s' is not a positive number of ms\n",
-                        optarg);
-                return EXIT_USAGE;
-            }
-            o.timeout_ms = (int)v;
-            break;
-        case 'j': o.json = true; break;
-        case 'y':
-            if (!args_parse_long(optarg, PROTO_MIN_YEAR, PROTO_MAX_YEAR, &o.year)) {
-                fprintf(stderr, "clustermonctl: --year: '%s' is not a year in %d..%d\n", optarg,
-                        PROTO_MIN_YEAR, PROTO_MAX_YEAR);
-                return EXIT_USAGE;
-            }
-            o.given |= OPT_YEAR;
-            break;
-        case 'm':
-            o.metric = optarg;
-            o.given |= OPT_METRIC;
-            break;
-        case 'p':
-            o.period = optarg;
-            o.given |= OPT_PERIOD;
-            break;
-        case 'c':
-            o.cluster = optarg;
-            o.given |= OPT_CLUSTER;
-            break;
-        case 's':
-            o.silent = true;
-            o.given |= OPT_SILENT;
-            break;
-        case 'd':
-            if (!args_parse_long(optarg, 1, 36500, &o.days)) {
-                fprintf(stderr, "clustermonctl: --days: '%s' is not a number of days in 1..36500\n",
-                        optarg);
-                return EXIT_USAGE;
-            }
-            o.given |= OPT_DAYS;
-            break;
-        case LONG_AS_OF:
-            o.as_of = optarg;
-            o.given |= OPT_AS_OF;
-            break;
-        case LONG_THROUGH:
-            o.through = optarg;
-            o.given |= OPT_THROUGH;
-            break;
-        case LONG_ALL:
-            o.all = true;
-            o.given |= OPT_ALL;
-            break;
-        case 'h': help = true; break;
-        case 'V': printf("clustermonctl %s\n", CLUSTERMON_VERSION); return 0;
-        default: usage(stderr); return EXIT_USAGE;
+    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+        const ctl_option_t *op = option_of(c);
+        if (!op) {
+            usage(stderr);
+            return EXIT_USAGE;
         }
+        if (op->kind == ARG_VERSION) {
+            printf("clustermonctl %s\n", CLUSTERMON_VERSION);
+            return 0;
+        }
+        if (option_set(op, optarg, &o) != 0)
+            return EXIT_USAGE;
     }
+    bool help = o.help;
     if (optind < argc && strcmp(argv[optind], "help") == 0) { /* clustermonctl help [COMMAND] */
         help = true;
         optind++;
@@ -1747,12 +1763,12 @@ int main(int argc, char **argv)
     o.arg2 = nargs >= 2 ? argv[optind + 2] : NULL;
     unsigned extra = o.given & ~cmd->opts;
     if (extra) {
-        fprintf(stderr, "clustermonctl: %s does not go with %s\n", opt_name(extra & -extra),
+        fprintf(stderr, "clustermonctl: --%s does not go with %s\n", opt_name(extra & -extra),
                 cmd->name);
         command_usage(cmd, stderr);
         return EXIT_USAGE;
     }
-    if (cmd->run != run_keygen) { /* every other command connects */
+    if (cmd->needs != NEEDS_NOTHING) {
         char err[1024];
         if (clientkey_init(&o.key, o.server_key_arg, o.key_arg, err, sizeof err) != 0) {
             fprintf(stderr, "clustermonctl: %s\n", err);
