@@ -402,9 +402,11 @@ static void answer_verdict(ingest_t *in, envelope_t *env, answer_ctx_t *ctx, con
         format_wall(s->since_wall_ms, since, sizeof since);
         if (v == STREAM_CONFLICT)
             snprintf(reason, sizeof reason, "agent id '%.*s' is in use by another agent (stream "
-                     "%llu) since %s, last batch %.0f s ago; each agent needs its own id",
+                     "%llu) since %s, last batch %.0f s ago; each agent needs its own id (the same "
+                     "agent restarted without its spool may take the id over once the other has "
+                     "been idle for %.0f s)",
                      PROTO_STR_ARG(b->agent), (unsigned long long)s->epoch, since,
-                     (double)(now - s->last_ms) / 1000.0);
+                     (double)(now - s->last_ms) / 1000.0, (double)in->streams.lease_ms / 1000.0);
         else
             snprintf(reason, sizeof reason, "agent id '%.*s' was taken over by another agent "
                      "(stream %llu) at %s; this stream (%llu) is closed; each agent needs its own "
