@@ -211,7 +211,8 @@ int streams_unpack(streams_t *t, const msgpack_object *o, bool apply, int64_t no
         if (!apply)
             continue;
         char key[65];
-        memcpy(key, f[0].via.str.ptr, f[0].via.str.size);
+        if (f[0].via.str.size) /* "" (no CURVE) may come with a NULL pointer */
+            memcpy(key, f[0].via.str.ptr, f[0].via.str.size);
         key[f[0].via.str.size] = '\0';
         stream_t *s = streams_get(t, key, (proto_str_t){f[1].via.str.ptr, f[1].via.str.size});
         if (!s) {
