@@ -102,41 +102,8 @@ static void serialise(server_t *srv, uint64_t segment, msgpack_sbuffer *buf)
     pack_str(&pk, "firms");
     members_pack(srv, &pk);
 
-    size_t nseries = 0;
-    for (size_t i = 0; i < agg->nfirms * agg->nmetrics; i++)
-        nseries += agg->series[i].nyears > 0;
     pack_str(&pk, "series");
-    msgpack_pack_array(&pk, nseries);
-    for (size_t f = 0; f < agg->nfirms; f++) {
-        for (size_t m = 0; m < agg->nmetrics; m++) {
-            const agg_series_t *s = agg_series(agg, (int)f, (int)m);
-            if (!s->nyears)
-                continue;
-            msgpack_pack_array(&pk, 6);
-            pack_str(&pk, reg->firms[f].id);
-            pack_str(&pk, cfg->metrics[m].name);
-            msgpack_pack_double(&pk, s->last);
-            msgpack_pack_int64(&pk, s->last_ts);
-            msgpack_pack_uint64(&pk, s->count);
-            msgpack_pack_array(&pk, s->nyears);
-            for (uint32_t y = 0; y < s->nyears; y++) {
-                const agg_year_t *yr = &s->years[y];
-                msgpack_pack_array(&pk, 8);
-                msgpack_pack_uint16(&pk, yr->year);
-                msgpack_pack_uint16(&pk, yr->month_mask);
-                msgpack_pack_uint8(&pk, yr->quarter_mask);
-                msgpack_pack_uint8(&pk, yr->has_annual);
-                msgpack_pack_uint8(&pk, yr->any);
-                msgpack_pack_int64(&pk, yr->annual);
-                msgpack_pack_array(&pk, 12);
-                for (int k = 0; k < 12; k++)
-                    msgpack_pack_int64(&pk, yr->month[k]);
-                msgpack_pack_array(&pk, 4);
-                for (int k = 0; k < 4; k++)
-                    msgpack_pack_int64(&pk, yr->quarter[k]);
-            }
-        }
-    }
+    agg_pack(agg, reg, cfg, &pk);
 
     pack_str(&pk, "alerts");
     alertbook_pack(&srv->book, &pk);
@@ -411,70 +378,14 @@ static int load_payload(server_t *srv, const msgpack_object *root, bool apply, l
     if (o && members_unpack(srv, o, apply, err, errlen) != 0)
         return -1;
 
+    agg_dropped_t dropped = {0};
     o = proto_obj_get(root, "series");
-    if (!is_array(o, 0))
+    if (!o)
         BAD("series: missing");
-    for (uint32_t i = 0; i < o->via.array.size; i++) {
-        const msgpack_object *s = &o->via.array.ptr[i];
-        if (!is_array(s, 6))
-            BAD("series: malformed entry");
-        const msgpack_object *f = &s->via.array.ptr[0], *m = &s->via.array.ptr[1];
-        const msgpack_object *last = &s->via.array.ptr[2], *years = &s->via.array.ptr[5];
-        int64_t last_ts;
-        uint64_t count;
-        if (!is_str(f) || !is_str(m) ||
-            (last->type != MSGPACK_OBJECT_FLOAT64 && last->type != MSGPACK_OBJECT_FLOAT32) ||
-            !as_i64(&s->via.array.ptr[3], &last_ts) || !as_u64(&s->via.array.ptr[4], &count) ||
-            !is_array(years, 0))
-            BAD("series: malformed entry");
-        for (uint32_t y = 0; y < years->via.array.size; y++) {
-            const msgpack_object *yr = &years->via.array.ptr[y];
-            if (!is_array(yr, 8) || !is_array(&yr->via.array.ptr[6], 12) ||
-                !is_array(&yr->via.array.ptr[7], 4))
-                BAD("series: malformed year");
-            for (int k = 0; k < 6; k++)
-                if (!as_i64(&yr->via.array.ptr[k], &i64))
-                    BAD("series: malformed year");
-            as_i64(&yr->via.array.ptr[0], &i64);
-            if (i64 < PROTO_MIN_YEAR || i64 > PROTO_MAX_YEAR)
-                BAD("series: year out of range");
-            for (int k = 0; k < 12; k++)
-                if (!as_i64(&yr->via.array.ptr[6].via.array.ptr[k], &i64))
-                    BAD("series: malformed month");
-            for (int k = 0; k < 4; k++)
-                if (!as_i64(&yr->via.array.ptr[7].via.array.ptr[k], &i64))
-                    BAD("series: malformed quarter");
-        }
-        if (!apply)
-            continue;
-        int firm = registry_find_any(reg, f->via.str.ptr, f->via.str.size);
-        int metric = config_metric_find(cfg, m->via.str.ptr, m->via.str.size);
-        if (firm < 0 || metric < 0) {
-            ls->unknown_firms += firm < 0;
-            ls->unknown_metrics += firm >= 0 && metric < 0;
-            continue;
-        }
-        agg_series_t *series = agg_series_mut(srv->agg, firm, metric);
-        series->last = last->via.f64;
-        series->last_ts = last_ts;
-        series->count = count;
-        for (uint32_t y = 0; y < years->via.array.size; y++) {
-            const msgpack_object *v = years->via.array.ptr[y].via.array.ptr;
-            int64_t fields[6];
-            for (int k = 0; k < 6; k++)
-                as_i64(&v[k], &fields[k]);
-            agg_year_t *yr = agg_year_get(series, (int)fields[0]);
-            yr->month_mask = (uint16_t)(fields[1] & 0xfff);
-            yr->quarter_mask = (uint8_t)(fields[2] & 0xf);
-            yr->has_annual = fields[3] != 0;
-            yr->any = fields[4] != 0;
-            yr->annual = fields[5];
-            for (int k = 0; k < 12; k++)
-                as_i64(&v[6].via.array.ptr[k], &yr->month[k]);
-            for (int k = 0; k < 4; k++)
-                as_i64(&v[7].via.array.ptr[k], &yr->quarter[k]);
-        }
-    }
+    if (agg_unpack(srv->agg, reg, cfg, o, apply, &dropped, err, errlen) != 0)
+        return -1;
+    ls->unknown_firms += dropped.unknown_firms;
+    ls->unknown_metrics += dropped.unknown_metrics;
 
     if (alertbook_unpack(&srv->book, proto_obj_get(root, "alerts"), apply, &ls->unknown_rules,
                          err, errlen) != 0 ||
