@@ -89,13 +89,7 @@ static void serialise(server_t *srv, uint64_t segment, msgpack_sbuffer *buf)
     pack_str(&pk, "alert_seqs");
     alerts_seqs_pack(&srv->alerts, &pk);
     pack_str(&pk, "stats");
-    msgpack_pack_map(&pk, 3);
-    pack_str(&pk, "samples_applied");
-    msgpack_pack_uint64(&pk, srv->stats.samples_applied);
-    pack_str(&pk, "batches_ok");
-    msgpack_pack_uint64(&pk, srv->stats.batches_ok);
-    pack_str(&pk, "batches_duplicate");
-    msgpack_pack_uint64(&pk, srv->stats.batches_duplicate);
+    ingest_stats_pack(srv, &pk);
 
     pack_str(&pk, "streams");
     streams_pack(&srv->ingest.streams, &pk);
@@ -110,12 +104,7 @@ static void serialise(server_t *srv, uint64_t segment, msgpack_sbuffer *buf)
     pack_str(&pk, "silences");
     silences_pack(&srv->silences, &pk);
     pack_str(&pk, "firms_seen");
-    msgpack_pack_array(&pk, reg->nfirms);
-    for (size_t f = 0; f < reg->nfirms; f++) {
-        msgpack_pack_array(&pk, 2);
-        pack_str(&pk, reg->firms[f].id);
-        msgpack_pack_int64(&pk, reg->firms[f].first_seen_ms);
-    }
+    members_seen_pack(reg, &pk);
 }
 
 static int fsync_dir(const char *dir)
@@ -297,29 +286,6 @@ static bool as_u64(const msgpack_object *o, uint64_t *v)
     return true;
 }
 
-static bool as_i64(const msgpack_object *o, int64_t *v)
-{
-    if (o && o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
-        *v = o->via.i64;
-        return true;
-    }
-    if (o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT64_MAX) {
-        *v = (int64_t)o->via.u64;
-        return true;
-    }
-    return false;
-}
-
-static bool is_array(const msgpack_object *o, uint32_t n)
-{
-    return o && o->type == MSGPACK_OBJECT_ARRAY && (n == 0 || o->via.array.size == n);
-}
-
-static bool is_str(const msgpack_object *o)
-{
-    return o && o->type == MSGPACK_OBJECT_STR;
-}
-
 typedef struct {
     uint64_t unknown_firms, unknown_metrics, unknown_rules;
 } load_stats_t;
@@ -338,7 +304,6 @@ static int load_payload(server_t *srv, const msgpack_object *root, bool apply, l
     const config_t *cfg = srv->cfg;
     const registry_t *reg = srv->reg;
     uint64_t u;
-    int64_t i64;
     const msgpack_object *o, *st = proto_obj_get(root, "stats");
     if (!as_u64(proto_obj_get(root, "segment"), &u))
         BAD("segment: missing or not an integer");
@@ -354,17 +319,10 @@ static int load_payload(server_t *srv, const msgpack_object *root, bool apply, l
     } else {
         BAD("alert_seqs: missing or not a map");
     }
-    if (!st || st->type != MSGPACK_OBJECT_MAP)
+    if (!st)
         BAD("stats: missing");
-    uint64_t *stat_dst[] = {&srv->stats.samples_applied, &srv->stats.batches_ok,
-                            &srv->stats.batches_duplicate};
-    const char *stat_names[] = {"samples_applied", "batches_ok", "batches_duplicate"};
-    for (int k = 0; k < 3; k++) {
-        if (!as_u64(proto_obj_get(st, stat_names[k]), &u))
-            BAD("stats: a counter is missing");
-        if (apply)
-            *stat_dst[k] = u;
-    }
+    if (ingest_stats_unpack(srv, st, apply, err, errlen) != 0)
+        return -1;
 
     /* "agents" (a snapshot of protocol 1) held no stream an agent of
      * protocol 2 can continue: it is left behind. */
@@ -393,19 +351,8 @@ static int load_payload(server_t *srv, const msgpack_object *root, bool apply, l
         return -1;
 
     o = proto_obj_get(root, "firms_seen");
-    if (o && !is_array(o, 0))
-        BAD("firms_seen: not an array");
-    for (uint32_t i = 0; o && i < o->via.array.size; i++) {
-        const msgpack_object *e = &o->via.array.ptr[i];
-        if (!is_array(e, 2) || !is_str(&e->via.array.ptr[0]) || !as_i64(&e->via.array.ptr[1], &i64))
-            BAD("firms_seen: malformed entry");
-        if (!apply)
-            continue;
-        int firm = registry_find(reg, e->via.array.ptr[0].via.str.ptr,
-                                 e->via.array.ptr[0].via.str.size);
-        if (firm >= 0)
-            srv->reg->firms[firm].first_seen_ms = i64;
-    }
+    if (o && members_seen_unpack(srv->reg, o, apply, err, errlen) != 0)
+        return -1;
     return 0;
 }
 
