@@ -512,6 +512,7 @@ static void end_firing(alertbook_t *old, ab_alert_t *a, int64_t now_ms)
     a->summary = xstrdup(summary);
     details_free(a->details, a->ndetails);
     a->ndetails = 0;
+    old->by_state[PROTO_ALERT_RESOLVED]++;
     mark(old, a);
 }
 
@@ -555,6 +556,12 @@ void alertbook_carry_over(alertbook_t *b, alertbook_t *old, int64_t now_ms,
     for (size_t k = 0; k < old->nalerts; k++)
         slots_insert(old, k);
     journal_dirty(old); /* the ended ones, under old's names */
+    /* the counters are the daemon's lifetime's (/metrics counters), not the config's */
+    b->journaled = old->journaled;
+    b->journal_failed = old->journal_failed;
+    b->suppressed = old->suppressed;
+    b->grouped = old->grouped;
+    memcpy(b->by_state, old->by_state, sizeof b->by_state);
 }
 
 /* ---- durable state ------------------------------------------------------------ */

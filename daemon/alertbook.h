@@ -146,7 +146,8 @@ typedef struct {
  * one is published as resolved under old's config (whose names it carries)
  * and journaled like any other transition, so a restart does not bring it
  * back; it is not carried. Events queued in old are flushed first, so
- * nothing queued crosses over. b takes old's journal hook. Afterwards old
+ * nothing queued crosses over. b takes old's journal hook and lifetime
+ * counters (journaled, suppressed, grouped, by_state). Afterwards old
  * holds only what ended: alertbook_free it (its config and registry must
  * still be alive for this call). now_ms is the wall clock.
  */

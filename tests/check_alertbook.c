@@ -1619,6 +1619,10 @@ START_TEST(test_carry_over)
     expect_alert(&m, "cod-remind:wp-3", PROTO_ALERT_RESOLVED, 5);
     expect_nothing();
     ck_assert_uint_eq(j.n, 6); /* the two that ended, journaled */
+    /* the counters go on: 4 firing, 2 resolved events, 6 records */
+    ck_assert_uint_eq(nb.by_state[PROTO_ALERT_FIRING], 4);
+    ck_assert_uint_eq(nb.by_state[PROTO_ALERT_RESOLVED], 2);
+    ck_assert_uint_eq(nb.journaled, 6);
 
     /* a restart under the old config: the ended ones are resolved */
     alertbook_t again;
