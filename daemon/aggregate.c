@@ -2,6 +2,7 @@
 #include "daemon/aggregate.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,13 +57,8 @@ static agg_year_t *year_find(const agg_series_t *s, int year)
     return NULL;
 }
 
-agg_series_t *agg_series_mut(agg_t *agg, int firm, int metric)
-{
-    return &agg->series[(size_t)firm * agg->nmetrics + (size_t)metric];
-}
-
 /* Finds or inserts (sorted) the record for year; allocates only for a new year. */
-agg_year_t *agg_year_get(agg_series_t *s, int year)
+static agg_year_t *year_get(agg_series_t *s, int year)
 {
     agg_year_t *y = year_find(s, year);
     if (y)
@@ -84,7 +80,7 @@ agg_year_t *agg_year_get(agg_series_t *s, int year)
 void agg_put_period(agg_t *agg, int firm, int metric, proto_period_t p, int64_t milli)
 {
     agg_series_t *s = &agg->series[(size_t)firm * agg->nmetrics + (size_t)metric];
-    agg_year_t *y = agg_year_get(s, p.year);
+    agg_year_t *y = year_get(s, p.year);
     y->any = true;
     switch (p.kind) {
     case PROTO_PERIOD_YEAR:
@@ -108,7 +104,7 @@ void agg_put_reading(agg_t *agg, int firm, int metric, int year, int month, doub
                      int64_t ts_ms)
 {
     agg_series_t *s = &agg->series[(size_t)firm * agg->nmetrics + (size_t)metric];
-    agg_year_t *y = agg_year_get(s, year);
+    agg_year_t *y = year_get(s, year);
     y->any = true;
     y->month_mask |= (uint16_t)(1u << (month - 1));
     if (s->count == 0 || ts_ms >= s->last_ts) {
@@ -179,4 +175,168 @@ bool agg_firm_reported(const agg_t *agg, int firm, int year)
             return true;
     }
     return false;
+}
+
+/* ---- durable state ------------------------------------------------------------ */
+
+static void pack_str(msgpack_packer *pk, const char *s)
+{
+    size_t n = strlen(s);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+void agg_pack(const agg_t *agg, const registry_t *reg, const config_t *cfg, msgpack_packer *pk)
+{
+    size_t nseries = 0;
+    for (size_t i = 0; i < agg->nfirms * agg->nmetrics; i++)
+        nseries += agg->series[i].nyears > 0;
+    msgpack_pack_array(pk, nseries);
+    for (size_t f = 0; f < agg->nfirms; f++) {
+        for (size_t m = 0; m < agg->nmetrics; m++) {
+            const agg_series_t *s = agg_series(agg, (int)f, (int)m);
+            if (!s->nyears)
+                continue;
+            msgpack_pack_array(pk, 6);
+            pack_str(pk, reg->firms[f].id);
+            pack_str(pk, cfg->metrics[m].name);
+            msgpack_pack_double(pk, s->last);
+            msgpack_pack_int64(pk, s->last_ts);
+            msgpack_pack_uint64(pk, s->count);
+            msgpack_pack_array(pk, s->nyears);
+            for (uint32_t y = 0; y < s->nyears; y++) {
+                const agg_year_t *yr = &s->years[y];
+                msgpack_pack_array(pk, 8);
+                msgpack_pack_uint16(pk, yr->year);
+                msgpack_pack_uint16(pk, yr->month_mask);
+                msgpack_pack_uint8(pk, yr->quarter_mask);
+                msgpack_pack_uint8(pk, yr->has_annual);
+                msgpack_pack_uint8(pk, yr->any);
+                msgpack_pack_int64(pk, yr->annual);
+                msgpack_pack_array(pk, 12);
+                for (int k = 0; k < 12; k++)
+                    msgpack_pack_int64(pk, yr->month[k]);
+                msgpack_pack_array(pk, 4);
+                for (int k = 0; k < 4; k++)
+                    msgpack_pack_int64(pk, yr->quarter[k]);
+            }
+        }
+    }
+}
+
+static bool as_u64(const msgpack_object *o, uint64_t *v)
+{
+    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return false;
+    *v = o->via.u64;
+    return true;
+}
+
+static bool as_i64(const msgpack_object *o, int64_t *v)
+{
+    if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        *v = o->via.i64;
+        return true;
+    }
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT64_MAX) {
+        *v = (int64_t)o->via.u64;
+        return true;
+    }
+    return false;
+}
+
+static bool is_array(const msgpack_object *o, uint32_t n)
+{
+    return o->type == MSGPACK_OBJECT_ARRAY && (n == 0 || o->via.array.size == n);
+}
+
+/* Checks one series entry; NULL if it is well formed, else what is wrong. */
+static const char *entry_check(const msgpack_object *s)
+{
+    int64_t i64;
+    uint64_t count;
+    if (!is_array(s, 6))
+        return "malformed entry";
+    const msgpack_object *v = s->via.array.ptr, *years = &v[5];
+    if (v[0].type != MSGPACK_OBJECT_STR || v[1].type != MSGPACK_OBJECT_STR ||
+        (v[2].type != MSGPACK_OBJECT_FLOAT64 && v[2].type != MSGPACK_OBJECT_FLOAT32) ||
+        !as_i64(&v[3], &i64) || !as_u64(&v[4], &count) || !is_array(years, 0))
+        return "malformed entry";
+    for (uint32_t y = 0; y < years->via.array.size; y++) {
+        const msgpack_object *yr = &years->via.array.ptr[y];
+        if (!is_array(yr, 8) || !is_array(&yr->via.array.ptr[6], 12) ||
+            !is_array(&yr->via.array.ptr[7], 4))
+            return "malformed year";
+        for (int k = 0; k < 6; k++)
+            if (!as_i64(&yr->via.array.ptr[k], &i64))
+                return "malformed year";
+        as_i64(&yr->via.array.ptr[0], &i64);
+        if (i64 < PROTO_MIN_YEAR || i64 > PROTO_MAX_YEAR)
+            return "year out of range";
+        for (int k = 0; k < 12; k++)
+            if (!as_i64(&yr->via.array.ptr[6].via.array.ptr[k], &i64))
+                return "malformed month";
+        for (int k = 0; k < 4; k++)
+            if (!as_i64(&yr->via.array.ptr[7].via.array.ptr[k], &i64))
+                return "malformed quarter";
+    }
+    return NULL;
+}
+
+/* Gives series the state of a checked entry's fields v. */
+static void entry_load(agg_series_t *series, const msgpack_object *v)
+{
+    const msgpack_object *years = &v[5];
+    series->last = v[2].via.f64;
+    as_i64(&v[3], &series->last_ts);
+    as_u64(&v[4], &series->count);
+    for (uint32_t y = 0; y < years->via.array.size; y++) {
+        const msgpack_object *f = years->via.array.ptr[y].via.array.ptr;
+        int64_t fields[6];
+        for (int k = 0; k < 6; k++)
+            as_i64(&f[k], &fields[k]);
+        agg_year_t *yr = year_get(series, (int)fields[0]);
+        yr->month_mask = (uint16_t)(fields[1] & 0xfff);
+        yr->quarter_mask = (uint8_t)(fields[2] & 0xf);
+        yr->has_annual = fields[3] != 0;
+        yr->any = fields[4] != 0;
+        yr->annual = fields[5];
+        for (int k = 0; k < 12; k++)
+            as_i64(&f[6].via.array.ptr[k], &yr->month[k]);
+        for (int k = 0; k < 4; k++)
+            as_i64(&f[7].via.array.ptr[k], &yr->quarter[k]);
+    }
+}
+
+int agg_unpack(agg_t *agg, const registry_t *reg, const config_t *cfg, const msgpack_object *o,
+               bool apply, agg_dropped_t *ret_dropped, char *err, size_t errlen)
+{
+    if (!o || !is_array(o, 0)) {
+        snprintf(err, errlen, "series: missing or not an array");
+        return -1;
+    }
+    for (uint32_t i = 0; i < o->via.array.size; i++) {
+        const char *why = entry_check(&o->via.array.ptr[i]);
+        if (why) {
+            snprintf(err, errlen, "series: %s", why);
+            return -1;
+        }
+    }
+    for (uint32_t i = 0; apply && i < o->via.array.size; i++) {
+        const msgpack_object *v = o->via.array.ptr[i].via.array.ptr;
+        int firm = registry_find_any(reg, v[0].via.str.ptr, v[0].via.str.size);
+        int metric = config_metric_find(cfg, v[1].via.str.ptr, v[1].via.str.size);
+        /* the aggregate is sized for reg and cfg: the bounds only guard */
+        bool no_firm = firm < 0 || (size_t)firm >= agg->nfirms;
+        bool no_metric = metric < 0 || (size_t)metric >= agg->nmetrics;
+        if (no_firm || no_metric) {
+            if (ret_dropped) {
+                ret_dropped->unknown_firms += no_firm;
+                ret_dropped->unknown_metrics += !no_firm && no_metric;
+            }
+            continue;
+        }
+        entry_load(&agg->series[(size_t)firm * agg->nmetrics + (size_t)metric], v);
+    }
+    return 0;
 }

@@ -24,6 +24,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <msgpack.h>
+
+#include "daemon/config.h"
+#include "daemon/registry.h"
 #include "proto/proto.h"
 
 typedef struct {
@@ -80,9 +84,30 @@ bool agg_firm_reported(const agg_t *agg, int firm, int year);
 
 const agg_series_t *agg_series(const agg_t *agg, int firm, int metric);
 
-/* For restoring a snapshot: the series, and its record for year (created if
- * missing). */
-agg_series_t *agg_series_mut(agg_t *agg, int firm, int metric);
-agg_year_t *agg_year_get(agg_series_t *s, int year);
+/* ---- durable state ----------------------------------------------------------- */
+
+/* What agg_unpack left behind: series whose firm or metric is gone. */
+typedef struct {
+    uint64_t unknown_firms, unknown_metrics;
+} agg_dropped_t;
+
+/*
+ * Writes every series that holds anything, for the snapshot's "series": an
+ * array of [firm id, metric name, last, last_ts, count, [[year, month_mask,
+ * quarter_mask, has_annual, any, annual, [12 months], [4 quarters]], ...]].
+ * Firms are named by reg (members and former members: reg->nall covers
+ * agg->nfirms), metrics by cfg; both borrowed for the call.
+ */
+void agg_pack(const agg_t *agg, const registry_t *reg, const config_t *cfg, msgpack_packer *pk);
+
+/*
+ * Checks (apply false) or loads (apply true) an array agg_pack wrote into agg
+ * (sized for reg and cfg, series empty): checking first means malformed input
+ * changes nothing. A series whose firm (member or former member) or metric
+ * is no longer known is dropped and counted in *ret_dropped (may be NULL).
+ * Returns 0, or -1 with the reason in err ("series: ...").
+ */
+int agg_unpack(agg_t *agg, const registry_t *reg, const config_t *cfg, const msgpack_object *o,
+               bool apply, agg_dropped_t *ret_dropped, char *err, size_t errlen);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "daemon/log.h"
+#include "daemon/rules.h"
 #include "daemon/xalloc.h"
 
 /* ---- evaluation helpers ------------------------------------------------------ */
@@ -476,6 +477,91 @@ void alertbook_flush(alertbook_t *b, int64_t now_ms)
         event_free(&b->events[i]);
     b->nevents = 0;
     journal_dirty(b);
+}
+
+/* ---- reload ------------------------------------------------------------------ */
+
+static int rule_index(const config_t *cfg, const char *id)
+{
+    for (size_t i = 0; i < cfg->nrules; i++)
+        if (strcmp(cfg->rules[i].id, id) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* An alert whose rule or firm a reload took away, firing: published as
+ * resolved, with old's names, and marked to be journaled as such. */
+static void end_firing(alertbook_t *old, ab_alert_t *a, int64_t now_ms)
+{
+    proto_alert_t p;
+    char summary[PROTO_MAX_TEXT_LEN];
+    alertbook_to_proto(old, a, PROTO_ALERT_RESOLVED, &p);
+    snprintf(summary, sizeof summary,
+             "no longer watched after a reload (rule %s or its scope changed): %s",
+             old->cfg->rules[a->rule].id, a->summary);
+    p.summary = proto_str(summary);
+    p.ts_ms = now_ms;
+    p.ndetails = 0;
+    if (alerts_publish(old->pub, &p) == 0)
+        a->seq = p.seq;
+    /* the alert as published: what its record says */
+    a->firing = false;
+    old->firing--;
+    a->published_ms = now_ms;
+    free(a->summary);
+    a->summary = xstrdup(summary);
+    details_free(a->details, a->ndetails);
+    a->ndetails = 0;
+    old->by_state[PROTO_ALERT_RESOLVED]++;
+    mark(old, a);
+}
+
+void alertbook_carry_over(alertbook_t *b, alertbook_t *old, int64_t now_ms,
+                          alertbook_carry_t *ret)
+{
+    alertbook_flush(old, now_ms); /* nothing queued crosses over */
+    b->journal = old->journal;
+    b->journal_data = old->journal_data;
+    b->quiet = old->quiet;
+    memset(ret, 0, sizeof *ret);
+    size_t left = 0;
+    for (size_t i = 0; i < old->nalerts; i++) {
+        ab_alert_t *a = old->alerts[i];
+        const config_rule_t *or = &old->cfg->rules[a->rule];
+        int rule = rule_index(b->cfg, or->id);
+        int firm = -1;
+        if (a->firm >= 0) {
+            const char *fid = old->reg->firms[a->firm].id;
+            firm = registry_find(b->reg, fid, strlen(fid));
+        }
+        bool keep = rule >= 0 && (a->firm < 0 ? b->cfg->rules[rule].type == or->type
+                                              : firm >= 0 && rules_in_scope(&b->cfg->rules[rule],
+                                                                            &b->reg->firms[firm]));
+        if (keep) {
+            a->rule = rule;
+            a->firm = firm;
+            alertbook_adopt(b, a);
+            ret->kept++;
+            continue;
+        }
+        if (a->firing) {
+            end_firing(old, a, now_ms);
+            ret->ended++;
+        }
+        old->alerts[left++] = a; /* freed with old */
+    }
+    old->nalerts = left;
+    /* the slots index what was handed over: rebuilt for what is left */
+    memset(old->slots, 0, (old->mask + 1) * sizeof *old->slots);
+    for (size_t k = 0; k < old->nalerts; k++)
+        slots_insert(old, k);
+    journal_dirty(old); /* the ended ones, under old's names */
+    /* the counters are the daemon's lifetime's (/metrics counters), not the config's */
+    b->journaled = old->journaled;
+    b->journal_failed = old->journal_failed;
+    b->suppressed = old->suppressed;
+    b->grouped = old->grouped;
+    memcpy(b->by_state, old->by_state, sizeof b->by_state);
 }
 
 /* ---- durable state ------------------------------------------------------------ */

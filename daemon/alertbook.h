@@ -131,6 +131,29 @@ void alertbook_eval(alertbook_t *b, int rule, int firm, const ab_eval_t *ev, int
  * Takes ownership of a. */
 void alertbook_adopt(alertbook_t *b, ab_alert_t *a);
 
+/* What alertbook_carry_over did. */
+typedef struct {
+    size_t kept;             /* alerts now in the new book */
+    size_t ended;            /* firing alerts resolved because their rule or firm is gone */
+} alertbook_carry_t;
+
+/*
+ * Reload, before the swap: moves the alerts of old into b (initialised with
+ * alertbook_init for the new config and registry, still empty) by rule id
+ * and firm id. An alert stays if its rule is still there and, for a firm's
+ * alert, the firm is still a member and in the rule's scope, or, for a
+ * scope-wide alert, the rule has the same type. The others end: a firing
+ * one is published as resolved under old's config (whose names it carries)
+ * and journaled like any other transition, so a restart does not bring it
+ * back; it is not carried. Events queued in old are flushed first, so
+ * nothing queued crosses over. b takes old's journal hook and lifetime
+ * counters (journaled, suppressed, grouped, by_state). Afterwards old
+ * holds only what ended: alertbook_free it (its config and registry must
+ * still be alive for this call). now_ms is the wall clock.
+ */
+void alertbook_carry_over(alertbook_t *b, alertbook_t *old, int64_t now_ms,
+                          alertbook_carry_t *ret);
+
 /* Periodic: reminders, flapping alerts that settled. */
 void alertbook_tick(alertbook_t *b, int64_t now_ms);
 

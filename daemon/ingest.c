@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -704,4 +705,50 @@ void ingest_free(ingest_t *in)
     in->pending = NULL;
     in->samples = NULL;
     in->resolved = NULL;
+}
+
+/* ---- durable counters ------------------------------------------------------------ */
+
+/* The counters the snapshot keeps, by name (the order is the file's). */
+static const struct {
+    const char *name;
+    size_t offset;
+} stat_fields[] = {
+    {"samples_applied", offsetof(server_stats_t, samples_applied)},
+    {"batches_ok", offsetof(server_stats_t, batches_ok)},
+    {"batches_duplicate", offsetof(server_stats_t, batches_duplicate)},
+};
+#define NSTATS (sizeof stat_fields / sizeof stat_fields[0])
+
+void ingest_stats_pack(const server_t *srv, msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, NSTATS);
+    for (size_t k = 0; k < NSTATS; k++) {
+        size_t n = strlen(stat_fields[k].name);
+        msgpack_pack_str(pk, n);
+        msgpack_pack_str_body(pk, stat_fields[k].name, n);
+        msgpack_pack_uint64(pk, *(const uint64_t *)((const char *)&srv->stats +
+                                                    stat_fields[k].offset));
+    }
+}
+
+int ingest_stats_unpack(server_t *srv, const msgpack_object *o, bool apply, char *err,
+                        size_t errlen)
+{
+    if (!o || o->type != MSGPACK_OBJECT_MAP) {
+        snprintf(err, errlen, "stats: missing or not a map");
+        return -1;
+    }
+    for (size_t k = 0; k < NSTATS; k++) {
+        const msgpack_object *v = proto_obj_get(o, stat_fields[k].name);
+        if (!v || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+            snprintf(err, errlen, "stats: %s missing or not an unsigned integer",
+                     stat_fields[k].name);
+            return -1;
+        }
+    }
+    for (size_t k = 0; apply && k < NSTATS; k++)
+        *(uint64_t *)((char *)&srv->stats + stat_fields[k].offset) =
+            proto_obj_get(o, stat_fields[k].name)->via.u64;
+    return 0;
 }

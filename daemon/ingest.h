@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include <stdbool.h>
+#include <msgpack.h>
 #include <zmq.h>
 
 #include "daemon/log.h"
@@ -118,6 +119,17 @@ void ingest_close(ingest_t *in, void (*on_closed)(struct server *));
 /* Closes a second of nack logging: says how many nacks were not logged
  * (called per nack and from the cron, so the count is said after a flood). */
 void ingest_log_tick(ingest_t *in, int64_t now);
+
+/* Snapshot: packs the "stats" section, the lifetime counters ingest keeps
+ * in server_t.stats: a map of samples_applied, batches_ok and
+ * batches_duplicate. */
+void ingest_stats_pack(const struct server *srv, msgpack_packer *pk);
+
+/* Snapshot: checks (apply false) or applies (apply true) a map
+ * ingest_stats_pack wrote; every counter must be there. Returns 0, or -1
+ * with the reason in err ("stats: ..."). */
+int ingest_stats_unpack(struct server *srv, const msgpack_object *o, bool apply, char *err,
+                        size_t errlen);
 
 /* Frees what ingest_init allocated; after the close callback ran. */
 void ingest_free(ingest_t *in);

@@ -319,3 +319,54 @@ int members_unpack(server_t *srv, const msgpack_object *o, bool apply, char *err
                   "are dropped", gone);
     return 0;
 }
+
+void members_seen_pack(const registry_t *reg, msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, reg->nfirms);
+    for (size_t f = 0; f < reg->nfirms; f++) {
+        size_t n = strlen(reg->firms[f].id);
+        msgpack_pack_array(pk, 2);
+        msgpack_pack_str(pk, n);
+        msgpack_pack_str_body(pk, reg->firms[f].id, n);
+        msgpack_pack_int64(pk, reg->firms[f].first_seen_ms);
+    }
+}
+
+/* A first-seen time: an integer that fits int64. */
+static bool seen_ms(const msgpack_object *o, int64_t *v)
+{
+    if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        *v = o->via.i64;
+        return true;
+    }
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT64_MAX) {
+        *v = (int64_t)o->via.u64;
+        return true;
+    }
+    return false;
+}
+
+int members_seen_unpack(registry_t *reg, const msgpack_object *o, bool apply, char *err,
+                        size_t errlen)
+{
+    if (!o || o->type != MSGPACK_OBJECT_ARRAY) {
+        snprintf(err, errlen, "firms_seen: not an array");
+        return -1;
+    }
+    for (uint32_t i = 0; i < o->via.array.size; i++) {
+        const msgpack_object *e = &o->via.array.ptr[i];
+        int64_t ms;
+        if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 2 ||
+            e->via.array.ptr[0].type != MSGPACK_OBJECT_STR || !seen_ms(&e->via.array.ptr[1], &ms)) {
+            snprintf(err, errlen, "firms_seen: entry %u: malformed", i + 1);
+            return -1;
+        }
+    }
+    for (uint32_t i = 0; apply && i < o->via.array.size; i++) {
+        const msgpack_object *v = o->via.array.ptr[i].via.array.ptr;
+        int firm = registry_find(reg, v[0].via.str.ptr, v[0].via.str.size);
+        if (firm >= 0)
+            seen_ms(&v[1], &reg->firms[firm].first_seen_ms);
+    }
+    return 0;
+}

@@ -80,6 +80,17 @@ void members_pack(const struct server *srv, msgpack_packer *pk);
 int members_unpack(struct server *srv, const msgpack_object *o, bool apply, char *err,
                    size_t errlen);
 
+/* Snapshot: packs the "firms_seen" section, when the daemon first had each
+ * member firm in its registry (firm_t.first_seen_ms): an array of [firm id,
+ * first seen ms]. */
+void members_seen_pack(const registry_t *reg, msgpack_packer *pk);
+
+/* Snapshot: checks (apply false) or applies what members_seen_pack wrote;
+ * a firm that is no longer a member is skipped. Returns 0, or -1 with the
+ * reason in err ("firms_seen: ..."). */
+int members_seen_unpack(registry_t *reg, const msgpack_object *o, bool apply, char *err,
+                        size_t errlen);
+
 /* Writes "YYYY-MM-DD" (local date) of wall ms into buf. */
 void members_format_date(int64_t ms, char *buf, size_t size);
 

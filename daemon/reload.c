@@ -94,14 +94,6 @@ static agg_t *carry_figures(const server_t *srv, const config_t *cfg, const regi
     return agg;
 }
 
-static int rule_index(const config_t *cfg, const char *id)
-{
-    for (size_t i = 0; i < cfg->nrules; i++)
-        if (strcmp(cfg->rules[i].id, id) == 0)
-            return (int)i;
-    return -1;
-}
-
 /* The reload proper; see reload.h. pending receives what waits for a restart. */
 static int reload_apply(server_t *srv, reload_status_t *pending, char *err, size_t errlen)
 {
@@ -127,60 +119,18 @@ static int reload_apply(server_t *srv, reload_status_t *pending, char *err, size
     }
 
     /* phase 2: carry the state over by name */
-    alertbook_flush(&srv->book, calendar_now_ms()); /* nothing queued crosses over */
     size_t dropped_series;
     members_change_t chg;
     members_carry(srv, cfg, reg, &chg);
     agg_t *agg = carry_figures(srv, cfg, reg, &dropped_series);
 
-    alertbook_t *old = &srv->book;
+    /* alerts by rule and firm id; the book resolves (and journals) the ones
+     * whose rule or firm is gone */
     alertbook_t book;
-    alertbook_init(&book, cfg, reg, &srv->alerts, &srv->silences);
-    book.quiet = false;
-    book.journal = old->journal;
-    book.journal_data = old->journal_data;
-    size_t kept = 0, ended = 0;
+    alertbook_carry_t carried;
     int64_t now = calendar_now_ms();
-    for (size_t i = 0; i < old->nalerts; i++) {
-        ab_alert_t *a = old->alerts[i];
-        const config_rule_t *or = &srv->cfg->rules[a->rule];
-        int rule = rule_index(cfg, or->id);
-        int firm = -1;
-        if (a->firm >= 0) {
-            const char *fid = srv->reg->firms[a->firm].id;
-            firm = registry_find(reg, fid, strlen(fid));
-        }
-        bool keep = rule >= 0 && (a->firm < 0 ? cfg->rules[rule].type == or->type
-                                              : firm >= 0 && rules_in_scope(&cfg->rules[rule],
-                                                                            &reg->firms[firm]));
-        if (keep) {
-            a->rule = rule;
-            a->firm = firm;
-            alertbook_adopt(&book, a);
-            old->alerts[i] = NULL;
-            kept++;
-            continue;
-        }
-        if (a->firing) {
-            /* published as resolved under the old config, whose names it carries */
-            proto_alert_t p;
-            char summary[PROTO_MAX_TEXT_LEN];
-            alertbook_to_proto(old, a, PROTO_ALERT_RESOLVED, &p);
-            snprintf(summary, sizeof summary, "no longer watched after a reload (rule %s or its "
-                     "scope changed): %s", or->id, a->summary);
-            p.summary = proto_str(summary);
-            p.ts_ms = now;
-            p.ndetails = 0;
-            alerts_publish(&srv->alerts, &p);
-            ended++;
-        }
-    }
-    /* the old book frees only what was not handed over */
-    size_t n = 0;
-    for (size_t i = 0; i < old->nalerts; i++)
-        if (old->alerts[i])
-            old->alerts[n++] = old->alerts[i];
-    old->nalerts = n;
+    alertbook_init(&book, cfg, reg, &srv->alerts, &srv->silences);
+    alertbook_carry_over(&book, &srv->book, now, &carried);
 
     /* swap: a connection whose key is unchanged goes on; a removed key's
      * next message is refused (the sockets look keys up per message) */
@@ -223,7 +173,8 @@ static int reload_apply(server_t *srv, reload_status_t *pending, char *err, size
     log_info("reloaded %s: %zu firms (was %zu), %zu rules (was %zu); %zu alerts kept, %zu ended; "
              "%zu firm series dropped (firm or metric gone); %zu keys (was %zu); firms joined %zu, "
              "rejoined %zu, left %zu (their figures kept), %zu former members in all",
-             cfg->path, reg->nfirms, old_firms, cfg->nrules, old_rules, kept, ended, dropped_series,
+             cfg->path, reg->nfirms, old_firms, cfg->nrules, old_rules, carried.kept,
+             carried.ended, dropped_series,
              keys ? keys->nkeys : 0, old_keys, chg.joined, chg.rejoined, chg.left,
              reg->nall - reg->nfirms);
     return 0;

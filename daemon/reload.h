@@ -7,7 +7,8 @@
  * the state over *by name*: firm figures move to the firms' new indexes,
  * alerts to their rules' and firms' new indexes. What no longer exists is
  * dropped (a firing alert whose rule or firm is gone is published as
- * resolved, so subscribers' copies stay right). Then every rule is evaluated
+ * resolved, so subscribers' copies stay right, and journaled so: see
+ * alertbook_carry_over). Then every rule is evaluated
  * once against the kept data, so new and changed rules take effect at once.
  *
  * Settings that belong to what is already open (endpoints, state_dir,

@@ -1,22 +1,21 @@
 /*
- * snapshot.c -- see snapshot.h. The payload is one MessagePack map:
+ * snapshot.c -- see snapshot.h. This file owns the file format only: the
+ * header, the checksum, the atomic write, the rotation and the fallback. The
+ * payload is one MessagePack map of sections, each written and read by the
+ * module that owns that state (the table `sections` below):
  *
- *   created_ms  int      when it was taken
+ *   created_ms  int      when it was taken (for people; not read back)
  *   segment     uint     WAL segments <= this are in it
- *   alert_seqs  map      cluster -> last alert sequence number published there
- *                        (older snapshots: alert_seq, one global uint)
- *   stats       map      samples_applied, batches_ok, batches_duplicate
- *   streams     array of agent streams, written by streams_pack (streams.h)
- *   firms       every firm, members and former members, written by
- *               members_pack (members.h); older snapshots have none
- *   series      array of [firm, metric, last, last_ts, count,
- *                         [[year, month_mask, quarter_mask, has_annual, any,
- *                           annual, [12 months], [4 quarters]], ...]]
- *   alerts      every alert the book knows, written by alertbook_pack (alertbook.h)
- *   silences    the silences and the next id, written by silences_pack (silences.h;
- *               older snapshots: the bare array of silences)
- *   firms_seen  array of [firm, first seen ms]: when the daemon first had each
- *               firm in its registry (optional: older snapshots lack it)
+ *   alert_seqs  map      cluster -> last alert seq published there
+ *                        (alerts_seqs_pack; older snapshots: alert_seq, one global uint)
+ *   stats       map      the lifetime counters (ingest_stats_pack)
+ *   streams     array    agent streams (streams_pack; optional: older snapshots lack it)
+ *   firms       array    every firm, members and former members (members_pack; optional)
+ *   series      array    the aggregate's figures (agg_pack)
+ *   alerts      array    every alert the book knows (alertbook_pack)
+ *   silences    map      the silences and the next id (silences_pack; older
+ *                        snapshots: the bare array of silences)
+ *   firms_seen  array    when each firm was first seen (members_seen_pack; optional)
  *
  * Loading reads it with msgpack_unpack: the file is ours and its CRC has been
  * checked first, and every value's type is checked before use anyway.
@@ -69,85 +68,180 @@ static void pack_str(msgpack_packer *pk, const char *s)
     msgpack_pack_str_body(pk, s, n);
 }
 
+/* ---- the sections ------------------------------------------------------------ */
+
+/* What a section's functions get: the server, and for writing the segment,
+ * for loading the pass and what was dropped. */
+typedef struct {
+    server_t *srv;
+    uint64_t segment;      /* writing: WAL segments <= this are in it */
+    bool apply;            /* loading: false checks only, true applies */
+    bool older;            /* loading: the section was found under its older key */
+    uint64_t unknown_firms, unknown_metrics, unknown_rules; /* loading: dropped */
+    char *err;
+    size_t errlen;
+} section_ctx_t;
+
+/* One key of the top-level map. pack writes exactly one value; load checks
+ * or applies it (o is never NULL) and returns 0 or -1 with c->err. */
+typedef struct {
+    const char *key;
+    const char *older_key; /* what older snapshots called it, or NULL */
+    bool optional;         /* older snapshots may lack it: then not loaded */
+    void (*pack)(const section_ctx_t *c, msgpack_packer *pk);
+    int (*load)(section_ctx_t *c, const msgpack_object *o); /* NULL: not read back */
+} section_t;
+
+static void pack_created(const section_ctx_t *c, msgpack_packer *pk)
+{
+    (void)c;
+    msgpack_pack_int64(pk, calendar_now_ms());
+}
+
+static void pack_segment(const section_ctx_t *c, msgpack_packer *pk)
+{
+    msgpack_pack_uint64(pk, c->segment);
+}
+
+static int load_segment(section_ctx_t *c, const msgpack_object *o)
+{
+    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        snprintf(c->err, c->errlen, "segment: not an unsigned integer");
+        return -1;
+    }
+    return 0;
+}
+
+static void pack_alert_seqs(const section_ctx_t *c, msgpack_packer *pk)
+{
+    alerts_seqs_pack(&c->srv->alerts, pk);
+}
+
+/* The seq file is written after every publication, so it is ahead of any
+ * snapshot; the snapshot's seqs only raise it (a lost file). */
+static int load_alert_seqs(section_ctx_t *c, const msgpack_object *o)
+{
+    if (!c->older)
+        return alerts_seqs_load(&c->srv->alerts, o, c->apply, c->err, c->errlen);
+    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        snprintf(c->err, c->errlen, "alert_seqs: missing or not a map");
+        return -1;
+    }
+    if (c->apply) /* an older daemon's one global seq */
+        alerts_seqs_raise_floor(&c->srv->alerts, o->via.u64);
+    return 0;
+}
+
+static void pack_stats(const section_ctx_t *c, msgpack_packer *pk)
+{
+    ingest_stats_pack(c->srv, pk);
+}
+
+static int load_stats(section_ctx_t *c, const msgpack_object *o)
+{
+    return ingest_stats_unpack(c->srv, o, c->apply, c->err, c->errlen);
+}
+
+static void pack_streams(const section_ctx_t *c, msgpack_packer *pk)
+{
+    streams_pack(&c->srv->ingest.streams, pk);
+}
+
+static int load_streams(section_ctx_t *c, const msgpack_object *o)
+{
+    return streams_unpack(&c->srv->ingest.streams, o, c->apply, (int64_t)uv_now(&c->srv->loop),
+                          c->err, c->errlen);
+}
+
+static void pack_firms(const section_ctx_t *c, msgpack_packer *pk)
+{
+    members_pack(c->srv, pk);
+}
+
+static int load_firms(section_ctx_t *c, const msgpack_object *o)
+{
+    return members_unpack(c->srv, o, c->apply, c->err, c->errlen);
+}
+
+static void pack_series(const section_ctx_t *c, msgpack_packer *pk)
+{
+    agg_pack(c->srv->agg, c->srv->reg, c->srv->cfg, pk);
+}
+
+static int load_series(section_ctx_t *c, const msgpack_object *o)
+{
+    agg_dropped_t dropped = {0};
+    if (agg_unpack(c->srv->agg, c->srv->reg, c->srv->cfg, o, c->apply, &dropped, c->err,
+                   c->errlen) != 0)
+        return -1;
+    c->unknown_firms += dropped.unknown_firms;
+    c->unknown_metrics += dropped.unknown_metrics;
+    return 0;
+}
+
+static void pack_alerts(const section_ctx_t *c, msgpack_packer *pk)
+{
+    alertbook_pack(&c->srv->book, pk);
+}
+
+static int load_alerts(section_ctx_t *c, const msgpack_object *o)
+{
+    return alertbook_unpack(&c->srv->book, o, c->apply, &c->unknown_rules, c->err, c->errlen);
+}
+
+static void pack_silences(const section_ctx_t *c, msgpack_packer *pk)
+{
+    silences_pack(&c->srv->silences, pk);
+}
+
+static int load_silences(section_ctx_t *c, const msgpack_object *o)
+{
+    return silences_unpack(&c->srv->silences, o, c->apply, c->err, c->errlen);
+}
+
+static void pack_firms_seen(const section_ctx_t *c, msgpack_packer *pk)
+{
+    members_seen_pack(c->srv->reg, pk);
+}
+
+static int load_firms_seen(section_ctx_t *c, const msgpack_object *o)
+{
+    return members_seen_unpack(c->srv->reg, o, c->apply, c->err, c->errlen);
+}
+
+/*
+ * The payload, in the order written and loaded. A new piece of durable state
+ * is one more line here: the map's size is this table's length, so a
+ * section cannot be written without being counted. Order matters for
+ * loading: the firms before the series (a former member's series resolve by
+ * its id). "agents" (a snapshot of protocol 1) held no stream an agent of
+ * protocol 2 can continue: it is not a section, and is left behind.
+ */
+static const section_t sections[] = {
+    {"created_ms", NULL, true, pack_created, NULL},
+    {"segment", NULL, false, pack_segment, load_segment},
+    {"alert_seqs", "alert_seq", false, pack_alert_seqs, load_alert_seqs},
+    {"stats", NULL, false, pack_stats, load_stats},
+    {"streams", NULL, true, pack_streams, load_streams},
+    {"firms", NULL, true, pack_firms, load_firms},
+    {"series", NULL, false, pack_series, load_series},
+    {"alerts", NULL, false, pack_alerts, load_alerts},
+    {"silences", NULL, false, pack_silences, load_silences},
+    {"firms_seen", NULL, true, pack_firms_seen, load_firms_seen},
+};
+#define NSECTIONS (sizeof sections / sizeof sections[0])
+
 /* ---- serialising ----------------------------------------------------------- */
 
 static void serialise(server_t *srv, uint64_t segment, msgpack_sbuffer *buf)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
-    const agg_t *agg = srv->agg;
-    const config_t *cfg = srv->cfg;
-    const registry_t *reg = srv->reg;
-
-    /* created_ms, segment, alert_seqs, stats, streams, firms, series,
-     * alerts, silences, firms_seen: one more key, one more here */
-    msgpack_pack_map(&pk, 10);
-    pack_str(&pk, "created_ms");
-    msgpack_pack_int64(&pk, calendar_now_ms());
-    pack_str(&pk, "segment");
-    msgpack_pack_uint64(&pk, segment);
-    pack_str(&pk, "alert_seqs");
-    alerts_seqs_pack(&srv->alerts, &pk);
-    pack_str(&pk, "stats");
-    msgpack_pack_map(&pk, 3);
-    pack_str(&pk, "samples_applied");
-    msgpack_pack_uint64(&pk, srv->stats.samples_applied);
-    pack_str(&pk, "batches_ok");
-    msgpack_pack_uint64(&pk, srv->stats.batches_ok);
-    pack_str(&pk, "batches_duplicate");
-    msgpack_pack_uint64(&pk, srv->stats.batches_duplicate);
-
-    pack_str(&pk, "streams");
-    streams_pack(&srv->ingest.streams, &pk);
-    pack_str(&pk, "firms");
-    members_pack(srv, &pk);
-
-    size_t nseries = 0;
-    for (size_t i = 0; i < agg->nfirms * agg->nmetrics; i++)
-        nseries += agg->series[i].nyears > 0;
-    pack_str(&pk, "series");
-    msgpack_pack_array(&pk, nseries);
-    for (size_t f = 0; f < agg->nfirms; f++) {
-        for (size_t m = 0; m < agg->nmetrics; m++) {
-            const agg_series_t *s = agg_series(agg, (int)f, (int)m);
-            if (!s->nyears)
-                continue;
-            msgpack_pack_array(&pk, 6);
-            pack_str(&pk, reg->firms[f].id);
-            pack_str(&pk, cfg->metrics[m].name);
-            msgpack_pack_double(&pk, s->last);
-            msgpack_pack_int64(&pk, s->last_ts);
-            msgpack_pack_uint64(&pk, s->count);
-            msgpack_pack_array(&pk, s->nyears);
-            for (uint32_t y = 0; y < s->nyears; y++) {
-                const agg_year_t *yr = &s->years[y];
-                msgpack_pack_array(&pk, 8);
-                msgpack_pack_uint16(&pk, yr->year);
-                msgpack_pack_uint16(&pk, yr->month_mask);
-                msgpack_pack_uint8(&pk, yr->quarter_mask);
-                msgpack_pack_uint8(&pk, yr->has_annual);
-                msgpack_pack_uint8(&pk, yr->any);
-                msgpack_pack_int64(&pk, yr->annual);
-                msgpack_pack_array(&pk, 12);
-                for (int k = 0; k < 12; k++)
-                    msgpack_pack_int64(&pk, yr->month[k]);
-                msgpack_pack_array(&pk, 4);
-                for (int k = 0; k < 4; k++)
-                    msgpack_pack_int64(&pk, yr->quarter[k]);
-            }
-        }
-    }
-
-    pack_str(&pk, "alerts");
-    alertbook_pack(&srv->book, &pk);
-    pack_str(&pk, "silences");
-    silences_pack(&srv->silences, &pk);
-    pack_str(&pk, "firms_seen");
-    msgpack_pack_array(&pk, reg->nfirms);
-    for (size_t f = 0; f < reg->nfirms; f++) {
-        msgpack_pack_array(&pk, 2);
-        pack_str(&pk, reg->firms[f].id);
-        msgpack_pack_int64(&pk, reg->firms[f].first_seen_ms);
+    section_ctx_t c = {.srv = srv, .segment = segment};
+    msgpack_pack_map(&pk, NSECTIONS);
+    for (size_t i = 0; i < NSECTIONS; i++) {
+        pack_str(&pk, sections[i].key);
+        sections[i].pack(&c, &pk);
     }
 }
 
@@ -322,178 +416,26 @@ void snapshot_free(snapshot_t *s)
 
 /* ---- loading ----------------------------------------------------------------- */
 
-static bool as_u64(const msgpack_object *o, uint64_t *v)
+/* Checks (apply = false) or applies (apply = true) every section of the
+ * payload, in the table's order. Checking first means a damaged snapshot
+ * never leaves half its state behind. */
+static int load_payload(section_ctx_t *c, const msgpack_object *root, bool apply)
 {
-    if (!o || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-        return false;
-    *v = o->via.u64;
-    return true;
-}
-
-static bool as_i64(const msgpack_object *o, int64_t *v)
-{
-    if (o && o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
-        *v = o->via.i64;
-        return true;
-    }
-    if (o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT64_MAX) {
-        *v = (int64_t)o->via.u64;
-        return true;
-    }
-    return false;
-}
-
-static bool is_array(const msgpack_object *o, uint32_t n)
-{
-    return o && o->type == MSGPACK_OBJECT_ARRAY && (n == 0 || o->via.array.size == n);
-}
-
-static bool is_str(const msgpack_object *o)
-{
-    return o && o->type == MSGPACK_OBJECT_STR;
-}
-
-typedef struct {
-    uint64_t unknown_firms, unknown_metrics, unknown_rules;
-} load_stats_t;
-
-#define BAD(what)                                                                                  \
-    do {                                                                                           \
-        snprintf(err, errlen, "%s", what);                                                         \
-        return -1;                                                                                 \
-    } while (0)
-
-/* Checks (apply = false) or applies (apply = true) the payload. Checking
- * first means a damaged snapshot never leaves half its state behind. */
-static int load_payload(server_t *srv, const msgpack_object *root, bool apply, load_stats_t *ls,
-                        char *err, size_t errlen)
-{
-    const config_t *cfg = srv->cfg;
-    const registry_t *reg = srv->reg;
-    uint64_t u;
-    int64_t i64;
-    const msgpack_object *o, *st = proto_obj_get(root, "stats");
-    if (!as_u64(proto_obj_get(root, "segment"), &u))
-        BAD("segment: missing or not an integer");
-    /* The seq file is written after every publication, so it is ahead of
-     * any snapshot; the snapshot's seqs only raise it (a lost file). */
-    if (proto_obj_get(root, "alert_seqs")) {
-        if (alerts_seqs_load(&srv->alerts, proto_obj_get(root, "alert_seqs"), apply, err,
-                             errlen) != 0)
+    c->apply = apply;
+    for (size_t i = 0; i < NSECTIONS; i++) {
+        const section_t *sec = &sections[i];
+        const msgpack_object *o = proto_obj_get(root, sec->key);
+        c->older = false;
+        if (!o && sec->older_key) {
+            o = proto_obj_get(root, sec->older_key);
+            c->older = o != NULL;
+        }
+        if (!o && !sec->optional) {
+            snprintf(c->err, c->errlen, "%s: missing", sec->key);
             return -1;
-    } else if (as_u64(proto_obj_get(root, "alert_seq"), &u)) {
-        if (apply) /* an older daemon's global seq */
-            alerts_seqs_raise_floor(&srv->alerts, u);
-    } else {
-        BAD("alert_seqs: missing or not a map");
-    }
-    if (!st || st->type != MSGPACK_OBJECT_MAP)
-        BAD("stats: missing");
-    uint64_t *stat_dst[] = {&srv->stats.samples_applied, &srv->stats.batches_ok,
-                            &srv->stats.batches_duplicate};
-    const char *stat_names[] = {"samples_applied", "batches_ok", "batches_duplicate"};
-    for (int k = 0; k < 3; k++) {
-        if (!as_u64(proto_obj_get(st, stat_names[k]), &u))
-            BAD("stats: a counter is missing");
-        if (apply)
-            *stat_dst[k] = u;
-    }
-
-    /* "agents" (a snapshot of protocol 1) held no stream an agent of
-     * protocol 2 can continue: it is left behind. */
-    o = proto_obj_get(root, "streams");
-    if (o && streams_unpack(&srv->ingest.streams, o, apply, (int64_t)uv_now(&srv->loop), err,
-                            errlen) != 0)
-        return -1;
-
-    /* the firms first: a former member's series resolve by its id */
-    o = proto_obj_get(root, "firms");
-    if (o && members_unpack(srv, o, apply, err, errlen) != 0)
-        return -1;
-
-    o = proto_obj_get(root, "series");
-    if (!is_array(o, 0))
-        BAD("series: missing");
-    for (uint32_t i = 0; i < o->via.array.size; i++) {
-        const msgpack_object *s = &o->via.array.ptr[i];
-        if (!is_array(s, 6))
-            BAD("series: malformed entry");
-        const msgpack_object *f = &s->via.array.ptr[0], *m = &s->via.array.ptr[1];
-        const msgpack_object *last = &s->via.array.ptr[2], *years = &s->via.array.ptr[5];
-        int64_t last_ts;
-        uint64_t count;
-        if (!is_str(f) || !is_str(m) ||
-            (last->type != MSGPACK_OBJECT_FLOAT64 && last->type != MSGPACK_OBJECT_FLOAT32) ||
-            !as_i64(&s->via.array.ptr[3], &last_ts) || !as_u64(&s->via.array.ptr[4], &count) ||
-            !is_array(years, 0))
-            BAD("series: malformed entry");
-        for (uint32_t y = 0; y < years->via.array.size; y++) {
-            const msgpack_object *yr = &years->via.array.ptr[y];
-            if (!is_array(yr, 8) || !is_array(&yr->via.array.ptr[6], 12) ||
-                !is_array(&yr->via.array.ptr[7], 4))
-                BAD("series: malformed year");
-            for (int k = 0; k < 6; k++)
-                if (!as_i64(&yr->via.array.ptr[k], &i64))
-                    BAD("series: malformed year");
-            as_i64(&yr->via.array.ptr[0], &i64);
-            if (i64 < PROTO_MIN_YEAR || i64 > PROTO_MAX_YEAR)
-                BAD("series: year out of range");
-            for (int k = 0; k < 12; k++)
-                if (!as_i64(&yr->via.array.ptr[6].via.array.ptr[k], &i64))
-                    BAD("series: malformed month");
-            for (int k = 0; k < 4; k++)
-                if (!as_i64(&yr->via.array.ptr[7].via.array.ptr[k], &i64))
-                    BAD("series: malformed quarter");
         }
-        if (!apply)
-            continue;
-        int firm = registry_find_any(reg, f->via.str.ptr, f->via.str.size);
-        int metric = config_metric_find(cfg, m->via.str.ptr, m->via.str.size);
-        if (firm < 0 || metric < 0) {
-            ls->unknown_firms += firm < 0;
-            ls->unknown_metrics += firm >= 0 && metric < 0;
-            continue;
-        }
-        agg_series_t *series = agg_series_mut(srv->agg, firm, metric);
-        series->last = last->via.f64;
-        series->last_ts = last_ts;
-        series->count = count;
-        for (uint32_t y = 0; y < years->via.array.size; y++) {
-            const msgpack_object *v = years->via.array.ptr[y].via.array.ptr;
-            int64_t fields[6];
-            for (int k = 0; k < 6; k++)
-                as_i64(&v[k], &fields[k]);
-            agg_year_t *yr = agg_year_get(series, (int)fields[0]);
-            yr->month_mask = (uint16_t)(fields[1] & 0xfff);
-            yr->quarter_mask = (uint8_t)(fields[2] & 0xf);
-            yr->has_annual = fields[3] != 0;
-            yr->any = fields[4] != 0;
-            yr->annual = fields[5];
-            for (int k = 0; k < 12; k++)
-                as_i64(&v[6].via.array.ptr[k], &yr->month[k]);
-            for (int k = 0; k < 4; k++)
-                as_i64(&v[7].via.array.ptr[k], &yr->quarter[k]);
-        }
-    }
-
-    if (alertbook_unpack(&srv->book, proto_obj_get(root, "alerts"), apply, &ls->unknown_rules,
-                         err, errlen) != 0 ||
-        silences_unpack(&srv->silences, proto_obj_get(root, "silences"), apply, err, errlen) != 0)
-        return -1;
-
-    o = proto_obj_get(root, "firms_seen");
-    if (o && !is_array(o, 0))
-        BAD("firms_seen: not an array");
-    for (uint32_t i = 0; o && i < o->via.array.size; i++) {
-        const msgpack_object *e = &o->via.array.ptr[i];
-        if (!is_array(e, 2) || !is_str(&e->via.array.ptr[0]) || !as_i64(&e->via.array.ptr[1], &i64))
-            BAD("firms_seen: malformed entry");
-        if (!apply)
-            continue;
-        int firm = registry_find(reg, e->via.array.ptr[0].via.str.ptr,
-                                 e->via.array.ptr[0].via.str.size);
-        if (firm >= 0)
-            srv->reg->firms[firm].first_seen_ms = i64;
+        if (o && sec->load && sec->load(c, o) != 0)
+            return -1;
     }
     return 0;
 }
@@ -546,17 +488,17 @@ static int load_one(server_t *srv, const char *path, char *err, size_t errlen)
     msgpack_object root;
     size_t off = 0;
     int rc = -1;
-    load_stats_t ls = {0};
+    section_ctx_t c = {.srv = srv, .err = err, .errlen = errlen};
     if (msgpack_unpack(buf, (size_t)len, &off, &zone, &root) != MSGPACK_UNPACK_SUCCESS ||
         off != len || root.type != MSGPACK_OBJECT_MAP) {
         snprintf(err, errlen, "payload is not one MessagePack map");
-    } else if (load_payload(srv, &root, false, &ls, err, errlen) == 0) {
-        load_payload(srv, &root, true, &ls, err, errlen);
-        if (ls.unknown_firms || ls.unknown_metrics || ls.unknown_rules)
+    } else if (load_payload(&c, &root, false) == 0) {
+        load_payload(&c, &root, true);
+        if (c.unknown_firms || c.unknown_metrics || c.unknown_rules)
             log_warnx("snapshot %s: dropped what the config no longer has: %" PRIu64
                       " series of unknown firms, %" PRIu64 " of unknown metrics, %" PRIu64
                       " alerts of unknown rules or firms",
-                      path, ls.unknown_firms, ls.unknown_metrics, ls.unknown_rules);
+                      path, c.unknown_firms, c.unknown_metrics, c.unknown_rules);
         rc = 0;
     }
     msgpack_zone_destroy(&zone);

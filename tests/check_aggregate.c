@@ -6,12 +6,18 @@
  * value, else the sum of its months), and a re-sent value replaces the old
  * one. Amounts are fixed point so sums are exact; readings keep the latest
  * value by timestamp and a count. Each test checks one of those promises.
+ *
+ * The "pack" case: the aggregate writes and reads its own part of a
+ * snapshot (agg_pack/agg_unpack), by firm id and metric name, on the default
+ * config and the demo registry.
  */
 #include <check.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "daemon/aggregate.h"
+#include "tests/testlib.h"
 
 #define FIRMS 3
 #define METRICS 2
@@ -369,6 +375,238 @@ START_TEST(test_grow_keeps_series)
 }
 END_TEST
 
+/* ---- pack / unpack ------------------------------------------------------------------- */
+
+static config_t *pcfg;
+static registry_t *preg;
+static msgpack_sbuffer pbuf;
+static msgpack_zone pzone;
+
+static void pack_setup(void)
+{
+    char err[CONFIG_ERRLEN];
+    const char *kv[] = {NULL};
+    pcfg = testlib_config_default(kv);
+    ck_assert_msg(registry_load(pcfg->registry, pcfg, &preg, err, sizeof err) == 0, "%s", err);
+    agg = agg_new(preg->nall, pcfg->nmetrics);
+    msgpack_sbuffer_init(&pbuf);
+    msgpack_zone_init(&pzone, 4096);
+}
+
+static void pack_teardown(void)
+{
+    agg_destroy(&agg);
+    registry_destroy(&preg);
+    config_destroy(&pcfg);
+    msgpack_sbuffer_destroy(&pbuf);
+    msgpack_zone_destroy(&pzone);
+}
+
+static int pfirm(const char *id)
+{
+    int f = registry_find(preg, id, strlen(id));
+    ck_assert_msg(f >= 0, "no firm %s", id);
+    return f;
+}
+
+static int pmetric(const char *name)
+{
+    int m = config_metric_find(pcfg, name, strlen(name));
+    ck_assert_msg(m >= 0, "no metric %s", name);
+    return m;
+}
+
+/* Months, a quarter, a year, negative amounts and readings. */
+static void pack_fill(agg_t *a)
+{
+    agg_put_period(a, pfirm("ee-001"), pmetric("revenue"), month(2030, 1), 1500);
+    agg_put_period(a, pfirm("ee-001"), pmetric("revenue"), month(2030, 2), -250);
+    agg_put_period(a, pfirm("ee-001"), pmetric("profit"), quarter(2030, 3), 7);
+    agg_put_period(a, pfirm("ne-001"), pmetric("energy"), year(2029), 123456789);
+    agg_put_period(a, pfirm("ne-001"), pmetric("energy"), month(2031, 12), 1);
+    agg_put_reading(a, pfirm("ee-002"), pmetric("cod"), 2030, 5, 42.5, 1900000000000LL);
+    agg_put_reading(a, pfirm("ee-002"), pmetric("cod"), 2030, 5, 17.25, 1900000060000LL);
+}
+
+/* Unpacks what pbuf holds: one MessagePack value. */
+static msgpack_object packed(void)
+{
+    msgpack_object o;
+    size_t off = 0;
+    ck_assert_int_eq(msgpack_unpack(pbuf.data, pbuf.size, &off, &pzone, &o),
+                     MSGPACK_UNPACK_SUCCESS);
+    ck_assert_uint_eq(off, pbuf.size);
+    return o;
+}
+
+static bool series_eq(const agg_series_t *a, const agg_series_t *b)
+{
+    if (a->nyears != b->nyears || a->count != b->count || a->last != b->last ||
+        a->last_ts != b->last_ts)
+        return false;
+    for (uint32_t y = 0; y < a->nyears; y++) {
+        const agg_year_t *ya = &a->years[y], *yb = &b->years[y];
+        if (ya->year != yb->year || ya->month_mask != yb->month_mask ||
+            ya->quarter_mask != yb->quarter_mask || ya->has_annual != yb->has_annual ||
+            ya->any != yb->any || ya->annual != yb->annual ||
+            memcmp(ya->month, yb->month, sizeof ya->month) != 0 ||
+            memcmp(ya->quarter, yb->quarter, sizeof ya->quarter) != 0)
+            return false;
+    }
+    return true;
+}
+
+/* Every series comes back as it was; checking alone changes nothing. */
+START_TEST(test_pack_round_trip)
+{
+    char err[256];
+    msgpack_packer pk;
+    pack_fill(agg);
+    msgpack_packer_init(&pk, &pbuf, msgpack_sbuffer_write);
+    agg_pack(agg, preg, pcfg, &pk);
+    msgpack_object o = packed();
+    ck_assert_uint_eq(o.via.array.size, 4); /* the series that hold anything */
+
+    agg_t *got = agg_new(preg->nall, pcfg->nmetrics);
+    agg_dropped_t dropped = {0};
+    ck_assert_msg(agg_unpack(got, preg, pcfg, &o, false, &dropped, err, sizeof err) == 0, "%s",
+                  err);
+    ck_assert_uint_eq(agg_series(got, pfirm("ee-001"), pmetric("revenue"))->nyears, 0);
+    ck_assert_msg(agg_unpack(got, preg, pcfg, &o, true, &dropped, err, sizeof err) == 0, "%s",
+                  err);
+    int nonempty = 0;
+    for (size_t f = 0; f < agg->nfirms; f++)
+        for (size_t m = 0; m < agg->nmetrics; m++) {
+            const agg_series_t *a = agg_series(agg, (int)f, (int)m);
+            ck_assert_msg(series_eq(a, agg_series(got, (int)f, (int)m)), "%s %s differs",
+                          preg->firms[f].id, pcfg->metrics[m].name);
+            nonempty += a->nyears > 0;
+        }
+    ck_assert_int_eq(nonempty, 4);
+    ck_assert_uint_eq(dropped.unknown_firms + dropped.unknown_metrics, 0);
+    agg_destroy(&got);
+}
+END_TEST
+
+/* One series entry, with the firm, metric and year given. */
+static void pack_entry(msgpack_packer *pk, const char *firm, const char *metric, int yr)
+{
+    msgpack_pack_array(pk, 6);
+    msgpack_pack_str_with_body(pk, firm, strlen(firm));
+    msgpack_pack_str_with_body(pk, metric, strlen(metric));
+    msgpack_pack_double(pk, 0);
+    msgpack_pack_int64(pk, 0);
+    msgpack_pack_uint64(pk, 0);
+    msgpack_pack_array(pk, 1);
+    msgpack_pack_array(pk, 8);
+    msgpack_pack_int64(pk, yr);
+    msgpack_pack_uint16(pk, 1); /* January */
+    for (int k = 0; k < 3; k++)
+        msgpack_pack_uint8(pk, k == 2); /* quarter_mask, has_annual, any */
+    msgpack_pack_int64(pk, 0);
+    msgpack_pack_array(pk, 12);
+    for (int k = 0; k < 12; k++)
+        msgpack_pack_int64(pk, k == 0 ? 9000 : 0);
+    msgpack_pack_array(pk, 4);
+    for (int k = 0; k < 4; k++)
+        msgpack_pack_int64(pk, 0);
+}
+
+/* A firm or metric the registry or config no longer has: its series is
+ * dropped and counted, the others load. */
+START_TEST(test_unpack_drops_unknown)
+{
+    char err[256];
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &pbuf, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 3);
+    pack_entry(&pk, "gone-001", "revenue", 2030);
+    pack_entry(&pk, "ee-001", "gone_metric", 2030);
+    pack_entry(&pk, "ee-001", "revenue", 2030);
+    msgpack_object o = packed();
+    agg_dropped_t dropped = {0};
+    ck_assert_msg(agg_unpack(agg, preg, pcfg, &o, true, &dropped, err, sizeof err) == 0, "%s",
+                  err);
+    ck_assert_uint_eq(dropped.unknown_firms, 1);
+    ck_assert_uint_eq(dropped.unknown_metrics, 1);
+    int64_t v;
+    ck_assert(agg_firm_total(agg, pfirm("ee-001"), pmetric("revenue"), month(2030, 1), &v));
+    ck_assert_int_eq(v, 9000);
+}
+END_TEST
+
+/* Malformed input is refused with the reason, and changes nothing even
+ * when asked to apply (a good entry before the bad one included). */
+static const struct {
+    const char *why;
+    int year;      /* of the second entry */
+    bool not_array;
+} bad_series[] = {
+    {"series: year out of range", 99999, false},
+    {"series: year out of range", 0, false},
+    {"series: missing or not an array", 2030, true},
+};
+
+START_TEST(test_unpack_refuses)
+{
+    char err[256] = "";
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &pbuf, msgpack_sbuffer_write);
+    if (bad_series[_i].not_array) {
+        msgpack_pack_map(&pk, 0);
+    } else {
+        msgpack_pack_array(&pk, 2);
+        pack_entry(&pk, "ee-001", "revenue", 2030);
+        pack_entry(&pk, "ee-002", "revenue", bad_series[_i].year);
+    }
+    msgpack_object o = packed();
+    ck_assert_int_eq(agg_unpack(agg, preg, pcfg, &o, true, NULL, err, sizeof err), -1);
+    ck_assert_str_eq(err, bad_series[_i].why);
+    ck_assert_uint_eq(agg_series(agg, pfirm("ee-001"), pmetric("revenue"))->nyears, 0);
+}
+END_TEST
+
+/* An entry of the wrong shape at each level. */
+START_TEST(test_unpack_refuses_shapes)
+{
+    static const char *const want[] = {"series: malformed entry", "series: malformed year",
+                                       "series: malformed month"};
+    for (int k = 0; k < 3; k++) {
+        char err[256] = "";
+        msgpack_packer pk;
+        msgpack_sbuffer_clear(&pbuf);
+        msgpack_packer_init(&pk, &pbuf, msgpack_sbuffer_write);
+        msgpack_pack_array(&pk, 1);
+        msgpack_pack_array(&pk, 6);
+        msgpack_pack_str_with_body(&pk, "ee-001", 6);
+        msgpack_pack_str_with_body(&pk, "revenue", 7);
+        if (k == 0)
+            msgpack_pack_int64(&pk, 1); /* last: not a float */
+        else
+            msgpack_pack_double(&pk, 1);
+        msgpack_pack_int64(&pk, 0);
+        msgpack_pack_uint64(&pk, 0);
+        msgpack_pack_array(&pk, 1);
+        msgpack_pack_array(&pk, 8);
+        for (int f = 0; f < 6; f++)
+            msgpack_pack_int64(&pk, f == 0 ? 2030 : 0);
+        msgpack_pack_array(&pk, k == 1 ? 11 : 12); /* k 1: 11 months */
+        for (int m = 0; m < (k == 1 ? 11 : 12); m++) {
+            if (k == 2 && m == 5)
+                msgpack_pack_double(&pk, 1.5); /* k 2: a month not an integer */
+            else
+                msgpack_pack_int64(&pk, 0);
+        }
+        msgpack_pack_array(&pk, 4);
+        for (int q = 0; q < 4; q++)
+            msgpack_pack_int64(&pk, 0);
+        msgpack_object o = packed();
+        ck_assert_int_eq(agg_unpack(agg, preg, pcfg, &o, false, NULL, err, sizeof err), -1);
+        ck_assert_str_eq(err, want[k]);
+    }
+}
+END_TEST
+
 static Suite *aggregate_suite(void)
 {
     Suite *s = suite_create("aggregate");
@@ -404,6 +642,14 @@ static Suite *aggregate_suite(void)
     tcase_add_test(tc, test_reading_first);
     tcase_add_test(tc, test_reading_storage_per_year);
     tcase_add_test(tc, test_empty_aggregate);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("pack");
+    tcase_add_checked_fixture(tc, pack_setup, pack_teardown);
+    tcase_add_test(tc, test_pack_round_trip);
+    tcase_add_test(tc, test_unpack_drops_unknown);
+    tcase_add_loop_test(tc, test_unpack_refuses, 0, (int)(sizeof bad_series / sizeof bad_series[0]));
+    tcase_add_test(tc, test_unpack_refuses_shapes);
     suite_add_tcase(s, tc);
     return s;
 }

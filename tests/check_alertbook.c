@@ -1546,6 +1546,117 @@ START_TEST(test_table_grows)
 }
 END_TEST
 
+/* ---- reload: alertbook_carry_over ------------------------------------------------------ */
+
+/* Replays every record of j into book; 0 or 1 (rule or firm unknown) each. */
+static void replay_known(alertbook_t *book, const journal_t *j)
+{
+    char err[256];
+    for (size_t off = 0; off < j->used;) {
+        uint32_t len;
+        memcpy(&len, j->buf + off, 4);
+        int rc = alertbook_replay(book, j->buf + off + 4, len, err, sizeof err);
+        ck_assert_msg(rc == 0 || rc == 1, "%s", err);
+        off += 4 + len;
+    }
+}
+
+/* A reload that removes cod-remind and narrows cod-limit to the leading
+ * tier: wp-1's cod-limit (leading) and the growth alert move to the new
+ * book; wp-2's cod-limit (backbone) and wp-3's cod-remind end: published
+ * as resolved and journaled so, and replaying the journal -- as a restart
+ * does, under either config -- finds them resolved. */
+START_TEST(test_carry_over)
+{
+    static journal_t j;
+    char err[CONFIG_ERRLEN];
+    msg_t m;
+    config_t *cfg2 = NULL;
+    char text[sizeof conf_text + 64];
+    const char *remind = strstr(conf_text, "[rule cod-remind]");
+    const char *growth = strstr(conf_text, "[rule ne-growth]");
+    ck_assert(remind && growth);
+    snprintf(text, sizeof text, "%.*stier = leading\n%s", (int)(remind - conf_text), conf_text,
+             growth);
+    ck_assert_msg(config_load("alertbook2.conf", text, NULL, &cfg2, err, sizeof err) == 0, "%s",
+                  err);
+    ck_assert_uint_eq(cfg2->nrules, 3);
+
+    memset(&j, 0, sizeof j);
+    b.journal = journal_cb;
+    b.journal_data = &j;
+    eval(R_COD, "wp-1", true, 55, T0);
+    alertbook_flush(&b, T0);
+    expect_alert(&m, "cod-limit:wp-1", PROTO_ALERT_FIRING, 1);
+    eval(R_COD, "wp-2", true, 56, T0);
+    alertbook_flush(&b, T0);
+    expect_alert(&m, "cod-limit:wp-2", PROTO_ALERT_FIRING, 2);
+    eval(R_REMIND, "wp-3", true, 150, T0);
+    alertbook_flush(&b, T0);
+    expect_alert(&m, "cod-remind:wp-3", PROTO_ALERT_FIRING, 3);
+    eval(R_GROWTH, NULL, true, 3, T0);
+    alertbook_flush(&b, T0);
+    expect_alert(&m, "ne-growth:new-energy", PROTO_ALERT_FIRING, 1);
+    ck_assert_uint_eq(j.n, 4);
+    size_t before_reload = j.used;
+
+    alertbook_t nb;
+    alertbook_carry_t c;
+    alertbook_init(&nb, cfg2, reg, &al, &sil);
+    alertbook_carry_over(&nb, &b, T0 + MINUTE, &c);
+    ck_assert_uint_eq(c.kept, 2);
+    ck_assert_uint_eq(c.ended, 2);
+    ck_assert_uint_eq(nb.firing, 2);
+    ck_assert_ptr_eq(nb.journal, journal_cb);
+    ck_assert_ptr_nonnull(alertbook_get(&nb, 0, firm("wp-1"), false));  /* cod-limit is 0 now */
+    ck_assert_ptr_nonnull(alertbook_get(&nb, 1, -1, false));             /* ne-growth is 1 */
+    ck_assert_ptr_null(alertbook_get(&nb, 0, firm("wp-2"), false));
+    expect_alert(&m, "cod-limit:wp-2", PROTO_ALERT_RESOLVED, 4);
+    ck_assert_msg(m.a.summary.len > 32 &&
+                      memcmp(m.a.summary.ptr, "no longer watched after a reload", 32) == 0,
+                  "summary \"%.*s\"", PROTO_STR_ARG(m.a.summary));
+    ck_assert_int_eq(m.a.ts_ms, T0 + MINUTE);
+    expect_alert(&m, "cod-remind:wp-3", PROTO_ALERT_RESOLVED, 5);
+    expect_nothing();
+    ck_assert_uint_eq(j.n, 6); /* the two that ended, journaled */
+    /* the counters go on: 4 firing, 2 resolved events, 6 records */
+    ck_assert_uint_eq(nb.by_state[PROTO_ALERT_FIRING], 4);
+    ck_assert_uint_eq(nb.by_state[PROTO_ALERT_RESOLVED], 2);
+    ck_assert_uint_eq(nb.journaled, 6);
+
+    /* a restart under the old config: the ended ones are resolved */
+    alertbook_t again;
+    alertbook_init(&again, cfg, reg, &al, &sil);
+    replay_known(&again, &j);
+    ck_assert(!alertbook_get(&again, R_COD, firm("wp-2"), false)->firing);
+    ck_assert(!alertbook_get(&again, R_REMIND, firm("wp-3"), false)->firing);
+    ck_assert(alertbook_get(&again, R_COD, firm("wp-1"), false)->firing);
+    ck_assert_uint_eq(again.firing, 2);
+    alertbook_free(&again);
+    /* ... as they were not, without the records of the reload */
+    journal_t *cut = calloc(1, sizeof *cut);
+    ck_assert_ptr_nonnull(cut);
+    memcpy(cut->buf, j.buf, before_reload);
+    cut->used = before_reload;
+    alertbook_init(&again, cfg, reg, &al, &sil);
+    replay_known(&again, cut);
+    ck_assert(alertbook_get(&again, R_COD, firm("wp-2"), false)->firing);
+    alertbook_free(&again);
+    free(cut);
+    /* and under the new one: wp-2's cod-limit is known but resolved */
+    alertbook_init(&again, cfg2, reg, &al, &sil);
+    replay_known(&again, &j);
+    ck_assert(!alertbook_get(&again, 0, firm("wp-2"), false)->firing);
+    ck_assert_uint_eq(again.firing, 2);
+    alertbook_free(&again);
+
+    alertbook_free(&b); /* what ended */
+    alertbook_free(&nb);
+    alertbook_init(&b, cfg, reg, &al, &sil); /* for the teardown */
+    config_destroy(&cfg2);
+}
+END_TEST
+
 static Suite *alertbook_suite(void)
 {
     Suite *s = suite_create("alertbook");
@@ -1590,6 +1701,7 @@ static Suite *alertbook_suite(void)
     tcase_add_test(tc, test_replay_malformed);
     tcase_add_test(tc, test_recovered_publishes_only_changes);
     tcase_add_test(tc, test_journal_failure_counted);
+    tcase_add_test(tc, test_carry_over);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -442,6 +442,68 @@ START_TEST(test_restart_answers_the_same)
 }
 END_TEST
 
+/* ---- the counters in the snapshot (ingest_stats_pack/unpack) ---------------------- */
+
+static server_t stats_from, stats_to; /* only their stats are used */
+
+START_TEST(test_stats_round_trip)
+{
+    char err[256];
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+    stats_from.stats.samples_applied = 42;
+    stats_from.stats.batches_ok = 7;
+    stats_from.stats.batches_duplicate = 2;
+    ingest_stats_pack(&stats_from, &pk);
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 1024);
+    msgpack_object o;
+    size_t off = 0;
+    ck_assert_int_eq(msgpack_unpack(buf.data, buf.size, &off, &zone, &o), MSGPACK_UNPACK_SUCCESS);
+    ck_assert_msg(ingest_stats_unpack(&stats_to, &o, false, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(stats_to.stats.samples_applied, 0); /* checking changes nothing */
+    ck_assert_msg(ingest_stats_unpack(&stats_to, &o, true, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(stats_to.stats.samples_applied, 42);
+    ck_assert_uint_eq(stats_to.stats.batches_ok, 7);
+    ck_assert_uint_eq(stats_to.stats.batches_duplicate, 2);
+    msgpack_zone_destroy(&zone);
+    msgpack_sbuffer_destroy(&buf);
+}
+END_TEST
+
+/* A counter missing or negative: refused, naming it, nothing applied. */
+START_TEST(test_stats_refused)
+{
+    char err[256] = "";
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 3);
+    msgpack_pack_str_with_body(&pk, "samples_applied", 15);
+    msgpack_pack_uint64(&pk, 5);
+    msgpack_pack_str_with_body(&pk, "batches_ok", 10);
+    msgpack_pack_uint64(&pk, 5);
+    msgpack_pack_str_with_body(&pk, "batches_duplicate", 17);
+    msgpack_pack_int64(&pk, -1);
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 1024);
+    msgpack_object o;
+    size_t off = 0;
+    ck_assert_int_eq(msgpack_unpack(buf.data, buf.size, &off, &zone, &o), MSGPACK_UNPACK_SUCCESS);
+    memset(&stats_to.stats, 0, sizeof stats_to.stats);
+    ck_assert_int_eq(ingest_stats_unpack(&stats_to, &o, true, err, sizeof err), -1);
+    ck_assert_str_eq(err, "stats: batches_duplicate missing or not an unsigned integer");
+    ck_assert_uint_eq(stats_to.stats.samples_applied, 0);
+    ck_assert_int_eq(ingest_stats_unpack(&stats_to, NULL, false, err, sizeof err), -1);
+    ck_assert_str_eq(err, "stats: missing or not a map");
+    msgpack_zone_destroy(&zone);
+    msgpack_sbuffer_destroy(&buf);
+}
+END_TEST
+
 static Suite *ingest_suite(void)
 {
     Suite *s = suite_create("ingest");
@@ -462,6 +524,11 @@ static Suite *ingest_suite(void)
     tcase_add_test(tc, test_rate_limited);
     tcase_add_test(tc, test_wal_records);
     tcase_add_test(tc, test_restart_answers_the_same);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("stats");
+    tcase_add_test(tc, test_stats_round_trip);
+    tcase_add_test(tc, test_stats_refused);
     suite_add_tcase(s, tc);
     return s;
 }

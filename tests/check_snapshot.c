@@ -11,6 +11,11 @@
  * the cron does (rotate the WAL, snapshot_start) and runs the loop until
  * the thread pool has written it (bounded), closes it and opens another
  * server on the same state directory.
+ *
+ * The payload's sections: every key is counted in the map's header (a
+ * snapshot written with one key more than its header says is unreadable),
+ * what older daemons wrote still loads, and a required section missing
+ * makes the file damaged.
  */
 #include <check.h>
 #include <inttypes.h>
@@ -18,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "daemon/log.h"
 #include "daemon/server.h"
@@ -330,6 +336,176 @@ START_TEST(test_damaged_and_wal_gone)
 }
 END_TEST
 
+/* ---- the payload's sections -------------------------------------------------------- */
+
+#define SNAP_HEADER 24
+
+/* The keys a snapshot of this daemon has, in order (snapshot.c). */
+static const char *const section_keys[] = {"created_ms", "segment", "alert_seqs", "stats",
+                                           "streams",    "firms",   "series",     "alerts",
+                                           "silences",   "firms_seen"};
+#define NKEYS (sizeof section_keys / sizeof section_keys[0])
+
+static bool key_is(const msgpack_object *k, const char *s)
+{
+    return k->type == MSGPACK_OBJECT_STR && k->via.str.size == strlen(s) &&
+           memcmp(k->via.str.ptr, s, k->via.str.size) == 0;
+}
+
+/* The payload of the snapshot at path, unpacked into zone; *ret_data (the
+ * file, caller frees) keeps it alive. */
+static msgpack_object read_payload(const char *path, msgpack_zone *zone, char **ret_data)
+{
+    size_t len, off = 0;
+    char *data = testlib_read_file(path, &len);
+    ck_assert_ptr_nonnull(data);
+    ck_assert_uint_gt(len, SNAP_HEADER);
+    msgpack_object root;
+    ck_assert_int_eq(msgpack_unpack(data + SNAP_HEADER, len - SNAP_HEADER, &off, zone, &root),
+                     MSGPACK_UNPACK_SUCCESS);
+    ck_assert_msg(off == len - SNAP_HEADER, "the map ends at %zu of %zu payload bytes", off,
+                  len - SNAP_HEADER);
+    ck_assert_int_eq(root.type, MSGPACK_OBJECT_MAP);
+    *ret_data = data;
+    return root;
+}
+
+static void put_le(unsigned char *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Writes a snapshot file at path with payload (header, CRC: as snapshot.c). */
+static void write_payload(const char *path, const char *payload, size_t len)
+{
+    unsigned char hdr[SNAP_HEADER] = "CMSNAP";
+    put_le(hdr + 8, SNAPSHOT_FORMAT_VERSION, 4);
+    put_le(hdr + 12, (uint32_t)crc32(0L, (const Bytef *)payload, (uInt)len), 4);
+    put_le(hdr + 16, len, 8);
+    FILE *fp = fopen(path, "wb");
+    ck_assert_ptr_nonnull(fp);
+    ck_assert_uint_eq(fwrite(hdr, 1, sizeof hdr, fp), sizeof hdr);
+    ck_assert_uint_eq(fwrite(payload, 1, len, fp), len);
+    ck_assert_int_eq(fclose(fp), 0);
+}
+
+/* How to turn this daemon's snapshot into an older or a damaged one. */
+typedef struct {
+    const char *drop[6];        /* keys left out */
+    uint64_t global_seq;        /* > 0: alert_seqs becomes an older daemon's alert_seq */
+    bool bare_silences;         /* silences: the bare array, as older daemons wrote */
+} rewrite_t;
+
+static bool dropped(const rewrite_t *rw, const msgpack_object *k)
+{
+    for (int i = 0; i < 6 && rw->drop[i]; i++)
+        if (key_is(k, rw->drop[i]))
+            return true;
+    return false;
+}
+
+/* Rewrites the snapshot at path as rw says. */
+static void rewrite(const char *path, const rewrite_t *rw)
+{
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 65536);
+    char *data;
+    msgpack_object root = read_payload(path, &zone, &data);
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < root.via.map.size; i++)
+        n += !dropped(rw, &root.via.map.ptr[i].key);
+    msgpack_sbuffer out;
+    msgpack_sbuffer_init(&out);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &out, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, n);
+    for (uint32_t i = 0; i < root.via.map.size; i++) {
+        const msgpack_object_kv *kv = &root.via.map.ptr[i];
+        if (dropped(rw, &kv->key))
+            continue;
+        if (rw->global_seq && key_is(&kv->key, "alert_seqs")) {
+            msgpack_pack_str_with_body(&pk, "alert_seq", 9);
+            msgpack_pack_uint64(&pk, rw->global_seq);
+        } else if (rw->bare_silences && key_is(&kv->key, "silences")) {
+            msgpack_pack_object(&pk, kv->key);
+            msgpack_pack_object(&pk, *proto_obj_get(&kv->val, "items"));
+        } else {
+            msgpack_pack_object(&pk, kv->key);
+            msgpack_pack_object(&pk, kv->val);
+        }
+    }
+    write_payload(path, out.data, out.size);
+    msgpack_sbuffer_destroy(&out);
+    msgpack_zone_destroy(&zone);
+    free(data);
+}
+
+/* Every key written is counted in the map's header, and each is there once. */
+START_TEST(test_sections_counted)
+{
+    char path[256], *data;
+    fill();
+    snap_file(write_snapshot(), path, sizeof path);
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 65536);
+    msgpack_object root = read_payload(path, &zone, &data);
+    ck_assert_uint_eq(root.via.map.size, NKEYS);
+    for (size_t k = 0; k < NKEYS; k++) {
+        int found = 0;
+        for (uint32_t i = 0; i < root.via.map.size; i++)
+            found += key_is(&root.via.map.ptr[i].key, section_keys[k]);
+        ck_assert_msg(found == 1, "key %s found %d times", section_keys[k], found);
+    }
+    msgpack_zone_destroy(&zone);
+    free(data);
+}
+END_TEST
+
+/* A snapshot of an older daemon: one global alert_seq, the bare array of
+ * silences, no streams, firms, firms_seen or created_ms. It loads. */
+START_TEST(test_older_snapshot_loads)
+{
+    char path[256];
+    fill();
+    uint64_t seg = write_snapshot();
+    close_server();
+    snap_file(seg, path, sizeof path);
+    rewrite_t rw = {.drop = {"streams", "firms", "firms_seen", "created_ms", NULL},
+                    .global_seq = 1234567,
+                    .bare_silences = true};
+    rewrite(path, &rw);
+    open_ok();
+    ck_assert_uint_eq(srv.recovery.snapshots_damaged, 0);
+    ck_assert_uint_eq(srv.recovery.snapshot_segment, seg);
+    ck_assert_uint_eq(srv.stats.samples_applied, 42);
+    ck_assert_uint_eq(agg_series(srv.agg, firm("ee-001"), metric("revenue"))->nyears, 1);
+    ck_assert_uint_ge(alerts_seq(&srv.alerts, "energy-env"), 1234567);
+    ck_assert_int_eq(srv.reg->firms[firm("ee-003")].first_seen_ms, srv.started_ms);
+}
+END_TEST
+
+/* A required section missing: the snapshot is damaged (and, the WAL being
+ * whole, the daemon starts from the WAL alone). */
+static const char *const required_keys[] = {"segment", "alert_seqs", "stats",
+                                            "series",  "alerts",     "silences"};
+
+START_TEST(test_required_section_missing)
+{
+    char path[256];
+    fill();
+    uint64_t seg = write_snapshot();
+    close_server();
+    snap_file(seg, path, sizeof path);
+    rewrite_t rw = {.drop = {required_keys[_i], NULL}};
+    rewrite(path, &rw);
+    open_ok();
+    ck_assert_msg(srv.recovery.snapshots_damaged == 1, "without %s: not found damaged",
+                  required_keys[_i]);
+    ck_assert_uint_eq(srv.stats.samples_applied, 0);
+}
+END_TEST
+
 static Suite *snapshot_suite(void)
 {
     Suite *s = suite_create("snapshot");
@@ -340,6 +516,10 @@ static Suite *snapshot_suite(void)
     tcase_add_test(tc, test_no_snapshot_no_state);
     tcase_add_loop_test(tc, test_damaged_not_used, 0, (int)(sizeof damages / sizeof damages[0]));
     tcase_add_test(tc, test_damaged_and_wal_gone);
+    tcase_add_test(tc, test_sections_counted);
+    tcase_add_test(tc, test_older_snapshot_loads);
+    tcase_add_loop_test(tc, test_required_section_missing, 0,
+                        (int)(sizeof required_keys / sizeof required_keys[0]));
     suite_add_tcase(s, tc);
     return s;
 }

@@ -12,6 +12,9 @@
 #     reaches that same subscriber (it was listening all along).
 #  3. Silences: add A, add B, (snapshot), rm A; SIGKILL: only B; SIGTERM: only
 #     B. A silence that expires stays expired and its id is never given again.
+#  4. A reload that removes a rule that fires and narrows the scope of
+#     another: the alerts they end are published as resolved and journaled
+#     so; SIGKILL, start: they do not come back.
 SUITE=restart
 source "$(dirname "$0")/lib.sh"
 
@@ -151,6 +154,38 @@ start_daemon "$TMP/quiet.conf"
 check "SIGTERM, start: C stays expired" [ "$(silence_ids)" = "[$idB]" ]
 idD=$(ctl silence add --rule cod-limit --cluster energy-env --for 1h --reason "D" --json | jq .id)
 check "a new silence never gets an id given before ($idD > $idC)" [ "$idD" -gt "$idC" ]
+# ---- 4. alerts a reload ends -----------------------------------------------------------
+firing_ids() { ctl alerts --json | jq -c '[.alerts[] | select(.state == "firing") | .id] | sort'; }
+sleep 1.2 # a rules tick: the quiet water plants fire again after the restarts
+gone_rule=$(ctl alerts --json | jq -r '[.alerts[] | select(.state == "firing" and .rule != "cod-quiet") | .rule][0]')
+before_ids=$(firing_ids)
+n_gone=$(echo "$before_ids" | jq --arg r "$gone_rule" '[.[] | select(startswith($r + ":"))] | length')
+n_quiet=$(echo "$before_ids" | jq '[.[] | select(startswith("cod-quiet:ee-"))] | length')
+check "firing before the reload: rule $gone_rule ($n_gone) and cod-quiet for $n_quiet water plants" \
+    [ -n "$gone_rule" ] && [ "$gone_rule" != null ] && [ "$n_gone" -ge 1 ] && [ "$n_quiet" -ge 2 ]
+# the rule removed; cod-quiet narrowed to the leading water plants
+awk -v r="[rule $gone_rule]" '$0 == r { skip = 1; next } skip && /^[[;]/ { skip = 0 } !skip' \
+    "$TMP/quiet.conf" > "$TMP/reload.conf"
+sed -i 's/^\[rule cod-quiet\]$/&\ntier = leading/' "$TMP/reload.conf"
+cp "$TMP/reload.conf" "$TMP/quiet.conf" # the file the daemon runs on
+resolved_before=$(grep -c '\[info\] alert resolved ' "$TMP/daemon.log")
+ctl reload > "$TMP/reload.out" 2>&1 || cat "$TMP/reload.out"
+after_ids=$(firing_ids)
+ended=$(jq -n --argjson b "$before_ids" --argjson a "$after_ids" '$b - $a')
+n_ended=$(echo "$ended" | jq length)
+check "the reload ended the removed rule's and the narrowed rule's alerts ($n_ended)" \
+    jqe --arg r "$gone_rule" 'any(startswith($r + ":")) and any(startswith("cod-quiet:ee-"))' <<< "$ended"
+check "some cod-quiet alerts are kept (leading plants)" \
+    jqe 'any(startswith("cod-quiet:ee-"))' <<< "$after_ids"
+check "...each ended one published as resolved" \
+    [ $(($(grep -c '\[info\] alert resolved ' "$TMP/daemon.log") - resolved_before)) -ge "$n_ended" ]
+stop_daemon KILL
+start_daemon "$TMP/quiet.conf"
+sleep 1.2 # a rules tick on the new config
+check "SIGKILL, start: none of the ended alerts comes back" \
+    jqe -n --argjson e "$ended" --argjson now "$(firing_ids)" '($e - ($e - $now)) == []'
+check "...and the kept ones are still firing" \
+    jqe -n --argjson a "$after_ids" --argjson now "$(firing_ids)" '($a - $now) == []'
 stop_daemon TERM
 check "the daemon stopped cleanly each time" [ $? = 0 ]
 check "no replay warnings" bash -c "! grep -q 'WAL replay:' '$TMP/daemon.log'"
