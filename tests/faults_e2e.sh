@@ -32,12 +32,6 @@ rows() {
         for (m = 1; m <= 12; m++) for (f = 1; f <= 10; f++)
             printf "ee-%03d,revenue,%d,%d-%02d\n", f, v, y, m }'
 }
-# wait_for SECONDS CMD...: polls CMD every 0.2 s, bounded
-wait_for() {
-    local n=$(( $1 * 5 )) _; shift
-    for _ in $(seq 1 "$n"); do "$@" && return 0; sleep 0.2; done
-    return 1
-}
 agent() { "$BIN/clustermon-agent" -s "$TMP/spool" -e "$INGEST" "$@"; }
 
 # ---- a. disk full ------------------------------------------------------------------

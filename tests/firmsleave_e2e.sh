@@ -9,16 +9,6 @@ SUITE=firmsleave
 source "$(dirname "$0")/lib.sh"
 
 AG() { "$BIN/clustermon-agent" -s "$TMP/spool" -e "$INGEST" "$@"; }
-# wait_for SECONDS COMMAND...: retries COMMAND every 0.1 s until it passes.
-wait_for() {
-    local tries=$(($1 * 10)) _
-    shift
-    for _ in $(seq 1 "$tries"); do
-        "$@" > /dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
-}
 # year totals per cluster and chain: [id, firms, reporting, revenue, profit, chains...]
 figures() {
     ctl report --year 2022 --json | jq -c '[.clusters[] | [.id, .firms, .reporting, .revenue, .profit,

@@ -83,6 +83,40 @@ retry_bind() {
     return $rc
 }
 
+# wait_for SECONDS COMMAND...: retries COMMAND every 0.1 s until it passes, at
+# most SECONDS (its output is not shown); returns non-zero if it never did.
+wait_for() {
+    local tries=$(($1 * 10)) _
+    shift
+    for _ in $(seq 1 "$tries"); do
+        "$@" > /dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# fake_systemd SOCKET LOG [SECONDS]: listens on the NOTIFY_SOCKET datagram
+# socket SOCKET for SECONDS (default 300) and writes every sd_notify message
+# to LOG, one a line, newlines as |; returns once the socket exists.
+fake_systemd() {
+    python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(1)
+end = time.time() + float(sys.argv[3])
+with open(sys.argv[2], "w", buffering=1) as out:
+    while time.time() < end:
+        try:
+            msg = s.recv(4096).decode()
+        except socket.timeout:
+            continue
+        out.write(msg.replace("\n", "|") + "\n")
+' "$1" "$2" "${3:-300}" &
+    PIDS+=($!)
+    wait_for 5 test -S "$1"
+}
+
 ctl() { "$BIN/clustermonctl" -e "$CONTROL" -t 5000 "$@"; }
 status_field() { ctl status --json | jq -r ".$1"; }
 

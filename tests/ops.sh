@@ -27,16 +27,6 @@ jqs() {
 }
 
 
-# wait_for SECONDS COMMAND...: retries COMMAND every 0.1 s until it passes.
-wait_for() {
-    local tries=$(($1 * 10)) _
-    shift
-    for _ in $(seq 1 "$tries"); do
-        "$@" > /dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
-}
 
 # ---- make install / uninstall --------------------------------------------------
 DEST=$TMP/root
@@ -128,22 +118,7 @@ check "make uninstall leaves no clustermon directory${left:+ (left: $left)}" [ -
 
 # ---- the daemon under a fake systemd: sd_notify and the watchdog ----------------------
 NOTIFY=$TMP/notify.sock
-python3 -c '
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-s.settimeout(1)
-end = time.time() + 120
-with open(sys.argv[2], "w", buffering=1) as out:
-    while time.time() < end:
-        try:
-            msg = s.recv(4096).decode()
-        except socket.timeout:
-            continue
-        out.write(msg.replace("\n", "|") + "\n")
-' "$NOTIFY" "$TMP/notify.log" &
-PIDS+=($!)
-wait_for 5 test -S "$NOTIFY"
+fake_systemd "$NOTIFY" "$TMP/notify.log"
 export NOTIFY_SOCKET=$NOTIFY WATCHDOG_USEC=400000
 start_http() { # /metrics on a picked port, again under retry_bind if it was taken
     HTTP_PORT=$(free_port)

@@ -6,34 +6,9 @@ SUITE=reload
 source "$(dirname "$0")/lib.sh"
 
 AG() { "$BIN/clustermon-agent" -s "$TMP/spool" -e "$INGEST" "$@"; }
-# wait_for SECONDS COMMAND...: retries COMMAND every 0.1 s until it passes.
-wait_for() {
-    local tries=$(($1 * 10)) _
-    shift
-    for _ in $(seq 1 "$tries"); do
-        "$@" > /dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
-}
 # a fake systemd: every sd_notify datagram, one a line, newlines as |
 NOTIFY=$TMP/notify.sock
-python3 -c '
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-s.settimeout(1)
-end = time.time() + 300
-with open(sys.argv[2], "w", buffering=1) as out:
-    while time.time() < end:
-        try:
-            msg = s.recv(4096).decode()
-        except socket.timeout:
-            continue
-        out.write(msg.replace("\n", "|") + "\n")
-' "$NOTIFY" "$TMP/notify.log" &
-PIDS+=($!)
-wait_for 5 test -S "$NOTIFY"
+fake_systemd "$NOTIFY" "$TMP/notify.log"
 cp "$ROOT/daemon/demo/registry.csv" "$TMP/reg.csv"
 start_http() { # /metrics on a picked port, again under retry_bind if it was taken
     HTTP_PORT=$(free_port)

@@ -21,16 +21,6 @@ established() { ss -Htn state established "( sport = :$1 )" | wc -l; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$DPID/status"; }
 # sock_peers NAME: peers on a daemon socket, from status --json
 sock_peers() { ctl status --json | jq -r ".sockets[] | select(.name == \"$1\") | .peers"; }
-# wait_for SECONDS COMMAND...: retries COMMAND every 0.1 s until it passes.
-wait_for() {
-    local tries=$(($1 * 10)) _
-    shift
-    for _ in $(seq 1 "$tries"); do
-        "$@" > /dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
-}
 
 # ---- validation ---------------------------------------------------------------------
 for bad in 0 0.5 3601 soon; do
