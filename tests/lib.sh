@@ -83,6 +83,20 @@ retry_bind() {
     return $rc
 }
 
+# stop_pid PID [SECONDS]: SIGTERM, then waits (bounded, default 10 s) and
+# SIGKILLs what is left, so a child stuck on its way out (seen: LeakSanitizer's
+# exit-time scan hanging under ASan) cannot hang the suite.
+stop_pid() {
+    local _
+    kill -TERM "$1" 2>/dev/null
+    for _ in $(seq 1 $((${2:-10} * 10))); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+}
+
 # wait_for SECONDS COMMAND...: retries COMMAND every 0.1 s until it passes, at
 # most SECONDS (its output is not shown); returns non-zero if it never did.
 wait_for() {

@@ -338,8 +338,7 @@ check "SIGHUP: the daemon keeps serving" sh -c "
 check "SIGHUP: RELOADING=1 then READY=1, or logged as not supported" sh -c "
     grep -q 'reload is not supported' '$TMP/daemon.log' ||
     awk '/^RELOADING=1/ { r = 1 } r && /^READY=1/ { ok = 1 } END { exit !ok }' '$TMP/notify.log'"
-kill -TERM "$SUBPID" 2> /dev/null
-wait "$SUBPID" 2> /dev/null
+stop_pid "$SUBPID"
 stop_daemon TERM
 rc=$?
 check "SIGTERM: exit 0" [ "$rc" = 0 ]

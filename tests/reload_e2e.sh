@@ -150,8 +150,7 @@ chmod 0644 "$TMP/reg.csv"
 ctl reload > "$TMP/reload.out" 2> "$TMP/reload.err"
 check "made safe again, the registry reloads" [ "$?" = 0 ]
 
-kill -TERM "$SUBPID" 2>/dev/null
-wait "$SUBPID" 2>/dev/null
+stop_pid "$SUBPID"
 stop_daemon TERM
 check "stops cleanly" [ "$?" = 0 ]
 finish

@@ -88,7 +88,7 @@ check "ee-024's quiet resolved by a batch, then fired again by the rules tick" \
 sleep 1.5
 alerts_json > "$TMP/before.json"
 before_pub=$(published)
-timeout 120 "$BIN/clustermon-sub" -e "$ALERTS" --no-snapshot --timeout 60000 \
+timeout -k 5 120 "$BIN/clustermon-sub" -e "$ALERTS" --no-snapshot --timeout 60000 \
     > "$TMP/quiet.jsonl" 2> "$TMP/quiet.err" &
 SUBPID=$!
 PIDS+=("$SUBPID")
@@ -118,8 +118,7 @@ printf 'ee-024,cod,91.5,2022-08-01T08:00:00+08:00\nee-024,cod,92.5,2022-08-01T09
 for _ in $(seq 1 50); do [ -s "$TMP/quiet.jsonl" ] && break; sleep 0.1; done
 check "...and hears the next real transition, once" \
     jqe -s 'length == 1 and .[0].id == "cod-limit:ee-024" and .[0].state == "firing"' "$TMP/quiet.jsonl"
-kill -TERM "$SUBPID" 2>/dev/null
-wait "$SUBPID" 2>/dev/null
+stop_pid "$SUBPID"
 alerts_json > "$TMP/before.json"
 check "SIGKILL right after it, start: that alert too comes back with its seq" restart KILL
 check "...identical alerts --json" cmp -s "$TMP/before.json" <(alerts_json)

@@ -86,8 +86,7 @@ check "the sample was applied" [ "$(status_field samples_applied)" = 1 ]
 check "the idle subscriber was not dropped (alerts peers = 1)" [ "$(sock_peers alerts)" = 1 ]
 check "and is still running" kill -0 "$SUBPID"
 
-kill -TERM "$SUBPID" 2> /dev/null
-wait "$SUBPID" 2> /dev/null
+stop_pid "$SUBPID"
 stop_daemon TERM
 check "stops cleanly" [ "$?" = 0 ]
 check "no sanitizer report" sh -c "! grep -qE 'runtime error|Sanitizer' '$TMP/daemon.log'"
