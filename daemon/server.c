@@ -44,10 +44,9 @@ static void close_all(server_t *srv)
             uv_close(handles[i], handle_closed);
         }
     }
-    srv->open += 3;
-    ingest_close(&srv->ingest, module_closed);
-    control_close(&srv->control, module_closed);
-    zap_close(&srv->zap, module_closed);
+    ingest_close(&srv->ingest);
+    control_close(&srv->control);
+    zap_close(&srv->zap);
     if (srv->alerts.gated) {
         srv->open++;
         alerts_stop(&srv->alerts, module_closed);
