@@ -71,10 +71,12 @@ static int make_curve_server(void *sock, const char *secret, const char *domain,
 /* The options set before the bind. Returns 0, or -1 with the reason in why. */
 static int set_options(void *sock, const zsock_options_t *o, char *why, size_t whylen)
 {
+    int sndhwm = o->sndhwm == ZSOCK_HWM_NONE ? 0 : o->sndhwm;
+    int rcvhwm = o->rcvhwm == ZSOCK_HWM_NONE ? 0 : o->rcvhwm;
     struct { int opt; const void *value; size_t len; bool set; const char *name; } opts[] = {
         {ZMQ_LINGER, &o->linger, sizeof o->linger, true, "ZMQ_LINGER"},
-        {ZMQ_SNDHWM, &o->sndhwm, sizeof o->sndhwm, o->sndhwm > 0, "ZMQ_SNDHWM"},
-        {ZMQ_RCVHWM, &o->rcvhwm, sizeof o->rcvhwm, o->rcvhwm > 0, "ZMQ_RCVHWM"},
+        {ZMQ_SNDHWM, &sndhwm, sizeof sndhwm, o->sndhwm != 0, "ZMQ_SNDHWM"},
+        {ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm, o->rcvhwm != 0, "ZMQ_RCVHWM"},
         {ZMQ_MAXMSGSIZE, &o->maxmsgsize, sizeof o->maxmsgsize, o->maxmsgsize > 0,
          "ZMQ_MAXMSGSIZE"},
         {ZMQ_XPUB_MANUAL, &(int){1}, sizeof(int), o->xpub_manual, "ZMQ_XPUB_MANUAL"},

@@ -29,6 +29,8 @@
 
 typedef struct zsock zsock_t;
 
+#define ZSOCK_HWM_NONE (-1) /* zsock_options_t.sndhwm/rcvhwm: libzmq's 0, unlimited */
+
 /* Handles one message if there is one: returns true if it consumed one,
  * false if the socket had none (EAGAIN). Runs on the loop. */
 typedef bool (*zsock_message_cb)(zsock_t *zs);
@@ -44,10 +46,14 @@ typedef struct {
     int type;                 /* ZMQ_ROUTER, ZMQ_PUB, ... */
     const char *endpoint;     /* bound */
     int linger;               /* ms unsent messages outlive the close (0: dropped) */
-    int sndhwm, rcvhwm;       /* messages queued per peer; 0: libzmq's default (1000) */
+    int sndhwm, rcvhwm;       /* messages queued per peer; 0: libzmq's default
+                                 (1000); ZSOCK_HWM_NONE: no limit */
     int64_t maxmsgsize;       /* a larger inbound frame drops the connection; 0: no limit */
     bool xpub_manual;         /* XPUB: subscriptions are the owner's to apply */
-    double peer_timeout;      /* seconds to a dead peer's drop (heartbeats, handshake); <= 0: none */
+    /* Seconds within which a peer that stalls in its handshake or mid-frame
+     * is dropped (ZMTP heartbeats + a handshake deadline); <= 0: none. Set
+     * before the bind, as libzmq copies options then: not reloadable. */
+    double peer_timeout;
     const char *curve_secret; /* Z85 secret key: a CURVE server; NULL: a plain socket */
     const char *zap_domain;   /* with curve_secret: the ZAP domain clients are admitted under */
 } zsock_options_t;
