@@ -89,9 +89,9 @@ static int set_options(void *sock, const zsock_options_t *o, char *why, size_t w
     }
     if (peer_timeout(sock, o->peer_timeout, why, whylen) != 0)
         return -1;
-    if (o->curve_secret && make_curve_server(sock, o->curve_secret, o->zap_domain, why, whylen) != 0)
-        return -1;
-    return 0;
+    if (!o->curve_secret)
+        return 0;
+    return make_curve_server(sock, o->curve_secret, o->zap_domain, why, whylen);
 }
 
 static bool poll_message(zpoll_t *zp)

@@ -14,8 +14,9 @@
  * Lifecycle, libuv's: zsock_open(), then zsock_close() exactly once (after a
  * failed open too); the socket is closed (zmq_close) only once the loop
  * handles are, and then the close callback runs with the owner's data.
- * The owner frees nothing the callbacks may touch before that. A socket opened without on_message is not polled (a PUB
- * nobody reads); it needs no loop, and zsock_close() closes it at once.
+ * The owner frees nothing the callbacks may touch before that. A socket
+ * opened without on_message is not polled (a PUB nobody reads); it needs no
+ * loop, and zsock_close() closes it at once.
  */
 #ifndef CLUSTERMON_ZSOCK_H
 #define CLUSTERMON_ZSOCK_H
