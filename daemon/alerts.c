@@ -266,35 +266,28 @@ void alerts_seqs_raise_floor(alerts_t *al, uint64_t floor)
         }
 }
 
-/* What subscribers send is subscriptions: a topic of a few dozen bytes. A
- * larger frame is a hostile peer's, dropped by ZeroMQ before it is read. */
-static void set_inbound_limits(void *sock)
+/* The PUB (or the gated XPUB) on endpoint. What subscribers send is
+ * subscriptions: a topic of a few dozen bytes. A larger frame is a hostile
+ * peer's, dropped by ZeroMQ before it is read. */
+static zsock_options_t socket_options(const char *endpoint, int hwm, double peer_timeout)
 {
-    int64_t maxmsg = 1024;
-    int rcvhwm = 1000;
-    zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-    zmq_setsockopt(sock, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
+    return (zsock_options_t){
+        .name = "alerts",
+        .type = ZMQ_PUB,
+        .endpoint = endpoint,
+        .sndhwm = hwm > 0 ? hwm : ZSOCK_HWM_NONE, /* alerts_hwm = 0: no limit, as libzmq's 0 */
+        .rcvhwm = 1000,
+        .maxmsgsize = 1024,
+        .peer_timeout = peer_timeout,
+    };
 }
 
 int alerts_open(alerts_t *al, void *zctx, const char *endpoint, int hwm, double peer_timeout,
                 char *err, size_t errlen)
 {
-    al->sock = zmq_socket(zctx, ZMQ_PUB);
-    if (!al->sock) {
-        snprintf(err, errlen, "alerts: zmq_socket(PUB): %s", zmq_strerror(errno));
-        return -1;
-    }
-    int linger = 0;
-    zmq_setsockopt(al->sock, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(al->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    set_inbound_limits(al->sock);
-    if (server_peer_timeout(al->sock, peer_timeout, err, errlen) != 0)
-        return -1;
-    if (zmq_bind(al->sock, endpoint) != 0) {
-        snprintf(err, errlen, "alerts: cannot bind %s: %s", endpoint, zmq_strerror(errno));
-        return -1;
-    }
-    return 0;
+    /* nothing to read: not polled, and no loop needed */
+    zsock_options_t o = socket_options(endpoint, hwm, peer_timeout);
+    return zsock_open(&al->zs, NULL, zctx, &o, NULL, al, err, errlen);
 }
 
 /* ---- gated subscriptions (CURVE) ------------------------------------------ */
@@ -310,7 +303,7 @@ static bool has_prefix(const char *s, size_t len, const char *prefix, size_t ple
 static int admit(alerts_t *al, const access_key_t *k, int opt, const char *topic, size_t tlen)
 {
     if (k->see_all)
-        return zmq_setsockopt(al->sock, opt, topic, tlen) == 0;
+        return zmq_setsockopt(al->zs.sock, opt, topic, tlen) == 0;
     const config_t *cfg = *al->cfg;
     char prefix[PROTO_MAX_ID_LEN + 16];
     /* Each cluster's heartbeat is "alert.<cluster>.heartbeat", under its
@@ -322,7 +315,7 @@ static int admit(alerts_t *al, const access_key_t *k, int opt, const char *topic
         int plen = snprintf(prefix, sizeof prefix, "alert.%s.", cfg->clusters[c].id);
         if (keys_may_see(k, (int)c) && plen > 0 && (size_t)plen < sizeof prefix &&
             has_prefix(topic, tlen, prefix, (size_t)plen))
-            return zmq_setsockopt(al->sock, opt, topic, tlen) == 0;
+            return zmq_setsockopt(al->zs.sock, opt, topic, tlen) == 0;
     }
     /* wider: each visible cluster's prefix it covers */
     int n = 0;
@@ -330,17 +323,17 @@ static int admit(alerts_t *al, const access_key_t *k, int opt, const char *topic
         int plen = snprintf(prefix, sizeof prefix, "alert.%s.", cfg->clusters[c].id);
         if (keys_may_see(k, (int)c) && plen > 0 && (size_t)plen < sizeof prefix &&
             has_prefix(prefix, (size_t)plen, topic, tlen))
-            n += zmq_setsockopt(al->sock, opt, prefix, (size_t)plen) == 0;
+            n += zmq_setsockopt(al->zs.sock, opt, prefix, (size_t)plen) == 0;
     }
     return n;
 }
 
-static bool on_subscription(zpoll_t *zp)
+static bool on_subscription(zsock_t *zs)
 {
-    alerts_t *al = zp->data;
+    alerts_t *al = zs->data;
     zmq_msg_t m;
     zmq_msg_init(&m);
-    if (zmq_msg_recv(&m, al->sock, ZMQ_DONTWAIT) < 0) {
+    if (zmq_msg_recv(&m, al->zs.sock, ZMQ_DONTWAIT) < 0) {
         zmq_msg_close(&m);
         return false;
     }
@@ -377,90 +370,65 @@ static bool on_subscription(zpoll_t *zp)
 int alerts_open_gated(alerts_t *al, struct server *srv, char *err, size_t errlen)
 {
     const config_t *cfg = srv->cfg;
-    int hwm = (int)cfg->alerts_hwm, on = 1, linger = 0;
     al->srv = srv;
     al->gated = true;
     al->keys = &srv->keys;
     al->cfg = &srv->cfg;
-    al->sock = zmq_socket(srv->zctx, ZMQ_XPUB);
-    if (!al->sock) {
-        snprintf(err, errlen, "alerts: zmq_socket(XPUB): %s", zmq_strerror(errno));
+    zsock_options_t o = socket_options(cfg->alerts, (int)cfg->alerts_hwm, cfg->peer_timeout);
+    o.type = ZMQ_XPUB;
+    o.xpub_manual = true;
+    o.curve_secret = srv->curve_key.secret_z85;
+    o.zap_domain = ZAP_DOMAIN_ALERTS;
+    if (zsock_open(&al->zs, &srv->loop, srv->zctx, &o, on_subscription, al, err, errlen) != 0)
         return -1;
-    }
-    zmq_setsockopt(al->sock, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(al->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    set_inbound_limits(al->sock);
-    zmq_setsockopt(al->sock, ZMQ_XPUB_MANUAL, &on, sizeof on);
-    if (server_peer_timeout(al->sock, cfg->peer_timeout, err, errlen) != 0 ||
-        server_secure_socket(srv, al->sock, ZAP_DOMAIN_ALERTS, err, errlen) != 0)
-        return -1;
-    if (zmq_bind(al->sock, cfg->alerts) != 0) {
-        snprintf(err, errlen, "alerts: cannot bind %s: %s", cfg->alerts, zmq_strerror(errno));
-        return -1;
-    }
     size_t blen = sizeof al->bound;
-    if (zmq_getsockopt(al->sock, ZMQ_LAST_ENDPOINT, al->bound, &blen) != 0)
+    if (zmq_getsockopt(al->zs.sock, ZMQ_LAST_ENDPOINT, al->bound, &blen) != 0)
         snprintf(al->bound, sizeof al->bound, "%s", cfg->alerts);
-    int rc = zpoll_start(&srv->loop, &al->zp, al->sock, on_subscription, al);
-    if (rc < 0) {
-        snprintf(err, errlen, "alerts: cannot watch the socket: %s", uv_strerror(rc));
-        return -1;
-    }
     return 0;
 }
 
 /* A send may consume the edge that announced a subscription: look again. */
 static void after_send(alerts_t *al)
 {
-    if (al->gated)
-        zpoll_kick(&al->zp);
+    zsock_kick(&al->zs); /* a no-op on the plain PUB, which is not polled */
 }
 
 static void bind_again(alerts_t *al)
 {
     const char *ep = (*al->cfg)->alerts;
-    if (zmq_bind(al->sock, ep) != 0) {
+    if (zmq_bind(al->zs.sock, ep) != 0) {
         log_warn("alerts: cannot bind %s again (retrying each second)", ep);
         al->rebind_pending = true;
         return;
     }
     size_t blen = sizeof al->bound;
-    if (zmq_getsockopt(al->sock, ZMQ_LAST_ENDPOINT, al->bound, &blen) != 0)
+    if (zmq_getsockopt(al->zs.sock, ZMQ_LAST_ENDPOINT, al->bound, &blen) != 0)
         snprintf(al->bound, sizeof al->bound, "%s", ep);
     al->rebind_pending = false;
 }
 
 void alerts_rebind(alerts_t *al)
 {
-    if (!al->gated || !al->sock)
+    if (!al->gated || !al->zs.sock)
         return;
     al->rebinds++;
-    if (!al->rebind_pending && zmq_unbind(al->sock, al->bound) != 0)
+    if (!al->rebind_pending && zmq_unbind(al->zs.sock, al->bound) != 0)
         log_warn("alerts: unbind %s", al->bound);
     log_info("alerts: subscribers reconnect under the new keys (%s bound again)", al->bound);
     bind_again(al);
     after_send(al); /* the unsubscriptions of the dropped pipes are queued: read them */
 }
 
-static void zp_closed(zpoll_t *zp)
+void alerts_stop(alerts_t *al)
 {
-    alerts_t *al = zp->data;
-    if (al->on_closed)
-        al->on_closed(al->srv);
-}
-
-void alerts_stop(alerts_t *al, void (*on_closed)(struct server *))
-{
-    al->on_closed = on_closed;
-    al->zp.data = al;
-    zpoll_close(&al->zp, zp_closed);
+    zsock_close(&al->zs, NULL, NULL);
 }
 
 int alerts_publish(alerts_t *al, proto_alert_t *a)
 {
     char topic[PROTO_MAX_ID_LEN + 32];
     char err[PROTO_ERRLEN];
-    if (!al->sock) {
+    if (!al->zs.sock) {
         al->send_errors++;
         return -1;
     }
@@ -478,8 +446,8 @@ int alerts_publish(alerts_t *al, proto_alert_t *a)
         al->send_errors++;
         return -1;
     }
-    if (zmq_send(al->sock, topic, (size_t)tlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_send(al->sock, al->buf.data, al->buf.size, ZMQ_DONTWAIT) < 0) {
+    if (zmq_send(al->zs.sock, topic, (size_t)tlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(al->zs.sock, al->buf.data, al->buf.size, ZMQ_DONTWAIT) < 0) {
         log_warn("alert %.*s seq %llu: publish failed", PROTO_STR_ARG(a->id),
                  (unsigned long long)a->seq);
         al->send_errors++;
@@ -500,7 +468,7 @@ int alerts_publish(alerts_t *al, proto_alert_t *a)
 void alerts_heartbeat(alerts_t *al, const config_t *cfg, int64_t now_ms)
 {
     char topic[PROTO_MAX_ID_LEN + 32], err[PROTO_ERRLEN];
-    if (!al->sock)
+    if (!al->zs.sock)
         return;
     if (al->rebind_pending)
         bind_again(al);
@@ -511,8 +479,8 @@ void alerts_heartbeat(alerts_t *al, const config_t *cfg, int64_t now_ms)
         int tlen = proto_heartbeat_topic(hb.cluster, topic, sizeof topic);
         if (tlen < 0 || proto_heartbeat_encode(&hb, &al->buf, err, sizeof err) != PROTO_OK)
             continue; /* a config id always fits and encodes */
-        if (zmq_send(al->sock, topic, (size_t)tlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-            zmq_send(al->sock, al->buf.data, al->buf.size, ZMQ_DONTWAIT) < 0)
+        if (zmq_send(al->zs.sock, topic, (size_t)tlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+            zmq_send(al->zs.sock, al->buf.data, al->buf.size, ZMQ_DONTWAIT) < 0)
             al->send_errors++;
     }
     after_send(al);
@@ -520,9 +488,7 @@ void alerts_heartbeat(alerts_t *al, const config_t *cfg, int64_t now_ms)
 
 void alerts_close(alerts_t *al)
 {
-    if (al->sock)
-        zmq_close(al->sock);
-    al->sock = NULL;
+    zsock_close(&al->zs, NULL, NULL); /* a no-op after alerts_stop */
     if (al->seq_fd >= 0)
         close(al->seq_fd);
     al->seq_fd = -1;

@@ -28,7 +28,7 @@
 #include "daemon/config.h"
 #include "daemon/keys.h"
 #include "daemon/log.h"
-#include "daemon/zpoll.h"
+#include "daemon/zsock.h"
 #include "proto/proto.h"
 
 struct server;
@@ -41,16 +41,14 @@ typedef struct {
 } alerts_seq_t;
 
 typedef struct {
-    void *sock;              /* owned: closed by alerts_close */
+    zsock_t zs;              /* the PUB, or the gated XPUB (zs.sock) */
     /* gated (CURVE): the XPUB's subscriptions, checked against the keys */
     bool gated;
-    zpoll_t zp;
     keys_t *const *keys;     /* the server's, through reloads */
     config_t *const *cfg;
     uint64_t subs_admitted, subs_refused;
     log_throttle_t log;
     struct server *srv;
-    void (*on_closed)(struct server *);
     char bound[256];         /* ZMQ_LAST_ENDPOINT: what to unbind */
     bool rebind_pending;     /* unbound, the bind again failed: retried by the heartbeat */
     uint64_t rebinds;
@@ -95,13 +93,15 @@ void alerts_seq_raise(alerts_t *al, const char *cluster, uint64_t seq);
 void alerts_seqs_raise_floor(alerts_t *al, uint64_t floor);
 
 /* Binds a PUB socket on endpoint with high-water mark hwm (messages queued
- * per subscriber); a subscriber stalled for peer_timeout seconds is dropped
- * (server_peer_timeout; 0 = never). Returns 0, or -1 with the reason in err. */
+ * per subscriber; 0: no limit); a subscriber stalled for peer_timeout
+ * seconds is dropped (zsock.h; 0 = never). Nothing reads it, so it needs no
+ * loop. Returns 0, or -1 with the reason in err. */
 int alerts_open(alerts_t *al, void *zctx, const char *endpoint, int hwm, double peer_timeout,
                 char *err, size_t errlen);
 
-/* The CURVE variant: an XPUB made secure by srv (server_secure_socket) and
- * bound; subscriptions are read on srv's loop and admitted by key. */
+/* The CURVE variant: an XPUB made a CURVE server with srv's key (ZAP domain
+ * "alerts") and bound; subscriptions are read on srv's loop and admitted
+ * by key. */
 int alerts_open_gated(alerts_t *al, struct server *srv, char *err, size_t errlen);
 
 /*
@@ -114,9 +114,10 @@ int alerts_open_gated(alerts_t *al, struct server *srv, char *err, size_t errlen
  */
 void alerts_rebind(alerts_t *al);
 
-/* Stops reading subscriptions (gated only); on_closed(srv) runs once the
- * loop handles are closed. alerts_close() then closes the socket. */
-void alerts_stop(alerts_t *al, void (*on_closed)(struct server *));
+/* Closes the socket (zsock_close): the plain PUB at once, the gated XPUB
+ * once the loop has closed its handles. Publishing after it fails (counted
+ * in send_errors). */
+void alerts_stop(alerts_t *al);
 
 /* Gives a->seq the next sequence number of a->cluster, encodes and sends it.
  * Returns 0 or -1 (logged and counted; the alert is lost for subscribers, not
@@ -128,6 +129,9 @@ int alerts_publish(alerts_t *al, proto_alert_t *a);
  * second), so a subscriber that lost a cluster's latest alerts notices. */
 void alerts_heartbeat(alerts_t *al, const config_t *cfg, int64_t now_ms);
 
+/* Frees what alerts_init made; closes the socket if alerts_stop did not
+ * (a plain PUB: tests without a loop). The gated XPUB's close must have
+ * completed by then. */
 void alerts_close(alerts_t *al);
 
 #endif

@@ -372,11 +372,11 @@ static void dispatch(control_t *c, envelope_t *env, msgpack_packer *pk)
     control_reply_error(pk, reason);
 }
 
-static bool on_message(zpoll_t *zp)
+static bool on_message(zsock_t *zs)
 {
-    control_t *c = zp->data;
+    control_t *c = zs->data;
     envelope_t env;
-    if (envelope_recv(c->sock, &env) <= 0)
+    if (envelope_recv(c->zs.sock, &env) <= 0)
         return false;
     c->requests++;
     c->caller = NULL;
@@ -388,7 +388,7 @@ static bool on_message(zpoll_t *zp)
     msgpack_packer pk;
     msgpack_packer_init(&pk, &c->out, msgpack_sbuffer_write);
     dispatch(c, &env, &pk);
-    if (envelope_reply(c->sock, &env, c->out.data, c->out.size) != 0 && errno != EHOSTUNREACH) {
+    if (envelope_reply(c->zs.sock, &env, c->out.data, c->out.size) != 0 && errno != EHOSTUNREACH) {
         c->errors++;
         log_warn("control: reply not sent");
     }
@@ -402,53 +402,36 @@ int control_start(control_t *c, struct server *srv, const char *endpoint, char *
     memset(c, 0, sizeof *c);
     c->srv = srv;
     msgpack_sbuffer_init(&c->out);
-    c->sock = zmq_socket(srv->zctx, ZMQ_ROUTER);
-    if (!c->sock) {
-        snprintf(err, errlen, "control: zmq_socket(ROUTER): %s", zmq_strerror(errno));
+    zsock_options_t o = {
+        .name = "control",
+        .type = ZMQ_ROUTER,
+        .endpoint = endpoint,
+        /* Requests are small (CONTROL_MAX_REQUEST), but ZeroMQ answers a
+         * frame over ZMQ_MAXMSGSIZE by dropping the connection, which a
+         * client sees as silence: let frames up to CONTROL_MAX_FRAME through
+         * so that dispatch can refuse them with a reply naming the limit. */
+        .maxmsgsize = CONTROL_MAX_FRAME,
+        .peer_timeout = srv->cfg->peer_timeout,
+        .curve_secret = srv->curve ? srv->curve_key.secret_z85 : NULL,
+        .zap_domain = ZAP_DOMAIN_CONTROL,
+    };
+    if (zsock_open(&c->zs, &srv->loop, srv->zctx, &o, on_message, c, err, errlen) != 0)
         return -1;
-    }
-    int linger = 0;
-    /* Requests are small (CONTROL_MAX_REQUEST), but ZeroMQ answers a frame
-     * over ZMQ_MAXMSGSIZE by dropping the connection, which a client sees as
-     * silence: let frames up to CONTROL_MAX_FRAME through so that dispatch
-     * can refuse them with a reply naming the limit. */
-    int64_t maxmsg = CONTROL_MAX_FRAME;
-    zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-    if (server_peer_timeout(c->sock, srv->cfg->peer_timeout, err, errlen) != 0 ||
-        server_secure_socket(srv, c->sock, ZAP_DOMAIN_CONTROL, err, errlen) != 0)
-        return -1;
-    if (zmq_bind(c->sock, endpoint) != 0) {
-        snprintf(err, errlen, "control: cannot bind %s: %s", endpoint, zmq_strerror(errno));
-        return -1;
-    }
     /* The umask made the socket file the daemon user's only; its group may
      * use clustermonctl too (README "The service"). */
     if (strncmp(endpoint, "ipc://", 6) == 0 && endpoint[6] != '@' &&
         chmod(endpoint + 6, 0770) != 0)
         log_warn("control: chmod 0770 %s", endpoint + 6);
-    int rc = zpoll_start(&srv->loop, &c->zp, c->sock, on_message, c);
-    if (rc < 0) {
-        snprintf(err, errlen, "control: cannot watch the socket: %s", uv_strerror(rc));
-        return -1;
-    }
     return 0;
 }
 
-static void zp_closed(zpoll_t *zp)
+static void closed(void *data)
 {
-    control_t *c = zp->data;
-    if (c->sock)
-        zmq_close(c->sock);
-    c->sock = NULL;
+    control_t *c = data;
     msgpack_sbuffer_destroy(&c->out);
-    if (c->on_closed)
-        c->on_closed(c->srv);
 }
 
-void control_close(control_t *c, void (*on_closed)(struct server *))
+void control_close(control_t *c)
 {
-    c->on_closed = on_closed;
-    c->zp.data = c;
-    zpoll_close(&c->zp, zp_closed);
+    zsock_close(&c->zs, closed, c);
 }

@@ -17,15 +17,14 @@
 
 #include "daemon/keys.h"
 #include "daemon/log.h"
-#include "daemon/zpoll.h"
+#include "daemon/zsock.h"
 #include "proto/proto.h"
 
 struct server;
 
 typedef struct {
     struct server *srv;
-    void *sock;              /* owned */
-    zpoll_t zp;
+    zsock_t zs;              /* the ROUTER (zs.sock) */
     msgpack_sbuffer out;     /* reused reply buffer */
     uint64_t requests, errors;
     uint64_t denied;         /* commands refused for the caller's key */
@@ -37,7 +36,6 @@ typedef struct {
      * requests, or if the key was revoked); handlers that filter by key,
      * like alerts, read it. */
     const access_key_t *caller;
-    void (*on_closed)(struct server *);
 } control_t;
 
 /*
@@ -88,7 +86,10 @@ void control_pack_kv_str(msgpack_packer *pk, const char *key, const char *v);
 void control_pack_kv_bool(msgpack_packer *pk, const char *key, bool v);
 void control_reply_error(msgpack_packer *pk, const char *reason);
 
+/* Binds the ROUTER on endpoint and starts reading. Returns 0 or -1 (err). */
 int control_start(control_t *c, struct server *srv, const char *endpoint, char *err, size_t errlen);
-void control_close(control_t *c, void (*on_closed)(struct server *));
+/* Stops reading; the socket and the reply buffer go once the loop has
+ * closed its handles (zsock_close). */
+void control_close(control_t *c);
 
 #endif

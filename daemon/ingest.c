@@ -34,7 +34,7 @@ static void send_ack(ingest_t *in, envelope_t *env, const proto_ack_t *ack)
             return;
         }
     }
-    if (envelope_reply(in->sock, env, in->out.data, in->out.size) != 0 && errno != EHOSTUNREACH)
+    if (envelope_reply(in->zs.sock, env, in->out.data, in->out.size) != 0 && errno != EHOSTUNREACH)
         log_warn("ingest: reply to seq %llu not sent", (unsigned long long)ack->seq);
 }
 
@@ -85,7 +85,7 @@ void ingest_release_acks(ingest_t *in, uint64_t synced)
         ingest_pending_t *p = &in->pending[in->pending_head];
         if (p->wal_pos > synced)
             break;
-        if (in->sock) {
+        if (in->zs.sock) {
             envelope_t env = {.has_delim = p->has_delim};
             zmq_msg_init(&env.id);
             zmq_msg_move(&env.id, &p->id);
@@ -100,7 +100,7 @@ void ingest_release_acks(ingest_t *in, uint64_t synced)
     }
     /* Sending outside on_message may have consumed the read edge. */
     if (sent)
-        zpoll_kick(&in->zp);
+        zsock_kick(&in->zs);
 }
 
 void ingest_log_tick(ingest_t *in, int64_t now)
@@ -605,11 +605,11 @@ void ingest_recovered(ingest_t *in)
     streams_all_live(&in->streams, (int64_t)uv_now(&in->srv->loop));
 }
 
-static bool on_message(zpoll_t *zp)
+static bool on_message(zsock_t *zs)
 {
-    ingest_t *in = zp->data;
+    ingest_t *in = zs->data;
     envelope_t env;
-    int rc = envelope_recv(in->sock, &env);
+    int rc = envelope_recv(in->zs.sock, &env);
     if (rc <= 0)
         return false;
     if (!env.well_formed) {
@@ -643,47 +643,23 @@ void ingest_init(ingest_t *in, struct server *srv)
 int ingest_start(ingest_t *in, const char *endpoint, char *err, size_t errlen)
 {
     server_t *srv = in->srv;
-    in->sock = zmq_socket(srv->zctx, ZMQ_ROUTER);
-    if (!in->sock) {
-        snprintf(err, errlen, "ingest: zmq_socket(ROUTER): %s", zmq_strerror(errno));
-        return -1;
-    }
-    int linger = 0, hwm = 10000;
-    int64_t maxmsg = INGEST_MAX_FRAME;
-    zmq_setsockopt(in->sock, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(in->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(in->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(in->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-    if (server_peer_timeout(in->sock, srv->cfg->peer_timeout, err, errlen) != 0 ||
-        server_secure_socket(srv, in->sock, ZAP_DOMAIN_INGEST, err, errlen) != 0)
-        return -1;
-    if (zmq_bind(in->sock, endpoint) != 0) {
-        snprintf(err, errlen, "ingest: cannot bind %s: %s", endpoint, zmq_strerror(errno));
-        return -1;
-    }
-    int rc = zpoll_start(&srv->loop, &in->zp, in->sock, on_message, in);
-    if (rc < 0) {
-        snprintf(err, errlen, "ingest: cannot watch the socket: %s", uv_strerror(rc));
-        return -1;
-    }
-    return 0;
+    zsock_options_t o = {
+        .name = "ingest",
+        .type = ZMQ_ROUTER,
+        .endpoint = endpoint,
+        .sndhwm = 10000,
+        .rcvhwm = 10000,
+        .maxmsgsize = INGEST_MAX_FRAME,
+        .peer_timeout = srv->cfg->peer_timeout,
+        .curve_secret = srv->curve ? srv->curve_key.secret_z85 : NULL,
+        .zap_domain = ZAP_DOMAIN_INGEST,
+    };
+    return zsock_open(&in->zs, &srv->loop, srv->zctx, &o, on_message, in, err, errlen);
 }
 
-static void zp_closed(zpoll_t *zp)
+void ingest_close(ingest_t *in)
 {
-    ingest_t *in = zp->data;
-    if (in->sock)
-        zmq_close(in->sock);
-    in->sock = NULL;
-    if (in->on_closed)
-        in->on_closed(in->srv);
-}
-
-void ingest_close(ingest_t *in, void (*on_closed)(struct server *))
-{
-    in->on_closed = on_closed;
-    in->zp.data = in;
-    zpoll_close(&in->zp, zp_closed);
+    zsock_close(&in->zs, NULL, NULL);
 }
 
 void ingest_free(ingest_t *in)

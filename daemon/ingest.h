@@ -30,7 +30,7 @@
 #include "daemon/log.h"
 #include "daemon/record.h"
 #include "daemon/streams.h"
-#include "daemon/zpoll.h"
+#include "daemon/zsock.h"
 #include "proto/proto.h"
 
 struct server;
@@ -77,8 +77,7 @@ typedef struct {
 
 typedef struct {
     struct server *srv;
-    void *sock;                   /* owned */
-    zpoll_t zp;
+    zsock_t zs;                   /* the ROUTER (zs.sock) */
     proto_sample_t *samples;      /* PROTO_MAX_SAMPLES */
     ingest_resolved_t *resolved;  /* PROTO_MAX_SAMPLES */
     msgpack_sbuffer out;          /* reused reply buffer */
@@ -92,7 +91,6 @@ typedef struct {
     uint64_t replay_skipped;      /* WAL records that no longer resolve */
     ingest_bucket_t *buckets;     /* INGEST_BUCKETS, per connection */
     ingest_bucket_t global;       /* all connections together */
-    void (*on_closed)(struct server *);
 } ingest_t;
 
 /* Allocates the tables and buffers (once, for the daemon's life). */
@@ -113,8 +111,9 @@ void ingest_release_acks(ingest_t *in, uint64_t synced);
  * the daemon cannot know which agents were sending before it stopped. */
 void ingest_recovered(ingest_t *in);
 
-/* Stops reading; on_closed(srv) runs once the loop handles are closed and the socket is. */
-void ingest_close(ingest_t *in, void (*on_closed)(struct server *));
+/* Stops reading; the socket is closed once the loop has closed its handles
+ * (zsock_close). ingest_free() may follow once the loop has run out. */
+void ingest_close(ingest_t *in);
 
 /* Closes a second of nack logging: says how many nacks were not logged
  * (called per nack and from the cron, so the count is said after a flood). */

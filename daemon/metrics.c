@@ -156,7 +156,8 @@ int metrics_start(metrics_t *m, struct server *srv, char *err, size_t errlen)
 {
     memset(m, 0, sizeof *m);
     m->srv = srv;
-    void *targets[METRICS_NSOCKS] = {srv->ingest.sock, srv->alerts.sock, srv->control.sock};
+    void *targets[METRICS_NSOCKS] = {srv->ingest.zs.sock, srv->alerts.zs.sock,
+                                      srv->control.zs.sock};
     for (int i = 0; i < METRICS_NSOCKS; i++) {
         metrics_peers_t *p = &m->peers[i];
         p->m = m;

@@ -105,7 +105,6 @@ typedef struct server {
     uint64_t reloads;
     reload_status_t reload;    /* how the last reload went, what waits for a restart */
     uv_signal_t sig_int, sig_term, sig_hup;
-    int open;                  /* handles and sockets still closing */
     bool stopping;
     int exit_status;
     int64_t started_ms;
@@ -122,20 +121,6 @@ typedef struct server {
  */
 int server_open(server_t *srv, const server_source_t *src, config_t **cfg, registry_t **reg,
                 char *err, size_t errlen);
-
-/* Before binding a socket: with CURVE on, makes it a CURVE server whose
- * clients the ZAP handler admits under domain (ZAP_DOMAIN_*). A no-op
- * without CURVE. Returns 0 or -1 (err). */
-int server_secure_socket(server_t *srv, void *sock, const char *domain, char *err, size_t errlen);
-
-/* Before binding a socket peers connect to: ZMTP heartbeats (a PING every
- * seconds/2; no traffic for seconds/2 after one and the peer is dropped) and
- * a handshake deadline of seconds, so a peer that stalls in its handshake or
- * in the middle of a frame is disconnected within [daemon] peer_timeout
- * seconds and its buffers freed. Applies to connections accepted after the
- * bind (libzmq copies options at bind), hence not reloadable. seconds <= 0:
- * a no-op. Returns 0 or -1 (err). */
-int server_peer_timeout(void *sock, double seconds, char *err, size_t errlen);
 
 /* Runs until stopped; returns the exit status. */
 int server_run(server_t *srv);

@@ -94,15 +94,15 @@ static int send_frame(void *sock, const void *data, size_t len, bool more)
     return zmq_send(sock, data, len, more ? ZMQ_SNDMORE : 0) < 0 ? -1 : 0;
 }
 
-static bool on_message(zpoll_t *zp)
+static bool on_message(zsock_t *zs)
 {
-    zap_t *z = zp->data;
+    zap_t *z = zs->data;
     zmq_msg_t f[ZAP_MAX_FRAMES];
     int n = 0, more = 1;
     while (more) {
         zmq_msg_t m;
         zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, z->sock, ZMQ_DONTWAIT) < 0) {
+        if (zmq_msg_recv(&m, z->zs.sock, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&m);
             if (n == 0)
                 return false; /* EAGAIN: nothing queued */
@@ -135,11 +135,12 @@ static bool on_message(zpoll_t *zp)
     /* The reply echoes the request id; a REP must answer every request. */
     const void *rid = kept > F_REQUEST_ID ? zmq_msg_data(&f[F_REQUEST_ID]) : "";
     size_t rlen = kept > F_REQUEST_ID ? zmq_msg_size(&f[F_REQUEST_ID]) : 0;
-    if (send_frame(z->sock, "1.0", 3, true) != 0 || send_frame(z->sock, rid, rlen, true) != 0 ||
-        send_frame(z->sock, code, 3, true) != 0 ||
-        send_frame(z->sock, ok ? "OK" : why, ok ? 2 : strlen(why), true) != 0 ||
-        send_frame(z->sock, user_id, strlen(user_id), true) != 0 ||
-        send_frame(z->sock, "", 0, false) != 0)
+    void *sock = z->zs.sock;
+    if (send_frame(sock, "1.0", 3, true) != 0 || send_frame(sock, rid, rlen, true) != 0 ||
+        send_frame(sock, code, 3, true) != 0 ||
+        send_frame(sock, ok ? "OK" : why, ok ? 2 : strlen(why), true) != 0 ||
+        send_frame(sock, user_id, strlen(user_id), true) != 0 ||
+        send_frame(sock, "", 0, false) != 0)
         log_warn("zap: reply not sent");
     for (int i = 0; i < kept; i++)
         zmq_msg_close(&f[i]);
@@ -150,38 +151,12 @@ int zap_start(zap_t *z, struct server *srv, char *err, size_t errlen)
 {
     memset(z, 0, sizeof *z);
     z->srv = srv;
-    z->sock = zmq_socket(srv->zctx, ZMQ_REP);
-    if (!z->sock) {
-        snprintf(err, errlen, "zap: zmq_socket(REP): %s", zmq_strerror(errno));
-        return -1;
-    }
-    int linger = 0;
-    zmq_setsockopt(z->sock, ZMQ_LINGER, &linger, sizeof linger);
-    if (zmq_bind(z->sock, ZAP_ENDPOINT) != 0) {
-        snprintf(err, errlen, "zap: cannot bind %s: %s", ZAP_ENDPOINT, zmq_strerror(errno));
-        return -1;
-    }
-    int rc = zpoll_start(&srv->loop, &z->zp, z->sock, on_message, z);
-    if (rc < 0) {
-        snprintf(err, errlen, "zap: cannot watch the socket: %s", uv_strerror(rc));
-        return -1;
-    }
-    return 0;
+    /* libzmq's own sessions are the only peers: no limits, no CURVE */
+    zsock_options_t o = {.name = "zap", .type = ZMQ_REP, .endpoint = ZAP_ENDPOINT};
+    return zsock_open(&z->zs, &srv->loop, srv->zctx, &o, on_message, z, err, errlen);
 }
 
-static void zp_closed(zpoll_t *zp)
+void zap_close(zap_t *z)
 {
-    zap_t *z = zp->data;
-    if (z->sock)
-        zmq_close(z->sock);
-    z->sock = NULL;
-    if (z->on_closed)
-        z->on_closed(z->srv);
-}
-
-void zap_close(zap_t *z, void (*on_closed)(struct server *))
-{
-    z->on_closed = on_closed;
-    z->zp.data = z;
-    zpoll_close(&z->zp, zp_closed);
+    zsock_close(&z->zs, NULL, NULL);
 }

@@ -4,8 +4,8 @@
  *
  * With CURVE on, libzmq's I/O threads ask inproc://zeromq.zap.01 whether
  * each new connection's client key may connect; that REP socket lives here,
- * driven by zpoll like the others, so the answer is taken from the same key
- * table the sockets use afterwards (keys.h). Each socket carries a ZAP
+ * opened and driven by zsock like the others, so the answer is taken from
+ * the same key table the sockets use afterwards (keys.h). Each socket carries a ZAP
  * domain naming it ("ingest", "alerts", "control"); a key is admitted if it
  * is known and one of its roles may use that socket. The reply's User-Id is
  * the key's Z85 text, which every message from the connection then carries.
@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "daemon/log.h"
-#include "daemon/zpoll.h"
+#include "daemon/zsock.h"
 
 struct server;
 
@@ -28,16 +28,16 @@ struct server;
 
 typedef struct {
     struct server *srv;
-    void *sock;             /* owned: REP on inproc://zeromq.zap.01 */
-    zpoll_t zp;
+    zsock_t zs;             /* REP on inproc://zeromq.zap.01 */
     uint64_t admitted, refused, bad_requests;
     log_throttle_t log;
-    void (*on_closed)(struct server *);
 } zap_t;
 
+/* Binds the handler's REP and starts answering. Returns 0 or -1 (err). */
 int zap_start(zap_t *z, struct server *srv, char *err, size_t errlen);
-/* on_closed(srv) runs once the loop handles are closed and the socket is. */
-void zap_close(zap_t *z, void (*on_closed)(struct server *));
+/* Stops answering; the socket is closed once the loop has closed its
+ * handles (zsock_close). Safe on a zap that never started. */
+void zap_close(zap_t *z);
 
 /* The roles (KEY_ROLE_*) that may connect to the socket of a ZAP domain. */
 unsigned zap_domain_roles(const char *domain, size_t len);

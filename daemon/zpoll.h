@@ -11,7 +11,9 @@
  *
  * The socket is borrowed: the owner creates it and closes it (zmq_close)
  * only after zpoll_close()'s callback ran. Nothing here reads or closes the
- * fd itself.
+ * fd itself. The daemon's sockets have that owner in zsock.h, which opens,
+ * polls and closes a socket as one object; metrics.c's monitor sockets use
+ * zpoll directly.
  */
 #ifndef CLUSTERMON_ZPOLL_H
 #define CLUSTERMON_ZPOLL_H

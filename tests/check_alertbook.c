@@ -119,7 +119,7 @@ static void send_probe(unsigned n)
     char probe[32];
     int len = snprintf(probe, sizeof probe, "probe.%u", n);
 
-    ck_assert_int_eq(zmq_send(al.sock, probe, (size_t)len, ZMQ_DONTWAIT), len);
+    ck_assert_int_eq(zmq_send(al.zs.sock, probe, (size_t)len, ZMQ_DONTWAIT), len);
 }
 
 /* Proves that the SUB has seen everything published before this call and
@@ -1256,7 +1256,7 @@ START_TEST(test_seq_from_global_file)
     for (int i = 0; i < 500; i++) { /* until the subscription reaches the new PUB */
         char probe[16];
         zmq_pollitem_t item = {.socket = sub, .events = ZMQ_POLLIN};
-        ck_assert_int_eq(zmq_send(al.sock, "probe.x", 7, ZMQ_DONTWAIT), 7);
+        ck_assert_int_eq(zmq_send(al.zs.sock, "probe.x", 7, ZMQ_DONTWAIT), 7);
         if (zmq_poll(&item, 1, 10) == 1 && zmq_recv(sub, probe, sizeof probe, 0) >= 0)
             break;
     }

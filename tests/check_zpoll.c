@@ -1,5 +1,6 @@
 /*
- * check_zpoll.c -- a ZeroMQ socket driven from the libuv loop (daemon/zpoll.c).
+ * check_zpoll.c -- a ZeroMQ socket driven from the libuv loop (daemon/zpoll.c,
+ * daemon/zsock.c).
  *
  * Loop tests in libuv's manner: each builds its own loop, drives a ROUTER
  * bound on inproc:// through zpoll, counts callbacks, and ends by closing
@@ -14,6 +15,12 @@
  * socket was watched (no edge will ever come for them), and more queued
  * messages than one wake may handle (the rest must resume from the idle
  * handle).
+ *
+ * The "zsock" case covers the socket wrapper on top (daemon/zsock.c): open
+ * from an options struct, serve, close with exactly one close callback and a
+ * clean uv_loop_close() (and zmq_ctx_term() in the teardown, which would
+ * block on a socket left open), and a failed open whose error names the
+ * socket and the endpoint.
  */
 #include <check.h>
 #include <errno.h>
@@ -25,6 +32,7 @@
 #include <zmq.h>
 
 #include "daemon/zpoll.h"
+#include "daemon/zsock.h"
 
 #define ENDPOINT "inproc://check-zpoll"
 #define FLOOD_N 20000
@@ -379,6 +387,272 @@ START_TEST(test_same_loop_sender)
 }
 END_TEST
 
+/* ---- zsock: the socket's open and close ------------------------------------------------ */
+
+/* Each test: its own loop and context; zsocks opened through the wrapper;
+ * a DEALER to talk to them. Ends with every zsock closed, the loop run out,
+ * uv_loop_close() == 0 and each close callback run exactly once. */
+#define ZS_ENDPOINT "inproc://check-zsock"
+#define ZS_MESSAGES 300
+
+typedef struct {
+    uv_loop_t loop;
+    void *zctx, *dealer;
+    zsock_t zs, other;
+    uv_timer_t tick;
+    uint64_t deadline;
+    unsigned handled;
+    int closes;          /* close callbacks run, on this harness */
+    bool stopping, timed_out;
+} zharness_t;
+
+static zharness_t z;
+
+static void zs_setup(void)
+{
+    memset(&z, 0, sizeof z);
+    ck_assert_int_eq(uv_loop_init(&z.loop), 0);
+    z.zctx = zmq_ctx_new();
+    ck_assert_ptr_nonnull(z.zctx);
+}
+
+static void zs_teardown(void)
+{
+    if (z.dealer)
+        zmq_close(z.dealer);
+    /* would block forever on a socket the wrapper left open */
+    ck_assert_int_eq(zmq_ctx_term(z.zctx), 0);
+}
+
+static void zs_closed(void *data)
+{
+    zharness_t *t = data;
+    t->closes++;
+}
+
+/* [identity][body] in, the body echoed back. */
+static bool zs_message(zsock_t *zs)
+{
+    zharness_t *t = zs->data;
+    char id[256], body[64];
+    int idlen = zmq_recv(zs->sock, id, sizeof id, ZMQ_DONTWAIT);
+    if (idlen < 0) {
+        ck_assert_int_eq(errno, EAGAIN);
+        return false;
+    }
+    int n = zmq_recv(zs->sock, body, sizeof body, ZMQ_DONTWAIT);
+    ck_assert_int_ge(n, 0);
+    ck_assert_int_eq(zmq_send(zs->sock, id, (size_t)idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT), idlen);
+    ck_assert_int_eq(zmq_send(zs->sock, body, (size_t)n, ZMQ_DONTWAIT), n);
+    t->handled++;
+    return true;
+}
+
+static void zs_stop(zharness_t *t)
+{
+    if (t->stopping)
+        return;
+    t->stopping = true;
+    zsock_close(&t->zs, zs_closed, t);
+    zsock_close(&t->other, zs_closed, t);
+    uv_close((uv_handle_t *)&t->tick, NULL);
+}
+
+static void zs_tick(uv_timer_t *timer)
+{
+    zharness_t *t = timer->data;
+    bool done = t->handled >= ZS_MESSAGES;
+    if (!done && uv_now(&t->loop) < t->deadline)
+        return;
+    t->timed_out = !done;
+    zs_stop(t);
+}
+
+static void zs_start_tick(zharness_t *t)
+{
+    ck_assert_int_eq(uv_timer_init(&t->loop, &t->tick), 0);
+    t->tick.data = t;
+    t->deadline = uv_now(&t->loop) + DEADLINE_MS;
+    ck_assert_int_eq(uv_timer_start(&t->tick, zs_tick, 2, 2), 0);
+}
+
+static void zs_run_to_close(zharness_t *t, int closes)
+{
+    ck_assert_int_eq(uv_run(&t->loop, UV_RUN_DEFAULT), 0);
+    ck_assert_int_eq(uv_loop_close(&t->loop), 0);
+    ck_assert_int_eq(t->closes, closes);
+    ck_assert_ptr_null(t->zs.sock);
+    ck_assert_ptr_null(t->other.sock);
+}
+
+static zsock_options_t router_options(void)
+{
+    return (zsock_options_t){.name = "check", .type = ZMQ_ROUTER, .endpoint = ZS_ENDPOINT};
+}
+
+/* Opened, served, closed: every message answered, the socket closed before
+ * the one close callback, and the loop closes clean. */
+START_TEST(test_zsock_serve_and_close)
+{
+    char err[256] = "";
+    zsock_options_t o = router_options();
+    ck_assert_msg(zsock_open(&z.zs, &z.loop, z.zctx, &o, zs_message, &z, err, sizeof err) == 0,
+                  "%s", err);
+    ck_assert_ptr_nonnull(z.zs.sock);
+    ck_assert_ptr_eq(z.zs.data, &z);
+    z.dealer = zmq_socket(z.zctx, ZMQ_DEALER);
+    set_int(z.dealer, ZMQ_LINGER, 0);
+    ck_assert_int_eq(zmq_connect(z.dealer, ZS_ENDPOINT), 0);
+    for (uint32_t i = 0; i < ZS_MESSAGES; i++)
+        ck_assert_int_eq(zmq_send(z.dealer, &i, sizeof i, ZMQ_DONTWAIT), (int)sizeof i);
+    zs_start_tick(&z);
+    zs_run_to_close(&z, 2); /* z.other was never opened: closed at once */
+    ck_assert_msg(!z.timed_out, "stalled: %u of %u handled", z.handled, ZS_MESSAGES);
+    ck_assert_uint_eq(z.handled, ZS_MESSAGES);
+    for (uint32_t i = 0; i < ZS_MESSAGES; i++) {
+        uint32_t v;
+        ck_assert_int_eq(zmq_recv(z.dealer, &v, sizeof v, ZMQ_DONTWAIT), (int)sizeof v);
+        ck_assert_uint_eq(v, i);
+    }
+}
+END_TEST
+
+/* The close callback runs from the loop, not from zsock_close, and once:
+ * a second close is ignored. */
+START_TEST(test_zsock_close_once)
+{
+    char err[256] = "";
+    zsock_options_t o = router_options();
+    ck_assert_msg(zsock_open(&z.zs, &z.loop, z.zctx, &o, zs_message, &z, err, sizeof err) == 0,
+                  "%s", err);
+    zsock_close(&z.zs, zs_closed, &z);
+    ck_assert_int_eq(z.closes, 0);
+    ck_assert_ptr_nonnull(z.zs.sock); /* the loop handles go first */
+    zsock_close(&z.zs, zs_closed, &z);
+    ck_assert_int_eq(uv_run(&z.loop, UV_RUN_DEFAULT), 0);
+    ck_assert_int_eq(uv_loop_close(&z.loop), 0);
+    ck_assert_int_eq(z.closes, 1);
+    ck_assert_ptr_null(z.zs.sock);
+}
+END_TEST
+
+/* A zsock never opened (a start-up that failed before it) closes at once,
+ * with the data given to the close. */
+START_TEST(test_zsock_close_unopened)
+{
+    zsock_close(&z.zs, zs_closed, &z);
+    ck_assert_int_eq(z.closes, 1);
+    zsock_close(&z.zs, zs_closed, &z);
+    ck_assert_int_eq(z.closes, 1);
+    ck_assert_int_eq(uv_loop_close(&z.loop), 0);
+}
+END_TEST
+
+/* Not polled (a PUB nobody reads): no loop, closed at once. */
+START_TEST(test_zsock_unpolled)
+{
+    char err[256] = "";
+    zsock_options_t o = {.name = "pub", .type = ZMQ_PUB, .endpoint = ZS_ENDPOINT};
+    ck_assert_msg(zsock_open(&z.zs, NULL, z.zctx, &o, NULL, &z, err, sizeof err) == 0, "%s", err);
+    ck_assert(!z.zs.polled);
+    zsock_kick(&z.zs); /* harmless */
+    zsock_close(&z.zs, zs_closed, &z);
+    ck_assert_int_eq(z.closes, 1);
+    ck_assert_ptr_null(z.zs.sock);
+    ck_assert_int_eq(uv_loop_close(&z.loop), 0);
+}
+END_TEST
+
+/* A failed open names the socket and the endpoint; the owner still closes
+ * it, and the close callback still runs once. */
+static const struct {
+    const char *endpoint; /* the second socket's */
+    const char *reason;   /* in the error too */
+} open_errors[] = {
+    {ZS_ENDPOINT, "cannot bind inproc://check-zsock"}, /* taken by the first */
+    {"bogus://nowhere", "cannot bind bogus://nowhere"},
+    {"tcp://256.0.0.1:1", "cannot bind tcp://256.0.0.1:1"},
+};
+
+START_TEST(test_zsock_open_error)
+{
+    char err[256] = "";
+    zsock_options_t o = router_options();
+    ck_assert_msg(zsock_open(&z.zs, &z.loop, z.zctx, &o, zs_message, &z, err, sizeof err) == 0,
+                  "%s", err);
+    o.name = "second";
+    o.endpoint = open_errors[_i].endpoint;
+    ck_assert_int_eq(zsock_open(&z.other, &z.loop, z.zctx, &o, zs_message, &z, err, sizeof err),
+                     -1);
+    ck_assert_msg(strncmp(err, "second: ", 8) == 0, "err \"%s\" does not name the socket", err);
+    ck_assert_msg(strstr(err, open_errors[_i].reason) != NULL, "err \"%s\", expected \"%s\"", err,
+                  open_errors[_i].reason);
+    zsock_close(&z.zs, zs_closed, &z);
+    zsock_close(&z.other, zs_closed, &z);
+    zs_run_to_close(&z, 2);
+}
+END_TEST
+
+static int get_int(void *sock, int opt)
+{
+    int v = -12345;
+    size_t len = sizeof v;
+    ck_assert_int_eq(zmq_getsockopt(sock, opt, &v, &len), 0);
+    return v;
+}
+
+/* The options struct reaches the socket. */
+START_TEST(test_zsock_options)
+{
+    char err[256] = "";
+    zsock_options_t o = router_options();
+    o.sndhwm = 123;
+    o.rcvhwm = ZSOCK_HWM_NONE;
+    o.maxmsgsize = 4096;
+    o.linger = 7;
+    o.peer_timeout = 3;
+    ck_assert_msg(zsock_open(&z.zs, &z.loop, z.zctx, &o, zs_message, &z, err, sizeof err) == 0,
+                  "%s", err);
+    ck_assert_int_eq(get_int(z.zs.sock, ZMQ_SNDHWM), 123);
+    ck_assert_int_eq(get_int(z.zs.sock, ZMQ_RCVHWM), 0); /* libzmq's "no limit" */
+    ck_assert_int_eq(get_int(z.zs.sock, ZMQ_LINGER), 7);
+    ck_assert_int_eq(get_int(z.zs.sock, ZMQ_HEARTBEAT_IVL), 1500);
+    ck_assert_int_eq(get_int(z.zs.sock, ZMQ_HEARTBEAT_TIMEOUT), 1500);
+    ck_assert_int_eq(get_int(z.zs.sock, ZMQ_HANDSHAKE_IVL), 3000);
+    ck_assert_int_eq(get_int(z.zs.sock, ZMQ_MECHANISM), ZMQ_NULL);
+    int64_t max = 0;
+    size_t len = sizeof max;
+    ck_assert_int_eq(zmq_getsockopt(z.zs.sock, ZMQ_MAXMSGSIZE, &max, &len), 0);
+    ck_assert_int_eq(max, 4096);
+    zsock_close(&z.zs, zs_closed, &z);
+    zsock_close(&z.other, zs_closed, &z);
+    zs_run_to_close(&z, 2);
+}
+END_TEST
+
+/* With a secret key: a CURVE server under its ZAP domain. */
+START_TEST(test_zsock_curve)
+{
+    char pub[41], secret[41], err[256] = "", domain[32] = "";
+    if (!zmq_has("curve"))
+        return; /* this libzmq has no CURVE: nothing to check */
+    ck_assert_int_eq(zmq_curve_keypair(pub, secret), 0);
+    zsock_options_t o = router_options();
+    o.curve_secret = secret;
+    o.zap_domain = "ingest";
+    ck_assert_msg(zsock_open(&z.zs, &z.loop, z.zctx, &o, zs_message, &z, err, sizeof err) == 0,
+                  "%s", err);
+    ck_assert_int_eq(get_int(z.zs.sock, ZMQ_MECHANISM), ZMQ_CURVE);
+    ck_assert_int_eq(get_int(z.zs.sock, ZMQ_CURVE_SERVER), 1);
+    size_t len = sizeof domain;
+    ck_assert_int_eq(zmq_getsockopt(z.zs.sock, ZMQ_ZAP_DOMAIN, domain, &len), 0);
+    ck_assert_str_eq(domain, "ingest");
+    zsock_close(&z.zs, zs_closed, &z);
+    zsock_close(&z.other, zs_closed, &z);
+    zs_run_to_close(&z, 2);
+}
+END_TEST
+
 static Suite *zpoll_suite(void)
 {
     Suite *s = suite_create("zpoll");
@@ -394,6 +668,19 @@ static Suite *zpoll_suite(void)
     tcase_add_test(tc, test_close_before_run);
     tcase_add_test(tc, test_nothing_to_read);
     tcase_add_test(tc, test_same_loop_sender);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("zsock");
+    tcase_add_checked_fixture(tc, zs_setup, zs_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_zsock_serve_and_close);
+    tcase_add_test(tc, test_zsock_close_once);
+    tcase_add_test(tc, test_zsock_close_unopened);
+    tcase_add_test(tc, test_zsock_unpolled);
+    tcase_add_loop_test(tc, test_zsock_open_error, 0,
+                        (int)(sizeof open_errors / sizeof open_errors[0]));
+    tcase_add_test(tc, test_zsock_options);
+    tcase_add_test(tc, test_zsock_curve);
     suite_add_tcase(s, tc);
     return s;
 }
