@@ -129,7 +129,7 @@ static bool monitor_message(zpoll_t *zp)
         /* value is an errno: the peer went away mid-handshake (a port probe,
          * a client that gave up or timed out). Not a refusal. */
         p->handshakes_abandoned++;
-        if (log_throttle(&m->handshake_log, now, 5, "sockets", "failed handshakes"))
+        if (log_throttle(&m->abandon_log, now, 5, "sockets", "abandoned handshakes"))
             log_info("%s socket: a peer closed its connection before the ZeroMQ handshake "
                      "completed (%s): a port probe or a client that gave up",
                      name, value ? strerror((int)value) : "closed");

@@ -65,7 +65,8 @@ typedef struct metrics {
     metrics_peers_t peers[METRICS_NSOCKS];
     int closing_polls; /* zpolls still closing */
     void (*on_closed)(struct server *);
-    log_throttle_t handshake_log;
+    log_throttle_t handshake_log; /* failed handshakes (warnings) */
+    log_throttle_t abandon_log;   /* abandoned ones (info): apart, so probes never hide a failure */
     log_throttle_t disconnect_log;
     /* samples/s: (loop time, samples_applied) once a second, a ring */
     int64_t rate_ms[METRICS_RATE_SLOTS];
