@@ -83,7 +83,8 @@ json_t *alertjson_from_alert(const proto_alert_t *a)
 {
     json_t *o = json_object();
     const char *sev = a->severity < PROTO_SEV_COUNT ? proto_severity_name(a->severity) : NULL;
-    const char *state = a->state < PROTO_ALERT_STATE_COUNT ? proto_alert_state_name(a->state) : NULL;
+    const char *state =
+        a->state < PROTO_ALERT_STATE_COUNT ? proto_alert_state_name(a->state) : NULL;
     struct {
         const char *key;
         json_t *value;

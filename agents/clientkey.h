@@ -20,9 +20,9 @@
 #define CLIENTKEY_ENV_KEY "CLUSTERMON_KEY"
 
 typedef struct {
-    bool on;                                  /* CURVE: every socket gets clientkey_setup */
-    char server_public[KEYFILE_Z85_LEN + 1];  /* the daemon's public key, Z85 */
-    keyfile_t key;                            /* this client's pair, with its secret */
+    bool on;                                 /* CURVE: every socket gets clientkey_setup */
+    char server_public[KEYFILE_Z85_LEN + 1]; /* the daemon's public key, Z85 */
+    keyfile_t key;                           /* this client's pair, with its secret */
 } clientkey_t;
 
 /*

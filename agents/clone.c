@@ -146,8 +146,8 @@ bool clone_heartbeat(clone_t *c, proto_str_t cluster, uint64_t seq)
     return true;
 }
 
-int clone_snapshot(clone_t *c, void *ctx, const char *endpoint, const clientkey_t *key, int timeout_ms,
-                   clone_alert_cb cb, void *data, char *err, size_t errlen)
+int clone_snapshot(clone_t *c, void *ctx, const char *endpoint, const clientkey_t *key,
+                   int timeout_ms, clone_alert_cb cb, void *data, char *err, size_t errlen)
 {
     int rc = -1, linger = 0;
     msgpack_sbuffer req;
@@ -188,8 +188,10 @@ int clone_snapshot(clone_t *c, void *ctx, const char *endpoint, const clientkey_
         snprintf(err, errlen, "snapshot refused: %.*s", (int)reason.len, reason.ptr);
         goto out;
     }
-    const msgpack_object *seqs = proto_obj_get(&body, "seqs"), *alerts = proto_obj_get(&body, "alerts");
-    if (!seqs || seqs->type != MSGPACK_OBJECT_MAP || !alerts || alerts->type != MSGPACK_OBJECT_ARRAY) {
+    const msgpack_object *seqs = proto_obj_get(&body, "seqs"),
+                         *alerts = proto_obj_get(&body, "alerts");
+    if (!seqs || seqs->type != MSGPACK_OBJECT_MAP || !alerts ||
+        alerts->type != MSGPACK_OBJECT_ARRAY) {
         snprintf(err, errlen, "snapshot reply without seqs and alerts%s",
                  proto_obj_get(&body, "seq") ? " (a daemon with one global alert seq: upgrade it)"
                                              : "");
@@ -198,8 +200,10 @@ int clone_snapshot(clone_t *c, void *ctx, const char *endpoint, const clientkey_
     for (uint32_t i = 0; i < seqs->via.map.size; i++) {
         const msgpack_object_kv *kv = &seqs->via.map.ptr[i];
         if (kv->key.type != MSGPACK_OBJECT_STR || kv->key.via.str.size == 0 ||
-            kv->key.via.str.size > PROTO_MAX_ID_LEN || kv->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
-            snprintf(err, errlen, "snapshot reply: seqs entry %u is not a cluster and a seq", i + 1);
+            kv->key.via.str.size > PROTO_MAX_ID_LEN ||
+            kv->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+            snprintf(err, errlen, "snapshot reply: seqs entry %u is not a cluster and a seq",
+                     i + 1);
             goto out;
         }
     }
@@ -215,7 +219,7 @@ int clone_snapshot(clone_t *c, void *ctx, const char *endpoint, const clientkey_
         proto_alert_t a;
         if (o->type != MSGPACK_OBJECT_BIN ||
             proto_alert_decode(o->via.bin.ptr, o->via.bin.size, &a, why, sizeof why) != PROTO_OK)
-            continue; /* one bad entry does not spoil the rest */
+            continue;       /* one bad entry does not spoil the rest */
         apply_entry(c, &a); /* current to the snapshot's seqs, not its newest alert's */
         if (cb)
             cb(&a, data);

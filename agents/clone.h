@@ -28,8 +28,8 @@
 
 typedef struct {
     char *id;
-    int state;       /* proto_alert_state_t: firing or flapping */
-    uint64_t seq;    /* its cluster's seq of the last message about it */
+    int state;    /* proto_alert_state_t: firing or flapping */
+    uint64_t seq; /* its cluster's seq of the last message about it */
 } clone_entry_t;
 
 /* One cluster's last sequence number applied. */
@@ -39,13 +39,13 @@ typedef struct {
 } clone_seq_t;
 
 typedef struct {
-    clone_entry_t *items;  /* the firing set; owned */
+    clone_entry_t *items; /* the firing set; owned */
     size_t n, cap;
-    clone_seq_t *seqs;     /* every cluster heard of (snapshot, alert, heartbeat); owned */
+    clone_seq_t *seqs; /* every cluster heard of (snapshot, alert, heartbeat); owned */
     size_t nseqs, seqs_cap;
-    bool synced;           /* a snapshot was taken: a cluster it did not list starts at 0 */
-    uint64_t gaps;         /* gaps detected */
-    uint64_t snapshots;    /* snapshots taken */
+    bool synced;        /* a snapshot was taken: a cluster it did not list starts at 0 */
+    uint64_t gaps;      /* gaps detected */
+    uint64_t snapshots; /* snapshots taken */
 } clone_t;
 
 void clone_init(clone_t *c);
@@ -82,8 +82,8 @@ typedef void (*clone_alert_cb)(const proto_alert_t *a, void *data);
  * borrowed for the call; NULL means plain. Returns 0, or -1 with the reason
  * in err (the copy is unchanged).
  */
-int clone_snapshot(clone_t *c, void *ctx, const char *endpoint, const clientkey_t *key, int timeout_ms,
-                   clone_alert_cb cb, void *data, char *err, size_t errlen);
+int clone_snapshot(clone_t *c, void *ctx, const char *endpoint, const clientkey_t *key,
+                   int timeout_ms, clone_alert_cb cb, void *data, char *err, size_t errlen);
 
 /* Whether id is in the firing set. */
 bool clone_has(const clone_t *c, const char *id);

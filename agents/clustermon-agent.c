@@ -138,7 +138,8 @@ static void warnx(const char *fmt, ...)
 static void say_spool_kept(const agent_t *a)
 {
     if (spool_count(a->sp) > 0)
-        warnx("%zu unacknowledged batches (%" PRIu64 " bytes) stay in the spool %s for the next run",
+        warnx("%zu unacknowledged batches (%" PRIu64
+              " bytes) stay in the spool %s for the next run",
               spool_count(a->sp), spool_bytes(a->sp), spool_dir(a->sp));
 }
 
@@ -167,7 +168,8 @@ static int spool_load_cb(void *arg, uint64_t seq, void **ret_msg, size_t *ret_le
 
 /* A settled batch leaves the spool: acked (or settled long ago) it is
  * removed, refused it is set aside in rejected/ and the run stops. */
-static int spool_settled_cb(void *arg, uint64_t seq, const proto_ack_t *ack, bool forgotten, bool lost)
+static int spool_settled_cb(void *arg, uint64_t seq, const proto_ack_t *ack, bool forgotten,
+                            bool lost)
 {
     agent_t *a = arg;
     char err[SPOOL_ERRLEN], path[SPOOL_PATH_MAX + 64];
@@ -231,7 +233,8 @@ static int read_batch(agent_t *a)
         }
         input_reader_pos(a->r, &ipos);
         pos = (spool_pos_t){.offset = ipos.offset, .line = ipos.line, .crc = ipos.crc};
-        if (spool_append(a->sp, seq, a->buf.data, a->buf.size, &pos, err, sizeof(err)) != SPOOL_OK) {
+        if (spool_append(a->sp, seq, a->buf.data, a->buf.size, &pos, err, sizeof(err)) !=
+            SPOOL_OK) {
             warnx("%s", err);
             return EXIT_NACK;
         }
@@ -247,7 +250,8 @@ static int read_batch(agent_t *a)
 static bool spool_has_room(const agent_t *a)
 {
     return spool_count(a->sp) == 0 ||
-           spool_bytes(a->sp) + SPOOL_HEADER_SIZE + BATCH_MSG_MAX(a->opt->batch) <= a->opt->spool_max;
+           spool_bytes(a->sp) + SPOOL_HEADER_SIZE + BATCH_MSG_MAX(a->opt->batch) <=
+               a->opt->spool_max;
 }
 
 /* Reads a whole regular file from pos without sending, so a bad line sends nothing. */
@@ -264,7 +268,9 @@ static int check_file(const options_t *opt, const input_pos_t *pos, proto_sample
     }
     rc = pos->offset > 0 ? input_reader_skip(r, pos, err, sizeof(err)) : INPUT_OK;
     while (rc == INPUT_OK &&
-           (rc = input_read_batch(r, samples, (size_t)opt->batch, &n, err, sizeof(err))) == INPUT_OK && n > 0)
+           (rc = input_read_batch(r, samples, (size_t)opt->batch, &n, err, sizeof(err))) ==
+               INPUT_OK &&
+           n > 0)
         ;
     input_reader_destroy(&r);
     if (rc != INPUT_OK) {
@@ -312,11 +318,13 @@ static int open_input(agent_t *a)
         rc = input_reader_skip(a->r, &pos, err, sizeof(err));
         if (rc == INPUT_OK) {
             if (opt->verbose)
-                warnx("%s: resuming after byte %" PRIu64 " (line %" PRIu64 "), read in an earlier run",
+                warnx("%s: resuming after byte %" PRIu64 " (line %" PRIu64
+                      "), read in an earlier run",
                       opt->path, pos.offset, pos.line);
         } else if (rc == INPUT_ECHANGED) {
             if (opt->verbose)
-                warnx("%s: changed since an earlier run (%s): reading it from the beginning", opt->path, err);
+                warnx("%s: changed since an earlier run (%s): reading it from the beginning",
+                      opt->path, err);
             input_reader_destroy(&a->r);
             if ((a->r = input_reader_open(opt->path, err, sizeof(err))) == NULL) {
                 warnx("%s", err);
@@ -329,10 +337,11 @@ static int open_input(agent_t *a)
         }
     } else if (opt->verbose && regular && rec->path[0] != '\0' && strcmp(rec->path, "-") != 0) {
         if (strcmp(rec->path, in.path) != 0)
-            warnx("%s: not the input of the earlier run (%s): reading it from the beginning", opt->path,
-                  rec->path);
+            warnx("%s: not the input of the earlier run (%s): reading it from the beginning",
+                  opt->path, rec->path);
         else if (rec->dev != in.dev || rec->ino != in.ino)
-            warnx("%s: a new file (inode %" PRIu64 ", was %" PRIu64 "): reading it from the beginning",
+            warnx("%s: a new file (inode %" PRIu64 ", was %" PRIu64
+                  "): reading it from the beginning",
                   opt->path, in.ino, rec->ino);
     }
     if (regular && (rc = check_file(opt, &pos, a->samples)) != 0)
@@ -366,7 +375,8 @@ static int loop(agent_t *a)
         /* Read ahead while the spool has room, one batch per turn; from a
          * stream only with nothing in flight, since the read may block until
          * the next line comes and the acks in flight would wait. */
-        bool may_read = a->r != NULL && !(delivery_inflight(a->dl) > 0 && input_reader_is_stream(a->r));
+        bool may_read =
+            a->r != NULL && !(delivery_inflight(a->dl) > 0 && input_reader_is_stream(a->r));
         if (may_read) {
             if (spool_has_room(a)) {
                 if ((rc = read_batch(a)) != 0)
@@ -397,17 +407,18 @@ static int run(const options_t *opt)
     if (a.samples == NULL)
         abort();
 
-    if (spool_open(opt->spool_root, opt->agent_id, opt->spool_max, 1, spool_warn, &a,
-                   &a.sp, err, sizeof(err)) != SPOOL_OK) {
+    if (spool_open(opt->spool_root, opt->agent_id, opt->spool_max, 1, spool_warn, &a, &a.sp, err,
+                   sizeof(err)) != SPOOL_OK) {
         warnx("%s", err);
         status = EXIT_NACK;
         goto done;
     }
     if (opt->verbose) {
         if (spool_first(a.sp, &first))
-            warnx("spool %s: stream %" PRIu64 ", %zu batches (%" PRIu64 " bytes) to resend first, seqs %"
-                  PRIu64 "..%" PRIu64, spool_dir(a.sp), spool_epoch(a.sp), spool_count(a.sp),
-                  spool_bytes(a.sp), first, spool_next_seq(a.sp) - 1);
+            warnx("spool %s: stream %" PRIu64 ", %zu batches (%" PRIu64
+                  " bytes) to resend first, seqs %" PRIu64 "..%" PRIu64,
+                  spool_dir(a.sp), spool_epoch(a.sp), spool_count(a.sp), spool_bytes(a.sp), first,
+                  spool_next_seq(a.sp) - 1);
         else
             warnx("spool %s: stream %" PRIu64 ", empty, next seq %" PRIu64, spool_dir(a.sp),
                   spool_epoch(a.sp), spool_next_seq(a.sp));
@@ -470,40 +481,41 @@ done:
 
 static void usage(FILE *fp)
 {
-    fprintf(fp,
-            "usage: " PROG " [options] [FILE|-]\n"
-            "Sends samples (CSV: enterprise,metric,value,period-or-timestamp) from FILE\n"
-            "or stdin to clustermond in acknowledged batches, through an on-disk spool.\n"
-            "\n"
-            "  -e, --endpoint URL   daemon ingest endpoint (default " DEFAULT_ENDPOINT ");\n"
-            "                       repeat it or separate with commas to fail over\n"
-            "  -a, --agent-id ID    agent id (default agent-<hostname>)\n"
-            "  -b, --batch N        samples per batch, 1..%d (default %d)\n"
-            "  -t, --timeout MS     wait this long for an ack (default %d)\n"
-            "  -r, --retries N      resends of an unacked batch, 0 = forever (default %d)\n"
-            "  -w, --window N       batches in flight at once, 1..%d (default 1: send one,\n"
-            "                       wait for its ack, send the next)\n"
-            "  -s, --spool DIR      spool root; the spool is DIR/AGENT_ID (default " DEFAULT_SPOOL ")\n"
-            "      --spool-max SIZE most bytes to spool, suffix K, M or G (default 1G)\n"
-            "      --server-key KEY the daemon's CURVE public key: Z85 text or a .pub/.key\n"
-            "                       file (default $CLUSTERMON_SERVER_KEY); needs --key\n"
-            "      --key FILE       this agent's key pair, from clustermonctl keygen\n"
-            "                       (default $CLUSTERMON_KEY)\n"
-            "  -v, --verbose        report batches, resends, failovers and a summary on stderr\n"
-            "  -h, --help           show this help\n"
-            "  -V, --version        show the version\n"
-            "\n"
-            "Every batch is spooled before it is sent and removed when acked; a new run\n"
-            "resends what is spooled, then resumes the same FILE after the last line\n"
-            "spooled (a changed FILE is read from the start). A FILE is checked before\n"
-            "anything new is sent; from stdin, the lines before a bad one are delivered,\n"
-            "then the agent stops.\n"
-            "\n"
-            "Exit status: 0 all acked and the spool empty, 1 a batch rejected (moved to\n"
-            "the spool's rejected/) or another failure, 2 bad input or usage, 3 no ack\n"
-            "after all tries (the spool is kept for the next run), 4 the agent id is\n"
-            "in use by another agent (agent_conflict; the spool is kept).\n",
-            PROTO_MAX_SAMPLES, DEFAULT_BATCH, DEFAULT_TIMEOUT_MS, DEFAULT_RETRIES, PROTO_MAX_WINDOW);
+    fprintf(
+        fp,
+        "usage: " PROG " [options] [FILE|-]\n"
+        "Sends samples (CSV: enterprise,metric,value,period-or-timestamp) from FILE\n"
+        "or stdin to clustermond in acknowledged batches, through an on-disk spool.\n"
+        "\n"
+        "  -e, --endpoint URL   daemon ingest endpoint (default " DEFAULT_ENDPOINT ");\n"
+        "                       repeat it or separate with commas to fail over\n"
+        "  -a, --agent-id ID    agent id (default agent-<hostname>)\n"
+        "  -b, --batch N        samples per batch, 1..%d (default %d)\n"
+        "  -t, --timeout MS     wait this long for an ack (default %d)\n"
+        "  -r, --retries N      resends of an unacked batch, 0 = forever (default %d)\n"
+        "  -w, --window N       batches in flight at once, 1..%d (default 1: send one,\n"
+        "                       wait for its ack, send the next)\n"
+        "  -s, --spool DIR      spool root; the spool is DIR/AGENT_ID (default " DEFAULT_SPOOL ")\n"
+        "      --spool-max SIZE most bytes to spool, suffix K, M or G (default 1G)\n"
+        "      --server-key KEY the daemon's CURVE public key: Z85 text or a .pub/.key\n"
+        "                       file (default $CLUSTERMON_SERVER_KEY); needs --key\n"
+        "      --key FILE       this agent's key pair, from clustermonctl keygen\n"
+        "                       (default $CLUSTERMON_KEY)\n"
+        "  -v, --verbose        report batches, resends, failovers and a summary on stderr\n"
+        "  -h, --help           show this help\n"
+        "  -V, --version        show the version\n"
+        "\n"
+        "Every batch is spooled before it is sent and removed when acked; a new run\n"
+        "resends what is spooled, then resumes the same FILE after the last line\n"
+        "spooled (a changed FILE is read from the start). A FILE is checked before\n"
+        "anything new is sent; from stdin, the lines before a bad one are delivered,\n"
+        "then the agent stops.\n"
+        "\n"
+        "Exit status: 0 all acked and the spool empty, 1 a batch rejected (moved to\n"
+        "the spool's rejected/) or another failure, 2 bad input or usage, 3 no ack\n"
+        "after all tries (the spool is kept for the next run), 4 the agent id is\n"
+        "in use by another agent (agent_conflict; the spool is kept).\n",
+        PROTO_MAX_SAMPLES, DEFAULT_BATCH, DEFAULT_TIMEOUT_MS, DEFAULT_RETRIES, PROTO_MAX_WINDOW);
 }
 
 /* Parses a byte count with an optional K, M or G suffix (powers of 1024). */
@@ -520,22 +532,14 @@ static bool parse_size(const char *s, uint64_t *ret)
     if (errno != 0 || end == s)
         return false;
     switch (*end) {
-    case '\0':
-        break;
+    case '\0': break;
     case 'k':
-    case 'K':
-        shift = 10;
-        break;
+    case 'K': shift = 10; break;
     case 'm':
-    case 'M':
-        shift = 20;
-        break;
+    case 'M': shift = 20; break;
     case 'g':
-    case 'G':
-        shift = 30;
-        break;
-    default:
-        return false;
+    case 'G': shift = 30; break;
+    default: return false;
     }
     if (*end != '\0' && end[1] != '\0')
         return false;
@@ -601,9 +605,7 @@ static int parse_options(int argc, char **argv, options_t *opt)
             if ((rc = add_endpoints(opt, optarg)) != 0)
                 return rc;
             break;
-        case 'a':
-            agent_id = optarg;
-            break;
+        case 'a': agent_id = optarg; break;
         case 'b':
             if (!args_parse_long(optarg, 1, PROTO_MAX_SAMPLES, &opt->batch)) {
                 warnx("--batch: '%s' is not a number in 1..%d", optarg, PROTO_MAX_SAMPLES);
@@ -637,28 +639,17 @@ static int parse_options(int argc, char **argv, options_t *opt)
             break;
         case OPT_SPOOL_MAX:
             if (!parse_size(optarg, &opt->spool_max)) {
-                warnx("--spool-max: '%s' is not a positive size (bytes, or with K, M or G)", optarg);
+                warnx("--spool-max: '%s' is not a positive size (bytes, or with K, M or G)",
+                      optarg);
                 return EXIT_INPUT;
             }
             break;
-        case OPT_SERVER_KEY:
-            opt->server_key_arg = optarg;
-            break;
-        case OPT_KEY:
-            opt->key_arg = optarg;
-            break;
-        case 'v':
-            opt->verbose = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return -1;
-        case 'V':
-            printf(PROG " " CLUSTERMON_VERSION "\n");
-            return -1;
-        default:
-            usage(stderr);
-            return EXIT_INPUT;
+        case OPT_SERVER_KEY: opt->server_key_arg = optarg; break;
+        case OPT_KEY: opt->key_arg = optarg; break;
+        case 'v': opt->verbose = true; break;
+        case 'h': usage(stdout); return -1;
+        case 'V': printf(PROG " " CLUSTERMON_VERSION "\n"); return -1;
+        default: usage(stderr); return EXIT_INPUT;
         }
     }
     if (argc - optind > 1) {
@@ -689,9 +680,10 @@ static int parse_options(int argc, char **argv, options_t *opt)
         memcpy(opt->agent_id, agent_id, len + 1);
     }
     if (!spool_agent_id_ok(opt->agent_id)) {
-        warnx("--agent-id: '%s' must be letters, digits, '_', '-' and '.' (not first): it names the "
-              "spool directory",
-              opt->agent_id);
+        warnx(
+            "--agent-id: '%s' must be letters, digits, '_', '-' and '.' (not first): it names the "
+            "spool directory",
+            opt->agent_id);
         return EXIT_INPUT;
     }
     if (clientkey_init(&opt->key, opt->server_key_arg, opt->key_arg, err, sizeof(err)) != 0) {

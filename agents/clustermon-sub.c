@@ -107,7 +107,7 @@ typedef struct {
     clone_t clone;
     execq_t exec;
     bool exec_on;
-    handoff_t dl;              /* --exec's bookkeeping */
+    handoff_t dl;               /* --exec's bookkeeping */
     bool dirty;                 /* the state file is behind */
     const proto_alert_t *group; /* the grouped alert this resync is for, if any */
     clone_seq_t *pre;           /* the seqs before this resync: the floor */
@@ -155,7 +155,8 @@ static bool wanted(const options_t *opt, const proto_alert_t *a)
 
     for (unsigned i = 0; i < opt->nclusters && !cluster_ok; i++)
         cluster_ok = proto_str_eq(a->cluster, opt->clusters[i]);
-    return cluster_ok && (!opt->any_severity || (a->severity < PROTO_SEV_COUNT && opt->severity[a->severity]));
+    return cluster_ok &&
+           (!opt->any_severity || (a->severity < PROTO_SEV_COUNT && opt->severity[a->severity]));
 }
 
 /* wanted() for an alert known only as JSON (a synthesized event). */
@@ -260,7 +261,8 @@ static void snapshot_alert(const proto_alert_t *a, void *data)
         return;
     }
     if (s->group && a->cluster.len == s->group->cluster.len &&
-        memcmp(a->cluster.ptr, s->group->cluster.ptr, a->cluster.len) == 0 && a->seq == s->group->seq) {
+        memcmp(a->cluster.ptr, s->group->cluster.ptr, a->cluster.len) == 0 &&
+        a->seq == s->group->seq) {
         handoff_covered(&s->dl, a, j); /* the grouped alert tells of it */
         return;
     }
@@ -302,9 +304,10 @@ static int resync(sub_t *s, const char *why)
         for (size_t i = 0; i < s->clone.nseqs; i++) {
             uint64_t floor = floor_of(s, proto_str(s->clone.seqs[i].cluster));
             if (floor > s->clone.seqs[i].seq) {
-                warnx("snapshot: %s is at seq %" PRIu64 ", below the %" PRIu64
-                      " already processed: the daemon lost its alert seqs; taking its alerts as new",
-                      s->clone.seqs[i].cluster, s->clone.seqs[i].seq, floor);
+                warnx(
+                    "snapshot: %s is at seq %" PRIu64 ", below the %" PRIu64
+                    " already processed: the daemon lost its alert seqs; taking its alerts as new",
+                    s->clone.seqs[i].cluster, s->clone.seqs[i].seq, floor);
                 handoff_floor_reset(&s->dl, s->clone.seqs[i].cluster);
             }
         }
@@ -315,7 +318,7 @@ static int resync(sub_t *s, const char *why)
             snprintf(grule, sizeof grule, "%.*s", PROTO_STR_ARG(s->group->rule));
         }
         size_t resolved = handoff_snapshot_end(&s->dl, &s->clone, group_resolved ? gcl : NULL,
-                                                group_resolved ? grule : NULL, keep_json, s);
+                                               group_resolved ? grule : NULL, keep_json, s);
         uint64_t fresh = s->dl.from_snapshot - queued0;
         if (fresh || resolved)
             warnx("snapshot: --exec gets %" PRIu64 " alerts it was not given yet and %zu resolved "
@@ -357,8 +360,7 @@ static void handle_heartbeat(sub_t *s, zmq_msg_t *topic, zmq_msg_t *body, const 
     char err[PROTO_ERRLEN], expect[TOPIC_MAX + 16];
     int tlen;
 
-    if (proto_heartbeat_decode(zmq_msg_data(body), zmq_msg_size(body), &hb,
-                               err, sizeof(err)) < 0) {
+    if (proto_heartbeat_decode(zmq_msg_data(body), zmq_msg_size(body), &hb, err, sizeof(err)) < 0) {
         s->cnt.malformed++;
         warnx("malformed heartbeat (topic '%s'): %s", shown, err);
         return;
@@ -391,7 +393,8 @@ static void handle_heartbeat(sub_t *s, zmq_msg_t *topic, zmq_msg_t *body, const 
         /* the cluster's latest alerts never reached us: no later alert will say so */
         char why[160];
         s->clone.gaps++;
-        snprintf(why, sizeof why, "gap: heartbeat says %.*s is at seq %" PRIu64 ", we have %" PRIu64,
+        snprintf(why, sizeof why,
+                 "gap: heartbeat says %.*s is at seq %" PRIu64 ", we have %" PRIu64,
                  PROTO_STR_ARG(hb.cluster), hb.seq, have);
         resync(s, why);
     } else if (!known) {
@@ -477,11 +480,13 @@ static int handle_message(sub_t *s)
             char why[160];
             if (v == CLONE_GAP) {
                 s->clone.gaps++;
-                snprintf(why, sizeof why, "gap: expected %.*s seq %" PRIu64 ", got %" PRIu64 " (%" PRIu64
-                         " alerts missed)", PROTO_STR_ARG(a.cluster), have + 1, a.seq, a.seq - have - 1);
+                snprintf(why, sizeof why,
+                         "gap: expected %.*s seq %" PRIu64 ", got %" PRIu64 " (%" PRIu64
+                         " alerts missed)",
+                         PROTO_STR_ARG(a.cluster), have + 1, a.seq, a.seq - have - 1);
             } else {
-                snprintf(why, sizeof why, "grouped alert %.*s stands for %u alerts",
-                         (int)a.id.len, a.id.ptr, a.count);
+                snprintf(why, sizeof why, "grouped alert %.*s stands for %u alerts", (int)a.id.len,
+                         a.id.ptr, a.count);
             }
             if (a.count > 0)
                 s->group = &a;
@@ -533,7 +538,8 @@ static int subscribe(void *sock, const options_t *opt)
         for (int s = 0; s < PROTO_SEV_COUNT; s++) {
             if (!opt->severity[s])
                 continue;
-            n = proto_alert_topic(proto_str(opt->clusters[i]), (proto_severity_t)s, topic, sizeof(topic));
+            n = proto_alert_topic(proto_str(opt->clusters[i]), (proto_severity_t)s, topic,
+                                  sizeof(topic));
             if (n < 0 || zmq_setsockopt(sock, ZMQ_SUBSCRIBE, topic, (size_t)n) != 0)
                 return -1;
         }
@@ -554,15 +560,14 @@ static void exec_done(uint64_t tag, bool ok, void *data)
             warnx("--exec: %s delivered after %u failed runs", id, failures);
         break;
     case HANDOFF_RETRY:
-        warnx("--exec: %s: run %u failed; retry %u of %ld in %" PRId64 " ms", id, failures, failures,
-              s->opt->retries, delay);
+        warnx("--exec: %s: run %u failed; retry %u of %ld in %" PRId64 " ms", id, failures,
+              failures, s->opt->retries, delay);
         break;
     case HANDOFF_GAVE_UP:
         warnx("--exec: %s: giving up after %u failed runs (--retries %ld): this event is dropped",
               id, failures, s->opt->retries);
         break;
-    case HANDOFF_UNKNOWN:
-        break;
+    case HANDOFF_UNKNOWN: break;
     }
     s->dirty = true;
 }
@@ -572,7 +577,8 @@ static void exec_pump(sub_t *s)
 {
     const handoff_event_t *ev;
     execq_poll(&s->exec, exec_done, s);
-    while (execq_free_slots(&s->exec) > 0 && (ev = handoff_next(&s->dl, clock_monotonic_ms())) != NULL) {
+    while (execq_free_slots(&s->exec) > 0 &&
+           (ev = handoff_next(&s->dl, clock_monotonic_ms())) != NULL) {
         uint64_t tag = ev->tag;
         char *text = json_dumps(ev->r.alert, ALERTJSON_DUMP_FLAGS);
         if (text == NULL) {
@@ -744,16 +750,18 @@ done:
         warnx("%s: %" PRIu64 " alerts received (%" PRIu64 " malformed, %" PRIu64
               " filtered out, %" PRIu64 " already in a snapshot); %" PRIu64 " heartbeats, %" PRIu64
               " gaps, %" PRIu64 " snapshots",
-              why != NULL ? why : "done", s.cnt.printed, s.cnt.malformed, s.cnt.filtered,
-              s.cnt.old, s.cnt.heartbeats, s.clone.gaps, s.clone.snapshots);
+              why != NULL ? why : "done", s.cnt.printed, s.cnt.malformed, s.cnt.filtered, s.cnt.old,
+              s.cnt.heartbeats, s.clone.gaps, s.clone.snapshots);
         if (s.exec_on)
             warnx("--exec: %" PRIu64 " run, %" PRIu64 " ok, %" PRIu64 " failed (%" PRIu64
                   " timed out); %" PRIu64 " events delivered, %" PRIu64 " given up, %zu pending%s; "
                   "%" PRIu64 " from snapshots, %" PRIu64 " resolved events synthesized",
                   s.exec.started, s.exec.ok, s.exec.failed, s.exec.timed_out, s.dl.delivered,
                   s.dl.given_up, handoff_pending(&s.dl),
-                  handoff_pending(&s.dl) && opt->state_file ? " (kept in the state file for the next start)"
-                  : handoff_pending(&s.dl) ? " (lost: no --state-file)" : "",
+                  handoff_pending(&s.dl) && opt->state_file
+                      ? " (kept in the state file for the next start)"
+                  : handoff_pending(&s.dl) ? " (lost: no --state-file)"
+                                           : "",
                   s.dl.from_snapshot, s.dl.synthesized);
     }
     handoff_free(&s.dl);
@@ -805,16 +813,26 @@ static void usage(FILE *fp)
 static int parse_options(int argc, char **argv, options_t *opt)
 {
     static const struct option longopts[] = {
-        {"endpoint", required_argument, NULL, 'e'}, {"cluster", required_argument, NULL, 'c'},
-        {"severity", required_argument, NULL, 's'}, {"count", required_argument, NULL, 'n'},
-        {"timeout", required_argument, NULL, 't'},  {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
-        {"control", required_argument, NULL, 'C'},  {"no-snapshot", no_argument, NULL, 1},
-        {"state-file", required_argument, NULL, 2}, {"exec", required_argument, NULL, 'x'},
-        {"exec-jobs", required_argument, NULL, 3},  {"exec-timeout", required_argument, NULL, 4},
-        {"hwm", required_argument, NULL, 5},        {"server-key", required_argument, NULL, 6},
-        {"key", required_argument, NULL, 7},        {"retries", required_argument, NULL, 8},
-        {"retry-delay", required_argument, NULL, 9}, {"retry-max-delay", required_argument, NULL, 10},
+        {"endpoint", required_argument, NULL, 'e'},
+        {"cluster", required_argument, NULL, 'c'},
+        {"severity", required_argument, NULL, 's'},
+        {"count", required_argument, NULL, 'n'},
+        {"timeout", required_argument, NULL, 't'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {"control", required_argument, NULL, 'C'},
+        {"no-snapshot", no_argument, NULL, 1},
+        {"state-file", required_argument, NULL, 2},
+        {"exec", required_argument, NULL, 'x'},
+        {"exec-jobs", required_argument, NULL, 3},
+        {"exec-timeout", required_argument, NULL, 4},
+        {"hwm", required_argument, NULL, 5},
+        {"server-key", required_argument, NULL, 6},
+        {"key", required_argument, NULL, 7},
+        {"retries", required_argument, NULL, 8},
+        {"retry-delay", required_argument, NULL, 9},
+        {"retry-max-delay", required_argument, NULL, 10},
         {NULL, 0, NULL, 0},
     };
     int c, sev;
@@ -822,18 +840,10 @@ static int parse_options(int argc, char **argv, options_t *opt)
 
     while ((c = getopt_long(argc, argv, "e:c:s:n:t:vhVC:x:", longopts, NULL)) != -1) {
         switch (c) {
-        case 'C':
-            opt->control = optarg;
-            break;
-        case 1:
-            opt->snapshot = false;
-            break;
-        case 2:
-            opt->state_file = optarg;
-            break;
-        case 'x':
-            opt->exec_cmd = optarg;
-            break;
+        case 'C': opt->control = optarg; break;
+        case 1: opt->snapshot = false; break;
+        case 2: opt->state_file = optarg; break;
+        case 'x': opt->exec_cmd = optarg; break;
         case 3:
             if (!args_parse_long(optarg, 1, 256, &opt->exec_jobs)) {
                 warnx("--exec-jobs: '%s' is not a number in 1..256", optarg);
@@ -852,12 +862,8 @@ static int parse_options(int argc, char **argv, options_t *opt)
                 return EXIT_USAGE;
             }
             break;
-        case 6:
-            opt->server_key_arg = optarg;
-            break;
-        case 7:
-            opt->key_arg = optarg;
-            break;
+        case 6: opt->server_key_arg = optarg; break;
+        case 7: opt->key_arg = optarg; break;
         case 8:
             if (!args_parse_long(optarg, 0, 1000, &opt->retries)) {
                 warnx("--retries: '%s' is not a number in 0..1000", optarg);
@@ -876,9 +882,7 @@ static int parse_options(int argc, char **argv, options_t *opt)
                 return EXIT_USAGE;
             }
             break;
-        case 'e':
-            opt->endpoint = optarg;
-            break;
+        case 'e': opt->endpoint = optarg; break;
         case 'c':
             len = strlen(optarg);
             if (len == 0 || len > PROTO_MAX_ID_LEN) {
@@ -912,18 +916,10 @@ static int parse_options(int argc, char **argv, options_t *opt)
                 return EXIT_USAGE;
             }
             break;
-        case 'v':
-            opt->verbose = true;
-            break;
-        case 'h':
-            usage(stdout);
-            exit(0);
-        case 'V':
-            printf(PROG " " CLUSTERMON_VERSION "\n");
-            exit(0);
-        default:
-            usage(stderr);
-            return EXIT_USAGE;
+        case 'v': opt->verbose = true; break;
+        case 'h': usage(stdout); exit(0);
+        case 'V': printf(PROG " " CLUSTERMON_VERSION "\n"); exit(0);
+        default: usage(stderr); return EXIT_USAGE;
         }
     }
     if (opt->retry_max_delay_ms < opt->retry_delay_ms) {

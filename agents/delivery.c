@@ -328,8 +328,8 @@ static int on_deadline(delivery_t *d, flight_t *f)
         pause = backoff_ms(d, f->tries);
         if (d->o.verbose)
             say(d, "batch %" PRIu64 ": %s %s %s, resending in %ld ms (try %u%s)", f->seq,
-                f->deferred ? f->deferred : "no ack", f->deferred ? "at" : "from", delivery_endpoint(d),
-                pause, f->tries + 1, max_tries ? "" : ", retrying forever");
+                f->deferred ? f->deferred : "no ack", f->deferred ? "at" : "from",
+                delivery_endpoint(d), pause, f->tries + 1, max_tries ? "" : ", retrying forever");
         /* A late answer may still arrive during the pause: it counts. */
         f->phase = PHASE_PAUSED;
         f->deadline = clock_monotonic_ms() + pause;
@@ -439,8 +439,10 @@ static int on_ack(delivery_t *d, const proto_ack_t *ack)
             return 0;
         }
         if (ack->expected < d->fl[0].seq) {
-            say(d, "the daemon expects seq %" PRIu64 " of stream %" PRIu64 ", which was delivered "
-                "(acked) and dropped long ago: the daemon's state was reset or lost (" PROTO_STR_FMT ")",
+            say(d,
+                "the daemon expects seq %" PRIu64 " of stream %" PRIu64 ", which was delivered "
+                "(acked) and dropped long ago: the daemon's state was reset or lost (" PROTO_STR_FMT
+                ")",
                 ack->expected, d->o.epoch, PROTO_STR_ARG(ack->reason));
             return DELIVERY_FAILED;
         }
@@ -452,17 +454,20 @@ static int on_ack(delivery_t *d, const proto_ack_t *ack)
         f->phase = PHASE_PARKED;
         return 0;
     case PROTO_NEXT_STOP:
-        say(d, "batch %" PRIu64 " refused: %s: " PROTO_STR_FMT, f->seq, name, PROTO_STR_ARG(ack->reason));
+        say(d, "batch %" PRIu64 " refused: %s: " PROTO_STR_FMT, f->seq, name,
+            PROTO_STR_ARG(ack->reason));
         say(d, "stopping: agent id '%s' belongs to another agent; give this one its own id",
             d->o.agent_id);
         return DELIVERY_CONFLICT;
-    case PROTO_NEXT_FINAL:
-        break;
+    case PROTO_NEXT_FINAL: break;
     }
-    say(d, "batch %" PRIu64 " rejected: %s: " PROTO_STR_FMT, f->seq, name, PROTO_STR_ARG(ack->reason));
+    say(d, "batch %" PRIu64 " rejected: %s: " PROTO_STR_FMT, f->seq, name,
+        PROTO_STR_ARG(ack->reason));
     if (ack->expected != f->seq + 1)
-        say(d, "batch %" PRIu64 ": the daemon did not settle it (expected %" PRIu64 "): the sender "
-            "itself is at fault", f->seq, ack->expected);
+        say(d,
+            "batch %" PRIu64 ": the daemon did not settle it (expected %" PRIu64 "): the sender "
+            "itself is at fault",
+            f->seq, ack->expected);
     return settle(d, f, ack, false);
 }
 
@@ -486,7 +491,8 @@ static int drain(delivery_t *d)
             break;
         }
         if (rc == 0) {
-            say(d, "ignoring a reply from %s with an unexpected frame layout", delivery_endpoint(d));
+            say(d, "ignoring a reply from %s with an unexpected frame layout",
+                delivery_endpoint(d));
             continue;
         }
         if (proto_ack_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), &ack, err, sizeof(err)) < 0) {

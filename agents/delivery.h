@@ -61,11 +61,11 @@ typedef struct {
     const clientkey_t *key; /* CURVE, or off */
     const char *agent_id;   /* for stand-ins of lost batches */
     uint64_t epoch;
-    long timeout_ms;        /* wait this long for an answer */
-    long retries;           /* resends of an unanswered batch; 0 = forever */
-    long window;            /* 1..PROTO_MAX_WINDOW */
+    long timeout_ms; /* wait this long for an answer */
+    long retries;    /* resends of an unanswered batch; 0 = forever */
+    long window;     /* 1..PROTO_MAX_WINDOW */
     bool verbose;
-    const char *prog;       /* message prefix */
+    const char *prog; /* message prefix */
 } delivery_opts_t;
 
 typedef struct {

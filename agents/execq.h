@@ -23,10 +23,10 @@ typedef struct {
 typedef void (*execq_done_cb)(uint64_t tag, bool ok, void *data);
 
 typedef struct {
-    const char *cmd;         /* run with /bin/sh -c; borrowed */
-    int jobs;                /* concurrency limit */
+    const char *cmd; /* run with /bin/sh -c; borrowed */
+    int jobs;        /* concurrency limit */
     int64_t timeout_ms;
-    execq_job_t *running;    /* jobs slots; pid 0 = free */
+    execq_job_t *running; /* jobs slots; pid 0 = free */
     uint64_t started, ok, failed, timed_out;
 } execq_t;
 

@@ -198,7 +198,7 @@ static bool str_member_eq(const json_t *o, const char *key, const char *want)
 }
 
 size_t handoff_snapshot_end(handoff_t *d, const clone_t *fresh, const char *group_cluster,
-                             const char *group_rule, handoff_keep_cb keep, void *data)
+                            const char *group_rule, handoff_keep_cb keep, void *data)
 {
     /* Candidates first: queueing while walking the queue would move it. */
     handoff_record_t *cand = NULL;
@@ -207,8 +207,8 @@ size_t handoff_snapshot_end(handoff_t *d, const clone_t *fresh, const char *grou
     cand = xrealloc(NULL, total * sizeof *cand);
     for (size_t i = 0; i < total; i++) {
         const handoff_record_t *r = i < d->ndone ? &d->done[i] : &d->queue[i - d->ndone].r;
-        if (latest(d, r->id) != r || r->state == PROTO_ALERT_RESOLVED || !listed(fresh, r->cluster) ||
-            clone_has(fresh, r->id))
+        if (latest(d, r->id) != r || r->state == PROTO_ALERT_RESOLVED ||
+            !listed(fresh, r->cluster) || clone_has(fresh, r->id))
             continue;
         if (r->alert == NULL || (keep && !keep(r->alert, data)))
             continue;
@@ -223,7 +223,8 @@ size_t handoff_snapshot_end(handoff_t *d, const clone_t *fresh, const char *grou
         ids[i] = xstrndup(cand[i].id, strlen(cand[i].id));
         /* a resolved group of its rule told of it only if it was delivered, not pending */
         covered[i] = group_rule && strcmp(cand[i].cluster, group_cluster) == 0 &&
-                     str_member_eq(cand[i].alert, "rule", group_rule) && done_find(d, cand[i].id) == latest(d, cand[i].id);
+                     str_member_eq(cand[i].alert, "rule", group_rule) &&
+                     done_find(d, cand[i].id) == latest(d, cand[i].id);
         bodies[i] = covered[i] ? NULL : synthesize(cand[i].alert);
     }
     for (size_t i = 0; i < ncand; i++) {
@@ -291,8 +292,8 @@ static int64_t backoff(const handoff_t *d, unsigned failures)
 }
 
 handoff_outcome_t handoff_done(handoff_t *d, uint64_t tag, bool ok, int64_t now_ms,
-                                 int64_t *ret_delay_ms, char *ret_id, size_t idlen,
-                                 unsigned *ret_failures)
+                               int64_t *ret_delay_ms, char *ret_id, size_t idlen,
+                               unsigned *ret_failures)
 {
     size_t i = 0;
     while (i < d->nqueue && d->queue[i].tag != tag)
@@ -358,7 +359,8 @@ static json_t *record_json(const handoff_record_t *r, bool with_id)
         json_object_set_new(o, "id", json_string(r->id));
         json_object_set_new(o, "cluster", json_string(r->cluster));
     }
-    json_object_set_new(o, "state", json_string(proto_alert_state_name((proto_alert_state_t)r->state)));
+    json_object_set_new(o, "state",
+                        json_string(proto_alert_state_name((proto_alert_state_t)r->state)));
     json_object_set_new(o, "seq", json_integer((json_int_t)r->seq));
     json_object_set(o, "alert", r->alert ? r->alert : json_null());
     return o;
@@ -441,8 +443,10 @@ int handoff_load(handoff_t *d, const json_t *root, char *err, size_t errlen)
         n.floor = xrealloc(NULL, json_object_size(seqs) * sizeof *n.floor);
         const char *cl;
         json_t *v;
-        json_object_foreach(seqs, cl, v) {
-            if (!*cl || strlen(cl) > PROTO_MAX_ID_LEN || !json_is_integer(v) || json_integer_value(v) < 0) {
+        json_object_foreach(seqs, cl, v)
+        {
+            if (!*cl || strlen(cl) > PROTO_MAX_ID_LEN || !json_is_integer(v) ||
+                json_integer_value(v) < 0) {
                 snprintf(err, errlen, "seqs.%.64s: not a cluster and a non-negative integer", cl);
                 goto fail;
             }
@@ -459,12 +463,14 @@ int handoff_load(handoff_t *d, const json_t *root, char *err, size_t errlen)
     if (delivered) {
         const char *cl, *id;
         json_t *ids, *o;
-        json_object_foreach(delivered, cl, ids) {
+        json_object_foreach(delivered, cl, ids)
+        {
             if (!json_is_object(ids)) {
                 snprintf(err, errlen, "delivered.%.64s: not an object", cl);
                 goto fail;
             }
-            json_object_foreach(ids, id, o) {
+            json_object_foreach(ids, id, o)
+            {
                 handoff_record_t r;
                 snprintf(path, sizeof path, "delivered.%.64s.%.128s", cl, id);
                 if (record_from_json(o, path, id, cl, &r, err, errlen) != 0)
@@ -482,12 +488,14 @@ int handoff_load(handoff_t *d, const json_t *root, char *err, size_t errlen)
         handoff_record_t r;
         snprintf(path, sizeof path, "pending[%zu]", i);
         if (record_from_json(o, path, json_string_value(json_object_get(o, "id")),
-                             json_string_value(json_object_get(o, "cluster")), &r, err, errlen) != 0)
+                             json_string_value(json_object_get(o, "cluster")), &r, err,
+                             errlen) != 0)
             goto fail;
         const json_t *f = json_object_get(o, "failures");
         if (!r.alert || (f && (!json_is_integer(f) || json_integer_value(f) < 0))) {
-            snprintf(err, errlen, "%s.%s", path, r.alert ? "failures: not a non-negative integer"
-                                                         : "alert: missing (the command's input)");
+            snprintf(err, errlen, "%s.%s", path,
+                     r.alert ? "failures: not a non-negative integer"
+                             : "alert: missing (the command's input)");
             record_free(&r);
             goto fail;
         }

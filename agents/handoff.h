@@ -38,28 +38,28 @@
 
 /* What is known of one alert id: delivered, or last queued. */
 typedef struct {
-    char *id;                             /* owned */
+    char *id; /* owned */
     char cluster[PROTO_MAX_ID_LEN + 1];
-    int state;                            /* proto_alert_state_t */
-    uint64_t seq;                         /* the cluster's seq it stands at */
-    json_t *alert;                        /* the JSON the command got; owned */
+    int state;     /* proto_alert_state_t */
+    uint64_t seq;  /* the cluster's seq it stands at */
+    json_t *alert; /* the JSON the command got; owned */
 } handoff_record_t;
 
 /* One event for the command. */
 typedef struct {
     handoff_record_t r;
-    uint64_t tag;                         /* unique in this run: execq's job tag */
-    unsigned failures;                    /* failed runs so far */
-    int64_t not_before_ms;                /* retry backoff */
+    uint64_t tag;          /* unique in this run: execq's job tag */
+    unsigned failures;     /* failed runs so far */
+    int64_t not_before_ms; /* retry backoff */
     bool running;
 } handoff_event_t;
 
 typedef struct {
-    handoff_record_t *done;              /* delivered (or given up), per id; owned */
+    handoff_record_t *done; /* delivered (or given up), per id; owned */
     size_t ndone, done_cap;
-    handoff_event_t *queue;              /* pending, in arrival order; owned */
+    handoff_event_t *queue; /* pending, in arrival order; owned */
     size_t nqueue, queue_cap;
-    clone_seq_t *floor;                   /* per cluster: seq processed, from the state file */
+    clone_seq_t *floor; /* per cluster: seq processed, from the state file */
     size_t nfloor;
     uint64_t next_tag;
     unsigned retries;
@@ -125,7 +125,7 @@ typedef bool (*handoff_keep_cb)(const json_t *alert, void *data);
  * events were queued.
  */
 size_t handoff_snapshot_end(handoff_t *d, const clone_t *fresh, const char *group_cluster,
-                             const char *group_rule, handoff_keep_cb keep, void *data);
+                            const char *group_rule, handoff_keep_cb keep, void *data);
 
 /*
  * The next event that may run at now_ms: the first pending one that is not
@@ -149,8 +149,8 @@ typedef enum { HANDOFF_OK, HANDOFF_RETRY, HANDOFF_GAVE_UP, HANDOFF_UNKNOWN } han
  * tag.
  */
 handoff_outcome_t handoff_done(handoff_t *d, uint64_t tag, bool ok, int64_t now_ms,
-                                 int64_t *ret_delay_ms, char *ret_id, size_t idlen,
-                                 unsigned *ret_failures);
+                               int64_t *ret_delay_ms, char *ret_id, size_t idlen,
+                               unsigned *ret_failures);
 
 /* Pending events (running or waiting). */
 size_t handoff_pending(const handoff_t *d);

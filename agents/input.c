@@ -365,7 +365,8 @@ static void when_parse(input_reader_t *r, unsigned long line, const char *s, siz
         input_timestamp_parse(s, len, &smp->ts_ms, why, sizeof(why)) == INPUT_OK)
         return;
     if (len <= 7 && memchr(s, ':', len) == NULL)
-        fail(r, INPUT_ESYNTAX, line, "period: '%s' is not a period (YYYY, YYYY-Qn, YYYY-MM) or a timestamp",
+        fail(r, INPUT_ESYNTAX, line,
+             "period: '%s' is not a period (YYYY, YYYY-Qn, YYYY-MM) or a timestamp",
              show(s, len, shown, sizeof(shown)));
     else
         fail(r, INPUT_ESYNTAX, line, "timestamp: '%s' %s", show(s, len, shown, sizeof(shown)), why);
@@ -415,8 +416,8 @@ static void record(input_reader_t *r, unsigned long line)
         }
     }
     if ((why = value_parse(r->field[2], r->flen[2], &smp.value)) != NULL) {
-        fail(r, INPUT_ESYNTAX, line, "value: '%s' %s", show(r->field[2], r->flen[2], shown, sizeof(shown)),
-             why);
+        fail(r, INPUT_ESYNTAX, line, "value: '%s' %s",
+             show(r->field[2], r->flen[2], shown, sizeof(shown)), why);
         return;
     }
     when_parse(r, line, r->field[3], r->flen[3], &smp);
@@ -486,8 +487,9 @@ static void feed(input_reader_t *r, const char *s, size_t len)
     used = csv_parse(&r->csv, s, len, field_cb, record_cb, r);
     if (used != len) {
         if (csv_error(&r->csv) == CSV_EPARSE)
-            fail(r, INPUT_ESYNTAX, r->line, "malformed CSV: a quote inside an unquoted field or "
-                                            "text after a closing quote");
+            fail(r, INPUT_ESYNTAX, r->line,
+                 "malformed CSV: a quote inside an unquoted field or "
+                 "text after a closing quote");
         else
             fail(r, INPUT_ESYNTAX, r->line, "a field is longer than %d bytes", INPUT_MAX_FIELD);
     }
@@ -621,14 +623,15 @@ int input_reader_skip(input_reader_t *r, const input_pos_t *pos, char *err, size
                 snprintf(err, errlen, "%s: read error: %s", r->name, strerror(errno));
                 return INPUT_EIO;
             }
-            snprintf(err, errlen, "%s: shorter (%" PRIu64 " bytes) than the %" PRIu64 " bytes already read",
+            snprintf(err, errlen,
+                     "%s: shorter (%" PRIu64 " bytes) than the %" PRIu64 " bytes already read",
                      r->name, r->offset, pos->offset);
             return INPUT_ECHANGED;
         }
     }
     if (r->crc != pos->crc) {
-        snprintf(err, errlen, "%s: its first %" PRIu64 " bytes are not the ones already read", r->name,
-                 pos->offset);
+        snprintf(err, errlen, "%s: its first %" PRIu64 " bytes are not the ones already read",
+                 r->name, pos->offset);
         return INPUT_ECHANGED;
     }
     if (pos->offset > 0) {

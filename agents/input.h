@@ -43,8 +43,8 @@
 
 typedef enum {
     INPUT_OK = 0,
-    INPUT_ESYNTAX = -1, /* a line that is not a valid sample */
-    INPUT_EIO = -2,     /* the input could not be opened or read */
+    INPUT_ESYNTAX = -1,  /* a line that is not a valid sample */
+    INPUT_EIO = -2,      /* the input could not be opened or read */
     INPUT_ECHANGED = -3, /* input_reader_skip(): not the input the position came from */
 } input_err_t;
 
@@ -73,8 +73,9 @@ input_reader_t *input_reader_open(const char *path, char *err, size_t errlen);
  */
 typedef struct {
     uint64_t offset; /* bytes consumed (a BOM included) */
-    uint64_t line;   /* the reader's line number at offset (after a CR, the LF to come ends the line) */
-    uint32_t crc;    /* CRC-32 of the bytes [0, offset) */
+    uint64_t
+        line; /* the reader's line number at offset (after a CR, the LF to come ends the line) */
+    uint32_t crc; /* CRC-32 of the bytes [0, offset) */
 } input_pos_t;
 
 /*

@@ -73,7 +73,8 @@ static void *xmalloc(size_t size)
     return p;
 }
 
-static void reason(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void reason(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void reason(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
@@ -196,8 +197,8 @@ static int read_file(spool_t *sp, const char *name, size_t max, char **ret_buf, 
 }
 
 /* Moves name into subdir/ (created 0700), fsyncs; writes "dir/subdir/name" into ret_path. */
-static int move_to(spool_t *sp, const char *name, const char *subdir, char *ret_path, size_t pathlen,
-                   char *err, size_t errlen)
+static int move_to(spool_t *sp, const char *name, const char *subdir, char *ret_path,
+                   size_t pathlen, char *err, size_t errlen)
 {
     char target[128];
 
@@ -313,17 +314,17 @@ static int state_write(spool_t *sp, char *err, size_t errlen)
     path_escape(sp->input.path, path, sizeof(path));
     n = snprintf(buf, STATE_MAX,
                  STATE_MAGIC " %d\n"
-                 "agent %s\n"
-                 "epoch %" PRIu64 "\n"
-                 "next_seq %" PRIu64 "\n"
-                 "input_path %s\n"
-                 "input_dev %" PRIu64 "\n"
-                 "input_ino %" PRIu64 "\n"
-                 "input_offset %" PRIu64 "\n"
-                 "input_line %" PRIu64 "\n"
-                 "input_crc %" PRIu32 "\n",
-                 SPOOL_FORMAT_VERSION, sp->agent, sp->epoch, sp->next_seq, path, sp->input.dev, sp->input.ino,
-                 sp->input.pos.offset, sp->input.pos.line, sp->input.pos.crc);
+                             "agent %s\n"
+                             "epoch %" PRIu64 "\n"
+                             "next_seq %" PRIu64 "\n"
+                             "input_path %s\n"
+                             "input_dev %" PRIu64 "\n"
+                             "input_ino %" PRIu64 "\n"
+                             "input_offset %" PRIu64 "\n"
+                             "input_line %" PRIu64 "\n"
+                             "input_crc %" PRIu32 "\n",
+                 SPOOL_FORMAT_VERSION, sp->agent, sp->epoch, sp->next_seq, path, sp->input.dev,
+                 sp->input.ino, sp->input.pos.offset, sp->input.pos.line, sp->input.pos.crc);
     if (n < 0 || n >= STATE_MAX) {
         free(buf);
         reason(err, errlen, "%s/" STATE_NAME ": the input path is too long", sp->dir);
@@ -361,12 +362,12 @@ static int state_parse(spool_t *sp, char *buf, char *err, size_t errlen)
     char *line, *save = NULL;
     uint64_t v;
 
-#define BAD(...)                                                                                             \
-    do {                                                                                                     \
-        char why_[256];                                                                                      \
-        snprintf(why_, sizeof(why_), __VA_ARGS__);                                                           \
-        reason(err, errlen, "%s/" STATE_NAME ":%u: %s", sp->dir, lineno, why_);                              \
-        return SPOOL_EINVAL;                                                                                 \
+#define BAD(...)                                                                                   \
+    do {                                                                                           \
+        char why_[256];                                                                            \
+        snprintf(why_, sizeof(why_), __VA_ARGS__);                                                 \
+        reason(err, errlen, "%s/" STATE_NAME ":%u: %s", sp->dir, lineno, why_);                    \
+        return SPOOL_EINVAL;                                                                       \
     } while (0)
 
     line = strtok_r(buf, "\n", &save);
@@ -375,13 +376,17 @@ static int state_parse(spool_t *sp, char *buf, char *err, size_t errlen)
     if (!parse_u64(line + sizeof(STATE_MAGIC), &v))
         BAD("bad format version '%.20s'", line + sizeof(STATE_MAGIC));
     if (v == 1) {
-        reason(err, errlen, "%s was written by an older clustermon-agent (protocol 1), whose batches "
-               "this daemon protocol no longer takes: deliver them with that agent before upgrading "
-               "the daemon, or move the directory aside to start a new stream", sp->dir);
+        reason(
+            err, errlen,
+            "%s was written by an older clustermon-agent (protocol 1), whose batches "
+            "this daemon protocol no longer takes: deliver them with that agent before upgrading "
+            "the daemon, or move the directory aside to start a new stream",
+            sp->dir);
         return SPOOL_EVERSION;
     }
     if (v != SPOOL_FORMAT_VERSION) {
-        reason(err, errlen, "%s/" STATE_NAME ": format version %" PRIu64 "; this agent reads version %d",
+        reason(err, errlen,
+               "%s/" STATE_NAME ": format version %" PRIu64 "; this agent reads version %d",
                sp->dir, v, SPOOL_FORMAT_VERSION);
         return SPOOL_EVERSION;
     }
@@ -423,18 +428,10 @@ static int state_parse(spool_t *sp, char *buf, char *err, size_t errlen)
                 BAD("next_seq: must be >= 1");
             sp->next_seq = v;
             break;
-        case K_DEV:
-            sp->input.dev = v;
-            break;
-        case K_INO:
-            sp->input.ino = v;
-            break;
-        case K_OFFSET:
-            sp->input.pos.offset = v;
-            break;
-        case K_LINE:
-            sp->input.pos.line = v;
-            break;
+        case K_DEV: sp->input.dev = v; break;
+        case K_INO: sp->input.ino = v; break;
+        case K_OFFSET: sp->input.pos.offset = v; break;
+        case K_LINE: sp->input.pos.line = v; break;
         case K_CRC:
             if (v > UINT32_MAX)
                 BAD("input_crc: out of range");
@@ -484,8 +481,8 @@ static int state_read(spool_t *sp, bool *ret_found, char *err, size_t errlen)
  * *ret_file (header + message) and may read the header's position.
  * SPOOL_ECORRUPT with the reason if a check fails (the file stays).
  */
-static int batch_load(spool_t *sp, uint64_t seq, unsigned char **ret_file, size_t *ret_len, char *err,
-                      size_t errlen)
+static int batch_load(spool_t *sp, uint64_t seq, unsigned char **ret_file, size_t *ret_len,
+                      char *err, size_t errlen)
 {
     char name[32];
     char *buf;
@@ -497,26 +494,29 @@ static int batch_load(spool_t *sp, uint64_t seq, unsigned char **ret_file, size_
     int rc;
 
     batch_name(seq, name, sizeof(name));
-    rc = read_file(sp, name, SPOOL_HEADER_SIZE + (size_t)PROTO_MAX_MSG_SIZE, &buf, &len, err, errlen);
+    rc = read_file(sp, name, SPOOL_HEADER_SIZE + (size_t)PROTO_MAX_MSG_SIZE, &buf, &len, err,
+                   errlen);
     if (rc != SPOOL_OK)
         return rc;
     p = (unsigned char *)buf;
-#define CORRUPT(...)                                                                                         \
-    do {                                                                                                     \
-        snprintf(why, sizeof(why), __VA_ARGS__);                                                             \
-        goto corrupt;                                                                                        \
+#define CORRUPT(...)                                                                               \
+    do {                                                                                           \
+        snprintf(why, sizeof(why), __VA_ARGS__);                                                   \
+        goto corrupt;                                                                              \
     } while (0)
     if (len < SPOOL_HEADER_SIZE)
         CORRUPT("truncated: %zu bytes, shorter than the %d-byte header", len, SPOOL_HEADER_SIZE);
     if (memcmp(p, MAGIC, 4) != 0)
         CORRUPT("not a spool batch file (bad magic)");
     if (bytes_get_le32(p + 4) != SPOOL_FORMAT_VERSION)
-        CORRUPT("format version %" PRIu32 ", this agent reads %d", bytes_get_le32(p + 4), SPOOL_FORMAT_VERSION);
+        CORRUPT("format version %" PRIu32 ", this agent reads %d", bytes_get_le32(p + 4),
+                SPOOL_FORMAT_VERSION);
     if (bytes_get_le64(p + 8) != seq)
         CORRUPT("holds seq %" PRIu64 ", its name says %" PRIu64, bytes_get_le64(p + 8), seq);
     mlen = bytes_get_le32(p + 36);
     if (len != SPOOL_HEADER_SIZE + (size_t)mlen)
-        CORRUPT("truncated or padded: %zu bytes, the header says %zu", len, SPOOL_HEADER_SIZE + (size_t)mlen);
+        CORRUPT("truncated or padded: %zu bytes, the header says %zu", len,
+                SPOOL_HEADER_SIZE + (size_t)mlen);
     if (crc32_update(crc32_update(0, p, 40), p + SPOOL_HEADER_SIZE, mlen) != bytes_get_le32(p + 40))
         CORRUPT("CRC-32 mismatch");
     if (sp->samples == NULL)
@@ -575,7 +575,8 @@ static int scan(spool_t *sp, uint64_t *ret_max, char *err, size_t errlen)
         struct stat st;
         uint64_t seq;
 
-        if (len > strlen(TMP_SUFFIX) && strcmp(de->d_name + len - strlen(TMP_SUFFIX), TMP_SUFFIX) == 0) {
+        if (len > strlen(TMP_SUFFIX) &&
+            strcmp(de->d_name + len - strlen(TMP_SUFFIX), TMP_SUFFIX) == 0) {
             /* A write interrupted before its rename: never part of the spool. */
             if (unlinkat(sp->dirfd, de->d_name, 0) != 0 && errno != ENOENT) {
                 io_fail(sp, de->d_name, "unlink", err, errlen);
@@ -720,8 +721,8 @@ int spool_open(const char *root, const char *agent_id, uint64_t max_bytes, uint6
     }
     if (flock(sp->lockfd, LOCK_EX | LOCK_NB) != 0) {
         if (errno == EWOULDBLOCK) {
-            reason(err, errlen, "%s: in use by another clustermon-agent with agent id '%s'", sp->dir,
-                   agent_id);
+            reason(err, errlen, "%s: in use by another clustermon-agent with agent id '%s'",
+                   sp->dir, agent_id);
             rc = SPOOL_ELOCKED;
         } else {
             rc = io_fail(sp, LOCK_NAME, "flock", err, errlen);
@@ -853,7 +854,8 @@ int spool_append(spool_t *sp, uint64_t seq, const void *msg, size_t len, const s
     int rc;
 
     if (seq != sp->next_seq) {
-        reason(err, errlen, "batch seq %" PRIu64 " is not the next one (%" PRIu64 ")", seq, sp->next_seq);
+        reason(err, errlen, "batch seq %" PRIu64 " is not the next one (%" PRIu64 ")", seq,
+               sp->next_seq);
         return SPOOL_EINVAL;
     }
     if (len > PROTO_MAX_MSG_SIZE) {
@@ -912,8 +914,8 @@ int spool_read(spool_t *sp, uint64_t seq, void **ret_msg, size_t *ret_len, char 
 }
 
 /* Drops seq from the spool: unlinks it, or moves it to subdir. */
-static int drop(spool_t *sp, uint64_t seq, const char *subdir, char *ret_path, size_t pathlen, char *err,
-                size_t errlen)
+static int drop(spool_t *sp, uint64_t seq, const char *subdir, char *ret_path, size_t pathlen,
+                char *err, size_t errlen)
 {
     ptrdiff_t i = index_find(sp, seq);
     char name[32];
@@ -947,7 +949,8 @@ int spool_remove(spool_t *sp, uint64_t seq, char *err, size_t errlen)
     return drop(sp, seq, NULL, NULL, 0, err, errlen);
 }
 
-int spool_reject(spool_t *sp, uint64_t seq, char *ret_path, size_t pathlen, char *err, size_t errlen)
+int spool_reject(spool_t *sp, uint64_t seq, char *ret_path, size_t pathlen, char *err,
+                 size_t errlen)
 {
     return drop(sp, seq, REJECTED_DIR, ret_path, pathlen, err, errlen);
 }

@@ -162,7 +162,8 @@ int spool_append(spool_t *sp, uint64_t seq, const void *msg, size_t len, const s
  * is moved to corrupt/, dropped from the spool and reported through warn:
  * SPOOL_ECORRUPT. Otherwise SPOOL_EIO or SPOOL_EINVAL (seq not spooled).
  */
-int spool_read(spool_t *sp, uint64_t seq, void **ret_msg, size_t *ret_len, char *err, size_t errlen);
+int spool_read(spool_t *sp, uint64_t seq, void **ret_msg, size_t *ret_len, char *err,
+               size_t errlen);
 
 /*
  * Removes an acked batch. If it is the newest, the state file is written
@@ -174,6 +175,7 @@ int spool_remove(spool_t *sp, uint64_t seq, char *err, size_t errlen);
  * Moves a nacked batch to rejected/ (same file name) and writes its path into
  * ret_path. Like spool_remove() otherwise.
  */
-int spool_reject(spool_t *sp, uint64_t seq, char *ret_path, size_t pathlen, char *err, size_t errlen);
+int spool_reject(spool_t *sp, uint64_t seq, char *ret_path, size_t pathlen, char *err,
+                 size_t errlen);
 
 #endif

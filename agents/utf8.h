@@ -19,7 +19,7 @@
 bool utf8_valid(const void *s, size_t len);
 
 /* The worst case of utf8_sanitize(): every byte becomes U+FFFD (3 bytes). */
-#define UTF8_SANITIZED_MAX(len) ((len) * 3)
+#define UTF8_SANITIZED_MAX(len) ((len)*3)
 
 /*
  * Copies s[0..len) into out, replacing every byte that is not part of a

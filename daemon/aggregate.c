@@ -95,13 +95,11 @@ void agg_put_period(agg_t *agg, int firm, int metric, proto_period_t p, int64_t 
         y->month[p.index - 1] = milli;
         y->month_mask |= (uint16_t)(1u << (p.index - 1));
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
-void agg_put_reading(agg_t *agg, int firm, int metric, int year, int month, double v,
-                     int64_t ts_ms)
+void agg_put_reading(agg_t *agg, int firm, int metric, int year, int month, double v, int64_t ts_ms)
 {
     agg_series_t *s = &agg->series[(size_t)firm * agg->nmetrics + (size_t)metric];
     agg_year_t *y = year_get(s, year);
@@ -154,16 +152,14 @@ bool agg_firm_total(const agg_t *agg, int firm, int metric, proto_period_t p, in
         }
         return any;
     }
-    case PROTO_PERIOD_QUARTER:
-        return quarter_total(y, p.index, ret_milli);
+    case PROTO_PERIOD_QUARTER: return quarter_total(y, p.index, ret_milli);
     case PROTO_PERIOD_MONTH:
         if (y->month_mask & (1u << (p.index - 1))) {
             *ret_milli = y->month[p.index - 1];
             return true;
         }
         return false;
-    default:
-        return false;
+    default: return false;
     }
 }
 

@@ -32,26 +32,26 @@
 
 typedef struct {
     uint16_t year;
-    uint16_t month_mask;   /* bit m-1: month m reported */
-    uint8_t quarter_mask;  /* bit q-1: quarter q reported */
+    uint16_t month_mask;  /* bit m-1: month m reported */
+    uint8_t quarter_mask; /* bit q-1: quarter q reported */
     bool has_annual;
-    bool any;              /* anything at all arrived for this year */
+    bool any; /* anything at all arrived for this year */
     int64_t month[12];
     int64_t quarter[4];
     int64_t annual;
 } agg_year_t;
 
 typedef struct {
-    agg_year_t *years;     /* sorted by year */
+    agg_year_t *years; /* sorted by year */
     uint32_t nyears, cap;
-    double last;           /* readings: latest value (by timestamp) */
+    double last; /* readings: latest value (by timestamp) */
     int64_t last_ts;
-    uint64_t count;        /* readings received */
+    uint64_t count; /* readings received */
 } agg_series_t;
 
 typedef struct {
     size_t nfirms, nmetrics;
-    agg_series_t *series;  /* [firm * nmetrics + metric] */
+    agg_series_t *series; /* [firm * nmetrics + metric] */
 } agg_t;
 
 /* Caller owns the result: agg_destroy. */

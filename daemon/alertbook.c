@@ -197,8 +197,7 @@ static void take_basis(ab_alert_t *a, const ab_eval_t *ev)
 /* Did the inputs of a firing alert change? (a restated or late report) */
 static bool basis_changed(const ab_alert_t *a, const ab_eval_t *ev)
 {
-    if (a->observed != ev->observed || a->expected != ev->expected ||
-        a->ndetails != ev->ndetails)
+    if (a->observed != ev->observed || a->expected != ev->expected || a->ndetails != ev->ndetails)
         return true;
     for (uint32_t i = 0; i < ev->ndetails; i++) {
         const ab_detail_t *x = &a->details[i], *y = &ev->details[i];
@@ -240,7 +239,6 @@ static void queue(alertbook_t *b, ab_alert_t *a, int state, bool reminder)
             e->details[i].str = xstrdup(a->details[i].str);
     }
 }
-
 
 static uint32_t flaps_within(const ab_alert_t *a, int64_t now_ms, int64_t window)
 {
@@ -516,8 +514,7 @@ static void end_firing(alertbook_t *old, ab_alert_t *a, int64_t now_ms)
     mark(old, a);
 }
 
-void alertbook_carry_over(alertbook_t *b, alertbook_t *old, int64_t now_ms,
-                          alertbook_carry_t *ret)
+void alertbook_carry_over(alertbook_t *b, alertbook_t *old, int64_t now_ms, alertbook_carry_t *ret)
 {
     alertbook_flush(old, now_ms); /* nothing queued crosses over */
     b->journal = old->journal;
@@ -527,7 +524,7 @@ void alertbook_carry_over(alertbook_t *b, alertbook_t *old, int64_t now_ms,
     size_t left = 0;
     for (size_t i = 0; i < old->nalerts; i++) {
         ab_alert_t *a = old->alerts[i];
-        const config_rule_t *or = &old->cfg->rules[a->rule];
+        const config_rule_t * or = &old->cfg->rules[a->rule];
         int rule = rule_index(b->cfg, or->id);
         int firm = -1;
         if (a->firm >= 0) {

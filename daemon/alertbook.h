@@ -42,35 +42,35 @@ typedef struct {
     char key[PROTO_MAX_ID_LEN + 1];
     bool is_str;
     double num;
-    char *str;   /* owned when is_str */
+    char *str; /* owned when is_str */
 } ab_detail_t;
 
 typedef struct {
     char *id;
-    int rule, firm;          /* firm -1: the rule's scope as a whole */
+    int rule, firm; /* firm -1: the rule's scope as a whole */
     bool firing;
-    bool flapping;           /* held: transitions are not published */
-    int64_t since_ms;        /* data time it started firing */
-    int64_t published_ms;    /* wall time it was last published (reminders) */
+    bool flapping;               /* held: transitions are not published */
+    int64_t since_ms;            /* data time it started firing */
+    int64_t published_ms;        /* wall time it was last published (reminders) */
     int64_t flaps[AB_FLAP_RING]; /* wall times of its recent transitions */
     uint32_t nflaps;
-    uint32_t pending_count;  /* threshold: consecutive breaching samples */
-    int64_t pending_since;   /* threshold: data time of the first of them */
+    uint32_t pending_count; /* threshold: consecutive breaching samples */
+    int64_t pending_since;  /* threshold: data time of the first of them */
     double observed, expected;
     char *summary;
     uint32_t ndetails;
     ab_detail_t details[PROTO_MAX_DETAILS];
-    uint64_t seq;            /* seq of its last publication */
-    bool journaled_firing;   /* firing, as last journaled or restored (not itself stored) */
-    bool dirty;              /* changed this pass: journaled at the flush */
+    uint64_t seq;          /* seq of its last publication */
+    bool journaled_firing; /* firing, as last journaled or restored (not itself stored) */
+    bool dirty;            /* changed this pass: journaled at the flush */
 } ab_alert_t;
 
 /* One evaluation's result, filled by a rule. */
 typedef struct {
-    bool active;             /* the condition holds */
-    bool revisable;          /* a changed basis while firing is published as revised */
+    bool active;    /* the condition holds */
+    bool revisable; /* a changed basis while firing is published as revised */
     double observed, expected;
-    int64_t ts_ms;           /* data time of the evaluation */
+    int64_t ts_ms; /* data time of the evaluation */
     char summary[PROTO_MAX_TEXT_LEN];
     uint32_t ndetails;
     ab_detail_t details[PROTO_MAX_DETAILS]; /* str points into strbuf */
@@ -81,29 +81,29 @@ typedef struct {
 /* A queued publication, with the basis as it was at the transition (one
  * batch may fire and resolve the same alert: each event says its own). */
 typedef struct {
-    int state;               /* proto_alert_state_t */
+    int state; /* proto_alert_state_t */
     bool reminder;
     ab_alert_t *a;
     double observed, expected;
     int64_t since_ms;
-    char *summary;           /* owned */
+    char *summary; /* owned */
     uint32_t ndetails;
     ab_detail_t details[PROTO_MAX_DETAILS]; /* strings owned */
 } ab_event_t;
 
 typedef struct {
-    const config_t *cfg;     /* borrowed */
-    const registry_t *reg;   /* borrowed */
-    alerts_t *pub;           /* borrowed */
-    silences_t *silences;    /* borrowed */
-    ab_alert_t **alerts;     /* all known, in creation order */
+    const config_t *cfg;   /* borrowed */
+    const registry_t *reg; /* borrowed */
+    alerts_t *pub;         /* borrowed */
+    silences_t *silences;  /* borrowed */
+    ab_alert_t **alerts;   /* all known, in creation order */
     size_t nalerts, cap;
-    uint32_t *slots;         /* open addressing on id: index + 1 */
+    uint32_t *slots; /* open addressing on id: index + 1 */
     size_t mask;
-    ab_event_t *events;      /* queued by this pass */
+    ab_event_t *events; /* queued by this pass */
     size_t nevents, events_cap;
     bool quiet;
-    ab_alert_t **dirty;      /* changed since the last flush, to journal */
+    ab_alert_t **dirty; /* changed since the last flush, to journal */
     size_t ndirty, dirty_cap;
     record_journal_fn journal; /* NULL: nothing journaled (tests, WAL replay) */
     void *journal_data;
@@ -133,8 +133,8 @@ void alertbook_adopt(alertbook_t *b, ab_alert_t *a);
 
 /* What alertbook_carry_over did. */
 typedef struct {
-    size_t kept;             /* alerts now in the new book */
-    size_t ended;            /* firing alerts resolved because their rule or firm is gone */
+    size_t kept;  /* alerts now in the new book */
+    size_t ended; /* firing alerts resolved because their rule or firm is gone */
 } alertbook_carry_t;
 
 /*
@@ -151,8 +151,7 @@ typedef struct {
  * holds only what ended: alertbook_free it (its config and registry must
  * still be alive for this call). now_ms is the wall clock.
  */
-void alertbook_carry_over(alertbook_t *b, alertbook_t *old, int64_t now_ms,
-                          alertbook_carry_t *ret);
+void alertbook_carry_over(alertbook_t *b, alertbook_t *old, int64_t now_ms, alertbook_carry_t *ret);
 
 /* Periodic: reminders, flapping alerts that settled. */
 void alertbook_tick(alertbook_t *b, int64_t now_ms);

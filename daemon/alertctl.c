@@ -157,7 +157,8 @@ void alertctl_silence_rm(server_t *srv, msgpack_packer *pk, const proto_ctl_requ
     if (rc != 0) {
         char why[160];
         if (rc == -2)
-            snprintf(why, sizeof why, "the removal of silence %lld could not be journaled "
+            snprintf(why, sizeof why,
+                     "the removal of silence %lld could not be journaled "
                      "(state_dir full?): it stays; retry once the daemon has room",
                      (long long)a->ival);
         else

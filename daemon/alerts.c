@@ -130,8 +130,10 @@ static int seqs_read(alerts_t *al, off_t size, char *err, size_t errlen)
     unsigned char hdr[SEQ_HEADER];
     if (size < SEQ_HEADER || pread(al->seq_fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
         memcmp(hdr, SEQ_MAGIC, 7) != 0) {
-        snprintf(err, errlen, "%s: not an alert seq file (bad header); move it away to start "
-                 "every cluster's alert seq at 0", al->seq_path);
+        snprintf(err, errlen,
+                 "%s: not an alert seq file (bad header); move it away to start "
+                 "every cluster's alert seq at 0",
+                 al->seq_path);
         return -1;
     }
     if (hdr[7] != SEQ_FORMAT) {
@@ -215,8 +217,7 @@ void alerts_seqs_pack(const alerts_t *al, msgpack_packer *pk)
     }
 }
 
-int alerts_seqs_load(alerts_t *al, const msgpack_object *map, bool apply, char *err,
-                     size_t errlen)
+int alerts_seqs_load(alerts_t *al, const msgpack_object *map, bool apply, char *err, size_t errlen)
 {
     char why[128];
     if (!map || map->type != MSGPACK_OBJECT_MAP) {
@@ -351,15 +352,17 @@ static bool on_subscription(zsock_t *zs)
         al->subs_admitted++;
     } else if (subscribe) {
         al->subs_refused++;
-        if (log_throttle(&al->log, (int64_t)uv_now(&al->srv->loop), SUB_LOGS_PER_SECOND,
-                         "alerts", "refused subscriptions")) {
+        if (log_throttle(&al->log, (int64_t)uv_now(&al->srv->loop), SUB_LOGS_PER_SECOND, "alerts",
+                         "refused subscriptions")) {
             char topic[64];
             size_t t = 0;
             for (size_t i = 1; i < len && t + 1 < sizeof topic; i++)
                 topic[t++] = d[i] >= 0x20 && d[i] < 0x7f ? d[i] : '?';
             topic[t] = '\0';
             log_warnx("alerts: refused a subscription to '%s' from key %s: %s", topic,
-                      k ? k->name : uid ? uid : "?",
+                      k     ? k->name
+                      : uid ? uid
+                            : "?",
                       k ? "the key may not see those clusters" : "the key was revoked");
         }
     }

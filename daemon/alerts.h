@@ -36,29 +36,29 @@ struct server;
 /* One cluster's sequence number and where it lives in the file. */
 typedef struct {
     char cluster[PROTO_MAX_ID_LEN + 1];
-    uint64_t seq;            /* last sequence number published in the cluster */
-    int64_t record;          /* its record's index in alert-seqs, -1 if not written yet */
+    uint64_t seq;   /* last sequence number published in the cluster */
+    int64_t record; /* its record's index in alert-seqs, -1 if not written yet */
 } alerts_seq_t;
 
 typedef struct {
-    zsock_t zs;              /* the PUB, or the gated XPUB (zs.sock) */
+    zsock_t zs; /* the PUB, or the gated XPUB (zs.sock) */
     /* gated (CURVE): the XPUB's subscriptions, checked against the keys */
     bool gated;
-    keys_t *const *keys;     /* the server's, through reloads */
+    keys_t *const *keys; /* the server's, through reloads */
     config_t *const *cfg;
     uint64_t subs_admitted, subs_refused;
     log_throttle_t log;
     struct server *srv;
-    char bound[256];         /* ZMQ_LAST_ENDPOINT: what to unbind */
-    bool rebind_pending;     /* unbound, the bind again failed: retried by the heartbeat */
+    char bound[256];     /* ZMQ_LAST_ENDPOINT: what to unbind */
+    bool rebind_pending; /* unbound, the bind again failed: retried by the heartbeat */
     uint64_t rebinds;
-    int seq_fd;              /* state_dir/alert-seqs, -1 if none */
-    char seq_path[4096];     /* for messages */
-    alerts_seq_t *seqs;      /* every cluster ever published, config or not; owned */
+    int seq_fd;          /* state_dir/alert-seqs, -1 if none */
+    char seq_path[4096]; /* for messages */
+    alerts_seq_t *seqs;  /* every cluster ever published, config or not; owned */
     size_t nseqs, seqs_cap;
-    size_t nrecords;         /* records in the file */
-    uint64_t seq_floor;      /* a cluster without a slot starts here */
-    msgpack_sbuffer buf;     /* reused encode buffer */
+    size_t nrecords;     /* records in the file */
+    uint64_t seq_floor;  /* a cluster without a slot starts here */
+    msgpack_sbuffer buf; /* reused encode buffer */
     uint64_t published;
     uint64_t send_errors;
     uint64_t by_severity[PROTO_SEV_COUNT];
@@ -81,8 +81,7 @@ void alerts_seqs_pack(const alerts_t *al, msgpack_packer *pk);
  * cluster's seq is raised to the snapshot's if that is higher (the file is
  * normally ahead of any snapshot; this only repairs a lost file). Returns 0,
  * or -1 with the reason in err. */
-int alerts_seqs_load(alerts_t *al, const msgpack_object *map, bool apply, char *err,
-                     size_t errlen);
+int alerts_seqs_load(alerts_t *al, const msgpack_object *map, bool apply, char *err, size_t errlen);
 
 /* Raises cluster's seq to seq if it is behind (written to the file then):
  * a journaled alert record proves that seq was published. */

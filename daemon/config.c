@@ -32,18 +32,27 @@
 
 /* OPT_MAYBE_PATH and OPT_MAYBE_STR may be empty: the feature is off. */
 typedef enum {
-    OPT_STR, OPT_PATH, OPT_ENDPOINT, OPT_NUMBER, OPT_LISTEN, OPT_MAYBE_PATH, OPT_MAYBE_STR
+    OPT_STR,
+    OPT_PATH,
+    OPT_ENDPOINT,
+    OPT_NUMBER,
+    OPT_LISTEN,
+    OPT_MAYBE_PATH,
+    OPT_MAYBE_STR
 } opt_type_t;
 
 typedef struct {
     const char *name;
     opt_type_t type;
-    size_t offset; /* into config_t */
+    size_t offset;   /* into config_t */
     const char *def; /* default, NULL = required */
     const char *help;
 } opt_desc_t;
 
-#define OPT(field, type, def, help) {#field, type, offsetof(config_t, field), def, help}
+#define OPT(field, type, def, help)                                                                \
+    {                                                                                              \
+#field, type, offsetof(config_t, field), def, help                                         \
+    }
 
 static const opt_desc_t daemon_opts[] = {
     OPT(ingest, OPT_ENDPOINT, "tcp://127.0.0.1:7601", "ROUTER endpoint agents send batches to"),
@@ -66,7 +75,8 @@ static const opt_desc_t daemon_opts[] = {
     OPT(curve_secret_key, OPT_MAYBE_PATH, "",
         "the daemon's CURVE key pair (clustermonctl keygen); set = CURVE on every socket"),
     OPT(access, OPT_MAYBE_PATH, "", "CSV of gateway, subscriber, viewer and admin keys"),
-    OPT(rate_per_connection, OPT_NUMBER, "50000", "samples/s one connection may send; 0 = no limit"),
+    OPT(rate_per_connection, OPT_NUMBER, "50000",
+        "samples/s one connection may send; 0 = no limit"),
     OPT(rate_global, OPT_NUMBER, "500000", "samples/s all connections together; 0 = no limit"),
     OPT(agent_lease_s, OPT_NUMBER, "60",
         "seconds an idle agent stream keeps its agent id from another stream"),
@@ -80,16 +90,22 @@ static const opt_desc_t daemon_opts[] = {
 
 /* ---- parse state ---------------------------------------------------------- */
 
-typedef enum { SEC_NONE, SEC_DAEMON, SEC_METRIC, SEC_CLUSTER, SEC_RULE, SEC_ALERTING } section_kind_t;
-
+typedef enum {
+    SEC_NONE,
+    SEC_DAEMON,
+    SEC_METRIC,
+    SEC_CLUSTER,
+    SEC_RULE,
+    SEC_ALERTING
+} section_kind_t;
 
 typedef struct {
     config_t *cfg;
     const char *path;
     const char *base_dir;
-    int line;               /* line the reader handed to inih last */
+    int line; /* line the reader handed to inih last */
     section_kind_t sec;
-    size_t idx;             /* index of the current metric/cluster/rule */
+    size_t idx; /* index of the current metric/cluster/rule */
     bool daemon_seen[NDAEMON_OPTS];
     int daemon_line[NDAEMON_OPTS];
     bool metric_has_kind[CONFIG_MAX_METRICS];
@@ -152,7 +168,8 @@ static void section_open(parse_t *p, char *name)
     }
     if (strcmp(kind, "metric") != 0 && strcmp(kind, "cluster") != 0 && strcmp(kind, "rule") != 0) {
         perr(p, p->line, sec_field,
-             "unknown section (expected [daemon], [alerting], [metric NAME], [cluster ID] or [rule ID])");
+             "unknown section (expected [daemon], [alerting], [metric NAME], [cluster ID] or [rule "
+             "ID])");
         p->sec = SEC_NONE;
         return;
     }
@@ -314,8 +331,7 @@ static void set_daemon_opt(parse_t *p, size_t i, const char *value)
         }
         break;
     }
-    case OPT_MAYBE_STR:
-        break;
+    case OPT_MAYBE_STR: break;
     case OPT_MAYBE_PATH:
         if (!*value) {
             free(*slot);
@@ -332,7 +348,8 @@ static void set_daemon_opt(parse_t *p, size_t i, const char *value)
         break;
     }
     free(*slot);
-    *slot = o->type == OPT_PATH || o->type == OPT_MAYBE_PATH ? resolve_path(p, value) : xstrdup(value);
+    *slot =
+        o->type == OPT_PATH || o->type == OPT_MAYBE_PATH ? resolve_path(p, value) : xstrdup(value);
 }
 
 static void handle_daemon(parse_t *p, const char *name, const char *value)
@@ -456,9 +473,7 @@ static int handler(void *user, const char *section, const char *name, const char
     case SEC_CLUSTER: handle_cluster(p, name, value); break;
     case SEC_RULE: handle_rule(p, name, value); break;
     case SEC_ALERTING: handle_alerting(p, name, value); break;
-    case SEC_NONE:
-        perr(p, p->line, name, "key outside a known section");
-        break;
+    case SEC_NONE: perr(p, p->line, name, "key outside a known section"); break;
     }
     return 1;
 }
@@ -578,7 +593,8 @@ static void validate(parse_t *p)
         return;
     }
     if (cfg->fsync_interval_ms < 1 || cfg->snapshot_interval_s < 1 || cfg->snapshot_wal_mb < 1) {
-        perr(p, 1, "daemon", "fsync_interval_ms, snapshot_interval_s and snapshot_wal_mb must be >= 1");
+        perr(p, 1, "daemon",
+             "fsync_interval_ms, snapshot_interval_s and snapshot_wal_mb must be >= 1");
         return;
     }
     if (cfg->agent_lease_s < 1) {
@@ -605,8 +621,8 @@ static void validate(parse_t *p)
     }
     for (size_t i = 0; i < cfg->nmetrics; i++) {
         if (!p->metric_has_kind[i]) {
-            perr(p, cfg->metrics[i].line, "metric.kind", "[metric %s] needs kind = period | reading",
-                 cfg->metrics[i].name);
+            perr(p, cfg->metrics[i].line, "metric.kind",
+                 "[metric %s] needs kind = period | reading", cfg->metrics[i].name);
             return;
         }
     }
@@ -630,15 +646,14 @@ static void validate(parse_t *p)
     cfg->profit_idx = config_metric_find(cfg, cfg->profit_metric, strlen(cfg->profit_metric));
     if (cfg->profit_idx >= 0 && cfg->metrics[cfg->profit_idx].kind != METRIC_PERIOD) {
         perr(p, daemon_opt_line(p, "profit_metric", cfg->metrics[cfg->profit_idx].line),
-             "daemon.profit_metric",
-             "'%s' is not a period metric", cfg->profit_metric);
+             "daemon.profit_metric", "'%s' is not a period metric", cfg->profit_metric);
         return;
     }
     for (size_t i = 0; i < cfg->nrules; i++) {
         char field[96 + PROTO_MAX_ID_LEN], why[256];
         int line;
-        if (ruleconf_resolve(cfg, &cfg->rules[i], &p->raw_rules[i], &line, field, sizeof field,
-                             why, sizeof why) != 0) {
+        if (ruleconf_resolve(cfg, &cfg->rules[i], &p->raw_rules[i], &line, field, sizeof field, why,
+                             sizeof why) != 0) {
             perr(p, line, field, "%s", why);
             return;
         }

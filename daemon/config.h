@@ -32,7 +32,7 @@ typedef struct {
 typedef struct {
     char *id;
     char *title;
-    char **chains;   /* chain ids, nchains of them */
+    char **chains; /* chain ids, nchains of them */
     size_t nchains;
     int line;
 } config_cluster_t;
@@ -59,7 +59,7 @@ typedef struct {
     proto_severity_t severity;
     int line;
     /* scope: the cluster, optionally narrowed to a chain and/or a tier */
-    int metric;        /* index into metrics; -1 = any (silence) */
+    int metric; /* index into metrics; -1 = any (silence) */
     int cluster;
     int chain;         /* -1 = every chain */
     int tier;          /* tier_t, -1 = every tier */
@@ -70,11 +70,11 @@ typedef struct {
     uint32_t for_samples; /* consecutive breaching samples before firing (>= 1) */
     int64_t for_ms;       /* or: breaching continuously this long (sample time) */
     /* growth */
-    int year;             /* 0 = current: the year now in the configured time zone */
+    int year; /* 0 = current: the year now in the configured time zone */
     double target_pct, tolerance_pp, quorum_pct;
     rule_prorate_t prorate;
     /* change */
-    bool vs_last_year;    /* compare = last-year (else previous month) */
+    bool vs_last_year;         /* compare = last-year (else previous month) */
     double drop_pct, rise_pct; /* 0 = that direction is not watched */
     /* outlier */
     uint32_t window, min_history;
@@ -82,44 +82,44 @@ typedef struct {
     bool outlier_seasonal; /* judge year-on-year ratios, so seasonality is not flagged */
     double min_spread_pct; /* the MAD is at least this % of |median| */
     /* silence */
-    bool continuous;      /* schedule = continuous (readings), else monthly reports */
-    int due_day;          /* monthly: the report for month m is due by this day of m+1 */
-    int64_t quiet_ms;     /* continuous: silent after this long without a sample */
-    bool data_clock;      /* clock = data: "now" is what the peers have reported */
-    int64_t grace_ms;     /* never-reported firms are quiet this long after first seen; -1 =
+    bool continuous;  /* schedule = continuous (readings), else monthly reports */
+    int due_day;      /* monthly: the report for month m is due by this day of m+1 */
+    int64_t quiet_ms; /* continuous: silent after this long without a sample */
+    bool data_clock;  /* clock = data: "now" is what the peers have reported */
+    int64_t grace_ms; /* never-reported firms are quiet this long after first seen; -1 =
                            * until the schedule makes their first report due */
 } config_rule_t;
 
 typedef struct {
-    char *path;          /* where it came from, for messages */
-    char *ingest;        /* ZeroMQ endpoints the daemon binds */
+    char *path;   /* where it came from, for messages */
+    char *ingest; /* ZeroMQ endpoints the daemon binds */
     char *alerts;
     char *control;
     char *state_dir;
-    char *registry;      /* firm registry CSV */
-    char *timezone;      /* IANA name, periods are local to it */
+    char *registry; /* firm registry CSV */
+    char *timezone; /* IANA name, periods are local to it */
     char *log_level;
     double above_scale_line; /* yuan of annual revenue */
     char *revenue_metric;    /* which metrics the report and the above-scale line use */
     char *profit_metric;
     int revenue_idx, profit_idx; /* resolved indexes, -1 if profit is not configured */
-    char *fsync;             /* always | interval | never */
-    int fsync_policy;        /* wal_fsync_t */
+    char *fsync;                 /* always | interval | never */
+    int fsync_policy;            /* wal_fsync_t */
     double fsync_interval_ms;
     double snapshot_interval_s;
-    double snapshot_wal_mb;  /* a snapshot is also taken once the WAL grew this much */
-    double alerts_hwm;       /* PUB high-water mark per subscriber */
-    char *allow_plaintext;   /* "yes": plain TCP may bind beyond loopback */
-    char *http;              /* host:port of /metrics and /healthz, "" = off */
+    double snapshot_wal_mb; /* a snapshot is also taken once the WAL grew this much */
+    double alerts_hwm;      /* PUB high-water mark per subscriber */
+    char *allow_plaintext;  /* "yes": plain TCP may bind beyond loopback */
+    char *http;             /* host:port of /metrics and /healthz, "" = off */
     /* security: see README "Security" */
-    char *curve_secret_key;  /* path of the daemon's key pair, "" = no CURVE */
-    char *access;            /* access CSV, "" = none */
+    char *curve_secret_key;     /* path of the daemon's key pair, "" = no CURVE */
+    char *access;               /* access CSV, "" = none */
     double rate_per_connection; /* samples/s, 0 = unlimited */
     double rate_global;
-    double agent_lease_s;    /* an agent stream idle this long no longer owns its id */
-    char *user, *group;      /* "" = stay who we are */
-    char *run_as_root;       /* warn | refuse */
-    double peer_timeout;     /* seconds: a peer stalled mid-handshake or mid-frame is dropped */
+    double agent_lease_s; /* an agent stream idle this long no longer owns its id */
+    char *user, *group;   /* "" = stay who we are */
+    char *run_as_root;    /* warn | refuse */
+    double peer_timeout;  /* seconds: a peer stalled mid-handshake or mid-frame is dropped */
 
     config_metric_t *metrics;
     size_t nmetrics;
@@ -128,9 +128,9 @@ typedef struct {
     config_rule_t *rules;
     size_t nrules;
     /* [alerting] */
-    int64_t flap_window_ms;  /* an alert changing state flap_max times within this is flapping */
+    int64_t flap_window_ms; /* an alert changing state flap_max times within this is flapping */
     uint32_t flap_max;
-    uint32_t group_max;      /* more alerts than this of one rule and cluster at once: grouped */
+    uint32_t group_max; /* more alerts than this of one rule and cluster at once: grouped */
 } config_t;
 
 /*
@@ -141,8 +141,8 @@ typedef struct {
  * Returns 0 and a new config in *ret (caller owns: config_destroy), or -1
  * with "file:line: section.field: reason" in err.
  */
-int config_load(const char *path, const char *text, const char *base_dir, config_t **ret,
-                char *err, size_t errlen);
+int config_load(const char *path, const char *text, const char *base_dir, config_t **ret, char *err,
+                size_t errlen);
 void config_destroy(config_t **cfg);
 
 /* Index lookups by name; -1 if absent. len-bounded so wire strings need no copy. */

@@ -72,8 +72,7 @@ static void cmd_reload(server_t *srv, msgpack_packer *pk, const proto_ctl_reques
     char err[CONFIG_ERRLEN], reason[CONFIG_ERRLEN + 64];
     (void)req;
     if (reload_run(srv, err, sizeof err) != 0) {
-        snprintf(reason, sizeof reason, "rejected, still running on the previous config: %s",
-                 err);
+        snprintf(reason, sizeof reason, "rejected, still running on the previous config: %s", err);
         control_reply_error(pk, reason);
         return;
     }
@@ -184,9 +183,9 @@ int control_args_check(const char *cmd, const control_arg_t *spec, const proto_c
             s++;
         int klen = (int)(a->key.len > PROTO_MAX_ID_LEN ? PROTO_MAX_ID_LEN : a->key.len);
         if (!s->name) {
-            size_t off = (size_t)snprintf(err, errlen, "%.*s: unknown argument for '%s' (%s",
-                                          klen, a->key.ptr, cmd,
-                                          spec->name ? "allowed:" : "it takes none");
+            size_t off =
+                (size_t)snprintf(err, errlen, "%.*s: unknown argument for '%s' (%s", klen,
+                                 a->key.ptr, cmd, spec->name ? "allowed:" : "it takes none");
             for (const control_arg_t *t = spec; t->name && off < errlen; t++)
                 off += (size_t)snprintf(err + off, errlen - off, "%s %s", t == spec ? "" : ",",
                                         t->name);
@@ -212,23 +211,35 @@ int control_args_check(const char *cmd, const control_arg_t *spec, const proto_c
 }
 
 /* Argument lists, one per command that takes any (PROTOCOL.md 4.7 has them too). */
-#define INT_OPT(n) {n, PROTO_ARG_INT, false}
-#define INT_REQ(n) {n, PROTO_ARG_INT, true}
-#define STR_OPT(n) {n, PROTO_ARG_STR, false}
-#define STR_REQ(n) {n, PROTO_ARG_STR, true}
+#define INT_OPT(n)                                                                                 \
+    {                                                                                              \
+        n, PROTO_ARG_INT, false                                                                    \
+    }
+#define INT_REQ(n)                                                                                 \
+    {                                                                                              \
+        n, PROTO_ARG_INT, true                                                                     \
+    }
+#define STR_OPT(n)                                                                                 \
+    {                                                                                              \
+        n, PROTO_ARG_STR, false                                                                    \
+    }
+#define STR_REQ(n)                                                                                 \
+    {                                                                                              \
+        n, PROTO_ARG_STR, true                                                                     \
+    }
 static const control_arg_t no_args[] = {{NULL, PROTO_ARG_NIL, false}};
 static const control_arg_t report_args[] = {INT_OPT("year"), {NULL, PROTO_ARG_NIL, false}};
-static const control_arg_t totals_args[] = {STR_REQ("metric"), STR_REQ("period"),
-                                            {NULL, PROTO_ARG_NIL, false}};
-static const control_arg_t clusters_args[] = {INT_OPT("year"), INT_OPT("days"),
-                                              {NULL, PROTO_ARG_NIL, false}};
-static const control_arg_t cluster_args[] = {STR_REQ("id"), STR_OPT("through"),
-                                             {NULL, PROTO_ARG_NIL, false}};
-static const control_arg_t firms_args[] = {STR_OPT("cluster"), INT_OPT("silent"), INT_OPT("days"),
-                                           STR_OPT("as_of"), INT_OPT("all"),
-                                           {NULL, PROTO_ARG_NIL, false}};
-static const control_arg_t silence_add_args[] = {STR_REQ("rule"), STR_REQ("cluster"),
-                                                 STR_OPT("firm"), STR_REQ("for"),
+static const control_arg_t totals_args[] = {
+    STR_REQ("metric"), STR_REQ("period"), {NULL, PROTO_ARG_NIL, false}};
+static const control_arg_t clusters_args[] = {
+    INT_OPT("year"), INT_OPT("days"), {NULL, PROTO_ARG_NIL, false}};
+static const control_arg_t cluster_args[] = {
+    STR_REQ("id"), STR_OPT("through"), {NULL, PROTO_ARG_NIL, false}};
+static const control_arg_t firms_args[] = {STR_OPT("cluster"), INT_OPT("silent"),
+                                           INT_OPT("days"),    STR_OPT("as_of"),
+                                           INT_OPT("all"),     {NULL, PROTO_ARG_NIL, false}};
+static const control_arg_t silence_add_args[] = {STR_REQ("rule"),   STR_REQ("cluster"),
+                                                 STR_OPT("firm"),   STR_REQ("for"),
                                                  STR_REQ("reason"), {NULL, PROTO_ARG_NIL, false}};
 static const control_arg_t silence_rm_args[] = {INT_REQ("id"), {NULL, PROTO_ARG_NIL, false}};
 #undef INT_OPT
@@ -308,10 +319,11 @@ static void dispatch(control_t *c, envelope_t *env, msgpack_packer *pk)
     if (envelope_size(env) > CONTROL_MAX_REQUEST) {
         char reason[160];
         c->oversize++;
-        snprintf(reason, sizeof reason, "too large: a request of %zu bytes exceeds the control "
-                 "socket's limit of %d bytes", envelope_size(env), CONTROL_MAX_REQUEST);
-        if (log_throttle(&c->log, (int64_t)uv_now(&c->srv->loop), 5, "control",
-                         "refused requests"))
+        snprintf(reason, sizeof reason,
+                 "too large: a request of %zu bytes exceeds the control "
+                 "socket's limit of %d bytes",
+                 envelope_size(env), CONTROL_MAX_REQUEST);
+        if (log_throttle(&c->log, (int64_t)uv_now(&c->srv->loop), 5, "control", "refused requests"))
             log_warnx("control: %s", reason);
         control_reply_error(pk, reason);
         return;
@@ -323,8 +335,7 @@ static void dispatch(control_t *c, envelope_t *env, msgpack_packer *pk)
          * ctl_reply) tells the client which one to retry with. */
         char reason[PROTO_ERRLEN + 16];
         c->bad_version++;
-        snprintf(reason, sizeof reason, "version: %s",
-                 strncmp(err, "v: ", 3) == 0 ? err + 3 : err);
+        snprintf(reason, sizeof reason, "version: %s", strncmp(err, "v: ", 3) == 0 ? err + 3 : err);
         control_reply_error(pk, reason);
         return;
     }
@@ -339,12 +350,16 @@ static void dispatch(control_t *c, envelope_t *env, msgpack_packer *pk)
             char reason[256], have[64];
             c->denied++;
             if (c->caller)
-                snprintf(reason, sizeof reason, "permission denied: '%s' needs %s key; key '%s' "
-                         "is %s", commands[i].name, need_name(commands[i].need),
-                         c->caller->name, keys_roles_name(c->caller->roles, have, sizeof have));
+                snprintf(reason, sizeof reason,
+                         "permission denied: '%s' needs %s key; key '%s' "
+                         "is %s",
+                         commands[i].name, need_name(commands[i].need), c->caller->name,
+                         keys_roles_name(c->caller->roles, have, sizeof have));
             else
-                snprintf(reason, sizeof reason, "permission denied: '%s': the connection's key "
-                         "was revoked by a reload", commands[i].name);
+                snprintf(reason, sizeof reason,
+                         "permission denied: '%s': the connection's key "
+                         "was revoked by a reload",
+                         commands[i].name);
             if (log_throttle(&c->log, (int64_t)uv_now(&c->srv->loop), 5, "control",
                              "denied commands"))
                 log_warnx("control: %s", reason);
@@ -361,9 +376,9 @@ static void dispatch(control_t *c, envelope_t *env, msgpack_packer *pk)
         return;
     }
     char reason[512];
-    size_t off = (size_t)snprintf(reason, sizeof reason, "unknown command '%.*s' (known:",
-                                  (int)(req.cmd.len > PROTO_MAX_ID_LEN ? PROTO_MAX_ID_LEN : req.cmd.len),
-                                  req.cmd.ptr);
+    size_t off = (size_t)snprintf(
+        reason, sizeof reason, "unknown command '%.*s' (known:",
+        (int)(req.cmd.len > PROTO_MAX_ID_LEN ? PROTO_MAX_ID_LEN : req.cmd.len), req.cmd.ptr);
     for (size_t i = 0; i < NCOMMANDS && off < sizeof reason; i++)
         off += (size_t)snprintf(reason + off, sizeof reason - off, "%s %s", i ? "," : "",
                                 commands[i].name);
@@ -419,8 +434,7 @@ int control_start(control_t *c, struct server *srv, const char *endpoint, char *
         return -1;
     /* The umask made the socket file the daemon user's only; its group may
      * use clustermonctl too (README "The service"). */
-    if (strncmp(endpoint, "ipc://", 6) == 0 && endpoint[6] != '@' &&
-        chmod(endpoint + 6, 0770) != 0)
+    if (strncmp(endpoint, "ipc://", 6) == 0 && endpoint[6] != '@' && chmod(endpoint + 6, 0770) != 0)
         log_warn("control: chmod 0770 %s", endpoint + 6);
     return 0;
 }

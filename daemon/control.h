@@ -24,13 +24,13 @@ struct server;
 
 typedef struct {
     struct server *srv;
-    zsock_t zs;              /* the ROUTER (zs.sock) */
-    msgpack_sbuffer out;     /* reused reply buffer */
+    zsock_t zs;          /* the ROUTER (zs.sock) */
+    msgpack_sbuffer out; /* reused reply buffer */
     uint64_t requests, errors;
-    uint64_t denied;         /* commands refused for the caller's key */
-    uint64_t oversize;       /* requests over CONTROL_MAX_REQUEST, refused */
-    uint64_t bad_args;       /* requests refused for an unknown, mistyped or missing arg */
-    uint64_t bad_version;    /* requests of a protocol version the daemon does not speak */
+    uint64_t denied;      /* commands refused for the caller's key */
+    uint64_t oversize;    /* requests over CONTROL_MAX_REQUEST, refused */
+    uint64_t bad_args;    /* requests refused for an unknown, mistyped or missing arg */
+    uint64_t bad_version; /* requests of a protocol version the daemon does not speak */
     log_throttle_t log;
     /* With CURVE: the key of the request being handled (NULL between
      * requests, or if the key was revoked); handlers that filter by key,

@@ -21,13 +21,13 @@ typedef struct {
     csvtable_record_cb cb;
     void *user;
     const char *path;
-    int line;             /* physical line being fed */
-    int record_line;      /* line where the current record started */
+    int line;        /* physical line being fed */
+    int record_line; /* line where the current record started */
     bool in_record;
     bool header_done;
     int col_of[CSVTABLE_MAX_COLS]; /* position of each known column, -1 if absent */
-    int ncols;            /* columns in the header */
-    int field;            /* field index within the current record */
+    int ncols;                     /* columns in the header */
+    int field;                     /* field index within the current record */
     char *fields[CSVTABLE_MAX_COLS];
     char *err;
     size_t errlen;
@@ -67,8 +67,8 @@ static void header_field(reader_t *r, const char *v)
     size_t off = 0;
     known[0] = '\0';
     for (int c = 0; c < s->ncols && off < sizeof known; c++)
-        off += (size_t)snprintf(known + off, sizeof known - off, "%s%s", c ? ", " : "",
-                                s->names[c]);
+        off +=
+            (size_t)snprintf(known + off, sizeof known - off, "%s%s", c ? ", " : "", s->names[c]);
     rerr(r, "header", "unknown column '%.64s' (expected %s)", v, known);
 }
 
@@ -147,8 +147,7 @@ static void record_cb(int c, void *user)
 int csvtable_read(const char *path, const csvtable_spec_t *spec, csvtable_record_cb cb, void *user,
                   char *err, size_t errlen)
 {
-    reader_t r = {.spec = spec, .cb = cb, .user = user, .path = path, .err = err,
-                  .errlen = errlen};
+    reader_t r = {.spec = spec, .cb = cb, .user = user, .path = path, .err = err, .errlen = errlen};
     for (int c = 0; c < CSVTABLE_MAX_COLS; c++)
         r.col_of[c] = -1;
     err[0] = '\0';

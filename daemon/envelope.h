@@ -31,7 +31,13 @@ int envelope_reply(void *sock, envelope_t *env, const void *data, size_t len);
 
 void envelope_close(envelope_t *env);
 
-static inline const void *envelope_data(envelope_t *env) { return zmq_msg_data(&env->body); }
-static inline size_t envelope_size(envelope_t *env) { return zmq_msg_size(&env->body); }
+static inline const void *envelope_data(envelope_t *env)
+{
+    return zmq_msg_data(&env->body);
+}
+static inline size_t envelope_size(envelope_t *env)
+{
+    return zmq_msg_size(&env->body);
+}
 
 #endif

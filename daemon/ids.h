@@ -11,8 +11,6 @@
 /* Returns 0 if s[0..len) is a valid id, else -1 with the reason in why. */
 int ids_validate(const char *s, size_t len, char *why, size_t whylen);
 
-
-
 /* Returns 1 if s[0..len) is well-formed UTF-8 (no overlongs, no surrogates). */
 int ids_utf8_valid(const char *s, size_t len);
 #endif

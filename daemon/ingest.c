@@ -40,9 +40,9 @@ static void send_ack(ingest_t *in, envelope_t *env, const proto_ack_t *ack)
 
 /* What a batch is answered with, gathered as it is handled. */
 typedef struct {
-    proto_str_t agent;   /* empty if it could not be read */
+    proto_str_t agent; /* empty if it could not be read */
     uint64_t seq, expected;
-    const char *peer;    /* the connection's address, for the log */
+    const char *peer; /* the connection's address, for the log */
 } answer_ctx_t;
 
 /* Sends now, or -- with fsync = always, while the WAL holds records not yet
@@ -110,8 +110,11 @@ void ingest_log_tick(ingest_t *in, int64_t now)
 
 static void ack_ok(ingest_t *in, envelope_t *env, const answer_ctx_t *ctx, uint32_t accepted)
 {
-    proto_ack_t ack = {.seq = ctx->seq, .status = PROTO_STATUS_OK, .max_version = PROTO_VERSION,
-                       .accepted = accepted, .expected = ctx->expected};
+    proto_ack_t ack = {.seq = ctx->seq,
+                       .status = PROTO_STATUS_OK,
+                       .max_version = PROTO_VERSION,
+                       .accepted = accepted,
+                       .expected = ctx->expected};
     answer(in, env, &ack);
 }
 
@@ -123,11 +126,15 @@ static void nack(ingest_t *in, envelope_t *env, const answer_ctx_t *ctx, proto_s
                      "nacks"))
         log_warnx("ingest: nack agent '%.*s' seq %llu from %s: %s: %s",
                   ctx->agent.len ? (int)ctx->agent.len : 1, ctx->agent.len ? ctx->agent.ptr : "?",
-                  (unsigned long long)ctx->seq, ctx->peer && *ctx->peer ? ctx->peer : "a local peer",
-                  proto_status_name(status), reason);
+                  (unsigned long long)ctx->seq,
+                  ctx->peer && *ctx->peer ? ctx->peer : "a local peer", proto_status_name(status),
+                  reason);
 
-    proto_ack_t ack = {.seq = ctx->seq, .status = (uint8_t)status, .max_version = PROTO_VERSION,
-                       .reason = proto_str(reason), .expected = ctx->expected};
+    proto_ack_t ack = {.seq = ctx->seq,
+                       .status = (uint8_t)status,
+                       .max_version = PROTO_VERSION,
+                       .reason = proto_str(reason),
+                       .expected = ctx->expected};
     answer(in, env, &ack);
 }
 
@@ -161,8 +168,10 @@ static proto_status_t resolve(ingest_t *in, const proto_batch_t *b, const access
         if (!replay && registry_is_former(srv->reg, r->firm)) {
             char date[32];
             members_format_date(srv->reg->firms[r->firm].left_ms, date, sizeof date);
-            snprintf(reason, rlen, "sample %u: unknown firm '%.*s': it left the registry on %s "
-                     "(its figures until then are kept)", i, PROTO_STR_ARG(s->firm), date);
+            snprintf(reason, rlen,
+                     "sample %u: unknown firm '%.*s': it left the registry on %s "
+                     "(its figures until then are kept)",
+                     i, PROTO_STR_ARG(s->firm), date);
             return PROTO_STATUS_UNKNOWN_FIRM;
         }
         if (key && !keys_may_report(key, srv->reg, r->firm)) {
@@ -192,12 +201,12 @@ static proto_status_t resolve(ingest_t *in, const proto_batch_t *b, const access
             int year, month;
             if (calendar_month_of(&srv->cal, s->ts_ms, &year, &month) != 0 ||
                 year < PROTO_MIN_YEAR || year > PROTO_MAX_YEAR) {
-                snprintf(reason, rlen, "sample %u: timestamp %lld ms has no calendar month in %s", i,
-                         (long long)s->ts_ms, cfg->timezone);
+                snprintf(reason, rlen, "sample %u: timestamp %lld ms has no calendar month in %s",
+                         i, (long long)s->ts_ms, cfg->timezone);
                 return PROTO_STATUS_INVALID;
             }
-            r->period = (proto_period_t){.year = (uint16_t)year, .kind = PROTO_PERIOD_MONTH,
-                                         .index = (uint8_t)month};
+            r->period = (proto_period_t){
+                .year = (uint16_t)year, .kind = PROTO_PERIOD_MONTH, .index = (uint8_t)month};
         }
         if (m->kind == METRIC_PERIOD)
             r->milli = agg_to_milli(s->value);
@@ -220,8 +229,8 @@ static void apply(ingest_t *in, const proto_batch_t *b)
             if (member)
                 rules_on_period(&srv->rules, r->firm, r->metric, r->period);
         } else {
-            agg_put_reading(srv->agg, r->firm, r->metric, r->period.year, r->period.index,
-                            r->value, r->ts_ms);
+            agg_put_reading(srv->agg, r->firm, r->metric, r->period.year, r->period.index, r->value,
+                            r->ts_ms);
             if (member)
                 rules_on_reading(&srv->rules, r->firm, r->metric, r->value, r->ts_ms, now);
         }
@@ -273,20 +282,24 @@ static bool rate_limited(ingest_t *in, envelope_t *env, uint32_t n, char *reason
         uint64_t h = hash_fnv1a(zmq_msg_data(&env->id), zmq_msg_size(&env->id)) | 1;
         conn = &in->buckets[h % INGEST_BUCKETS];
         if (conn->peer != h) /* a new connection, or one that took over the slot */
-            *conn = (ingest_bucket_t){.peer = h, .tokens = cfg->rate_per_connection,
-                                      .last_ms = now};
+            *conn =
+                (ingest_bucket_t){.peer = h, .tokens = cfg->rate_per_connection, .last_ms = now};
         bucket_refill(conn, cfg->rate_per_connection, now);
         if (!bucket_has(conn, cfg->rate_per_connection, n)) {
-            snprintf(reason, rlen, "rate limited: this connection is over %.0f samples/s; "
-                     "resend later", cfg->rate_per_connection);
+            snprintf(reason, rlen,
+                     "rate limited: this connection is over %.0f samples/s; "
+                     "resend later",
+                     cfg->rate_per_connection);
             return true;
         }
     }
     if (cfg->rate_global > 0) {
         bucket_refill(&in->global, cfg->rate_global, now);
         if (!bucket_has(&in->global, cfg->rate_global, n)) {
-            snprintf(reason, rlen, "rate limited: the daemon takes at most %.0f samples/s in "
-                     "all; resend later", cfg->rate_global);
+            snprintf(reason, rlen,
+                     "rate limited: the daemon takes at most %.0f samples/s in "
+                     "all; resend later",
+                     cfg->rate_global);
             return true;
         }
         in->global.tokens -= n;
@@ -342,8 +355,8 @@ static uint64_t log_settle(ingest_t *in, const char *key, const proto_batch_t *b
 /* Refuses seq for good: it is settled (the next is seq + 1) and logged, so
  * the stream goes on. If the WAL cannot take the record the batch is only
  * "busy": nothing is settled that a restart would not know. */
-static void refuse(ingest_t *in, envelope_t *env, answer_ctx_t *ctx, const char *key,
-                   stream_t *s, const proto_batch_t *b, proto_status_t st, const char *reason)
+static void refuse(ingest_t *in, envelope_t *env, answer_ctx_t *ctx, const char *key, stream_t *s,
+                   const proto_batch_t *b, proto_status_t st, const char *reason)
 {
     server_t *srv = in->srv;
     if (log_settle(in, key, b, st) == 0) {
@@ -386,37 +399,41 @@ static void answer_verdict(ingest_t *in, envelope_t *env, answer_ctx_t *ctx, con
         }
         return;
     case STREAM_GAP:
-        snprintf(reason, sizeof reason, "seq %llu of agent '%.*s' epoch %llu arrived before seq %llu: "
-                 "resend from seq %llu", (unsigned long long)b->seq, PROTO_STR_ARG(b->agent),
-                 (unsigned long long)b->epoch, (unsigned long long)ctx->expected,
-                 (unsigned long long)ctx->expected);
+        snprintf(reason, sizeof reason,
+                 "seq %llu of agent '%.*s' epoch %llu arrived before seq %llu: "
+                 "resend from seq %llu",
+                 (unsigned long long)b->seq, PROTO_STR_ARG(b->agent), (unsigned long long)b->epoch,
+                 (unsigned long long)ctx->expected, (unsigned long long)ctx->expected);
         nack(in, env, ctx, PROTO_STATUS_OUT_OF_ORDER, reason);
         return;
     case STREAM_FORGOTTEN:
-        snprintf(reason, sizeof reason, "seq %llu was settled more than %d batches ago (next is "
-                 "%llu); the daemon no longer remembers its answer", (unsigned long long)b->seq,
-                 PROTO_MAX_WINDOW, (unsigned long long)s->next);
+        snprintf(reason, sizeof reason,
+                 "seq %llu was settled more than %d batches ago (next is "
+                 "%llu); the daemon no longer remembers its answer",
+                 (unsigned long long)b->seq, PROTO_MAX_WINDOW, (unsigned long long)s->next);
         nack(in, env, ctx, PROTO_STATUS_OUT_OF_ORDER, reason);
         return;
     case STREAM_CONFLICT:
     case STREAM_SUPERSEDED:
         format_wall(s->since_wall_ms, since, sizeof since);
         if (v == STREAM_CONFLICT)
-            snprintf(reason, sizeof reason, "agent id '%.*s' is in use by another agent (stream "
+            snprintf(reason, sizeof reason,
+                     "agent id '%.*s' is in use by another agent (stream "
                      "%llu) since %s, last batch %.0f s ago; each agent needs its own id (the same "
                      "agent restarted without its spool may take the id over once the other has "
                      "been idle for %.0f s)",
                      PROTO_STR_ARG(b->agent), (unsigned long long)s->epoch, since,
                      (double)(now - s->last_ms) / 1000.0, (double)in->streams.lease_ms / 1000.0);
         else
-            snprintf(reason, sizeof reason, "agent id '%.*s' was taken over by another agent "
+            snprintf(reason, sizeof reason,
+                     "agent id '%.*s' was taken over by another agent "
                      "(stream %llu) at %s; this stream (%llu) is closed; each agent needs its own "
-                     "id", PROTO_STR_ARG(b->agent), (unsigned long long)s->epoch, since,
+                     "id",
+                     PROTO_STR_ARG(b->agent), (unsigned long long)s->epoch, since,
                      (unsigned long long)b->epoch);
         nack(in, env, ctx, PROTO_STATUS_AGENT_CONFLICT, reason);
         return;
-    case STREAM_TAKE:
-        break;
+    case STREAM_TAKE: break;
     }
 }
 
@@ -431,14 +448,16 @@ static void handle_batch(ingest_t *in, envelope_t *env)
         /* ZeroMQ lets frames up to INGEST_MAX_FRAME through so that this one
          * is answered and counted rather than dropped with the connection. */
         answer_ctx_t big = {.peer = zmq_msg_gets(&env->body, "Peer-Address")};
-        snprintf(reason, sizeof reason, "a frame of %zu bytes exceeds the limit of %u bytes "
-                 "(PROTO_MAX_MSG_SIZE): send smaller batches", len, PROTO_MAX_MSG_SIZE);
+        snprintf(reason, sizeof reason,
+                 "a frame of %zu bytes exceeds the limit of %u bytes "
+                 "(PROTO_MAX_MSG_SIZE): send smaller batches",
+                 len, PROTO_MAX_MSG_SIZE);
         nack(in, env, &big, PROTO_STATUS_TOO_LARGE, reason);
         return;
     }
     int rc = proto_batch_decode(data, len, &b, reason, sizeof reason);
-    answer_ctx_t ctx = {.agent = b.agent, .seq = b.seq,
-                        .peer = zmq_msg_gets(&env->body, "Peer-Address")};
+    answer_ctx_t ctx = {
+        .agent = b.agent, .seq = b.seq, .peer = zmq_msg_gets(&env->body, "Peer-Address")};
     const access_key_t *key = NULL;
     const char *keyid = "";
     if (srv->curve) {
@@ -446,8 +465,10 @@ static void handle_batch(ingest_t *in, envelope_t *env)
         const char *uid = zmq_msg_gets(&env->body, "User-Id");
         key = uid ? keys_find(srv->keys, uid, strlen(uid)) : NULL;
         if (!key || !(key->roles & (KEY_ROLE_AGENT | KEY_ROLE_ADMIN))) {
-            snprintf(reason, sizeof reason, "key %.40s is no longer allowed to report (revoked by "
-                     "a reload)", uid ? uid : "?");
+            snprintf(reason, sizeof reason,
+                     "key %.40s is no longer allowed to report (revoked by "
+                     "a reload)",
+                     uid ? uid : "?");
             nack(in, env, &ctx, PROTO_STATUS_FORBIDDEN, reason);
             return;
         }
@@ -462,7 +483,8 @@ static void handle_batch(ingest_t *in, envelope_t *env)
     /* The stream is the key's: an id must be the key's own too, so no firm
      * can make another's batches look settled (keys.h). */
     if (key && !keys_may_use_agent_id(key, srv->reg, b.agent.ptr, b.agent.len)) {
-        snprintf(reason, sizeof reason, "agent id '%.*s' is not key '%s''s: use '%s' or the id "
+        snprintf(reason, sizeof reason,
+                 "agent id '%.*s' is not key '%s''s: use '%s' or the id "
                  "of a firm it reports for, optionally followed by '.' and a suffix",
                  PROTO_STR_ARG(b.agent), key->name, key->name);
         nack(in, env, &ctx, PROTO_STATUS_FORBIDDEN, reason);
@@ -500,7 +522,8 @@ static void handle_batch(ingest_t *in, envelope_t *env)
     }
     /* Write-ahead: the record is in the log before anything is applied or acked. */
     if (log_batch(in, keyid, data, len) == 0) {
-        nack(in, env, &ctx, PROTO_STATUS_BUSY, "cannot write the WAL (disk full?); try again later");
+        nack(in, env, &ctx, PROTO_STATUS_BUSY,
+             "cannot write the WAL (disk full?); try again later");
         return;
     }
     if (s->epoch && s->epoch != b.epoch)
@@ -583,7 +606,8 @@ void ingest_replay(ingest_t *in, const void *payload, size_t len)
         }
         if (blen >= 2 && blen == 2u + body[1] + 16 && body[1] > 0) {
             proto_str_t agent = {(const char *)body + 2, body[1]};
-            uint64_t epoch = bytes_get_le64(body + 2 + body[1]), seq = bytes_get_le64(body + 10 + body[1]);
+            uint64_t epoch = bytes_get_le64(body + 2 + body[1]),
+                     seq = bytes_get_le64(body + 10 + body[1]);
             stream_t *s = streams_get(&in->streams, key, agent);
             if (s && !(s->epoch == epoch && seq < s->next))
                 streams_settle(&in->streams, s, epoch, seq, body[0], 0,
@@ -703,8 +727,8 @@ void ingest_stats_pack(const server_t *srv, msgpack_packer *pk)
         size_t n = strlen(stat_fields[k].name);
         msgpack_pack_str(pk, n);
         msgpack_pack_str_body(pk, stat_fields[k].name, n);
-        msgpack_pack_uint64(pk, *(const uint64_t *)((const char *)&srv->stats +
-                                                    stat_fields[k].offset));
+        msgpack_pack_uint64(pk,
+                            *(const uint64_t *)((const char *)&srv->stats + stat_fields[k].offset));
     }
 }
 

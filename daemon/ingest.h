@@ -38,17 +38,16 @@ struct server;
 /* A sample after resolution: everything the apply step needs, no strings. */
 typedef struct {
     int firm, metric;
-    proto_period_t period;  /* a month for readings and timestamped amounts */
-    int64_t milli;          /* period metrics */
-    double value;           /* readings */
+    proto_period_t period; /* a month for readings and timestamped amounts */
+    int64_t milli;         /* period metrics */
+    double value;          /* readings */
     int64_t ts_ms;
 } ingest_resolved_t;
-
 
 /* A token bucket: samples per second, bursts of up to one second's worth
  * (or one batch, if that is more). */
 typedef struct {
-    uint64_t peer;   /* hash of the connection's routing id, 0 = free */
+    uint64_t peer; /* hash of the connection's routing id, 0 = free */
     double tokens;
     int64_t last_ms;
 } ingest_bucket_t;
@@ -66,31 +65,32 @@ typedef struct {
     zmq_msg_t id;
     bool has_delim;
     proto_ack_t ack;
-    char *reason;       /* owned; NULL: empty (ack.reason points into it) */
+    char *reason; /* owned; NULL: empty (ack.reason points into it) */
     uint64_t wal_pos;
 } ingest_pending_t;
 
 /* WAL record tags (record.h): the first byte of a record's payload. A record
  * that starts with a MessagePack map is a protocol-1 batch from an older daemon. */
-#define INGEST_REC_BATCH RECORD_BATCH   /* [tag][u8 keylen][key][batch message] */
-#define INGEST_REC_SETTLE RECORD_SETTLE /* [tag][u8 keylen][key][u8 status][u8 agentlen][agent][u64 epoch][u64 seq] */
+#define INGEST_REC_BATCH RECORD_BATCH /* [tag][u8 keylen][key][batch message] */
+#define INGEST_REC_SETTLE                                                                          \
+    RECORD_SETTLE /* [tag][u8 keylen][key][u8 status][u8 agentlen][agent][u64 epoch][u64 seq] */
 
 typedef struct {
     struct server *srv;
-    zsock_t zs;                   /* the ROUTER (zs.sock) */
-    proto_sample_t *samples;      /* PROTO_MAX_SAMPLES */
-    ingest_resolved_t *resolved;  /* PROTO_MAX_SAMPLES */
-    msgpack_sbuffer out;          /* reused reply buffer */
-    streams_t streams;            /* the sequence discipline (streams.h) */
-    unsigned char *rec;           /* reused WAL record buffer */
+    zsock_t zs;                  /* the ROUTER (zs.sock) */
+    proto_sample_t *samples;     /* PROTO_MAX_SAMPLES */
+    ingest_resolved_t *resolved; /* PROTO_MAX_SAMPLES */
+    msgpack_sbuffer out;         /* reused reply buffer */
+    streams_t streams;           /* the sequence discipline (streams.h) */
+    unsigned char *rec;          /* reused WAL record buffer */
     size_t rec_cap;
     /* nack logging is throttled: a hostile peer must not flood the journal */
     log_throttle_t log;
-    ingest_pending_t *pending;    /* FIFO of held acks, ordered by wal_pos */
+    ingest_pending_t *pending; /* FIFO of held acks, ordered by wal_pos */
     size_t npending, pending_head, pending_cap;
-    uint64_t replay_skipped;      /* WAL records that no longer resolve */
-    ingest_bucket_t *buckets;     /* INGEST_BUCKETS, per connection */
-    ingest_bucket_t global;       /* all connections together */
+    uint64_t replay_skipped;  /* WAL records that no longer resolve */
+    ingest_bucket_t *buckets; /* INGEST_BUCKETS, per connection */
+    ingest_bucket_t global;   /* all connections together */
 } ingest_t;
 
 /* Allocates the tables and buffers (once, for the daemon's life). */

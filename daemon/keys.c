@@ -100,7 +100,8 @@ static int record_cb(void *user, char *const *f, int line, char *err, size_t err
         FAIL("name: '%.64s': %s", name, why);
     if (!keyfile_z85_valid(z85, strlen(z85)))
         FAIL("key: '%.48s' is not a 40-character Z85 CURVE public key (clustermonctl keygen "
-             "prints one)", z85);
+             "prints one)",
+             z85);
     unsigned role = 0;
     for (size_t r = 0; r < NROLES; r++)
         if (strcmp(f[COL_ROLE], role_names[r]) == 0)
@@ -236,8 +237,7 @@ bool keys_may_report(const access_key_t *k, const registry_t *reg, int firm)
            bsearch(&want, k->report_firms, k->nreport_firms, sizeof want, cmp_u32) != NULL;
 }
 
-bool keys_may_use_agent_id(const access_key_t *k, const registry_t *reg, const char *id,
-                           size_t len)
+bool keys_may_use_agent_id(const access_key_t *k, const registry_t *reg, const char *id, size_t len)
 {
     if (k->roles & KEY_ROLE_ADMIN)
         return true;

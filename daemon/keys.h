@@ -42,20 +42,20 @@ enum {
 
 typedef struct {
     char z85[KEYS_Z85_LEN + 1];
-    char *name;             /* the access row's name, or the (first) firm's id */
-    unsigned roles;         /* KEY_ROLE_* */
-    bool report_all;        /* may report for every firm */
+    char *name;              /* the access row's name, or the (first) firm's id */
+    unsigned roles;          /* KEY_ROLE_* */
+    bool report_all;         /* may report for every firm */
     uint8_t *report_cluster; /* per cluster: may report for every firm in it */
-    uint32_t *report_firms; /* sorted firm indexes it may report for */
+    uint32_t *report_firms;  /* sorted firm indexes it may report for */
     size_t nreport_firms, report_firms_cap;
-    bool see_all;           /* alerts of every cluster */
-    uint8_t *see_cluster;   /* per cluster: may see its alerts */
+    bool see_all;         /* alerts of every cluster */
+    uint8_t *see_cluster; /* per cluster: may see its alerts */
 } access_key_t;
 
 typedef struct {
     access_key_t *keys;
     size_t nkeys, cap;
-    uint32_t *slots;        /* open addressing on z85: key index + 1, 0 = empty */
+    uint32_t *slots; /* open addressing on z85: key index + 1, 0 = empty */
     size_t mask;
     size_t nclusters;
 } keys_t;

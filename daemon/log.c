@@ -13,7 +13,7 @@
 #include <time.h>
 
 static log_level_t log_level = LOG_LVL_INFO;
-static bool log_journal;           /* stderr goes to journald: "<N>" prefixes */
+static bool log_journal; /* stderr goes to journald: "<N>" prefixes */
 static const char *log_progname = "clustermond";
 
 void log_init(log_level_t level, const char *progname)
@@ -24,14 +24,23 @@ void log_init(log_level_t level, const char *progname)
         log_progname = progname;
 }
 
-void log_set_level(log_level_t level) { log_level = level; }
+void log_set_level(log_level_t level)
+{
+    log_level = level;
+}
 
-bool log_enabled(log_level_t level) { return level <= log_level; }
+bool log_enabled(log_level_t level)
+{
+    return level <= log_level;
+}
 
 int log_level_parse(const char *s, log_level_t *ret_level)
 {
-    static const struct { const char *name; log_level_t level; } names[] = {
-        {"error", LOG_LVL_ERROR}, {"warn", LOG_LVL_WARN}, {"warning", LOG_LVL_WARN},
+    static const struct {
+        const char *name;
+        log_level_t level;
+    } names[] = {
+        {"error", LOG_LVL_ERROR}, {"warn", LOG_LVL_WARN},   {"warning", LOG_LVL_WARN},
         {"info", LOG_LVL_INFO},   {"debug", LOG_LVL_DEBUG},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -69,8 +78,8 @@ static void log_vemit(log_level_t level, int errnum, const char *fmt, va_list ap
         clock_gettime(CLOCK_REALTIME, &ts);
         gmtime_r(&ts.tv_sec, &tm);
         n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%s] ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, log_progname, level_name(level));
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000, log_progname, level_name(level));
     }
     off = n > 0 ? (size_t)n : 0;
     n = vsnprintf(line + off, sizeof line - off, fmt, ap);
@@ -86,23 +95,38 @@ static void log_vemit(log_level_t level, int errnum, const char *fmt, va_list ap
     fwrite(line, 1, off, stderr);
 }
 
-#define LOG_BODY(level, errnum)                                                                   \
-    do {                                                                                          \
-        if (!log_enabled(level))                                                                  \
-            return;                                                                               \
-        int saved = errno;                                                                        \
-        va_list ap;                                                                               \
-        va_start(ap, fmt);                                                                        \
-        log_vemit(level, errnum, fmt, ap);                                                        \
-        va_end(ap);                                                                               \
-        errno = saved;                                                                            \
+#define LOG_BODY(level, errnum)                                                                    \
+    do {                                                                                           \
+        if (!log_enabled(level))                                                                   \
+            return;                                                                                \
+        int saved = errno;                                                                         \
+        va_list ap;                                                                                \
+        va_start(ap, fmt);                                                                         \
+        log_vemit(level, errnum, fmt, ap);                                                         \
+        va_end(ap);                                                                                \
+        errno = saved;                                                                             \
     } while (0)
 
-void log_error(const char *fmt, ...) { LOG_BODY(LOG_LVL_ERROR, 0); }
-void log_warn(const char *fmt, ...) { LOG_BODY(LOG_LVL_WARN, errno); }
-void log_warnx(const char *fmt, ...) { LOG_BODY(LOG_LVL_WARN, 0); }
-void log_info(const char *fmt, ...) { LOG_BODY(LOG_LVL_INFO, 0); }
-void log_debug(const char *fmt, ...) { LOG_BODY(LOG_LVL_DEBUG, 0); }
+void log_error(const char *fmt, ...)
+{
+    LOG_BODY(LOG_LVL_ERROR, 0);
+}
+void log_warn(const char *fmt, ...)
+{
+    LOG_BODY(LOG_LVL_WARN, errno);
+}
+void log_warnx(const char *fmt, ...)
+{
+    LOG_BODY(LOG_LVL_WARN, 0);
+}
+void log_info(const char *fmt, ...)
+{
+    LOG_BODY(LOG_LVL_INFO, 0);
+}
+void log_debug(const char *fmt, ...)
+{
+    LOG_BODY(LOG_LVL_DEBUG, 0);
+}
 
 void log_throttle_flush(log_throttle_t *t, int64_t now_ms, const char *module, const char *noun)
 {

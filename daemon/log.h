@@ -14,7 +14,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef enum { LOG_LVL_ERROR = 3, LOG_LVL_WARN = 4, LOG_LVL_INFO = 6, LOG_LVL_DEBUG = 7 } log_level_t;
+typedef enum {
+    LOG_LVL_ERROR = 3,
+    LOG_LVL_WARN = 4,
+    LOG_LVL_INFO = 6,
+    LOG_LVL_DEBUG = 7
+} log_level_t;
 
 /* Sets the process-wide level and output style; call once, before the loop. */
 void log_init(log_level_t level, const char *progname);

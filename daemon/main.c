@@ -98,8 +98,11 @@ int main(int argc, char **argv)
         base = xstrdup(dirname(copy));
         free(copy);
     }
-    server_source_t src = {.path = config_path, .text = clustermond_default_conf, .base_dir = base,
-                           .state_dir = state_dir, .log_level_fixed = level_arg != NULL};
+    server_source_t src = {.path = config_path,
+                           .text = clustermond_default_conf,
+                           .base_dir = base,
+                           .state_dir = state_dir,
+                           .log_level_fixed = level_arg != NULL};
     char err[CONFIG_ERRLEN];
     config_t *cfg = NULL;
     registry_t *reg = NULL;

@@ -131,8 +131,8 @@ static int entry_read(const msgpack_object *o, const config_t *cfg, bool with_le
         return 0;
     }
     if (is_str(&v[3]))
-        e->f.chain = config_chain_find(&cfg->clusters[e->f.cluster], v[3].via.str.ptr,
-                                       v[3].via.str.size);
+        e->f.chain =
+            config_chain_find(&cfg->clusters[e->f.cluster], v[3].via.str.ptr, v[3].via.str.size);
     return 0;
 }
 
@@ -148,8 +148,7 @@ static int add_former(server_t *srv, const entry_t *e, int64_t left_ms)
 
 /* ---- reload ----------------------------------------------------------------- */
 
-void members_carry(const server_t *srv, const config_t *cfg, registry_t *reg,
-                   members_change_t *ret)
+void members_carry(const server_t *srv, const config_t *cfg, registry_t *reg, members_change_t *ret)
 {
     const registry_t *old = srv->reg;
     memset(ret, 0, sizeof *ret);
@@ -219,7 +218,7 @@ int members_save(server_t *srv, int64_t now_ms)
     memcpy(h, MEMBERS_MAGIC, 8);
     bytes_put_le32(h + 8, (uint32_t)(buf.size - MEMBERS_HEADER));
     bytes_put_le32(h + 12, (uint32_t)crc32(0L, (const Bytef *)buf.data + MEMBERS_HEADER,
-                                  (uInt)(buf.size - MEMBERS_HEADER)));
+                                           (uInt)(buf.size - MEMBERS_HEADER)));
     char path[4096];
     members_path(srv, path, sizeof path);
     char err[4200];
@@ -227,7 +226,8 @@ int members_save(server_t *srv, int64_t now_ms)
     msgpack_sbuffer_destroy(&buf);
     if (rc != 0) {
         log_warnx("%s; cannot save the membership (%d firms joined or left); the next snapshot "
-                  "records it", err, changed);
+                  "records it",
+                  err, changed);
         return -1;
     }
     for (size_t f = 0; f < reg->nall; f++)
@@ -316,7 +316,8 @@ int members_unpack(server_t *srv, const msgpack_object *o, bool apply, char *err
     }
     if (gone)
         log_warnx("snapshot: %zu former firms of clusters the config no longer has: their figures "
-                  "are dropped", gone);
+                  "are dropped",
+                  gone);
     return 0;
 }
 

@@ -123,8 +123,7 @@ static bool monitor_message(zpoll_t *zp)
             log_info("ingest socket: a connection closed (%lld open, %llu closed since start): "
                      "the agent left, or sent a frame over %d bytes, which ZeroMQ drops with "
                      "the connection",
-                     (long long)p->peers, (unsigned long long)p->disconnects,
-                     PROTO_MAX_MSG_SIZE);
+                     (long long)p->peers, (unsigned long long)p->disconnects, PROTO_MAX_MSG_SIZE);
     } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
         /* value is an errno: the peer went away mid-handshake (a port probe,
          * a client that gave up or timed out). Not a refusal. */
@@ -157,7 +156,7 @@ int metrics_start(metrics_t *m, struct server *srv, char *err, size_t errlen)
     memset(m, 0, sizeof *m);
     m->srv = srv;
     void *targets[METRICS_NSOCKS] = {srv->ingest.zs.sock, srv->alerts.zs.sock,
-                                      srv->control.zs.sock};
+                                     srv->control.zs.sock};
     for (int i = 0; i < METRICS_NSOCKS; i++) {
         metrics_peers_t *p = &m->peers[i];
         p->m = m;
@@ -239,8 +238,12 @@ uint64_t metrics_handshakes_failed(const metrics_t *m)
 
 /* ---- the counters status and /metrics share -------------------------------- */
 
-#define GET(name, expr)                                                                         \
-    static uint64_t get_##name(const server_t *srv) { (void)srv; return (uint64_t)(expr); }
+#define GET(name, expr)                                                                            \
+    static uint64_t get_##name(const server_t *srv)                                                \
+    {                                                                                              \
+        (void)srv;                                                                                 \
+        return (uint64_t)(expr);                                                                   \
+    }
 GET(reload_last_ok, srv->reload.last_ok)
 GET(reload_last_success_ms, srv->reload.last_success_ms)
 GET(reloads_ok, srv->reloads)
@@ -314,8 +317,8 @@ static const metrics_counter_t counters[] = {
      "(too_large), an unknown, mistyped or missing argument (args), a protocol version "
      "the daemon does not speak (version).",
      "reason", "too_large", U, 0, get_control_oversize},
-    {"control", "refused_args", "clustermon_control_refusals_total", NULL, NULL, "reason", "args", U,
-     0, get_control_bad_args},
+    {"control", "refused_args", "clustermon_control_refusals_total", NULL, NULL, "reason", "args",
+     U, 0, get_control_bad_args},
     {"control", "refused_version", "clustermon_control_refusals_total", NULL, NULL, "reason",
      "version", U, 0, get_control_bad_version},
     {"security", "curve", NULL, NULL, NULL, NULL, NULL, B, 0, get_curve},
@@ -378,8 +381,8 @@ static const metrics_counter_t counters[] = {
     {"", "batches_ok", "clustermon_batches_acked_total", "counter",
      "Batches acknowledged: applied (ok) or already applied (duplicate).", "result", "ok", U, 0,
      get_batches_ok},
-    {"", "batches_duplicate", "clustermon_batches_acked_total", NULL, NULL, "result", "duplicate", U,
-     0, get_batches_duplicate},
+    {"", "batches_duplicate", "clustermon_batches_acked_total", NULL, NULL, "result", "duplicate",
+     U, 0, get_batches_duplicate},
     {"", "bad_envelopes", "clustermon_decode_errors_total", "counter",
      "Ingest messages that could not be decoded, by kind.", "kind", "envelope", U, 0,
      get_bad_envelopes},
@@ -593,10 +596,11 @@ static void render_self(const server_t *srv, metrics_text_t *o)
            "Connections closed by their peer before the ZeroMQ handshake completed (port "
            "probes, clients that gave up); not refusals.");
     for (int i = 0; i < METRICS_NSOCKS; i++)
-        sample_lu(o, "clustermon_socket_handshakes_abandoned_total", "socket",
-                  metrics_sock_name(i), srv->metrics.peers[i].handshakes_abandoned);
+        sample_lu(o, "clustermon_socket_handshakes_abandoned_total", "socket", metrics_sock_name(i),
+                  srv->metrics.peers[i].handshakes_abandoned);
 
-    gauge(o, "clustermon_agents_known", "Agent streams the daemon follows (their seqs, for exactly-once).",
+    gauge(o, "clustermon_agents_known",
+          "Agent streams the daemon follows (their seqs, for exactly-once).",
           (double)srv->ingest.streams.count);
     family(o, "clustermon_http_responses_total", "counter", "HTTP responses, by status class.");
     sample_lu(o, "clustermon_http_responses_total", "code", "2xx", srv->http.responses_2xx);

@@ -50,13 +50,13 @@ typedef struct {
     struct metrics *m;
     void *sock; /* PAIR connected to the socket's monitor (owned) */
     zpoll_t zp;
-    bool watching;     /* zp started, so it must be closed */
-    int64_t peers;     /* connections open now */
-    uint64_t accepted; /* connections accepted since start */
-    uint64_t handshakes_failed; /* ZMTP handshakes that failed before ZAP: a client
+    bool watching;                 /* zp started, so it must be closed */
+    int64_t peers;                 /* connections open now */
+    uint64_t accepted;             /* connections accepted since start */
+    uint64_t handshakes_failed;    /* ZMTP handshakes that failed before ZAP: a client
                                    without CURVE, a wrong server key, garbage */
     uint64_t handshakes_abandoned; /* the peer left mid-handshake (a probe, a give-up) */
-    uint64_t disconnects; /* connections closed: by the peer, or by ZeroMQ for
+    uint64_t disconnects;          /* connections closed: by the peer, or by ZeroMQ for
                              a frame over ZMQ_MAXMSGSIZE (it says not which) */
 } metrics_peers_t;
 

@@ -151,8 +151,10 @@ static int target_resolve(const config_t *cfg, target_t *t, char *err, size_t er
             snprintf(t->group, sizeof t->group, "%u", (unsigned)t->gid);
     }
     if (t->uid == 0) {
-        snprintf(err, errlen, "daemon.user = %s: that is uid 0, which drops nothing: name an "
-                 "unprivileged user, or leave user empty", t->user);
+        snprintf(err, errlen,
+                 "daemon.user = %s: that is uid 0, which drops nothing: name an "
+                 "unprivileged user, or leave user empty",
+                 t->user);
         return -1;
     }
     return 0;
@@ -163,8 +165,8 @@ static int target_resolve(const config_t *cfg, target_t *t, char *err, size_t er
 /* A file the daemon reads: a regular file that not everyone can change, in
  * a directory where not everyone can replace it. what says what a writer
  * could do with it. secret: its owner's only. */
-static int check_file(const char *field, const char *path, const char *what, bool secret,
-                      char *err, size_t errlen)
+static int check_file(const char *field, const char *path, const char *what, bool secret, char *err,
+                      size_t errlen)
 {
     struct stat st;
     if (!path || !*path)
@@ -180,22 +182,28 @@ static int check_file(const char *field, const char *path, const char *what, boo
         return -1;
     }
     if (st.st_mode & S_IWOTH) {
-        snprintf(err, errlen, "daemon.%s: %s: writable by everyone (mode %04o): anyone could %s; "
-                 "chmod o-w it", field, path, (unsigned)(st.st_mode & 07777), what);
+        snprintf(err, errlen,
+                 "daemon.%s: %s: writable by everyone (mode %04o): anyone could %s; "
+                 "chmod o-w it",
+                 field, path, (unsigned)(st.st_mode & 07777), what);
         return -1;
     }
     /* As the key loader will insist (proto/keyfile.c); said here so -n says it too. */
     if (secret && (st.st_mode & (S_IRWXG | S_IRWXO))) {
-        snprintf(err, errlen, "daemon.%s: %s: open to others (mode %04o): a secret key must be "
-                 "its owner's only; chmod 0600 it", field, path, (unsigned)(st.st_mode & 07777));
+        snprintf(err, errlen,
+                 "daemon.%s: %s: open to others (mode %04o): a secret key must be "
+                 "its owner's only; chmod 0600 it",
+                 field, path, (unsigned)(st.st_mode & 07777));
         return -1;
     }
     char *copy = xstrdup(path);
     const char *dir = dirname(copy);
     int rc = 0;
     if (stat(dir, &st) == 0 && (st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX)) {
-        snprintf(err, errlen, "daemon.%s: %s: its directory %s is writable by everyone: anyone "
-                 "could replace the file", field, path, dir);
+        snprintf(err, errlen,
+                 "daemon.%s: %s: its directory %s is writable by everyone: anyone "
+                 "could replace the file",
+                 field, path, dir);
         rc = -1;
     }
     free(copy);
@@ -221,15 +229,19 @@ static int check_state_dir(const char *path, const target_t *target, char *err, 
     /* Sticky would not help: others could still add a snapshot or a WAL
      * segment, and recovery would read it. */
     if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-        snprintf(err, errlen, "daemon.state_dir: %s: writable by others (mode %04o): they could "
-                 "plant a snapshot or a WAL segment; chmod 0700 it", path, mode);
+        snprintf(err, errlen,
+                 "daemon.state_dir: %s: writable by others (mode %04o): they could "
+                 "plant a snapshot or a WAL segment; chmod 0700 it",
+                 path, mode);
         return -1;
     }
     if (st.st_uid != 0 && st.st_uid != geteuid() && !(target && st.st_uid == target->uid)) {
         char owner[NAME_MAX_LEN];
         uid_name(st.st_uid, owner, sizeof owner);
-        snprintf(err, errlen, "daemon.state_dir: %s: owned by %s, who could change the state: "
-                 "it must belong to root or to the user the daemon runs as", path, owner);
+        snprintf(err, errlen,
+                 "daemon.state_dir: %s: owned by %s, who could change the state: "
+                 "it must belong to root or to the user the daemon runs as",
+                 path, owner);
         return -1;
     }
     if (st.st_mode & (S_IRWXG | S_IRWXO))
@@ -314,7 +326,8 @@ static void warn_unreadable(const char *field, const char *path, const char *use
 {
     if (path && *path && access(path, R_OK) != 0 && errno == EACCES)
         log_warnx("%s: %s: user %s cannot read it, so a reload will fail; make it readable to "
-                  "that user or its group", field, path, user);
+                  "that user or its group",
+                  field, path, user);
 }
 
 static int drop_to(const config_t *cfg, const target_t *t, char *err, size_t errlen)
@@ -338,20 +351,24 @@ static int drop_to(const config_t *cfg, const target_t *t, char *err, size_t err
     /* Prove it: no way back to root. */
     if (setuid(0) == 0 || seteuid(0) == 0 || getuid() != t->uid || geteuid() != t->uid ||
         getgid() != t->gid || getegid() != t->gid || (t->gid != 0 && setegid(0) == 0)) {
-        snprintf(err, errlen, "daemon.user = %s: root could still be regained after dropping "
-                 "privileges; refusing to run", t->user);
+        snprintf(err, errlen,
+                 "daemon.user = %s: root could still be regained after dropping "
+                 "privileges; refusing to run",
+                 t->user);
         return -1;
     }
     if (access(cfg->state_dir, R_OK | W_OK | X_OK) != 0) {
-        snprintf(err, errlen, "daemon.state_dir: %s: user %s cannot use it: %s (can it reach it "
-                 "through the directories above?)", cfg->state_dir, t->user, strerror(errno));
+        snprintf(err, errlen,
+                 "daemon.state_dir: %s: user %s cannot use it: %s (can it reach it "
+                 "through the directories above?)",
+                 cfg->state_dir, t->user, strerror(errno));
         return -1;
     }
     warn_unreadable("config", cfg->path, t->user);
     warn_unreadable("daemon.registry", cfg->registry, t->user);
     warn_unreadable("daemon.access", cfg->access, t->user);
-    log_info("dropped privileges to user %s (uid %u), group %s (gid %u)", t->user,
-             (unsigned)t->uid, t->group, (unsigned)t->gid);
+    log_info("dropped privileges to user %s (uid %u), group %s (gid %u)", t->user, (unsigned)t->uid,
+             t->group, (unsigned)t->gid);
     return 0;
 }
 
@@ -363,12 +380,14 @@ int privdrop_apply(const config_t *cfg, char *err, size_t errlen)
         if (*cfg->user)
             return target_resolve(cfg, &t, err, errlen) == 0 ? drop_to(cfg, &t, err, errlen) : -1;
         if (strcmp(cfg->run_as_root, "refuse") == 0) {
-            snprintf(err, errlen, "running as root and daemon.user is not set: set user = (an "
+            snprintf(err, errlen,
+                     "running as root and daemon.user is not set: set user = (an "
                      "unprivileged user, e.g. clustermon) or run_as_root = warn");
             return -1;
         }
         log_warnx("WARNING: clustermond is running as root and daemon.user is not set.");
-        log_warnx("WARNING: a flaw in the daemon would give whoever exploits it the whole machine.");
+        log_warnx(
+            "WARNING: a flaw in the daemon would give whoever exploits it the whole machine.");
         log_warnx("WARNING: set user = (e.g. clustermon) in [daemon] to drop root once the "
                   "sockets are bound,");
         log_warnx("WARNING: or run_as_root = refuse to stop instead of running like this.");
@@ -381,8 +400,8 @@ int privdrop_apply(const config_t *cfg, char *err, size_t errlen)
     char me[NAME_MAX_LEN];
     uid_name(euid, me, sizeof me);
     if (euid != t.uid) {
-        snprintf(err, errlen, "daemon.user = %s: switching users needs root; running as %s",
-                 t.user, me);
+        snprintf(err, errlen, "daemon.user = %s: switching users needs root; running as %s", t.user,
+                 me);
         return -1;
     }
     if (*cfg->group && getegid() != t.gid) {
@@ -390,7 +409,6 @@ int privdrop_apply(const config_t *cfg, char *err, size_t errlen)
                  t.group, (unsigned)getegid());
         return -1;
     }
-    log_debug("daemon.user = %s: already running as that user (uid %u)", t.user,
-              (unsigned)t.uid);
+    log_debug("daemon.user = %s: already running as that user (uid %u)", t.user, (unsigned)t.uid);
     return 0;
 }

@@ -20,10 +20,10 @@
  * firm-year can.
  */
 typedef struct {
-    uint32_t firms;       /* members, and former members that reported */
-    uint32_t former;      /* former members among firms */
-    uint32_t reporting;   /* firms that sent anything for the year */
-    uint32_t above_scale; /* firms whose revenue for the year is at or above the line */
+    uint32_t firms;           /* members, and former members that reported */
+    uint32_t former;          /* former members among firms */
+    uint32_t reporting;       /* firms that sent anything for the year */
+    uint32_t above_scale;     /* firms whose revenue for the year is at or above the line */
     __int128 revenue, profit; /* profit: 0 without a profit metric */
 } query_tally_t;
 

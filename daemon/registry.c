@@ -17,10 +17,19 @@
 #include "proto/hash.h"
 #include "proto/keyfile.h"
 
-enum { COL_ID, COL_NAME, COL_CLUSTER, COL_CHAIN, COL_TIER, COL_DESIGNATIONS, COL_STATUS, COL_KEY,
-       NCOLS };
-static const char *const col_names[NCOLS] = {"id", "name", "cluster", "chain", "tier",
-                                             "designations", "status", "key"};
+enum {
+    COL_ID,
+    COL_NAME,
+    COL_CLUSTER,
+    COL_CHAIN,
+    COL_TIER,
+    COL_DESIGNATIONS,
+    COL_STATUS,
+    COL_KEY,
+    NCOLS
+};
+static const char *const col_names[NCOLS] = {"id",   "name",         "cluster", "chain",
+                                             "tier", "designations", "status",  "key"};
 static const bool col_required[NCOLS] = {true, true, true, false, true, false, false, false};
 
 typedef struct {
@@ -89,42 +98,43 @@ static int record_cb(void *user, char *const *f, int line, char *err, size_t err
     char why[128];
 
     const char *id = f[COL_ID];
-    if (ids_validate(id, strlen(id), why, sizeof why) != 0) 
+    if (ids_validate(id, strlen(id), why, sizeof why) != 0)
         FAIL("id: '%s': %s", id, why);
     for (size_t i = 0; i < reg->nfirms; i++) {
-        if (strcmp(reg->firms[i].id, id) == 0) 
+        if (strcmp(reg->firms[i].id, id) == 0)
             FAIL("id: firm '%s' is already defined on line %d", id, reg->firms[i].line);
     }
     const char *name = f[COL_NAME];
-    if (!*name) 
+    if (!*name)
         FAIL("name: firm '%s' has an empty name", id);
-    if (!ids_utf8_valid(name, strlen(name))) 
+    if (!ids_utf8_valid(name, strlen(name)))
         FAIL("name: firm '%s': name is not valid UTF-8", id);
     const char *cl = f[COL_CLUSTER];
     int cluster = config_cluster_find(cfg, cl, strlen(cl));
-    if (cluster < 0) 
+    if (cluster < 0)
         FAIL("cluster: firm '%s': unknown cluster '%s'", id, cl);
     const char *ch = f[COL_CHAIN];
     int chain = -1;
     if (*ch) {
         chain = config_chain_find(&cfg->clusters[cluster], ch, strlen(ch));
-        if (chain < 0) 
+        if (chain < 0)
             FAIL("chain: firm '%s': cluster '%s' has no chain '%s'", id, cl, ch);
     }
     int tier = registry_tier_parse(f[COL_TIER]);
-    if (tier < 0) 
+    if (tier < 0)
         FAIL("tier: firm '%s': '%s' is not leading, backbone, potential or member", id,
              f[COL_TIER]);
     const char *des = f[COL_DESIGNATIONS];
-    if (!ids_utf8_valid(des, strlen(des))) 
+    if (!ids_utf8_valid(des, strlen(des)))
         FAIL("designations: firm '%s': not valid UTF-8", id);
     const char *status = f[COL_STATUS];
-    if (*status && strcmp(status, "active") != 0 && strcmp(status, "inactive") != 0) 
+    if (*status && strcmp(status, "active") != 0 && strcmp(status, "inactive") != 0)
         FAIL("status: firm '%s': '%s' is not active or inactive", id, status);
     const char *key = f[COL_KEY];
     if (*key && !keyfile_z85_valid(key, strlen(key)))
         FAIL("key: firm '%s': '%.48s' is not a 40-character Z85 CURVE public key "
-             "(clustermonctl keygen prints one)", id, key);
+             "(clustermonctl keygen prints one)",
+             id, key);
     xgrow(&reg->firms, &reg->cap, reg->nfirms + 1, sizeof *reg->firms);
     reg->firms[reg->nfirms++] = (firm_t){
         .id = xstrdup(id),
@@ -141,8 +151,7 @@ static int record_cb(void *user, char *const *f, int line, char *err, size_t err
     return 0;
 }
 
-int registry_load(const char *path, const config_t *cfg, registry_t **ret, char *err,
-                  size_t errlen)
+int registry_load(const char *path, const config_t *cfg, registry_t **ret, char *err, size_t errlen)
 {
     static const csvtable_spec_t spec = {col_names, col_required, NCOLS, "firm registry"};
     registry_t *reg = xcalloc(1, sizeof *reg);

@@ -35,26 +35,26 @@ typedef enum { TIER_LEADING = 0, TIER_BACKBONE, TIER_POTENTIAL, TIER_MEMBER, TIE
 typedef struct {
     char *id;
     char *name;
-    int cluster;          /* index into config clusters */
-    int chain;            /* index into that cluster's chains, -1 = none */
+    int cluster; /* index into config clusters */
+    int chain;   /* index into that cluster's chains, -1 = none */
     tier_t tier;
-    char *designations;   /* ';'-separated, "" if none */
-    bool inactive;        /* status = inactive: kept, but not expected to report */
-    char *key;            /* the firm's CURVE public key (Z85), NULL if none */
-    int line;             /* where it was defined; 0 for a former member */
+    char *designations;    /* ';'-separated, "" if none */
+    bool inactive;         /* status = inactive: kept, but not expected to report */
+    char *key;             /* the firm's CURVE public key (Z85), NULL if none */
+    int line;              /* where it was defined; 0 for a former member */
     int64_t first_seen_ms; /* when the daemon first had this firm in its registry (kept in the
                             * snapshot, carried over on reload); 0 = unknown: the silence
                             * rules then give a never-reported firm no grace */
-    int64_t left_ms;      /* former member: when it left (wall ms); 0 = a member */
-    bool known;           /* the durable state records it (members.c) */
+    int64_t left_ms;       /* former member: when it left (wall ms); 0 = a member */
+    bool known;            /* the durable state records it (members.c) */
 } firm_t;
 
 typedef struct {
-    firm_t *firms;        /* members [0, nfirms), then former members [nfirms, nall) */
-    size_t nfirms;        /* members: the firms the file lists */
-    size_t nall;          /* members and former members */
+    firm_t *firms; /* members [0, nfirms), then former members [nfirms, nall) */
+    size_t nfirms; /* members: the firms the file lists */
+    size_t nall;   /* members and former members */
     size_t cap;
-    uint32_t *slots;      /* open addressing: firm index + 1, 0 = empty */
+    uint32_t *slots; /* open addressing: firm index + 1, 0 = empty */
     size_t mask;
 } registry_t;
 

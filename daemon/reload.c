@@ -14,16 +14,19 @@
 
 /* Settings that belong to what is already open, or that were used once at
  * start-up: kept until a restart. */
-#define LIVE(field, number) {#field, offsetof(config_t, field), number}
+#define LIVE(field, number)                                                                        \
+    {                                                                                              \
+#field, offsetof(config_t, field), number                                                  \
+    }
 static const struct {
     const char *name;
     size_t offset;
     bool number; /* a double, else a string */
 } live_settings[] = {
-    LIVE(ingest, false),    LIVE(alerts, false),           LIVE(control, false),
-    LIVE(state_dir, false), LIVE(timezone, false),         LIVE(fsync, false),
-    LIVE(http, false),      LIVE(curve_secret_key, false), LIVE(user, false),
-    LIVE(group, false),     LIVE(run_as_root, false),      LIVE(alerts_hwm, true),
+    LIVE(ingest, false),      LIVE(alerts, false),           LIVE(control, false),
+    LIVE(state_dir, false),   LIVE(timezone, false),         LIVE(fsync, false),
+    LIVE(http, false),        LIVE(curve_secret_key, false), LIVE(user, false),
+    LIVE(group, false),       LIVE(run_as_root, false),      LIVE(alerts_hwm, true),
     LIVE(peer_timeout, true),
 };
 #undef LIVE
@@ -173,9 +176,8 @@ static int reload_apply(server_t *srv, reload_status_t *pending, char *err, size
     log_info("reloaded %s: %zu firms (was %zu), %zu rules (was %zu); %zu alerts kept, %zu ended; "
              "%zu firm series dropped (firm or metric gone); %zu keys (was %zu); firms joined %zu, "
              "rejoined %zu, left %zu (their figures kept), %zu former members in all",
-             cfg->path, reg->nfirms, old_firms, cfg->nrules, old_rules, carried.kept,
-             carried.ended, dropped_series,
-             keys ? keys->nkeys : 0, old_keys, chg.joined, chg.rejoined, chg.left,
+             cfg->path, reg->nfirms, old_firms, cfg->nrules, old_rules, carried.kept, carried.ended,
+             dropped_series, keys ? keys->nkeys : 0, old_keys, chg.joined, chg.rejoined, chg.left,
              reg->nall - reg->nfirms);
     return 0;
 }

@@ -37,15 +37,15 @@ struct server;
 
 /* A [daemon] setting the file changed that waits for a restart. */
 typedef struct {
-    char setting[48];                   /* "daemon.http" */
-    char running[RELOAD_VALUE_LEN];     /* what the daemon uses */
-    char configured[RELOAD_VALUE_LEN];  /* what the file says now */
+    char setting[48];                  /* "daemon.http" */
+    char running[RELOAD_VALUE_LEN];    /* what the daemon uses */
+    char configured[RELOAD_VALUE_LEN]; /* what the file says now */
 } reload_change_t;
 
 typedef struct {
-    bool last_ok;                  /* the last reload worked (true before any) */
-    int64_t last_success_ms;       /* wall time of the last good load; start-up counts */
-    uint64_t failed;               /* reloads rejected since start (server_t.reloads: good ones) */
+    bool last_ok;                   /* the last reload worked (true before any) */
+    int64_t last_success_ms;        /* wall time of the last good load; start-up counts */
+    uint64_t failed;                /* reloads rejected since start (server_t.reloads: good ones) */
     char last_error[CONFIG_ERRLEN]; /* why the last one failed; "" if it did not */
     /* as of the last good reload: settings that need a restart */
     reload_change_t pending[RELOAD_MAX_PENDING];

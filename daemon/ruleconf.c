@@ -12,38 +12,57 @@
 #include "daemon/xalloc.h"
 
 static const char *const key_names[RK_COUNT] = {
-    [RK_TYPE] = "type", [RK_SEVERITY] = "severity", [RK_METRIC] = "metric",
-    [RK_CLUSTER] = "cluster", [RK_CHAIN] = "chain", [RK_TIER] = "tier", [RK_REPEAT] = "repeat",
-    [RK_ABOVE] = "above", [RK_BELOW] = "below", [RK_CLEAR] = "clear",
-    [RK_FOR_SAMPLES] = "for_samples", [RK_FOR] = "for",
-    [RK_YEAR] = "year", [RK_TARGET] = "target", [RK_TOLERANCE] = "tolerance",
-    [RK_QUORUM] = "quorum", [RK_PRORATE] = "prorate",
-    [RK_COMPARE] = "compare", [RK_DROP] = "drop", [RK_RISE] = "rise",
-    [RK_WINDOW] = "window", [RK_K] = "k", [RK_MIN_HISTORY] = "min_history",
-    [RK_SEASONAL] = "seasonal", [RK_MIN_SPREAD] = "min_spread",
-    [RK_SCHEDULE] = "schedule", [RK_DUE_DAY] = "due_day", [RK_QUIET] = "quiet",
-    [RK_CLOCK] = "clock", [RK_GRACE] = "grace",
+    [RK_TYPE] = "type",
+    [RK_SEVERITY] = "severity",
+    [RK_METRIC] = "metric",
+    [RK_CLUSTER] = "cluster",
+    [RK_CHAIN] = "chain",
+    [RK_TIER] = "tier",
+    [RK_REPEAT] = "repeat",
+    [RK_ABOVE] = "above",
+    [RK_BELOW] = "below",
+    [RK_CLEAR] = "clear",
+    [RK_FOR_SAMPLES] = "for_samples",
+    [RK_FOR] = "for",
+    [RK_YEAR] = "year",
+    [RK_TARGET] = "target",
+    [RK_TOLERANCE] = "tolerance",
+    [RK_QUORUM] = "quorum",
+    [RK_PRORATE] = "prorate",
+    [RK_COMPARE] = "compare",
+    [RK_DROP] = "drop",
+    [RK_RISE] = "rise",
+    [RK_WINDOW] = "window",
+    [RK_K] = "k",
+    [RK_MIN_HISTORY] = "min_history",
+    [RK_SEASONAL] = "seasonal",
+    [RK_MIN_SPREAD] = "min_spread",
+    [RK_SCHEDULE] = "schedule",
+    [RK_DUE_DAY] = "due_day",
+    [RK_QUIET] = "quiet",
+    [RK_CLOCK] = "clock",
+    [RK_GRACE] = "grace",
 };
 
 static const char *const type_names[RULE_TYPE_COUNT] = {
-    [RULE_THRESHOLD] = "threshold", [RULE_GROWTH] = "growth", [RULE_CHANGE] = "change",
-    [RULE_OUTLIER] = "outlier", [RULE_SILENCE] = "silence", [RULE_ABOVE_SCALE] = "above-scale",
+    [RULE_THRESHOLD] = "threshold", [RULE_GROWTH] = "growth",   [RULE_CHANGE] = "change",
+    [RULE_OUTLIER] = "outlier",     [RULE_SILENCE] = "silence", [RULE_ABOVE_SCALE] = "above-scale",
 };
 
 /* Which keys each type takes (beyond type, severity, cluster, chain, tier, repeat). */
 #define K(x) (1ull << (x))
-static const uint64_t common_keys = K(RK_TYPE) | K(RK_SEVERITY) | K(RK_CLUSTER) | K(RK_CHAIN) |
-                                    K(RK_TIER) | K(RK_REPEAT);
+static const uint64_t common_keys =
+    K(RK_TYPE) | K(RK_SEVERITY) | K(RK_CLUSTER) | K(RK_CHAIN) | K(RK_TIER) | K(RK_REPEAT);
 static const uint64_t type_keys[RULE_TYPE_COUNT] = {
-    [RULE_THRESHOLD] = K(RK_METRIC) | K(RK_ABOVE) | K(RK_BELOW) | K(RK_CLEAR) |
-                       K(RK_FOR_SAMPLES) | K(RK_FOR),
-    [RULE_GROWTH] = K(RK_METRIC) | K(RK_YEAR) | K(RK_TARGET) | K(RK_TOLERANCE) | K(RK_QUORUM) |
-                    K(RK_PRORATE),
+    [RULE_THRESHOLD] =
+        K(RK_METRIC) | K(RK_ABOVE) | K(RK_BELOW) | K(RK_CLEAR) | K(RK_FOR_SAMPLES) | K(RK_FOR),
+    [RULE_GROWTH] =
+        K(RK_METRIC) | K(RK_YEAR) | K(RK_TARGET) | K(RK_TOLERANCE) | K(RK_QUORUM) | K(RK_PRORATE),
     [RULE_CHANGE] = K(RK_METRIC) | K(RK_COMPARE) | K(RK_DROP) | K(RK_RISE),
     [RULE_OUTLIER] = K(RK_METRIC) | K(RK_WINDOW) | K(RK_K) | K(RK_MIN_HISTORY) | K(RK_SEASONAL) |
                      K(RK_MIN_SPREAD),
-    [RULE_SILENCE] = K(RK_METRIC) | K(RK_SCHEDULE) | K(RK_DUE_DAY) | K(RK_QUIET) | K(RK_CLOCK) |
-                     K(RK_GRACE),
+    [RULE_SILENCE] =
+        K(RK_METRIC) | K(RK_SCHEDULE) | K(RK_DUE_DAY) | K(RK_QUIET) | K(RK_CLOCK) | K(RK_GRACE),
     [RULE_ABOVE_SCALE] = 0,
 };
 
@@ -66,8 +85,9 @@ int ruleconf_set(rule_raw_t *raw, const char *key, const char *value, int line, 
         raw->line[k] = line;
         return 0;
     }
-    snprintf(why, whylen, "unknown key '%s' (rule keys: type, severity, metric, cluster, chain, "
-                          "tier, repeat and the type's own; see README)",
+    snprintf(why, whylen,
+             "unknown key '%s' (rule keys: type, severity, metric, cluster, chain, "
+             "tier, repeat and the type's own; see README)",
              key);
     return -1;
 }
@@ -114,7 +134,8 @@ typedef struct {
     size_t fieldlen, whylen;
 } res_t;
 
-static int fail(res_t *rs, rule_key_t k, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(res_t *rs, rule_key_t k, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int fail(res_t *rs, rule_key_t k, const char *fmt, ...)
 {
@@ -185,8 +206,10 @@ static int target(res_t *rs, double *ret)
     if (d < -100 || d > 1e6)
         return fail(rs, RK_TARGET, "%g is outside -100..1e+06 %%", d);
     if (!pct && d != 0 && fabs(d) < 1)
-        return fail(rs, RK_TARGET, "target is in percent: 12 means +12 %% (%g here would mean "
-                    "%+g %%; write %g%% if that is meant)", d, d, d);
+        return fail(rs, RK_TARGET,
+                    "target is in percent: 12 means +12 %% (%g here would mean "
+                    "%+g %%; write %g%% if that is meant)",
+                    d, d, d);
     *ret = d;
     return 0;
 }
@@ -200,15 +223,19 @@ int ruleconf_resolve(const config_t *cfg, config_rule_t *r, const rule_raw_t *ra
 
     /* type first: it decides which keys apply */
     if (!v[RK_TYPE])
-        return fail(&rs, RK_TYPE, "[rule %s] needs a type: threshold, growth, change, outlier, "
-                                  "silence or above-scale", r->id);
+        return fail(&rs, RK_TYPE,
+                    "[rule %s] needs a type: threshold, growth, change, outlier, "
+                    "silence or above-scale",
+                    r->id);
     int type = -1;
     for (int t = 0; t < RULE_TYPE_COUNT; t++)
         if (strcmp(v[RK_TYPE], type_names[t]) == 0)
             type = t;
     if (type < 0)
-        return fail(&rs, RK_TYPE, "'%s' is not threshold, growth, change, outlier, silence or "
-                                  "above-scale", v[RK_TYPE]);
+        return fail(&rs, RK_TYPE,
+                    "'%s' is not threshold, growth, change, outlier, silence or "
+                    "above-scale",
+                    v[RK_TYPE]);
     r->type = (rule_type_t)type;
     for (int k = 0; k < RK_COUNT; k++)
         if (v[k] && !((common_keys | type_keys[type]) & K(k)))
@@ -245,7 +272,8 @@ int ruleconf_resolve(const config_t *cfg, config_rule_t *r, const rule_raw_t *ra
     if (v[RK_CHAIN]) {
         r->chain = config_chain_find(&cfg->clusters[r->cluster], v[RK_CHAIN], strlen(v[RK_CHAIN]));
         if (r->chain < 0)
-            return fail(&rs, RK_CHAIN, "cluster '%s' has no chain '%s'", v[RK_CLUSTER], v[RK_CHAIN]);
+            return fail(&rs, RK_CHAIN, "cluster '%s' has no chain '%s'", v[RK_CLUSTER],
+                        v[RK_CHAIN]);
     }
     if (v[RK_TIER]) {
         r->tier = registry_tier_parse(v[RK_TIER]);
@@ -334,12 +362,14 @@ int ruleconf_resolve(const config_t *cfg, config_rule_t *r, const rule_raw_t *ra
             number(&rs, RK_RISE, 0, 1e6, &r->rise_pct) != 0)
             return -1;
         if (r->drop_pct == 0 && r->rise_pct == 0)
-            return fail(&rs, RK_DROP, "[rule %s] needs drop = PERCENT and/or rise = PERCENT", r->id);
+            return fail(&rs, RK_DROP, "[rule %s] needs drop = PERCENT and/or rise = PERCENT",
+                        r->id);
         break;
     case RULE_OUTLIER: {
         double w = r->window, mh = r->min_history;
         bool plain = false;
-        if (number(&rs, RK_WINDOW, 3, 120, &w) != 0 || number(&rs, RK_MIN_HISTORY, 3, 120, &mh) != 0 ||
+        if (number(&rs, RK_WINDOW, 3, 120, &w) != 0 ||
+            number(&rs, RK_MIN_HISTORY, 3, 120, &mh) != 0 ||
             number(&rs, RK_K, 0.5, 100, &r->k) != 0 ||
             number(&rs, RK_MIN_SPREAD, 0, 100, &r->min_spread_pct) != 0 ||
             choice(&rs, RK_SEASONAL, "yes", "no", &plain) != 0)
@@ -371,8 +401,7 @@ int ruleconf_resolve(const config_t *cfg, config_rule_t *r, const rule_raw_t *ra
         break;
     }
     case RULE_ABOVE_SCALE:
-    case RULE_TYPE_COUNT:
-        break;
+    case RULE_TYPE_COUNT: break;
     }
     return 0;
 }

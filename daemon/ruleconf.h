@@ -14,17 +14,41 @@
 #include "daemon/config.h"
 
 typedef enum {
-    RK_TYPE, RK_SEVERITY, RK_METRIC, RK_CLUSTER, RK_CHAIN, RK_TIER, RK_REPEAT,
-    RK_ABOVE, RK_BELOW, RK_CLEAR, RK_FOR_SAMPLES, RK_FOR,
-    RK_YEAR, RK_TARGET, RK_TOLERANCE, RK_QUORUM, RK_PRORATE,
-    RK_COMPARE, RK_DROP, RK_RISE,
-    RK_WINDOW, RK_K, RK_MIN_HISTORY, RK_SEASONAL, RK_MIN_SPREAD,
-    RK_SCHEDULE, RK_DUE_DAY, RK_QUIET, RK_CLOCK, RK_GRACE,
+    RK_TYPE,
+    RK_SEVERITY,
+    RK_METRIC,
+    RK_CLUSTER,
+    RK_CHAIN,
+    RK_TIER,
+    RK_REPEAT,
+    RK_ABOVE,
+    RK_BELOW,
+    RK_CLEAR,
+    RK_FOR_SAMPLES,
+    RK_FOR,
+    RK_YEAR,
+    RK_TARGET,
+    RK_TOLERANCE,
+    RK_QUORUM,
+    RK_PRORATE,
+    RK_COMPARE,
+    RK_DROP,
+    RK_RISE,
+    RK_WINDOW,
+    RK_K,
+    RK_MIN_HISTORY,
+    RK_SEASONAL,
+    RK_MIN_SPREAD,
+    RK_SCHEDULE,
+    RK_DUE_DAY,
+    RK_QUIET,
+    RK_CLOCK,
+    RK_GRACE,
     RK_COUNT
 } rule_key_t;
 
 typedef struct {
-    char *val[RK_COUNT];   /* NULL = not set */
+    char *val[RK_COUNT]; /* NULL = not set */
     int line[RK_COUNT];
 } rule_raw_t;
 

@@ -22,11 +22,11 @@
  * ret->used is false when the firm cannot be compared (no base).
  */
 typedef struct {
-    double ytd;          /* this year's months compared */
-    double base;         /* what they are compared with */
-    double ly_annual;    /* last year's total (for the run-rate projection) */
-    int months;          /* how many of this year's months were compared */
-    bool seasonal;       /* how this firm was pro-rated */
+    double ytd;       /* this year's months compared */
+    double base;      /* what they are compared with */
+    double ly_annual; /* last year's total (for the run-rate projection) */
+    int months;       /* how many of this year's months were compared */
+    bool seasonal;    /* how this firm was pro-rated */
     bool used;
 } growth_part_t;
 
@@ -36,13 +36,13 @@ void rulemath_growth_part(const double *cur, unsigned cur_mask, const double *pr
 
 /* A scope's growth from the sums of its firms' parts. */
 typedef struct {
-    double base;            /* what this year is compared with */
-    double growth_pct;      /* ytd / base - 1, in %; NAN when base <= 0 */
-    double gap_pp;          /* growth - target, in percentage points */
-    double expected_ytd;    /* the pro-rated target: base * (1 + target) */
-    double projection;      /* run-rate year-end figure: ytd * ly_annual / base */
-    double target_annual;   /* ly_annual * (1 + target) */
-    double projection_gap;  /* projection - target_annual */
+    double base;           /* what this year is compared with */
+    double growth_pct;     /* ytd / base - 1, in %; NAN when base <= 0 */
+    double gap_pp;         /* growth - target, in percentage points */
+    double expected_ytd;   /* the pro-rated target: base * (1 + target) */
+    double projection;     /* run-rate year-end figure: ytd * ly_annual / base */
+    double target_annual;  /* ly_annual * (1 + target) */
+    double projection_gap; /* projection - target_annual */
 } growth_t;
 
 void rulemath_growth(double ytd, double base, double ly_annual, double target_pct, growth_t *ret);

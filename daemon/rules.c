@@ -33,7 +33,8 @@ static const char *fmt_amount(double v, char *buf, size_t size)
 static bool month_value(const agg_t *agg, int firm, int metric, int year, int month, double *ret)
 {
     int64_t v;
-    proto_period_t p = {.year = (uint16_t)year, .kind = PROTO_PERIOD_MONTH, .index = (uint8_t)month};
+    proto_period_t p = {
+        .year = (uint16_t)year, .kind = PROTO_PERIOD_MONTH, .index = (uint8_t)month};
     if (year < PROTO_MIN_YEAR || year > PROTO_MAX_YEAR || !agg_firm_total(agg, firm, metric, p, &v))
         return false;
     *ret = units(v);
@@ -196,9 +197,9 @@ static void eval_threshold(rules_t *rs, int rule, int firm, double v, int64_t ts
     }
     ev.expected = ev.active ? limit : r->clear;
     if (ev.active)
-        snprintf(ev.summary, sizeof ev.summary, "%s %g %s at %s (%s) is %s the limit %g %s%s", m->name,
-                 v, m->unit, f->id, f->name, r->has_above ? "above" : "below", limit, m->unit,
-                 r->for_samples > 1 ? " (consecutive samples)" : "");
+        snprintf(ev.summary, sizeof ev.summary, "%s %g %s at %s (%s) is %s the limit %g %s%s",
+                 m->name, v, m->unit, f->id, f->name, r->has_above ? "above" : "below", limit,
+                 m->unit, r->for_samples > 1 ? " (consecutive samples)" : "");
     else
         snprintf(ev.summary, sizeof ev.summary, "%s %g %s at %s (%s) is back %s %g %s", m->name, v,
                  m->unit, f->id, f->name, r->has_above ? "at or below" : "at or above", r->clear,
@@ -249,8 +250,7 @@ void rules_on_period(rules_t *rs, int firm, int metric, proto_period_t p)
             if (r->metric < 0 || r->metric == metric)
                 mark(rs, i, r->data_clock ? -1 : firm); /* data clock: peers move "now" */
             break;
-        default:
-            break;
+        default: break;
         }
     }
 }
@@ -328,7 +328,8 @@ void rules_growth_figure(const config_t *cfg, const registry_t *reg, const agg_t
         }
         int64_t annual = 0;
         proto_period_t py = {.year = (uint16_t)(y - 1), .kind = PROTO_PERIOD_YEAR};
-        bool has_annual = y - 1 >= PROTO_MIN_YEAR && agg_firm_total(agg, (int)f, r->metric, py, &annual);
+        bool has_annual =
+            y - 1 >= PROTO_MIN_YEAR && agg_firm_total(agg, (int)f, r->metric, py, &annual);
         growth_part_t part;
         rulemath_growth_part(cur, cm, prev, pm, units(annual),
                              has_annual && year_complete(agg, (int)f, r->metric, y - 1),
@@ -389,9 +390,10 @@ static void eval_growth(rules_t *rs, int rule, int64_t now)
     ev.ts_ms = now;
     if (gf.months == 0) {
         /* nothing to compare yet (or a new year under year = current): resolves, if firing */
-        snprintf(ev.summary, sizeof ev.summary, "%s %s %d: no month has reached the quorum yet "
-                 "(%g %% of %u firms); nothing to compare", scope, mname, y, r->quorum_pct,
-                 gf.members);
+        snprintf(ev.summary, sizeof ev.summary,
+                 "%s %s %d: no month has reached the quorum yet "
+                 "(%g %% of %u firms); nothing to compare",
+                 scope, mname, y, r->quorum_pct, gf.members);
         ab_eval_num(&ev, "year", y);
         ab_eval_num(&ev, "quorum_pct", r->quorum_pct);
         alertbook_eval(rs->book, rule, -1, &ev, now);
@@ -410,9 +412,10 @@ static void eval_growth(rules_t *rs, int rule, int64_t now)
     drags[0] = '\0';
     for (size_t i = 0; i < ndrag && i < 3 && drag[i].delta < 0 && off < sizeof drags; i++) {
         char a1[32];
-        off += (size_t)snprintf(drags + off, sizeof drags - off, "%s%s %s (%+.2f pp)", i ? ", " : "",
-                                reg->firms[drag[i].firm].id, fmt_amount(drag[i].delta, a1, sizeof a1),
-                                100.0 * drag[i].delta / gf.base);
+        off +=
+            (size_t)snprintf(drags + off, sizeof drags - off, "%s%s %s (%+.2f pp)", i ? ", " : "",
+                             reg->firms[drag[i].firm].id, fmt_amount(drag[i].delta, a1, sizeof a1),
+                             100.0 * drag[i].delta / gf.base);
     }
     free(drag);
 
@@ -425,8 +428,9 @@ static void eval_growth(rules_t *rs, int rule, int64_t now)
              "target %+.1f%% (gap %+.1f pp; %u of %u firms reported %d-%02d); year-end run-rate "
              "%s vs target %s%s%s",
              scope, mname, y, months, gf.compared, gf.members, how, g->growth_pct, r->target_pct,
-             g->gap_pp, gf.reporting, gf.members, y, months, fmt_amount(g->projection, a2, sizeof a2),
-             fmt_amount(g->target_annual, a3, sizeof a3), *drags ? "; drag: " : "", drags);
+             g->gap_pp, gf.reporting, gf.members, y, months,
+             fmt_amount(g->projection, a2, sizeof a2), fmt_amount(g->target_annual, a3, sizeof a3),
+             *drags ? "; drag: " : "", drags);
     ab_eval_num(&ev, "growth_pct", g->growth_pct);
     ab_eval_num(&ev, "target_pct", r->target_pct);
     ab_eval_num(&ev, "tolerance_pp", r->tolerance_pp);
@@ -535,7 +539,8 @@ static void eval_outlier(rules_t *rs, int rule, int firm, int64_t now)
         if (!month_value(rs->agg, firm, r->metric, i / 12, i % 12 + 1, &v))
             continue;
         if (r->outlier_seasonal) {
-            if (!month_value(rs->agg, firm, r->metric, (i - 12) / 12, (i - 12) % 12 + 1, &b) || b <= 0)
+            if (!month_value(rs->agg, firm, r->metric, (i - 12) / 12, (i - 12) % 12 + 1, &b) ||
+                b <= 0)
                 continue;
             v /= b;
         }
@@ -664,7 +669,10 @@ static void eval_silence_firm(rules_t *rs, int rule, int firm, int due, int64_t 
         alertbook_eval(rs->book, rule, firm, &ev, now); /* never: the scope's summary */
         return;
     }
-    const char *state = in ? "reported" : last < 0 ? "never reported" : last == due - 1 ? "late" : "silent";
+    const char *state = in                ? "reported"
+                        : last < 0        ? "never reported"
+                        : last == due - 1 ? "late"
+                                          : "silent";
     ev.active = !in;
     ev.observed = last < 0 ? 0 : (double)(due - last);
     ev.expected = 0;
@@ -675,8 +683,10 @@ static void eval_silence_firm(rules_t *rs, int rule, int firm, int due, int64_t 
         snprintf(ev.summary, sizeof ev.summary, "%s (%s) has never reported; %s was due", f->id,
                  f->name, p1);
     else if (!in)
-        snprintf(ev.summary, sizeof ev.summary, "%s (%s) is %s: the %s report is missing, the last "
-                 "one is for %s", f->id, f->name, state, p1, p2);
+        snprintf(ev.summary, sizeof ev.summary,
+                 "%s (%s) is %s: the %s report is missing, the last "
+                 "one is for %s",
+                 f->id, f->name, state, p1, p2);
     else
         snprintf(ev.summary, sizeof ev.summary, "%s (%s) reported for %s", f->id, f->name, p1);
     ab_eval_str(&ev, "state", "%s", state);
@@ -707,8 +717,8 @@ static int64_t never_expected_from(const config_rule_t *r, const firm_t *f)
     time_t t = (time_t)(f->first_seen_ms / 1000);
     struct tm tm;
     localtime_r(&t, &tm);
-    struct tm due = {.tm_year = tm.tm_year, .tm_mon = tm.tm_mon + 1, .tm_mday = r->due_day + 1,
-                     .tm_isdst = -1};
+    struct tm due = {
+        .tm_year = tm.tm_year, .tm_mon = tm.tm_mon + 1, .tm_mday = r->due_day + 1, .tm_isdst = -1};
     return (int64_t)mktime(&due) * 1000;
 }
 
@@ -738,8 +748,9 @@ static void eval_silence_never(rules_t *rs, int rule, int due, int64_t now, int6
         if (!rules_in_scope(r, f) || f->inactive)
             continue;
         members++;
-        bool silent_always = r->continuous ? agg_series(rs->agg, (int)i, r->metric)->count == 0
-                             : due >= 0 && last_reported_before(rs, (int)i, r->metric, due) < 0;
+        bool silent_always = r->continuous
+                                 ? agg_series(rs->agg, (int)i, r->metric)->count == 0
+                                 : due >= 0 && last_reported_before(rs, (int)i, r->metric, due) < 0;
         if (!silent_always)
             continue;
         int64_t from = never_expected_from(r, f);
@@ -762,14 +773,18 @@ static void eval_silence_never(rules_t *rs, int rule, int due, int64_t now, int6
     if (!r->continuous && due >= 0)
         period_str(due, p1, sizeof p1);
     if (!ev.active)
-        snprintf(ev.summary, sizeof ev.summary, "every firm of %s expected to report has reported "
-                 "(%u still within their first reporting period)", scope, waiting);
+        snprintf(ev.summary, sizeof ev.summary,
+                 "every firm of %s expected to report has reported "
+                 "(%u still within their first reporting period)",
+                 scope, waiting);
     else if (r->continuous)
         snprintf(ev.summary, sizeof ev.summary, "%u of %u firms of %s have sent no %s at all: %s",
                  never, members, scope, rs->cfg->metrics[r->metric].name, names);
     else
-        snprintf(ev.summary, sizeof ev.summary, "%u of %u firms of %s have never reported; %s was "
-                 "due: %s", never, members, scope, p1, names);
+        snprintf(ev.summary, sizeof ev.summary,
+                 "%u of %u firms of %s have never reported; %s was "
+                 "due: %s",
+                 never, members, scope, p1, names);
     ab_eval_str(&ev, "state", "never reported");
     ab_eval_num(&ev, "count", never);
     ab_eval_num(&ev, "firms", members);
@@ -844,7 +859,10 @@ static void eval_above_scale(rules_t *rs, int rule, int firm, int64_t now)
     snprintf(ev.summary, sizeof ev.summary,
              "%s (%s) %s the above-scale line of %s in %d (%s %d: %s; %d: %s); %s above-scale "
              "firms: %u in %d, %u in %d",
-             f->id, f->name, !ev.active ? "stays on its side of" : above ? "rose above" : "fell below",
+             f->id, f->name,
+             !ev.active ? "stays on its side of"
+             : above    ? "rose above"
+                        : "fell below",
              fmt_amount(line, a1, sizeof a1), year, rs->cfg->metrics[r->metric].name, year,
              fmt_amount(cur, a2, sizeof a2), year - 1, fmt_amount(prev, a3, sizeof a3),
              rs->cfg->clusters[f->cluster].id, n_before, year - 1, n_now, year);
@@ -943,7 +961,8 @@ void rules_tick(rules_t *rs, int64_t now_ms)
     rs->year_now = year;
     for (size_t i = 0; i < rs->cfg->nrules; i++) {
         const config_rule_t *r = &rs->cfg->rules[i];
-        if (r->type == RULE_SILENCE && (r->continuous || !r->data_clock || now_ms >= rs->never_next[i]))
+        if (r->type == RULE_SILENCE &&
+            (r->continuous || !r->data_clock || now_ms >= rs->never_next[i]))
             eval_rule(rs, (int)i, now_ms); /* data clock: only once a firm's grace ends */
         else if (r->type == RULE_GROWTH && !r->year && last_year && year != last_year)
             eval_rule(rs, (int)i, now_ms);

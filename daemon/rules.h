@@ -25,17 +25,17 @@
 #include "daemon/rulemath.h"
 
 typedef struct {
-    const config_t *cfg;     /* borrowed from the server, like the rest */
+    const config_t *cfg; /* borrowed from the server, like the rest */
     const registry_t *reg;
     const agg_t *agg;
     calendar_t *cal;
     alertbook_t *book;
-    uint8_t *dirty;          /* [rule * (nfirms + 1) + firm + 1]; firm -1 = the rule's scope */
+    uint8_t *dirty; /* [rule * (nfirms + 1) + firm + 1]; firm -1 = the rule's scope */
     uint32_t *dirty_list;
     size_t ndirty, dirty_cap;
     uint64_t evaluations;
-    int year_now;            /* the local year at the last tick: year = current rolls over */
-    int64_t *never_next;     /* [rule]: when the next never-reported firm's grace ends */
+    int year_now;        /* the local year at the last tick: year = current rolls over */
+    int64_t *never_next; /* [rule]: when the next never-reported firm's grace ends */
 } rules_t;
 
 void rules_init(rules_t *rs, const config_t *cfg, const registry_t *reg, const agg_t *agg,
@@ -55,9 +55,9 @@ bool rules_in_scope(const config_rule_t *r, const firm_t *f);
  * callable from the loop (the rule engine, the control queries).
  */
 typedef struct {
-    int year, months;        /* months 0: no month reached the quorum */
-    uint32_t members;        /* active firms in scope */
-    uint32_t reporting;      /* of them, those that reported month `months` */
+    int year, months;   /* months 0: no month reached the quorum */
+    uint32_t members;   /* active firms in scope */
+    uint32_t reporting; /* of them, those that reported month `months` */
     uint32_t compared, seasonal_firms, linear_firms;
     double ytd, base, ly_annual;
     growth_t g;

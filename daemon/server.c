@@ -122,12 +122,8 @@ static int replay_cb(const void *payload, size_t len, void *data)
         if (rc > 0)
             log_debug("WAL replay: an alert of a rule or firm no longer configured: skipped");
         break;
-    case RECORD_SILENCE:
-        rc = silences_replay(&srv->silences, payload, len, err, sizeof err);
-        break;
-    default:
-        ingest_replay(&srv->ingest, payload, len);
-        return 0;
+    case RECORD_SILENCE: rc = silences_replay(&srv->silences, payload, len, err, sizeof err); break;
+    default: ingest_replay(&srv->ingest, payload, len); return 0;
     }
     if (rc < 0)
         log_warnx("WAL replay: %s: skipped", err);
@@ -193,8 +189,8 @@ static int recover(server_t *srv, char *err, size_t errlen)
     int changed = members_save(srv, calendar_now_ms());
     if (changed > 0)
         log_info("membership: %d firms joined or left the registry since the state was saved "
-                 "(%zu members, %zu former members)", changed, srv->reg->nfirms,
-                 srv->reg->nall - srv->reg->nfirms);
+                 "(%zu members, %zu former members)",
+                 changed, srv->reg->nfirms, srv->reg->nall - srv->reg->nfirms);
     const wal_replay_stats_t *ws = &srv->recovery.wal;
     /* One line says exactly what the state was rebuilt from. */
     char from[64] = "no snapshot", walr[80] = " + no WAL";
@@ -256,7 +252,8 @@ static void diskfull_tick(server_t *srv, int64_t now)
     server_diskfull_t *d = &srv->diskfull;
     wal_t *w = &srv->wal;
     if (!d->active) {
-        *d = (server_diskfull_t){.active = true, .since_ms = now,
+        *d = (server_diskfull_t){.active = true,
+                                 .since_ms = now,
                                  .written_base = srv->snap.written,
                                  .failed_seen = srv->snap.failed};
         uint64_t had = w->reserve_bytes;
@@ -457,8 +454,10 @@ int server_open(server_t *srv, const server_source_t *src, config_t **pcfg, regi
     if (privdrop_apply(cfg, err, errlen) != 0)
         return -1;
 
-    struct { uv_signal_t *h; int signum; } sigs[] = {
-        {&srv->sig_int, SIGINT}, {&srv->sig_term, SIGTERM}, {&srv->sig_hup, SIGHUP}};
+    struct {
+        uv_signal_t *h;
+        int signum;
+    } sigs[] = {{&srv->sig_int, SIGINT}, {&srv->sig_term, SIGTERM}, {&srv->sig_hup, SIGHUP}};
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
         uv_signal_init(&srv->loop, sigs[i].h);
         sigs[i].h->data = srv;
@@ -502,8 +501,8 @@ static void snapshot_on_stop(server_t *srv)
     }
     srv->wal_pos_at_snapshot = srv->wal.pos;
     if (snapshot_write_now(&srv->snap, srv, (uint64_t)closed) == 0)
-        log_info("snapshot at stop: %016" PRIu64 " written (%" PRIu64 " bytes)",
-                 (uint64_t)closed, srv->snap.last_bytes);
+        log_info("snapshot at stop: %016" PRIu64 " written (%" PRIu64 " bytes)", (uint64_t)closed,
+                 srv->snap.last_bytes);
 }
 
 int server_run(server_t *srv)
@@ -523,8 +522,8 @@ void server_stop(server_t *srv, int status)
 static void name_open_handle(uv_handle_t *h, void *arg)
 {
     (void)arg;
-    log_error("shutdown: a %s handle is still open%s",
-              uv_handle_type_name(uv_handle_get_type(h)), uv_is_closing(h) ? " (closing)" : "");
+    log_error("shutdown: a %s handle is still open%s", uv_handle_type_name(uv_handle_get_type(h)),
+              uv_is_closing(h) ? " (closing)" : "");
 }
 
 void server_close(server_t *srv)

@@ -42,18 +42,18 @@ typedef struct {
     uint64_t batches_duplicate;
     uint64_t samples_applied;
     uint64_t nacks[PROTO_STATUS_COUNT];
-    uint64_t bad_envelopes;    /* frames that were not [identity][(empty)][payload] */
+    uint64_t bad_envelopes; /* frames that were not [identity][(empty)][payload] */
 } server_stats_t;
 
 /* The disk-full recovery's progress (server.c, cron), while wal.full. */
 typedef struct {
     bool active;
-    int64_t since_ms;          /* loop time it began */
-    int64_t retry_ms;          /* next step not before (backoff) */
+    int64_t since_ms; /* loop time it began */
+    int64_t retry_ms; /* next step not before (backoff) */
     int64_t backoff_ms;
-    uint64_t written_base;     /* snap.written when it began */
-    uint64_t failed_seen;      /* snap.failed at the last step */
-    uint64_t reserve_checked;  /* snap.written when the reserve size was last checked */
+    uint64_t written_base;    /* snap.written when it began */
+    uint64_t failed_seen;     /* snap.failed at the last step */
+    uint64_t reserve_checked; /* snap.written when the reserve size was last checked */
 } server_diskfull_t;
 
 /* Where the configuration came from, so a reload reads the same again. */
@@ -70,20 +70,20 @@ typedef struct {
     uint64_t snapshot_segment;  /* 0 = started without a snapshot */
     unsigned snapshots_damaged; /* newer snapshots found unusable */
     wal_replay_stats_t wal;
-    int64_t ready_ms;           /* from process start to sockets bound */
+    int64_t ready_ms; /* from process start to sockets bound */
 } server_recovery_t;
 
 typedef struct server {
     uv_loop_t loop;
-    config_t *cfg;             /* owned */
-    registry_t *reg;           /* owned */
-    agg_t *agg;                /* owned */
+    config_t *cfg;   /* owned */
+    registry_t *reg; /* owned */
+    agg_t *agg;      /* owned */
     calendar_t cal;
-    void *zctx;                /* owned */
-    bool curve;                /* CURVE on every socket (daemon.curve_secret_key is set) */
-    keyfile_t curve_key;       /* the daemon's own key pair */
-    keys_t *keys;              /* owned: client keys and their rights; NULL without CURVE */
-    zap_t zap;                 /* admits CURVE clients by key */
+    void *zctx;          /* owned */
+    bool curve;          /* CURVE on every socket (daemon.curve_secret_key is set) */
+    keyfile_t curve_key; /* the daemon's own key pair */
+    keys_t *keys;        /* owned: client keys and their rights; NULL without CURVE */
+    zap_t zap;           /* admits CURVE clients by key */
     ingest_t ingest;
     control_t control;
     alerts_t alerts;
@@ -93,25 +93,25 @@ typedef struct server {
     int64_t last_rules_tick_ms;
     wal_t wal;
     snapshot_t snap;
-    uv_timer_t cron;           /* periodic work: fsync interval, snapshots */
+    uv_timer_t cron;                  /* periodic work: fsync interval, snapshots */
     int64_t peers_high, last_trim_ms; /* malloc_trim once many peers left */
     int64_t last_fsync_ms;
     uint64_t wal_pos_at_snapshot;
     server_diskfull_t diskfull;
-    bool snapshot_wanted;     /* state the WAL does not carry changed (a firm first seen) */
-    int lock_fd;               /* flock on state_dir/lock: one daemon per state dir */
+    bool snapshot_wanted; /* state the WAL does not carry changed (a firm first seen) */
+    int lock_fd;          /* flock on state_dir/lock: one daemon per state dir */
     server_recovery_t recovery;
-    server_source_t source;    /* borrowed strings: main's, for the process's life */
+    server_source_t source; /* borrowed strings: main's, for the process's life */
     uint64_t reloads;
-    reload_status_t reload;    /* how the last reload went, what waits for a restart */
+    reload_status_t reload; /* how the last reload went, what waits for a restart */
     uv_signal_t sig_int, sig_term, sig_hup;
     bool stopping;
     int exit_status;
     int64_t started_ms;
     server_stats_t stats;
-    metrics_t metrics;         /* self-measurement: rates, loop lag, peers */
-    http_t http;               /* /metrics and /healthz, if [daemon] http is set */
-    notify_t notify;           /* sd_notify: READY, STATUS, watchdog, STOPPING */
+    metrics_t metrics; /* self-measurement: rates, loop lag, peers */
+    http_t http;       /* /metrics and /healthz, if [daemon] http is set */
+    notify_t notify;   /* sd_notify: READY, STATUS, watchdog, STOPPING */
 } server_t;
 
 /*

@@ -210,14 +210,15 @@ static bool item_ok(const msgpack_object *e, char *why, size_t size)
     }
     const msgpack_object *v = e->via.array.ptr;
     const char *bad = v[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER || v[0].via.u64 == 0 ||
-                              v[0].via.u64 == UINT64_MAX ? "id"
-                      : !is_name(&v[1])                  ? "rule"
-                      : !is_name(&v[2])                  ? "cluster"
+                              v[0].via.u64 == UINT64_MAX
+                          ? "id"
+                      : !is_name(&v[1])                                    ? "rule"
+                      : !is_name(&v[2])                                    ? "cluster"
                       : v[3].type != MSGPACK_OBJECT_NIL && !is_name(&v[3]) ? "firm"
-                      : !as_i64(&v[4], &t)               ? "created_ms"
-                      : !as_i64(&v[5], &t)               ? "until_ms"
-                      : !is_text(&v[6])                  ? "reason"
-                                                         : NULL;
+                      : !as_i64(&v[4], &t)                                 ? "created_ms"
+                      : !as_i64(&v[5], &t)                                 ? "until_ms"
+                      : !is_text(&v[6])                                    ? "reason"
+                                                                           : NULL;
     if (bad)
         snprintf(why, size, "%s: malformed", bad);
     return !bad;
@@ -232,8 +233,8 @@ static void item_load(silences_t *s, const msgpack_object *e)
         drop_at(s, (size_t)old);
     char *rule = xstrndup(v[1].via.str.ptr, v[1].via.str.size);
     char *cl = xstrndup(v[2].via.str.ptr, v[2].via.str.size);
-    char *firm = v[3].type == MSGPACK_OBJECT_STR ? xstrndup(v[3].via.str.ptr, v[3].via.str.size)
-                                                 : NULL;
+    char *firm =
+        v[3].type == MSGPACK_OBJECT_STR ? xstrndup(v[3].via.str.ptr, v[3].via.str.size) : NULL;
     char *reason = xstrndup(v[6].via.str.ptr, v[6].via.str.size);
     int64_t created = 0, until = 0;
     as_i64(&v[4], &created);

@@ -22,9 +22,9 @@
 
 typedef struct {
     uint64_t id;
-    char *rule;       /* rule id */
-    char *cluster;    /* cluster id */
-    char *firm;       /* NULL = every firm (and the cluster-level alerts) */
+    char *rule;    /* rule id */
+    char *cluster; /* cluster id */
+    char *firm;    /* NULL = every firm (and the cluster-level alerts) */
     int64_t created_ms, until_ms;
     char *reason;
 } silence_t;
@@ -35,7 +35,8 @@ typedef struct {
     uint64_t next_id;
     record_journal_fn journal; /* NULL: changes are not journaled (tests, before recovery) */
     void *journal_data;
-    uint64_t journal_failed;   /* expiries the journal could not take (they replay as expired anyway) */
+    uint64_t
+        journal_failed; /* expiries the journal could not take (they replay as expired anyway) */
 } silences_t;
 
 void silences_init(silences_t *s);

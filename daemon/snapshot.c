@@ -74,9 +74,9 @@ static void pack_str(msgpack_packer *pk, const char *s)
  * for loading the pass and what was dropped. */
 typedef struct {
     server_t *srv;
-    uint64_t segment;      /* writing: WAL segments <= this are in it */
-    bool apply;            /* loading: false checks only, true applies */
-    bool older;            /* loading: the section was found under its older key */
+    uint64_t segment; /* writing: WAL segments <= this are in it */
+    bool apply;       /* loading: false checks only, true applies */
+    bool older;       /* loading: the section was found under its older key */
     uint64_t unknown_firms, unknown_metrics, unknown_rules; /* loading: dropped */
     char *err;
     size_t errlen;
@@ -516,10 +516,12 @@ static void remove_temp_files(const char *dir)
     struct dirent *e;
     while ((e = readdir(d))) {
         size_t n = strlen(e->d_name);
-        if (strncmp(e->d_name, "snap-", 5) == 0 && n > 9 && strcmp(e->d_name + n - 9, ".snap.tmp") == 0) {
+        if (strncmp(e->d_name, "snap-", 5) == 0 && n > 9 &&
+            strcmp(e->d_name + n - 9, ".snap.tmp") == 0) {
             char path[4096];
             snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            log_warnx("%s: an unfinished snapshot (the daemon stopped while writing it): removed", path);
+            log_warnx("%s: an unfinished snapshot (the daemon stopped while writing it): removed",
+                      path);
             unlink(path);
         }
     }

@@ -33,22 +33,22 @@ typedef struct {
     struct server *srv;
     uv_work_t work;
     bool running;
-    msgpack_sbuffer buf;     /* serialised state handed to the worker */
-    uint64_t segment;        /* WAL segments <= this are covered */
-    int result;              /* worker's errno, 0 = ok */
+    msgpack_sbuffer buf; /* serialised state handed to the worker */
+    uint64_t segment;    /* WAL segments <= this are covered */
+    int result;          /* worker's errno, 0 = ok */
     char path[4096];
     uint64_t written, failed;
-    int64_t last_ms;         /* when the last one finished (loop time) */
+    int64_t last_ms; /* when the last one finished (loop time) */
     uint64_t last_bytes;
-    uint64_t last_segment;   /* the newest durable snapshot's segment, 0 = none */
+    uint64_t last_segment; /* the newest durable snapshot's segment, 0 = none */
 } snapshot_t;
 
 /* What snapshot_load used, for the start-up log line and status. */
 typedef struct {
-    uint64_t segment;        /* WAL segments <= this are in it; 0 = none used */
-    uint64_t bytes;          /* its file size */
-    unsigned ndamaged;       /* newer snapshots that could not be used */
-    char damaged[1024];      /* "snapshot PATH damaged (why); ..." or "" */
+    uint64_t segment;   /* WAL segments <= this are in it; 0 = none used */
+    uint64_t bytes;     /* its file size */
+    unsigned ndamaged;  /* newer snapshots that could not be used */
+    char damaged[1024]; /* "snapshot PATH damaged (why); ..." or "" */
 } snapshot_loaded_t;
 
 /*
@@ -63,8 +63,8 @@ typedef struct {
  * start exists: nothing is changed then, and err says which files are
  * damaged and how to accept the loss without discarding good data.
  */
-int snapshot_load(struct server *srv, const uint64_t *segs, size_t nsegs,
-                  snapshot_loaded_t *ret, char *err, size_t errlen);
+int snapshot_load(struct server *srv, const uint64_t *segs, size_t nsegs, snapshot_loaded_t *ret,
+                  char *err, size_t errlen);
 
 /* Serialises the state now, covering WAL segments <= segment, and starts
  * writing it off the loop. Returns 0, or -1 if one is still being written

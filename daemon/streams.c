@@ -204,7 +204,8 @@ int streams_unpack(streams_t *t, const msgpack_object *o, bool apply, int64_t no
             !as_u64(&f[3], &next) || next == 0 ||
             (f[4].type != MSGPACK_OBJECT_POSITIVE_INTEGER &&
              f[4].type != MSGPACK_OBJECT_NEGATIVE_INTEGER) ||
-            f[5].type != MSGPACK_OBJECT_BIN || f[5].via.bin.size != W * 5 || !as_u64(&f[6], &prev)) {
+            f[5].type != MSGPACK_OBJECT_BIN || f[5].via.bin.size != W * 5 ||
+            !as_u64(&f[6], &prev)) {
             snprintf(err, errlen, "streams: entry %u malformed", i);
             return -1;
         }

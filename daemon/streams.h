@@ -37,16 +37,16 @@ typedef struct {
 } stream_outcome_t;
 
 typedef struct {
-    char *key;       /* owned: Z85 public key, "" without CURVE; NULL = free slot */
-    char *agent;     /* owned */
-    uint64_t epoch;  /* 0: no stream has claimed the id yet */
-    uint64_t prev_epoch; /* the epoch this one took the id from: fenced */
-    uint64_t next;   /* the next seq to settle: every seq below it is settled */
+    char *key;              /* owned: Z85 public key, "" without CURVE; NULL = free slot */
+    char *agent;            /* owned */
+    uint64_t epoch;         /* 0: no stream has claimed the id yet */
+    uint64_t prev_epoch;    /* the epoch this one took the id from: fenced */
+    uint64_t next;          /* the next seq to settle: every seq below it is settled */
     stream_outcome_t *ring; /* owned, PROTO_MAX_WINDOW entries once the id is claimed (NULL
                              * before): seq s (next - W <= s < next) at s % W. Apart, so
                              * the table's slots stay small. */
-    int64_t last_ms;       /* loop time of the owner's last batch (liveness) */
-    int64_t since_wall_ms; /* wall clock when this epoch claimed the id */
+    int64_t last_ms;        /* loop time of the owner's last batch (liveness) */
+    int64_t since_wall_ms;  /* wall clock when this epoch claimed the id */
 } stream_t;
 
 typedef enum {

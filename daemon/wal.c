@@ -61,7 +61,8 @@ static int segment_create(wal_t *w, uint64_t n, char *err, size_t errlen)
     memcpy(hdr, SEG_MAGIC, 8);
     bytes_put_le32(hdr + 8, WAL_FORMAT_VERSION);
     bytes_put_le32(hdr + 12, crc_of(hdr, 12));
-    if (fileio_write_all(fd, hdr, sizeof hdr) != 0 || fsync(fd) != 0 || fileio_sync_dir(w->dir) != 0) {
+    if (fileio_write_all(fd, hdr, sizeof hdr) != 0 || fsync(fd) != 0 ||
+        fileio_sync_dir(w->dir) != 0) {
         int e = errno;
         snprintf(err, errlen, "%s: cannot write the header: %s", path, strerror(e));
         close(fd);
@@ -162,8 +163,9 @@ uint64_t wal_append(wal_t *w, const void *payload, size_t len)
          * report a damaged region for a batch that was never acked. */
         bool cut = ftruncate(w->fd, (off_t)w->seg_bytes) == 0;
         if (!cut)
-            log_warn("wal: cannot cut a failed append off segment %" PRIu64
-                     " at %" PRIu64 " bytes; rotating away from it", w->segment, w->seg_bytes);
+            log_warn("wal: cannot cut a failed append off segment %" PRIu64 " at %" PRIu64
+                     " bytes; rotating away from it",
+                     w->segment, w->seg_bytes);
         if (no_space(e) || !cut) {
             /* A cut that failed leaves junk: the snapshot the recovery takes
              * rotates away from this segment, which then is never replayed. */

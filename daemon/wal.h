@@ -50,14 +50,14 @@ typedef void (*wal_synced_cb)(wal_t *w, uint64_t synced_pos);
 struct wal {
     uv_loop_t *loop;
     char *dir;
-    uint64_t segment;        /* number of the open segment */
-    int fd;                  /* open segment, -1 if none */
-    uint64_t pos;            /* logical position: bytes appended since start-up */
-    uint64_t synced;         /* logical position known durable */
-    uint64_t seg_bytes;      /* size of the open segment */
+    uint64_t segment;   /* number of the open segment */
+    int fd;             /* open segment, -1 if none */
+    uint64_t pos;       /* logical position: bytes appended since start-up */
+    uint64_t synced;    /* logical position known durable */
+    uint64_t seg_bytes; /* size of the open segment */
     bool sync_running;
     uv_fs_t sync_req;
-    uint64_t sync_target;    /* pos the running fsync covers */
+    uint64_t sync_target; /* pos the running fsync covers */
     wal_synced_cb on_synced;
     void *data;
     /* figures for status */
@@ -65,9 +65,9 @@ struct wal {
     uint64_t fsync_ns_total, fsync_ns_max;
     uint64_t sync_started_ns;
     /* disk full (see above) */
-    bool full;               /* appends refused until the reserve is back */
-    uint64_t append_failed;  /* appends that did not journal their record */
-    uint64_t reserve_bytes;  /* size of the reserve file, 0 = none */
+    bool full;              /* appends refused until the reserve is back */
+    uint64_t append_failed; /* appends that did not journal their record */
+    uint64_t reserve_bytes; /* size of the reserve file, 0 = none */
 };
 
 /* Opens a new segment numbered segment in dir (which must exist). If the disk
@@ -114,13 +114,13 @@ void wal_close(wal_t *w);
 typedef int (*wal_record_cb)(const void *payload, size_t len, void *data);
 
 typedef struct {
-    uint64_t records;        /* intact records replayed */
-    uint64_t damaged;        /* damaged regions skipped or cut */
-    uint64_t bytes_skipped;  /* bytes in them */
-    uint64_t truncated;      /* bytes cut off the end of the last segment */
+    uint64_t records;         /* intact records replayed */
+    uint64_t damaged;         /* damaged regions skipped or cut */
+    uint64_t bytes_skipped;   /* bytes in them */
+    uint64_t truncated;       /* bytes cut off the end of the last segment */
     uint64_t headers_damaged; /* segments read on despite a damaged header */
-    uint64_t missing;        /* segment numbers absent from the sequence */
-    uint64_t first, last;    /* segments replayed (0, 0 if none) */
+    uint64_t missing;         /* segment numbers absent from the sequence */
+    uint64_t first, last;     /* segments replayed (0, 0 if none) */
 } wal_replay_stats_t;
 
 /*

@@ -47,7 +47,10 @@ void xgrow(void *pp, size_t *cap, size_t need, size_t elem)
     *cap = ncap;
 }
 
-char *xstrdup(const char *s) { return xstrndup(s, strlen(s)); }
+char *xstrdup(const char *s)
+{
+    return xstrndup(s, strlen(s));
+}
 
 char *xstrndup(const char *s, size_t n)
 {

@@ -10,7 +10,7 @@
 #include "daemon/server.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
-#define ZAP_MAX_FRAMES 8  /* version, request id, domain, address, identity, mechanism, key */
+#define ZAP_MAX_FRAMES 8 /* version, request id, domain, address, identity, mechanism, key */
 #define ZAP_LOGS_PER_SECOND 5
 
 enum { F_VERSION, F_REQUEST_ID, F_DOMAIN, F_ADDRESS, F_IDENTITY, F_MECHANISM, F_CREDENTIALS };

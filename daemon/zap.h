@@ -28,7 +28,7 @@ struct server;
 
 typedef struct {
     struct server *srv;
-    zsock_t zs;             /* REP on inproc://zeromq.zap.01 */
+    zsock_t zs; /* REP on inproc://zeromq.zap.01 */
     uint64_t admitted, refused, bad_requests;
     log_throttle_t log;
 } zap_t;

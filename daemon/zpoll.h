@@ -36,7 +36,7 @@ struct zpoll {
     void *sock;
     zpoll_message_cb on_message;
     zpoll_close_cb on_close;
-    void *data;          /* the owner's */
+    void *data; /* the owner's */
     int open_handles;
     bool closing;
     bool dispatching;    /* guards against re-entry from zpoll_kick */

@@ -35,7 +35,11 @@ static int peer_timeout(void *sock, double seconds, char *why, size_t whylen)
         return 0;
     int ms = (int)(seconds * 1000.0);
     int half = ms / 2 > 100 ? ms / 2 : 100;
-    struct { int opt; int value; const char *name; } opts[] = {
+    struct {
+        int opt;
+        int value;
+        const char *name;
+    } opts[] = {
         {ZMQ_HEARTBEAT_IVL, half, "ZMQ_HEARTBEAT_IVL"},
         {ZMQ_HEARTBEAT_TIMEOUT, half, "ZMQ_HEARTBEAT_TIMEOUT"},
         {ZMQ_HEARTBEAT_TTL, ms, "ZMQ_HEARTBEAT_TTL"}, /* the peer may drop us as well */
@@ -73,12 +77,17 @@ static int set_options(void *sock, const zsock_options_t *o, char *why, size_t w
 {
     int sndhwm = o->sndhwm == ZSOCK_HWM_NONE ? 0 : o->sndhwm;
     int rcvhwm = o->rcvhwm == ZSOCK_HWM_NONE ? 0 : o->rcvhwm;
-    struct { int opt; const void *value; size_t len; bool set; const char *name; } opts[] = {
+    struct {
+        int opt;
+        const void *value;
+        size_t len;
+        bool set;
+        const char *name;
+    } opts[] = {
         {ZMQ_LINGER, &o->linger, sizeof o->linger, true, "ZMQ_LINGER"},
         {ZMQ_SNDHWM, &sndhwm, sizeof sndhwm, o->sndhwm != 0, "ZMQ_SNDHWM"},
         {ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm, o->rcvhwm != 0, "ZMQ_RCVHWM"},
-        {ZMQ_MAXMSGSIZE, &o->maxmsgsize, sizeof o->maxmsgsize, o->maxmsgsize > 0,
-         "ZMQ_MAXMSGSIZE"},
+        {ZMQ_MAXMSGSIZE, &o->maxmsgsize, sizeof o->maxmsgsize, o->maxmsgsize > 0, "ZMQ_MAXMSGSIZE"},
         {ZMQ_XPUB_MANUAL, &(int){1}, sizeof(int), o->xpub_manual, "ZMQ_XPUB_MANUAL"},
     };
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {

@@ -43,14 +43,14 @@ typedef void (*zsock_close_cb)(void *data);
 /* What a socket is. Zero is the default of every field but name, type and
  * endpoint. */
 typedef struct {
-    const char *name;         /* names the socket in errors ("ingest") */
-    int type;                 /* ZMQ_ROUTER, ZMQ_PUB, ... */
-    const char *endpoint;     /* bound */
-    int linger;               /* ms unsent messages outlive the close (0: dropped) */
-    int sndhwm, rcvhwm;       /* messages queued per peer; 0: libzmq's default
+    const char *name;     /* names the socket in errors ("ingest") */
+    int type;             /* ZMQ_ROUTER, ZMQ_PUB, ... */
+    const char *endpoint; /* bound */
+    int linger;           /* ms unsent messages outlive the close (0: dropped) */
+    int sndhwm, rcvhwm;   /* messages queued per peer; 0: libzmq's default
                                  (1000); ZSOCK_HWM_NONE: no limit */
-    int64_t maxmsgsize;       /* a larger inbound frame drops the connection; 0: no limit */
-    bool xpub_manual;         /* XPUB: subscriptions are the owner's to apply */
+    int64_t maxmsgsize;   /* a larger inbound frame drops the connection; 0: no limit */
+    bool xpub_manual;     /* XPUB: subscriptions are the owner's to apply */
     /* Seconds within which a peer that stalls in its handshake or mid-frame
      * is dropped (ZMTP heartbeats + a handshake deadline); <= 0: none. Set
      * before the bind, as libzmq copies options then: not reloadable. */
@@ -66,7 +66,7 @@ struct zsock {
     zsock_message_cb on_message; /* NULL: not polled */
     zsock_close_cb on_close;
     void *close_data;
-    bool polled;                 /* zp was started (if that failed: still has handles) */
+    bool polled; /* zp was started (if that failed: still has handles) */
     bool closing;
 };
 

@@ -44,11 +44,11 @@ int proto_ack_encode(const proto_ack_t *a, msgpack_sbuffer *out)
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
     if (wire_pack_open(&pk, K_COUNT, "ack") < 0 || wire_pack_cstr(&pk, "seq") < 0 ||
         msgpack_pack_uint64(&pk, a->seq) != 0 || wire_pack_cstr(&pk, "status") < 0 ||
-        wire_pack_cstr(&pk, proto_status_name(a->status)) < 0 || wire_pack_cstr(&pk, "accepted") < 0 ||
-        msgpack_pack_uint64(&pk, a->accepted) != 0 || wire_pack_cstr(&pk, "expected") < 0 ||
-        msgpack_pack_uint64(&pk, a->expected) != 0 || wire_pack_cstr(&pk, "max_version") < 0 ||
-        msgpack_pack_uint64(&pk, a->max_version) != 0 || wire_pack_cstr(&pk, "reason") < 0 ||
-        wire_pack_str(&pk, a->reason) < 0) {
+        wire_pack_cstr(&pk, proto_status_name(a->status)) < 0 ||
+        wire_pack_cstr(&pk, "accepted") < 0 || msgpack_pack_uint64(&pk, a->accepted) != 0 ||
+        wire_pack_cstr(&pk, "expected") < 0 || msgpack_pack_uint64(&pk, a->expected) != 0 ||
+        wire_pack_cstr(&pk, "max_version") < 0 || msgpack_pack_uint64(&pk, a->max_version) != 0 ||
+        wire_pack_cstr(&pk, "reason") < 0 || wire_pack_str(&pk, a->reason) < 0) {
         out->size = start;
         return PROTO_ENOMEM;
     }
@@ -80,9 +80,7 @@ int proto_ack_decode(const void *buf, size_t len, proto_ack_t *a, char *err, siz
             continue;
         field = ack_keys[key];
         switch (key) {
-        case K_SEQ:
-            rc = cursor_read_uint(&c, &a->seq);
-            break;
+        case K_SEQ: rc = cursor_read_uint(&c, &a->seq); break;
         case K_STATUS:
             if ((rc = cursor_read_str(&c, &s)) < 0)
                 break;
@@ -99,18 +97,13 @@ int proto_ack_decode(const void *buf, size_t len, proto_ack_t *a, char *err, siz
             if ((rc = wire_read_uint_max(&c, PROTO_MAX_SAMPLES, &u)) == PROTO_OK)
                 a->accepted = (uint32_t)u;
             break;
-        case K_EXPECTED:
-            rc = cursor_read_uint(&c, &a->expected);
-            break;
+        case K_EXPECTED: rc = cursor_read_uint(&c, &a->expected); break;
         case K_MAX_VERSION:
             if ((rc = wire_read_uint_max(&c, UINT8_MAX, &u)) == PROTO_OK)
                 a->max_version = (uint8_t)u;
             break;
-        case K_REASON:
-            rc = wire_read_text(&c, &a->reason);
-            break;
-        default:
-            break;
+        case K_REASON: rc = wire_read_text(&c, &a->reason); break;
+        default: break;
         }
         if (rc < 0)
             goto fail;

@@ -12,13 +12,31 @@
 #include "proto/wire.h"
 
 enum {
-    K_V, K_TYPE, K_ID, K_RULE, K_SEVERITY, K_STATE, K_CLUSTER, K_CHAIN, K_FIRM, K_METRIC,
-    K_OBSERVED, K_EXPECTED, K_SUMMARY, K_SINCE, K_TS, K_SEQ,
-    K_REMINDER, K_NGROUPED, K_DETAILS, K_COUNT
+    K_V,
+    K_TYPE,
+    K_ID,
+    K_RULE,
+    K_SEVERITY,
+    K_STATE,
+    K_CLUSTER,
+    K_CHAIN,
+    K_FIRM,
+    K_METRIC,
+    K_OBSERVED,
+    K_EXPECTED,
+    K_SUMMARY,
+    K_SINCE,
+    K_TS,
+    K_SEQ,
+    K_REMINDER,
+    K_NGROUPED,
+    K_DETAILS,
+    K_COUNT
 };
 static const char *const alert_keys[K_COUNT] = {
-    "v", "type", "id", "rule", "severity", "state", "cluster", "chain", "firm", "metric",
-    "observed", "expected", "summary", "since", "ts", "seq", "reminder", "count", "details",
+    "v",     "type", "id",       "rule",     "severity", "state",   "cluster",
+    "chain", "firm", "metric",   "observed", "expected", "summary", "since",
+    "ts",    "seq",  "reminder", "count",    "details",
 };
 /* chain and firm may be absent as well as nil; the last three are optional */
 #define ALERT_REQUIRED (((1u << K_REMINDER) - 1) & ~(1u << K_CHAIN | 1u << K_FIRM))
@@ -28,11 +46,11 @@ static int check_alert(const proto_alert_t *a, const char **ret_field, char *why
 {
     int rc;
 
-#define CHECK(key, expr)                          \
-    do {                                          \
-        *ret_field = alert_keys[key];             \
-        if ((rc = (expr)) < 0)                    \
-            return rc;                            \
+#define CHECK(key, expr)                                                                           \
+    do {                                                                                           \
+        *ret_field = alert_keys[key];                                                              \
+        if ((rc = (expr)) < 0)                                                                     \
+            return rc;                                                                             \
     } while (0)
     CHECK(K_ID, wire_check_str(a->id, 1, PROTO_MAX_ALERT_ID_LEN, why, whylen));
     CHECK(K_RULE, wire_check_id(a->rule, why, whylen));
@@ -100,12 +118,14 @@ int proto_alert_encode(const proto_alert_t *a, msgpack_sbuffer *out, char *err, 
         return rc;
     }
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
-    uint32_t npairs = K_REMINDER + (a->reminder ? 1 : 0) + (a->count ? 1 : 0) + (a->ndetails ? 1 : 0);
-    if (wire_pack_open(&pk, npairs, "alert") < 0 ||
-        wire_pack_cstr(&pk, "id") < 0 || wire_pack_str(&pk, a->id) < 0 ||
-        wire_pack_cstr(&pk, "rule") < 0 || wire_pack_str(&pk, a->rule) < 0 ||
-        wire_pack_cstr(&pk, "severity") < 0 || wire_pack_cstr(&pk, proto_severity_name(a->severity)) < 0 ||
-        wire_pack_cstr(&pk, "state") < 0 || wire_pack_cstr(&pk, proto_alert_state_name(a->state)) < 0 ||
+    uint32_t npairs =
+        K_REMINDER + (a->reminder ? 1 : 0) + (a->count ? 1 : 0) + (a->ndetails ? 1 : 0);
+    if (wire_pack_open(&pk, npairs, "alert") < 0 || wire_pack_cstr(&pk, "id") < 0 ||
+        wire_pack_str(&pk, a->id) < 0 || wire_pack_cstr(&pk, "rule") < 0 ||
+        wire_pack_str(&pk, a->rule) < 0 || wire_pack_cstr(&pk, "severity") < 0 ||
+        wire_pack_cstr(&pk, proto_severity_name(a->severity)) < 0 ||
+        wire_pack_cstr(&pk, "state") < 0 ||
+        wire_pack_cstr(&pk, proto_alert_state_name(a->state)) < 0 ||
         wire_pack_cstr(&pk, "cluster") < 0 || wire_pack_str(&pk, a->cluster) < 0 ||
         wire_pack_cstr(&pk, "chain") < 0 || pack_opt_id(&pk, a->chain) < 0 ||
         wire_pack_cstr(&pk, "firm") < 0 || pack_opt_id(&pk, a->firm) < 0 ||
@@ -125,7 +145,8 @@ int proto_alert_encode(const proto_alert_t *a, msgpack_sbuffer *out, char *err, 
         for (uint32_t i = 0; i < a->ndetails; i++) {
             const proto_detail_t *d = &a->details[i];
             if (wire_pack_str(&pk, d->key) < 0 ||
-                (d->is_str ? wire_pack_str(&pk, d->str) < 0 : msgpack_pack_double(&pk, d->num) != 0))
+                (d->is_str ? wire_pack_str(&pk, d->str) < 0
+                           : msgpack_pack_double(&pk, d->num) != 0))
                 goto nomem;
         }
     }
@@ -161,9 +182,7 @@ int proto_alert_decode(const void *buf, size_t len, proto_alert_t *a, char *err,
             if ((rc = cursor_read_str(&c, &a->id)) == PROTO_OK)
                 rc = wire_check_str(a->id, 1, PROTO_MAX_ALERT_ID_LEN, c.why, sizeof(c.why));
             break;
-        case K_RULE:
-            rc = wire_read_id(&c, &a->rule);
-            break;
+        case K_RULE: rc = wire_read_id(&c, &a->rule); break;
         case K_SEVERITY:
             if ((rc = cursor_read_str(&c, &s)) < 0)
                 break;
@@ -184,18 +203,10 @@ int proto_alert_decode(const void *buf, size_t len, proto_alert_t *a, char *err,
             }
             a->state = (uint8_t)v;
             break;
-        case K_CLUSTER:
-            rc = wire_read_id(&c, &a->cluster);
-            break;
-        case K_CHAIN:
-            rc = wire_read_opt_id(&c, &a->chain);
-            break;
-        case K_FIRM:
-            rc = wire_read_opt_id(&c, &a->firm);
-            break;
-        case K_METRIC:
-            rc = wire_read_id(&c, &a->metric);
-            break;
+        case K_CLUSTER: rc = wire_read_id(&c, &a->cluster); break;
+        case K_CHAIN: rc = wire_read_opt_id(&c, &a->chain); break;
+        case K_FIRM: rc = wire_read_opt_id(&c, &a->firm); break;
+        case K_METRIC: rc = wire_read_id(&c, &a->metric); break;
         case K_OBSERVED:
             if ((rc = cursor_read_double(&c, &a->observed)) == PROTO_OK)
                 rc = wire_check_finite(a->observed, c.why, sizeof(c.why));
@@ -204,21 +215,11 @@ int proto_alert_decode(const void *buf, size_t len, proto_alert_t *a, char *err,
             if ((rc = cursor_read_double(&c, &a->expected)) == PROTO_OK)
                 rc = wire_check_finite(a->expected, c.why, sizeof(c.why));
             break;
-        case K_SUMMARY:
-            rc = wire_read_text(&c, &a->summary);
-            break;
-        case K_SINCE:
-            rc = wire_read_ts(&c, &a->since_ms);
-            break;
-        case K_TS:
-            rc = wire_read_ts(&c, &a->ts_ms);
-            break;
-        case K_SEQ:
-            rc = wire_read_seq(&c, &a->seq);
-            break;
-        case K_REMINDER:
-            rc = cursor_read_bool(&c, &a->reminder);
-            break;
+        case K_SUMMARY: rc = wire_read_text(&c, &a->summary); break;
+        case K_SINCE: rc = wire_read_ts(&c, &a->since_ms); break;
+        case K_TS: rc = wire_read_ts(&c, &a->ts_ms); break;
+        case K_SEQ: rc = wire_read_seq(&c, &a->seq); break;
+        case K_REMINDER: rc = cursor_read_bool(&c, &a->reminder); break;
         case K_NGROUPED: {
             uint64_t n;
             if ((rc = wire_read_uint_max(&c, UINT32_MAX, &n)) == PROTO_OK)
@@ -249,8 +250,7 @@ int proto_alert_decode(const void *buf, size_t len, proto_alert_t *a, char *err,
                 a->ndetails = n;
             break;
         }
-        default:
-            break;
+        default: break;
         }
         if (rc < 0)
             goto fail;
@@ -271,7 +271,8 @@ int proto_alert_topic(proto_str_t cluster, proto_severity_t sev, char *buf, size
 
     if ((unsigned)sev >= PROTO_SEV_COUNT || !buf || bufsize == 0)
         return -1;
-    n = snprintf(buf, bufsize, "alert." PROTO_STR_FMT ".%s", PROTO_STR_ARG(cluster), proto_severity_name(sev));
+    n = snprintf(buf, bufsize, "alert." PROTO_STR_FMT ".%s", PROTO_STR_ARG(cluster),
+                 proto_severity_name(sev));
     if (n < 0 || (size_t)n >= bufsize) {
         buf[0] = '\0';
         return -1;

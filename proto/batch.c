@@ -127,7 +127,8 @@ int proto_batch_decode(const void *buf, size_t len, proto_batch_t *b, char *err,
             if (n > PROTO_MAX_SAMPLES || n > b->cap || (n > 0 && !b->samples)) {
                 snprintf(c.why, sizeof(c.why), "%" PRIu32 " samples exceed %s %u", n,
                          n > PROTO_MAX_SAMPLES ? "the limit" : "the capacity",
-                         n > PROTO_MAX_SAMPLES ? PROTO_MAX_SAMPLES : (unsigned)(b->samples ? b->cap : 0));
+                         n > PROTO_MAX_SAMPLES ? PROTO_MAX_SAMPLES
+                                               : (unsigned)(b->samples ? b->cap : 0));
                 rc = PROTO_ELIMIT;
                 break;
             }
@@ -139,8 +140,7 @@ int proto_batch_decode(const void *buf, size_t len, proto_batch_t *b, char *err,
             if (rc == PROTO_OK)
                 sample = -1;
             break;
-        default:
-            break;
+        default: break;
         }
         if (rc < 0)
             goto fail;
@@ -179,17 +179,18 @@ static int check_sample(const proto_sample_t *s, uint32_t i, char *err, size_t e
     if ((rc = wire_check_ts(s->ts_ms, why, sizeof(why))) < 0)
         goto fail;
     field = sample_fields[4];
-    if (s->period.kind != PROTO_PERIOD_NONE && proto_period_format(s->period, pbuf, sizeof(pbuf)) == 0) {
-        snprintf(why, sizeof(why), "invalid period (kind %u, year %u, index %u)", (unsigned)s->period.kind,
-                 (unsigned)s->period.year, (unsigned)s->period.index);
+    if (s->period.kind != PROTO_PERIOD_NONE &&
+        proto_period_format(s->period, pbuf, sizeof(pbuf)) == 0) {
+        snprintf(why, sizeof(why), "invalid period (kind %u, year %u, index %u)",
+                 (unsigned)s->period.kind, (unsigned)s->period.year, (unsigned)s->period.index);
         rc = PROTO_EVALUE;
         goto fail;
     }
     return PROTO_OK;
 fail:
     /* the value's reasons read "value is NaN", like the decoder's */
-    wire_reason_fmt(err, errlen, "sample %" PRIu32 ": %s%s%s", i, field, field == sample_fields[2] ? " " : ": ",
-                    why);
+    wire_reason_fmt(err, errlen, "sample %" PRIu32 ": %s%s%s", i, field,
+                    field == sample_fields[2] ? " " : ": ", why);
     return rc;
 }
 
@@ -218,8 +219,8 @@ int proto_batch_encode(const proto_batch_t *b, msgpack_sbuffer *out, char *err, 
         return PROTO_EVALUE;
     }
     if (b->nsamples > PROTO_MAX_SAMPLES) {
-        wire_reason_fmt(err, errlen, "samples: %" PRIu32 " samples exceed the limit %d", b->nsamples,
-                        PROTO_MAX_SAMPLES);
+        wire_reason_fmt(err, errlen, "samples: %" PRIu32 " samples exceed the limit %d",
+                        b->nsamples, PROTO_MAX_SAMPLES);
         return PROTO_ELIMIT;
     }
     for (i = 0; i < b->nsamples; i++)

@@ -33,7 +33,8 @@ static int check_request(const proto_ctl_request_t *r, char *why, size_t whylen)
         if ((rc = wire_check_id(a->key, why, whylen)) < 0)
             return rc;
         for (j = 0; j < i; j++)
-            if (a->key.len == r->args[j].key.len && memcmp(a->key.ptr, r->args[j].key.ptr, a->key.len) == 0)
+            if (a->key.len == r->args[j].key.len &&
+                memcmp(a->key.ptr, r->args[j].key.ptr, a->key.len) == 0)
                 return PROTO_EMALFORMED;
         if (a->kind == PROTO_ARG_STR) {
             if ((rc = wire_check_text(a->sval, why, whylen)) < 0)
@@ -103,7 +104,8 @@ static int read_args(cursor_t *c, proto_ctl_request_t *r, char *argname, size_t 
             return rc;
         wire_quote(a->key, argname, argnamelen);
         for (j = 0; j < i; j++) {
-            if (a->key.len == r->args[j].key.len && memcmp(a->key.ptr, r->args[j].key.ptr, a->key.len) == 0) {
+            if (a->key.len == r->args[j].key.len &&
+                memcmp(a->key.ptr, r->args[j].key.ptr, a->key.len) == 0) {
                 snprintf(c->why, sizeof(c->why), "duplicate argument");
                 return PROTO_EMALFORMED;
             }
@@ -122,7 +124,8 @@ static int read_args(cursor_t *c, proto_ctl_request_t *r, char *argname, size_t 
             rc = wire_read_text(c, &a->sval);
             break;
         default:
-            snprintf(c->why, sizeof(c->why), "expected int, str or nil, got %s", cursor_kind_name(k));
+            snprintf(c->why, sizeof(c->why), "expected int, str or nil, got %s",
+                     cursor_kind_name(k));
             rc = PROTO_EMALFORMED;
             break;
         }
@@ -134,7 +137,8 @@ static int read_args(cursor_t *c, proto_ctl_request_t *r, char *argname, size_t 
     return PROTO_OK;
 }
 
-int proto_ctl_request_decode(const void *buf, size_t len, proto_ctl_request_t *r, char *err, size_t errlen)
+int proto_ctl_request_decode(const void *buf, size_t len, proto_ctl_request_t *r, char *err,
+                             size_t errlen)
 {
     cursor_t c;
     uint32_t npairs, seen = WIRE_ENVELOPE_SEEN, i;
@@ -154,14 +158,9 @@ int proto_ctl_request_decode(const void *buf, size_t len, proto_ctl_request_t *r
             continue;
         field = ctl_keys[key];
         switch (key) {
-        case K_CMD:
-            rc = wire_read_id(&c, &r->cmd);
-            break;
-        case K_ARGS:
-            rc = read_args(&c, r, argname, sizeof(argname));
-            break;
-        default:
-            break;
+        case K_CMD: rc = wire_read_id(&c, &r->cmd); break;
+        case K_ARGS: rc = read_args(&c, r, argname, sizeof(argname)); break;
+        default: break;
         }
         if (rc < 0)
             goto fail;
@@ -203,9 +202,10 @@ int proto_ctl_reply_begin(msgpack_packer *pk, bool ok, const char *reason)
     /* max_version in every reply, so that a client refused for its version
      * (reason "version: ...") learns which one to retry with. */
     if (wire_pack_open(pk, 6, "ctl_reply") < 0 || wire_pack_cstr(pk, "ok") < 0 ||
-        (ok ? msgpack_pack_true(pk) : msgpack_pack_false(pk)) != 0 || wire_pack_cstr(pk, "reason") < 0 ||
-        wire_pack_str(pk, rs) < 0 || wire_pack_cstr(pk, "max_version") < 0 ||
-        msgpack_pack_uint64(pk, PROTO_VERSION) != 0 || wire_pack_cstr(pk, "body") < 0)
+        (ok ? msgpack_pack_true(pk) : msgpack_pack_false(pk)) != 0 ||
+        wire_pack_cstr(pk, "reason") < 0 || wire_pack_str(pk, rs) < 0 ||
+        wire_pack_cstr(pk, "max_version") < 0 || msgpack_pack_uint64(pk, PROTO_VERSION) != 0 ||
+        wire_pack_cstr(pk, "body") < 0)
         return PROTO_ENOMEM;
     return PROTO_OK;
 }
@@ -214,11 +214,13 @@ static bool obj_str_eq(const msgpack_object *o, const char *s)
 {
     size_t n = strlen(s);
 
-    return o->type == MSGPACK_OBJECT_STR && o->via.str.size == n && memcmp(o->via.str.ptr, s, n) == 0;
+    return o->type == MSGPACK_OBJECT_STR && o->via.str.size == n &&
+           memcmp(o->via.str.ptr, s, n) == 0;
 }
 
 int proto_ctl_reply_decode(const void *buf, size_t len, msgpack_zone *zone, bool *ret_ok,
-                           proto_str_t *ret_reason, msgpack_object *ret_body, char *err, size_t errlen)
+                           proto_str_t *ret_reason, msgpack_object *ret_body, char *err,
+                           size_t errlen)
 {
     enum { R_OK = 2, R_REASON, R_BODY, R_COUNT };
     static const char *const keys[R_COUNT] = {"v", "type", "ok", "reason", "body"};
@@ -234,8 +236,7 @@ int proto_ctl_reply_decode(const void *buf, size_t len, msgpack_zone *zone, bool
     ret_body->type = MSGPACK_OBJECT_NIL;
 
     switch (msgpack_unpack(buf, len, &off, zone, &obj)) {
-    case MSGPACK_UNPACK_SUCCESS:
-        break;
+    case MSGPACK_UNPACK_SUCCESS: break;
     case MSGPACK_UNPACK_EXTRA_BYTES:
         wire_reason_fmt(err, errlen, "trailing bytes (%zu) after the map", len - off);
         return PROTO_EMALFORMED;
@@ -245,9 +246,7 @@ int proto_ctl_reply_decode(const void *buf, size_t len, msgpack_zone *zone, bool
     case MSGPACK_UNPACK_NOMEM_ERROR:
         wire_reason_fmt(err, errlen, "out of memory");
         return PROTO_ENOMEM;
-    default:
-        wire_reason_fmt(err, errlen, "not MessagePack");
-        return PROTO_EMALFORMED;
+    default: wire_reason_fmt(err, errlen, "not MessagePack"); return PROTO_EMALFORMED;
     }
     if (obj.type != MSGPACK_OBJECT_MAP) {
         wire_reason_fmt(err, errlen, "expected map");
@@ -258,10 +257,10 @@ int proto_ctl_reply_decode(const void *buf, size_t len, msgpack_zone *zone, bool
         wire_reason_fmt(err, errlen, "\"v\" must be the first key");
         return PROTO_EMALFORMED;
     }
-    if (kv[0].val.type != MSGPACK_OBJECT_POSITIVE_INTEGER || kv[0].val.via.u64 < PROTO_VERSION_MIN ||
-        kv[0].val.via.u64 > PROTO_VERSION) {
-        wire_reason_fmt(err, errlen, "v: unsupported version (this build speaks %d..%d)", PROTO_VERSION_MIN,
-                        PROTO_VERSION);
+    if (kv[0].val.type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+        kv[0].val.via.u64 < PROTO_VERSION_MIN || kv[0].val.via.u64 > PROTO_VERSION) {
+        wire_reason_fmt(err, errlen, "v: unsupported version (this build speaks %d..%d)",
+                        PROTO_VERSION_MIN, PROTO_VERSION);
         return PROTO_EVERSION;
     }
     if (obj.via.map.size < 2 || !obj_str_eq(&kv[1].key, "type")) {

@@ -158,19 +158,21 @@ static int read_head(cursor_t *c, mp_head_t *h)
     }
 
     switch (m) {
-    case 0xc0:
-        h->kind = MP_NIL;
-        return PROTO_OK;
+    case 0xc0: h->kind = MP_NIL; return PROTO_OK;
     case 0xc2:
     case 0xc3:
         h->kind = MP_BOOL;
         h->u = m & 1;
         return PROTO_OK;
-    case 0xc4: case 0xc5: case 0xc6: /* bin 8/16/32 */
+    case 0xc4:
+    case 0xc5:
+    case 0xc6: /* bin 8/16/32 */
         h->kind = MP_BIN;
         lenbytes = (size_t)1 << (m - 0xc4);
         break;
-    case 0xc7: case 0xc8: case 0xc9: /* ext 8/16/32: length, then a type byte */
+    case 0xc7:
+    case 0xc8:
+    case 0xc9: /* ext 8/16/32: length, then a type byte */
         h->kind = MP_EXT;
         lenbytes = (size_t)1 << (m - 0xc7);
         break;
@@ -196,7 +198,10 @@ static int read_head(cursor_t *c, mp_head_t *h)
             h->kind = MP_FLOAT;
         }
         return PROTO_OK;
-    case 0xcc: case 0xcd: case 0xce: case 0xcf: { /* uint 8/16/32/64 */
+    case 0xcc:
+    case 0xcd:
+    case 0xce:
+    case 0xcf: { /* uint 8/16/32/64 */
         size_t n = (size_t)1 << (m - 0xcc);
 
         if (!(q = take(c, n)))
@@ -205,7 +210,10 @@ static int read_head(cursor_t *c, mp_head_t *h)
         h->u = n == 1 ? q[0] : n == 2 ? be16(q) : n == 4 ? be32(q) : be64(q);
         return PROTO_OK;
     }
-    case 0xd0: case 0xd1: case 0xd2: case 0xd3: { /* int 8/16/32/64 */
+    case 0xd0:
+    case 0xd1:
+    case 0xd2:
+    case 0xd3: { /* int 8/16/32/64 */
         size_t n = (size_t)1 << (m - 0xd0);
         uint64_t u;
 
@@ -221,21 +229,29 @@ static int read_head(cursor_t *c, mp_head_t *h)
         }
         return PROTO_OK;
     }
-    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: /* fixext 1..16 */
+    case 0xd4:
+    case 0xd5:
+    case 0xd6:
+    case 0xd7:
+    case 0xd8:           /* fixext 1..16 */
         if (!take(c, 1)) /* the ext type byte */
             return truncated(c);
         h->kind = MP_EXT;
         h->u = (uint64_t)1 << (m - 0xd4);
         goto payload;
-    case 0xd9: case 0xda: case 0xdb: /* str 8/16/32 */
+    case 0xd9:
+    case 0xda:
+    case 0xdb: /* str 8/16/32 */
         h->kind = MP_STR;
         lenbytes = (size_t)1 << (m - 0xd9);
         break;
-    case 0xdc: case 0xdd: /* array 16/32 */
+    case 0xdc:
+    case 0xdd: /* array 16/32 */
         h->kind = MP_ARRAY;
         lenbytes = (size_t)2 << (m - 0xdc);
         break;
-    case 0xde: case 0xdf: /* map 16/32 */
+    case 0xde:
+    case 0xdf: /* map 16/32 */
         h->kind = MP_MAP;
         lenbytes = (size_t)2 << (m - 0xde);
         break;
@@ -345,17 +361,10 @@ int cursor_read_double(cursor_t *c, double *ret)
     if ((rc = read_head(c, &h)) < 0)
         return rc;
     switch (h.kind) {
-    case MP_FLOAT:
-        *ret = h.d;
-        return PROTO_OK;
-    case MP_UINT:
-        *ret = (double)h.u;
-        return PROTO_OK;
-    case MP_NEG:
-        *ret = (double)h.i;
-        return PROTO_OK;
-    default:
-        return wrong_kind(c, "float", &h);
+    case MP_FLOAT: *ret = h.d; return PROTO_OK;
+    case MP_UINT: *ret = (double)h.u; return PROTO_OK;
+    case MP_NEG: *ret = (double)h.i; return PROTO_OK;
+    default: return wrong_kind(c, "float", &h);
     }
 }
 
@@ -388,29 +397,33 @@ cursor_kind_t cursor_peek_kind(const cursor_t *c)
     if (m <= 0xbf || (m >= 0xd9 && m <= 0xdb))
         return CURSOR_STR;
     switch (m) {
-    case 0xc0:
-        return CURSOR_NIL;
+    case 0xc0: return CURSOR_NIL;
     case 0xc2:
-    case 0xc3:
-        return CURSOR_BOOL;
-    case 0xc4: case 0xc5: case 0xc6:
-        return CURSOR_BIN;
-    case 0xca: case 0xcb:
-        return CURSOR_FLOAT;
-    case 0xc1:
-        return CURSOR_INVALID;
-    default: /* 0xc7..0xc9, 0xd4..0xd8 */
-        return CURSOR_EXT;
+    case 0xc3: return CURSOR_BOOL;
+    case 0xc4:
+    case 0xc5:
+    case 0xc6: return CURSOR_BIN;
+    case 0xca:
+    case 0xcb: return CURSOR_FLOAT;
+    case 0xc1: return CURSOR_INVALID;
+    default: /* 0xc7..0xc9, 0xd4..0xd8 */ return CURSOR_EXT;
     }
 }
 
 const char *cursor_kind_name(cursor_kind_t k)
 {
     static const char *const names[] = {
-        [CURSOR_END] = "end of message", [CURSOR_NIL] = "nil",     [CURSOR_BOOL] = "bool",
-        [CURSOR_INT] = "int",            [CURSOR_FLOAT] = "float", [CURSOR_STR] = "str",
-        [CURSOR_BIN] = "bin",            [CURSOR_EXT] = "ext",     [CURSOR_ARRAY] = "array",
-        [CURSOR_MAP] = "map",            [CURSOR_INVALID] = "invalid byte 0xc1",
+        [CURSOR_END] = "end of message",
+        [CURSOR_NIL] = "nil",
+        [CURSOR_BOOL] = "bool",
+        [CURSOR_INT] = "int",
+        [CURSOR_FLOAT] = "float",
+        [CURSOR_STR] = "str",
+        [CURSOR_BIN] = "bin",
+        [CURSOR_EXT] = "ext",
+        [CURSOR_ARRAY] = "array",
+        [CURSOR_MAP] = "map",
+        [CURSOR_INVALID] = "invalid byte 0xc1",
     };
 
     return (unsigned)k < sizeof(names) / sizeof(names[0]) ? names[k] : "?";
@@ -470,8 +483,7 @@ int cursor_skip(cursor_t *c, unsigned depth)
             left[++level] = n;
             break;
         }
-        default:
-            break;
+        default: break;
         }
     }
 }

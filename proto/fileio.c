@@ -158,7 +158,7 @@ int fileio_write_atomic_at(int dirfd, const char *dir, const char *name, const s
     if (fsync(dirfd) != 0)
         return fail(err, errlen, NULL, !dir ? "." : *dir ? dir : "/", "fsync");
     return 0;
-unlink: {
+unlink : {
     int e = errno;
     if (fd >= 0)
         close(fd);
@@ -189,8 +189,8 @@ int fileio_write_atomic(const char *path, const void *data, size_t len, mode_t m
     struct iovec iov = {(void *)(uintptr_t)data, len};
     /* messages name the path as given: "state.XXXXXX.tmp" or "/run/x/state.XXXXXX.tmp" */
     const char *label = !slash ? NULL : slash == path ? "" : dir;
-    int rc = fileio_write_atomic_at(dirfd, label, slash ? slash + 1 : path, &iov, 1, mode, err,
-                                    errlen);
+    int rc =
+        fileio_write_atomic_at(dirfd, label, slash ? slash + 1 : path, &iov, 1, mode, err, errlen);
     int e = errno;
     close(dirfd);
     errno = e;

@@ -84,15 +84,9 @@ int proto_heartbeat_decode(const void *buf, size_t len, proto_heartbeat_t *hb, c
             continue;
         field = hb_keys[key];
         switch (key) {
-        case K_CLUSTER:
-            rc = wire_read_id(&c, &hb->cluster);
-            break;
-        case K_SEQ:
-            rc = wire_read_uint_max(&c, UINT64_MAX, &hb->seq);
-            break;
-        default:
-            rc = wire_read_ts(&c, &hb->ts_ms);
-            break;
+        case K_CLUSTER: rc = wire_read_id(&c, &hb->cluster); break;
+        case K_SEQ: rc = wire_read_uint_max(&c, UINT64_MAX, &hb->seq); break;
+        default: rc = wire_read_ts(&c, &hb->ts_ms); break;
         }
         if (rc < 0)
             goto fail;

@@ -52,7 +52,8 @@ bool keyfile_z85_valid(const char *s, size_t len)
     return true;
 }
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
@@ -141,9 +142,11 @@ static void take_key(parse_t *p, const char *name, const char *value, char dst[K
     }
     *line = p->line;
     if (len != KEYFILE_Z85_LEN)
-        perr(p, p->line, "%s: %zu characters, a key is %d Z85 characters", name, len, KEYFILE_Z85_LEN);
+        perr(p, p->line, "%s: %zu characters, a key is %d Z85 characters", name, len,
+             KEYFILE_Z85_LEN);
     else if (!keyfile_z85_valid(value, len))
-        perr(p, p->line, "%s: not a Z85 key (a character outside the Z85 alphabet, or a group over 2^32)",
+        perr(p, p->line,
+             "%s: not a Z85 key (a character outside the Z85 alphabet, or a group over 2^32)",
              name);
     else
         memcpy(dst, value, KEYFILE_Z85_LEN + 1);
@@ -184,7 +187,8 @@ static void check_pair(parse_t *p, bool need_secret)
         return;
     }
     if (strcmp(derived, p->k->public_z85) != 0)
-        perr(p, p->secret_line, "secret: does not belong to the public key on line %d", p->public_line);
+        perr(p, p->secret_line, "secret: does not belong to the public key on line %d",
+             p->public_line);
     else
         p->k->has_secret = true;
     explicit_bzero(derived, sizeof(derived));
@@ -215,7 +219,8 @@ static int read_file(const char *path, bool need_secret, char buf[KEYFILE_MAX_SI
         goto fail;
     }
     if (need_secret && (st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) != 0) {
-        seterr(err, errlen, "%s: mode %04o: a secret key must be readable by its owner only (chmod 600)", path,
+        seterr(err, errlen,
+               "%s: mode %04o: a secret key must be readable by its owner only (chmod 600)", path,
                (unsigned)(st.st_mode & 07777));
         goto fail;
     }
@@ -281,7 +286,8 @@ int keyfile_public_arg(const char *arg, char out[KEYFILE_Z85_LEN + 1], char *err
         return -1;
     }
     if (stat(arg, &st) != 0 && errno == ENOENT) {
-        seterr(err, errlen, "'%.200s' is neither a 40-character Z85 public key nor a key file", arg);
+        seterr(err, errlen, "'%.200s' is neither a 40-character Z85 public key nor a key file",
+               arg);
         return -1;
     }
     if (keyfile_load(arg, false, &k, err, errlen) != 0)
@@ -300,14 +306,15 @@ static bool name_ok(const char *name)
     if (len == 0 || len > KEYFILE_NAME_MAX || name[0] == '.')
         return false;
     for (const char *c = name; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '.' ||
-              *c == '_' || *c == '-'))
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '.' || *c == '_' || *c == '-'))
             return false;
     return true;
 }
 
 /* The text of NAME.key (with_secret) or NAME.pub. Returns its length, or -1. */
-static int format_file(char buf[FILE_TEXT_MAX], const char *name, const keyfile_t *k, bool with_secret)
+static int format_file(char buf[FILE_TEXT_MAX], const char *name, const keyfile_t *k,
+                       bool with_secret)
 {
     char date[32] = "an unknown day";
     time_t now = time(NULL);
@@ -317,12 +324,13 @@ static int format_file(char buf[FILE_TEXT_MAX], const char *name, const keyfile_
     if (localtime_r(&now, &tm) != NULL)
         strftime(date, sizeof(date), "%Y-%m-%d", &tm);
     if (with_secret)
-        n = snprintf(buf, FILE_TEXT_MAX,
-                     "# clustermon CURVE key pair \"%s\", made by clustermonctl keygen on %s\n"
-                     "# The secret key below must stay on this machine, readable only by its owner.\n"
-                     "public = %s\n"
-                     "secret = %s\n",
-                     name, date, k->public_z85, k->secret_z85);
+        n = snprintf(
+            buf, FILE_TEXT_MAX,
+            "# clustermon CURVE key pair \"%s\", made by clustermonctl keygen on %s\n"
+            "# The secret key below must stay on this machine, readable only by its owner.\n"
+            "public = %s\n"
+            "secret = %s\n",
+            name, date, k->public_z85, k->secret_z85);
     else
         n = snprintf(buf, FILE_TEXT_MAX,
                      "# clustermon CURVE key pair \"%s\", made by clustermonctl keygen on %s\n"
@@ -342,8 +350,8 @@ static int write_fd(int fd, const char *buf, size_t len)
  * beside it that is renamed over path only by commit_file(). tmp receives
  * the temp file's name ("" without force). Returns 0 or -1 with err.
  */
-static int write_file(const char *dir, const char *path, const char *base, const char *text, bool force,
-                      char tmp[PATH_MAX], char *err, size_t errlen)
+static int write_file(const char *dir, const char *path, const char *base, const char *text,
+                      bool force, char tmp[PATH_MAX], char *err, size_t errlen)
 {
     int fd, saved;
 
@@ -399,7 +407,8 @@ int keyfile_generate(const char *dir, const char *name, bool force, keyfile_t *k
     key_tmp[0] = pub_tmp[0] = '\0';
     if (!name_ok(name)) {
         seterr(err, errlen,
-               "'%.80s' is not a key name: 1..%d letters, digits, '.', '_' and '-', not starting with '.'",
+               "'%.80s' is not a key name: 1..%d letters, digits, '.', '_' and '-', not starting "
+               "with '.'",
                name, KEYFILE_NAME_MAX);
         return -1;
     }
@@ -443,8 +452,8 @@ int keyfile_generate(const char *dir, const char *name, bool force, keyfile_t *k
         key_tmp[0] = '\0';
         if (rename(pub_tmp, pub_path) != 0) {
             saved = errno;
-            seterr(err, errlen, "%s: cannot replace it: %s (%s holds the new pair)", pub_path, strerror(saved),
-                   key_path);
+            seterr(err, errlen, "%s: cannot replace it: %s (%s holds the new pair)", pub_path,
+                   strerror(saved), key_path);
             goto out;
         }
         pub_tmp[0] = '\0';
@@ -467,8 +476,8 @@ out:
 
 /* ---- sockets ---------------------------------------------------------------------- */
 
-int keyfile_client_setup(void *sock, const char *server_public_z85, const keyfile_t *client, char *err,
-                         size_t errlen)
+int keyfile_client_setup(void *sock, const char *server_public_z85, const keyfile_t *client,
+                         char *err, size_t errlen)
 {
     static const struct {
         int opt;
@@ -480,7 +489,8 @@ int keyfile_client_setup(void *sock, const char *server_public_z85, const keyfil
     };
     const char *values[3] = {server_public_z85, client->public_z85, client->secret_z85};
 
-    if (server_public_z85 == NULL || !keyfile_z85_valid(server_public_z85, strlen(server_public_z85))) {
+    if (server_public_z85 == NULL ||
+        !keyfile_z85_valid(server_public_z85, strlen(server_public_z85))) {
         seterr(err, errlen, "the server key is not a 40-character Z85 public key");
         return -1;
     }

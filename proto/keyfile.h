@@ -26,7 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define KEYFILE_Z85_LEN 40 /* a 32-byte CURVE key as Z85 text */
+#define KEYFILE_Z85_LEN 40  /* a 32-byte CURVE key as Z85 text */
 #define KEYFILE_NAME_MAX 64 /* the longest NAME keyfile_generate takes */
 
 typedef struct {
@@ -77,7 +77,7 @@ int keyfile_generate(const char *dir, const char *name, bool force, keyfile_t *k
  * (which must hold its secret key): sets ZMQ_CURVE_SERVERKEY, _PUBLICKEY
  * and _SECRETKEY. Returns 0 or -1 with err.
  */
-int keyfile_client_setup(void *sock, const char *server_public_z85, const keyfile_t *client, char *err,
-                         size_t errlen);
+int keyfile_client_setup(void *sock, const char *server_public_z85, const keyfile_t *client,
+                         char *err, size_t errlen);
 
 #endif

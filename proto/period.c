@@ -65,9 +65,7 @@ size_t proto_period_format(proto_period_t p, char *buf, size_t bufsize)
     if (p.year < PROTO_MIN_YEAR || p.year > PROTO_MAX_YEAR)
         return 0;
     switch (p.kind) {
-    case PROTO_PERIOD_YEAR:
-        n = snprintf(buf, bufsize, "%04u", (unsigned)p.year);
-        break;
+    case PROTO_PERIOD_YEAR: n = snprintf(buf, bufsize, "%04u", (unsigned)p.year); break;
     case PROTO_PERIOD_QUARTER:
         if (p.index < 1 || p.index > 4)
             return 0;
@@ -78,8 +76,7 @@ size_t proto_period_format(proto_period_t p, char *buf, size_t bufsize)
             return 0;
         n = snprintf(buf, bufsize, "%04u-%02u", (unsigned)p.year, (unsigned)p.index);
         break;
-    default:
-        return 0;
+    default: return 0;
     }
     if (n < 0 || (size_t)n >= bufsize) {
         buf[0] = '\0';

@@ -112,22 +112,14 @@ int proto_alert_state_from_name(proto_str_t name)
 const char *proto_strerror(int err)
 {
     switch (err) {
-    case PROTO_OK:
-        return "success";
-    case PROTO_EMALFORMED:
-        return "malformed message";
-    case PROTO_EVERSION:
-        return "unsupported protocol version";
-    case PROTO_ETYPE:
-        return "unexpected message type";
-    case PROTO_ELIMIT:
-        return "limit exceeded";
-    case PROTO_EVALUE:
-        return "invalid value";
-    case PROTO_ENOMEM:
-        return "out of memory";
-    default:
-        return "unknown error";
+    case PROTO_OK: return "success";
+    case PROTO_EMALFORMED: return "malformed message";
+    case PROTO_EVERSION: return "unsupported protocol version";
+    case PROTO_ETYPE: return "unexpected message type";
+    case PROTO_ELIMIT: return "limit exceeded";
+    case PROTO_EVALUE: return "invalid value";
+    case PROTO_ENOMEM: return "out of memory";
+    default: return "unknown error";
     }
 }
 

@@ -20,8 +20,8 @@
 
 #include <msgpack.h>
 
-#define PROTO_VERSION 2          /* the version this build speaks */
-#define PROTO_VERSION_MIN 2      /* the oldest version it still accepts */
+#define PROTO_VERSION 2     /* the version this build speaks */
+#define PROTO_VERSION_MIN 2 /* the oldest version it still accepts */
 
 /* Limits (also in PROTOCOL.md). A message over any of them is rejected. */
 #define PROTO_MAX_MSG_SIZE (4u << 20) /* bytes in one frame (ZMQ_MAXMSGSIZE) */
@@ -34,19 +34,20 @@
 #define PROTO_MIN_YEAR 1970           /* periods and timestamps: [1970, 2200) */
 #define PROTO_MAX_YEAR 2199
 #define PROTO_MAX_TS_MS 7258118400000LL /* 2200-01-01T00:00:00Z */
-#define PROTO_MAX_ABS_VALUE 1e14      /* |value| limit: a firm-year of milli-units fits int64 */
-#define PROTO_MAX_WINDOW 64           /* unsettled batches one agent stream may have in flight */
+#define PROTO_MAX_ABS_VALUE 1e14        /* |value| limit: a firm-year of milli-units fits int64 */
+#define PROTO_MAX_WINDOW 64             /* unsettled batches one agent stream may have in flight */
 
 #define PROTO_ERRLEN 256 /* a comfortable size for reason buffers */
 
 typedef enum {
     PROTO_OK = 0,
-    PROTO_EMALFORMED = -1, /* not MessagePack, wrong types, missing/duplicate fields, trailing bytes */
-    PROTO_EVERSION = -2,   /* "v" outside [PROTO_VERSION_MIN, PROTO_VERSION] */
-    PROTO_ETYPE = -3,      /* unknown or unexpected message "type" */
-    PROTO_ELIMIT = -4,     /* a limit above exceeded */
-    PROTO_EVALUE = -5,     /* NaN/Inf, bad period, timestamp out of range */
-    PROTO_ENOMEM = -6,     /* encoder could not grow its buffer */
+    PROTO_EMALFORMED =
+        -1, /* not MessagePack, wrong types, missing/duplicate fields, trailing bytes */
+    PROTO_EVERSION = -2, /* "v" outside [PROTO_VERSION_MIN, PROTO_VERSION] */
+    PROTO_ETYPE = -3,    /* unknown or unexpected message "type" */
+    PROTO_ELIMIT = -4,   /* a limit above exceeded */
+    PROTO_EVALUE = -5,   /* NaN/Inf, bad period, timestamp out of range */
+    PROTO_ENOMEM = -6,   /* encoder could not grow its buffer */
 } proto_err_t;
 
 /* A string inside a decoded message: not NUL-terminated, borrowed. */
@@ -72,9 +73,9 @@ typedef enum {
 } proto_period_kind_t;
 
 typedef struct {
-    uint16_t year;  /* PROTO_MIN_YEAR..PROTO_MAX_YEAR */
-    uint8_t kind;   /* proto_period_kind_t */
-    uint8_t index;  /* quarter 1..4, month 1..12, 0 for a year */
+    uint16_t year; /* PROTO_MIN_YEAR..PROTO_MAX_YEAR */
+    uint8_t kind;  /* proto_period_kind_t */
+    uint8_t index; /* quarter 1..4, month 1..12, 0 for a year */
 } proto_period_t;
 
 #define PROTO_PERIOD_STRLEN 8 /* "2021-Q3" + NUL */
@@ -87,7 +88,7 @@ size_t proto_period_format(proto_period_t p, char *buf, size_t bufsize);
 /* ---- metric batch (agent -> daemon) ------------------------------------ */
 
 typedef struct {
-    proto_str_t firm;      /* enterprise id */
+    proto_str_t firm; /* enterprise id */
     proto_str_t metric;
     double value;          /* finite, |value| <= PROTO_MAX_ABS_VALUE */
     int64_t ts_ms;         /* Unix time in ms, [0, PROTO_MAX_TS_MS) */
@@ -95,12 +96,12 @@ typedef struct {
 } proto_sample_t;
 
 typedef struct {
-    proto_str_t agent;        /* agent id, 1..PROTO_MAX_ID_LEN bytes */
-    uint64_t epoch;           /* the agent's stream, >= 1 (PROTOCOL.md 2: sequence discipline) */
-    uint64_t seq;             /* the batch's place in that stream: 1, 2, 3 ... */
-    uint32_t nsamples;        /* 1..PROTO_MAX_SAMPLES */
-    proto_sample_t *samples;  /* caller-provided storage, see below */
-    uint32_t cap;             /* capacity of samples */
+    proto_str_t agent;       /* agent id, 1..PROTO_MAX_ID_LEN bytes */
+    uint64_t epoch;          /* the agent's stream, >= 1 (PROTOCOL.md 2: sequence discipline) */
+    uint64_t seq;            /* the batch's place in that stream: 1, 2, 3 ... */
+    uint32_t nsamples;       /* 1..PROTO_MAX_SAMPLES */
+    proto_sample_t *samples; /* caller-provided storage, see below */
+    uint32_t cap;            /* capacity of samples */
 } proto_batch_t;
 
 /*
@@ -123,29 +124,29 @@ int proto_batch_decode(const void *buf, size_t len, proto_batch_t *b, char *err,
 /* ---- ack / nack (daemon -> agent) -------------------------------------- */
 
 typedef enum {
-    PROTO_STATUS_OK = 0,        /* "ok": applied (or already applied: duplicate) */
-    PROTO_STATUS_MALFORMED,     /* "malformed" */
-    PROTO_STATUS_VERSION,       /* "version": unsupported protocol version */
-    PROTO_STATUS_UNKNOWN_FIRM,  /* "unknown_firm" */
-    PROTO_STATUS_UNKNOWN_METRIC,/* "unknown_metric" */
-    PROTO_STATUS_INVALID,       /* "invalid": a value the daemon will not take */
-    PROTO_STATUS_TOO_LARGE,     /* "too_large" */
-    PROTO_STATUS_BUSY,          /* "busy": try again later */
-    PROTO_STATUS_INTERNAL,      /* "internal" */
-    PROTO_STATUS_FORBIDDEN,     /* "forbidden": the sender's key may not do this */
-    PROTO_STATUS_RATE_LIMITED,  /* "rate_limited": over the samples/s limit; back off, resend */
-    PROTO_STATUS_OUT_OF_ORDER,  /* "out_of_order": an earlier seq is missing; resend from "expected" */
-    PROTO_STATUS_AGENT_CONFLICT,/* "agent_conflict": another stream owns the agent id; stop */
+    PROTO_STATUS_OK = 0,         /* "ok": applied (or already applied: duplicate) */
+    PROTO_STATUS_MALFORMED,      /* "malformed" */
+    PROTO_STATUS_VERSION,        /* "version": unsupported protocol version */
+    PROTO_STATUS_UNKNOWN_FIRM,   /* "unknown_firm" */
+    PROTO_STATUS_UNKNOWN_METRIC, /* "unknown_metric" */
+    PROTO_STATUS_INVALID,        /* "invalid": a value the daemon will not take */
+    PROTO_STATUS_TOO_LARGE,      /* "too_large" */
+    PROTO_STATUS_BUSY,           /* "busy": try again later */
+    PROTO_STATUS_INTERNAL,       /* "internal" */
+    PROTO_STATUS_FORBIDDEN,      /* "forbidden": the sender's key may not do this */
+    PROTO_STATUS_RATE_LIMITED,   /* "rate_limited": over the samples/s limit; back off, resend */
+    PROTO_STATUS_OUT_OF_ORDER, /* "out_of_order": an earlier seq is missing; resend from "expected" */
+    PROTO_STATUS_AGENT_CONFLICT, /* "agent_conflict": another stream owns the agent id; stop */
     PROTO_STATUS_COUNT
 } proto_status_t;
 
 /* What a sender does with a batch after each status (PROTOCOL.md 5). */
 typedef enum {
-    PROTO_NEXT_DONE = 0,  /* ok: applied; the seq is settled */
-    PROTO_NEXT_FINAL,     /* refused for good; the seq is settled, the next one is seq + 1 */
-    PROTO_NEXT_RETRY,     /* not taken now (busy, rate_limited, internal): resend the same bytes */
-    PROTO_NEXT_REWIND,    /* out_of_order: resend from the ack's "expected" */
-    PROTO_NEXT_STOP,      /* agent_conflict, or a nack with seq 0: the sender must stop */
+    PROTO_NEXT_DONE = 0, /* ok: applied; the seq is settled */
+    PROTO_NEXT_FINAL,    /* refused for good; the seq is settled, the next one is seq + 1 */
+    PROTO_NEXT_RETRY,    /* not taken now (busy, rate_limited, internal): resend the same bytes */
+    PROTO_NEXT_REWIND,   /* out_of_order: resend from the ack's "expected" */
+    PROTO_NEXT_STOP,     /* agent_conflict, or a nack with seq 0: the sender must stop */
 } proto_next_t;
 
 const char *proto_status_name(proto_status_t s);
@@ -154,12 +155,12 @@ proto_next_t proto_status_next(proto_status_t s);
 int proto_status_from_name(proto_str_t name);
 
 typedef struct {
-    uint64_t seq;          /* the batch's seq, 0 if it could not be decoded */
-    uint64_t expected;     /* the next seq the daemon wants from the stream; 0: not known */
-    uint8_t status;        /* proto_status_t */
-    uint8_t max_version;   /* highest version the sender speaks */
-    uint32_t accepted;     /* samples applied (0 on a nack) */
-    proto_str_t reason;    /* empty on ok; why, on a nack */
+    uint64_t seq;        /* the batch's seq, 0 if it could not be decoded */
+    uint64_t expected;   /* the next seq the daemon wants from the stream; 0: not known */
+    uint8_t status;      /* proto_status_t */
+    uint8_t max_version; /* highest version the sender speaks */
+    uint32_t accepted;   /* samples applied (0 on a nack) */
+    proto_str_t reason;  /* empty on ok; why, on a nack */
 } proto_ack_t;
 
 int proto_ack_encode(const proto_ack_t *a, msgpack_sbuffer *out);
@@ -167,7 +168,12 @@ int proto_ack_decode(const void *buf, size_t len, proto_ack_t *a, char *err, siz
 
 /* ---- alert (daemon -> subscribers) -------------------------------------- */
 
-typedef enum { PROTO_SEV_INFO = 0, PROTO_SEV_WARNING, PROTO_SEV_CRITICAL, PROTO_SEV_COUNT } proto_severity_t;
+typedef enum {
+    PROTO_SEV_INFO = 0,
+    PROTO_SEV_WARNING,
+    PROTO_SEV_CRITICAL,
+    PROTO_SEV_COUNT
+} proto_severity_t;
 typedef enum {
     PROTO_ALERT_FIRING = 0, /* the condition holds (again: a reminder has reminder = true) */
     PROTO_ALERT_RESOLVED,   /* it no longer holds */
@@ -180,10 +186,10 @@ typedef enum {
 
 /* One input an alert was computed from: a number or a string. */
 typedef struct {
-    proto_str_t key;   /* an id: 1..PROTO_MAX_ID_LEN bytes */
+    proto_str_t key; /* an id: 1..PROTO_MAX_ID_LEN bytes */
     bool is_str;
-    double num;        /* finite */
-    proto_str_t str;   /* text, <= PROTO_MAX_TEXT_LEN */
+    double num;      /* finite */
+    proto_str_t str; /* text, <= PROTO_MAX_TEXT_LEN */
 } proto_detail_t;
 
 const char *proto_severity_name(proto_severity_t s);
@@ -192,25 +198,26 @@ const char *proto_alert_state_name(proto_alert_state_t s);
 int proto_alert_state_from_name(proto_str_t name); /* or -1 */
 
 typedef struct {
-    proto_str_t id;       /* stable: "<rule>:<firm>" or "<rule>:<cluster>", <= PROTO_MAX_ALERT_ID_LEN */
+    proto_str_t id; /* stable: "<rule>:<firm>" or "<rule>:<cluster>", <= PROTO_MAX_ALERT_ID_LEN */
     proto_str_t rule;
-    uint8_t severity;     /* proto_severity_t */
-    uint8_t state;        /* proto_alert_state_t */
+    uint8_t severity; /* proto_severity_t */
+    uint8_t state;    /* proto_alert_state_t */
     proto_str_t cluster;
-    proto_str_t chain;    /* optional: len 0 = absent (nil on the wire) */
-    proto_str_t firm;     /* optional */
+    proto_str_t chain; /* optional: len 0 = absent (nil on the wire) */
+    proto_str_t firm;  /* optional */
     proto_str_t metric;
     double observed;
-    double expected;      /* the limit or target it was compared with */
-    proto_str_t summary;  /* one human sentence, <= PROTO_MAX_TEXT_LEN */
-    int64_t since_ms;     /* when it started firing */
-    int64_t ts_ms;        /* when this state was entered */
-    uint64_t seq;         /* the cluster's alert sequence number, >= 1 */
+    double expected;     /* the limit or target it was compared with */
+    proto_str_t summary; /* one human sentence, <= PROTO_MAX_TEXT_LEN */
+    int64_t since_ms;    /* when it started firing */
+    int64_t ts_ms;       /* when this state was entered */
+    uint64_t seq;        /* the cluster's alert sequence number, >= 1 */
     /* optional (left out on the wire when false / 0 / empty) */
-    bool reminder;        /* a repeat of a firing alert, not a new transition */
-    uint32_t count;       /* > 0: a grouped alert standing for count alerts */
+    bool reminder;  /* a repeat of a firing alert, not a new transition */
+    uint32_t count; /* > 0: a grouped alert standing for count alerts */
     uint32_t ndetails;
-    proto_detail_t details[PROTO_MAX_DETAILS]; /* the inputs, so a reader can check the arithmetic */
+    proto_detail_t
+        details[PROTO_MAX_DETAILS]; /* the inputs, so a reader can check the arithmetic */
 } proto_alert_t;
 
 int proto_alert_encode(const proto_alert_t *a, msgpack_sbuffer *out, char *err, size_t errlen);
@@ -222,9 +229,9 @@ int proto_alert_topic(proto_str_t cluster, proto_severity_t sev, char *buf, size
 /* ---- heartbeat (daemon -> subscribers, once a second per cluster) ------ */
 
 typedef struct {
-    proto_str_t cluster;  /* the cluster it speaks for */
-    uint64_t seq;         /* the last alert seq published in that cluster (0: none yet) */
-    int64_t ts_ms;        /* when it was sent */
+    proto_str_t cluster; /* the cluster it speaks for */
+    uint64_t seq;        /* the last alert seq published in that cluster (0: none yet) */
+    int64_t ts_ms;       /* when it was sent */
 } proto_heartbeat_t;
 
 /* Writes "alert.<cluster>.heartbeat" into buf; returns its length or -1 if
@@ -245,19 +252,20 @@ typedef enum { PROTO_ARG_NIL = 0, PROTO_ARG_INT, PROTO_ARG_STR } proto_arg_kind_
 
 typedef struct {
     proto_str_t key;
-    uint8_t kind;      /* proto_arg_kind_t */
+    uint8_t kind; /* proto_arg_kind_t */
     int64_t ival;
     proto_str_t sval;
 } proto_ctl_arg_t;
 
 typedef struct {
-    proto_str_t cmd;   /* e.g. "report" */
+    proto_str_t cmd; /* e.g. "report" */
     uint32_t nargs;
     proto_ctl_arg_t args[PROTO_MAX_CTL_ARGS];
 } proto_ctl_request_t;
 
 int proto_ctl_request_encode(const proto_ctl_request_t *r, msgpack_sbuffer *out);
-int proto_ctl_request_decode(const void *buf, size_t len, proto_ctl_request_t *r, char *err, size_t errlen);
+int proto_ctl_request_decode(const void *buf, size_t len, proto_ctl_request_t *r, char *err,
+                             size_t errlen);
 /* Returns the argument named key, or NULL. */
 const proto_ctl_arg_t *proto_ctl_arg(const proto_ctl_request_t *r, const char *key);
 
@@ -276,7 +284,8 @@ int proto_ctl_reply_begin(msgpack_packer *pk, bool ok, const char *reason);
  * strings (reason included) into buf: both zone and buf must outlive them.
  */
 int proto_ctl_reply_decode(const void *buf, size_t len, msgpack_zone *zone, bool *ret_ok,
-                           proto_str_t *ret_reason, msgpack_object *ret_body, char *err, size_t errlen);
+                           proto_str_t *ret_reason, msgpack_object *ret_body, char *err,
+                           size_t errlen);
 
 /* The value of key in a map decoded by msgpack-c (control replies, the
  * snapshot file), or NULL if map is not a map or has no such str key. */

@@ -183,14 +183,15 @@ int wire_open(cursor_t *c, const char *type, uint32_t *ret_npairs)
     if ((rc = cursor_read_str(c, &t)) < 0)
         return prefix_why(c, "type", rc);
     if (!proto_str_eq(t, type)) {
-        snprintf(c->why, sizeof(c->why), "unexpected type %s (want \"%s\")", wire_quote(t, q, sizeof(q)),
-                 type);
+        snprintf(c->why, sizeof(c->why), "unexpected type %s (want \"%s\")",
+                 wire_quote(t, q, sizeof(q)), type);
         return PROTO_ETYPE;
     }
     return PROTO_OK;
 }
 
-int wire_next_key(cursor_t *c, const char *const *keys, unsigned nkeys, uint32_t *seen, int *ret_key)
+int wire_next_key(cursor_t *c, const char *const *keys, unsigned nkeys, uint32_t *seen,
+                  int *ret_key)
 {
     proto_str_t key;
     unsigned k;
@@ -220,7 +221,8 @@ int wire_next_key(cursor_t *c, const char *const *keys, unsigned nkeys, uint32_t
     return PROTO_OK;
 }
 
-int wire_close(cursor_t *c, const char *const *keys, unsigned nkeys, uint32_t seen, uint32_t required)
+int wire_close(cursor_t *c, const char *const *keys, unsigned nkeys, uint32_t seen,
+               uint32_t required)
 {
     unsigned k;
 
@@ -328,7 +330,8 @@ opaque:
 
 int wire_pack_str(msgpack_packer *pk, proto_str_t s)
 {
-    if (msgpack_pack_str(pk, s.len) != 0 || (s.len > 0 && msgpack_pack_str_body(pk, s.ptr, s.len) != 0))
+    if (msgpack_pack_str(pk, s.len) != 0 ||
+        (s.len > 0 && msgpack_pack_str_body(pk, s.ptr, s.len) != 0))
         return PROTO_ENOMEM;
     return PROTO_OK;
 }

@@ -58,9 +58,11 @@ int wire_open(cursor_t *c, const char *type, uint32_t *ret_npairs);
  * already seen is PROTO_EMALFORMED. An unknown key's value is skipped and
  * *ret_key is -1.
  */
-int wire_next_key(cursor_t *c, const char *const *keys, unsigned nkeys, uint32_t *seen, int *ret_key);
+int wire_next_key(cursor_t *c, const char *const *keys, unsigned nkeys, uint32_t *seen,
+                  int *ret_key);
 /* Checks that every key in `required` was seen and that no bytes follow the map. */
-int wire_close(cursor_t *c, const char *const *keys, unsigned nkeys, uint32_t seen, uint32_t required);
+int wire_close(cursor_t *c, const char *const *keys, unsigned nkeys, uint32_t seen,
+               uint32_t required);
 
 int wire_read_id(cursor_t *c, proto_str_t *ret);
 int wire_read_text(cursor_t *c, proto_str_t *ret);
@@ -92,6 +94,7 @@ int wire_pack_cstr(msgpack_packer *pk, const char *s);
 /* Writes the map header for npairs pairs (including v and type), "v" and "type". */
 int wire_pack_open(msgpack_packer *pk, uint32_t npairs, const char *type);
 /* printf into an encoder's reason buffer; err may be NULL (errlen 0). */
-void wire_reason_fmt(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void wire_reason_fmt(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

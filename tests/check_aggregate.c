@@ -285,8 +285,8 @@ static const struct {
 START_TEST(test_to_milli)
 {
     ck_assert_msg(agg_to_milli(milli[_i].v) == milli[_i].milli,
-                  "agg_to_milli(%.17g) = %lld, not %lld",
-                  milli[_i].v, (long long)agg_to_milli(milli[_i].v), (long long)milli[_i].milli);
+                  "agg_to_milli(%.17g) = %lld, not %lld", milli[_i].v,
+                  (long long)agg_to_milli(milli[_i].v), (long long)milli[_i].milli);
 }
 END_TEST
 
@@ -472,8 +472,7 @@ START_TEST(test_pack_round_trip)
     ck_assert_msg(agg_unpack(got, preg, pcfg, &o, false, &dropped, err, sizeof err) == 0, "%s",
                   err);
     ck_assert_uint_eq(agg_series(got, pfirm("ee-001"), pmetric("revenue"))->nyears, 0);
-    ck_assert_msg(agg_unpack(got, preg, pcfg, &o, true, &dropped, err, sizeof err) == 0, "%s",
-                  err);
+    ck_assert_msg(agg_unpack(got, preg, pcfg, &o, true, &dropped, err, sizeof err) == 0, "%s", err);
     int nonempty = 0;
     for (size_t f = 0; f < agg->nfirms; f++)
         for (size_t m = 0; m < agg->nmetrics; m++) {
@@ -525,8 +524,7 @@ START_TEST(test_unpack_drops_unknown)
     pack_entry(&pk, "ee-001", "revenue", 2030);
     msgpack_object o = packed();
     agg_dropped_t dropped = {0};
-    ck_assert_msg(agg_unpack(agg, preg, pcfg, &o, true, &dropped, err, sizeof err) == 0, "%s",
-                  err);
+    ck_assert_msg(agg_unpack(agg, preg, pcfg, &o, true, &dropped, err, sizeof err) == 0, "%s", err);
     ck_assert_uint_eq(dropped.unknown_firms, 1);
     ck_assert_uint_eq(dropped.unknown_metrics, 1);
     int64_t v;
@@ -539,7 +537,7 @@ END_TEST
  * when asked to apply (a good entry before the bad one included). */
 static const struct {
     const char *why;
-    int year;      /* of the second entry */
+    int year; /* of the second entry */
     bool not_array;
 } bad_series[] = {
     {"series: year out of range", 99999, false},
@@ -648,7 +646,8 @@ static Suite *aggregate_suite(void)
     tcase_add_checked_fixture(tc, pack_setup, pack_teardown);
     tcase_add_test(tc, test_pack_round_trip);
     tcase_add_test(tc, test_unpack_drops_unknown);
-    tcase_add_loop_test(tc, test_unpack_refuses, 0, (int)(sizeof bad_series / sizeof bad_series[0]));
+    tcase_add_loop_test(tc, test_unpack_refuses, 0,
+                        (int)(sizeof bad_series / sizeof bad_series[0]));
     tcase_add_test(tc, test_unpack_refuses_shapes);
     suite_add_tcase(s, tc);
     return s;

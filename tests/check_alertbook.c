@@ -607,7 +607,7 @@ START_TEST(test_silenced_firm)
     ck_assert_uint_eq(b.firing, 1);
     ck_assert_uint_eq(alerts_seq(&al, "energy-env"), 0); /* no seq consumed */
 
-    eval(R_COD, "wp-2", true, 55, T0 + SEC); /* another firm is not silenced */
+    eval(R_COD, "wp-2", true, 55, T0 + SEC);     /* another firm is not silenced */
     eval(R_REMIND, "wp-1", true, 150, T0 + SEC); /* nor another rule */
     alertbook_flush(&b, T0 + SEC);
     expect_alert(&m, "cod-limit:wp-2", PROTO_ALERT_FIRING, 1);
@@ -647,8 +647,8 @@ START_TEST(test_silenced_reminders)
     ck_assert_uint_eq(b.suppressed, 1);
     alertbook_tick(&b, T0 + 10 * MINUTE);
     alertbook_flush(&b, T0 + 10 * MINUTE);
-    ck_assert_uint_eq(b.suppressed, 2); /* the reminder, silenced */
-    alertbook_tick(&b, T0 + 15 * MINUTE);  /* the silence has lapsed */
+    ck_assert_uint_eq(b.suppressed, 2);   /* the reminder, silenced */
+    alertbook_tick(&b, T0 + 15 * MINUTE); /* the silence has lapsed */
     alertbook_flush(&b, T0 + 15 * MINUTE);
     expect_nothing();
     alertbook_tick(&b, T0 + 20 * MINUTE);
@@ -761,7 +761,8 @@ END_TEST
 /* Grouping is per state: three firing and three resolving in one pass are two groups. */
 START_TEST(test_group_per_state)
 {
-    static const char *const was[] = {"wp-1", "wp-2", "wp-3"}, *const now[] = {"wp-4", "wp-5", "wp-6"};
+    static const char *const was[] = {"wp-1", "wp-2", "wp-3"}, *const now[] = {"wp-4", "wp-5",
+                                                                               "wp-6"};
     msg_t m;
 
     for (int i = 0; i < 3; i++)
@@ -919,18 +920,27 @@ START_TEST(test_unpack_malformed)
     /* one good entry, then field k of a copy replaced by something wrong */
     static const struct {
         const char *name;
-        int field;    /* -1: the entry itself */
-        int kind;     /* what to put there */
+        int field; /* -1: the entry itself */
+        int kind;  /* what to put there */
     } bad[] = {
-        {"entry not an array", -1, 0},     {"rule not a string", 0, 1},
-        {"rule empty", 0, 2},              {"firm a number", 1, 1},
-        {"firing 2", 2, 3},                {"flapping a string", 3, 4},
-        {"since a string", 4, 4},          {"published a float", 5, 5},
-        {"pending_count negative", 6, 6},  {"observed an int", 8, 1},
-        {"expected nil", 9, 7},            {"summary a number", 10, 1},
-        {"seq negative", 11, 6},           {"flaps not an array", 12, 1},
-        {"flaps too many", 12, 8},         {"details not a map", 13, 1},
-        {"details too many", 13, 9},       {"a detail a bool", 13, 10},
+        {"entry not an array", -1, 0},
+        {"rule not a string", 0, 1},
+        {"rule empty", 0, 2},
+        {"firm a number", 1, 1},
+        {"firing 2", 2, 3},
+        {"flapping a string", 3, 4},
+        {"since a string", 4, 4},
+        {"published a float", 5, 5},
+        {"pending_count negative", 6, 6},
+        {"observed an int", 8, 1},
+        {"expected nil", 9, 7},
+        {"summary a number", 10, 1},
+        {"seq negative", 11, 6},
+        {"flaps not an array", 12, 1},
+        {"flaps too many", 12, 8},
+        {"details not a map", 13, 1},
+        {"details too many", 13, 9},
+        {"a detail a bool", 13, 10},
     };
     for (size_t c = 0; c < sizeof bad / sizeof bad[0]; c++) {
         msgpack_sbuffer sb;
@@ -961,8 +971,10 @@ START_TEST(test_unpack_malformed)
                     switch (k) {
                     case 0: msgpack_pack_str_with_body(&pk, "cod-limit", 9); break;
                     case 1: msgpack_pack_str_with_body(&pk, "wp-2", 4); break;
-                    case 2: case 3: msgpack_pack_uint8(&pk, 1); break;
-                    case 8: case 9: msgpack_pack_double(&pk, 1); break;
+                    case 2:
+                    case 3: msgpack_pack_uint8(&pk, 1); break;
+                    case 8:
+                    case 9: msgpack_pack_double(&pk, 1); break;
                     case 10: msgpack_pack_str_with_body(&pk, "s", 1); break;
                     case 12: msgpack_pack_array(&pk, 0); break;
                     case 13: msgpack_pack_map(&pk, 0); break;
@@ -1102,7 +1114,10 @@ START_TEST(test_replay_malformed)
         {"another tag", "\x04\x90", 2},
         {"not an entry", "\x03\x90", 2},
         {"trailing bytes", "\x03\x90\x90", 3},
-        {"truncated", "\x03\x9e\xa9" "cod-limit", 12},
+        {"truncated",
+         "\x03\x9e\xa9"
+         "cod-limit",
+         12},
     };
     char err[256];
     for (size_t c = 0; c < sizeof bad / sizeof bad[0]; c++) {
@@ -1249,7 +1264,8 @@ START_TEST(test_seq_from_global_file)
     alerts_close(&old);
     /* and it persists as the floor of the new file */
     ck_assert_msg(alerts_init(&al, tmpdir, err, sizeof err) == 0, "%s", err);
-    ck_assert_msg(alerts_open(&al, zctx, "inproc://check-alertbook-2", 1000, 0, err, sizeof err) == 0,
+    ck_assert_msg(alerts_open(&al, zctx, "inproc://check-alertbook-2", 1000, 0, err, sizeof err) ==
+                      0,
                   "%s", err);
     ck_assert_uint_eq(al.seq_floor, 41);
     ck_assert_int_eq(zmq_connect(sub, "inproc://check-alertbook-2"), 0);
@@ -1294,10 +1310,16 @@ START_TEST(test_seq_file_damaged)
         {"bad magic", 16, "CMSNAP\0\1\0\0\0\0\0\0\0\0", "not an alert seq file"},
         {"short header", 5, "CMASE", "not an alert seq file"},
         {"future format", 16, "CMASEQ\0\2\0\0\0\0\0\0\0\0", "format version 2"},
-        {"bad id", 16 + 72, "CMASEQ\0\1" "\0\0\0\0\0\0\0\0" "bad id!" Z57 "\5\0\0\0\0\0\0\0",
+        {"bad id", 16 + 72,
+         "CMASEQ\0\1"
+         "\0\0\0\0\0\0\0\0"
+         "bad id!" Z57 "\5\0\0\0\0\0\0\0",
          "record 1 (offset 16): cluster: character 4"},
         {"partial record", 16 + 72 + 10,
-         "CMASEQ\0\1" "\7\0\0\0\0\0\0\0" "east" Z60 "\11\0\0\0\0\0\0\0" "west\0\0\0\0\0\0",
+         "CMASEQ\0\1"
+         "\7\0\0\0\0\0\0\0"
+         "east" Z60 "\11\0\0\0\0\0\0\0"
+         "west\0\0\0\0\0\0",
          NULL},
     };
     char err[512];
@@ -1487,8 +1509,9 @@ START_TEST(test_eval_helpers)
     ck_assert_uint_le(ev.strused, sizeof ev.strbuf);
     for (uint32_t i = 0; i < ev.ndetails; i++)
         if (ev.details[i].is_str)
-            ck_assert_ptr_nonnull(memchr(ev.details[i].str, '\0',
-                                         sizeof ev.strbuf - (size_t)(ev.details[i].str - ev.strbuf)));
+            ck_assert_ptr_nonnull(
+                memchr(ev.details[i].str, '\0',
+                       sizeof ev.strbuf - (size_t)(ev.details[i].str - ev.strbuf)));
 
     /* at most PROTO_MAX_DETAILS */
     for (int i = 0; i < 2 * PROTO_MAX_DETAILS; i++)
@@ -1608,8 +1631,8 @@ START_TEST(test_carry_over)
     ck_assert_uint_eq(c.ended, 2);
     ck_assert_uint_eq(nb.firing, 2);
     ck_assert_ptr_eq(nb.journal, journal_cb);
-    ck_assert_ptr_nonnull(alertbook_get(&nb, 0, firm("wp-1"), false));  /* cod-limit is 0 now */
-    ck_assert_ptr_nonnull(alertbook_get(&nb, 1, -1, false));             /* ne-growth is 1 */
+    ck_assert_ptr_nonnull(alertbook_get(&nb, 0, firm("wp-1"), false)); /* cod-limit is 0 now */
+    ck_assert_ptr_nonnull(alertbook_get(&nb, 1, -1, false));           /* ne-growth is 1 */
     ck_assert_ptr_null(alertbook_get(&nb, 0, firm("wp-2"), false));
     expect_alert(&m, "cod-limit:wp-2", PROTO_ALERT_RESOLVED, 4);
     ck_assert_msg(m.a.summary.len > 32 &&

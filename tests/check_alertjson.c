@@ -52,12 +52,13 @@ START_TEST(test_full_alert)
     proto_alert_t a = sample_alert();
     char *s = dump(&a);
 
-    ck_assert_str_eq(s, "{\"seq\":7,\"id\":\"floor/eu/acme/revenue\",\"rule\":\"revenue-floor\","
-                        "\"severity\":\"warning\",\"state\":\"firing\",\"cluster\":\"eu\",\"chain\":\"retail\","
-                        "\"firm\":\"acme\",\"metric\":\"revenue\",\"observed\":0.1,\"expected\":1000.0,"
-                        "\"summary\":\"revenue 0.1 is below \\\"1000\\\"\","
-                        "\"since\":\"2022-07-01T01:00:00.000Z\",\"ts\":\"2022-07-01T01:00:01.234Z\","
-                        "\"since_ms\":1656637200000,\"ts_ms\":1656637201234}");
+    ck_assert_str_eq(
+        s, "{\"seq\":7,\"id\":\"floor/eu/acme/revenue\",\"rule\":\"revenue-floor\","
+           "\"severity\":\"warning\",\"state\":\"firing\",\"cluster\":\"eu\",\"chain\":\"retail\","
+           "\"firm\":\"acme\",\"metric\":\"revenue\",\"observed\":0.1,\"expected\":1000.0,"
+           "\"summary\":\"revenue 0.1 is below \\\"1000\\\"\","
+           "\"since\":\"2022-07-01T01:00:00.000Z\",\"ts\":\"2022-07-01T01:00:01.234Z\","
+           "\"since_ms\":1656637200000,\"ts_ms\":1656637201234}");
     free(s);
 }
 END_TEST

@@ -41,8 +41,16 @@ START_TEST(test_get_from_bytes)
 END_TEST
 
 /* Round trips at every offset of a buffer, so an aligned-access assumption shows. */
-static const uint64_t values[] = {0, 1, 0xff, 0x100, 0x7fffffffu, 0x80000000u, 0xffffffffu,
-                                  0x100000000ull, 0x8000000000000000ull, UINT64_MAX};
+static const uint64_t values[] = {0,
+                                  1,
+                                  0xff,
+                                  0x100,
+                                  0x7fffffffu,
+                                  0x80000000u,
+                                  0xffffffffu,
+                                  0x100000000ull,
+                                  0x8000000000000000ull,
+                                  UINT64_MAX};
 
 START_TEST(test_round_trip_unaligned)
 {

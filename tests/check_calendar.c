@@ -139,9 +139,9 @@ START_TEST(test_cache_bounds)
     int y, m;
 
     ck_assert_int_eq(calendar_init(&cal, "Asia/Shanghai"), 0);
-    ck_assert_int_eq(calendar_month_of(&cal, 1656700000000, &y, &m), 0); /* July 2022 */
-    ck_assert_int_eq(cal.lo_ms, 1656604800000);                         /* 2022-06-30T16:00Z */
-    ck_assert_int_eq(cal.hi_ms, 1659283200000);                         /* 2022-07-31T16:00Z */
+    ck_assert_int_eq(calendar_month_of(&cal, 1656700000000, &y, &m), 0);     /* July 2022 */
+    ck_assert_int_eq(cal.lo_ms, 1656604800000);                              /* 2022-06-30T16:00Z */
+    ck_assert_int_eq(cal.hi_ms, 1659283200000);                              /* 2022-07-31T16:00Z */
     ck_assert_int_eq(calendar_month_of(&cal, 1640966400000 + 5, &y, &m), 0); /* Jan 2022 */
     ck_assert_int_eq(cal.lo_ms, 1640966400000);
     ck_assert_int_eq(cal.hi_ms, 1643644800000); /* 2022-01-31T16:00Z */
@@ -166,8 +166,10 @@ END_TEST
 /* Timestamps the decoder would refuse still get an answer or -1, never a
  * crash or undefined behaviour (SANITIZE=1 checks the arithmetic). */
 static const int64_t extreme[] = {
-    -1, -999, -1000, -1001, -86400000, INT64_C(-62135596800000), /* 0001-01-01 */
-    INT64_MIN, INT64_MIN + 1, INT64_MIN / 2, INT64_MAX, INT64_MAX - 1, INT64_MAX / 2,
+    -1,        -999,          -1000,
+    -1001,     -86400000,     INT64_C(-62135596800000), /* 0001-01-01 */
+    INT64_MIN, INT64_MIN + 1, INT64_MIN / 2,
+    INT64_MAX, INT64_MAX - 1, INT64_MAX / 2,
 };
 
 START_TEST(test_extreme_timestamps)

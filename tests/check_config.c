@@ -47,8 +47,7 @@ static void expect_error(const char *what, const char *path, const char *text, c
                   "%s: loaded, expected \"%s\"", what, want);
     ck_assert_msg(cfg == &sentinel, "%s: a failed load changed the caller's pointer", what);
     ck_assert_msg(strncmp(err, want, strlen(want)) == 0,
-                  "%s:\n got      \"%s\"\n expected \"%s...\"",
-                  what, err, want);
+                  "%s:\n got      \"%s\"\n expected \"%s...\"", what, err, want);
 }
 
 /* ---- the shipped default ------------------------------------------------- */
@@ -280,7 +279,7 @@ static const struct {
     {"target = 0.5%\n", 0, 0.5, 80, PRORATE_AUTO}, /* the percent sign: a sub-1 % target */
     {"target = -0.5%\n", 0, -0.5, 80, PRORATE_AUTO},
     {"target = 12%\n", 0, 12, 80, PRORATE_AUTO},
-    {"target = 0\n", 0, 0, 80, PRORATE_AUTO},      /* hold last year's level */
+    {"target = 0\n", 0, 0, 80, PRORATE_AUTO}, /* hold last year's level */
     {"target = -3\n", 0, -3, 80, PRORATE_AUTO},
     {"target = 1\nquorum = 0\nprorate = linear\n", 0, 1, 0, PRORATE_LINEAR},
     {"target = 1\nprorate = seasonal\n", 0, 1, 80, PRORATE_SEASONAL},
@@ -290,10 +289,12 @@ static const struct {
 START_TEST(test_growth_keys)
 {
     char text[512];
-    snprintf(text, sizeof text, "[daemon]\nregistry = r.csv\n[metric revenue]\nkind = period\n"
+    snprintf(text, sizeof text,
+             "[daemon]\nregistry = r.csv\n[metric revenue]\nkind = period\n"
              "[cluster c]\nchains = x\n[rule g]\ntype = growth\nmetric = revenue\ncluster = c\n%s"
              "[rule s]\ntype = silence\ncluster = c\n[rule s2]\ntype = silence\ncluster = c\n"
-             "grace = 2h\n", growth_ok[_i].keys);
+             "grace = 2h\n",
+             growth_ok[_i].keys);
     config_t *cfg = load_ok("t.conf", text, NULL);
     const config_rule_t *r = &cfg->rules[0];
     ck_assert_int_eq(r->year, growth_ok[_i].year);
@@ -350,7 +351,8 @@ END_TEST
 /* Lines 1-2: a [daemon] with its one required key. */
 #define DAEMON "[daemon]\nregistry = r.csv\n"
 /* Lines 3-8 (after DAEMON): two metrics and a cluster. */
-#define BODY "[metric revenue]\nkind = period\n[metric cod]\nkind = reading\n[cluster ee]\nchains = a, b\n"
+#define BODY                                                                                       \
+    "[metric revenue]\nkind = period\n[metric cod]\nkind = reading\n[cluster ee]\nchains = a, b\n"
 /* Lines 1-8: a valid config; cases append from line 9. */
 #define BASE DAEMON BODY
 /* Lines 9-12 of a rule, then the case's own keys from line 13. */
@@ -362,7 +364,8 @@ static const struct {
     const char *want; /* the start of the message */
 } bad[] = {
     /* structure */
-    {"unknown section", BASE "[widget w]\n", "t.conf:9: widget: unknown section (expected [daemon]"},
+    {"unknown section", BASE "[widget w]\n",
+     "t.conf:9: widget: unknown section (expected [daemon]"},
     {"section without id", BASE "[metric]\nkind = reading\n",
      "t.conf:9: metric: section needs an id, e.g. [metric my-id]"},
     {"section with blank id", BASE "[rule   ]\n", "t.conf:9: rule: section needs an id"},
@@ -383,14 +386,16 @@ static const struct {
      "t.conf:10: cluster.chains: 'water.treatment': character 6 of the id"},
     {"blank chain in the list", BASE "[cluster nn]\nchains = a, , b\n",
      "t.conf:10: cluster.chains: '': empty id"},
-    {"id too long", BASE "[rule "
-                         "r123456789012345678901234567890123456789012345678901234567890123456789]\n",
+    {"id too long",
+     BASE "[rule "
+          "r123456789012345678901234567890123456789012345678901234567890123456789]\n",
      "t.conf:9: rule: 'r1234567890"},
     /* [daemon] */
     {"unknown daemon key", DAEMON "colour = red\n" BODY, "t.conf:3: daemon.colour: unknown option"},
     {"run_as_root not warn or refuse", DAEMON "run_as_root = yes\n" BODY,
      "t.conf:3: daemon.run_as_root: 'yes' is not warn or refuse"},
-    {"group without user", DAEMON "group = nogroup\n" BODY, "t.conf:3: daemon.group: needs daemon.user"},
+    {"group without user", DAEMON "group = nogroup\n" BODY,
+     "t.conf:3: daemon.group: needs daemon.user"},
     {"peer_timeout of 0", DAEMON "peer_timeout = 0\n" BODY,
      "t.conf:3: daemon.peer_timeout: 0 is not a number of seconds from 1 to 3600"},
     {"peer_timeout over an hour", DAEMON "peer_timeout = 3601\n" BODY,
@@ -429,14 +434,16 @@ static const struct {
     {"profit metric a reading", DAEMON "profit_metric = cod\n" BODY,
      "t.conf:3: daemon.profit_metric: 'cod' is not a period metric"},
     /* left at their defaults, they are blamed on line 1 or the metric's own line */
-    {"default revenue metric missing", DAEMON "[metric sales]\nkind = period\n[cluster c]\nchains = x\n",
+    {"default revenue metric missing",
+     DAEMON "[metric sales]\nkind = period\n[cluster c]\nchains = x\n",
      "t.conf:1: daemon.revenue_metric: 'revenue' is not a configured period metric"},
     {"default profit metric a reading", BASE "\n[metric profit]\nkind = reading\n",
      "t.conf:10: daemon.profit_metric: 'profit' is not a period metric"},
     /* [metric] */
     {"unknown metric key", BASE "[metric x]\nkind = reading\nscale = 2\n",
      "t.conf:11: metric: unknown key 'scale' in [metric x] (expected kind, unit)"},
-    {"duplicate metric", BASE "[metric cod]\nkind = reading\n", "t.conf:9: metric: 'cod' is defined twice"},
+    {"duplicate metric", BASE "[metric cod]\nkind = reading\n",
+     "t.conf:9: metric: 'cod' is defined twice"},
     {"bad kind", BASE "[metric x]\nunit = t\nkind = gauge\n",
      "t.conf:11: metric.kind: 'gauge' is not period or reading"},
     {"metric without kind", BASE "[metric x]\nunit = t\n",
@@ -444,7 +451,8 @@ static const struct {
     /* [cluster] */
     {"unknown cluster key", BASE "[cluster nn]\nchains = x\nowner = me\n",
      "t.conf:11: cluster: unknown key 'owner' in [cluster nn] (expected title, chains)"},
-    {"duplicate cluster", BASE "[cluster ee]\nchains = c\n", "t.conf:9: cluster: 'ee' is defined twice"},
+    {"duplicate cluster", BASE "[cluster ee]\nchains = c\n",
+     "t.conf:9: cluster: 'ee' is defined twice"},
     {"cluster without chains", BASE "[cluster nn]\ntitle = New\n\n",
      "t.conf:9: cluster.chains: [cluster nn] needs chains = a, b, ..."},
     {"empty cluster section", BASE "[cluster nn]\n[metric x]\nkind = period\n",
@@ -459,7 +467,8 @@ static const struct {
      "t.conf:13: rule.r1.window: does not apply to a threshold rule"},
     {"rule key set twice", BASE RULE "above = 1\nabove = 2\n",
      "t.conf:14: rule.r1.above: set twice (first on line 13)"},
-    {"duplicate rule", BASE RULE "above = 1\n[rule r1]\n", "t.conf:14: rule: 'r1' is defined twice"},
+    {"duplicate rule", BASE RULE "above = 1\n[rule r1]\n",
+     "t.conf:14: rule: 'r1' is defined twice"},
     {"bad rule type", BASE "[rule r1]\ntype = rate\n",
      "t.conf:10: rule.r1.type: 'rate' is not threshold, growth, change, outlier, silence or "
      "above-scale"},
@@ -468,18 +477,23 @@ static const struct {
      "or above-scale"},
     {"rule without metric", BASE "[rule r1]\ntype = threshold\ncluster = ee\nabove = 1\n",
      "t.conf:9: rule.r1.metric: [rule r1] needs metric"},
-    {"rule on an unknown metric", BASE "[rule r1]\ntype = threshold\ncluster = ee\nmetric = ph\nabove = 1\n",
+    {"rule on an unknown metric",
+     BASE "[rule r1]\ntype = threshold\ncluster = ee\nmetric = ph\nabove = 1\n",
      "t.conf:12: rule.r1.metric: unknown metric 'ph'"},
-    {"rule on a period metric", BASE "[rule r1]\ntype = threshold\n\nmetric = revenue\ncluster = ee\nabove = 1\n",
+    {"rule on a period metric",
+     BASE "[rule r1]\ntype = threshold\n\nmetric = revenue\ncluster = ee\nabove = 1\n",
      "t.conf:12: rule.r1.metric: threshold rules watch readings; 'revenue' is a period metric"},
     {"rule without cluster", BASE "[rule r1]\ntype = threshold\nmetric = cod\nabove = 1\n",
      "t.conf:9: rule.r1.cluster: [rule r1] needs cluster"},
-    {"rule on an unknown cluster", BASE "[rule r1]\ntype = threshold\nmetric = cod\n\ncluster = eee\nabove = 1\n",
+    {"rule on an unknown cluster",
+     BASE "[rule r1]\ntype = threshold\nmetric = cod\n\ncluster = eee\nabove = 1\n",
      "t.conf:13: rule.r1.cluster: unknown cluster 'eee'"},
     {"rule on an unknown chain", BASE RULE "above = 1\nchain = solar-pv\n",
      "t.conf:14: rule.r1.chain: cluster 'ee' has no chain 'solar-pv'"},
-    {"rule without above", BASE RULE "clear = 1\n", "t.conf:9: rule.r1.above: [rule r1] needs above = LIMIT"},
-    {"rule above not a number", BASE RULE "above = fifty\n", "t.conf:13: rule.r1.above: 'fifty' is not a number"},
+    {"rule without above", BASE RULE "clear = 1\n",
+     "t.conf:9: rule.r1.above: [rule r1] needs above = LIMIT"},
+    {"rule above not a number", BASE RULE "above = fifty\n",
+     "t.conf:13: rule.r1.above: 'fifty' is not a number"},
     {"rule clear not a number", BASE RULE "above = 5\nclear = 4,5\n",
      "t.conf:14: rule.r1.clear: '4,5' is not a number"},
     {"clear above the limit", BASE RULE "clear = 60\nabove = 50\n",
@@ -495,41 +509,59 @@ static const struct {
     {"for_samples zero", BASE RULE "above = 1\nfor_samples = 0\n",
      "t.conf:14: rule.r1.for_samples: 0 is outside 1..1e+06"},
     /* the other rule types, from line 9 */
-    {"growth without target", BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\nyear = 2022\n",
+    {"growth without target",
+     BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\nyear = 2022\n",
      "t.conf:9: rule.g.target: [rule g] needs target = PERCENT (15 means +15 %)"},
-    {"growth target as a fraction", BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\ntarget = 0.12\n",
-     "t.conf:13: rule.g.target: target is in percent: 12 means +12 % (0.12 here would mean +0.12 %; "
+    {"growth target as a fraction",
+     BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\ntarget = 0.12\n",
+     "t.conf:13: rule.g.target: target is in percent: 12 means +12 % (0.12 here would mean +0.12 "
+     "%; "
      "write 0.12% if that is meant)"},
-    {"growth target as a negative fraction", BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\ntarget = -0.5\n",
+    {"growth target as a negative fraction",
+     BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\ntarget = -0.5\n",
      "t.conf:13: rule.g.target: target is in percent: 12 means +12 % (-0.5 here would mean -0.5 %"},
-    {"growth target not a number", BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\ntarget = 12pc\n",
+    {"growth target not a number",
+     BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\ntarget = 12pc\n",
      "t.conf:13: rule.g.target: '12pc' is not a number of percent (e.g. 12 or 0.5%)"},
-    {"growth target two percent signs", BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\ntarget = 12%%\n",
+    {"growth target two percent signs",
+     BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\ntarget = 12%%\n",
      "t.conf:13: rule.g.target: '12%%' is not a number of percent"},
-    {"growth year not a year", BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\ntarget = 12\nyear = 2022.5\n",
+    {"growth year not a year",
+     BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\ntarget = 12\nyear = 2022.5\n",
      "t.conf:14: rule.g.year: '2022.5' is not a year (YYYY or current)"},
-    {"growth year misspelt", BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\ntarget = 12\nyear = curent\n",
+    {"growth year misspelt",
+     BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\ntarget = 12\nyear = curent\n",
      "t.conf:14: rule.g.year: 'curent' is not a number"},
     {"silence grace not a duration", BASE "[rule s]\ntype = silence\ncluster = ee\ngrace = soon\n",
      "t.conf:12: rule.s.grace: 'soon' is not a duration (e.g. 90s, 15m, 2h, 1d)"},
-    {"grace on a growth rule", BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\ntarget = 12\ngrace = 1d\n",
+    {"grace on a growth rule",
+     BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\ntarget = 12\ngrace = 1d\n",
      "t.conf:14: rule.g.grace: does not apply to a growth rule"},
-    {"growth on a reading", BASE "[rule g]\ntype = growth\nmetric = cod\ncluster = ee\nyear = 2022\n"
-     "target = 15\n", "t.conf:11: rule.g.metric: growth rules watch period metrics; 'cod' is a reading"},
-    {"growth bad prorate", BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\nyear = 2022\n"
-     "target = 15\nprorate = monthly\n", "t.conf:15: rule.g.prorate: 'monthly' is not auto, seasonal or linear"},
+    {"growth on a reading",
+     BASE "[rule g]\ntype = growth\nmetric = cod\ncluster = ee\nyear = 2022\n"
+          "target = 15\n",
+     "t.conf:11: rule.g.metric: growth rules watch period metrics; 'cod' is a reading"},
+    {"growth bad prorate",
+     BASE "[rule g]\ntype = growth\nmetric = revenue\ncluster = ee\nyear = 2022\n"
+          "target = 15\nprorate = monthly\n",
+     "t.conf:15: rule.g.prorate: 'monthly' is not auto, seasonal or linear"},
     {"change without a limit", BASE "[rule c]\ntype = change\nmetric = revenue\ncluster = ee\n",
      "t.conf:9: rule.c.drop: [rule c] needs drop = PERCENT and/or rise = PERCENT"},
-    {"change drop over 100", BASE "[rule c]\ntype = change\nmetric = revenue\ncluster = ee\ndrop = 150\n",
+    {"change drop over 100",
+     BASE "[rule c]\ntype = change\nmetric = revenue\ncluster = ee\ndrop = 150\n",
      "t.conf:13: rule.c.drop: 150 is outside 0..100"},
-    {"outlier history beyond window", BASE "[rule o]\ntype = outlier\nmetric = revenue\ncluster = ee\n"
-     "window = 4\nmin_history = 5\n", "t.conf:14: rule.o.min_history: 5 is more than the window 4"},
+    {"outlier history beyond window",
+     BASE "[rule o]\ntype = outlier\nmetric = revenue\ncluster = ee\n"
+          "window = 4\nmin_history = 5\n",
+     "t.conf:14: rule.o.min_history: 5 is more than the window 4"},
     {"silence quiet on monthly", BASE "[rule s]\ntype = silence\ncluster = ee\nquiet = 1h\n",
      "t.conf:12: rule.s.quiet: applies to schedule = continuous only"},
-    {"silence continuous data clock", BASE "[rule s]\ntype = silence\ncluster = ee\nmetric = cod\n"
-     "schedule = continuous\nclock = data\n",
+    {"silence continuous data clock",
+     BASE "[rule s]\ntype = silence\ncluster = ee\nmetric = cod\n"
+          "schedule = continuous\nclock = data\n",
      "t.conf:14: rule.s.clock: schedule = continuous is judged by the wall clock"},
-    {"above-scale with a metric", BASE "[rule a]\ntype = above-scale\ncluster = ee\nmetric = revenue\n",
+    {"above-scale with a metric",
+     BASE "[rule a]\ntype = above-scale\ncluster = ee\nmetric = revenue\n",
      "t.conf:12: rule.a.metric: does not apply to a above-scale rule"},
     {"bad tier", BASE RULE "above = 1\ntier = gold\n",
      "t.conf:14: rule.r1.tier: 'gold' is not leading, backbone, potential or member"},
@@ -562,13 +594,16 @@ static const struct {
     const char *file;
     const char *want;
 } golden[] = {
-    {DATA "bad-empty-cluster.conf",
-     DATA "bad-empty-cluster.conf:19: cluster.chains: [cluster new-energy] needs chains = a, b, ..."},
-    {DATA "bad-rule-chain.conf", DATA "bad-rule-chain.conf:27: rule.cod-limit.chain: cluster 'energy-env' has no chain 'solar-pv'"},
-    {DATA "bad-dup-key.conf", DATA "bad-dup-key.conf:6: daemon.timezone: set twice (first on line 4)"},
-    {DATA "bad-timezone.conf", DATA "bad-timezone.conf:4: daemon.timezone: unknown time zone 'Mars/Olympus'"},
-    {DATA "bad-id.conf",
-     DATA "bad-id.conf:15: cluster: 'energy.env': character 7 of the id is not a letter, digit, '_' or '-'"},
+    {DATA "bad-empty-cluster.conf", DATA
+     "bad-empty-cluster.conf:19: cluster.chains: [cluster new-energy] needs chains = a, b, ..."},
+    {DATA "bad-rule-chain.conf", DATA
+     "bad-rule-chain.conf:27: rule.cod-limit.chain: cluster 'energy-env' has no chain 'solar-pv'"},
+    {DATA "bad-dup-key.conf",
+     DATA "bad-dup-key.conf:6: daemon.timezone: set twice (first on line 4)"},
+    {DATA "bad-timezone.conf",
+     DATA "bad-timezone.conf:4: daemon.timezone: unknown time zone 'Mars/Olympus'"},
+    {DATA "bad-id.conf", DATA "bad-id.conf:15: cluster: 'energy.env': character 7 of the id is not "
+                              "a letter, digit, '_' or '-'"},
 };
 
 START_TEST(test_golden)

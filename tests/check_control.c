@@ -28,19 +28,25 @@ static const struct {
     {"report", {{0}}, NULL},
     {"report", {{"year", PROTO_ARG_INT, 2023, NULL}}, NULL},
     {"report", {{"year", PROTO_ARG_NIL, 0, NULL}}, NULL}, /* nil = absent */
-    {"report", {{"firm", PROTO_ARG_STR, 0, "acme"}, {"year", PROTO_ARG_INT, 2023, NULL}},
+    {"report",
+     {{"firm", PROTO_ARG_STR, 0, "acme"}, {"year", PROTO_ARG_INT, 2023, NULL}},
      "firm: unknown argument for 'report' (allowed: year)"},
     {"report", {{"year", PROTO_ARG_STR, 0, "2023"}}, "year: expected an integer, got a string"},
-    {"totals", {{"metric", PROTO_ARG_STR, 0, "revenue"}, {"period", PROTO_ARG_STR, 0, "2023"}},
+    {"totals",
+     {{"metric", PROTO_ARG_STR, 0, "revenue"}, {"period", PROTO_ARG_STR, 0, "2023"}},
      NULL},
-    {"totals", {{"metric", PROTO_ARG_STR, 0, "revenue"}},
+    {"totals",
+     {{"metric", PROTO_ARG_STR, 0, "revenue"}},
      "period: required by 'totals' (a string)"},
-    {"totals", {{"metric", PROTO_ARG_STR, 0, "revenue"}, {"period", PROTO_ARG_NIL, 0, NULL}},
+    {"totals",
+     {{"metric", PROTO_ARG_STR, 0, "revenue"}, {"period", PROTO_ARG_NIL, 0, NULL}},
      "period: required"},
-    {"totals", {{"metric", PROTO_ARG_STR, 0, "revenue"}, {"period", PROTO_ARG_INT, 2023, NULL}},
+    {"totals",
+     {{"metric", PROTO_ARG_STR, 0, "revenue"}, {"period", PROTO_ARG_INT, 2023, NULL}},
      "period: expected a string, got an integer"},
     {"totals",
-     {{"metric", PROTO_ARG_STR, 0, "r"}, {"period", PROTO_ARG_STR, 0, "2023"},
+     {{"metric", PROTO_ARG_STR, 0, "r"},
+      {"period", PROTO_ARG_STR, 0, "2023"},
       {"year", PROTO_ARG_INT, 1, NULL}},
      "year: unknown argument for 'totals' (allowed: metric, period)"},
     {"ping", {{"x", PROTO_ARG_INT, 1, NULL}}, "x: unknown argument for 'ping' (it takes none)"},
@@ -49,18 +55,24 @@ static const struct {
     {"cluster", {{0}}, "id: required by 'cluster'"},
     {"cluster", {{"id", PROTO_ARG_STR, 0, "east"}, {"through", PROTO_ARG_STR, 0, "2023-06"}}, NULL},
     {"firms",
-     {{"cluster", PROTO_ARG_STR, 0, "east"}, {"silent", PROTO_ARG_INT, 1, NULL},
-      {"days", PROTO_ARG_INT, 30, NULL}, {"as_of", PROTO_ARG_STR, 0, "2023-01-01"}},
+     {{"cluster", PROTO_ARG_STR, 0, "east"},
+      {"silent", PROTO_ARG_INT, 1, NULL},
+      {"days", PROTO_ARG_INT, 30, NULL},
+      {"as_of", PROTO_ARG_STR, 0, "2023-01-01"}},
      NULL},
     {"firms", {{"silent", PROTO_ARG_STR, 0, "yes"}}, "silent: expected an integer, got a string"},
     {"clusters", {{"days", PROTO_ARG_STR, 0, "3"}}, "days: expected an integer"},
     {"silence_add",
-     {{"rule", PROTO_ARG_STR, 0, "r"}, {"cluster", PROTO_ARG_STR, 0, "c"},
-      {"for", PROTO_ARG_STR, 0, "2h"}, {"reason", PROTO_ARG_STR, 0, "why"}},
+     {{"rule", PROTO_ARG_STR, 0, "r"},
+      {"cluster", PROTO_ARG_STR, 0, "c"},
+      {"for", PROTO_ARG_STR, 0, "2h"},
+      {"reason", PROTO_ARG_STR, 0, "why"}},
      NULL},
     {"silence_add",
-     {{"rule", PROTO_ARG_STR, 0, "r"}, {"cluster", PROTO_ARG_STR, 0, "c"},
-      {"for", PROTO_ARG_INT, 7200, NULL}, {"reason", PROTO_ARG_STR, 0, "why"}},
+     {{"rule", PROTO_ARG_STR, 0, "r"},
+      {"cluster", PROTO_ARG_STR, 0, "c"},
+      {"for", PROTO_ARG_INT, 7200, NULL},
+      {"reason", PROTO_ARG_STR, 0, "why"}},
      "for: expected a string, got an integer"},
     {"silence_add", {{"rule", PROTO_ARG_STR, 0, "r"}}, "cluster: required by 'silence_add'"},
     {"silence_rm", {{"id", PROTO_ARG_STR, 0, "1"}}, "id: expected an integer, got a string"},
@@ -84,9 +96,10 @@ START_TEST(test_args)
     proto_ctl_request_t req = {.cmd = proto_str(cases[_i].cmd)};
     for (int k = 0; k < 4 && cases[_i].args[k].name; k++) {
         const targ_t *t = &cases[_i].args[k];
-        req.args[req.nargs++] = (proto_ctl_arg_t){
-            .key = proto_str(t->name), .kind = (uint8_t)t->kind, .ival = t->ival,
-            .sval = proto_str(t->sval ? t->sval : "")};
+        req.args[req.nargs++] = (proto_ctl_arg_t){.key = proto_str(t->name),
+                                                  .kind = (uint8_t)t->kind,
+                                                  .ival = t->ival,
+                                                  .sval = proto_str(t->sval ? t->sval : "")};
     }
     char err[512] = "";
     int rc = control_args_check(cases[_i].cmd, spec_of(cases[_i].cmd), &req, err, sizeof err);
@@ -94,8 +107,8 @@ START_TEST(test_args)
         ck_assert_msg(rc == 0, "%s: refused: %s", cases[_i].cmd, err);
     } else {
         ck_assert_int_eq(rc, -1);
-        ck_assert_msg(strstr(err, cases[_i].want), "%s: reason '%s' lacks '%s'", cases[_i].cmd,
-                      err, cases[_i].want);
+        ck_assert_msg(strstr(err, cases[_i].want), "%s: reason '%s' lacks '%s'", cases[_i].cmd, err,
+                      cases[_i].want);
     }
 }
 END_TEST

@@ -117,9 +117,9 @@ START_TEST(test_atomic_at_pieces)
     struct iovec many[FILEIO_IOV_MAX + 1];
     for (size_t i = 0; i < FILEIO_IOV_MAX + 1; i++)
         many[i] = (struct iovec){(void *)"x", 1};
-    ck_assert_int_eq(fileio_write_atomic_at(dfd, "SPOOL", "c", many, FILEIO_IOV_MAX + 1, 0600, err,
-                                            sizeof err),
-                     -1);
+    ck_assert_int_eq(
+        fileio_write_atomic_at(dfd, "SPOOL", "c", many, FILEIO_IOV_MAX + 1, 0600, err, sizeof err),
+        -1);
     ck_assert_int_eq(errno, EINVAL);
     ck_assert_msg(strncmp(err, "SPOOL/c.", 8) == 0 && strstr(err, ".tmp: write: ") != NULL, "%s",
                   err);
@@ -195,7 +195,8 @@ static Suite *fileio_suite(void)
     Suite *s = suite_create("fileio");
     TCase *tc = tcase_create("atomic");
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_loop_test(tc, test_atomic_mode_and_contents, 0, (int)(sizeof modes / sizeof modes[0]));
+    tcase_add_loop_test(tc, test_atomic_mode_and_contents, 0,
+                        (int)(sizeof modes / sizeof modes[0]));
     tcase_add_test(tc, test_atomic_missing_directory);
     tcase_add_test(tc, test_atomic_failure_leaves_nothing);
     tcase_add_test(tc, test_atomic_at_pieces);

@@ -35,10 +35,11 @@ static proto_alert_t alert(const char *cluster, const char *id, proto_alert_stat
 static json_t *body(const proto_alert_t *a)
 {
     return json_pack("{s:I, s:s%, s:s%, s:s, s:s%, s:s, s:f, s:I, s:I, s:{s:i}}", "seq",
-                     (json_int_t)a->seq, "id", a->id.ptr, a->id.len, "rule", a->rule.ptr, a->rule.len,
-                     "severity", "warning", "cluster", a->cluster.ptr, a->cluster.len, "state",
-                     proto_alert_state_name((proto_alert_state_t)a->state), "observed", 71.0, "ts_ms",
-                     (json_int_t)1000, "since_ms", (json_int_t)900, "details", "value", 71);
+                     (json_int_t)a->seq, "id", a->id.ptr, a->id.len, "rule", a->rule.ptr,
+                     a->rule.len, "severity", "warning", "cluster", a->cluster.ptr, a->cluster.len,
+                     "state", proto_alert_state_name((proto_alert_state_t)a->state), "observed",
+                     71.0, "ts_ms", (json_int_t)1000, "since_ms", (json_int_t)900, "details",
+                     "value", 71);
 }
 
 static void live(handoff_t *d, const char *cluster, const char *id, proto_alert_state_t st,
@@ -74,8 +75,8 @@ START_TEST(test_delivered_only_on_success)
     live(&d, "east", "r:a", PROTO_ALERT_FIRING, 1);
     const handoff_event_t *e = handoff_next(&d, 0);
     ck_assert_ptr_nonnull(e);
-    ck_assert_ptr_null(handoff_next(&d, 0)); /* running: not handed out twice */
-    ck_assert_ptr_null(record_of(&d, "r:a"));  /* not delivered while it runs */
+    ck_assert_ptr_null(handoff_next(&d, 0));  /* running: not handed out twice */
+    ck_assert_ptr_null(record_of(&d, "r:a")); /* not delivered while it runs */
     ck_assert_int_eq(handoff_done(&d, e->tag, true, 0, NULL, NULL, 0, NULL), HANDOFF_OK);
     ck_assert_uint_eq(handoff_pending(&d), 0);
     const handoff_record_t *r = record_of(&d, "r:a");
@@ -162,7 +163,8 @@ START_TEST(test_order_per_id)
     ck_assert_str_eq(e->r.id, "r:b"); /* r:a's resolved waits behind its firing */
     ck_assert(handoff_done(&d, e->tag, true, 0, NULL, NULL, 0, NULL) == HANDOFF_OK);
     ck_assert_ptr_null(handoff_next(&d, 50));
-    ck_assert_int_eq(handoff_wait_ms(&d, 50), 50); /* the firing's retry, not the blocked resolved */
+    ck_assert_int_eq(handoff_wait_ms(&d, 50),
+                     50); /* the firing's retry, not the blocked resolved */
     e = handoff_next(&d, 100);
     ck_assert_uint_eq(e->r.seq, 1);
     ck_assert(handoff_done(&d, e->tag, true, 100, NULL, NULL, 0, NULL) == HANDOFF_OK);
@@ -227,7 +229,7 @@ START_TEST(test_synthesized_resolved)
     live(&d, "east", "r:d", PROTO_ALERT_RESOLVED, 7); /* resolved already */
     while (run_ok(&d, 0))
         ;
-    live(&d, "east", "r:p", PROTO_ALERT_FIRING, 8);   /* pending, then resolves */
+    live(&d, "east", "r:p", PROTO_ALERT_FIRING, 8); /* pending, then resolves */
     clone_t fresh;
     clone_init(&fresh);
     clone_advance(&fresh, proto_str("east"), 20);
@@ -338,16 +340,19 @@ START_TEST(test_load_errors)
          "delivered.east.r:a.state: not an alert state"},
         {"{\"delivered\": {\"east\": {\"r:a\": {\"state\": \"firing\", \"seq\": \"1\"}}}}",
          "delivered.east.r:a.seq: not a non-negative integer"},
-        {"{\"delivered\": {\"east\": {\"r:a\": {\"state\": \"firing\", \"seq\": 1, \"alert\": 3}}}}",
+        {"{\"delivered\": {\"east\": {\"r:a\": {\"state\": \"firing\", \"seq\": 1, \"alert\": "
+         "3}}}}",
          "delivered.east.r:a.alert: not an object"},
         {"{\"pending\": {}}", "pending: not an array"},
         {"{\"pending\": [{\"cluster\": \"east\", \"state\": \"firing\", \"seq\": 1}]}",
          "pending[0].id: not an alert id"},
         {"{\"pending\": [{\"id\": \"r:a\", \"state\": \"firing\", \"seq\": 1, \"alert\": {}}]}",
          "pending[0].cluster: not a cluster id"},
-        {"{\"pending\": [{\"id\": \"r:a\", \"cluster\": \"east\", \"state\": \"firing\", \"seq\": 1}]}",
+        {"{\"pending\": [{\"id\": \"r:a\", \"cluster\": \"east\", \"state\": \"firing\", \"seq\": "
+         "1}]}",
          "pending[0].alert: missing"},
-        {"{\"pending\": [{\"id\": \"r:a\", \"cluster\": \"east\", \"state\": \"firing\", \"seq\": 1, "
+        {"{\"pending\": [{\"id\": \"r:a\", \"cluster\": \"east\", \"state\": \"firing\", \"seq\": "
+         "1, "
          "\"alert\": {}, \"failures\": -2}]}",
          "pending[0].failures: not a non-negative integer"},
     };

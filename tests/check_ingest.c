@@ -108,7 +108,8 @@ static void exchange_frames(const void *f1, size_t n1, const void *f2, size_t n2
     ck_assert_msg(!zmq_msg_more(&m), "an answer of more than one frame");
     char err[PROTO_ERRLEN];
     ck_assert_msg(proto_ack_decode(zmq_msg_data(&m), zmq_msg_size(&m), &ack, err, sizeof err) ==
-                      PROTO_OK, "the answer does not decode: %s", err);
+                      PROTO_OK,
+                  "the answer does not decode: %s", err);
     snprintf(reason, sizeof reason, "%.*s", PROTO_STR_ARG(ack.reason));
     ack.reason = proto_str(reason);
     zmq_msg_close(&m);
@@ -127,13 +128,17 @@ static void send_batch(const char *agent, uint64_t epoch, uint64_t seq, const ch
     proto_sample_t s[8];
     ck_assert_uint_le(n, 8);
     for (uint32_t i = 0; i < n; i++) {
-        s[i] = (proto_sample_t){proto_str(firm), proto_str(metric), (double)(i + 1),
-                                1700000000000LL, {0, 0, 0}};
+        s[i] = (proto_sample_t){
+            proto_str(firm), proto_str(metric), (double)(i + 1), 1700000000000LL, {0, 0, 0}};
         if (period)
             ck_assert_int_eq(proto_period_parse(period, strlen(period), &s[i].period), PROTO_OK);
     }
-    proto_batch_t b = {.agent = proto_str(agent), .epoch = epoch, .seq = seq, .nsamples = n,
-                       .samples = s, .cap = n};
+    proto_batch_t b = {.agent = proto_str(agent),
+                       .epoch = epoch,
+                       .seq = seq,
+                       .nsamples = n,
+                       .samples = s,
+                       .cap = n};
     msgpack_sbuffer sb;
     char err[PROTO_ERRLEN];
     msgpack_sbuffer_init(&sb);
@@ -148,16 +153,16 @@ static void send_seq(const char *agent, uint64_t epoch, uint64_t seq)
     send_batch(agent, epoch, seq, FIRM, "revenue", "2030-01", 1);
 }
 
-#define expect_ack(st, acc, exp)                                                              \
-    do {                                                                                      \
-        ck_assert_msg(ack.status == (st), "status %s (%s), want %s",                          \
-                      proto_status_name((proto_status_t)ack.status), reason,                  \
-                      proto_status_name(st));                                                 \
-        ck_assert_uint_eq(ack.accepted, (acc));                                               \
-        ck_assert_uint_eq(ack.expected, (exp));                                               \
+#define expect_ack(st, acc, exp)                                                                   \
+    do {                                                                                           \
+        ck_assert_msg(ack.status == (st), "status %s (%s), want %s",                               \
+                      proto_status_name((proto_status_t)ack.status), reason,                       \
+                      proto_status_name(st));                                                      \
+        ck_assert_uint_eq(ack.accepted, (acc));                                                    \
+        ck_assert_uint_eq(ack.expected, (exp));                                                    \
     } while (0)
 
-#define expect_reason(text) \
+#define expect_reason(text)                                                                        \
     ck_assert_msg(strstr(reason, (text)) != NULL, "reason \"%s\" lacks \"%s\"", reason, (text))
 
 static int64_t revenue_total(const char *firm, const char *period)

@@ -70,15 +70,19 @@ static const struct {
     {"acme,revenue,-3,2021-Q3", "acme", "revenue", -3, NOW, PROTO_PERIOD_QUARTER, 2021, 3},
     {"acme,revenue,+1e3,2021-07", "acme", "revenue", 1000, NOW, PROTO_PERIOD_MONTH, 2021, 7},
     {"acme,revenue,0.25,", "acme", "revenue", 0.25, NOW, PROTO_PERIOD_NONE, 0, 0},
-    {"acme,revenue,1,2022-07-01T08:00:00+08:00", "acme", "revenue", 1, 1656633600000, PROTO_PERIOD_NONE, 0, 0},
-    {"acme,revenue,1,2022-07-01T00:00:00Z", "acme", "revenue", 1, 1656633600000, PROTO_PERIOD_NONE, 0, 0},
-    {"acme,revenue,1,2022-07-01T00:00:00.250Z", "acme", "revenue", 1, 1656633600250, PROTO_PERIOD_NONE, 0, 0},
+    {"acme,revenue,1,2022-07-01T08:00:00+08:00", "acme", "revenue", 1, 1656633600000,
+     PROTO_PERIOD_NONE, 0, 0},
+    {"acme,revenue,1,2022-07-01T00:00:00Z", "acme", "revenue", 1, 1656633600000, PROTO_PERIOD_NONE,
+     0, 0},
+    {"acme,revenue,1,2022-07-01T00:00:00.250Z", "acme", "revenue", 1, 1656633600250,
+     PROTO_PERIOD_NONE, 0, 0},
     {"acme,revenue,1,1656633600000", "acme", "revenue", 1, 1656633600000, PROTO_PERIOD_NONE, 0, 0},
     {"  acme , revenue , 7 , 2021 ", "acme", "revenue", 7, NOW, PROTO_PERIOD_YEAR, 2021, 0},
-    {"\"acme, inc.\",\"rev \"\"net\"\"\",1,\"2021\"", "acme, inc.", "rev \"net\"", 1, NOW, PROTO_PERIOD_YEAR,
-     2021, 0},
-    {"\"Soci\xc3\xa9t\xc3\xa9 G\xc3\xa9n\xc3\xa9rale\",\xe6\x94\xb6\xe5\x85\xa5,2,2021", "Soci\xc3\xa9t\xc3\xa9 G\xc3\xa9n\xc3\xa9rale",
-     "\xe6\x94\xb6\xe5\x85\xa5", 2, NOW, PROTO_PERIOD_YEAR, 2021, 0},
+    {"\"acme, inc.\",\"rev \"\"net\"\"\",1,\"2021\"", "acme, inc.", "rev \"net\"", 1, NOW,
+     PROTO_PERIOD_YEAR, 2021, 0},
+    {"\"Soci\xc3\xa9t\xc3\xa9 G\xc3\xa9n\xc3\xa9rale\",\xe6\x94\xb6\xe5\x85\xa5,2,2021",
+     "Soci\xc3\xa9t\xc3\xa9 G\xc3\xa9n\xc3\xa9rale", "\xe6\x94\xb6\xe5\x85\xa5", 2, NOW,
+     PROTO_PERIOD_YEAR, 2021, 0},
     {"\" padded \",m,1,2021", " padded ", "m", 1, NOW, PROTO_PERIOD_YEAR, 2021, 0},
     {"a,m,100000000000000,2021", "a", "m", 1e14, NOW, PROTO_PERIOD_YEAR, 2021, 0},
     {"a,m,1,2021-Q3\r", "a", "m", 1, NOW, PROTO_PERIOD_QUARTER, 2021, 3},
@@ -92,7 +96,8 @@ START_TEST(test_good_line)
     int64_t before = clock_wall_ms(), after;
 
     snprintf(text, sizeof(text), "%s\n", good[_i].line);
-    ck_assert_msg(read_all(text, s, &n, err, sizeof(err)) == INPUT_OK, "%s: %s", good[_i].line, err);
+    ck_assert_msg(read_all(text, s, &n, err, sizeof(err)) == INPUT_OK, "%s: %s", good[_i].line,
+                  err);
     after = clock_wall_ms();
     ck_assert_uint_eq(n, 1);
     ck_assert_uint_eq(s[0].firm.len, strlen(good[_i].firm));
@@ -125,28 +130,44 @@ static const struct {
     {"acme,revenue,nan,2021", "test.csv:2: value: 'nan' is not a number"},
     {"acme,revenue,inf,2021", "test.csv:2: value: 'inf' is not a number"},
     {"acme,revenue,1e400,2021", "test.csv:2: value: '1e400' is out of range"},
-    {"acme,revenue,9e99,2021", "test.csv:2: value: '9e99' exceeds the limit of " STR(PROTO_MAX_ABS_VALUE) " in absolute value"},
-    {"acme,revenue,1,2021-13", "test.csv:2: period: '2021-13' is not a period (YYYY, YYYY-Qn, YYYY-MM) or a timestamp"},
-    {"acme,revenue,1,2021-Q5", "test.csv:2: period: '2021-Q5' is not a period (YYYY, YYYY-Qn, YYYY-MM) or a timestamp"},
-    {"acme,revenue,1,1969", "test.csv:2: period: '1969' is not a period (YYYY, YYYY-Qn, YYYY-MM) or a timestamp"},
-    {"acme,revenue,1,2200", "test.csv:2: period: '2200' is not a period (YYYY, YYYY-Qn, YYYY-MM) or a timestamp"},
-    {"acme,revenue,1,soon", "test.csv:2: period: 'soon' is not a period (YYYY, YYYY-Qn, YYYY-MM) or a timestamp"},
-    {"acme,revenue,1,2022-07-01", "test.csv:2: timestamp: '2022-07-01' is a date without a time and UTC offset"},
-    {"acme,revenue,1,2022-07-01T08:00:00", "test.csv:2: timestamp: '2022-07-01T08:00:00' has no UTC offset (add Z or +hh:mm)"},
-    {"acme,revenue,1,2022-07-01T24:00:00Z", "test.csv:2: timestamp: '2022-07-01T24:00:00Z' has a time of day out of range"},
-    {"acme,revenue,1,2023-02-29T00:00:00Z", "test.csv:2: timestamp: '2023-02-29T00:00:00Z' has a day out of range"},
-    {"acme,revenue,1,2200-01-01T00:00:00Z", "test.csv:2: timestamp: '2200-01-01T00:00:00Z' is out of range (1970..2199)"},
+    {"acme,revenue,9e99,2021", "test.csv:2: value: '9e99' exceeds the limit of " STR(
+                                   PROTO_MAX_ABS_VALUE) " in absolute value"},
+    {"acme,revenue,1,2021-13",
+     "test.csv:2: period: '2021-13' is not a period (YYYY, YYYY-Qn, YYYY-MM) or a timestamp"},
+    {"acme,revenue,1,2021-Q5",
+     "test.csv:2: period: '2021-Q5' is not a period (YYYY, YYYY-Qn, YYYY-MM) or a timestamp"},
+    {"acme,revenue,1,1969",
+     "test.csv:2: period: '1969' is not a period (YYYY, YYYY-Qn, YYYY-MM) or a timestamp"},
+    {"acme,revenue,1,2200",
+     "test.csv:2: period: '2200' is not a period (YYYY, YYYY-Qn, YYYY-MM) or a timestamp"},
+    {"acme,revenue,1,soon",
+     "test.csv:2: period: 'soon' is not a period (YYYY, YYYY-Qn, YYYY-MM) or a timestamp"},
+    {"acme,revenue,1,2022-07-01",
+     "test.csv:2: timestamp: '2022-07-01' is a date without a time and UTC offset"},
+    {"acme,revenue,1,2022-07-01T08:00:00",
+     "test.csv:2: timestamp: '2022-07-01T08:00:00' has no UTC offset (add Z or +hh:mm)"},
+    {"acme,revenue,1,2022-07-01T24:00:00Z",
+     "test.csv:2: timestamp: '2022-07-01T24:00:00Z' has a time of day out of range"},
+    {"acme,revenue,1,2023-02-29T00:00:00Z",
+     "test.csv:2: timestamp: '2023-02-29T00:00:00Z' has a day out of range"},
+    {"acme,revenue,1,2200-01-01T00:00:00Z",
+     "test.csv:2: timestamp: '2200-01-01T00:00:00Z' is out of range (1970..2199)"},
     {",revenue,1,2021", "test.csv:2: enterprise: '' is empty"},
     {"acme,,1,2021", "test.csv:2: metric: '' is empty"},
     {"acme,\"re\x01v\",1,2021", "test.csv:2: metric: 're\\x01v' contains a control character"},
     {"ac\xffme,revenue,1,2021", "test.csv:2: enterprise: 'ac\xffme' is not valid UTF-8"},
     {"a234567890123456789012345678901234567890123456789012345678901234x,m,1,2021",
-     "test.csv:2: enterprise: 'a234567890123456789012345678901234567890...' is longer than 64 bytes"},
+     "test.csv:2: enterprise: 'a234567890123456789012345678901234567890...' is longer than 64 "
+     "bytes"},
     {"acme,revenue,1", "test.csv:2: expected 4 fields (enterprise,metric,value,period), got 3"},
-    {"acme,revenue,1,2021,extra", "test.csv:2: expected 4 fields (enterprise,metric,value,period), got 5"},
-    {"acme,re\"v,1,2021", "test.csv:2: malformed CSV: a quote inside an unquoted field or text after a closing quote"},
-    {"\"acme\"x,revenue,1,2021", "test.csv:2: malformed CSV: a quote inside an unquoted field or text after a closing quote"},
-    {"\"acme,revenue,1,2021", "test.csv:2: malformed CSV: quoted field not closed at the end of input"},
+    {"acme,revenue,1,2021,extra",
+     "test.csv:2: expected 4 fields (enterprise,metric,value,period), got 5"},
+    {"acme,re\"v,1,2021",
+     "test.csv:2: malformed CSV: a quote inside an unquoted field or text after a closing quote"},
+    {"\"acme\"x,revenue,1,2021",
+     "test.csv:2: malformed CSV: a quote inside an unquoted field or text after a closing quote"},
+    {"\"acme,revenue,1,2021",
+     "test.csv:2: malformed CSV: quoted field not closed at the end of input"},
 };
 
 START_TEST(test_bad_line)
@@ -170,11 +191,13 @@ START_TEST(test_header_skipped)
     char err[INPUT_ERRLEN];
     size_t n;
 
-    ck_assert_int_eq(read_all("enterprise,metric,value,period\na,m,1,2021\n", s, &n, err, sizeof(err)), INPUT_OK);
+    ck_assert_int_eq(
+        read_all("enterprise,metric,value,period\na,m,1,2021\n", s, &n, err, sizeof(err)),
+        INPUT_OK);
     ck_assert_uint_eq(n, 1);
     /* any case, quoted, after blank lines and a byte order mark */
-    ck_assert_int_eq(read_all("\xEF\xBB\xBF\n\n\"Enterprise\",Metric,Value,Timestamp\na,m,1,2021\n", s, &n, err,
-                              sizeof(err)),
+    ck_assert_int_eq(read_all("\xEF\xBB\xBF\n\n\"Enterprise\",Metric,Value,Timestamp\na,m,1,2021\n",
+                              s, &n, err, sizeof(err)),
                      INPUT_OK);
     ck_assert_uint_eq(n, 1);
     ck_assert_uint_eq(s[0].firm.len, 1);
@@ -187,8 +210,9 @@ START_TEST(test_header_only_first)
     char err[INPUT_ERRLEN];
     size_t n;
 
-    ck_assert_int_eq(read_all("a,m,1,2021\nenterprise,metric,value,period\n", s, &n, err, sizeof(err)),
-                     INPUT_ESYNTAX);
+    ck_assert_int_eq(
+        read_all("a,m,1,2021\nenterprise,metric,value,period\n", s, &n, err, sizeof(err)),
+        INPUT_ESYNTAX);
     ck_assert_str_eq(err, "test.csv:2: value: 'value' is not a number");
 }
 END_TEST
@@ -199,8 +223,9 @@ START_TEST(test_blank_lines_and_crlf_keep_line_numbers)
     char err[INPUT_ERRLEN];
     size_t n;
 
-    ck_assert_int_eq(read_all("\r\n\r\na,m,1,2021\r\n   \r\n\r\na,m,x,2021\r\n", s, &n, err, sizeof(err)),
-                     INPUT_ESYNTAX);
+    ck_assert_int_eq(
+        read_all("\r\n\r\na,m,1,2021\r\n   \r\n\r\na,m,x,2021\r\n", s, &n, err, sizeof(err)),
+        INPUT_ESYNTAX);
     ck_assert_str_eq(err, "test.csv:6: value: 'x' is not a number");
     ck_assert_uint_eq(n, 1);
 }
@@ -213,10 +238,12 @@ START_TEST(test_multiline_field_reports_start_line)
     size_t n;
 
     /* A quoted field may hold a newline; an id may not. */
-    ck_assert_int_eq(read_all("a,m,1,2021\n\"two\nlines\",m,1,2021\n", s, &n, err, sizeof(err)), INPUT_ESYNTAX);
+    ck_assert_int_eq(read_all("a,m,1,2021\n\"two\nlines\",m,1,2021\n", s, &n, err, sizeof(err)),
+                     INPUT_ESYNTAX);
     ck_assert_str_eq(err, "test.csv:2: enterprise: 'two\\x0alines' contains a control character");
     /* CRLF inside the quotes, after a blank line */
-    ck_assert_int_eq(read_all("a,m,1,2021\r\n\r\n\"x\r\ny\",m,1,2021\r\n", s, &n, err, sizeof(err)), INPUT_ESYNTAX);
+    ck_assert_int_eq(read_all("a,m,1,2021\r\n\r\n\"x\r\ny\",m,1,2021\r\n", s, &n, err, sizeof(err)),
+                     INPUT_ESYNTAX);
     ck_assert_str_eq(err, "test.csv:3: enterprise: 'x\\x0d\\x0ay' contains a control character");
 }
 END_TEST
@@ -232,7 +259,8 @@ START_TEST(test_no_final_newline_and_empty_input)
     ck_assert(memcmp(s[1].firm.ptr, "b", 1) == 0);
     ck_assert_int_eq(read_all("", s, &n, err, sizeof(err)), INPUT_OK);
     ck_assert_uint_eq(n, 0);
-    ck_assert_int_eq(read_all("enterprise,metric,value,period\n\n", s, &n, err, sizeof(err)), INPUT_OK);
+    ck_assert_int_eq(read_all("enterprise,metric,value,period\n\n", s, &n, err, sizeof(err)),
+                     INPUT_OK);
     ck_assert_uint_eq(n, 0);
 }
 END_TEST
@@ -256,8 +284,9 @@ END_TEST
 
 START_TEST(test_batches_and_ownership)
 {
-    static const char text[] = "enterprise,metric,value,period\n"
-                               "f1,m1,1,2021\nf2,m2,2,2021\nf3,m3,3,2021\nf4,m4,4,2021\nf5,m5,5,2021\n";
+    static const char text[] =
+        "enterprise,metric,value,period\n"
+        "f1,m1,1,2021\nf2,m2,2,2021\nf3,m3,3,2021\nf4,m4,4,2021\nf5,m5,5,2021\n";
     proto_sample_t s[2];
     char err[INPUT_ERRLEN], name[3];
     size_t n, total = 0;

@@ -116,8 +116,8 @@ static void load_fails(const char *file, bool need_secret, const char *want_suff
     rc = keyfile_load(path, need_secret, &k, err, sizeof(err));
     ck_assert_int_eq(rc, -1);
     snprintf(want, sizeof(want), "%s/%s", tdir.path, want_suffix);
-    ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "error '%s', expected it to start with '%s'", err,
-                  want);
+    ck_assert_msg(strncmp(err, want, strlen(want)) == 0,
+                  "error '%s', expected it to start with '%s'", err, want);
     ck_assert_int_eq(k.has_secret, false);
     ck_assert_str_eq(k.secret_z85, "");
 }
@@ -152,8 +152,10 @@ START_TEST(test_generate_then_load)
     ck_assert_str_eq(pub.secret_z85, "");
 
     text = read_text("ee-001.key");
-    ck_assert_msg(strncmp(text, "# clustermon CURVE key pair \"ee-001\", made by clustermonctl keygen on ", 70) == 0,
-                  "%s", text);
+    ck_assert_msg(
+        strncmp(text, "# clustermon CURVE key pair \"ee-001\", made by clustermonctl keygen on ",
+                70) == 0,
+        "%s", text);
     ck_assert_ptr_nonnull(strstr(text, "# The secret key below must stay on this machine"));
     text = read_text("ee-001.pub");
     ck_assert_ptr_null(strstr(text, "secret"));
@@ -219,8 +221,14 @@ START_TEST(test_generate_force_new_pair)
 }
 END_TEST
 
-static const char *const bad_names[] = {"", ".hidden", "a/b", "../up", "sp ace", "semi;colon",
-                                        "x2345678901234567890123456789012345678901234567890123456789012345"};
+static const char *const bad_names[] = {
+    "",
+    ".hidden",
+    "a/b",
+    "../up",
+    "sp ace",
+    "semi;colon",
+    "x2345678901234567890123456789012345678901234567890123456789012345"};
 
 START_TEST(test_generate_bad_name)
 {
@@ -302,18 +310,26 @@ static const struct {
     {"# only a comment\n", "bad.key: no public key"},
     {"secret = SEC\n", "bad.key: no public key"},
     {"public = PUB\nsecret = SEC\ncolour = blue\n", "bad.key:3: unknown key 'colour'"},
-    {"public = PUB\npublic = PUB\nsecret = SEC\n", "bad.key:2: public: given twice (first on line 1)"},
-    {"public = PUB\nsecret = SEC\n\nsecret = SEC\n", "bad.key:4: secret: given twice (first on line 2)"},
+    {"public = PUB\npublic = PUB\nsecret = SEC\n",
+     "bad.key:2: public: given twice (first on line 1)"},
+    {"public = PUB\nsecret = SEC\n\nsecret = SEC\n",
+     "bad.key:4: secret: given twice (first on line 2)"},
     {"public = abc\nsecret = SEC\n", "bad.key:1: public: 3 characters, a key is 40 Z85 characters"},
     {"public = PUB\nsecret =\n", "bad.key:2: secret: 0 characters"},
-    {"public = PUB\nsecret = ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~\n", "bad.key:2: secret: not a Z85 key"},
-    {"public = ########################################\nsecret = SEC\n", "bad.key:1: public: not a Z85 key"},
-    {"# pair\npublic = OTHER\nsecret = SEC\n", "bad.key:3: secret: does not belong to the public key on line 2"},
+    {"public = PUB\nsecret = ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~\n",
+     "bad.key:2: secret: not a Z85 key"},
+    {"public = ########################################\nsecret = SEC\n",
+     "bad.key:1: public: not a Z85 key"},
+    {"# pair\npublic = OTHER\nsecret = SEC\n",
+     "bad.key:3: secret: does not belong to the public key on line 2"},
     {"[keys]\npublic = PUB\nsecret = SEC\n", "bad.key:1: a key file has no [sections]"},
     {"public = PUB\nthis is not a key\nsecret = SEC\n", "bad.key:2: not a 'key = value' line"},
     {"public = PUB\nsecret = SEC x\n", "bad.key:2: secret: 42 characters"},
-    {"public = PUB\nsecret = SEC\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx = 1\n",
+    {"public = PUB\nsecret = "
+     "SEC\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+     "xxxxxxxxxxx"
+     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+     "xxxxxxxx = 1\n",
      "bad.key:3: line too long"},
     /* the earliest error is the one reported */
     {"public = PUB\ncolour = blue\nbroken\n", "bad.key:2: unknown key 'colour'"},
@@ -381,7 +397,8 @@ START_TEST(test_hand_written_file_ok)
 
     ck_assert_int_eq(zmq_curve_keypair(a.public_z85, a.secret_z85), 0);
     /* comments of both kinds, blank lines, CRLF, "key: value", an inline comment */
-    snprintf(text, sizeof(text), "; mine\r\n\r\n  # indented\npublic: %s ; the public one\r\nsecret   =   %s\n",
+    snprintf(text, sizeof(text),
+             "; mine\r\n\r\n  # indented\npublic: %s ; the public one\r\nsecret   =   %s\n",
              a.public_z85, a.secret_z85);
     write_text("hand.key", text, 0600);
     load_ok("hand.key", true, &k);
@@ -420,7 +437,8 @@ START_TEST(test_public_arg_z85)
 {
     char out[KEYFILE_Z85_LEN + 1], err[512];
 
-    ck_assert_int_eq(keyfile_public_arg("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7", out, err, sizeof(err)), 0);
+    ck_assert_int_eq(
+        keyfile_public_arg("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7", out, err, sizeof(err)), 0);
     ck_assert_str_eq(out, "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7");
 }
 END_TEST
@@ -448,8 +466,10 @@ START_TEST(test_public_arg_bad)
     char out[KEYFILE_Z85_LEN + 1], err[512], path[128];
 
     ck_assert_int_eq(keyfile_public_arg("", out, err, sizeof(err)), -1);
-    ck_assert_int_eq(keyfile_public_arg("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf", out, err, sizeof(err)), -1);
-    ck_assert_msg(strstr(err, "neither a 40-character Z85 public key nor a key file") != NULL, "%s", err);
+    ck_assert_int_eq(
+        keyfile_public_arg("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf", out, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "neither a 40-character Z85 public key nor a key file") != NULL, "%s",
+                  err);
     write_text("bad.pub", "public = short\n", 0644);
     path_of(path, sizeof(path), "bad.pub");
     ck_assert_int_eq(keyfile_public_arg(path, out, err, sizeof(err)), -1);
@@ -465,7 +485,8 @@ END_TEST
  * message got through within 2 s (a wrong server key makes the handshake
  * fail, so nothing does).
  */
-static bool handshake(const keyfile_t *server, const char *server_key_given, const keyfile_t *client)
+static bool handshake(const keyfile_t *server, const char *server_key_given,
+                      const keyfile_t *client)
 {
     void *ctx = zmq_ctx_new();
     void *srv = zmq_socket(ctx, ZMQ_ROUTER), *cli = zmq_socket(ctx, ZMQ_DEALER);
@@ -477,10 +498,12 @@ static bool handshake(const keyfile_t *server, const char *server_key_given, con
     zmq_setsockopt(srv, ZMQ_LINGER, &linger, sizeof(linger));
     zmq_setsockopt(cli, ZMQ_LINGER, &linger, sizeof(linger));
     ck_assert_int_eq(zmq_setsockopt(srv, ZMQ_CURVE_SERVER, &one, sizeof(one)), 0);
-    ck_assert_int_eq(zmq_setsockopt(srv, ZMQ_CURVE_SECRETKEY, server->secret_z85, KEYFILE_Z85_LEN + 1), 0);
+    ck_assert_int_eq(
+        zmq_setsockopt(srv, ZMQ_CURVE_SECRETKEY, server->secret_z85, KEYFILE_Z85_LEN + 1), 0);
     ck_assert_int_eq(zmq_bind(srv, "tcp://127.0.0.1:*"), 0);
     ck_assert_int_eq(zmq_getsockopt(srv, ZMQ_LAST_ENDPOINT, endpoint, &len), 0);
-    ck_assert_msg(keyfile_client_setup(cli, server_key_given, client, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(keyfile_client_setup(cli, server_key_given, client, err, sizeof(err)) == 0, "%s",
+                  err);
     ck_assert_int_eq(zmq_connect(cli, endpoint), 0);
     ck_assert_int_eq(zmq_send(cli, "hello", 5, ZMQ_DONTWAIT) == 5 || errno == EAGAIN, 1);
 
@@ -526,7 +549,8 @@ START_TEST(test_client_setup_refuses)
 
     generate_ok("client", false, &client);
     load_ok("client.pub", false, &pub_only);
-    ck_assert_int_eq(keyfile_client_setup(sock, client.public_z85, &pub_only, err, sizeof(err)), -1);
+    ck_assert_int_eq(keyfile_client_setup(sock, client.public_z85, &pub_only, err, sizeof(err)),
+                     -1);
     ck_assert_msg(strstr(err, "no secret key") != NULL, "%s", err);
     ck_assert_int_eq(keyfile_client_setup(sock, "not a key", &client, err, sizeof(err)), -1);
     ck_assert_msg(strstr(err, "server key") != NULL, "%s", err);
@@ -548,7 +572,8 @@ static Suite *keyfile_suite(void)
     tcase_add_test(tc, test_generate_force_new_pair);
     tcase_add_loop_test(tc, test_generate_bad_name, 0, sizeof(bad_names) / sizeof(bad_names[0]));
     tcase_add_test(tc, test_generate_missing_dir);
-    tcase_add_loop_test(tc, test_secret_mode_refused, 0, sizeof(loose_modes) / sizeof(loose_modes[0]));
+    tcase_add_loop_test(tc, test_secret_mode_refused, 0,
+                        sizeof(loose_modes) / sizeof(loose_modes[0]));
     tcase_add_test(tc, test_secret_mode_owner_only_ok);
     tcase_add_test(tc, test_pub_file_has_no_secret);
     tcase_add_loop_test(tc, test_bad_file, 0, sizeof(bad_files) / sizeof(bad_files[0]));

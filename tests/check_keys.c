@@ -90,9 +90,9 @@ START_TEST(test_registry_keys)
         const char *id;
         bool ee1, gw;
     } ids[] = {
-        {"ee-001", true, false}, {"ee-001.meter2", true, false}, {"ee-002", false, true},
-        {"ee-003.x", false, true}, {"ee-0011", false, false}, {"ee-00", false, false},
-        {"ne-001", false, false}, {"nobody", false, false}, {".ee-001", false, false},
+        {"ee-001", true, false},   {"ee-001.meter2", true, false}, {"ee-002", false, true},
+        {"ee-003.x", false, true}, {"ee-0011", false, false},      {"ee-00", false, false},
+        {"ne-001", false, false},  {"nobody", false, false},       {".ee-001", false, false},
     };
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
         ck_assert_msg(keys_may_use_agent_id(a, reg, ids[i].id, strlen(ids[i].id)) == ids[i].ee1,
@@ -126,7 +126,8 @@ START_TEST(test_access_file)
     ck_assert_str_eq(keys_roles_name(gw->roles, buf, sizeof buf), "agent+subscriber");
     ck_assert(keys_may_report(gw, reg, firm("ne-001")));
     ck_assert(!keys_may_report(gw, reg, firm("ee-001")));
-    int ne = config_cluster_find(cfg, "new-energy", 10), ee = config_cluster_find(cfg, "energy-env", 10);
+    int ne = config_cluster_find(cfg, "new-energy", 10),
+        ee = config_cluster_find(cfg, "energy-env", 10);
     ck_assert(keys_may_see(gw, ne));
     ck_assert(keys_may_use_agent_id(gw, reg, "ne-gateway.live", 15));
     ck_assert(keys_may_use_agent_id(gw, reg, "ne-001", 6)); /* a firm of its cluster */
@@ -160,7 +161,8 @@ static const struct {
     {"bad role", "x,@,root,*\n", ":2: role: 'root' is not agent, subscriber, viewer or admin"},
     {"bad key", "x,not-a-key,viewer,\n", ":2: key: 'not-a-key' is not a 40-character Z85"},
     {"agent without scope", "x,@,agent,\n", ":2: scope: required for role agent"},
-    {"unknown scope", "x,@,agent,nowhere\n", ":2: scope: 'nowhere' is neither a cluster nor a firm"},
+    {"unknown scope", "x,@,agent,nowhere\n",
+     ":2: scope: 'nowhere' is neither a cluster nor a firm"},
     {"subscriber for a firm", "x,@,subscriber,ee-001\n", ":2: scope: 'ee-001' is not a cluster"},
     {"viewer with scope", "x,@,viewer,energy-env\n", ":2: scope: a viewer key sees every cluster"},
     {"bad name", "a b,@,viewer,\n", ":2: name: 'a b'"},
@@ -172,8 +174,9 @@ START_TEST(test_bad_access)
 {
     char text[1024], err[CONFIG_ERRLEN], want[512];
     keys_t *keys = NULL;
-    const char *header = _i == 7 ? "name,key,role,scope,extra\n" : _i == 8 ? "name,key,scope\n"
-                                                                           : "name,key,role,scope\n";
+    const char *header = _i == 7   ? "name,key,role,scope,extra\n"
+                         : _i == 8 ? "name,key,scope\n"
+                                   : "name,key,role,scope\n";
     size_t n = (size_t)snprintf(text, sizeof text, "%s", header);
     for (const char *r = bad[_i].rows; *r && n + 41 < sizeof text; r++) {
         if (*r == '@')
@@ -187,8 +190,8 @@ START_TEST(test_bad_access)
     ck_assert_msg(rc == -1, "%s: loaded", bad[_i].name);
     ck_assert_ptr_null(keys);
     snprintf(want, sizeof want, "%s%s", acc_path, bad[_i].want);
-    ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "%s:\n got      \"%s\"\n expected \"%s...\"",
-                  bad[_i].name, err, want);
+    ck_assert_msg(strncmp(err, want, strlen(want)) == 0,
+                  "%s:\n got      \"%s\"\n expected \"%s...\"", bad[_i].name, err, want);
 }
 END_TEST
 
@@ -215,7 +218,8 @@ START_TEST(test_registry_bad_key)
     registry_t *r = NULL;
     write_file(reg_path, "id,name,cluster,tier,key\nee-009,X,energy-env,member,abc\n");
     ck_assert_int_eq(registry_load(reg_path, cfg, &r, err, sizeof err), -1);
-    ck_assert_msg(strstr(err, ":2: key: firm 'ee-009': 'abc' is not a 40-character Z85"), "%s", err);
+    ck_assert_msg(strstr(err, ":2: key: firm 'ee-009': 'abc' is not a 40-character Z85"), "%s",
+                  err);
 }
 END_TEST
 

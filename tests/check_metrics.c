@@ -359,8 +359,9 @@ START_TEST(test_tally_clusters)
     agg_grow(srv->agg, srv->reg->nall);
     put("ee-001", "revenue", "2026-01", 30000000);
     put("ee-001", "profit", "2026-01", -2.5);
-    agg_put_period(srv->agg, g, metric("revenue"), (proto_period_t){.year = 2025,
-                   .kind = PROTO_PERIOD_YEAR}, agg_to_milli(25000000));
+    agg_put_period(srv->agg, g, metric("revenue"),
+                   (proto_period_t){.year = 2025, .kind = PROTO_PERIOD_YEAR},
+                   agg_to_milli(25000000));
     int ci = ee1->cluster, chain = ee1->chain;
     ck_assert_int_ge(chain, 0);
 

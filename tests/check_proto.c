@@ -191,7 +191,8 @@ static void mp_value(const char **s, msgpack_sbuffer *out)
                 raw[1] = (unsigned char)strtol(arg, NULL, 10);
                 msgpack_sbuffer_write(out, (char *)raw, 2);
             } else if (!strcmp(word, "i64") || !strcmp(word, "u64")) {
-                uint64_t u = word[0] == 'i' ? (uint64_t)strtoll(arg, NULL, 10) : strtoull(arg, NULL, 10);
+                uint64_t u =
+                    word[0] == 'i' ? (uint64_t)strtoll(arg, NULL, 10) : strtoull(arg, NULL, 10);
                 int k;
 
                 raw[0] = word[0] == 'i' ? 0xd3 : 0xcf;
@@ -258,7 +259,7 @@ static bool str_is(proto_str_t s, const char *want)
     return proto_str_eq(s, want);
 }
 
-#define assert_str_is(s, want) \
+#define assert_str_is(s, want)                                                                     \
     ck_assert_msg(str_is((s), (want)), "got \"%.*s\", want \"%s\"", PROTO_STR_ARG(s), (want))
 
 static int decode_batch(const void *buf, size_t len, proto_batch_t *b, char *err)
@@ -287,36 +288,31 @@ static void assert_msgpack_c_accepts(const msgpack_sbuffer *sb)
 
 /* ---- hex vectors (the same strings are in proto/PROTOCOL.md) ---------- */
 
-static const char HEX_BATCH[] =
-    "86a17602a474797065a56261746368a37365712aa565706f636809a56167656e"
-    "74a76167656e742d37a773616d706c65739295a461636d65a7726576656e7565"
-    "cb40934a0000000000cf0000018bcfe56800a7323032332d313194a461636d65"
-    "a86370755f6c6f6164cb3fe8000000000000cf0000018bcfe5687b";
+static const char HEX_BATCH[] = "86a17602a474797065a56261746368a37365712aa565706f636809a56167656e"
+                                "74a76167656e742d37a773616d706c65739295a461636d65a7726576656e7565"
+                                "cb40934a0000000000cf0000018bcfe56800a7323032332d313194a461636d65"
+                                "a86370755f6c6f6164cb3fe8000000000000cf0000018bcfe5687b";
 
-static const char HEX_ACK[] =
-    "88a17602a474797065a361636ba37365712aa6737461747573a26f6ba8616363"
-    "657074656402a865787065637465642bab6d61785f76657273696f6e02a67265"
-    "61736f6ea0";
+static const char HEX_ACK[] = "88a17602a474797065a361636ba37365712aa6737461747573a26f6ba8616363"
+                              "657074656402a865787065637465642bab6d61785f76657273696f6e02a67265"
+                              "61736f6ea0";
 
-static const char HEX_NACK[] =
-    "88a17602a474797065a361636ba37365712ba6737461747573ac756e6b6e6f77"
-    "6e5f6669726da8616363657074656400a865787065637465642cab6d61785f76"
-    "657273696f6e02a6726561736f6ebf73616d706c6520313a20756e6b6e6f776e"
-    "206669726d2027676c6f62657827";
+static const char HEX_NACK[] = "88a17602a474797065a361636ba37365712ba6737461747573ac756e6b6e6f77"
+                               "6e5f6669726da8616363657074656400a865787065637465642cab6d61785f76"
+                               "657273696f6e02a6726561736f6ebf73616d706c6520313a20756e6b6e6f776e"
+                               "206669726d2027676c6f62657827";
 
-static const char HEX_ALERT[] =
-    "de0010a17602a474797065a5616c657274a26964ad7265762d64726f703a6163"
-    "6d65a472756c65a87265762d64726f70a87365766572697479a77761726e696e"
-    "67a57374617465a6666972696e67a7636c7573746572a465617374a563686169"
-    "6ec0a46669726da461636d65a66d6574726963a7726576656e7565a86f627365"
-    "72766564cb40934a0000000000a86578706563746564cb409f400000000000a7"
-    "73756d6d617279d92161636d6520726576656e756520313233342e3520697320"
-    "62656c6f772032303030a573696e6365cf0000018bcfe56800a27473cf000001"
-    "8bcfe65260a373657107";
+static const char HEX_ALERT[] = "de0010a17602a474797065a5616c657274a26964ad7265762d64726f703a6163"
+                                "6d65a472756c65a87265762d64726f70a87365766572697479a77761726e696e"
+                                "67a57374617465a6666972696e67a7636c7573746572a465617374a563686169"
+                                "6ec0a46669726da461636d65a66d6574726963a7726576656e7565a86f627365"
+                                "72766564cb40934a0000000000a86578706563746564cb409f400000000000a7"
+                                "73756d6d617279d92161636d6520726576656e756520313233342e3520697320"
+                                "62656c6f772032303030a573696e6365cf0000018bcfe56800a27473cf000001"
+                                "8bcfe65260a373657107";
 
-static const char HEX_CTL[] =
-    "84a17602a474797065a363746ca3636d64a67265706f7274a46172677381a479"
-    "656172cd07e7";
+static const char HEX_CTL[] = "84a17602a474797065a363746ca3636d64a67265706f7274a46172677381a479"
+                              "656172cd07e7";
 
 /* the daemon's answer to 8.5 as it stood before arguments were checked */
 #define CTL_REPLY_REASON "firm: unknown argument for 'report' (allowed: year)"
@@ -332,10 +328,13 @@ static proto_batch_t vec_batch(void)
 {
     proto_batch_t b;
 
-    vec_samples[0] = (proto_sample_t){proto_str("acme"), proto_str("revenue"), 1234.5, 1700000000000LL,
+    vec_samples[0] = (proto_sample_t){proto_str("acme"),
+                                      proto_str("revenue"),
+                                      1234.5,
+                                      1700000000000LL,
                                       {2023, PROTO_PERIOD_MONTH, 11}};
-    vec_samples[1] = (proto_sample_t){proto_str("acme"), proto_str("cpu_load"), 0.75, 1700000000123LL,
-                                      {0, PROTO_PERIOD_NONE, 0}};
+    vec_samples[1] = (proto_sample_t){
+        proto_str("acme"), proto_str("cpu_load"), 0.75, 1700000000123LL, {0, PROTO_PERIOD_NONE, 0}};
     b = (proto_batch_t){proto_str("agent-7"), 9, 42, 2, vec_samples, 2};
     return b;
 }
@@ -458,13 +457,17 @@ static void assert_alert_eq(const proto_alert_t *x, const proto_alert_t *y)
     ck_assert(x->rule.len == y->rule.len && memcmp(x->rule.ptr, y->rule.ptr, x->rule.len) == 0);
     ck_assert_uint_eq(x->severity, y->severity);
     ck_assert_uint_eq(x->state, y->state);
-    ck_assert(x->cluster.len == y->cluster.len && memcmp(x->cluster.ptr, y->cluster.ptr, x->cluster.len) == 0);
-    ck_assert(x->chain.len == y->chain.len && memcmp(x->chain.ptr, y->chain.ptr, x->chain.len) == 0);
+    ck_assert(x->cluster.len == y->cluster.len &&
+              memcmp(x->cluster.ptr, y->cluster.ptr, x->cluster.len) == 0);
+    ck_assert(x->chain.len == y->chain.len &&
+              memcmp(x->chain.ptr, y->chain.ptr, x->chain.len) == 0);
     ck_assert(x->firm.len == y->firm.len && memcmp(x->firm.ptr, y->firm.ptr, x->firm.len) == 0);
-    ck_assert(x->metric.len == y->metric.len && memcmp(x->metric.ptr, y->metric.ptr, x->metric.len) == 0);
+    ck_assert(x->metric.len == y->metric.len &&
+              memcmp(x->metric.ptr, y->metric.ptr, x->metric.len) == 0);
     ck_assert(x->observed == y->observed);
     ck_assert(x->expected == y->expected);
-    ck_assert(x->summary.len == y->summary.len && memcmp(x->summary.ptr, y->summary.ptr, x->summary.len) == 0);
+    ck_assert(x->summary.len == y->summary.len &&
+              memcmp(x->summary.ptr, y->summary.ptr, x->summary.len) == 0);
     ck_assert_int_eq(x->since_ms, y->since_ms);
     ck_assert_int_eq(x->ts_ms, y->ts_ms);
     ck_assert_uint_eq(x->seq, y->seq);
@@ -536,7 +539,8 @@ START_TEST(test_vector_ctl_reply)
     msgpack_sbuffer_destroy(&sb);
 
     ck_assert(msgpack_zone_init(&zone, 1024));
-    ck_assert_int_eq(proto_ctl_reply_decode(buf, n, &zone, &ok, &reason, &body, err, sizeof(err)), PROTO_OK);
+    ck_assert_int_eq(proto_ctl_reply_decode(buf, n, &zone, &ok, &reason, &body, err, sizeof(err)),
+                     PROTO_OK);
     ck_assert(!ok);
     assert_str_is(reason, CTL_REPLY_REASON);
     {
@@ -545,7 +549,8 @@ START_TEST(test_vector_ctl_reply)
         size_t off = 0;
         msgpack_zone z2;
         ck_assert(msgpack_zone_init(&z2, 1024));
-        ck_assert_int_eq(msgpack_unpack((const char *)buf, n, &off, &z2, &o), MSGPACK_UNPACK_SUCCESS);
+        ck_assert_int_eq(msgpack_unpack((const char *)buf, n, &off, &z2, &o),
+                         MSGPACK_UNPACK_SUCCESS);
         const msgpack_object *mv = proto_obj_get(&o, "max_version");
         ck_assert_ptr_nonnull(mv);
         ck_assert_uint_eq(mv->via.u64, PROTO_VERSION);
@@ -562,8 +567,15 @@ START_TEST(test_batch_round_trip)
 {
     static const char id64[] = "0123456789012345678901234567890123456789012345678901234567890123";
     proto_sample_t s[] = {
-        {proto_str(id64), proto_str("m"), -PROTO_MAX_ABS_VALUE, 0, {PROTO_MIN_YEAR, PROTO_PERIOD_YEAR, 0}},
-        {proto_str("\xe5\x8c\x97\xe4\xba\xac"), proto_str(id64), PROTO_MAX_ABS_VALUE, PROTO_MAX_TS_MS - 1,
+        {proto_str(id64),
+         proto_str("m"),
+         -PROTO_MAX_ABS_VALUE,
+         0,
+         {PROTO_MIN_YEAR, PROTO_PERIOD_YEAR, 0}},
+        {proto_str("\xe5\x8c\x97\xe4\xba\xac"),
+         proto_str(id64),
+         PROTO_MAX_ABS_VALUE,
+         PROTO_MAX_TS_MS - 1,
          {PROTO_MAX_YEAR, PROTO_PERIOD_QUARTER, 4}},
         {proto_str("f"), proto_str("m2"), 0.1, 1, {2021, PROTO_PERIOD_MONTH, 1}},
         {proto_str("f"), proto_str("m3"), -0.0, 12345, {0, PROTO_PERIOD_NONE, 0}},
@@ -586,7 +598,8 @@ START_TEST(test_batch_round_trip)
                   !memcmp(d.samples[i].firm.ptr, s[i].firm.ptr, s[i].firm.len));
         ck_assert(d.samples[i].metric.len == s[i].metric.len &&
                   !memcmp(d.samples[i].metric.ptr, s[i].metric.ptr, s[i].metric.len));
-        ck_assert(memcmp(&d.samples[i].value, &s[i].value, sizeof(double)) == 0); /* bit exact, -0.0 too */
+        ck_assert(memcmp(&d.samples[i].value, &s[i].value, sizeof(double)) ==
+                  0); /* bit exact, -0.0 too */
         ck_assert_int_eq(d.samples[i].ts_ms, s[i].ts_ms);
         ck_assert_uint_eq(d.samples[i].period.kind, s[i].period.kind);
         if (s[i].period.kind != PROTO_PERIOD_NONE) {
@@ -608,7 +621,8 @@ START_TEST(test_batch_round_trip_max)
 
     ck_assert_ptr_nonnull(s);
     for (i = 0; i < PROTO_MAX_SAMPLES; i++)
-        s[i] = (proto_sample_t){proto_str("firm"), proto_str("metric"), i * 1.5, 1000 + i, {0, 0, 0}};
+        s[i] =
+            (proto_sample_t){proto_str("firm"), proto_str("metric"), i * 1.5, 1000 + i, {0, 0, 0}};
     msgpack_sbuffer_init(&sb);
     ck_assert_int_eq(proto_batch_encode(&b, &sb, err, sizeof(err)), PROTO_OK);
     ck_assert_uint_le(sb.size, PROTO_MAX_MSG_SIZE);
@@ -629,7 +643,11 @@ START_TEST(test_ack_round_trip)
 
     msgpack_sbuffer_init(&sb);
     for (st = 0; st < PROTO_STATUS_COUNT; st++) {
-        proto_ack_t a = {(uint64_t)st * 1000003u, (uint64_t)st * 7u, (uint8_t)st, PROTO_VERSION, (uint32_t)st,
+        proto_ack_t a = {(uint64_t)st * 1000003u,
+                         (uint64_t)st * 7u,
+                         (uint8_t)st,
+                         PROTO_VERSION,
+                         (uint32_t)st,
                          proto_str(st ? "why \xe2\x80\x94 because" : "")},
                     d;
 
@@ -642,7 +660,8 @@ START_TEST(test_ack_round_trip)
         ck_assert_uint_eq(d.status, a.status);
         ck_assert_uint_eq(d.max_version, a.max_version);
         ck_assert_uint_eq(d.accepted, a.accepted);
-        ck_assert(d.reason.len == a.reason.len && !memcmp(d.reason.ptr, a.reason.ptr, a.reason.len));
+        ck_assert(d.reason.len == a.reason.len &&
+                  !memcmp(d.reason.ptr, a.reason.ptr, a.reason.len));
     }
     msgpack_sbuffer_destroy(&sb);
 }
@@ -728,8 +747,9 @@ START_TEST(test_ctl_reply_round_trip)
     msgpack_pack_int64(&pk, -5);
     msgpack_pack_map(&pk, 0);
     assert_msgpack_c_accepts(&sb);
-    ck_assert_int_eq(proto_ctl_reply_decode(sb.data, sb.size, &zone, &ok, &reason, &body, err, sizeof(err)),
-                     PROTO_OK);
+    ck_assert_int_eq(
+        proto_ctl_reply_decode(sb.data, sb.size, &zone, &ok, &reason, &body, err, sizeof(err)),
+        PROTO_OK);
     ck_assert(ok);
     ck_assert_uint_eq(reason.len, 0);
     ck_assert_int_eq(body.type, MSGPACK_OBJECT_ARRAY);
@@ -740,8 +760,9 @@ START_TEST(test_ctl_reply_round_trip)
     msgpack_zone_clear(&zone);
     ck_assert_int_eq(proto_ctl_reply_begin(&pk, false, "no such firm"), PROTO_OK);
     msgpack_pack_nil(&pk);
-    ck_assert_int_eq(proto_ctl_reply_decode(sb.data, sb.size, &zone, &ok, &reason, &body, err, sizeof(err)),
-                     PROTO_OK);
+    ck_assert_int_eq(
+        proto_ctl_reply_decode(sb.data, sb.size, &zone, &ok, &reason, &body, err, sizeof(err)),
+        PROTO_OK);
     ck_assert(!ok);
     assert_str_is(reason, "no such firm");
     ck_assert_int_eq(body.type, MSGPACK_OBJECT_NIL);
@@ -756,14 +777,18 @@ static const struct {
     int rc;
     const char *why;
 } ctl_reply_rejects[] = {
-    {"{v:2,type:\"ctl_reply\",ok:true,reason:\"\",body:nil} <00>", PROTO_EMALFORMED, "trailing bytes"},
+    {"{v:2,type:\"ctl_reply\",ok:true,reason:\"\",body:nil} <00>", PROTO_EMALFORMED,
+     "trailing bytes"},
     {"{v:2,type:\"ctl_reply\",ok:true,reason:\"\"}", PROTO_EMALFORMED, "missing key \"body\""},
-    {"{v:3,type:\"ctl_reply\",ok:true,reason:\"\",body:nil}", PROTO_EVERSION, "unsupported version"},
-    {"{type:\"ctl_reply\",v:2,ok:true,reason:\"\",body:nil}", PROTO_EMALFORMED, "\"v\" must be the first key"},
+    {"{v:3,type:\"ctl_reply\",ok:true,reason:\"\",body:nil}", PROTO_EVERSION,
+     "unsupported version"},
+    {"{type:\"ctl_reply\",v:2,ok:true,reason:\"\",body:nil}", PROTO_EMALFORMED,
+     "\"v\" must be the first key"},
     {"{v:2,type:\"ack\",ok:true,reason:\"\",body:nil}", PROTO_ETYPE, "unexpected type"},
     {"{v:2,type:\"ctl_reply\",ok:1,reason:\"\",body:nil}", PROTO_EMALFORMED, "ok: expected bool"},
     {"{v:2,type:\"ctl_reply\",ok:true,reason:\"\\xff\",body:nil}", PROTO_EVALUE, "invalid UTF-8"},
-    {"{v:2,type:\"ctl_reply\",ok:true,ok:true,reason:\"\",body:nil}", PROTO_EMALFORMED, "duplicate key \"ok\""},
+    {"{v:2,type:\"ctl_reply\",ok:true,ok:true,reason:\"\",body:nil}", PROTO_EMALFORMED,
+     "duplicate key \"ok\""},
     {"[1]", PROTO_EMALFORMED, "expected map"},
     {"<85a176>", PROTO_EMALFORMED, "truncated"},
 };
@@ -780,8 +805,9 @@ START_TEST(test_ctl_reply_reject)
     msgpack_sbuffer_init(&sb);
     mps(&sb, ctl_reply_rejects[_i].msg);
     ck_assert(msgpack_zone_init(&zone, 1024));
-    ck_assert_int_eq(proto_ctl_reply_decode(sb.data, sb.size, &zone, &ok, &reason, &body, err, sizeof(err)),
-                     ctl_reply_rejects[_i].rc);
+    ck_assert_int_eq(
+        proto_ctl_reply_decode(sb.data, sb.size, &zone, &ok, &reason, &body, err, sizeof(err)),
+        ctl_reply_rejects[_i].rc);
     ck_assert_msg(strstr(err, ctl_reply_rejects[_i].why), "reason \"%s\" lacks \"%s\"", err,
                   ctl_reply_rejects[_i].why);
     msgpack_zone_destroy(&zone);
@@ -830,7 +856,8 @@ START_TEST(test_period_table)
     char buf[PROTO_PERIOD_STRLEN];
     size_t len = strlen(periods[_i].s);
 
-    ck_assert_msg(proto_period_parse(periods[_i].s, len, &p) == periods[_i].rc, "period \"%s\"", periods[_i].s);
+    ck_assert_msg(proto_period_parse(periods[_i].s, len, &p) == periods[_i].rc, "period \"%s\"",
+                  periods[_i].s);
     if (periods[_i].rc != PROTO_OK)
         return;
     ck_assert_uint_eq(p.year, periods[_i].year);
@@ -846,15 +873,19 @@ START_TEST(test_period_format_edges)
     char buf[PROTO_PERIOD_STRLEN], small[7];
     proto_period_t q = {2021, PROTO_PERIOD_QUARTER, 3};
 
-    ck_assert_uint_eq(proto_period_format((proto_period_t){2021, PROTO_PERIOD_NONE, 0}, buf, sizeof(buf)), 0);
+    ck_assert_uint_eq(
+        proto_period_format((proto_period_t){2021, PROTO_PERIOD_NONE, 0}, buf, sizeof(buf)), 0);
     ck_assert_str_eq(buf, "");
-    ck_assert_uint_eq(proto_period_format((proto_period_t){2021, PROTO_PERIOD_MONTH, 13}, buf, sizeof(buf)), 0);
-    ck_assert_uint_eq(proto_period_format((proto_period_t){1969, PROTO_PERIOD_YEAR, 0}, buf, sizeof(buf)), 0);
+    ck_assert_uint_eq(
+        proto_period_format((proto_period_t){2021, PROTO_PERIOD_MONTH, 13}, buf, sizeof(buf)), 0);
+    ck_assert_uint_eq(
+        proto_period_format((proto_period_t){1969, PROTO_PERIOD_YEAR, 0}, buf, sizeof(buf)), 0);
     ck_assert_uint_eq(proto_period_format(q, small, sizeof(small)), 0); /* "2021-Q3" needs 8 */
     ck_assert_str_eq(small, "");
     ck_assert_uint_eq(proto_period_format(q, buf, sizeof(buf)), 7);
     ck_assert_str_eq(buf, "2021-Q3");
-    ck_assert_int_eq(proto_period_parse("2021-Q3xyz", 7, &q), PROTO_OK); /* length, not NUL, bounds it */
+    ck_assert_int_eq(proto_period_parse("2021-Q3xyz", 7, &q),
+                     PROTO_OK); /* length, not NUL, bounds it */
     ck_assert_int_eq(proto_period_parse(NULL, 0, &q), PROTO_EVALUE);
 }
 END_TEST
@@ -864,11 +895,15 @@ START_TEST(test_names)
     int i;
 
     for (i = 0; i < PROTO_STATUS_COUNT; i++)
-        ck_assert_int_eq(proto_status_from_name(proto_str(proto_status_name((proto_status_t)i))), i);
+        ck_assert_int_eq(proto_status_from_name(proto_str(proto_status_name((proto_status_t)i))),
+                         i);
     for (i = 0; i < PROTO_SEV_COUNT; i++)
-        ck_assert_int_eq(proto_severity_from_name(proto_str(proto_severity_name((proto_severity_t)i))), i);
+        ck_assert_int_eq(
+            proto_severity_from_name(proto_str(proto_severity_name((proto_severity_t)i))), i);
     for (i = 0; i < PROTO_ALERT_STATE_COUNT; i++)
-        ck_assert_int_eq(proto_alert_state_from_name(proto_str(proto_alert_state_name((proto_alert_state_t)i))), i);
+        ck_assert_int_eq(
+            proto_alert_state_from_name(proto_str(proto_alert_state_name((proto_alert_state_t)i))),
+            i);
     ck_assert_str_eq(proto_status_name(PROTO_STATUS_UNKNOWN_METRIC), "unknown_metric");
     ck_assert_str_eq(proto_status_name(PROTO_STATUS_TOO_LARGE), "too_large");
     ck_assert_int_eq(proto_status_from_name(proto_str("OK")), -1);
@@ -887,7 +922,8 @@ START_TEST(test_alert_topic)
 {
     char buf[32];
 
-    ck_assert_int_eq(proto_alert_topic(proto_str("east"), PROTO_SEV_CRITICAL, buf, sizeof(buf)), 19);
+    ck_assert_int_eq(proto_alert_topic(proto_str("east"), PROTO_SEV_CRITICAL, buf, sizeof(buf)),
+                     19);
     ck_assert_str_eq(buf, "alert.east.critical");
     ck_assert_int_eq(proto_alert_topic(proto_str("east"), PROTO_SEV_CRITICAL, buf, 19), -1);
     ck_assert_int_eq(proto_alert_topic(proto_str("east"), PROTO_SEV_CRITICAL, buf, 20), 19);
@@ -904,31 +940,36 @@ END_TEST
 static const struct {
     const char *name;
     const char *msg;
-    double value;  /* of sample 0 */
+    double value; /* of sample 0 */
     uint64_t seq;
     int64_t ts;
-    uint8_t kind;  /* period kind of sample 0 */
+    uint8_t kind; /* period kind of sample 0 */
 } batch_accepts[] = {
     {"plain", "{" HB "agent:\"a\",seq:1,samples:[" S0 "]}", 1.5, 1, 1700000000000LL, 0},
     {"keys in any order", "{" HB "samples:[" S0 "],seq:9,agent:\"a\"}", 1.5, 9, 1700000000000LL, 0},
     {"value as uint", "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",5,0]]}", 5, 1, 0, 0},
-    {"value as negative int", "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",-300,0]]}", -300, 1, 0, 0},
+    {"value as negative int", "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",-300,0]]}", -300, 1,
+     0, 0},
     {"value as int64", "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",i64(-7),0]]}", -7, 1, 0, 0},
-    {"value as float32", "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",f32(0.5),0]]}", 0.5, 1, 0, 0},
+    {"value as float32", "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",f32(0.5),0]]}", 0.5, 1, 0,
+     0},
     {"seq as int8", "{" HB "agent:\"a\",seq:i8(5),samples:[" S0 "]}", 1.5, 5, 1700000000000LL, 0},
-    {"seq as uint64", "{" HB "agent:\"a\",seq:u64(3),samples:[" S0 "]}", 1.5, 3, 1700000000000LL, 0},
+    {"seq as uint64", "{" HB "agent:\"a\",seq:u64(3),samples:[" S0 "]}", 1.5, 3, 1700000000000LL,
+     0},
     {"ts as int64", "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1.0,i64(77)]]}", 1, 1, 77, 0},
     {"nil period", "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1.0,0,nil]]}", 1, 1, 0, 0},
-    {"quarter period", "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1.0,0,\"2021-Q2\"]]}", 1, 1, 0,
-     PROTO_PERIOD_QUARTER},
+    {"quarter period", "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1.0,0,\"2021-Q2\"]]}", 1, 1,
+     0, PROTO_PERIOD_QUARTER},
     {"str16 id", "{" HB "agent:s16(\"a\"),seq:1,samples:[[s16(\"f\"),\"m\",1.0,0]]}", 1, 1, 0, 0},
     {"unknown keys skipped",
-     "{" HB "x:{a:[1,2,{b:nil}]},agent:\"a\",y:bin(\"zz\"),seq:1,z:ext(3),samples:[" S0 "],w:[-1,f32(2),\"s\"]}",
+     "{" HB "x:{a:[1,2,{b:nil}]},agent:\"a\",y:bin(\"zz\"),seq:1,z:ext(3),samples:[" S0
+     "],w:[-1,f32(2),\"s\"]}",
      1.5, 1, 1700000000000LL, 0},
-    {"unknown key nested to the limit", "{" HB "x:[[[1]]],agent:\"a\",seq:1,samples:[" S0 "]}", 1.5, 1,
-     1700000000000LL, 0},
-    {"map16 header", "<de0006a17602a474797065a56261746368a565706f636801a56167656e74a161a373657101"
-                     "a773616d706c65739194a166a16dcb3ff800000000000000>",
+    {"unknown key nested to the limit", "{" HB "x:[[[1]]],agent:\"a\",seq:1,samples:[" S0 "]}", 1.5,
+     1, 1700000000000LL, 0},
+    {"map16 header",
+     "<de0006a17602a474797065a56261746368a565706f636801a56167656e74a161a373657101"
+     "a773616d706c65739194a166a16dcb3ff800000000000000>",
      1.5, 1, 0, 0},
 };
 
@@ -990,8 +1031,9 @@ enum { M_BATCH, M_ACK, M_ALERT, M_CTL };
 #define HA HA0 "expected:0,"
 #define ACK_REST "status:\"ok\",accepted:1,max_version:1,reason:\"\""
 #define HL "v:2,type:\"alert\","
-#define ALERT_REST                                                                                        \
-    "rule:\"r\",severity:\"info\",state:\"firing\",cluster:\"c\",chain:nil,firm:nil,metric:\"m\",observed:1.0," \
+#define ALERT_REST                                                                                 \
+    "rule:\"r\",severity:\"info\",state:\"firing\",cluster:\"c\",chain:nil,firm:nil,metric:\"m\"," \
+    "observed:1.0,"                                                                                \
     "expected:2.0,summary:\"s\",since:0,ts:1,seq:1"
 #define HC "v:2,type:\"ctl\","
 #define F65 "\"0123456789012345678901234567890123456789012345678901234567890123X\""
@@ -1013,8 +1055,10 @@ static const struct reject {
     {M_BATCH, "{v:2,agent:\"a\",type:\"batch\",seq:1,samples:[" S0 "]}", PROTO_EMALFORMED,
      "\"type\" must be the second key"},
     {M_BATCH, "{v:2}", PROTO_EMALFORMED, "missing key \"type\""},
-    {M_BATCH, "{v:0,type:\"batch\",agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EVERSION, "unsupported version 0"},
-    {M_BATCH, "{v:3,type:\"batch\",agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EVERSION, "unsupported version 3"},
+    {M_BATCH, "{v:0,type:\"batch\",agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EVERSION,
+     "unsupported version 0"},
+    {M_BATCH, "{v:3,type:\"batch\",agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EVERSION,
+     "unsupported version 3"},
     /* a future version is refused before its fields are looked at */
     {M_BATCH, "{v:3,type:\"batch2\",agent:1}", PROTO_EVERSION, "unsupported version 3"},
     {M_BATCH, "{v:-1,type:\"batch\"}", PROTO_EVERSION, "unsupported version"},
@@ -1030,22 +1074,34 @@ static const struct reject {
     {M_BATCH, "{" HB "seq:1,samples:[" S0 "]}", PROTO_EMALFORMED, "missing key \"agent\""},
     {M_BATCH, "{" HB "agent:\"a\",samples:[" S0 "]}", PROTO_EMALFORMED, "missing key \"seq\""},
     {M_BATCH, "{" HB "agent:\"a\",seq:1}", PROTO_EMALFORMED, "missing key \"samples\""},
-    {M_BATCH, "{" HB "agent:\"a\",seq:1,seq:2,samples:[" S0 "]}", PROTO_EMALFORMED, "duplicate key \"seq\""},
-    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[" S0 "],v:1}", PROTO_EMALFORMED, "duplicate key \"v\""},
+    {M_BATCH, "{" HB "agent:\"a\",seq:1,seq:2,samples:[" S0 "]}", PROTO_EMALFORMED,
+     "duplicate key \"seq\""},
+    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[" S0 "],v:1}", PROTO_EMALFORMED,
+     "duplicate key \"v\""},
     {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[" S0 "],type:\"batch\"}", PROTO_EMALFORMED,
      "duplicate key \"type\""},
-    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[" S0 "]} <00>", PROTO_EMALFORMED, "trailing bytes (1)"},
+    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[" S0 "]} <00>", PROTO_EMALFORMED,
+     "trailing bytes (1)"},
     {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[" S0 "]} {}", PROTO_EMALFORMED, "trailing bytes"},
     /* wrong types */
-    {M_BATCH, "{" HB "agent:1,seq:1,samples:[" S0 "]}", PROTO_EMALFORMED, "agent: expected str, got int"},
-    {M_BATCH, "{" HB "agent:bin(\"a\"),seq:1,samples:[" S0 "]}", PROTO_EMALFORMED, "agent: expected str, got bin"},
-    {M_BATCH, "{" HB "agent:ext(1),seq:1,samples:[" S0 "]}", PROTO_EMALFORMED, "agent: expected str, got ext"},
-    {M_BATCH, "{" HB "agent:nil,seq:1,samples:[" S0 "]}", PROTO_EMALFORMED, "agent: expected str, got nil"},
-    {M_BATCH, "{" HB "agent:\"a\",seq:\"1\",samples:[" S0 "]}", PROTO_EMALFORMED, "seq: expected int, got str"},
-    {M_BATCH, "{" HB "agent:\"a\",seq:1.0,samples:[" S0 "]}", PROTO_EMALFORMED, "seq: expected int, got float"},
-    {M_BATCH, "{" HB "agent:\"a\",seq:true,samples:[" S0 "]}", PROTO_EMALFORMED, "seq: expected int, got bool"},
-    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:{}}", PROTO_EMALFORMED, "samples: expected array, got map"},
-    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[\"x\"]}", PROTO_EMALFORMED, "sample 0: expected array, got str"},
+    {M_BATCH, "{" HB "agent:1,seq:1,samples:[" S0 "]}", PROTO_EMALFORMED,
+     "agent: expected str, got int"},
+    {M_BATCH, "{" HB "agent:bin(\"a\"),seq:1,samples:[" S0 "]}", PROTO_EMALFORMED,
+     "agent: expected str, got bin"},
+    {M_BATCH, "{" HB "agent:ext(1),seq:1,samples:[" S0 "]}", PROTO_EMALFORMED,
+     "agent: expected str, got ext"},
+    {M_BATCH, "{" HB "agent:nil,seq:1,samples:[" S0 "]}", PROTO_EMALFORMED,
+     "agent: expected str, got nil"},
+    {M_BATCH, "{" HB "agent:\"a\",seq:\"1\",samples:[" S0 "]}", PROTO_EMALFORMED,
+     "seq: expected int, got str"},
+    {M_BATCH, "{" HB "agent:\"a\",seq:1.0,samples:[" S0 "]}", PROTO_EMALFORMED,
+     "seq: expected int, got float"},
+    {M_BATCH, "{" HB "agent:\"a\",seq:true,samples:[" S0 "]}", PROTO_EMALFORMED,
+     "seq: expected int, got bool"},
+    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:{}}", PROTO_EMALFORMED,
+     "samples: expected array, got map"},
+    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[\"x\"]}", PROTO_EMALFORMED,
+     "sample 0: expected array, got str"},
     {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[1,\"m\",1.0,0]]}", PROTO_EMALFORMED,
      "sample 0: firm: expected str, got int"},
     {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",bin(\"m\"),1.0,0]]}", PROTO_EMALFORMED,
@@ -1058,8 +1114,8 @@ static const struct reject {
      "sample 0: ts_ms: expected int, got float"},
     {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1.0,\"0\"]]}", PROTO_EMALFORMED,
      "sample 0: ts_ms: expected int, got str"},
-    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[" S0 ",[\"f\",\"m\",1.0,0,2021]]}", PROTO_EMALFORMED,
-     "sample 1: period: expected str, got int"},
+    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[" S0 ",[\"f\",\"m\",1.0,0,2021]]}",
+     PROTO_EMALFORMED, "sample 1: period: expected str, got int"},
     {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1.0,0,false]]}", PROTO_EMALFORMED,
      "sample 0: period: expected str, got bool"},
     {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1.0]]}", PROTO_EMALFORMED,
@@ -1069,73 +1125,99 @@ static const struct reject {
     /* limits */
     {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[" F65 ",\"m\",1.0,0]]}", PROTO_ELIMIT,
      "sample 0: firm: string of 65 bytes exceeds 64"},
-    {M_BATCH, "{" HB "agent:" F65 ",seq:1,samples:[" S0 "]}", PROTO_ELIMIT, "agent: string of 65 bytes exceeds 64"},
+    {M_BATCH, "{" HB "agent:" F65 ",seq:1,samples:[" S0 "]}", PROTO_ELIMIT,
+     "agent: string of 65 bytes exceeds 64"},
     {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:<dd000f4240>}", PROTO_ELIMIT,
      "samples: 1000000 samples exceed the limit 10000"},
-    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:<ddffffffff>}", PROTO_ELIMIT, "4294967295 samples exceed"},
-    {M_BATCH, "{" HB "x:[[[[1]]]],agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_ELIMIT, "nesting deeper than 4"},
-    {M_BATCH, "{" HB "x:{a:{b:{c:{}}}},agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_ELIMIT, "nesting deeper than 4"},
-    {M_BATCH, "{" HB "x:<ddffffffff>}", PROTO_EMALFORMED, "truncated: array of 4294967295 elements"},
+    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:<ddffffffff>}", PROTO_ELIMIT,
+     "4294967295 samples exceed"},
+    {M_BATCH, "{" HB "x:[[[[1]]]],agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_ELIMIT,
+     "nesting deeper than 4"},
+    {M_BATCH, "{" HB "x:{a:{b:{c:{}}}},agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_ELIMIT,
+     "nesting deeper than 4"},
+    {M_BATCH, "{" HB "x:<ddffffffff>}", PROTO_EMALFORMED,
+     "truncated: array of 4294967295 elements"},
     {M_BATCH, "{" HB "x:<dbffffffff00>}", PROTO_EMALFORMED, "truncated: str of 4294967295 bytes"},
     {M_BATCH, "{" HB "x:<c7ff01>}", PROTO_EMALFORMED, "truncated: ext of 255 bytes"},
     /* values */
     {M_BATCH, "{" HB "agent:\"\",seq:1,samples:[" S0 "]}", PROTO_EVALUE, "agent: empty string"},
-    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"\",1.0,0]]}", PROTO_EVALUE, "sample 0: metric: empty string"},
-    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",nan,0]]}", PROTO_EVALUE, "sample 0: value is NaN"},
+    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"\",1.0,0]]}", PROTO_EVALUE,
+     "sample 0: metric: empty string"},
+    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",nan,0]]}", PROTO_EVALUE,
+     "sample 0: value is NaN"},
     {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[" S0 "," S0 ",[\"f\",\"m\",inf,0]]}", PROTO_EVALUE,
      "sample 2: value is +Inf"},
-    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",-inf,0]]}", PROTO_EVALUE, "sample 0: value is -Inf"},
+    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",-inf,0]]}", PROTO_EVALUE,
+     "sample 0: value is -Inf"},
     {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",<ca7fc00000>,0]]}", PROTO_EVALUE,
      "sample 0: value is NaN"},
-    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1e300,0]]}", PROTO_EVALUE, "in magnitude"},
-    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",-1e300,0]]}", PROTO_EVALUE, "in magnitude"},
-    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",u64(18446744073709551615),0]]}", PROTO_EVALUE,
+    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1e300,0]]}", PROTO_EVALUE,
      "in magnitude"},
+    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",-1e300,0]]}", PROTO_EVALUE,
+     "in magnitude"},
+    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",u64(18446744073709551615),0]]}",
+     PROTO_EVALUE, "in magnitude"},
     {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1.0,-1]]}", PROTO_EVALUE,
      "sample 0: ts_ms: -1 outside [0, 7258118400000)"},
-    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1.0,i64(-9223372036854775808)]]}", PROTO_EVALUE,
-     "sample 0: ts_ms: -9223372036854775808 outside"},
+    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1.0,i64(-9223372036854775808)]]}",
+     PROTO_EVALUE, "sample 0: ts_ms: -9223372036854775808 outside"},
     {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1.0,7258118400000]]}", PROTO_EVALUE,
      "sample 0: ts_ms: 7258118400000 outside"},
-    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1.0,18446744073709551615]]}", PROTO_EVALUE,
-     "sample 0: ts_ms: integer 18446744073709551615 out of range"},
+    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1.0,18446744073709551615]]}",
+     PROTO_EVALUE, "sample 0: ts_ms: integer 18446744073709551615 out of range"},
     {M_BATCH, "{" HB "agent:\"a\",seq:0,samples:[" S0 "]}", PROTO_EVALUE, "seq: 0 (must be >= 1)"},
-    {M_BATCH, "{" HB "agent:\"a\",seq:-3,samples:[" S0 "]}", PROTO_EVALUE, "seq: negative integer -3"},
+    {M_BATCH, "{" HB "agent:\"a\",seq:-3,samples:[" S0 "]}", PROTO_EVALUE,
+     "seq: negative integer -3"},
     /* epoch: required, an uint >= 1 */
-    {M_BATCH, "{" HB0 "agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EMALFORMED, "missing key \"epoch\""},
-    {M_BATCH, "{" HB0 "epoch:0,agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EVALUE, "epoch: 0 (must be >= 1)"},
-    {M_BATCH, "{" HB0 "epoch:-3,agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EVALUE, "epoch: negative integer -3"},
-    {M_BATCH, "{" HB0 "epoch:i64(-1),agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EVALUE, "epoch: negative"},
+    {M_BATCH, "{" HB0 "agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EMALFORMED,
+     "missing key \"epoch\""},
+    {M_BATCH, "{" HB0 "epoch:0,agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EVALUE,
+     "epoch: 0 (must be >= 1)"},
+    {M_BATCH, "{" HB0 "epoch:-3,agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EVALUE,
+     "epoch: negative integer -3"},
+    {M_BATCH, "{" HB0 "epoch:i64(-1),agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EVALUE,
+     "epoch: negative"},
     {M_BATCH, "{" HB0 "epoch:\"1\",agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EMALFORMED,
      "epoch: expected int, got str"},
     {M_BATCH, "{" HB0 "epoch:1.0,agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EMALFORMED,
      "epoch: expected int, got float"},
     {M_BATCH, "{" HB0 "epoch:nil,agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EMALFORMED,
      "epoch: expected int, got nil"},
-    {M_BATCH, "{" HB "epoch:2,agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EMALFORMED, "duplicate key \"epoch\""},
+    {M_BATCH, "{" HB "epoch:2,agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_EMALFORMED,
+     "duplicate key \"epoch\""},
     {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1.0,0,\"2021-13\"]]}", PROTO_EVALUE,
      "sample 0: period: \"2021-13\" is not YYYY, YYYY-Qn or YYYY-MM"},
     {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1.0,0,\"2021-Q5\"]]}", PROTO_EVALUE,
      "period: \"2021-Q5\""},
-    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1.0,0,\"1900\"]]}", PROTO_EVALUE, "period: \"1900\""},
-    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1.0,0,\"3000\"]]}", PROTO_EVALUE, "period: \"3000\""},
-    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1.0,0,\"21\"]]}", PROTO_EVALUE, "period: \"21\""},
-    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1.0,0,\"\"]]}", PROTO_EVALUE, "period: \"\""},
-    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1.0,0,\"2021\\x00\\xff\"]]}", PROTO_EVALUE,
-     "period: (6 bytes)"},
+    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1.0,0,\"1900\"]]}", PROTO_EVALUE,
+     "period: \"1900\""},
+    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1.0,0,\"3000\"]]}", PROTO_EVALUE,
+     "period: \"3000\""},
+    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1.0,0,\"21\"]]}", PROTO_EVALUE,
+     "period: \"21\""},
+    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1.0,0,\"\"]]}", PROTO_EVALUE,
+     "period: \"\""},
+    {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"m\",1.0,0,\"2021\\x00\\xff\"]]}",
+     PROTO_EVALUE, "period: (6 bytes)"},
     /* UTF-8 */
-    {M_BATCH, "{" HB "agent:\"a\\xff\",seq:1,samples:[" S0 "]}", PROTO_EVALUE, "agent: invalid UTF-8 at byte 1"},
+    {M_BATCH, "{" HB "agent:\"a\\xff\",seq:1,samples:[" S0 "]}", PROTO_EVALUE,
+     "agent: invalid UTF-8 at byte 1"},
     {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"\\xc0\\xaf\",\"m\",1.0,0]]}", PROTO_EVALUE,
      "sample 0: firm: invalid UTF-8 at byte 0"},
     {M_BATCH, "{" HB "agent:\"a\",seq:1,samples:[[\"f\",\"\\xed\\xa0\\x80\",1.0,0]]}", PROTO_EVALUE,
      "metric: invalid UTF-8"},
-    {M_BATCH, "{" HB "agent:\"\\xe5\\x8c\",seq:1,samples:[" S0 "]}", PROTO_EVALUE, "agent: invalid UTF-8"},
-    {M_BATCH, "{" HB "agent:\"\\xf4\\x90\\x80\\x80\",seq:1,samples:[" S0 "]}", PROTO_EVALUE, "invalid UTF-8"},
-    {M_BATCH, "{" HB "agent:\"a\\x00b\",seq:1,samples:[" S0 "]}", PROTO_EVALUE, "agent: NUL at byte 1"},
+    {M_BATCH, "{" HB "agent:\"\\xe5\\x8c\",seq:1,samples:[" S0 "]}", PROTO_EVALUE,
+     "agent: invalid UTF-8"},
+    {M_BATCH, "{" HB "agent:\"\\xf4\\x90\\x80\\x80\",seq:1,samples:[" S0 "]}", PROTO_EVALUE,
+     "invalid UTF-8"},
+    {M_BATCH, "{" HB "agent:\"a\\x00b\",seq:1,samples:[" S0 "]}", PROTO_EVALUE,
+     "agent: NUL at byte 1"},
 
     /* ack */
-    {M_ACK, "{" HA "seq:1,status:\"ok\",accepted:1,max_version:1}", PROTO_EMALFORMED, "missing key \"reason\""},
-    {M_ACK, "{" HA "status:\"ok\",accepted:1,max_version:1,reason:\"\"}", PROTO_EMALFORMED, "missing key \"seq\""},
+    {M_ACK, "{" HA "seq:1,status:\"ok\",accepted:1,max_version:1}", PROTO_EMALFORMED,
+     "missing key \"reason\""},
+    {M_ACK, "{" HA "status:\"ok\",accepted:1,max_version:1,reason:\"\"}", PROTO_EMALFORMED,
+     "missing key \"seq\""},
     {M_ACK, "{" HA "seq:1,status:\"fine\",accepted:1,max_version:1,reason:\"\"}", PROTO_EVALUE,
      "status: unknown status \"fine\""},
     {M_ACK, "{" HA "seq:1,status:1,accepted:1,max_version:1,reason:\"\"}", PROTO_EMALFORMED,
@@ -1146,17 +1228,22 @@ static const struct reject {
      "accepted: 10001 exceeds 10000"},
     {M_ACK, "{" HA "seq:-1," ACK_REST "}", PROTO_EVALUE, "seq: negative"},
     {M_ACK, "{" HA0 "seq:1," ACK_REST "}", PROTO_EMALFORMED, "missing key \"expected\""},
-    {M_ACK, "{" HA0 "seq:1,expected:-1," ACK_REST "}", PROTO_EVALUE, "expected: negative integer -1"},
-    {M_ACK, "{" HA0 "seq:1,expected:\"2\"," ACK_REST "}", PROTO_EMALFORMED, "expected: expected int, got str"},
-    {M_ACK, "{" HA "seq:1,expected:2," ACK_REST "}", PROTO_EMALFORMED, "duplicate key \"expected\""},
+    {M_ACK, "{" HA0 "seq:1,expected:-1," ACK_REST "}", PROTO_EVALUE,
+     "expected: negative integer -1"},
+    {M_ACK, "{" HA0 "seq:1,expected:\"2\"," ACK_REST "}", PROTO_EMALFORMED,
+     "expected: expected int, got str"},
+    {M_ACK, "{" HA "seq:1,expected:2," ACK_REST "}", PROTO_EMALFORMED,
+     "duplicate key \"expected\""},
     {M_ACK, "{" HA "seq:1,seq:1," ACK_REST "}", PROTO_EMALFORMED, "duplicate key \"seq\""},
-    {M_ACK, "{v:2,type:\"batch\",seq:1," ACK_REST "}", PROTO_ETYPE, "unexpected type \"batch\" (want \"ack\")"},
+    {M_ACK, "{v:2,type:\"batch\",seq:1," ACK_REST "}", PROTO_ETYPE,
+     "unexpected type \"batch\" (want \"ack\")"},
     {M_ACK, "{v:3,type:\"ack\"}", PROTO_EVERSION, "unsupported version 3"},
 
     /* alert */
     {M_ALERT, "{" HL "id:\"i\"," ALERT_REST "}", PROTO_OK, ""},
     {M_ALERT, "{" HL ALERT_REST "}", PROTO_EMALFORMED, "missing key \"id\""},
-    {M_ALERT, "{" HL "id:\"i\",severity:\"fatal\",rule:\"r\"}", PROTO_EVALUE, "severity: unknown severity \"fatal\""},
+    {M_ALERT, "{" HL "id:\"i\",severity:\"fatal\",rule:\"r\"}", PROTO_EVALUE,
+     "severity: unknown severity \"fatal\""},
     {M_ALERT, "{" HL "id:\"i\",state:\"gone\"}", PROTO_EVALUE, "state: unknown state \"gone\""},
     {M_ALERT, "{" HL "id:\"i\",chain:\"\"}", PROTO_EVALUE, "chain: empty string"},
     {M_ALERT, "{" HL "id:\"i\",firm:1}", PROTO_EMALFORMED, "firm: expected str, got int"},
@@ -1171,11 +1258,14 @@ static const struct reject {
     {M_CTL, "{" HC "args:{}}", PROTO_EMALFORMED, "missing key \"cmd\""},
     {M_CTL, "{" HC "cmd:\"\"}", PROTO_EVALUE, "cmd: empty string"},
     {M_CTL, "{" HC "cmd:\"x\",args:[]}", PROTO_EMALFORMED, "args: expected map, got array"},
-    {M_CTL, "{" HC "cmd:\"x\",args:{a:1.5}}", PROTO_EMALFORMED, "args: \"a\": expected int, str or nil, got float"},
+    {M_CTL, "{" HC "cmd:\"x\",args:{a:1.5}}", PROTO_EMALFORMED,
+     "args: \"a\": expected int, str or nil, got float"},
     {M_CTL, "{" HC "cmd:\"x\",args:{a:[1]}}", PROTO_EMALFORMED, "got array"},
-    {M_CTL, "{" HC "cmd:\"x\",args:{a:1,a:2}}", PROTO_EMALFORMED, "args: \"a\": duplicate argument"},
+    {M_CTL, "{" HC "cmd:\"x\",args:{a:1,a:2}}", PROTO_EMALFORMED,
+     "args: \"a\": duplicate argument"},
     {M_CTL, "{" HC "cmd:\"x\",args:{a:18446744073709551615}}", PROTO_EVALUE, "out of range"},
-    {M_CTL, "{" HC "cmd:\"x\",args:{" F65 ":1}}", PROTO_ELIMIT, "args: string of 65 bytes exceeds 64"},
+    {M_CTL, "{" HC "cmd:\"x\",args:{" F65 ":1}}", PROTO_ELIMIT,
+     "args: string of 65 bytes exceeds 64"},
     {M_CTL,
      "{" HC "cmd:\"x\",args:{a:1,b:1,c:1,d:1,e:1,f:1,g:1,h:1,i:1,j:1,k:1,l:1,m:1,n:1,o:1,p:1,q:1}}",
      PROTO_ELIMIT, "args: 17 arguments exceed 16"},
@@ -1191,14 +1281,10 @@ static int decode_any(int msg_type, const void *buf, size_t len, char *err)
 
     err[0] = '\0';
     switch (msg_type) {
-    case M_BATCH:
-        return decode_batch(buf, len, &b, err);
-    case M_ACK:
-        return proto_ack_decode(buf, len, &a, err, PROTO_ERRLEN);
-    case M_ALERT:
-        return proto_alert_decode(buf, len, &al, err, PROTO_ERRLEN);
-    default:
-        return proto_ctl_request_decode(buf, len, &r, err, PROTO_ERRLEN);
+    case M_BATCH: return decode_batch(buf, len, &b, err);
+    case M_ACK: return proto_ack_decode(buf, len, &a, err, PROTO_ERRLEN);
+    case M_ALERT: return proto_alert_decode(buf, len, &al, err, PROTO_ERRLEN);
+    default: return proto_ctl_request_decode(buf, len, &r, err, PROTO_ERRLEN);
     }
 }
 
@@ -1218,7 +1304,8 @@ START_TEST(test_reject)
     } else {
         /* strstr(err, "") would pass whatever the reason: every refusal names one */
         ck_assert_msg(t->why[0] != '\0', "%s: the table names no reason", t->msg);
-        ck_assert_msg(strstr(err, t->why) != NULL, "%s: reason \"%s\" lacks \"%s\"", t->msg, err, t->why);
+        ck_assert_msg(strstr(err, t->why) != NULL, "%s: reason \"%s\" lacks \"%s\"", t->msg, err,
+                      t->why);
     }
     msgpack_sbuffer_destroy(&sb);
 }
@@ -1336,7 +1423,8 @@ START_TEST(test_reject_huge_strings)
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 
     /* a 1 MiB agent id */
-    mps(&sb, "<86> \"v\" 2 \"type\" \"batch\" \"seq\" 1 \"epoch\" 1 \"samples\" [" S0 "] \"agent\"");
+    mps(&sb,
+        "<86> \"v\" 2 \"type\" \"batch\" \"seq\" 1 \"epoch\" 1 \"samples\" [" S0 "] \"agent\"");
     msgpack_pack_str(&pk, big);
     msgpack_pack_str_body(&pk, s, big);
     ck_assert_int_eq(decode_batch(sb.data, sb.size, &b, err), PROTO_ELIMIT);
@@ -1344,7 +1432,9 @@ START_TEST(test_reject_huge_strings)
 
     /* a 1 MiB value under an unknown key is skipped (the frame is under PROTO_MAX_MSG_SIZE) */
     msgpack_sbuffer_clear(&sb);
-    mps(&sb, "<87> \"v\" 2 \"type\" \"batch\" \"agent\" \"a\" \"seq\" 1 \"epoch\" 1 \"samples\" [" S0 "] \"junk\"");
+    mps(&sb,
+        "<87> \"v\" 2 \"type\" \"batch\" \"agent\" \"a\" \"seq\" 1 \"epoch\" 1 \"samples\" [" S0
+        "] \"junk\"");
     msgpack_pack_str(&pk, big);
     msgpack_pack_str_body(&pk, s, big);
     ck_assert_int_eq(decode_batch(sb.data, sb.size, &b, err), PROTO_OK);
@@ -1378,7 +1468,8 @@ START_TEST(test_reject_deep_nesting)
     size_t n = 0;
     int i;
 
-    n += (size_t)snprintf(spec + n, sizeof(spec) - n, "{" HB "agent:\"a\",seq:1,samples:[" S0 "],deep:");
+    n += (size_t)snprintf(spec + n, sizeof(spec) - n,
+                          "{" HB "agent:\"a\",seq:1,samples:[" S0 "],deep:");
     for (i = 0; i < 100; i++)
         spec[n++] = '[';
     for (i = 0; i < 100; i++)
@@ -1410,7 +1501,7 @@ START_TEST(test_seq_kept_on_failure)
     msgpack_sbuffer_clear(&sb);
     mp(&sb, "{" HB "agent:\"a\",samples:[[\"f\",\"m\",nan,0]],seq:77}");
     ck_assert_int_eq(decode_batch(sb.data, sb.size, &b, err), PROTO_EVALUE);
-    ck_assert_uint_eq(b.seq, 0); /* not reached */
+    ck_assert_uint_eq(b.seq, 0);   /* not reached */
     ck_assert_uint_eq(b.epoch, 1); /* reached */
     assert_str_is(b.agent, "a");
 
@@ -1511,13 +1602,16 @@ END_TEST
 
 START_TEST(test_ack_expected_round_trip)
 {
-    static const uint64_t values[] = {0, 1, 127, 128, 65536, UINT32_MAX, (uint64_t)UINT32_MAX + 1, UINT64_MAX};
+    static const uint64_t values[] = {
+        0, 1, 127, 128, 65536, UINT32_MAX, (uint64_t)UINT32_MAX + 1, UINT64_MAX};
     msgpack_sbuffer sb;
     char err[PROTO_ERRLEN];
 
     msgpack_sbuffer_init(&sb);
     for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
-        proto_ack_t a = {7, values[i], PROTO_STATUS_OUT_OF_ORDER, PROTO_VERSION, 0, proto_str("gap")}, d;
+        proto_ack_t a = {7, values[i],       PROTO_STATUS_OUT_OF_ORDER, PROTO_VERSION,
+                         0, proto_str("gap")},
+                    d;
 
         msgpack_sbuffer_clear(&sb);
         ck_assert_int_eq(proto_ack_encode(&a, &sb), PROTO_OK);
@@ -1566,9 +1660,9 @@ START_TEST(test_status_next)
         ck_assert_int_eq(status_next[i].status, i);
         ck_assert_str_eq(proto_status_name(status_next[i].status), status_next[i].name);
         ck_assert_int_eq(proto_status_from_name(proto_str(status_next[i].name)), i);
-        ck_assert_msg(proto_status_next(status_next[i].status) == status_next[i].next, "%s: next %d, want %d",
-                      status_next[i].name, (int)proto_status_next(status_next[i].status),
-                      (int)status_next[i].next);
+        ck_assert_msg(proto_status_next(status_next[i].status) == status_next[i].next,
+                      "%s: next %d, want %d", status_next[i].name,
+                      (int)proto_status_next(status_next[i].status), (int)status_next[i].next);
     }
 }
 END_TEST
@@ -1654,13 +1748,13 @@ START_TEST(test_encode_rejects)
     msgpack_sbuffer_write(&sb, "xyz", 3); /* encoders append; a failure leaves this alone */
 
 #define RESET() (s = (proto_sample_t){proto_str("f"), proto_str("m"), 1.0, 0, {0, 0, 0}})
-#define EXPECT(call, code, text)                                    \
-    do {                                                            \
-        err[0] = '\0';                                              \
-        ck_assert_int_eq((call), (code));                           \
-        ck_assert((text)[0] != '\0');                              \
-        ck_assert_msg(strstr(err, (text)), "reason \"%s\"", err);   \
-        ck_assert_uint_eq(sb.size, 3);                              \
+#define EXPECT(call, code, text)                                                                   \
+    do {                                                                                           \
+        err[0] = '\0';                                                                             \
+        ck_assert_int_eq((call), (code));                                                          \
+        ck_assert((text)[0] != '\0');                                                              \
+        ck_assert_msg(strstr(err, (text)), "reason \"%s\"", err);                                  \
+        ck_assert_uint_eq(sb.size, 3);                                                             \
     } while (0)
 
     RESET();
@@ -1674,16 +1768,20 @@ START_TEST(test_encode_rejects)
     EXPECT(proto_batch_encode(&b, &sb, err, sizeof(err)), PROTO_EVALUE, "in magnitude");
     RESET();
     s.firm = proto_str(id65);
-    EXPECT(proto_batch_encode(&b, &sb, err, sizeof(err)), PROTO_ELIMIT, "sample 0: firm: string of 65 bytes");
+    EXPECT(proto_batch_encode(&b, &sb, err, sizeof(err)), PROTO_ELIMIT,
+           "sample 0: firm: string of 65 bytes");
     RESET();
     s.metric = proto_str("\xff");
-    EXPECT(proto_batch_encode(&b, &sb, err, sizeof(err)), PROTO_EVALUE, "sample 0: metric: invalid UTF-8");
+    EXPECT(proto_batch_encode(&b, &sb, err, sizeof(err)), PROTO_EVALUE,
+           "sample 0: metric: invalid UTF-8");
     RESET();
     s.ts_ms = -1;
-    EXPECT(proto_batch_encode(&b, &sb, err, sizeof(err)), PROTO_EVALUE, "sample 0: ts_ms: -1 outside");
+    EXPECT(proto_batch_encode(&b, &sb, err, sizeof(err)), PROTO_EVALUE,
+           "sample 0: ts_ms: -1 outside");
     RESET();
     s.period = (proto_period_t){2021, PROTO_PERIOD_MONTH, 13};
-    EXPECT(proto_batch_encode(&b, &sb, err, sizeof(err)), PROTO_EVALUE, "sample 0: period: invalid period");
+    EXPECT(proto_batch_encode(&b, &sb, err, sizeof(err)), PROTO_EVALUE,
+           "sample 0: period: invalid period");
     RESET();
     s.period = (proto_period_t){2021, 9, 1};
     EXPECT(proto_batch_encode(&b, &sb, err, sizeof(err)), PROTO_EVALUE, "period");
@@ -1698,7 +1796,8 @@ START_TEST(test_encode_rejects)
     EXPECT(proto_batch_encode(&b, &sb, err, sizeof(err)), PROTO_EVALUE, "epoch: 0 (must be >= 1)");
     b.epoch = 1;
     b.samples = NULL; /* samples with no storage */
-    EXPECT(proto_batch_encode(&b, &sb, err, sizeof(err)), PROTO_EVALUE, "samples: NULL with 1 samples");
+    EXPECT(proto_batch_encode(&b, &sb, err, sizeof(err)), PROTO_EVALUE,
+           "samples: NULL with 1 samples");
     b.samples = &s;
     b.nsamples = PROTO_MAX_SAMPLES + 1;
     EXPECT(proto_batch_encode(&b, &sb, err, sizeof(err)), PROTO_ELIMIT, "exceed the limit");
@@ -1707,7 +1806,8 @@ START_TEST(test_encode_rejects)
         proto_alert_t a = vec_alert();
 
         a.severity = PROTO_SEV_COUNT;
-        EXPECT(proto_alert_encode(&a, &sb, err, sizeof(err)), PROTO_EVALUE, "severity: unknown severity 3");
+        EXPECT(proto_alert_encode(&a, &sb, err, sizeof(err)), PROTO_EVALUE,
+               "severity: unknown severity 3");
         a = vec_alert();
         a.seq = 0;
         EXPECT(proto_alert_encode(&a, &sb, err, sizeof(err)), PROTO_EVALUE, "seq: 0");
@@ -1716,17 +1816,18 @@ START_TEST(test_encode_rejects)
         EXPECT(proto_alert_encode(&a, &sb, err, sizeof(err)), PROTO_EVALUE, "observed: is NaN");
         a = vec_alert();
         a.cluster = proto_str("");
-        EXPECT(proto_alert_encode(&a, &sb, err, sizeof(err)), PROTO_EVALUE, "cluster: empty string");
+        EXPECT(proto_alert_encode(&a, &sb, err, sizeof(err)), PROTO_EVALUE,
+               "cluster: empty string");
     }
     /* The ack, ctl reply and ctl request encoders take no reason buffer:
      * each refusal below asserts its code, that the output is untouched,
      * that the one field changed is the cause (put it back: PROTO_OK), and
      * that the decoder refuses the same value on the wire for the reason
      * named. */
-#define EXPECT_RC(call, code)                 \
-    do {                                      \
-        ck_assert_int_eq((call), (code));     \
-        ck_assert_uint_eq(sb.size, 3);        \
+#define EXPECT_RC(call, code)                                                                      \
+    do {                                                                                           \
+        ck_assert_int_eq((call), (code));                                                          \
+        ck_assert_uint_eq(sb.size, 3);                                                             \
     } while (0)
     {
         proto_ack_t a = {1, 0, PROTO_STATUS_COUNT, 2, 0, proto_str("")};
@@ -1753,7 +1854,8 @@ START_TEST(test_encode_rejects)
         longtext[PROTO_MAX_TEXT_LEN + 1] = '\0';
         a.reason = proto_str(longtext);
         EXPECT_RC(proto_ack_encode(&a, &sb), PROTO_ELIMIT);
-        ck_assert_int_eq(decode_raw_ack("ok", 0, longtext, PROTO_MAX_TEXT_LEN + 1, err), PROTO_ELIMIT);
+        ck_assert_int_eq(decode_raw_ack("ok", 0, longtext, PROTO_MAX_TEXT_LEN + 1, err),
+                         PROTO_ELIMIT);
         ck_assert_str_eq(err, "reason: string of 1025 bytes exceeds 1024");
         longtext[PROTO_MAX_TEXT_LEN] = '\0';
         a.reason = proto_str(longtext);
@@ -1766,7 +1868,8 @@ START_TEST(test_encode_rejects)
             longtext[PROTO_MAX_TEXT_LEN] = 'r';
             msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
             EXPECT_RC(proto_ctl_reply_begin(&pk, false, longtext), PROTO_ELIMIT);
-            ck_assert_int_eq(decode_raw_ctl_reply(longtext, PROTO_MAX_TEXT_LEN + 1, err), PROTO_ELIMIT);
+            ck_assert_int_eq(decode_raw_ctl_reply(longtext, PROTO_MAX_TEXT_LEN + 1, err),
+                             PROTO_ELIMIT);
             ck_assert_str_eq(err, "reason: string of 1025 bytes exceeds 1024");
             EXPECT_RC(proto_ctl_reply_begin(&pk, false, "\xc3"), PROTO_EVALUE);
             ck_assert_int_eq(decode_raw_ctl_reply("\xc3", 1, err), PROTO_EVALUE);
@@ -1785,13 +1888,16 @@ START_TEST(test_encode_rejects)
         for (i = 0; i < PROTO_MAX_CTL_ARGS; i++)
             r.args[i] = (proto_ctl_arg_t){proto_str("k"), PROTO_ARG_NIL, 0, proto_str(NULL)};
         EXPECT_RC(proto_ctl_request_encode(&r, &sb), PROTO_ELIMIT);
-        ck_assert_int_eq(decode_raw_ctl("{" HC "cmd:\"x\",args:{a:1,b:1,c:1,d:1,e:1,f:1,g:1,h:1,i:1,j:1,"
-                                        "k:1,l:1,m:1,n:1,o:1,p:1,q:1}}", err),
+        ck_assert_int_eq(decode_raw_ctl("{" HC
+                                        "cmd:\"x\",args:{a:1,b:1,c:1,d:1,e:1,f:1,g:1,h:1,i:1,j:1,"
+                                        "k:1,l:1,m:1,n:1,o:1,p:1,q:1}}",
+                                        err),
                          PROTO_ELIMIT);
         ck_assert_str_eq(err, "args: 17 arguments exceed 16");
         r.nargs = 2; /* two "k" */
         EXPECT_RC(proto_ctl_request_encode(&r, &sb), PROTO_EMALFORMED);
-        ck_assert_int_eq(decode_raw_ctl("{" HC "cmd:\"x\",args:{k:nil,k:nil}}", err), PROTO_EMALFORMED);
+        ck_assert_int_eq(decode_raw_ctl("{" HC "cmd:\"x\",args:{k:nil,k:nil}}", err),
+                         PROTO_EMALFORMED);
         ck_assert_str_eq(err, "args: \"k\": duplicate argument");
         r.args[1].key = proto_str("k2");
         ck_assert_int_eq(proto_ctl_request_encode(&r, &sb), PROTO_OK);

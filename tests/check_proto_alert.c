@@ -36,8 +36,8 @@ START_TEST(test_round_trip_optional_fields)
     a.count = 7;
     a.ndetails = 2;
     a.details[0] = (proto_detail_t){.key = proto_str("growth_pct"), .num = 8.8};
-    a.details[1] = (proto_detail_t){.key = proto_str("coverage"), .is_str = true,
-                                    .str = proto_str("45 of 46 firms")};
+    a.details[1] = (proto_detail_t){
+        .key = proto_str("coverage"), .is_str = true, .str = proto_str("45 of 46 firms")};
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     char err[PROTO_ERRLEN];
@@ -75,8 +75,10 @@ END_TEST
 static const struct {
     const char *name;
     int state;
-} states[] = {{"firing", PROTO_ALERT_FIRING}, {"resolved", PROTO_ALERT_RESOLVED},
-              {"revised", PROTO_ALERT_REVISED}, {"flapping", PROTO_ALERT_FLAPPING}};
+} states[] = {{"firing", PROTO_ALERT_FIRING},
+              {"resolved", PROTO_ALERT_RESOLVED},
+              {"revised", PROTO_ALERT_REVISED},
+              {"flapping", PROTO_ALERT_FLAPPING}};
 
 START_TEST(test_state_names)
 {

@@ -180,8 +180,8 @@ START_TEST(test_find_bounded)
 
     ck_assert_int_eq(registry_find(reg, wire, 6), firm_by_id(reg, "ee-001")->line - 2);
     ck_assert_int_eq(registry_find(reg, wire + 6, 6), firm_by_id(reg, "ne-046")->line - 2);
-    ck_assert_int_eq(registry_find(reg, wire, 5), -1);  /* "ee-00": a prefix */
-    ck_assert_int_eq(registry_find(reg, wire, 7), -1);  /* "ee-001n" */
+    ck_assert_int_eq(registry_find(reg, wire, 5), -1); /* "ee-00": a prefix */
+    ck_assert_int_eq(registry_find(reg, wire, 7), -1); /* "ee-001n" */
     ck_assert_int_eq(registry_find(reg, wire, 0), -1);
     ck_assert_int_eq(registry_find(reg, "ee-999", 6), -1);
     ck_assert_int_eq(registry_find(reg, "EE-001", 6), -1); /* ids are case-sensitive */
@@ -349,7 +349,8 @@ END_TEST
 /* A spreadsheet's BOM and CRLF line ends; a blank line; no final newline. */
 START_TEST(test_bom_crlf)
 {
-    registry_t *reg = load_text_ok("\xef\xbb\xbf" "id,name,cluster,chain,tier,designations\r\n"
+    registry_t *reg = load_text_ok("\xef\xbb\xbf"
+                                   "id,name,cluster,chain,tier,designations\r\n"
                                    "a,Firm A,energy-env,,member,\r\n"
                                    "\r\n"
                                    "b,Firm B,new-energy,solar-pv,leading,x");
@@ -388,7 +389,8 @@ static const struct {
     {"blank lines only", "\n\n", 0, ":1: header: the file is empty"},
     {"missing required column", "id,name,chain,tier\n", 0,
      ":1: header: required column 'cluster' is missing"},
-    {"missing tier column", "id,name,cluster\n", 0, ":1: header: required column 'tier' is missing"},
+    {"missing tier column", "id,name,cluster\n", 0,
+     ":1: header: required column 'tier' is missing"},
     {"unknown column", "id,name,cluster,chain,tier,region\n", 0,
      ":1: header: unknown column 'region' (expected id, name, cluster, chain, tier, designations, "
      "status, key)"},
@@ -397,22 +399,27 @@ static const struct {
      ":2: status: firm 'a': 'retired' is not active or inactive"},
     {"status is case-sensitive", "id,name,cluster,tier,status\na,A,energy-env,member,Active\n", 0,
      ":2: status: firm 'a': 'Active' is not active or inactive"},
-    {"BOM, then an unknown column", "\xef\xbb\xbf" "id,nom,cluster,tier\n", 0,
-     ":1: header: unknown column 'nom'"},
-    {"duplicate id", HEADER "a,A,energy-env,,member,\nb,B,energy-env,,member,\na,C,new-energy,,member,\n", 0,
+    {"BOM, then an unknown column",
+     "\xef\xbb\xbf"
+     "id,nom,cluster,tier\n",
+     0, ":1: header: unknown column 'nom'"},
+    {"duplicate id",
+     HEADER "a,A,energy-env,,member,\nb,B,energy-env,,member,\na,C,new-energy,,member,\n", 0,
      ":4: id: firm 'a' is already defined on line 2"},
     {"invalid id", HEADER "a.b,A,energy-env,,member,\n", 0,
      ":2: id: 'a.b': character 2 of the id is not a letter, digit, '_' or '-'"},
     {"empty id", HEADER ",A,energy-env,,member,\n", 0, ":2: id: '': empty id"},
     {"empty name", HEADER "a,,energy-env,,member,\n", 0, ":2: name: firm 'a' has an empty name"},
-    {"unknown cluster", HEADER "a,A,moon-base,,member,\n", 0, ":2: cluster: firm 'a': unknown cluster 'moon-base'"},
+    {"unknown cluster", HEADER "a,A,moon-base,,member,\n", 0,
+     ":2: cluster: firm 'a': unknown cluster 'moon-base'"},
     {"chain of another cluster", HEADER "a,A,energy-env,solar-pv,leading,\n", 0,
      ":2: chain: firm 'a': cluster 'energy-env' has no chain 'solar-pv'"},
     {"bad tier", HEADER "a,A,energy-env,,gold,\n", 0,
      ":2: tier: firm 'a': 'gold' is not leading, backbone, potential or member"},
     {"too few fields", HEADER "a,A,energy-env,,member,\nb,B,energy-env,member\n", 0,
      ":3: record: 4 fields, the header has 6"},
-    {"too many fields", HEADER "a,A,energy-env,,member,,extra\n", 0, ":2: record: 7 fields, the header has 6"},
+    {"too many fields", HEADER "a,A,energy-env,,member,,extra\n", 0,
+     ":2: record: 7 fields, the header has 6"},
     {"invalid UTF-8 name", HEADER "a,Caf\xe9,energy-env,,member,\n", 0,
      ":2: name: firm 'a': name is not valid UTF-8"},
     {"truncated UTF-8 name", HEADER "a,\"\xe6\x94\",energy-env,,member,\n", 0,
@@ -421,23 +428,25 @@ static const struct {
      ":2: name: firm 'a': name is not valid UTF-8"},
     {"invalid UTF-8 designations", HEADER "a,A,energy-env,,member,\xff\n", 0,
      ":2: designations: firm 'a': not valid UTF-8"},
-    {"NUL byte", HEADER "a,A\0B,energy-env,,member,\n", sizeof(HEADER "a,A\0B,energy-env,,member,\n") - 1,
-     ":2: record: field 2 holds a NUL byte"},
+    {"NUL byte", HEADER "a,A\0B,energy-env,,member,\n",
+     sizeof(HEADER "a,A\0B,energy-env,,member,\n") - 1, ":2: record: field 2 holds a NUL byte"},
     {"unterminated quote", HEADER "a,A,energy-env,,member,\nb,\"Open,energy-env,,member,\n", 0,
      ":3: csv: error parsing data while strict checking enabled (an unterminated quoted field?)"},
     /* a quote left open in the last field would otherwise swallow the rest of the file */
-    {"unterminated quote in the last field", HEADER "a,A,energy-env,,member,\"x;y\nb,B,energy-env,,member,\n", 0,
+    {"unterminated quote in the last field",
+     HEADER "a,A,energy-env,,member,\"x;y\nb,B,energy-env,,member,\n", 0,
      ":3: csv: error parsing data while strict checking enabled (an unterminated quoted field?)"},
     {"stray quote", HEADER "a,A\"B,energy-env,,member,\n", 0, ":2: csv: "},
-    {"error after a two-line name", HEADER "a,\"Two\nLines\",energy-env,,member,\nb,B,energy-env,,gold,\n", 0,
+    {"error after a two-line name",
+     HEADER "a,\"Two\nLines\",energy-env,,member,\nb,B,energy-env,,gold,\n", 0,
      ":4: tier: firm 'b': 'gold' is not"},
     /* the record starts where its first field does, not where that field ends */
     {"two-line first field", HEADER "a,A,energy-env,,member,\n\"b\nc\",B,energy-env,,member,\n", 0,
      ":3: id: 'b\nc': character 2 of the id"},
     {"error after a blank line", HEADER "a,A,energy-env,,member,\n\nb,B,energy-env,,gold,\n", 0,
      ":4: tier: firm 'b'"},
-    {"error after a BOM", "\xef\xbb\xbf" HEADER "a,A,energy-env,,member,\nb,B,energy-env,,gold,\n", 0,
-     ":3: tier: firm 'b'"},
+    {"error after a BOM", "\xef\xbb\xbf" HEADER "a,A,energy-env,,member,\nb,B,energy-env,,gold,\n",
+     0, ":3: tier: firm 'b'"},
 };
 
 START_TEST(test_bad_registry)
@@ -450,8 +459,7 @@ START_TEST(test_bad_registry)
                   bad[_i].name);
     ck_assert_ptr_null(reg);
     ck_assert_msg(strncmp(err, want, strlen(want)) == 0,
-                  "%s:\n got      \"%s\"\n expected \"%s...\"",
-                  bad[_i].name, err, want);
+                  "%s:\n got      \"%s\"\n expected \"%s...\"", bad[_i].name, err, want);
 }
 END_TEST
 

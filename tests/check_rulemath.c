@@ -79,13 +79,14 @@ static const struct {
     double ytd, base;
     int n;
 } part[] = {
-    {"auto, both years monthly: seasonal", ALL, ALL, 120, true, 6, PRORATE_AUTO, true, true, 66, 60, 6},
+    {"auto, both years monthly: seasonal", ALL, ALL, 120, true, 6, PRORATE_AUTO, true, true, 66, 60,
+     6},
     {"auto, a month missing this year: not in the base either", 0x3bu, ALL, 120, true, 6,
      PRORATE_AUTO, true, true, 55, 50, 5},
     {"auto, a month missing last year: not in ytd either", ALL, 0x3eu, 120, true, 6, PRORATE_AUTO,
      true, true, 55, 50, 5},
-    {"auto, last year only as a total: linear", ALL, 0, 120, true, 6, PRORATE_AUTO, true, false,
-     66, 60, 6},
+    {"auto, last year only as a total: linear", ALL, 0, 120, true, 6, PRORATE_AUTO, true, false, 66,
+     60, 6},
     {"auto, last year's total incomplete: not compared", ALL, 0, 60, false, 6, PRORATE_AUTO, false,
      false, 0, 0, 0},
     {"auto, nothing this year", 0, ALL, 120, true, 6, PRORATE_AUTO, false, false, 0, 0, 0},
@@ -102,7 +103,8 @@ static const struct {
      100, 10},
     {"linear, incomplete last year: not compared", ALL, ALL, 120, false, 6, PRORATE_LINEAR, false,
      false, 0, 0, 0},
-    {"months above 12 are clamped", ALL, ALL, 120, true, 14, PRORATE_AUTO, true, true, 132, 120, 12},
+    {"months above 12 are clamped", ALL, ALL, 120, true, 14, PRORATE_AUTO, true, true, 132, 120,
+     12},
 };
 
 START_TEST(test_growth_part)
@@ -163,7 +165,7 @@ static const struct {
     {0, 100, -100},
     {100, 100, 0},
     {300, 100, 200},
-    {100, 0, NAN},  /* no base */
+    {100, 0, NAN}, /* no base */
     {0, 0, NAN},
     {-5, 0, NAN},
     /* a negative previous value (a loss): the change is against its size */
@@ -206,8 +208,14 @@ static const struct {
     {"floor below the MAD is ignored", {1, 2, 3, 4, 100}, 5, 5, 10, 0.6745 * 2, 3, 1},
     {"floor on a negative median", {-100, -100, -100}, 3, -90, 5, 0.6745 * 10 / 5, -100, 5},
     /* MAD 0 and no floor: the mean absolute deviation (0.4) stands in, scaled */
-    {"MAD 0, mean abs dev", {100, 100, 100, 101, 99}, 5, 110, 0,
-     0.6745 * 10 / (0.4 * MAD_OVER_MEAN), 100, 0},
+    {"MAD 0, mean abs dev",
+     {100, 100, 100, 101, 99},
+     5,
+     110,
+     0,
+     0.6745 * 10 / (0.4 * MAD_OVER_MEAN),
+     100,
+     0},
     /* all equal: no spread at all */
     {"all equal, at the value", {5, 5, 5, 5}, 4, 5, 0, 0, 5, 0},
     {"all equal, above", {5, 5, 5, 5}, 4, 6, 0, 1e9, 5, 0},
@@ -224,7 +232,8 @@ START_TEST(test_robust_z)
     double hist[8], med = -1, mad = -1;
 
     memcpy(hist, robust[_i].hist, sizeof hist);
-    double z = rulemath_robust_z(hist, robust[_i].n, robust[_i].x, robust[_i].min_spread, &med, &mad);
+    double z =
+        rulemath_robust_z(hist, robust[_i].n, robust[_i].x, robust[_i].min_spread, &med, &mad);
     assert_num(robust[_i].name, "z", z, robust[_i].z);
     assert_num(robust[_i].name, "median", med, robust[_i].median);
     assert_num(robust[_i].name, "mad", mad, robust[_i].mad);

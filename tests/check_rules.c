@@ -33,13 +33,13 @@
 #define REV 0 /* metric indexes, in the order of BASE_CONF */
 #define COD 1
 
-#define BASE_CONF                                                                    \
-    "[daemon]\nregistry = unused.csv\ntimezone = Asia/Shanghai\n"                    \
-    "above_scale_line = 20000000\n"                                                  \
-    "[metric revenue]\nkind = period\nunit = yuan\n"                                 \
-    "[metric cod]\nkind = reading\nunit = mg/L\n"                                    \
-    "[cluster energy-env]\nchains = water-pollution-control, green-building-materials\n" \
-    "[cluster new-energy]\nchains = solar-pv, energy-storage\n"                      \
+#define BASE_CONF                                                                                  \
+    "[daemon]\nregistry = unused.csv\ntimezone = Asia/Shanghai\n"                                  \
+    "above_scale_line = 20000000\n"                                                                \
+    "[metric revenue]\nkind = period\nunit = yuan\n"                                               \
+    "[metric cod]\nkind = reading\nunit = mg/L\n"                                                  \
+    "[cluster energy-env]\nchains = water-pollution-control, green-building-materials\n"           \
+    "[cluster new-energy]\nchains = solar-pv, energy-storage\n"                                    \
     "[alerting]\ngroup_max = 1000\n"
 
 static const char registry_csv[] =
@@ -290,8 +290,8 @@ static void assert_near_at(int line, double x, double want)
 
 /* ---- threshold ------------------------------------------------------------------------ */
 
-#define COD_LIMIT                                                                        \
-    "[rule cod-limit]\ntype = threshold\nmetric = cod\ncluster = energy-env\n"           \
+#define COD_LIMIT                                                                                  \
+    "[rule cod-limit]\ntype = threshold\nmetric = cod\ncluster = energy-env\n"                     \
     "chain = water-pollution-control\nabove = 50\nclear = 40\nfor_samples = 2\n"
 
 START_TEST(test_threshold_for_samples)
@@ -406,11 +406,11 @@ END_TEST
 
 /* ---- growth ----------------------------------------------------------------------------- */
 
-#define NE_GROWTH                                                                        \
-    "[rule ne-growth]\ntype = growth\nmetric = revenue\ncluster = new-energy\nyear = 2022\n" \
+#define NE_GROWTH                                                                                  \
+    "[rule ne-growth]\ntype = growth\nmetric = revenue\ncluster = new-energy\nyear = 2022\n"       \
     "target = 15\ntolerance = 2\nquorum = 80\nprorate = seasonal\n"
-#define NE_LINEAR                                                                        \
-    "[rule ne-linear]\ntype = growth\nmetric = revenue\ncluster = new-energy\nyear = 2022\n" \
+#define NE_LINEAR                                                                                  \
+    "[rule ne-linear]\ntype = growth\nmetric = revenue\ncluster = new-energy\nyear = 2022\n"       \
     "target = 15\nprorate = linear\n"
 
 static const char *const ne_firms[] = {"pv-1", "pv-2", "pv-3", "pv-4", "pv-5"};
@@ -452,7 +452,7 @@ START_TEST(test_growth_fires)
     ck_assert_str_eq(str(a, "prorate"), "seasonal");
     ck_assert_str_eq(str(a, "months"), "2022-01..2022-06");
     ck_assert_str_eq(str(a, "coverage"), "5 of 5 firms"); /* pv-x is inactive */
-    ck_assert(!has_detail(a, "drag"));                     /* nobody shrank */
+    ck_assert(!has_detail(a, "drag"));                    /* nobody shrank */
     ck_assert_str_eq(a->summary,
                      "new-energy revenue 2022-01..06 like for like (5 of 5 firms, seasonal): +8.0% "
                      "year on year vs target +15.0% (gap -7.0 pp; 5 of 5 firms reported 2022-06); "
@@ -544,13 +544,17 @@ static const struct {
     double moved_pct; /* how far one early November may move the figure, in points */
 } early[] = {
     {"[rule g]\ntype = growth\nmetric = revenue\ncluster = new-energy\ntarget = 15\n"
-     "year = 2022\n", 0},                                           /* the defaults */
+     "year = 2022\n",
+     0}, /* the defaults */
     {"[rule g]\ntype = growth\nmetric = revenue\ncluster = new-energy\ntarget = 15\n"
-     "year = 2022\nprorate = linear\n", 0},
+     "year = 2022\nprorate = linear\n",
+     0},
     {"[rule g]\ntype = growth\nmetric = revenue\ncluster = new-energy\ntarget = 15\n"
-     "year = 2022\nquorum = 0\nprorate = linear\n", 0.5},
+     "year = 2022\nquorum = 0\nprorate = linear\n",
+     0.5},
     {"[rule g]\ntype = growth\nmetric = revenue\ncluster = new-energy\ntarget = 15\n"
-     "year = 2022\nquorum = 0\n", 0.5},
+     "year = 2022\nquorum = 0\n",
+     0.5},
 };
 
 START_TEST(test_growth_early_firm)
@@ -638,9 +642,9 @@ static const struct {
     {1, 3, 1.125, 12.5, true, true},  /* inside the tolerance? no: 12.5 < 13 */
     {1, 3, 1.135, 13.5, false, true}, /* within tolerance */
     {1, 3, 1.16, 16, false, true},
-    {3, 1, 3, 0, true, false},        /* front-loaded: linear sees +50 % */
+    {3, 1, 3, 0, true, false}, /* front-loaded: linear sees +50 % */
     {3, 1, 3.48, 16, false, false},
-    {2, 2, 2.2, 10, true, true},      /* a flat year: both agree */
+    {2, 2, 2.2, 10, true, true}, /* a flat year: both agree */
     {2, 2, 2.32, 16, false, false},
 };
 
@@ -652,7 +656,8 @@ START_TEST(test_growth_prorate)
     for (int i = 0; i < 5; i++)
         growth_data(ne_firms[i], prorate[_i].h1 * M, prorate[_i].h2 * M, prorate[_i].cur * M, 6);
     run(T0);
-    snprintf(want, sizeof want, "%s%s%s", prorate[_i].seasonal_fires ? "firing ne-growth:new-energy" : "",
+    snprintf(want, sizeof want, "%s%s%s",
+             prorate[_i].seasonal_fires ? "firing ne-growth:new-energy" : "",
              prorate[_i].seasonal_fires && prorate[_i].linear_fires ? "\n" : "",
              prorate[_i].linear_fires ? "firing ne-linear:new-energy" : "");
     expect(want);
@@ -680,8 +685,8 @@ END_TEST
 
 /* ---- change ----------------------------------------------------------------------------- */
 
-#define DROP                                                                             \
-    "[rule drop]\ntype = change\nmetric = revenue\ncluster = energy-env\n"               \
+#define DROP                                                                                       \
+    "[rule drop]\ntype = change\nmetric = revenue\ncluster = energy-env\n"                         \
     "chain = water-pollution-control\ndrop = 50\n"
 
 START_TEST(test_change_previous)
@@ -748,10 +753,10 @@ END_TEST
 
 /* ---- outlier ----------------------------------------------------------------------------- */
 
-#define OUTLIERS                                                                         \
-    "[rule outlier]\ntype = outlier\nmetric = revenue\ncluster = energy-env\nwindow = 6\n" \
-    "min_history = 4\nk = 5\n"                                                           \
-    "[rule outlier-plain]\ntype = outlier\nmetric = revenue\ncluster = energy-env\n"     \
+#define OUTLIERS                                                                                   \
+    "[rule outlier]\ntype = outlier\nmetric = revenue\ncluster = energy-env\nwindow = 6\n"         \
+    "min_history = 4\nk = 5\n"                                                                     \
+    "[rule outlier-plain]\ntype = outlier\nmetric = revenue\ncluster = energy-env\n"               \
     "window = 6\nmin_history = 4\nk = 5\nseasonal = no\n"
 
 /* A steady 10 % a year, with a Spring Festival dip every February. */
@@ -822,7 +827,7 @@ END_TEST
 
 /* ---- silence ------------------------------------------------------------------------------ */
 
-#define REPORT_DATA                                                                      \
+#define REPORT_DATA                                                                                \
     "[rule report]\ntype = silence\ncluster = new-energy\nmetric = revenue\nclock = data\n"
 
 /* pv-1..3 report January-March, pv-5 January-February, pv-4 never; pv-x is
@@ -1003,14 +1008,13 @@ static const struct {
      INT64_C(1660147199000) /* 2022-08-10T23:59:59+08:00 */,
      INT64_C(1660147200000) /* 2022-08-11T00:00:00+08:00 */},
     {"[rule r]\ntype = silence\ncluster = new-energy\nmetric = revenue\ndue_day = 20\n",
-     INT64_C(1661011199000) /* 2022-08-20T23:59:59+08:00 */,
-     INT64_C(1661011200000)},
+     INT64_C(1661011199000) /* 2022-08-20T23:59:59+08:00 */, INT64_C(1661011200000)},
     {"[rule r]\ntype = silence\ncluster = new-energy\nmetric = revenue\ngrace = 2h\n",
      T0 + 2 * HOUR - 1, T0 + 2 * HOUR},
     {"[rule r]\ntype = silence\ncluster = new-energy\nmetric = revenue\nclock = data\n"
-     "grace = 2h\n", T0 + 2 * HOUR - 1, T0 + 2 * HOUR},
-    {"[rule r]\ntype = silence\ncluster = new-energy\nmetric = revenue\ngrace = 0\n",
-     T0 - 1, T0},
+     "grace = 2h\n",
+     T0 + 2 * HOUR - 1, T0 + 2 * HOUR},
+    {"[rule r]\ntype = silence\ncluster = new-energy\nmetric = revenue\ngrace = 0\n", T0 - 1, T0},
 };
 
 START_TEST(test_silence_fresh_start)
@@ -1047,7 +1051,7 @@ START_TEST(test_above_scale)
     start("[rule above-scale]\ntype = above-scale\ncluster = energy-env\n");
     put_year("gb-1", 2020, 18 * M);
     put_year("gb-1", 2021, 22 * M); /* rises above the 20 M line */
-    for (int m = 1; m <= 12; m++) {   /* 30 M both years, by months */
+    for (int m = 1; m <= 12; m++) { /* 30 M both years, by months */
         put("wp-1", 2020, m, 2.5 * M);
         put("wp-1", 2021, m, 2.5 * M);
     }
@@ -1115,8 +1119,10 @@ static const struct {
 
 START_TEST(test_in_scope)
 {
-    config_rule_t r = {.cluster = scope[_i].cluster, .chain = scope[_i].chain, .tier = scope[_i].tier};
-    firm_t f = {.cluster = scope[_i].f_cluster, .chain = scope[_i].f_chain, .tier = scope[_i].f_tier};
+    config_rule_t r = {
+        .cluster = scope[_i].cluster, .chain = scope[_i].chain, .tier = scope[_i].tier};
+    firm_t f = {
+        .cluster = scope[_i].f_cluster, .chain = scope[_i].f_chain, .tier = scope[_i].f_tier};
 
     ck_assert_msg(rules_in_scope(&r, &f) == scope[_i].want, "row %d", _i);
 }
@@ -1169,9 +1175,10 @@ START_TEST(test_deterministic_order)
     order_run(false, first, sizeof first);
     order_run(true, second, sizeof second);
     ck_assert_str_eq(first, second);
-    ck_assert_msg(strncmp(first, "firing drop:wp-1\nfiring drop:wp-2\nfiring drop:wp-3\n"
-                                 "firing above-scale:wp-1\nfiring above-scale:wp-2\n"
-                                 "firing above-scale:wp-3\nfiring above-scale:gb-1\n",
+    ck_assert_msg(strncmp(first,
+                          "firing drop:wp-1\nfiring drop:wp-2\nfiring drop:wp-3\n"
+                          "firing above-scale:wp-1\nfiring above-scale:wp-2\n"
+                          "firing above-scale:wp-3\nfiring above-scale:gb-1\n",
                           strlen("firing drop:wp-1\nfiring drop:wp-2\nfiring drop:wp-3\n"
                                  "firing above-scale:wp-1\nfiring above-scale:wp-2\n"
                                  "firing above-scale:wp-3\nfiring above-scale:gb-1\n")) == 0,

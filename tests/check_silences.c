@@ -36,11 +36,11 @@ static void teardown(void)
 static void add_fixture(void)
 {
     /* 1: one firm, 2 h */
-    ck_assert_uint_eq(silences_add(&s, "cod-limit", "energy-env", "wp-1", T0, T0 + 2 * HOUR,
-                                   "sensor swap"), 1);
+    ck_assert_uint_eq(
+        silences_add(&s, "cod-limit", "energy-env", "wp-1", T0, T0 + 2 * HOUR, "sensor swap"), 1);
     /* 2: a whole cluster, 1 h */
-    ck_assert_uint_eq(silences_add(&s, "revenue-drop", "energy-env", NULL, T0, T0 + HOUR,
-                                   "Spring Festival"), 2);
+    ck_assert_uint_eq(
+        silences_add(&s, "revenue-drop", "energy-env", NULL, T0, T0 + HOUR, "Spring Festival"), 2);
     /* 3: "" as the firm means the whole cluster too */
     ck_assert_uint_eq(silences_add(&s, "growth", "new-energy", "", T0, T0 + HOUR, NULL), 3);
 }
@@ -52,7 +52,8 @@ static const struct {
     bool want;
 } match[] = {
     {"the silenced firm", "cod-limit", "energy-env", "wp-1", T0, true},
-    {"the silenced firm, just before the end", "cod-limit", "energy-env", "wp-1", T0 + 2 * HOUR - 1, true},
+    {"the silenced firm, just before the end", "cod-limit", "energy-env", "wp-1", T0 + 2 * HOUR - 1,
+     true},
     {"the silenced firm, at the end", "cod-limit", "energy-env", "wp-1", T0 + 2 * HOUR, false},
     {"another firm", "cod-limit", "energy-env", "wp-2", T0, false},
     {"a firm id with the silenced one as prefix", "cod-limit", "energy-env", "wp-10", T0, false},

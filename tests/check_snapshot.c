@@ -203,8 +203,8 @@ static const stream_outcome_t *outcome(const char *agent, uint64_t epoch, uint64
     stream_t *s = streams_get(&srv.ingest.streams, "", proto_str(agent));
     const stream_outcome_t *o = NULL;
     ck_assert_ptr_nonnull(s);
-    stream_verdict_t v = streams_check(&srv.ingest.streams, s, epoch, seq,
-                                       (int64_t)uv_now(&srv.loop), &o);
+    stream_verdict_t v =
+        streams_check(&srv.ingest.streams, s, epoch, seq, (int64_t)uv_now(&srv.loop), &o);
     ck_assert_msg(v == STREAM_DUPLICATE, "%s seq %" PRIu64 ": verdict %d, want a duplicate", agent,
                   seq, (int)v);
     return o;
@@ -280,8 +280,8 @@ static void damage(const char *path, int i)
     ck_assert_ptr_nonnull(data);
     ck_assert_uint_gt(len, 64);
     if (damages[i].bytes) {
-        size_t at = damages[i].offset >= 0 ? (size_t)damages[i].offset
-                                           : len - (size_t)-damages[i].offset;
+        size_t at =
+            damages[i].offset >= 0 ? (size_t)damages[i].offset : len - (size_t)-damages[i].offset;
         for (size_t k = 0; k < damages[i].n; k++) {
             char b = damages[i].bytes[k];
             data[at + k] = data[at + k] != b ? b : (char)~b; /* changed, whatever it was */
@@ -341,8 +341,8 @@ END_TEST
 #define SNAP_HEADER 24
 
 /* The keys a snapshot of this daemon has, in order (snapshot.c). */
-static const char *const section_keys[] = {"created_ms", "segment", "alert_seqs", "stats",
-                                           "streams",    "firms",   "series",     "alerts",
+static const char *const section_keys[] = {"created_ms", "segment",   "alert_seqs", "stats",
+                                           "streams",    "firms",     "series",     "alerts",
                                            "silences",   "firms_seen"};
 #define NKEYS (sizeof section_keys / sizeof section_keys[0])
 
@@ -392,9 +392,9 @@ static void write_payload(const char *path, const char *payload, size_t len)
 
 /* How to turn this daemon's snapshot into an older or a damaged one. */
 typedef struct {
-    const char *drop[6];        /* keys left out */
-    uint64_t global_seq;        /* > 0: alert_seqs becomes an older daemon's alert_seq */
-    bool bare_silences;         /* silences: the bare array, as older daemons wrote */
+    const char *drop[6]; /* keys left out */
+    uint64_t global_seq; /* > 0: alert_seqs becomes an older daemon's alert_seq */
+    bool bare_silences;  /* silences: the bare array, as older daemons wrote */
 } rewrite_t;
 
 static bool dropped(const rewrite_t *rw, const msgpack_object *k)

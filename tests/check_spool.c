@@ -58,7 +58,8 @@ static spool_t *open_ok(uint64_t max_bytes, uint64_t first_seq)
 {
     char err[SPOOL_ERRLEN];
     spool_t *sp;
-    int rc = spool_open(tdir.path, AGENT, max_bytes, first_seq, on_warn, NULL, &sp, err, sizeof(err));
+    int rc =
+        spool_open(tdir.path, AGENT, max_bytes, first_seq, on_warn, NULL, &sp, err, sizeof(err));
 
     ck_assert_msg(rc == SPOOL_OK, "spool_open: %d %s", rc, err);
     return sp;
@@ -74,7 +75,11 @@ static void make_batch(uint64_t seq, double value, msgpack_sbuffer *buf)
         .ts_ms = 1656633600000,
         .period = {.year = 2022, .kind = PROTO_PERIOD_MONTH, .index = 7},
     };
-    proto_batch_t b = {.agent = proto_str(AGENT), .epoch = EPOCH, .seq = seq, .nsamples = 1, .samples = &smp,
+    proto_batch_t b = {.agent = proto_str(AGENT),
+                       .epoch = EPOCH,
+                       .seq = seq,
+                       .nsamples = 1,
+                       .samples = &smp,
                        .cap = 1};
     char err[PROTO_ERRLEN];
 
@@ -269,7 +274,8 @@ START_TEST(test_corrupt_batch_moved_aside)
     ck_assert_int_eq(spool_read(sp, a, &msg, &len, err, sizeof(err)), SPOOL_ECORRUPT);
     ck_assert_msg(strstr(err, damages[_i].why) != NULL, "reason: %s", err);
     ck_assert_uint_eq(nwarn, 1);
-    ck_assert_msg(strstr(last_warn, damages[_i].why) != NULL && strstr(last_warn, "not sent") != NULL,
+    ck_assert_msg(strstr(last_warn, damages[_i].why) != NULL &&
+                      strstr(last_warn, "not sent") != NULL,
                   "warning: %s", last_warn);
     snprintf(moved, sizeof(moved), "%s/corrupt/%020llu.batch", dir, (unsigned long long)a);
     ck_assert(!exists(path));
@@ -307,7 +313,8 @@ END_TEST
 START_TEST(test_state_round_trip)
 {
     spool_t *sp = open_ok(MB, FIRST_SEQ);
-    spool_input_t in = {.dev = 2049, .ino = 1312, .pos = {.offset = 48213, .line = 1001, .crc = 0xfeedbeef}};
+    spool_input_t in = {
+        .dev = 2049, .ino = 1312, .pos = {.offset = 48213, .line = 1001, .crc = 0xfeedbeef}};
     char err[SPOOL_ERRLEN];
     const spool_input_t *got;
 
@@ -365,7 +372,9 @@ START_TEST(test_epoch_kept)
     ck_assert_uint_eq(spool_epoch(sp), epoch);
 
     /* another spool is another stream */
-    ck_assert_int_eq(spool_open(tdir.path, "agent-other", MB, 1, NULL, NULL, &other, err, sizeof(err)), SPOOL_OK);
+    ck_assert_int_eq(
+        spool_open(tdir.path, "agent-other", MB, 1, NULL, NULL, &other, err, sizeof(err)),
+        SPOOL_OK);
     ck_assert_uint_ne(spool_epoch(other), epoch);
     spool_close(&other);
     spool_close(&sp);
@@ -397,8 +406,9 @@ START_TEST(test_v1_spool_refused)
     batch_path(a, batch, sizeof(batch));
 
     err[0] = '\0';
-    ck_assert_int_eq(spool_open(tdir.path, AGENT, MB, FIRST_SEQ, on_warn, NULL, &sp, err, sizeof(err)),
-                     SPOOL_EVERSION);
+    ck_assert_int_eq(
+        spool_open(tdir.path, AGENT, MB, FIRST_SEQ, on_warn, NULL, &sp, err, sizeof(err)),
+        SPOOL_EVERSION);
     ck_assert_ptr_null(sp);
     ck_assert_msg(strstr(err, "older clustermon-agent") != NULL, "reason: %s", err);
     ck_assert_msg(strstr(err, dir) != NULL, "reason does not name %s: %s", dir, err);
@@ -413,8 +423,9 @@ START_TEST(test_v1_spool_refused)
     text[n] = '\0';
     ck_assert_str_eq(text, v1_state);
     /* and it stays refused (the refusal did not leave a lock behind) */
-    ck_assert_int_eq(spool_open(tdir.path, AGENT, MB, FIRST_SEQ, on_warn, NULL, &sp, err, sizeof(err)),
-                     SPOOL_EVERSION);
+    ck_assert_int_eq(
+        spool_open(tdir.path, AGENT, MB, FIRST_SEQ, on_warn, NULL, &sp, err, sizeof(err)),
+        SPOOL_EVERSION);
 }
 END_TEST
 
@@ -476,19 +487,26 @@ static const struct {
 } bad_states[] = {
     {"clustermon-agent-spool 3\nagent " AGENT "\n", SPOOL_EVERSION,
      "format version 3; this agent reads version 2"},
-    {"clustermon-agent-spool 1\nagent " AGENT "\n", SPOOL_EVERSION, "written by an older clustermon-agent"},
+    {"clustermon-agent-spool 1\nagent " AGENT "\n", SPOOL_EVERSION,
+     "written by an older clustermon-agent"},
     {"something else\n", SPOOL_EINVAL, "not a clustermon-agent spool state file"},
-    {"clustermon-agent-spool 2\nagent " AGENT "\nepoch 3\nnext_seq 5\n", SPOOL_EINVAL, "missing key 'input_path'"},
-    {"clustermon-agent-spool 2\nagent " AGENT "\nnext_seq 5\ninput_path \ninput_dev 0\ninput_ino 0\n"
+    {"clustermon-agent-spool 2\nagent " AGENT "\nepoch 3\nnext_seq 5\n", SPOOL_EINVAL,
+     "missing key 'input_path'"},
+    {"clustermon-agent-spool 2\nagent " AGENT
+     "\nnext_seq 5\ninput_path \ninput_dev 0\ninput_ino 0\n"
      "input_offset 0\ninput_line 1\ninput_crc 0\n",
      SPOOL_EINVAL, "missing key 'epoch'"},
-    {"clustermon-agent-spool 2\nagent " AGENT "\nepoch 0\n", SPOOL_EINVAL, "state:3: epoch: must be >= 1"},
-    {"clustermon-agent-spool 2\nagent " AGENT "\nepoch -1\n", SPOOL_EINVAL, "epoch: '-1' is not a number"},
-    {"clustermon-agent-spool 2\nagent " AGENT "\nepoch 1\nepoch 2\n", SPOOL_EINVAL, "duplicate key 'epoch'"},
+    {"clustermon-agent-spool 2\nagent " AGENT "\nepoch 0\n", SPOOL_EINVAL,
+     "state:3: epoch: must be >= 1"},
+    {"clustermon-agent-spool 2\nagent " AGENT "\nepoch -1\n", SPOOL_EINVAL,
+     "epoch: '-1' is not a number"},
+    {"clustermon-agent-spool 2\nagent " AGENT "\nepoch 1\nepoch 2\n", SPOOL_EINVAL,
+     "duplicate key 'epoch'"},
     {"clustermon-agent-spool 2\nagent other\n", SPOOL_EINVAL, "belongs to agent 'other'"},
     {"clustermon-agent-spool 2\nagent " AGENT "\nnext_seq x5\n", SPOOL_EINVAL, "is not a number"},
     {"clustermon-agent-spool 2\nagent " AGENT "\nagent " AGENT "\n", SPOOL_EINVAL, "duplicate key"},
-    {"clustermon-agent-spool 2\nagent " AGENT "\ncolour blue\n", SPOOL_EINVAL, "unknown key 'colour'"},
+    {"clustermon-agent-spool 2\nagent " AGENT "\ncolour blue\n", SPOOL_EINVAL,
+     "unknown key 'colour'"},
 };
 
 START_TEST(test_state_refused)
@@ -516,8 +534,9 @@ START_TEST(test_batches_without_state_refused)
     spool_close(&sp);
     snprintf(path, sizeof(path), "%s/state", dir);
     ck_assert_int_eq(unlink(path), 0);
-    ck_assert_int_eq(spool_open(tdir.path, AGENT, MB, FIRST_SEQ, on_warn, NULL, &sp, err, sizeof(err)),
-                     SPOOL_EINVAL);
+    ck_assert_int_eq(
+        spool_open(tdir.path, AGENT, MB, FIRST_SEQ, on_warn, NULL, &sp, err, sizeof(err)),
+        SPOOL_EINVAL);
     ck_assert_msg(strstr(err, "no state file") != NULL, "reason: %s", err);
 }
 END_TEST
@@ -531,7 +550,8 @@ START_TEST(test_bound_enforced)
     spool_pos_t pos = {.offset = 99, .line = 9};
 
     make_batch(FIRST_SEQ, 1, &buf);
-    size = SPOOL_HEADER_SIZE + buf.size; /* batches with seqs near FIRST_SEQ encode to the same size */
+    size =
+        SPOOL_HEADER_SIZE + buf.size; /* batches with seqs near FIRST_SEQ encode to the same size */
     msgpack_sbuffer_destroy(&buf);
 
     sp = open_ok(2 * size, FIRST_SEQ);
@@ -542,7 +562,8 @@ START_TEST(test_bound_enforced)
     /* At its limit, the spool refuses the next batch and changes nothing. */
     seq = spool_next_seq(sp);
     make_batch(seq, 3, &buf);
-    ck_assert_int_eq(spool_append(sp, seq, buf.data, buf.size, &pos, err, sizeof(err)), SPOOL_EFULL);
+    ck_assert_int_eq(spool_append(sp, seq, buf.data, buf.size, &pos, err, sizeof(err)),
+                     SPOOL_EFULL);
     ck_assert_msg(strstr(err, "spool full") != NULL, "reason: %s", err);
     ck_assert_uint_eq(spool_count(sp), 2);
     ck_assert_uint_eq(spool_next_seq(sp), seq);
@@ -563,7 +584,8 @@ START_TEST(test_bound_enforced)
     append_ok(sp, 1, 10);
     seq = spool_next_seq(sp);
     make_batch(seq, 2, &buf);
-    ck_assert_int_eq(spool_append(sp, seq, buf.data, buf.size, &pos, err, sizeof(err)), SPOOL_EFULL);
+    ck_assert_int_eq(spool_append(sp, seq, buf.data, buf.size, &pos, err, sizeof(err)),
+                     SPOOL_EFULL);
     msgpack_sbuffer_destroy(&buf);
     spool_close(&sp);
 }
@@ -627,12 +649,14 @@ START_TEST(test_locked)
     spool_t *sp = open_ok(MB, FIRST_SEQ), *sp2;
     char err[SPOOL_ERRLEN];
 
-    ck_assert_int_eq(spool_open(tdir.path, AGENT, MB, FIRST_SEQ, NULL, NULL, &sp2, err, sizeof(err)),
-                     SPOOL_ELOCKED);
+    ck_assert_int_eq(
+        spool_open(tdir.path, AGENT, MB, FIRST_SEQ, NULL, NULL, &sp2, err, sizeof(err)),
+        SPOOL_ELOCKED);
     ck_assert_msg(strstr(err, "in use by another clustermon-agent") != NULL, "reason: %s", err);
     /* Another agent id is another spool under the same tdir.path. */
-    ck_assert_int_eq(spool_open(tdir.path, "agent-other", MB, FIRST_SEQ, NULL, NULL, &sp2, err, sizeof(err)),
-                     SPOOL_OK);
+    ck_assert_int_eq(
+        spool_open(tdir.path, "agent-other", MB, FIRST_SEQ, NULL, NULL, &sp2, err, sizeof(err)),
+        SPOOL_OK);
     spool_close(&sp2);
     spool_close(&sp);
     sp = open_ok(MB, FIRST_SEQ);
@@ -644,8 +668,10 @@ static const struct {
     const char *id;
     bool ok;
 } ids[] = {
-    {"agent-vm", true}, {"host.example.com", true}, {"a_b-9", true}, {"", false},
-    {".hidden", false}, {"..", false},               {"a/b", false},  {"a b", false},
+    {"agent-vm", true}, {"host.example.com", true},
+    {"a_b-9", true},    {"", false},
+    {".hidden", false}, {"..", false},
+    {"a/b", false},     {"a b", false},
 };
 
 START_TEST(test_agent_id_names_a_directory)
@@ -656,14 +682,14 @@ END_TEST
 
 /* ---- input positions ---------------------------------------------------------- */
 
-#define CSV_TEXT                                                                                             \
-    "\xEF\xBB\xBF"                                                                                           \
-    "enterprise,metric,value,period\r\n"                                                                     \
-    "ee-001,energy,1,2100\r\n"                                                                               \
-    "ee-002,energy,2,2101\r\n"                                                                               \
-    "\r\n"                                                                                                   \
-    "ee-003,energy,3,2102\r\n"                                                                               \
-    "ee-004,energy,4,2103\r\n"                                                                               \
+#define CSV_TEXT                                                                                   \
+    "\xEF\xBB\xBF"                                                                                 \
+    "enterprise,metric,value,period\r\n"                                                           \
+    "ee-001,energy,1,2100\r\n"                                                                     \
+    "ee-002,energy,2,2101\r\n"                                                                     \
+    "\r\n"                                                                                         \
+    "ee-003,energy,3,2102\r\n"                                                                     \
+    "ee-004,energy,4,2103\r\n"                                                                     \
     "ee-005,energy,5,2104"
 
 /* Reads path in batches of 2, stopping after `stop` batches; returns the values seen. */
@@ -802,7 +828,8 @@ static Suite *spool_suite(void)
     tcase_add_test(tc, test_round_trip);
     tcase_add_test(tc, test_resend_order_after_reopen);
     tcase_add_test(tc, test_leftover_temp_files_removed);
-    tcase_add_loop_test(tc, test_corrupt_batch_moved_aside, 0, sizeof(damages) / sizeof(damages[0]));
+    tcase_add_loop_test(tc, test_corrupt_batch_moved_aside, 0,
+                        sizeof(damages) / sizeof(damages[0]));
     tcase_add_test(tc, test_corrupt_newest_on_open);
     tcase_add_test(tc, test_state_round_trip);
     tcase_add_test(tc, test_epoch_kept);

@@ -17,8 +17,8 @@
 
 #define W PROTO_MAX_WINDOW
 #define LEASE INT64_C(30000)
-#define T0 INT64_C(1000000)           /* loop time */
-#define WALL INT64_C(1700000000000)   /* wall clock */
+#define T0 INT64_C(1000000)                            /* loop time */
+#define WALL INT64_C(1700000000000)                    /* wall clock */
 #define KEY "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7" /* a Z85 public key */
 
 static streams_t t;
@@ -83,10 +83,22 @@ typedef struct {
 #define OK PROTO_STATUS_OK
 #define FIRM PROTO_STATUS_UNKNOWN_FIRM
 /* take and settle ok with n samples */
-#define TAKE_OK(e, q, t_, n) {e, q, t_, STREAM_TAKE, 0, 0, SETTLE, OK, n}
-#define EXPECT(e, q, t_, v) {e, q, t_, v, 0, 0, NONE, 0, 0}
-#define DUP(e, q, t_, st, n) {e, q, t_, STREAM_DUPLICATE, st, n, NONE, 0, 0}
-#define END {0, 0, 0, STREAM_TAKE, 0, 0, -1, 0, 0}
+#define TAKE_OK(e, q, t_, n)                                                                       \
+    {                                                                                              \
+        e, q, t_, STREAM_TAKE, 0, 0, SETTLE, OK, n                                                 \
+    }
+#define EXPECT(e, q, t_, v)                                                                        \
+    {                                                                                              \
+        e, q, t_, v, 0, 0, NONE, 0, 0                                                              \
+    }
+#define DUP(e, q, t_, st, n)                                                                       \
+    {                                                                                              \
+        e, q, t_, STREAM_DUPLICATE, st, n, NONE, 0, 0                                              \
+    }
+#define END                                                                                        \
+    {                                                                                              \
+        0, 0, 0, STREAM_TAKE, 0, 0, -1, 0, 0                                                       \
+    }
 
 typedef struct {
     const char *name;
@@ -98,23 +110,32 @@ static const script_t scripts[] = {
      {EXPECT(5, 2, T0, STREAM_GAP), EXPECT(5, 1000, T0, STREAM_GAP), EXPECT(5, 1, T0, STREAM_TAKE),
       EXPECT(6, 1, T0, STREAM_TAKE), TAKE_OK(5, 1, T0, 3), EXPECT(5, 2, T0, STREAM_TAKE), END}},
     {"contiguous seqs settle one after another",
-     {TAKE_OK(5, 1, T0, 1), TAKE_OK(5, 2, T0 + 1, 2), TAKE_OK(5, 3, T0 + 2, 3), TAKE_OK(5, 4, T0 + 3, 4),
-      EXPECT(5, 5, T0 + 4, STREAM_TAKE), END}},
+     {TAKE_OK(5, 1, T0, 1), TAKE_OK(5, 2, T0 + 1, 2), TAKE_OK(5, 3, T0 + 2, 3),
+      TAKE_OK(5, 4, T0 + 3, 4), EXPECT(5, 5, T0 + 4, STREAM_TAKE), END}},
     {"a duplicate inside the window gets the stored outcome",
      {TAKE_OK(5, 1, T0, 7),
       {5, 2, T0, STREAM_TAKE, 0, 0, SETTLE, FIRM, 0}, /* refused for good: settled too */
-      TAKE_OK(5, 3, T0, 9), DUP(5, 1, T0, OK, 7), DUP(5, 2, T0, FIRM, 0), DUP(5, 3, T0, OK, 9),
-      EXPECT(5, 4, T0, STREAM_TAKE), END}},
+      TAKE_OK(5, 3, T0, 9),
+      DUP(5, 1, T0, OK, 7),
+      DUP(5, 2, T0, FIRM, 0),
+      DUP(5, 3, T0, OK, 9),
+      EXPECT(5, 4, T0, STREAM_TAKE),
+      END}},
     {"a gap is not taken and not remembered",
      {TAKE_OK(5, 1, T0, 1), EXPECT(5, 3, T0, STREAM_GAP), EXPECT(5, UINT64_MAX, T0, STREAM_GAP),
       EXPECT(5, 2, T0, STREAM_TAKE), TAKE_OK(5, 2, T0, 1), EXPECT(5, 3, T0, STREAM_TAKE), END}},
     {"another epoch is refused while the owner is live, up to the lease",
-     {TAKE_OK(5, 1, T0, 1), EXPECT(6, 1, T0, STREAM_CONFLICT), EXPECT(6, 1, T0 + LEASE - 1, STREAM_CONFLICT),
-      EXPECT(6, 7, T0 + LEASE - 1, STREAM_CONFLICT), EXPECT(6, 1, T0 + LEASE, STREAM_TAKE), END}},
+     {TAKE_OK(5, 1, T0, 1), EXPECT(6, 1, T0, STREAM_CONFLICT),
+      EXPECT(6, 1, T0 + LEASE - 1, STREAM_CONFLICT), EXPECT(6, 7, T0 + LEASE - 1, STREAM_CONFLICT),
+      EXPECT(6, 1, T0 + LEASE, STREAM_TAKE), END}},
     {"a duplicate of the owner keeps it live (touch)",
-     {TAKE_OK(5, 1, T0, 1), DUP(5, 1, T0 + LEASE - 1, OK, 1), {0, 0, T0 + LEASE - 1, 0, 0, 0, TOUCH, 0, 0},
-      EXPECT(6, 1, T0 + LEASE, STREAM_CONFLICT), EXPECT(6, 1, T0 + 2 * LEASE - 2, STREAM_CONFLICT),
-      EXPECT(6, 1, T0 + 2 * LEASE - 1, STREAM_TAKE), END}},
+     {TAKE_OK(5, 1, T0, 1),
+      DUP(5, 1, T0 + LEASE - 1, OK, 1),
+      {0, 0, T0 + LEASE - 1, 0, 0, 0, TOUCH, 0, 0},
+      EXPECT(6, 1, T0 + LEASE, STREAM_CONFLICT),
+      EXPECT(6, 1, T0 + 2 * LEASE - 2, STREAM_CONFLICT),
+      EXPECT(6, 1, T0 + 2 * LEASE - 1, STREAM_TAKE),
+      END}},
     {"after the lease seq 1 of a new epoch takes over; the old epoch is then fenced",
      {TAKE_OK(5, 1, T0, 1), TAKE_OK(5, 2, T0, 1), EXPECT(6, 2, T0 + LEASE, STREAM_GAP),
       TAKE_OK(6, 1, T0 + LEASE, 4),
@@ -122,17 +143,22 @@ static const script_t scripts[] = {
       DUP(6, 1, T0 + LEASE, OK, 4), EXPECT(6, 2, T0 + LEASE, STREAM_TAKE),
       /* the superseded epoch: refused while the new owner is live, fenced after */
       EXPECT(5, 3, T0 + LEASE, STREAM_CONFLICT), EXPECT(5, 3, T0 + 2 * LEASE, STREAM_SUPERSEDED),
-      EXPECT(5, 1, T0 + 2 * LEASE, STREAM_SUPERSEDED), EXPECT(5, 2, T0 + 2 * LEASE, STREAM_SUPERSEDED), END}},
+      EXPECT(5, 1, T0 + 2 * LEASE, STREAM_SUPERSEDED),
+      EXPECT(5, 2, T0 + 2 * LEASE, STREAM_SUPERSEDED), END}},
     {"an unknown third epoch must start at seq 1",
      {TAKE_OK(5, 1, T0, 1), TAKE_OK(6, 1, T0 + LEASE, 1), EXPECT(7, 2, T0 + 2 * LEASE, STREAM_GAP),
       EXPECT(7, 9, T0 + 2 * LEASE, STREAM_GAP), EXPECT(7, 1, T0 + 2 * LEASE, STREAM_TAKE),
       TAKE_OK(7, 1, T0 + 2 * LEASE, 1), EXPECT(6, 2, T0 + 3 * LEASE, STREAM_SUPERSEDED), END}},
     {"streams_all_live makes every stream live again (after a restart)",
-     {TAKE_OK(5, 1, T0, 1), EXPECT(6, 1, T0 + 10 * LEASE, STREAM_TAKE),
-      {0, 0, T0 + 10 * LEASE, 0, 0, 0, ALL_LIVE, 0, 0}, EXPECT(6, 1, T0 + 10 * LEASE, STREAM_CONFLICT),
-      EXPECT(6, 1, T0 + 11 * LEASE - 1, STREAM_CONFLICT), EXPECT(6, 1, T0 + 11 * LEASE, STREAM_TAKE),
+     {TAKE_OK(5, 1, T0, 1),
+      EXPECT(6, 1, T0 + 10 * LEASE, STREAM_TAKE),
+      {0, 0, T0 + 10 * LEASE, 0, 0, 0, ALL_LIVE, 0, 0},
+      EXPECT(6, 1, T0 + 10 * LEASE, STREAM_CONFLICT),
+      EXPECT(6, 1, T0 + 11 * LEASE - 1, STREAM_CONFLICT),
+      EXPECT(6, 1, T0 + 11 * LEASE, STREAM_TAKE),
       /* the owner itself is unaffected */
-      EXPECT(5, 2, T0 + 10 * LEASE, STREAM_TAKE), END}},
+      EXPECT(5, 2, T0 + 10 * LEASE, STREAM_TAKE),
+      END}},
 };
 
 START_TEST(test_script)
@@ -147,31 +173,28 @@ START_TEST(test_script)
         if (st->epoch) {
             stream_verdict_t v = streams_check(&t, s, st->epoch, st->seq, st->now, &o);
 
-            ck_assert_msg(v == st->want, "%s: step %d (epoch %llu seq %llu): %s, want %s", sc->name, i,
-                          (unsigned long long)st->epoch, (unsigned long long)st->seq, verdict_name(v),
-                          verdict_name(st->want));
+            ck_assert_msg(v == st->want, "%s: step %d (epoch %llu seq %llu): %s, want %s", sc->name,
+                          i, (unsigned long long)st->epoch, (unsigned long long)st->seq,
+                          verdict_name(v), verdict_name(st->want));
             if (v == STREAM_DUPLICATE) {
                 ck_assert_ptr_nonnull(o);
                 ck_assert_msg(o->status == st->dup_status && o->accepted == st->dup_accepted,
-                              "%s: step %d: duplicate outcome %u/%u, want %u/%u", sc->name, i, o->status,
-                              o->accepted, st->dup_status, st->dup_accepted);
+                              "%s: step %d: duplicate outcome %u/%u, want %u/%u", sc->name, i,
+                              o->status, o->accepted, st->dup_status, st->dup_accepted);
             } else {
                 ck_assert_ptr_null(o);
             }
         }
         switch (st->action) {
         case SETTLE:
-            streams_settle(&t, s, st->epoch, st->seq, st->status, st->accepted, st->now, WALL + st->now);
+            streams_settle(&t, s, st->epoch, st->seq, st->status, st->accepted, st->now,
+                           WALL + st->now);
             ck_assert_uint_eq(s->epoch, st->epoch);
             ck_assert_uint_eq(s->next, st->seq + 1);
             ck_assert_int_eq(s->last_ms, st->now);
             break;
-        case TOUCH:
-            streams_touch(s, st->now);
-            break;
-        case ALL_LIVE:
-            streams_all_live(&t, st->now);
-            break;
+        case TOUCH: streams_touch(s, st->now); break;
+        case ALL_LIVE: streams_all_live(&t, st->now); break;
         }
     }
 }
@@ -246,7 +269,8 @@ START_TEST(test_window_edges)
     }
     ck_assert_uint_eq(s->next, n + 1);
     for (q = n + 1 - W; q <= n; q++) {
-        ck_assert_msg(streams_check(&t, s, 5, q, T0, &o) == STREAM_DUPLICATE, "seq %llu", (unsigned long long)q);
+        ck_assert_msg(streams_check(&t, s, 5, q, T0, &o) == STREAM_DUPLICATE, "seq %llu",
+                      (unsigned long long)q);
         ck_assert_uint_eq(o->status, q % 7 ? OK : FIRM);
         ck_assert_uint_eq(o->accepted, q % 7 ? q : 0);
     }
@@ -418,8 +442,8 @@ START_TEST(test_pack_round_trip)
     s = get(KEY, "agent-7");
     streams_settle(&t, s, 5, 1, OK, 1, T0, WALL);
     for (uint64_t q = 1; q <= W + 10; q++)
-        streams_settle(&t, s, UINT64_MAX, q, q % 3 ? OK : FIRM, q % 3 ? (uint32_t)(q * 100000) : 0, T0 + 1,
-                       WALL + 777);
+        streams_settle(&t, s, UINT64_MAX, q, q % 3 ? OK : FIRM, q % 3 ? (uint32_t)(q * 100000) : 0,
+                       T0 + 1, WALL + 777);
     /* one with a long id and a negative wall clock, one unclaimed (not written) */
     streams_settle(&t, get("", id64), 2, 1, PROTO_STATUS_TOO_LARGE, 0, T0, -5);
     get("", "never-settled");
@@ -487,9 +511,25 @@ END_TEST
 
 /* Malformed snapshot entries: which field is broken, and how. */
 enum {
-    B_NOT_ARRAY, B_ENTRY_NOT_ARRAY, B_SIX, B_EIGHT, B_KEY_NOT_STR, B_KEY_65, B_AGENT_EMPTY, B_AGENT_65,
-    B_AGENT_NOT_STR, B_EPOCH_0, B_EPOCH_NEG, B_EPOCH_STR, B_NEXT_0, B_SINCE_FLOAT, B_RING_SHORT, B_RING_STR,
-    B_PREV_NEG, B_SECOND_BAD, B_COUNT
+    B_NOT_ARRAY,
+    B_ENTRY_NOT_ARRAY,
+    B_SIX,
+    B_EIGHT,
+    B_KEY_NOT_STR,
+    B_KEY_65,
+    B_AGENT_EMPTY,
+    B_AGENT_65,
+    B_AGENT_NOT_STR,
+    B_EPOCH_0,
+    B_EPOCH_NEG,
+    B_EPOCH_STR,
+    B_NEXT_0,
+    B_SINCE_FLOAT,
+    B_RING_SHORT,
+    B_RING_STR,
+    B_PREV_NEG,
+    B_SECOND_BAD,
+    B_COUNT
 };
 
 static void pack_entry(msgpack_packer *pk, int bad)
@@ -551,7 +591,7 @@ START_TEST(test_unpack_rejects)
     msgpack_object obj;
     size_t off = 0;
     char err[256] = "";
-    const char *want = _i == B_NOT_ARRAY ? "streams: not an array"
+    const char *want = _i == B_NOT_ARRAY    ? "streams: not an array"
                        : _i == B_SECOND_BAD ? "streams: entry 1 malformed"
                                             : "streams: entry 0 malformed";
 

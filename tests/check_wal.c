@@ -222,14 +222,14 @@ static const struct {
     size_t n;
     uint64_t after, gap;
 } gaps[] = {
-    {{0}, 0, 0, 0},                   /* no WAL: nothing missing */
-    {{1, 2, 3}, 3, 0, 0},             /* whole from 1 */
-    {{4, 5, 6}, 3, 0, 1},             /* trimmed: 1 is gone */
-    {{4, 5, 6}, 3, 3, 0},             /* snapshot 3 + 4..6 */
-    {{4, 5, 6}, 3, 2, 3},             /* snapshot 2 needs 3 */
-    {{4, 6, 7}, 3, 3, 5},             /* a hole in the middle */
-    {{1, 2, 3}, 3, 9, 0},             /* the snapshot covers them all */
-    {{2, 3, 4, 5}, 4, 3, 0},          /* older segments below are ignored */
+    {{0}, 0, 0, 0},          /* no WAL: nothing missing */
+    {{1, 2, 3}, 3, 0, 0},    /* whole from 1 */
+    {{4, 5, 6}, 3, 0, 1},    /* trimmed: 1 is gone */
+    {{4, 5, 6}, 3, 3, 0},    /* snapshot 3 + 4..6 */
+    {{4, 5, 6}, 3, 2, 3},    /* snapshot 2 needs 3 */
+    {{4, 6, 7}, 3, 3, 5},    /* a hole in the middle */
+    {{1, 2, 3}, 3, 9, 0},    /* the snapshot covers them all */
+    {{2, 3, 4, 5}, 4, 3, 0}, /* older segments below are ignored */
 };
 
 START_TEST(first_gap)

@@ -48,13 +48,13 @@ typedef struct {
     uint64_t deadline;
     void *zctx, *router, *dealer;
 
-    bool reply;           /* on_message answers each message */
-    unsigned expect;      /* messages to handle before the test ends */
+    bool reply;      /* on_message answers each message */
+    unsigned expect; /* messages to handle before the test ends */
     unsigned handled;
     unsigned send_errors;
-    uint32_t next_send;   /* the same-loop sender's next message */
+    uint32_t next_send; /* the same-loop sender's next message */
     unsigned batch, max_batch;
-    int closes;           /* on_close calls */
+    int closes; /* on_close calls */
     bool stopping, timed_out;
 
     /* the peer thread's, read after uv_thread_join */
@@ -402,7 +402,7 @@ typedef struct {
     uv_timer_t tick;
     uint64_t deadline;
     unsigned handled;
-    int closes;          /* close callbacks run, on this harness */
+    int closes; /* close callbacks run, on this harness */
     bool stopping, timed_out;
 } zharness_t;
 

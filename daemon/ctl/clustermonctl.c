@@ -70,13 +70,13 @@ typedef struct {
     const char *rule, *firm, *duration, *reason, *ingest;
     bool silent;
     bool help;
-    const char *output_dir; /* keygen */
-    bool force;             /* keygen */
-    bool all;               /* firms: former members too */
+    const char *output_dir;               /* keygen */
+    bool force;                           /* keygen */
+    bool all;                             /* firms: former members too */
     const char *server_key_arg, *key_arg; /* NULL: from the environment */
     clientkey_t key;                      /* CURVE: every command that connects */
-    const char *arg;  /* the subcommand's first argument, if it takes one */
-    const char *arg2; /* its second, if it takes two */
+    const char *arg;                      /* the subcommand's first argument, if it takes one */
+    const char *arg2;                     /* its second, if it takes two */
 } ctl_opts_t;
 
 /* What a command talks to: the key pair (--server-key, --key) is read only
@@ -359,9 +359,11 @@ static int call(conn_t *c, const proto_ctl_request_t *req, zmq_msg_t *msg, msgpa
     }
     zmq_pollitem_t item = {.socket = c->sock, .events = ZMQ_POLLIN};
     if (zmq_poll(&item, 1, o->timeout_ms) <= 0) {
-        fprintf(stderr, "clustermonctl: no reply from %s within %d ms (is clustermond running?%s)\n",
+        fprintf(stderr,
+                "clustermonctl: no reply from %s within %d ms (is clustermond running?%s)\n",
                 o->endpoint, o->timeout_ms,
-                o->key.on ? " With CURVE: does --server-key match its key, and does it admit --key?" : "");
+                o->key.on ? " With CURVE: does --server-key match its key, and does it admit --key?"
+                          : "");
         goto done;
     }
     if (zmq_msg_recv(msg, c->sock, 0) < 0) {
@@ -547,7 +549,8 @@ static void print_status(const msgpack_object *st, const msgpack_object *rt)
         char level[16];
         get_str(rt, "log_level", level, sizeof level);
         printf("log level %s; systemd notify %s", level,
-               proto_obj_get(sd, "notify") && proto_obj_get(sd, "notify")->type == MSGPACK_OBJECT_BOOLEAN &&
+               proto_obj_get(sd, "notify") &&
+                       proto_obj_get(sd, "notify")->type == MSGPACK_OBJECT_BOOLEAN &&
                        proto_obj_get(sd, "notify")->via.boolean
                    ? "on"
                    : "off");
@@ -599,7 +602,8 @@ static void print_status(const msgpack_object *st, const msgpack_object *rt)
     if (curve && curve->type == MSGPACK_OBJECT_BOOLEAN && curve->via.boolean)
         printf("security   CURVE, %s keys; refused: %s connections, %s commands, %s "
                "subscriptions; %s failed handshakes\n",
-               count_str(sec, "keys", a, sizeof a), count_str(sec, "connections_refused", b, sizeof b),
+               count_str(sec, "keys", a, sizeof a),
+               count_str(sec, "connections_refused", b, sizeof b),
                count_str(sec, "commands_denied", c, sizeof c),
                count_str(sec, "subscriptions_refused", d, sizeof d),
                count_str(sec, "handshakes_failed", since, sizeof since));
@@ -864,8 +868,8 @@ static void print_cluster(const msgpack_object *body, const ctl_opts_t *o)
     }
     const msgpack_object *targets = proto_obj_get(body, "targets");
     if (targets && targets->type == MSGPACK_OBJECT_ARRAY && targets->via.array.size) {
-        printf("\n%-32s %6s %9s %9s %9s  %s\n", "growth targets", "year", "target", "growth",
-               "gap", "state");
+        printf("\n%-32s %6s %9s %9s %9s  %s\n", "growth targets", "year", "target", "growth", "gap",
+               "state");
         for (uint32_t i = 0; i < targets->via.array.size; i++) {
             const msgpack_object *t = &targets->via.array.ptr[i];
             char rule[PROTO_MAX_ID_LEN + 1], metric[PROTO_MAX_ID_LEN + 1], cov[160], label[160];
@@ -887,7 +891,9 @@ static void print_cluster(const msgpack_object *body, const ctl_opts_t *o)
             snprintf(label, sizeof label, "%s (%s)", rule, metric);
             printf("%-32s %6lld %+8.1f%% %9s %9s  %s%s%s%s\n", label,
                    (long long)get_int(t, "year", NULL), target, growth, gap,
-                   firing ? "FIRING" : have ? "on target" : "no data yet",
+                   firing ? "FIRING"
+                   : have ? "on target"
+                          : "no data yet",
                    strcmp(cov, "-") ? " (" : "", strcmp(cov, "-") ? cov : "",
                    strcmp(cov, "-") ? ")" : "");
             if (strcmp(measures, "-"))
@@ -953,10 +959,10 @@ static void print_firms(const msgpack_object *body, const ctl_opts_t *o)
             snprintf(note, sizeof note, " [inactive]");
         }
         printf("%-10s %-12s %-26s %-10s %-10s %6s %-6s %s%s\n", id, cl, ch, tier, last, days,
-               former                          ? "(left)"
+               former                            ? "(left)"
                : strcmp(status, "inactive") == 0 ? "(off)"
-               : silent                        ? "yes"
-                                               : "no",
+               : silent                          ? "yes"
+                                                 : "no",
                name, note);
     }
 }
@@ -1105,7 +1111,8 @@ static void print_alerts(const msgpack_object *body, const ctl_opts_t *o)
         json_t *root = json_object(), *js = json_object();
         for (uint32_t i = 0; has_seqs && i < seqs->via.map.size; i++) {
             const msgpack_object_kv *kv = &seqs->via.map.ptr[i];
-            if (kv->key.type == MSGPACK_OBJECT_STR && kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+            if (kv->key.type == MSGPACK_OBJECT_STR &&
+                kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER)
                 json_object_setn_new(js, kv->key.via.str.ptr, kv->key.via.str.size,
                                      json_integer((json_int_t)kv->val.via.u64));
         }
@@ -1119,7 +1126,8 @@ static void print_alerts(const msgpack_object *body, const ctl_opts_t *o)
                list && list->type == MSGPACK_OBJECT_ARRAY ? list->via.array.size : 0);
         for (uint32_t i = 0; has_seqs && i < seqs->via.map.size; i++) {
             const msgpack_object_kv *kv = &seqs->via.map.ptr[i];
-            if (kv->key.type == MSGPACK_OBJECT_STR && kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+            if (kv->key.type == MSGPACK_OBJECT_STR &&
+                kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER)
                 printf("%s %.*s %llu", i ? "," : "", (int)kv->key.via.str.size, kv->key.via.str.ptr,
                        (unsigned long long)kv->val.via.u64);
         }
@@ -1198,7 +1206,8 @@ static int run_silence(const ctl_opts_t *o)
     }
     if (strcmp(o->arg, "add") == 0 && !o->arg2) {
         if (!o->rule || !o->cluster || !o->duration || !o->reason) {
-            fprintf(stderr, "clustermonctl: silence add needs --rule, --cluster, --for and --reason\n");
+            fprintf(stderr,
+                    "clustermonctl: silence add needs --rule, --cluster, --for and --reason\n");
             return EXIT_USAGE;
         }
         req.cmd = proto_str("silence_add");
@@ -1217,8 +1226,9 @@ static int run_silence(const ctl_opts_t *o)
 static void print_reload(const msgpack_object *body, const ctl_opts_t *o)
 {
     (void)o;
-    printf("reloaded: %lld firms, %lld rules (reload %lld)", (long long)get_int(body, "firms", NULL),
-           (long long)get_int(body, "rules", NULL), (long long)get_int(body, "reloads", NULL));
+    printf("reloaded: %lld firms, %lld rules (reload %lld)",
+           (long long)get_int(body, "firms", NULL), (long long)get_int(body, "rules", NULL),
+           (long long)get_int(body, "reloads", NULL));
     const msgpack_object *pending = proto_obj_get(body, "restart_needed");
     if (has_items(pending)) {
         printf("; needs a restart: ");
@@ -1262,7 +1272,8 @@ static int import_load(void *arg, uint64_t seq, void **ret_msg, size_t *ret_len)
     return 0;
 }
 
-static int import_settled(void *arg, uint64_t seq, const proto_ack_t *ack, bool forgotten, bool lost)
+static int import_settled(void *arg, uint64_t seq, const proto_ack_t *ack, bool forgotten,
+                          bool lost)
 {
     import_queue_t *q = arg;
     (void)seq, (void)forgotten, (void)lost;
@@ -1338,8 +1349,12 @@ static int run_import(const ctl_opts_t *o)
         }
         if (n == 0)
             break;
-        proto_batch_t b = {.agent = proto_str(agent), .epoch = epoch, .seq = ++q.seq,
-                           .nsamples = (uint32_t)n, .samples = samples, .cap = BATCH};
+        proto_batch_t b = {.agent = proto_str(agent),
+                           .epoch = epoch,
+                           .seq = ++q.seq,
+                           .nsamples = (uint32_t)n,
+                           .samples = samples,
+                           .cap = BATCH};
         msgpack_sbuffer_clear(&q.sb);
         q.settled = false;
         if (proto_batch_encode(&b, &q.sb, err, sizeof err) != PROTO_OK) {
@@ -1352,8 +1367,10 @@ static int run_import(const ctl_opts_t *o)
         if (status != 0) {
             if (status == DELIVERY_NOACK)
                 fprintf(stderr, "clustermonctl: import-baseline: is clustermond running at %s?%s\n",
-                        o->ingest, o->key.on ? " (with CURVE: does --server-key match the daemon's key, "
-                                               "and does it admit --key?)" : "");
+                        o->ingest,
+                        o->key.on ? " (with CURVE: does --server-key match the daemon's key, "
+                                    "and does it admit --key?)"
+                                  : "");
             status = status == DELIVERY_NOACK ? EXIT_NO_REPLY : EXIT_REPLY_ERROR;
             break;
         }
@@ -1401,7 +1418,8 @@ static int run_keygen(const ctl_opts_t *o)
         json_decref(j);
     } else {
         printf("public key: %s\n", k.public_z85);
-        printf("wrote %s/%s.key (secret: keep it on the machine that uses it, readable only by its owner)\n"
+        printf("wrote %s/%s.key (secret: keep it on the machine that uses it, readable only by its "
+               "owner)\n"
                "  and %s/%s.pub (public: give it to the other side)\n",
                dir, o->arg, dir, o->arg);
     }
@@ -1618,7 +1636,8 @@ static void options_getopt(struct option *ret_long, char *ret_short)
     for (size_t i = 0; i < NOPTIONS; i++) {
         const ctl_option_t *op = &options[i];
         int val = op->letter ? op->letter : LONG_ONLY + (int)i;
-        ret_long[i] = (struct option){op->name, op->arg ? required_argument : no_argument, NULL, val};
+        ret_long[i] =
+            (struct option){op->name, op->arg ? required_argument : no_argument, NULL, val};
         if (op->letter) {
             *ret_short++ = (char)op->letter;
             if (op->arg)
@@ -1704,7 +1723,8 @@ int main(int argc, char **argv)
     char shortopts[2 * NOPTIONS + 1];
     options_getopt(longopts, shortopts);
     setlocale(LC_CTYPE, "");
-    ctl_opts_t o = {.endpoint = getenv("CLUSTERMON_CONTROL"), .timeout_ms = 5000,
+    ctl_opts_t o = {.endpoint = getenv("CLUSTERMON_CONTROL"),
+                    .timeout_ms = 5000,
                     .ingest = getenv("CLUSTERMON_INGEST")};
     if (!o.ingest || !*o.ingest)
         o.ingest = "tcp://127.0.0.1:7601";
@@ -1753,7 +1773,7 @@ int main(int argc, char **argv)
     int nargs = argc - optind - 1;
     if (cmd->takes_arg == 0 ? nargs != 0 : nargs < 1 || nargs > cmd->takes_arg) {
         fprintf(stderr, "clustermonctl: %s %s\n", cmd->name,
-                cmd->takes_arg == 0 ? "takes no arguments"
+                cmd->takes_arg == 0   ? "takes no arguments"
                 : cmd->takes_arg == 1 ? "takes one argument"
                                       : "takes one or two arguments");
         command_usage(cmd, stderr);

@@ -26,7 +26,8 @@ static double now_s(void)
 int main(int argc, char **argv)
 {
     static proto_sample_t samples[NSAMPLES], out[NSAMPLES];
-    static const char *const firms[] = {"acme", "globex", "initech", "umbrella", "\xe5\x8c\x97\xe4\xba\xac-01"};
+    static const char *const firms[] = {"acme", "globex", "initech", "umbrella",
+                                        "\xe5\x8c\x97\xe4\xba\xac-01"};
     static const char *const metrics[] = {"revenue", "orders", "cpu_load", "disk_free"};
     long iters = argc > 1 ? strtol(argv[1], NULL, 10) : 2000, i;
     proto_batch_t b = {proto_str("bench-agent"), 1, 1, NSAMPLES, samples, NSAMPLES}, d;
@@ -87,8 +88,8 @@ int main(int argc, char **argv)
     base = now_s() - t0;
     msgpack_zone_destroy(&zone);
 
-    printf("batch: %d samples, %zu bytes, %ld iterations (checksum %llu)\n", NSAMPLES, sb.size, iters,
-           (unsigned long long)checksum);
+    printf("batch: %d samples, %zu bytes, %ld iterations (checksum %llu)\n", NSAMPLES, sb.size,
+           iters, (unsigned long long)checksum);
     printf("proto_batch_decode: %12.0f samples/s  (%.2f us/batch)\n", NSAMPLES * iters / ours,
            ours * 1e6 / (double)iters);
     printf("msgpack_unpack:     %12.0f samples/s  (%.2f us/batch)\n", NSAMPLES * iters / base,

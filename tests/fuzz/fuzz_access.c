@@ -83,21 +83,26 @@ static void check_key(const keys_t *keys, const access_key_t *k)
 {
     char roles[64];
 
-    FUZZ_ASSERT(k->z85[KEYS_Z85_LEN] == '\0' && keyfile_z85_valid(k->z85, strlen(k->z85)), "invalid key '%s'",
+    FUZZ_ASSERT(k->z85[KEYS_Z85_LEN] == '\0' && keyfile_z85_valid(k->z85, strlen(k->z85)),
+                "invalid key '%s'", k->z85);
+    FUZZ_ASSERT(keys_find(keys, k->z85, KEYS_Z85_LEN) == k, "key %s not found by its own text",
                 k->z85);
-    FUZZ_ASSERT(keys_find(keys, k->z85, KEYS_Z85_LEN) == k, "key %s not found by its own text", k->z85);
     FUZZ_ASSERT(k->name != NULL && k->name[0] != '\0', "key %s without a name", k->z85);
-    FUZZ_ASSERT(k->roles != 0 && (k->roles & ~(unsigned)ROLES_ALL) == 0, "key %s: roles %#x", k->z85, k->roles);
-    FUZZ_ASSERT(keys_roles_name(k->roles, roles, sizeof roles)[0] != '\0', "key %s: no role name", k->z85);
-    FUZZ_ASSERT(k->report_cluster != NULL && k->see_cluster != NULL, "key %s: NULL cluster sets", k->z85);
-    FUZZ_ASSERT(k->nreport_firms <= k->report_firms_cap, "key %s: %zu firms in %zu", k->z85, k->nreport_firms,
-                k->report_firms_cap);
+    FUZZ_ASSERT(k->roles != 0 && (k->roles & ~(unsigned)ROLES_ALL) == 0, "key %s: roles %#x",
+                k->z85, k->roles);
+    FUZZ_ASSERT(keys_roles_name(k->roles, roles, sizeof roles)[0] != '\0', "key %s: no role name",
+                k->z85);
+    FUZZ_ASSERT(k->report_cluster != NULL && k->see_cluster != NULL, "key %s: NULL cluster sets",
+                k->z85);
+    FUZZ_ASSERT(k->nreport_firms <= k->report_firms_cap, "key %s: %zu firms in %zu", k->z85,
+                k->nreport_firms, k->report_firms_cap);
     for (size_t f = 0; f < k->nreport_firms; f++) {
-        FUZZ_ASSERT(k->report_firms[f] < reg->nfirms, "key %s: firm %u", k->z85, k->report_firms[f]);
-        FUZZ_ASSERT(f == 0 || k->report_firms[f - 1] < k->report_firms[f], "key %s: firms not sorted/unique",
-                    k->z85);
-        FUZZ_ASSERT(keys_may_report(k, reg, (int)k->report_firms[f]), "key %s: listed firm %u refused", k->z85,
+        FUZZ_ASSERT(k->report_firms[f] < reg->nfirms, "key %s: firm %u", k->z85,
                     k->report_firms[f]);
+        FUZZ_ASSERT(f == 0 || k->report_firms[f - 1] < k->report_firms[f],
+                    "key %s: firms not sorted/unique", k->z85);
+        FUZZ_ASSERT(keys_may_report(k, reg, (int)k->report_firms[f]),
+                    "key %s: listed firm %u refused", k->z85, k->report_firms[f]);
     }
     if (k->roles & (KEY_ROLE_VIEWER | KEY_ROLE_ADMIN))
         FUZZ_ASSERT(k->see_all, "key %s: viewer or admin without see_all", k->z85);
@@ -121,12 +126,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     write_input(data, size);
     if (keys_load(path, cfg, reg, &keys, err, sizeof err) != 0) {
         FUZZ_ASSERT(keys == NULL, "keys_load failed but set *ret");
-        FUZZ_ASSERT(strncmp(err, path, strlen(path)) == 0, "reason does not name the file: '%s'", err);
+        FUZZ_ASSERT(strncmp(err, path, strlen(path)) == 0, "reason does not name the file: '%s'",
+                    err);
         return 0;
     }
     FUZZ_ASSERT(keys != NULL, "keys_load succeeded without a table");
-    FUZZ_ASSERT(keys->nclusters == cfg->nclusters, "%zu clusters, the config has %zu", keys->nclusters,
-                cfg->nclusters);
+    FUZZ_ASSERT(keys->nclusters == cfg->nclusters, "%zu clusters, the config has %zu",
+                keys->nclusters, cfg->nclusters);
     for (size_t i = 0; i < keys->nkeys; i++)
         check_key(keys, &keys->keys[i]);
     for (size_t f = 0; f < reg->nfirms; f++) {

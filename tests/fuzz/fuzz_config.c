@@ -30,16 +30,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     FUZZ_ASSERT(cfg != NULL, "config_load succeeded without a config");
-    FUZZ_ASSERT(cfg->nmetrics >= 1 && cfg->nmetrics <= CONFIG_MAX_METRICS, "%zu metrics", cfg->nmetrics);
+    FUZZ_ASSERT(cfg->nmetrics >= 1 && cfg->nmetrics <= CONFIG_MAX_METRICS, "%zu metrics",
+                cfg->nmetrics);
     FUZZ_ASSERT(cfg->revenue_idx >= 0 && (size_t)cfg->revenue_idx < cfg->nmetrics, "revenue_idx %d",
                 cfg->revenue_idx);
-    FUZZ_ASSERT(cfg->profit_idx >= -1 && cfg->profit_idx < (int)cfg->nmetrics, "profit_idx %d", cfg->profit_idx);
+    FUZZ_ASSERT(cfg->profit_idx >= -1 && cfg->profit_idx < (int)cfg->nmetrics, "profit_idx %d",
+                cfg->profit_idx);
     for (size_t i = 0; i < cfg->nmetrics; i++)
-        FUZZ_ASSERT(config_metric_find(cfg, cfg->metrics[i].name, strlen(cfg->metrics[i].name)) == (int)i,
+        FUZZ_ASSERT(config_metric_find(cfg, cfg->metrics[i].name, strlen(cfg->metrics[i].name)) ==
+                        (int)i,
                     "metric %zu not found by its name", i);
     for (size_t i = 0; i < cfg->nclusters; i++) {
         const config_cluster_t *cl = &cfg->clusters[i];
-        FUZZ_ASSERT(config_cluster_find(cfg, cl->id, strlen(cl->id)) == (int)i, "cluster %zu not found", i);
+        FUZZ_ASSERT(config_cluster_find(cfg, cl->id, strlen(cl->id)) == (int)i,
+                    "cluster %zu not found", i);
         FUZZ_ASSERT(cl->nchains >= 1, "cluster %s has no chains", cl->id);
         for (size_t j = 0; j < cl->nchains; j++)
             FUZZ_ASSERT(config_chain_find(cl, cl->chains[j], strlen(cl->chains[j])) == (int)j,
@@ -47,11 +51,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     for (size_t i = 0; i < cfg->nrules; i++) {
         const config_rule_t *r = &cfg->rules[i];
-        FUZZ_ASSERT(r->type < RULE_TYPE_COUNT && r->cluster >= 0 && (size_t)r->cluster < cfg->nclusters,
+        FUZZ_ASSERT(r->type < RULE_TYPE_COUNT && r->cluster >= 0 &&
+                        (size_t)r->cluster < cfg->nclusters,
                     "rule %s: type %d cluster %d", r->id, (int)r->type, r->cluster);
-        FUZZ_ASSERT(r->metric >= -1 && r->metric < (int)cfg->nmetrics, "rule %s: metric %d", r->id, r->metric);
-        FUZZ_ASSERT(r->chain >= -1 && r->chain < (int)cfg->clusters[r->cluster].nchains, "rule %s: chain %d", r->id,
-                    r->chain);
+        FUZZ_ASSERT(r->metric >= -1 && r->metric < (int)cfg->nmetrics, "rule %s: metric %d", r->id,
+                    r->metric);
+        FUZZ_ASSERT(r->chain >= -1 && r->chain < (int)cfg->clusters[r->cluster].nchains,
+                    "rule %s: chain %d", r->id, r->chain);
     }
     config_destroy(&cfg);
     FUZZ_ASSERT(cfg == NULL, "config_destroy did not NULL the pointer");

@@ -33,7 +33,7 @@ typedef struct {
 typedef struct {
     owned_sample_t *v;
     size_t n, cap;
-    int rc;                 /* INPUT_OK or the error the reading ended with */
+    int rc; /* INPUT_OK or the error the reading ended with */
     char err[INPUT_ERRLEN];
     input_pos_t after_first; /* the position after the first non-empty batch */
     size_t first_n;          /* samples in that batch */
@@ -47,8 +47,8 @@ static void keep(run_t *run, const proto_sample_t *s)
         FUZZ_ASSERT(run->v != NULL, "out of memory");
     }
     owned_sample_t *o = &run->v[run->n++];
-    FUZZ_ASSERT(s->firm.len <= PROTO_MAX_ID_LEN && s->metric.len <= PROTO_MAX_ID_LEN, "id over %d bytes",
-                PROTO_MAX_ID_LEN);
+    FUZZ_ASSERT(s->firm.len <= PROTO_MAX_ID_LEN && s->metric.len <= PROTO_MAX_ID_LEN,
+                "id over %d bytes", PROTO_MAX_ID_LEN);
     memcpy(o->firm, s->firm.ptr, s->firm.len);
     o->firm[s->firm.len] = '\0';
     memcpy(o->metric, s->metric.ptr, s->metric.len);
@@ -61,8 +61,12 @@ static void keep(run_t *run, const proto_sample_t *s)
 /* Every batch the reader yields must encode: the agent sends exactly these. */
 static void check_encodes(proto_sample_t *samples, size_t n)
 {
-    proto_batch_t b = {.agent = proto_str("fuzz"), .epoch = 1, .seq = 1, .nsamples = (uint32_t)n,
-                       .samples = samples, .cap = (uint32_t)n};
+    proto_batch_t b = {.agent = proto_str("fuzz"),
+                       .epoch = 1,
+                       .seq = 1,
+                       .nsamples = (uint32_t)n,
+                       .samples = samples,
+                       .cap = (uint32_t)n};
     msgpack_sbuffer sb;
     char err[PROTO_ERRLEN];
 
@@ -102,9 +106,12 @@ static void read_all(char *buf, size_t size, const input_pos_t *skip_to, run_t *
         }
         if (run->rc != INPUT_OK) {
             FUZZ_ASSERT(run->rc == INPUT_ESYNTAX, "reading memory gave %d: %s", run->rc, run->err);
-            FUZZ_ASSERT(strncmp(run->err, "fuzz:", 5) == 0, "error does not name the input: '%s'", run->err);
+            FUZZ_ASSERT(strncmp(run->err, "fuzz:", 5) == 0, "error does not name the input: '%s'",
+                        run->err);
             /* the error is sticky */
-            FUZZ_ASSERT(input_read_batch(r, samples, BATCH, &n, run->err, sizeof run->err) == run->rc && n == 0,
+            FUZZ_ASSERT(input_read_batch(r, samples, BATCH, &n, run->err, sizeof run->err) ==
+                                run->rc &&
+                            n == 0,
                         "an error was not sticky");
             break;
         }
@@ -146,8 +153,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (whole.first_n > 0) {
         read_all(buf, size, &whole.after_first, &rest);
         int64_t t1 = clock_wall_ms() + 1000;
-        FUZZ_ASSERT(rest.n == whole.n - whole.first_n, "resumed after %zu samples: %zu more, not %zu",
-                    whole.first_n, rest.n, whole.n - whole.first_n);
+        FUZZ_ASSERT(rest.n == whole.n - whole.first_n,
+                    "resumed after %zu samples: %zu more, not %zu", whole.first_n, rest.n,
+                    whole.n - whole.first_n);
         for (size_t i = 0; i < rest.n; i++)
             FUZZ_ASSERT(same_sample(&rest.v[i], &whole.v[whole.first_n + i], t0, t1),
                         "resumed reading differs at sample %zu", whole.first_n + i);

@@ -55,15 +55,18 @@ static void check_loaded(const keyfile_t *k)
 {
     char derived[KEYFILE_Z85_LEN + 1];
 
-    FUZZ_ASSERT(k->public_z85[KEYFILE_Z85_LEN] == '\0' && keyfile_z85_valid(k->public_z85, strlen(k->public_z85)),
+    FUZZ_ASSERT(k->public_z85[KEYFILE_Z85_LEN] == '\0' &&
+                    keyfile_z85_valid(k->public_z85, strlen(k->public_z85)),
                 "accepted an invalid public key");
     if (!k->has_secret) {
         FUZZ_ASSERT(k->secret_z85[0] == '\0', "a secret key without has_secret");
         return;
     }
-    FUZZ_ASSERT(k->secret_z85[KEYFILE_Z85_LEN] == '\0' && keyfile_z85_valid(k->secret_z85, strlen(k->secret_z85)),
+    FUZZ_ASSERT(k->secret_z85[KEYFILE_Z85_LEN] == '\0' &&
+                    keyfile_z85_valid(k->secret_z85, strlen(k->secret_z85)),
                 "accepted an invalid secret key");
-    FUZZ_ASSERT(zmq_curve_public(derived, k->secret_z85) == 0 && strcmp(derived, k->public_z85) == 0,
+    FUZZ_ASSERT(zmq_curve_public(derived, k->secret_z85) == 0 &&
+                    strcmp(derived, k->public_z85) == 0,
                 "accepted a secret key that does not belong to the public key");
 }
 
@@ -76,7 +79,8 @@ static void load(bool need_secret, keyfile_t *k, int *rc)
     if (*rc != 0) {
         FUZZ_ASSERT(*rc == -1, "keyfile_load returned %d", *rc);
         FUZZ_ASSERT(all_zero(k, sizeof *k), "keyfile_load failed but left keys in *k");
-        FUZZ_ASSERT(strncmp(err, path, strlen(path)) == 0, "reason does not name the file: '%s'", err);
+        FUZZ_ASSERT(strncmp(err, path, strlen(path)) == 0, "reason does not name the file: '%s'",
+                    err);
         return;
     }
     check_loaded(k);

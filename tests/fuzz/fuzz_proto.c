@@ -32,8 +32,8 @@ static proto_sample_t samples_b[PROTO_MAX_SAMPLES];
 /* Checks a decoder's failure: a known code and a printable ASCII reason. */
 static void check_failure(const char *what, int rc, const char *err)
 {
-    FUZZ_ASSERT(rc == PROTO_EMALFORMED || rc == PROTO_EVERSION || rc == PROTO_ETYPE || rc == PROTO_ELIMIT ||
-                    rc == PROTO_EVALUE,
+    FUZZ_ASSERT(rc == PROTO_EMALFORMED || rc == PROTO_EVERSION || rc == PROTO_ETYPE ||
+                    rc == PROTO_ELIMIT || rc == PROTO_EVALUE,
                 "%s: unexpected return %d", what, rc);
     FUZZ_ASSERT(err[0] != '\0', "%s: failed (%s) without a reason", what, proto_strerror(rc));
     for (const char *p = err; *p; p++)
@@ -73,20 +73,23 @@ static void fuzz_batch(const uint8_t *data, size_t size)
     if (rc != PROTO_OK) {
         check_failure("batch", rc, err);
         FUZZ_ASSERT(b.nsamples == 0, "batch: failed with nsamples %u", b.nsamples);
-        FUZZ_ASSERT(rc_small != PROTO_OK, "batch: refused with cap %d, accepted with cap 3", PROTO_MAX_SAMPLES);
+        FUZZ_ASSERT(rc_small != PROTO_OK, "batch: refused with cap %d, accepted with cap 3",
+                    PROTO_MAX_SAMPLES);
         return;
     }
     /* 0 samples is a valid batch (it settles its seq with nothing) */
     FUZZ_ASSERT(b.nsamples <= PROTO_MAX_SAMPLES && b.seq >= 1 && b.epoch >= 1 && b.agent.len >= 1,
-                "batch: n %u seq %llu epoch %llu agent len %u", b.nsamples, (unsigned long long)b.seq,
-                (unsigned long long)b.epoch, b.agent.len);
+                "batch: n %u seq %llu epoch %llu agent len %u", b.nsamples,
+                (unsigned long long)b.seq, (unsigned long long)b.epoch, b.agent.len);
     if (b.nsamples <= 3) {
-        FUZZ_ASSERT(rc_small == PROTO_OK && small.nsamples == b.nsamples, "batch: cap 3 gave %d: %s", rc_small,
-                    err2);
+        FUZZ_ASSERT(rc_small == PROTO_OK && small.nsamples == b.nsamples,
+                    "batch: cap 3 gave %d: %s", rc_small, err2);
         for (uint32_t i = 0; i < b.nsamples; i++)
-            FUZZ_ASSERT(sample_eq(&samples_a[i], &samples_b[i]), "batch: sample %u differs with cap 3", i);
+            FUZZ_ASSERT(sample_eq(&samples_a[i], &samples_b[i]),
+                        "batch: sample %u differs with cap 3", i);
     } else {
-        FUZZ_ASSERT(rc_small == PROTO_ELIMIT, "batch: %u samples into cap 3 gave %d", b.nsamples, rc_small);
+        FUZZ_ASSERT(rc_small == PROTO_ELIMIT, "batch: %u samples into cap 3 gave %d", b.nsamples,
+                    rc_small);
     }
 
     msgpack_sbuffer e1, e2;
@@ -97,10 +100,12 @@ static void fuzz_batch(const uint8_t *data, size_t size)
     proto_batch_t b2 = {.samples = samples_b, .cap = PROTO_MAX_SAMPLES};
     rc = proto_batch_decode(e1.data, e1.size, &b2, err, sizeof err);
     FUZZ_ASSERT(rc == PROTO_OK, "batch: own encoding does not decode: %s", err);
-    FUZZ_ASSERT(str_eq(b.agent, b2.agent) && b.seq == b2.seq && b.epoch == b2.epoch && b.nsamples == b2.nsamples,
+    FUZZ_ASSERT(str_eq(b.agent, b2.agent) && b.seq == b2.seq && b.epoch == b2.epoch &&
+                    b.nsamples == b2.nsamples,
                 "batch: header changed in a round trip");
     for (uint32_t i = 0; i < b.nsamples; i++)
-        FUZZ_ASSERT(sample_eq(&samples_a[i], &samples_b[i]), "batch: sample %u changed in a round trip", i);
+        FUZZ_ASSERT(sample_eq(&samples_a[i], &samples_b[i]),
+                    "batch: sample %u changed in a round trip", i);
     rc = proto_batch_encode(&b2, &e2, err, sizeof err);
     FUZZ_ASSERT(rc == PROTO_OK, "batch: second encode: %s", err);
     check_same("batch", &e1, &e2);
@@ -125,7 +130,8 @@ static void fuzz_ack(const uint8_t *data, size_t size)
     rc = proto_ack_decode(e1.data, e1.size, &a2, err, sizeof err);
     FUZZ_ASSERT(rc == PROTO_OK, "ack: own encoding does not decode: %s", err);
     FUZZ_ASSERT(a.seq == a2.seq && a.expected == a2.expected && a.status == a2.status &&
-                    a.accepted == a2.accepted && a.max_version == a2.max_version && str_eq(a.reason, a2.reason),
+                    a.accepted == a2.accepted && a.max_version == a2.max_version &&
+                    str_eq(a.reason, a2.reason),
                 "ack: changed in a round trip");
     FUZZ_ASSERT(proto_ack_encode(&a2, &e2) == PROTO_OK, "ack: second encode");
     check_same("ack", &e1, &e2);
@@ -151,10 +157,11 @@ static void fuzz_alert(const uint8_t *data, size_t size)
     rc = proto_alert_decode(e1.data, e1.size, &a2, err, sizeof err);
     FUZZ_ASSERT(rc == PROTO_OK, "alert: own encoding does not decode: %s", err);
     FUZZ_ASSERT(str_eq(a.id, a2.id) && str_eq(a.rule, a2.rule) && str_eq(a.cluster, a2.cluster) &&
-                    str_eq(a.chain, a2.chain) && str_eq(a.firm, a2.firm) && str_eq(a.metric, a2.metric) &&
-                    str_eq(a.summary, a2.summary) && a.severity == a2.severity && a.state == a2.state &&
-                    a.since_ms == a2.since_ms && a.ts_ms == a2.ts_ms && a.seq == a2.seq &&
-                    a.reminder == a2.reminder && a.count == a2.count && a.ndetails == a2.ndetails,
+                    str_eq(a.chain, a2.chain) && str_eq(a.firm, a2.firm) &&
+                    str_eq(a.metric, a2.metric) && str_eq(a.summary, a2.summary) &&
+                    a.severity == a2.severity && a.state == a2.state && a.since_ms == a2.since_ms &&
+                    a.ts_ms == a2.ts_ms && a.seq == a2.seq && a.reminder == a2.reminder &&
+                    a.count == a2.count && a.ndetails == a2.ndetails,
                 "alert: changed in a round trip");
     rc = proto_alert_encode(&a2, &e2, err, sizeof err);
     FUZZ_ASSERT(rc == PROTO_OK, "alert: second encode: %s", err);
@@ -206,12 +213,14 @@ static void fuzz_ctl(const uint8_t *data, size_t size)
         char key[PROTO_MAX_ID_LEN + 1];
         memcpy(key, r.args[i].key.ptr, r.args[i].key.len);
         key[r.args[i].key.len] = '\0';
-        FUZZ_ASSERT(proto_ctl_arg(&r, key) == &r.args[i], "ctl: argument %u not found by its key", i);
+        FUZZ_ASSERT(proto_ctl_arg(&r, key) == &r.args[i], "ctl: argument %u not found by its key",
+                    i);
     }
     msgpack_sbuffer e1, e2;
     msgpack_sbuffer_init(&e1);
     msgpack_sbuffer_init(&e2);
-    FUZZ_ASSERT(proto_ctl_request_encode(&r, &e1) == PROTO_OK, "ctl: decoded, but the encoder refuses it");
+    FUZZ_ASSERT(proto_ctl_request_encode(&r, &e1) == PROTO_OK,
+                "ctl: decoded, but the encoder refuses it");
     rc = proto_ctl_request_decode(e1.data, e1.size, &r2, err, sizeof err);
     FUZZ_ASSERT(rc == PROTO_OK, "ctl: own encoding does not decode: %s", err);
     FUZZ_ASSERT(str_eq(r.cmd, r2.cmd) && r.nargs == r2.nargs, "ctl: changed in a round trip");
@@ -229,8 +238,8 @@ static void fuzz_period(const uint8_t *data, size_t size)
     if (proto_period_parse((const char *)data, size, &p) != PROTO_OK)
         return;
     size_t n = proto_period_format(p, buf, sizeof buf);
-    FUZZ_ASSERT(n == size && memcmp(buf, data, size) == 0, "period: parsed '%.*s' formats as '%s'", (int)size,
-                (const char *)data, buf);
+    FUZZ_ASSERT(n == size && memcmp(buf, data, size) == 0, "period: parsed '%.*s' formats as '%s'",
+                (int)size, (const char *)data, buf);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -55,18 +55,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (registry_load(path, cfg, &reg, err, sizeof err) != 0) {
         FUZZ_ASSERT(reg == NULL, "registry_load failed but set *ret");
-        FUZZ_ASSERT(strncmp(err, path, strlen(path)) == 0, "reason does not name the file: '%s'", err);
+        FUZZ_ASSERT(strncmp(err, path, strlen(path)) == 0, "reason does not name the file: '%s'",
+                    err);
         return 0;
     }
     FUZZ_ASSERT(reg != NULL, "registry_load succeeded without a registry");
     for (size_t i = 0; i < reg->nfirms; i++) {
         const firm_t *f = &reg->firms[i];
-        FUZZ_ASSERT(registry_find(reg, f->id, strlen(f->id)) == (int)i, "firm %zu '%s' not found by its id", i,
-                    f->id);
-        FUZZ_ASSERT(f->cluster >= 0 && (size_t)f->cluster < cfg->nclusters, "firm %s: cluster %d", f->id,
-                    f->cluster);
-        FUZZ_ASSERT(f->chain >= -1 && f->chain < (int)cfg->clusters[f->cluster].nchains, "firm %s: chain %d", f->id,
-                    f->chain);
+        FUZZ_ASSERT(registry_find(reg, f->id, strlen(f->id)) == (int)i,
+                    "firm %zu '%s' not found by its id", i, f->id);
+        FUZZ_ASSERT(f->cluster >= 0 && (size_t)f->cluster < cfg->nclusters, "firm %s: cluster %d",
+                    f->id, f->cluster);
+        FUZZ_ASSERT(f->chain >= -1 && f->chain < (int)cfg->clusters[f->cluster].nchains,
+                    "firm %s: chain %d", f->id, f->chain);
         FUZZ_ASSERT((unsigned)f->tier < TIER_COUNT, "firm %s: tier %d", f->id, (int)f->tier);
         FUZZ_ASSERT(f->name && f->designations, "firm %s: NULL name or designations", f->id);
     }

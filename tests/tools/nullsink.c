@@ -37,8 +37,10 @@ int main(int argc, char **argv)
         proto_batch_t b = {.samples = samples, .cap = PROTO_MAX_SAMPLES};
         char err[PROTO_ERRLEN];
         int rc = proto_batch_decode(zmq_msg_data(&body), zmq_msg_size(&body), &b, err, sizeof err);
-        proto_ack_t ack = {.seq = b.seq, .status = rc == PROTO_OK ? PROTO_STATUS_OK : PROTO_STATUS_MALFORMED,
-                           .max_version = PROTO_VERSION, .accepted = rc == PROTO_OK ? b.nsamples : 0,
+        proto_ack_t ack = {.seq = b.seq,
+                           .status = rc == PROTO_OK ? PROTO_STATUS_OK : PROTO_STATUS_MALFORMED,
+                           .max_version = PROTO_VERSION,
+                           .accepted = rc == PROTO_OK ? b.nsamples : 0,
                            .reason = proto_str(rc == PROTO_OK ? "" : err)};
         msgpack_sbuffer_clear(&out);
         proto_ack_encode(&ack, &out);

@@ -51,8 +51,9 @@ static void count_reply(const char *reply, size_t len, bool first, long *by_stat
     if (first && rc != PROTO_OK)
         printf("first: undecodable reply: %s\n", err);
     else if (first)
-        printf("first: %s seq=%llu accepted=%u max_version=%u reason=%.*s\n", proto_status_name(ack.status),
-               (unsigned long long)ack.seq, ack.accepted, ack.max_version, PROTO_STR_ARG(ack.reason));
+        printf("first: %s seq=%llu accepted=%u max_version=%u reason=%.*s\n",
+               proto_status_name(ack.status), (unsigned long long)ack.seq, ack.accepted,
+               ack.max_version, PROTO_STR_ARG(ack.reason));
 }
 
 int main(int argc, char **argv)
@@ -108,21 +109,25 @@ int main(int argc, char **argv)
         if (replies >= count)
             break;
         bool can_send = sent < count && sent - replies < window;
-        zmq_pollitem_t item = {.socket = s, .events = (short)(ZMQ_POLLIN | (can_send ? ZMQ_POLLOUT : 0))};
+        zmq_pollitem_t item = {.socket = s,
+                               .events = (short)(ZMQ_POLLIN | (can_send ? ZMQ_POLLOUT : 0))};
         if (zmq_poll(&item, 1, timeout_ms) <= 0)
             break; /* nothing moved for timeout_ms */
-        while (can_send && (item.revents & ZMQ_POLLOUT) && zmq_send(s, buf, len, ZMQ_DONTWAIT) >= 0) {
+        while (can_send && (item.revents & ZMQ_POLLOUT) &&
+               zmq_send(s, buf, len, ZMQ_DONTWAIT) >= 0) {
             sent++;
             can_send = sent < count && sent - replies < window;
         }
         int n;
         while ((n = zmq_recv(s, reply, sizeof reply, ZMQ_DONTWAIT)) >= 0)
-            count_reply(reply, (size_t)n < sizeof reply ? (size_t)n : sizeof reply, ++replies == 1, by_status);
+            count_reply(reply, (size_t)n < sizeof reply ? (size_t)n : sizeof reply, ++replies == 1,
+                        by_status);
     }
     printf("sent=%ld replies=%ld", sent, replies);
     for (int st = 0; st <= PROTO_STATUS_COUNT; st++)
         if (by_status[st])
-            printf(" %s=%ld", st < PROTO_STATUS_COUNT ? proto_status_name((proto_status_t)st) : "undecodable",
+            printf(" %s=%ld",
+                   st < PROTO_STATUS_COUNT ? proto_status_name((proto_status_t)st) : "undecodable",
                    by_status[st]);
     printf("\n");
     zmq_close(s);

@@ -72,9 +72,9 @@ int main(int argc, char **argv)
                 printf("undecodable reply: %s\n", n < 0 ? zmq_strerror(errno) : err);
                 continue;
             }
-            printf("%s seq=%llu accepted=%u expected=%llu reason=%.*s\n", proto_status_name(ack.status),
-                   (unsigned long long)ack.seq, ack.accepted, (unsigned long long)ack.expected,
-                   PROTO_STR_ARG(ack.reason));
+            printf("%s seq=%llu accepted=%u expected=%llu reason=%.*s\n",
+                   proto_status_name(ack.status), (unsigned long long)ack.seq, ack.accepted,
+                   (unsigned long long)ack.expected, PROTO_STR_ARG(ack.reason));
         }
     }
     zmq_close(s);
