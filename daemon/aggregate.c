@@ -220,27 +220,6 @@ void agg_pack(const agg_t *agg, const registry_t *reg, const config_t *cfg, msgp
     }
 }
 
-static bool as_u64(const msgpack_object *o, uint64_t *v)
-{
-    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-        return false;
-    *v = o->via.u64;
-    return true;
-}
-
-static bool as_i64(const msgpack_object *o, int64_t *v)
-{
-    if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
-        *v = o->via.i64;
-        return true;
-    }
-    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT64_MAX) {
-        *v = (int64_t)o->via.u64;
-        return true;
-    }
-    return false;
-}
-
 static bool is_array(const msgpack_object *o, uint32_t n)
 {
     return o->type == MSGPACK_OBJECT_ARRAY && (n == 0 || o->via.array.size == n);
@@ -256,7 +235,7 @@ static const char *entry_check(const msgpack_object *s)
     const msgpack_object *v = s->via.array.ptr, *years = &v[5];
     if (v[0].type != MSGPACK_OBJECT_STR || v[1].type != MSGPACK_OBJECT_STR ||
         (v[2].type != MSGPACK_OBJECT_FLOAT64 && v[2].type != MSGPACK_OBJECT_FLOAT32) ||
-        !as_i64(&v[3], &i64) || !as_u64(&v[4], &count) || !is_array(years, 0))
+        !proto_obj_i64(&v[3], &i64) || !proto_obj_u64(&v[4], &count) || !is_array(years, 0))
         return "malformed entry";
     for (uint32_t y = 0; y < years->via.array.size; y++) {
         const msgpack_object *yr = &years->via.array.ptr[y];
@@ -264,16 +243,16 @@ static const char *entry_check(const msgpack_object *s)
             !is_array(&yr->via.array.ptr[7], 4))
             return "malformed year";
         for (int k = 0; k < 6; k++)
-            if (!as_i64(&yr->via.array.ptr[k], &i64))
+            if (!proto_obj_i64(&yr->via.array.ptr[k], &i64))
                 return "malformed year";
-        as_i64(&yr->via.array.ptr[0], &i64);
+        proto_obj_i64(&yr->via.array.ptr[0], &i64);
         if (i64 < PROTO_MIN_YEAR || i64 > PROTO_MAX_YEAR)
             return "year out of range";
         for (int k = 0; k < 12; k++)
-            if (!as_i64(&yr->via.array.ptr[6].via.array.ptr[k], &i64))
+            if (!proto_obj_i64(&yr->via.array.ptr[6].via.array.ptr[k], &i64))
                 return "malformed month";
         for (int k = 0; k < 4; k++)
-            if (!as_i64(&yr->via.array.ptr[7].via.array.ptr[k], &i64))
+            if (!proto_obj_i64(&yr->via.array.ptr[7].via.array.ptr[k], &i64))
                 return "malformed quarter";
     }
     return NULL;
@@ -284,13 +263,13 @@ static void entry_load(agg_series_t *series, const msgpack_object *v)
 {
     const msgpack_object *years = &v[5];
     series->last = v[2].via.f64;
-    as_i64(&v[3], &series->last_ts);
-    as_u64(&v[4], &series->count);
+    proto_obj_i64(&v[3], &series->last_ts);
+    proto_obj_u64(&v[4], &series->count);
     for (uint32_t y = 0; y < years->via.array.size; y++) {
         const msgpack_object *f = years->via.array.ptr[y].via.array.ptr;
         int64_t fields[6];
         for (int k = 0; k < 6; k++)
-            as_i64(&f[k], &fields[k]);
+            proto_obj_i64(&f[k], &fields[k]);
         agg_year_t *yr = year_get(series, (int)fields[0]);
         yr->month_mask = (uint16_t)(fields[1] & 0xfff);
         yr->quarter_mask = (uint8_t)(fields[2] & 0xf);
@@ -298,9 +277,9 @@ static void entry_load(agg_series_t *series, const msgpack_object *v)
         yr->any = fields[4] != 0;
         yr->annual = fields[5];
         for (int k = 0; k < 12; k++)
-            as_i64(&f[6].via.array.ptr[k], &yr->month[k]);
+            proto_obj_i64(&f[6].via.array.ptr[k], &yr->month[k]);
         for (int k = 0; k < 4; k++)
-            as_i64(&f[7].via.array.ptr[k], &yr->quarter[k]);
+            proto_obj_i64(&f[7].via.array.ptr[k], &yr->quarter[k]);
     }
 }
 

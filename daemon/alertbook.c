@@ -641,19 +641,6 @@ static void journal_dirty(alertbook_t *b)
     b->ndirty = 0;
 }
 
-static bool as_i64(const msgpack_object *o, int64_t *v)
-{
-    if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
-        *v = o->via.i64;
-        return true;
-    }
-    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT64_MAX) {
-        *v = (int64_t)o->via.u64;
-        return true;
-    }
-    return false;
-}
-
 static bool is_float(const msgpack_object *o)
 {
     return o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32;
@@ -684,13 +671,13 @@ static bool entry_ok(const msgpack_object *e, char *why, size_t size)
         bad = "firing";
     else if (v[3].type != MSGPACK_OBJECT_POSITIVE_INTEGER || v[3].via.u64 > 1)
         bad = "flapping";
-    else if (!as_i64(&v[4], &t))
+    else if (!proto_obj_i64(&v[4], &t))
         bad = "since";
-    else if (!as_i64(&v[5], &t))
+    else if (!proto_obj_i64(&v[5], &t))
         bad = "published";
     else if (v[6].type != MSGPACK_OBJECT_POSITIVE_INTEGER || v[6].via.u64 > UINT32_MAX)
         bad = "pending_count";
-    else if (!as_i64(&v[7], &t))
+    else if (!proto_obj_i64(&v[7], &t))
         bad = "pending_since";
     else if (!is_float(&v[8]))
         bad = "observed";
@@ -705,7 +692,7 @@ static bool entry_ok(const msgpack_object *e, char *why, size_t size)
     else if (v[13].type != MSGPACK_OBJECT_MAP || v[13].via.map.size > PROTO_MAX_DETAILS)
         bad = "details";
     for (uint32_t k = 0; !bad && k < v[12].via.array.size; k++)
-        if (!as_i64(&v[12].via.array.ptr[k], &t))
+        if (!proto_obj_i64(&v[12].via.array.ptr[k], &t))
             bad = "flaps";
     for (uint32_t k = 0; !bad && k < v[13].via.map.size; k++) {
         const msgpack_object_kv *kv = &v[13].via.map.ptr[k];
@@ -741,10 +728,10 @@ static void entry_load(alertbook_t *b, ab_alert_t *a, const msgpack_object *v)
     int64_t t = 0;
     a->firing = v[2].via.u64 != 0;
     a->flapping = v[3].via.u64 != 0;
-    as_i64(&v[4], &a->since_ms);
-    as_i64(&v[5], &a->published_ms);
+    proto_obj_i64(&v[4], &a->since_ms);
+    proto_obj_i64(&v[5], &a->published_ms);
     a->pending_count = (uint32_t)v[6].via.u64;
-    as_i64(&v[7], &t);
+    proto_obj_i64(&v[7], &t);
     a->pending_since = t;
     a->observed = v[8].via.f64;
     a->expected = v[9].via.f64;
@@ -753,7 +740,7 @@ static void entry_load(alertbook_t *b, ab_alert_t *a, const msgpack_object *v)
     a->seq = v[11].via.u64;
     a->nflaps = v[12].via.array.size;
     for (uint32_t k = 0; k < a->nflaps; k++)
-        as_i64(&v[12].via.array.ptr[k], &a->flaps[k]);
+        proto_obj_i64(&v[12].via.array.ptr[k], &a->flaps[k]);
     details_free(a->details, a->ndetails);
     a->ndetails = v[13].via.map.size;
     for (uint32_t k = 0; k < a->ndetails; k++) {

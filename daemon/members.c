@@ -64,19 +64,6 @@ static bool is_str(const msgpack_object *o)
     return o && o->type == MSGPACK_OBJECT_STR;
 }
 
-static bool as_i64(const msgpack_object *o, int64_t *v)
-{
-    if (o && o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
-        *v = o->via.i64;
-        return true;
-    }
-    if (o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT64_MAX) {
-        *v = (int64_t)o->via.u64;
-        return true;
-    }
-    return false;
-}
-
 /* A firm entry read back: strings copied (NUL-terminated), indexes resolved
  * against cfg. */
 typedef struct {
@@ -108,7 +95,7 @@ static int entry_read(const msgpack_object *o, const config_t *cfg, bool with_le
     char why[128];
     if (!is_str(&v[0]) || ids_validate(v[0].via.str.ptr, v[0].via.str.size, why, sizeof why) != 0 ||
         !is_str(&v[1]) || !is_str(&v[2]) || !(is_str(&v[3]) || v[3].type == MSGPACK_OBJECT_NIL) ||
-        !is_str(&v[4]) || !is_str(&v[5]) || (with_left && !as_i64(&v[6], &e->f.left_ms))) {
+        !is_str(&v[4]) || !is_str(&v[5]) || (with_left && !proto_obj_i64(&v[6], &e->f.left_ms))) {
         snprintf(err, errlen, "a firm entry is malformed");
         return -1;
     }

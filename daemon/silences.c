@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "daemon/xalloc.h"
+#include "proto/proto.h"
 
 void silences_init(silences_t *s)
 {
@@ -175,19 +176,6 @@ void silences_pack(const silences_t *s, msgpack_packer *pk)
         pack_item(pk, &s->items[i]);
 }
 
-static bool as_i64(const msgpack_object *o, int64_t *v)
-{
-    if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
-        *v = o->via.i64;
-        return true;
-    }
-    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT64_MAX) {
-        *v = (int64_t)o->via.u64;
-        return true;
-    }
-    return false;
-}
-
 /* A non-empty string without NUL (ids are copied as C strings). */
 static bool is_name(const msgpack_object *o)
 {
@@ -215,8 +203,8 @@ static bool item_ok(const msgpack_object *e, char *why, size_t size)
                       : !is_name(&v[1])                                    ? "rule"
                       : !is_name(&v[2])                                    ? "cluster"
                       : v[3].type != MSGPACK_OBJECT_NIL && !is_name(&v[3]) ? "firm"
-                      : !as_i64(&v[4], &t)                                 ? "created_ms"
-                      : !as_i64(&v[5], &t)                                 ? "until_ms"
+                      : !proto_obj_i64(&v[4], &t)                          ? "created_ms"
+                      : !proto_obj_i64(&v[5], &t)                          ? "until_ms"
                       : !is_text(&v[6])                                    ? "reason"
                                                                            : NULL;
     if (bad)
@@ -237,8 +225,8 @@ static void item_load(silences_t *s, const msgpack_object *e)
         v[3].type == MSGPACK_OBJECT_STR ? xstrndup(v[3].via.str.ptr, v[3].via.str.size) : NULL;
     char *reason = xstrndup(v[6].via.str.ptr, v[6].via.str.size);
     int64_t created = 0, until = 0;
-    as_i64(&v[4], &created);
-    as_i64(&v[5], &until);
+    proto_obj_i64(&v[4], &created);
+    proto_obj_i64(&v[5], &until);
     insert(s, v[0].via.u64, rule, cl, firm, created, until, reason);
     free(rule);
     free(cl);

@@ -178,14 +178,6 @@ void streams_pack(const streams_t *t, msgpack_packer *pk)
     }
 }
 
-static bool as_u64(const msgpack_object *o, uint64_t *ret)
-{
-    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-        return false;
-    *ret = o->via.u64;
-    return true;
-}
-
 int streams_unpack(streams_t *t, const msgpack_object *o, bool apply, int64_t now, char *err,
                    size_t errlen)
 {
@@ -200,12 +192,12 @@ int streams_unpack(streams_t *t, const msgpack_object *o, bool apply, int64_t no
         if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 7 ||
             f[0].type != MSGPACK_OBJECT_STR || f[1].type != MSGPACK_OBJECT_STR ||
             f[1].via.str.size == 0 || f[1].via.str.size > PROTO_MAX_ID_LEN ||
-            f[0].via.str.size > 64 || !as_u64(&f[2], &epoch) || epoch == 0 ||
-            !as_u64(&f[3], &next) || next == 0 ||
+            f[0].via.str.size > 64 || !proto_obj_u64(&f[2], &epoch) || epoch == 0 ||
+            !proto_obj_u64(&f[3], &next) || next == 0 ||
             (f[4].type != MSGPACK_OBJECT_POSITIVE_INTEGER &&
              f[4].type != MSGPACK_OBJECT_NEGATIVE_INTEGER) ||
             f[5].type != MSGPACK_OBJECT_BIN || f[5].via.bin.size != W * 5 ||
-            !as_u64(&f[6], &prev)) {
+            !proto_obj_u64(&f[6], &prev)) {
             snprintf(err, errlen, "streams: entry %u malformed", i);
             return -1;
         }

@@ -136,3 +136,24 @@ const msgpack_object *proto_obj_get(const msgpack_object *map, const char *key)
     }
     return NULL;
 }
+
+bool proto_obj_i64(const msgpack_object *o, int64_t *ret)
+{
+    if (o && o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        *ret = o->via.i64;
+        return true;
+    }
+    if (o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT64_MAX) {
+        *ret = (int64_t)o->via.u64;
+        return true;
+    }
+    return false;
+}
+
+bool proto_obj_u64(const msgpack_object *o, uint64_t *ret)
+{
+    if (!o || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return false;
+    *ret = o->via.u64;
+    return true;
+}

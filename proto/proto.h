@@ -291,6 +291,11 @@ int proto_ctl_reply_decode(const void *buf, size_t len, msgpack_zone *zone, bool
  * snapshot file), or NULL if map is not a map or has no such str key. */
 const msgpack_object *proto_obj_get(const msgpack_object *map, const char *key);
 
+/* Reads an integer of a msgpack-c object into *ret: true if o is non-NULL
+ * and an integer that fits (the snapshot and journal readers' one check). */
+bool proto_obj_i64(const msgpack_object *o, int64_t *ret);
+bool proto_obj_u64(const msgpack_object *o, uint64_t *ret);
+
 /* Returns a static English name for an error code. */
 const char *proto_strerror(int err);
 
