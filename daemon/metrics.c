@@ -189,15 +189,6 @@ int metrics_start(metrics_t *m, struct server *srv, char *err, size_t errlen)
     return 0;
 }
 
-static void maybe_closed(metrics_t *m)
-{
-    if (m->closing_polls == 0 && m->on_closed) {
-        void (*cb)(struct server *) = m->on_closed;
-        m->on_closed = NULL;
-        cb(m->srv);
-    }
-}
-
 static void poll_closed(zpoll_t *zp)
 {
     metrics_peers_t *p = zp->data;
@@ -205,13 +196,10 @@ static void poll_closed(zpoll_t *zp)
         zmq_close(p->sock);
     p->sock = NULL;
     p->m->closing_polls--;
-    maybe_closed(p->m);
 }
 
-void metrics_close(metrics_t *m, struct server *srv, void (*on_closed)(struct server *))
+void metrics_close(metrics_t *m)
 {
-    m->srv = srv;
-    m->on_closed = on_closed;
     for (int i = 0; i < METRICS_NSOCKS; i++) {
         metrics_peers_t *p = &m->peers[i];
         p->m = m;
@@ -225,7 +213,6 @@ void metrics_close(metrics_t *m, struct server *srv, void (*on_closed)(struct se
             p->sock = NULL;
         }
     }
-    maybe_closed(m);
 }
 
 uint64_t metrics_handshakes_failed(const metrics_t *m)

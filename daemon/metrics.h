@@ -63,8 +63,7 @@ typedef struct {
 typedef struct metrics {
     struct server *srv;
     metrics_peers_t peers[METRICS_NSOCKS];
-    int closing_polls; /* zpolls still closing */
-    void (*on_closed)(struct server *);
+    int closing_polls;            /* zpolls still closing */
     log_throttle_t handshake_log; /* failed handshakes (warnings) */
     log_throttle_t abandon_log;   /* abandoned ones (info): apart, so probes never hide a failure */
     log_throttle_t disconnect_log;
@@ -125,9 +124,11 @@ int metrics_start(metrics_t *m, struct server *srv, char *err, size_t errlen);
 /* Called from the server's cron timer on every tick: rates and loop lag. */
 void metrics_tick(metrics_t *m, int64_t now_ms, uint64_t interval_ms);
 
-/* Closes the monitors; on_closed(srv) runs once they are closed (at once if
- * none was open). */
-void metrics_close(metrics_t *m, struct server *srv, void (*on_closed)(struct server *));
+/* Starts closing the monitors (a no-op for those already closing). No
+ * callback, as http_close: each monitor socket is closed in its zpoll's
+ * close callback, so all are closed when the loop runs out. Safe on an m
+ * that metrics_start failed on, or never ran on (all zero). */
+void metrics_close(metrics_t *m);
 
 /* Samples applied per second over the last ten seconds. */
 double metrics_samples_per_s(const metrics_t *m);

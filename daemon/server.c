@@ -46,8 +46,8 @@ static void close_all(server_t *srv)
     control_close(&srv->control);
     zap_close(&srv->zap);
     alerts_stop(&srv->alerts);
-    http_close(&srv->http, srv, NULL);
-    metrics_close(&srv->metrics, srv, NULL);
+    http_close(&srv->http);
+    metrics_close(&srv->metrics);
 }
 
 static void signal_cb(uv_signal_t *h, int signum)
