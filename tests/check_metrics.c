@@ -1,7 +1,8 @@
 /*
- * check_metrics.c -- the Prometheus exposition (daemon/metrics.c) of a
- * server state built by hand, and the HTTP endpoint that serves it
- * (daemon/http.c).
+ * check_metrics.c -- what metrics_collect (daemon/metrics.c) reads out of a
+ * server state built by hand, the exposition rendered from it, and the HTTP
+ * endpoint that serves it (daemon/http.c). check_exposition.c tests the
+ * rendering alone, from a struct filled by hand.
  *
  * The exposition tests render a server that never ran: the demo config and
  * registry, an aggregate with a few figures put in directly, counters set by
@@ -16,6 +17,7 @@
  */
 #include <check.h>
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -424,6 +426,45 @@ START_TEST(test_counter_table)
 }
 END_TEST
 
+/* What metrics_collect reads, before any rendering: the counter table's
+ * values in table order, the groups in config order (each cluster, then its
+ * chains), the period metrics only, the periods of now (2026-03). */
+START_TEST(test_collect)
+{
+    srv->stats.samples_applied = 77;
+    srv->http.responses_5xx = 4;
+    put("ee-001", "revenue", "2026-02", 12.5); /* energy-env, water-pollution-control */
+    metrics_collected_t c;
+    metrics_collect(srv, NOW_MS, &c);
+    const metrics_counter_t *r;
+    for (size_t i = 0; (r = metrics_counter(i)) != NULL; i++)
+        ck_assert_uint_eq(c.counters[i], r->get(srv));
+    ck_assert_uint_eq(c.http_5xx, 4);
+    ck_assert_int_eq(c.started_ms, NOW_MS - 60000);
+    ck_assert_int_eq(c.year, 2026);
+    ck_assert_uint_eq(c.nperiods, 2 + 3);
+    ck_assert_uint_eq(c.ngroups, 2 + 2 + 2);
+    ck_assert_str_eq(c.groups[0].cluster, "energy-env");
+    ck_assert_str_eq(c.groups[0].chain, "");
+    ck_assert_str_eq(c.groups[1].chain, "water-pollution-control");
+    ck_assert_str_eq(c.groups[3].cluster, "new-energy");
+    size_t nperiod = 0, rev = SIZE_MAX;
+    for (size_t m = 0; m < srv->cfg->nmetrics; m++)
+        nperiod += srv->cfg->metrics[m].kind == METRIC_PERIOD;
+    ck_assert_uint_eq(c.nmetrics, nperiod);
+    for (size_t k = 0; k < c.nmetrics; k++)
+        if (strcmp(c.metrics[k], "revenue") == 0)
+            rev = k;
+    ck_assert_uint_ne(rev, SIZE_MAX);
+    /* 2026-02 is period 3; ee-001 counts in its cluster and its chain */
+    for (size_t g = 0; g < 3; g++)
+        ck_assert_msg(c.totals[(g * c.nmetrics + rev) * c.nperiods + 3] == (g < 2 ? 12500 : 0),
+                      "group %zu", g);
+    metrics_collected_free(&c);
+    ck_assert_ptr_null(c.groups);
+}
+END_TEST
+
 START_TEST(test_self_counters)
 {
     srv->stats.samples_applied = 12345;
@@ -455,28 +496,6 @@ START_TEST(test_self_counters)
     ck_assert_line(t, "clustermon_start_time_seconds 1773547140");
     ck_assert_line(t, "# TYPE clustermon_cluster_metric_total untyped");
     free(t);
-}
-END_TEST
-
-START_TEST(test_label_escape)
-{
-    static const struct {
-        const char *in, *out;
-    } cases[] = {
-        {"plain", "plain"},
-        {"a\"b", "a\\\"b"},
-        {"back\\slash", "back\\\\slash"},
-        {"two\nlines", "two\\nlines"},
-        {"", ""},
-        {"节能环保", "节能环保"},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        metrics_text_t t = {0};
-        metrics_label_escape(&t, cases[i].in);
-        metrics_text_printf(&t, "%s", "");
-        ck_assert_str_eq(t.data, cases[i].out);
-        metrics_text_free(&t);
-    }
 }
 END_TEST
 
@@ -841,8 +860,8 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, test_above_scale_line);
     tcase_add_test(tc, test_tally_clusters);
     tcase_add_test(tc, test_counter_table);
+    tcase_add_test(tc, test_collect);
     tcase_add_test(tc, test_self_counters);
-    tcase_add_test(tc, test_label_escape);
     tcase_add_test(tc, test_text_grows);
     tcase_add_test(tc, test_listen_parse);
     tcase_add_test(tc, test_config_http);
