@@ -39,7 +39,7 @@ int proto_ack_encode(const proto_ack_t *a, msgpack_sbuffer *out)
     char why[CURSOR_WHYLEN];
     int rc;
 
-    if ((rc = check_ack(a, why, sizeof(why))) < 0)
+    if ((rc = check_ack(a, why, sizeof why)) < 0)
         return rc;
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
     if (wire_pack_open(&pk, K_COUNT, "ack") < 0 || wire_pack_cstr(&pk, "seq") < 0 ||
@@ -87,7 +87,7 @@ int proto_ack_decode(const void *buf, size_t len, proto_ack_t *a, char *err, siz
             if ((st = proto_status_from_name(s)) < 0) {
                 char q[48];
 
-                snprintf(c.why, sizeof(c.why), "unknown status %s", wire_quote(s, q, sizeof(q)));
+                snprintf(c.why, sizeof c.why, "unknown status %s", wire_quote(s, q, sizeof q));
                 rc = PROTO_EVALUE;
                 break;
             }

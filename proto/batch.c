@@ -31,7 +31,7 @@ static int check_period_str(proto_str_t s, proto_period_t *ret, char *why, size_
     if (proto_period_parse(s.ptr, s.len, ret) == PROTO_OK)
         return PROTO_OK;
     snprintf(why, whylen, "%s is not YYYY, YYYY-Qn or YYYY-MM with year %d..%d",
-             wire_quote(s, q, sizeof(q)), PROTO_MIN_YEAR, PROTO_MAX_YEAR);
+             wire_quote(s, q, sizeof q), PROTO_MIN_YEAR, PROTO_MAX_YEAR);
     return PROTO_EVALUE;
 }
 
@@ -45,7 +45,7 @@ static int read_sample(cursor_t *c, proto_sample_t *s, const char **ret_field)
     if ((rc = cursor_read_array(c, &n)) < 0)
         return rc;
     if (n != 4 && n != 5) {
-        snprintf(c->why, sizeof(c->why), "array of %" PRIu32 " elements (want 4 or 5)", n);
+        snprintf(c->why, sizeof c->why, "array of %" PRIu32 " elements (want 4 or 5)", n);
         return PROTO_EMALFORMED;
     }
     *ret_field = sample_fields[0];
@@ -57,7 +57,7 @@ static int read_sample(cursor_t *c, proto_sample_t *s, const char **ret_field)
     *ret_field = sample_fields[2];
     if ((rc = cursor_read_double(c, &s->value)) < 0)
         return rc;
-    if ((rc = wire_check_value(s->value, c->why, sizeof(c->why))) < 0) {
+    if ((rc = wire_check_value(s->value, c->why, sizeof c->why)) < 0) {
         /* "value is NaN" reads better than "value: is NaN" */
         cursor_why_prefix(c, "value ");
         *ret_field = NULL;
@@ -67,7 +67,7 @@ static int read_sample(cursor_t *c, proto_sample_t *s, const char **ret_field)
     if ((rc = wire_read_ts(c, &s->ts_ms)) < 0)
         return rc;
     *ret_field = sample_fields[4];
-    memset(&s->period, 0, sizeof(s->period));
+    memset(&s->period, 0, sizeof s->period);
     if (n == 5) {
         proto_str_t ps;
 
@@ -75,7 +75,7 @@ static int read_sample(cursor_t *c, proto_sample_t *s, const char **ret_field)
             return cursor_read_nil(c);
         if ((rc = cursor_read_str(c, &ps)) < 0)
             return rc;
-        if ((rc = check_period_str(ps, &s->period, c->why, sizeof(c->why))) < 0)
+        if ((rc = check_period_str(ps, &s->period, c->why, sizeof c->why)) < 0)
             return rc;
     }
     *ret_field = NULL;
@@ -125,7 +125,7 @@ int proto_batch_decode(const void *buf, size_t len, proto_batch_t *b, char *err,
                 break;
             /* bound the claimed count before reading any of it */
             if (n > PROTO_MAX_SAMPLES || n > b->cap || (n > 0 && !b->samples)) {
-                snprintf(c.why, sizeof(c.why), "%" PRIu32 " samples exceed %s %u", n,
+                snprintf(c.why, sizeof c.why, "%" PRIu32 " samples exceed %s %u", n,
                          n > PROTO_MAX_SAMPLES ? "the limit" : "the capacity",
                          n > PROTO_MAX_SAMPLES ? PROTO_MAX_SAMPLES
                                                : (unsigned)(b->samples ? b->cap : 0));
@@ -153,7 +153,7 @@ int proto_batch_decode(const void *buf, size_t len, proto_batch_t *b, char *err,
 
 fail:
     if (sample >= 0)
-        snprintf(ctx, sizeof(ctx), "sample %" PRId64, sample);
+        snprintf(ctx, sizeof ctx, "sample %" PRId64, sample);
     wire_reason(err, errlen, sample >= 0 ? ctx : NULL, field, c.why);
     b->nsamples = 0;
     return rc;
@@ -163,25 +163,24 @@ fail:
 static int check_sample(const proto_sample_t *s, uint32_t i, char *err, size_t errlen)
 {
     char why[CURSOR_WHYLEN], pbuf[PROTO_PERIOD_STRLEN];
-    const char *field;
     int rc;
 
-    field = sample_fields[0];
-    if ((rc = wire_check_id(s->firm, why, sizeof(why))) < 0)
+    const char *field = sample_fields[0];
+    if ((rc = wire_check_id(s->firm, why, sizeof why)) < 0)
         goto fail;
     field = sample_fields[1];
-    if ((rc = wire_check_id(s->metric, why, sizeof(why))) < 0)
+    if ((rc = wire_check_id(s->metric, why, sizeof why)) < 0)
         goto fail;
     field = sample_fields[2];
-    if ((rc = wire_check_value(s->value, why, sizeof(why))) < 0)
+    if ((rc = wire_check_value(s->value, why, sizeof why)) < 0)
         goto fail;
     field = sample_fields[3];
-    if ((rc = wire_check_ts(s->ts_ms, why, sizeof(why))) < 0)
+    if ((rc = wire_check_ts(s->ts_ms, why, sizeof why)) < 0)
         goto fail;
     field = sample_fields[4];
     if (s->period.kind != PROTO_PERIOD_NONE &&
-        proto_period_format(s->period, pbuf, sizeof(pbuf)) == 0) {
-        snprintf(why, sizeof(why), "invalid period (kind %u, year %u, index %u)",
+        proto_period_format(s->period, pbuf, sizeof pbuf) == 0) {
+        snprintf(why, sizeof why, "invalid period (kind %u, year %u, index %u)",
                  (unsigned)s->period.kind, (unsigned)s->period.year, (unsigned)s->period.index);
         rc = PROTO_EVALUE;
         goto fail;
@@ -202,7 +201,7 @@ int proto_batch_encode(const proto_batch_t *b, msgpack_sbuffer *out, char *err, 
     uint32_t i;
     int rc;
 
-    if ((rc = wire_check_id(b->agent, why, sizeof(why))) < 0) {
+    if ((rc = wire_check_id(b->agent, why, sizeof why)) < 0) {
         wire_reason_fmt(err, errlen, "agent: %s", why);
         return rc;
     }
@@ -245,7 +244,7 @@ int proto_batch_encode(const proto_batch_t *b, msgpack_sbuffer *out, char *err, 
             msgpack_pack_int64(&pk, s->ts_ms) != 0)
             goto nomem;
         if (has_period) {
-            proto_str_t ps = {pbuf, (uint32_t)proto_period_format(s->period, pbuf, sizeof(pbuf))};
+            proto_str_t ps = {pbuf, (uint32_t)proto_period_format(s->period, pbuf, sizeof pbuf)};
 
             if (wire_pack_str(&pk, ps) < 0)
                 goto nomem;

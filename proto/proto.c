@@ -29,9 +29,7 @@ bool proto_str_eq(proto_str_t a, const char *b)
 
 static int name_lookup(const char *const *names, int count, proto_str_t name)
 {
-    int i;
-
-    for (i = 0; i < count; i++)
+    for (int i = 0; i < count; i++)
         if (proto_str_eq(name, names[i]))
             return i;
     return -1;
