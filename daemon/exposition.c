@@ -67,6 +67,15 @@ static void gauge(metrics_text_t *o, const char *name, const char *help, double 
     sample_d(o, name, v);
 }
 
+/* A family of one sample per ZeroMQ socket, labelled socket="ingest" ... */
+static void per_socket(metrics_text_t *o, const char *name, const char *type, const char *help,
+                       const uint64_t v[METRICS_NSOCKS])
+{
+    family(o, name, type, help);
+    for (int i = 0; i < METRICS_NSOCKS; i++)
+        sample_lu(o, name, "socket", metrics_sock_name(i), v[i]);
+}
+
 /* An exact decimal from milli-units: "-1234.5", "20580000000". */
 static void print_milli(metrics_text_t *o, __int128 v)
 {
@@ -142,22 +151,16 @@ static void render_self(const metrics_collected_t *m, metrics_text_t *o)
     gauge(o, "clustermon_loop_lag_seconds",
           "Worst lateness of the event loop's periodic timer in the last ten seconds.",
           (double)m->loop_lag_ms / 1000.0);
-    family(o, "clustermon_socket_peers", "gauge", "Connections open on each ZeroMQ socket.");
-    for (int i = 0; i < METRICS_NSOCKS; i++)
-        sample_lu(o, "clustermon_socket_peers", "socket", metrics_sock_name(i),
-                  (uint64_t)m->sockets[i].peers);
-    family(o, "clustermon_socket_disconnects_total", "counter",
-           "Connections closed on each ZeroMQ socket: by the peer, or by ZeroMQ for a frame "
-           "over the socket's size limit (ingest: the protocol's 4 MiB).");
-    for (int i = 0; i < METRICS_NSOCKS; i++)
-        sample_lu(o, "clustermon_socket_disconnects_total", "socket", metrics_sock_name(i),
-                  m->sockets[i].disconnects);
-    family(o, "clustermon_socket_handshakes_abandoned_total", "counter",
-           "Connections closed by their peer before the ZeroMQ handshake completed (port "
-           "probes, clients that gave up); not refusals.");
-    for (int i = 0; i < METRICS_NSOCKS; i++)
-        sample_lu(o, "clustermon_socket_handshakes_abandoned_total", "socket", metrics_sock_name(i),
-                  m->sockets[i].handshakes_abandoned);
+    per_socket(o, "clustermon_socket_peers", "gauge", "Connections open on each ZeroMQ socket.",
+               m->socket_peers);
+    per_socket(o, "clustermon_socket_disconnects_total", "counter",
+               "Connections closed on each ZeroMQ socket: by the peer, or by ZeroMQ for a frame "
+               "over the socket's size limit (ingest: the protocol's 4 MiB).",
+               m->socket_disconnects);
+    per_socket(o, "clustermon_socket_handshakes_abandoned_total", "counter",
+               "Connections closed by their peer before the ZeroMQ handshake completed (port "
+               "probes, clients that gave up); not refusals.",
+               m->socket_abandoned);
 
     gauge(o, "clustermon_agents_known",
           "Agent streams the daemon follows (their seqs, for exactly-once).",

@@ -450,9 +450,9 @@ static void collect_self(const server_t *srv, metrics_collected_t *c)
     c->loop_lag_ms = metrics_loop_lag_ms(&srv->metrics);
     for (int i = 0; i < METRICS_NSOCKS; i++) {
         const metrics_peers_t *p = &srv->metrics.peers[i];
-        c->sockets[i].peers = p->peers;
-        c->sockets[i].disconnects = p->disconnects;
-        c->sockets[i].handshakes_abandoned = p->handshakes_abandoned;
+        c->socket_peers[i] = (uint64_t)p->peers;
+        c->socket_disconnects[i] = p->disconnects;
+        c->socket_abandoned[i] = p->handshakes_abandoned;
     }
     c->agents_known = srv->ingest.streams.count;
     c->http_2xx = srv->http.responses_2xx;

@@ -171,10 +171,9 @@ typedef struct {
     uint64_t nacks[PROTO_STATUS_COUNT];   /* batches refused, by status (0: unused) */
     uint64_t wal_fsyncs, wal_fsync_ns_total, wal_fsync_ns_max;
     int64_t loop_lag_ms;
-    struct {
-        int64_t peers;
-        uint64_t disconnects, handshakes_abandoned;
-    } sockets[METRICS_NSOCKS];
+    /* per socket, by metrics_sock_t */
+    uint64_t socket_peers[METRICS_NSOCKS], socket_disconnects[METRICS_NSOCKS];
+    uint64_t socket_abandoned[METRICS_NSOCKS]; /* handshakes the peer left */
     uint64_t agents_known;
     uint64_t http_2xx, http_4xx, http_5xx, http_connections;
     uint64_t alert_events[PROTO_ALERT_STATE_COUNT]; /* published, by state announced */

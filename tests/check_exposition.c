@@ -91,28 +91,6 @@ static char *render(void)
     return t.data;
 }
 
-/* True if text has a line exactly equal to line. */
-static bool has_line(const char *text, const char *line)
-{
-    size_t n = strlen(line);
-    for (const char *p = text; (p = strstr(p, line)) != NULL; p += n)
-        if ((p == text || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\0'))
-            return true;
-    return false;
-}
-
-/* How many times line is a whole line of text. */
-static int count_lines(const char *text, const char *line)
-{
-    int n = 0;
-    size_t len = strlen(line);
-    for (const char *p = text; (p = strstr(p, line)) != NULL; p += len)
-        n += (p == text || p[-1] == '\n') && (p[len] == '\n' || p[len] == '\0');
-    return n;
-}
-
-#define ck_assert_line(text, line) ck_assert_msg(has_line(text, line), "missing line: %s", line)
-
 START_TEST(test_counter_rows)
 {
     c.counters[row("clustermon_samples_applied_total", NULL)] = 12345;
@@ -129,7 +107,7 @@ START_TEST(test_counter_rows)
     ck_assert_line(t, "clustermon_config_last_reload_success_timestamp_seconds -2.5");
     ck_assert_line(t, "clustermon_wal_disk_full 1");
     /* a family of several rows: declared once, its rows together */
-    ck_assert_int_eq(count_lines(t, "# TYPE clustermon_batches_acked_total counter"), 1);
+    ck_assert_int_eq(testlib_count_lines(t, "# TYPE clustermon_batches_acked_total counter"), 1);
     const char *ok = strstr(t, "clustermon_batches_acked_total{result=\"ok\"}");
     ck_assert_ptr_eq(strstr(ok, "\n") + 1,
                      strstr(t, "clustermon_batches_acked_total{result=\"duplicate\"}"));
@@ -145,9 +123,9 @@ START_TEST(test_own_families)
     c.wal_fsync_ns_total = 2000000;
     c.wal_fsync_ns_max = 1500000;
     c.loop_lag_ms = 250;
-    c.sockets[METRICS_SOCK_INGEST].peers = 3;
-    c.sockets[METRICS_SOCK_CONTROL].disconnects = 8;
-    c.sockets[METRICS_SOCK_ALERTS].handshakes_abandoned = 6;
+    c.socket_peers[METRICS_SOCK_INGEST] = 3;
+    c.socket_disconnects[METRICS_SOCK_CONTROL] = 8;
+    c.socket_abandoned[METRICS_SOCK_ALERTS] = 6;
     c.agents_known = 11;
     c.http_4xx = 5;
     c.http_connections = 1;
@@ -205,7 +183,7 @@ START_TEST(test_cluster_groups)
     ck_assert_line(t, "clustermon_cluster_metric_total{cluster=\"south\",chain=\"\","
                       "metric=\"profit\",period=\"2026\"} 92233720368547760");
     /* every group x metric x period, once */
-    ck_assert_int_eq(count_lines(t, "# TYPE clustermon_cluster_metric_total untyped"), 1);
+    ck_assert_int_eq(testlib_count_lines(t, "# TYPE clustermon_cluster_metric_total untyped"), 1);
     int n = 0;
     for (const char *p = t; (p = strstr(p, "\nclustermon_cluster_metric_total{")) != NULL; p++)
         n++;
@@ -249,21 +227,12 @@ START_TEST(test_label_escape)
 }
 END_TEST
 
-static Suite *exposition_suite(void)
-{
-    Suite *s = suite_create("exposition");
-    TCase *tc = tcase_create("render");
-    tcase_add_checked_fixture(tc, setup, NULL);
-    tcase_add_test(tc, test_counter_rows);
-    tcase_add_test(tc, test_own_families);
-    tcase_add_test(tc, test_cluster_groups);
-    tcase_add_test(tc, test_no_groups);
-    tcase_add_test(tc, test_label_escape);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
 int main(void)
 {
-    return testlib_run(exposition_suite());
+    const TTest *const tests[] = {
+        test_counter_rows, test_own_families, test_cluster_groups,
+        test_no_groups,    test_label_escape,
+    };
+    return testlib_run(
+        testlib_suite("exposition", setup, NULL, tests, sizeof tests / sizeof tests[0]));
 }

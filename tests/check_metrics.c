@@ -90,18 +90,6 @@ static char *render(void)
     return t.data;
 }
 
-/* True if text has a line exactly equal to line. */
-static bool has_line(const char *text, const char *line)
-{
-    size_t n = strlen(line);
-    for (const char *p = text; (p = strstr(p, line)) != NULL; p += n)
-        if ((p == text || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\0'))
-            return true;
-    return false;
-}
-
-#define ck_assert_line(text, line) ck_assert_msg(has_line(text, line), "missing line: %s", line)
-
 /* ---- the text format ------------------------------------------------------ */
 
 typedef struct {

@@ -340,22 +340,16 @@ START_TEST(test_restart_setting_pending)
 }
 END_TEST
 
-static Suite *reload_suite(void)
-{
-    Suite *s = suite_create("reload");
-    TCase *tc = tcase_create("carry-over");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_firing_alert_carried_by_name);
-    tcase_add_test(tc, test_removed_rule_resolves);
-    tcase_add_test(tc, test_bad_config_changes_nothing);
-    tcase_add_test(tc, test_figures_carried_by_name);
-    tcase_add_test(tc, test_silence_survives);
-    tcase_add_test(tc, test_restart_setting_pending);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
 int main(void)
 {
-    return testlib_run(reload_suite());
+    const TTest *const tests[] = {
+        test_firing_alert_carried_by_name,
+        test_removed_rule_resolves,
+        test_bad_config_changes_nothing,
+        test_figures_carried_by_name,
+        test_silence_survives,
+        test_restart_setting_pending,
+    };
+    return testlib_run(
+        testlib_suite("reload", setup, teardown, tests, sizeof tests / sizeof tests[0]));
 }
