@@ -214,9 +214,12 @@ static proto_status_t resolve(ingest_t *in, const proto_batch_t *b, const access
     return PROTO_STATUS_OK;
 }
 
-/* Applies a resolved batch. (During WAL replay at start-up the alertbook is
- * quiet: nothing is published.) */
-static void apply(ingest_t *in, const proto_batch_t *b)
+/* Applies a resolved batch. During WAL replay at start-up (replay true) the
+ * rules fed by period figures are only marked: the rule state is a function
+ * of the aggregate, so ingest_replay_done() evaluates each once at the end
+ * (evaluating them per batch was most of a recovery's time). Threshold rules
+ * still run per reading: their hysteresis depends on sample order. */
+static void apply(ingest_t *in, const proto_batch_t *b, bool replay)
 {
     server_t *srv = in->srv;
     int64_t now = calendar_now_ms();
@@ -235,9 +238,11 @@ static void apply(ingest_t *in, const proto_batch_t *b)
                 rules_on_reading(&srv->rules, r->firm, r->metric, r->value, r->ts_ms, now);
         }
     }
-    /* the rules a batch fed, once per batch; in replay the book is quiet */
-    rules_evaluate_dirty(&srv->rules, now);
-    alertbook_flush(&srv->book, now);
+    /* the rules a batch fed, once per batch */
+    if (!replay) {
+        rules_evaluate_dirty(&srv->rules, now);
+        alertbook_flush(&srv->book, now);
+    }
     srv->stats.samples_applied += b->nsamples;
     srv->stats.batches_ok++;
 }
@@ -530,7 +535,7 @@ static void handle_batch(ingest_t *in, envelope_t *env)
         log_info("ingest: agent id '%.*s': stream %llu takes over from stream %llu (idle %.0f s)",
                  PROTO_STR_ARG(b.agent), (unsigned long long)b.epoch, (unsigned long long)s->epoch,
                  (double)(now - s->last_ms) / 1000.0);
-    apply(in, &b);
+    apply(in, &b, false);
     streams_settle(&in->streams, s, b.epoch, b.seq, PROTO_STATUS_OK, b.nsamples, now,
                    calendar_now_ms());
     ctx.expected = s->next;
@@ -583,7 +588,7 @@ static void replay_batch(ingest_t *in, const char *key, const void *msg, size_t 
                  (unsigned long long)b.seq, PROTO_STR_ARG(b.agent), proto_status_name(st), reason);
         replay_skip(in, what);
     } else {
-        apply(in, &b);
+        apply(in, &b, true);
     }
     /* it was acked ok: a resend must get ok again */
     if (s)
@@ -622,6 +627,13 @@ void ingest_replay(ingest_t *in, const void *payload, size_t len)
         return;
     }
     replay_skip(in, "a record of an unknown kind");
+}
+
+void ingest_replay_done(ingest_t *in)
+{
+    int64_t now = calendar_now_ms();
+    rules_evaluate_dirty(&in->srv->rules, now);
+    alertbook_flush(&in->srv->book, now); /* quiet: states change, nothing is published */
 }
 
 void ingest_recovered(ingest_t *in)

@@ -104,6 +104,10 @@ int ingest_start(ingest_t *in, const char *endpoint, char *err, size_t errlen);
  * logged, counted and skipped. */
 void ingest_replay(ingest_t *in, const void *payload, size_t len);
 
+/* After the last ingest_replay(), with the alertbook still quiet: evaluates
+ * once each rule the replayed batches fed (replay defers them to here). */
+void ingest_replay_done(ingest_t *in);
+
 /* Sends the held acks whose WAL records are durable (pos <= synced). */
 void ingest_release_acks(ingest_t *in, uint64_t synced);
 
