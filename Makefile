@@ -115,6 +115,12 @@ $(B)/tests/tools/%: $(B)/obj/tests/tools/%.o $(B)/libproto.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_AGENT)) -lm
 
+# clustermon-sim feeds through the agents' delivery engine (libagents.a)
+$(B)/tests/tools/clustermon-sim: $(B)/obj/tests/tools/clustermon-sim.o $(B)/libagents.a $(B)/libproto.a
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_CLIENT)) -lcsv -lm
+
 # ---- tests ---------------------------------------------------------------
 
 check: fmt-check unit fuzz-corpus e2e
