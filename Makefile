@@ -115,6 +115,12 @@ $(B)/tests/tools/%: $(B)/obj/tests/tools/%.o $(B)/libproto.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_AGENT)) -lm
 
+# clustermon-sim feeds through the agents' delivery engine (libagents.a)
+$(B)/tests/tools/clustermon-sim: $(B)/obj/tests/tools/clustermon-sim.o $(B)/libagents.a $(B)/libproto.a
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_CLIENT)) -lcsv -lm
+
 # ---- tests ---------------------------------------------------------------
 
 check: fmt-check lint unit fuzz-corpus e2e
@@ -141,7 +147,8 @@ E2E_SCRIPTS := \
 	tests/control_e2e.sh \
 	tests/conformance_e2e.sh \
 	tests/sub_exec_e2e.sh \
-	tests/restart_e2e.sh
+	tests/restart_e2e.sh \
+	tests/sim_e2e.sh
 
 e2e: $(BINS) $(TOOLS)
 	@fail=0; for t in $(E2E_SCRIPTS); do echo "== $$t"; BIN=$(B) timeout 900 bash $$t || { echo "FAIL - $$t (exit $$?; 124 = over 15 min)"; fail=1; }; done; exit $$fail
