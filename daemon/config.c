@@ -639,9 +639,9 @@ static void validate(parse_t *p)
              "%g is not a number of seconds from 1 to 3600", cfg->peer_timeout);
         return;
     }
-    if (!(cfg->future_slack_days >= 0 && cfg->future_slack_days <= 36500)) {
+    if (!(cfg->future_slack_days >= 0 && cfg->future_slack_days <= 100000)) {
         perr(p, daemon_opt_line(p, "future_slack_days", 1), "daemon.future_slack_days",
-             "%g is not a number of days from 0 to 36500", cfg->future_slack_days);
+             "%g is not a number of days from 0 to 100000", cfg->future_slack_days);
         return;
     }
     int fy, fm, fd;

@@ -154,7 +154,7 @@ static void ack_judged(ingest_t *in, envelope_t *env, const answer_ctx_t *ctx, u
                        .dry_run = dry_run,
                        .nrefused = nrefused,
                        .refused = in->refusals};
-    if (nrefused)
+    if (nrefused && !dry_run)
         in->srv->stats.nacks[PROTO_STATUS_PARTIAL]++;
     if (dry_run)
         send_ack(in, env, &ack); /* nothing journaled: nothing to wait for */

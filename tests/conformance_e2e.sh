@@ -16,7 +16,7 @@ if ! "$PY" -c 'import zmq, msgpack' 2> /dev/null; then
     no "$PY has zmq and msgpack (apt-get install python3-zmq python3-msgpack)"
     finish; exit 1
 fi
-make_config "$TMP/c.conf" "rate_per_connection=$RATE" "future_slack_days=36500"
+make_config "$TMP/c.conf" "rate_per_connection=$RATE"
 start_daemon "$TMP/c.conf" || { no "the daemon starts"; finish; exit 1; }
 
 timeout 240 "$PY" tests/conformance.py --ingest "$INGEST" --alerts "$ALERTS" \

@@ -47,7 +47,7 @@ start_secure() {
     ALERTS=tcp://127.0.0.1:${ports[1]}
     CONTROL=tcp://127.0.0.1:${ports[2]}
     make_config "$TMP/sec.conf" "registry=$TMP/registry.csv" "curve_secret_key=$K/server.key" \
-        "access=$TMP/access.csv" "fsync=always" "future_slack_days=36500"
+        "access=$TMP/access.csv" "fsync=always"
     # a threshold in each cluster, so each cluster can be made to alert
     cat >> "$TMP/sec.conf" <<'EOT'
 
