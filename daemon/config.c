@@ -89,6 +89,9 @@ static const opt_desc_t daemon_opts[] = {
         "days: periods up to the month of now + this are taken, later ones refused"),
     OPT(ts_floor, OPT_STR, "2000-01-01",
         "YYYY-MM-DD: timestamps before it are refused (Unix seconds sent as ms)"),
+    OPT(tiers, OPT_STR, "leading, backbone, potential, member",
+        "the tiers the registry may use (of leading, backbone, potential, member)"),
+    OPT(designations, OPT_MAYBE_STR, "", "the designations the registry may use; empty = any"),
 };
 #define NDAEMON_OPTS (sizeof daemon_opts / sizeof daemon_opts[0])
 

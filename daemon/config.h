@@ -124,6 +124,8 @@ typedef struct {
     double peer_timeout;      /* seconds: a peer stalled mid-handshake or mid-frame is dropped */
     double future_slack_days; /* periods up to the month of now + this are taken (judge.h) */
     char *ts_floor;           /* YYYY-MM-DD: timestamps before it are refused (judge.h) */
+    char *tiers;              /* the tiers the registry may use, comma-separated */
+    char *designations;       /* the designations it may use; "" = any */
 
     config_metric_t *metrics;
     size_t nmetrics;

@@ -146,7 +146,12 @@ static void nack(ingest_t *in, envelope_t *env, const answer_ctx_t *ctx, proto_s
 static void ack_judged(ingest_t *in, envelope_t *env, const answer_ctx_t *ctx, uint32_t accepted,
                        uint32_t nrefused, bool dry_run)
 {
+    char why[96] = "";
+    if (nrefused)
+        snprintf(why, sizeof why, "%u of %u samples refused (listed in \"refused\")", nrefused,
+                 accepted + nrefused);
     proto_ack_t ack = {.seq = ctx->seq,
+                       .reason = proto_str(why),
                        .status = nrefused ? PROTO_STATUS_PARTIAL : PROTO_STATUS_OK,
                        .max_version = PROTO_VERSION,
                        .accepted = accepted,

@@ -1608,6 +1608,102 @@ START_TEST(test_batch_empty)
 }
 END_TEST
 
+/* A partial answer carries its refused samples; a check's answer says dry_run;
+ * a batch says partial, a check is type "check"; a decoder with too little
+ * room refuses the list, one with none counts it. */
+START_TEST(test_partial_round_trip)
+{
+    proto_refusal_t r[2] = {{1, PROTO_STATUS_UNKNOWN_FIRM, proto_str("sample 1: unknown firm 'x'")},
+                            {9999, PROTO_STATUS_INVALID, proto_str("")}},
+                    got[2];
+    proto_ack_t a = {.seq = 5,
+                     .expected = 6,
+                     .status = PROTO_STATUS_PARTIAL,
+                     .max_version = PROTO_VERSION,
+                     .accepted = 3,
+                     .reason = proto_str(""),
+                     .dry_run = true,
+                     .nrefused = 2,
+                     .refused = r};
+    proto_ack_t d = {.refused = got, .refused_cap = 2};
+    msgpack_sbuffer sb;
+    char err[PROTO_ERRLEN];
+
+    msgpack_sbuffer_init(&sb);
+    ck_assert_int_eq(proto_ack_encode(&a, &sb), PROTO_OK);
+    ck_assert_msg(proto_ack_decode(sb.data, sb.size, &d, err, sizeof(err)) == PROTO_OK, "%s", err);
+    ck_assert_int_eq(d.status, PROTO_STATUS_PARTIAL);
+    ck_assert(d.dry_run);
+    ck_assert_uint_eq(d.accepted, 3);
+    ck_assert_uint_eq(d.nrefused, 2);
+    ck_assert_uint_eq(got[0].index, 1);
+    ck_assert_int_eq(got[0].status, PROTO_STATUS_UNKNOWN_FIRM);
+    ck_assert(proto_str_eq(got[0].reason, "sample 1: unknown firm 'x'"));
+    ck_assert_uint_eq(got[1].index, 9999);
+    ck_assert_int_eq(got[1].status, PROTO_STATUS_INVALID);
+    /* too little room: refused; no room: counted */
+    d = (proto_ack_t){.refused = got, .refused_cap = 1};
+    ck_assert_int_eq(proto_ack_decode(sb.data, sb.size, &d, err, sizeof(err)), PROTO_ELIMIT);
+    d = (proto_ack_t){0};
+    ck_assert_int_eq(proto_ack_decode(sb.data, sb.size, &d, err, sizeof(err)), PROTO_OK);
+    ck_assert_uint_eq(d.nrefused, 2);
+    /* a plain ok has neither key: the bytes of 8.2 are unchanged (test_vector_ack) */
+    msgpack_sbuffer_clear(&sb);
+    a = (proto_ack_t){
+        .seq = 5, .status = PROTO_STATUS_OK, .max_version = 2, .reason = proto_str("")};
+    ck_assert_int_eq(proto_ack_encode(&a, &sb), PROTO_OK);
+    ck_assert_ptr_null(memmem(sb.data, sb.size, "refused", 7));
+    ck_assert_ptr_null(memmem(sb.data, sb.size, "dry_run", 7));
+    /* a sample's status must be one a sample can have */
+    msgpack_sbuffer_clear(&sb);
+    r[0].status = PROTO_STATUS_BUSY;
+    a = (proto_ack_t){.seq = 5,
+                      .status = PROTO_STATUS_PARTIAL,
+                      .max_version = 2,
+                      .reason = proto_str(""),
+                      .nrefused = 1,
+                      .refused = r};
+    ck_assert_int_eq(proto_ack_encode(&a, &sb), PROTO_EVALUE);
+    msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+START_TEST(test_batch_flags_round_trip)
+{
+    proto_sample_t s[1] =
+        {{proto_str("acme"), proto_str("revenue"), 1.5, 0, {2024, PROTO_PERIOD_MONTH, 3}}},
+                   ds[1];
+    char err[PROTO_ERRLEN];
+
+    for (int k = 0; k < 4; k++) {
+        proto_batch_t b = {.agent = proto_str("a"),
+                           .epoch = 1,
+                           .seq = 1,
+                           .nsamples = 1,
+                           .samples = s,
+                           .cap = 1,
+                           .partial = k & 1,
+                           .dry_run = k & 2};
+        proto_batch_t d = {.samples = ds, .cap = 1};
+        msgpack_sbuffer sb;
+
+        msgpack_sbuffer_init(&sb);
+        ck_assert_int_eq(proto_batch_encode(&b, &sb, err, sizeof(err)), PROTO_OK);
+        ck_assert_msg(proto_batch_decode(sb.data, sb.size, &d, err, sizeof(err)) == PROTO_OK, "%s",
+                      err);
+        ck_assert_int_eq(d.partial, b.partial);
+        ck_assert_int_eq(d.dry_run, b.dry_run);
+        ck_assert_int_eq(memmem(sb.data, sb.size,
+                                "\xa5"
+                                "check",
+                                6) != NULL,
+                         b.dry_run);
+        ck_assert_uint_eq(d.nsamples, 1);
+        msgpack_sbuffer_destroy(&sb);
+    }
+}
+END_TEST
+
 START_TEST(test_ack_expected_round_trip)
 {
     static const uint64_t values[] = {
@@ -1957,6 +2053,8 @@ static Suite *proto_suite(void)
     tcase_add_test(tc, test_batch_round_trip_max);
     tcase_add_test(tc, test_ack_round_trip);
     tcase_add_test(tc, test_ack_expected_round_trip);
+    tcase_add_test(tc, test_partial_round_trip);
+    tcase_add_test(tc, test_batch_flags_round_trip);
     tcase_add_test(tc, test_batch_empty);
     tcase_add_test(tc, test_alert_round_trip);
     tcase_add_test(tc, test_ctl_request_round_trip);
