@@ -159,8 +159,16 @@ static void ack_judged(ingest_t *in, envelope_t *env, const answer_ctx_t *ctx, u
                        .dry_run = dry_run,
                        .nrefused = nrefused,
                        .refused = in->refusals};
-    if (nrefused && !dry_run)
+    if (nrefused && !dry_run) {
         in->srv->stats.nacks[PROTO_STATUS_PARTIAL]++;
+        if (log_throttle(&in->log, (int64_t)uv_now(&in->srv->loop), NACK_LOGS_PER_SECOND, "ingest",
+                         "nacks"))
+            log_warnx("ingest: partial agent '%.*s' seq %llu from %s: %s; the first: %s: %.*s",
+                      (int)ctx->agent.len, ctx->agent.ptr, (unsigned long long)ctx->seq,
+                      ctx->peer && *ctx->peer ? ctx->peer : "a local peer", why,
+                      proto_status_name((proto_status_t)in->refusals[0].status),
+                      PROTO_STR_ARG(in->refusals[0].reason));
+    }
     if (dry_run)
         send_ack(in, env, &ack); /* nothing journaled: nothing to wait for */
     else

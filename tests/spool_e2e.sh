@@ -8,7 +8,7 @@
 #   (b) an agent killed with SIGKILL mid-stream (twice) and restarted on the
 #       same file ends with every sample applied exactly once and exact totals;
 #   (c) with two endpoints, the first a dead ipc path, the agent fails over;
-#   (d) a nacked batch is moved to the spool's rejected/ and the agent exits 1.
+#   (d) a refused row is said by line and kept in the spool's rejected/; the agent exits 1.
 #
 #   BIN=build tests/spool_e2e.sh
 #   BIN=build/sanitize DBIN=build tests/spool_e2e.sh   (agents from BIN, daemon and ctl from DBIN)
