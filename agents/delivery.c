@@ -45,6 +45,7 @@ struct delivery {
     flight_t fl[PROTO_MAX_WINDOW];
     size_t nfl;
     delivery_stats_t stats;
+    proto_refusal_t *refused; /* PROTO_MAX_SAMPLES: the refused samples of a partial answer */
 };
 
 static void say(const delivery_t *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -168,6 +169,11 @@ int delivery_open(void *zctx, const delivery_opts_t *opts, const delivery_source
                   delivery_t **ret)
 {
     delivery_t *d = calloc(1, sizeof *d);
+
+    if (d != NULL && (d->refused = calloc(PROTO_MAX_SAMPLES, sizeof *d->refused)) == NULL) {
+        free(d);
+        d = NULL;
+    }
     int rc;
 
     if (d == NULL)
@@ -196,6 +202,7 @@ void delivery_close(delivery_t **dp)
         free(d->fl[i].msg);
     if (d->sock != NULL)
         zmq_close(d->sock);
+    free(d->refused);
     free(d);
     *dp = NULL;
 }
@@ -398,8 +405,8 @@ static int on_ack(delivery_t *d, const proto_ack_t *ack)
         d->stats.samples_acked += ack->accepted;
         d->stats.batches_acked++;
         if (d->o.verbose)
-            say(d, "batch %" PRIu64 ": %" PRIu32 " samples acked by %s", f->seq, ack->accepted,
-                delivery_endpoint(d));
+            say(d, "batch %" PRIu64 ": %" PRIu32 " samples acked by %s%s", f->seq, ack->accepted,
+                delivery_endpoint(d), ack->nrefused ? " (partial: the others refused)" : "");
         if ((rc = settle(d, f, ack, false)) != 0)
             return rc;
         unpark(d);
@@ -477,7 +484,7 @@ static int drain(delivery_t *d)
 
     zmq_msg_init(&msg);
     while (status == 0) {
-        proto_ack_t ack;
+        proto_ack_t ack = {.refused = d->refused, .refused_cap = PROTO_MAX_SAMPLES};
         char err[PROTO_ERRLEN];
 
         rc = recv_reply(d->sock, &msg);

@@ -903,6 +903,64 @@ int spool_read(spool_t *sp, uint64_t seq, void **ret_msg, size_t *ret_len, char 
     return SPOOL_OK;
 }
 
+/* ---- source lines ---------------------------------------------------------- */
+
+static void lines_name(uint64_t seq, char *buf, size_t size)
+{
+    snprintf(buf, size, "%020" PRIu64 ".lines", seq);
+}
+
+int spool_lines_write(spool_t *sp, uint64_t seq, const char *input, const unsigned long *lines,
+                      size_t n, char *err, size_t errlen)
+{
+    char name[48];
+    size_t cap = strlen(input) + 2 + n * 21, len = 0;
+    char *buf = xmalloc(cap);
+
+    /* the input's name on the first line (a newline in it would end it early: cut there) */
+    len += (size_t)snprintf(buf, cap, "%.*s\n", (int)strcspn(input, "\n"), input);
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%lu\n", lines[i]);
+    lines_name(seq, name, sizeof name);
+    int rc = write_atomic(sp, name, buf, len, NULL, 0, err, errlen);
+    free(buf);
+    return rc;
+}
+
+int spool_lines_read(spool_t *sp, uint64_t seq, char *ret_input, size_t inputlen,
+                     unsigned long **ret_lines, size_t *ret_n)
+{
+    char name[48], err[SPOOL_ERRLEN], *buf, *p, *nl;
+    size_t len, n = 0, cap = 0;
+    unsigned long *lines = NULL;
+
+    *ret_lines = NULL;
+    *ret_n = 0;
+    lines_name(seq, name, sizeof name);
+    if (read_file(sp, name, 64u << 20, &buf, &len, err, sizeof err) != SPOOL_OK)
+        return -1;
+    if ((nl = strchr(buf, '\n')) == NULL) {
+        free(buf);
+        return -1;
+    }
+    snprintf(ret_input, inputlen, "%.*s", (int)(nl - buf), buf);
+    for (p = nl + 1; *p != '\0'; p = nl + 1) {
+        if ((nl = strchr(p, '\n')) == NULL)
+            break;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 1024;
+            lines = realloc(lines, cap * sizeof *lines);
+            if (lines == NULL)
+                abort();
+        }
+        lines[n++] = strtoul(p, NULL, 10);
+    }
+    free(buf);
+    *ret_lines = lines;
+    *ret_n = n;
+    return 0;
+}
+
 /* Drops seq from the spool: unlinks it, or moves it to subdir. */
 static int drop(spool_t *sp, uint64_t seq, const char *subdir, char *ret_path, size_t pathlen,
                 char *err, size_t errlen)
@@ -930,6 +988,9 @@ static int drop(spool_t *sp, uint64_t seq, const char *subdir, char *ret_path, s
          * resent and the daemon acks it as a duplicate.
          */
     }
+    /* its source lines go with it (absent for a batch spooled without them) */
+    lines_name(seq, name, sizeof name);
+    (void)unlinkat(sp->dirfd, name, 0);
     index_drop(sp, (size_t)i);
     return SPOOL_OK;
 }

@@ -142,6 +142,11 @@ static void render_self(const metrics_collected_t *m, metrics_text_t *o)
     for (int s = 1; s < PROTO_STATUS_COUNT; s++)
         sample_lu(o, "clustermon_batches_nacked_total", "reason",
                   proto_status_name((proto_status_t)s), m->nacks[s]);
+    family(o, "clustermon_samples_refused_total", "counter",
+           "Samples the daemon refused (judge.h), by reason; a partial batch's others applied.");
+    for (int k = 0; k < JUDGE_KIND_COUNT; k++)
+        sample_lu(o, "clustermon_samples_refused_total", "reason", judge_kind_name((judge_kind_t)k),
+                  m->samples_refused[k]);
     family(o, "clustermon_wal_fsync_seconds", "summary", "Latency of WAL fsyncs.");
     sample_d(o, "clustermon_wal_fsync_seconds_sum", (double)m->wal_fsync_ns_total / 1e9);
     sample_u(o, "clustermon_wal_fsync_seconds_count", m->wal_fsyncs);

@@ -444,6 +444,7 @@ static void collect_self(const server_t *srv, metrics_collected_t *c)
         c->counters[i] = counters[i].get(srv);
     c->restart_needed = srv->reload.npending;
     memcpy(c->nacks, srv->stats.nacks, sizeof c->nacks);
+    memcpy(c->samples_refused, srv->ingest.judged.refused, sizeof c->samples_refused);
     c->wal_fsyncs = srv->wal.fsyncs;
     c->wal_fsync_ns_total = srv->wal.fsync_ns_total;
     c->wal_fsync_ns_max = srv->wal.fsync_ns_max;

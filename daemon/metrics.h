@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daemon/judge.h"
 #include "daemon/log.h"
 #include "daemon/zpoll.h"
 #include "proto/proto.h"
@@ -166,9 +167,10 @@ typedef struct {
 typedef struct {
     const char *version;
     int64_t started_ms;
-    uint64_t counters[METRICS_NCOUNTERS]; /* metrics_counter(i)'s value (METRICS_I64: cast) */
-    uint64_t restart_needed;              /* settings waiting for a restart */
-    uint64_t nacks[PROTO_STATUS_COUNT];   /* batches refused, by status (0: unused) */
+    uint64_t counters[METRICS_NCOUNTERS];       /* metrics_counter(i)'s value (METRICS_I64: cast) */
+    uint64_t restart_needed;                    /* settings waiting for a restart */
+    uint64_t nacks[PROTO_STATUS_COUNT];         /* batches refused, by status (0: unused) */
+    uint64_t samples_refused[JUDGE_KIND_COUNT]; /* samples refused, by kind (judge.h) */
     uint64_t wal_fsyncs, wal_fsync_ns_total, wal_fsync_ns_max;
     int64_t loop_lag_ms;
     /* per socket, by metrics_sock_t */

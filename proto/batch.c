@@ -1,7 +1,8 @@
 /*
  * batch.c -- the metric batch an agent sends to the daemon.
  *
- * {"v":2,"type":"batch","seq":uint,"epoch":uint,"agent":str,"samples":[...]} where a
+ * {"v":2,"type":"batch","seq":uint,"epoch":uint,"agent":str[,"partial":true],"samples":[...]}
+ * (or "type":"check": the same batch, to be judged and not applied) where a
  * sample is the array [firm, metric, value, ts_ms] or [firm, metric, value,
  * ts_ms, period|nil]. Samples are arrays rather than maps because a batch
  * carries up to PROTO_MAX_SAMPLES of them and key names would triple its size.
@@ -17,9 +18,10 @@
 
 #include "proto/wire.h"
 
-enum { K_V, K_TYPE, K_AGENT, K_SEQ, K_EPOCH, K_SAMPLES, K_COUNT };
-static const char *const batch_keys[K_COUNT] = {"v", "type", "agent", "seq", "epoch", "samples"};
-#define BATCH_REQUIRED ((1u << K_COUNT) - 1)
+enum { K_V, K_TYPE, K_AGENT, K_SEQ, K_EPOCH, K_SAMPLES, K_PARTIAL, K_COUNT };
+static const char *const batch_keys[K_COUNT] = {"v",     "type",    "agent",  "seq",
+                                                "epoch", "samples", "partial"};
+#define BATCH_REQUIRED ((1u << K_PARTIAL) - 1) /* "partial" is optional */
 
 /* The fields of a sample array, in order, for reasons. */
 static const char *const sample_fields[] = {"firm", "metric", "value", "ts_ms", "period"};
@@ -95,8 +97,11 @@ int proto_batch_decode(const void *buf, size_t len, proto_batch_t *b, char *err,
     b->seq = 0;
     b->epoch = 0;
     b->nsamples = 0;
+    b->partial = false;
+    b->dry_run = false;
     cursor_init(&c, buf, len);
-    if ((rc = wire_open(&c, "batch", &npairs)) < 0)
+    /* a "check" is a batch to judge, not to apply (PROTOCOL.md 4.1) */
+    if ((rc = wire_open2(&c, "batch", "check", &npairs, &b->dry_run)) < 0)
         goto fail;
     for (i = 2; i < npairs; i++) {
         if ((rc = wire_next_key(&c, batch_keys, K_COUNT, &seen, &key)) < 0)
@@ -120,6 +125,7 @@ int proto_batch_decode(const void *buf, size_t len, proto_batch_t *b, char *err,
             if (rc < 0)
                 b->epoch = 0;
             break;
+        case K_PARTIAL: rc = cursor_read_bool(&c, &b->partial); break;
         case K_SAMPLES:
             if ((rc = cursor_read_array(&c, &n)) < 0)
                 break;
@@ -229,11 +235,14 @@ int proto_batch_encode(const proto_batch_t *b, msgpack_sbuffer *out, char *err, 
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
     /* seq, epoch and agent first: a decoder that fails on a sample has read
      * them, so the nack names the batch and the daemon can settle its seq */
-    if (wire_pack_open(&pk, 6, "batch") < 0 || wire_pack_cstr(&pk, "seq") < 0 ||
-        msgpack_pack_uint64(&pk, b->seq) != 0 || wire_pack_cstr(&pk, "epoch") < 0 ||
-        msgpack_pack_uint64(&pk, b->epoch) != 0 || wire_pack_cstr(&pk, "agent") < 0 ||
-        wire_pack_str(&pk, b->agent) < 0 || wire_pack_cstr(&pk, "samples") < 0 ||
-        msgpack_pack_array(&pk, b->nsamples) != 0)
+    if (wire_pack_open(&pk, b->partial ? 7 : 6, b->dry_run ? "check" : "batch") < 0 ||
+        wire_pack_cstr(&pk, "seq") < 0 || msgpack_pack_uint64(&pk, b->seq) != 0 ||
+        wire_pack_cstr(&pk, "epoch") < 0 || msgpack_pack_uint64(&pk, b->epoch) != 0 ||
+        wire_pack_cstr(&pk, "agent") < 0 || wire_pack_str(&pk, b->agent) < 0)
+        goto nomem;
+    if (b->partial && (wire_pack_cstr(&pk, "partial") < 0 || msgpack_pack_true(&pk) != 0))
+        goto nomem;
+    if (wire_pack_cstr(&pk, "samples") < 0 || msgpack_pack_array(&pk, b->nsamples) != 0)
         goto nomem;
     for (i = 0; i < b->nsamples; i++) {
         const proto_sample_t *s = &b->samples[i];

@@ -49,12 +49,14 @@ static const char *const status_names[PROTO_STATUS_COUNT] = {
     [PROTO_STATUS_INTERNAL] = "internal",
     [PROTO_STATUS_OUT_OF_ORDER] = "out_of_order",
     [PROTO_STATUS_AGENT_CONFLICT] = "agent_conflict",
+    [PROTO_STATUS_PARTIAL] = "partial",
 };
 
 proto_next_t proto_status_next(proto_status_t s)
 {
     switch (s) {
-    case PROTO_STATUS_OK: return PROTO_NEXT_DONE;
+    case PROTO_STATUS_OK:
+    case PROTO_STATUS_PARTIAL: return PROTO_NEXT_DONE; /* settled: what was good is applied */
     case PROTO_STATUS_BUSY:
     case PROTO_STATUS_RATE_LIMITED:
     case PROTO_STATUS_INTERNAL: return PROTO_NEXT_RETRY;

@@ -135,6 +135,12 @@ static int prefix_why(cursor_t *c, const char *field, int rc)
 
 int wire_open(cursor_t *c, const char *type, uint32_t *ret_npairs)
 {
+    return wire_open2(c, type, NULL, ret_npairs, NULL);
+}
+
+int wire_open2(cursor_t *c, const char *type, const char *type2, uint32_t *ret_npairs,
+               bool *ret_second)
+{
     proto_str_t key, t;
     uint64_t v;
     char q[48];
@@ -182,9 +188,12 @@ int wire_open(cursor_t *c, const char *type, uint32_t *ret_npairs)
     }
     if ((rc = cursor_read_str(c, &t)) < 0)
         return prefix_why(c, "type", rc);
-    if (!proto_str_eq(t, type)) {
-        snprintf(c->why, sizeof c->why, "unexpected type %s (want \"%s\")",
-                 wire_quote(t, q, sizeof q), type);
+    if (ret_second)
+        *ret_second = type2 && proto_str_eq(t, type2);
+    if (!proto_str_eq(t, type) && !(type2 && proto_str_eq(t, type2))) {
+        snprintf(c->why, sizeof c->why, "unexpected type %s (want \"%s\"%s%s%s)",
+                 wire_quote(t, q, sizeof q), type, type2 ? " or \"" : "", type2 ? type2 : "",
+                 type2 ? "\"" : "");
         return PROTO_ETYPE;
     }
     return PROTO_OK;
