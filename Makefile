@@ -31,7 +31,7 @@ endif
 
 PKGS_DAEMON := libzmq libuv msgpack inih zlib libsystemd
 PKGS_AGENT := libzmq msgpack inih
-PKGS_CLIENT := libzmq msgpack jansson inih
+PKGS_CLIENT := libzmq msgpack jansson inih libzip expat freexl
 PKGS_TEST := check
 # http-parser ships no pkg-config file
 LIBS_DAEMON := -lhttp_parser
