@@ -836,6 +836,16 @@ int input_reader_skip(input_reader_t *r, const input_pos_t *pos, char *err, size
     r->discard = true;
     while (!r->eof && r->err == INPUT_OK && r->offset < pos->offset)
         csv_step(r, pos->offset);
+    /*
+     * A last record without a line end was ended by the end of the input in
+     * the earlier run: end it here too (its samples discarded), so appended
+     * text starts a record of its own. csv_fini() leaves libcsv ready for more.
+     */
+    if (r->err == INPUT_OK)
+        csv_fini(&r->csv, field_cb, record_cb, r);
+    r->nfields = 0;
+    r->rowlen = 0;
+    r->rec_line = 0;
     r->discard = false;
     if (r->err != INPUT_OK) {
         snprintf(err, errlen, "%s", r->errbuf);
