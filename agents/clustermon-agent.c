@@ -114,6 +114,8 @@ typedef struct {
     rowmap_metric_t *metrics; /* [metrics] of the config; owned */
     size_t nmetrics;
     bool endpoints_from_config; /* a command-line -e replaces them */
+    char **conf_values;         /* the config's values the options point to; owned */
+    size_t nconf_values;
 
     /* Unattended inputs (agents/feed.h). */
     const char *watch; /* a drop folder */
@@ -850,7 +852,12 @@ static int conf_cb(void *user, const char *section, const char *name, const char
     }
     if (code == 'a')
         code = OPT_AGENT_ID;
-    int rc = apply_option(c->opt, code, xstrdup_or_die(value), where, c->agent_id);
+    char **v = realloc(c->opt->conf_values, (c->opt->nconf_values + 1) * sizeof(*v));
+    if (v == NULL)
+        abort();
+    c->opt->conf_values = v;
+    v[c->opt->nconf_values] = xstrdup_or_die(value);
+    int rc = apply_option(c->opt, code, v[c->opt->nconf_values++], where, c->agent_id);
     if (rc != 0)
         c->status = rc < 0 ? EXIT_INPUT : rc;
     return 1;
@@ -1042,6 +1049,9 @@ int main(int argc, char **argv)
     }
     free(opt.metrics);
     free(opt.columns);
+    for (size_t i = 0; i < opt.nconf_values; i++)
+        free(opt.conf_values[i]);
+    free(opt.conf_values);
     clientkey_clear(&opt.key);
     return rc;
 }
