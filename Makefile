@@ -31,7 +31,7 @@ endif
 
 PKGS_DAEMON := libzmq libuv msgpack inih zlib libsystemd
 PKGS_AGENT := libzmq msgpack inih
-PKGS_CLIENT := libzmq msgpack jansson inih
+PKGS_CLIENT := libzmq msgpack jansson inih libzip expat freexl
 PKGS_TEST := check
 # http-parser ships no pkg-config file
 LIBS_DAEMON := -lhttp_parser
@@ -149,7 +149,8 @@ E2E_SCRIPTS := \
 	tests/sub_exec_e2e.sh \
 	tests/restart_e2e.sh \
 	tests/sim_e2e.sh \
-	tests/judge_e2e.sh
+	tests/judge_e2e.sh \
+	tests/feed_e2e.sh
 
 e2e: $(BINS) $(TOOLS)
 	@fail=0; for t in $(E2E_SCRIPTS); do echo "== $$t"; BIN=$(B) timeout 900 bash $$t || { echo "FAIL - $$t (exit $$?; 124 = over 15 min)"; fail=1; }; done; exit $$fail

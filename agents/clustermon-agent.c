@@ -55,11 +55,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <ini.h>
+#include <signal.h>
 #include <zmq.h>
 
 #include "agents/args.h"
 #include "agents/clientkey.h"
 #include "agents/delivery.h"
+#include "agents/feed.h"
 #include "agents/input.h"
 #include "agents/spool.h"
 #include "proto/fileio.h"
@@ -106,7 +109,27 @@ typedef struct {
     bool check;                           /* --check: judge the file (dry-run), apply nothing */
     const char *server_key_arg, *key_arg; /* NULL: from the environment */
     clientkey_t key;                      /* CURVE, for every socket */
+
+    /* How the input is read (encoding, sheet, columns, the metric map). */
+    input_opts_t in;
+    char *columns;            /* --columns and [columns], joined; owned */
+    rowmap_metric_t *metrics; /* [metrics] of the config; owned */
+    size_t nmetrics;
+    bool endpoints_from_config; /* a command-line -e replaces them */
+    char **conf_values;         /* the config's values the options point to; owned */
+    size_t nconf_values;
+
+    /* Unattended inputs (agents/feed.h). */
+    const char *watch; /* a drop folder */
+    long settle_ms;
+    const char *exec; /* a command whose stdout is CSV */
+    long every_ms;
 } options_t;
+
+/* What the agent said while sending one file: the drop folder's reason file. */
+static char said[4096];
+static size_t nsaid;
+static volatile sig_atomic_t stopping;
 
 typedef struct {
     const options_t *opt;
@@ -136,6 +159,29 @@ static void warnx(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+    if (nsaid < sizeof(said)) {
+        va_start(ap, fmt);
+        int n = vsnprintf(said + nsaid, sizeof(said) - nsaid, fmt, ap);
+        va_end(ap);
+        if (n > 0)
+            nsaid += (size_t)n;
+        if (nsaid + 1 < sizeof(said)) {
+            said[nsaid++] = '\n';
+            said[nsaid] = '\0';
+        } else {
+            nsaid = sizeof(said);
+        }
+    }
+}
+
+/* Opens the input and sets how it is read. Returns NULL with the reason. */
+static input_reader_t *open_reader(const options_t *opt, char *err, size_t errlen)
+{
+    input_reader_t *r = input_reader_open(opt->path, err, errlen);
+
+    if (r != NULL && input_reader_configure(r, &opt->in, err, errlen) != INPUT_OK)
+        input_reader_destroy(&r);
+    return r;
 }
 
 /* Says what stays in the spool when the agent gives up. */
@@ -417,7 +463,7 @@ static bool spool_has_room(const agent_t *a)
 static int check_file(const options_t *opt, const input_pos_t *pos, proto_sample_t *samples)
 {
     char err[INPUT_ERRLEN];
-    input_reader_t *r = input_reader_open(opt->path, err, sizeof(err));
+    input_reader_t *r = open_reader(opt, err, sizeof(err));
     size_t n;
     int rc;
 
@@ -467,7 +513,7 @@ static int open_input(agent_t *a)
         in.dev = (uint64_t)st.st_dev;
         in.ino = (uint64_t)st.st_ino;
     }
-    if ((a->r = input_reader_open(opt->path, err, sizeof(err))) == NULL) {
+    if ((a->r = open_reader(opt, err, sizeof(err))) == NULL) {
         warnx("%s", err);
         return EXIT_INPUT;
     }
@@ -485,7 +531,7 @@ static int open_input(agent_t *a)
                 warnx("%s: changed since an earlier run (%s): reading it from the beginning",
                       opt->path, err);
             input_reader_destroy(&a->r);
-            if ((a->r = input_reader_open(opt->path, err, sizeof(err))) == NULL) {
+            if ((a->r = open_reader(opt, err, sizeof(err))) == NULL) {
                 warnx("%s", err);
                 return EXIT_INPUT;
             }
@@ -695,7 +741,7 @@ static int run_check(const options_t *opt)
 {
     char err[INPUT_ERRLEN];
     const char *name = opt->path ? opt->path : "stdin";
-    input_reader_t *r = input_reader_open(opt->path, err, sizeof(err));
+    input_reader_t *r = open_reader(opt, err, sizeof(err));
     proto_sample_t *samples = calloc((size_t)opt->batch, sizeof(*samples));
     unsigned long *lines = calloc((size_t)opt->batch, sizeof(*lines));
     proto_refusal_t *refused = calloc(PROTO_MAX_SAMPLES, sizeof(*refused));
@@ -807,9 +853,10 @@ static void usage(FILE *fp)
 {
     fprintf(
         fp,
-        "usage: " PROG " [options] [FILE|-]\n"
-        "Sends samples (CSV: enterprise,metric,value,period-or-timestamp) from FILE\n"
-        "or stdin to clustermond in acknowledged batches, through an on-disk spool.\n"
+        "usage: " PROG " [options] [FILE|-|--watch DIR|--exec CMD]\n"
+        "Sends samples from FILE (CSV in UTF-8 or GBK, .xlsx, .xls; columns by name,\n"
+        "or enterprise,metric,value,period-or-timestamp) or stdin to clustermond in\n"
+        "acknowledged batches, through an on-disk spool.\n"
         "\n"
         "  -e, --endpoint URL   daemon ingest endpoint (default " DEFAULT_ENDPOINT ");\n"
         "                       repeat it or separate with commas to fail over\n"
@@ -827,6 +874,18 @@ static void usage(FILE *fp)
         "                       (default $CLUSTERMON_KEY)\n"
         "      --check          judge FILE without applying it: the daemon answers every\n"
         "                       row, each problem is said as FILE:LINE: reason (exit 1)\n"
+        "  -c, --config FILE    read options from FILE (INI: [agent] with the long\n"
+        "                       options' names and input = FILE, [columns], [metrics])\n"
+        "      --encoding ENC   auto (default: UTF-8 unless the bytes are GB18030),\n"
+        "                       utf-8 or gb18030 (gbk)\n"
+        "      --sheet NAME     a spreadsheet's worksheet (default the first)\n"
+        "      --columns MAP    NAME=ROLE[,...]: header names for firm, metric, value,\n"
+        "                       period, timestamp, or - to ignore a column\n"
+        "      --watch DIR      send each finished file dropped into DIR, then move\n"
+        "                       it to DIR/done/ or DIR/rejected/ (with NAME.reason)\n"
+        "      --settle TIME    a file unchanged this long is finished (default 5s)\n"
+        "      --exec CMD       run CMD (sh -c) and send its stdout (CSV)\n"
+        "      --every TIME     ... again every TIME (90, 90s, 5m, 1h)\n"
         "  -v, --verbose        report batches, resends, failovers and a summary on stderr\n"
         "  -h, --help           show this help\n"
         "  -V, --version        show the version\n"
@@ -904,92 +963,304 @@ static int add_endpoints(options_t *opt, const char *arg)
     }
 }
 
-enum { OPT_SPOOL_MAX = 256, OPT_SERVER_KEY, OPT_KEY, OPT_CHECK };
+enum {
+    OPT_SPOOL_MAX = 256,
+    OPT_SERVER_KEY,
+    OPT_KEY,
+    OPT_ENCODING,
+    OPT_SHEET,
+    OPT_COLUMNS,
+    OPT_WATCH,
+    OPT_SETTLE,
+    OPT_EXEC,
+    OPT_EVERY,
+    OPT_INPUT, /* the config's input = FILE */
+    OPT_AGENT_ID,
+    OPT_CHECK,
+};
+
+static const struct option longopts[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"endpoint", required_argument, NULL, 'e'},
+    {"agent-id", required_argument, NULL, 'a'},
+    {"batch", required_argument, NULL, 'b'},
+    {"timeout", required_argument, NULL, 't'},
+    {"retries", required_argument, NULL, 'r'},
+    {"window", required_argument, NULL, 'w'},
+    {"spool", required_argument, NULL, 's'},
+    {"spool-max", required_argument, NULL, OPT_SPOOL_MAX},
+    {"server-key", required_argument, NULL, OPT_SERVER_KEY},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"encoding", required_argument, NULL, OPT_ENCODING},
+    {"sheet", required_argument, NULL, OPT_SHEET},
+    {"columns", required_argument, NULL, OPT_COLUMNS},
+    {"watch", required_argument, NULL, OPT_WATCH},
+    {"settle", required_argument, NULL, OPT_SETTLE},
+    {"exec", required_argument, NULL, OPT_EXEC},
+    {"every", required_argument, NULL, OPT_EVERY},
+    {"check", no_argument, NULL, OPT_CHECK},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+static char *xstrdup_or_die(const char *s)
+{
+    char *p = strdup(s);
+    if (p == NULL)
+        abort();
+    return p;
+}
+
+/* Appends "NAME=ROLE[,...]" to the --columns map. */
+static void add_columns(options_t *opt, const char *arg)
+{
+    size_t old = opt->columns != NULL ? strlen(opt->columns) : 0;
+    char *p = realloc(opt->columns, old + strlen(arg) + 2);
+
+    if (p == NULL)
+        abort();
+    if (old > 0)
+        p[old++] = ',';
+    strcpy(p + old, arg);
+    opt->columns = p;
+}
+
+/*
+ * Applies one option (from the command line, or a config key of the same
+ * name). `where` prefixes errors ("--batch" or "agent.conf:4: batch").
+ * Returns 0, -1 after --help/--version, or EXIT_INPUT.
+ */
+static int apply_option(options_t *opt, int c, const char *arg, const char *where,
+                        const char **agent_id)
+{
+    int rc;
+
+    switch (c) {
+    case 'e':
+        if (opt->endpoints_from_config && where[0] == '-') {
+            for (size_t i = 0; i < opt->nendpoints; i++)
+                free(opt->endpoints[i]);
+            opt->nendpoints = 0;
+            opt->endpoints_from_config = false;
+        }
+        if ((rc = add_endpoints(opt, arg)) != 0)
+            return rc;
+        if (where[0] != '-')
+            opt->endpoints_from_config = true;
+        break;
+    case 'a':
+    case OPT_AGENT_ID: *agent_id = arg; break;
+    case 'b':
+        if (!args_parse_long(arg, 1, PROTO_MAX_SAMPLES, &opt->batch)) {
+            warnx("%s: '%s' is not a number in 1..%d", where, arg, PROTO_MAX_SAMPLES);
+            return EXIT_INPUT;
+        }
+        break;
+    case 't':
+        if (!args_parse_long(arg, 1, INT_MAX, &opt->timeout_ms)) {
+            warnx("%s: '%s' is not a positive number of milliseconds", where, arg);
+            return EXIT_INPUT;
+        }
+        break;
+    case 'r':
+        if (!args_parse_long(arg, 0, 1000000, &opt->retries)) {
+            warnx("%s: '%s' is not a number in 0..1000000", where, arg);
+            return EXIT_INPUT;
+        }
+        break;
+    case 'w':
+        if (!args_parse_long(arg, 1, PROTO_MAX_WINDOW, &opt->window)) {
+            warnx("%s: '%s' is not a number in 1..%d", where, arg, PROTO_MAX_WINDOW);
+            return EXIT_INPUT;
+        }
+        break;
+    case 's':
+        if (arg[0] == '\0') {
+            warnx("%s: empty directory name", where);
+            return EXIT_INPUT;
+        }
+        opt->spool_root = arg;
+        break;
+    case OPT_SPOOL_MAX:
+        if (!parse_size(arg, &opt->spool_max)) {
+            warnx("%s: '%s' is not a positive size (bytes, or with K, M or G)", where, arg);
+            return EXIT_INPUT;
+        }
+        break;
+    case OPT_SERVER_KEY: opt->server_key_arg = arg; break;
+    case OPT_KEY: opt->key_arg = arg; break;
+    case OPT_ENCODING:
+        if (input_encoding_parse(arg, &opt->in.encoding) != 0) {
+            warnx("%s: '%s' is not auto, utf-8 or gb18030 (gbk)", where, arg);
+            return EXIT_INPUT;
+        }
+        break;
+    case OPT_SHEET: opt->in.sheet = arg; break;
+    case OPT_COLUMNS: add_columns(opt, arg); break;
+    case OPT_WATCH: opt->watch = arg; break;
+    case OPT_EXEC: opt->exec = arg; break;
+    case OPT_SETTLE:
+    case OPT_EVERY:
+        if (!feed_duration_parse(arg, c == OPT_SETTLE ? &opt->settle_ms : &opt->every_ms)) {
+            warnx("%s: '%s' is not a duration (90, 90s, 500ms, 5m, 1h, 1d)", where, arg);
+            return EXIT_INPUT;
+        }
+        break;
+    case OPT_CHECK: opt->check = true; break;
+    case OPT_INPUT: opt->path = strcmp(arg, "-") == 0 ? NULL : arg; break;
+    case 'v': opt->verbose = true; break;
+    case 'h': usage(stdout); return -1;
+    case 'V': printf(PROG " " CLUSTERMON_VERSION "\n"); return -1;
+    default: usage(stderr); return EXIT_INPUT;
+    }
+    return 0;
+}
+
+/* ---- the agent's config file (-c) -------------------------------------------- */
+
+typedef struct {
+    options_t *opt;
+    const char *path;
+    const char **agent_id;
+    int status;
+} conf_t;
+
+/*
+ * [agent] takes the long options' names (and input = FILE); [columns] is
+ * NAME = ROLE; [metrics] maps a wide table's column to a metric id. Values
+ * are copied: the options keep them for the whole run.
+ */
+static int conf_cb(void *user, const char *section, const char *name, const char *value)
+{
+    conf_t *c = user;
+    char where[512];
+
+    if (c->status != 0)
+        return 1;
+    snprintf(where, sizeof(where), "%s: [%s] %s", c->path, section, name);
+    if (strcmp(section, "metrics") == 0) {
+        rowmap_metric_t *m = realloc(c->opt->metrics, (c->opt->nmetrics + 1) * sizeof(*m));
+        if (m == NULL)
+            abort();
+        m[c->opt->nmetrics++] = (rowmap_metric_t){xstrdup_or_die(name), xstrdup_or_die(value)};
+        c->opt->metrics = m;
+        return 1;
+    }
+    if (strcmp(section, "columns") == 0) {
+        char buf[1024];
+        snprintf(buf, sizeof(buf), "%s=%s", name, value);
+        add_columns(c->opt, buf);
+        return 1;
+    }
+    if (strcmp(section, "agent") != 0) {
+        warnx("%s: unknown section [%s] (agent, columns, metrics)", c->path, section);
+        c->status = EXIT_INPUT;
+        return 1;
+    }
+    int code = 0;
+    char key[64];
+    snprintf(key, sizeof(key), "%s", name);
+    for (char *k = key; *k != '\0'; k++)
+        if (*k == '_')
+            *k = '-'; /* agent_id as well as agent-id */
+    name = key;
+    if (strcmp(name, "input") == 0)
+        code = OPT_INPUT;
+    for (const struct option *o = longopts; code == 0 && o->name != NULL; o++)
+        if (strcmp(o->name, name) == 0 && strcmp(name, "config") != 0 &&
+            strcmp(name, "check") != 0 && strcmp(name, "help") != 0 && strcmp(name, "version") != 0)
+            code = o->val;
+    if (code == 0) {
+        warnx("%s: unknown key (the long options' names, and input)", where);
+        c->status = EXIT_INPUT;
+        return 1;
+    }
+    if (code == 'v') {
+        c->opt->verbose =
+            strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 || strcmp(value, "1") == 0;
+        return 1;
+    }
+    if (code == 'a')
+        code = OPT_AGENT_ID;
+    char **v = realloc(c->opt->conf_values, (c->opt->nconf_values + 1) * sizeof(*v));
+    if (v == NULL)
+        abort();
+    c->opt->conf_values = v;
+    v[c->opt->nconf_values] = xstrdup_or_die(value);
+    int rc = apply_option(c->opt, code, v[c->opt->nconf_values++], where, c->agent_id);
+    if (rc != 0)
+        c->status = rc < 0 ? EXIT_INPUT : rc;
+    return 1;
+}
+
+static int load_config(options_t *opt, const char *path, const char **agent_id)
+{
+    conf_t c = {opt, path, agent_id, 0};
+    int rc = ini_parse(path, conf_cb, &c);
+
+    if (rc < 0) {
+        warnx("%s: %s", path, rc == -1 ? strerror(errno) : "cannot be read");
+        return EXIT_INPUT;
+    }
+    if (rc > 0 && c.status == 0) {
+        warnx("%s:%d: not a [section] or key = value line", path, rc);
+        return EXIT_INPUT;
+    }
+    return c.status;
+}
 
 static int parse_options(int argc, char **argv, options_t *opt)
 {
-    static const struct option longopts[] = {
-        {"endpoint", required_argument, NULL, 'e'},
-        {"agent-id", required_argument, NULL, 'a'},
-        {"batch", required_argument, NULL, 'b'},
-        {"timeout", required_argument, NULL, 't'},
-        {"retries", required_argument, NULL, 'r'},
-        {"window", required_argument, NULL, 'w'},
-        {"spool", required_argument, NULL, 's'},
-        {"spool-max", required_argument, NULL, OPT_SPOOL_MAX},
-        {"server-key", required_argument, NULL, OPT_SERVER_KEY},
-        {"key", required_argument, NULL, OPT_KEY},
-        {"check", no_argument, NULL, OPT_CHECK},
-        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *agent_id = NULL;
-    char err[1024];
+    const char *agent_id = NULL, *config = NULL;
+    char err[1024], where[64];
     int c, rc;
 
-    while ((c = getopt_long(argc, argv, "e:a:b:t:r:w:s:vhV", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'e':
-            if ((rc = add_endpoints(opt, optarg)) != 0)
-                return rc;
-            break;
-        case 'a': agent_id = optarg; break;
-        case 'b':
-            if (!args_parse_long(optarg, 1, PROTO_MAX_SAMPLES, &opt->batch)) {
-                warnx("--batch: '%s' is not a number in 1..%d", optarg, PROTO_MAX_SAMPLES);
-                return EXIT_INPUT;
-            }
-            break;
-        case 't':
-            if (!args_parse_long(optarg, 1, INT_MAX, &opt->timeout_ms)) {
-                warnx("--timeout: '%s' is not a positive number of milliseconds", optarg);
-                return EXIT_INPUT;
-            }
-            break;
-        case 'r':
-            if (!args_parse_long(optarg, 0, 1000000, &opt->retries)) {
-                warnx("--retries: '%s' is not a number in 0..1000000", optarg);
-                return EXIT_INPUT;
-            }
-            break;
-        case 'w':
-            if (!args_parse_long(optarg, 1, PROTO_MAX_WINDOW, &opt->window)) {
-                warnx("--window: '%s' is not a number in 1..%d", optarg, PROTO_MAX_WINDOW);
-                return EXIT_INPUT;
-            }
-            break;
-        case 's':
-            if (optarg[0] == '\0') {
-                warnx("--spool: empty directory name");
-                return EXIT_INPUT;
-            }
-            opt->spool_root = optarg;
-            break;
-        case OPT_SPOOL_MAX:
-            if (!parse_size(optarg, &opt->spool_max)) {
-                warnx("--spool-max: '%s' is not a positive size (bytes, or with K, M or G)",
-                      optarg);
-                return EXIT_INPUT;
-            }
-            break;
-        case OPT_SERVER_KEY: opt->server_key_arg = optarg; break;
-        case OPT_KEY: opt->key_arg = optarg; break;
-        case OPT_CHECK: opt->check = true; break;
-        case 'v': opt->verbose = true; break;
-        case 'h': usage(stdout); return -1;
-        case 'V': printf(PROG " " CLUSTERMON_VERSION "\n"); return -1;
-        default: usage(stderr); return EXIT_INPUT;
-        }
+    /* the config first, so the command line overrides it */
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "c:e:a:b:t:r:w:s:vhV", longopts, NULL)) != -1)
+        if (c == 'c')
+            config = optarg;
+    opterr = 1;
+    optind = 0;
+    if (config != NULL && (rc = load_config(opt, config, &agent_id)) != 0)
+        return rc;
+    while ((c = getopt_long(argc, argv, "c:e:a:b:t:r:w:s:vhV", longopts, NULL)) != -1) {
+        if (c == 'c')
+            continue;
+        const char *name = NULL;
+        for (const struct option *o = longopts; o->name != NULL; o++)
+            if (o->val == c)
+                name = o->name;
+        snprintf(where, sizeof(where), "--%s", name != NULL ? name : "?");
+        if ((rc = apply_option(opt, c, optarg, where, &agent_id)) != 0)
+            return rc;
     }
     if (argc - optind > 1) {
         warnx("expected at most one input file");
         usage(stderr);
         return EXIT_INPUT;
     }
-    if (optind < argc && strcmp(argv[optind], "-") != 0)
-        opt->path = argv[optind];
+    if (optind < argc)
+        opt->path = strcmp(argv[optind], "-") != 0 ? argv[optind] : NULL;
+    if ((opt->watch != NULL) + (opt->exec != NULL) + (optind < argc) > 1) {
+        warnx("one input: a FILE, --watch DIR or --exec CMD");
+        return EXIT_INPUT;
+    }
+    if (opt->every_ms > 0 && opt->exec == NULL) {
+        warnx("--every goes with --exec");
+        return EXIT_INPUT;
+    }
+    opt->in.map = (rowmap_opts_t){opt->columns, opt->metrics, opt->nmetrics};
+    if (opt->columns != NULL) {
+        rowmap_t *m = rowmap_new(&opt->in.map, err, sizeof(err));
+        if (m == NULL) {
+            warnx("%s", err);
+            return EXIT_INPUT;
+        }
+        rowmap_destroy(&m);
+    }
     if (opt->nendpoints == 0 && (rc = add_endpoints(opt, DEFAULT_ENDPOINT)) != 0)
         return rc;
 
@@ -1024,6 +1295,66 @@ static int parse_options(int argc, char **argv, options_t *opt)
     return 0;
 }
 
+/* ---- unattended inputs ---------------------------------------------------------- */
+
+static void stop_cb(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+static void feed_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void feed_log(const char *fmt, ...)
+{
+    char buf[8192];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    warnx("%s", buf);
+}
+
+/* One file of a drop folder or one command's output: a whole run. */
+static int send_file(void *arg, const char *path, char *reason, size_t reasonlen)
+{
+    options_t opt = *(const options_t *)arg;
+    int rc;
+
+    opt.path = path;
+    nsaid = 0;
+    said[0] = '\0';
+    rc = run(&opt);
+    snprintf(reason, reasonlen, "%s", said);
+    return rc;
+}
+
+static int run_unattended(options_t *opt)
+{
+    struct sigaction sa = {.sa_handler = stop_cb};
+    feed_t f = {
+        .send = send_file,
+        .arg = opt,
+        .retry_status = {EXIT_NOACK, EXIT_CONFLICT, 0},
+        .stop = &stopping,
+        .log = feed_log,
+    };
+    char tmp[4096];
+
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    if (opt->watch != NULL)
+        return feed_watch(&f, opt->watch, opt->settle_ms);
+    /* the command's output goes beside the spool, which the unit lets us write */
+    if (mkdir(opt->spool_root, 0700) != 0 && errno != EEXIST) {
+        warnx("%s: %s", opt->spool_root, strerror(errno));
+        return EXIT_NACK;
+    }
+    snprintf(tmp, sizeof(tmp), "%s", opt->spool_root);
+    return feed_exec(&f, opt->exec, opt->every_ms, tmp);
+}
+
 int main(int argc, char **argv)
 {
     options_t opt = {
@@ -1033,16 +1364,28 @@ int main(int argc, char **argv)
         .timeout_ms = DEFAULT_TIMEOUT_MS,
         .retries = DEFAULT_RETRIES,
         .window = 1,
+        .settle_ms = 5000,
     };
     int rc;
 
     rc = parse_options(argc, argv, &opt);
     if (rc == 0)
-        rc = opt.check ? run_check(&opt) : run(&opt);
+        rc = opt.check                               ? run_check(&opt)
+             : opt.watch != NULL || opt.exec != NULL ? run_unattended(&opt)
+                                                     : run(&opt);
     else if (rc < 0)
         rc = 0; /* --help, --version */
     for (size_t i = 0; i < opt.nendpoints; i++)
         free(opt.endpoints[i]);
+    for (size_t i = 0; i < opt.nmetrics; i++) {
+        free((char *)(uintptr_t)opt.metrics[i].column);
+        free((char *)(uintptr_t)opt.metrics[i].metric);
+    }
+    free(opt.metrics);
+    free(opt.columns);
+    for (size_t i = 0; i < opt.nconf_values; i++)
+        free(opt.conf_values[i]);
+    free(opt.conf_values);
     clientkey_clear(&opt.key);
     return rc;
 }

@@ -1,11 +1,17 @@
 /*
- * input.h -- the agent's CSV sample reader.
+ * input.h -- the agent's sample reader: CSV, .xlsx and .xls tables.
  *
- * An agent feeds clustermon lines of
+ * An agent feeds clustermon tables of samples: without a header, lines of
  *
  *     enterprise,metric,value,period-or-timestamp
  *
- * from a file or a pipe. This module turns them into proto_sample_t batches
+ * or, with a header, columns by name in any order, long or wide
+ * (agents/rowmap.h), from a file, a pipe or a spreadsheet (agents/sheet.h).
+ * A CSV is UTF-8 (a BOM is skipped) or GB18030/GBK (what Excel on Chinese
+ * Windows saves), converted with iconv: a regular file is GB18030 if it is
+ * not valid UTF-8 as a whole, a stream if its first line with non-ASCII
+ * bytes is not; input_reader_configure() can fix the encoding instead.
+ * This module turns them into proto_sample_t batches
  * ready for proto_batch_encode(). It reads incrementally (one physical line
  * at a time through stdio, never the whole input), so a pipe's lines are
  * parsed as they arrive, and memory stays bounded whatever the input.
@@ -13,8 +19,8 @@
  * The format (RFC 4180 quoting via libcsv, strict mode):
  *   - exactly 4 fields per record; fields may be quoted ("a ""b"", c");
  *     unquoted fields lose surrounding spaces and tabs;
- *   - the first record is skipped if its first field is "enterprise"
- *     (case-insensitive): the header row. A UTF-8 byte order mark is skipped;
+ *   - the first record is a header if one of its fields is a known column
+ *     name (agents/rowmap.h); otherwise it must be a 4-field sample;
  *   - blank lines are skipped;
  *   - enterprise, metric: 1..PROTO_MAX_ID_LEN bytes of UTF-8, no control
  *     characters;
@@ -39,6 +45,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "agents/rowmap.h"
 #include "proto/proto.h"
 
 typedef enum {
@@ -52,6 +59,23 @@ typedef enum {
 #define INPUT_ERRLEN 512     /* a comfortable size for error buffers */
 
 typedef struct input_reader input_reader_t;
+
+typedef enum {
+    INPUT_ENC_AUTO = 0, /* UTF-8 unless the bytes say GB18030 */
+    INPUT_ENC_UTF8,
+    INPUT_ENC_GB18030, /* also GBK and GB2312, which it contains */
+} input_encoding_t;
+
+/* "auto", "utf-8", "gb18030" (or "gbk", "gb2312", "cp936"): 0 or -1. */
+int input_encoding_parse(const char *s, input_encoding_t *ret);
+const char *input_encoding_name(input_encoding_t e);
+
+/* How to read a table; all borrowed for the reader's life. */
+typedef struct {
+    input_encoding_t encoding;
+    const char *sheet; /* a spreadsheet's worksheet, NULL: the first */
+    rowmap_opts_t map; /* --columns and the wide-table metric map */
+} input_opts_t;
 
 /*
  * Returns a reader over fp, which is borrowed: it must stay open until
@@ -94,6 +118,20 @@ void input_reader_pos(const input_reader_t *r, input_pos_t *ret);
  * from the start with a new one), or INPUT_EIO.
  */
 int input_reader_skip(input_reader_t *r, const input_pos_t *pos, char *err, size_t errlen);
+
+/*
+ * Before the first read (or input_reader_skip()): sets the encoding, the
+ * worksheet and the column maps. Returns INPUT_OK, or INPUT_ESYNTAX with the
+ * reason in err (a malformed --columns).
+ */
+int input_reader_configure(input_reader_t *r, const input_opts_t *opts, char *err, size_t errlen);
+
+/*
+ * The source line (a spreadsheet's row number) of each sample of the last
+ * input_read_batch(): lines[i] for samples[i]. Borrowed until the next read.
+ * A wide row's samples share its line.
+ */
+const unsigned long *input_reader_lines(const input_reader_t *r);
 
 /* True if the input is a stream (a pipe, a terminal, a socket): a read may
  * block until more arrives, where a regular file's never does. */

@@ -261,6 +261,9 @@ static char *reader(char *buf, int size, void *stream)
     }
     if (!got)
         return NULL;
+    /* a byte order mark, as Windows editors write: not part of the first line */
+    if (p->line == 0 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
+        memmove(buf, buf + 3, strlen(buf + 3) + 1);
     p->line++;
     char tmp[512];
     snprintf(tmp, sizeof tmp, "%s", buf);

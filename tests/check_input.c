@@ -155,7 +155,8 @@ static const struct {
     {",revenue,1,2021", "test.csv:2: enterprise: '' is empty"},
     {"acme,,1,2021", "test.csv:2: metric: '' is empty"},
     {"acme,\"re\x01v\",1,2021", "test.csv:2: metric: 're\\x01v' contains a control character"},
-    {"ac\xffme,revenue,1,2021", "test.csv:2: enterprise: 'ac\xffme' is not valid UTF-8"},
+    {"ac\xffme,revenue,1,2021",
+     "test.csv:2: enterprise: 'ac\xffme' is not valid UTF-8 (nor GB18030: see --encoding)"},
     {"a234567890123456789012345678901234567890123456789012345678901234x,m,1,2021",
      "test.csv:2: enterprise: 'a234567890123456789012345678901234567890...' is longer than 64 "
      "bytes"},

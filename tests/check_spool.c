@@ -760,7 +760,7 @@ START_TEST(test_input_resume)
         ck_assert_int_eq(input_read_batch(r, s, 4, &n, NULL, err, sizeof(err)), INPUT_ESYNTAX);
         ck_assert_uint_eq(n, 1);
         ck_assert(s[0].value == 6);
-        ck_assert_msg(strstr(err, "in.csv:9: value: 'x'") != NULL, "%s", err);
+        ck_assert_msg(strstr(err, "in.csv:9: value (column 3 'value'): 'x'") != NULL, "%s", err);
     }
     input_reader_destroy(&r);
 }
