@@ -413,6 +413,7 @@ void history_close(history_t *h)
     h->acks = NULL;
     h->n = h->nacks = h->cap = h->acks_cap = 0;
     msgpack_sbuffer_destroy(&h->buf);
+    memset(&h->buf, 0, sizeof h->buf); /* a second close frees nothing twice */
 }
 
 void history_configure(history_t *h, int fsync_policy, int64_t retention_ms)
@@ -438,7 +439,7 @@ void history_tick(history_t *h, int64_t loop_ms, int64_t wall_ms)
 
 static char *str_dup(proto_str_t s)
 {
-    return s.ptr ? xstrndup(s.ptr, s.len) : NULL;
+    return s.ptr && s.len ? xstrndup(s.ptr, s.len) : NULL; /* "" is none, as on the wire */
 }
 
 void history_alert_cb(void *data, const proto_alert_t *a)

@@ -99,6 +99,8 @@ typedef struct {
  * or -1 with "PATH: reason" in err. */
 int history_open(history_t *h, const char *dir, int fsync_policy, int64_t retention_ms,
                  int64_t now_ms, char *err, size_t errlen);
+/* Frees everything (fsyncs first unless the policy is never); closing
+ * twice is harmless. */
 void history_close(history_t *h);
 
 /* Settings a reload may change. */

@@ -140,13 +140,12 @@ void render_time_text(int64_t ms, render_lang_t lang, const char *tz, char *buf,
 {
     const char *zone = lang == RENDER_ZH ? "Asia/Shanghai" : tz;
     char *old = getenv("TZ") ? strdup(getenv("TZ")) : NULL;
-    if (zone && *zone)
-        setenv("TZ", zone, 1);
+    setenv("TZ", zone && *zone ? zone : "UTC", 1);
     tzset();
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
     localtime_r(&t, &tm);
-    strftime(buf, size, "%Y-%m-%d %H:%M", &tm);
+    strftime(buf, size, zone && *zone ? "%Y-%m-%d %H:%M" : "%Y-%m-%d %H:%M UTC", &tm);
     if (old)
         setenv("TZ", old, 1);
     else
@@ -160,8 +159,7 @@ static void iso_time(int64_t ms, render_lang_t lang, const char *tz, char *buf, 
 {
     const char *zone = lang == RENDER_ZH ? "Asia/Shanghai" : tz;
     char *old = getenv("TZ") ? strdup(getenv("TZ")) : NULL;
-    if (zone && *zone)
-        setenv("TZ", zone, 1);
+    setenv("TZ", zone && *zone ? zone : "UTC", 1);
     tzset();
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
