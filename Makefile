@@ -132,6 +132,7 @@ unit: $(TESTS)
 # one script a line: branches that add one do not collide
 E2E_SCRIPTS := \
 	tests/e2e.sh \
+	tests/officials_e2e.sh \
 	tests/durability.sh \
 	tests/faults_e2e.sh \
 	tests/rules_e2e.sh \

@@ -418,6 +418,8 @@ int alerts_publish(alerts_t *al, proto_alert_t *a)
 {
     char topic[PROTO_MAX_ID_LEN + 32];
     char err[PROTO_ERRLEN];
+    if (a->reminder && al->hold_cb && al->hold_cb(al->hook_data, a))
+        return 1; /* acknowledged: its reminders wait until it changes */
     if (!al->zs.sock) {
         al->send_errors++;
         return -1;
@@ -452,6 +454,8 @@ int alerts_publish(alerts_t *al, proto_alert_t *a)
     log_info("alert %s %.*s: %.*s (%.*s seq %llu)", proto_alert_state_name(a->state),
              PROTO_STR_ARG(a->id), PROTO_STR_ARG(a->summary), PROTO_STR_ARG(a->cluster),
              (unsigned long long)a->seq);
+    if (al->published_cb)
+        al->published_cb(al->hook_data, a);
     return 0;
 }
 

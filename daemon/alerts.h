@@ -62,6 +62,12 @@ typedef struct {
     uint64_t published;
     uint64_t send_errors;
     uint64_t by_severity[PROTO_SEV_COUNT];
+    /* Hooks (history.h), NULL: none. published_cb sees every alert sent;
+     * hold_cb, asked before a reminder goes out, may hold it back (an
+     * acknowledged alert). */
+    void (*published_cb)(void *data, const proto_alert_t *a);
+    bool (*hold_cb)(void *data, const proto_alert_t *a);
+    void *hook_data;
 } alerts_t;
 
 /* Prepares al (no socket yet) and reads each cluster's last sequence
@@ -119,8 +125,8 @@ void alerts_rebind(alerts_t *al);
 void alerts_stop(alerts_t *al);
 
 /* Gives a->seq the next sequence number of a->cluster, encodes and sends it.
- * Returns 0 or -1 (logged and counted; the alert is lost for subscribers, not
- * for state). */
+ * Returns 0, 1 if hold_cb held a reminder back (nothing sent, no seq), or -1
+ * (logged and counted; the alert is lost for subscribers, not for state). */
 int alerts_publish(alerts_t *al, proto_alert_t *a);
 
 /* Publishes one heartbeat per cluster of cfg, on "alert.<cluster>.heartbeat",

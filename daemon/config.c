@@ -494,8 +494,16 @@ static void handle_alerting(parse_t *p, const char *name, const char *value)
             cfg->flap_max = (uint32_t)d;
         else
             cfg->group_max = (uint32_t)d;
+    } else if (strcmp(name, "history_retention") == 0) {
+        if (strcmp(value, "0") == 0)
+            cfg->history_retention_ms = 0;
+        else if (ruleconf_parse_duration(value, &cfg->history_retention_ms) != 0 ||
+                 cfg->history_retention_ms <= 0)
+            perr(p, p->line, field, "'%s' is not a duration (e.g. 90d, 400d) or 0 (for ever)",
+                 value);
     } else {
-        perr(p, p->line, field, "unknown option (expected flap_window, flap_max, group_max)");
+        perr(p, p->line, field,
+             "unknown option (expected flap_window, flap_max, group_max, history_retention)");
     }
 }
 
@@ -725,6 +733,7 @@ int config_load(const char *path, const char *text, const char *base_dir, config
     cfg->flap_window_ms = 3600 * 1000;
     cfg->flap_max = 6;
     cfg->group_max = 5;
+    cfg->history_retention_ms = 400LL * 86400 * 1000;
     parse_t p = {.cfg = cfg, .path = path, .base_dir = base_dir, .err = err, .errlen = errlen};
     err[0] = '\0';
 

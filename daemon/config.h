@@ -137,6 +137,7 @@ typedef struct {
     int64_t flap_window_ms; /* an alert changing state flap_max times within this is flapping */
     uint32_t flap_max;
     uint32_t group_max; /* more alerts than this of one rule and cluster at once: grouped */
+    int64_t history_retention_ms; /* alert history (history.h) kept this long; 0 = for ever */
 } config_t;
 
 /*

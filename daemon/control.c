@@ -12,6 +12,7 @@
 #include "daemon/log.h"
 #include "daemon/query.h"
 #include "daemon/reload.h"
+#include "daemon/series.h"
 #include "daemon/server.h"
 
 void control_pack_str(msgpack_packer *pk, const char *s)
@@ -242,6 +243,19 @@ static const control_arg_t silence_add_args[] = {STR_REQ("rule"),   STR_REQ("clu
                                                  STR_OPT("firm"),   STR_REQ("for"),
                                                  STR_REQ("reason"), {NULL, PROTO_ARG_NIL, false}};
 static const control_arg_t silence_rm_args[] = {INT_REQ("id"), {NULL, PROTO_ARG_NIL, false}};
+static const control_arg_t history_args[] = {
+    STR_OPT("since"), STR_OPT("until"), STR_OPT("cluster"), STR_OPT("rule"),
+    STR_OPT("firm"),  STR_OPT("alert"), INT_OPT("limit"),   {NULL, PROTO_ARG_NIL, false}};
+#define SCOPE_ARGS                                                                                 \
+    STR_REQ("metric"), STR_OPT("cluster"), STR_OPT("firm"), STR_OPT("chain"), STR_OPT("tier"),     \
+        STR_OPT("designation"), STR_REQ("from"), STR_REQ("to"), STR_OPT("by")
+static const control_arg_t series_args[] = {
+    SCOPE_ARGS, INT_OPT("yoy"), {NULL, PROTO_ARG_NIL, false}};
+static const control_arg_t ranking_args[] = {
+    SCOPE_ARGS, STR_OPT("target"), INT_OPT("limit"), {NULL, PROTO_ARG_NIL, false}};
+#undef SCOPE_ARGS
+static const control_arg_t ack_args[] = {
+    STR_REQ("id"), STR_REQ("note"), {NULL, PROTO_ARG_NIL, false}};
 #undef INT_OPT
 #undef INT_REQ
 #undef STR_OPT
@@ -268,6 +282,8 @@ static const struct {
     {"status", cmd_status, READ, no_args},
     {"report", query_report, READ, report_args},
     {"totals", query_totals, READ, totals_args},
+    {"series", series_cmd_series, READ, series_args},
+    {"ranking", series_cmd_ranking, READ, ranking_args},
     {"clusters", query_clusters, READ, clusters_args},
     {"cluster", query_cluster, READ, cluster_args},
     {"firms", query_firms, READ, firms_args},
@@ -276,6 +292,8 @@ static const struct {
     {"silence_add", alertctl_silence_add, ADMIN, silence_add_args},
     {"silence_list", alertctl_silence_list, READ, no_args},
     {"silence_rm", alertctl_silence_rm, ADMIN, silence_rm_args},
+    {"history", alertctl_history, READ, history_args}, /* filtered to the key's clusters */
+    {"ack", alertctl_ack, ADMIN, ack_args},
 #undef ALL
 #undef ANY
 #undef READ

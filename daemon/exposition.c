@@ -209,7 +209,8 @@ static void render_clusters(const metrics_collected_t *m, metrics_text_t *o)
         const char *name, *help;
     } firm_families[] = {
         {"clustermon_cluster_firms", "Member firms of a cluster (chain=\"\") or chain."},
-        {"clustermon_cluster_firms_reporting", "Member firms that sent anything for the year."},
+        {"clustermon_cluster_firms_reporting",
+         "Member firms that reported revenue (the revenue metric) for the year."},
         {"clustermon_cluster_firms_above_scale",
          "Member firms whose revenue for the year is at or above the above-scale line."},
     };

@@ -22,6 +22,7 @@
 
 #include "daemon/control.h"
 #include "daemon/members.h"
+#include "daemon/series.h"
 #include "daemon/server.h"
 #include "daemon/xalloc.h"
 
@@ -79,11 +80,12 @@ static void tally_firm(query_tally_t *t, const server_t *srv, int firm, int year
         t->former++;
     }
     t->firms++;
-    if (reported)
+    /* reporting means reporting the revenue the row sums: a firm that sent
+     * only readings (or only profit) has not */
+    if (agg_firm_total(srv->agg, firm, cfg->revenue_idx, py, &rev))
         t->reporting++;
     if (query_firm_above_scale(srv, firm, year))
         t->above_scale++;
-    agg_firm_total(srv->agg, firm, cfg->revenue_idx, py, &rev);
     t->revenue += rev;
     if (cfg->profit_idx >= 0 && agg_firm_total(srv->agg, firm, cfg->profit_idx, py, &profit))
         t->profit += profit;
@@ -102,6 +104,62 @@ query_cluster_tally_t *query_tally_clusters(const server_t *srv, int year)
             tally_firm(&ct[firm->cluster].chains[firm->chain], srv, (int)f, year);
     }
     return ct;
+}
+
+static int cmp_group(const void *a, const void *b)
+{
+    return strcmp(((const query_group_t *)a)->id, ((const query_group_t *)b)->id);
+}
+
+query_breakdown_t *query_breakdown(const server_t *srv, int year)
+{
+    const config_t *cfg = srv->cfg;
+    query_breakdown_t *bd = xcalloc(cfg->nclusters + 1, sizeof *bd);
+    size_t *caps = xcalloc(cfg->nclusters + 1, sizeof *caps);
+    for (size_t f = 0; f < srv->reg->nall; f++) {
+        const firm_t *firm = &srv->reg->firms[f];
+        if (firm->cluster < 0 || (size_t)firm->cluster >= cfg->nclusters)
+            continue;
+        query_breakdown_t *b = &bd[firm->cluster];
+        tally_firm(&b->cluster, srv, (int)f, year);
+        tally_firm(firm->chain >= 0 ? &b->chains[firm->chain] : &b->no_chain, srv, (int)f, year);
+        if ((unsigned)firm->tier < 4)
+            tally_firm(&b->tiers[firm->tier], srv, (int)f, year);
+        for (const char *p = firm->designations; p && *p;) {
+            const char *semi = strchr(p, ';');
+            size_t len = semi ? (size_t)(semi - p) : strlen(p);
+            size_t g = 0;
+            while (g < b->ndesignations && !(strlen(b->designations[g].id) == len &&
+                                             memcmp(b->designations[g].id, p, len) == 0))
+                g++;
+            if (len && g == b->ndesignations) {
+                xgrow(&b->designations, &caps[firm->cluster], b->ndesignations + 1,
+                      sizeof *b->designations);
+                b->designations[b->ndesignations++] =
+                    (query_group_t){.id = xstrndup(p, len), .t = {0}};
+            }
+            if (len)
+                tally_firm(&b->designations[g].t, srv, (int)f, year);
+            p = semi ? semi + 1 : NULL;
+        }
+    }
+    for (size_t c = 0; c < cfg->nclusters; c++)
+        if (bd[c].ndesignations)
+            qsort(bd[c].designations, bd[c].ndesignations, sizeof *bd[c].designations, cmp_group);
+    free(caps);
+    return bd;
+}
+
+void query_breakdown_free(query_breakdown_t *b, size_t n)
+{
+    if (!b)
+        return;
+    for (size_t c = 0; c < n; c++) {
+        for (size_t g = 0; g < b[c].ndesignations; g++)
+            free(b[c].designations[g].id);
+        free(b[c].designations);
+    }
+    free(b);
 }
 
 void query_report(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *req)
@@ -123,7 +181,7 @@ void query_report(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *
     int64_t line_milli = agg_to_milli(cfg->above_scale_line);
     bool has_profit = cfg->profit_idx >= 0;
 
-    query_cluster_tally_t *ct = query_tally_clusters(srv, year);
+    query_breakdown_t *bd = query_breakdown(srv, year);
     proto_ctl_reply_begin(pk, true, "");
     msgpack_pack_map(pk, 6);
     control_pack_str(pk, "year");
@@ -140,19 +198,38 @@ void query_report(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *
     msgpack_pack_array(pk, cfg->nclusters);
     for (size_t ci = 0; ci < cfg->nclusters; ci++) {
         const config_cluster_t *cl = &cfg->clusters[ci];
-        msgpack_pack_map(pk, 9);
+        const query_breakdown_t *b = &bd[ci];
+        msgpack_pack_map(pk, 12);
         control_pack_kv_str(pk, "id", cl->id);
         control_pack_kv_str(pk, "title", cl->title);
-        pack_tally(pk, &ct[ci].cluster, has_profit);
+        pack_tally(pk, &b->cluster, has_profit);
         control_pack_str(pk, "chains");
         msgpack_pack_array(pk, cl->nchains);
         for (size_t k = 0; k < cl->nchains; k++) {
             msgpack_pack_map(pk, 7);
             control_pack_kv_str(pk, "id", cl->chains[k]);
-            pack_tally(pk, &ct[ci].chains[k], has_profit);
+            pack_tally(pk, &b->chains[k], has_profit);
+        }
+        /* the members on no chain: with it the chain rows add up to the cluster */
+        control_pack_str(pk, "no_chain");
+        msgpack_pack_map(pk, 6);
+        pack_tally(pk, &b->no_chain, has_profit);
+        control_pack_str(pk, "tiers");
+        msgpack_pack_array(pk, 4);
+        for (int t = 0; t < 4; t++) {
+            msgpack_pack_map(pk, 7);
+            control_pack_kv_str(pk, "id", registry_tier_name((tier_t)t));
+            pack_tally(pk, &b->tiers[t], has_profit);
+        }
+        control_pack_str(pk, "designations");
+        msgpack_pack_array(pk, b->ndesignations);
+        for (size_t g = 0; g < b->ndesignations; g++) {
+            msgpack_pack_map(pk, 7);
+            control_pack_kv_str(pk, "id", b->designations[g].id);
+            pack_tally(pk, &b->designations[g].t, has_profit);
         }
     }
-    free(ct);
+    query_breakdown_free(bd, cfg->nclusters);
 }
 
 /* One metric over one period, per cluster and chain: firms, how many of them
@@ -164,18 +241,25 @@ void query_totals(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *
     const proto_ctl_arg_t *ap = proto_ctl_arg(req, "period");
     int metric =
         am && am->kind == PROTO_ARG_STR ? config_metric_find(cfg, am->sval.ptr, am->sval.len) : -1;
-    proto_period_t period;
+    proto_period_t period = {0};
+    int from = 0, to = -1; /* a range of months (series.h), or to < from: one period */
     if (metric < 0 || cfg->metrics[metric].kind != METRIC_PERIOD) {
         control_reply_error(pk, "metric: expected the name of a period metric");
         return;
     }
-    if (!ap || ap->kind != PROTO_ARG_STR ||
-        proto_period_parse(ap->sval.ptr, ap->sval.len, &period) != PROTO_OK) {
-        control_reply_error(pk, "period: expected YYYY, YYYY-Qn or YYYY-MM");
+    bool one = ap && ap->kind == PROTO_ARG_STR &&
+               proto_period_parse(ap->sval.ptr, ap->sval.len, &period) == PROTO_OK;
+    if (!one && (!ap || ap->kind != PROTO_ARG_STR ||
+                 series_range_parse(ap->sval.ptr, ap->sval.len, &from, &to) != 0)) {
+        control_reply_error(pk, "period: expected YYYY, YYYY-Qn or YYYY-MM, or a range P..P "
+                                "(2024-01..2024-06)");
         return;
     }
-    char pbuf[PROTO_PERIOD_STRLEN];
-    proto_period_format(period, pbuf, sizeof pbuf);
+    char pbuf[32];
+    if (one)
+        proto_period_format(period, pbuf, sizeof pbuf);
+    else
+        series_range_format(from, to, pbuf, sizeof pbuf);
     proto_ctl_reply_begin(pk, true, "");
     msgpack_pack_map(pk, 4);
     control_pack_kv_str(pk, "metric", cfg->metrics[metric].name);
@@ -190,8 +274,12 @@ void query_totals(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *
             const firm_t *firm = &srv->reg->firms[f];
             if (firm->cluster != (int)ci)
                 continue;
-            int64_t v;
-            bool has = agg_firm_total(srv->agg, (int)f, metric, period, &v);
+            int64_t v = 0;
+            __int128 rv = 0;
+            bool has = one ? agg_firm_total(srv->agg, (int)f, metric, period, &v)
+                           : series_firm_range(srv, (int)f, metric, from, to, &rv);
+            if (!one)
+                v = 0;
             bool former = registry_is_former(srv->reg, (int)f);
             if (former && !has)
                 continue;
@@ -200,7 +288,7 @@ void query_totals(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *
                 ts[k]->former += former;
                 ts[k]->firms++;
                 ts[k]->reporting += has;
-                ts[k]->total += v;
+                ts[k]->total += one ? v : rv;
             }
         }
         msgpack_pack_map(pk, 7);

@@ -22,7 +22,7 @@
 typedef struct {
     uint32_t firms;           /* members, and former members that reported */
     uint32_t former;          /* former members among firms */
-    uint32_t reporting;       /* firms that sent anything for the year */
+    uint32_t reporting;       /* firms that reported revenue (the revenue metric) for the year */
     uint32_t above_scale;     /* firms whose revenue for the year is at or above the line */
     __int128 revenue, profit; /* profit: 0 without a profit metric */
 } query_tally_t;
@@ -33,6 +33,31 @@ typedef struct {
 } query_cluster_tally_t;
 
 struct server;
+
+/* A named group of a cluster's firms (a designation) and its figures. */
+typedef struct {
+    char *id;
+    query_tally_t t;
+} query_group_t;
+
+/*
+ * One cluster for one year, every way the press release cuts it: the
+ * cluster, each chain, the members on no chain (so the chain rows and this
+ * one add up to the cluster), each tier, and each designation the
+ * registry gives its firms (sorted by name; a firm with two counts in both).
+ */
+typedef struct {
+    query_tally_t cluster, no_chain;
+    query_tally_t chains[CONFIG_MAX_CHAINS];
+    query_tally_t tiers[4]; /* tier_t order: leading, backbone, potential, member */
+    query_group_t *designations;
+    size_t ndesignations;
+} query_breakdown_t;
+
+/* Returns cfg->nclusters breakdowns for year, in config order; caller owns
+ * the result: query_breakdown_free(b, cfg->nclusters). Reads srv only. */
+query_breakdown_t *query_breakdown(const struct server *srv, int year);
+void query_breakdown_free(query_breakdown_t *b, size_t n);
 
 /* True if firm's revenue for year is at or above the config's above-scale
  * line: the one definition of "above scale" (report, clusters, cluster and

@@ -157,6 +157,7 @@ static int reload_apply(server_t *srv, reload_status_t *pending, char *err, size
     config_destroy(&srv->cfg);
     srv->cfg = cfg;
     srv->reg = reg;
+    history_configure(&srv->history, cfg->fsync_policy, cfg->history_retention_ms);
     rules_init(&srv->rules, cfg, reg, agg, &srv->cal, &srv->book);
     /* who joined and left is saved before any batch of the new registry */
     members_save(srv, now);

@@ -322,6 +322,7 @@ static void cron_cb(uv_timer_t *t)
         wal_sync(w);
     }
     ingest_log_tick(&srv->ingest, now);
+    history_tick(&srv->history, now, calendar_now_ms());
     trim_after_peers_left(srv, now);
     if (now - srv->last_rules_tick_ms >= 1000) {
         int64_t wall = calendar_now_ms();
@@ -371,6 +372,7 @@ int server_open(server_t *srv, const server_source_t *src, config_t **pcfg, regi
     srv->lock_fd = -1;
     srv->wal.fd = -1;
     srv->alerts.seq_fd = -1;
+    srv->history.fd = -1;
     int rc = uv_loop_init(&srv->loop);
     if (rc < 0) {
         snprintf(err, errlen, "uv_loop_init: %s", uv_strerror(rc));
@@ -394,6 +396,12 @@ int server_open(server_t *srv, const server_source_t *src, config_t **pcfg, regi
     srv->agg = agg_new(srv->reg->nall, cfg->nmetrics);
     if (alerts_init(&srv->alerts, cfg->state_dir, err, errlen) != 0)
         return -1;
+    if (history_open(&srv->history, cfg->state_dir, cfg->fsync_policy, cfg->history_retention_ms,
+                     srv->started_ms, err, errlen) != 0)
+        return -1;
+    srv->alerts.published_cb = history_alert_cb;
+    srv->alerts.hold_cb = history_hold_cb;
+    srv->alerts.hook_data = &srv->history;
     silences_init(&srv->silences);
     alertbook_init(&srv->book, cfg, srv->reg, &srv->alerts, &srv->silences);
     rules_init(&srv->rules, cfg, srv->reg, srv->agg, &srv->cal, &srv->book);
@@ -554,6 +562,7 @@ void server_close(server_t *srv)
     rules_free(&srv->rules);
     alertbook_free(&srv->book);
     silences_free(&srv->silences);
+    history_close(&srv->history);
     agg_destroy(&srv->agg);
     registry_destroy(&srv->reg);
     config_destroy(&srv->cfg);

@@ -21,6 +21,7 @@
 #include "daemon/calendar.h"
 #include "daemon/config.h"
 #include "daemon/control.h"
+#include "daemon/history.h"
 #include "daemon/http.h"
 #include "daemon/ingest.h"
 #include "daemon/keys.h"
@@ -88,6 +89,7 @@ typedef struct server {
     control_t control;
     alerts_t alerts;
     silences_t silences;
+    history_t history; /* alert history and acknowledgements (history.h) */
     alertbook_t book;
     rules_t rules;
     int64_t last_rules_tick_ms;

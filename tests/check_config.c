@@ -567,7 +567,8 @@ static const struct {
      "t.conf:14: rule.r1.tier: 'gold' is not leading, backbone, potential or member"},
     /* [alerting] */
     {"unknown alerting key", BASE "[alerting]\nflap = 3\n",
-     "t.conf:10: alerting.flap: unknown option (expected flap_window, flap_max, group_max)"},
+     "t.conf:10: alerting.flap: unknown option (expected flap_window, flap_max, group_max, "
+     "history_retention)"},
     {"flap_max zero", BASE "[alerting]\nflap_max = 0\n",
      "t.conf:10: alerting.flap_max: '0' is not a whole number >= 1"},
     {"bad flap_window", BASE "[alerting]\nflap_window = soon\n",

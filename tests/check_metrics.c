@@ -293,7 +293,7 @@ START_TEST(test_firms_reporting_and_above_scale)
 {
     put("ee-001", "revenue", "2026-01", 30000000); /* above the 20,000,000 line */
     put("ee-002", "revenue", "2026-01", 19999999); /* just below */
-    put("ee-003", "profit", "2026-01", 5);         /* reports, but no revenue */
+    put("ee-003", "profit", "2026-01", 5);         /* reports, but no revenue: not reporting */
     put("ee-004", "revenue", "2025", 20000000);    /* last year, at the line */
     char *t = render();
     ck_assert_line(t, "clustermon_cluster_firms{cluster=\"energy-env\",chain=\"\"} 197");
@@ -302,7 +302,7 @@ START_TEST(test_firms_reporting_and_above_scale)
     ck_assert_line(t,
                    "clustermon_cluster_firms{cluster=\"new-energy\",chain=\"energy-storage\"} 20");
     ck_assert_line(
-        t, "clustermon_cluster_firms_reporting{cluster=\"energy-env\",chain=\"\",year=\"2026\"} 3");
+        t, "clustermon_cluster_firms_reporting{cluster=\"energy-env\",chain=\"\",year=\"2026\"} 2");
     ck_assert_line(t, "clustermon_cluster_firms_reporting{cluster=\"energy-env\",chain=\"water-"
                       "pollution-control\",year=\"2026\"} 2");
     ck_assert_line(

@@ -348,7 +348,27 @@ BODIES = {
         "year": "int", "timezone": "str", "revenue_metric": "str", "profit_metric": "str?",
         "above_scale_line_milli": "int",
         "clusters": ("list", dict(TALLY, id="str", title="str",
-                                  chains=("list", dict(TALLY, id="str")))),
+                                  chains=("list", dict(TALLY, id="str")),
+                                  no_chain=TALLY,
+                                  tiers=("list", dict(TALLY, id="str")),
+                                  designations=("list", dict(TALLY, id="str")))),
+    },
+    "series": {
+        "metric": "str", "unit": "str", "cluster": "str", "chain": "str?", "tier": "str?",
+        "designation": "str?", "firm": "str?", "by": ("enum", "month", "quarter", "year"),
+        "range": "str", "yoy": "bool", "timezone": "str", "sum_milli": "int?",
+        "points": ("list", {"period": "str", "value_milli": "int?", "reporting": "uint",
+                            "members": "uint", "coverage_pct": "float?"}),
+    },
+    "history": {
+        "timezone": "str", "matched": "uint", "retention_ms": "int",
+        "entries": ("list", {"id": "int", "ts_ms": "int",
+                             "kind": ("enum", "alert", "ack", "silence_add", "silence_rm"),
+                             "alert_id": "str?", "rule": "str?", "cluster": "str?",
+                             "firm": "str?", "state": "str?", "severity": "str?",
+                             "seq": "uint?", "since_ms": "int?", "summary": "str?",
+                             "who": "str?", "note": "str?", "silence_id": "uint?",
+                             "until_ms": "int?"}),
     },
     "totals": {
         "metric": "str", "unit": "str", "period": "str",
@@ -383,7 +403,9 @@ BODIES = {
                            "last_data": "str?", "last_data_ms": "int?", "days_since": "int?",
                            "silent": "bool"}),
     },
-    "alerts": {"seqs": ("mapof", "uint"), "alerts": ("list", ("opt", "bin"))},
+    "alerts": {"seqs": ("mapof", "uint"), "alerts": ("list", ("opt", "bin")),
+               "acks": ("list", {"alert_id": "str", "who": "str", "at_ms": "int", "note": "str",
+                                 "since_ms": "int"})},
     "silence_add": {"id": "uint", "until_ms": "int"},
     "silence_list": ("list", {"id": "uint", "rule": "str", "cluster": "str", "firm": "str?",
                               "created_ms": "int", "until_ms": "int", "reason": "str"}),
@@ -404,6 +426,18 @@ COMMANDS = collections.OrderedDict([
     ("silence_add", [("rule", "str", True), ("cluster", "str", True), ("for", "str", True),
                      ("reason", "str", True), ("firm", "str", False)]),
     ("silence_list", []), ("silence_rm", [("id", "int", True)]), ("reload", []),
+    ("series", [("metric", "str", True), ("cluster", "str", False), ("firm", "str", False),
+                ("chain", "str", False), ("tier", "str", False), ("designation", "str", False),
+                ("from", "str", True), ("to", "str", True), ("by", "str", False),
+                ("yoy", "int", False)]),
+    ("ranking", [("metric", "str", True), ("cluster", "str", False), ("firm", "str", False),
+                 ("chain", "str", False), ("tier", "str", False), ("designation", "str", False),
+                 ("from", "str", True), ("to", "str", True), ("by", "str", False),
+                 ("target", "str", False), ("limit", "int", False)]),
+    ("history", [("since", "str", False), ("until", "str", False), ("cluster", "str", False),
+                 ("rule", "str", False), ("firm", "str", False), ("alert", "str", False),
+                 ("limit", "int", False)]),
+    ("ack", [("id", "str", True), ("note", "str", True)]),
 ])
 
 
@@ -829,6 +863,17 @@ def test_control(reg):
         check("§4.7 silence_rm: an unknown id: 'id: no silence N'",
               r is not None and not r["ok"] and r["reason"] == "id: no silence %d" % sa.get("id"),
               repr(r))
+    se = body("series", {"metric": "revenue", "cluster": "energy-env", "from": "2031",
+                         "to": "2031", "by": "quarter"})
+    if se is not None:
+        check_shape("§4.7 series: every body key with its type", se, BODIES["series"])
+        check("§4.7 series: a point per quarter", len(se.get("points", [])) == 4, repr(se))
+    hi = body("history", {"cluster": "energy-env"})
+    if hi is not None:
+        check_shape("§4.7 history: every body key with its type", hi, BODIES["history"])
+        check("§4.7 history: the silence's add and removal, by key",
+              [e["kind"] for e in hi.get("entries", []) if e["kind"].startswith("silence")][-2:]
+              == ["silence_add", "silence_rm"], repr(hi.get("entries", [])[-3:]))
     rl = body("reload")
     if rl is not None:
         check_shape("§4.7 reload: every body key with its type", rl, BODIES["reload"])
@@ -881,7 +926,7 @@ def test_control(reg):
             ("report", {"year": 1969}, "year: out of range"),
             ("totals", {"metric": "cod", "period": "2023"}, "metric: expected the name of a period metric"),
             ("totals", {"metric": "nope", "period": "2023"}, "metric: expected the name of a period metric"),
-            ("totals", {"metric": "revenue", "period": "2023-13"}, "period: expected YYYY, YYYY-Qn or YYYY-MM"),
+            ("totals", {"metric": "revenue", "period": "2023-13"}, "period: expected YYYY, YYYY-Qn or YYYY-MM, or a range P..P (2024-01..2024-06)"),
             ("silence_add", {"rule": "nope", "cluster": "energy-env", "for": "2h", "reason": "x"},
              "rule: unknown rule 'nope'"),
             ("clusters", {"year": 2200}, "year: "), ("clusters", {"days": 0}, "days: "),

@@ -49,7 +49,7 @@ check "samples applied == $rows input rows: nothing lost, nothing twice" \
     [ "$(status_field samples_applied)" = "$rows" ]
 exact=1
 for y in 2100 $((2100 + YEARS)) $((2100 + NAG * YEARS - 1)); do
-    got=$(ctl totals --metric revenue --period "$y" --json | jq -c '[.clusters[] | .total]')
+    got=$(ctl totals --metric revenue --period "$y" --json | jq -c '[.clusters[] | .total | tonumber]')
     [ "$got" = "[$((197 * 12078)),$((46 * 12078))]" ] || { exact=0; echo "year $y: $got"; }
 done
 check "per-cluster totals equal the input sums exactly" [ "$exact" = 1 ]

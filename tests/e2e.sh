@@ -114,17 +114,17 @@ report_ok() {
     jq -e '.year == 2021
         and (.clusters[] | select(.id == "energy-env")
              | .firms == 197 and .reporting == 197 and .above_scale == 114
-               and .revenue == 20580000000)
+               and (.revenue | tonumber) == 20580000000)
         and (.clusters[] | select(.id == "new-energy")
-             | .firms == 46 and .revenue == 6840000000 and .profit == 448000000)' \
+             | .firms == 46 and (.revenue | tonumber) == 6840000000 and (.profit | tonumber) == 448000000)' \
         "$TMP/report.json" > /dev/null
 }
 check "2021 report: 197/114/20.58e9 and 46/6.84e9/448e6" report_ok
 "${CTL[@]}" report --year 2021 > "$TMP/report.txt"
 check "human report shows the energy-env line" \
-    grep -Eq '^energy-env +197 +197 +114 +20,580,000,000 ' "$TMP/report.txt"
+    grep -Eq '^cluster +energy-env +197 +197 +114 +20,580,000,000 ' "$TMP/report.txt"
 check "human report shows the new-energy line" \
-    grep -Eq '^new-energy +46 +46 +[0-9]+ +6,840,000,000 +448,000,000$' "$TMP/report.txt"
+    grep -Eq '^cluster +new-energy +46 +46 +[0-9]+ +6,840,000,000 +448,000,000$' "$TMP/report.txt"
 
 sleep 0.5
 kill -TERM "$SUBPID" "$SUB2PID"
@@ -193,7 +193,7 @@ check "nacks are counted by reason" \
 check "earlier data is intact after bad input" report_ok
 
 # ---- restated reports replace; coarser reports take precedence -----------------
-total_of() { "${CTL[@]}" totals --metric revenue --period "$1" --json | jq '.clusters[0].total'; }
+total_of() { "${CTL[@]}" totals --metric revenue --period "$1" --json | jq '.clusters[0].total | tonumber'; }
 send_line() { printf '%s\n' "$1" | "${AGENT[@]}" -a "e2e-restate-$2" -; }
 send_line 'ee-001,revenue,100,2030-07' 1 && send_line 'ee-001,revenue,250.5,2030-07' 2
 check "a restated month replaces the earlier value" [ "$(total_of 2030-07)" = 250.5 ]
@@ -213,7 +213,7 @@ printf 'enterprise,metric,value,period\nee-001,revenue,1000,2040-01\nee-002,reve
 check "clustermonctl import-baseline sends a CSV through ingest" \
     sh -c "'${CTL[0]}' -e '$CONTROL' import-baseline --ingest '$INGEST' '$TMP/baseline.csv' | grep -q 'imported 2 samples'"
 check "and the figures are there" \
-    [ "$("${CTL[@]}" totals --metric revenue --period 2040-01 --json | jq '.clusters[0].total')" = 3500 ]
+    [ "$("${CTL[@]}" totals --metric revenue --period 2040-01 --json | jq '.clusters[0].total | tonumber')" = 3500 ]
 
 # ---- under load: concurrent agents and control queries ------------------------
 # Each agent restates revenue for its own future years: firms x 12 months x
@@ -252,7 +252,7 @@ check "every loaded sample applied exactly once" \
     [ "$(status_field samples_applied)" = $((applied_before + total_rows)) ]
 y=$((2100 + YEARS - 1))
 check "a loaded year's cluster total is exact" \
-    sh -c "'${CTL[0]}' -e '$CONTROL' report --year $y --json | jq -e '.clusters[0].revenue == $((197 * 12 * 1000))' > /dev/null"
+    sh -c "'${CTL[0]}' -e '$CONTROL' report --year $y --json | jq -e '(.clusters[0].revenue | tonumber) == $((197 * 12 * 1000))' > /dev/null"
 
 # ---- a daemon that stops answering: the agent resends, nothing is doubled ------
 # SIGSTOP freezes the daemon; the agent's first tries time out (-t 300) and it

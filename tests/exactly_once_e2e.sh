@@ -22,7 +22,7 @@ gen_rows() { # YEAR0 NYEARS
             printf "%s,revenue,%d,%d-%02d\n", f[i], 1000 + m, y, m }' "$TMP/firms"
 }
 year_totals() { # YEAR -> "[energy-env,new-energy]"
-    ctl totals --metric revenue --period "$1" --json | jq -c '[.clusters[] | .total]'
+    ctl totals --metric revenue --period "$1" --json | jq -c '[.clusters[] | .total | tonumber]'
 }
 WANT_YEAR="[$((197 * 12078)),$((46 * 12078))]"
 
@@ -134,7 +134,7 @@ hand 5 50 5 > "$TMP/s5.bin"
 check "the refused seq settled its place: an empty batch 4 then 5 are taken" \
     [ "$(grep -c '^ok seq=[45] accepted=[01]' "$TMP/out")" = 2 ]
 check "energy 2031: months 1, 2 and 5 applied once each" \
-    [ "$(ctl totals --metric energy --period 2031 --json | jq '.clusters[0].total')" = 80 ]
+    [ "$(ctl totals --metric energy --period 2031 --json | jq '.clusters[0].total | tonumber')" = 80 ]
 stop_daemon
 start_daemon "$TMP/c.conf"
 "$BIN/tests/tools/zsend" "$INGEST" "$TMP/s3.bin" "$TMP/s5.bin" > "$TMP/out"

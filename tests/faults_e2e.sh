@@ -25,7 +25,7 @@ faults_cleanup() {
 trap faults_cleanup EXIT
 
 # total METRIC YEAR: the sum over clusters, as the daemon reports it
-total() { ctl totals --metric "$1" --period "$2" --json | jq '[.clusters[].total] | add'; }
+total() { ctl totals --metric "$1" --period "$2" --json | jq '[.clusters[].total | tonumber] | add'; }
 # rows YEAR0 NYEARS VALUE: ee-001..ee-010, every month of NYEARS years
 rows() {
     awk -v y0="$1" -v ny="$2" -v v="$3" 'BEGIN { for (y = y0; y < y0 + ny; y++)

@@ -24,7 +24,7 @@ make_config "$TMP/d.conf"
 check "clustermond -n takes a config and a registry with a BOM" "$BIN/clustermond" -n -c "$TMP/bom.conf"
 start_daemon "$TMP/d.conf" || { echo "daemon did not start"; cat "$TMP/daemon.log"; exit 1; }
 AGENT=("$BIN/clustermon-agent" -e "$INGEST" -s "$TMP/spool" -t 3000 -r 3)
-total() { ctl totals --metric "$1" --period "$2" --json | jq '[.clusters[].total] | add // 0'; }
+total() { ctl totals --metric "$1" --period "$2" --json | jq '[.clusters[].total | tonumber] | add // 0'; }
 is_total() { [ "$(total "$1" "$2")" = "$3" ]; }
 
 # (a) GBK, Chinese headers, another column order, as Excel on Chinese Windows saves it.

@@ -15,7 +15,7 @@ figures() {
         [.chains[] | [.id, .firms, .revenue]]]]'
 }
 # money only: what must never change when a firm leaves
-money() { ctl report --year 2022 --json | jq -c '[.clusters[] | [.id, .revenue, .profit, [.chains[] | .revenue]]]'; }
+money() { ctl report --year 2022 --json | jq -c '[.clusters[] | [.id, (.revenue | tonumber), (.profit | tonumber), [.chains[] | .revenue | tonumber]]]'; }
 firm_json() { ctl firms --all --json | jq -c --arg f "$1" '[.firms[] | select(.id == $f)]'; }
 status_of() { firm_json "$1" | jq -r 'map(.status) | join(",")'; }
 ee_cluster() { ctl report --year 2022 --json | jq -r ".clusters[] | select(.id == \"energy-env\") | .$1"; }
@@ -114,7 +114,7 @@ rev_after=$(money | jq '.[] | select(.[0] == "energy-env") | .[1]')
 check "energy-env 2022 revenue grew by exactly the new month (1000)" \
     awk -v a="$rev_before" -v b="$rev_after" 'BEGIN { exit !(b - a == 1000) }'
 check "totals for 2022-07: ee-002's 1000, one firm reporting" \
-    jqe '.clusters[] | select(.id == "energy-env") | .total == 1000 and .reporting == 1' \
+    jqe '.clusters[] | select(.id == "energy-env") | (.total | tonumber) == 1000 and .reporting == 1' \
     <<< "$(ctl totals --metric revenue --period 2022-07 --json)"
 stop_daemon KILL
 check "SIGKILL, restart" start_daemon "$TMP/c.conf"

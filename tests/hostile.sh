@@ -80,7 +80,7 @@ check "daemon starts" [ $? = 0 ]
 
 nack_count() { ctl status --json | jq -r ".nacks.$1"; }
 ping_ok() { ctl ping > /dev/null; }
-total_of() { ctl totals --metric revenue --period "$1" --json | jq -r '.clusters[0].total'; }
+total_of() { ctl totals --metric revenue --period "$1" --json | jq -r '.clusters[0].total | tonumber'; }
 
 printf 'ee-001,revenue,1000.5,2031-01\nee-002,revenue,2000,2031-01\nee-003,revenue,3000,2031-01\n' > "$TMP/good.csv"
 check "an agent sends good data first" "${AGENT[@]}" -a hostile-good "$TMP/good.csv"

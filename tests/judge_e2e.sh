@@ -30,7 +30,7 @@ refused() { # REASON -> clustermon_samples_refused_total{reason=REASON}
 AGENT=("$BIN/clustermon-agent" -e "$INGEST" -t 2000 -r 2)
 total() { # METRIC PERIOD -> energy-env's total ("null": none)
     ctl totals --metric "$1" --period "$2" --json |
-        jq -r '.clusters[] | select(.id == "energy-env") | .total'
+        jq -r '.clusters[] | select(.id == "energy-env") | .total | if . == null then null else tonumber end'
 }
 this_year=$(date +%Y)
 future=$((this_year + 2))-01

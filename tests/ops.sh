@@ -182,9 +182,9 @@ check "status --json: status and runtime in one object" \
 ctl clusters --year 2021 --json > "$TMP/clusters.json"
 check "clusters --year 2021: the demo figures" jqe '
     .clusters[0].id == "energy-env" and .clusters[0].firms == 197 and .clusters[0].reporting == 197 and
-    .clusters[0].above_scale == 114 and .clusters[0].revenue == 20580000000 and
-    .clusters[0].profit == 1234800000 and .clusters[1].revenue == 6840000000 and
-    .clusters[1].profit == 448000000 and .clusters[1].chains == ["solar-pv", "energy-storage"]' \
+    .clusters[0].above_scale == 114 and .clusters[0].revenue == "20580000000.000" and
+    .clusters[0].profit == "1234800000.000" and .clusters[1].revenue == "6840000000.000" and
+    .clusters[1].profit == "448000000.000" and .clusters[1].chains == ["solar-pv", "energy-storage"]' \
     "$TMP/clusters.json"
 check "clusters: a table row per cluster" sh -c "
     ctl() { '$BIN/clustermonctl' -e '$CONTROL' \"\$@\"; }
@@ -193,7 +193,7 @@ check "clusters: a table row per cluster" sh -c "
 ctl cluster new-energy --through 2022-06 --json > "$TMP/ne.json"
 check "cluster new-energy through 2022-06: H1 revenue, last year's, +8.00 %" jqe '
     .rows[0].kind == "cluster" and .rows[0].firms == 46 and
-    .rows[0].metrics.revenue.ytd == 3332049607 and .rows[0].metrics.revenue.last_year == 3085231118 and
+    .rows[0].metrics.revenue.ytd == "3332049607.000" and .rows[0].metrics.revenue.last_year == "3085231118.000" and
     (.rows[0].metrics.revenue.growth_pct * 100 | round) == 800' "$TMP/ne.json"
 check "cluster: rows per chain and tier" jqe '
     ([.rows[] | select(.kind == "chain") | .id] == ["solar-pv", "energy-storage"]) and

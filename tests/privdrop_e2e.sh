@@ -77,7 +77,7 @@ for _ in $(seq 1 50); do
     sleep 0.1
 done
 check "a: a snapshot was written as nobody" [ "$written" = 1 ]
-total() { ctl totals --metric revenue --period 2099 --json | jq -c '[.clusters[] | .total]'; }
+total() { ctl totals --metric revenue --period 2099 --json | jq -c '[.clusters[] | .total | tonumber]'; }
 before=$(total)
 check "a: the totals show the batch ($before)" [ "$before" = "[1000,2000]" ]
 stop_daemon TERM

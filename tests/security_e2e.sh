@@ -75,7 +75,7 @@ agent() {
         --key "$K/$key.key" "$@"
 }
 total() { # total CLUSTER METRIC PERIOD
-    ctl totals --metric "$2" --period "$3" --json | jq -r ".clusters[] | select(.id == \"$1\") | .total"
+    ctl totals --metric "$2" --period "$3" --json | jq -r ".clusters[] | select(.id == \"$1\") | .total | tonumber"
 }
 
 # many handshakes at once: the ZAP handler shares the loop with everything else
@@ -303,7 +303,7 @@ check "a gateway sending 60 samples in batches of 10 gets them all in" \
     agent gw ne-gateway.many -b 10 "$TMP/many.csv"
 check "some batches were nacked rate_limited" jqe '.nacks.rate_limited >= 1' <<< "$(ctl status --json)"
 check "nothing was lost" [ "$(ctl totals --metric revenue --period 2031 --json |
-    jq -r '.clusters[] | select(.id == "new-energy") | .total')" = 60 ]
+    jq -r '.clusters[] | select(.id == "new-energy") | .total | tonumber')" = 60 ]
 
 # ---- reload: a removed subscriber key stops receiving ----------------------------------
 "$BIN/clustermon-sub" -e "$ALERTS" -C "$CONTROL" --key "$K/sub.key" > "$TMP/sub2.out" 2> /dev/null &

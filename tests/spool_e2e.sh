@@ -95,7 +95,7 @@ totals_ok() {
     awk -F, '{ split($4, p, "-"); s[p[1]] += $3 } END { for (y in s) print y, s[y] }' "$1" | sort > "$TMP/want"
     while read -r y want; do
         got=$("${CTL[@]}" totals --metric energy --period "$y" --json |
-              jq '.clusters[] | select(.id == "energy-env") | .total')
+              jq '.clusters[] | select(.id == "energy-env") | .total | tonumber')
         [ "$got" = "$want" ] || { echo "  $y: total '$got', want $want"; bad=1; break; }
     done < "$TMP/want"
     return $bad

@@ -28,6 +28,7 @@
 #include <zmq.h>
 
 #include "agents/alertjson.h"
+#include "daemon/ctl/render.h"
 #include "agents/args.h"
 #include "agents/clientkey.h"
 #include "agents/delivery.h"
@@ -58,6 +59,14 @@ enum {
     OPT_OUTPUT_DIR = 1 << 13,
     OPT_FORCE = 1 << 14,
     OPT_ALL = 1 << 15,
+    OPT_CSV = 1 << 16,
+    OPT_RANGE = 1 << 17, /* --from, --to, --by */
+    OPT_YOY = 1 << 18,
+    OPT_SCOPE = 1 << 19, /* --chain, --tier, --designation */
+    OPT_TARGET = 1 << 20,
+    OPT_SINCE = 1 << 21, /* --since, --until */
+    OPT_NOTE = 1 << 22,
+    OPT_LIMIT = 1 << 23,
 };
 
 typedef struct {
@@ -77,6 +86,10 @@ typedef struct {
     clientkey_t key;                      /* CURVE: every command that connects */
     const char *arg;                      /* the subcommand's first argument, if it takes one */
     const char *arg2;                     /* its second, if it takes two */
+    bool csv, yoy;
+    const char *lang; /* --lang, NULL: from the locale */
+    const char *from, *to, *by, *chain, *tier, *designation, *target, *since, *until, *note;
+    long limit;
 } ctl_opts_t;
 
 /* What a command talks to: the key pair (--server-key, --key) is read only
@@ -93,7 +106,7 @@ typedef struct {
     const char *summary;  /* one line for the command list */
     const char *help;     /* the rest of `clustermonctl CMD --help` */
     unsigned opts;        /* OPT_* it takes */
-    int takes_arg;        /* 0: no arguments, 1: exactly one, 2: one or two */
+    int takes_arg;        /* 0: no arguments, 1: exactly one, 2: one or two, -1: none or one */
     ctl_needs_t needs;
     int (*run)(const ctl_opts_t *o);
 } ctl_command_t;
@@ -132,16 +145,17 @@ static json_t *to_json(const msgpack_object *o, int depth)
             char key[256];
             snprintf(key, sizeof key, "%.*s", (int)kv->key.via.str.size, kv->key.via.str.ptr);
             json_t *v = to_json(&kv->val, depth + 1);
-            /* milli-unit amounts are shown in units, the way people read them */
+            /* milli-unit amounts are shown in units, as exact decimal
+             * strings with the three stored decimals ("20580000000.000"): a
+             * JSON number would go through a double in most readers */
             size_t kl = strlen(key);
             if (kl > 6 && strcmp(key + kl - 6, "_milli") == 0) {
                 key[kl - 6] = '\0';
                 if (json_is_integer(v)) {
-                    json_int_t mv = json_integer_value(v);
-                    json_t *u =
-                        mv % 1000 == 0 ? json_integer(mv / 1000) : json_real((double)mv / 1000.0);
+                    char text[48];
+                    render_milli_text((int64_t)json_integer_value(v), text, sizeof text);
                     json_decref(v);
-                    v = u;
+                    v = json_string(text);
                 }
             }
             json_object_set_new(m, key, v);
@@ -206,71 +220,6 @@ static void fmt_milli(const msgpack_object *map, const char *key, char *buf, siz
         snprintf(buf, size, "%s%s", out, f);
     } else {
         snprintf(buf, size, "%s", out);
-    }
-}
-
-static void print_tally_row(const msgpack_object *t, const char *label)
-{
-    char rev[48], profit[48];
-    fmt_milli(t, "revenue_milli", rev, sizeof rev);
-    fmt_milli(t, "profit_milli", profit, sizeof profit);
-    printf("%-28s %6lld %9lld %11lld %18s %16s\n", label, (long long)get_int(t, "firms", NULL),
-           (long long)get_int(t, "reporting", NULL), (long long)get_int(t, "above_scale", NULL),
-           rev, profit);
-}
-
-static void print_report(const msgpack_object *body)
-{
-    char tz[64], line[48], revm[PROTO_MAX_ID_LEN + 1], profm[PROTO_MAX_ID_LEN + 1];
-    get_str(body, "timezone", tz, sizeof tz);
-    get_str(body, "revenue_metric", revm, sizeof revm);
-    get_str(body, "profit_metric", profm, sizeof profm);
-    fmt_milli(body, "above_scale_line_milli", line, sizeof line);
-    printf("clustermon report for %lld (time zone %s; above-scale: annual %s >= %s)\n\n",
-           (long long)get_int(body, "year", NULL), tz, revm, line);
-    printf("%-28s %6s %9s %11s %18s %16s\n", "cluster / chain", "firms", "reporting", "above-scale",
-           revm, profm);
-    const msgpack_object *cls = proto_obj_get(body, "clusters");
-    if (!cls || cls->type != MSGPACK_OBJECT_ARRAY)
-        return;
-    for (uint32_t i = 0; i < cls->via.array.size; i++) {
-        const msgpack_object *cl = &cls->via.array.ptr[i];
-        char id[PROTO_MAX_ID_LEN + 1], label[PROTO_MAX_ID_LEN + 8];
-        get_str(cl, "id", id, sizeof id);
-        print_tally_row(cl, id);
-        const msgpack_object *chains = proto_obj_get(cl, "chains");
-        for (uint32_t k = 0;
-             chains && chains->type == MSGPACK_OBJECT_ARRAY && k < chains->via.array.size; k++) {
-            const msgpack_object *ch = &chains->via.array.ptr[k];
-            get_str(ch, "id", id, sizeof id);
-            snprintf(label, sizeof label, "  %s", id);
-            print_tally_row(ch, label);
-        }
-    }
-}
-
-static void print_totals(const msgpack_object *body)
-{
-    char metric[PROTO_MAX_ID_LEN + 1], unit[64], period[16];
-    get_str(body, "metric", metric, sizeof metric);
-    get_str(body, "unit", unit, sizeof unit);
-    get_str(body, "period", period, sizeof period);
-    printf("%s for %s (%s)\n\n", metric, period, unit);
-    printf("%-28s %6s %9s %18s\n", "cluster / chain", "firms", "reporting", "total");
-    const msgpack_object *cls = proto_obj_get(body, "clusters");
-    for (uint32_t i = 0; cls && cls->type == MSGPACK_OBJECT_ARRAY && i < cls->via.array.size; i++) {
-        const msgpack_object *cl = &cls->via.array.ptr[i];
-        const msgpack_object *chains = proto_obj_get(cl, "chains");
-        uint32_t n = chains && chains->type == MSGPACK_OBJECT_ARRAY ? chains->via.array.size : 0;
-        for (uint32_t k = 0; k <= n; k++) {
-            const msgpack_object *row = k == 0 ? cl : &chains->via.array.ptr[k - 1];
-            char id[PROTO_MAX_ID_LEN + 1], label[PROTO_MAX_ID_LEN + 8], total[48];
-            get_str(row, "id", id, sizeof id);
-            snprintf(label, sizeof label, "%s%s", k ? "  " : "", id);
-            fmt_milli(row, "total_milli", total, sizeof total);
-            printf("%-28s %6lld %9lld %18s\n", label, (long long)get_int(row, "firms", NULL),
-                   (long long)get_int(row, "reporting", NULL), total);
-        }
     }
 }
 
@@ -723,24 +672,106 @@ static int run_ping(const ctl_opts_t *o)
     return ask(o, &req, print_ping);
 }
 
-static void print_report_cb(const msgpack_object *body, const ctl_opts_t *o)
-{
-    (void)o;
-    print_report(body);
-}
+static void print_report(const msgpack_object *body, const ctl_opts_t *o);
 
 static int run_report(const ctl_opts_t *o)
 {
     proto_ctl_request_t req = {.cmd = proto_str("report")};
     if (o->given & OPT_YEAR)
         req_int(&req, "year", o->year);
-    return ask(o, &req, print_report_cb);
+    return ask(o, &req, print_report);
+}
+
+/* The body of a reply with --json (exact amounts, see to_json), --csv or a
+ * table: print_csv_or_table fills and prints a render table. */
+static render_format_t out_format(const ctl_opts_t *o)
+{
+    return o->csv ? RENDER_CSV : RENDER_TABLE;
+}
+
+static const msgpack_object *get_array(const msgpack_object *map, const char *key)
+{
+    const msgpack_object *v = proto_obj_get(map, key);
+    return v && v->type == MSGPACK_OBJECT_ARRAY ? v : NULL;
+}
+
+/* A milli-unit field, or nil. */
+static void cell_milli(render_table_t *t, size_t col, const msgpack_object *map, const char *key)
+{
+    bool ok = true;
+    int64_t v = get_int(map, key, &ok);
+    if (ok)
+        render_int(t, col, v);
+    else
+        render_nil(t, col);
+}
+
+static void cell_int(render_table_t *t, size_t col, const msgpack_object *map, const char *key)
+{
+    bool ok = true;
+    int64_t v = get_int(map, key, &ok);
+    if (ok)
+        render_int(t, col, v);
+    else
+        render_nil(t, col);
+}
+
+static void cell_double(render_table_t *t, size_t col, const msgpack_object *map, const char *key)
+{
+    const msgpack_object *v = proto_obj_get(map, key);
+    if (v && (v->type == MSGPACK_OBJECT_FLOAT64 || v->type == MSGPACK_OBJECT_FLOAT32))
+        render_double(t, col, v->via.f64);
+    else
+        render_nil(t, col);
+}
+
+static void cell_str(render_table_t *t, size_t col, const msgpack_object *map, const char *key)
+{
+    const msgpack_object *v = proto_obj_get(map, key);
+    char buf[1024];
+    if (v && v->type == MSGPACK_OBJECT_STR) {
+        snprintf(buf, sizeof buf, "%.*s", (int)v->via.str.size, v->via.str.ptr);
+        render_text(t, col, buf);
+    } else {
+        render_nil(t, col);
+    }
 }
 
 static void print_totals_cb(const msgpack_object *body, const ctl_opts_t *o)
 {
-    (void)o;
-    print_totals(body);
+    render_lang_t lang = render_lang_pick(o->lang);
+    char metric[PROTO_MAX_ID_LEN + 1], unit[64], period[32];
+    get_str(body, "metric", metric, sizeof metric);
+    get_str(body, "unit", unit, sizeof unit);
+    get_str(body, "period", period, sizeof period);
+    static const render_col_t cols[] = {
+        {"row", "类别", COL_TEXT},      {"cluster / chain", "集群 / 产业链", COL_TEXT},
+        {"firms", "企业数", COL_COUNT}, {"reporting", "已报", COL_COUNT},
+        {"total", "合计", COL_MILLI},
+    };
+    render_table_t t;
+    render_table_init(&t, cols, sizeof cols / sizeof cols[0], strcmp(unit, "yuan") == 0);
+    const msgpack_object *cls = proto_obj_get(body, "clusters");
+    for (uint32_t i = 0; cls && cls->type == MSGPACK_OBJECT_ARRAY && i < cls->via.array.size; i++) {
+        const msgpack_object *cl = &cls->via.array.ptr[i];
+        const msgpack_object *chains = proto_obj_get(cl, "chains");
+        uint32_t n = chains && chains->type == MSGPACK_OBJECT_ARRAY ? chains->via.array.size : 0;
+        for (uint32_t k = 0; k <= n; k++) {
+            const msgpack_object *row = k == 0 ? cl : &chains->via.array.ptr[k - 1];
+            render_row(&t);
+            render_text(&t, 0,
+                        k == 0 ? (lang == RENDER_ZH ? "集群" : "cluster")
+                               : (lang == RENDER_ZH ? "产业链" : "chain"));
+            cell_str(&t, 1, row, "id");
+            cell_int(&t, 2, row, "firms");
+            cell_int(&t, 3, row, "reporting");
+            cell_milli(&t, 4, row, "total_milli");
+        }
+    }
+    if (!o->csv)
+        printf(lang == RENDER_ZH ? "%s，%s（%s）\n\n" : "%s for %s (%s)\n\n", metric, period, unit);
+    render_print(&t, out_format(o), lang, NULL, stdout);
+    render_table_free(&t);
 }
 
 static int run_totals(const ctl_opts_t *o)
@@ -1081,6 +1112,20 @@ static int run_describe(const ctl_opts_t *o)
 
 /* ---- alerts, silences, reload, import-baseline ----------------------------------- */
 
+/* The acknowledgement of alert id in the reply's "acks", or NULL. */
+static const msgpack_object *ack_for(const msgpack_object *body, proto_str_t id)
+{
+    const msgpack_object *acks = proto_obj_get(body, "acks");
+    for (uint32_t i = 0; acks && acks->type == MSGPACK_OBJECT_ARRAY && i < acks->via.array.size;
+         i++) {
+        const msgpack_object *v = proto_obj_get(&acks->via.array.ptr[i], "alert_id");
+        if (v && v->type == MSGPACK_OBJECT_STR && v->via.str.size == id.len &&
+            memcmp(v->via.str.ptr, id.ptr, id.len) == 0)
+            return &acks->via.array.ptr[i];
+    }
+    return NULL;
+}
+
 static void print_alerts(const msgpack_object *body, const ctl_opts_t *o)
 {
     const msgpack_object *list = proto_obj_get(body, "alerts");
@@ -1104,6 +1149,15 @@ static void print_alerts(const msgpack_object *body, const ctl_opts_t *o)
         printf("%-6llu %-8s %-9s %-40.*s %.*s\n", (unsigned long long)a.seq,
                proto_severity_name(a.severity), proto_alert_state_name(a.state), (int)a.id.len,
                a.id.ptr, (int)a.summary.len, a.summary.ptr);
+        const msgpack_object *k = ack_for(body, a.id);
+        if (k) {
+            char who[128], note[PROTO_MAX_TEXT_LEN], at[64];
+            get_str(k, "who", who, sizeof who);
+            get_str(k, "note", note, sizeof note);
+            render_time_text(get_int(k, "at_ms", NULL), render_lang_pick(o->lang), NULL, at,
+                             sizeof at);
+            printf("%-6s ACKED by %s at %s: %s\n", "", who, at, note);
+        }
     }
     const msgpack_object *seqs = proto_obj_get(body, "seqs");
     bool has_seqs = seqs && seqs->type == MSGPACK_OBJECT_MAP;
@@ -1118,6 +1172,8 @@ static void print_alerts(const msgpack_object *body, const ctl_opts_t *o)
         }
         json_object_set_new(root, "seqs", js);
         json_object_set_new(root, "alerts", arr);
+        const msgpack_object *acks = proto_obj_get(body, "acks");
+        json_object_set_new(root, "acks", acks ? to_json(acks, 0) : json_array());
         print_json(root);
         json_decref(root);
     } else {
@@ -1427,6 +1483,390 @@ static int run_keygen(const ctl_opts_t *o)
     return 0;
 }
 
+/* ---- officials: series, ranking, report, history, ack ------------------------------ */
+
+static bool is_yuan(const msgpack_object *body)
+{
+    char unit[64];
+    get_str(body, "unit", unit, sizeof unit);
+    return strcmp(unit, "yuan") == 0 || strcmp(unit, "-") == 0;
+}
+
+static void scope_title(const msgpack_object *body, render_lang_t lang)
+{
+    char metric[64], unit[64], cluster[64], chain[64], tier[64], des[64], firm[64], range[40];
+    get_str(body, "metric", metric, sizeof metric);
+    get_str(body, "unit", unit, sizeof unit);
+    get_str(body, "cluster", cluster, sizeof cluster);
+    get_str(body, "chain", chain, sizeof chain);
+    get_str(body, "tier", tier, sizeof tier);
+    get_str(body, "designation", des, sizeof des);
+    get_str(body, "firm", firm, sizeof firm);
+    get_str(body, "range", range, sizeof range);
+    if (strcmp(firm, "-") != 0)
+        printf(lang == RENDER_ZH ? "%s，企业 %s（%s），%s\n\n" : "%s of firm %s (%s), %s\n\n",
+               metric, firm, cluster, range);
+    else
+        printf(lang == RENDER_ZH ? "%s，%s%s%s%s%s%s%s，%s\n\n" : "%s of %s%s%s%s%s%s%s, %s\n\n",
+               metric, cluster, strcmp(chain, "-") ? " chain " : "",
+               strcmp(chain, "-") ? chain : "", strcmp(tier, "-") ? " tier " : "",
+               strcmp(tier, "-") ? tier : "", strcmp(des, "-") ? " designation " : "",
+               strcmp(des, "-") ? des : "", range);
+}
+
+static void print_series(const msgpack_object *body, const ctl_opts_t *o)
+{
+    render_lang_t lang = render_lang_pick(o->lang);
+    const msgpack_object *yv = proto_obj_get(body, "yoy");
+    bool yoy = yv && yv->type == MSGPACK_OBJECT_BOOLEAN && yv->via.boolean;
+    static const render_col_t cols[] = {
+        {"period", "期间", COL_TEXT},
+        {"value", "数值", COL_MILLI},
+        {"reporting", "已报企业", COL_COUNT},
+        {"members", "成员企业", COL_COUNT},
+        {"coverage", "覆盖率", COL_SHARE},
+        {"last_year", "上年同期", COL_MILLI},
+        {"yoy", "同比", COL_PCT},
+    };
+    render_table_t t;
+    render_table_init(&t, cols, yoy ? 7 : 5, is_yuan(body));
+    const msgpack_object *pts = get_array(body, "points");
+    for (uint32_t i = 0; pts && i < pts->via.array.size; i++) {
+        const msgpack_object *p = &pts->via.array.ptr[i];
+        render_row(&t);
+        cell_str(&t, 0, p, "period");
+        cell_milli(&t, 1, p, "value_milli");
+        cell_int(&t, 2, p, "reporting");
+        cell_int(&t, 3, p, "members");
+        cell_double(&t, 4, p, "coverage_pct");
+        if (yoy) {
+            cell_milli(&t, 5, p, "last_year_milli");
+            cell_double(&t, 6, p, "yoy_pct");
+        }
+    }
+    if (!o->csv)
+        scope_title(body, lang);
+    render_print(&t, out_format(o), lang, NULL, stdout);
+    if (!o->csv) {
+        char sum[64];
+        bool ok = true;
+        int64_t s = get_int(body, "sum_milli", &ok);
+        if (ok)
+            render_milli_text(s, sum, sizeof sum);
+        printf(lang == RENDER_ZH ? "\n合计 %s\n" : "\nsum %s\n", ok ? sum : "-");
+    }
+    render_table_free(&t);
+}
+
+static void scope_args(proto_ctl_request_t *req, const ctl_opts_t *o)
+{
+    req_str(req, "metric", o->metric);
+    if (o->cluster)
+        req_str(req, "cluster", o->cluster);
+    if (o->firm)
+        req_str(req, "firm", o->firm);
+    if (o->chain)
+        req_str(req, "chain", o->chain);
+    if (o->tier)
+        req_str(req, "tier", o->tier);
+    if (o->designation)
+        req_str(req, "designation", o->designation);
+    req_str(req, "from", o->from);
+    req_str(req, "to", o->to);
+    if (o->by)
+        req_str(req, "by", o->by);
+}
+
+static int scope_check(const ctl_opts_t *o, const char *cmd)
+{
+    if (!o->metric || !o->from || !o->to || !o->cluster == !o->firm) {
+        fprintf(
+            stderr,
+            "clustermonctl: %s needs --metric M, --cluster C or --firm F, --from P and --to P\n",
+            cmd);
+        return EXIT_USAGE;
+    }
+    if (o->csv && o->json) {
+        fprintf(stderr, "clustermonctl: --csv and --json: pick one\n");
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static int run_series(const ctl_opts_t *o)
+{
+    int rc = scope_check(o, "series");
+    if (rc)
+        return rc;
+    proto_ctl_request_t req = {.cmd = proto_str("series")};
+    scope_args(&req, o);
+    if (o->yoy)
+        req_int(&req, "yoy", 1);
+    return ask(o, &req, print_series);
+}
+
+static void print_ranking(const msgpack_object *body, const ctl_opts_t *o)
+{
+    render_lang_t lang = render_lang_pick(o->lang);
+    static const render_col_t cols[] = {
+        {"rank", "序号", COL_COUNT},       {"firm", "企业", COL_TEXT},
+        {"name", "名称", COL_TEXT},        {"tier", "层级", COL_TEXT},
+        {"value", "本期", COL_MILLI},      {"last_year", "上年同期", COL_MILLI},
+        {"growth", "增速", COL_PCT},       {"contribution", "拉动", COL_PP},
+        {"gap_share", "缺口贡献", COL_PP},
+    };
+    render_table_t t;
+    render_table_init(&t, cols, sizeof cols / sizeof cols[0], is_yuan(body));
+    const msgpack_object *fs = get_array(body, "firms");
+    for (uint32_t i = 0; fs && i < fs->via.array.size; i++) {
+        const msgpack_object *f = &fs->via.array.ptr[i];
+        render_row(&t);
+        render_int(&t, 0, i + 1);
+        cell_str(&t, 1, f, "id");
+        cell_str(&t, 2, f, "name");
+        cell_str(&t, 3, f, "tier");
+        cell_milli(&t, 4, f, "value_milli");
+        cell_milli(&t, 5, f, "base_milli");
+        cell_double(&t, 6, f, "growth_pct");
+        cell_double(&t, 7, f, "contribution_pp");
+        cell_double(&t, 8, f, "gap_pp");
+    }
+    if (!o->csv) {
+        scope_title(body, lang);
+        char total[48], base[48], rule[64], range[40];
+        bool ok = true;
+        fmt_milli(body, "total_milli", total, sizeof total);
+        fmt_milli(body, "base_milli", base, sizeof base);
+        get_str(body, "target_rule", rule, sizeof rule);
+        get_str(body, "base_range", range, sizeof range);
+        double g = get_double(body, "growth_pct", &ok),
+               target = get_double(body, "target_pct", NULL),
+               gap = get_double(body, "gap_pp", NULL);
+        if (lang == RENDER_ZH)
+            printf("本期 %s，上年同期（%s）%s，增速 %s%.2f %%，目标 %.2f %%（%s），缺口 %.2f "
+                   "个百分点\n"
+                   "按缺口贡献排序（拖累最大的在前）\n\n",
+                   total, range, base, ok && g >= 0 ? "+" : "", ok ? g : 0.0, target, rule, gap);
+        else
+            printf("total %s against %s in %s: growth %s%.2f %%, target %.2f %% (%s), gap %.2f pp\n"
+                   "firms by their share of the gap, the largest drag first\n\n",
+                   total, base, range, ok && g >= 0 ? "+" : "", ok ? g : 0.0, target, rule, gap);
+    }
+    render_print(&t, out_format(o), lang, NULL, stdout);
+    render_table_free(&t);
+}
+
+static int run_ranking(const ctl_opts_t *o)
+{
+    int rc = scope_check(o, "ranking");
+    if (rc)
+        return rc;
+    proto_ctl_request_t req = {.cmd = proto_str("ranking")};
+    scope_args(&req, o);
+    if (o->target)
+        req_str(&req, "target", o->target);
+    if (o->given & OPT_LIMIT)
+        req_int(&req, "limit", o->limit);
+    return ask(o, &req, print_ranking);
+}
+
+/* One report row: label, firms, reporting, above scale, revenue, profit. */
+static void report_row(render_table_t *t, const char *kind, const char *label,
+                       const msgpack_object *m)
+{
+    render_row(t);
+    render_text(t, 0, kind);
+    render_text(t, 1, label);
+    cell_int(t, 2, m, "firms");
+    cell_int(t, 3, m, "reporting");
+    cell_int(t, 4, m, "above_scale");
+    cell_milli(t, 5, m, "revenue_milli");
+    cell_milli(t, 6, m, "profit_milli");
+}
+
+static const char *tier_zh(const char *id)
+{
+    static const char *const map[][2] = {{"leading", "龙头企业"},
+                                         {"backbone", "骨干企业"},
+                                         {"potential", "潜力企业"},
+                                         {"member", "一般成员"},
+                                         {"provincial-tech-demo", "省级技术创新示范企业"},
+                                         {"provincial-sme-scitech", "省级科技型中小企业"},
+                                         {"specialized-new", "专精特新企业"},
+                                         {"high-tech", "高新技术企业"}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(map[i][0], id) == 0)
+            return map[i][1];
+    return id;
+}
+
+static void print_report(const msgpack_object *body, const ctl_opts_t *o)
+{
+    render_lang_t lang = render_lang_pick(o->lang);
+    bool zh = lang == RENDER_ZH;
+    char revm[PROTO_MAX_ID_LEN + 1], profm[PROTO_MAX_ID_LEN + 1], tz[64], line[48];
+    get_str(body, "revenue_metric", revm, sizeof revm);
+    get_str(body, "profit_metric", profm, sizeof profm);
+    get_str(body, "timezone", tz, sizeof tz);
+    fmt_milli(body, "above_scale_line_milli", line, sizeof line);
+    static const render_col_t cols[] = {
+        {"row", "类别", COL_TEXT},
+        {"cluster / chain / group", "集群 / 产业链 / 分组", COL_TEXT},
+        {"firms", "企业数", COL_COUNT},
+        {"reporting", "已报", COL_COUNT},
+        {"above-scale", "规上", COL_COUNT},
+        {"revenue", "营业收入", COL_MILLI},
+        {"profit", "利润总额", COL_MILLI},
+    };
+    render_table_t t;
+    render_table_init(&t, cols, sizeof cols / sizeof cols[0], true);
+    const msgpack_object *cls = get_array(body, "clusters");
+    for (uint32_t i = 0; cls && i < cls->via.array.size; i++) {
+        const msgpack_object *cl = &cls->via.array.ptr[i];
+        char id[PROTO_MAX_ID_LEN + 1], label[PROTO_MAX_ID_LEN + 64];
+        get_str(cl, "id", id, sizeof id);
+        report_row(&t, zh ? "集群" : "cluster", id, cl);
+        const msgpack_object *chains = get_array(cl, "chains");
+        for (uint32_t k = 0; chains && k < chains->via.array.size; k++) {
+            get_str(&chains->via.array.ptr[k], "id", label, sizeof label);
+            report_row(&t, zh ? "产业链" : "chain", label, &chains->via.array.ptr[k]);
+        }
+        const msgpack_object *nc = proto_obj_get(cl, "no_chain");
+        if (nc && nc->type == MSGPACK_OBJECT_MAP && (get_int(nc, "firms", NULL) || o->csv))
+            report_row(&t, zh ? "产业链" : "chain",
+                       zh ? "其他成员（未入链）" : "other members (no chain)", nc);
+        const msgpack_object *tiers = get_array(cl, "tiers");
+        for (uint32_t k = 0; tiers && k < tiers->via.array.size; k++) {
+            get_str(&tiers->via.array.ptr[k], "id", label, sizeof label);
+            report_row(&t, zh ? "层级" : "tier", zh ? tier_zh(label) : label,
+                       &tiers->via.array.ptr[k]);
+        }
+        const msgpack_object *des = get_array(cl, "designations");
+        for (uint32_t k = 0; des && k < des->via.array.size; k++) {
+            get_str(&des->via.array.ptr[k], "id", label, sizeof label);
+            report_row(&t, zh ? "称号" : "designation", zh ? tier_zh(label) : label,
+                       &des->via.array.ptr[k]);
+        }
+    }
+    if (!o->csv) {
+        if (zh)
+            printf("%lld 年度报告（时区 %s；规上标准：年%s ≥ %s 元）\n"
+                   "产业链各行（含“其他成员”）相加等于集群；层级各行相加亦然；称号可重叠\n\n",
+                   (long long)get_int(body, "year", NULL), tz, revm, line);
+        else
+            printf("clustermon report for %lld (time zone %s; above-scale: annual %s >= %s)\n"
+                   "the chain rows (with other members) add up to the cluster, so do the tier "
+                   "rows; designations may overlap\n\n",
+                   (long long)get_int(body, "year", NULL), tz, revm, line);
+    }
+    render_print(&t, out_format(o), lang, tz, stdout);
+    render_table_free(&t);
+}
+
+static void print_history(const msgpack_object *body, const ctl_opts_t *o)
+{
+    render_lang_t lang = render_lang_pick(o->lang);
+    char tz[64];
+    get_str(body, "timezone", tz, sizeof tz);
+    static const render_col_t cols[] = {
+        {"time", "时间", COL_TIME},     {"kind", "类型", COL_TEXT},  {"state", "状态", COL_TEXT},
+        {"severity", "级别", COL_TEXT}, {"alert", "告警", COL_TEXT}, {"cluster", "集群", COL_TEXT},
+        {"firm", "企业", COL_TEXT},     {"who", "操作人", COL_TEXT}, {"text", "说明", COL_TEXT},
+    };
+    render_table_t t;
+    render_table_init(&t, cols, sizeof cols / sizeof cols[0], false);
+    const msgpack_object *es = get_array(body, "entries");
+    for (uint32_t i = 0; es && i < es->via.array.size; i++) {
+        const msgpack_object *e = &es->via.array.ptr[i];
+        char kind[32], text[1024];
+        get_str(e, "kind", kind, sizeof kind);
+        render_row(&t);
+        cell_int(&t, 0, e, "ts_ms");
+        render_text(&t, 1, kind);
+        cell_str(&t, 2, e, "state");
+        cell_str(&t, 3, e, "severity");
+        if (strncmp(kind, "silence", 7) == 0) {
+            char rule[PROTO_MAX_ID_LEN + 1];
+            get_str(e, "rule", rule, sizeof rule);
+            snprintf(text, sizeof text, "silence %lld (rule %s)",
+                     (long long)get_int(e, "silence_id", NULL), rule);
+            render_text(&t, 4, text);
+        } else {
+            cell_str(&t, 4, e, "alert_id");
+        }
+        cell_str(&t, 5, e, "cluster");
+        cell_str(&t, 6, e, "firm");
+        cell_str(&t, 7, e, "who");
+        if (strcmp(kind, "alert") == 0) {
+            cell_str(&t, 8, e, "summary");
+        } else {
+            char note[900];
+            get_str(e, "note", note, sizeof note);
+            bool ok = true;
+            int64_t until = get_int(e, "until_ms", &ok);
+            if (ok) {
+                char at[64];
+                render_time_text(until, lang, tz, at, sizeof at);
+                snprintf(text, sizeof text, "%s (%s %s)", note, lang == RENDER_ZH ? "至" : "until",
+                         at);
+            } else {
+                snprintf(text, sizeof text, "%s", note);
+            }
+            render_text(&t, 8, text);
+        }
+    }
+    if (!o->csv)
+        printf(lang == RENDER_ZH ? "告警历史（%lld 条匹配；时间为北京时间）\n\n"
+                                 : "alert history (%lld matching; times in %s)\n\n",
+               (long long)get_int(body, "matched", NULL), tz);
+    render_print(&t, out_format(o), lang, tz, stdout);
+    render_table_free(&t);
+}
+
+static int run_history(const ctl_opts_t *o)
+{
+    proto_ctl_request_t req = {.cmd = proto_str("history")};
+    if (o->since)
+        req_str(&req, "since", o->since);
+    if (o->until)
+        req_str(&req, "until", o->until);
+    if (o->cluster)
+        req_str(&req, "cluster", o->cluster);
+    if (o->rule)
+        req_str(&req, "rule", o->rule);
+    if (o->firm)
+        req_str(&req, "firm", o->firm);
+    if (o->arg)
+        req_str(&req, "alert", o->arg);
+    if (o->given & OPT_LIMIT)
+        req_int(&req, "limit", o->limit);
+    return ask(o, &req, print_history);
+}
+
+static void print_ack(const msgpack_object *body, const ctl_opts_t *o)
+{
+    char id[PROTO_MAX_ALERT_ID_LEN + 1], who[128], at[64];
+    get_str(body, "alert_id", id, sizeof id);
+    get_str(body, "who", who, sizeof who);
+    render_lang_t lang = render_lang_pick(o->lang);
+    render_time_text(get_int(body, "at_ms", NULL), lang, NULL, at, sizeof at);
+    printf(lang == RENDER_ZH ? "告警 %s 已由 %s 于 %s 确认（历史记录 %lld）\n"
+                             : "alert %s acknowledged by %s at %s (history entry %lld)\n",
+           id, who, at, (long long)get_int(body, "entry", NULL));
+}
+
+static int run_ack(const ctl_opts_t *o)
+{
+    if (!o->note || !*o->note) {
+        fprintf(stderr, "clustermonctl: ack needs --note TEXT (why: what the firm answered)\n");
+        return EXIT_USAGE;
+    }
+    proto_ctl_request_t req = {.cmd = proto_str("ack")};
+    req_str(&req, "id", o->arg);
+    req_str(&req, "note", o->note);
+    return ask(o, &req, print_ack);
+}
+
 /* ---- the command table ------------------------------------------------------------ */
 
 static const ctl_command_t commands[] = {
@@ -1460,16 +1900,57 @@ static const ctl_command_t commands[] = {
      "the former members: firms that left the registry, whose figures are kept, shown\n"
      "as (left) with the date they left.\n",
      OPT_CLUSTER | OPT_SILENT | OPT_DAYS | OPT_AS_OF | OPT_ALL, 0, NEEDS_CONTROL, run_firms},
-    {"report", "[--year Y]",
-     "per cluster and chain: firms, reporting, above-scale, revenue, profit",
-     "Per cluster and chain: member firms, firms that reported in year Y, above-scale\n"
-     "firms (annual revenue at or above the line), revenue and profit for Y.\n"
-     "Y defaults to the current year in the daemon's time zone.\n",
-     OPT_YEAR, 0, NEEDS_CONTROL, run_report},
-    {"totals", "--metric M --period P", "one period metric's total per cluster and chain",
+    {"report", "[--year Y] [--csv]",
+     "per cluster: chains, other members, tiers, designations; revenue, profit",
+     "Per cluster, per chain and the members on no chain (so the chain rows add up to\n"
+     "the cluster), per tier and per designation: member firms, firms that reported\n"
+     "revenue for year Y, above-scale firms (annual revenue at or above the line),\n"
+     "revenue and profit for Y. Y defaults to the current year in the daemon's time\n"
+     "zone. --csv and --json give exact amounts (decimal strings, three decimals).\n",
+     OPT_YEAR | OPT_CSV, 0, NEEDS_CONTROL, run_report},
+    {"totals", "--metric M --period P[..P] [--csv]",
+     "one period metric's total per cluster and chain",
      "Per cluster and chain: member firms, how many reported for period P, and the\n"
-     "total of period metric M for P (YYYY, YYYY-Qn or YYYY-MM).\n",
-     OPT_METRIC | OPT_PERIOD, 0, NEEDS_CONTROL, run_totals},
+     "total of period metric M for P (YYYY, YYYY-Qn or YYYY-MM), or for a range of\n"
+     "them (2024-01..2024-06: the months cut into whole years, quarters and months).\n",
+     OPT_METRIC | OPT_PERIOD | OPT_CSV, 0, NEEDS_CONTROL, run_totals},
+    {"series",
+     "--metric M (--cluster C [--chain X] [--tier T] [--designation D] | --firm F)\n"
+     "                  --from P --to P [--by month|quarter|year] [--yoy] [--csv]",
+     "one metric over time, with coverage per point",
+     "One point per month (quarter, year) from P through P: the metric's total over\n"
+     "the scope's firms, how many of them reported it and how many members the scope\n"
+     "had (coverage); --yoy adds the same period a year before and the change. The\n"
+     "sum of the points closes the table. A point nobody reported shows -, not 0.\n",
+     OPT_METRIC | OPT_CLUSTER | OPT_FIRM | OPT_SCOPE | OPT_RANGE | OPT_YOY | OPT_CSV, 0,
+     NEEDS_CONTROL, run_series},
+    {"ranking",
+     "--metric M --cluster C [--chain X] [--tier T] [--designation D] --from P --to P\n"
+     "                  [--target PCT] [--limit N] [--csv]",
+     "firms by their share of the scope's growth gap (drag firms)",
+     "Each firm of the scope over the range against the same months a year before:\n"
+     "growth, contribution to the scope's growth in percentage points, and share of the\n"
+     "gap to the target (--target, default the growth rule on that cluster and chain,\n"
+     "else 0): (last year x target - change) / scope's last year. The shares add up to\n"
+     "the scope's gap; the largest drag comes first.\n",
+     OPT_METRIC | OPT_CLUSTER | OPT_FIRM | OPT_SCOPE | OPT_RANGE | OPT_TARGET | OPT_LIMIT | OPT_CSV,
+     0, NEEDS_CONTROL, run_ranking},
+    {"history",
+     "[ALERT_ID] [--since T] [--until T] [--cluster C] [--rule R] [--firm F] [--limit N]",
+     "alert history: transitions, acknowledgements, silences",
+     "Every alert published (firing, resolved, revised, flapping; not reminders), every\n"
+     "acknowledgement and every silence added or removed, with who and why, oldest\n"
+     "first: the newest N (default 1000) that match. T is YYYY-MM-DD or\n"
+     "YYYY-MM-DDTHH:MM in the daemon's time zone, Unix ms, or a duration ago (7d).\n"
+     "Kept for [alerting] history_retention (default 400d); survives restarts.\n",
+     OPT_SINCE | OPT_CLUSTER | OPT_RULE | OPT_FIRM | OPT_LIMIT | OPT_CSV, -1, NEEDS_CONTROL,
+     run_history},
+    {"ack", "ALERT_ID --note TEXT", "acknowledge a firing alert: who, when, why",
+     "Records that the firing alert ALERT_ID is being followed up: by whom (the key's\n"
+     "name under CURVE, else local), when and why (--note: the firm's answer). The\n"
+     "alert is marked in alerts and the acknowledgement is in the history; its\n"
+     "reminders stop until the alert changes (resolves, is revised, fires anew).\n",
+     OPT_NOTE, 1, NEEDS_CONTROL, run_ack},
     {"alerts", "", "the firing alerts",
      "One line per firing (or flapping) alert: its sequence number, severity, state,\n"
      "id and summary; --json gives each alert as clustermon-sub prints it, with its\n"
@@ -1564,7 +2045,33 @@ static const ctl_option_t options[] = {
     {"timeout", 't', "MS", 0, ARG_INT, AT(timeout_ms), 1, 3600000, "is not a positive number of ms",
      false, "how long to wait for a reply (default 5000)"},
     {"json", 'j', NULL, 0, ARG_FLAG, AT(json), 0, 0, NULL, false,
-     "print the reply as JSON (amounts in units)"},
+     "print the reply as JSON (amounts as exact decimal strings)"},
+    {"lang", 0, "en|zh", 0, ARG_STR, AT(lang), 0, 0, NULL, false,
+     "table language (default: zh if LANG is zh_*, else en)"},
+    {"csv", 0, NULL, OPT_CSV, ARG_FLAG, AT(csv), 0, 0, NULL, false,
+     "print CSV (exact amounts, ISO 8601 times)"},
+    {"from", 0, "P", OPT_RANGE, ARG_STR, AT(from), 0, 0, NULL, false,
+     "first period: YYYY, YYYY-Qn or YYYY-MM"},
+    {"to", 0, "P", OPT_RANGE, ARG_STR, AT(to), 0, 0, NULL, false, "last period"},
+    {"by", 0, "month|quarter|year", OPT_RANGE, ARG_STR, AT(by), 0, 0, NULL, false,
+     "one point per month (default), quarter or year"},
+    {"yoy", 0, NULL, OPT_YOY, ARG_FLAG, AT(yoy), 0, 0, NULL, false,
+     "with the same period a year before"},
+    {"chain", 0, "X", OPT_SCOPE, ARG_STR, AT(chain), 0, 0, NULL, false,
+     "only the firms of chain X ('none': on no chain)"},
+    {"tier", 0, "T", OPT_SCOPE, ARG_STR, AT(tier), 0, 0, NULL, false,
+     "only tier T: leading, backbone, potential, member"},
+    {"designation", 0, "D", OPT_SCOPE, ARG_STR, AT(designation), 0, 0, NULL, false,
+     "only firms with designation D"},
+    {"target", 0, "PCT", OPT_TARGET, ARG_STR, AT(target), 0, 0, NULL, false,
+     "growth target in % (default: the scope's growth rule)"},
+    {"since", 0, "T", OPT_SINCE, ARG_STR, AT(since), 0, 0, NULL, false,
+     "from T: YYYY-MM-DD[THH:MM], Unix ms, or 7d / 24h ago"},
+    {"until", 0, "T", OPT_SINCE, ARG_STR, AT(until), 0, 0, NULL, false, "before T"},
+    {"note", 0, "TEXT", OPT_NOTE, ARG_STR, AT(note), 0, 0, NULL, false,
+     "why (shown with the alert and in the history)"},
+    {"limit", 0, "N", OPT_LIMIT, ARG_LONG, AT(limit), 1, 100000, "is not a number in", true,
+     "at most N rows (the newest / the first)"},
     {"year", 'y', "Y", OPT_YEAR, ARG_LONG, AT(year), PROTO_MIN_YEAR, PROTO_MAX_YEAR,
      "is not a year in", true, "the year (default: the current one)"},
     {"metric", 'm', "M", OPT_METRIC, ARG_STR, AT(metric), 0, 0, NULL, false,
@@ -1581,8 +2088,10 @@ static const ctl_option_t options[] = {
      "judge silence at the end of that day"},
     {"through", 0, "YYYY-MM", OPT_THROUGH, ARG_STR, AT(through), 0, 0, NULL, false,
      "the last month of the year to date"},
-    {"rule", 'r', "R", OPT_RULE, ARG_STR, AT(rule), 0, 0, NULL, false, "the rule to silence"},
-    {"firm", 'f', "F", OPT_FIRM, ARG_STR, AT(firm), 0, 0, NULL, false, "only that firm's alerts"},
+    {"rule", 'r', "R", OPT_RULE, ARG_STR, AT(rule), 0, 0, NULL, false,
+     "the rule (silence: the one to silence)"},
+    {"firm", 'f', "F", OPT_FIRM, ARG_STR, AT(firm), 0, 0, NULL, false,
+     "one firm (silence: only its alerts)"},
     {"for", 0, "DURATION", OPT_FOR, ARG_STR, AT(duration), 0, 0, NULL, false,
      "how long (90s, 30m, 2h, 1d)"},
     {"reason", 0, "TEXT", OPT_REASON, ARG_STR, AT(reason), 0, 0, NULL, false,
@@ -1771,9 +2280,12 @@ int main(int argc, char **argv)
         return 0;
     }
     int nargs = argc - optind - 1;
-    if (cmd->takes_arg == 0 ? nargs != 0 : nargs < 1 || nargs > cmd->takes_arg) {
+    if (cmd->takes_arg < 0    ? nargs > 1
+        : cmd->takes_arg == 0 ? nargs != 0
+                              : nargs < 1 || nargs > cmd->takes_arg) {
         fprintf(stderr, "clustermonctl: %s %s\n", cmd->name,
-                cmd->takes_arg == 0   ? "takes no arguments"
+                cmd->takes_arg < 0    ? "takes at most one argument"
+                : cmd->takes_arg == 0 ? "takes no arguments"
                 : cmd->takes_arg == 1 ? "takes one argument"
                                       : "takes one or two arguments");
         command_usage(cmd, stderr);
