@@ -62,6 +62,10 @@ typedef struct {
     uint64_t published;
     uint64_t send_errors;
     uint64_t by_severity[PROTO_SEV_COUNT];
+    /* Called after each successful publication (the dashboard's live
+     * alerts, daemon/webapi.c); NULL = none. */
+    void (*on_publish)(void *data, const proto_alert_t *a);
+    void *on_publish_data;
 } alerts_t;
 
 /* Prepares al (no socket yet) and reads each cluster's last sequence

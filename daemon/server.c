@@ -17,6 +17,7 @@
 #include "daemon/members.h"
 #include "daemon/privdrop.h"
 #include "daemon/reload.h"
+#include "daemon/webapi.h"
 
 /*
  * Closes every handle and socket the server opened; the loop then runs out.
@@ -393,6 +394,8 @@ int server_open(server_t *srv, const server_source_t *src, config_t **pcfg, regi
     srv->agg = agg_new(srv->reg->nall, cfg->nmetrics);
     if (alerts_init(&srv->alerts, cfg->state_dir, err, errlen) != 0)
         return -1;
+    srv->alerts.on_publish = webapi_alert_published; /* live alerts on open pages */
+    srv->alerts.on_publish_data = srv;
     silences_init(&srv->silences);
     alertbook_init(&srv->book, cfg, srv->reg, &srv->alerts, &srv->silences);
     rules_init(&srv->rules, cfg, srv->reg, srv->agg, &srv->cal, &srv->book);
