@@ -165,9 +165,19 @@ E2E_SCRIPTS := \
 	tests/control_e2e.sh \
 	tests/conformance_e2e.sh \
 	tests/sub_exec_e2e.sh \
-	tests/restart_e2e.sh
+	tests/restart_e2e.sh \
+	tests/web_e2e.sh
 
-e2e: $(BINS) $(TOOLS)
+# The browser test's driver, playwright-core, as tests/web/package-lock.json
+# pins it (Chromium itself is Debian's, from .ci/packages.txt).
+build/npm/tests/.ok: tests/web/package.json tests/web/package-lock.json | $(DEPS_STAMP)
+	@rm -rf $(@D) && mkdir -p $(@D)
+	@cp tests/web/package.json tests/web/package-lock.json $(@D)/
+	@echo "  NPM     $(@D) (tests/web/package-lock.json)"
+	$(Q)cd $(@D) && $(NPM_CI)
+	@touch $@
+
+e2e: $(BINS) $(TOOLS) build/npm/tests/.ok
 	@fail=0; for t in $(E2E_SCRIPTS); do echo "== $$t"; BIN=$(B) timeout 900 bash $$t || { echo "FAIL - $$t (exit $$?; 124 = over 15 min)"; fail=1; }; done; exit $$fail
 
 memcheck: $(TESTS) $(BINS) $(TOOLS)
@@ -256,7 +266,7 @@ install: $(BINS) $(B)/dist/clustermond.conf
 	install -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
-	install -m 0644 systemd/agent.conf.example systemd/sub.conf.example \
+	install -m 0644 systemd/agent.conf.example systemd/sub.conf.example systemd/nginx-clustermon.conf.example \
 	    systemd/prometheus.yml.example $(DESTDIR)$(DOCDIR)/examples/
 	install -m 0644 systemd/grafana-dashboard.json $(DESTDIR)$(DATADIR)/
 	@for f in clustermond.conf:$(B)/dist/clustermond.conf registry.csv:daemon/demo/registry.csv; do \

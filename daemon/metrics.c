@@ -607,6 +607,13 @@ static void render_self(const server_t *srv, metrics_text_t *o)
     sample_lu(o, "clustermon_http_responses_total", "code", "4xx", srv->http.responses_4xx);
     sample_lu(o, "clustermon_http_responses_total", "code", "5xx", srv->http.responses_5xx);
     gauge(o, "clustermon_http_connections", "HTTP connections open now.", (double)srv->http.nconns);
+    gauge(o, "clustermon_http_events_clients", "Dashboard pages following live alerts (SSE).",
+          (double)srv->http.nsse);
+    counter(o, "clustermon_http_events_dropped_total",
+            "Live-alert clients closed for not reading their events.", srv->http.sse_dropped);
+    counter(o, "clustermon_http_auth_failures_total",
+            "Dashboard requests refused for missing or wrong credentials.",
+            srv->http.auth_failures);
 
     family(o, "clustermon_alert_events_total", "counter",
            "Alert events published, by the state they announced.");

@@ -788,7 +788,7 @@ void webapi_handle(server_t *srv, const webapi_request_t *wr, webapi_reply_t *re
     else if (path_arg(wr, "firm/", id, sizeof id))
         view_firm(srv, wr, id, rep);
     else
-        reply_error(rep, 404, "no such API: see proto/PROTOCOL.md section 6");
+        reply_error(rep, 404, "no such API: see proto/PROTOCOL.md section 9");
 #undef IS
 }
 

@@ -1,6 +1,6 @@
 /*
  * webapi.h -- the dashboard's JSON API under /api/v1/ (proto/PROTOCOL.md
- * section 6 lists it). Every figure comes from a control command run through
+ * section 9 lists it). Every figure comes from a control command run through
  * the control socket's own command table (control_run: the same roles,
  * arguments and handlers as clustermonctl), its body turned into JSON by
  * agents/ctljson.h, so amounts are exact decimal strings and a page shows
