@@ -29,7 +29,7 @@ ifeq ($(SANITIZE),1)
   LDFLAGS += -fsanitize=address,undefined
 endif
 
-PKGS_DAEMON := libzmq libuv msgpack inih zlib libsystemd
+PKGS_DAEMON := libzmq libuv msgpack inih zlib libsystemd jansson libsodium
 PKGS_AGENT := libzmq msgpack inih
 PKGS_CLIENT := libzmq msgpack jansson inih libzip expat freexl
 PKGS_TEST := check
@@ -48,7 +48,7 @@ TEST_SRC := $(wildcard tests/check_*.c)
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 PROTO_OBJ := $(call obj,$(PROTO_SRC))
-DAEMON_OBJ := $(call obj,$(DAEMON_SRC)) $(B)/obj/gen/default_conf.o
+DAEMON_OBJ := $(call obj,$(DAEMON_SRC)) $(B)/obj/gen/default_conf.o $(B)/obj/gen/web_assets.o
 AGENTS_OBJ := $(call obj,$(AGENTS_SRC))
 
 BINS := $(B)/clustermond $(B)/clustermon-agent $(B)/clustermon-sub $(B)/clustermonctl
@@ -84,6 +84,28 @@ $(B)/obj/gen/default_conf.o: $(B)/gen/default_conf.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
+# The dashboard (daemon/web/) and its chart library are compiled in too: the
+# daemon serves every byte its pages load. npm installs the library from the
+# registry at build time, exactly as daemon/web/package-lock.json pins it,
+# into build/npm/ (never the source tree); nothing is fetched at run time.
+NPM_CI := npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+WEB_NPM := build/npm/web
+WEB_FILES := /index.html=daemon/web/index.html /app.js=daemon/web/app.js \
+             /app.css=daemon/web/app.css \
+             /echarts.min.js=$(WEB_NPM)/node_modules/echarts/dist/echarts.common.min.js
+$(WEB_NPM)/.ok: daemon/web/package.json daemon/web/package-lock.json | $(DEPS_STAMP)
+	@rm -rf $(@D) && mkdir -p $(@D)
+	@cp daemon/web/package.json daemon/web/package-lock.json $(@D)/
+	@echo "  NPM     $(@D) (daemon/web/package-lock.json)"
+	$(Q)cd $(@D) && $(NPM_CI)
+	@touch $@
+$(B)/gen/web_assets.c: daemon/web/embed.sh $(WEB_NPM)/.ok $(filter daemon/web/%,$(foreach f,$(WEB_FILES),$(lastword $(subst =, ,$(f)))))
+	@mkdir -p $(@D)
+	$(Q)sh daemon/web/embed.sh $@ $(WEB_FILES)
+$(B)/obj/gen/web_assets.o: $(B)/gen/web_assets.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
 $(B)/libproto.a: $(PROTO_OBJ)
 	@rm -f $@; ar rcs $@ $^
 $(B)/libdaemon.a: $(DAEMON_OBJ)
@@ -91,7 +113,7 @@ $(B)/libdaemon.a: $(DAEMON_OBJ)
 $(B)/libagents.a: $(AGENTS_OBJ)
 	@rm -f $@; ar rcs $@ $^
 
-$(B)/clustermond: $(B)/obj/daemon/main.o $(B)/libdaemon.a $(B)/libproto.a
+$(B)/clustermond: $(B)/obj/daemon/main.o $(B)/libdaemon.a $(B)/libagents.a $(B)/libproto.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_DAEMON)) $(LIBS_DAEMON) -lcsv -lm
 $(B)/clustermon-agent: $(B)/obj/agents/clustermon-agent.o $(B)/libagents.a $(B)/libproto.a
@@ -100,9 +122,11 @@ $(B)/clustermon-agent: $(B)/obj/agents/clustermon-agent.o $(B)/libagents.a $(B)/
 $(B)/clustermon-sub: $(B)/obj/agents/clustermon-sub.o $(B)/libagents.a $(B)/libproto.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_CLIENT)) -lcsv -lm
-$(B)/clustermonctl: $(call obj,$(CTL_SRC)) $(B)/libagents.a $(B)/libproto.a
+# passwd makes http_users entries with the daemon's own reader of them
+$(B)/clustermonctl: $(call obj,$(CTL_SRC)) $(B)/obj/daemon/webusers.o $(B)/obj/daemon/xalloc.o \
+                    $(B)/libagents.a $(B)/libproto.a
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_CLIENT)) -lcsv -lm
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_CLIENT) libsodium) -lcsv -lm
 
 # tests/testlib.c: the suites' shared fixtures (temp dirs, files, configs)
 $(B)/tests/%: $(B)/obj/tests/%.o $(B)/obj/tests/testlib.o $(B)/libdaemon.a $(B)/libagents.a $(B)/libproto.a
@@ -151,9 +175,19 @@ E2E_SCRIPTS := \
 	tests/restart_e2e.sh \
 	tests/sim_e2e.sh \
 	tests/judge_e2e.sh \
-	tests/feed_e2e.sh
+	tests/feed_e2e.sh \
+	tests/web_e2e.sh
 
-e2e: $(BINS) $(TOOLS)
+# The browser test's driver, playwright-core, as tests/web/package-lock.json
+# pins it (Chromium itself is Debian's, from .ci/packages.txt).
+build/npm/tests/.ok: tests/web/package.json tests/web/package-lock.json | $(DEPS_STAMP)
+	@rm -rf $(@D) && mkdir -p $(@D)
+	@cp tests/web/package.json tests/web/package-lock.json $(@D)/
+	@echo "  NPM     $(@D) (tests/web/package-lock.json)"
+	$(Q)cd $(@D) && $(NPM_CI)
+	@touch $@
+
+e2e: $(BINS) $(TOOLS) build/npm/tests/.ok
 	@fail=0; for t in $(E2E_SCRIPTS); do echo "== $$t"; BIN=$(B) timeout 900 bash $$t || { echo "FAIL - $$t (exit $$?; 124 = over 15 min)"; fail=1; }; done; exit $$fail
 
 memcheck: $(TESTS) $(BINS) $(TOOLS)
@@ -250,7 +284,7 @@ install: $(BINS) $(B)/dist/clustermond.conf
 	install -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
-	install -m 0644 systemd/agent.conf.example systemd/sub.conf.example \
+	install -m 0644 systemd/agent.conf.example systemd/sub.conf.example systemd/nginx-clustermon.conf.example \
 	    systemd/prometheus.yml.example $(DESTDIR)$(DOCDIR)/examples/
 	install -m 0644 systemd/grafana-dashboard.json $(DESTDIR)$(DATADIR)/
 	@for f in clustermond.conf:$(B)/dist/clustermond.conf registry.csv:daemon/demo/registry.csv; do \
@@ -331,7 +365,7 @@ $(FUZZ_DIR)/obj/%.o: %.c | $(DEPS_STAMP) fuzz-check-cc
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_INC) -MMD -MP -c $< -o $@
 $(FUZZ_DIR)/libsrc.a: $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_SRC))
 	@rm -f $@; ar rcs $@ $^
-$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_DIR)/libsrc.a
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_DIR)/libsrc.a $(B)/obj/gen/web_assets.o
 	@$(if $(Q),echo "  FUZZLD  $@")
 	$(Q)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(FUZZ_LIBS)
 
@@ -364,7 +398,7 @@ $(REPLAY_DIR)/obj/%.o: %.c | $(DEPS_STAMP)
 $(REPLAY_DIR)/libsrc.a: $(patsubst %.c,$(REPLAY_DIR)/obj/%.o,$(FUZZ_SRC))
 	@rm -f $@; ar rcs $@ $^
 $(REPLAY_DIR)/replay_%: $(REPLAY_DIR)/obj/tests/fuzz/fuzz_%.o $(REPLAY_DIR)/obj/tests/fuzz/replay.o \
-                        $(REPLAY_DIR)/libsrc.a
+                        $(REPLAY_DIR)/libsrc.a $(B)/obj/gen/web_assets.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) $(FUZZ_SAN) -o $@ $^ $(FUZZ_LIBS)
 

@@ -451,6 +451,8 @@ int alerts_publish(alerts_t *al, proto_alert_t *a)
     seq_persist(al, slot);
     if (a->severity < PROTO_SEV_COUNT)
         al->by_severity[a->severity]++;
+    if (al->on_publish)
+        al->on_publish(al->on_publish_data, a);
     log_info("alert %s %.*s: %.*s (%.*s seq %llu)", proto_alert_state_name(a->state),
              PROTO_STR_ARG(a->id), PROTO_STR_ARG(a->summary), PROTO_STR_ARG(a->cluster),
              (unsigned long long)a->seq);

@@ -68,6 +68,10 @@ typedef struct {
     void (*published_cb)(void *data, const proto_alert_t *a);
     bool (*hold_cb)(void *data, const proto_alert_t *a);
     void *hook_data;
+    /* Called after each successful publication (the dashboard's live
+     * alerts, daemon/webapi.c); NULL = none. */
+    void (*on_publish)(void *data, const proto_alert_t *a);
+    void *on_publish_data;
 } alerts_t;
 
 /* Prepares al (no socket yet) and reads each cluster's last sequence

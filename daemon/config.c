@@ -71,7 +71,9 @@ static const opt_desc_t daemon_opts[] = {
     OPT(snapshot_wal_mb, OPT_NUMBER, "64", "also snapshot once the WAL grew this many MiB"),
     OPT(alerts_hwm, OPT_NUMBER, "100000", "alerts queued per subscriber before it loses some"),
     OPT(allow_plaintext, OPT_STR, "no", "yes: allow plain TCP on addresses other than loopback"),
-    OPT(http, OPT_LISTEN, "", "host:port of the Prometheus /metrics endpoint; empty = off"),
+    OPT(http, OPT_LISTEN, "", "host:port of the dashboard, /api/v1/ and /metrics; empty = off"),
+    OPT(http_users, OPT_MAYBE_PATH, "",
+        "dashboard logins (name:role:hash, clustermonctl passwd); set = every request logs in"),
     OPT(curve_secret_key, OPT_MAYBE_PATH, "",
         "the daemon's CURVE key pair (clustermonctl keygen); set = CURVE on every socket"),
     OPT(access, OPT_MAYBE_PATH, "", "CSV of gateway, subscriber, viewer and admin keys"),
@@ -617,14 +619,15 @@ static void validate(parse_t *p)
             return;
         }
     }
-    /* /metrics is plain HTTP whatever the sockets speak: the same rule */
-    if (*cfg->http && strcmp(cfg->allow_plaintext, "yes") != 0) {
+    /* /metrics is plain HTTP whatever the sockets speak: the same rule,
+     * unless logins guard it (http_users, meant behind a TLS proxy) */
+    if (*cfg->http && strcmp(cfg->allow_plaintext, "yes") != 0 && !*cfg->http_users) {
         struct sockaddr_storage ss;
         char why[128];
         if (http_listen_parse(cfg->http, &ss, why, sizeof why) == 0 && !sockaddr_loopback(&ss)) {
             perr(p, daemon_opt_line(p, "http", 1), "daemon.http",
-                 "'%s' is plain HTTP that others on the network can read: bind 127.0.0.1, or set "
-                 "allow_plaintext = yes",
+                 "'%s' is plain HTTP that others on the network can read: bind 127.0.0.1, set "
+                 "http_users (logins, behind a TLS proxy), or set allow_plaintext = yes",
                  cfg->http);
             return;
         }

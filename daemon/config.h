@@ -113,6 +113,7 @@ typedef struct {
     double alerts_hwm;      /* PUB high-water mark per subscriber */
     char *allow_plaintext;  /* "yes": plain TCP may bind beyond loopback */
     char *http;             /* host:port of /metrics and /healthz, "" = off */
+    char *http_users;       /* the dashboard's logins (daemon/webusers.h), "" = none */
     /* security: see README "Security" */
     char *curve_secret_key;     /* path of the daemon's key pair, "" = no CURVE */
     char *access;               /* access CSV, "" = none */

@@ -326,6 +326,64 @@ static const char *need_name(unsigned need)
     return "a viewer or admin";
 }
 
+/* The command table's path for a decoded request: the caller's roles
+ * (when check_roles), the arguments, the handler; or the refusal. */
+static void run(control_t *c, bool check_roles, unsigned roles, const proto_ctl_request_t *req,
+                msgpack_packer *pk)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        if (!proto_str_eq(req->cmd, commands[i].name))
+            continue;
+        if (check_roles && !(roles & commands[i].need)) {
+            char reason[256], have[64];
+            c->denied++;
+            if (c->who)
+                snprintf(reason, sizeof reason,
+                         "permission denied: '%s' needs %s key; key '%s' "
+                         "is %s",
+                         commands[i].name, need_name(commands[i].need), c->who,
+                         keys_roles_name(roles, have, sizeof have));
+            else
+                snprintf(reason, sizeof reason,
+                         "permission denied: '%s': the connection's key "
+                         "was revoked by a reload",
+                         commands[i].name);
+            if (log_throttle(&c->log, (int64_t)uv_now(&c->srv->loop), 5, "control",
+                             "denied commands"))
+                log_warnx("control: %s", reason);
+            control_reply_error(pk, reason);
+            return;
+        }
+        char why[512];
+        if (control_args_check(commands[i].name, commands[i].args, req, why, sizeof why) != 0) {
+            c->bad_args++;
+            control_reply_error(pk, why);
+            return;
+        }
+        commands[i].handler(c->srv, pk, req);
+        return;
+    }
+    char reason[512];
+    size_t off = (size_t)snprintf(
+        reason, sizeof reason, "unknown command '%.*s' (known:",
+        (int)(req->cmd.len > PROTO_MAX_ID_LEN ? PROTO_MAX_ID_LEN : req->cmd.len), req->cmd.ptr);
+    for (size_t i = 0; i < NCOMMANDS && off < sizeof reason; i++)
+        off += (size_t)snprintf(reason + off, sizeof reason - off, "%s %s", i ? "," : "",
+                                commands[i].name);
+    if (off < sizeof reason)
+        snprintf(reason + off, sizeof reason - off, ")");
+    control_reply_error(pk, reason);
+}
+
+void control_run(control_t *c, unsigned roles, const char *who, const proto_ctl_request_t *req,
+                 msgpack_packer *pk)
+{
+    c->caller = NULL; /* a web user sees every cluster: no key narrows it */
+    c->who = who;
+    run(c, true, roles, req, pk);
+    c->who = NULL;
+}
+
 static void dispatch(control_t *c, envelope_t *env, msgpack_packer *pk)
 {
     char err[PROTO_ERRLEN];
@@ -361,48 +419,8 @@ static void dispatch(control_t *c, envelope_t *env, msgpack_packer *pk)
         control_reply_error(pk, err);
         return;
     }
-    for (size_t i = 0; i < NCOMMANDS; i++) {
-        if (!proto_str_eq(req.cmd, commands[i].name))
-            continue;
-        if (c->srv->curve && !(c->caller && (c->caller->roles & commands[i].need))) {
-            char reason[256], have[64];
-            c->denied++;
-            if (c->caller)
-                snprintf(reason, sizeof reason,
-                         "permission denied: '%s' needs %s key; key '%s' "
-                         "is %s",
-                         commands[i].name, need_name(commands[i].need), c->caller->name,
-                         keys_roles_name(c->caller->roles, have, sizeof have));
-            else
-                snprintf(reason, sizeof reason,
-                         "permission denied: '%s': the connection's key "
-                         "was revoked by a reload",
-                         commands[i].name);
-            if (log_throttle(&c->log, (int64_t)uv_now(&c->srv->loop), 5, "control",
-                             "denied commands"))
-                log_warnx("control: %s", reason);
-            control_reply_error(pk, reason);
-            return;
-        }
-        char why[512];
-        if (control_args_check(commands[i].name, commands[i].args, &req, why, sizeof why) != 0) {
-            c->bad_args++;
-            control_reply_error(pk, why);
-            return;
-        }
-        commands[i].handler(c->srv, pk, &req);
-        return;
-    }
-    char reason[512];
-    size_t off = (size_t)snprintf(
-        reason, sizeof reason, "unknown command '%.*s' (known:",
-        (int)(req.cmd.len > PROTO_MAX_ID_LEN ? PROTO_MAX_ID_LEN : req.cmd.len), req.cmd.ptr);
-    for (size_t i = 0; i < NCOMMANDS && off < sizeof reason; i++)
-        off += (size_t)snprintf(reason + off, sizeof reason - off, "%s %s", i ? "," : "",
-                                commands[i].name);
-    if (off < sizeof reason)
-        snprintf(reason + off, sizeof reason - off, ")");
-    control_reply_error(pk, reason);
+    c->who = c->caller ? c->caller->name : NULL;
+    run(c, c->srv->curve, c->caller ? c->caller->roles : 0, &req, pk);
 }
 
 static bool on_message(zsock_t *zs)
@@ -426,6 +444,7 @@ static bool on_message(zsock_t *zs)
         log_warn("control: reply not sent");
     }
     c->caller = NULL;
+    c->who = NULL;
     envelope_close(&env);
     return true;
 }

@@ -36,6 +36,9 @@ typedef struct {
      * requests, or if the key was revoked); handlers that filter by key,
      * like alerts, read it. */
     const access_key_t *caller;
+    /* Who runs the request being handled, for what a handler records: the
+     * CURVE key's name, the dashboard's user, or NULL (no CURVE). */
+    const char *who;
 } control_t;
 
 /*
@@ -85,6 +88,16 @@ void control_pack_kv_i64(msgpack_packer *pk, const char *key, int64_t v);
 void control_pack_kv_str(msgpack_packer *pk, const char *key, const char *v);
 void control_pack_kv_bool(msgpack_packer *pk, const char *key, bool v);
 void control_reply_error(msgpack_packer *pk, const char *reason);
+
+/*
+ * Runs req through the command table as the socket does, for the dashboard
+ * (daemon/webapi.c): the command must allow one of roles (KEY_ROLE_*), its
+ * arguments are checked, then its handler writes the reply through pk. who
+ * (borrowed for the call) names the caller in refusals and in what handlers
+ * record. On the loop.
+ */
+void control_run(control_t *c, unsigned roles, const char *who, const proto_ctl_request_t *req,
+                 msgpack_packer *pk);
 
 /* Binds the ROUTER on endpoint and starts reading. Returns 0 or -1 (err). */
 int control_start(control_t *c, struct server *srv, const char *endpoint, char *err, size_t errlen);

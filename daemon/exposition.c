@@ -176,6 +176,12 @@ static void render_self(const metrics_collected_t *m, metrics_text_t *o)
     sample_lu(o, "clustermon_http_responses_total", "code", "5xx", m->http_5xx);
     gauge(o, "clustermon_http_connections", "HTTP connections open now.",
           (double)m->http_connections);
+    gauge(o, "clustermon_http_events_clients", "Dashboard pages following live alerts (SSE).",
+          (double)m->http_events_clients);
+    counter(o, "clustermon_http_events_dropped_total",
+            "Live-alert clients closed for not reading their events.", m->http_events_dropped);
+    counter(o, "clustermon_http_auth_failures_total",
+            "Dashboard requests refused for missing or wrong credentials.", m->http_auth_failures);
 
     family(o, "clustermon_alert_events_total", "counter",
            "Alert events published, by the state they announced.");

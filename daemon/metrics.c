@@ -463,6 +463,9 @@ static void collect_self(const server_t *srv, metrics_collected_t *c)
     memcpy(c->alert_events, srv->book.by_state, sizeof c->alert_events);
     c->alert_events_suppressed = srv->book.suppressed;
     memcpy(c->alerts_published, srv->alerts.by_severity, sizeof c->alerts_published);
+    c->http_events_clients = srv->http.nsse;
+    c->http_events_dropped = srv->http.sse_dropped;
+    c->http_auth_failures = srv->http.auth_failures;
 }
 
 /*

@@ -178,6 +178,7 @@ typedef struct {
     uint64_t socket_abandoned[METRICS_NSOCKS]; /* handshakes the peer left */
     uint64_t agents_known;
     uint64_t http_2xx, http_4xx, http_5xx, http_connections;
+    uint64_t http_events_clients, http_events_dropped, http_auth_failures; /* the dashboard */
     uint64_t alert_events[PROTO_ALERT_STATE_COUNT]; /* published, by state announced */
     uint64_t alert_events_suppressed;
     uint64_t alerts_published[PROTO_SEV_COUNT];

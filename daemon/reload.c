@@ -27,7 +27,7 @@ static const struct {
     LIVE(state_dir, false),   LIVE(timezone, false),         LIVE(fsync, false),
     LIVE(http, false),        LIVE(curve_secret_key, false), LIVE(user, false),
     LIVE(group, false),       LIVE(run_as_root, false),      LIVE(alerts_hwm, true),
-    LIVE(peer_timeout, true),
+    LIVE(peer_timeout, true), LIVE(http_users, false),
 };
 #undef LIVE
 

@@ -17,6 +17,7 @@
 #include "daemon/members.h"
 #include "daemon/privdrop.h"
 #include "daemon/reload.h"
+#include "daemon/webapi.h"
 
 /*
  * Closes every handle and socket the server opened; the loop then runs out.
@@ -402,6 +403,8 @@ int server_open(server_t *srv, const server_source_t *src, config_t **pcfg, regi
     srv->alerts.published_cb = history_alert_cb;
     srv->alerts.hold_cb = history_hold_cb;
     srv->alerts.hook_data = &srv->history;
+    srv->alerts.on_publish = webapi_alert_published; /* live alerts on open pages */
+    srv->alerts.on_publish_data = srv;
     silences_init(&srv->silences);
     alertbook_init(&srv->book, cfg, srv->reg, &srv->alerts, &srv->silences);
     rules_init(&srv->rules, cfg, srv->reg, srv->agg, &srv->cal, &srv->book);

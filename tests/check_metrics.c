@@ -737,6 +737,40 @@ START_TEST(test_http_routes)
 }
 END_TEST
 
+START_TEST(test_http_dashboard_routes)
+{
+    /* without http_users: the pages and the API read, nothing posts */
+    static const struct {
+        const char *req;
+        int status;
+        const char *body;
+    } cases[] = {
+        {"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", 200, "Content-Type: text/html"},
+        {"GET /app.js HTTP/1.1\r\nConnection: close\r\n\r\n", 200, "Content-Security-Policy:"},
+        {"GET /api/v1/me HTTP/1.1\r\nConnection: close\r\n\r\n", 200,
+         "{\"user\":null,\"roles\":[\"viewer\"],\"admin\":false}"},
+        {"GET /api/v1/nope HTTP/1.1\r\nConnection: close\r\n\r\n", 404, "\"error\""},
+        {"POST /api/v1/cmd/silence_add HTTP/1.1\r\nContent-Type: text/plain\r\n"
+         "Content-Length: 2\r\nConnection: close\r\n\r\n{}",
+         415, "application/json"},
+        {"POST /api/v1/cmd/nope HTTP/1.1\r\nContent-Type: application/json\r\n"
+         "Content-Length: 2\r\nConnection: close\r\n\r\n{}",
+         404, "unknown command 'nope'"},
+        {"GET /api/v1/cmd/silence_add HTTP/1.1\r\nConnection: close\r\n\r\n", 405, "use POST"},
+    };
+    int n = (int)(sizeof cases / sizeof cases[0]);
+    for (int i = 0; i < n; i++)
+        client_start(i, cases[i].req, strlen(cases[i].req));
+    run_until_closed(n);
+    for (int i = 0; i < n; i++) {
+        ck_assert_msg(clients[i].status == cases[i].status, "case %d: status %d, wanted %d: %s", i,
+                      clients[i].status, cases[i].status, clients[i].resp);
+        ck_assert_msg(strstr(clients[i].resp, cases[i].body) != NULL, "case %d: no '%s' in %s", i,
+                      cases[i].body, clients[i].resp);
+    }
+}
+END_TEST
+
 START_TEST(test_http_keep_alive)
 {
     const char *two = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -858,6 +892,7 @@ static Suite *metrics_suite(void)
     tcase_add_checked_fixture(tc, http_setup, http_teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_http_routes);
+    tcase_add_test(tc, test_http_dashboard_routes);
     tcase_add_test(tc, test_http_keep_alive);
     tcase_add_test(tc, test_http_request_too_large);
     tcase_add_test(tc, test_http_connection_limit);

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -33,6 +34,7 @@
 #include "agents/clientkey.h"
 #include "agents/delivery.h"
 #include "agents/input.h"
+#include "daemon/webusers.h"
 #include "proto/clock.h"
 #include "proto/keyfile.h"
 #include "proto/proto.h"
@@ -1867,6 +1869,56 @@ static int run_ack(const ctl_opts_t *o)
     return ask(o, &req, print_ack);
 }
 
+/*
+ * passwd NAME [ROLE]: an http_users line for the dashboard, the password
+ * read from the terminal (twice, not echoed) or the first line of stdin.
+ * Local: no daemon.
+ */
+static int read_password(const char *prompt, char *buf, size_t size)
+{
+    bool tty = isatty(STDIN_FILENO);
+    struct termios old, quiet;
+    if (tty) {
+        fprintf(stderr, "%s", prompt);
+        tcgetattr(STDIN_FILENO, &old);
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    bool got = fgets(buf, (int)size, stdin) != NULL;
+    if (tty) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+        fprintf(stderr, "\n");
+    }
+    if (!got)
+        return -1;
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return 0;
+}
+
+static int run_passwd(const ctl_opts_t *o)
+{
+    char pw[512], again[512], line[1024], err[256];
+    int rc = EXIT_USAGE;
+    if (read_password("password: ", pw, sizeof pw) != 0) {
+        fprintf(stderr, "clustermonctl: passwd: no password on stdin\n");
+        return EXIT_USAGE;
+    }
+    if (isatty(STDIN_FILENO) &&
+        (read_password("again: ", again, sizeof again) != 0 || strcmp(pw, again) != 0)) {
+        fprintf(stderr, "clustermonctl: passwd: the two passwords differ\n");
+    } else if (webusers_entry(o->arg, o->arg2 ? o->arg2 : "viewer", pw, line, sizeof line, err,
+                              sizeof err) != 0) {
+        fprintf(stderr, "clustermonctl: passwd: %s\n", err);
+    } else {
+        fputs(line, stdout);
+        rc = 0;
+    }
+    explicit_bzero(pw, sizeof pw);
+    explicit_bzero(again, sizeof again);
+    return rc;
+}
+
 /* ---- the command table ------------------------------------------------------------ */
 
 static const ctl_command_t commands[] = {
@@ -1983,6 +2035,13 @@ static const ctl_command_t commands[] = {
      0, 0, NEEDS_CONTROL, run_describe},
     {"ping", "", "check that the daemon answers", "Prints pong if the daemon answers.\n", 0, 0,
      NEEDS_CONTROL, run_ping},
+    {"passwd", "NAME [viewer|admin]", "an http_users line for the dashboard (no daemon needed)",
+     "Reads a password (from the terminal, twice, or the first line of stdin) and prints\n"
+     "NAME:ROLE:HASH for the file [daemon] http_users names; HASH is libsodium's\n"
+     "crypto_pwhash_str (Argon2id). ROLE defaults to viewer: viewers read the\n"
+     "dashboard, admins may also add silences there. Append the line to the file and\n"
+     "restart clustermond.\n",
+     0, 2, NEEDS_NOTHING, run_passwd},
     {"keygen", "NAME [-o DIR] [--force]", "make a CURVE key pair (no daemon needed)",
      "Makes a new CURVE key pair and writes DIR/NAME.key (public and secret key; it\n"
      "stays on the machine that uses it) and DIR/NAME.pub (the public key, for the\n"

@@ -1,0 +1,159 @@
+// tests/web/web_e2e.mjs -- the dashboard in a real browser (Debian's chromium,
+// driven by playwright-core from tests/web/package-lock.json); run by
+// tests/web_e2e.sh, which starts the daemon on the demo data and passes:
+//   URL       the dashboard, e.g. http://127.0.0.1:PORT
+//   REPORT    clustermonctl report --json --year YEAR, in a file
+//   YEAR      that year
+//   ADMIN, VIEWER   "name:password" of an admin and a viewer
+//   ALERT_CMD a JSON array: the command that causes a new alert (an agent
+//             sending readings over a rule's limit)
+//   SHOTS     where the screenshots go
+// Prints "ok   - ..." / "FAIL - ..." lines like the bash suites; exits 1 on a failure.
+import { createRequire } from 'node:module';
+import { spawn } from 'node:child_process';
+import { readFileSync, mkdirSync } from 'node:fs';
+
+const require = createRequire(process.env.NPM_DIR + '/node_modules/');
+const { chromium } = require('playwright-core');
+
+const env = (k) => { const v = process.env[k]; if (!v) { console.error(`web_e2e.mjs: ${k} not set`); process.exit(2); } return v; };
+const URL = env('URL');
+const report = JSON.parse(readFileSync(env('REPORT'), 'utf8'));
+const YEAR = env('YEAR');
+const [adminUser, adminPw] = env('ADMIN').split(':');
+const [viewerUser, viewerPw] = env('VIEWER').split(':');
+const alertCmd = JSON.parse(env('ALERT_CMD'));
+const SHOTS = env('SHOTS');
+mkdirSync(SHOTS, { recursive: true });
+
+let pass = 0, fail = 0;
+const check = (name, cond, detail = '') => {
+  if (cond) { pass++; console.log(`ok   - ${name}`); } else { fail++; console.log(`FAIL - ${name}${detail ? ': ' + detail : ''}`); }
+};
+
+// an amount as exact milli-units (BigInt): "20,580,000,000", "1234.5", 1234.5 or "1234.500"
+function milli(x) {
+  if (x === null || x === undefined) return null;
+  if (typeof x === 'number') return BigInt(Math.round(x * 1000));
+  const s = String(x).replace(/,/g, '').trim();
+  const m = /^(-?)(\d+)(?:\.(\d{1,3}))?$/.exec(s);
+  if (!m) return `not an amount: '${x}'`;
+  return BigInt(m[1] + m[2] + (m[3] || '').padEnd(3, '0'));
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+  timeout: 30000,
+});
+const consoleErrors = [];
+async function newPage(user, pw) {
+  const ctx = await browser.newContext({ httpCredentials: { username: user, password: pw }, viewport: { width: 1360, height: 900 }, locale: 'zh-CN' });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(10000);
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(`${user}: ${m.text()}`); });
+  page.on('pageerror', (e) => consoleErrors.push(`${user}: ${e.message}`));
+  return { ctx, page };
+}
+
+try {
+  // ---- overview, in Chinese: the figures are report --json's --------------------
+  const { page } = await newPage(adminUser, adminPw);
+  await page.goto(`${URL}/#/?year=${YEAR}`);
+  await page.waitForSelector('[data-testid="report"] tbody tr');
+  check('the page is zh-CN by default', (await page.getAttribute('html', 'lang')) === 'zh-CN' &&
+        (await page.textContent('nav')).includes('概览'));
+  for (const c of report.clusters) {
+    const txt = async (id) => (await page.textContent(`[data-testid="${id}-${c.id}"]`)).trim();
+    check(`overview ${c.id}: member firms = report (${c.firms})`, Number(await txt('firms')) === c.firms);
+    check(`overview ${c.id}: above-scale firms = report (${c.above_scale})`, Number(await txt('above')) === c.above_scale);
+    const rev = await txt('revenue'), prof = await txt('profit');
+    check(`overview ${c.id}: revenue ${rev} = report's ${c.revenue}`, milli(rev) === milli(c.revenue));
+    check(`overview ${c.id}: profit ${prof} = report's ${c.profit}`, milli(prof) === milli(c.profit));
+  }
+  await page.screenshot({ path: `${SHOTS}/overview.png`, fullPage: true });
+
+  // ---- cluster page: chart, chains, tiers, designations ---------------------------
+  await page.goto(`${URL}/#/cluster/energy-env?year=${YEAR}`);
+  await page.waitForSelector('[data-testid="trend"] canvas');
+  const demo = Number((await page.textContent('[data-testid="designation-provincial-tech-demo"]')).trim());
+  const sme = Number((await page.textContent('[data-testid="designation-provincial-sme-scitech"]')).trim());
+  check(`cluster energy-env: 1 provincial demonstration firm, 13 provincial SME sci-tech firms (page: ${demo}, ${sme})`, demo === 1 && sme === 13);
+  check('cluster energy-env: chains table lists the chains and the members on none',
+        (await page.textContent('[data-testid="chains"]')).includes('water-pollution-control') &&
+        (await page.textContent('[data-testid="chains"]')).includes('无产业链的其他成员'));
+  await page.screenshot({ path: `${SHOTS}/cluster.png`, clip: { x: 0, y: 0, width: 1360, height: 1500 }, fullPage: true });
+
+  await page.goto(`${URL}/#/firm/ne-001?year=${YEAR}`);
+  await page.waitForSelector('#chart-revenue canvas');
+  check('firm ne-001: its monthly series table is shown', (await page.locator('[data-testid="series"] tbody tr').count()) === 12);
+  await page.screenshot({ path: `${SHOTS}/firm.png`, fullPage: true });
+
+  // ---- live alerts: an alert caused now appears without a reload --------------------
+  await page.goto(`${URL}/#/alerts`);
+  await page.waitForSelector('[data-testid="alerts"]');
+  await page.waitForSelector('#live.on');
+  await page.evaluate(() => { window.__sameDocument = true; });
+  const before = await page.locator('[data-testid="alerts"] tr', { hasText: 'ee-007' }).count();
+  check('before: no alert for ee-007 on the page', before === 0);
+  const t0 = Date.now();
+  const agentExit = await new Promise((resolve) => {
+    const p = spawn(alertCmd[0], alertCmd.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] });
+    p.on('exit', (code) => resolve(code));
+  });
+  const tAck = Date.now();
+  check('the agent sent the readings over the limit', agentExit === 0, `exit ${agentExit}`);
+  let seenMs = null;
+  try {
+    await page.locator('[data-testid="alerts"] tr', { hasText: 'ee-007' }).first().waitFor({ timeout: 2000 });
+    seenMs = Date.now() - tAck;
+  } catch { /* seenMs stays null */ }
+  check(`the new alert is on the open page within 2 s of the daemon's ack (${seenMs} ms; agent ran ${tAck - t0} ms)`, seenMs !== null && seenMs <= 2000);
+  check('... without a reload', await page.evaluate(() => window.__sameDocument === true));
+  check('... and in the page\'s list of changes received', (await page.textContent('[data-testid="events"]')).includes('ee-007'));
+
+  // ---- an admin silences it from the page ----------------------------------------
+  const row = page.locator('[data-testid="alerts"] tr', { hasText: 'ee-007' }).first();
+  await row.locator('input[name="reason"]').fill('web e2e: plant maintenance');
+  await row.locator('[data-testid="silence-add"]').click();
+  await page.waitForSelector('[data-testid="silences"] >> text=web e2e: plant maintenance');
+  check('an admin adds a silence from the page', true);
+  await page.screenshot({ path: `${SHOTS}/alerts.png`, fullPage: true });
+
+  // ---- the English switch -----------------------------------------------------------
+  await page.goto(`${URL}/#/?year=${YEAR}`);
+  await page.waitForSelector('[data-testid="report"] tbody tr');
+  await page.click('[data-testid="lang"]');
+  await page.waitForFunction(() => document.documentElement.lang === 'en');
+  await page.waitForSelector('text=Same months last year');
+  check('the English switch: nav, headings and the button change',
+        (await page.textContent('nav')).includes('Overview') && (await page.textContent('[data-testid="lang"]')).includes('中文'));
+  const c0 = report.clusters[0];
+  check('the English page shows the same figures', milli((await page.textContent(`[data-testid="revenue-${c0.id}"]`)).trim()) === milli(c0.revenue));
+  await page.reload();
+  await page.waitForSelector('[data-testid="report"] tbody tr');
+  check('the language choice stays after a reload', (await page.getAttribute('html', 'lang')) === 'en');
+  await page.screenshot({ path: `${SHOTS}/overview-en.png`, fullPage: true });
+
+  // ---- a viewer reads, but cannot add a silence --------------------------------------
+  const v = await newPage(viewerUser, viewerPw);
+  await v.page.goto(`${URL}/#/alerts`);
+  await v.page.waitForSelector('[data-testid="readonly"]');
+  check('a viewer sees no silence form', (await v.page.locator('[data-testid="silence-add"]').count()) === 0);
+  // the refusal below is meant: the console is judged before it
+  check(`no errors on the browser console (${consoleErrors.length})`, consoleErrors.length === 0, consoleErrors.slice(0, 5).join(' | '));
+  const status = await v.page.evaluate(async () => (await fetch('/api/v1/cmd/silence_add', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ rule: 'cod-limit', cluster: 'energy-env', for: '1h', reason: 'viewer try' }) })).status);
+  check(`a viewer's silence_add is refused by the daemon (HTTP ${status})`, status === 403);
+  const wrong = await browser.newContext({ httpCredentials: { username: viewerUser, password: 'wrong' } });
+  const resp = await (await wrong.newPage()).goto(`${URL}/api/v1/me`);
+  check(`a wrong password is refused (HTTP ${resp.status()})`, resp.status() === 401);
+  await wrong.close();
+} catch (e) {
+  check('the browser test ran to its end', false, e.stack);
+} finally {
+  await browser.close();
+}
+console.log(`web_e2e.mjs: ${pass} passed, ${fail} failed`);
+process.exit(fail ? 1 : 0);

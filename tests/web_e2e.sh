@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The dashboard end to end in Chromium: the daemon on the demo data with
+# logins (an admin and a viewer from clustermonctl passwd), then
+# tests/web/web_e2e.mjs opens the pages and checks the figures against
+# clustermonctl report --json, an alert caused meanwhile reaching the open
+# page within 2 s, the English switch, a clean console and a viewer refused a
+# silence; it leaves screenshots in $WEB_SHOTS (default build/screenshots;
+# WEB_SHOTS=daemon/web/screenshots refreshes the ones README shows).
+# playwright-core comes from build/npm/tests (make e2e installs it from
+# tests/web/package-lock.json): nothing is fetched here.
+SUITE=web_e2e
+source "$(dirname "$0")/lib.sh"
+
+NPM_DIR=$ROOT/build/npm/tests
+if [ ! -d "$NPM_DIR/node_modules/playwright-core" ] || ! command -v chromium > /dev/null ||
+    ! command -v node > /dev/null; then
+    no "playwright-core (build/npm/tests), node and chromium are there: run make e2e (it installs them)"
+    finish
+    exit 1
+fi
+
+ADMIN="web-admin:$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
+VIEWER="web-viewer:$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
+{
+    echo "# made by tests/web_e2e.sh"
+    printf '%s\n' "${ADMIN#*:}" | "$BIN/clustermonctl" passwd "${ADMIN%%:*}" admin
+    printf '%s\n' "${VIEWER#*:}" | "$BIN/clustermonctl" passwd "${VIEWER%%:*}" viewer
+} > "$TMP/http_users"
+check "clustermonctl passwd makes two http_users entries" \
+    test "$(grep -c ':\$argon2id\$' "$TMP/http_users")" = 2
+
+start() {
+    PORT=$(free_port)
+    make_config "$TMP/c.conf" "http = 127.0.0.1:$PORT" "http_users = $TMP/http_users"
+    start_daemon "$TMP/c.conf"
+}
+if ! retry_bind "$TMP/daemon.log" start; then
+    no "the daemon starts with the dashboard on"
+    tail -5 "$TMP/daemon.log"
+    finish
+    exit 1
+fi
+URL=http://127.0.0.1:$PORT
+
+AGENT=(timeout 60 "$BIN/clustermon-agent" -s "$TMP/spool" -e "$INGEST" -t 5000)
+check "agent sends the demo data" sh -c "${AGENT[*]} -a w1 daemon/demo/2021.csv && ${AGENT[*]} -a w2 \
+daemon/demo/2022.csv && ${AGENT[*]} -a w3 daemon/demo/readings.csv" > /dev/null 2>&1
+YEAR=2022
+ctl report --json --year $YEAR > "$TMP/report.json"
+check "clustermonctl report --json --year $YEAR" jqe '.clusters | length == 2' "$TMP/report.json"
+
+check "/ without credentials: 401 with a Basic challenge" sh -c \
+    "curl -s -D - -o /dev/null $URL/ | grep -qi '^WWW-Authenticate: Basic'"
+check "/healthz needs no login" sh -c "curl -sf $URL/healthz | grep -qx ok"
+check "/ serves the dashboard, no CDN anywhere in it" sh -c \
+    "curl -sf -u '$VIEWER' $URL/ | grep -q '/echarts.min.js' && ! curl -sf -u '$VIEWER' $URL/ | grep -qi 'https\\?://'"
+curl -sf -u "$VIEWER" "$URL/echarts.min.js" -o "$TMP/echarts.js"
+check "the chart library is served by the daemon (the npm package's file)" \
+    cmp -s "$TMP/echarts.js" "$ROOT/build/npm/web/node_modules/echarts/dist/echarts.common.min.js"
+
+# The alert the browser must see arrive: cod over the limit twice at ee-007
+# (rule cod-limit: above 50 for 2 samples), stamped now.
+now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+printf 'enterprise,metric,value,timestamp\nee-007,cod,88.5,%s\nee-007,cod,91.2,%s\n' \
+    "$now" "$(date -u -d '+1 second' +%Y-%m-%dT%H:%M:%SZ)" > "$TMP/cod.csv"
+ALERT_CMD=$(jq -cn --args '$ARGS.positional' -- "${AGENT[@]}" -a w4 "$TMP/cod.csv")
+
+SHOTS=${WEB_SHOTS:-$ROOT/build/screenshots}
+out=$(cd "$ROOT" && URL=$URL REPORT=$TMP/report.json YEAR=$YEAR ADMIN=$ADMIN VIEWER=$VIEWER \
+    ALERT_CMD=$ALERT_CMD SHOTS=$SHOTS NPM_DIR=$NPM_DIR \
+    timeout 180 node tests/web/web_e2e.mjs 2>&1)
+rc=$?
+echo "$out" | grep -v '^web_e2e.mjs:'
+pass=$((pass + $(echo "$out" | grep -c '^ok   - ')))
+fail=$((fail + $(echo "$out" | grep -c '^FAIL - ')))
+[ $rc = 0 ] || [ "$(echo "$out" | grep -c '^FAIL - ')" != 0 ] || no "web_e2e.mjs exited $rc"
+check "five screenshots (PNG) in $SHOTS" sh -c "for f in overview cluster firm alerts overview-en; do \
+    file -b $SHOTS/\$f.png 2>/dev/null | grep -q '^PNG' || head -c 4 $SHOTS/\$f.png | grep -q PNG || exit 1; done"
+check "/metrics counts the refused logins" sh -c \
+    "curl -sf -u '$VIEWER' $URL/metrics | grep -q '^clustermon_http_auth_failures_total [1-9]'"
+
+stop_daemon
+check "the daemon stopped cleanly" grep -q 'stopped' "$TMP/daemon.log"
+finish
