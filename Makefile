@@ -114,6 +114,12 @@ $(B)/tests/tools/%: $(B)/obj/tests/tools/%.o $(B)/libproto.a
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_AGENT)) -lm
+# the bench's ceiling drains its socket through the daemon's own zpoll
+$(B)/tests/tools/barerecv: $(B)/obj/tests/tools/barerecv.o $(B)/obj/daemon/zpoll.o \
+                           $(B)/obj/daemon/log.o $(B)/libproto.a
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_AGENT) libuv libsystemd) -lm
 
 # ---- tests ---------------------------------------------------------------
 
