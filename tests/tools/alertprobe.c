@@ -93,9 +93,12 @@ static int read_ack(void *sock, long timeout_ms)
     return 1;
 }
 
-/* Receives one alert (not a heartbeat) on sub within timeout_ms; fills
- * *ret_seq and the cluster; returns 1, or -1 on timeout. */
-static int read_alert(void *sub, long timeout_ms, uint64_t *ret_seq, char *cluster, size_t csize)
+/* Receives one alert (not a heartbeat) on sub within timeout_ms -- with
+ * firm non-NULL, the first about that firm in that state, skipping the
+ * rest (other rules' alerts, under a background load); fills *ret_seq and
+ * the cluster; returns 1, or -1 on timeout. */
+static int read_alert(void *sub, long timeout_ms, const char *firm, int state, uint64_t *ret_seq,
+                      char *cluster, size_t csize)
 {
     int64_t until = clock_monotonic_ms() + timeout_ms;
     for (;;) {
@@ -119,6 +122,8 @@ static int read_alert(void *sub, long timeout_ms, uint64_t *ret_seq, char *clust
         char err[PROTO_ERRLEN];
         if (proto_alert_decode(body, (size_t)bn < sizeof body ? (size_t)bn : sizeof body, &a, err,
                                sizeof err) != PROTO_OK)
+            continue;
+        if (firm && (!proto_str_eq(a.firm, firm) || a.state != state))
             continue;
         *ret_seq = a.seq;
         snprintf(cluster, csize, "%.*s", PROTO_STR_ARG(a.cluster));
@@ -249,7 +254,9 @@ int main(int argc, char **argv)
                 uint64_t seq, t0 = clock_monotonic_ns();
                 char cl[80];
                 send_reading(&st, firm, values[k]);
-                if (read_alert(sub[0], timeout_ms, &seq, cl, sizeof cl) == 1)
+                if (read_alert(sub[0], timeout_ms, firm,
+                               k == 0 ? PROTO_ALERT_FIRING : PROTO_ALERT_RESOLVED, &seq, cl,
+                               sizeof cl) == 1)
                     lat[got++] = clock_monotonic_ns() - t0;
                 else
                     lost++;
@@ -302,7 +309,7 @@ int main(int argc, char **argv)
                     continue;
                 uint64_t seq;
                 char cl[80];
-                while (read_alert(sub[i], 0, &seq, cl, sizeof cl) == 1) {
+                while (read_alert(sub[i], 0, NULL, 0, &seq, cl, sizeof cl) == 1) {
                     /* one cluster (the rule's): its seq must step by 1 */
                     if (last[i] && seq != last[i] + 1)
                         gaps++;
