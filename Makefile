@@ -147,7 +147,8 @@ E2E_SCRIPTS := \
 	tests/control_e2e.sh \
 	tests/conformance_e2e.sh \
 	tests/sub_exec_e2e.sh \
-	tests/restart_e2e.sh
+	tests/restart_e2e.sh \
+	tests/benchtools_e2e.sh
 
 e2e: $(BINS) $(TOOLS)
 	@fail=0; for t in $(E2E_SCRIPTS); do echo "== $$t"; BIN=$(B) timeout 900 bash $$t || { echo "FAIL - $$t (exit $$?; 124 = over 15 min)"; fail=1; }; done; exit $$fail
