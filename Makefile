@@ -56,7 +56,7 @@ TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
 TOOLS := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(wildcard tests/tools/*.c))
 
 .SECONDARY:
-.PHONY: fmt-check all check unit e2e demo bench memcheck clean deps fmt
+.PHONY: fmt-check lint all check unit e2e demo bench memcheck clean deps fmt
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -121,9 +121,15 @@ $(B)/tests/tools/barerecv: $(B)/obj/tests/tools/barerecv.o $(B)/obj/daemon/zpoll
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_AGENT) libuv libsystemd) -lm
 
+# clustermon-sim feeds through the agents' delivery engine (libagents.a)
+$(B)/tests/tools/clustermon-sim: $(B)/obj/tests/tools/clustermon-sim.o $(B)/libagents.a $(B)/libproto.a
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_CLIENT)) -lcsv -lm
+
 # ---- tests ---------------------------------------------------------------
 
-check: fmt-check unit fuzz-corpus e2e
+check: fmt-check lint unit fuzz-corpus e2e
 
 unit: $(TESTS)
 	@fail=0; for t in $(TESTS); do echo "== $$t"; $$t || fail=1; done; \
@@ -148,7 +154,9 @@ E2E_SCRIPTS := \
 	tests/conformance_e2e.sh \
 	tests/sub_exec_e2e.sh \
 	tests/restart_e2e.sh \
-	tests/benchtools_e2e.sh
+	tests/benchtools_e2e.sh \
+	tests/sim_e2e.sh \
+	tests/judge_e2e.sh
 
 e2e: $(BINS) $(TOOLS)
 	@fail=0; for t in $(E2E_SCRIPTS); do echo "== $$t"; BIN=$(B) timeout 900 bash $$t || { echo "FAIL - $$t (exit $$?; 124 = over 15 min)"; fail=1; }; done; exit $$fail
@@ -179,6 +187,14 @@ fmt-check: $(DEPS_STAMP)
 	@n=0; for f in $$(git ls-files '*.c' '*.h'); do \
 	  clang-format "$$f" | cmp -s - "$$f" || { echo "$$f"; n=$$((n + 1)); }; done; \
 	echo "$$n files differ from .clang-format"; [ $$n = 0 ]
+
+# README "How we write C": the rules clang-format cannot check (sizeof,
+# declaration placement); .ci/lint names FILE:LINE and the fix. Left out
+# for now: files another branch is rewriting (README says which).
+LINT_SKIP := agents/input.c agents/clustermon-agent.c daemon/rules.c
+lint: $(DEPS_STAMP)
+	@.ci/lint $(filter-out $(LINT_SKIP),$(shell git ls-files 'proto/*.[ch]' 'agents/*.[ch]' 'daemon/*.[ch]')) && \
+	  echo "lint: sizeof and declarations as README \"How we write C\" says"
 
 clean:
 	rm -rf build

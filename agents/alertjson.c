@@ -17,17 +17,13 @@
 /* A JSON string for a borrowed wire string; invalid UTF-8 is repaired. */
 static json_t *json_str(proto_str_t s)
 {
-    json_t *j;
-    char *fixed;
-    size_t n;
-
     if (utf8_valid(s.ptr, s.len))
         return json_stringn(s.ptr, s.len);
-    fixed = malloc(UTF8_SANITIZED_MAX((size_t)s.len) + 1);
+    char *fixed = malloc(UTF8_SANITIZED_MAX((size_t)s.len) + 1);
     if (fixed == NULL)
         return NULL;
-    n = utf8_sanitize(s.ptr, s.len, fixed);
-    j = json_stringn(fixed, n);
+    size_t n = utf8_sanitize(s.ptr, s.len, fixed);
+    json_t *j = json_stringn(fixed, n);
     free(fixed);
     return j;
 }
@@ -52,7 +48,7 @@ static json_t *json_time(int64_t ms)
 {
     char buf[ALERTJSON_TIME_STRLEN];
 
-    if (alertjson_time_format(ms, buf, sizeof(buf)) < 0)
+    if (alertjson_time_format(ms, buf, sizeof buf) < 0)
         return json_null();
     return json_string(buf);
 }
@@ -62,18 +58,16 @@ int alertjson_time_format(int64_t ms, char *buf, size_t bufsize)
     /* Floor division, so times before 1970 keep a positive millisecond part. */
     int64_t sec = ms / 1000, frac = ms % 1000;
     struct tm tm;
-    time_t t;
-    int n;
 
     if (frac < 0) {
         frac += 1000;
         sec -= 1;
     }
-    t = (time_t)sec;
+    time_t t = (time_t)sec;
     if (gmtime_r(&t, &tm) == NULL)
         return -1;
-    n = snprintf(buf, bufsize, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
+    int n = snprintf(buf, bufsize, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
     if (n < 0 || (size_t)n >= bufsize)
         return -1;
     return n;
@@ -109,7 +103,7 @@ json_t *alertjson_from_alert(const proto_alert_t *a)
     bool ok = o != NULL;
 
     /* json_object_set_new() steals the value even when it fails. */
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         if (fields[i].value == NULL)
             ok = false;
         else if (!ok)

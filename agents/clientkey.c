@@ -8,12 +8,10 @@
 /* The option's value, or the variable's when the option was not given. */
 static const char *pick(const char *arg, const char *env_name, bool *from_env)
 {
-    const char *env;
-
     *from_env = false;
     if (arg != NULL)
         return arg;
-    env = getenv(env_name);
+    const char *env = getenv(env_name);
     if (env == NULL || *env == '\0')
         return NULL;
     *from_env = true;
@@ -30,7 +28,7 @@ int clientkey_init(clientkey_t *ck, const char *server_arg, const char *key_arg,
     const char *key_src = key_env ? "$" CLIENTKEY_ENV_KEY : "--key";
     char why[512];
 
-    memset(ck, 0, sizeof(*ck));
+    memset(ck, 0, sizeof *ck);
     if (server == NULL && key == NULL)
         return 0;
     if (key == NULL) {
@@ -47,11 +45,11 @@ int clientkey_init(clientkey_t *ck, const char *server_arg, const char *key_arg,
                  key_src);
         return -1;
     }
-    if (keyfile_public_arg(server, ck->server_public, why, sizeof(why)) != 0) {
+    if (keyfile_public_arg(server, ck->server_public, why, sizeof why) != 0) {
         snprintf(err, errlen, "%s: %s", server_src, why);
         return -1;
     }
-    if (keyfile_load(key, true, &ck->key, why, sizeof(why)) != 0) {
+    if (keyfile_load(key, true, &ck->key, why, sizeof why) != 0) {
         snprintf(err, errlen, "%s: %s", key_src, why);
         clientkey_clear(ck);
         return -1;
@@ -69,5 +67,5 @@ int clientkey_setup(const clientkey_t *ck, void *sock, char *err, size_t errlen)
 
 void clientkey_clear(clientkey_t *ck)
 {
-    explicit_bzero(ck, sizeof(*ck));
+    explicit_bzero(ck, sizeof *ck);
 }

@@ -62,6 +62,7 @@
 #include "agents/delivery.h"
 #include "agents/input.h"
 #include "agents/spool.h"
+#include "proto/fileio.h"
 #include "proto/proto.h"
 
 #define PROG "clustermon-agent"
@@ -102,6 +103,7 @@ typedef struct {
     long retries; /* 0: forever */
     long window;  /* batches in flight at once, 1 (stop and wait) .. PROTO_MAX_WINDOW */
     bool verbose;
+    bool check;                           /* --check: judge the file (dry-run), apply nothing */
     const char *server_key_arg, *key_arg; /* NULL: from the environment */
     clientkey_t key;                      /* CURVE, for every socket */
 } options_t;
@@ -115,11 +117,13 @@ typedef struct {
     /* Input: NULL once read to the end (or to a bad line of a stream). */
     input_reader_t *r;
     proto_sample_t *samples;
+    unsigned long *lines; /* the input line of each sample read */
     msgpack_sbuffer buf;
     int input_status; /* EXIT_INPUT after a bad line: reported once the spool is empty */
     bool full_said;
 
     uint64_t corrupt; /* spool files that failed their checks */
+    uint64_t refused; /* rows the daemon refused from partial batches */
 } agent_t;
 
 static void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -166,8 +170,152 @@ static int spool_load_cb(void *arg, uint64_t seq, void **ret_msg, size_t *ret_le
     return 0;
 }
 
+/* The text of a reason after its "sample N: " (N in *ret_index), or the
+ * whole reason with *ret_index -1. */
+static proto_str_t reason_sample(proto_str_t r, long *ret_index)
+{
+    unsigned long n = 0;
+    uint32_t i = 7;
+
+    *ret_index = -1;
+    if (r.len < 10 || memcmp(r.ptr, "sample ", 7) != 0)
+        return r;
+    while (i < r.len && r.ptr[i] >= '0' && r.ptr[i] <= '9' && n < PROTO_MAX_SAMPLES)
+        n = n * 10 + (unsigned long)(r.ptr[i++] - '0');
+    if (i == 7 || i + 2 > r.len || r.ptr[i] != ':' || r.ptr[i + 1] != ' ')
+        return r;
+    *ret_index = (long)n;
+    return (proto_str_t){r.ptr + i + 2, r.len - i - 2};
+}
+
+/* Says each refusal as "input:line: reason" (with the lines the spool kept
+ * for batch seq; "batch S, sample N" without them). With refused NULL, the
+ * one reason of a whole-batch refusal. */
+static void say_refusals(agent_t *a, uint64_t seq, const proto_refusal_t *refused, uint32_t n,
+                         proto_str_t whole)
+{
+    char input[SPOOL_PATH_MAX];
+    unsigned long *lines = NULL;
+    size_t nlines = 0;
+    bool have = spool_lines_read(a->sp, seq, input, sizeof(input), &lines, &nlines) == 0;
+
+    for (uint32_t k = 0; k < (refused ? n : 1); k++) {
+        long idx;
+        proto_str_t why = reason_sample(refused ? refused[k].reason : whole, &idx);
+
+        if (refused)
+            idx = (long)refused[k].index;
+        if (idx >= 0 && have && (size_t)idx < nlines)
+            warnx("%s:%lu: " PROTO_STR_FMT, input, lines[idx], PROTO_STR_ARG(why));
+        else if (idx >= 0)
+            warnx("batch %" PRIu64 ", sample %ld: " PROTO_STR_FMT, seq, idx, PROTO_STR_ARG(why));
+        else
+            warnx("batch %" PRIu64 ": " PROTO_STR_FMT, seq, PROTO_STR_ARG(why));
+    }
+    free(lines);
+}
+
+/* Writes one CSV field, quoted when it needs to be. */
+static void csv_field(FILE *fp, const char *s, size_t len, bool last)
+{
+    bool quote = strcspn(s, ",\"\r\n") < len;
+
+    if (quote) {
+        fputc('"', fp);
+        for (size_t i = 0; i < len; i++) {
+            if (s[i] == '"')
+                fputc('"', fp);
+            fputc(s[i], fp);
+        }
+        fputc('"', fp);
+    } else {
+        fwrite(s, 1, len, fp);
+    }
+    fputc(last ? '\n' : ',', fp);
+}
+
+/*
+ * A partial answer: the good samples are applied. The refused ones are said
+ * by line and written, with their reasons, to rejected/SEQ.rejected.csv in
+ * the spool (rebuilt from the batch's bytes: what was sent); the batch
+ * leaves the spool and the run goes on (it exits 1 at the end).
+ */
+static int settle_partial(agent_t *a, uint64_t seq, const proto_ack_t *ack)
+{
+    char err[SPOOL_ERRLEN], path[SPOOL_PATH_MAX + 64], input[SPOOL_PATH_MAX] = "?";
+    unsigned long *lines = NULL;
+    size_t nlines = 0, len = 0, blen;
+    void *msg = NULL;
+    char *text = NULL;
+    FILE *fp;
+    int rc = 0;
+
+    say_refusals(a, seq, ack->refused, ack->nrefused, proto_str(""));
+    a->refused += ack->nrefused;
+    (void)spool_lines_read(a->sp, seq, input, sizeof(input), &lines, &nlines);
+    if (spool_read(a->sp, seq, &msg, &blen, err, sizeof(err)) == SPOOL_OK &&
+        (fp = open_memstream(&text, &len)) != NULL) {
+        proto_sample_t *smp = calloc(PROTO_MAX_SAMPLES, sizeof(*smp));
+        proto_batch_t b = {.samples = smp, .cap = smp ? PROTO_MAX_SAMPLES : 0};
+        bool ok = smp && proto_batch_decode(msg, blen, &b, err, sizeof(err)) == PROTO_OK;
+
+        fputs("source,enterprise,metric,value,period_or_timestamp,status,reason\n", fp);
+        for (uint32_t k = 0; ok && k < ack->nrefused; k++) {
+            const proto_refusal_t *r = &ack->refused[k];
+            const proto_sample_t *s;
+            char src[SPOOL_PATH_MAX + 32], num[64], when[32];
+            long idx;
+            proto_str_t why = reason_sample(r->reason, &idx);
+
+            if (r->index >= b.nsamples)
+                continue;
+            s = &b.samples[r->index];
+            if (r->index < nlines)
+                snprintf(src, sizeof(src), "%s:%lu", input, lines[r->index]);
+            else
+                snprintf(src, sizeof(src), "batch %" PRIu64 " sample %" PRIu32, seq, r->index);
+            snprintf(num, sizeof(num), "%.17g", s->value);
+            if (s->period.kind != PROTO_PERIOD_NONE)
+                proto_period_format(s->period, when, sizeof(when));
+            else
+                snprintf(when, sizeof(when), "%" PRId64, s->ts_ms);
+            csv_field(fp, src, strlen(src), false);
+            csv_field(fp, s->firm.ptr, s->firm.len, false);
+            csv_field(fp, s->metric.ptr, s->metric.len, false);
+            csv_field(fp, num, strlen(num), false);
+            csv_field(fp, when, strlen(when), false);
+            csv_field(fp, proto_status_name((proto_status_t)r->status),
+                      strlen(proto_status_name((proto_status_t)r->status)), false);
+            csv_field(fp, why.ptr, why.len, true);
+        }
+        fclose(fp);
+        free(smp);
+        snprintf(path, sizeof(path), "%s/rejected", spool_dir(a->sp));
+        (void)mkdir(path, 0700);
+        snprintf(path, sizeof(path), "%s/rejected/%020" PRIu64 ".rejected.csv", spool_dir(a->sp),
+                 seq);
+        if (fileio_write_atomic(path, text, len, 0600, err, sizeof(err)) != 0) {
+            warnx("%s", err);
+            rc = EXIT_NACK;
+        } else {
+            warnx("batch %" PRIu64 ": %" PRIu32 " samples applied, %" PRIu32
+                  " refused rows written to %s",
+                  seq, ack->accepted, ack->nrefused, path);
+        }
+    }
+    free(text);
+    free(msg);
+    free(lines);
+    if (rc == 0 && spool_remove(a->sp, seq, err, sizeof(err)) != SPOOL_OK) {
+        warnx("%s", err);
+        rc = EXIT_NACK;
+    }
+    return rc;
+}
+
 /* A settled batch leaves the spool: acked (or settled long ago) it is
- * removed, refused it is set aside in rejected/ and the run stops. */
+ * removed, partly applied its refused rows are set aside (settle_partial),
+ * refused whole it is set aside in rejected/ and the run stops. */
 static int spool_settled_cb(void *arg, uint64_t seq, const proto_ack_t *ack, bool forgotten,
                             bool lost)
 {
@@ -185,6 +333,10 @@ static int spool_settled_cb(void *arg, uint64_t seq, const proto_ack_t *ack, boo
     }
     if (lost)
         return EXIT_NACK;
+    if (ack->status == PROTO_STATUS_PARTIAL)
+        return settle_partial(a, seq, ack);
+    /* A whole batch refused for one sample (an older daemon): name its line. */
+    say_refusals(a, seq, NULL, 0, ack->reason);
     /* Resending the same bytes would get the same answer: set it aside. */
     if (spool_reject(a->sp, seq, path, sizeof(path), err, sizeof(err)) != SPOOL_OK) {
         warnx("%s", err);
@@ -210,7 +362,7 @@ static int read_batch(agent_t *a)
     size_t n;
     int rc;
 
-    rc = input_read_batch(a->r, a->samples, (size_t)a->opt->batch, &n, err, sizeof(err));
+    rc = input_read_batch(a->r, a->samples, (size_t)a->opt->batch, &n, a->lines, err, sizeof(err));
     if (rc != INPUT_OK) {
         warnx("%s", err);
         a->input_status = EXIT_INPUT;
@@ -223,12 +375,19 @@ static int read_batch(agent_t *a)
             .nsamples = (uint32_t)n,
             .samples = a->samples,
             .cap = (uint32_t)n,
+            .partial = true, /* a refused row must not sink its neighbours */
         };
 
         msgpack_sbuffer_clear(&a->buf);
         if (proto_batch_encode(&b, &a->buf, err, sizeof(err)) < 0) {
             /* The reader checks what the encoder checks; this is a bug or OOM. */
             warnx("cannot encode batch %" PRIu64 ": %s", seq, err);
+            return EXIT_NACK;
+        }
+        /* the lines first: a spooled batch always has them */
+        if (spool_lines_write(a->sp, seq, a->opt->path ? a->opt->path : "stdin", a->lines, n, err,
+                              sizeof(err)) != SPOOL_OK) {
+            warnx("%s", err);
             return EXIT_NACK;
         }
         input_reader_pos(a->r, &ipos);
@@ -268,7 +427,7 @@ static int check_file(const options_t *opt, const input_pos_t *pos, proto_sample
     }
     rc = pos->offset > 0 ? input_reader_skip(r, pos, err, sizeof(err)) : INPUT_OK;
     while (rc == INPUT_OK &&
-           (rc = input_read_batch(r, samples, (size_t)opt->batch, &n, err, sizeof(err))) ==
+           (rc = input_read_batch(r, samples, (size_t)opt->batch, &n, NULL, err, sizeof(err))) ==
                INPUT_OK &&
            n > 0)
         ;
@@ -404,7 +563,8 @@ static int run(const options_t *opt)
 
     msgpack_sbuffer_init(&a.buf);
     a.samples = calloc((size_t)opt->batch, sizeof(*a.samples));
-    if (a.samples == NULL)
+    a.lines = calloc((size_t)opt->batch, sizeof(*a.lines));
+    if (a.samples == NULL || a.lines == NULL)
         abort();
 
     if (spool_open(opt->spool_root, opt->agent_id, opt->spool_max, 1, spool_warn, &a, &a.sp, err,
@@ -455,6 +615,13 @@ static int run(const options_t *opt)
         say_spool_kept(&a);
     if (status == 0 && a.input_status != 0)
         status = a.input_status;
+    if (a.refused > 0) {
+        warnx("%" PRIu64 " rows refused by the daemon (said above, and kept in %s/rejected/); "
+              "the other rows are applied",
+              a.refused, spool_dir(a.sp));
+        if (status == 0)
+            status = EXIT_NACK;
+    }
     if (status == 0 && a.corrupt > 0) {
         warnx("%" PRIu64 " corrupt spool files were moved to %s/corrupt/ and not sent", a.corrupt,
               spool_dir(a.sp));
@@ -474,6 +641,163 @@ done:
     spool_close(&a.sp);
     msgpack_sbuffer_destroy(&a.buf);
     free(a.samples);
+    free(a.lines);
+    return status;
+}
+
+/* ---- --check: judge a file, apply nothing ------------------------------------ */
+
+/*
+ * Sends one check and waits for its answer, resending on silence. Returns 0
+ * with *ack (refusals into refused) decoded from *msg (the caller closes
+ * it), or an exit status.
+ */
+static int check_exchange(const options_t *opt, void *sock, const msgpack_sbuffer *buf,
+                          uint64_t seq, zmq_msg_t *msg, proto_ack_t *ack)
+{
+    char err[PROTO_ERRLEN];
+
+    for (long tries = 0; opt->retries == 0 || tries <= opt->retries; tries++) {
+        if (zmq_send(sock, buf->data, buf->size, 0) < 0) {
+            warnx("send: %s", zmq_strerror(errno));
+            return EXIT_NACK;
+        }
+        for (;;) {
+            zmq_pollitem_t item = {.socket = sock, .events = ZMQ_POLLIN};
+            int rc = zmq_poll(&item, 1, opt->timeout_ms);
+
+            if (rc < 0 && errno == EINTR)
+                continue;
+            if (rc <= 0)
+                break; /* silence: send again */
+            if (zmq_msg_recv(msg, sock, 0) < 0)
+                break;
+            if (proto_ack_decode(zmq_msg_data(msg), zmq_msg_size(msg), ack, err, sizeof(err)) < 0) {
+                warnx("ignoring a malformed answer: %s", err);
+                continue;
+            }
+            if (ack->seq == seq || ack->seq == 0)
+                return 0;
+        }
+        if (opt->verbose)
+            warnx("check %" PRIu64 ": no answer within %ld ms", seq, opt->timeout_ms);
+    }
+    warnx("no answer from %s after %ld tries", opt->endpoints[0], opt->retries + 1);
+    return EXIT_NOACK;
+}
+
+/*
+ * --check FILE: the file goes to the daemon as "check" messages (PROTOCOL.md
+ * 4.1), judged like batches but never applied, and every problem is said by
+ * line. Exit 0: no problem; 1: problems (said); 2: bad input; 3: no answer.
+ */
+static int run_check(const options_t *opt)
+{
+    char err[INPUT_ERRLEN];
+    const char *name = opt->path ? opt->path : "stdin";
+    input_reader_t *r = input_reader_open(opt->path, err, sizeof(err));
+    proto_sample_t *samples = calloc((size_t)opt->batch, sizeof(*samples));
+    unsigned long *lines = calloc((size_t)opt->batch, sizeof(*lines));
+    proto_refusal_t *refused = calloc(PROTO_MAX_SAMPLES, sizeof(*refused));
+    uint64_t seq = 0, rows = 0, problems = 0;
+    msgpack_sbuffer buf;
+    void *ctx = NULL, *sock = NULL;
+    int status = 0, linger = 0;
+    zmq_msg_t msg;
+
+    if (samples == NULL || lines == NULL || refused == NULL)
+        abort();
+    msgpack_sbuffer_init(&buf);
+    zmq_msg_init(&msg);
+    if (r == NULL) {
+        warnx("%s", err);
+        status = EXIT_INPUT;
+        goto done;
+    }
+    if ((ctx = zmq_ctx_new()) == NULL || (sock = zmq_socket(ctx, ZMQ_DEALER)) == NULL ||
+        zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger)) != 0) {
+        warnx("zmq: %s", zmq_strerror(errno));
+        status = EXIT_NACK;
+        goto done;
+    }
+    if (clientkey_setup(&opt->key, sock, err, sizeof(err)) != 0 ||
+        zmq_connect(sock, opt->endpoints[0]) != 0) {
+        warnx("%s: %s", opt->endpoints[0], opt->key.on ? err : zmq_strerror(errno));
+        status = EXIT_INPUT;
+        goto done;
+    }
+    for (;;) {
+        size_t n;
+        int rc = input_read_batch(r, samples, (size_t)opt->batch, &n, lines, err, sizeof(err));
+
+        if (rc != INPUT_OK) {
+            warnx("%s", err); /* a line the agent itself cannot read */
+            problems++;
+            status = EXIT_INPUT;
+        }
+        if (n == 0)
+            break;
+        proto_batch_t b = {.agent = proto_str(opt->agent_id),
+                           .epoch = 1,
+                           .seq = ++seq,
+                           .nsamples = (uint32_t)n,
+                           .samples = samples,
+                           .cap = (uint32_t)n,
+                           .dry_run = true};
+        proto_ack_t ack = {.refused = refused, .refused_cap = PROTO_MAX_SAMPLES};
+
+        msgpack_sbuffer_clear(&buf);
+        if (proto_batch_encode(&b, &buf, err, sizeof(err)) < 0) {
+            warnx("cannot encode check %" PRIu64 ": %s", seq, err);
+            status = EXIT_NACK;
+            goto done;
+        }
+        if ((status = check_exchange(opt, sock, &buf, seq, &msg, &ack)) != 0)
+            goto done;
+        rows += n;
+        if (ack.status != PROTO_STATUS_OK && ack.status != PROTO_STATUS_PARTIAL) {
+            long idx;
+            proto_str_t why = reason_sample(ack.reason, &idx);
+
+            if (ack.seq == 0 || !ack.dry_run)
+                warnx("the daemon cannot check (an older clustermond, or a broken message): "
+                      "%s: " PROTO_STR_FMT,
+                      proto_status_name((proto_status_t)ack.status), PROTO_STR_ARG(ack.reason));
+            else if (idx >= 0 && (size_t)idx < n)
+                warnx("%s:%lu: " PROTO_STR_FMT, name, lines[idx], PROTO_STR_ARG(why));
+            else
+                warnx("%s: " PROTO_STR_FMT, proto_status_name((proto_status_t)ack.status),
+                      PROTO_STR_ARG(ack.reason));
+            status = EXIT_NACK;
+            goto done;
+        }
+        for (uint32_t k = 0; k < ack.nrefused; k++) {
+            long idx;
+            proto_str_t why = reason_sample(ack.refused[k].reason, &idx);
+
+            if (ack.refused[k].index < n)
+                warnx("%s:%lu: " PROTO_STR_FMT, name, lines[ack.refused[k].index],
+                      PROTO_STR_ARG(why));
+        }
+        problems += ack.nrefused;
+        if (rc != INPUT_OK)
+            break;
+    }
+    warnx("%s: %" PRIu64 " rows checked, %" PRIu64 " problems; nothing was applied", name, rows,
+          problems);
+    if (status == 0 && problems > 0)
+        status = EXIT_NACK;
+done:
+    zmq_msg_close(&msg);
+    if (sock != NULL)
+        zmq_close(sock);
+    if (ctx != NULL)
+        zmq_ctx_term(ctx);
+    input_reader_destroy(&r);
+    msgpack_sbuffer_destroy(&buf);
+    free(samples);
+    free(lines);
+    free(refused);
     return status;
 }
 
@@ -501,6 +825,8 @@ static void usage(FILE *fp)
         "                       file (default $CLUSTERMON_SERVER_KEY); needs --key\n"
         "      --key FILE       this agent's key pair, from clustermonctl keygen\n"
         "                       (default $CLUSTERMON_KEY)\n"
+        "      --check          judge FILE without applying it: the daemon answers every\n"
+        "                       row, each problem is said as FILE:LINE: reason (exit 1)\n"
         "  -v, --verbose        report batches, resends, failovers and a summary on stderr\n"
         "  -h, --help           show this help\n"
         "  -V, --version        show the version\n"
@@ -509,7 +835,10 @@ static void usage(FILE *fp)
         "resends what is spooled, then resumes the same FILE after the last line\n"
         "spooled (a changed FILE is read from the start). A FILE is checked before\n"
         "anything new is sent; from stdin, the lines before a bad one are delivered,\n"
-        "then the agent stops.\n"
+        "then the agent stops. Rows the daemon refuses (an unknown firm, a future\n"
+        "period, a value out of range...) are said as FILE:LINE: reason and kept in\n"
+        "the spool's rejected/SEQ.rejected.csv; the other rows of their batch are\n"
+        "applied, and the agent exits 1 at the end.\n"
         "\n"
         "Exit status: 0 all acked and the spool empty, 1 a batch rejected (moved to\n"
         "the spool's rejected/) or another failure, 2 bad input or usage, 3 no ack\n"
@@ -575,7 +904,7 @@ static int add_endpoints(options_t *opt, const char *arg)
     }
 }
 
-enum { OPT_SPOOL_MAX = 256, OPT_SERVER_KEY, OPT_KEY };
+enum { OPT_SPOOL_MAX = 256, OPT_SERVER_KEY, OPT_KEY, OPT_CHECK };
 
 static int parse_options(int argc, char **argv, options_t *opt)
 {
@@ -590,6 +919,7 @@ static int parse_options(int argc, char **argv, options_t *opt)
         {"spool-max", required_argument, NULL, OPT_SPOOL_MAX},
         {"server-key", required_argument, NULL, OPT_SERVER_KEY},
         {"key", required_argument, NULL, OPT_KEY},
+        {"check", no_argument, NULL, OPT_CHECK},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -646,6 +976,7 @@ static int parse_options(int argc, char **argv, options_t *opt)
             break;
         case OPT_SERVER_KEY: opt->server_key_arg = optarg; break;
         case OPT_KEY: opt->key_arg = optarg; break;
+        case OPT_CHECK: opt->check = true; break;
         case 'v': opt->verbose = true; break;
         case 'h': usage(stdout); return -1;
         case 'V': printf(PROG " " CLUSTERMON_VERSION "\n"); return -1;
@@ -707,7 +1038,7 @@ int main(int argc, char **argv)
 
     rc = parse_options(argc, argv, &opt);
     if (rc == 0)
-        rc = run(&opt);
+        rc = opt.check ? run_check(&opt) : run(&opt);
     else if (rc < 0)
         rc = 0; /* --help, --version */
     for (size_t i = 0; i < opt.nendpoints; i++)

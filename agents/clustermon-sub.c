@@ -358,14 +358,13 @@ static void handle_heartbeat(sub_t *s, zmq_msg_t *topic, zmq_msg_t *body, const 
 {
     proto_heartbeat_t hb;
     char err[PROTO_ERRLEN], expect[TOPIC_MAX + 16];
-    int tlen;
 
-    if (proto_heartbeat_decode(zmq_msg_data(body), zmq_msg_size(body), &hb, err, sizeof(err)) < 0) {
+    if (proto_heartbeat_decode(zmq_msg_data(body), zmq_msg_size(body), &hb, err, sizeof err) < 0) {
         s->cnt.malformed++;
         warnx("malformed heartbeat (topic '%s'): %s", shown, err);
         return;
     }
-    tlen = proto_heartbeat_topic(hb.cluster, expect, sizeof(expect));
+    int tlen = proto_heartbeat_topic(hb.cluster, expect, sizeof expect);
     if (tlen < 0 || (size_t)tlen != zmq_msg_size(topic) ||
         memcmp(expect, zmq_msg_data(topic), (size_t)tlen) != 0) {
         s->cnt.malformed++;
@@ -415,7 +414,6 @@ static int handle_message(sub_t *s)
     proto_alert_t a;
     char err[PROTO_ERRLEN], shown[96], expect[TOPIC_MAX];
     int nframes = 0, rc = 0, more;
-    int tlen;
 
     zmq_msg_init(&topic);
     zmq_msg_init(&body);
@@ -445,7 +443,7 @@ static int handle_message(sub_t *s)
         nframes++;
     } while (more);
 
-    show_topic(zmq_msg_data(&topic), zmq_msg_size(&topic), shown, sizeof(shown));
+    show_topic(zmq_msg_data(&topic), zmq_msg_size(&topic), shown, sizeof shown);
     if (nframes == 2 && is_heartbeat_topic(zmq_msg_data(&topic), zmq_msg_size(&topic))) {
         handle_heartbeat(s, &topic, &body, shown);
         goto out;
@@ -455,12 +453,12 @@ static int handle_message(sub_t *s)
         warnx("malformed alert (topic '%s'): %d frames, expected [topic][alert]", shown, nframes);
         goto out;
     }
-    if (proto_alert_decode(zmq_msg_data(&body), zmq_msg_size(&body), &a, err, sizeof(err)) < 0) {
+    if (proto_alert_decode(zmq_msg_data(&body), zmq_msg_size(&body), &a, err, sizeof err) < 0) {
         cnt->malformed++;
         warnx("malformed alert (topic '%s'): %s", shown, err);
         goto out;
     }
-    tlen = proto_alert_topic(a.cluster, (proto_severity_t)a.severity, expect, sizeof(expect));
+    int tlen = proto_alert_topic(a.cluster, (proto_severity_t)a.severity, expect, sizeof expect);
     if (tlen < 0 || (size_t)tlen != zmq_msg_size(&topic) ||
         memcmp(expect, zmq_msg_data(&topic), (size_t)tlen) != 0) {
         cnt->malformed++;
@@ -530,7 +528,7 @@ static int subscribe(void *sock, const options_t *opt)
         return zmq_setsockopt(sock, ZMQ_SUBSCRIBE, "alert.", 6);
     for (unsigned i = 0; i < opt->nclusters; i++) {
         if (!opt->any_severity) {
-            n = snprintf(topic, sizeof(topic), "alert.%s.", opt->clusters[i]);
+            n = snprintf(topic, sizeof topic, "alert.%s.", opt->clusters[i]);
             if (zmq_setsockopt(sock, ZMQ_SUBSCRIBE, topic, (size_t)n) != 0)
                 return -1;
             continue;
@@ -539,7 +537,7 @@ static int subscribe(void *sock, const options_t *opt)
             if (!opt->severity[s])
                 continue;
             n = proto_alert_topic(proto_str(opt->clusters[i]), (proto_severity_t)s, topic,
-                                  sizeof(topic));
+                                  sizeof topic);
             if (n < 0 || zmq_setsockopt(sock, ZMQ_SUBSCRIBE, topic, (size_t)n) != 0)
                 return -1;
         }
@@ -656,9 +654,9 @@ static int run(const options_t *opt)
         status = EXIT_FAIL;
         goto done;
     }
-    if (zmq_setsockopt(s.sock, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
-        zmq_setsockopt(s.sock, ZMQ_RCVHWM, &hwm, sizeof(hwm)) != 0 ||
-        zmq_setsockopt(s.sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0 ||
+    if (zmq_setsockopt(s.sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_setsockopt(s.sock, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_setsockopt(s.sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
         subscribe(s.sock, opt) != 0) {
         warnx("zmq_setsockopt: %s", zmq_strerror(errno));
         status = EXIT_FAIL;
@@ -682,7 +680,6 @@ static int run(const options_t *opt)
     while (!stop_signal) {
         zmq_pollitem_t item = {.socket = s.sock, .events = ZMQ_POLLIN};
         long step = POLL_STEP_MS;
-        int rc;
 
         if (s.exec_on) {
             exec_pump(&s);
@@ -705,7 +702,7 @@ static int run(const options_t *opt)
             if (left < step)
                 step = (long)left;
         }
-        rc = zmq_poll(&item, 1, step);
+        int rc = zmq_poll(&item, 1, step);
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
@@ -957,7 +954,7 @@ int main(int argc, char **argv)
         warnx("%s", err);
         return EXIT_USAGE;
     }
-    memset(&sa, 0, sizeof(sa));
+    memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal; /* no SA_RESTART: zmq_poll returns EINTR */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);

@@ -45,6 +45,7 @@ struct delivery {
     flight_t fl[PROTO_MAX_WINDOW];
     size_t nfl;
     delivery_stats_t stats;
+    proto_refusal_t *refused; /* PROTO_MAX_SAMPLES: the refused samples of a partial answer */
 };
 
 static void say(const delivery_t *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -112,15 +113,15 @@ static void *socket_new(delivery_t *d)
         say(d, "zmq_socket: %s", zmq_strerror(errno));
         return NULL;
     }
-    if (zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
-        zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm)) != 0 ||
-        zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm)) != 0 ||
-        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0) {
+    if (zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0) {
         say(d, "zmq_setsockopt: %s", zmq_strerror(errno));
         zmq_close(s);
         return NULL;
     }
-    if (d->o.key != NULL && clientkey_setup(d->o.key, s, err, sizeof(err)) != 0) {
+    if (d->o.key != NULL && clientkey_setup(d->o.key, s, err, sizeof err) != 0) {
         say(d, "%s", err);
         zmq_close(s);
         return NULL;
@@ -151,11 +152,10 @@ static int check_endpoints(delivery_t *d)
 {
     for (size_t i = 0; i < d->o.nendpoints; i++) {
         void *s = socket_new(d);
-        int rc;
 
         if (s == NULL)
             return DELIVERY_FAILED;
-        rc = zmq_connect(s, d->o.endpoints[i]);
+        int rc = zmq_connect(s, d->o.endpoints[i]);
         if (rc != 0)
             say(d, "cannot connect to %s: %s", d->o.endpoints[i], zmq_strerror(errno));
         zmq_close(s);
@@ -168,7 +168,12 @@ static int check_endpoints(delivery_t *d)
 int delivery_open(void *zctx, const delivery_opts_t *opts, const delivery_source_t *src,
                   delivery_t **ret)
 {
-    delivery_t *d = calloc(1, sizeof(*d));
+    delivery_t *d = calloc(1, sizeof *d);
+
+    if (d != NULL && (d->refused = calloc(PROTO_MAX_SAMPLES, sizeof *d->refused)) == NULL) {
+        free(d);
+        d = NULL;
+    }
     int rc;
 
     if (d == NULL)
@@ -197,6 +202,7 @@ void delivery_close(delivery_t **dp)
         free(d->fl[i].msg);
     if (d->sock != NULL)
         zmq_close(d->sock);
+    free(d->refused);
     free(d);
     *dp = NULL;
 }
@@ -230,7 +236,7 @@ static int recv_reply(void *sock, zmq_msg_t *msg)
 static void flight_drop(delivery_t *d, size_t i)
 {
     free(d->fl[i].msg);
-    memmove(&d->fl[i], &d->fl[i + 1], (d->nfl - i - 1) * sizeof(d->fl[0]));
+    memmove(&d->fl[i], &d->fl[i + 1], (d->nfl - i - 1) * sizeof d->fl[0]);
     d->nfl--;
 }
 
@@ -261,7 +267,7 @@ static int empty_batch(delivery_t *d, uint64_t seq, void **ret_msg, size_t *ret_
     msgpack_sbuffer sb;
 
     msgpack_sbuffer_init(&sb);
-    if (proto_batch_encode(&b, &sb, err, sizeof(err)) < 0) {
+    if (proto_batch_encode(&b, &sb, err, sizeof err) < 0) {
         say(d, "cannot encode an empty batch %" PRIu64 ": %s", seq, err);
         msgpack_sbuffer_destroy(&sb);
         return DELIVERY_FAILED;
@@ -316,7 +322,6 @@ static int on_deadline(delivery_t *d, flight_t *f)
     unsigned max_tries = d->o.retries == 0 ? 0 : (unsigned)d->o.retries + 1;
 
     if (f->phase == PHASE_SENT) {
-        long pause;
 
         if (max_tries != 0 && f->tries >= max_tries) {
             say(d, "batch %" PRIu64 ": no ack from %s after %u tries%s%s%s", f->seq,
@@ -325,7 +330,7 @@ static int on_deadline(delivery_t *d, flight_t *f)
                 f->deferred ? ")" : "");
             return DELIVERY_NOACK;
         }
-        pause = backoff_ms(d, f->tries);
+        long pause = backoff_ms(d, f->tries);
         if (d->o.verbose)
             say(d, "batch %" PRIu64 ": %s %s %s, resending in %ld ms (try %u%s)", f->seq,
                 f->deferred ? f->deferred : "no ack", f->deferred ? "at" : "from",
@@ -400,8 +405,8 @@ static int on_ack(delivery_t *d, const proto_ack_t *ack)
         d->stats.samples_acked += ack->accepted;
         d->stats.batches_acked++;
         if (d->o.verbose)
-            say(d, "batch %" PRIu64 ": %" PRIu32 " samples acked by %s", f->seq, ack->accepted,
-                delivery_endpoint(d));
+            say(d, "batch %" PRIu64 ": %" PRIu32 " samples acked by %s%s", f->seq, ack->accepted,
+                delivery_endpoint(d), ack->nrefused ? " (partial: the others refused)" : "");
         if ((rc = settle(d, f, ack, false)) != 0)
             return rc;
         unpark(d);
@@ -479,7 +484,7 @@ static int drain(delivery_t *d)
 
     zmq_msg_init(&msg);
     while (status == 0) {
-        proto_ack_t ack;
+        proto_ack_t ack = {.refused = d->refused, .refused_cap = PROTO_MAX_SAMPLES};
         char err[PROTO_ERRLEN];
 
         rc = recv_reply(d->sock, &msg);
@@ -495,7 +500,7 @@ static int drain(delivery_t *d)
                 delivery_endpoint(d));
             continue;
         }
-        if (proto_ack_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), &ack, err, sizeof(err)) < 0) {
+        if (proto_ack_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), &ack, err, sizeof err) < 0) {
             say(d, "ignoring a malformed reply from %s: %s", delivery_endpoint(d), err);
             continue;
         }

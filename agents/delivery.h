@@ -48,7 +48,8 @@ typedef struct {
      * then); DELIVERY_LOST if they are gone: the engine sends an empty batch
      * in their place, which settles the seq with nothing; else an exit status. */
     int (*load)(void *arg, uint64_t seq, void **ret_msg, size_t *ret_len);
-    /* seq is settled: ack->status is ok, a final refusal, or (forgotten) the
+    /* seq is settled: ack->status is ok, partial (ack->refused lists the
+     * samples not applied; borrowed for the call), a final refusal, or (forgotten) the
      * daemon settled it so long ago that it no longer knows how. lost: it was
      * a stand-in. Returns 0 to go on, or an exit status that stops the engine. */
     int (*settled)(void *arg, uint64_t seq, const proto_ack_t *ack, bool forgotten, bool lost);

@@ -67,6 +67,7 @@ struct input_reader {
 
     /* The batch being filled by record_cb(). */
     proto_sample_t *out;
+    unsigned long *out_lines; /* the line each sample's record starts on, or NULL */
     size_t nout, max;
     id_slot_t *slots;
     size_t nslots;
@@ -320,8 +321,11 @@ int input_timestamp_parse(const char *s, size_t len, int64_t *ret_ms, char *err,
             if (!scan_digits(&sc, 2, &om))
                 return time_error(err, errlen, shape);
         }
-        if (oh > 23 || om > 59)
-            return time_error(err, errlen, "has a UTC offset out of range");
+        /* no zone is further from UTC than -12:00 or +14:00: +23:00 is a typo */
+        if (om > 59 || oh * 60 + om > (sign < 0 ? 12 * 60 : 14 * 60))
+            return time_error(err, errlen,
+                              "has a UTC offset out of range (time zones run from -12:00 to "
+                              "+14:00)");
     } else if (sc.p == sc.end) {
         return time_error(err, errlen, "has no UTC offset (add Z or +hh:mm)");
     }
@@ -431,6 +435,8 @@ static void record(input_reader_t *r, unsigned long line)
     memcpy(slot->metric, r->field[1], r->flen[1]);
     smp.firm = (proto_str_t){slot->firm, (uint32_t)r->flen[0]};
     smp.metric = (proto_str_t){slot->metric, (uint32_t)r->flen[1]};
+    if (r->out_lines)
+        r->out_lines[r->nout] = line;
     r->out[r->nout++] = smp;
 }
 
@@ -508,7 +514,7 @@ static void finish(input_reader_t *r)
 }
 
 int input_read_batch(input_reader_t *r, proto_sample_t *samples, size_t max, size_t *ret_n,
-                     char *err, size_t errlen)
+                     unsigned long *ret_lines, char *err, size_t errlen)
 {
     *ret_n = 0;
     if (r->err != INPUT_OK) {
@@ -521,6 +527,7 @@ int input_read_batch(input_reader_t *r, proto_sample_t *samples, size_t max, siz
         r->nslots = max;
     }
     r->out = samples;
+    r->out_lines = ret_lines;
     r->nout = 0;
     r->max = max;
 
@@ -552,6 +559,7 @@ int input_read_batch(input_reader_t *r, proto_sample_t *samples, size_t max, siz
     }
     *ret_n = r->nout;
     r->out = NULL;
+    r->out_lines = NULL;
     if (r->err != INPUT_OK) {
         snprintf(err, errlen, "%s", r->errbuf);
         return r->err;

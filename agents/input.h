@@ -107,6 +107,9 @@ void input_reader_destroy(input_reader_t **r);
  * filled; it is 0 only at the end of input. Blocks until max samples are
  * read or the input ends, reading no further than needed.
  *
+ * ret_lines (NULL, or room for max) receives the line each sample's record
+ * starts on, so that an answer about sample i can name its line.
+ *
  * Ownership: the firm and metric strings of the samples are borrowed from
  * the reader and stay valid until the next input_read_batch() or
  * input_reader_destroy(), whichever comes first.
@@ -117,13 +120,13 @@ void input_reader_destroy(input_reader_t **r);
  * error is sticky: later calls return it again with *ret_n = 0.
  */
 int input_read_batch(input_reader_t *r, proto_sample_t *samples, size_t max, size_t *ret_n,
-                     char *err, size_t errlen);
+                     unsigned long *ret_lines, char *err, size_t errlen);
 
 /*
  * Parses an absolute time into Unix milliseconds:
  *   - digits only: Unix time in ms;
  *   - ISO 8601: YYYY-MM-DDThh:mm[:ss[.fff...]] followed by Z or an offset
- *     (+hh:mm, +hhmm, +hh); 't', 'z' and a space for 'T' are accepted;
+ *     (+hh:mm, +hhmm, +hh; from -12:00 to +14:00); 't', 'z' and a space for 'T' are accepted;
  *     fractions beyond milliseconds are truncated. A time without Z or an
  *     offset is refused: its time zone would be a guess.
  * The result must lie in [0, PROTO_MAX_TS_MS).

@@ -95,7 +95,7 @@ static void warn(spool_t *sp, const char *fmt, ...)
     if (sp->warn == NULL)
         return;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     sp->warn(sp->warn_arg, msg);
 }
@@ -164,10 +164,8 @@ static int read_file(spool_t *sp, const char *name, size_t max, char **ret_buf, 
 {
     struct stat st;
     ssize_t len;
-    char *buf;
-    int fd;
 
-    fd = openat(sp->dirfd, name, O_RDONLY | O_CLOEXEC);
+    int fd = openat(sp->dirfd, name, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return io_fail(sp, name, "open", err, errlen);
     if (fstat(fd, &st) != 0) {
@@ -181,7 +179,7 @@ static int read_file(spool_t *sp, const char *name, size_t max, char **ret_buf, 
         close(fd);
         return SPOOL_ECORRUPT;
     }
-    buf = xmalloc((size_t)st.st_size + 1);
+    char *buf = xmalloc((size_t)st.st_size + 1);
     /* shorter than st_size if it shrank under us: the checks will say so */
     if ((len = fileio_read_full(fd, buf, (size_t)st.st_size)) < 0) {
         io_fail(sp, name, "read", err, errlen);
@@ -204,7 +202,7 @@ static int move_to(spool_t *sp, const char *name, const char *subdir, char *ret_
 
     if (mkdirat(sp->dirfd, subdir, 0700) != 0 && errno != EEXIST)
         return io_fail(sp, subdir, "mkdir", err, errlen);
-    snprintf(target, sizeof(target), "%s/%s", subdir, name);
+    snprintf(target, sizeof target, "%s/%s", subdir, name);
     if (renameat(sp->dirfd, name, sp->dirfd, target) != 0)
         return io_fail(sp, name, "rename", err, errlen);
     if (ret_path != NULL)
@@ -217,13 +215,13 @@ static int move_to(spool_t *sp, const char *name, const char *subdir, char *ret_
 static void index_push(spool_t *sp, uint64_t seq, uint64_t size)
 {
     if (sp->first > 0 && sp->first * 2 >= sp->n) {
-        memmove(sp->ent, sp->ent + sp->first, (sp->n - sp->first) * sizeof(*sp->ent));
+        memmove(sp->ent, sp->ent + sp->first, (sp->n - sp->first) * sizeof *sp->ent);
         sp->n -= sp->first;
         sp->first = 0;
     }
     if (sp->n == sp->cap) {
         sp->cap = sp->cap ? sp->cap * 2 : 64;
-        sp->ent = realloc(sp->ent, sp->cap * sizeof(*sp->ent));
+        sp->ent = realloc(sp->ent, sp->cap * sizeof *sp->ent);
         if (sp->ent == NULL)
             abort();
     }
@@ -252,7 +250,7 @@ static void index_drop(spool_t *sp, size_t i)
     if (i == sp->first) {
         sp->first++;
     } else {
-        memmove(sp->ent + i, sp->ent + i + 1, (sp->n - i - 1) * sizeof(*sp->ent));
+        memmove(sp->ent + i, sp->ent + i + 1, (sp->n - i - 1) * sizeof *sp->ent);
         sp->n--;
     }
     if (sp->first == sp->n)
@@ -309,28 +307,27 @@ static int state_write(spool_t *sp, char *err, size_t errlen)
 {
     char path[SPOOL_PATH_MAX * 2];
     char *buf = xmalloc(STATE_MAX);
-    int n, rc;
 
-    path_escape(sp->input.path, path, sizeof(path));
-    n = snprintf(buf, STATE_MAX,
-                 STATE_MAGIC " %d\n"
-                             "agent %s\n"
-                             "epoch %" PRIu64 "\n"
-                             "next_seq %" PRIu64 "\n"
-                             "input_path %s\n"
-                             "input_dev %" PRIu64 "\n"
-                             "input_ino %" PRIu64 "\n"
-                             "input_offset %" PRIu64 "\n"
-                             "input_line %" PRIu64 "\n"
-                             "input_crc %" PRIu32 "\n",
-                 SPOOL_FORMAT_VERSION, sp->agent, sp->epoch, sp->next_seq, path, sp->input.dev,
-                 sp->input.ino, sp->input.pos.offset, sp->input.pos.line, sp->input.pos.crc);
+    path_escape(sp->input.path, path, sizeof path);
+    int n = snprintf(buf, STATE_MAX,
+                     STATE_MAGIC " %d\n"
+                                 "agent %s\n"
+                                 "epoch %" PRIu64 "\n"
+                                 "next_seq %" PRIu64 "\n"
+                                 "input_path %s\n"
+                                 "input_dev %" PRIu64 "\n"
+                                 "input_ino %" PRIu64 "\n"
+                                 "input_offset %" PRIu64 "\n"
+                                 "input_line %" PRIu64 "\n"
+                                 "input_crc %" PRIu32 "\n",
+                     SPOOL_FORMAT_VERSION, sp->agent, sp->epoch, sp->next_seq, path, sp->input.dev,
+                     sp->input.ino, sp->input.pos.offset, sp->input.pos.line, sp->input.pos.crc);
     if (n < 0 || n >= STATE_MAX) {
         free(buf);
         reason(err, errlen, "%s/" STATE_NAME ": the input path is too long", sp->dir);
         return SPOOL_EINVAL;
     }
-    rc = write_atomic(sp, STATE_NAME, buf, (size_t)n, NULL, 0, err, errlen);
+    int rc = write_atomic(sp, STATE_NAME, buf, (size_t)n, NULL, 0, err, errlen);
     free(buf);
     return rc;
 }
@@ -365,16 +362,16 @@ static int state_parse(spool_t *sp, char *buf, char *err, size_t errlen)
 #define BAD(...)                                                                                   \
     do {                                                                                           \
         char why_[256];                                                                            \
-        snprintf(why_, sizeof(why_), __VA_ARGS__);                                                 \
+        snprintf(why_, sizeof why_, __VA_ARGS__);                                                  \
         reason(err, errlen, "%s/" STATE_NAME ":%u: %s", sp->dir, lineno, why_);                    \
         return SPOOL_EINVAL;                                                                       \
     } while (0)
 
     line = strtok_r(buf, "\n", &save);
-    if (line == NULL || strncmp(line, STATE_MAGIC " ", sizeof(STATE_MAGIC)) != 0)
+    if (line == NULL || strncmp(line, STATE_MAGIC " ", sizeof STATE_MAGIC) != 0)
         BAD("not a clustermon-agent spool state file");
-    if (!parse_u64(line + sizeof(STATE_MAGIC), &v))
-        BAD("bad format version '%.20s'", line + sizeof(STATE_MAGIC));
+    if (!parse_u64(line + sizeof STATE_MAGIC, &v))
+        BAD("bad format version '%.20s'", line + sizeof STATE_MAGIC);
     if (v == 1) {
         reason(
             err, errlen,
@@ -411,7 +408,7 @@ static int state_parse(spool_t *sp, char *buf, char *err, size_t errlen)
             continue;
         }
         if (k == K_PATH) {
-            if (!path_unescape(val, sp->input.path, sizeof(sp->input.path)))
+            if (!path_unescape(val, sp->input.path, sizeof sp->input.path))
                 BAD("bad input_path");
             continue;
         }
@@ -486,22 +483,18 @@ static int batch_load(spool_t *sp, uint64_t seq, unsigned char **ret_file, size_
 {
     char name[32];
     char *buf;
-    unsigned char *p;
     size_t len;
-    uint32_t mlen;
-    proto_batch_t b;
     char why[PROTO_ERRLEN];
-    int rc;
 
-    batch_name(seq, name, sizeof(name));
-    rc = read_file(sp, name, SPOOL_HEADER_SIZE + (size_t)PROTO_MAX_MSG_SIZE, &buf, &len, err,
-                   errlen);
+    batch_name(seq, name, sizeof name);
+    int rc = read_file(sp, name, SPOOL_HEADER_SIZE + (size_t)PROTO_MAX_MSG_SIZE, &buf, &len, err,
+                       errlen);
     if (rc != SPOOL_OK)
         return rc;
-    p = (unsigned char *)buf;
+    unsigned char *p = (unsigned char *)buf;
 #define CORRUPT(...)                                                                               \
     do {                                                                                           \
-        snprintf(why, sizeof(why), __VA_ARGS__);                                                   \
+        snprintf(why, sizeof why, __VA_ARGS__);                                                    \
         goto corrupt;                                                                              \
     } while (0)
     if (len < SPOOL_HEADER_SIZE)
@@ -513,18 +506,18 @@ static int batch_load(spool_t *sp, uint64_t seq, unsigned char **ret_file, size_
                 SPOOL_FORMAT_VERSION);
     if (bytes_get_le64(p + 8) != seq)
         CORRUPT("holds seq %" PRIu64 ", its name says %" PRIu64, bytes_get_le64(p + 8), seq);
-    mlen = bytes_get_le32(p + 36);
+    uint32_t mlen = bytes_get_le32(p + 36);
     if (len != SPOOL_HEADER_SIZE + (size_t)mlen)
         CORRUPT("truncated or padded: %zu bytes, the header says %zu", len,
                 SPOOL_HEADER_SIZE + (size_t)mlen);
     if (crc32_update(crc32_update(0, p, 40), p + SPOOL_HEADER_SIZE, mlen) != bytes_get_le32(p + 40))
         CORRUPT("CRC-32 mismatch");
     if (sp->samples == NULL)
-        sp->samples = xmalloc(PROTO_MAX_SAMPLES * sizeof(*sp->samples));
-    b = (proto_batch_t){.samples = sp->samples, .cap = PROTO_MAX_SAMPLES};
-    if (proto_batch_decode(p + SPOOL_HEADER_SIZE, mlen, &b, why, sizeof(why)) != PROTO_OK) {
+        sp->samples = xmalloc(PROTO_MAX_SAMPLES * sizeof *sp->samples);
+    proto_batch_t b = {.samples = sp->samples, .cap = PROTO_MAX_SAMPLES};
+    if (proto_batch_decode(p + SPOOL_HEADER_SIZE, mlen, &b, why, sizeof why) != PROTO_OK) {
         char tmp[PROTO_ERRLEN];
-        snprintf(tmp, sizeof(tmp), "%s", why);
+        snprintf(tmp, sizeof tmp, "%s", why);
         CORRUPT("not a valid batch message: %.200s", tmp);
     }
     if (b.seq != seq)
@@ -545,9 +538,9 @@ static int batch_quarantine(spool_t *sp, size_t i, const char *why, char *err, s
     char name[32], path[SPOOL_PATH_MAX + 64];
     int rc;
 
-    batch_name(sp->ent[i].seq, name, sizeof(name));
+    batch_name(sp->ent[i].seq, name, sizeof name);
     index_drop(sp, i);
-    if ((rc = move_to(sp, name, CORRUPT_DIR, path, sizeof(path), err, errlen)) != SPOOL_OK)
+    if ((rc = move_to(sp, name, CORRUPT_DIR, path, sizeof path, err, errlen)) != SPOOL_OK)
         return rc;
     warn(sp, "%s; moved to %s, not sent", why, path);
     return SPOOL_OK;
@@ -606,7 +599,7 @@ static int scan(spool_t *sp, uint64_t *ret_max, char *err, size_t errlen)
     }
     closedir(d);
     if (sp->n - sp->first > 1)
-        qsort(sp->ent + sp->first, sp->n - sp->first, sizeof(*sp->ent), entry_cmp);
+        qsort(sp->ent + sp->first, sp->n - sp->first, sizeof *sp->ent, entry_cmp);
     return removed ? sync_dir(sp, err, errlen) : SPOOL_OK;
 }
 
@@ -621,11 +614,10 @@ static int recover_position(spool_t *sp, uint64_t state_next_seq, char *err, siz
         unsigned char *file;
         size_t len;
         char why[SPOOL_ERRLEN];
-        int rc;
 
         if (sp->ent[i].seq < state_next_seq)
             return SPOOL_OK; /* the state file is newer than every batch */
-        rc = batch_load(sp, sp->ent[i].seq, &file, &len, why, sizeof(why));
+        int rc = batch_load(sp, sp->ent[i].seq, &file, &len, why, sizeof why);
         if (rc == SPOOL_ECORRUPT) {
             if ((rc = batch_quarantine(sp, i, why, err, errlen)) != SPOOL_OK)
                 return rc;
@@ -673,8 +665,7 @@ static uint64_t new_epoch(void)
 int spool_open(const char *root, const char *agent_id, uint64_t max_bytes, uint64_t first_seq,
                spool_warn_cb *warn_cb, void *warn_arg, spool_t **ret, char *err, size_t errlen)
 {
-    spool_t *sp;
-    uint64_t max_seq, state_next;
+    uint64_t max_seq;
     bool found;
     int rc;
 
@@ -687,7 +678,7 @@ int spool_open(const char *root, const char *agent_id, uint64_t max_bytes, uint6
         reason(err, errlen, "%.200s...: path too long", root);
         return SPOOL_EINVAL;
     }
-    sp = calloc(1, sizeof(*sp));
+    spool_t *sp = calloc(1, sizeof *sp);
     if (sp == NULL)
         abort();
     sp->dirfd = sp->lockfd = -1;
@@ -695,7 +686,7 @@ int spool_open(const char *root, const char *agent_id, uint64_t max_bytes, uint6
     sp->warn = warn_cb;
     sp->warn_arg = warn_arg;
     memcpy(sp->agent, agent_id, strlen(agent_id) + 1); /* checked: <= PROTO_MAX_ID_LEN */
-    if (snprintf(sp->dir, sizeof(sp->dir), "%s/%s", root, agent_id) >= (int)sizeof(sp->dir))
+    if (snprintf(sp->dir, sizeof sp->dir, "%s/%s", root, agent_id) >= (int)sizeof sp->dir)
         abort(); /* checked above */
 
     if (mkdir(root, 0700) != 0 && errno != EEXIST) {
@@ -750,7 +741,7 @@ int spool_open(const char *root, const char *agent_id, uint64_t max_bytes, uint6
         if ((rc = state_write(sp, err, errlen)) != SPOOL_OK)
             goto fail;
     }
-    state_next = sp->next_seq;
+    uint64_t state_next = sp->next_seq;
     if ((rc = recover_position(sp, state_next, err, errlen)) != SPOOL_OK)
         goto fail;
     /* Seqs never go back, not even past a batch that was just quarantined. */
@@ -874,8 +865,8 @@ int spool_append(spool_t *sp, uint64_t seq, const void *msg, size_t len, const s
     bytes_put_le32(h + 32, pos->crc);
     bytes_put_le32(h + 36, (uint32_t)len);
     bytes_put_le32(h + 40, crc32_update(crc32_update(0, h, 40), msg, len));
-    batch_name(seq, name, sizeof(name));
-    if ((rc = write_atomic(sp, name, h, sizeof(h), msg, len, err, errlen)) != SPOOL_OK)
+    batch_name(seq, name, sizeof name);
+    if ((rc = write_atomic(sp, name, h, sizeof h, msg, len, err, errlen)) != SPOOL_OK)
         return rc;
     index_push(sp, seq, size);
     sp->next_seq = seq + 1;
@@ -889,13 +880,12 @@ int spool_read(spool_t *sp, uint64_t seq, void **ret_msg, size_t *ret_len, char 
     unsigned char *file;
     size_t len;
     char why[SPOOL_ERRLEN];
-    int rc;
 
     if (i < 0) {
         reason(err, errlen, "batch %" PRIu64 " is not in the spool", seq);
         return SPOOL_EINVAL;
     }
-    rc = batch_load(sp, seq, &file, &len, why, sizeof(why));
+    int rc = batch_load(sp, seq, &file, &len, why, sizeof why);
     if (rc == SPOOL_ECORRUPT) {
         if ((rc = batch_quarantine(sp, (size_t)i, why, err, errlen)) != SPOOL_OK)
             return rc;
@@ -913,6 +903,64 @@ int spool_read(spool_t *sp, uint64_t seq, void **ret_msg, size_t *ret_len, char 
     return SPOOL_OK;
 }
 
+/* ---- source lines ---------------------------------------------------------- */
+
+static void lines_name(uint64_t seq, char *buf, size_t size)
+{
+    snprintf(buf, size, "%020" PRIu64 ".lines", seq);
+}
+
+int spool_lines_write(spool_t *sp, uint64_t seq, const char *input, const unsigned long *lines,
+                      size_t n, char *err, size_t errlen)
+{
+    char name[48];
+    size_t cap = strlen(input) + 2 + n * 21, len = 0;
+    char *buf = xmalloc(cap);
+
+    /* the input's name on the first line (a newline in it would end it early: cut there) */
+    len += (size_t)snprintf(buf, cap, "%.*s\n", (int)strcspn(input, "\n"), input);
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%lu\n", lines[i]);
+    lines_name(seq, name, sizeof name);
+    int rc = write_atomic(sp, name, buf, len, NULL, 0, err, errlen);
+    free(buf);
+    return rc;
+}
+
+int spool_lines_read(spool_t *sp, uint64_t seq, char *ret_input, size_t inputlen,
+                     unsigned long **ret_lines, size_t *ret_n)
+{
+    char name[48], err[SPOOL_ERRLEN], *buf, *p, *nl;
+    size_t len, n = 0, cap = 0;
+    unsigned long *lines = NULL;
+
+    *ret_lines = NULL;
+    *ret_n = 0;
+    lines_name(seq, name, sizeof name);
+    if (read_file(sp, name, 64u << 20, &buf, &len, err, sizeof err) != SPOOL_OK)
+        return -1;
+    if ((nl = strchr(buf, '\n')) == NULL) {
+        free(buf);
+        return -1;
+    }
+    snprintf(ret_input, inputlen, "%.*s", (int)(nl - buf), buf);
+    for (p = nl + 1; *p != '\0'; p = nl + 1) {
+        if ((nl = strchr(p, '\n')) == NULL)
+            break;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 1024;
+            lines = realloc(lines, cap * sizeof *lines);
+            if (lines == NULL)
+                abort();
+        }
+        lines[n++] = strtoul(p, NULL, 10);
+    }
+    free(buf);
+    *ret_lines = lines;
+    *ret_n = n;
+    return 0;
+}
+
 /* Drops seq from the spool: unlinks it, or moves it to subdir. */
 static int drop(spool_t *sp, uint64_t seq, const char *subdir, char *ret_path, size_t pathlen,
                 char *err, size_t errlen)
@@ -928,7 +976,7 @@ static int drop(spool_t *sp, uint64_t seq, const char *subdir, char *ret_path, s
     /* The newest batch file carries the input position: save it first. */
     if ((size_t)i == sp->n - 1 && (rc = state_write(sp, err, errlen)) != SPOOL_OK)
         return rc;
-    batch_name(seq, name, sizeof(name));
+    batch_name(seq, name, sizeof name);
     if (subdir != NULL) {
         if ((rc = move_to(sp, name, subdir, ret_path, pathlen, err, errlen)) != SPOOL_OK)
             return rc;
@@ -940,6 +988,9 @@ static int drop(spool_t *sp, uint64_t seq, const char *subdir, char *ret_path, s
          * resent and the daemon acks it as a duplicate.
          */
     }
+    /* its source lines go with it (absent for a batch spooled without them) */
+    lines_name(seq, name, sizeof name);
+    (void)unlinkat(sp->dirfd, name, 0);
     index_drop(sp, (size_t)i);
     return SPOOL_OK;
 }

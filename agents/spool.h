@@ -16,7 +16,9 @@
  *   lock                      flock()ed while an agent uses the spool
  *   00000001795922226766.batch   one file per batch, named by its zero-padded seq
  *   *.tmp                     a write in progress; leftovers are removed on open
- *   rejected/                 batches the daemon nacked (spool_reject())
+ *   00000001795922226766.lines   its samples' input name and lines (spool_lines_write())
+ *   rejected/                 batches the daemon nacked (spool_reject()), and the rows it
+ *                             refused from partial batches (SEQ.rejected.csv, the agent's)
  *   corrupt/                  batch files that failed their checks
  *
  * A batch file is a 44-byte header, all integers little-endian, then the
@@ -164,6 +166,21 @@ int spool_append(spool_t *sp, uint64_t seq, const void *msg, size_t len, const s
  */
 int spool_read(spool_t *sp, uint64_t seq, void **ret_msg, size_t *ret_len, char *err,
                size_t errlen);
+
+/*
+ * Keeps the source of batch seq's samples: the input's name and the line
+ * each sample came from, in SEQ.lines beside the batch file (written
+ * atomically, before the batch is spooled; removed with it). So an answer
+ * about sample i, even after a restart, names "input:line". Returns
+ * SPOOL_OK or SPOOL_EIO.
+ */
+int spool_lines_write(spool_t *sp, uint64_t seq, const char *input, const unsigned long *lines,
+                      size_t n, char *err, size_t errlen);
+
+/* Reads them back: 0 with *ret_lines malloc()ed (the caller frees it), or -1
+ * if the batch has none (spooled by an older agent). */
+int spool_lines_read(spool_t *sp, uint64_t seq, char *ret_input, size_t inputlen,
+                     unsigned long **ret_lines, size_t *ret_n);
 
 /*
  * Removes an acked batch. If it is the newest, the state file is written

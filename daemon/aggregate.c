@@ -91,10 +91,14 @@ void agg_put_period(agg_t *agg, int firm, int metric, proto_period_t p, int64_t 
         y->quarter[p.index - 1] = milli;
         y->quarter_mask |= (uint8_t)(1u << (p.index - 1));
         break;
-    case PROTO_PERIOD_MONTH:
+    case PROTO_PERIOD_MONTH: {
+        unsigned bit = 1u << (p.index - 1);
+        int64_t old = (y->month_mask & bit) ? y->month[p.index - 1] : 0;
+        y->month_sum[(p.index - 1) / 3] += milli - old;
         y->month[p.index - 1] = milli;
-        y->month_mask |= (uint16_t)(1u << (p.index - 1));
+        y->month_mask |= (uint16_t)bit;
         break;
+    }
     default: break;
     }
 }
@@ -118,16 +122,8 @@ static bool quarter_total(const agg_year_t *y, int q, int64_t *ret)
         *ret = y->quarter[q - 1];
         return true;
     }
-    bool any = false;
-    int64_t sum = 0;
-    for (int m = (q - 1) * 3; m < q * 3; m++) {
-        if (y->month_mask & (1u << m)) {
-            sum += y->month[m];
-            any = true;
-        }
-    }
-    *ret = sum;
-    return any;
+    *ret = y->month_sum[q - 1];
+    return (y->month_mask >> ((q - 1) * 3)) & 7u;
 }
 
 bool agg_firm_total(const agg_t *agg, int firm, int metric, proto_period_t p, int64_t *ret_milli)
@@ -280,6 +276,10 @@ static void entry_load(agg_series_t *series, const msgpack_object *v)
             proto_obj_i64(&f[6].via.array.ptr[k], &yr->month[k]);
         for (int k = 0; k < 4; k++)
             proto_obj_i64(&f[7].via.array.ptr[k], &yr->quarter[k]);
+        memset(yr->month_sum, 0, sizeof yr->month_sum); /* derived: rebuilt */
+        for (int k = 0; k < 12; k++)
+            if (yr->month_mask & (1u << k))
+                yr->month_sum[k / 3] += yr->month[k];
     }
 }
 

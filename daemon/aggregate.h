@@ -39,6 +39,11 @@ typedef struct {
     int64_t month[12];
     int64_t quarter[4];
     int64_t annual;
+    /* Running sums of the reported months of each quarter, kept by the
+     * delta each month brings (a restated month adds new - old), so a
+     * total is O(1) however often it is asked for: rules ask per sample.
+     * Derived state: not in the snapshot, rebuilt when it is loaded. */
+    int64_t month_sum[4];
 } agg_year_t;
 
 typedef struct {

@@ -11,6 +11,7 @@
 #include "daemon/log.h"
 #include "daemon/rules.h"
 #include "daemon/xalloc.h"
+#include "proto/hash.h"
 
 /* ---- evaluation helpers ------------------------------------------------------ */
 
@@ -24,12 +25,20 @@ void ab_eval_reset(ab_eval_t *ev)
     ev->strused = 0;
 }
 
+/* The key, cut to fit: a copy, not a format (rules evaluate per sample). */
+static void key_copy(char *dst, size_t size, const char *key)
+{
+    size_t n = strnlen(key, size - 1);
+    memcpy(dst, key, n);
+    dst[n] = '\0';
+}
+
 void ab_eval_num(ab_eval_t *ev, const char *key, double v)
 {
     if (ev->ndetails >= PROTO_MAX_DETAILS || !isfinite(v))
         return;
     ab_detail_t *d = &ev->details[ev->ndetails++];
-    snprintf(d->key, sizeof d->key, "%s", key);
+    key_copy(d->key, sizeof d->key, key);
     d->is_str = false;
     d->num = v;
     d->str = NULL;
@@ -40,7 +49,7 @@ void ab_eval_str(ab_eval_t *ev, const char *key, const char *fmt, ...)
     if (ev->ndetails >= PROTO_MAX_DETAILS || ev->strused >= sizeof ev->strbuf - 1)
         return;
     ab_detail_t *d = &ev->details[ev->ndetails++];
-    snprintf(d->key, sizeof d->key, "%s", key);
+    key_copy(d->key, sizeof d->key, key);
     d->is_str = true;
     d->str = ev->strbuf + ev->strused;
     va_list ap;
@@ -53,16 +62,29 @@ void ab_eval_str(ab_eval_t *ev, const char *key, const char *fmt, ...)
     ev->strused += used + 1;
 }
 
+void ab_eval_cstr(ab_eval_t *ev, const char *key, const char *s)
+{
+    if (ev->ndetails >= PROTO_MAX_DETAILS || ev->strused >= sizeof ev->strbuf - 1)
+        return;
+    ab_detail_t *d = &ev->details[ev->ndetails++];
+    key_copy(d->key, sizeof d->key, key);
+    d->is_str = true;
+    d->str = ev->strbuf + ev->strused;
+    size_t n = strnlen(s, sizeof ev->strbuf - ev->strused - 1);
+    memcpy(d->str, s, n);
+    d->str[n] = '\0';
+    ev->strused += n + 1;
+}
+
 /* ---- the table ------------------------------------------------------------- */
 
-static uint64_t hash_cstr(const char *s)
+/* Alerts are found by (rule index, firm index), integers: an evaluation runs
+ * per sample, and formatting "rule:firm" to look one up cost more than the
+ * rule. The text id is made once, when the alert is created. */
+static uint64_t key_hash(int rule, int firm)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
+    int32_t k[2] = {rule, firm};
+    return hash_fnv1a(k, sizeof k);
 }
 
 void alertbook_init(alertbook_t *b, const config_t *cfg, const registry_t *reg, alerts_t *pub,
@@ -126,7 +148,7 @@ static void make_id(const alertbook_t *b, int rule, int firm, char *buf, size_t 
 
 static void slots_insert(alertbook_t *b, size_t index)
 {
-    size_t i = hash_cstr(b->alerts[index]->id) & b->mask;
+    size_t i = key_hash(b->alerts[index]->rule, b->alerts[index]->firm) & b->mask;
     while (b->slots[i])
         i = (i + 1) & b->mask;
     b->slots[i] = (uint32_t)(index + 1);
@@ -134,15 +156,15 @@ static void slots_insert(alertbook_t *b, size_t index)
 
 ab_alert_t *alertbook_get(alertbook_t *b, int rule, int firm, bool create)
 {
-    char id[PROTO_MAX_ALERT_ID_LEN + 1];
-    make_id(b, rule, firm, id, sizeof id);
-    for (size_t i = hash_cstr(id) & b->mask; b->slots[i]; i = (i + 1) & b->mask) {
+    for (size_t i = key_hash(rule, firm) & b->mask; b->slots[i]; i = (i + 1) & b->mask) {
         ab_alert_t *a = b->alerts[b->slots[i] - 1];
-        if (strcmp(a->id, id) == 0)
+        if (a->rule == rule && a->firm == firm)
             return a;
     }
     if (!create)
         return NULL;
+    char id[PROTO_MAX_ALERT_ID_LEN + 1];
+    make_id(b, rule, firm, id, sizeof id);
     if ((b->nalerts + 1) * 2 > b->mask + 1) {
         free(b->slots);
         b->mask = b->mask * 2 + 1;
@@ -206,6 +228,19 @@ static bool basis_changed(const ab_alert_t *a, const ab_eval_t *ev)
             return true;
     }
     return false;
+}
+
+bool alertbook_wants_summary(alertbook_t *b, int rule, int firm, const ab_eval_t *ev)
+{
+    /* the branches of alertbook_eval that take the basis (take_basis) */
+    const ab_alert_t *a = alertbook_get(b, rule, firm, false);
+    if (!a)
+        return ev->active;
+    if (ev->active != a->firing)
+        return true;
+    if (ev->active)
+        return ev->revisable && basis_changed(a, ev);
+    return !ev->revisable || basis_changed(a, ev);
 }
 
 /* a changed in a way a restart must find: journaled at the flush. */

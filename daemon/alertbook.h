@@ -1,6 +1,7 @@
 /*
  * alertbook.h -- the alert lifecycle: every alert the rules have raised,
- * keyed by a stable id (rule + scope + firm), its state, its basis (the
+ * keyed by (rule index, firm index) -- its text id (rule + scope + firm) is
+ * made once, when it is created --, its state, its basis (the
  * values it was computed from), and what has been published of it.
  *
  * Rules evaluate and hand each result to alertbook_eval(); the book decides
@@ -153,6 +154,14 @@ typedef struct {
  */
 void alertbook_carry_over(alertbook_t *b, alertbook_t *old, int64_t now_ms, alertbook_carry_t *ret);
 
+/*
+ * True if alertbook_eval would keep ev's summary (a transition, a revision,
+ * the latest basis of an alert that is not firing): a rule fills everything
+ * else of ev first, then formats the summary only when this says so, since
+ * most evaluations (per sample) change nothing and text is the dear part.
+ */
+bool alertbook_wants_summary(alertbook_t *b, int rule, int firm, const ab_eval_t *ev);
+
 /* Periodic: reminders, flapping alerts that settled. */
 void alertbook_tick(alertbook_t *b, int64_t now_ms);
 
@@ -197,5 +206,7 @@ void ab_eval_reset(ab_eval_t *ev);
 void ab_eval_num(ab_eval_t *ev, const char *key, double v);
 void ab_eval_str(ab_eval_t *ev, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* ab_eval_str of a plain string, without a format. */
+void ab_eval_cstr(ab_eval_t *ev, const char *key, const char *s);
 
 #endif

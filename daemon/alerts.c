@@ -14,6 +14,7 @@
 #include "daemon/log.h"
 #include "daemon/server.h"
 #include "daemon/xalloc.h"
+#include "proto/bytes.h"
 
 #define SUB_LOGS_PER_SECOND 5
 
@@ -21,20 +22,6 @@
 #define SEQ_FORMAT 1
 #define SEQ_HEADER 16
 #define SEQ_RECORD (PROTO_MAX_ID_LEN + 8)
-
-static void put_le64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_le64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
 
 static int pwrite_all(int fd, const void *buf, size_t len, off_t off)
 {
@@ -65,7 +52,7 @@ static void seq_persist(alerts_t *al, alerts_seq_t *s)
     unsigned char rec[SEQ_RECORD] = {0};
     if (s->record < 0) {
         memcpy(rec, s->cluster, strlen(s->cluster));
-        put_le64(rec + PROTO_MAX_ID_LEN, s->seq);
+        bytes_put_le64(rec + PROTO_MAX_ID_LEN, s->seq);
         if (pwrite_all(al->seq_fd, rec, sizeof rec,
                        (off_t)(SEQ_HEADER + al->nrecords * SEQ_RECORD)) != 0) {
             log_warn("%s: cannot add the record of cluster %s", al->seq_path, s->cluster);
@@ -74,7 +61,7 @@ static void seq_persist(alerts_t *al, alerts_seq_t *s)
         s->record = (int64_t)al->nrecords++;
         return;
     }
-    put_le64(rec, s->seq);
+    bytes_put_le64(rec, s->seq);
     if (pwrite_all(al->seq_fd, rec, 8,
                    (off_t)(SEQ_HEADER + (size_t)s->record * SEQ_RECORD + PROTO_MAX_ID_LEN)) != 0)
         log_warn("%s: cannot write the seq of cluster %s", al->seq_path, s->cluster);
@@ -85,7 +72,7 @@ static int write_header(alerts_t *al)
     unsigned char hdr[SEQ_HEADER];
     memcpy(hdr, SEQ_MAGIC, 7);
     hdr[7] = SEQ_FORMAT;
-    put_le64(hdr + 8, al->seq_floor);
+    bytes_put_le64(hdr + 8, al->seq_floor);
     return pwrite_all(al->seq_fd, hdr, sizeof hdr, 0);
 }
 
@@ -107,7 +94,7 @@ static int seqs_create(alerts_t *al, const char *state_dir, char *err, size_t er
             return -1;
         }
         if (n == 8)
-            al->seq_floor = get_le64(b);
+            al->seq_floor = bytes_get_le64(b);
     } else if (errno != ENOENT) {
         snprintf(err, errlen, "%s: %s", old, strerror(errno));
         return -1;
@@ -141,7 +128,7 @@ static int seqs_read(alerts_t *al, off_t size, char *err, size_t errlen)
                  hdr[7], SEQ_FORMAT);
         return -1;
     }
-    al->seq_floor = get_le64(hdr + 8);
+    al->seq_floor = bytes_get_le64(hdr + 8);
     size_t n = (size_t)(size - SEQ_HEADER) / SEQ_RECORD;
     if ((size_t)(size - SEQ_HEADER) % SEQ_RECORD != 0) {
         /* a record appended when the machine stopped: its cluster's first
@@ -175,7 +162,7 @@ static int seqs_read(alerts_t *al, off_t size, char *err, size_t errlen)
             return -1;
         }
         alerts_seq_t *s = seq_slot(al, (const char *)rec, len, true);
-        s->seq = get_le64(rec + PROTO_MAX_ID_LEN);
+        s->seq = bytes_get_le64(rec + PROTO_MAX_ID_LEN);
         s->record = (int64_t)r;
     }
     al->nrecords = n;

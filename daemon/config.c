@@ -85,6 +85,13 @@ static const opt_desc_t daemon_opts[] = {
     OPT(run_as_root, OPT_STR, "warn", "warn | refuse: what to do if left running as root"),
     OPT(peer_timeout, OPT_NUMBER, "60",
         "seconds after which a peer stalled in its handshake or in a frame is dropped"),
+    OPT(future_slack_days, OPT_NUMBER, "0",
+        "days: periods up to the month of now + this are taken, later ones refused"),
+    OPT(ts_floor, OPT_STR, "2000-01-01",
+        "YYYY-MM-DD: timestamps before it are refused (Unix seconds sent as ms)"),
+    OPT(tiers, OPT_STR, "leading, backbone, potential, member",
+        "the tiers the registry may use (of leading, backbone, potential, member)"),
+    OPT(designations, OPT_MAYBE_STR, "", "the designations the registry may use; empty = any"),
 };
 #define NDAEMON_OPTS (sizeof daemon_opts / sizeof daemon_opts[0])
 
@@ -268,6 +275,21 @@ static char *reader(char *buf, int size, void *stream)
     return got;
 }
 
+int config_parse_date(const char *s, int *ret_y, int *ret_m, int *ret_d)
+{
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y, m, d, n = 0;
+    if (strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 || n != 10 ||
+        s[4] != '-' || s[7] != '-')
+        return -1;
+    if (y < PROTO_MIN_YEAR || y > PROTO_MAX_YEAR || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
+        return -1;
+    *ret_y = y;
+    *ret_m = m;
+    *ret_d = d;
+    return 0;
+}
+
 static int parse_number(const char *v, double *ret)
 {
     char *end;
@@ -389,9 +411,22 @@ static void handle_metric(parse_t *p, const char *name, const char *value)
     } else if (strcmp(name, "unit") == 0) {
         free(m->unit);
         m->unit = xstrdup(value);
+    } else if (strcmp(name, "min") == 0 || strcmp(name, "max") == 0) {
+        bool is_min = name[1] == 'i';
+        double d;
+        if (parse_number(value, &d) != 0 || d < -PROTO_MAX_ABS_VALUE || d > PROTO_MAX_ABS_VALUE) {
+            perr(p, p->line, is_min ? "metric.min" : "metric.max",
+                 "'%s' is not a number within +-1e14", value);
+            return;
+        }
+        *(is_min ? &m->min : &m->max) = d;
+        *(is_min ? &m->has_min : &m->has_max) = true;
+        if (m->has_min && m->has_max && m->min > m->max)
+            perr(p, p->line, is_min ? "metric.min" : "metric.max",
+                 "[metric %s]: min %g is above max %g", m->name, m->min, m->max);
     } else {
-        perr(p, p->line, "metric", "unknown key '%s' in [metric %s] (expected kind, unit)", name,
-             m->name);
+        perr(p, p->line, "metric",
+             "unknown key '%s' in [metric %s] (expected kind, unit, min, max)", name, m->name);
     }
 }
 
@@ -605,6 +640,17 @@ static void validate(parse_t *p)
     if (!(cfg->peer_timeout >= 1 && cfg->peer_timeout <= 3600)) {
         perr(p, daemon_opt_line(p, "peer_timeout", 1), "daemon.peer_timeout",
              "%g is not a number of seconds from 1 to 3600", cfg->peer_timeout);
+        return;
+    }
+    if (!(cfg->future_slack_days >= 0 && cfg->future_slack_days <= 100000)) {
+        perr(p, daemon_opt_line(p, "future_slack_days", 1), "daemon.future_slack_days",
+             "%g is not a number of days from 0 to 100000", cfg->future_slack_days);
+        return;
+    }
+    int fy, fm, fd;
+    if (config_parse_date(cfg->ts_floor, &fy, &fm, &fd) != 0) {
+        perr(p, daemon_opt_line(p, "ts_floor", 1), "daemon.ts_floor",
+             "'%s' is not a date YYYY-MM-DD (year 1970..2199)", cfg->ts_floor);
         return;
     }
     log_level_t lvl;

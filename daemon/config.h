@@ -27,6 +27,8 @@ typedef struct {
     metric_kind_t kind;
     char *unit;
     int line;
+    bool has_min, has_max; /* min, max: the values the daemon takes (judge.h) */
+    double min, max;
 } config_metric_t;
 
 typedef struct {
@@ -116,10 +118,14 @@ typedef struct {
     char *access;               /* access CSV, "" = none */
     double rate_per_connection; /* samples/s, 0 = unlimited */
     double rate_global;
-    double agent_lease_s; /* an agent stream idle this long no longer owns its id */
-    char *user, *group;   /* "" = stay who we are */
-    char *run_as_root;    /* warn | refuse */
-    double peer_timeout;  /* seconds: a peer stalled mid-handshake or mid-frame is dropped */
+    double agent_lease_s;     /* an agent stream idle this long no longer owns its id */
+    char *user, *group;       /* "" = stay who we are */
+    char *run_as_root;        /* warn | refuse */
+    double peer_timeout;      /* seconds: a peer stalled mid-handshake or mid-frame is dropped */
+    double future_slack_days; /* periods up to the month of now + this are taken (judge.h) */
+    char *ts_floor;           /* YYYY-MM-DD: timestamps before it are refused (judge.h) */
+    char *tiers;              /* the tiers the registry may use, comma-separated */
+    char *designations;       /* the designations it may use; "" = any */
 
     config_metric_t *metrics;
     size_t nmetrics;
@@ -151,5 +157,8 @@ int config_cluster_find(const config_t *cfg, const char *id, size_t len);
 int config_chain_find(const config_cluster_t *cl, const char *id, size_t len);
 
 const char *config_metric_kind_name(metric_kind_t k);
+
+/* Parses a date "YYYY-MM-DD" (year PROTO_MIN_YEAR..PROTO_MAX_YEAR); 0 or -1. */
+int config_parse_date(const char *s, int *ret_y, int *ret_m, int *ret_d);
 
 #endif

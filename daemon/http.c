@@ -92,15 +92,6 @@ int http_listen_parse(const char *s, struct sockaddr_storage *ret_addr, char *wh
 
 /* ---- closing ---------------------------------------------------------------- */
 
-static void maybe_closed(http_t *h)
-{
-    if (h->closing && !h->listening && h->nconns == 0 && h->on_closed) {
-        void (*cb)(struct server *) = h->on_closed;
-        h->on_closed = NULL;
-        cb(h->srv);
-    }
-}
-
 static void conn_handle_closed(uv_handle_t *handle)
 {
     http_conn_t *c = handle->data;
@@ -116,7 +107,6 @@ static void conn_handle_closed(uv_handle_t *handle)
     h->nconns--;
     metrics_text_free(&c->body);
     free(c);
-    maybe_closed(h);
 }
 
 static void conn_close(http_conn_t *c)
@@ -133,13 +123,10 @@ static void listener_closed(uv_handle_t *handle)
 {
     http_t *h = handle->data;
     h->listening = false;
-    maybe_closed(h);
 }
 
-void http_close(http_t *h, struct server *srv, void (*on_closed)(struct server *))
+void http_close(http_t *h)
 {
-    h->srv = srv;
-    h->on_closed = on_closed;
     if (h->closing)
         return;
     h->closing = true;
@@ -147,7 +134,6 @@ void http_close(http_t *h, struct server *srv, void (*on_closed)(struct server *
         uv_close((uv_handle_t *)&h->listener, listener_closed);
     for (http_conn_t *c = h->conns; c; c = c->next)
         conn_close(c);
-    maybe_closed(h);
 }
 
 /* ---- answering ---------------------------------------------------------------- */

@@ -43,7 +43,6 @@ typedef struct {
     /* figures for status and /metrics */
     uint64_t accepted, refused, timeouts, bad_requests;
     uint64_t responses_2xx, responses_4xx, responses_5xx;
-    void (*on_closed)(struct server *);
 } http_t;
 
 /*
@@ -61,8 +60,11 @@ int http_listen_parse(const char *s, struct sockaddr_storage *ret_addr, char *wh
  */
 int http_start(http_t *h, struct server *srv, const char *listen, char *err, size_t errlen);
 
-/* Closes the listener and every connection; on_closed(srv) runs once all
- * their handles are closed (at once if nothing was open). */
-void http_close(http_t *h, struct server *srv, void (*on_closed)(struct server *));
+/* Starts closing the listener and every connection (a no-op the second
+ * time). No callback: the handles are the loop's, so a caller knows they
+ * are all closed when the loop runs out (the server's shutdown proves it
+ * with uv_loop_close() == 0); until then h must stay in place. Safe on an h
+ * that http_start failed on, or never ran on (all zero). */
+void http_close(http_t *h);
 
 #endif

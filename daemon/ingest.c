@@ -73,6 +73,8 @@ static void answer(ingest_t *in, envelope_t *env, const proto_ack_t *ack)
     p->ack = *ack;
     p->reason = ack->reason.len ? xstrndup(ack->reason.ptr, ack->reason.len) : NULL;
     p->ack.reason = proto_str(p->reason);
+    /* a partial answer's reasons live in ingest's scratch, reused by the next batch */
+    p->ack.refused = ack->nrefused ? judge_refusals_dup(ack->refused, ack->nrefused) : NULL;
     p->wal_pos = srv->wal.pos;
     in->npending++;
     wal_sync(&srv->wal);
@@ -95,6 +97,7 @@ void ingest_release_acks(ingest_t *in, uint64_t synced)
         }
         zmq_msg_close(&p->id);
         free(p->reason);
+        free(p->ack.refused);
         in->pending_head = (in->pending_head + 1) % in->pending_cap;
         in->npending--;
     }
@@ -138,90 +141,96 @@ static void nack(ingest_t *in, envelope_t *env, const answer_ctx_t *ctx, proto_s
     answer(in, env, &ack);
 }
 
-/* ---- resolving and applying a batch -------------------------------------- */
-
-static void known_metrics(const config_t *cfg, char *buf, size_t size)
+/* Answers a partial batch (settled: accepted applied, the nrefused in
+ * in->refusals not) or a check (dry_run: nothing applied or settled). */
+static void ack_judged(ingest_t *in, envelope_t *env, const answer_ctx_t *ctx, uint32_t accepted,
+                       uint32_t nrefused, bool dry_run)
 {
-    size_t off = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < cfg->nmetrics && off < size; i++)
-        off += (size_t)snprintf(buf + off, size - off, "%s%s", i ? ", " : "", cfg->metrics[i].name);
+    char why[96] = "";
+    if (nrefused)
+        snprintf(why, sizeof why, "%u of %u samples refused (listed in \"refused\")", nrefused,
+                 accepted + nrefused);
+    proto_ack_t ack = {.seq = ctx->seq,
+                       .reason = proto_str(why),
+                       .status = nrefused ? PROTO_STATUS_PARTIAL : PROTO_STATUS_OK,
+                       .max_version = PROTO_VERSION,
+                       .accepted = accepted,
+                       .expected = ctx->expected,
+                       .dry_run = dry_run,
+                       .nrefused = nrefused,
+                       .refused = in->refusals};
+    if (nrefused && !dry_run) {
+        in->srv->stats.nacks[PROTO_STATUS_PARTIAL]++;
+        if (log_throttle(&in->log, (int64_t)uv_now(&in->srv->loop), NACK_LOGS_PER_SECOND, "ingest",
+                         "nacks"))
+            log_warnx("ingest: partial agent '%.*s' seq %llu from %s: %s; the first: %s: %.*s",
+                      (int)ctx->agent.len, ctx->agent.ptr, (unsigned long long)ctx->seq,
+                      ctx->peer && *ctx->peer ? ctx->peer : "a local peer", why,
+                      proto_status_name((proto_status_t)in->refusals[0].status),
+                      PROTO_STR_ARG(in->refusals[0].reason));
+    }
+    if (dry_run)
+        send_ack(in, env, &ack); /* nothing journaled: nothing to wait for */
+    else
+        answer(in, env, &ack);
 }
 
-/* Resolves every sample of b into in->resolved, checking each firm against
- * key (NULL: no CURVE, or WAL replay). A former member (members.h) is
- * unknown, except in replay: its batches were taken while it was a member.
- * Returns PROTO_STATUS_OK or the status to nack with, the reason in reason. */
+/* ---- resolving and applying a batch -------------------------------------- */
+
+/*
+ * Judges every sample of b into in->resolved (judge.h), checking each firm
+ * against key (NULL: no CURVE, or WAL replay). An atomic batch (all false)
+ * stops at the first refusal and returns its status, the reason in reason.
+ * A partial batch or a check (all true) is judged to the end: each refused
+ * sample is marked, listed in in->refusals and in->refusal_codes, and
+ * counted in *ret_nrefused; PROTO_STATUS_OK is returned. count: add the
+ * refusals to the per-kind counters (not for checks and replay).
+ */
 static proto_status_t resolve(ingest_t *in, const proto_batch_t *b, const access_key_t *key,
-                              bool replay, char *reason, size_t rlen)
+                              bool replay, bool all, bool count, uint32_t *ret_nrefused,
+                              char *reason, size_t rlen)
 {
     server_t *srv = in->srv;
-    const config_t *cfg = srv->cfg;
+    judge_t j;
+    uint32_t n = 0;
+    judge_begin(&j, srv->cfg, srv->reg, &srv->cal, key, replay, calendar_now_ms());
     for (uint32_t i = 0; i < b->nsamples; i++) {
-        const proto_sample_t *s = &b->samples[i];
-        ingest_resolved_t *r = &in->resolved[i];
-        r->firm = registry_find_any(srv->reg, s->firm.ptr, s->firm.len);
-        if (r->firm < 0) {
-            snprintf(reason, rlen, "sample %u: unknown firm '%.*s'", i, PROTO_STR_ARG(s->firm));
-            return PROTO_STATUS_UNKNOWN_FIRM;
-        }
-        if (!replay && registry_is_former(srv->reg, r->firm)) {
-            char date[32];
-            members_format_date(srv->reg->firms[r->firm].left_ms, date, sizeof date);
-            snprintf(reason, rlen,
-                     "sample %u: unknown firm '%.*s': it left the registry on %s "
-                     "(its figures until then are kept)",
-                     i, PROTO_STR_ARG(s->firm), date);
-            return PROTO_STATUS_UNKNOWN_FIRM;
-        }
-        if (key && !keys_may_report(key, srv->reg, r->firm)) {
-            snprintf(reason, rlen, "sample %u: key '%s' (%.8s...) may not report for firm '%s'", i,
-                     key->name, key->z85, srv->reg->firms[r->firm].id);
-            return PROTO_STATUS_FORBIDDEN;
-        }
-        r->metric = config_metric_find(cfg, s->metric.ptr, s->metric.len);
-        if (r->metric < 0) {
-            char known[512];
-            known_metrics(cfg, known, sizeof known);
-            snprintf(reason, rlen, "sample %u: unknown metric '%.*s' (known: %s)", i,
-                     PROTO_STR_ARG(s->metric), known);
-            return PROTO_STATUS_UNKNOWN_METRIC;
-        }
-        const config_metric_t *m = &cfg->metrics[r->metric];
-        r->ts_ms = s->ts_ms;
-        r->value = s->value;
-        r->period = s->period;
-        if (m->kind == METRIC_READING && s->period.kind != PROTO_PERIOD_NONE) {
-            snprintf(reason, rlen,
-                     "sample %u: metric '%s' is a reading: it takes a timestamp, not a period", i,
-                     m->name);
-            return PROTO_STATUS_INVALID;
-        }
-        if (m->kind == METRIC_READING || s->period.kind == PROTO_PERIOD_NONE) {
-            int year, month;
-            if (calendar_month_of(&srv->cal, s->ts_ms, &year, &month) != 0 ||
-                year < PROTO_MIN_YEAR || year > PROTO_MAX_YEAR) {
-                snprintf(reason, rlen, "sample %u: timestamp %lld ms has no calendar month in %s",
-                         i, (long long)s->ts_ms, cfg->timezone);
-                return PROTO_STATUS_INVALID;
-            }
-            r->period = (proto_period_t){
-                .year = (uint16_t)year, .kind = PROTO_PERIOD_MONTH, .index = (uint8_t)month};
-        }
-        if (m->kind == METRIC_PERIOD)
-            r->milli = agg_to_milli(s->value);
+        char *why = all ? in->refusal_text + (size_t)n * JUDGE_REASONLEN : reason;
+        judge_kind_t kind;
+        proto_status_t st = judge_sample(&j, &b->samples[i], i, &in->resolved[i], &kind, why,
+                                         all ? JUDGE_REASONLEN : rlen);
+        if (st == PROTO_STATUS_OK)
+            continue;
+        if (count)
+            in->judged.refused[kind]++;
+        if (!all)
+            return st;
+        in->resolved[i].refused = true;
+        in->refusals[n] =
+            (proto_refusal_t){.index = i, .status = (uint8_t)st, .reason = proto_str(why)};
+        in->refusal_codes[n] = judge_pack_refusal(i, (uint8_t)st);
+        n++;
     }
+    if (ret_nrefused)
+        *ret_nrefused = n;
     return PROTO_STATUS_OK;
 }
 
-/* Applies a resolved batch. (During WAL replay at start-up the alertbook is
- * quiet: nothing is published.) */
-static void apply(ingest_t *in, const proto_batch_t *b)
+/* Applies a resolved batch. During WAL replay at start-up (replay true) the
+ * rules fed by period figures are only marked: the rule state is a function
+ * of the aggregate, so ingest_replay_done() evaluates each once at the end
+ * (evaluating them per batch was most of a recovery's time). Threshold rules
+ * still run per reading: their hysteresis depends on sample order. */
+static void apply(ingest_t *in, const proto_batch_t *b, bool replay)
 {
     server_t *srv = in->srv;
     int64_t now = calendar_now_ms();
+    uint32_t applied = 0;
     for (uint32_t i = 0; i < b->nsamples; i++) {
         const ingest_resolved_t *r = &in->resolved[i];
+        if (r->refused)
+            continue; /* a partial batch's refused sample (judge.h) */
+        applied++;
         /* a former member's batch (in replay only) has no rules left to feed */
         bool member = !registry_is_former(srv->reg, r->firm);
         if (srv->cfg->metrics[r->metric].kind == METRIC_PERIOD) {
@@ -235,10 +244,12 @@ static void apply(ingest_t *in, const proto_batch_t *b)
                 rules_on_reading(&srv->rules, r->firm, r->metric, r->value, r->ts_ms, now);
         }
     }
-    /* the rules a batch fed, once per batch; in replay the book is quiet */
-    rules_evaluate_dirty(&srv->rules, now);
-    alertbook_flush(&srv->book, now);
-    srv->stats.samples_applied += b->nsamples;
+    /* the rules a batch fed, once per batch */
+    if (!replay) {
+        rules_evaluate_dirty(&srv->rules, now);
+        alertbook_flush(&srv->book, now);
+    }
+    srv->stats.samples_applied += applied;
     srv->stats.batches_ok++;
 }
 
@@ -331,6 +342,24 @@ static uint64_t log_batch(ingest_t *in, const char *key, const void *msg, size_t
     return wal_append(&in->srv->wal, r, 2 + klen + len);
 }
 
+/* Logs a partial batch: [tag][keylen][key][u32 n][n codes][message].
+ * Returns the WAL position, 0 on failure. */
+static uint64_t log_partial(ingest_t *in, const char *key, uint32_t n, const void *msg, size_t len)
+{
+    size_t klen = strlen(key), off = 0;
+    unsigned char *r = rec_reserve(in, 6 + klen + 4 * (size_t)n + len);
+    r[off++] = INGEST_REC_PARTIAL;
+    r[off++] = (unsigned char)klen;
+    memcpy(r + off, key, klen);
+    off += klen;
+    bytes_put_le32(r + off, n);
+    off += 4;
+    for (uint32_t k = 0; k < n; k++, off += 4)
+        bytes_put_le32(r + off, in->refusal_codes[k]);
+    memcpy(r + off, msg, len);
+    return wal_append(&in->srv->wal, r, off + len);
+}
+
 /* Logs a seq refused for good, so a restart answers its resend the same. */
 static uint64_t log_settle(ingest_t *in, const char *key, const proto_batch_t *b, proto_status_t st)
 {
@@ -377,6 +406,58 @@ static void format_wall(int64_t ms, char *buf, size_t size)
         snprintf(buf, size, "%lld ms", (long long)ms);
 }
 
+/* Answers the resend of a partial batch as the first copy was answered:
+ * the same accepted count and refused samples. The reasons are judged again
+ * from the resent bytes (the statuses are what was remembered). */
+static void resend_partial(ingest_t *in, envelope_t *env, answer_ctx_t *ctx, const proto_batch_t *b,
+                           const stream_outcome_t *o)
+{
+    judge_t j;
+    judge_begin(&j, in->srv->cfg, in->srv->reg, &in->srv->cal, NULL, false, calendar_now_ms());
+    for (uint32_t k = 0; k < o->nrefused; k++) {
+        uint32_t idx = o->refused[k] >> 8;
+        uint8_t st = (uint8_t)(o->refused[k] & 0xff);
+        char *why = in->refusal_text + (size_t)k * JUDGE_REASONLEN;
+        judge_kind_t kind;
+        ingest_resolved_t scratch;
+        if (idx >= b->nsamples || judge_sample(&j, &b->samples[idx], idx, &scratch, &kind, why,
+                                               JUDGE_REASONLEN) == PROTO_STATUS_OK)
+            snprintf(why, JUDGE_REASONLEN, "sample %u: refused when seq %llu was first sent (%s)",
+                     idx, (unsigned long long)b->seq, proto_status_name(st));
+        in->refusals[k] = (proto_refusal_t){.index = idx, .status = st, .reason = proto_str(why)};
+    }
+    ack_judged(in, env, ctx, o->accepted, o->nrefused, false);
+}
+
+/* Judges a check (a dry-run batch): answers per sample, applies nothing,
+ * journals nothing, settles no seq (expected 0). rc is the decoder's. */
+static void check_batch(ingest_t *in, envelope_t *env, answer_ctx_t *ctx, const access_key_t *key,
+                        const proto_batch_t *b, int rc, const char *reason)
+{
+    char why[PROTO_MAX_TEXT_LEN];
+    proto_status_t st = PROTO_STATUS_OK;
+    ctx->expected = 0;
+    if (rc != PROTO_OK) {
+        st = status_of(rc);
+        snprintf(why, sizeof why, "%s", reason);
+    } else if (rate_limited(in, env, b->nsamples, why, sizeof why)) {
+        st = PROTO_STATUS_RATE_LIMITED;
+    }
+    if (st != PROTO_STATUS_OK) {
+        proto_ack_t ack = {.seq = ctx->seq,
+                           .status = (uint8_t)st,
+                           .max_version = PROTO_VERSION,
+                           .reason = proto_str(why),
+                           .dry_run = true};
+        in->srv->stats.nacks[st]++;
+        send_ack(in, env, &ack);
+        return;
+    }
+    uint32_t n = 0;
+    resolve(in, b, key, false, true, false, &n, NULL, 0);
+    ack_judged(in, env, ctx, b->nsamples - n, n, true);
+}
+
 /* Answers a batch its stream cannot take now (anything but STREAM_TAKE). */
 static void answer_verdict(ingest_t *in, envelope_t *env, answer_ctx_t *ctx, const stream_t *s,
                            const proto_batch_t *b, stream_verdict_t v, const stream_outcome_t *o)
@@ -390,6 +471,10 @@ static void answer_verdict(ingest_t *in, envelope_t *env, answer_ctx_t *ctx, con
     switch (v) {
     case STREAM_DUPLICATE:
         srv->stats.batches_duplicate++;
+        if (o->status == PROTO_STATUS_PARTIAL) {
+            resend_partial(in, env, ctx, b, o);
+            return;
+        }
         if (o->status == PROTO_STATUS_OK) {
             ack_ok(in, env, ctx, o->accepted);
         } else {
@@ -490,6 +575,11 @@ static void handle_batch(ingest_t *in, envelope_t *env)
         nack(in, env, &ctx, PROTO_STATUS_FORBIDDEN, reason);
         return;
     }
+    /* A check never touches the stream: no seq is settled or claimed. */
+    if (b.dry_run) {
+        check_batch(in, env, &ctx, key, &b, rc, reason);
+        return;
+    }
     stream_t *s = streams_get(&in->streams, keyid, b.agent);
     if (!s) {
         snprintf(reason, sizeof reason, "the daemon already follows %d agent streams", STREAMS_MAX);
@@ -515,9 +605,27 @@ static void handle_batch(ingest_t *in, envelope_t *env)
         nack(in, env, &ctx, PROTO_STATUS_RATE_LIMITED, reason);
         return;
     }
-    proto_status_t st = resolve(in, &b, key, false, reason, sizeof reason);
+    uint32_t nrefused = 0;
+    proto_status_t st =
+        resolve(in, &b, key, false, b.partial, true, &nrefused, reason, sizeof reason);
     if (st != PROTO_STATUS_OK) {
         refuse(in, env, &ctx, keyid, s, &b, st, reason);
+        return;
+    }
+    if (nrefused > 0) {
+        /* A partial batch: its good samples are applied, its seq settled
+         * with the list of the others (PROTOCOL.md 2, partial answers). */
+        if (log_partial(in, keyid, nrefused, data, len) == 0) {
+            nack(in, env, &ctx, PROTO_STATUS_BUSY,
+                 "cannot write the WAL (disk full?); try again later");
+            return;
+        }
+        apply(in, &b, false);
+        streams_settle_refused(&in->streams, s, b.epoch, b.seq, PROTO_STATUS_PARTIAL,
+                               b.nsamples - nrefused, in->refusal_codes, nrefused, now,
+                               calendar_now_ms());
+        ctx.expected = s->next;
+        ack_judged(in, env, &ctx, b.nsamples - nrefused, nrefused, false);
         return;
     }
     /* Write-ahead: the record is in the log before anything is applied or acked. */
@@ -530,7 +638,7 @@ static void handle_batch(ingest_t *in, envelope_t *env)
         log_info("ingest: agent id '%.*s': stream %llu takes over from stream %llu (idle %.0f s)",
                  PROTO_STR_ARG(b.agent), (unsigned long long)b.epoch, (unsigned long long)s->epoch,
                  (double)(now - s->last_ms) / 1000.0);
-    apply(in, &b);
+    apply(in, &b, false);
     streams_settle(&in->streams, s, b.epoch, b.seq, PROTO_STATUS_OK, b.nsamples, now,
                    calendar_now_ms());
     ctx.expected = s->next;
@@ -563,7 +671,10 @@ static void replay_skip(ingest_t *in, const char *what)
         log_warnx("WAL replay: %s", what);
 }
 
-static void replay_batch(ingest_t *in, const char *key, const void *msg, size_t len)
+/* Replays a batch record; codes (n of them, index << 8 | status) are the
+ * samples a partial batch refused, NULL for a batch applied whole. */
+static void replay_batch(ingest_t *in, const char *key, const void *msg, size_t len,
+                         const unsigned char *codes, uint32_t ncodes)
 {
     server_t *srv = in->srv;
     char reason[PROTO_MAX_TEXT_LEN], what[PROTO_MAX_TEXT_LEN + 128];
@@ -577,13 +688,48 @@ static void replay_batch(ingest_t *in, const char *key, const void *msg, size_t 
     stream_t *s = streams_get(&in->streams, key, b.agent);
     if (s && s->epoch == b.epoch && b.seq < s->next)
         return; /* the snapshot has it already */
-    proto_status_t st = resolve(in, &b, NULL, true, reason, sizeof reason);
+    if (codes) {
+        /* a partial batch: the samples it refused stay refused; the others
+         * are resolved one by one (a firm removed since skips its samples) */
+        uint32_t *list = in->refusal_codes, applied = 0;
+        judge_t j;
+        judge_begin(&j, srv->cfg, srv->reg, &srv->cal, NULL, true, calendar_now_ms());
+        for (uint32_t i = 0; i < b.nsamples; i++)
+            in->resolved[i].refused = false;
+        for (uint32_t k = 0; k < ncodes; k++) {
+            list[k] = bytes_get_le32(codes + 4 * k);
+            if ((list[k] >> 8) < b.nsamples)
+                in->resolved[list[k] >> 8].refused = true;
+        }
+        for (uint32_t i = 0; i < b.nsamples; i++) {
+            judge_kind_t kind;
+            if (in->resolved[i].refused)
+                continue;
+            if (judge_sample(&j, &b.samples[i], i, &in->resolved[i], &kind, reason,
+                             sizeof reason) != PROTO_STATUS_OK) {
+                in->resolved[i].refused = true;
+                snprintf(what, sizeof what, "batch %llu of agent '%.*s': %s: skipped",
+                         (unsigned long long)b.seq, PROTO_STR_ARG(b.agent), reason);
+                replay_skip(in, what);
+                continue;
+            }
+            applied++;
+        }
+        if (applied)
+            apply(in, &b, true);
+        if (s)
+            streams_settle_refused(&in->streams, s, b.epoch, b.seq, PROTO_STATUS_PARTIAL,
+                                   b.nsamples - ncodes, list, ncodes, (int64_t)uv_now(&srv->loop),
+                                   calendar_now_ms());
+        return;
+    }
+    proto_status_t st = resolve(in, &b, NULL, true, false, false, NULL, reason, sizeof reason);
     if (st != PROTO_STATUS_OK) {
         snprintf(what, sizeof what, "batch %llu of agent '%.*s' skipped: %s: %s",
                  (unsigned long long)b.seq, PROTO_STR_ARG(b.agent), proto_status_name(st), reason);
         replay_skip(in, what);
     } else {
-        apply(in, &b);
+        apply(in, &b, true);
     }
     /* it was acked ok: a resend must get ok again */
     if (s)
@@ -595,13 +741,23 @@ void ingest_replay(ingest_t *in, const void *payload, size_t len)
 {
     const unsigned char *p = payload;
     char key[256];
+    if (len >= 2 && p[0] == INGEST_REC_PARTIAL && len >= 6u + p[1]) {
+        memcpy(key, p + 2, p[1]);
+        key[p[1]] = '\0';
+        uint32_t n = bytes_get_le32(p + 2 + p[1]);
+        size_t head = 6u + p[1] + 4 * (size_t)n;
+        if (n <= PROTO_MAX_SAMPLES && len >= head) {
+            replay_batch(in, key, p + head, len - head, p + 6 + p[1], n);
+            return;
+        }
+    }
     if (len >= 2 && (p[0] == INGEST_REC_BATCH || p[0] == INGEST_REC_SETTLE) && len >= 2u + p[1]) {
         memcpy(key, p + 2, p[1]);
         key[p[1]] = '\0';
         const unsigned char *body = p + 2 + p[1];
         size_t blen = len - 2 - p[1];
         if (p[0] == INGEST_REC_BATCH) {
-            replay_batch(in, key, body, blen);
+            replay_batch(in, key, body, blen, NULL, 0);
             return;
         }
         if (blen >= 2 && blen == 2u + body[1] + 16 && body[1] > 0) {
@@ -618,10 +774,17 @@ void ingest_replay(ingest_t *in, const void *payload, size_t len)
     size_t llen = len;
     const unsigned char *legacy = legacy_batch(in, p, &llen);
     if (legacy) {
-        replay_batch(in, "", legacy, llen);
+        replay_batch(in, "", legacy, llen, NULL, 0);
         return;
     }
     replay_skip(in, "a record of an unknown kind");
+}
+
+void ingest_replay_done(ingest_t *in)
+{
+    int64_t now = calendar_now_ms();
+    rules_evaluate_dirty(&in->srv->rules, now);
+    alertbook_flush(&in->srv->book, now); /* quiet: states change, nothing is published */
 }
 
 void ingest_recovered(ingest_t *in)
@@ -657,6 +820,9 @@ void ingest_init(ingest_t *in, struct server *srv)
     in->srv = srv;
     in->samples = xcalloc(PROTO_MAX_SAMPLES, sizeof *in->samples);
     in->resolved = xcalloc(PROTO_MAX_SAMPLES, sizeof *in->resolved);
+    in->refusals = xcalloc(PROTO_MAX_SAMPLES, sizeof *in->refusals);
+    in->refusal_codes = xcalloc(PROTO_MAX_SAMPLES, sizeof *in->refusal_codes);
+    in->refusal_text = xcalloc(PROTO_MAX_SAMPLES, JUDGE_REASONLEN);
     in->buckets = xcalloc(INGEST_BUCKETS, sizeof *in->buckets);
     in->global.last_ms = (int64_t)uv_now(&srv->loop);
     in->global.tokens = srv->cfg->rate_global;
@@ -694,6 +860,7 @@ void ingest_free(ingest_t *in)
     while (in->npending > 0) {
         zmq_msg_close(&in->pending[in->pending_head].id);
         free(in->pending[in->pending_head].reason);
+        free(in->pending[in->pending_head].ack.refused);
         in->pending_head = (in->pending_head + 1) % in->pending_cap;
         in->npending--;
     }
@@ -701,6 +868,9 @@ void ingest_free(ingest_t *in)
     free(in->buckets);
     free(in->samples);
     free(in->resolved);
+    free(in->refusals);
+    free(in->refusal_codes);
+    free(in->refusal_text);
     msgpack_sbuffer_destroy(&in->out);
     in->pending = NULL;
     in->samples = NULL;

@@ -27,6 +27,7 @@
 #include <msgpack.h>
 #include <zmq.h>
 
+#include "daemon/judge.h"
 #include "daemon/log.h"
 #include "daemon/record.h"
 #include "daemon/streams.h"
@@ -35,14 +36,8 @@
 
 struct server;
 
-/* A sample after resolution: everything the apply step needs, no strings. */
-typedef struct {
-    int firm, metric;
-    proto_period_t period; /* a month for readings and timestamped amounts */
-    int64_t milli;         /* period metrics */
-    double value;          /* readings */
-    int64_t ts_ms;
-} ingest_resolved_t;
+/* A sample after resolution (judge.h): everything the apply step needs. */
+typedef judge_resolved_t ingest_resolved_t;
 
 /* A token bucket: samples per second, bursts of up to one second's worth
  * (or one batch, if that is more). */
@@ -74,6 +69,9 @@ typedef struct {
 #define INGEST_REC_BATCH RECORD_BATCH /* [tag][u8 keylen][key][batch message] */
 #define INGEST_REC_SETTLE                                                                          \
     RECORD_SETTLE /* [tag][u8 keylen][key][u8 status][u8 agentlen][agent][u64 epoch][u64 seq] */
+/* A partial batch: [tag][u8 keylen][key][u32 n][n x u32 index << 8 | status][batch message];
+ * replay applies every sample but the n refused ones. */
+#define INGEST_REC_PARTIAL RECORD_PARTIAL
 
 typedef struct {
     struct server *srv;
@@ -91,6 +89,11 @@ typedef struct {
     uint64_t replay_skipped;  /* WAL records that no longer resolve */
     ingest_bucket_t *buckets; /* INGEST_BUCKETS, per connection */
     ingest_bucket_t global;   /* all connections together */
+    /* per-sample answers (partial batches, checks): PROTO_MAX_SAMPLES each */
+    proto_refusal_t *refusals;
+    uint32_t *refusal_codes; /* the same, as streams.h keeps them */
+    char *refusal_text;      /* JUDGE_REASONLEN bytes per refusal */
+    judge_stats_t judged;    /* samples refused, by kind */
 } ingest_t;
 
 /* Allocates the tables and buffers (once, for the daemon's life). */
@@ -103,6 +106,10 @@ int ingest_start(ingest_t *in, const char *endpoint, char *err, size_t errlen);
  * A record that no longer resolves (a firm removed from the registry) is
  * logged, counted and skipped. */
 void ingest_replay(ingest_t *in, const void *payload, size_t len);
+
+/* After the last ingest_replay(), with the alertbook still quiet: evaluates
+ * once each rule the replayed batches fed (replay defers them to here). */
+void ingest_replay_done(ingest_t *in);
 
 /* Sends the held acks whose WAL records are durable (pos <= synced). */
 void ingest_release_acks(ingest_t *in, uint64_t synced);

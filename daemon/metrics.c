@@ -1,26 +1,20 @@
 /*
- * metrics.c -- see metrics.h.
- *
- * The exposition follows the Prometheus text format 0.0.4: one "# HELP" and
- * one "# TYPE" line per family, before its samples, families never split;
- * label values escaped; counters end in _total. Amounts are kept in
- * milli-units and printed exactly ("1234.5", not a rounded double).
- *
- * clustermon_cluster_metric_total is named as the operations issue asks
- * (dashboards query it by that name) but is a sum that can go down when a
- * report is restated, not a counter: it is declared untyped, which
- * Prometheus stores like a gauge, because promtool rejects a gauge whose
- * name ends in _total.
+ * metrics.c -- see metrics.h: the daemon's own measurements (peers, rate,
+ * lag), the counter table status and /metrics share, and metrics_collect,
+ * the one place that reads the server for /metrics. The text format is
+ * exposition.c's.
  */
 #include "daemon/metrics.h"
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
 
+#include "daemon/exposition.h"
 #include "daemon/log.h"
 #include "daemon/query.h"
 #include "daemon/server.h"
@@ -55,20 +49,6 @@ void metrics_text_free(metrics_text_t *t)
 {
     free(t->data);
     memset(t, 0, sizeof *t);
-}
-
-void metrics_label_escape(metrics_text_t *out, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '\\')
-            metrics_text_printf(out, "\\\\");
-        else if (*s == '"')
-            metrics_text_printf(out, "\\\"");
-        else if (*s == '\n')
-            metrics_text_printf(out, "\\n");
-        else
-            metrics_text_printf(out, "%c", *s);
-    }
 }
 
 /* ---- peers: zmq_socket_monitor ------------------------------------------- */
@@ -189,15 +169,6 @@ int metrics_start(metrics_t *m, struct server *srv, char *err, size_t errlen)
     return 0;
 }
 
-static void maybe_closed(metrics_t *m)
-{
-    if (m->closing_polls == 0 && m->on_closed) {
-        void (*cb)(struct server *) = m->on_closed;
-        m->on_closed = NULL;
-        cb(m->srv);
-    }
-}
-
 static void poll_closed(zpoll_t *zp)
 {
     metrics_peers_t *p = zp->data;
@@ -205,13 +176,10 @@ static void poll_closed(zpoll_t *zp)
         zmq_close(p->sock);
     p->sock = NULL;
     p->m->closing_polls--;
-    maybe_closed(p->m);
 }
 
-void metrics_close(metrics_t *m, struct server *srv, void (*on_closed)(struct server *))
+void metrics_close(metrics_t *m)
 {
-    m->srv = srv;
-    m->on_closed = on_closed;
     for (int i = 0; i < METRICS_NSOCKS; i++) {
         metrics_peers_t *p = &m->peers[i];
         p->m = m;
@@ -225,7 +193,6 @@ void metrics_close(metrics_t *m, struct server *srv, void (*on_closed)(struct se
             p->sock = NULL;
         }
     }
-    maybe_closed(m);
 }
 
 uint64_t metrics_handshakes_failed(const metrics_t *m)
@@ -465,179 +432,46 @@ uint32_t metrics_firms_reporting(const struct server *srv, int year)
     return n;
 }
 
-/* ---- exposition ---------------------------------------------------------------- */
+/* ---- collecting ------------------------------------------------------------------ */
 
-static void family(metrics_text_t *o, const char *name, const char *type, const char *help)
-{
-    metrics_text_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
+_Static_assert(NCOUNTERS == METRICS_NCOUNTERS, "METRICS_NCOUNTERS is the counter table's length");
 
-static void sample_u(metrics_text_t *o, const char *name, uint64_t v)
+static void collect_self(const server_t *srv, metrics_collected_t *c)
 {
-    metrics_text_printf(o, "%s %llu\n", name, (unsigned long long)v);
-}
-
-static void sample_d(metrics_text_t *o, const char *name, double v)
-{
-    metrics_text_printf(o, "%s %.15g\n", name, v);
-}
-
-/* name{key="value"} v, for one label */
-static void sample_lu(metrics_text_t *o, const char *name, const char *key, const char *val,
-                      uint64_t v)
-{
-    metrics_text_printf(o, "%s{%s=\"", name, key);
-    metrics_label_escape(o, val);
-    metrics_text_printf(o, "\"} %llu\n", (unsigned long long)v);
-}
-
-static void counter(metrics_text_t *o, const char *name, const char *help, uint64_t v)
-{
-    family(o, name, "counter", help);
-    sample_u(o, name, v);
-}
-
-static void gauge(metrics_text_t *o, const char *name, const char *help, double v)
-{
-    family(o, name, "gauge", help);
-    sample_d(o, name, v);
-}
-
-/* An exact decimal from milli-units: "-1234.5", "20580000000". */
-static void print_milli(metrics_text_t *o, __int128 v)
-{
-    if (v > INT64_MAX || v < INT64_MIN) {
-        metrics_text_printf(o, "%.17g", (double)v / 1000.0);
-        return;
+    c->version = CLUSTERMON_VERSION;
+    c->started_ms = srv->started_ms;
+    for (size_t i = 0; i < NCOUNTERS; i++)
+        c->counters[i] = counters[i].get(srv);
+    c->restart_needed = srv->reload.npending;
+    memcpy(c->nacks, srv->stats.nacks, sizeof c->nacks);
+    memcpy(c->samples_refused, srv->ingest.judged.refused, sizeof c->samples_refused);
+    c->wal_fsyncs = srv->wal.fsyncs;
+    c->wal_fsync_ns_total = srv->wal.fsync_ns_total;
+    c->wal_fsync_ns_max = srv->wal.fsync_ns_max;
+    c->loop_lag_ms = metrics_loop_lag_ms(&srv->metrics);
+    for (int i = 0; i < METRICS_NSOCKS; i++) {
+        const metrics_peers_t *p = &srv->metrics.peers[i];
+        c->socket_peers[i] = (uint64_t)p->peers;
+        c->socket_disconnects[i] = p->disconnects;
+        c->socket_abandoned[i] = p->handshakes_abandoned;
     }
-    int64_t x = (int64_t)v;
-    uint64_t u = x < 0 ? (uint64_t)0 - (uint64_t)x : (uint64_t)x;
-    unsigned frac = (unsigned)(u % 1000);
-    metrics_text_printf(o, "%s%llu", x < 0 ? "-" : "", (unsigned long long)(u / 1000));
-    if (frac) {
-        char f[8];
-        snprintf(f, sizeof f, ".%03u", frac);
-        for (size_t k = strlen(f) - 1; f[k] == '0'; k--)
-            f[k] = '\0';
-        metrics_text_printf(o, "%s", f);
-    }
-}
-
-/* One sample of a counter table row. */
-static void sample_counter(metrics_text_t *o, const server_t *srv, const metrics_counter_t *c)
-{
-    uint64_t v = c->get(srv);
-    metrics_text_printf(o, "%s", c->family);
-    if (c->label) {
-        metrics_text_printf(o, "{%s=\"", c->label);
-        metrics_label_escape(o, c->label_value);
-        metrics_text_printf(o, "\"}");
-    }
-    if (c->scale)
-        metrics_text_printf(o, " %.15g\n",
-                            (c->kind == METRICS_I64 ? (double)(int64_t)v : (double)v) / c->scale);
-    else if (c->kind == METRICS_I64)
-        metrics_text_printf(o, " %lld\n", (long long)(int64_t)v);
-    else
-        metrics_text_printf(o, " %llu\n", (unsigned long long)v);
-}
-
-/* The counter table's families: each at its first row, all its rows together. */
-static void render_counters(const server_t *srv, metrics_text_t *o)
-{
-    const metrics_counter_t *c, *d;
-    for (size_t i = 0; (c = metrics_counter(i)) != NULL; i++) {
-        if (!c->family || !c->type)
-            continue; /* status's only, or not its family's first row */
-        family(o, c->family, c->type, c->help);
-        for (size_t j = i; (d = metrics_counter(j)) != NULL; j++)
-            if (d->family && strcmp(d->family, c->family) == 0)
-                sample_counter(o, srv, d);
-    }
-}
-
-static void render_self(const server_t *srv, metrics_text_t *o)
-{
-    const server_stats_t *st = &srv->stats;
-    const wal_t *w = &srv->wal;
-
-    family(o, "clustermon_build_info", "gauge", "Version of the running clustermond (always 1).");
-    sample_lu(o, "clustermon_build_info", "version", CLUSTERMON_VERSION, 1);
-    gauge(o, "clustermon_start_time_seconds", "When clustermond started, Unix time.",
-          (double)srv->started_ms / 1000.0);
-    render_counters(srv, o);
-    gauge(o, "clustermon_config_restart_needed",
-          "Settings changed in the file that take effect only after a restart.",
-          (double)srv->reload.npending);
-    family(o, "clustermon_batches_nacked_total", "counter", "Batches refused, by reason.");
-    for (int s = 1; s < PROTO_STATUS_COUNT; s++)
-        sample_lu(o, "clustermon_batches_nacked_total", "reason",
-                  proto_status_name((proto_status_t)s), st->nacks[s]);
-    family(o, "clustermon_wal_fsync_seconds", "summary", "Latency of WAL fsyncs.");
-    sample_d(o, "clustermon_wal_fsync_seconds_sum", (double)w->fsync_ns_total / 1e9);
-    sample_u(o, "clustermon_wal_fsync_seconds_count", w->fsyncs);
-    gauge(o, "clustermon_wal_fsync_max_seconds", "Slowest WAL fsync since start.",
-          (double)w->fsync_ns_max / 1e9);
-
-    gauge(o, "clustermon_loop_lag_seconds",
-          "Worst lateness of the event loop's periodic timer in the last ten seconds.",
-          (double)metrics_loop_lag_ms(&srv->metrics) / 1000.0);
-    family(o, "clustermon_socket_peers", "gauge", "Connections open on each ZeroMQ socket.");
-    for (int i = 0; i < METRICS_NSOCKS; i++)
-        sample_lu(o, "clustermon_socket_peers", "socket", metrics_sock_name(i),
-                  (uint64_t)srv->metrics.peers[i].peers);
-    family(o, "clustermon_socket_disconnects_total", "counter",
-           "Connections closed on each ZeroMQ socket: by the peer, or by ZeroMQ for a frame "
-           "over the socket's size limit (ingest: the protocol's 4 MiB).");
-    for (int i = 0; i < METRICS_NSOCKS; i++)
-        sample_lu(o, "clustermon_socket_disconnects_total", "socket", metrics_sock_name(i),
-                  srv->metrics.peers[i].disconnects);
-    family(o, "clustermon_socket_handshakes_abandoned_total", "counter",
-           "Connections closed by their peer before the ZeroMQ handshake completed (port "
-           "probes, clients that gave up); not refusals.");
-    for (int i = 0; i < METRICS_NSOCKS; i++)
-        sample_lu(o, "clustermon_socket_handshakes_abandoned_total", "socket", metrics_sock_name(i),
-                  srv->metrics.peers[i].handshakes_abandoned);
-
-    gauge(o, "clustermon_agents_known",
-          "Agent streams the daemon follows (their seqs, for exactly-once).",
-          (double)srv->ingest.streams.count);
-    family(o, "clustermon_http_responses_total", "counter", "HTTP responses, by status class.");
-    sample_lu(o, "clustermon_http_responses_total", "code", "2xx", srv->http.responses_2xx);
-    sample_lu(o, "clustermon_http_responses_total", "code", "4xx", srv->http.responses_4xx);
-    sample_lu(o, "clustermon_http_responses_total", "code", "5xx", srv->http.responses_5xx);
-    gauge(o, "clustermon_http_connections", "HTTP connections open now.", (double)srv->http.nconns);
-
-    family(o, "clustermon_alert_events_total", "counter",
-           "Alert events published, by the state they announced.");
-    for (int s = 0; s < PROTO_ALERT_STATE_COUNT; s++)
-        sample_lu(o, "clustermon_alert_events_total", "state",
-                  proto_alert_state_name((proto_alert_state_t)s), srv->book.by_state[s]);
-    counter(o, "clustermon_alert_events_suppressed_total",
-            "Alert events not published because a silence matched.", srv->book.suppressed);
-    family(o, "clustermon_alerts_published_total", "counter",
-           "Alert transitions published, by severity.");
-    for (int s = 0; s < PROTO_SEV_COUNT; s++)
-        sample_lu(o, "clustermon_alerts_published_total", "severity",
-                  proto_severity_name((proto_severity_t)s), srv->alerts.by_severity[s]);
-}
-
-/* Labels cluster="...",chain="..." (chain "" for the whole cluster). */
-static void group_labels(metrics_text_t *o, const config_cluster_t *cl, int chain)
-{
-    metrics_text_printf(o, "cluster=\"");
-    metrics_label_escape(o, cl->id);
-    metrics_text_printf(o, "\",chain=\"");
-    metrics_label_escape(o, chain < 0 ? "" : cl->chains[chain]);
-    metrics_text_printf(o, "\"");
+    c->agents_known = srv->ingest.streams.count;
+    c->http_2xx = srv->http.responses_2xx;
+    c->http_4xx = srv->http.responses_4xx;
+    c->http_5xx = srv->http.responses_5xx;
+    c->http_connections = srv->http.nconns;
+    memcpy(c->alert_events, srv->book.by_state, sizeof c->alert_events);
+    c->alert_events_suppressed = srv->book.suppressed;
+    memcpy(c->alerts_published, srv->alerts.by_severity, sizeof c->alerts_published);
 }
 
 /*
- * The cluster figures. A group is a cluster (chain -1) or one of its chains;
- * the periods are now's year, the previous year and now's year's months so
- * far. One walk over the firms fills every sum.
+ * The cluster figures. A group is a cluster or one of its chains; the
+ * periods are the year, the year before and the year's months so far. One
+ * walk over the firms, former members included (members.h: their figures
+ * stay in the sums), fills every total.
  */
-static void render_clusters(const server_t *srv, int year, int month, metrics_text_t *o)
+static void collect_clusters(const server_t *srv, int year, int month, metrics_collected_t *c)
 {
     const config_t *cfg = srv->cfg;
     size_t ngroups = 0;
@@ -646,7 +480,6 @@ static void render_clusters(const server_t *srv, int year, int month, metrics_te
         first[ci] = ngroups;
         ngroups += 1 + cfg->clusters[ci].nchains;
     }
-    first[cfg->nclusters] = ngroups;
     size_t nperiods = 2 + (size_t)month;
     proto_period_t *periods = xcalloc(nperiods, sizeof *periods);
     periods[0] = (proto_period_t){.year = (uint16_t)year, .kind = PROTO_PERIOD_YEAR};
@@ -654,102 +487,97 @@ static void render_clusters(const server_t *srv, int year, int month, metrics_te
     for (int mo = 1; mo <= month; mo++)
         periods[1 + mo] = (proto_period_t){
             .year = (uint16_t)year, .kind = PROTO_PERIOD_MONTH, .index = (uint8_t)mo};
-    size_t nm = cfg->nmetrics;
-    __int128 *sum = xcalloc(ngroups * nm * nperiods, sizeof *sum);
+    /* the period metrics, and each config metric's place among them (-1: none) */
+    const char **names = xcalloc(cfg->nmetrics + 1, sizeof *names);
+    int *slot = xcalloc(cfg->nmetrics + 1, sizeof *slot);
+    size_t nm = 0;
+    for (size_t m = 0; m < cfg->nmetrics; m++) {
+        slot[m] = cfg->metrics[m].kind == METRIC_PERIOD ? (int)nm : -1;
+        if (slot[m] >= 0)
+            names[nm++] = cfg->metrics[m].name;
+    }
+
     /* firms, reporting and above-scale: query.h's tallies of the two years */
+    metrics_group_t *groups = xcalloc(ngroups + 1, sizeof *groups);
     query_cluster_tally_t *tally[2] = {query_tally_clusters(srv, year),
                                        query_tally_clusters(srv, year - 1)};
+    for (size_t ci = 0; ci < cfg->nclusters; ci++) {
+        const config_cluster_t *cl = &cfg->clusters[ci];
+        for (int k = -1; k < (int)cl->nchains; k++) {
+            metrics_group_t *g = &groups[first[ci] + (size_t)(k + 1)];
+            g->cluster = cl->id;
+            g->chain = k < 0 ? "" : cl->chains[k];
+            for (int yk = 0; yk < 2; yk++) {
+                const query_cluster_tally_t *ct = &tally[yk][ci];
+                const query_tally_t *t = k < 0 ? &ct->cluster : &ct->chains[k];
+                if (yk == 0)
+                    g->firms = t->firms - t->former; /* members now */
+                g->reporting[yk] = t->reporting;
+                g->above_scale[yk] = t->above_scale;
+            }
+        }
+    }
+    free(tally[0]);
+    free(tally[1]);
 
-    /* former members (members.h): their figures stay in the sums */
+    __int128 *totals = xcalloc(ngroups * nm * nperiods + 1, sizeof *totals);
     for (size_t f = 0; f < srv->reg->nall; f++) {
         const firm_t *firm = &srv->reg->firms[f];
         if (firm->cluster < 0 || (size_t)firm->cluster >= cfg->nclusters)
             continue;
         size_t g[2] = {first[firm->cluster], first[firm->cluster] + 1 + (size_t)firm->chain};
         int ng = firm->chain >= 0 ? 2 : 1;
-        for (size_t m = 0; m < nm; m++) {
-            if (cfg->metrics[m].kind != METRIC_PERIOD)
+        for (size_t m = 0; m < cfg->nmetrics; m++) {
+            if (slot[m] < 0)
                 continue;
             for (size_t p = 0; p < nperiods; p++) {
                 int64_t v;
                 if (!agg_firm_total(srv->agg, (int)f, (int)m, periods[p], &v))
                     continue;
                 for (int i = 0; i < ng; i++)
-                    sum[(g[i] * nm + m) * nperiods + p] += v;
+                    totals[(g[i] * nm + (size_t)slot[m]) * nperiods + p] += v;
             }
         }
     }
-
-    static const struct {
-        const char *name, *help;
-    } firm_families[] = {
-        {"clustermon_cluster_firms", "Member firms of a cluster (chain=\"\") or chain."},
-        {"clustermon_cluster_firms_reporting", "Member firms that sent anything for the year."},
-        {"clustermon_cluster_firms_above_scale",
-         "Member firms whose revenue for the year is at or above the above-scale line."},
-    };
-    for (size_t fam = 0; fam < 3; fam++) {
-        const char *name = firm_families[fam].name;
-        family(o, name, "gauge", firm_families[fam].help);
-        for (size_t ci = 0; ci < cfg->nclusters; ci++) {
-            const config_cluster_t *cl = &cfg->clusters[ci];
-            for (int k = -1; k < (int)cl->nchains; k++) {
-                for (int yk = 0; yk < (fam == 0 ? 1 : 2); yk++) {
-                    const query_cluster_tally_t *ct = &tally[yk][ci];
-                    const query_tally_t *t = k < 0 ? &ct->cluster : &ct->chains[k];
-                    uint32_t v = fam == 0   ? t->firms - t->former /* members now */
-                                 : fam == 1 ? t->reporting
-                                            : t->above_scale;
-                    metrics_text_printf(o, "%s{", name);
-                    group_labels(o, cl, k);
-                    if (fam == 0)
-                        metrics_text_printf(o, "} %u\n", v);
-                    else
-                        metrics_text_printf(o, ",year=\"%d\"} %u\n", year - yk, v);
-                }
-            }
-        }
-    }
-
-    family(o, "clustermon_cluster_metric_total", "untyped",
-           "Total of a period metric over a cluster (chain=\"\") or chain for a year or month, "
-           "in the metric's unit.");
-    for (size_t ci = 0; ci < cfg->nclusters; ci++) {
-        const config_cluster_t *cl = &cfg->clusters[ci];
-        for (int k = -1; k < (int)cl->nchains; k++) {
-            size_t gi = first[ci] + (size_t)(k + 1);
-            for (size_t m = 0; m < nm; m++) {
-                if (cfg->metrics[m].kind != METRIC_PERIOD)
-                    continue;
-                for (size_t p = 0; p < nperiods; p++) {
-                    char pbuf[PROTO_PERIOD_STRLEN];
-                    proto_period_format(periods[p], pbuf, sizeof pbuf);
-                    metrics_text_printf(o, "clustermon_cluster_metric_total{");
-                    group_labels(o, cl, k);
-                    metrics_text_printf(o, ",metric=\"");
-                    metrics_label_escape(o, cfg->metrics[m].name);
-                    metrics_text_printf(o, "\",period=\"%s\"} ", pbuf);
-                    print_milli(o, sum[(gi * nm + m) * nperiods + p]);
-                    metrics_text_printf(o, "\n");
-                }
-            }
-        }
-    }
-    free(tally[0]);
-    free(tally[1]);
-    free(sum);
-    free(periods);
+    free(slot);
     free(first);
+    c->year = year;
+    c->periods = periods;
+    c->nperiods = nperiods;
+    c->metrics = names;
+    c->nmetrics = nm;
+    c->groups = groups;
+    c->ngroups = ngroups;
+    c->totals = totals;
 }
 
-void metrics_render(const struct server *srv, int64_t now_ms, metrics_text_t *out)
+void metrics_collect(const struct server *srv, int64_t now_ms, metrics_collected_t *ret)
 {
+    memset(ret, 0, sizeof *ret);
     calendar_t cal = srv->cal; /* a copy: the month cache is written */
     int year, month;
     if (calendar_month_of(&cal, now_ms, &year, &month) != 0 || year <= PROTO_MIN_YEAR) {
         year = PROTO_MIN_YEAR + 1;
         month = 1;
     }
-    render_self(srv, out);
-    render_clusters(srv, year, month, out);
+    collect_self(srv, ret);
+    collect_clusters(srv, year, month, ret);
+}
+
+/* The arrays are const to renderers; metrics_collect allocated them. */
+void metrics_collected_free(metrics_collected_t *c)
+{
+    free((void *)(uintptr_t)c->periods);
+    free((void *)(uintptr_t)c->metrics);
+    free((void *)(uintptr_t)c->groups);
+    free((void *)(uintptr_t)c->totals);
+    memset(c, 0, sizeof *c);
+}
+
+void metrics_render(const struct server *srv, int64_t now_ms, metrics_text_t *out)
+{
+    metrics_collected_t c;
+    metrics_collect(srv, now_ms, &c);
+    exposition_render(&c, out);
+    metrics_collected_free(&c);
 }

@@ -7,8 +7,13 @@
  * and how many peers are connected to each ZeroMQ socket, counted from
  * zmq_socket_monitor events read through zpoll like any other socket.
  *
- * Exposing (metrics_render): a pure function of the server state, so a test
- * can render a built state without a loop; http.c calls it per scrape.
+ * Collecting (metrics_collect): one function reads everything /metrics
+ * shows out of the server -- these figures, the other modules' counters and
+ * the cluster sums -- into a metrics_collected_t, a plain struct of numbers
+ * and borrowed names. Rendering (daemon/exposition.h) turns that struct
+ * into the Prometheus text format and reads nothing else, so the format is
+ * tested from a struct filled by hand, and what is measured from a server
+ * built by hand. metrics_render does both, per scrape (http.c).
  *
  * The counters `status` shows too are rows of one table (metrics_counter):
  * a counter added there shows in both, read the same way.
@@ -20,12 +25,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daemon/judge.h"
 #include "daemon/log.h"
 #include "daemon/zpoll.h"
+#include "proto/proto.h"
 
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define METRICS_RATE_SLOTS 11 /* one a second: a ten-second window */
 #define METRICS_LAG_WINDOW_MS 10000
+#define METRICS_NCOUNTERS 48 /* rows of the counter table (metrics.c checks it) */
 
 struct server;
 
@@ -63,8 +71,7 @@ typedef struct {
 typedef struct metrics {
     struct server *srv;
     metrics_peers_t peers[METRICS_NSOCKS];
-    int closing_polls; /* zpolls still closing */
-    void (*on_closed)(struct server *);
+    int closing_polls;            /* zpolls still closing */
     log_throttle_t handshake_log; /* failed handshakes (warnings) */
     log_throttle_t abandon_log;   /* abandoned ones (info): apart, so probes never hide a failure */
     log_throttle_t disconnect_log;
@@ -125,9 +132,11 @@ int metrics_start(metrics_t *m, struct server *srv, char *err, size_t errlen);
 /* Called from the server's cron timer on every tick: rates and loop lag. */
 void metrics_tick(metrics_t *m, int64_t now_ms, uint64_t interval_ms);
 
-/* Closes the monitors; on_closed(srv) runs once they are closed (at once if
- * none was open). */
-void metrics_close(metrics_t *m, struct server *srv, void (*on_closed)(struct server *));
+/* Starts closing the monitors (a no-op for those already closing). No
+ * callback, as http_close: each monitor socket is closed in its zpoll's
+ * close callback, so all are closed when the loop runs out. Safe on an m
+ * that metrics_start failed on, or never ran on (all zero). */
+void metrics_close(metrics_t *m);
 
 /* Samples applied per second over the last ten seconds. */
 double metrics_samples_per_s(const metrics_t *m);
@@ -138,15 +147,64 @@ int64_t metrics_loop_lag_ms(const metrics_t *m);
 /* Firms of the registry that sent anything for year. */
 uint32_t metrics_firms_reporting(const struct server *srv, int year);
 
-/*
- * Appends the whole Prometheus text exposition for the server's state at
- * now_ms to out: self metrics and the cluster figures of now's year, the
- * previous year and each month of now's year so far. Reads srv only; any
- * time on the loop's thread (or in a test, on a server that never ran).
- */
-void metrics_render(const struct server *srv, int64_t now_ms, metrics_text_t *out);
+/* ---- what /metrics shows, collected ---- */
 
-/* Appends s to out as a Prometheus label value (\\, \" and \n escaped). */
-void metrics_label_escape(metrics_text_t *out, const char *s);
+/* One group of the cluster figures: a cluster, or one of its chains. */
+typedef struct {
+    const char *cluster;                   /* its id */
+    const char *chain;                     /* "" for the whole cluster */
+    uint32_t firms;                        /* members now */
+    uint32_t reporting[2], above_scale[2]; /* [0] the year, [1] the year before */
+} metrics_group_t;
+
+/*
+ * Everything /metrics shows, as measured at one moment. Names (version,
+ * clusters, chains, metrics) are borrowed from the config: render before
+ * the next reload, i.e. at once, on the loop. The arrays are owned by the
+ * struct when metrics_collect filled it (metrics_collected_free); a test
+ * may point them at its own.
+ */
+typedef struct {
+    const char *version;
+    int64_t started_ms;
+    uint64_t counters[METRICS_NCOUNTERS];       /* metrics_counter(i)'s value (METRICS_I64: cast) */
+    uint64_t restart_needed;                    /* settings waiting for a restart */
+    uint64_t nacks[PROTO_STATUS_COUNT];         /* batches refused, by status (0: unused) */
+    uint64_t samples_refused[JUDGE_KIND_COUNT]; /* samples refused, by kind (judge.h) */
+    uint64_t wal_fsyncs, wal_fsync_ns_total, wal_fsync_ns_max;
+    int64_t loop_lag_ms;
+    /* per socket, by metrics_sock_t */
+    uint64_t socket_peers[METRICS_NSOCKS], socket_disconnects[METRICS_NSOCKS];
+    uint64_t socket_abandoned[METRICS_NSOCKS]; /* handshakes the peer left */
+    uint64_t agents_known;
+    uint64_t http_2xx, http_4xx, http_5xx, http_connections;
+    uint64_t alert_events[PROTO_ALERT_STATE_COUNT]; /* published, by state announced */
+    uint64_t alert_events_suppressed;
+    uint64_t alerts_published[PROTO_SEV_COUNT];
+    /* the cluster figures: totals[(group * nmetrics + metric) * nperiods + period] */
+    int year; /* the year of reporting[0], above_scale[0] */
+    const proto_period_t *periods;
+    size_t nperiods;            /* the year, the year before, the year's months so far */
+    const char *const *metrics; /* the period metrics' names, in config order */
+    size_t nmetrics;
+    const metrics_group_t *groups; /* each cluster, then its chains, in config order */
+    size_t ngroups;
+    const __int128 *totals; /* milli-units */
+} metrics_collected_t;
+
+/*
+ * Measures: fills *ret with the server's state at now_ms, the cluster
+ * figures of now's year, the previous year and now's year's months so far.
+ * Reads srv only; any time on the loop's thread (or in a test, on a server
+ * that never ran). Caller owns *ret (metrics_collected_free).
+ */
+void metrics_collect(const struct server *srv, int64_t now_ms, metrics_collected_t *ret);
+
+/* Frees what metrics_collect allocated in c. */
+void metrics_collected_free(metrics_collected_t *c);
+
+/* Collects and renders (exposition_render): the whole /metrics body,
+ * appended to out. Same context as metrics_collect. */
+void metrics_render(const struct server *srv, int64_t now_ms, metrics_text_t *out);
 
 #endif

@@ -17,6 +17,7 @@
 #define RECORD_SETTLE 0x02  /* ingest: a seq refused for good (ingest.h) */
 #define RECORD_ALERT 0x03   /* alertbook: one alert's state after a change (alertbook.h) */
 #define RECORD_SILENCE 0x04 /* silences: one added or removed (silences.h) */
+#define RECORD_PARTIAL 0x05 /* ingest: a batch applied but for its refused samples (ingest.h) */
 
 /*
  * How a module journals a record without knowing the WAL: the server hands

@@ -13,6 +13,7 @@
 
 #include "daemon/csvtable.h"
 #include "daemon/ids.h"
+#include "daemon/log.h"
 #include "daemon/xalloc.h"
 #include "proto/hash.h"
 #include "proto/keyfile.h"
@@ -90,6 +91,22 @@ int registry_tier_parse(const char *s)
 
 #define FAIL(...) return (snprintf(err, errlen, __VA_ARGS__), -1)
 
+/* Whether the comma-separated list (spaces around items ignored) has item. */
+static bool list_has(const char *list, const char *item, size_t len)
+{
+    for (const char *p = list; *p;) {
+        p += strspn(p, " \t,");
+        size_t n = strcspn(p, ",");
+        size_t m = n;
+        while (m > 0 && (p[m - 1] == ' ' || p[m - 1] == '\t'))
+            m--;
+        if (m == len && memcmp(p, item, len) == 0)
+            return true;
+        p += n;
+    }
+    return false;
+}
+
 static int record_cb(void *user, char *const *f, int line, char *err, size_t errlen)
 {
     load_t *l = user;
@@ -124,9 +141,26 @@ static int record_cb(void *user, char *const *f, int line, char *err, size_t err
     if (tier < 0)
         FAIL("tier: firm '%s': '%s' is not leading, backbone, potential or member", id,
              f[COL_TIER]);
+    if (!list_has(cfg->tiers, f[COL_TIER], strlen(f[COL_TIER])))
+        FAIL("tier: firm '%s': tier '%s' is not declared in the config (daemon.tiers = %s)", id,
+             f[COL_TIER], cfg->tiers);
     const char *des = f[COL_DESIGNATIONS];
     if (!ids_utf8_valid(des, strlen(des)))
         FAIL("designations: firm '%s': not valid UTF-8", id);
+    for (const char *d = des; *cfg->designations && *d;) {
+        size_t n = strcspn(d, ";");
+        if (n > 0 && !list_has(cfg->designations, d, n))
+            FAIL("designations: firm '%s': '%.*s' is not declared in the config "
+                 "(daemon.designations = %s)",
+                 id, (int)n, d, cfg->designations);
+        d += n + (d[n] == ';');
+    }
+    for (size_t i = 0; i < reg->nfirms; i++)
+        if (strcmp(reg->firms[i].name, name) == 0)
+            log_warnx("%s:%d: name: firm '%s' has the name of firm '%s' (line %d), '%s': two "
+                      "firms with one name are usually one firm entered twice",
+                      cfg->registry ? cfg->registry : "registry", line, id, reg->firms[i].id,
+                      reg->firms[i].line, name);
     const char *status = f[COL_STATUS];
     if (*status && strcmp(status, "active") != 0 && strcmp(status, "inactive") != 0)
         FAIL("status: firm '%s': '%s' is not active or inactive", id, status);

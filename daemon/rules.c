@@ -105,9 +105,23 @@ static int latest_reported(const rules_t *rs, int firm)
     return year < 0 ? -1 : last_reported_before(rs, firm, -1, mi(year, 12));
 }
 
+/* "2021-07", written out by hand: rules name periods on every evaluation.
+ * buf holds at least 8 bytes; years are 4 digits (PROTO_MIN_YEAR..MAX). */
 static const char *period_str(int index, char *buf, size_t size)
 {
-    snprintf(buf, size, "%04d-%02d", index / 12, index % 12 + 1);
+    int y = index / 12, m = index % 12 + 1;
+    if (size < 8 || y < 1000 || y > 9999) {
+        snprintf(buf, size, "%04d-%02d", y, m);
+        return buf;
+    }
+    buf[0] = (char)('0' + y / 1000);
+    buf[1] = (char)('0' + y / 100 % 10);
+    buf[2] = (char)('0' + y / 10 % 10);
+    buf[3] = (char)('0' + y % 10);
+    buf[4] = '-';
+    buf[5] = (char)('0' + m / 10);
+    buf[6] = (char)('0' + m % 10);
+    buf[7] = '\0';
     return buf;
 }
 
@@ -196,7 +210,14 @@ static void eval_threshold(rules_t *rs, int rule, int firm, double v, int64_t ts
             a->pending_count = 0;
     }
     ev.expected = ev.active ? limit : r->clear;
-    if (ev.active)
+    ab_eval_num(&ev, "value", v);
+    ab_eval_num(&ev, "limit", limit);
+    ab_eval_num(&ev, "clear", r->clear);
+    ab_eval_num(&ev, "for_samples", r->for_samples);
+    ab_eval_num(&ev, "breaching_samples", a->pending_count);
+    if (!alertbook_wants_summary(rs->book, rule, firm, &ev))
+        ; /* the text is made only where it is kept */
+    else if (ev.active)
         snprintf(ev.summary, sizeof ev.summary, "%s %g %s at %s (%s) is %s the limit %g %s%s",
                  m->name, v, m->unit, f->id, f->name, r->has_above ? "above" : "below", limit,
                  m->unit, r->for_samples > 1 ? " (consecutive samples)" : "");
@@ -204,11 +225,6 @@ static void eval_threshold(rules_t *rs, int rule, int firm, double v, int64_t ts
         snprintf(ev.summary, sizeof ev.summary, "%s %g %s at %s (%s) is back %s %g %s", m->name, v,
                  m->unit, f->id, f->name, r->has_above ? "at or below" : "at or above", r->clear,
                  m->unit);
-    ab_eval_num(&ev, "value", v);
-    ab_eval_num(&ev, "limit", limit);
-    ab_eval_num(&ev, "clear", r->clear);
-    ab_eval_num(&ev, "for_samples", r->for_samples);
-    ab_eval_num(&ev, "breaching_samples", a->pending_count);
     alertbook_eval(rs->book, rule, firm, &ev, now);
 }
 
@@ -441,7 +457,7 @@ static void eval_growth(rules_t *rs, int rule, int64_t now)
         ab_eval_num(&ev, "last_year_same_months", g->base);
     ab_eval_num(&ev, "last_year_annual", gf.ly_annual);
     ab_eval_num(&ev, "expected_ytd", g->expected_ytd);
-    ab_eval_str(&ev, "prorate", "%s", how);
+    ab_eval_cstr(&ev, "prorate", how);
     ab_eval_str(&ev, "months", "%d-01..%d-%02d", y, y, months);
     ab_eval_num(&ev, "projection", g->projection);
     ab_eval_num(&ev, "target_annual", g->target_annual);
@@ -450,7 +466,7 @@ static void eval_growth(rules_t *rs, int rule, int64_t now)
     ab_eval_num(&ev, "firms_compared", gf.compared);
     ab_eval_num(&ev, "quorum_pct", r->quorum_pct);
     if (*drags)
-        ab_eval_str(&ev, "drag", "%s", drags);
+        ab_eval_cstr(&ev, "drag", drags);
     /* a scope rule keeps its entry on target too: its figures are listed
      * (clustermonctl cluster) whether it fires or not */
     alertbook_get(rs->book, rule, -1, true);
@@ -489,17 +505,19 @@ static void eval_change(rules_t *rs, int rule, int firm, int64_t now)
     ev.expected = pct < 0 ? -r->drop_pct : r->rise_pct;
     period_str(cur, p1, sizeof p1);
     period_str(prev, p2, sizeof p2);
-    snprintf(ev.summary, sizeof ev.summary, "%s %s of %s (%s): %s in %s vs %s in %s (%+.1f%%%s)",
-             m->name, r->vs_last_year ? "year on year" : "month on month", f->id, f->name,
-             fmt_amount(v, a1, sizeof a1), p1, fmt_amount(pv, a2, sizeof a2), p2, pct,
-             ev.active ? ", beyond the limit" : "");
-    ab_eval_str(&ev, "period", "%s", p1);
+    ab_eval_cstr(&ev, "period", p1);
     ab_eval_num(&ev, "value", v);
-    ab_eval_str(&ev, "compared_period", "%s", p2);
+    ab_eval_cstr(&ev, "compared_period", p2);
     ab_eval_num(&ev, "compared_value", pv);
     ab_eval_num(&ev, "change_pct", pct);
     ab_eval_num(&ev, "drop_pct", r->drop_pct);
     ab_eval_num(&ev, "rise_pct", r->rise_pct);
+    if (alertbook_wants_summary(rs->book, rule, firm, &ev))
+        snprintf(ev.summary, sizeof ev.summary,
+                 "%s %s of %s (%s): %s in %s vs %s in %s (%+.1f%%%s)", m->name,
+                 r->vs_last_year ? "year on year" : "month on month", f->id, f->name,
+                 fmt_amount(v, a1, sizeof a1), p1, fmt_amount(pv, a2, sizeof a2), p2, pct,
+                 ev.active ? ", beyond the limit" : "");
     alertbook_eval(rs->book, rule, firm, &ev, now);
 }
 
@@ -556,12 +574,7 @@ static void eval_outlier(rules_t *rs, int rule, int firm, int64_t now)
     ev.observed = z;
     ev.expected = r->k;
     period_str(cur, p1, sizeof p1);
-    snprintf(ev.summary, sizeof ev.summary,
-             "%s of %s (%s) in %s: %s is %s its own history (robust z %+.1f, limit %.1f; %s)",
-             m->name, f->id, f->name, p1, fmt_amount(value, a1, sizeof a1),
-             ev.active ? "far from" : "in line with", z, r->k,
-             r->outlier_seasonal ? "year-on-year ratios" : "values");
-    ab_eval_str(&ev, "period", "%s", p1);
+    ab_eval_cstr(&ev, "period", p1);
     ab_eval_num(&ev, "value", value);
     if (r->outlier_seasonal) {
         ab_eval_num(&ev, "last_year_value", base);
@@ -573,6 +586,12 @@ static void eval_outlier(rules_t *rs, int rule, int firm, int64_t now)
     ab_eval_num(&ev, "k", r->k);
     ab_eval_num(&ev, "min_spread_pct", r->min_spread_pct);
     ab_eval_num(&ev, "history", (double)n);
+    if (alertbook_wants_summary(rs->book, rule, firm, &ev))
+        snprintf(ev.summary, sizeof ev.summary,
+                 "%s of %s (%s) in %s: %s is %s its own history (robust z %+.1f, limit %.1f; %s)",
+                 m->name, f->id, f->name, p1, fmt_amount(value, a1, sizeof a1),
+                 ev.active ? "far from" : "in line with", z, r->k,
+                 r->outlier_seasonal ? "year-on-year ratios" : "values");
     alertbook_eval(rs->book, rule, firm, &ev, now);
 }
 
@@ -647,15 +666,17 @@ static void eval_silence_firm(rules_t *rs, int rule, int firm, int due, int64_t 
             gmtime_r(&t, &tm);
             strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
         }
-        if (ev.active)
+        ab_eval_cstr(&ev, "last_seen", s->count ? when : "never");
+        ab_eval_num(&ev, "quiet_s", ev.expected);
+        if (!alertbook_wants_summary(rs->book, rule, firm, &ev))
+            ; /* the text is made only where it is kept */
+        else if (ev.active)
             snprintf(ev.summary, sizeof ev.summary, "%s (%s) has sent no %s %s", f->id, f->name,
                      rs->cfg->metrics[r->metric].name,
                      s->count ? "for longer than allowed" : "at all");
         else
             snprintf(ev.summary, sizeof ev.summary, "%s (%s) sends %s again", f->id, f->name,
                      rs->cfg->metrics[r->metric].name);
-        ab_eval_str(&ev, "last_seen", "%s", s->count ? when : "never");
-        ab_eval_num(&ev, "quiet_s", ev.expected);
         alertbook_eval(rs->book, rule, firm, &ev, now);
         return;
     }
@@ -679,7 +700,15 @@ static void eval_silence_firm(rules_t *rs, int rule, int firm, int due, int64_t 
     period_str(due, p1, sizeof p1);
     if (last >= 0)
         period_str(last, p2, sizeof p2);
-    if (!in && last < 0)
+    ab_eval_cstr(&ev, "state", state);
+    ab_eval_cstr(&ev, "due_period", p1);
+    ab_eval_cstr(&ev, "last_period", last >= 0 ? p2 : "none");
+    ab_eval_cstr(&ev, "clock", r->data_clock ? "data" : "wall");
+    if (!r->data_clock)
+        ab_eval_num(&ev, "due_day", r->due_day);
+    if (!alertbook_wants_summary(rs->book, rule, firm, &ev))
+        ; /* the text is made only where it is kept */
+    else if (!in && last < 0)
         snprintf(ev.summary, sizeof ev.summary, "%s (%s) has never reported; %s was due", f->id,
                  f->name, p1);
     else if (!in)
@@ -689,12 +718,6 @@ static void eval_silence_firm(rules_t *rs, int rule, int firm, int due, int64_t 
                  f->id, f->name, state, p1, p2);
     else
         snprintf(ev.summary, sizeof ev.summary, "%s (%s) reported for %s", f->id, f->name, p1);
-    ab_eval_str(&ev, "state", "%s", state);
-    ab_eval_str(&ev, "due_period", "%s", p1);
-    ab_eval_str(&ev, "last_period", "%s", last >= 0 ? p2 : "none");
-    ab_eval_str(&ev, "clock", "%s", r->data_clock ? "data" : "wall");
-    if (!r->data_clock)
-        ab_eval_num(&ev, "due_day", r->due_day);
     alertbook_eval(rs->book, rule, firm, &ev, now);
 }
 
@@ -736,7 +759,6 @@ static void eval_silence_never(rules_t *rs, int rule, int due, int64_t now, int6
     size_t off = 0;
     uint32_t members = 0, never = 0, waiting = 0;
     int64_t next = INT64_MAX;
-    scope_name(rs, r, scope, sizeof scope);
     names[0] = '\0';
     ab_eval_t ev;
     ab_eval_reset(&ev);
@@ -772,26 +794,29 @@ static void eval_silence_never(rules_t *rs, int rule, int due, int64_t now, int6
     ev.expected = 0;
     if (!r->continuous && due >= 0)
         period_str(due, p1, sizeof p1);
-    if (!ev.active)
+    ab_eval_cstr(&ev, "state", "never reported");
+    ab_eval_num(&ev, "count", never);
+    ab_eval_num(&ev, "firms", members);
+    ab_eval_cstr(&ev, "never_reported", names);
+    ab_eval_num(&ev, "in_first_period", waiting);
+    if (!r->continuous)
+        ab_eval_cstr(&ev, "due_period", due >= 0 ? p1 : "none");
+    if (!alertbook_wants_summary(rs->book, rule, -1, &ev))
+        ; /* the text is made only where it is kept */
+    else if (!ev.active)
         snprintf(ev.summary, sizeof ev.summary,
                  "every firm of %s expected to report has reported "
                  "(%u still within their first reporting period)",
-                 scope, waiting);
+                 scope_name(rs, r, scope, sizeof scope), waiting);
     else if (r->continuous)
         snprintf(ev.summary, sizeof ev.summary, "%u of %u firms of %s have sent no %s at all: %s",
-                 never, members, scope, rs->cfg->metrics[r->metric].name, names);
+                 never, members, scope_name(rs, r, scope, sizeof scope),
+                 rs->cfg->metrics[r->metric].name, names);
     else
         snprintf(ev.summary, sizeof ev.summary,
                  "%u of %u firms of %s have never reported; %s was "
                  "due: %s",
-                 never, members, scope, p1, names);
-    ab_eval_str(&ev, "state", "never reported");
-    ab_eval_num(&ev, "count", never);
-    ab_eval_num(&ev, "firms", members);
-    ab_eval_str(&ev, "never_reported", "%s", names);
-    ab_eval_num(&ev, "in_first_period", waiting);
-    if (!r->continuous)
-        ab_eval_str(&ev, "due_period", "%s", due >= 0 ? p1 : "none");
+                 never, members, scope_name(rs, r, scope, sizeof scope), p1, names);
     alertbook_eval(rs->book, rule, -1, &ev, now);
 }
 
@@ -856,22 +881,23 @@ static void eval_above_scale(rules_t *rs, int rule, int firm, int64_t now)
         n_before += complete_year(rs, (int)g, r->metric, year - 1, &v) && v >= line;
     }
     char a1[32], a2[32], a3[32];
-    snprintf(ev.summary, sizeof ev.summary,
-             "%s (%s) %s the above-scale line of %s in %d (%s %d: %s; %d: %s); %s above-scale "
-             "firms: %u in %d, %u in %d",
-             f->id, f->name,
-             !ev.active ? "stays on its side of"
-             : above    ? "rose above"
-                        : "fell below",
-             fmt_amount(line, a1, sizeof a1), year, rs->cfg->metrics[r->metric].name, year,
-             fmt_amount(cur, a2, sizeof a2), year - 1, fmt_amount(prev, a3, sizeof a3),
-             rs->cfg->clusters[f->cluster].id, n_before, year - 1, n_now, year);
     ab_eval_num(&ev, "year", year);
     ab_eval_num(&ev, "revenue", cur);
     ab_eval_num(&ev, "previous_revenue", prev);
     ab_eval_num(&ev, "line", line);
     ab_eval_num(&ev, "cluster_above_scale", n_now);
     ab_eval_num(&ev, "cluster_above_scale_before", n_before);
+    if (alertbook_wants_summary(rs->book, rule, firm, &ev))
+        snprintf(ev.summary, sizeof ev.summary,
+                 "%s (%s) %s the above-scale line of %s in %d (%s %d: %s; %d: %s); %s "
+                 "above-scale firms: %u in %d, %u in %d",
+                 f->id, f->name,
+                 !ev.active ? "stays on its side of"
+                 : above    ? "rose above"
+                            : "fell below",
+                 fmt_amount(line, a1, sizeof a1), year, rs->cfg->metrics[r->metric].name, year,
+                 fmt_amount(cur, a2, sizeof a2), year - 1, fmt_amount(prev, a3, sizeof a3),
+                 rs->cfg->clusters[f->cluster].id, n_before, year - 1, n_now, year);
     alertbook_eval(rs->book, rule, firm, &ev, now);
 }
 

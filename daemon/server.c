@@ -46,8 +46,8 @@ static void close_all(server_t *srv)
     control_close(&srv->control);
     zap_close(&srv->zap);
     alerts_stop(&srv->alerts);
-    http_close(&srv->http, srv, NULL);
-    metrics_close(&srv->metrics, srv, NULL);
+    http_close(&srv->http);
+    metrics_close(&srv->metrics);
 }
 
 static void signal_cb(uv_signal_t *h, int signum)
@@ -180,6 +180,7 @@ static int recover(server_t *srv, char *err, size_t errlen)
     srv->recovery.snapshots_damaged = snap.ndamaged;
     if (wal_replay(dir, covered, replay_cb, srv, &srv->recovery.wal, &last, err, errlen) != 0)
         return -1;
+    ingest_replay_done(&srv->ingest);
     ingest_recovered(&srv->ingest);
     uint64_t next = (last > covered ? last : covered) + 1;
     if (wal_open(&srv->wal, &srv->loop, dir, next, wal_synced, srv, err, errlen) != 0)

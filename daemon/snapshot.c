@@ -24,7 +24,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,23 +37,11 @@
 #include "daemon/server.h"
 #include "daemon/wal.h"
 #include "daemon/xalloc.h"
+#include "proto/bytes.h"
+#include "proto/fileio.h"
 
 #define SNAP_MAGIC "CMSNAP\0\0"
 #define SNAP_HEADER 24
-
-static void put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_le(const unsigned char *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
 
 static void snap_path(const char *dir, uint64_t n, char *buf, size_t size)
 {
@@ -245,64 +232,23 @@ static void serialise(server_t *srv, uint64_t segment, msgpack_sbuffer *buf)
     }
 }
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-/* On the thread pool: touches only s->buf, s->path and the file system. */
+/* On the thread pool: touches only s->buf, s->path, s->err and the file
+ * system. The steps (temp file, fsync, rename, directory fsync) are
+ * proto/fileio.h's; the temp file it leaves after a crash is swept by
+ * remove_temp_files. */
 static void write_work(uv_work_t *req)
 {
     snapshot_t *s = req->data;
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", s->path);
     unsigned char hdr[SNAP_HEADER] = {0};
     memcpy(hdr, SNAP_MAGIC, 8);
-    put32(hdr + 8, SNAPSHOT_FORMAT_VERSION);
-    put32(hdr + 12, (uint32_t)crc32(0L, (const Bytef *)s->buf.data, (uInt)s->buf.size));
-    put32(hdr + 16, (uint32_t)s->buf.size);
-    put32(hdr + 20, (uint32_t)((uint64_t)s->buf.size >> 32));
+    bytes_put_le32(hdr + 8, SNAPSHOT_FORMAT_VERSION);
+    bytes_put_le32(hdr + 12, (uint32_t)crc32(0L, (const Bytef *)s->buf.data, (uInt)s->buf.size));
+    bytes_put_le64(hdr + 16, (uint64_t)s->buf.size);
+    struct iovec iov[2] = {{hdr, sizeof hdr}, {s->buf.data, s->buf.size}};
     s->result = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        s->result = errno;
-        return;
-    }
-    const char *parts[2] = {(const char *)hdr, s->buf.data};
-    size_t lens[2] = {sizeof hdr, s->buf.size};
-    for (int i = 0; i < 2 && !s->result; i++) {
-        size_t off = 0;
-        while (off < lens[i]) {
-            ssize_t n = write(fd, parts[i] + off, lens[i] - off);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0) {
-                s->result = n < 0 ? errno : EIO;
-                break;
-            }
-            off += (size_t)n;
-        }
-    }
-    if (!s->result && fsync(fd) != 0)
-        s->result = errno;
-    if (close(fd) != 0 && !s->result)
-        s->result = errno;
-    if (!s->result && rename(tmp, s->path) != 0)
-        s->result = errno;
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", s->path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = '\0';
-    if (!s->result && fsync_dir(slash ? dir : ".") != 0)
-        s->result = errno;
-    if (s->result)
-        unlink(tmp);
+    s->err[0] = '\0';
+    if (fileio_writev_atomic(s->path, iov, 2, 0600, s->err, sizeof s->err) != 0)
+        s->result = errno ? errno : EIO;
 }
 
 static int u64_desc(const void *a, const void *b)
@@ -344,8 +290,10 @@ static void write_done(uv_work_t *req, int status)
     s->last_ms = (int64_t)uv_now(&srv->loop);
     if (status < 0 || s->result) {
         s->failed++;
-        log_error("snapshot %s: %s", s->path,
-                  status < 0 ? uv_strerror(status) : strerror(s->result));
+        if (status < 0)
+            log_error("snapshot %s: %s", s->path, uv_strerror(status));
+        else
+            log_error("snapshot: %s", s->err);
         msgpack_sbuffer_clear(&s->buf);
         if (s->result == ENOSPC || s->result == EDQUOT || s->result == EFBIG)
             srv->wal.full = true; /* no room to snapshot: the reserve is for this */
@@ -454,9 +402,9 @@ static int load_one(server_t *srv, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "not a clustermon snapshot (bad header)");
         return -1;
     }
-    uint32_t version = (uint32_t)get_le(hdr + 8, 4);
-    uint32_t crc = (uint32_t)get_le(hdr + 12, 4);
-    uint64_t len = get_le(hdr + 16, 8);
+    uint32_t version = bytes_get_le32(hdr + 8);
+    uint32_t crc = bytes_get_le32(hdr + 12);
+    uint64_t len = bytes_get_le64(hdr + 16);
     if (version != SNAPSHOT_FORMAT_VERSION) {
         fclose(fp);
         snprintf(err, errlen, "format version %u; this clustermond reads version %d", version,
@@ -507,7 +455,8 @@ static int load_one(server_t *srv, const char *path, char *err, size_t errlen)
 }
 
 /* A temp file is a snapshot whose writer died before the rename: never
- * complete, never read; removed. */
+ * complete, never read; removed. fileio names it snap-N.snap.XXXXXX.tmp;
+ * daemons before it, snap-N.snap.tmp: both are swept. */
 static void remove_temp_files(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -517,7 +466,7 @@ static void remove_temp_files(const char *dir)
     while ((e = readdir(d))) {
         size_t n = strlen(e->d_name);
         if (strncmp(e->d_name, "snap-", 5) == 0 && n > 9 &&
-            strcmp(e->d_name + n - 9, ".snap.tmp") == 0) {
+            strcmp(e->d_name + n - 4, ".tmp") == 0 && strstr(e->d_name, ".snap.") != NULL) {
             char path[4096];
             snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
             log_warnx("%s: an unfinished snapshot (the daemon stopped while writing it): removed",

@@ -11,8 +11,8 @@
  * exists is reported and dropped).
  *
  * Writing: the state is serialised on the loop (memory only, fast); the file
- * is written to a temp name, fsynced, renamed and the directory fsynced on
- * libuv's thread pool. Only then are older snapshots and the WAL segments
+ * is replaced atomically (proto/fileio.h: a temp file, fsynced, renamed and
+ * the directory fsynced) on libuv's thread pool. Only then are older snapshots and the WAL segments
  * that the *previous* snapshot covers removed: the previous snapshot plus
  * the WAL after it stays a complete fallback if the newest one is damaged.
  */
@@ -37,6 +37,7 @@ typedef struct {
     uint64_t segment;    /* WAL segments <= this are covered */
     int result;          /* worker's errno, 0 = ok */
     char path[4096];
+    char err[4352]; /* worker's "PATH: step: reason" when result != 0 */
     uint64_t written, failed;
     int64_t last_ms; /* when the last one finished (loop time) */
     uint64_t last_bytes;

@@ -32,8 +32,10 @@
 
 /* What became of one settled seq. */
 typedef struct {
-    uint8_t status;    /* proto_status_t: ok, or the final nack */
-    uint32_t accepted; /* samples applied (ok) */
+    uint8_t status;    /* proto_status_t: ok, partial, or the final nack */
+    uint32_t accepted; /* samples applied (ok, partial) */
+    uint32_t nrefused; /* partial: the samples refused, */
+    uint32_t *refused; /* owned: index << 8 | status each (judge_pack_refusal) */
 } stream_outcome_t;
 
 typedef struct {
@@ -88,6 +90,12 @@ stream_verdict_t streams_check(const streams_t *t, const stream_t *s, uint64_t e
  */
 void streams_settle(streams_t *t, stream_t *s, uint64_t epoch, uint64_t seq, uint8_t status,
                     uint32_t accepted, int64_t now, int64_t wall_ms);
+
+/* The same for a partial answer: refused (nrefused entries, index << 8 |
+ * status each) is copied, so that a resend gets the same list. */
+void streams_settle_refused(streams_t *t, stream_t *s, uint64_t epoch, uint64_t seq, uint8_t status,
+                            uint32_t accepted, const uint32_t *refused, uint32_t nrefused,
+                            int64_t now, int64_t wall_ms);
 
 /* Marks the owner live at now (any batch of its epoch, even a duplicate). */
 void streams_touch(stream_t *s, int64_t now);

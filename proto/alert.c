@@ -113,7 +113,7 @@ int proto_alert_encode(const proto_alert_t *a, msgpack_sbuffer *out, char *err, 
     const char *field;
     int rc;
 
-    if ((rc = check_alert(a, &field, why, sizeof(why))) < 0) {
+    if ((rc = check_alert(a, &field, why, sizeof why)) < 0) {
         wire_reason(err, errlen, NULL, field, why);
         return rc;
     }
@@ -166,7 +166,7 @@ int proto_alert_decode(const void *buf, size_t len, proto_alert_t *a, char *err,
     char q[48];
     int rc, key, v;
 
-    memset(a, 0, sizeof(*a));
+    memset(a, 0, sizeof *a);
     a->id = a->rule = a->cluster = a->chain = a->firm = a->metric = a->summary = wire_empty;
     cursor_init(&c, buf, len);
     if ((rc = wire_open(&c, "alert", &npairs)) < 0)
@@ -180,14 +180,14 @@ int proto_alert_decode(const void *buf, size_t len, proto_alert_t *a, char *err,
         switch (key) {
         case K_ID:
             if ((rc = cursor_read_str(&c, &a->id)) == PROTO_OK)
-                rc = wire_check_str(a->id, 1, PROTO_MAX_ALERT_ID_LEN, c.why, sizeof(c.why));
+                rc = wire_check_str(a->id, 1, PROTO_MAX_ALERT_ID_LEN, c.why, sizeof c.why);
             break;
         case K_RULE: rc = wire_read_id(&c, &a->rule); break;
         case K_SEVERITY:
             if ((rc = cursor_read_str(&c, &s)) < 0)
                 break;
             if ((v = proto_severity_from_name(s)) < 0) {
-                snprintf(c.why, sizeof(c.why), "unknown severity %s", wire_quote(s, q, sizeof(q)));
+                snprintf(c.why, sizeof c.why, "unknown severity %s", wire_quote(s, q, sizeof q));
                 rc = PROTO_EVALUE;
                 break;
             }
@@ -197,7 +197,7 @@ int proto_alert_decode(const void *buf, size_t len, proto_alert_t *a, char *err,
             if ((rc = cursor_read_str(&c, &s)) < 0)
                 break;
             if ((v = proto_alert_state_from_name(s)) < 0) {
-                snprintf(c.why, sizeof(c.why), "unknown state %s", wire_quote(s, q, sizeof(q)));
+                snprintf(c.why, sizeof c.why, "unknown state %s", wire_quote(s, q, sizeof q));
                 rc = PROTO_EVALUE;
                 break;
             }
@@ -209,11 +209,11 @@ int proto_alert_decode(const void *buf, size_t len, proto_alert_t *a, char *err,
         case K_METRIC: rc = wire_read_id(&c, &a->metric); break;
         case K_OBSERVED:
             if ((rc = cursor_read_double(&c, &a->observed)) == PROTO_OK)
-                rc = wire_check_finite(a->observed, c.why, sizeof(c.why));
+                rc = wire_check_finite(a->observed, c.why, sizeof c.why);
             break;
         case K_EXPECTED:
             if ((rc = cursor_read_double(&c, &a->expected)) == PROTO_OK)
-                rc = wire_check_finite(a->expected, c.why, sizeof(c.why));
+                rc = wire_check_finite(a->expected, c.why, sizeof c.why);
             break;
         case K_SUMMARY: rc = wire_read_text(&c, &a->summary); break;
         case K_SINCE: rc = wire_read_ts(&c, &a->since_ms); break;
@@ -231,7 +231,7 @@ int proto_alert_decode(const void *buf, size_t len, proto_alert_t *a, char *err,
             if ((rc = cursor_read_map(&c, &n)) < 0)
                 break;
             if (n > PROTO_MAX_DETAILS) {
-                snprintf(c.why, sizeof(c.why), "%u entries exceed %d", n, PROTO_MAX_DETAILS);
+                snprintf(c.why, sizeof c.why, "%u entries exceed %d", n, PROTO_MAX_DETAILS);
                 rc = PROTO_ELIMIT;
                 break;
             }
@@ -243,7 +243,7 @@ int proto_alert_decode(const void *buf, size_t len, proto_alert_t *a, char *err,
                     d->is_str = true;
                     rc = wire_read_text(&c, &d->str);
                 } else if ((rc = cursor_read_double(&c, &d->num)) == PROTO_OK) {
-                    rc = wire_check_finite(d->num, c.why, sizeof(c.why));
+                    rc = wire_check_finite(d->num, c.why, sizeof c.why);
                 }
             }
             if (rc == PROTO_OK)
@@ -267,12 +267,10 @@ fail:
 
 int proto_alert_topic(proto_str_t cluster, proto_severity_t sev, char *buf, size_t bufsize)
 {
-    int n;
-
     if ((unsigned)sev >= PROTO_SEV_COUNT || !buf || bufsize == 0)
         return -1;
-    n = snprintf(buf, bufsize, "alert." PROTO_STR_FMT ".%s", PROTO_STR_ARG(cluster),
-                 proto_severity_name(sev));
+    int n = snprintf(buf, bufsize, "alert." PROTO_STR_FMT ".%s", PROTO_STR_ARG(cluster),
+                     proto_severity_name(sev));
     if (n < 0 || (size_t)n >= bufsize) {
         buf[0] = '\0';
         return -1;

@@ -1,7 +1,8 @@
 /*
  * batch.c -- the metric batch an agent sends to the daemon.
  *
- * {"v":2,"type":"batch","seq":uint,"epoch":uint,"agent":str,"samples":[...]} where a
+ * {"v":2,"type":"batch","seq":uint,"epoch":uint,"agent":str[,"partial":true],"samples":[...]}
+ * (or "type":"check": the same batch, to be judged and not applied) where a
  * sample is the array [firm, metric, value, ts_ms] or [firm, metric, value,
  * ts_ms, period|nil]. Samples are arrays rather than maps because a batch
  * carries up to PROTO_MAX_SAMPLES of them and key names would triple its size.
@@ -17,9 +18,10 @@
 
 #include "proto/wire.h"
 
-enum { K_V, K_TYPE, K_AGENT, K_SEQ, K_EPOCH, K_SAMPLES, K_COUNT };
-static const char *const batch_keys[K_COUNT] = {"v", "type", "agent", "seq", "epoch", "samples"};
-#define BATCH_REQUIRED ((1u << K_COUNT) - 1)
+enum { K_V, K_TYPE, K_AGENT, K_SEQ, K_EPOCH, K_SAMPLES, K_PARTIAL, K_COUNT };
+static const char *const batch_keys[K_COUNT] = {"v",     "type",    "agent",  "seq",
+                                                "epoch", "samples", "partial"};
+#define BATCH_REQUIRED ((1u << K_PARTIAL) - 1) /* "partial" is optional */
 
 /* The fields of a sample array, in order, for reasons. */
 static const char *const sample_fields[] = {"firm", "metric", "value", "ts_ms", "period"};
@@ -31,7 +33,7 @@ static int check_period_str(proto_str_t s, proto_period_t *ret, char *why, size_
     if (proto_period_parse(s.ptr, s.len, ret) == PROTO_OK)
         return PROTO_OK;
     snprintf(why, whylen, "%s is not YYYY, YYYY-Qn or YYYY-MM with year %d..%d",
-             wire_quote(s, q, sizeof(q)), PROTO_MIN_YEAR, PROTO_MAX_YEAR);
+             wire_quote(s, q, sizeof q), PROTO_MIN_YEAR, PROTO_MAX_YEAR);
     return PROTO_EVALUE;
 }
 
@@ -45,7 +47,7 @@ static int read_sample(cursor_t *c, proto_sample_t *s, const char **ret_field)
     if ((rc = cursor_read_array(c, &n)) < 0)
         return rc;
     if (n != 4 && n != 5) {
-        snprintf(c->why, sizeof(c->why), "array of %" PRIu32 " elements (want 4 or 5)", n);
+        snprintf(c->why, sizeof c->why, "array of %" PRIu32 " elements (want 4 or 5)", n);
         return PROTO_EMALFORMED;
     }
     *ret_field = sample_fields[0];
@@ -57,7 +59,7 @@ static int read_sample(cursor_t *c, proto_sample_t *s, const char **ret_field)
     *ret_field = sample_fields[2];
     if ((rc = cursor_read_double(c, &s->value)) < 0)
         return rc;
-    if ((rc = wire_check_value(s->value, c->why, sizeof(c->why))) < 0) {
+    if ((rc = wire_check_value(s->value, c->why, sizeof c->why)) < 0) {
         /* "value is NaN" reads better than "value: is NaN" */
         cursor_why_prefix(c, "value ");
         *ret_field = NULL;
@@ -67,7 +69,7 @@ static int read_sample(cursor_t *c, proto_sample_t *s, const char **ret_field)
     if ((rc = wire_read_ts(c, &s->ts_ms)) < 0)
         return rc;
     *ret_field = sample_fields[4];
-    memset(&s->period, 0, sizeof(s->period));
+    memset(&s->period, 0, sizeof s->period);
     if (n == 5) {
         proto_str_t ps;
 
@@ -75,7 +77,7 @@ static int read_sample(cursor_t *c, proto_sample_t *s, const char **ret_field)
             return cursor_read_nil(c);
         if ((rc = cursor_read_str(c, &ps)) < 0)
             return rc;
-        if ((rc = check_period_str(ps, &s->period, c->why, sizeof(c->why))) < 0)
+        if ((rc = check_period_str(ps, &s->period, c->why, sizeof c->why)) < 0)
             return rc;
     }
     *ret_field = NULL;
@@ -95,8 +97,11 @@ int proto_batch_decode(const void *buf, size_t len, proto_batch_t *b, char *err,
     b->seq = 0;
     b->epoch = 0;
     b->nsamples = 0;
+    b->partial = false;
+    b->dry_run = false;
     cursor_init(&c, buf, len);
-    if ((rc = wire_open(&c, "batch", &npairs)) < 0)
+    /* a "check" is a batch to judge, not to apply (PROTOCOL.md 4.1) */
+    if ((rc = wire_open2(&c, "batch", "check", &npairs, &b->dry_run)) < 0)
         goto fail;
     for (i = 2; i < npairs; i++) {
         if ((rc = wire_next_key(&c, batch_keys, K_COUNT, &seen, &key)) < 0)
@@ -120,12 +125,13 @@ int proto_batch_decode(const void *buf, size_t len, proto_batch_t *b, char *err,
             if (rc < 0)
                 b->epoch = 0;
             break;
+        case K_PARTIAL: rc = cursor_read_bool(&c, &b->partial); break;
         case K_SAMPLES:
             if ((rc = cursor_read_array(&c, &n)) < 0)
                 break;
             /* bound the claimed count before reading any of it */
             if (n > PROTO_MAX_SAMPLES || n > b->cap || (n > 0 && !b->samples)) {
-                snprintf(c.why, sizeof(c.why), "%" PRIu32 " samples exceed %s %u", n,
+                snprintf(c.why, sizeof c.why, "%" PRIu32 " samples exceed %s %u", n,
                          n > PROTO_MAX_SAMPLES ? "the limit" : "the capacity",
                          n > PROTO_MAX_SAMPLES ? PROTO_MAX_SAMPLES
                                                : (unsigned)(b->samples ? b->cap : 0));
@@ -153,7 +159,7 @@ int proto_batch_decode(const void *buf, size_t len, proto_batch_t *b, char *err,
 
 fail:
     if (sample >= 0)
-        snprintf(ctx, sizeof(ctx), "sample %" PRId64, sample);
+        snprintf(ctx, sizeof ctx, "sample %" PRId64, sample);
     wire_reason(err, errlen, sample >= 0 ? ctx : NULL, field, c.why);
     b->nsamples = 0;
     return rc;
@@ -163,25 +169,24 @@ fail:
 static int check_sample(const proto_sample_t *s, uint32_t i, char *err, size_t errlen)
 {
     char why[CURSOR_WHYLEN], pbuf[PROTO_PERIOD_STRLEN];
-    const char *field;
     int rc;
 
-    field = sample_fields[0];
-    if ((rc = wire_check_id(s->firm, why, sizeof(why))) < 0)
+    const char *field = sample_fields[0];
+    if ((rc = wire_check_id(s->firm, why, sizeof why)) < 0)
         goto fail;
     field = sample_fields[1];
-    if ((rc = wire_check_id(s->metric, why, sizeof(why))) < 0)
+    if ((rc = wire_check_id(s->metric, why, sizeof why)) < 0)
         goto fail;
     field = sample_fields[2];
-    if ((rc = wire_check_value(s->value, why, sizeof(why))) < 0)
+    if ((rc = wire_check_value(s->value, why, sizeof why)) < 0)
         goto fail;
     field = sample_fields[3];
-    if ((rc = wire_check_ts(s->ts_ms, why, sizeof(why))) < 0)
+    if ((rc = wire_check_ts(s->ts_ms, why, sizeof why)) < 0)
         goto fail;
     field = sample_fields[4];
     if (s->period.kind != PROTO_PERIOD_NONE &&
-        proto_period_format(s->period, pbuf, sizeof(pbuf)) == 0) {
-        snprintf(why, sizeof(why), "invalid period (kind %u, year %u, index %u)",
+        proto_period_format(s->period, pbuf, sizeof pbuf) == 0) {
+        snprintf(why, sizeof why, "invalid period (kind %u, year %u, index %u)",
                  (unsigned)s->period.kind, (unsigned)s->period.year, (unsigned)s->period.index);
         rc = PROTO_EVALUE;
         goto fail;
@@ -202,7 +207,7 @@ int proto_batch_encode(const proto_batch_t *b, msgpack_sbuffer *out, char *err, 
     uint32_t i;
     int rc;
 
-    if ((rc = wire_check_id(b->agent, why, sizeof(why))) < 0) {
+    if ((rc = wire_check_id(b->agent, why, sizeof why)) < 0) {
         wire_reason_fmt(err, errlen, "agent: %s", why);
         return rc;
     }
@@ -230,11 +235,14 @@ int proto_batch_encode(const proto_batch_t *b, msgpack_sbuffer *out, char *err, 
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
     /* seq, epoch and agent first: a decoder that fails on a sample has read
      * them, so the nack names the batch and the daemon can settle its seq */
-    if (wire_pack_open(&pk, 6, "batch") < 0 || wire_pack_cstr(&pk, "seq") < 0 ||
-        msgpack_pack_uint64(&pk, b->seq) != 0 || wire_pack_cstr(&pk, "epoch") < 0 ||
-        msgpack_pack_uint64(&pk, b->epoch) != 0 || wire_pack_cstr(&pk, "agent") < 0 ||
-        wire_pack_str(&pk, b->agent) < 0 || wire_pack_cstr(&pk, "samples") < 0 ||
-        msgpack_pack_array(&pk, b->nsamples) != 0)
+    if (wire_pack_open(&pk, b->partial ? 7 : 6, b->dry_run ? "check" : "batch") < 0 ||
+        wire_pack_cstr(&pk, "seq") < 0 || msgpack_pack_uint64(&pk, b->seq) != 0 ||
+        wire_pack_cstr(&pk, "epoch") < 0 || msgpack_pack_uint64(&pk, b->epoch) != 0 ||
+        wire_pack_cstr(&pk, "agent") < 0 || wire_pack_str(&pk, b->agent) < 0)
+        goto nomem;
+    if (b->partial && (wire_pack_cstr(&pk, "partial") < 0 || msgpack_pack_true(&pk) != 0))
+        goto nomem;
+    if (wire_pack_cstr(&pk, "samples") < 0 || msgpack_pack_array(&pk, b->nsamples) != 0)
         goto nomem;
     for (i = 0; i < b->nsamples; i++) {
         const proto_sample_t *s = &b->samples[i];
@@ -245,7 +253,7 @@ int proto_batch_encode(const proto_batch_t *b, msgpack_sbuffer *out, char *err, 
             msgpack_pack_int64(&pk, s->ts_ms) != 0)
             goto nomem;
         if (has_period) {
-            proto_str_t ps = {pbuf, (uint32_t)proto_period_format(s->period, pbuf, sizeof(pbuf))};
+            proto_str_t ps = {pbuf, (uint32_t)proto_period_format(s->period, pbuf, sizeof pbuf)};
 
             if (wire_pack_str(&pk, ps) < 0)
                 goto nomem;

@@ -20,19 +20,18 @@ static const char *const ctl_keys[K_COUNT] = {"v", "type", "cmd", "args"};
 
 static int check_request(const proto_ctl_request_t *r, char *why, size_t whylen)
 {
-    uint32_t i, j;
     int rc;
 
     if ((rc = wire_check_id(r->cmd, why, whylen)) < 0)
         return rc;
     if (r->nargs > PROTO_MAX_CTL_ARGS)
         return PROTO_ELIMIT;
-    for (i = 0; i < r->nargs; i++) {
+    for (uint32_t i = 0; i < r->nargs; i++) {
         const proto_ctl_arg_t *a = &r->args[i];
 
         if ((rc = wire_check_id(a->key, why, whylen)) < 0)
             return rc;
-        for (j = 0; j < i; j++)
+        for (uint32_t j = 0; j < i; j++)
             if (a->key.len == r->args[j].key.len &&
                 memcmp(a->key.ptr, r->args[j].key.ptr, a->key.len) == 0)
                 return PROTO_EMALFORMED;
@@ -51,17 +50,16 @@ int proto_ctl_request_encode(const proto_ctl_request_t *r, msgpack_sbuffer *out)
     msgpack_packer pk;
     size_t start = out->size;
     char why[CURSOR_WHYLEN];
-    uint32_t i;
     int rc;
 
-    if ((rc = check_request(r, why, sizeof(why))) < 0)
+    if ((rc = check_request(r, why, sizeof why)) < 0)
         return rc;
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
     if (wire_pack_open(&pk, K_COUNT, "ctl") < 0 || wire_pack_cstr(&pk, "cmd") < 0 ||
         wire_pack_str(&pk, r->cmd) < 0 || wire_pack_cstr(&pk, "args") < 0 ||
         msgpack_pack_map(&pk, r->nargs) != 0)
         goto nomem;
-    for (i = 0; i < r->nargs; i++) {
+    for (uint32_t i = 0; i < r->nargs; i++) {
         const proto_ctl_arg_t *a = &r->args[i];
 
         if (wire_pack_str(&pk, a->key) < 0)
@@ -85,28 +83,28 @@ nomem:
 /* Reads the "args" map; argname receives the quoted name of the argument being read. */
 static int read_args(cursor_t *c, proto_ctl_request_t *r, char *argname, size_t argnamelen)
 {
-    uint32_t n, i, j;
+    uint32_t n;
     int rc;
 
     if ((rc = cursor_read_map(c, &n)) < 0)
         return rc;
     if (n > PROTO_MAX_CTL_ARGS) {
-        snprintf(c->why, sizeof(c->why), "%" PRIu32 " arguments exceed %d", n, PROTO_MAX_CTL_ARGS);
+        snprintf(c->why, sizeof c->why, "%" PRIu32 " arguments exceed %d", n, PROTO_MAX_CTL_ARGS);
         return PROTO_ELIMIT;
     }
-    for (i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < n; i++) {
         proto_ctl_arg_t *a = &r->args[i];
         cursor_kind_t k;
 
-        memset(a, 0, sizeof(*a));
+        memset(a, 0, sizeof *a);
         a->sval = wire_empty;
         if ((rc = wire_read_id(c, &a->key)) < 0)
             return rc;
         wire_quote(a->key, argname, argnamelen);
-        for (j = 0; j < i; j++) {
+        for (uint32_t j = 0; j < i; j++) {
             if (a->key.len == r->args[j].key.len &&
                 memcmp(a->key.ptr, r->args[j].key.ptr, a->key.len) == 0) {
-                snprintf(c->why, sizeof(c->why), "duplicate argument");
+                snprintf(c->why, sizeof c->why, "duplicate argument");
                 return PROTO_EMALFORMED;
             }
         }
@@ -124,7 +122,7 @@ static int read_args(cursor_t *c, proto_ctl_request_t *r, char *argname, size_t 
             rc = wire_read_text(c, &a->sval);
             break;
         default:
-            snprintf(c->why, sizeof(c->why), "expected int, str or nil, got %s",
+            snprintf(c->why, sizeof c->why, "expected int, str or nil, got %s",
                      cursor_kind_name(k));
             rc = PROTO_EMALFORMED;
             break;
@@ -159,7 +157,7 @@ int proto_ctl_request_decode(const void *buf, size_t len, proto_ctl_request_t *r
         field = ctl_keys[key];
         switch (key) {
         case K_CMD: rc = wire_read_id(&c, &r->cmd); break;
-        case K_ARGS: rc = read_args(&c, r, argname, sizeof(argname)); break;
+        case K_ARGS: rc = read_args(&c, r, argname, sizeof argname); break;
         default: break;
         }
         if (rc < 0)
@@ -172,7 +170,7 @@ int proto_ctl_request_decode(const void *buf, size_t len, proto_ctl_request_t *r
 
 fail:
     if (field && argname[0]) {
-        snprintf(ctx, sizeof(ctx), "args: %s", argname);
+        snprintf(ctx, sizeof ctx, "args: %s", argname);
         wire_reason(err, errlen, ctx, NULL, c.why);
     } else {
         wire_reason(err, errlen, NULL, field, c.why);
@@ -183,9 +181,7 @@ fail:
 
 const proto_ctl_arg_t *proto_ctl_arg(const proto_ctl_request_t *r, const char *key)
 {
-    uint32_t i;
-
-    for (i = 0; i < r->nargs && i < PROTO_MAX_CTL_ARGS; i++)
+    for (uint32_t i = 0; i < r->nargs && i < PROTO_MAX_CTL_ARGS; i++)
         if (proto_str_eq(r->args[i].key, key))
             return &r->args[i];
     return NULL;
@@ -197,7 +193,7 @@ int proto_ctl_reply_begin(msgpack_packer *pk, bool ok, const char *reason)
     char why[CURSOR_WHYLEN];
     int rc;
 
-    if ((rc = wire_check_text(rs, why, sizeof(why))) < 0)
+    if ((rc = wire_check_text(rs, why, sizeof why)) < 0)
         return rc;
     /* max_version in every reply, so that a client refused for its version
      * (reason "version: ...") learns which one to retry with. */
@@ -225,14 +221,13 @@ int proto_ctl_reply_decode(const void *buf, size_t len, msgpack_zone *zone, bool
     enum { R_OK = 2, R_REASON, R_BODY, R_COUNT };
     static const char *const keys[R_COUNT] = {"v", "type", "ok", "reason", "body"};
     msgpack_object obj;
-    const msgpack_object_kv *kv;
     size_t off = 0;
     uint32_t i, k, seen = WIRE_ENVELOPE_SEEN;
     int rc = PROTO_EMALFORMED;
 
     *ret_ok = false;
     *ret_reason = wire_empty;
-    memset(ret_body, 0, sizeof(*ret_body));
+    memset(ret_body, 0, sizeof *ret_body);
     ret_body->type = MSGPACK_OBJECT_NIL;
 
     switch (msgpack_unpack(buf, len, &off, zone, &obj)) {
@@ -252,7 +247,7 @@ int proto_ctl_reply_decode(const void *buf, size_t len, msgpack_zone *zone, bool
         wire_reason_fmt(err, errlen, "expected map");
         return PROTO_EMALFORMED;
     }
-    kv = obj.via.map.ptr;
+    const msgpack_object_kv *kv = obj.via.map.ptr;
     if (obj.via.map.size < 1 || !obj_str_eq(&kv[0].key, "v")) {
         wire_reason_fmt(err, errlen, "\"v\" must be the first key");
         return PROTO_EMALFORMED;
@@ -296,7 +291,7 @@ int proto_ctl_reply_decode(const void *buf, size_t len, msgpack_zone *zone, bool
             }
             ret_reason->ptr = kv[i].val.via.str.ptr;
             ret_reason->len = kv[i].val.via.str.size;
-            if ((rc = wire_check_text(*ret_reason, why, sizeof(why))) < 0) {
+            if ((rc = wire_check_text(*ret_reason, why, sizeof why)) < 0) {
                 *ret_reason = wire_empty;
                 wire_reason_fmt(err, errlen, "reason: %s", why);
                 return rc;

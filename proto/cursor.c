@@ -76,7 +76,7 @@ static int fail(cursor_t *c, int code, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(c->why, sizeof(c->why), fmt, ap);
+    vsnprintf(c->why, sizeof c->why, fmt, ap);
     va_end(ap);
     return code;
 }
@@ -88,12 +88,12 @@ static int truncated(cursor_t *c)
 
 void cursor_why_prefix(cursor_t *c, const char *prefix)
 {
-    size_t plen = strlen(prefix), wlen = strnlen(c->why, sizeof(c->why) - 1);
+    size_t plen = strlen(prefix), wlen = strnlen(c->why, sizeof c->why - 1);
 
-    if (plen > sizeof(c->why) - 1)
-        plen = sizeof(c->why) - 1;
-    if (plen + wlen > sizeof(c->why) - 1)
-        wlen = sizeof(c->why) - 1 - plen;
+    if (plen > sizeof c->why - 1)
+        plen = sizeof c->why - 1;
+    if (plen + wlen > sizeof c->why - 1)
+        wlen = sizeof c->why - 1 - plen;
     memmove(c->why + plen, c->why, wlen);
     memcpy(c->why, prefix, plen);
     c->why[plen + wlen] = '\0';
@@ -123,12 +123,11 @@ static const uint8_t *take(cursor_t *c, size_t n)
 static int read_head(cursor_t *c, mp_head_t *h)
 {
     const uint8_t *q;
-    uint8_t m;
     size_t lenbytes = 0;
 
     if (c->p >= c->end)
         return truncated(c);
-    m = *c->p++;
+    uint8_t m = *c->p++;
     h->u = 0;
 
     if (m <= 0x7f) {
@@ -183,7 +182,7 @@ static int read_head(cursor_t *c, mp_head_t *h)
             uint32_t u = be32(q);
             float f;
 
-            memcpy(&f, &u, sizeof(f));
+            memcpy(&f, &u, sizeof f);
             h->kind = MP_FLOAT;
             h->d = f;
         }
@@ -194,7 +193,7 @@ static int read_head(cursor_t *c, mp_head_t *h)
         {
             uint64_t u = be64(q);
 
-            memcpy(&h->d, &u, sizeof(h->d));
+            memcpy(&h->d, &u, sizeof h->d);
             h->kind = MP_FLOAT;
         }
         return PROTO_OK;
@@ -215,11 +214,10 @@ static int read_head(cursor_t *c, mp_head_t *h)
     case 0xd2:
     case 0xd3: { /* int 8/16/32/64 */
         size_t n = (size_t)1 << (m - 0xd0);
-        uint64_t u;
 
         if (!(q = take(c, n)))
             return truncated(c);
-        u = n == 1 ? q[0] : n == 2 ? be16(q) : n == 4 ? be32(q) : be64(q);
+        uint64_t u = n == 1 ? q[0] : n == 2 ? be16(q) : n == 4 ? be32(q) : be64(q);
         h->i = sign_extend(u, (unsigned)n * 8);
         if (h->i >= 0) {
             h->kind = MP_UINT;
@@ -383,11 +381,9 @@ int cursor_read_bool(cursor_t *c, bool *ret)
 
 cursor_kind_t cursor_peek_kind(const cursor_t *c)
 {
-    uint8_t m;
-
     if (c->p >= c->end)
         return CURSOR_END;
-    m = *c->p;
+    uint8_t m = *c->p;
     if (m <= 0x7f || m >= 0xe0 || (m >= 0xcc && m <= 0xd3))
         return CURSOR_INT;
     if (m <= 0x8f || m == 0xde || m == 0xdf)
@@ -426,7 +422,7 @@ const char *cursor_kind_name(cursor_kind_t k)
         [CURSOR_INVALID] = "invalid byte 0xc1",
     };
 
-    return (unsigned)k < sizeof(names) / sizeof(names[0]) ? names[k] : "?";
+    return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
 
 bool cursor_peek_nil(const cursor_t *c)

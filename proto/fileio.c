@@ -168,8 +168,8 @@ unlink : {
 }
 }
 
-int fileio_write_atomic(const char *path, const void *data, size_t len, mode_t mode, char *err,
-                        size_t errlen)
+int fileio_writev_atomic(const char *path, const struct iovec *iov, int iovcnt, mode_t mode,
+                         char *err, size_t errlen)
 {
     const char *slash = strrchr(path, '/');
     char dir[4096];
@@ -186,13 +186,19 @@ int fileio_write_atomic(const char *path, const void *data, size_t len, mode_t m
     int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dirfd < 0)
         return fail(err, errlen, NULL, dir, "open the directory");
-    struct iovec iov = {(void *)(uintptr_t)data, len};
     /* messages name the path as given: "state.XXXXXX.tmp" or "/run/x/state.XXXXXX.tmp" */
     const char *label = !slash ? NULL : slash == path ? "" : dir;
-    int rc =
-        fileio_write_atomic_at(dirfd, label, slash ? slash + 1 : path, &iov, 1, mode, err, errlen);
+    int rc = fileio_write_atomic_at(dirfd, label, slash ? slash + 1 : path, iov, iovcnt, mode, err,
+                                    errlen);
     int e = errno;
     close(dirfd);
     errno = e;
     return rc;
+}
+
+int fileio_write_atomic(const char *path, const void *data, size_t len, mode_t mode, char *err,
+                        size_t errlen)
+{
+    struct iovec iov = {(void *)(uintptr_t)data, len};
+    return fileio_writev_atomic(path, &iov, 1, mode, err, errlen);
 }

@@ -64,8 +64,12 @@ int fileio_sync_dir(const char *dir);
 int fileio_write_atomic_at(int dirfd, const char *dir, const char *name, const struct iovec *iov,
                            int iovcnt, mode_t mode, char *err, size_t errlen);
 
-/* The same for path (its directory is opened for the call), from one
- * buffer: len bytes of data. */
+/* The same for path (its directory is opened for the call); messages
+ * name the path as given. */
+int fileio_writev_atomic(const char *path, const struct iovec *iov, int iovcnt, mode_t mode,
+                         char *err, size_t errlen);
+
+/* fileio_writev_atomic from one buffer: len bytes of data. */
 int fileio_write_atomic(const char *path, const void *data, size_t len, mode_t mode, char *err,
                         size_t errlen);
 

@@ -24,11 +24,9 @@ static const char *const hb_keys[K_COUNT] = {"v", "type", "cluster", "seq", "ts"
 
 int proto_heartbeat_topic(proto_str_t cluster, char *buf, size_t bufsize)
 {
-    int n;
-
     if (!buf || bufsize == 0)
         return -1;
-    n = snprintf(buf, bufsize, "alert." PROTO_STR_FMT ".heartbeat", PROTO_STR_ARG(cluster));
+    int n = snprintf(buf, bufsize, "alert." PROTO_STR_FMT ".heartbeat", PROTO_STR_ARG(cluster));
     if (cluster.len == 0 || n < 0 || (size_t)n >= bufsize) {
         buf[0] = '\0';
         return -1;
@@ -44,11 +42,11 @@ int proto_heartbeat_encode(const proto_heartbeat_t *hb, msgpack_sbuffer *out, ch
     char why[CURSOR_WHYLEN];
     int rc;
 
-    if ((rc = wire_check_id(hb->cluster, why, sizeof(why))) < 0) {
+    if ((rc = wire_check_id(hb->cluster, why, sizeof why)) < 0) {
         wire_reason(err, errlen, NULL, hb_keys[K_CLUSTER], why);
         return rc;
     }
-    if ((rc = wire_check_ts(hb->ts_ms, why, sizeof(why))) < 0) {
+    if ((rc = wire_check_ts(hb->ts_ms, why, sizeof why)) < 0) {
         wire_reason(err, errlen, NULL, hb_keys[K_TS], why);
         return rc;
     }
@@ -72,7 +70,7 @@ int proto_heartbeat_decode(const void *buf, size_t len, proto_heartbeat_t *hb, c
     const char *field = NULL;
     int rc, key;
 
-    memset(hb, 0, sizeof(*hb));
+    memset(hb, 0, sizeof *hb);
     hb->cluster = wire_empty;
     cursor_init(&c, buf, len);
     if ((rc = wire_open(&c, "heartbeat", &npairs)) < 0)

@@ -108,14 +108,13 @@ static void perr(parse_t *p, int line, const char *fmt, ...)
 static char *reader(char *buf, int size, void *stream)
 {
     parse_t *p = stream;
-    const char *nl, *s;
-    size_t n, len;
+    const char *s;
 
     if (*p->text == '\0' || size < 2)
         return NULL;
-    nl = strchr(p->text, '\n');
-    len = nl != NULL ? (size_t)(nl - p->text) + 1 : strlen(p->text);
-    n = len < (size_t)size - 1 ? len : (size_t)size - 1;
+    const char *nl = strchr(p->text, '\n');
+    size_t len = nl != NULL ? (size_t)(nl - p->text) + 1 : strlen(p->text);
+    size_t n = len < (size_t)size - 1 ? len : (size_t)size - 1;
     memcpy(buf, p->text, n);
     buf[n] = '\0';
     p->text += len; /* the rest of an over-long line is dropped */
@@ -191,7 +190,7 @@ static void check_pair(parse_t *p, bool need_secret)
              p->public_line);
     else
         p->k->has_secret = true;
-    explicit_bzero(derived, sizeof(derived));
+    explicit_bzero(derived, sizeof derived);
 }
 
 /*
@@ -252,20 +251,19 @@ int keyfile_load(const char *path, bool need_secret, keyfile_t *k, char *err, si
 {
     char text[KEYFILE_MAX_SIZE + 1];
     parse_t p = {.path = path, .text = text, .err = err, .errlen = errlen, .k = k};
-    int rc;
 
-    memset(k, 0, sizeof(*k));
+    memset(k, 0, sizeof *k);
     if (read_file(path, need_secret, text, err, errlen) != 0)
         return -1;
-    rc = ini_parse_stream(reader, &p, handler, &p);
+    int rc = ini_parse_stream(reader, &p, handler, &p);
     if (rc > 0)
         perr(&p, rc, "not a 'key = value' line");
     else if (rc < 0)
         perr(&p, 0, "inih could not parse it (%d)", rc);
     check_pair(&p, need_secret);
-    explicit_bzero(text, sizeof(text));
+    explicit_bzero(text, sizeof text);
     if (p.failed) {
-        explicit_bzero(k, sizeof(*k));
+        explicit_bzero(k, sizeof *k);
         return -1;
     }
     return 0;
@@ -293,7 +291,7 @@ int keyfile_public_arg(const char *arg, char out[KEYFILE_Z85_LEN + 1], char *err
     if (keyfile_load(arg, false, &k, err, errlen) != 0)
         return -1;
     memcpy(out, k.public_z85, KEYFILE_Z85_LEN + 1);
-    explicit_bzero(&k, sizeof(k));
+    explicit_bzero(&k, sizeof k);
     return 0;
 }
 
@@ -322,7 +320,7 @@ static int format_file(char buf[FILE_TEXT_MAX], const char *name, const keyfile_
     int n;
 
     if (localtime_r(&now, &tm) != NULL)
-        strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+        strftime(date, sizeof date, "%Y-%m-%d", &tm);
     if (with_secret)
         n = snprintf(
             buf, FILE_TEXT_MAX,
@@ -403,7 +401,7 @@ int keyfile_generate(const char *dir, const char *name, bool force, keyfile_t *k
     char key_text[FILE_TEXT_MAX], pub_text[FILE_TEXT_MAX], base[KEYFILE_NAME_MAX + 8];
     int rc = -1, saved = 0;
 
-    memset(k, 0, sizeof(*k));
+    memset(k, 0, sizeof *k);
     key_tmp[0] = pub_tmp[0] = '\0';
     if (!name_ok(name)) {
         seterr(err, errlen,
@@ -412,8 +410,8 @@ int keyfile_generate(const char *dir, const char *name, bool force, keyfile_t *k
                name, KEYFILE_NAME_MAX);
         return -1;
     }
-    if (snprintf(key_path, sizeof(key_path), "%s/%s.key", dir, name) >= (int)sizeof(key_path) ||
-        snprintf(pub_path, sizeof(pub_path), "%s/%s.pub", dir, name) >= (int)sizeof(pub_path)) {
+    if (snprintf(key_path, sizeof key_path, "%s/%s.key", dir, name) >= (int)sizeof key_path ||
+        snprintf(pub_path, sizeof pub_path, "%s/%s.pub", dir, name) >= (int)sizeof pub_path) {
         seterr(err, errlen, "%s: path too long", dir);
         return -1;
     }
@@ -431,12 +429,12 @@ int keyfile_generate(const char *dir, const char *name, bool force, keyfile_t *k
         goto out;
     }
 
-    snprintf(base, sizeof(base), "%s.key", name);
+    snprintf(base, sizeof base, "%s.key", name);
     if (write_file(dir, key_path, base, key_text, force, key_tmp, err, errlen) != 0) {
         saved = errno;
         goto out;
     }
-    snprintf(base, sizeof(base), "%s.pub", name);
+    snprintf(base, sizeof base, "%s.pub", name);
     if (write_file(dir, pub_path, base, pub_text, force, pub_tmp, err, errlen) != 0) {
         saved = errno;
         if (!force)
@@ -466,9 +464,9 @@ out:
         unlink(key_tmp);
     if (pub_tmp[0] != '\0')
         unlink(pub_tmp);
-    explicit_bzero(key_text, sizeof(key_text));
+    explicit_bzero(key_text, sizeof key_text);
     if (rc != 0) {
-        explicit_bzero(k, sizeof(*k));
+        explicit_bzero(k, sizeof *k);
         errno = saved;
     }
     return rc;
@@ -502,7 +500,7 @@ int keyfile_client_setup(void *sock, const char *server_public_z85, const keyfil
         seterr(err, errlen, "this libzmq was built without CURVE support");
         return -1;
     }
-    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
         /* Z85 text with its NUL: 41 bytes, which libzmq decodes itself. */
         if (zmq_setsockopt(sock, opts[i].opt, values[i], KEYFILE_Z85_LEN + 1) != 0) {
             seterr(err, errlen, "zmq_setsockopt(%s): %s", opts[i].name, zmq_strerror(errno));

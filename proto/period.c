@@ -18,12 +18,11 @@ static bool is_digit(char ch)
 int proto_period_parse(const char *s, size_t len, proto_period_t *ret_period)
 {
     proto_period_t p = {0, PROTO_PERIOD_NONE, 0};
-    size_t i;
     unsigned year = 0;
 
     if (!s || (len != 4 && len != 7))
         return PROTO_EVALUE;
-    for (i = 0; i < 4; i++) {
+    for (size_t i = 0; i < 4; i++) {
         if (!is_digit(s[i]))
             return PROTO_EVALUE;
         year = year * 10 + (unsigned)(s[i] - '0');
@@ -41,11 +40,10 @@ int proto_period_parse(const char *s, size_t len, proto_period_t *ret_period)
         p.kind = PROTO_PERIOD_QUARTER;
         p.index = (uint8_t)(s[6] - '0');
     } else {
-        unsigned month;
 
         if (!is_digit(s[5]) || !is_digit(s[6]))
             return PROTO_EVALUE;
-        month = (unsigned)(s[5] - '0') * 10 + (unsigned)(s[6] - '0');
+        unsigned month = (unsigned)(s[5] - '0') * 10 + (unsigned)(s[6] - '0');
         if (month < 1 || month > 12)
             return PROTO_EVALUE;
         p.kind = PROTO_PERIOD_MONTH;

@@ -29,9 +29,7 @@ bool proto_str_eq(proto_str_t a, const char *b)
 
 static int name_lookup(const char *const *names, int count, proto_str_t name)
 {
-    int i;
-
-    for (i = 0; i < count; i++)
+    for (int i = 0; i < count; i++)
         if (proto_str_eq(name, names[i]))
             return i;
     return -1;
@@ -51,12 +49,14 @@ static const char *const status_names[PROTO_STATUS_COUNT] = {
     [PROTO_STATUS_INTERNAL] = "internal",
     [PROTO_STATUS_OUT_OF_ORDER] = "out_of_order",
     [PROTO_STATUS_AGENT_CONFLICT] = "agent_conflict",
+    [PROTO_STATUS_PARTIAL] = "partial",
 };
 
 proto_next_t proto_status_next(proto_status_t s)
 {
     switch (s) {
-    case PROTO_STATUS_OK: return PROTO_NEXT_DONE;
+    case PROTO_STATUS_OK:
+    case PROTO_STATUS_PARTIAL: return PROTO_NEXT_DONE; /* settled: what was good is applied */
     case PROTO_STATUS_BUSY:
     case PROTO_STATUS_RATE_LIMITED:
     case PROTO_STATUS_INTERNAL: return PROTO_NEXT_RETRY;

@@ -102,6 +102,8 @@ typedef struct {
     uint32_t nsamples;       /* 1..PROTO_MAX_SAMPLES */
     proto_sample_t *samples; /* caller-provided storage, see below */
     uint32_t cap;            /* capacity of samples */
+    bool partial; /* "partial": true: the sender takes per-sample answers (PROTOCOL.md 2) */
+    bool dry_run; /* a "check" message: judge every sample, apply nothing, settle nothing */
 } proto_batch_t;
 
 /*
@@ -137,6 +139,7 @@ typedef enum {
     PROTO_STATUS_RATE_LIMITED,   /* "rate_limited": over the samples/s limit; back off, resend */
     PROTO_STATUS_OUT_OF_ORDER, /* "out_of_order": an earlier seq is missing; resend from "expected" */
     PROTO_STATUS_AGENT_CONFLICT, /* "agent_conflict": another stream owns the agent id; stop */
+    PROTO_STATUS_PARTIAL, /* "partial": settled; "accepted" samples applied, those in "refused" not */
     PROTO_STATUS_COUNT
 } proto_status_t;
 
@@ -154,16 +157,34 @@ proto_next_t proto_status_next(proto_status_t s);
 /* Returns the status for a wire name, or -1. */
 int proto_status_from_name(proto_str_t name);
 
+/* One sample a partial or check answer refuses: [index, status, reason] on the wire. */
 typedef struct {
-    uint64_t seq;        /* the batch's seq, 0 if it could not be decoded */
-    uint64_t expected;   /* the next seq the daemon wants from the stream; 0: not known */
-    uint8_t status;      /* proto_status_t */
-    uint8_t max_version; /* highest version the sender speaks */
-    uint32_t accepted;   /* samples applied (0 on a nack) */
-    proto_str_t reason;  /* empty on ok; why, on a nack */
+    uint32_t index;     /* the sample's index in its batch, 0-based */
+    uint8_t status;     /* proto_status_t: unknown_firm, unknown_metric, invalid, forbidden */
+    proto_str_t reason; /* text; borrowed */
+} proto_refusal_t;
+
+typedef struct {
+    uint64_t seq;             /* the batch's seq, 0 if it could not be decoded */
+    uint64_t expected;        /* the next seq the daemon wants from the stream; 0: not known */
+    uint8_t status;           /* proto_status_t */
+    uint8_t max_version;      /* highest version the sender speaks */
+    uint32_t accepted;        /* samples applied (0 on a nack) */
+    proto_str_t reason;       /* empty on ok; why, on a nack */
+    bool dry_run;             /* the answer to a "check": nothing was applied or settled */
+    uint32_t nrefused;        /* entries of "refused" (0: key absent) */
+    proto_refusal_t *refused; /* encode: nrefused entries; decode: caller's storage, below */
+    uint32_t refused_cap;     /* decode: capacity of refused */
 } proto_ack_t;
 
+/* Writes "dry_run" and "refused" only when set (older receivers never see them). */
 int proto_ack_encode(const proto_ack_t *a, msgpack_sbuffer *out);
+/*
+ * Decodes an ack. Before the call the caller sets a->refused and
+ * a->refused_cap (PROTO_MAX_SAMPLES covers every ack), or NULL and 0 to have
+ * the entries checked and counted only. More entries than refused_cap are
+ * PROTO_ELIMIT. Reasons borrow from buf.
+ */
 int proto_ack_decode(const void *buf, size_t len, proto_ack_t *a, char *err, size_t errlen);
 
 /* ---- alert (daemon -> subscribers) -------------------------------------- */

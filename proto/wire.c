@@ -25,7 +25,7 @@ static size_t utf8_invalid_at(const uint8_t *s, size_t n)
 
     while (i < n) {
         uint8_t b = s[i];
-        size_t need, k;
+        size_t need;
         uint32_t cp, min;
 
         if (b >= 0x01 && b < 0x80) {
@@ -43,7 +43,7 @@ static size_t utf8_invalid_at(const uint8_t *s, size_t n)
         }
         if (n - i - 1 < need)
             return i;
-        for (k = 1; k <= need; k++) {
+        for (size_t k = 1; k <= need; k++) {
             uint8_t cb = s[i + k];
 
             if ((cb & 0xc0) != 0x80)
@@ -128,12 +128,18 @@ static int prefix_why(cursor_t *c, const char *field, int rc)
 {
     char prefix[48];
 
-    snprintf(prefix, sizeof(prefix), "%s: ", field);
+    snprintf(prefix, sizeof prefix, "%s: ", field);
     cursor_why_prefix(c, prefix);
     return rc;
 }
 
 int wire_open(cursor_t *c, const char *type, uint32_t *ret_npairs)
+{
+    return wire_open2(c, type, NULL, ret_npairs, NULL);
+}
+
+int wire_open2(cursor_t *c, const char *type, const char *type2, uint32_t *ret_npairs,
+               bool *ret_second)
 {
     proto_str_t key, t;
     uint64_t v;
@@ -141,12 +147,12 @@ int wire_open(cursor_t *c, const char *type, uint32_t *ret_npairs)
     int rc;
 
     if (cursor_left(c) > PROTO_MAX_MSG_SIZE) {
-        snprintf(c->why, sizeof(c->why), "message of %zu bytes exceeds %u", cursor_left(c),
+        snprintf(c->why, sizeof c->why, "message of %zu bytes exceeds %u", cursor_left(c),
                  PROTO_MAX_MSG_SIZE);
         return PROTO_ELIMIT;
     }
     if (cursor_left(c) == 0) {
-        snprintf(c->why, sizeof(c->why), "empty message");
+        snprintf(c->why, sizeof c->why, "empty message");
         return PROTO_EMALFORMED;
     }
     if ((rc = cursor_read_map(c, ret_npairs)) < 0)
@@ -154,37 +160,40 @@ int wire_open(cursor_t *c, const char *type, uint32_t *ret_npairs)
     if (*ret_npairs >= 1 && (rc = cursor_read_str(c, &key)) < 0)
         return prefix_why(c, "key", rc);
     if (*ret_npairs < 1 || !proto_str_eq(key, "v")) {
-        snprintf(c->why, sizeof(c->why), "\"v\" must be the first key");
+        snprintf(c->why, sizeof c->why, "\"v\" must be the first key");
         return PROTO_EMALFORMED;
     }
     if ((rc = cursor_read_uint(c, &v)) < 0) {
         if (rc != PROTO_EVALUE)
             return prefix_why(c, "v", rc);
         /* a negative version is just another unsupported one */
-        snprintf(c->why, sizeof(c->why), "v: unsupported version (this build speaks %d..%d)",
+        snprintf(c->why, sizeof c->why, "v: unsupported version (this build speaks %d..%d)",
                  PROTO_VERSION_MIN, PROTO_VERSION);
         return PROTO_EVERSION;
     }
     if (v < PROTO_VERSION_MIN || v > PROTO_VERSION) {
-        snprintf(c->why, sizeof(c->why), "v: unsupported version %llu (this build speaks %d..%d)",
+        snprintf(c->why, sizeof c->why, "v: unsupported version %llu (this build speaks %d..%d)",
                  (unsigned long long)v, PROTO_VERSION_MIN, PROTO_VERSION);
         return PROTO_EVERSION;
     }
     if (*ret_npairs < 2) {
-        snprintf(c->why, sizeof(c->why), "missing key \"type\"");
+        snprintf(c->why, sizeof c->why, "missing key \"type\"");
         return PROTO_EMALFORMED;
     }
     if ((rc = cursor_read_str(c, &key)) < 0)
         return prefix_why(c, "key", rc);
     if (!proto_str_eq(key, "type")) {
-        snprintf(c->why, sizeof(c->why), "\"type\" must be the second key");
+        snprintf(c->why, sizeof c->why, "\"type\" must be the second key");
         return PROTO_EMALFORMED;
     }
     if ((rc = cursor_read_str(c, &t)) < 0)
         return prefix_why(c, "type", rc);
-    if (!proto_str_eq(t, type)) {
-        snprintf(c->why, sizeof(c->why), "unexpected type %s (want \"%s\")",
-                 wire_quote(t, q, sizeof(q)), type);
+    if (ret_second)
+        *ret_second = type2 && proto_str_eq(t, type2);
+    if (!proto_str_eq(t, type) && !(type2 && proto_str_eq(t, type2))) {
+        snprintf(c->why, sizeof c->why, "unexpected type %s (want \"%s\"%s%s%s)",
+                 wire_quote(t, q, sizeof q), type, type2 ? " or \"" : "", type2 ? type2 : "",
+                 type2 ? "\"" : "");
         return PROTO_ETYPE;
     }
     return PROTO_OK;
@@ -194,16 +203,15 @@ int wire_next_key(cursor_t *c, const char *const *keys, unsigned nkeys, uint32_t
                   int *ret_key)
 {
     proto_str_t key;
-    unsigned k;
     int rc;
 
     if ((rc = cursor_read_str(c, &key)) < 0)
         return prefix_why(c, "key", rc);
-    for (k = 0; k < nkeys; k++) {
+    for (unsigned k = 0; k < nkeys; k++) {
         if (!proto_str_eq(key, keys[k]))
             continue;
         if (*seen & (1u << k)) {
-            snprintf(c->why, sizeof(c->why), "duplicate key \"%s\"", keys[k]);
+            snprintf(c->why, sizeof c->why, "duplicate key \"%s\"", keys[k]);
             return PROTO_EMALFORMED;
         }
         *seen |= 1u << k;
@@ -214,7 +222,7 @@ int wire_next_key(cursor_t *c, const char *const *keys, unsigned nkeys, uint32_t
     if ((rc = cursor_skip(c, 1)) < 0) {
         char q[48], prefix[64];
 
-        snprintf(prefix, sizeof(prefix), "unknown key %s: ", wire_quote(key, q, sizeof(q)));
+        snprintf(prefix, sizeof prefix, "unknown key %s: ", wire_quote(key, q, sizeof q));
         cursor_why_prefix(c, prefix);
         return rc;
     }
@@ -224,16 +232,14 @@ int wire_next_key(cursor_t *c, const char *const *keys, unsigned nkeys, uint32_t
 int wire_close(cursor_t *c, const char *const *keys, unsigned nkeys, uint32_t seen,
                uint32_t required)
 {
-    unsigned k;
-
-    for (k = 0; k < nkeys; k++) {
+    for (unsigned k = 0; k < nkeys; k++) {
         if ((required & (1u << k)) && !(seen & (1u << k))) {
-            snprintf(c->why, sizeof(c->why), "missing key \"%s\"", keys[k]);
+            snprintf(c->why, sizeof c->why, "missing key \"%s\"", keys[k]);
             return PROTO_EMALFORMED;
         }
     }
     if (c->p != c->end) {
-        snprintf(c->why, sizeof(c->why), "trailing bytes (%zu) after the map", cursor_left(c));
+        snprintf(c->why, sizeof c->why, "trailing bytes (%zu) after the map", cursor_left(c));
         return PROTO_EMALFORMED;
     }
     return PROTO_OK;
@@ -245,7 +251,7 @@ int wire_read_id(cursor_t *c, proto_str_t *ret)
 
     if ((rc = cursor_read_str(c, ret)) < 0)
         return rc;
-    return wire_check_id(*ret, c->why, sizeof(c->why));
+    return wire_check_id(*ret, c->why, sizeof c->why);
 }
 
 int wire_read_text(cursor_t *c, proto_str_t *ret)
@@ -254,7 +260,7 @@ int wire_read_text(cursor_t *c, proto_str_t *ret)
 
     if ((rc = cursor_read_str(c, ret)) < 0)
         return rc;
-    return wire_check_text(*ret, c->why, sizeof(c->why));
+    return wire_check_text(*ret, c->why, sizeof c->why);
 }
 
 int wire_read_opt_id(cursor_t *c, proto_str_t *ret)
@@ -273,7 +279,7 @@ int wire_read_seq(cursor_t *c, uint64_t *ret)
     if ((rc = cursor_read_uint(c, ret)) < 0)
         return rc;
     if (*ret == 0) {
-        snprintf(c->why, sizeof(c->why), "0 (must be >= 1)");
+        snprintf(c->why, sizeof c->why, "0 (must be >= 1)");
         return PROTO_EVALUE;
     }
     return PROTO_OK;
@@ -286,7 +292,7 @@ int wire_read_uint_max(cursor_t *c, uint64_t max, uint64_t *ret)
     if ((rc = cursor_read_uint(c, ret)) < 0)
         return rc;
     if (*ret > max) {
-        snprintf(c->why, sizeof(c->why), "%llu exceeds %llu", (unsigned long long)*ret,
+        snprintf(c->why, sizeof c->why, "%llu exceeds %llu", (unsigned long long)*ret,
                  (unsigned long long)max);
         return PROTO_EVALUE;
     }
@@ -299,7 +305,7 @@ int wire_read_ts(cursor_t *c, int64_t *ret)
 
     if ((rc = cursor_read_int(c, ret)) < 0)
         return rc;
-    return wire_check_ts(*ret, c->why, sizeof(c->why));
+    return wire_check_ts(*ret, c->why, sizeof c->why);
 }
 
 void wire_reason(char *err, size_t errlen, const char *ctx, const char *field, const char *why)
@@ -312,11 +318,9 @@ void wire_reason(char *err, size_t errlen, const char *ctx, const char *field, c
 
 const char *wire_quote(proto_str_t s, char *buf, size_t bufsize)
 {
-    uint32_t i;
-
     if (s.len + 3 > bufsize)
         goto opaque;
-    for (i = 0; i < s.len; i++)
+    for (uint32_t i = 0; i < s.len; i++)
         if (s.ptr[i] < 0x20 || s.ptr[i] > 0x7e || s.ptr[i] == '"' || s.ptr[i] == '\\')
             goto opaque;
     snprintf(buf, bufsize, "\"%.*s\"", PROTO_STR_ARG(s));

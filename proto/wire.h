@@ -52,6 +52,10 @@ int wire_check_ts(int64_t ts, char *why, size_t whylen);
  * *ret_npairs is the map's pair count, including the two just read.
  */
 int wire_open(cursor_t *c, const char *type, uint32_t *ret_npairs);
+/* The same for a message of one of two types (a batch or a check): *ret_second
+ * is true for type2. */
+int wire_open2(cursor_t *c, const char *type, const char *type2, uint32_t *ret_npairs,
+               bool *ret_second);
 /*
  * Reads the next key. A known key (index >= 2 in keys[0..nkeys)) is marked in
  * *seen and returned in *ret_key, its value left to the caller; a known key

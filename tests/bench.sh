@@ -41,7 +41,7 @@ OUT=${BENCH_JSON:-$ROOT/build/bench.json}
 ROWS=$TMP/rows.jsonl
 : > "$ROWS"
 
-make_config "$TMP/b.conf" rate_per_connection=0 rate_global=0 fsync=interval
+make_config "$TMP/b.conf" rate_per_connection=0 rate_global=0 future_slack_days=100000 fsync=interval
 sed -i 's/^flap_max = .*/flap_max = 1000000/' "$TMP/b.conf"
 BARE=ipc://$TMP/bare.ipc
 
@@ -156,7 +156,7 @@ latency_rows "100 k samples/s" 1
 
 # ---- 4: RSS per series-month, replay ----------------------------------------
 # Snapshots off while the state is built, so the restart replays the WAL only.
-make_config "$TMP/r.conf" rate_per_connection=0 rate_global=0 fsync=interval \
+make_config "$TMP/r.conf" rate_per_connection=0 rate_global=0 future_slack_days=100000 fsync=interval \
     snapshot_interval_s=1000000 snapshot_wal_mb=100000
 sed -i 's/^flap_max = .*/flap_max = 1000000/' "$TMP/r.conf"
 daemon_up "$TMP/r.conf"

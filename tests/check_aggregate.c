@@ -356,6 +356,114 @@ END_TEST
 
 /* Growing for a former member (registry.h) keeps every series where it was
  * and gives the new firms empty ones. */
+/* ---- running sums against a naive re-sum ----------------------------------- */
+
+/* The rule the totals follow, summed from scratch over the stored months,
+ * quarters and annual value: what agg_firm_total did before it kept
+ * running sums. */
+static bool naive_total(const agg_t *a, int firm, proto_period_t p, int64_t *ret)
+{
+    const agg_series_t *s = agg_series(a, firm, REV);
+    *ret = 0;
+    for (uint32_t i = 0; i < s->nyears; i++) {
+        const agg_year_t *y = &s->years[i];
+        if (y->year != p.year)
+            continue;
+        bool any = false;
+        for (int q = 1; q <= 4; q++) {
+            if (p.kind == PROTO_PERIOD_QUARTER && q != p.index)
+                continue;
+            if (y->quarter_mask & (1u << (q - 1))) {
+                *ret += y->quarter[q - 1];
+                any = true;
+                continue;
+            }
+            for (int m = (q - 1) * 3; m < q * 3; m++) {
+                if (p.kind == PROTO_PERIOD_MONTH && m != p.index - 1)
+                    continue;
+                if (y->month_mask & (1u << m)) {
+                    *ret += y->month[m];
+                    any = true;
+                }
+            }
+        }
+        if (p.kind == PROTO_PERIOD_MONTH) {
+            *ret = (y->month_mask & (1u << (p.index - 1))) ? y->month[p.index - 1] : 0;
+            return (y->month_mask & (1u << (p.index - 1))) != 0;
+        }
+        if (p.kind == PROTO_PERIOD_YEAR && y->has_annual) {
+            *ret = y->annual;
+            return true;
+        }
+        if (!any)
+            *ret = 0;
+        return any;
+    }
+    return false;
+}
+
+/* Every total of every firm, 2019..2023, equals the naive re-sum. */
+static void assert_totals_naive(const agg_t *a, const char *when)
+{
+    for (size_t f = 0; f < a->nfirms; f++)
+        for (int y = 2019; y <= 2023; y++)
+            for (int k = 0; k <= 16; k++) {
+                proto_period_t p = k == 0 ? year(y) : k < 5 ? quarter(y, k) : month(y, k - 4);
+                int64_t got = -1, want = -1;
+                bool g = agg_firm_total(a, (int)f, REV, p, &got);
+                bool w = naive_total(a, (int)f, p, &want);
+                ck_assert_msg(g == w && got == want,
+                              "%s: firm %zu %d kind %d index %d: %d/%lld, naive %d/%lld", when, f,
+                              y, p.kind, p.index, g, (long long)got, w, (long long)want);
+            }
+}
+
+/* Restatements (also to lower and negative values, so deltas go negative),
+ * months on both sides of a year boundary, quarters and years in between,
+ * and a firm appended after its peers reported (a former member: agg_grow):
+ * after every put the running sums agree with a re-sum. */
+START_TEST(test_running_sums_match_resum)
+{
+    uint64_t x = 88172645463325252ull; /* xorshift: the same sequence every run */
+    for (int i = 0; i < 4000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        if (i == 1500)
+            agg_grow(agg, FIRMS + 1); /* a former member's series, appended */
+        int firm = (int)(x % agg->nfirms);
+        int y = 2020 + (int)(x >> 8) % 3;
+        int kind = (int)(x >> 16) % 10;
+        int64_t v = (int64_t)((x >> 24) % 2000001) - 1000000; /* negative too */
+        if (kind == 0)
+            agg_put_period(agg, firm, REV, year(y), v);
+        else if (kind == 1)
+            agg_put_period(agg, firm, REV, quarter(y, 1 + (int)(x >> 40) % 4), v);
+        else
+            agg_put_period(agg, firm, REV, month(y, 1 + (int)(x >> 40) % 12), v);
+        if (i % 97 == 0)
+            assert_totals_naive(agg, "during");
+    }
+    assert_totals_naive(agg, "after");
+}
+END_TEST
+
+/* A restated month moves its quarter and year by the difference, down too. */
+START_TEST(test_restatement_delta)
+{
+    agg_put_period(agg, 0, REV, month(2021, 12), 5000);
+    agg_put_period(agg, 0, REV, month(2022, 1), 3000); /* the next year: apart */
+    agg_put_period(agg, 0, REV, month(2021, 11), 1000);
+    ck_assert_int_eq(total(0, quarter(2021, 4)), 6000);
+    agg_put_period(agg, 0, REV, month(2021, 12), -2000); /* restated to a loss */
+    ck_assert_int_eq(total(0, quarter(2021, 4)), -1000);
+    ck_assert_int_eq(total(0, year(2021)), -1000);
+    ck_assert_int_eq(total(0, year(2022)), 3000);
+    agg_put_period(agg, 0, REV, month(2021, 12), -2000); /* the same again: no change */
+    ck_assert_int_eq(total(0, year(2021)), -1000);
+}
+END_TEST
+
 START_TEST(test_grow_keeps_series)
 {
     int64_t v;
@@ -624,6 +732,12 @@ static Suite *aggregate_suite(void)
     tcase_add_test(tc, test_firms_and_metrics_apart);
     tcase_add_test(tc, test_firm_reported);
     tcase_add_test(tc, test_grow_keeps_series);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("running sums");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_running_sums_match_resum);
+    tcase_add_test(tc, test_restatement_delta);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("exact");

@@ -441,7 +441,7 @@ static const struct {
      "t.conf:10: daemon.profit_metric: 'profit' is not a period metric"},
     /* [metric] */
     {"unknown metric key", BASE "[metric x]\nkind = reading\nscale = 2\n",
-     "t.conf:11: metric: unknown key 'scale' in [metric x] (expected kind, unit)"},
+     "t.conf:11: metric: unknown key 'scale' in [metric x] (expected kind, unit, min, max)"},
     {"duplicate metric", BASE "[metric cod]\nkind = reading\n",
      "t.conf:9: metric: 'cod' is defined twice"},
     {"bad kind", BASE "[metric x]\nunit = t\nkind = gauge\n",

@@ -128,6 +128,25 @@ START_TEST(test_atomic_at_pieces)
 }
 END_TEST
 
+/* The path form of the pieces (the snapshot's header and payload): one
+ * file, no temp file left, messages name the path as given. */
+START_TEST(test_atomic_path_pieces)
+{
+    char path[128], err[256];
+    testlib_dir_file(&tdir, "snap-1.snap", path, sizeof path);
+    struct iovec iov[2] = {{(void *)"HDR", 3}, {(void *)"payload", 7}};
+    int rc = fileio_writev_atomic(path, iov, 2, 0600, err, sizeof err);
+    ck_assert_msg(rc == 0, "%s", err);
+    char *back = testlib_read_file(path, NULL);
+    ck_assert_str_eq(back, "HDRpayload");
+    free(back);
+    ck_assert_int_eq(entries(), 1);
+    testlib_dir_file(&tdir, "gone/snap-2.snap", path, sizeof path);
+    ck_assert_int_eq(fileio_writev_atomic(path, iov, 2, 0600, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "/gone: open the directory: ") != NULL, "%s", err);
+}
+END_TEST
+
 /* ---- whole writes and reads ------------------------------------------------- */
 
 START_TEST(test_writev_all_and_read_full)
@@ -200,6 +219,7 @@ static Suite *fileio_suite(void)
     tcase_add_test(tc, test_atomic_missing_directory);
     tcase_add_test(tc, test_atomic_failure_leaves_nothing);
     tcase_add_test(tc, test_atomic_at_pieces);
+    tcase_add_test(tc, test_atomic_path_pieces);
     suite_add_tcase(s, tc);
     tc = tcase_create("io");
     tcase_add_checked_fixture(tc, setup, teardown);

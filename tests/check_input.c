@@ -53,7 +53,7 @@ static int read_all(const char *text, proto_sample_t *out, size_t *ret_n, char *
 {
     close_last();
     last_reader = reader_over(text, &last_fp);
-    return input_read_batch(last_reader, out, MAXS, ret_n, err, errlen);
+    return input_read_batch(last_reader, out, MAXS, ret_n, NULL, err, errlen);
 }
 
 /* ---- good lines --------------------------------------------------------- */
@@ -295,7 +295,7 @@ START_TEST(test_batches_and_ownership)
     size_t expect[] = {2, 2, 1, 0, 0};
 
     for (unsigned call = 0; call < 5; call++) {
-        ck_assert_int_eq(input_read_batch(r, s, 2, &n, err, sizeof(err)), INPUT_OK);
+        ck_assert_int_eq(input_read_batch(r, s, 2, &n, NULL, err, sizeof(err)), INPUT_OK);
         ck_assert_uint_eq(n, expect[call]);
         /* every string of this batch is intact and its own */
         for (size_t i = 0; i < n; i++) {
@@ -320,11 +320,11 @@ START_TEST(test_error_is_sticky)
     FILE *fp;
     input_reader_t *r = reader_over("a,m,1,2021\nb,m,2,2021\na,m,bad,2021\nc,m,3,2021\n", &fp);
 
-    ck_assert_int_eq(input_read_batch(r, s, MAXS, &n, err, sizeof(err)), INPUT_ESYNTAX);
+    ck_assert_int_eq(input_read_batch(r, s, MAXS, &n, NULL, err, sizeof(err)), INPUT_ESYNTAX);
     ck_assert_uint_eq(n, 2);
     ck_assert_str_eq(err, "test.csv:3: value: 'bad' is not a number");
     err[0] = '\0';
-    ck_assert_int_eq(input_read_batch(r, s, MAXS, &n, err, sizeof(err)), INPUT_ESYNTAX);
+    ck_assert_int_eq(input_read_batch(r, s, MAXS, &n, NULL, err, sizeof(err)), INPUT_ESYNTAX);
     ck_assert_uint_eq(n, 0);
     ck_assert_str_eq(err, "test.csv:3: value: 'bad' is not a number");
     input_reader_destroy(&r);
@@ -347,10 +347,10 @@ START_TEST(test_pipe_is_incremental)
     ck_assert_ptr_nonnull(fp);
     r = input_reader_new(fp, NULL);
     ck_assert_int_eq(write(fds[1], "a,m,1,2021\n", 11), 11);
-    ck_assert_int_eq(input_read_batch(r, s, 1, &n, err, sizeof(err)), INPUT_OK);
+    ck_assert_int_eq(input_read_batch(r, s, 1, &n, NULL, err, sizeof(err)), INPUT_OK);
     ck_assert_uint_eq(n, 1);
     ck_assert_int_eq(write(fds[1], "b,m,x,2021\n", 11), 11);
-    ck_assert_int_eq(input_read_batch(r, s, 1, &n, err, sizeof(err)), INPUT_ESYNTAX);
+    ck_assert_int_eq(input_read_batch(r, s, 1, &n, NULL, err, sizeof(err)), INPUT_ESYNTAX);
     ck_assert_str_eq(err, "stdin:2: value: 'x' is not a number");
     close(fds[1]);
     input_reader_destroy(&r);

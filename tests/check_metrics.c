@@ -1,7 +1,8 @@
 /*
- * check_metrics.c -- the Prometheus exposition (daemon/metrics.c) of a
- * server state built by hand, and the HTTP endpoint that serves it
- * (daemon/http.c).
+ * check_metrics.c -- what metrics_collect (daemon/metrics.c) reads out of a
+ * server state built by hand, the exposition rendered from it, and the HTTP
+ * endpoint that serves it (daemon/http.c). check_exposition.c tests the
+ * rendering alone, from a struct filled by hand.
  *
  * The exposition tests render a server that never ran: the demo config and
  * registry, an aggregate with a few figures put in directly, counters set by
@@ -16,6 +17,7 @@
  */
 #include <check.h>
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,18 +89,6 @@ static char *render(void)
     metrics_text_printf(&t, "%s", ""); /* NUL-terminated even if empty */
     return t.data;
 }
-
-/* True if text has a line exactly equal to line. */
-static bool has_line(const char *text, const char *line)
-{
-    size_t n = strlen(line);
-    for (const char *p = text; (p = strstr(p, line)) != NULL; p += n)
-        if ((p == text || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\0'))
-            return true;
-    return false;
-}
-
-#define ck_assert_line(text, line) ck_assert_msg(has_line(text, line), "missing line: %s", line)
 
 /* ---- the text format ------------------------------------------------------ */
 
@@ -424,6 +414,45 @@ START_TEST(test_counter_table)
 }
 END_TEST
 
+/* What metrics_collect reads, before any rendering: the counter table's
+ * values in table order, the groups in config order (each cluster, then its
+ * chains), the period metrics only, the periods of now (2026-03). */
+START_TEST(test_collect)
+{
+    srv->stats.samples_applied = 77;
+    srv->http.responses_5xx = 4;
+    put("ee-001", "revenue", "2026-02", 12.5); /* energy-env, water-pollution-control */
+    metrics_collected_t c;
+    metrics_collect(srv, NOW_MS, &c);
+    const metrics_counter_t *r;
+    for (size_t i = 0; (r = metrics_counter(i)) != NULL; i++)
+        ck_assert_uint_eq(c.counters[i], r->get(srv));
+    ck_assert_uint_eq(c.http_5xx, 4);
+    ck_assert_int_eq(c.started_ms, NOW_MS - 60000);
+    ck_assert_int_eq(c.year, 2026);
+    ck_assert_uint_eq(c.nperiods, 2 + 3);
+    ck_assert_uint_eq(c.ngroups, 2 + 2 + 2);
+    ck_assert_str_eq(c.groups[0].cluster, "energy-env");
+    ck_assert_str_eq(c.groups[0].chain, "");
+    ck_assert_str_eq(c.groups[1].chain, "water-pollution-control");
+    ck_assert_str_eq(c.groups[3].cluster, "new-energy");
+    size_t nperiod = 0, rev = SIZE_MAX;
+    for (size_t m = 0; m < srv->cfg->nmetrics; m++)
+        nperiod += srv->cfg->metrics[m].kind == METRIC_PERIOD;
+    ck_assert_uint_eq(c.nmetrics, nperiod);
+    for (size_t k = 0; k < c.nmetrics; k++)
+        if (strcmp(c.metrics[k], "revenue") == 0)
+            rev = k;
+    ck_assert_uint_ne(rev, SIZE_MAX);
+    /* 2026-02 is period 3; ee-001 counts in its cluster and its chain */
+    for (size_t g = 0; g < 3; g++)
+        ck_assert_msg(c.totals[(g * c.nmetrics + rev) * c.nperiods + 3] == (g < 2 ? 12500 : 0),
+                      "group %zu", g);
+    metrics_collected_free(&c);
+    ck_assert_ptr_null(c.groups);
+}
+END_TEST
+
 START_TEST(test_self_counters)
 {
     srv->stats.samples_applied = 12345;
@@ -455,28 +484,6 @@ START_TEST(test_self_counters)
     ck_assert_line(t, "clustermon_start_time_seconds 1773547140");
     ck_assert_line(t, "# TYPE clustermon_cluster_metric_total untyped");
     free(t);
-}
-END_TEST
-
-START_TEST(test_label_escape)
-{
-    static const struct {
-        const char *in, *out;
-    } cases[] = {
-        {"plain", "plain"},
-        {"a\"b", "a\\\"b"},
-        {"back\\slash", "back\\\\slash"},
-        {"two\nlines", "two\\nlines"},
-        {"", ""},
-        {"节能环保", "节能环保"},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        metrics_text_t t = {0};
-        metrics_label_escape(&t, cases[i].in);
-        metrics_text_printf(&t, "%s", "");
-        ck_assert_str_eq(t.data, cases[i].out);
-        metrics_text_free(&t);
-    }
 }
 END_TEST
 
@@ -575,7 +582,6 @@ typedef struct {
 
 static client_t *clients;
 static int nclosed;
-static int http_closed;
 
 static void client_closed(uv_handle_t *h)
 {
@@ -626,12 +632,6 @@ static void client_connected(uv_connect_t *req, int status)
     }
 }
 
-static void on_http_closed(struct server *s)
-{
-    (void)s;
-    http_closed++;
-}
-
 static int port;
 
 static void http_setup(void)
@@ -656,18 +656,19 @@ static void http_setup(void)
     ck_assert_msg(http_start(&srv->http, srv, listen, err, sizeof err) == 0, "%s", err);
     clients = calloc(MAX_CLIENTS, sizeof *clients);
     nclosed = 0;
-    http_closed = 0;
 }
 
 static void http_teardown(void)
 {
-    if (http_closed == 0)
-        http_close(&srv->http, srv, on_http_closed);
+    http_close(&srv->http); /* a second call (after a test's own) is a no-op */
     for (int i = 0; i < MAX_CLIENTS; i++)
         if (clients[i].tcp.data && !uv_is_closing((uv_handle_t *)&clients[i].tcp))
             uv_close((uv_handle_t *)&clients[i].tcp, client_closed);
     uv_run(&srv->loop, UV_RUN_DEFAULT);
-    ck_assert_int_eq(http_closed, 1);
+    /* the loop ran out: every handle of the server's is closed and freed */
+    ck_assert(!srv->http.listening);
+    ck_assert_uint_eq(srv->http.nconns, 0);
+    ck_assert_ptr_null(srv->http.conns);
     ck_assert_int_eq(uv_loop_close(&srv->loop), 0);
     for (int i = 0; i < MAX_CLIENTS; i++)
         free(clients[i].request);
@@ -796,20 +797,14 @@ START_TEST(test_http_close_with_clients)
     while (srv->http.accepted < 2 && uv_hrtime() < deadline)
         uv_run(&srv->loop, UV_RUN_ONCE);
     ck_assert_uint_eq(srv->http.accepted, 2);
-    http_close(&srv->http, srv, on_http_closed);
+    http_close(&srv->http);
+    ck_assert_uint_eq(srv->http.nconns, 2); /* closing: freed in their close callbacks */
     run_until_closed(2);
-    ck_assert_int_eq(http_closed, 1);
+    uv_run(&srv->loop, UV_RUN_NOWAIT); /* the server's side of each, likewise */
     ck_assert_uint_eq(srv->http.nconns, 0);
+    ck_assert(!srv->http.listening);
 }
 END_TEST
-
-static int other_closed;
-
-static void on_other_closed(struct server *s)
-{
-    (void)s;
-    other_closed++;
-}
 
 START_TEST(test_http_off)
 {
@@ -817,14 +812,14 @@ START_TEST(test_http_off)
     char err[64];
     ck_assert_int_eq(http_start(h, srv, "", err, sizeof err), 0);
     ck_assert(!h->listening);
-    other_closed = 0;
-    http_close(h, srv, on_other_closed);
-    ck_assert_int_eq(other_closed, 1); /* nothing open: at once */
+    http_close(h); /* nothing open: nothing to wait for */
+    ck_assert(h->closing);
+    ck_assert_uint_eq(h->nconns, 0);
     ck_assert_int_eq(http_start(h, srv, "127.0.0.1:bad", err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "port"));
-    http_close(h, srv, on_other_closed);
-    ck_assert_int_eq(other_closed, 2);
-    free(h);
+    ck_assert(!h->listening);
+    http_close(h);
+    free(h); /* nothing of it is the loop's: freed at once */
 }
 END_TEST
 
@@ -853,8 +848,8 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, test_above_scale_line);
     tcase_add_test(tc, test_tally_clusters);
     tcase_add_test(tc, test_counter_table);
+    tcase_add_test(tc, test_collect);
     tcase_add_test(tc, test_self_counters);
-    tcase_add_test(tc, test_label_escape);
     tcase_add_test(tc, test_text_grows);
     tcase_add_test(tc, test_listen_parse);
     tcase_add_test(tc, test_config_http);

@@ -335,7 +335,7 @@ static proto_batch_t vec_batch(void)
                                       {2023, PROTO_PERIOD_MONTH, 11}};
     vec_samples[1] = (proto_sample_t){
         proto_str("acme"), proto_str("cpu_load"), 0.75, 1700000000123LL, {0, PROTO_PERIOD_NONE, 0}};
-    b = (proto_batch_t){proto_str("agent-7"), 9, 42, 2, vec_samples, 2};
+    b = (proto_batch_t){proto_str("agent-7"), 9, 42, 2, vec_samples, 2, false, false};
     return b;
 }
 
@@ -408,7 +408,7 @@ END_TEST
 START_TEST(test_vector_ack)
 {
     msgpack_sbuffer sb;
-    proto_ack_t a = {42, 43, PROTO_STATUS_OK, 2, 2, proto_str("")}, d;
+    proto_ack_t a = {42, 43, PROTO_STATUS_OK, 2, 2, proto_str(""), false, 0, NULL, 0}, d;
     uint8_t buf[1024];
     size_t n = unhex(HEX_ACK, buf, sizeof(buf));
     char err[PROTO_ERRLEN];
@@ -431,7 +431,9 @@ END_TEST
 START_TEST(test_vector_nack)
 {
     msgpack_sbuffer sb;
-    proto_ack_t a = {43, 44, PROTO_STATUS_UNKNOWN_FIRM, 2, 0, proto_str(NACK_REASON)}, d;
+    proto_ack_t a = {43,   44, PROTO_STATUS_UNKNOWN_FIRM, 2, 0, proto_str(NACK_REASON), false, 0,
+                     NULL, 0},
+                d;
     uint8_t buf[1024];
     size_t n = unhex(HEX_NACK, buf, sizeof(buf));
     char err[PROTO_ERRLEN];
@@ -581,7 +583,8 @@ START_TEST(test_batch_round_trip)
         {proto_str("f"), proto_str("m3"), -0.0, 12345, {0, PROTO_PERIOD_NONE, 0}},
         {proto_str("f"), proto_str("m4"), 5e-324, 1700000000000LL, {2021, PROTO_PERIOD_MONTH, 12}},
     };
-    proto_batch_t b = {proto_str("agent-\xc3\xa9"), UINT64_MAX, UINT64_MAX, 5, s, 5}, d;
+    proto_batch_t b = {proto_str("agent-\xc3\xa9"), UINT64_MAX, UINT64_MAX, 5, s, 5, false, false},
+                  d;
     msgpack_sbuffer sb;
     char err[PROTO_ERRLEN];
     uint32_t i;
@@ -614,7 +617,8 @@ END_TEST
 START_TEST(test_batch_round_trip_max)
 {
     proto_sample_t *s = calloc(PROTO_MAX_SAMPLES, sizeof(*s));
-    proto_batch_t b = {proto_str("a"), 1, 1, PROTO_MAX_SAMPLES, s, PROTO_MAX_SAMPLES}, d;
+    proto_batch_t b = {proto_str("a"), 1, 1, PROTO_MAX_SAMPLES, s, PROTO_MAX_SAMPLES, false, false},
+                  d;
     msgpack_sbuffer sb;
     char err[PROTO_ERRLEN];
     uint32_t i;
@@ -648,7 +652,11 @@ START_TEST(test_ack_round_trip)
                          (uint8_t)st,
                          PROTO_VERSION,
                          (uint32_t)st,
-                         proto_str(st ? "why \xe2\x80\x94 because" : "")},
+                         proto_str(st ? "why \xe2\x80\x94 because" : ""),
+                         false,
+                         0,
+                         NULL,
+                         0},
                     d;
 
         msgpack_sbuffer_clear(&sb);
@@ -1066,7 +1074,7 @@ static const struct reject {
     {M_BATCH, "{v:\"1\",type:\"batch\"}", PROTO_EMALFORMED, "v: expected int, got str"},
     {M_BATCH, "{v:1.0,type:\"batch\"}", PROTO_EMALFORMED, "v: expected int, got float"},
     {M_BATCH, "{v:2,type:\"bogus\",agent:\"a\",seq:1,samples:[" S0 "]}", PROTO_ETYPE,
-     "unexpected type \"bogus\" (want \"batch\")"},
+     "unexpected type \"bogus\" (want \"batch\" or \"check\")"},
     {M_BATCH, "{" HA "seq:1," ACK_REST "}", PROTO_ETYPE, "unexpected type \"ack\""},
     {M_BATCH, "{v:2,type:5}", PROTO_EMALFORMED, "type: expected str, got int"},
     {M_BATCH, "{v:2,type:\"\\xff\\xfe\"}", PROTO_ETYPE, "unexpected type (2 bytes)"},
@@ -1565,7 +1573,7 @@ END_TEST
 /* 0 samples is a valid batch: it settles its seq with nothing. */
 START_TEST(test_batch_empty)
 {
-    proto_batch_t b = {proto_str("agent-7"), 3, 12, 0, NULL, 0}, d;
+    proto_batch_t b = {proto_str("agent-7"), 3, 12, 0, NULL, 0, false, false}, d;
     msgpack_sbuffer sb;
     char err[PROTO_ERRLEN];
 
@@ -1600,6 +1608,102 @@ START_TEST(test_batch_empty)
 }
 END_TEST
 
+/* A partial answer carries its refused samples; a check's answer says dry_run;
+ * a batch says partial, a check is type "check"; a decoder with too little
+ * room refuses the list, one with none counts it. */
+START_TEST(test_partial_round_trip)
+{
+    proto_refusal_t r[2] = {{1, PROTO_STATUS_UNKNOWN_FIRM, proto_str("sample 1: unknown firm 'x'")},
+                            {9999, PROTO_STATUS_INVALID, proto_str("")}},
+                    got[2];
+    proto_ack_t a = {.seq = 5,
+                     .expected = 6,
+                     .status = PROTO_STATUS_PARTIAL,
+                     .max_version = PROTO_VERSION,
+                     .accepted = 3,
+                     .reason = proto_str(""),
+                     .dry_run = true,
+                     .nrefused = 2,
+                     .refused = r};
+    proto_ack_t d = {.refused = got, .refused_cap = 2};
+    msgpack_sbuffer sb;
+    char err[PROTO_ERRLEN];
+
+    msgpack_sbuffer_init(&sb);
+    ck_assert_int_eq(proto_ack_encode(&a, &sb), PROTO_OK);
+    ck_assert_msg(proto_ack_decode(sb.data, sb.size, &d, err, sizeof(err)) == PROTO_OK, "%s", err);
+    ck_assert_int_eq(d.status, PROTO_STATUS_PARTIAL);
+    ck_assert(d.dry_run);
+    ck_assert_uint_eq(d.accepted, 3);
+    ck_assert_uint_eq(d.nrefused, 2);
+    ck_assert_uint_eq(got[0].index, 1);
+    ck_assert_int_eq(got[0].status, PROTO_STATUS_UNKNOWN_FIRM);
+    ck_assert(proto_str_eq(got[0].reason, "sample 1: unknown firm 'x'"));
+    ck_assert_uint_eq(got[1].index, 9999);
+    ck_assert_int_eq(got[1].status, PROTO_STATUS_INVALID);
+    /* too little room: refused; no room: counted */
+    d = (proto_ack_t){.refused = got, .refused_cap = 1};
+    ck_assert_int_eq(proto_ack_decode(sb.data, sb.size, &d, err, sizeof(err)), PROTO_ELIMIT);
+    d = (proto_ack_t){0};
+    ck_assert_int_eq(proto_ack_decode(sb.data, sb.size, &d, err, sizeof(err)), PROTO_OK);
+    ck_assert_uint_eq(d.nrefused, 2);
+    /* a plain ok has neither key: the bytes of 8.2 are unchanged (test_vector_ack) */
+    msgpack_sbuffer_clear(&sb);
+    a = (proto_ack_t){
+        .seq = 5, .status = PROTO_STATUS_OK, .max_version = 2, .reason = proto_str("")};
+    ck_assert_int_eq(proto_ack_encode(&a, &sb), PROTO_OK);
+    ck_assert_ptr_null(memmem(sb.data, sb.size, "refused", 7));
+    ck_assert_ptr_null(memmem(sb.data, sb.size, "dry_run", 7));
+    /* a sample's status must be one a sample can have */
+    msgpack_sbuffer_clear(&sb);
+    r[0].status = PROTO_STATUS_BUSY;
+    a = (proto_ack_t){.seq = 5,
+                      .status = PROTO_STATUS_PARTIAL,
+                      .max_version = 2,
+                      .reason = proto_str(""),
+                      .nrefused = 1,
+                      .refused = r};
+    ck_assert_int_eq(proto_ack_encode(&a, &sb), PROTO_EVALUE);
+    msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+START_TEST(test_batch_flags_round_trip)
+{
+    proto_sample_t s[1] =
+        {{proto_str("acme"), proto_str("revenue"), 1.5, 0, {2024, PROTO_PERIOD_MONTH, 3}}},
+                   ds[1];
+    char err[PROTO_ERRLEN];
+
+    for (int k = 0; k < 4; k++) {
+        proto_batch_t b = {.agent = proto_str("a"),
+                           .epoch = 1,
+                           .seq = 1,
+                           .nsamples = 1,
+                           .samples = s,
+                           .cap = 1,
+                           .partial = k & 1,
+                           .dry_run = k & 2};
+        proto_batch_t d = {.samples = ds, .cap = 1};
+        msgpack_sbuffer sb;
+
+        msgpack_sbuffer_init(&sb);
+        ck_assert_int_eq(proto_batch_encode(&b, &sb, err, sizeof(err)), PROTO_OK);
+        ck_assert_msg(proto_batch_decode(sb.data, sb.size, &d, err, sizeof(err)) == PROTO_OK, "%s",
+                      err);
+        ck_assert_int_eq(d.partial, b.partial);
+        ck_assert_int_eq(d.dry_run, b.dry_run);
+        ck_assert_int_eq(memmem(sb.data, sb.size,
+                                "\xa5"
+                                "check",
+                                6) != NULL,
+                         b.dry_run);
+        ck_assert_uint_eq(d.nsamples, 1);
+        msgpack_sbuffer_destroy(&sb);
+    }
+}
+END_TEST
+
 START_TEST(test_ack_expected_round_trip)
 {
     static const uint64_t values[] = {
@@ -1609,8 +1713,16 @@ START_TEST(test_ack_expected_round_trip)
 
     msgpack_sbuffer_init(&sb);
     for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
-        proto_ack_t a = {7, values[i],       PROTO_STATUS_OUT_OF_ORDER, PROTO_VERSION,
-                         0, proto_str("gap")},
+        proto_ack_t a = {7,
+                         values[i],
+                         PROTO_STATUS_OUT_OF_ORDER,
+                         PROTO_VERSION,
+                         0,
+                         proto_str("gap"),
+                         false,
+                         0,
+                         NULL,
+                         0},
                     d;
 
         msgpack_sbuffer_clear(&sb);
@@ -1651,6 +1763,7 @@ static const struct {
     {PROTO_STATUS_RATE_LIMITED, "rate_limited", PROTO_NEXT_RETRY},
     {PROTO_STATUS_OUT_OF_ORDER, "out_of_order", PROTO_NEXT_REWIND},
     {PROTO_STATUS_AGENT_CONFLICT, "agent_conflict", PROTO_NEXT_STOP},
+    {PROTO_STATUS_PARTIAL, "partial", PROTO_NEXT_DONE},
 };
 
 START_TEST(test_status_next)
@@ -1740,7 +1853,7 @@ START_TEST(test_encode_rejects)
 {
     static const char id65[] = "01234567890123456789012345678901234567890123456789012345678901234";
     proto_sample_t s;
-    proto_batch_t b = {proto_str("a"), 1, 1, 1, &s, 1};
+    proto_batch_t b = {proto_str("a"), 1, 1, 1, &s, 1, false, false};
     msgpack_sbuffer sb;
     char err[PROTO_ERRLEN];
 
@@ -1830,7 +1943,7 @@ START_TEST(test_encode_rejects)
         ck_assert_uint_eq(sb.size, 3);                                                             \
     } while (0)
     {
-        proto_ack_t a = {1, 0, PROTO_STATUS_COUNT, 2, 0, proto_str("")};
+        proto_ack_t a = {1, 0, PROTO_STATUS_COUNT, 2, 0, proto_str(""), false, 0, NULL, 0};
         char *longtext = malloc(PROTO_MAX_TEXT_LEN + 2);
 
         /* no name to put on the wire: the decoder's side is an unknown name */
@@ -1940,6 +2053,8 @@ static Suite *proto_suite(void)
     tcase_add_test(tc, test_batch_round_trip_max);
     tcase_add_test(tc, test_ack_round_trip);
     tcase_add_test(tc, test_ack_expected_round_trip);
+    tcase_add_test(tc, test_partial_round_trip);
+    tcase_add_test(tc, test_batch_flags_round_trip);
     tcase_add_test(tc, test_batch_empty);
     tcase_add_test(tc, test_alert_round_trip);
     tcase_add_test(tc, test_ctl_request_round_trip);

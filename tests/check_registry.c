@@ -48,6 +48,9 @@ static void setup(void)
     char err[CONFIG_ERRLEN];
 
     ck_assert_msg(config_load(DEFAULT_CONF, NULL, NULL, &cfg, err, sizeof err) == 0, "%s", err);
+    /* the fixtures' designations are their own (test_declared checks the list) */
+    free(cfg->designations);
+    cfg->designations = strdup("");
 }
 
 static void teardown(void)
@@ -92,6 +95,36 @@ static registry_t *load_ok(const char *path)
     ck_assert_ptr_nonnull(reg);
     return reg;
 }
+
+/* Tiers and designations the config does not declare are refused, by line. */
+START_TEST(test_declared)
+{
+    registry_t *reg = NULL;
+    char err[CONFIG_ERRLEN];
+
+    free(cfg->designations);
+    cfg->designations = strdup("high-tech, specialized-new");
+    free(cfg->tiers);
+    cfg->tiers = strdup("leading,backbone");
+    reg = load_text_ok("id,name,cluster,chain,tier,designations\n"
+                       "a,A,energy-env,,leading,high-tech;specialized-new\n"
+                       "b,B,energy-env,,backbone,\n");
+    registry_destroy(&reg);
+    ck_assert_int_eq(load_text("id,name,cluster,chain,tier,designations\n"
+                               "a,A,energy-env,,leading,high-tech;gazelle\n",
+                               0, &reg, err, sizeof err),
+                     -1);
+    ck_assert_msg(strstr(err, ":2: designations: firm 'a': 'gazelle' is not declared in the "
+                              "config") != NULL,
+                  "%s", err);
+    ck_assert_int_eq(load_text("id,name,cluster,chain,tier,designations\n"
+                               "a,A,energy-env,,member,\n",
+                               0, &reg, err, sizeof err),
+                     -1);
+    ck_assert_msg(strstr(err, ":2: tier: firm 'a': tier 'member' is not declared") != NULL, "%s",
+                  err);
+}
+END_TEST
 
 static const firm_t *firm_by_id(const registry_t *reg, const char *id)
 {
@@ -496,6 +529,7 @@ static Suite *registry_suite(void)
     tcase_add_test(tc, test_missing_file);
     tcase_add_test(tc, test_destroy_null);
     tcase_add_test(tc, test_fixture);
+    tcase_add_test(tc, test_declared);
     tcase_add_test(tc, test_header_only);
     tcase_add_test(tc, test_column_order);
     tcase_add_test(tc, test_status);

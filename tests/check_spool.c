@@ -700,7 +700,7 @@ static size_t read_values(input_reader_t *r, unsigned stop, double *out, input_p
     size_t total = 0, n;
 
     for (unsigned k = 0; k < stop; k++) {
-        ck_assert_int_eq(input_read_batch(r, s, 2, &n, err, sizeof(err)), INPUT_OK);
+        ck_assert_int_eq(input_read_batch(r, s, 2, &n, NULL, err, sizeof(err)), INPUT_OK);
         if (n == 0)
             break;
         for (size_t i = 0; i < n; i++)
@@ -757,7 +757,7 @@ START_TEST(test_input_resume)
     {
         proto_sample_t s[4];
 
-        ck_assert_int_eq(input_read_batch(r, s, 4, &n, err, sizeof(err)), INPUT_ESYNTAX);
+        ck_assert_int_eq(input_read_batch(r, s, 4, &n, NULL, err, sizeof(err)), INPUT_ESYNTAX);
         ck_assert_uint_eq(n, 1);
         ck_assert(s[0].value == 6);
         ck_assert_msg(strstr(err, "in.csv:9: value: 'x'") != NULL, "%s", err);
@@ -810,7 +810,7 @@ START_TEST(test_input_pos_stops_before_a_bad_line)
     snprintf(path, sizeof(path), "%s/in.csv", tdir.path);
     write_file(path, "ee-001,energy,1,2100\nee-002,energy,x,2100\n");
     r = input_reader_open(path, err, sizeof(err));
-    ck_assert_int_eq(input_read_batch(r, s, 8, &n, err, sizeof(err)), INPUT_ESYNTAX);
+    ck_assert_int_eq(input_read_batch(r, s, 8, &n, NULL, err, sizeof(err)), INPUT_ESYNTAX);
     ck_assert_uint_eq(n, 1);
     input_reader_pos(r, &pos);
     ck_assert_uint_eq(pos.offset, strlen("ee-001,energy,1,2100\n"));

@@ -428,6 +428,52 @@ static msgpack_object pack_table(const streams_t *from, msgpack_sbuffer *sb, msg
     return obj;
 }
 
+/* A partial answer's refused samples are kept per seq, replaced when the
+ * ring slot is reused, and survive the snapshot (its 8th element). */
+START_TEST(test_refusals_kept)
+{
+    const uint32_t list[3] = {1u << 8 | PROTO_STATUS_UNKNOWN_FIRM, 7u << 8 | PROTO_STATUS_INVALID,
+                              9999u << 8 | PROTO_STATUS_FORBIDDEN};
+    const stream_outcome_t *o;
+    msgpack_sbuffer sb;
+    msgpack_zone zone;
+    msgpack_object obj;
+    streams_t t2;
+    char err[256] = "";
+    stream_t *s = get(KEY, "partial"), *d;
+
+    streams_settle_refused(&t, s, 3, 1, PROTO_STATUS_PARTIAL, 5, list, 3, T0, WALL);
+    streams_settle(&t, s, 3, 2, OK, 1, T0, WALL);
+    ck_assert_int_eq(streams_check(&t, s, 3, 1, T0, &o), STREAM_DUPLICATE);
+    ck_assert_uint_eq(o->status, PROTO_STATUS_PARTIAL);
+    ck_assert_uint_eq(o->accepted, 5);
+    ck_assert_uint_eq(o->nrefused, 3);
+    ck_assert_uint_eq(o->refused[2], list[2]);
+    ck_assert_int_eq(streams_check(&t, s, 3, 2, T0, &o), STREAM_DUPLICATE);
+    ck_assert_uint_eq(o->nrefused, 0);
+
+    obj = pack_table(&t, &sb, &zone);
+    streams_init(&t2, LEASE);
+    ck_assert_int_eq(streams_unpack(&t2, &obj, true, T0, err, sizeof err), 0);
+    d = streams_get(&t2, KEY, proto_str("partial"));
+    ck_assert_int_eq(streams_check(&t2, d, 3, 1, T0, &o), STREAM_DUPLICATE);
+    ck_assert_uint_eq(o->status, PROTO_STATUS_PARTIAL);
+    ck_assert_uint_eq(o->nrefused, 3);
+    ck_assert_uint_eq(o->refused[0], list[0]);
+    ck_assert_uint_eq(o->refused[2], list[2]);
+    streams_free(&t2);
+    msgpack_zone_destroy(&zone);
+    msgpack_sbuffer_destroy(&sb);
+
+    /* seq 1 + W reuses the slot: the old list goes (no leak, no stale answer) */
+    for (uint64_t q = 3; q <= 1 + W; q++)
+        streams_settle(&t, s, 3, q, OK, 1, T0, WALL);
+    ck_assert_int_eq(streams_check(&t, s, 3, 1 + W, T0, &o), STREAM_DUPLICATE);
+    ck_assert_uint_eq(o->nrefused, 0);
+    ck_assert_ptr_null(o->refused);
+}
+END_TEST
+
 START_TEST(test_pack_round_trip)
 {
     static const char id64[] = "0123456789012345678901234567890123456789012345678901234567890123";
@@ -669,6 +715,7 @@ static Suite *streams_suite(void)
     tc = tcase_create("snapshot");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_pack_round_trip);
+    tcase_add_test(tc, test_refusals_kept);
     tcase_add_loop_test(tc, test_unpack_rejects, 0, B_COUNT);
     tcase_add_test(tc, test_unpack_entry_ok);
     suite_add_tcase(s, tc);

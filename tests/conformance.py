@@ -39,7 +39,7 @@ MAX_TS_MS = 7258118400000
 
 STATUSES = ["ok", "malformed", "version", "unknown_firm", "unknown_metric", "invalid",
             "too_large", "forbidden", "busy", "internal", "rate_limited", "out_of_order",
-            "agent_conflict"]
+            "agent_conflict", "partial"]
 
 passed = 0
 failed = 0
@@ -512,6 +512,8 @@ def totals(metric, period):
 # ---- ingest client ------------------------------------------------------------------------
 
 ACK_KEYS = {"v", "type", "seq", "status", "accepted", "expected", "max_version", "reason"}
+ACK_OPTIONAL = {"dry_run", "refused"}  # only to a "partial" batch or a "check" (4.2)
+SAMPLE_STATUSES = {"unknown_firm", "unknown_metric", "invalid", "forbidden"}
 
 
 def batch(seq, epoch, agent, samples, v=VERSION):
@@ -525,8 +527,18 @@ def check_ack(fr, what, nsamples=None):
     if ack is None:
         return None
     errs = []
-    if set(ack) != ACK_KEYS:
+    if not (ACK_KEYS <= set(ack) <= ACK_KEYS | ACK_OPTIONAL):
         errs.append("keys %s" % sorted(ack))
+    if "dry_run" in ack and ack["dry_run"] is not True:
+        errs.append("dry_run %r (written only when true)" % ack["dry_run"])
+    if ack.get("status") == "partial" and "refused" not in ack:
+        errs.append("partial without refused")
+    for e in ack.get("refused", []) if isinstance(ack.get("refused", []), list) else [None]:
+        if not (isinstance(e, list) and len(e) == 3 and is_uint(e[0]) and e[0] < 10000 and
+                e[1] in SAMPLE_STATUSES and isinstance(e[2], str) and
+                e[2].startswith("sample %s: " % e[0])):
+            errs.append("refused entry %r" % (e,))
+            break
     if ack.get("type") != "ack":
         errs.append("type %r" % ack.get("type"))
     if not is_uint(ack.get("seq")):
@@ -549,7 +561,7 @@ def check_ack(fr, what, nsamples=None):
         errs.append("reason %r on ok" % r)
     elif ack.get("status") != "ok" and (r == "" or not r.isascii() or len(r) > 255):
         errs.append("nack reason %r is not 1..255 bytes of ASCII (§5)" % r)
-    if ack.get("status") != "ok" and a != 0:
+    if ack.get("status") not in ("ok", "partial") and a != 0:
         errs.append("accepted %r on a nack" % a)
     enc_rule("§4.2: every ack has exactly the 8 keys with their types (uint seq/accepted/expected/"
              "max_version 2, status a §5 name, reason empty on ok, ASCII <= 255 bytes on a nack, "
@@ -1276,6 +1288,53 @@ def test_ingest(reg, rate):
     test_rate_window(reg, rate)
 
 
+def test_partial(reg):
+    """§2 per-sample answers: a partial batch, its resend, a check."""
+    ee = sorted(f for f, r in reg.items() if r["cluster"] == "energy-env")
+    t0 = totals("energy", "2031-03")
+    st0 = status()
+    s = Stream("conf-partial")
+    samples = [[ee[0], "energy", 10.5, now_ms(), "2031-03"],
+               ["no-such-firm", "energy", 1.0, now_ms(), "2031-03"],
+               [ee[1], "energy", 20.25, now_ms(), "2031-03"],
+               [ee[2], "cod", 1.0, 5]]  # a reading timestamped 5 ms: before ts_floor
+    fr = P({"v": VERSION, "type": "batch", "seq": 1, "epoch": s.epoch, "agent": s.agent,
+            "partial": True, "samples": samples})
+    a = s.rt(fr, "partial seq 1")
+    idx = lambda v: isinstance(v, list) and [(e[0], e[1]) for e in v] == [(1, "unknown_firm"),
+                                                                          (3, "invalid")]
+    want("§2: a partial batch with two bad samples: partial, accepted 2, expected 2, "
+         "refused [1 unknown_firm, 3 invalid]", a, seq=1, status="partial", accepted=2,
+         expected=2, refused=idx)
+    t1 = totals("energy", "2031-03")
+    check("§2: its good samples are applied (energy 2031-03 +30750 milli)",
+          t1.get("energy-env", 0) - t0.get("energy-env", 0) == 30750, repr((t0, t1)))
+    a = s.rt(fr, "partial seq 1 resend")
+    want("§2: a resend gets the same answer: partial, accepted 2, the same refused", a,
+         seq=1, status="partial", accepted=2, expected=2, refused=idx)
+    check("§2: the resend applies nothing again (samples_applied +2 in all)",
+          status().get("samples_applied", 0) - st0.get("samples_applied", 0) == 2)
+    # a check: answered per sample, applies nothing, settles nothing
+    c = Stream("conf-check")
+    chk = P({"v": VERSION, "type": "check", "seq": 1, "epoch": c.epoch, "agent": c.agent,
+             "samples": samples})
+    a = c.rt(chk, "check seq 1")
+    want("§2 checks: a check is answered dry_run, partial, accepted 2, expected 0", a,
+         seq=1, status="partial", accepted=2, expected=0, dry_run=True, refused=idx)
+    check("§2 checks: nothing is applied", totals("energy", "2031-03") == t1)
+    a = c.rt(c.frame(1, [[ee[3], "energy", 1.0, now_ms(), "2031-03"]]), "after the check")
+    want("§2 checks: no seq was consumed: seq 1 of the same stream is then taken (ok)", a,
+         seq=1, status="ok", accepted=1, expected=2)
+    # without "partial" a batch stays atomic
+    b = Stream("conf-atomic")
+    a = b.rt(b.frame(1, samples), "atomic")
+    want("§2: without partial one bad sample refuses the batch (unknown_firm, accepted 0)", a,
+         seq=1, status="unknown_firm", accepted=0, expected=2)
+    check("§4.2: an atomic nack has no refused list", a is not None and "refused" not in a)
+    for x in (s, c, b):
+        x.close()
+
+
 def test_rate_window(reg, rate):
     """A window of W batches over the connection's rate: the first one refused
     rate_limited holds every later one out_of_order; resending from it ends exact."""
@@ -1622,7 +1681,8 @@ def main():
         reg = {r["id"]: r for r in csv.DictReader(f)}
     random.seed()
     parts = {"vectors": test_vectors, "control": lambda: test_control(reg),
-             "ingest": lambda: test_ingest(reg, o.rate), "alerts": lambda: test_alerts(reg)}
+             "ingest": lambda: test_ingest(reg, o.rate), "partial": lambda: test_partial(reg),
+             "alerts": lambda: test_alerts(reg)}
     for name, fn in parts.items():
         if o.only and name not in o.only.split(","):
             continue

@@ -67,12 +67,15 @@ stop_daemon TERM
 newest=$(ls "$STATE"/snap-*.snap | sort | tail -1)
 size=$(stat -c %s "$newest")
 printf '\xff' | dd of="$newest" bs=1 seek=$((size / 2)) conv=notrunc status=none
+# an older daemon's temp name, and fileio's (NAME.XXXXXX.tmp)
 printf 'half a snapshot' > "$STATE/snap-9999999999999999.snap.tmp"
+printf 'half a snapshot' > "$STATE/snap-9999999999999999.snap.Ab12Cd.tmp"
 : > "$TMP/daemon2.log"
 check "starts with a damaged newest snapshot" start_daemon "$TMP/d.conf" "$TMP/daemon2.log"
 check "says it fell back" grep -q "is damaged: CRC mismatch.*falling back" "$TMP/daemon2.log"
 check "the damaged snapshot is set aside" [ -e "$newest.damaged" ]
 check "the unfinished snapshot was removed" [ ! -e "$STATE/snap-9999999999999999.snap.tmp" ]
+check "and the one under fileio's temp name" [ ! -e "$STATE/snap-9999999999999999.snap.Ab12Cd.tmp" ]
 check "previous snapshot + WAL give the same totals" \
     [ "$(ctl totals --metric revenue --period 2100 --json | jq -c .clusters)" = "$before" ]
 check "and the same sample count" [ "$(status_field samples_applied)" = "$applied" ]

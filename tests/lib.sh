@@ -31,9 +31,13 @@ CONTROL=ipc://$TMP/control.ipc
 STATE=$TMP/state
 
 # make_config FILE [key=value ...]: the default config on this suite's
-# endpoints and state dir, with [daemon] keys added or replaced.
+# endpoints and state dir, with [daemon] keys added or replaced. The suites
+# send figures for years to come (2030, 2160), which the daemon refuses by
+# default (future_slack_days = 0): they are let in unless a suite says
+# future_slack_days=0.
 make_config() {
     local out=$1; shift
+    set -- future_slack_days=100000 "$@"
     sed -e "s|^ingest = .*|ingest = $INGEST|" -e "s|^alerts = .*|alerts = $ALERTS|" \
         -e "s|^control = .*|control = $CONTROL|" -e "s|^state_dir = .*|state_dir = $STATE|" \
         -e "s|^registry = .*|registry = $ROOT/daemon/demo/registry.csv|" \

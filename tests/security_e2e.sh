@@ -92,9 +92,10 @@ check "ee-001's figure is in" [ "$(total energy-env revenue 2030-01)" = 100 ]
 printf 'ee-002,revenue,999,2030-01\n' > "$TMP/other.csv"
 agent ee1 ee-001.other "$TMP/other.csv" 2> "$TMP/other.out"
 check "ee-001's key reporting for ee-002 is refused" [ $? != 0 ]
-check "the nack says which key and firm" \
-    grep -q "forbidden: sample 0: key 'ee-001' (.*) may not report for firm 'ee-002'" "$TMP/other.out"
-check "the refusal is counted" jqe '.nacks.forbidden == 1' <<< "$(ctl status --json)"
+check "the refusal says which line, key and firm" \
+    grep -q "other.csv:1: key 'ee-001' (.*) may not report for firm 'ee-002'" "$TMP/other.out"
+check "the refusal is counted (a partial batch; the sample forbidden)" \
+    jqe '.nacks.partial == 1' <<< "$(ctl status --json)"
 check "ee-002 got nothing" [ "$(total energy-env revenue 2030-01)" = 100 ]
 
 # ---- a gateway for a cluster ----------------------------------------------------

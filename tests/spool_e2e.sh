@@ -8,7 +8,7 @@
 #   (b) an agent killed with SIGKILL mid-stream (twice) and restarted on the
 #       same file ends with every sample applied exactly once and exact totals;
 #   (c) with two endpoints, the first a dead ipc path, the agent fails over;
-#   (d) a nacked batch is moved to the spool's rejected/ and the agent exits 1.
+#   (d) a refused row is said by line and kept in the spool's rejected/; the agent exits 1.
 #
 #   BIN=build tests/spool_e2e.sh
 #   BIN=build/sanitize DBIN=build tests/spool_e2e.sh   (agents from BIN, daemon and ctl from DBIN)
@@ -44,6 +44,7 @@ AGENT=("$BIN/clustermon-agent" -s "$SPOOL")
 sed -e "s|^ingest = .*|ingest = $INGEST|" -e "s|^alerts = .*|alerts = ipc://$TMP/alerts.ipc|" \
     -e "s|^control = .*|control = $CONTROL|" -e "s|^state_dir = .*|state_dir = $TMP/state|" \
     -e "s|^registry = .*|registry = $ROOT/daemon/demo/registry.csv|" \
+    -e "s|^future_slack_days = .*|future_slack_days = 100000|" \
     daemon/clustermond.conf > "$TMP/d.conf"
 
 start_daemon() {
@@ -154,15 +155,15 @@ check "(c) with a dead first endpoint the agent fails over and exits 0" [ "$rc" 
 check "(c) and says so" grep -q "failing over from ipc://$TMP/nobody-here.ipc to $INGEST" "$TMP/c.err"
 check "(c) 500 samples applied once" [ "$(($(applied) - before))" = 500 ]
 
-# ---- (d) a nack: the batch goes to rejected/ ------------------------------------------------
+# ---- (d) a refused row: said by line, kept in rejected/ -------------------------------------
 printf 'ee-999,energy,1,2070\n' > "$TMP/d.csv"
 timeout 30 "${AGENT[@]}" -e "$INGEST" -a spool-d "$TMP/d.csv" 2> "$TMP/d.err"
 rc=$?
-check "(d) a rejected batch: exit 1 with the reason" \
-    sh -c "[ $rc = 1 ] && grep -q \"unknown_firm: sample 0: unknown firm 'ee-999'\" '$TMP/d.err'"
-check "(d) moved to rejected/, the spool empty" \
+check "(d) a refused row: exit 1 with its line and reason" \
+    sh -c "[ $rc = 1 ] && grep -q \"d.csv:1: unknown firm 'ee-999'\" '$TMP/d.err'"
+check "(d) written to rejected/SEQ.rejected.csv, the spool empty" \
     sh -c "[ \$(ls '$SPOOL/spool-d/rejected' | wc -l) = 1 ] && [ $(batches spool-d) = 0 ] &&
-           grep -q 'moved to $SPOOL/spool-d/rejected/' '$TMP/d.err'"
+           grep -q 'refused rows written to $SPOOL/spool-d/rejected/.*rejected.csv' '$TMP/d.err'"
 
 check "the daemon ran throughout" kill -0 "$DPID"
 if [ "$fail" -gt 0 ]; then

@@ -189,6 +189,28 @@ config_t *testlib_config_default(const char *const *kv)
     return cfg;
 }
 
+int testlib_count_lines(const char *text, const char *line)
+{
+    int n = 0;
+    size_t len = strlen(line);
+    for (const char *p = text; (p = strstr(p, line)) != NULL; p += len ? len : 1)
+        n += (p == text || p[-1] == '\n') && (p[len] == '\n' || p[len] == '\0');
+    return n;
+}
+
+Suite *testlib_suite(const char *name, void (*setup)(void), void (*teardown)(void),
+                     const TTest *const *tests, size_t n)
+{
+    Suite *s = suite_create(name);
+    TCase *tc = tcase_create(name);
+    if (setup || teardown)
+        tcase_add_checked_fixture(tc, setup, teardown);
+    for (size_t i = 0; i < n; i++)
+        tcase_add_test(tc, tests[i]);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
 int testlib_run(Suite *s)
 {
     SRunner *sr = srunner_create(s);

@@ -61,6 +61,19 @@ config_t *testlib_config_load(const char *path, const char *text);
 /* The default config with [daemon] keys replaced, loaded: see above. */
 config_t *testlib_config_default(const char *const *kv);
 
+/* How many lines of text (split at '\n') are exactly line. */
+int testlib_count_lines(const char *text, const char *line);
+
+/* Asserts that text has a line exactly equal to line, naming it if not. */
+#define ck_assert_line(text, line)                                                                 \
+    ck_assert_msg(testlib_count_lines(text, line) > 0, "missing line: %s", line)
+
+/* A suite of one test case named name: tests (n of them, the TTest
+ * pointers START_TEST defines) each run between setup and teardown (either
+ * may be NULL) as a checked fixture. A suite's registration as one table. */
+Suite *testlib_suite(const char *name, void (*setup)(void), void (*teardown)(void),
+                     const TTest *const *tests, size_t n);
+
 /* Runs suite s (CK_NORMAL; CK_FORK from the environment) and frees the
  * runner: a suite's whole main(). Returns EXIT_SUCCESS or EXIT_FAILURE. */
 int testlib_run(Suite *s);

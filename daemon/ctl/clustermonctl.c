@@ -1341,7 +1341,7 @@ static int run_import(const ctl_opts_t *o)
     uint64_t total = 0, batches = 0;
     for (;;) {
         size_t n = 0;
-        int rc = input_read_batch(in, samples, BATCH, &n, err, sizeof err);
+        int rc = input_read_batch(in, samples, BATCH, &n, NULL, err, sizeof err);
         if (rc != INPUT_OK && n == 0) {
             fprintf(stderr, "clustermonctl: import-baseline: %s\n", err);
             status = EXIT_USAGE;

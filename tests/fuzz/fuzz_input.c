@@ -92,7 +92,7 @@ static void read_all(char *buf, size_t size, const input_pos_t *skip_to, run_t *
                     (unsigned long long)skip_to->offset, run->err);
     }
     for (;;) {
-        run->rc = input_read_batch(r, samples, BATCH, &n, run->err, sizeof run->err);
+        run->rc = input_read_batch(r, samples, BATCH, &n, NULL, run->err, sizeof run->err);
         FUZZ_ASSERT(n <= BATCH, "%zu samples in a batch of %d", n, BATCH);
         if (n > 0)
             check_encodes(samples, n);
@@ -109,7 +109,7 @@ static void read_all(char *buf, size_t size, const input_pos_t *skip_to, run_t *
             FUZZ_ASSERT(strncmp(run->err, "fuzz:", 5) == 0, "error does not name the input: '%s'",
                         run->err);
             /* the error is sticky */
-            FUZZ_ASSERT(input_read_batch(r, samples, BATCH, &n, run->err, sizeof run->err) ==
+            FUZZ_ASSERT(input_read_batch(r, samples, BATCH, &n, NULL, run->err, sizeof run->err) ==
                                 run->rc &&
                             n == 0,
                         "an error was not sticky");
