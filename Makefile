@@ -171,7 +171,7 @@ memcheck: $(TESTS) $(BINS) $(TOOLS)
 demo: $(BINS)
 	@BIN=$(B) tests/demo.sh
 
-bench: $(BINS) $(B)/bench_proto $(TOOLS)
+bench: $(BINS) $(TOOLS)
 	@BIN=$(B) tests/bench.sh
 
 $(B)/bench_proto: $(B)/obj/tests/bench/bench_proto.o $(B)/libproto.a
