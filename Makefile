@@ -138,6 +138,12 @@ $(B)/tests/tools/%: $(B)/obj/tests/tools/%.o $(B)/libproto.a
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_AGENT)) -lm
+# the bench's ceiling drains its socket through the daemon's own zpoll
+$(B)/tests/tools/barerecv: $(B)/obj/tests/tools/barerecv.o $(B)/obj/daemon/zpoll.o \
+                           $(B)/obj/daemon/log.o $(B)/libproto.a
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_AGENT) libuv libsystemd) -lm
 
 # clustermon-sim feeds through the agents' delivery engine (libagents.a)
 $(B)/tests/tools/clustermon-sim: $(B)/obj/tests/tools/clustermon-sim.o $(B)/libagents.a $(B)/libproto.a
@@ -173,6 +179,7 @@ E2E_SCRIPTS := \
 	tests/conformance_e2e.sh \
 	tests/sub_exec_e2e.sh \
 	tests/restart_e2e.sh \
+	tests/benchtools_e2e.sh \
 	tests/sim_e2e.sh \
 	tests/judge_e2e.sh \
 	tests/feed_e2e.sh \
@@ -200,7 +207,7 @@ memcheck: $(TESTS) $(BINS) $(TOOLS)
 demo: $(BINS)
 	@BIN=$(B) tests/demo.sh
 
-bench: $(BINS) $(B)/bench_proto $(TOOLS)
+bench: $(BINS) $(TOOLS)
 	@BIN=$(B) tests/bench.sh
 
 $(B)/bench_proto: $(B)/obj/tests/bench/bench_proto.o $(B)/libproto.a

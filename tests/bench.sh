@@ -1,168 +1,247 @@
 #!/usr/bin/env bash
-# make bench: figures as ratios against a baseline measured in the same run
-# (the machine is shared and noisy: absolute numbers mean little).
-#  1. decoding: proto_batch_decode vs msgpack-c's msgpack_unpack (bench_proto)
-#  2. ingest: clustermon-agent -> clustermond vs the same agent -> nullsink
-#     (a ROUTER that only decodes and acks), 200,000+ samples, best of 3.
-#  3. CURVE: the same load over tcp://127.0.0.1 to a daemon with CURVE and a
-#     gateway key bound to every firm (per-sample authorisation) vs plain TCP.
-#  4. window: clustermon-agent -w 16 vs the default stop and wait (-w 1), in
-#     batches of 100, to the daemon: what keeping batches in flight buys.
-#  5. restart: time to ready after replaying a 1,000,000+ sample WAL.
-# lib.sh: the temp dir, children reaped on exit, and TCP ports (free_ports,
-# retry_bind)
+# make bench: what the daemon costs, as ratios against a ceiling measured in
+# the same run (the machine is shared and noisy: absolute figures move, the
+# ratios much less). Tools in tests/tools/: loadgen (pre-encoded protocol-2
+# batches from several DEALERs, a window each), barerecv (the ceiling: the
+# daemon's zpoll drain + msgpack decode + ack, nothing else), alertprobe
+# (alert latency, a REQ/REP-style round trip measured the same way, fan-out).
+#
+# The daemon runs the default config (every rule on, fsync = interval) on
+# ipc:// endpoints, with the rate limits off and flap_max raised (the probes
+# fire and resolve the same firms' alerts many times an hour; a flapping
+# alert would stop publishing). CPU is utime + stime from /proc/PID/stat
+# over the loadgen run only.
+#
+#  1. CPU per sample, 1000-sample batches: daemon vs barerecv
+#  2. CPU per sample, 1-sample batches: daemon vs barerecv
+#  3. alert latency p50/p99/p99.9 idle and under a steady 100 k samples/s
+#     background: sample -> alert at a SUB vs send -> ack from barerecv
+#  4. RSS per firm-metric-month after 10 M samples; replay time for them
+#     (WAL only, then a snapshot + WAL), SIGKILL then restart to ready
+#  5. fan-out to 100 subscribers: alerts/s, none lost
+#  6. clustermon-agent's own CPU and RSS at 1 sample/s and flat out
+#  7. tests/bench_sim.sh if it exists (the simulator's rows, merged as "sim")
+#
+# BENCH_SCALE (default 1) multiplies every sample count (0.1 for a quick
+# look). The table goes to stdout and build/bench.json.
 SUITE=bench
 source "$(dirname "$0")/lib.sh"
 
-echo "== decode (1000-sample batches)"
-"$BIN/bench_proto"
+SCALE=${BENCH_SCALE:-1}
+sc() { awk -v n="$1" -v s="$SCALE" 'BEGIN { v = int(n * s); print (v < 1 ? 1 : v) }'; }
+N_BATCHED=$(sc 3000000)
+N_SINGLE=$(sc 150000)
+N_PROBES=$(sc 1000)
+N_REPLAY=$(sc 10000000)
+N_FANOUT=$(sc 1000)
+N_AGENT=$(sc 200000)
+TOOLS=$BIN/tests/tools
+HZ=$(getconf CLK_TCK)
+OUT=${BENCH_JSON:-$ROOT/build/bench.json}
+ROWS=$TMP/rows.jsonl
+: > "$ROWS"
 
-echo
-echo "== ingest: agent -> daemon vs agent -> nullsink"
-cut -d, -f1 daemon/demo/registry.csv | tail -n +2 > "$TMP/firms"
-awk '{ f[NR] = $1 } END { for (y = 2100; y < 2170; y++) for (m = 1; m <= 12; m++)
-       for (i = 1; i <= NR; i++) printf "%s,revenue,%d.5,%d-%02d\n", f[i], i * 1000 + m, y, m }' \
-    "$TMP/firms" > "$TMP/load.csv"
-rows=$(wc -l < "$TMP/load.csv")
-batches=$(( (rows + 999) / 1000 ))
-sed -e "s|^ingest = .*|ingest = ipc://$TMP/ingest|" -e "s|^alerts = .*|alerts = ipc://$TMP/alerts|" \
-    -e "s|^control = .*|control = ipc://$TMP/control|" -e "s|^state_dir = .*|state_dir = $TMP/state|" \
-    -e "s|^registry = .*|registry = $PWD/daemon/demo/registry.csv|" \
-    -e "s|^rate_per_connection = .*|rate_per_connection = 0|" -e "s|^rate_global = .*|rate_global = 0|" \
-    -e "s|^future_slack_days = .*|future_slack_days = 100000|" \
-    daemon/clustermond.conf > "$TMP/b.conf"
+make_config "$TMP/b.conf" rate_per_connection=0 rate_global=0 future_slack_days=100000 fsync=interval
+sed -i 's/^flap_max = .*/flap_max = 1000000/' "$TMP/b.conf"
+BARE=ipc://$TMP/bare.ipc
 
-now() { date +%s.%N; }
-run_agent() { # ENDPOINT [AGENT OPTION...] -> seconds (a fresh spool each run: a spool resumes a file it finished)
-    local t0 t1 ep=$1
-    shift
-    rm -rf "$TMP/spool"
-    t0=$(now)
-    # a fresh stream each run: a new agent id, or the daemon would take the
-    # second run for a second agent on the first one's id (agent_conflict)
-    timeout 120 "$BIN/clustermon-agent" -s "$TMP/spool" -e "$ep" -a "ee-001.bench-$SRANDOM" -b 1000 "$@" \
-        "$TMP/load.csv" || return 1
-    t1=$(now)
-    echo "$t1 - $t0" | bc -l
+# cpu_ns PID: the process's utime + stime so far, in ns
+cpu_ns() { awk -v hz="$HZ" '{ printf "%.0f\n", ($14 + $15) * 1e9 / hz }' "/proc/$1/stat"; }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# field NAME LINE: the value of NAME=... in a tool's key=value line
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<< " $2"; }
+calc() { awk "BEGIN { printf \"%.${2:-3}f\", $1 }"; }
+# row FIGURE DAEMON CEILING RATIO GOAL MET: one line of the table
+row() {
+    jq -nc --arg f "$1" --arg d "$2" --arg c "$3" --arg r "$4" --arg g "$5" --arg m "$6" \
+        '{figure: $f, daemon: $d, ceiling: $c, ratio: $r, goal: $g, met: $m}' >> "$ROWS"
+    printf '%-44s %-22s %-22s %-7s %-14s %s\n' "$1" "$2" "$3" "$4" "$5" "$6"
 }
-best() { printf '%s\n' "$@" | sort -g | head -1; }
+die() { echo "bench: $*" >&2; exit 1; }
 
-dtimes=() ntimes=()
-for round in 1 2 3; do
-    "$BIN/tests/tools/nullsink" "ipc://$TMP/null$round" "$batches" &
-    PIDS+=($!)
-    ntimes+=("$(run_agent "ipc://$TMP/null$round")")
-    "$BIN/clustermond" -c "$TMP/b.conf" -l warn 2>> "$TMP/daemon.log" &
-    dpid=$!
-    PIDS+=($dpid)
-    for _ in $(seq 1 100); do "$BIN/clustermonctl" -e "ipc://$TMP/control" -t 200 ping >/dev/null 2>&1 && break; sleep 0.05; done
-    dtimes+=("$(run_agent "ipc://$TMP/ingest")")
-    kill -TERM $dpid; wait $dpid
-done
-dn=$(best "${ntimes[@]}")
-dd=$(best "${dtimes[@]}")
-printf 'samples: %d in %d batches of 1000\n' "$rows" "$batches"
-printf 'nullsink (baseline): %.3f s  %8.0f samples/s\n' "$dn" "$(echo "$rows / $dn" | bc -l)"
-printf 'clustermond:         %.3f s  %8.0f samples/s\n' "$dd" "$(echo "$rows / $dd" | bc -l)"
-printf 'ratio daemon/baseline throughput: %.2f\n' "$(echo "$dn / $dd" | bc -l)"
-
-echo
-echo "== CURVE: agent -> daemon over tcp://127.0.0.1, CURVE + per-sample key check vs plain"
-mkdir -p "$TMP/keys"
-for k in server gw; do "$BIN/clustermonctl" keygen "$k" -o "$TMP/keys" > /dev/null; done
-gw=$(sed -n 's/^public = //p' "$TMP/keys/gw.pub")
-# one gateway key on every firm's row: the check is a binary search per sample
-awk -F, -v k="$gw" 'NR == 1 { print $0 ",key"; next } { print $0 "," k }' daemon/demo/registry.csv \
-    > "$TMP/keyed.csv"
-tcp_conf() { # FILE [extra daemon line]: on three ports picked now (lib.sh)
-    local ports
-    ports=($(free_ports 3))
-    port=${ports[0]}
-    sed -e "s|^ingest = .*|ingest = tcp://127.0.0.1:$port|" -e "s|^control = .*|control = tcp://127.0.0.1:${ports[2]}|" \
-        -e "s|^alerts = .*|alerts = tcp://127.0.0.1:${ports[1]}|" -e "s|^state_dir = .*|state_dir = $TMP/tcpstate|" \
-        -e "s|^registry = .*|registry = $TMP/keyed.csv|" "$TMP/b.conf" > "$1"
-    [ -n "${2:-}" ] && sed -i "s|^\[daemon\]|[daemon]\n$2|" "$1"
-    return 0
+# daemon_up [CONFIG]: a fresh daemon (empty state dir unless KEEP_STATE=1)
+daemon_up() {
+    [ "${KEEP_STATE:-0}" = 1 ] || rm -rf "$STATE"
+    start_daemon "${1:-$TMP/b.conf}" "$TMP/daemon.log" || die "the daemon did not start (see below)
+$(tail -5 "$TMP/daemon.log")"
 }
-# tcp_start EXTRA: a daemon on fresh ports, until ingest listens; fails if
-# it exits first (retry_bind picks new ports if a port was taken).
-tcp_start() {
-    tcp_conf "$TMP/tcp.conf" "$1"
-    rm -rf "$TMP/tcpstate"
-    "$BIN/clustermond" -c "$TMP/tcp.conf" -l warn 2>> "$TMP/daemon.log" &
-    tpid=$!
-    PIDS+=($tpid)
-    for _ in $(seq 1 100); do # until ingest listens
-        (exec 3<> "/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-        kill -0 $tpid 2> /dev/null || { wait $tpid; return 1; }
-        sleep 0.05
+bare_up() {
+    "$TOOLS/barerecv" "$BARE" > "$TMP/bare.out" &
+    BPID=$!
+    PIDS+=("$BPID")
+    wait_for 5 test -S "${BARE#ipc://}" || die "barerecv did not bind"
+}
+bare_down() { kill -TERM "$BPID"; wait "$BPID"; }
+
+# throughput PID ENDPOINT SAMPLES LOADGEN-OPTS...: CPU ns per sample of PID
+# over a loadgen run; fails the bench unless every batch is acked ok
+throughput() {
+    local pid=$1 ep=$2 n=$3 c0 c1 line
+    shift 3
+    c0=$(cpu_ns "$pid")
+    line=$("$TOOLS/loadgen" -n "$n" "$@" "$TMP/b.conf" "$ep") || die "loadgen: $line"
+    c1=$(cpu_ns "$pid")
+    echo "  $line" >&2
+    calc "($c1 - $c0) / $(field acked_samples "$line")" 0
+}
+# (the ns figures are whole: at this resolution a decimal would be noise)
+
+echo "clustermon bench (BENCH_SCALE=$SCALE) on $(nproc) cores, $(git rev-parse --short HEAD 2>/dev/null)"
+printf '%-44s %-22s %-22s %-7s %-14s %s\n' figure daemon ceiling ratio goal met?
+
+# ---- 1, 2: CPU per sample ---------------------------------------------------
+cpu_rows() { # LABEL SAMPLES GOAL LOADGEN-OPTS...
+    local label=$1 n=$2 goal=$3 d b r
+    shift 3
+    daemon_up
+    d=$(throughput "$DPID" "$INGEST" "$n" "$@") || exit 1
+    stop_daemon
+    # the ceiling gets 4x the samples: its CPU time is read in clock ticks
+    # (10 ms), and at a few hundred ms that would be a coarse figure
+    bare_up
+    b=$(throughput "$BPID" "$BARE" "$((4 * n))" "$@") || exit 1
+    bare_down
+    r=$(calc "$b / $d" 2)
+    row "CPU/sample, $label" "$d ns ($(calc "1e9 / $d" 0)/s)" "$b ns ($(calc "1e9 / $b" 0)/s)" \
+        "$r" "≥ $goal" "$(awk -v r="$r" -v g="$goal" 'BEGIN { print (r >= g ? "yes" : "no") }')"
+}
+cpu_rows "1000-sample batches" "$N_BATCHED" 0.50 -c 4 -w 16 -b 1000
+cpu_rows "1-sample batches" "$N_SINGLE" 0.25 -c 8 -w 64 -b 1
+
+# ---- 3: alert latency -------------------------------------------------------
+# background TARGET: a steady 100 k samples/s (100-sample batches) until killed
+background() {
+    "$TOOLS/loadgen" -c 2 -w 8 -b 100 -r 100000 -d 3600 -a bg "$TMP/b.conf" "$1" > "$TMP/bg.out" &
+    BGPID=$!
+    PIDS+=("$BGPID")
+    sleep 1
+}
+background_stop() {
+    kill -TERM "$BGPID"
+    wait "$BGPID" || die "background loadgen: $(cat "$TMP/bg.out")"
+    echo "  $(cat "$TMP/bg.out")" >&2
+}
+probe() { # MODE ARGS...: the probe's key=value line
+    local line
+    line=$("$TOOLS/alertprobe" "$@") || die "alertprobe $1: $line"
+    echo "  $line" >&2
+    echo "$line"
+}
+latency_rows() { # LABEL LOADED(0/1)
+    local a r
+    daemon_up
+    [ "$2" = 1 ] && background "$INGEST"
+    a=$(probe lat -n "$N_PROBES" "$TMP/b.conf" "$INGEST" "$ALERTS") || exit 1
+    [ "$2" = 1 ] && background_stop
+    stop_daemon
+    bare_up
+    [ "$2" = 1 ] && background "$BARE"
+    r=$(probe rtt -n "$((2 * N_PROBES))" "$TMP/b.conf" "$BARE") || exit 1
+    [ "$2" = 1 ] && background_stop
+    bare_down
+    local q ratio
+    for q in p50 p99 p999; do
+        ratio=$(calc "$(field ${q}_us "$a") / $(field ${q}_us "$r")" 2)
+        if [ $q = p99 ]; then
+            row "alert latency $q, $1" "$(field ${q}_us "$a") µs" "REQ/REP $(field ${q}_us "$r") µs" \
+                "$ratio" "≤ 2.0" "$(awk -v r="$ratio" 'BEGIN { print (r <= 2.0 ? "yes" : "no") }')"
+        else
+            row "alert latency $q, $1" "$(field ${q}_us "$a") µs" "REQ/REP $(field ${q}_us "$r") µs" \
+                "$ratio" "—" "—"
+        fi
     done
-    return 1
 }
-tcp_round() { # EXTRA [AGENT OPTION...] -> seconds
-    local extra=$1
-    shift
-    retry_bind "$TMP/daemon.log" tcp_start "$extra" || { echo "daemon did not start" >&2; return 1; }
-    run_agent "tcp://127.0.0.1:$port" "$@"
-    kill -TERM $tpid; wait $tpid
-}
-KEYS=(--server-key "$TMP/keys/server.pub" --key "$TMP/keys/gw.key")
-ptimes=() ctimes=()
-for round in 1 2 3; do
-    ptimes+=("$(tcp_round "")")
-    ctimes+=("$(tcp_round "curve_secret_key = $TMP/keys/server.key" "${KEYS[@]}")")
-done
-tp=$(best "${ptimes[@]}")
-tc=$(best "${ctimes[@]}")
-printf 'plain TCP (baseline): %.3f s  %8.0f samples/s\n' "$tp" "$(echo "$rows / $tp" | bc -l)"
-printf 'CURVE + key check:    %.3f s  %8.0f samples/s\n' "$tc" "$(echo "$rows / $tc" | bc -l)"
-printf 'ratio CURVE/plain throughput: %.2f\n' "$(echo "$tp / $tc" | bc -l)"
+latency_rows "idle" 0
+latency_rows "100 k samples/s" 1
 
-echo
-echo "== window: batches of 100, -w 16 vs stop and wait (-w 1), agent -> daemon over ipc"
-"$BIN/clustermond" -c "$TMP/b.conf" -l warn 2>> "$TMP/daemon.log" &
-dpid=$!
-PIDS+=($dpid)
-for _ in $(seq 1 100); do "$BIN/clustermonctl" -e "ipc://$TMP/control" -t 200 ping >/dev/null 2>&1 && break; sleep 0.05; done
-w1=() w16=()
-for round in 1 2 3; do
-    w1+=("$(run_agent "ipc://$TMP/ingest" -b 100 -w 1)")
-    w16+=("$(run_agent "ipc://$TMP/ingest" -b 100 -w 16)")
-done
-kill -TERM $dpid; wait $dpid
-t1=$(best "${w1[@]}")
-t16=$(best "${w16[@]}")
-printf 'stop and wait (baseline): %.3f s  %8.0f samples/s\n' "$t1" "$(echo "$rows / $t1" | bc -l)"
-printf 'window of 16:             %.3f s  %8.0f samples/s\n' "$t16" "$(echo "$rows / $t16" | bc -l)"
-printf 'ratio window/stop-and-wait throughput: %.2f\n' "$(echo "$t1 / $t16" | bc -l)"
-
-echo
-echo "== restart: time to ready with a WAL of 1,000,000+ samples vs an empty state dir"
-awk '{ f[NR] = $1 } END { for (y = 2000; y < 2200; y++) for (m = 1; m <= 12; m++)
-       for (i = 1; i <= NR; i++) { printf "%s,energy,%d,%d-%02d\n", f[i], i + m, y, m;
-                                   printf "%s,profit,%d,%d-%02d\n", f[i], i * m, y, m } }' \
-    "$TMP/firms" > "$TMP/wal.csv"
-wrows=$(wc -l < "$TMP/wal.csv")
-sed -i -e "s|^state_dir = .*|state_dir = $TMP/walstate|" -e "s|^snapshot_interval_s = .*|snapshot_interval_s = 1000000|" \
-    -e "s|^snapshot_wal_mb = .*|snapshot_wal_mb = 100000|" "$TMP/b.conf"
-ready_ms() { # starts the daemon, prints its recovery figures, stops it
-    "$BIN/clustermond" -c "$TMP/b.conf" -l warn 2>> "$TMP/daemon.log" &
-    local pid=$!
-    for _ in $(seq 1 200); do "$BIN/clustermonctl" -e "ipc://$TMP/control" -t 200 ping >/dev/null 2>&1 && break; sleep 0.05; done
-    "$BIN/clustermonctl" -e "ipc://$TMP/control" status --json | jq -r '"\(.recovery.ready_ms) \(.recovery.wal_records) \(.samples_applied)"'
-    kill -TERM $pid; wait $pid
+# ---- 4: RSS per series-month, replay ----------------------------------------
+# Snapshots off while the state is built, so the restart replays the WAL only.
+make_config "$TMP/r.conf" rate_per_connection=0 rate_global=0 future_slack_days=100000 fsync=interval \
+    snapshot_interval_s=1000000 snapshot_wal_mb=100000
+sed -i 's/^flap_max = .*/flap_max = 1000000/' "$TMP/r.conf"
+daemon_up "$TMP/r.conf"
+rss0=$(rss_kb "$DPID")
+line=$("$TOOLS/loadgen" -n "$N_REPLAY" -c 4 -w 16 -b 1000 "$TMP/r.conf" "$INGEST") || die "loadgen: $line"
+echo "  $line" >&2
+rss1=$(rss_kb "$DPID")
+distinct=$(field distinct "$line")
+row "RSS per firm-metric-month" "$(calc "($rss1 - $rss0) * 1024 / $distinct" 0) B" \
+    "—" "—" "—" "— ($distinct series-months, $((rss1 / 1024)) MB)"
+stop_daemon KILL 2> /dev/null
+wal_mb=$(du -sm "$STATE" | cut -f1)
+# restart CONFIG: restarts on the state dir; sets READY (the daemon's own
+# ready_ms) and WALL (ms from exec to its first control answer)
+restart() {
+    local t0 t1
+    t0=$(date +%s%N)
+    KEEP_STATE=1 daemon_up "$1"
+    t1=$(date +%s%N)
+    READY=$(ctl status --json | jq -r '.recovery.ready_ms')
+    WALL=$(((t1 - t0) / 1000000))
 }
-read -r empty_ms _ _ < <(ready_ms)
-"$BIN/clustermond" -c "$TMP/b.conf" -l warn 2>> "$TMP/daemon.log" &
-pid=$!
-for _ in $(seq 1 100); do "$BIN/clustermonctl" -e "ipc://$TMP/control" -t 200 ping >/dev/null 2>&1 && break; sleep 0.05; done
-timeout 300 "$BIN/clustermon-agent" -s "$TMP/spool" -e "ipc://$TMP/ingest" -a "walbench-$SRANDOM" -b 1000 "$TMP/wal.csv" || echo "agent failed"
-kill -TERM $pid; wait $pid
-best_ms=
-for round in 1 2 3; do
-    read -r ms recs samples < <(ready_ms)
-    [ -z "$best_ms" ] || [ "$ms" -lt "$best_ms" ] && best_ms=$ms
-done
-printf 'WAL: %d samples in %d records (%s)\n' "$samples" "$recs" "$(du -sh "$TMP/walstate" | cut -f1)"
-printf 'ready after replaying it: %d ms (best of 3; goal < 2000 ms)\n' "$best_ms"
-printf 'ready on an empty state dir (baseline): %d ms\n' "$empty_ms"
+goal_s=$(calc "2 * $N_REPLAY / 10000000" 2)
+replay_row() { # LABEL READY_MS WALL_MS
+    row "replay $N_REPLAY samples, $1" "$(calc "$2 / 1000" 2) s (ready in $(calc "$3 / 1000" 2) s)" \
+        "—" "—" "≤ $goal_s s" "$(awk -v m="$2" -v g="$goal_s" 'BEGIN { print (m / 1000 <= g ? "yes" : "no") }')"
+}
+# WAL only: the restart also takes a snapshot a second after new data
+sed -e 's/^snapshot_interval_s = .*/snapshot_interval_s = 1/' "$TMP/r.conf" > "$TMP/s.conf"
+restart "$TMP/s.conf"
+replay_row "WAL only ($wal_mb MB)" "$READY" "$WALL"
+# snapshot + WAL: a little more data, a snapshot of all of it, a WAL tail after it
+newest_snap() { ls "$STATE"/*.snap 2> /dev/null | tail -1; }
+snap0=$(newest_snap)
+"$TOOLS/loadgen" -n 1000 -c 1 -b 1000 -a snap "$TMP/s.conf" "$INGEST" > /dev/null || die "loadgen (snapshot)"
+snap_taken() { [ "$(newest_snap)" != "$snap0" ]; }
+wait_for 60 snap_taken || die "no snapshot taken"
+sleep 1
+"$TOOLS/loadgen" -n "$(sc 100000)" -c 1 -b 1000 -a tail "$TMP/s.conf" "$INGEST" > /dev/null || die "loadgen (tail)"
+stop_daemon KILL 2> /dev/null
+restart "$TMP/r.conf"
+replay_row "snapshot + WAL" "$READY" "$WALL"
+stop_daemon
+
+# ---- 5: fan-out -------------------------------------------------------------
+daemon_up
+pub0=$(ctl status --json | jq -r .alerts_published)
+f=$(probe fanout -n "$N_FANOUT" -s 100 -w 8 "$TMP/b.conf" "$INGEST" "$ALERTS") || exit 1
+pub1=$(ctl status --json | jq -r .alerts_published)
+stop_daemon
+published=$((pub1 - pub0))
+lost=$((published - $(field min "$f")))
+row "fan-out to 100 subscribers" "$(field alerts_per_s "$f") alerts/s" \
+    "$(field deliveries_per_s "$f") deliveries/s" "—" "none lost" \
+    "$([ "$lost" = 0 ] && [ "$(field gaps "$f")" = 0 ] && echo yes || echo "no ($lost lost)")"
+
+# ---- 6: the agent ------------------------------------------------------------
+daemon_up
+agent_run() { # LABEL AGENT-OPTS... (input on stdin): "<cpu ns> <max rss kB>"
+    /usr/bin/time -f '%U %S %M' -o "$TMP/time.out" "$BIN/clustermon-agent" -s "$TMP/spool-$1" \
+        -e "$INGEST" -a "agent-$1-$SRANDOM" "${@:2}" - || die "the agent failed ($1)"
+    awk '{ printf "%.0f %d\n", ($1 + $2) * 1e9, $3 }' "$TMP/time.out"
+}
+firms | awk -v n="$N_AGENT" '{ f[NR] = $1 } END { for (i = 0; i < n; i++)
+    printf "%s,revenue,%d.5,%d-%02d\n", f[i % NR + 1], 1000 + i % 7, 2000 + int(i / NR / 12) % 200, int(i / NR) % 12 + 1 }' \
+    > "$TMP/agent.csv"
+read -r acpu arss < <(agent_run flat -b 1000 -w 16 < "$TMP/agent.csv")
+row "agent flat out ($N_AGENT samples)" "$(calc "$acpu / $N_AGENT" 0) ns/sample" "—" "—" "—" \
+    "— (max RSS $((arss / 1024)) MB)"
+read -r acpu arss < <(for i in 1 2 3 4 5; do sleep 1; echo "ee-001,energy,$i,2001-0$i"; done |
+    agent_run slow -b 1)
+row "agent at 1 sample/s (5 s)" "$(calc "$acpu / 1e6" 0) ms CPU in 5 s" "—" "—" "—" \
+    "— (max RSS $((arss / 1024)) MB)"
+stop_daemon
+
+# ---- 7: the simulator ---------------------------------------------------------
+sim=null
+if [ -f "$ROOT/tests/bench_sim.sh" ]; then
+    echo
+    echo "== tests/bench_sim.sh"
+    BIN=$BIN bash "$ROOT/tests/bench_sim.sh" || echo "bench: tests/bench_sim.sh failed" >&2
+    [ -f "$ROOT/build/bench-sim.json" ] && sim=$(cat "$ROOT/build/bench-sim.json")
+fi
+
+mkdir -p "$(dirname "$OUT")"
+jq -s --arg commit "$(git rev-parse HEAD 2>/dev/null)" --arg scale "$SCALE" --argjson sim "$sim" \
+    '{commit: $commit, bench_scale: ($scale | tonumber), rows: ., sim: $sim}' "$ROWS" > "$OUT"
+echo "wrote $OUT"

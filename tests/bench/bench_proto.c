@@ -30,7 +30,13 @@ int main(int argc, char **argv)
                                         "\xe5\x8c\x97\xe4\xba\xac-01"};
     static const char *const metrics[] = {"revenue", "orders", "cpu_load", "disk_free"};
     long iters = argc > 1 ? strtol(argv[1], NULL, 10) : 2000, i;
-    proto_batch_t b = {proto_str("bench-agent"), 1, 1, NSAMPLES, samples, NSAMPLES}, d;
+    proto_batch_t b = {.agent = proto_str("bench-agent"),
+                       .epoch = 1,
+                       .seq = 1,
+                       .nsamples = NSAMPLES,
+                       .samples = samples,
+                       .cap = NSAMPLES},
+                  d;
     msgpack_sbuffer sb;
     msgpack_zone zone;
     char err[PROTO_ERRLEN];
