@@ -166,9 +166,9 @@ kill -STOP "$LATE"
 # the publisher's queue for it (alerts_hwm = 100, plus what the socket
 # buffers hold) overflows and drops
 awk -v t0="$ts" 'BEGIN { for (i = 0; i < 500; i++) {
-    printf "ee-009,cod,%d,%d\n", 150, t0 + 400000 + i * 2000;
-    printf "ee-009,cod,%d,%d\n", 50, t0 + 401000 + i * 2000 } }' > "$TMP/churn.csv"
-AG -a rchurn -b 2 "$TMP/churn.csv"
+    printf "ee-009,cod,%d,%.0f\n", 150, t0 + 400000 + i * 2000;
+    printf "ee-009,cod,%d,%.0f\n", 50, t0 + 401000 + i * 2000 } }' > "$TMP/churn.csv"
+check "the daemon applied all 1000 churn rows (none refused)" AG -a rchurn -b 2 "$TMP/churn.csv"
 kill -CONT "$LATE"
 sleep 2
 SUB --state-file "$TMP/truth.state" --timeout 1000 > /dev/null 2>&1
