@@ -6,7 +6,7 @@
  * agents/ctljson.h, so amounts are exact decimal strings and a page shows
  * what `clustermonctl ... --json` prints. Composite views (overview,
  * cluster, firm) put several command replies together and add only what a
- * page needs beside them (run-rate, gap, monthly points).
+ * page needs beside them (run-rate, gap to the target).
  *
  *   GET  cmd/NAME?ARG=V...  any command a viewer may run; ARG typed by the
  *                           command's table entry

@@ -48,6 +48,13 @@ daemon/demo/2022.csv && ${AGENT[*]} -a w3 daemon/demo/readings.csv" > /dev/null 
 YEAR=2022
 ctl report --json --year $YEAR > "$TMP/report.json"
 check "clustermonctl report --json --year $YEAR" jqe '.clusters | length == 2' "$TMP/report.json"
+# the cluster page's trend and drag firms must be these replies, figure for figure
+ctl series --metric revenue --cluster energy-env --from $YEAR --to $YEAR --yoy --json > "$TMP/series.json"
+THROUGH=$(jq '[.points | to_entries[] | select(.value.value != null) | .key + 1] | max' "$TMP/series.json")
+ctl ranking --metric revenue --cluster energy-env --from $YEAR-01 --to "$YEAR-$(printf %02d "$THROUGH")" \
+    --json > "$TMP/ranking.json"
+check "clustermonctl series and ranking --json for energy-env (through month $THROUGH)" \
+    jqe '.points | length == 12' "$TMP/series.json"
 
 check "/ without credentials: 401 with a Basic challenge" sh -c \
     "curl -s -D - -o /dev/null $URL/ | grep -qi '^WWW-Authenticate: Basic'"
@@ -67,6 +74,7 @@ ALERT_CMD=$(jq -cn --args '$ARGS.positional' -- "${AGENT[@]}" -a w4 "$TMP/cod.cs
 
 SHOTS=${WEB_SHOTS:-$ROOT/build/screenshots}
 out=$(cd "$ROOT" && URL=$URL REPORT=$TMP/report.json YEAR=$YEAR ADMIN=$ADMIN VIEWER=$VIEWER \
+    SERIES=$TMP/series.json RANKING=$TMP/ranking.json THROUGH=$THROUGH \
     ALERT_CMD=$ALERT_CMD SHOTS=$SHOTS NPM_DIR=$NPM_DIR \
     timeout 180 node tests/web/web_e2e.mjs 2>&1)
 rc=$?

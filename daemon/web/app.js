@@ -21,7 +21,7 @@ const I18N = {
     growth: '增速', target: '目标增速', gap: '距目标差额（元）', run_rate: '全年预计（元）',
     coverage: '报送覆盖', firing: '正在告警', none: '无', chains: '产业链', chain: '产业链',
     no_chain: '无产业链的其他成员', tiers: '梯队', tier: '梯队', designations: '称号', count: '企业数',
-    drag: '拖累企业（收入同比减少最多）', change: '同比变化（元）', firms: '企业', firm: '企业',
+    drag: '拖累企业（对目标差距贡献最大）', change: '同比变化（元）', gap_share: '占目标差距（百分点）', contribution: '增长贡献（百分点）', base: '上年同期（元）', yoy: '同比', firms: '企业', firm: '企业',
     trend: '月度营业收入：今年、去年与目标线（亿元）', this_year: '今年', last_year: '去年',
     target_line: '目标线', alerts: '告警', live_alerts: '实时告警', severity: '级别', state: '状态',
     since: '开始', summary: '说明', rule: '规则', silence: '静默', silences: '静默规则',
@@ -41,7 +41,7 @@ const I18N = {
     growth: 'Growth', target: 'Target', gap: 'Gap to target (yuan)', run_rate: 'Run-rate (yuan)',
     coverage: 'Coverage', firing: 'Firing', none: 'none', chains: 'Chains', chain: 'Chain',
     no_chain: 'Other members (no chain)', tiers: 'Tiers', tier: 'Tier', designations: 'Designations',
-    count: 'Firms', drag: 'Drag firms (largest fall in revenue)', change: 'Change (yuan)',
+    count: 'Firms', drag: 'Drag firms (largest share of the gap to the target)', change: 'Change (yuan)', gap_share: 'Share of the gap (pp)', contribution: 'Contribution (pp)', base: 'Same months last year (yuan)', yoy: 'Year on year',
     firms: 'Firms', firm: 'Firm', trend: 'Monthly revenue: this year, last year and the target line (100 m yuan)',
     this_year: 'This year', last_year: 'Last year', target_line: 'Target line', alerts: 'Alerts',
     live_alerts: 'Live alerts', severity: 'Severity', state: 'State', since: 'Since', summary: 'Summary',
@@ -88,6 +88,7 @@ const fmtYi = (s) => (s === null || s === undefined ? '–'
 const fmtPct = (p) => (p === null || p === undefined ? '–' : (p >= 0 ? '+' : '') + p.toFixed(2) + '%');
 const fmtTime = (ms) => new Date(ms).toLocaleString(state.lang === 'zh' ? 'zh-CN' : 'en-GB', { timeZone: state.tz, hour12: false });
 const tierName = (x) => t(x);
+const fmtPP = (p) => (p === null || p === undefined ? '–' : (p >= 0 ? '+' : '') + p.toFixed(2));
 const signClass = (s) => (s && String(s).startsWith('-') ? 'neg' : 'pos');
 
 async function api(path, opts) {
@@ -219,6 +220,16 @@ async function pageOverview(q) {
   refreshAlerts();
 }
 
+/* A "series" command reply (with yoy) as an exact table: month, this year,
+ * last year, reporting / members, year on year. */
+function seriesTable(ser, testid) {
+  return `<div class="scroll"><table data-testid="${testid}"><thead><tr><th>${t('month')}</th><th class="n">${t('this_year')}</th><th class="n">${t('last_year')}</th>
+    <th class="n">${t('coverage')}</th><th class="n">${t('yoy')}</th></tr></thead><tbody>
+    ${ser.points.map((p) => `<tr data-period="${esc(p.period)}"><td>${esc(p.period)}</td><td class="n" data-testid="value">${fmtExact(p.value)}</td>
+      <td class="n" data-testid="last-year">${fmtExact(p.last_year)}</td><td class="n">${p.reporting} / ${p.members}</td><td class="n">${fmtPct(p.yoy_pct)}</td></tr>`).join('')}
+    <tr class="sum"><td>Σ</td><td class="n" data-testid="sum">${fmtExact(ser.sum)}</td><td></td><td></td><td></td></tr></tbody></table></div>`;
+}
+
 function rowsTable(rows, kind, metric) {
   const list = rows.filter((r) => r.kind === kind);
   return `<div class="scroll"><table data-testid="${kind}s"><thead><tr><th>${kind === 'tier' ? t('tier') : t('chain')}</th><th class="n">${t('members')}</th>
@@ -237,8 +248,11 @@ async function pageCluster(id, q) {
   d.alerts.forEach((a) => state.alerts.set(a.id, a));
   const desig = new Map();
   d.firms.forEach((f) => f.designations.split(';').filter(Boolean).forEach((x) => desig.set(x, (desig.get(x) || 0) + 1)));
-  const drag = d.firms.filter((f) => f.change && f.change.startsWith('-'))
-    .sort((a, b) => Number(a.change) - Number(b.change)).slice(0, 10);
+  /* the ranking command's figures: every firm's range against last year's,
+   * largest share of the gap to the target first */
+  const ranked = new Map(d.ranking.firms.map((f) => [f.id, f]));
+  const drag = d.ranking.firms.filter((f) => f.gap_pp !== null && f.gap_pp > 0).slice(0, 10);
+  const ser = d.series[metric];
   const v = $('#view');
   v.innerHTML = `<h1>${esc(cl.title)} <span class="muted">${esc(cl.id)}</span></h1>${yearBar(d)}
     <div class="cards">
@@ -249,30 +263,32 @@ async function pageCluster(id, q) {
       <div class="card"><div class="k">${t('coverage')}</div><div class="v">${s.reporting ?? 0} / ${s.firms ?? 0}</div><div class="muted">${s.target ? esc(s.target.coverage || '') : ''}</div></div>
     </div>
     <h2>${t('trend')}</h2><div id="trend" class="chart" data-testid="trend"></div>
+    ${seriesTable(ser, 'trend-table')}
     <h2>${t('chains')}</h2>${rowsTable(cl.rows, 'chain', metric)}
     <h2>${t('tiers')}</h2>${rowsTable(cl.rows, 'tier', metric)}
     <h2>${t('designations')}</h2><div class="scroll"><table data-testid="designations"><thead><tr><th>${t('designations')}</th><th class="n">${t('count')}</th></tr></thead><tbody>
       ${[...desig.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => `<tr><td>${esc(k)}</td><td class="n" data-testid="designation-${esc(k)}">${n}</td></tr>`).join('') || `<tr><td colspan="2" class="muted">${t('none')}</td></tr>`}</tbody></table></div>
-    <h2>${t('drag')}</h2><div class="scroll"><table data-testid="drag"><thead><tr><th>${t('firm')}</th><th>${t('tier')}</th><th class="n">${t('ytd')}</th><th class="n">${t('last_ytd')}</th><th class="n">${t('change')}</th></tr></thead><tbody>
-      ${drag.map((f) => `<tr><td><a href="#/firm/${encodeURIComponent(f.id)}?year=${d.year}">${esc(f.name)}</a></td><td>${esc(tierName(f.tier))}</td>
-        <td class="n">${fmtExact(f.ytd)}</td><td class="n">${fmtExact(f.last_year)}</td><td class="n neg">${fmtExact(f.change)}</td></tr>`).join('') || `<tr><td colspan="5" class="muted">${t('none')}</td></tr>`}</tbody></table></div>
+    <h2>${t('drag')} · ${esc(d.ranking.range)}</h2><p class="muted">${t('growth')} ${fmtPct(d.ranking.growth_pct)} · ${t('target')} ${fmtPct(d.ranking.target_pct)} · ${t('gap')} ${d.ranking.gap_pp === null ? '–' : d.ranking.gap_pp.toFixed(2)}</p>
+    <div class="scroll"><table data-testid="drag"><thead><tr><th>${t('firm')}</th><th>${t('tier')}</th><th class="n">${t('ytd')}</th><th class="n">${t('base')}</th><th class="n">${t('growth')}</th><th class="n">${t('contribution')}</th><th class="n">${t('gap_share')}</th></tr></thead><tbody>
+      ${drag.map((f) => `<tr data-firm="${esc(f.id)}"><td><a href="#/firm/${encodeURIComponent(f.id)}?year=${d.year}">${esc(f.id)}</a> ${esc(f.name)}</td><td>${esc(tierName(f.tier))}</td>
+        <td class="n" data-testid="drag-value">${fmtExact(f.value)}</td><td class="n" data-testid="drag-base">${fmtExact(f.base)}</td><td class="n ${signClass(f.growth_pct)}">${fmtPct(f.growth_pct)}</td>
+        <td class="n">${fmtPP(f.contribution_pp)}</td><td class="n neg" data-testid="drag-gap">${fmtPP(f.gap_pp)}</td></tr>`).join('') || `<tr><td colspan="7" class="muted">${t('none')}</td></tr>`}</tbody></table></div>
     <h2>${t('alerts')}</h2><div id="alerts-box"></div>
     <h2>${t('firms')} (${d.firms.length})</h2><div class="scroll"><table><thead><tr><th>${t('firm')}</th><th>${t('chain')}</th><th>${t('tier')}</th><th>${t('designations')}</th>
-      <th class="n">${t('ytd')}</th><th class="n">${t('last_ytd')}</th><th class="n">${t('change')}</th></tr></thead><tbody>
+      <th class="n">${t('ytd')}</th><th class="n">${t('last_ytd')}</th><th class="n">${t('growth')}</th></tr></thead><tbody>
       ${d.firms.map((f) => `<tr><td><a href="#/firm/${encodeURIComponent(f.id)}?year=${d.year}">${esc(f.id)}</a> ${esc(f.name)}${f.former ? ` <span class="muted">(${t('former')})</span>` : ''}</td>
-        <td>${esc(f.chain || '')}</td><td>${esc(tierName(f.tier))}</td><td>${esc(f.designations)}</td><td class="n">${fmtExact(f.ytd)}</td>
-        <td class="n">${fmtExact(f.last_year)}</td><td class="n ${signClass(f.change)}">${fmtExact(f.change)}</td></tr>`).join('')}</tbody></table></div>`;
+        <td>${esc(f.chain || '')}</td><td>${esc(tierName(f.tier))}</td><td>${esc(f.designations)}</td><td class="n">${fmtExact(ranked.get(f.id)?.value)}</td>
+        <td class="n">${fmtExact(ranked.get(f.id)?.base)}</td><td class="n ${signClass(ranked.get(f.id)?.growth_pct)}">${fmtPct(ranked.get(f.id)?.growth_pct)}</td></tr>`).join('')}</tbody></table></div>`;
   bindYearBar('#/cluster/' + encodeURIComponent(id));
-  const ser = d.series[metric];
   const target = s.target ? s.target.target_pct : null;
   chart($('#trend'), {
     xAxis: { type: 'category', data: months() },
     yAxis: { type: 'value', name: t('yi') },
     series: [
-      { name: t('this_year') + ' ' + d.year, type: 'bar', data: ser.this_year.values.map(yi) },
-      { name: t('last_year') + ' ' + (d.year - 1), type: 'line', data: ser.last_year.values.map(yi) },
+      { name: t('this_year') + ' ' + d.year, type: 'bar', data: ser.points.map((p) => yi(p.value)) },
+      { name: t('last_year') + ' ' + (d.year - 1), type: 'line', data: ser.points.map((p) => yi(p.last_year)) },
       ...(target === null ? [] : [{ name: t('target_line') + ' ' + fmtPct(target), type: 'line', lineStyle: { type: 'dashed' }, symbol: 'none',
-        data: ser.last_year.values.map((x) => (x === null ? null : yi(x) * (1 + target / 100))) }]),
+        data: ser.points.map((p) => (p.last_year === null ? null : yi(p.last_year) * (1 + target / 100))) }]),
     ],
   });
   refreshAlerts = () => { $('#alerts-box').innerHTML = alertTable((a) => a.cluster === id, false); };
@@ -295,14 +311,14 @@ async function pageFirm(id, q) {
     ${metrics.map((m) => `<h2>${m === 'profit' ? t('profit_chart') : t('revenue_chart')}</h2><div id="chart-${esc(m)}" class="chart"></div>`).join('')}
     <h2>${t('series')}</h2><div class="scroll"><table data-testid="series"><thead><tr><th>${t('month')}</th>
       ${metrics.map((m) => `<th class="n">${esc(m)} ${d.year}</th><th class="n">${esc(m)} ${d.year - 1}</th>`).join('')}</tr></thead><tbody>
-      ${months().map((name, i) => `<tr><td>${esc(name)}</td>${metrics.map((m) => `<td class="n">${fmtExact(d.series[m].this_year.values[i])}</td><td class="n">${fmtExact(d.series[m].last_year.values[i])}</td>`).join('')}</tr>`).join('')}
+      ${months().map((name, i) => `<tr><td>${esc(name)}</td>${metrics.map((m) => `<td class="n">${fmtExact(d.series[m].points[i]?.value)}</td><td class="n">${fmtExact(d.series[m].points[i]?.last_year)}</td>`).join('')}</tr>`).join('')}
     </tbody></table></div>
     <h2>${t('alerts')}</h2><div id="alerts-box"></div>`;
   bindYearBar('#/firm/' + encodeURIComponent(id));
   metrics.forEach((m) => chart($('#chart-' + m), {
     xAxis: { type: 'category', data: months() }, yAxis: { type: 'value', name: t('yi') },
-    series: [{ name: t('this_year') + ' ' + d.year, type: 'bar', data: d.series[m].this_year.values.map(yi) },
-      { name: t('last_year') + ' ' + (d.year - 1), type: 'line', data: d.series[m].last_year.values.map(yi) }],
+    series: [{ name: t('this_year') + ' ' + d.year, type: 'bar', data: d.series[m].points.map((p) => yi(p.value)) },
+      { name: t('last_year') + ' ' + (d.year - 1), type: 'line', data: d.series[m].points.map((p) => yi(p.last_year)) }],
   }));
   refreshAlerts = () => { $('#alerts-box').innerHTML = alertTable((a) => a.firm === id, false); };
   refreshAlerts();

@@ -4,6 +4,8 @@
 //   URL       the dashboard, e.g. http://127.0.0.1:PORT
 //   REPORT    clustermonctl report --json --year YEAR, in a file
 //   YEAR      that year
+//   SERIES, RANKING, THROUGH   clustermonctl series --yoy and ranking --json for
+//             energy-env in YEAR (ranking over months 1..THROUGH), in files
 //   ADMIN, VIEWER   "name:password" of an admin and a viewer
 //   ALERT_CMD a JSON array: the command that causes a new alert (an agent
 //             sending readings over a rule's limit)
@@ -20,6 +22,9 @@ const env = (k) => { const v = process.env[k]; if (!v) { console.error(`web_e2e.
 const URL = env('URL');
 const report = JSON.parse(readFileSync(env('REPORT'), 'utf8'));
 const YEAR = env('YEAR');
+const series = JSON.parse(readFileSync(env('SERIES'), 'utf8'));
+const ranking = JSON.parse(readFileSync(env('RANKING'), 'utf8'));
+const THROUGH = env('THROUGH');
 const [adminUser, adminPw] = env('ADMIN').split(':');
 const [viewerUser, viewerPw] = env('VIEWER').split(':');
 const alertCmd = JSON.parse(env('ALERT_CMD'));
@@ -74,8 +79,28 @@ try {
   await page.screenshot({ path: `${SHOTS}/overview.png`, fullPage: true });
 
   // ---- cluster page: chart, chains, tiers, designations ---------------------------
-  await page.goto(`${URL}/#/cluster/energy-env?year=${YEAR}`);
+  await page.goto(`${URL}/#/cluster/energy-env?year=${YEAR}&through=${THROUGH}`);
   await page.waitForSelector('[data-testid="trend"] canvas');
+  // the trend is the series command's reply, the drag firms the ranking's
+  let same = 0; const diffs = [];
+  for (const p of series.points) {
+    const row = page.locator(`[data-testid="trend-table"] tr[data-period="${p.period}"]`);
+    const v = (await row.locator('[data-testid="value"]').textContent()).trim();
+    const l = (await row.locator('[data-testid="last-year"]').textContent()).trim();
+    const ok = (p.value === null ? v === '–' : milli(v) === milli(p.value)) && (p.last_year === null ? l === '–' : milli(l) === milli(p.last_year));
+    if (ok) same++; else diffs.push(`${p.period}: page ${v} / ${l}, series ${p.value} / ${p.last_year}`);
+  }
+  check(`cluster energy-env: the 12 monthly figures and last year's on the page = clustermonctl series --json (${same} same)`, same === 12, diffs.join('; '));
+  const pageSum = (await page.textContent('[data-testid="trend-table"] [data-testid="sum"]')).trim();
+  check(`cluster energy-env: the year's sum on the page ${pageSum} = series --json's ${series.sum}`, milli(pageSum) === milli(series.sum));
+  const drags = ranking.firms.filter((f) => f.gap_pp !== null && f.gap_pp > 0).slice(0, 10);
+  const dragIds = await page.locator('[data-testid="drag"] tr[data-firm]').evaluateAll((rows) => rows.map((r) => r.dataset.firm));
+  check(`cluster energy-env: the drag firms on the page are ranking --json's, in its order (${dragIds.slice(0, 3).join(', ')}...)`,
+        dragIds.length > 0 && JSON.stringify(dragIds) === JSON.stringify(drags.map((f) => f.id)), `page ${dragIds} ranking ${drags.map((f) => f.id)}`);
+  const firstVal = (await page.textContent('[data-testid="drag"] tr[data-firm] [data-testid="drag-value"]')).trim();
+  const firstGap = (await page.textContent('[data-testid="drag"] tr[data-firm] [data-testid="drag-gap"]')).trim();
+  check(`cluster energy-env: the first drag firm's figure ${firstVal} and gap share ${firstGap} = ranking --json's`,
+        drags.length > 0 && milli(firstVal) === milli(drags[0].value) && Number(firstGap) === Number(drags[0].gap_pp.toFixed(2)));
   const demo = Number((await page.textContent('[data-testid="designation-provincial-tech-demo"]')).trim());
   const sme = Number((await page.textContent('[data-testid="designation-provincial-sme-scitech"]')).trim());
   check(`cluster energy-env: 1 provincial demonstration firm, 13 provincial SME sci-tech firms (page: ${demo}, ${sme})`, demo === 1 && sme === 13);
