@@ -506,9 +506,25 @@ static bool milli_of(const json_t *j, __int128 *ret)
     return true;
 }
 
+/* The acknowledgement in force for the alert with public id id (the
+ * "alerts" reply's "acks": who, when, why), or NULL. */
+static const msgpack_object *ack_of(const msgpack_object *body, proto_str_t id)
+{
+    const msgpack_object *acks = proto_obj_get(body, "acks");
+    for (uint32_t i = 0; acks && acks->type == MSGPACK_OBJECT_ARRAY && i < acks->via.array.size;
+         i++) {
+        const msgpack_object *k = &acks->via.array.ptr[i];
+        const msgpack_object *aid = proto_obj_get(k, "alert_id");
+        if (aid && aid->type == MSGPACK_OBJECT_STR && aid->via.str.size == id.len &&
+            memcmp(aid->via.str.ptr, id.ptr, id.len) == 0)
+            return k;
+    }
+    return NULL;
+}
+
 /* The firing alerts (the "alerts" command: each encoded as on the PUB
- * socket) as clustermon-sub prints them, optionally only one cluster's or
- * one firm's. */
+ * socket) as clustermon-sub prints them, each with its acknowledgement as
+ * "ack" (null if none), optionally only one cluster's or one firm's. */
 static json_t *alerts_json(server_t *srv, const webapi_request_t *wr, const char *cluster,
                            const char *firm, webapi_reply_t *rep)
 {
@@ -549,8 +565,11 @@ static json_t *alerts_json(server_t *srv, const webapi_request_t *wr, const char
             if (firm && !proto_str_eq(al.firm, firm))
                 continue;
             json_t *j = alertjson_from_alert(&al);
-            if (j)
-                json_array_append_new(arr, j);
+            if (!j)
+                continue;
+            const msgpack_object *k = ack_of(&body, al.id);
+            json_object_set_new(j, "ack", k ? ctljson_from_msgpack(k) : json_null());
+            json_array_append_new(arr, j);
         }
     }
     msgpack_zone_destroy(&zone);

@@ -72,9 +72,10 @@ printf 'enterprise,metric,value,timestamp\nee-007,cod,88.5,%s\nee-007,cod,91.2,%
     "$now" "$(date -u -d '+1 second' +%Y-%m-%dT%H:%M:%SZ)" > "$TMP/cod.csv"
 ALERT_CMD=$(jq -cn --args '$ARGS.positional' -- "${AGENT[@]}" -a w4 "$TMP/cod.csv")
 
+ACK_NOTE="web e2e: 5月设备检修 (plant maintenance in May)"
 SHOTS=${WEB_SHOTS:-$ROOT/build/screenshots}
 out=$(cd "$ROOT" && URL=$URL REPORT=$TMP/report.json YEAR=$YEAR ADMIN=$ADMIN VIEWER=$VIEWER \
-    SERIES=$TMP/series.json RANKING=$TMP/ranking.json THROUGH=$THROUGH \
+    SERIES=$TMP/series.json RANKING=$TMP/ranking.json THROUGH=$THROUGH ACK_NOTE="$ACK_NOTE" \
     ALERT_CMD=$ALERT_CMD SHOTS=$SHOTS NPM_DIR=$NPM_DIR \
     timeout 180 node tests/web/web_e2e.mjs 2>&1)
 rc=$?
@@ -82,7 +83,14 @@ echo "$out" | grep -v '^web_e2e.mjs:'
 pass=$((pass + $(echo "$out" | grep -c '^ok   - ')))
 fail=$((fail + $(echo "$out" | grep -c '^FAIL - ')))
 [ $rc = 0 ] || [ "$(echo "$out" | grep -c '^FAIL - ')" != 0 ] || no "web_e2e.mjs exited $rc"
-check "five screenshots (PNG) in $SHOTS" sh -c "for f in overview cluster firm alerts overview-en; do \
+ctl alerts --json > "$TMP/alerts.json"
+check "clustermonctl alerts --json shows the page's ack: the note and the admin's name" jqe \
+    --arg note "$ACK_NOTE" --arg who "${ADMIN%%:*}" \
+    '[.acks[] | select(.alert_id == "cod-limit:ee-007" and .note == $note and .who == $who)] | length == 1' \
+    "$TMP/alerts.json"
+check "clustermonctl history has the ack too" sh -c "$BIN/clustermonctl -e $CONTROL -t 5000 history --firm ee-007 \
+    --json | jq -e --arg who '${ADMIN%%:*}' '[.entries[] | select(.kind == \"ack\" and .who == \$who)] | length == 1' > /dev/null"
+check "six screenshots (PNG) in $SHOTS" sh -c "for f in overview cluster firm alerts history overview-en; do \
     file -b $SHOTS/\$f.png 2>/dev/null | grep -q '^PNG' || head -c 4 $SHOTS/\$f.png | grep -q PNG || exit 1; done"
 check "/metrics counts the refused logins" sh -c \
     "curl -sf -u '$VIEWER' $URL/metrics | grep -q '^clustermon_http_auth_failures_total [1-9]'"

@@ -30,6 +30,10 @@ const I18N = {
     profit_chart: '月度利润总额（亿元）', revenue_chart: '月度营业收入（亿元）',
     loading: '加载中…', failed: '加载失败', yi: '亿元', former: '已退出',
     leading: '领军企业', backbone: '骨干企业', potential: '潜力企业', member: '一般成员',
+    nav_history: '告警历史', history: '告警历史', kind: '类型', who: '操作人', note: '说明', ack: '确认',
+    acked: '已确认', ack_note: '跟进说明（如：5月设备检修）', ack_done: '已确认告警', filter: '筛选', all: '全部',
+    alert_id: '告警', matched: '条匹配', k_alert: '告警变化', k_ack: '确认', k_silence_add: '添加静默', k_silence_rm: '解除静默',
+    readonly_ack: '只读：仅管理员可确认告警或添加静默',
     firing_s: '告警中', flapping: '抖动', resolved: '已恢复', critical: '严重', warning: '警告', info: '提示',
   },
   en: {
@@ -51,6 +55,10 @@ const I18N = {
     profit_chart: 'Monthly profit (100 m yuan)', revenue_chart: 'Monthly revenue (100 m yuan)',
     loading: 'Loading…', failed: 'Could not load', yi: '100 m yuan', former: 'former member',
     leading: 'Leading', backbone: 'Backbone', potential: 'High-potential', member: 'Member',
+    nav_history: 'History', history: 'Alert history', kind: 'Kind', who: 'Who', note: 'Note', ack: 'Acknowledge',
+    acked: 'Acknowledged', ack_note: 'Follow-up note (e.g. plant maintenance in May)', ack_done: 'Alert acknowledged', filter: 'Filter', all: 'all',
+    alert_id: 'Alert', matched: 'matched', k_alert: 'alert', k_ack: 'acknowledged', k_silence_add: 'silence added', k_silence_rm: 'silence removed',
+    readonly_ack: 'Read-only: only admins acknowledge alerts or add silences',
     firing_s: 'firing', flapping: 'flapping', resolved: 'resolved', critical: 'critical', warning: 'warning', info: 'info',
   },
 };
@@ -124,14 +132,17 @@ const months = () => Array.from({ length: 12 }, (_, i) => t('month_n', i + 1));
 /* ---- alerts (shared by every page) -------------------------------------------- */
 
 function alertRows(list, withSilence) {
-  if (!list.length) return `<tr><td colspan="6" class="muted">${t('none')}</td></tr>`;
+  if (!list.length) return `<tr><td colspan="${withSilence ? 8 : 6}" class="muted">${t('none')}</td></tr>`;
   return list.map((a) => `<tr data-alert="${esc(a.id)}">
     <td class="sev-${esc(a.severity)}">${esc(t(a.severity))}</td>
     <td>${esc(a.state === 'firing' ? t('firing_s') : t(a.state))}</td>
     <td>${esc(a.rule)}</td>
     <td>${a.firm ? `<a href="#/firm/${encodeURIComponent(a.firm)}">${esc(a.firm)}</a>` : `<a href="#/cluster/${encodeURIComponent(a.cluster)}">${esc(a.cluster)}</a>`}</td>
-    <td>${esc(a.summary)}</td>
+    <td class="summary">${esc(a.summary)}${a.ack ? `<div class="ack" data-testid="ack">${esc(t('acked'))} · ${esc(a.ack.who)} · ${esc(fmtTime(a.ack.at_ms))}: ${esc(a.ack.note)}</div>` : ''}</td>
     <td>${esc(fmtTime(a.since_ms))}</td>
+    ${withSilence ? `<td>${state.me.admin && !a.ack ? `<form class="ack" data-id="${esc(a.id)}">
+        <input type="text" name="note" placeholder="${esc(t('ack_note'))}" required>
+        <button type="submit" data-testid="ack-add">${esc(t('ack'))}</button></form>` : ''}</td>` : ''}
     ${withSilence ? `<td>${state.me.admin ? `<form class="silence" data-rule="${esc(a.rule)}" data-cluster="${esc(a.cluster)}" data-firm="${esc(a.firm ?? '')}">
         <select name="for"><option>1h</option><option>4h</option><option>1d</option><option>7d</option></select>
         <input type="text" name="reason" placeholder="${esc(t('reason'))}" required>
@@ -142,7 +153,7 @@ function alertRows(list, withSilence) {
 function alertTable(filter, withSilence) {
   const list = [...state.alerts.values()].filter(filter).sort((a, b) => b.ts_ms - a.ts_ms);
   return `<div class="scroll"><table data-testid="alerts"><thead><tr><th>${t('severity')}</th><th>${t('state')}</th>
-    <th>${t('rule')}</th><th>${t('firm')}</th><th>${t('summary')}</th><th>${t('since')}</th>${withSilence ? `<th>${t('silence')}</th>` : ''}</tr></thead>
+    <th>${t('rule')}</th><th>${t('firm')}</th><th>${t('summary')}</th><th>${t('since')}</th>${withSilence ? `<th>${t('ack')}</th><th>${t('silence')}</th>` : ''}</tr></thead>
     <tbody>${alertRows(list, withSilence)}</tbody></table></div>`;
 }
 
@@ -330,7 +341,7 @@ async function pageAlerts() {
   const v = $('#view');
   const draw = (changed) => {
     v.innerHTML = `<h1>${t('live_alerts')}</h1>
-      ${state.me.admin ? '' : `<p class="muted" data-testid="readonly">${t('readonly')}</p>`}
+      ${state.me.admin ? '' : `<p class="muted" data-testid="readonly">${t('readonly_ack')}</p>`}
       <div id="alerts-box">${alertTable(() => true, true)}</div>
       <p id="msg" role="status"></p>
       <h2>${t('events')}</h2><div class="scroll"><table data-testid="events"><thead><tr><th>${t('since')}</th><th>${t('state')}</th><th>${t('severity')}</th><th>${t('summary')}</th></tr></thead><tbody>
@@ -349,9 +360,57 @@ async function pageAlerts() {
         $('#msg').textContent = `${t('added')} #${r.id}`;
       } catch (e) { $('#msg').textContent = e.message; }
     }));
+    v.querySelectorAll('form.ack').forEach((form) => form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      try {
+        await api('cmd/ack', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ id: form.dataset.id, note: form.elements.note.value }) });
+        const fresh = await api('alerts');
+        setAlerts(fresh.alerts);
+        d.silences = fresh.silences;
+        draw(null);
+        $('#msg').textContent = `${t('ack_done')} ${form.dataset.id}`;
+      } catch (e) { $('#msg').textContent = e.message; }
+    }));
   };
   refreshAlerts = draw;
   draw(null);
+}
+
+/* The alert history (the "history" command): every published transition,
+ * acknowledgement and silence, filtered by time, cluster, rule and firm. */
+async function pageHistory(q) {
+  const params = new URLSearchParams(q.replace(/^\?/, ''));
+  const keys = ['since', 'until', 'cluster', 'rule', 'firm'];
+  const args = new URLSearchParams();
+  keys.forEach((k) => { if (params.get(k)) args.set(k, params.get(k)); });
+  args.set('limit', '500');
+  const [d, ov] = await Promise.all([api('cmd/history?' + args.toString()), api('cmd/clusters')]);
+  state.tz = d.timezone || state.tz;
+  const clusters = (ov.clusters || []).map((c) => c.id);
+  const v = $('#view');
+  v.innerHTML = `<h1>${t('history')}</h1>
+    <form id="hfilter" class="toolbar" data-testid="history-filter">
+      <label>${t('since')} <input name="since" value="${esc(params.get('since') || '')}" placeholder="2022-06-01 / 7d" size="12"></label>
+      <label>${t('until')} <input name="until" value="${esc(params.get('until') || '')}" placeholder="2022-06-30" size="12"></label>
+      <label>${t('cluster')} <select name="cluster"><option value="">${t('all')}</option>${clusters.map((c) => `<option ${params.get('cluster') === c ? 'selected' : ''}>${esc(c)}</option>`).join('')}</select></label>
+      <label>${t('rule')} <input name="rule" value="${esc(params.get('rule') || '')}" size="16"></label>
+      <label>${t('firm')} <input name="firm" value="${esc(params.get('firm') || '')}" size="10"></label>
+      <button type="submit" data-testid="history-apply">${t('filter')}</button>
+      <span class="muted" data-testid="history-matched">${d.matched} ${t('matched')}</span>
+    </form>
+    <div class="scroll"><table data-testid="history"><thead><tr><th>#</th><th>${t('since')}</th><th>${t('kind')}</th><th>${t('alert_id')}</th><th>${t('state')}</th>
+      <th>${t('severity')}</th><th>${t('summary')}</th><th>${t('who')}</th><th>${t('note')}</th></tr></thead><tbody>
+      ${d.entries.map((e) => `<tr data-kind="${esc(e.kind)}"><td>${e.id}</td><td>${esc(fmtTime(e.ts_ms))}</td><td>${esc(t('k_' + e.kind))}</td>
+        <td>${esc(e.alert_id ?? [e.rule, e.cluster, e.firm].filter(Boolean).join(':'))}</td><td>${e.state ? esc(t(e.state === 'firing' ? 'firing_s' : e.state)) : ''}</td>
+        <td class="sev-${esc(e.severity ?? '')}">${e.severity ? esc(t(e.severity)) : ''}</td><td class="summary">${esc(e.summary ?? '')}</td>
+        <td>${esc(e.who ?? '')}</td><td class="summary">${esc(e.note ?? '')}</td></tr>`).join('') || `<tr><td colspan="9" class="muted">${t('none')}</td></tr>`}
+    </tbody></table></div>`;
+  $('#hfilter').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const f = new URLSearchParams();
+    keys.forEach((k) => { const x = ev.target.elements[k].value.trim(); if (x) f.set(k, x); });
+    location.hash = '#/history' + (f.toString() ? '?' + f.toString() : '');
+  });
 }
 
 async function render() {
@@ -366,6 +425,7 @@ async function render() {
     if (parts[0] === 'cluster' && parts[1]) await pageCluster(parts[1], q);
     else if (parts[0] === 'firm' && parts[1]) await pageFirm(parts[1], q);
     else if (parts[0] === 'alerts') await pageAlerts();
+    else if (parts[0] === 'history') await pageHistory(q);
     else await pageOverview(q);
   } catch (e) {
     v.innerHTML = `<p class="error">${t('failed')}: ${esc(e.message)}</p>`;

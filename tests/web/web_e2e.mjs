@@ -10,6 +10,7 @@
 //   ALERT_CMD a JSON array: the command that causes a new alert (an agent
 //             sending readings over a rule's limit)
 //   SHOTS     where the screenshots go
+//   ACK_NOTE  the note an admin acknowledges the new alert with
 // Prints "ok   - ..." / "FAIL - ..." lines like the bash suites; exits 1 on a failure.
 import { createRequire } from 'node:module';
 import { spawn } from 'node:child_process';
@@ -25,6 +26,7 @@ const YEAR = env('YEAR');
 const series = JSON.parse(readFileSync(env('SERIES'), 'utf8'));
 const ranking = JSON.parse(readFileSync(env('RANKING'), 'utf8'));
 const THROUGH = env('THROUGH');
+const ACK_NOTE = env('ACK_NOTE');
 const [adminUser, adminPw] = env('ADMIN').split(':');
 const [viewerUser, viewerPw] = env('VIEWER').split(':');
 const alertCmd = JSON.parse(env('ALERT_CMD'));
@@ -137,6 +139,15 @@ try {
   check('... without a reload', await page.evaluate(() => window.__sameDocument === true));
   check('... and in the page\'s list of changes received', (await page.textContent('[data-testid="events"]')).includes('ee-007'));
 
+  // ---- an admin acknowledges it from the page, with a note -------------------------
+  const ackRow = page.locator('[data-testid="alerts"] tr', { hasText: 'ee-007' }).first();
+  await ackRow.locator('form.ack input[name="note"]').fill(ACK_NOTE);
+  await ackRow.locator('[data-testid="ack-add"]').click();
+  await page.waitForSelector(`[data-testid="alerts"] [data-testid="ack"] >> text=${ACK_NOTE}`);
+  const ackText = await page.locator('[data-testid="alerts"] tr', { hasText: 'ee-007' }).first().locator('[data-testid="ack"]').textContent();
+  check(`an admin acknowledges the alert from the page; the row shows who and the note (${ackText.trim()})`,
+        ackText.includes(adminUser) && ackText.includes(ACK_NOTE));
+
   // ---- an admin silences it from the page ----------------------------------------
   const row = page.locator('[data-testid="alerts"] tr', { hasText: 'ee-007' }).first();
   await row.locator('input[name="reason"]').fill('web e2e: plant maintenance');
@@ -144,6 +155,24 @@ try {
   await page.waitForSelector('[data-testid="silences"] >> text=web e2e: plant maintenance');
   check('an admin adds a silence from the page', true);
   await page.screenshot({ path: `${SHOTS}/alerts.png`, fullPage: true });
+
+  // ---- the alert history, filtered -------------------------------------------------
+  await page.goto(`${URL}/#/history?firm=ee-007&cluster=energy-env`);
+  await page.waitForSelector('[data-testid="history"] tbody tr');
+  const hist = await page.locator('[data-testid="history"] tbody tr').evaluateAll((rows) => rows.map((r) => ({ kind: r.dataset.kind, text: r.textContent })));
+  check(`history filtered to ee-007: the firing alert, the ack (by ${adminUser}, with its note) and the silence (${hist.length} entries)`,
+        hist.some((h) => h.kind === 'alert' && h.text.includes('cod-limit')) &&
+        hist.some((h) => h.kind === 'ack' && h.text.includes(adminUser) && h.text.includes(ACK_NOTE)) &&
+        hist.some((h) => h.kind === 'silence_add' && h.text.includes('web e2e: plant maintenance')) &&
+        hist.every((h) => !h.kind || h.text.includes('ee-007') || h.kind.startsWith('silence')), JSON.stringify(hist.slice(0, 4)));
+  await page.screenshot({ path: `${SHOTS}/history.png`, fullPage: true });
+  // the filter form: another cluster has none of ee-007's entries
+  await page.selectOption('[data-testid="history-filter"] select[name="cluster"]', 'new-energy');
+  await page.click('[data-testid="history-apply"]');
+  await page.waitForFunction(() => location.hash.includes('cluster=new-energy'));
+  await page.waitForSelector('[data-testid="history"] tbody tr');
+  check('history: the filter form narrows to another cluster (no ee-007 entry left)',
+        !(await page.textContent('[data-testid="history"]')).includes('ee-007'));
 
   // ---- the English switch -----------------------------------------------------------
   await page.goto(`${URL}/#/?year=${YEAR}`);
@@ -165,12 +194,18 @@ try {
   await v.page.goto(`${URL}/#/alerts`);
   await v.page.waitForSelector('[data-testid="readonly"]');
   check('a viewer sees no silence form', (await v.page.locator('[data-testid="silence-add"]').count()) === 0);
+  check('a viewer sees no acknowledge form', (await v.page.locator('[data-testid="ack-add"]').count()) === 0);
+  check('a viewer sees the acknowledgement', (await v.page.textContent('[data-testid="alerts"]')).includes(ACK_NOTE));
   // the refusal below is meant: the console is judged before it
   check(`no errors on the browser console (${consoleErrors.length})`, consoleErrors.length === 0, consoleErrors.slice(0, 5).join(' | '));
   const status = await v.page.evaluate(async () => (await fetch('/api/v1/cmd/silence_add', {
     method: 'POST', headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ rule: 'cod-limit', cluster: 'energy-env', for: '1h', reason: 'viewer try' }) })).status);
   check(`a viewer's silence_add is refused by the daemon (HTTP ${status})`, status === 403);
+  const ackStatus = await v.page.evaluate(async () => (await fetch('/api/v1/cmd/ack', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ id: 'cod-limit:ee-007', note: 'viewer try' }) })).status);
+  check(`a viewer's ack is refused by the daemon (HTTP ${ackStatus})`, ackStatus === 403);
   const wrong = await browser.newContext({ httpCredentials: { username: viewerUser, password: 'wrong' } });
   const resp = await (await wrong.newPage()).goto(`${URL}/api/v1/me`);
   check(`a wrong password is refused (HTTP ${resp.status()})`, resp.status() === 401);
