@@ -148,6 +148,7 @@ static void wal_synced(wal_t *w, uint64_t synced)
 {
     server_t *srv = w->data;
     ingest_release_acks(&srv->ingest, synced);
+    http_wal_synced(&srv->http, synced);
 }
 
 /* The disk-full reserve: room for a segment and a snapshot (and the one

@@ -20,6 +20,7 @@
 #include "daemon/control.h"
 #include "daemon/registry.h"
 #include "daemon/server.h"
+#include "daemon/webupload.h"
 #include "daemon/xalloc.h"
 
 #define YEARS_BACK 12 /* how far back the default year is looked for */
@@ -781,8 +782,8 @@ static void view_me(const webapi_request_t *wr, webapi_reply_t *rep)
     if (wr->roles & KEY_ROLE_ADMIN)
         json_array_append_new(roles, json_string("admin"));
     reply_json(rep, 200,
-               json_pack("{s:s?, s:o, s:b}", "user", wr->user, "roles", roles, "admin",
-                         (wr->roles & KEY_ROLE_ADMIN) != 0));
+               json_pack("{s:s?, s:o, s:b, s:s}", "user", wr->user, "roles", roles, "admin",
+                         (wr->roles & KEY_ROLE_ADMIN) != 0, "firms", wr->firms ? wr->firms : ""));
 }
 
 /* path begins with prefix; the rest (an id or command name) into out. */
@@ -801,6 +802,10 @@ void webapi_handle(server_t *srv, const webapi_request_t *wr, webapi_reply_t *re
     memset(rep, 0, sizeof *rep);
     if (path_arg(wr, "cmd/", id, sizeof id)) {
         view_cmd(srv, wr, id, rep);
+        return;
+    }
+    if (wr->path_len > 7 && memcmp(wr->path, "upload/", 7) == 0) {
+        webupload_handle(srv, &srv->http.upload, wr, wr->path + 7, wr->path_len - 7, rep);
         return;
     }
     if (wr->post) {

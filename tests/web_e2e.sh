@@ -21,13 +21,22 @@ fi
 
 ADMIN="web-admin:$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
 VIEWER="web-viewer:$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
+FIRMUSER="ee007-finance:$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
 {
     echo "# made by tests/web_e2e.sh"
     printf '%s\n' "${ADMIN#*:}" | "$BIN/clustermonctl" passwd "${ADMIN%%:*}" admin
     printf '%s\n' "${VIEWER#*:}" | "$BIN/clustermonctl" passwd "${VIEWER%%:*}" viewer
+    printf '%s\n' "${FIRMUSER#*:}" | "$BIN/clustermonctl" passwd "${FIRMUSER%%:*}" firm:ee-007
 } > "$TMP/http_users"
-check "clustermonctl passwd makes two http_users entries" \
-    test "$(grep -c ':\$argon2id\$' "$TMP/http_users")" = 2
+check "clustermonctl passwd makes three http_users entries (one a firm's login)" \
+    test "$(grep -c ':\$argon2id\$' "$TMP/http_users")" = 3
+# a firm login for a firm the registry does not have stops the daemon, naming the line
+{ head -3 "$TMP/http_users"; sed -n 4p "$TMP/http_users" | sed 's/:firm:ee-007:/:firm:zz-404:/'; } > "$TMP/bad_users"
+make_config "$TMP/bad.conf" "http = 127.0.0.1:$(free_port)" "http_users = $TMP/bad_users"
+sed -i "s|^state_dir = .*|state_dir = $TMP/bad-state|" "$TMP/bad.conf"
+timeout 20 "$BIN/clustermond" -c "$TMP/bad.conf" > "$TMP/bad.log" 2>&1
+check "http_users: a firm login for no member stops the daemon at start, naming file:line (exit $?)" \
+    grep -q "bad_users:4: role: firm: 'zz-404' is not a member in the registry" "$TMP/bad.log"
 
 start() {
     PORT=$(free_port)
@@ -74,8 +83,25 @@ ALERT_CMD=$(jq -cn --args '$ARGS.positional' -- "${AGENT[@]}" -a w4 "$TMP/cod.cs
 
 ACK_NOTE="web e2e: 5月设备检修 (plant maintenance in May)"
 SHOTS=${WEB_SHOTS:-$ROOT/build/screenshots}
+
+# The firm's upload: a GBK CSV with Chinese headers in another column order,
+# one bad row (negative revenue, line 3), then fixed; and a file of another
+# firm's rows. 2023 has no figures in the demo, so the totals for it change
+# by exactly the file's sum.
+up() { printf '期间,数值,企业,指标\r\n2023-01,1234567.89,ee-007,revenue\r\n2023-02,%s,ee-007,revenue\r\n2023-03,3456789.10,ee-007,revenue\r\n' "$1" |
+    iconv -f utf-8 -t gbk > "$2"; }
+up -2345678.01 "$TMP/upload-bad.csv"
+up 2345678.01 "$TMP/upload-good.csv"
+UPLOAD_SUM=7037035.000
+printf '企业,指标,数值,期间\r\nee-008,revenue,99,2023-01\r\n' | iconv -f utf-8 -t gbk > "$TMP/upload-other.csv"
+check "the upload files are GBK (not UTF-8)" sh -c "! iconv -f utf-8 -t utf-8 $TMP/upload-good.csv > /dev/null 2>&1"
+sum_of() { ctl series --metric revenue "$@" --from 2023 --to 2023 --json | jq -r '.sum'; }
+before_firm=$(sum_of --firm ee-007)
+before_cluster=$(sum_of --cluster energy-env)
+dup_before=$(status_field batches_duplicate)
 out=$(cd "$ROOT" && URL=$URL REPORT=$TMP/report.json YEAR=$YEAR ADMIN=$ADMIN VIEWER=$VIEWER \
     SERIES=$TMP/series.json RANKING=$TMP/ranking.json THROUGH=$THROUGH ACK_NOTE="$ACK_NOTE" \
+    FIRMUSER=$FIRMUSER UPLOAD_DIR=$TMP UPLOAD_SUM=$UPLOAD_SUM \
     ALERT_CMD=$ALERT_CMD SHOTS=$SHOTS NPM_DIR=$NPM_DIR \
     timeout 180 node tests/web/web_e2e.mjs 2>&1)
 rc=$?
@@ -90,7 +116,17 @@ check "clustermonctl alerts --json shows the page's ack: the note and the admin'
     "$TMP/alerts.json"
 check "clustermonctl history has the ack too" sh -c "$BIN/clustermonctl -e $CONTROL -t 5000 history --firm ee-007 \
     --json | jq -e --arg who '${ADMIN%%:*}' '[.entries[] | select(.kind == \"ack\" and .who == \$who)] | length == 1' > /dev/null"
-check "six screenshots (PNG) in $SHOTS" sh -c "for f in overview cluster firm alerts history overview-en; do \
+after_firm=$(sum_of --firm ee-007)
+after_cluster=$(sum_of --cluster energy-env)
+check "the upload changed ee-007's 2023 revenue by exactly the file's sum ($before_firm -> $after_firm)" \
+    test "$(jq -n --arg a "$after_firm" --arg b "$before_firm" '($a | tonumber) - ($b | tonumber) | . * 1000 | round')" = 7037035000
+check "... and energy-env's by the same ($before_cluster -> $after_cluster): the double confirm counted once" \
+    test "$(jq -n --arg a "$after_cluster" --arg b "$before_cluster" '($a | tonumber) - ($b | tonumber) | . * 1000 | round')" = 7037035000
+check "the second confirm was answered as a duplicate by the sequence discipline" \
+    test "$(status_field batches_duplicate)" -gt "$dup_before"
+check "another firm's row was not applied (ee-008 has no 2023 revenue)" \
+    test "$(sum_of --firm ee-008)" = 0.000
+check "seven screenshots (PNG) in $SHOTS" sh -c "for f in overview cluster firm alerts history upload overview-en; do \
     file -b $SHOTS/\$f.png 2>/dev/null | grep -q '^PNG' || head -c 4 $SHOTS/\$f.png | grep -q PNG || exit 1; done"
 check "/metrics counts the refused logins" sh -c \
     "curl -sf -u '$VIEWER' $URL/metrics | grep -q '^clustermon_http_auth_failures_total [1-9]'"

@@ -34,6 +34,11 @@ const I18N = {
     acked: '已确认', ack_note: '跟进说明（如：5月设备检修）', ack_done: '已确认告警', filter: '筛选', all: '全部',
     alert_id: '告警', matched: '条匹配', k_alert: '告警变化', k_ack: '确认', k_silence_add: '添加静默', k_silence_rm: '解除静默',
     readonly_ack: '只读：仅管理员可确认告警或添加静默',
+    metric: '指标', nav_upload: '上报数据', upload: '上报月度数据', upload_file: '选择文件（CSV、xlsx 或 xls，GBK 或 UTF-8）',
+    check: '检查', confirm: '确认提交', checking: '检查中…', problems: '问题', line: '行', no_problems: '没有问题，可以提交',
+    rows: '行数', rows_ok: '可提交的行', sum: '合计', upload_seq: '上报序号', applied: '已提交', already: '这份文件已经提交过（没有重复计入）',
+    will_skip: '有问题的行不会提交；改正后重新检查', upload_for: '可上报的企业', any_firm: '任何企业（管理员）', accepted: '已计入',
+    upload_hint: '先检查：每个问题都标出行号，什么都不会计入；确认提交后才计入。同一份文件提交两次只计入一次。',
     firing_s: '告警中', flapping: '抖动', resolved: '已恢复', critical: '严重', warning: '警告', info: '提示',
   },
   en: {
@@ -59,6 +64,11 @@ const I18N = {
     acked: 'Acknowledged', ack_note: 'Follow-up note (e.g. plant maintenance in May)', ack_done: 'Alert acknowledged', filter: 'Filter', all: 'all',
     alert_id: 'Alert', matched: 'matched', k_alert: 'alert', k_ack: 'acknowledged', k_silence_add: 'silence added', k_silence_rm: 'silence removed',
     readonly_ack: 'Read-only: only admins acknowledge alerts or add silences',
+    metric: 'Metric', nav_upload: 'Upload', upload: 'Upload monthly figures', upload_file: 'Choose a file (CSV, xlsx or xls; GBK or UTF-8)',
+    check: 'Check', confirm: 'Confirm', checking: 'Checking…', problems: 'Problems', line: 'Line', no_problems: 'No problems: ready to confirm',
+    rows: 'Rows', rows_ok: 'Rows to apply', sum: 'Sum', upload_seq: 'Upload no.', applied: 'Applied', already: 'This file was applied before (not counted twice)',
+    will_skip: 'Rows with problems are not applied; fix them and check again', upload_for: 'May upload for', any_firm: 'any firm (admin)', accepted: 'Applied rows',
+    upload_hint: 'Check first: every problem is named by line and nothing is applied; only Confirm applies the file. The same file confirmed twice counts once.',
     firing_s: 'firing', flapping: 'flapping', resolved: 'resolved', critical: 'critical', warning: 'warning', info: 'info',
   },
 };
@@ -72,6 +82,8 @@ const state = {
   charts: [],
 };
 
+/* A firm's login: it uploads its figures and reads nothing else. */
+const isFirmLogin = () => Boolean(state.me.firms) && !state.me.admin;
 const t = (k, ...a) => { const v = I18N[state.lang][k]; return typeof v === 'function' ? v(...a) : (v ?? k); };
 const $ = (sel, el = document) => el.querySelector(sel);
 
@@ -111,7 +123,9 @@ function applyStatic() {
   document.title = t('title');
   document.querySelectorAll('[data-i18n]').forEach((el) => { el.textContent = t(el.dataset.i18n); });
   $('#lang').textContent = t('switch');
-  $('#who').textContent = state.me.user ? state.me.user + (state.me.admin ? ' (admin)' : '') : '';
+  $('#who').textContent = state.me.user ? state.me.user + (state.me.admin ? ' (admin)' : isFirmLogin() ? ` (${state.me.firms})` : '') : '';
+  document.querySelectorAll('nav a[data-reads]').forEach((a) => { a.hidden = isFirmLogin(); });
+  document.querySelectorAll('nav a[data-uploads]').forEach((a) => { a.hidden = !isFirmLogin() && !state.me.admin; });
 }
 
 function disposeCharts() {
@@ -376,6 +390,56 @@ async function pageAlerts() {
   draw(null);
 }
 
+/* A firm's upload (daemon/webupload.h): check the file (a dry run, every
+ * problem by line), then confirm it as the seq the check handed out, so a
+ * double click or a retried POST applies it once. */
+async function pageUpload() {
+  const st = await api('upload/state');
+  const v = $('#view');
+  v.innerHTML = `<h1>${t('upload')}</h1>
+    <p class="muted">${t('upload_hint')}</p>
+    <p>${t('upload_for')}: <span data-testid="upload-firms">${st.any_firm ? t('any_firm') : st.firms.map((f) => `${esc(f.id)} ${esc(f.name)}`).join('；')}</span></p>
+    <form id="upform" class="toolbar"><input type="file" name="file" data-testid="upload-file" accept=".csv,.txt,.xlsx,.xls" required>
+      <button type="submit" data-testid="upload-check">${t('check')}</button></form>
+    <div id="upresult" data-testid="upload-result"></div>`;
+  let pending = null; // {name, bytes, seq} of the last check
+  const post = (what, name, bytes, seq) => fetch(`/api/v1/upload/${what}?name=${encodeURIComponent(name)}${seq ? '&seq=' + seq : ''}`,
+    { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: bytes })
+    .then(async (r) => { const b = await r.json().catch(() => ({ error: r.statusText })); if (!r.ok && !b.problems) throw new Error(b.error || r.statusText); return b; });
+  const sums = (d) => Object.entries(d.sums || {}).map(([m, x]) => `<tr><td>${esc(m)}</td><td class="n">${x.rows}</td><td class="n" data-testid="sum-${esc(m)}">${fmtExact(x.sum)}</td></tr>`).join('');
+  const problems = (d) => (d.problems || []).map((p) => `<tr data-line="${p.line}"><td class="n">${p.line || ''}</td><td>${esc(p.status)}</td><td class="summary">${esc(p.reason)}</td></tr>`).join('');
+  const show = (d, applied) => {
+    $('#upresult').innerHTML = `${d.error ? `<p class="error">${esc(d.error)}</p>` : ''}
+      <p>${esc(d.file || '')} · ${t('rows')} ${d.rows ?? ''} · ${t('upload_seq')} <span data-testid="upload-seq">${d.seq ?? ''}</span></p>
+      ${applied ? `<p class="ok" data-testid="upload-applied">${d.already_applied ? t('already') : `${t('applied')}: ${t('accepted')} ${d.accepted}`}</p>` : ''}
+      ${(d.problems || []).length ? `<h2>${t('problems')} (${d.problems.length})</h2><p class="muted">${t('will_skip')}</p>
+        <div class="scroll"><table data-testid="upload-problems"><thead><tr><th class="n">${t('line')}</th><th>${t('state')}</th><th>${t('reason')}</th></tr></thead><tbody>${problems(d)}</tbody></table></div>`
+        : (applied || d.error ? '' : `<p class="ok" data-testid="upload-clean">${t('no_problems')}</p>`)}
+      ${d.sums && Object.keys(d.sums).length ? `<h2>${t('rows_ok')}</h2><div class="scroll"><table data-testid="upload-sums"><thead><tr><th>${t('metric')}</th><th class="n">${t('rows')}</th><th class="n">${t('sum')}</th></tr></thead><tbody>${sums(d)}</tbody></table></div>` : ''}
+      ${!applied && pending ? `<p><button type="button" id="confirm" data-testid="upload-confirm">${t('confirm')}</button></p>` : ''}`;
+    const btn = $('#confirm');
+    if (btn) btn.addEventListener('click', confirm);
+  };
+  async function confirm() {
+    /* every click sends the seq of the check: a second one (a double
+     * click, a retry) is a resend the daemon answers without applying */
+    const p = pending;
+    try { show(await post('apply', p.name, p.bytes, p.seq), true); } catch (e) { show({ error: e.message }, true); }
+  }
+  $('#upform').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const f = ev.target.elements.file.files[0];
+    if (!f) return;
+    $('#upresult').innerHTML = `<p class="muted">${t('checking')}</p>`;
+    const bytes = await f.arrayBuffer();
+    try {
+      const d = await post('check', f.name, bytes);
+      pending = d.error ? null : { name: f.name, bytes, seq: d.seq };
+      show(d, false);
+    } catch (e) { pending = null; show({ error: e.message }, false); }
+  });
+}
+
 /* The alert history (the "history" command): every published transition,
  * acknowledgement and silence, filtered by time, cluster, rule and firm. */
 async function pageHistory(q) {
@@ -426,6 +490,7 @@ async function render() {
     else if (parts[0] === 'firm' && parts[1]) await pageFirm(parts[1], q);
     else if (parts[0] === 'alerts') await pageAlerts();
     else if (parts[0] === 'history') await pageHistory(q);
+    else if (parts[0] === 'upload' || isFirmLogin()) await pageUpload();
     else await pageOverview(q);
   } catch (e) {
     v.innerHTML = `<p class="error">${t('failed')}: ${esc(e.message)}</p>`;
@@ -444,7 +509,7 @@ async function main() {
   try { state.me = await api('me'); } catch (e) { /* shown by the page's own request */ }
   applyStatic();
   await render();
-  connectEvents();
+  if (!isFirmLogin()) connectEvents();
 }
 
 main();

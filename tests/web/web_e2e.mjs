@@ -11,6 +11,9 @@
 //             sending readings over a rule's limit)
 //   SHOTS     where the screenshots go
 //   ACK_NOTE  the note an admin acknowledges the new alert with
+//   FIRMUSER  "name:password" of ee-007's upload login (http_users firm:ee-007)
+//   UPLOAD_DIR  upload-bad.csv (line 3 refused), upload-good.csv (its fix), upload-other.csv
+//             (ee-008's row), GBK; UPLOAD_SUM the good file's revenue sum
 // Prints "ok   - ..." / "FAIL - ..." lines like the bash suites; exits 1 on a failure.
 import { createRequire } from 'node:module';
 import { spawn } from 'node:child_process';
@@ -27,6 +30,9 @@ const series = JSON.parse(readFileSync(env('SERIES'), 'utf8'));
 const ranking = JSON.parse(readFileSync(env('RANKING'), 'utf8'));
 const THROUGH = env('THROUGH');
 const ACK_NOTE = env('ACK_NOTE');
+const [firmUser, firmPw] = env('FIRMUSER').split(':');
+const UPLOAD_DIR = env('UPLOAD_DIR');
+const UPLOAD_SUM = env('UPLOAD_SUM');
 const [adminUser, adminPw] = env('ADMIN').split(':');
 const [viewerUser, viewerPw] = env('VIEWER').split(':');
 const alertCmd = JSON.parse(env('ALERT_CMD'));
@@ -189,6 +195,43 @@ try {
   check('the language choice stays after a reload', (await page.getAttribute('html', 'lang')) === 'en');
   await page.screenshot({ path: `${SHOTS}/overview-en.png`, fullPage: true });
 
+  // ---- a firm uploads its figures: check, fix, confirm (twice) -----------------------
+  const fm = await newPage(firmUser, firmPw);
+  await fm.page.goto(`${URL}/#/`);
+  await fm.page.waitForSelector('[data-testid="upload-file"]');
+  check('a firm login lands on the upload page, bound to its firm, with no figures in the nav',
+        (await fm.page.textContent('[data-testid="upload-firms"]')).includes('ee-007') &&
+        !(await fm.page.isVisible('nav a[href="#/"]')));
+  const pick = async (file) => {
+    await fm.page.setInputFiles('[data-testid="upload-file"]', { name: 'upload.csv', mimeType: 'text/csv', buffer: readFileSync(`${UPLOAD_DIR}/${file}`) });
+    await fm.page.click('[data-testid="upload-check"]');
+  };
+  await pick('upload-bad.csv');
+  await fm.page.waitForSelector('[data-testid="upload-problems"] tr[data-line]');
+  const probs = await fm.page.locator('[data-testid="upload-problems"] tr[data-line]').evaluateAll((rows) => rows.map((r) => ({ line: r.dataset.line, text: r.textContent })));
+  check(`the check names the bad row by its line: ${probs.map((p) => p.text.trim().replace(/\s+/g, ' ')).join(' | ')}`,
+        probs.length === 1 && probs[0].line === '3' && probs[0].text.includes('upload.csv:3:') && probs[0].text.includes('below its min'));
+  await fm.page.screenshot({ path: `${SHOTS}/upload.png`, fullPage: true });
+  await pick('upload-good.csv');
+  await fm.page.waitForSelector('[data-testid="upload-clean"]');
+  const upSum = (await fm.page.textContent('[data-testid="sum-revenue"]')).trim();
+  check(`the fixed file checks clean; the page shows its revenue sum ${upSum} = ${UPLOAD_SUM}`, milli(upSum) === milli(UPLOAD_SUM));
+  // a double click on confirm sends the check's seq twice
+  await fm.page.dblclick('[data-testid="upload-confirm"]');
+  await fm.page.waitForSelector('[data-testid="upload-applied"]');
+  const seq = (await fm.page.textContent('[data-testid="upload-seq"]')).trim();
+  const retry = await fm.page.evaluate(async ([s, bytes]) => {
+    const r = await fetch(`/api/v1/upload/apply?name=upload.csv&seq=${s}`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: new Uint8Array(bytes) });
+    return r.json();
+  }, [seq, [...readFileSync(`${UPLOAD_DIR}/upload-good.csv`)]]);
+  check(`confirmed (upload ${seq}); a retried POST of it is answered "already applied", nothing applied again`,
+        retry.already_applied === true && retry.applied === true && retry.seq === Number(seq), JSON.stringify(retry));
+  await fm.page.screenshot({ path: `${SHOTS}/upload-done.png`, fullPage: true });
+  await pick('upload-other.csv');
+  await fm.page.waitForSelector('[data-testid="upload-problems"] tr[data-line]');
+  const other = await fm.page.textContent('[data-testid="upload-problems"]');
+  check('another firm\'s row is refused on its line (forbidden)', other.includes('upload.csv:2:') && other.includes('forbidden') && other.includes('ee-008'));
+
   // ---- a viewer reads, but cannot add a silence --------------------------------------
   const v = await newPage(viewerUser, viewerPw);
   await v.page.goto(`${URL}/#/alerts`);
@@ -206,6 +249,11 @@ try {
     method: 'POST', headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ id: 'cod-limit:ee-007', note: 'viewer try' }) })).status);
   check(`a viewer's ack is refused by the daemon (HTTP ${ackStatus})`, ackStatus === 403);
+  const upStatus = await v.page.evaluate(async () => (await fetch('/api/v1/upload/check?name=x.csv', {
+    method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: 'ee-007,revenue,1,2023-01\n' })).status);
+  check(`a viewer's upload is refused by the daemon (HTTP ${upStatus})`, upStatus === 403);
+  const firmReads = await fm.page.evaluate(async () => [(await fetch('/api/v1/overview')).status, (await fetch('/metrics')).status]);
+  check(`a firm login reads no figures: overview ${firmReads[0]}, /metrics ${firmReads[1]}`, firmReads[0] === 403 && firmReads[1] === 403);
   const wrong = await browser.newContext({ httpCredentials: { username: viewerUser, password: 'wrong' } });
   const resp = await (await wrong.newPage()).goto(`${URL}/api/v1/me`);
   check(`a wrong password is refused (HTTP ${resp.status()})`, resp.status() === 401);
