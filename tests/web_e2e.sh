@@ -40,7 +40,8 @@ check "http_users: a firm login for no member stops the daemon at start, naming 
 
 start() {
     PORT=$(free_port)
-    make_config "$TMP/c.conf" "http = 127.0.0.1:$PORT" "http_users = $TMP/http_users"
+    # fsync = always: an upload's answer then waits for its WAL record, as an agent's ack does
+    make_config "$TMP/c.conf" "http = 127.0.0.1:$PORT" "http_users = $TMP/http_users" fsync=always
     start_daemon "$TMP/c.conf"
 }
 if ! retry_bind "$TMP/daemon.log" start; then
@@ -126,11 +127,48 @@ check "the second confirm was answered as a duplicate by the sequence discipline
     test "$(status_field batches_duplicate)" -gt "$dup_before"
 check "another firm's row was not applied (ee-008 has no 2023 revenue)" \
     test "$(sum_of --firm ee-008)" = 0.000
+# An .xlsx made by openpyxl, uploaded by the firm's login without a browser:
+# its own row goes in, ee-008's is refused on its row.
+/usr/bin/python3 - "$TMP/upload.xlsx" << 'PY'
+import sys, datetime, openpyxl
+wb = openpyxl.Workbook()
+ws = wb.active
+ws.title = "报表"
+ws.append(["企业代码", "指标", "金额", "年月"])
+for firm, v in [("ee-007", 1000.25), ("ee-008", 5)]:
+    ws.append([firm, "revenue", v, datetime.date(2023, 4, 1)])
+    ws.cell(row=ws.max_row, column=4).number_format = "yyyy-mm"
+wb.save(sys.argv[1])
+PY
+upload() { curl -s -u "$FIRMUSER" -H 'Content-Type: application/octet-stream' --data-binary "@$TMP/upload.xlsx" \
+    "$URL/api/v1/upload/$1"; }
+upload 'check?name=upload.xlsx' > "$TMP/xlsx-check.json"
+check "an .xlsx upload is checked: ee-008's row refused on its row (upload.xlsx:3, as clustermon-agent --check names it)" jqe \
+    '.problem_count == 1 and (.problems[0].reason | startswith("upload.xlsx:3: ")) and .problems[0].status == "forbidden"' \
+    "$TMP/xlsx-check.json"
+upload "apply?name=upload.xlsx&seq=$(jq .seq "$TMP/xlsx-check.json")" > "$TMP/xlsx-apply.json"
+check "... and applied: its own row in (1000.25 for 2023-04), ee-008's not" sh -c \
+    "jq -e '.accepted == 1' $TMP/xlsx-apply.json > /dev/null && test \"\$($BIN/clustermonctl -e $CONTROL series \
+    --metric revenue --firm ee-007 --from 2023-04 --to 2023-04 --json | jq -r .sum)\" = 1000.250"
+upload "apply?name=upload.xlsx&seq=$(jq .seq "$TMP/xlsx-check.json")" > "$TMP/xlsx-again.json"
+check "... a resend of it is already applied" jqe '.already_applied == true' "$TMP/xlsx-again.json"
+upload "apply?name=upload.xlsx&seq=99" > "$TMP/xlsx-stale.json"
+check "... a seq never handed out is refused (check again)" jqe '.error | test("never handed out")' "$TMP/xlsx-stale.json"
+
 check "seven screenshots (PNG) in $SHOTS" sh -c "for f in overview cluster firm alerts history upload overview-en; do \
     file -b $SHOTS/\$f.png 2>/dev/null | grep -q '^PNG' || head -c 4 $SHOTS/\$f.png | grep -q PNG || exit 1; done"
 check "/metrics counts the refused logins" sh -c \
     "curl -sf -u '$VIEWER' $URL/metrics | grep -q '^clustermon_http_auth_failures_total [1-9]'"
 
+next_before=$(curl -s -u "$FIRMUSER" "$URL/api/v1/upload/state" | jq .next_seq)
 stop_daemon
 check "the daemon stopped cleanly" grep -q 'stopped' "$TMP/daemon.log"
+
+# the web stream's seqs are durable: after a restart the login goes on from
+# the same next seq, and the figures it uploaded are there
+start_daemon "$TMP/c.conf"
+check "after a restart the firm login's next upload seq is still $next_before" test \
+    "$(curl -s -u "$FIRMUSER" "$URL/api/v1/upload/state" | jq .next_seq)" = "$next_before"
+check "... and its uploads are still counted" test "$(sum_of --firm ee-007)" = 7038035.250
+stop_daemon
 finish
