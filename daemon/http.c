@@ -181,13 +181,6 @@ static void conn_close(http_conn_t *c)
     uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
 }
 
-/* webusers_member_fn: a firm login's firm must be a current member. */
-static bool is_member(void *data, const char *id, size_t len)
-{
-    const server_t *srv = data;
-    return srv->reg && registry_find(srv->reg, id, len) >= 0;
-}
-
 static void listener_closed(uv_handle_t *handle)
 {
     http_t *h = handle->data;
@@ -903,7 +896,9 @@ int http_start(http_t *h, struct server *srv, const char *listen, char *err, siz
         return -1;
     }
     const char *users = srv->cfg ? srv->cfg->http_users : NULL;
-    if (users && *users && webusers_load(users, is_member, srv, &h->users, why, sizeof why) != 0) {
+    if (users && *users &&
+        webusers_load(users, srv->reg ? registry_has_member : NULL, srv->reg, &h->users, why,
+                      sizeof why) != 0) {
         snprintf(err, errlen, "http_users: %s", why);
         return -1;
     }

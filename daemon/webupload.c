@@ -12,6 +12,7 @@
 
 #include "agents/ctljson.h"
 #include "agents/input.h"
+#include "agents/utf8.h"
 #include "daemon/ingest.h"
 #include "daemon/keys.h"
 #include "daemon/server.h"
@@ -98,11 +99,12 @@ static const char *name_ext(const char *name)
     return NULL;
 }
 
-/* An uploaded file's name: what a browser sends (no directory), printable. */
+/* An uploaded file's name: what a browser sends (no directory), printable
+ * UTF-8 (it is said back in JSON). */
 static bool name_ok(const char *name)
 {
     size_t n = strlen(name);
-    if (n == 0 || n > NAME_MAX_LEN)
+    if (n == 0 || n > NAME_MAX_LEN || !utf8_valid(name, n))
         return false;
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)name[i] < ' ' || name[i] == '/' || name[i] == '\\' || name[i] == 0x7f)

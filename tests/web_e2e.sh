@@ -34,8 +34,11 @@ check "clustermonctl passwd makes three http_users entries (one a firm's login)"
 { head -3 "$TMP/http_users"; sed -n 4p "$TMP/http_users" | sed 's/:firm:ee-007:/:firm:zz-404:/'; } > "$TMP/bad_users"
 make_config "$TMP/bad.conf" "http = 127.0.0.1:$(free_port)" "http_users = $TMP/bad_users"
 sed -i "s|^state_dir = .*|state_dir = $TMP/bad-state|" "$TMP/bad.conf"
+timeout 20 "$BIN/clustermond" -n -c "$TMP/bad.conf" > "$TMP/bad-n.log" 2>&1
+check "clustermond -n: a firm login for no member is refused, naming file:line (exit $?)" \
+    grep -q "bad_users:4: role: firm: 'zz-404' is not a member in the registry" "$TMP/bad-n.log"
 timeout 20 "$BIN/clustermond" -c "$TMP/bad.conf" > "$TMP/bad.log" 2>&1
-check "http_users: a firm login for no member stops the daemon at start, naming file:line (exit $?)" \
+check "... and the daemon does not start with it (exit $?)" \
     grep -q "bad_users:4: role: firm: 'zz-404' is not a member in the registry" "$TMP/bad.log"
 
 start() {

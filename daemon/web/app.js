@@ -125,6 +125,7 @@ function applyStatic() {
   $('#lang').textContent = t('switch');
   $('#who').textContent = state.me.user ? state.me.user + (state.me.admin ? ' (admin)' : isFirmLogin() ? ` (${state.me.firms})` : '') : '';
   document.querySelectorAll('nav a[data-reads]').forEach((a) => { a.hidden = isFirmLogin(); });
+  $('#live').hidden = isFirmLogin(); // a firm login follows no alerts
   document.querySelectorAll('nav a[data-uploads]').forEach((a) => { a.hidden = !isFirmLogin() && !state.me.admin; });
 }
 
