@@ -158,6 +158,7 @@ static void conn_maybe_free(http_conn_t *c)
     if (c->sse)
         h->nsse--;
     free(c->body_owned);
+    h->upload_bytes -= c->upload_cap;
     free(c->upload);
     free(c->held.body);
     sodium_memzero(c->auth, sizeof c->auth);
@@ -227,6 +228,7 @@ static void request_reset(http_conn_t *c)
     c->ctype_len = 0;
     c->body_in_len = 0;
     c->body_too_long = false;
+    c->h->upload_bytes -= c->upload_cap;
     free(c->upload);
     c->upload = NULL;
     c->upload_len = c->upload_cap = 0;
@@ -455,7 +457,9 @@ static void route_api(http_conn_t *c, size_t plen, bool head)
     bool upload = is_upload(c);
     if (c->body_too_long) {
         respond_text(c, 413, "Payload Too Large",
-                     upload ? "file over 2 MiB: split it" : "request body over 4096 bytes", "");
+                     upload ? "file over 2 MiB (split it), or too many uploads at once (retry)"
+                            : "request body over 4096 bytes",
+                     "");
         return;
     }
     webapi_request_t req = {
@@ -751,7 +755,11 @@ static int on_body(http_parser *p, const char *at, size_t len)
 {
     http_conn_t *c = p->data;
     if (is_upload(c)) { /* a file: grown as it arrives, up to HTTP_MAX_UPLOAD */
-        if (c->upload_len + len > HTTP_MAX_UPLOAD) {
+        /* Kept only for a request that carries credentials (the bytes come
+         * before the password is checked) and while all uploads together
+         * stay under HTTP_MAX_UPLOADS: 64 clients cannot make the daemon hold
+         * 64 files. The others are answered (401, or 413) without them. */
+        if (c->upload_len + len > HTTP_MAX_UPLOAD || (c->h->users && c->auth_len == 0)) {
             c->body_too_long = true;
             return 0;
         }
@@ -759,6 +767,11 @@ static int on_body(http_parser *p, const char *at, size_t len)
             size_t cap = c->upload_cap ? c->upload_cap : 65536;
             while (cap < c->upload_len + len)
                 cap *= 2;
+            if (c->h->upload_bytes - c->upload_cap + cap > HTTP_MAX_UPLOADS) {
+                c->body_too_long = true;
+                return 0;
+            }
+            c->h->upload_bytes += cap - c->upload_cap;
             c->upload = xrealloc(c->upload, cap);
             c->upload_cap = cap;
         }

@@ -42,8 +42,9 @@
 
 #define HTTP_MAX_CONNS 64
 #define HTTP_MAX_REQUEST 8192
-#define HTTP_MAX_BODY 4096         /* a POST's JSON body, within HTTP_MAX_REQUEST */
-#define HTTP_MAX_UPLOAD (2u << 20) /* a file's bytes posted to upload/ (webupload.h), beyond it */
+#define HTTP_MAX_BODY 4096          /* a POST's JSON body, within HTTP_MAX_REQUEST */
+#define HTTP_MAX_UPLOAD (2u << 20)  /* a file's bytes posted to upload/ (webupload.h), beyond it */
+#define HTTP_MAX_UPLOADS (8u << 20) /* the files of all connections together */
 #define HTTP_TIMEOUT_MS 10000
 #define HTTP_MAX_SSE 32 /* events connections, within HTTP_MAX_CONNS */
 #define HTTP_SSE_HEARTBEAT_MS 15000
@@ -74,7 +75,8 @@ typedef struct {
     /* figures for status and /metrics */
     uint64_t accepted, refused, timeouts, bad_requests;
     uint64_t responses_2xx, responses_4xx, responses_5xx;
-    webupload_t upload; /* the upload path's memory (webupload.h) */
+    webupload_t upload;  /* the upload path's memory (webupload.h) */
+    size_t upload_bytes; /* held for uploads' bodies now, at most HTTP_MAX_UPLOADS */
 } http_t;
 
 /*

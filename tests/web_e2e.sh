@@ -145,6 +145,9 @@ wb.save(sys.argv[1])
 PY
 upload() { curl -s -u "$FIRMUSER" -H 'Content-Type: application/octet-stream' --data-binary "@$TMP/upload.xlsx" \
     "$URL/api/v1/upload/$1"; }
+check "an upload without credentials is refused (401), its bytes not kept" test "$(head -c 300000 /dev/zero |
+    curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/octet-stream' --data-binary @- \
+    "$URL/api/v1/upload/check?name=big.csv")" = 401
 upload 'check?name=upload.xlsx' > "$TMP/xlsx-check.json"
 check "an .xlsx upload is checked: ee-008's row refused on its row (upload.xlsx:3, as clustermon-agent --check names it)" jqe \
     '.problem_count == 1 and (.problems[0].reason | startswith("upload.xlsx:3: ")) and .problems[0].status == "forbidden"' \
