@@ -150,6 +150,12 @@ static void wal_synced(wal_t *w, uint64_t synced)
     ingest_release_acks(&srv->ingest, synced);
 }
 
+void server_wal_hold(server_t *srv, const char *name, uint64_t segment)
+{
+    if (wal_holds_set(&srv->wal_holds, name, segment) != 0)
+        log_error("wal: no room for holder %s: WAL_HOLDS_MAX is %d", name, WAL_HOLDS_MAX);
+}
+
 /* The disk-full reserve: room for a segment and a snapshot (and the one
  * being replaced) with a margin, so the recovery can always write them. */
 static uint64_t reserve_wanted(uint64_t snapshot_bytes)
