@@ -25,8 +25,9 @@ struct waltail {
     bool marked;
     waltail_pos_t limit;
     bool limited;
-    int fd;             /* the segment pos.segment, open; -1 if none */
-    unsigned char *buf; /* the record handed out last (owned) */
+    char note[WALTAIL_NOTE_MAX + 1]; /* the committed position's note */
+    int fd;                          /* the segment pos.segment, open; -1 if none */
+    unsigned char *buf;              /* the record handed out last (owned) */
     size_t cap;
 };
 
@@ -37,9 +38,9 @@ static int pos_cmp(waltail_pos_t a, waltail_pos_t b)
     return a.offset < b.offset ? -1 : a.offset > b.offset;
 }
 
-/* The cursor file: "waltail 1 <segment> <offset>\n". Returns 1 (read), 0
- * (no file), -1 (err). */
-static int cursor_read(const char *path, waltail_pos_t *ret, char *err, size_t errlen)
+/* The cursor file: "waltail 1 <segment> <offset>\n" [note "\n"]. Returns 1
+ * (read), 0 (no file), -1 (err). */
+static int cursor_read(const char *path, waltail_pos_t *ret, char *note, char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -48,7 +49,7 @@ static int cursor_read(const char *path, waltail_pos_t *ret, char *err, size_t e
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
-    char text[128];
+    char text[128 + WALTAIL_NOTE_MAX];
     ssize_t got = fileio_read_full(fd, text, sizeof text - 1);
     close(fd);
     if (got < 0) {
@@ -58,13 +59,19 @@ static int cursor_read(const char *path, waltail_pos_t *ret, char *err, size_t e
     text[got] = '\0';
     uint64_t seg, off;
     int used = 0;
-    if (sscanf(text, "waltail 1 %" SCNu64 " %" SCNu64 "\n%n", &seg, &off, &used) != 2 ||
-        used != (int)got || seg == 0 || off < WAL_SEG_HEADER) {
+    char *nl = strchr(text, '\n');
+    const char *rest = nl ? nl + 1 : "";
+    size_t restlen = strlen(rest);
+    bool note_ok = restlen == 0 || (restlen <= WALTAIL_NOTE_MAX + 1 && rest[restlen - 1] == '\n' &&
+                                    memchr(rest, '\n', restlen - 1) == NULL);
+    if (!nl || sscanf(text, "waltail 1 %" SCNu64 " %" SCNu64 "%n", &seg, &off, &used) != 2 ||
+        text + used != nl || seg == 0 || off < WAL_SEG_HEADER || !note_ok) {
         snprintf(err, errlen, "%s: not a WAL cursor (want \"waltail 1 SEGMENT OFFSET\")", path);
         return -1;
     }
     ret->segment = seg;
     ret->offset = off;
+    snprintf(note, WALTAIL_NOTE_MAX + 1, "%.*s", restlen ? (int)restlen - 1 : 0, rest);
     return 1;
 }
 
@@ -72,7 +79,8 @@ int waltail_open(waltail_t **out, const char *wal_dir, const char *cursor_path, 
                  size_t errlen)
 {
     waltail_pos_t pos;
-    int rc = cursor_read(cursor_path, &pos, err, errlen);
+    char note[WALTAIL_NOTE_MAX + 1] = "";
+    int rc = cursor_read(cursor_path, &pos, note, err, errlen);
     if (rc < 0)
         return -1;
     if (rc == 0) {
@@ -92,6 +100,7 @@ int waltail_open(waltail_t **out, const char *wal_dir, const char *cursor_path, 
     t->cursor_path = xstrdup(cursor_path);
     t->pos = pos;
     t->committed = pos;
+    memcpy(t->note, note, sizeof note);
     t->fd = -1;
     *out = t;
     return 0;
@@ -269,17 +278,34 @@ void waltail_mark(waltail_t *t)
     t->marked = true;
 }
 
-int waltail_commit_to(waltail_t *t, waltail_pos_t pos, char *err, size_t errlen)
+int waltail_commit_note(waltail_t *t, waltail_pos_t pos, const char *note, char *err, size_t errlen)
 {
-    if (pos_cmp(pos, t->committed) == 0)
+    if (strlen(note) > WALTAIL_NOTE_MAX || strchr(note, '\n')) {
+        snprintf(err, errlen, "%s: a note of one line up to %d bytes", t->cursor_path,
+                 WALTAIL_NOTE_MAX);
+        return -1;
+    }
+    if (pos_cmp(pos, t->committed) == 0 && strcmp(note, t->note) == 0)
         return 0;
-    char text[96];
-    int len =
-        snprintf(text, sizeof text, "waltail 1 %" PRIu64 " %" PRIu64 "\n", pos.segment, pos.offset);
+    char text[128 + WALTAIL_NOTE_MAX];
+    int len = snprintf(text, sizeof text, "waltail 1 %" PRIu64 " %" PRIu64 "\n%s%s", pos.segment,
+                       pos.offset, note, *note ? "\n" : "");
     if (fileio_write_atomic(t->cursor_path, text, (size_t)len, 0600, err, errlen) != 0)
         return -1;
     t->committed = pos;
+    if (note != t->note)
+        snprintf(t->note, sizeof t->note, "%s", note);
     return 0;
+}
+
+int waltail_commit_to(waltail_t *t, waltail_pos_t pos, char *err, size_t errlen)
+{
+    return waltail_commit_note(t, pos, t->note, err, errlen);
+}
+
+const char *waltail_note(const waltail_t *t)
+{
+    return t->note;
 }
 
 int waltail_commit(waltail_t *t, char *err, size_t errlen)

@@ -16,7 +16,9 @@
  * segment and offset, as is a record whose magic or checksum is wrong.
  *
  * The committed position lives in a cursor file, replaced atomically
- * (proto/fileio.h): "waltail 1 <segment> <offset>\n". Without a cursor file
+ * (proto/fileio.h): "waltail 1 <segment> <offset>\n", optionally followed by
+ * one line of the caller's own (a note: what a forwarder must keep together
+ * with the position, such as its stream's next seq). Without a cursor file
  * the reader starts at the oldest segment in the directory. The committed
  * segment is what WAL trimming must keep (server_wal_hold in server.h).
  *
@@ -70,6 +72,16 @@ int waltail_commit(waltail_t *t, char *err, size_t errlen);
 
 /* Makes pos durable (a position waltail_tell returned). As waltail_commit. */
 int waltail_commit_to(waltail_t *t, waltail_pos_t pos, char *err, size_t errlen);
+
+/* As waltail_commit_to, with a note (one line, at most WALTAIL_NOTE_MAX
+ * bytes, no '\n') kept in the same atomic write. */
+#define WALTAIL_NOTE_MAX 200
+int waltail_commit_note(waltail_t *t, waltail_pos_t pos, const char *note, char *err,
+                        size_t errlen);
+
+/* The note of the committed position ("" if none). Borrowed until the next
+ * commit or close. */
+const char *waltail_note(const waltail_t *t);
 
 /* The committed position, and its segment: WAL trimming must keep that
  * segment and every later one. */

@@ -178,6 +178,17 @@ START_TEST(cursor_survives_reopen)
     expect_nothing(t);
     waltail_close(t);
 
+    /* a note rides along with the position, atomically */
+    t = tail_open();
+    expect(t, 4);
+    ck_assert_msg(waltail_commit_note(t, waltail_tell(t), "epoch=7 seq=12", err, sizeof err) == 0,
+                  "%s", err);
+    waltail_close(t);
+    t = tail_open();
+    ck_assert_str_eq(waltail_note(t), "epoch=7 seq=12");
+    expect_nothing(t);
+    waltail_close(t);
+
     testlib_write_file(cursor, "waltail 1 x\n", 0600);
     ck_assert_int_eq(waltail_open(&t, tdir.path, cursor, err, sizeof err), -1);
     ck_assert_msg(strstr(err, cursor) != NULL, "%s", err);
