@@ -49,6 +49,7 @@ static void close_all(server_t *srv)
     alerts_stop(&srv->alerts);
     http_close(&srv->http);
     metrics_close(&srv->metrics);
+    upstream_stop(&srv->upstream);
 }
 
 static void signal_cb(uv_signal_t *h, int signum)
@@ -469,6 +470,9 @@ int server_open(server_t *srv, const server_source_t *src, config_t **pcfg, regi
         metrics_start(&srv->metrics, srv, err, errlen) != 0 ||
         http_start(&srv->http, srv, cfg->http, err, errlen) != 0)
         return -1;
+    /* the forwarder reads its key files and makes its state dir as we start */
+    if (upstream_start(&srv->upstream, srv, err, errlen) != 0)
+        return -1;
     if (privdrop_apply(cfg, err, errlen) != 0)
         return -1;
 
@@ -555,6 +559,7 @@ void server_close(server_t *srv)
             uv_walk(&srv->loop, name_open_handle, NULL);
         }
     }
+    upstream_free(&srv->upstream);
     if (srv->wal.dir)
         wal_close(&srv->wal);
     snapshot_free(&srv->snap);

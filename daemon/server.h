@@ -31,6 +31,7 @@
 #include "daemon/reload.h"
 #include "daemon/rules.h"
 #include "daemon/snapshot.h"
+#include "daemon/upstream.h"
 #include "daemon/wal.h"
 #include "daemon/zap.h"
 #include "proto/keyfile.h"
@@ -112,9 +113,10 @@ typedef struct server {
     int exit_status;
     int64_t started_ms;
     server_stats_t stats;
-    metrics_t metrics; /* self-measurement: rates, loop lag, peers */
-    http_t http;       /* /metrics and /healthz, if [daemon] http is set */
-    notify_t notify;   /* sd_notify: READY, STATUS, watchdog, STOPPING */
+    metrics_t metrics;   /* self-measurement: rates, loop lag, peers */
+    http_t http;         /* /metrics and /healthz, if [daemon] http is set */
+    notify_t notify;     /* sd_notify: READY, STATUS, watchdog, STOPPING */
+    upstream_t upstream; /* [upstream]: forwarding to the province (upstream.h) */
 } server_t;
 
 /*
