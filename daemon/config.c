@@ -933,8 +933,10 @@ void config_destroy(config_t **pcfg)
             free(cfg->clusters[i].chains[j]);
         free(cfg->clusters[i].chains);
     }
-    for (size_t i = 0; i < cfg->nrules; i++)
+    for (size_t i = 0; i < cfg->nrules; i++) {
         free(cfg->rules[i].id);
+        free(cfg->rules[i].city);
+    }
     char *const up[] = {cfg->up_endpoints, cfg->up_city,      cfg->up_server_key, cfg->up_key,
                         cfg->up_metrics,   cfg->up_state_dir, cfg->up_agent_id};
     for (size_t i = 0; i < sizeof up / sizeof up[0]; i++)

@@ -65,6 +65,7 @@ typedef struct {
     int cluster;
     int chain;         /* -1 = every chain */
     int tier;          /* tier_t, -1 = every tier */
+    char *city;        /* silence: only the firms of this city (registry city column); NULL = any */
     int64_t repeat_ms; /* reminder interval while firing, 0 = none */
     /* threshold */
     double above, below, clear;

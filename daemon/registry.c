@@ -193,6 +193,7 @@ static int record_cb(void *user, char *const *f, int line, char *err, size_t err
     xgrow(&reg->firms, &reg->cap, reg->nfirms + 1, sizeof *reg->firms);
     reg->firms[reg->nfirms++] = (firm_t){
         .city = ci,
+        .city_id = ci >= 0 ? reg->cities[ci] : NULL,
         .id = xstrdup(id),
         .name = xstrdup(name),
         .cluster = cluster,

@@ -51,6 +51,7 @@ typedef struct {
     int64_t left_ms;       /* former member: when it left (wall ms); 0 = a member */
     bool known;            /* the durable state records it (members.c) */
     int city;              /* index into registry_t.cities, -1 = none (or a former member) */
+    const char *city_id;   /* that city's id (borrowed from cities), NULL = none */
 } firm_t;
 
 typedef struct {
