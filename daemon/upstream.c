@@ -130,6 +130,7 @@ static bool read_one(upstream_t *u)
             break;
         u->stuck = false;
         uint32_t n = 0;
+        msgpack_sbuffer_clear(&sb); /* a failed encode may have left bytes */
         rc = convert(u, payload, len, &sb, &n);
         if (rc <= 0) {
             /* nothing to forward: the position still moves past it */
