@@ -202,6 +202,17 @@ cities_add_up() {
 check "the province's report has a row per city, and they add up" cities_add_up
 check "the province's report has the rows jining and zibo, no firm without a city" jqe '([.cities[].id] | sort) == ["jining","zibo"] and .no_city.firms == 0' "$TMP/report.json"
 
+series_sum() { # NAME [ARGS...] -> energy-env's revenue 2021-01..2022-12
+    local n=$1
+    shift
+    nctl "$n" series --metric revenue --cluster energy-env --from 2021-01 --to 2022-12 "$@" --json |
+        jq -r '.sum'
+}
+s_p=$(series_sum province --city jining)
+s_j=$(series_sum jining)
+echo "# series energy-env revenue 2021..2022: province --city jining $s_p, jining $s_j"
+check "series --city jining at the province = jining's own series" [ -n "$s_p" -a "$s_p" = "$s_j" ]
+
 # ---- a city key may report only for its own firms ------------------------------------
 before=$(metric "$HTTP_J" clustermon_upstream_samples_refused_total)
 printf 'enterprise,metric,value,period\n%s,revenue,777,2021-04\n%s,revenue,5,2021-04\n' "$STRAY" "$RFIRM" > "$TMP/stray.csv"
