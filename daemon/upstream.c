@@ -41,16 +41,11 @@ static bool metric_forwarded(const upstream_t *u, proto_str_t m)
     return false;
 }
 
-/*
- * Turns one WAL record into the batch it forwards: the applied samples of an
- * applied batch (RECORD_BATCH whole, RECORD_PARTIAL but for the samples the
- * city refused), of the forwarded metrics. Returns 1 with the batch encoded
- * into sb, 0 if the record forwards nothing (another kind of record, or no
- * sample left), -1 if it cannot be read (logged: skipped).
- */
-static int convert(upstream_t *u, const unsigned char *p, size_t len, msgpack_sbuffer *sb,
-                   uint32_t *ret_n)
+/* See upstream.h. */
+int upstream_convert(upstream_t *u, const void *record, size_t len, msgpack_sbuffer *sb,
+                     uint32_t *ret_n)
 {
+    const unsigned char *p = record;
     if (len < 2 || (p[0] != RECORD_BATCH && p[0] != RECORD_PARTIAL) || len < 2u + p[1])
         return 0;
     size_t off = 2u + p[1];
@@ -131,7 +126,7 @@ static bool read_one(upstream_t *u)
         u->stuck = false;
         uint32_t n = 0;
         msgpack_sbuffer_clear(&sb); /* a failed encode may have left bytes */
-        rc = convert(u, payload, len, &sb, &n);
+        rc = upstream_convert(u, payload, len, &sb, &n);
         if (rc <= 0) {
             /* nothing to forward: the position still moves past it */
             u->records_skipped += rc < 0;

@@ -94,6 +94,19 @@ void upstream_stop(upstream_t *u);
 /* Frees what upstream_start made (after the loop ran out). */
 void upstream_free(upstream_t *u);
 
+/*
+ * Turns one WAL record into the batch it forwards, as seq u->next_seq of
+ * stream (u->agent_id, u->epoch): the applied samples of an applied batch
+ * (RECORD_BATCH whole, RECORD_PARTIAL but for the samples the city refused),
+ * of the forwarded metrics (u->metrics, NULL = all), unchanged -- a
+ * restatement stays one. Returns 1 with the batch appended to sb and its
+ * sample count in *ret_n, 0 if the record forwards nothing (another kind of
+ * record, or no sample left), -1 if it cannot be read (logged). Uses u->in
+ * and u->out as scratch.
+ */
+int upstream_convert(upstream_t *u, const void *record, size_t len, msgpack_sbuffer *sb,
+                     uint32_t *ret_n);
+
 /* Appends the forwarder's figures (a city) and the per-city stream figures
  * (a province: streams whose agent id is a city of the registry) to out. */
 void upstream_metrics(const struct server *srv, metrics_text_t *out);
