@@ -302,9 +302,9 @@ static int engine_open(upstream_t *u)
                          .key = u->curve ? &u->key : NULL,
                          .agent_id = u->agent_id,
                          .epoch = u->epoch,
-                         .timeout_ms = (long)u->srv->cfg->up_timeout_ms,
+                         .timeout_ms = u->timeout_ms,
                          .retries = 0,
-                         .window = (long)u->srv->cfg->up_window,
+                         .window = u->window,
                          .verbose = false,
                          .prog = "clustermond: upstream"};
     delivery_source_t src = {src_next, src_load, src_settled, u};
@@ -427,6 +427,8 @@ int upstream_start(upstream_t *u, struct server *srv, char *err, size_t errlen)
     if (cfg->up_metrics && strcmp(cfg->up_metrics, "all") != 0)
         u->metrics = split_list(cfg->up_metrics, &u->nmetrics);
     u->agent_id = xstrdup(cfg->up_agent_id);
+    u->timeout_ms = (long)cfg->up_timeout_ms;
+    u->window = (long)cfg->up_window;
     u->city = xstrdup(cfg->up_city);
     u->in = xcalloc(PROTO_MAX_SAMPLES, sizeof *u->in);
     u->out = xcalloc(PROTO_MAX_SAMPLES, sizeof *u->out);

@@ -66,6 +66,7 @@ typedef struct {
     char *agent_id, *city, *cursor_path; /* owned copies: a reload does not move them */
     char **metrics;                      /* owned: the metrics forwarded; NULL = all */
     size_t nmetrics;
+    long timeout_ms, window; /* [upstream] as it was at start */
     uint64_t epoch;
     uint64_t next_seq;                  /* the seq the next forwardable record gets */
     upstream_batch_t q[UPSTREAM_QUEUE]; /* read, not yet committed, in seq order */
