@@ -37,6 +37,11 @@ for c in jining zibo; do
         split -l 300 -d -a 3 - "$TMP/feed-$c/part-"
 done
 for f in "$TMP"/feed-*/part-*; do sed -i '1i enterprise,metric,value,period' "$f"; done
+# and each city's COD readings (of 2022: long quiet by now), the last chunk
+for c in jining zibo; do
+    awk -F, -v c="$c" 'FNR == NR { city[$1] = $2; next } FNR == 1 || city[$1] == c' \
+        FS=' ' "$TMP/firm-city" FS=, daemon/demo/readings.csv > "$TMP/feed-$c/part-999"
+done
 # zibo's last two chunks are sent while it is cut off, whatever the machine's pace
 mkdir -p "$TMP/late-zibo"
 for f in $(ls "$TMP/feed-zibo"/part-* | tail -2); do mv "$f" "$TMP/late-zibo/"; done
@@ -72,6 +77,19 @@ node_config() {
 }
 node_config province "$TMP/province.csv" "ingest=$P_INGEST" "curve_secret_key=$K/province.key" \
     "access=$TMP/access.csv" "http=$HTTP_P"
+# the province watches the city zibo going quiet: one silence rule, city = zibo
+sed -i 's/^group_max = .*/group_max = 1000/' "$TMP/province.conf"
+cat >> "$TMP/province.conf" <<'EOT'
+
+[rule zibo-quiet]
+type = silence
+cluster = energy-env
+city = zibo
+metric = cod
+schedule = continuous
+quiet = 1h
+clock = wall
+EOT
 node_config jining "$TMP/jining.csv" "http=$HTTP_J"
 node_config zibo "$TMP/zibo.csv" "http=$HTTP_Z"
 cat >> "$TMP/jining.conf" <<EOT
@@ -217,6 +235,19 @@ s_p=$(series_sum province --city jining)
 s_j=$(series_sum jining)
 echo "# series energy-env revenue 2021..2022: province --city jining $s_p, jining $s_j"
 check "series --city jining at the province = jining's own series" [ -n "$s_p" -a "$s_p" = "$s_j" ]
+
+# ---- a silence rule for one city ---------------------------------------------------
+# every zibo firm of energy-env with COD readings (all of 2022) is quiet; no jining firm is watched
+awk -F, 'FNR == NR { city[$1] = $2; next } FNR > 1 && city[$1] == "zibo" { print $1 }' \
+    FS=' ' "$TMP/firm-city" FS=, daemon/demo/readings.csv | sort -u > "$TMP/zibo-cod"
+quiet_zibo() {
+    nctl province alerts --json |
+        jq -r '.alerts[] | select(.rule == "zibo-quiet" and .state == "firing") | .firm' |
+        sort -u > "$TMP/quiet-firms"
+    [ -s "$TMP/quiet-firms" ] && [ -z "$(comm -23 "$TMP/quiet-firms" "$TMP/zibo-cod")" ]
+}
+check "the province's silence rule with city = zibo fires for zibo's firms only" wait_for 20 quiet_zibo
+echo "# zibo-quiet firing for $(wc -l < "$TMP/quiet-firms") firms (zibo firms with COD readings: $(wc -l < "$TMP/zibo-cod"))"
 
 # ---- a city key may report only for its own firms ------------------------------------
 before=$(metric "$HTTP_J" clustermon_upstream_samples_refused_total)
