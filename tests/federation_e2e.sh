@@ -9,6 +9,8 @@
 #   - a restatement at a city is a restatement at the province;
 #   - a city's key reporting a firm of another city is refused, per sample,
 #     the refusal logged with the firm, and the stream goes on;
+#   - a province silence rule with city = zibo fires for zibo's quiet firms only;
+#   - series --city at the province equals the city's own series;
 #   - the lag figures appear on both sides and return to zero.
 #
 #   BIN=build bash tests/federation_e2e.sh        (part of make check)
