@@ -248,7 +248,7 @@ static const control_arg_t history_args[] = {
     STR_OPT("firm"),  STR_OPT("alert"), INT_OPT("limit"),   {NULL, PROTO_ARG_NIL, false}};
 #define SCOPE_ARGS                                                                                 \
     STR_REQ("metric"), STR_OPT("cluster"), STR_OPT("firm"), STR_OPT("chain"), STR_OPT("tier"),     \
-        STR_OPT("designation"), STR_REQ("from"), STR_REQ("to"), STR_OPT("by")
+        STR_OPT("designation"), STR_OPT("city"), STR_REQ("from"), STR_REQ("to"), STR_OPT("by")
 static const control_arg_t series_args[] = {
     SCOPE_ARGS, INT_OPT("yoy"), {NULL, PROTO_ARG_NIL, false}};
 static const control_arg_t ranking_args[] = {

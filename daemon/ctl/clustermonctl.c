@@ -90,7 +90,7 @@ typedef struct {
     const char *arg2;                     /* its second, if it takes two */
     bool csv, yoy;
     const char *lang; /* --lang, NULL: from the locale */
-    const char *from, *to, *by, *chain, *tier, *designation, *target, *since, *until, *note;
+    const char *from, *to, *by, *chain, *tier, *designation, *city, *target, *since, *until, *note;
     long limit;
 } ctl_opts_t;
 
@@ -1573,6 +1573,8 @@ static void scope_args(proto_ctl_request_t *req, const ctl_opts_t *o)
         req_str(req, "tier", o->tier);
     if (o->designation)
         req_str(req, "designation", o->designation);
+    if (o->city)
+        req_str(req, "city", o->city);
     req_str(req, "from", o->from);
     req_str(req, "to", o->to);
     if (o->by)
@@ -1750,6 +1752,17 @@ static void print_report(const msgpack_object *body, const ctl_opts_t *o)
                        &des->via.array.ptr[k]);
         }
     }
+    /* a province's registry: a row per city, and the firms on none */
+    const msgpack_object *cities = get_array(body, "cities");
+    for (uint32_t i = 0; cities && i < cities->via.array.size; i++) {
+        char id[PROTO_MAX_ID_LEN + 1];
+        get_str(&cities->via.array.ptr[i], "id", id, sizeof id);
+        report_row(&t, zh ? "城市" : "city", id, &cities->via.array.ptr[i]);
+    }
+    const msgpack_object *nocity = proto_obj_get(body, "no_city");
+    if (cities && cities->via.array.size && nocity && nocity->type == MSGPACK_OBJECT_MAP &&
+        (get_int(nocity, "firms", NULL) || o->csv))
+        report_row(&t, zh ? "城市" : "city", zh ? "（未注明城市）" : "(no city)", nocity);
     if (!o->csv) {
         if (zh)
             printf("%lld 年度报告（时区 %s；规上标准：年%s ≥ %s 元）\n"
@@ -2122,6 +2135,8 @@ static const ctl_option_t options[] = {
      "only tier T: leading, backbone, potential, member"},
     {"designation", 0, "D", OPT_SCOPE, ARG_STR, AT(designation), 0, 0, NULL, false,
      "only firms with designation D"},
+    {"city", 0, "ID", OPT_SCOPE, ARG_STR, AT(city), 0, 0, NULL, false,
+     "only firms of city ID (a province's registry city column)"},
     {"target", 0, "PCT", OPT_TARGET, ARG_STR, AT(target), 0, 0, NULL, false,
      "growth target in % (default: the scope's growth rule)"},
     {"since", 0, "T", OPT_SINCE, ARG_STR, AT(since), 0, 0, NULL, false,
