@@ -42,7 +42,8 @@ DEPS_STAMP := build/.deps-ok
 
 PROTO_SRC := $(wildcard proto/*.c)
 DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
-AGENTS_SRC := $(filter-out agents/clustermon-agent.c agents/clustermon-sub.c,$(wildcard agents/*.c))
+AGENTS_SRC := $(filter-out agents/clustermon-agent.c agents/clustermon-sub.c agents/clustermon-relay.c,\
+                             $(wildcard agents/*.c))
 CTL_SRC := $(wildcard daemon/ctl/*.c)
 TEST_SRC := $(wildcard tests/check_*.c)
 
@@ -51,7 +52,8 @@ PROTO_OBJ := $(call obj,$(PROTO_SRC))
 DAEMON_OBJ := $(call obj,$(DAEMON_SRC)) $(B)/obj/gen/default_conf.o $(B)/obj/gen/web_assets.o
 AGENTS_OBJ := $(call obj,$(AGENTS_SRC))
 
-BINS := $(B)/clustermond $(B)/clustermon-agent $(B)/clustermon-sub $(B)/clustermonctl
+BINS := $(B)/clustermond $(B)/clustermon-agent $(B)/clustermon-sub $(B)/clustermonctl \
+        $(B)/clustermon-relay
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
 TOOLS := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(wildcard tests/tools/*.c))
 
@@ -122,6 +124,11 @@ $(B)/clustermon-agent: $(B)/obj/agents/clustermon-agent.o $(B)/libagents.a $(B)/
 $(B)/clustermon-sub: $(B)/obj/agents/clustermon-sub.o $(B)/libagents.a $(B)/libproto.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_CLIENT)) -lcsv -lm
+# the relay reads the daemon's access-file format with the daemon's CSV reader
+$(B)/clustermon-relay: $(B)/obj/agents/clustermon-relay.o $(B)/obj/daemon/csvtable.o \
+                       $(B)/obj/daemon/xalloc.o $(B)/libagents.a $(B)/libproto.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc,--libs,$(PKGS_AGENT)) -lcsv -lpthread -lm
 # passwd makes http_users entries with the daemon's own reader of them
 $(B)/clustermonctl: $(call obj,$(CTL_SRC)) $(B)/obj/daemon/webusers.o $(B)/obj/daemon/xalloc.o \
                     $(B)/libagents.a $(B)/libproto.a
@@ -183,7 +190,8 @@ E2E_SCRIPTS := \
 	tests/sim_e2e.sh \
 	tests/judge_e2e.sh \
 	tests/feed_e2e.sh \
-	tests/web_e2e.sh
+	tests/web_e2e.sh \
+	tests/relay_e2e.sh
 
 # The browser test's driver, playwright-core, as tests/web/package-lock.json
 # pins it (Chromium itself is Debian's, from .ci/packages.txt).
@@ -259,9 +267,9 @@ DOCDIR ?= $(PREFIX)/share/doc/clustermon
 DATADIR ?= $(PREFIX)/share/clustermon
 CONFDIR := $(SYSCONFDIR)/clustermon
 
-INSTALL_PROGS := clustermond clustermon-agent clustermon-sub clustermonctl
+INSTALL_PROGS := clustermond clustermon-agent clustermon-sub clustermonctl clustermon-relay
 INSTALL_UNITS := clustermond.service clustermon-agent@.service clustermon-agent@.timer \
-                 clustermon-sub@.service
+                 clustermon-sub@.service clustermon-relay.service
 MAN1 := $(wildcard daemon/man/*.1)
 MAN5 := $(wildcard daemon/man/*.5)
 UNIT_SED := -e 's|/usr/bin/|$(BINDIR)/|g' -e 's|/etc/clustermon|$(CONFDIR)|g'
