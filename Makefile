@@ -191,6 +191,7 @@ E2E_SCRIPTS := \
 	tests/judge_e2e.sh \
 	tests/feed_e2e.sh \
 	tests/web_e2e.sh \
+	tests/federation_e2e.sh \
 	tests/relay_e2e.sh
 
 # The browser test's driver, playwright-core, as tests/web/package-lock.json

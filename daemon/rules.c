@@ -128,15 +128,17 @@ static const char *period_str(int index, char *buf, size_t size)
 bool rules_in_scope(const config_rule_t *r, const firm_t *f)
 {
     return f->cluster == r->cluster && (r->chain < 0 || f->chain == r->chain) &&
-           (r->tier < 0 || (int)f->tier == r->tier);
+           (r->tier < 0 || (int)f->tier == r->tier) &&
+           (!r->city || (f->city_id && strcmp(f->city_id, r->city) == 0));
 }
 
 static const char *scope_name(const rules_t *rs, const config_rule_t *r, char *buf, size_t size)
 {
     const config_cluster_t *cl = &rs->cfg->clusters[r->cluster];
-    snprintf(buf, size, "%s%s%s%s%s", cl->id, r->chain >= 0 ? "/" : "",
+    snprintf(buf, size, "%s%s%s%s%s%s%s", cl->id, r->chain >= 0 ? "/" : "",
              r->chain >= 0 ? cl->chains[r->chain] : "", r->tier >= 0 ? " tier " : "",
-             r->tier >= 0 ? registry_tier_name((tier_t)r->tier) : "");
+             r->tier >= 0 ? registry_tier_name((tier_t)r->tier) : "", r->city ? " city " : "",
+             r->city ? r->city : "");
     return buf;
 }
 

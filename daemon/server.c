@@ -49,6 +49,7 @@ static void close_all(server_t *srv)
     alerts_stop(&srv->alerts);
     http_close(&srv->http);
     metrics_close(&srv->metrics);
+    upstream_stop(&srv->upstream);
 }
 
 static void signal_cb(uv_signal_t *h, int signum)
@@ -148,6 +149,12 @@ static void wal_synced(wal_t *w, uint64_t synced)
 {
     server_t *srv = w->data;
     ingest_release_acks(&srv->ingest, synced);
+}
+
+void server_wal_hold(server_t *srv, const char *name, uint64_t segment)
+{
+    if (wal_holds_set(&srv->wal_holds, name, segment) != 0)
+        log_error("wal: no room for holder %s: WAL_HOLDS_MAX is %d", name, WAL_HOLDS_MAX);
 }
 
 /* The disk-full reserve: room for a segment and a snapshot (and the one
@@ -463,6 +470,9 @@ int server_open(server_t *srv, const server_source_t *src, config_t **pcfg, regi
         metrics_start(&srv->metrics, srv, err, errlen) != 0 ||
         http_start(&srv->http, srv, cfg->http, err, errlen) != 0)
         return -1;
+    /* the forwarder reads its key files and makes its state dir as we start */
+    if (upstream_start(&srv->upstream, srv, err, errlen) != 0)
+        return -1;
     if (privdrop_apply(cfg, err, errlen) != 0)
         return -1;
 
@@ -549,6 +559,7 @@ void server_close(server_t *srv)
             uv_walk(&srv->loop, name_open_handle, NULL);
         }
     }
+    upstream_free(&srv->upstream);
     if (srv->wal.dir)
         wal_close(&srv->wal);
     snapshot_free(&srv->snap);

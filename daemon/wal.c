@@ -20,10 +20,10 @@
 #include "proto/clock.h"
 #include "proto/fileio.h"
 
-#define SEG_MAGIC "CMWAL\0\0\0"
-#define SEG_HEADER 16
-#define REC_MAGIC 0x314c4157u /* "WAL1" little-endian */
-#define REC_HEADER 12
+#define SEG_MAGIC WAL_SEG_MAGIC
+#define SEG_HEADER WAL_SEG_HEADER
+#define REC_MAGIC WAL_REC_MAGIC
+#define REC_HEADER WAL_REC_HEADER
 
 static uint32_t crc_of(const void *p, size_t len)
 {
@@ -492,6 +492,37 @@ int wal_replay(const char *dir, uint64_t after, wal_record_cb cb, void *data,
     }
     free(segs);
     return rc < 0 ? -1 : 0;
+}
+
+int wal_holds_set(wal_holds_t *h, const char *name, uint64_t segment)
+{
+    size_t i = 0;
+    while (i < h->n && strcmp(h->name[i], name) != 0)
+        i++;
+    if (segment == 0) {
+        if (i < h->n) {
+            h->n--;
+            h->name[i] = h->name[h->n];
+            h->segment[i] = h->segment[h->n];
+        }
+        return 0;
+    }
+    if (i == h->n) {
+        if (h->n == WAL_HOLDS_MAX)
+            return -1;
+        h->name[h->n++] = name;
+    }
+    h->segment[i] = segment;
+    return 0;
+}
+
+uint64_t wal_holds_trim_upto(const wal_holds_t *h, uint64_t upto)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        if (h->segment[i] <= upto)
+            upto = h->segment[i] - 1;
+    }
+    return upto;
 }
 
 void wal_remove_upto(const char *dir, uint64_t upto)

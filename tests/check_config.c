@@ -364,6 +364,27 @@ static const struct {
     const char *want; /* the start of the message */
 } bad[] = {
     /* structure */
+    /* [upstream] (a city forwarding to its province) */
+    {"upstream without endpoint", BASE "[upstream]\ncity = jining\n",
+     "t.conf:9: upstream.endpoint: required in [upstream]"},
+    {"upstream without city", BASE "[upstream]\nendpoint = tcp://127.0.0.1:7601\n",
+     "t.conf:9: upstream.city: required"},
+    {"upstream bad endpoint", BASE "[upstream]\nendpoint = http://x\ncity = jining\n",
+     "t.conf:9: upstream.endpoint: 'http://x' is not a ZeroMQ endpoint"},
+    {"upstream key alone", BASE "[upstream]\nendpoint = ipc://x\ncity = j\nkey = j.key\n",
+     "t.conf:9: upstream.server_key: server_key and key go together"},
+    {"upstream unknown metric",
+     BASE "[upstream]\nendpoint = ipc://x\ncity = j\nmetrics = revenue, gdp\n",
+     "t.conf:9: upstream.metrics: 'gdp' is not a configured metric"},
+    {"upstream unknown key", BASE "[upstream]\nregion = x\n",
+     "t.conf:10: upstream.region: unknown option"},
+    {"upstream twice", BASE "[upstream]\ncity = j\n[upstream]\n",
+     "t.conf:11: upstream: [upstream] is defined twice (first on line 9)"},
+    {"upstream window", BASE "[upstream]\nwindow = 65\n",
+     "t.conf:10: upstream.window: '65' is not"},
+    {"silence city bad id", BASE "[rule q]\ntype = silence\ncluster = ee\ncity = a b\n",
+     "t.conf:12: rule.q.city: 'a b'"},
+    {"city on a threshold", BASE RULE "city = jining\n", "t.conf:13: rule.r1.city"},
     {"unknown section", BASE "[widget w]\n",
      "t.conf:9: widget: unknown section (expected [daemon]"},
     {"section without id", BASE "[metric]\nkind = reading\n",

@@ -352,6 +352,7 @@ BODIES = {
                                   no_chain=TALLY,
                                   tiers=("list", dict(TALLY, id="str")),
                                   designations=("list", dict(TALLY, id="str")))),
+        "cities": ("list", dict(TALLY, id="str")), "no_city": TALLY,
     },
     "series": {
         "metric": "str", "unit": "str", "cluster": "str", "chain": "str?", "tier": "str?",

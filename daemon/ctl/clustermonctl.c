@@ -1750,6 +1750,17 @@ static void print_report(const msgpack_object *body, const ctl_opts_t *o)
                        &des->via.array.ptr[k]);
         }
     }
+    /* a province's registry: a row per city, and the firms on none */
+    const msgpack_object *cities = get_array(body, "cities");
+    for (uint32_t i = 0; cities && i < cities->via.array.size; i++) {
+        char id[PROTO_MAX_ID_LEN + 1];
+        get_str(&cities->via.array.ptr[i], "id", id, sizeof id);
+        report_row(&t, zh ? "城市" : "city", id, &cities->via.array.ptr[i]);
+    }
+    const msgpack_object *nocity = proto_obj_get(body, "no_city");
+    if (cities && cities->via.array.size && nocity && nocity->type == MSGPACK_OBJECT_MAP &&
+        (get_int(nocity, "firms", NULL) || o->csv))
+        report_row(&t, zh ? "城市" : "city", zh ? "（未注明城市）" : "(no city)", nocity);
     if (!o->csv) {
         if (zh)
             printf("%lld 年度报告（时区 %s；规上标准：年%s ≥ %s 元）\n"
