@@ -194,6 +194,8 @@ static void convert(remotewrite_t *rw, const unsigned char *p, size_t len, bool 
         snprintf(o->cluster, sizeof o->cluster, "%s", cfg->clusters[f->cluster].id);
         if (f->chain >= 0)
             snprintf(o->chain, sizeof o->chain, "%s", cfg->clusters[f->cluster].chains[f->chain]);
+        if (f->city_id) /* a province's registry says each firm's city */
+            snprintf(o->city, sizeof o->city, "%s", f->city_id);
         snprintf(o->metric, sizeof o->metric, "%s", metric);
         o->period = kind;
         o->value = value;

@@ -11,7 +11,8 @@
  * read; the response parsed with http-parser).
  *
  * Series: one per firm x metric (x period kind for amounts), labelled
- * firm, cluster, chain, metric (and period = month | quarter | year). An
+ * firm, cluster, chain, metric (and period = month | quarter | year; city
+ * where the registry has a city column, as a province's has). An
  * amount's sample is at its period's start (00:00 UTC of the first day); a
  * reading's at its own timestamp. A restatement (the same firm, metric and
  * period sent again: the daemon's figure is replaced) cannot overwrite a

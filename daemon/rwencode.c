@@ -58,7 +58,7 @@ const char *rwencode_period_kind(proto_period_t p)
 int rwencode_request(const rw_sample_t *s, size_t n, void **ret, size_t *ret_len, char *err,
                      size_t errlen)
 {
-    enum { MAXL = 6 };
+    enum { MAXL = 7 };
     Prometheus__TimeSeries *ts = xcalloc(n ? n : 1, sizeof *ts);
     Prometheus__TimeSeries **tsp = xcalloc(n ? n : 1, sizeof *tsp);
     Prometheus__Label *lab = xcalloc((n ? n : 1) * MAXL, sizeof *lab);
@@ -71,10 +71,11 @@ int rwencode_request(const rw_sample_t *s, size_t n, void **ret, size_t *ret_len
         smp[i].value = s[i].value;
         smp[i].timestamp = s[i].ts_ms;
         smpp[i] = &smp[i];
-        /* sorted by name: __name__ < chain < cluster < firm < metric < period */
+        /* sorted by name: __name__ < chain < city < cluster < firm < metric < period */
         const char *kv[MAXL][2] = {
-            {"__name__", s[i].name}, {"chain", s[i].chain},   {"cluster", s[i].cluster},
-            {"firm", s[i].firm},     {"metric", s[i].metric}, {"period", s[i].period},
+            {"__name__", s[i].name},   {"chain", s[i].chain}, {"city", s[i].city},
+            {"cluster", s[i].cluster}, {"firm", s[i].firm},   {"metric", s[i].metric},
+            {"period", s[i].period},
         };
         size_t nl = 0;
         for (size_t k = 0; k < MAXL; k++) {

@@ -24,6 +24,7 @@ typedef struct {
     char firm[PROTO_MAX_ID_LEN + 1];
     char cluster[PROTO_MAX_ID_LEN + 1];
     char chain[PROTO_MAX_ID_LEN + 1]; /* "" = none: the label is left out */
+    char city[PROTO_MAX_ID_LEN + 1];  /* the registry's city column; "" = none */
     char metric[PROTO_MAX_ID_LEN + 1];
     const char *period; /* "month", "quarter", "year", or NULL for a reading */
     double value;

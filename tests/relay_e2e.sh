@@ -237,6 +237,18 @@ check "alerts after the restart arrive live (B's 8 firings: its seq reaches 184)
     wait_for 10 bash -c "[ \"\$(jq -r 'select(.cluster == \"new-energy\" and (.snapshot | not)) | .seq' '$TMP/psub.out' | tail -1)\" = 184 ]"
 check "the ee subscriber, on its own relay, saw no gap through all this" \
     bash -c "! grep -q 'gap' '$TMP/esub.err'"
+stop_pid "$cityB_PID"
+check "with city B down, the relay refuses the whole snapshot, naming B (a partial one would drop B's alerts)" \
+    bash -c "! '$BIN/clustermonctl' -e '$PROVCTL' -t 8000 --server-key '$K/relay.pub' --key '$K/prov.key' alerts 2> '$TMP/snap.err'"
+check "  (the reason)" grep -q "city B (ipc://$TMP/cityB.control) did not answer its alerts snapshot within 3000 ms" "$TMP/snap.err"
+ee_seen() { jq -r 'select(.cluster == "energy-env" and (.snapshot | not)) | .seq' "$TMP/psub.out" | tail -1; }
+last=$(ee_seen)
+f=$(awk -F, '$4 == "water-pollution-control" { print $1 }' "$TMP/cityA.registry.csv" | sed -n 9p) # not firing yet
+printf '%s,cod,95,%.0f\n%s,cod,96,%.0f\n' "$f" "$((T0 + 200 * 60000))" "$f" "$((T0 + 200 * 60000 + 1000))" |
+    "$BIN/clustermon-agent" -s "$TMP/spool.A" -e "ipc://$TMP/cityA.ingest" --server-key "$K/cityA.pub" \
+        --key "$K/ag.key" -a gateway.A - > /dev/null 2>> "$TMP/agents.log"
+check "  while city A's alerts still flow through the relay (seq $last, then $((last + 1)))" \
+    wait_for 10 bash -c "[ \"\$(jq -r 'select(.cluster == \"energy-env\" and (.snapshot | not)) | .seq' '$TMP/psub.out' | tail -1)\" = $((last + 1)) ]"
 check "relay status counts what passed" \
     jqe '.from_cities > 0 and .to_subscribers > 0 and .refused == 0' <<< "$(rctl "$PROVCTL" prov status --json)"
 
