@@ -6,13 +6,18 @@
 #  2. Prometheus is stopped; 2022's figures, the COD readings and
 #     restatements (20 firm-months of 2021 sent again with new values) arrive
 #     meanwhile; the forwarder retries (counted) and loses nothing;
-#  3. Prometheus is started again on the same TSDB; the forwarder catches up
-#     (lag 0, nothing pending);
+#     the daemon is SIGKILLed and restarted meanwhile;
+#  3. Prometheus is started again on the same TSDB; the daemon is SIGKILLed
+#     again early in the catch-up; the forwarder catches up (lag 0, nothing
+#     pending, nothing refused: what is sent twice is identical);
 #  4. per cluster and month of 2021 and 2022, revenue and profit summed in
 #     Prometheus (at each month's start + 1 min: the latest statement) equal
 #     the daemon's `series` figures to the milli-yuan, restated months
 #     included; the COD readings are all there, once;
-#  5. the daemon restarted: nothing is sent twice (samples_sent 0 after).
+#  5. the daemon restarted: nothing is sent twice (samples_sent 0 after);
+#  6. the cursor of the end of 2021 put back (a lost commit at its largest):
+#     everything after is sent again, taken as identical duplicates, and the
+#     copy still equals the figures.
 #
 #   BIN=build bash tests/remotewrite_e2e.sh        (part of make check)
 SUITE=remotewrite
@@ -53,7 +58,7 @@ cat >> "$TMP/d.conf" <<EOT
 [remote_write]
 url = http://127.0.0.1:$PPORT/api/v1/write
 metrics = revenue, profit, cod
-batch_size = 700
+batch_size = 200
 timeout_ms = 2000
 EOT
 check "clustermond -n takes [remote_write]" "$BIN/clustermond" -n -c "$TMP/d.conf"
@@ -66,6 +71,10 @@ AG() { "$BIN/clustermon-agent" -s "$TMP/spool" -e "$INGEST" "$@" > /dev/null 2>>
 # ---- 1. 2021 -------------------------------------------------------------------------
 AG -a demo-2021 daemon/demo/2021.csv
 check "2021's revenue and profit are sent (5832 samples)" wait_for 30 sh -c "[ \"\$(curl -sf http://127.0.0.1:$HPORT/metrics | awk '\$1 == \"clustermon_remote_write_samples_sent_total\" { print \$2 }')\" = 5832 ]"
+
+check "  (caught up)" wait_for 10 caught_up
+# the forwarder's durable state as it is now, to play a lost commit at the end
+cp -p "$STATE/remote_write/cursor" "$STATE/remote_write/revisions" "$TMP/"
 
 # ---- 2. Prometheus down --------------------------------------------------------------
 stop_pid "$PROM_PID"
@@ -84,9 +93,26 @@ check "  ($nrestate restatements and one more)" [ "$nrestate" -ge 10 ]
 check "while Prometheus is down the forwarder retries (counted) and holds what it read" \
     wait_for 15 sh -c "[ \"\$(curl -sf http://127.0.0.1:$HPORT/metrics | awk '\$1 == \"clustermon_remote_write_retries_total\" { print \$2 }')\" -ge 3 ]"
 check "  and its lag grows" wait_for 5 sh -c "[ \"\$(curl -sf http://127.0.0.1:$HPORT/metrics | awk '\$1 == \"clustermon_remote_write_lag_seconds\" { print \$2 }' | cut -d. -f1)\" -ge 1 ]"
+# the daemon SIGKILLed meanwhile: its forwarder starts again from its cursor
+kill -KILL "$DPID"
+wait "$DPID" 2> /dev/null
+check "the daemon, SIGKILLed while Prometheus is down, starts again" start_daemon "$TMP/d.conf"
+check "  and its forwarder resumes from its cursor with the revisions counted so far" \
+    grep -q 'remote_write: to http://127.0.0.1:.*, from WAL segment .* ([1-9][0-9]* periods stated before)' "$TMP/daemon.log"
 
 # ---- 3. Prometheus back --------------------------------------------------------------
 check "prometheus starts again on the same TSDB" start_prom
+# and the daemon SIGKILLed again early in the catch-up: samples the TSDB took
+# but the cursor had not passed are sent again, identical (same revisions)
+for _ in $(seq 1 300); do
+    sent=$(metric clustermon_remote_write_samples_sent_total)
+    [ "${sent:-0}" -gt 0 ] && break
+    sleep 0.02
+done
+kill -KILL "$DPID"
+echo "note - SIGKILLed after $sent samples of the catch-up were taken"
+wait "$DPID" 2> /dev/null
+check "the daemon, SIGKILLed early in the catch-up, starts again" start_daemon "$TMP/d.conf"
 check "the forwarder catches up (nothing pending, lag 0)" wait_for 60 caught_up
 check "  nothing was refused" [ "$(metric clustermon_remote_write_samples_refused_total)" = 0 ]
 
@@ -96,6 +122,8 @@ pq() {
     curl -sf "$PROM/api/v1/query" --data-urlencode "query=$1" --data-urlencode "time=$2" |
         jq -r '.data.result[] | "\(.metric.cluster // "-") \(.value[1])"'
 }
+# compare: every month's revenue and profit per cluster, Prometheus's and the daemon's
+compare() {
 : > "$TMP/prom.txt"
 : > "$TMP/daemon.txt"
 for metric in revenue profit; do
@@ -116,8 +144,10 @@ for metric in revenue profit; do
 done
 sort -o "$TMP/daemon.txt" "$TMP/daemon.txt"
 sort -o "$TMP/prom.txt" "$TMP/prom.txt"
-check "per cluster and month, revenue and profit in Prometheus equal the daemon's to the milli-yuan ($(wc -l < "$TMP/daemon.txt") figures)" \
-    diff "$TMP/daemon.txt" "$TMP/prom.txt"
+[ -s "$TMP/daemon.txt" ] && diff "$TMP/daemon.txt" "$TMP/prom.txt"
+}
+check "per cluster and month, revenue and profit in Prometheus equal the daemon's to the milli-yuan" compare
+check "  ($(wc -l < "$TMP/daemon.txt") figures)" [ "$(wc -l < "$TMP/daemon.txt")" = 72 ]
 check "  (the figures compared include 2022's, sent after the outage)" grep -q ' 2022-06 ' "$TMP/prom.txt"
 # the doubly restated firm-month: its value is the last statement's
 read -r f m v p < <(tail -1 "$TMP/restate2.csv" | tr , ' ')
@@ -140,5 +170,22 @@ check "the daemon restarts" start_daemon "$TMP/d.conf"
 sleep 1
 check "  and sends nothing (its cursor is at the WAL's end)" [ "$(metric clustermon_remote_write_samples_sent_total)" = 0 ]
 check "  the WAL holder is in the log" grep -q 'remote_write: to http://127.0.0.1' "$TMP/daemon.log"
+
+# ---- 6. a lost commit: everything after 2021 sent again --------------------------
+# (what a kill between the receiver's 2xx and the cursor's write leaves, at its
+# largest): the same samples at the same timestamps, which the TSDB takes
+stop_pid "$DPID"
+cp -p "$TMP/cursor" "$TMP/revisions" "$STATE/remote_write/"
+check "the daemon restarts with the cursor of the end of 2021" start_daemon "$TMP/d.conf"
+check "  it sends 2022, the readings and the restatements again" \
+    wait_for 60 sh -c "[ \"\$(curl -sf http://127.0.0.1:$HPORT/metrics | awk '\$1 == \"clustermon_remote_write_samples_sent_total\" { print \$2 }')\" -gt 3000 ]"
+check "  and catches up" wait_for 60 caught_up
+check "  the receiver took them all (identical duplicates): nothing refused" \
+    [ "$(metric clustermon_remote_write_samples_refused_total)" = 0 ]
+check "  and the copy still equals the daemon's figures" compare
+check "  the readings still once each (286)" \
+    [ "$(pq 'sum(count_over_time(clustermon_cod[10y]))' "$(date -u +%s)" | awk '{ print $2 }')" = 286 ]
+check "  the twice-restated month still three statements" \
+    [ "$(pq "count_over_time(clustermon_$m{firm=\"$f\",period=\"month\"}[1m])" "$t" | awk '{ print $2 }')" = 3 ]
 
 finish
