@@ -186,6 +186,6 @@ check "  and the copy still equals the daemon's figures" compare
 check "  the readings still once each (286)" \
     [ "$(pq 'sum(count_over_time(clustermon_cod[10y]))' "$(date -u +%s)" | awk '{ print $2 }')" = 286 ]
 check "  the twice-restated month still three statements" \
-    [ "$(pq "count_over_time(clustermon_$m{firm=\"$f\",period=\"month\"}[1m])" "$t" | awk '{ print $2 }')" = 3 ]
+    [ "$(pq "count_over_time(clustermon_$m{firm=\"$f\",period=\"month\"}[1m])" "$(date -u -d "$p-01T00:01:00Z" +%s)" | awk '{ print $2 }')" = 3 ]
 
 finish
