@@ -50,6 +50,7 @@ static void close_all(server_t *srv)
     http_close(&srv->http);
     metrics_close(&srv->metrics);
     upstream_stop(&srv->upstream);
+    remotewrite_stop(&srv->remote_write);
 }
 
 static void signal_cb(uv_signal_t *h, int signum)
@@ -471,7 +472,8 @@ int server_open(server_t *srv, const server_source_t *src, config_t **pcfg, regi
         http_start(&srv->http, srv, cfg->http, err, errlen) != 0)
         return -1;
     /* the forwarder reads its key files and makes its state dir as we start */
-    if (upstream_start(&srv->upstream, srv, err, errlen) != 0)
+    if (upstream_start(&srv->upstream, srv, err, errlen) != 0 ||
+        remotewrite_start(&srv->remote_write, srv, err, errlen) != 0)
         return -1;
     if (privdrop_apply(cfg, err, errlen) != 0)
         return -1;
@@ -560,6 +562,7 @@ void server_close(server_t *srv)
         }
     }
     upstream_free(&srv->upstream);
+    remotewrite_free(&srv->remote_write);
     if (srv->wal.dir)
         wal_close(&srv->wal);
     snapshot_free(&srv->snap);

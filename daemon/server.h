@@ -31,6 +31,7 @@
 #include "daemon/reload.h"
 #include "daemon/rules.h"
 #include "daemon/snapshot.h"
+#include "daemon/remotewrite.h"
 #include "daemon/upstream.h"
 #include "daemon/wal.h"
 #include "daemon/zap.h"
@@ -113,10 +114,11 @@ typedef struct server {
     int exit_status;
     int64_t started_ms;
     server_stats_t stats;
-    metrics_t metrics;   /* self-measurement: rates, loop lag, peers */
-    http_t http;         /* /metrics and /healthz, if [daemon] http is set */
-    notify_t notify;     /* sd_notify: READY, STATUS, watchdog, STOPPING */
-    upstream_t upstream; /* [upstream]: forwarding to the province (upstream.h) */
+    metrics_t metrics;          /* self-measurement: rates, loop lag, peers */
+    http_t http;                /* /metrics and /healthz, if [daemon] http is set */
+    notify_t notify;            /* sd_notify: READY, STATUS, watchdog, STOPPING */
+    upstream_t upstream;        /* [upstream]: forwarding to the province (upstream.h) */
+    remotewrite_t remote_write; /* [remote_write]: to a Prometheus TSDB (remotewrite.h) */
 } server_t;
 
 /*
