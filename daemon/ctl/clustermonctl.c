@@ -1384,7 +1384,8 @@ static int run_import(const ctl_opts_t *o)
         .window = 1,
         .prog = "clustermonctl: import-baseline",
     };
-    delivery_source_t src = {import_next, import_load, import_settled, &q};
+    delivery_source_t src = {
+        .next = import_next, .load = import_load, .settled = import_settled, .arg = &q};
     int status = 0;
     if (!samples || !ctx) {
         fprintf(stderr, "clustermonctl: import-baseline: out of memory\n");
