@@ -183,7 +183,8 @@ E2E_SCRIPTS := \
 	tests/sim_e2e.sh \
 	tests/judge_e2e.sh \
 	tests/feed_e2e.sh \
-	tests/web_e2e.sh
+	tests/web_e2e.sh \
+	tests/ha_e2e.sh
 
 # The browser test's driver, playwright-core, as tests/web/package-lock.json
 # pins it (Chromium itself is Debian's, from .ci/packages.txt).

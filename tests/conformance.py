@@ -438,6 +438,8 @@ COMMANDS = collections.OrderedDict([
                  ("rule", "str", False), ("firm", "str", False), ("alert", "str", False),
                  ("limit", "int", False)]),
     ("ack", [("id", "str", True), ("note", "str", True)]),
+    ("seed_snapshot", []), ("seed_files", []),
+    ("seed_read", [("name", "str", True), ("offset", "int", True)]),
 ])
 
 
