@@ -825,6 +825,15 @@ static int ha_open(agent_t *a, const delivery_opts_t *base)
             warnx("%s: settled up to seq %" PRIu64, s->tag, s->acked);
     }
     a->trimmed = ha_floor(a);
+    /* A side ahead of the other holds batches only it has settled. If it
+     * lost them since (its disk died and it was re-seeded from the other),
+     * nothing would tell: there is nothing left to send it. So its last
+     * settled batch goes to it again as a probe: a daemon that has it
+     * answers from memory; one that went back answers with the seq it
+     * expects, and side_rewind_cb() resends from there. */
+    for (int i = 0; i < HACURSOR_SIDES; i++)
+        if (a->side[i].acked > a->trimmed)
+            a->side[i].acked--;
     if ((rc = ha_commit(a)) != 0)
         return rc;
     for (int i = 0; i < HACURSOR_SIDES; i++) {

@@ -11,6 +11,8 @@
 #     state_dir from A's snapshot + WAL; more data comes while B is still
 #     down; B starts on the copy, the agents' spools fill in the rest, and
 #     both sides' totals equal the expected ones.
+#  3. A re-seeded side whose copy is older than what it had settled (it was
+#     ahead of the other): the agent resends from where it is, from the spool.
 #
 #   BIN=build bash tests/ha_e2e.sh        (part of make check)
 SUITE=ha
@@ -102,7 +104,9 @@ rc2=$?
 check "the period agent delivered everything to both sides (exit 0)" [ "$rc1" = 0 ]
 check "the readings agent too" [ "$rc2" = 0 ]
 [ "$rc1" = 0 ] || tail -5 "$TMP/periods.err"
-check "the agent saw side A go away and resent to it" grep -q "no ack from ipc://$TMP/a-ingest.ipc" "$TMP/periods.err"
+check "the agent's summary: both sides settled up to the same last seq" \
+    [ "$(grep -o '^clustermon-agent: [AB] (.*settled up to seq [0-9]*' "$TMP/periods.err" |
+        sed 's/.* //' | sort -u | wc -l)" = 1 ] && [ "$(grep -c 'settled up to seq' "$TMP/periods.err")" = 2 ]
 check "their spools are empty: both sides settled every batch" \
     [ "$(ls "$TMP/spool/periods" "$TMP/spool/readings" | grep -c '\.batch$')" = 0 ]
 check "both sides' cursors are at the last seq" \
@@ -200,6 +204,29 @@ check "both sides applied the same samples" \
     [ "$(ctl_on a status --json | jq -r .samples_applied)" = "$(ctl_on b status --json | jq -r .samples_applied)" ]
 check "the re-seeded side kept the history it was copied" \
     jqe 'length > 10' <(hist_keys b)
+
+# ---- 3. the re-seeded side is behind what it had settled: resent from the spool ----
+# A is down while Z goes to B only; then B's disk dies and B is re-seeded
+# from A, which never got Z: B's copy expects Z's first seq again, though the
+# agent's cursor for B is past it. The spool still has Z (A has not settled
+# it), so the agent goes back to where B is.
+awk '{ printf "%s,revenue,4000,2030-03\n", $1 }' "$TMP/firms" > "$TMP/z.csv"
+want2030z="[$((nee * 7000)),$((nne * 7000))]"
+kill_side a KILL
+agent late -b 50 -r 1 "$TMP/z.csv" 2> "$TMP/z.err"
+check "with A down, Z goes to B only (exit 3)" [ "$?" = 3 ]
+kill_side b KILL
+rm -rf "$TMP/b-state"
+check "A restarts" start_side a
+ctl_on a reseed "$TMP/b-state" > "$TMP/reseed3.out" 2>&1
+check "B is re-seeded from A, which has no Z" [ "$?" = 0 ]
+check "B starts on the copy" start_side b
+agent late -b 50 -r 1 -v "$TMP/z.csv" 2> "$TMP/z2.err"
+check "the agent delivers Z to A, and to B again from where B is (exit 0)" [ "$?" = 0 ]
+check "  saying that B went back" grep -q 'b-ingest.ipc expects seq 1 of stream .*: its state was reset' "$TMP/z2.err"
+for s in a b; do
+    check "side $s: 2030 revenue is X + Y + Z exactly ($want2030z)" [ "$(totals_on $s 2030 revenue)" = "$want2030z" ]
+done
 
 kill_side a TERM
 kill_side b TERM
