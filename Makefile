@@ -208,7 +208,8 @@ E2E_SCRIPTS := \
 	tests/web_e2e.sh \
 	tests/federation_e2e.sh \
 	tests/relay_e2e.sh \
-	tests/remotewrite_e2e.sh
+	tests/remotewrite_e2e.sh \
+	tests/ha_e2e.sh
 
 # The browser test's driver, playwright-core, as tests/web/package-lock.json
 # pins it (Chromium itself is Debian's, from .ci/packages.txt).

@@ -62,6 +62,8 @@ typedef struct {
     uint32_t ndetails;
     ab_detail_t details[PROTO_MAX_DETAILS];
     uint64_t seq;          /* seq of its last publication */
+    uint64_t n;            /* its transitions so far, published or not (PROTOCOL.md 4.3 "n") */
+    uint32_t rn;           /* reminders since the last transition ("rn") */
     bool journaled_firing; /* firing, as last journaled or restored (not itself stored) */
     bool dirty;            /* changed this pass: journaled at the flush */
 } ab_alert_t;
@@ -84,6 +86,8 @@ typedef struct {
 typedef struct {
     int state; /* proto_alert_state_t */
     bool reminder;
+    uint64_t n; /* the alert's n and rn for this event */
+    uint32_t rn;
     ab_alert_t *a;
     double observed, expected;
     int64_t since_ms;

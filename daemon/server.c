@@ -250,6 +250,25 @@ static int snapshot_now(server_t *srv)
     return snapshot_start(&srv->snap, srv, (uint64_t)closed);
 }
 
+int server_snapshot_request(server_t *srv, uint64_t *ret_segment, char *err, size_t errlen)
+{
+    if (srv->snap.running) {
+        snprintf(err, errlen, "a snapshot is being written: ask again in a moment");
+        return -1;
+    }
+    if (srv->wal.full) {
+        snprintf(err, errlen, "the WAL is full (disk full): no snapshot until it has climbed out");
+        return -1;
+    }
+    uint64_t segment = srv->wal.segment; /* the one snapshot_now closes */
+    if (snapshot_now(srv) != 0) {
+        snprintf(err, errlen, "the snapshot could not be started (see the daemon's log)");
+        return -1;
+    }
+    *ret_segment = segment;
+    return 0;
+}
+
 /*
  * Disk full (wal.h): appends are refused meanwhile. Releases the reserve,
  * takes two snapshots (after the second, write_done trims every segment the

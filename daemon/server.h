@@ -129,6 +129,14 @@ typedef struct server {
 int server_open(server_t *srv, const server_source_t *src, config_t **cfg, registry_t **reg,
                 char *err, size_t errlen);
 
+/*
+ * Rolls the WAL over and starts a snapshot now (a re-seed of the other side
+ * of an HA pair wants one: daemon/seed.h). *ret_segment is its number: the
+ * file snap-N.snap appears once written. Returns 0, or -1 with the reason
+ * (one is being written already, the disk is full). On the loop.
+ */
+int server_snapshot_request(server_t *srv, uint64_t *ret_segment, char *err, size_t errlen);
+
 /* Runs until stopped; returns the exit status. */
 int server_run(server_t *srv);
 

@@ -544,6 +544,8 @@ START_TEST(test_reminder)
     alertbook_flush(&b, T0 + 10 * MINUTE);
     expect_alert(&m, "cod-remind:wp-1", PROTO_ALERT_FIRING, 3);
     ck_assert(m.a.reminder);
+    ck_assert_uint_eq(m.a.n, 1);  /* still the first transition's ... */
+    ck_assert_uint_eq(m.a.rn, 1); /* ... first reminder */
     ck_assert_int_eq(m.a.since_ms, T0 - SEC);
     ck_assert_int_eq(m.a.ts_ms, T0 + 10 * MINUTE);
     ck_assert_double_eq(m.a.observed, 150);
@@ -557,12 +559,15 @@ START_TEST(test_reminder)
     alertbook_flush(&b, T0 + 20 * MINUTE);
     expect_alert(&m, "cod-remind:wp-1", PROTO_ALERT_FIRING, 4);
     ck_assert(m.a.reminder);
+    ck_assert_uint_eq(m.a.rn, 2);
 
     /* resolved: no more reminders */
     eval(R_REMIND, "wp-1", false, 80, T0 + 21 * MINUTE);
     alertbook_flush(&b, T0 + 21 * MINUTE);
     expect_alert(&m, "cod-remind:wp-1", PROTO_ALERT_RESOLVED, 5);
     ck_assert(!m.a.reminder);
+    ck_assert_uint_eq(m.a.n, 2); /* the alert's second transition, whatever the seqs */
+    ck_assert_uint_eq(m.a.rn, 0);
     alertbook_tick(&b, T0 + 5 * HOUR);
     alertbook_flush(&b, T0 + 5 * HOUR);
     expect_nothing();
@@ -906,6 +911,8 @@ START_TEST(test_pack_round_trip)
     const ab_alert_t *a = alertbook_get(&copy, R_COD, firm("wp-4"), false);
     ck_assert_int_eq(a->flaps[(a->nflaps - 1) % AB_FLAP_RING], T0 + 12 * MINUTE + 19 * SEC);
     ck_assert_uint_eq(a->seq, alert(R_COD, "wp-4")->seq);
+    ck_assert_uint_eq(a->n, alert(R_COD, "wp-4")->n); /* the HA dedupe ordinal is durable */
+    ck_assert_uint_gt(a->n, 0);
     ck_assert(alertbook_get(&copy, R_REMIND, firm("wp-3"), false)->published_ms ==
               T0 + 11 * MINUTE);
     msgpack_sbuffer_destroy(&one);
