@@ -29,7 +29,10 @@ ifeq ($(SANITIZE),1)
   LDFLAGS += -fsanitize=address,undefined
 endif
 
-PKGS_DAEMON := libzmq libuv msgpack inih zlib libsystemd jansson libsodium libprotobuf-c
+# the daemon reads a firm's uploaded CSV or spreadsheet with the agents' own
+# reader (daemon/webupload.c), hence libzip, expat and FreeXL there too
+PKGS_DAEMON := libzmq libuv msgpack inih zlib libsystemd jansson libsodium libzip expat freexl \
+               libprotobuf-c
 PKGS_AGENT := libzmq msgpack inih
 PKGS_CLIENT := libzmq msgpack jansson inih libzip expat freexl
 PKGS_TEST := check

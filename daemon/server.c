@@ -150,6 +150,7 @@ static void wal_synced(wal_t *w, uint64_t synced)
 {
     server_t *srv = w->data;
     ingest_release_acks(&srv->ingest, synced);
+    http_wal_synced(&srv->http, synced);
 }
 
 void server_wal_hold(server_t *srv, const char *name, uint64_t segment)

@@ -2294,7 +2294,8 @@ static const ctl_command_t commands[] = {
      0, 0, NEEDS_CONTROL, run_describe},
     {"ping", "", "check that the daemon answers", "Prints pong if the daemon answers.\n", 0, 0,
      NEEDS_CONTROL, run_ping},
-    {"passwd", "NAME [viewer|admin]", "an http_users line for the dashboard (no daemon needed)",
+    {"passwd", "NAME [viewer|admin|firm:ID]",
+     "an http_users line for the dashboard (no daemon needed)",
      "Reads a password (from the terminal, twice, or the first line of stdin) and prints\n"
      "NAME:ROLE:HASH for the file [daemon] http_users names; HASH is libsodium's\n"
      "crypto_pwhash_str (Argon2id). ROLE defaults to viewer: viewers read the\n"
