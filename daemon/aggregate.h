@@ -89,6 +89,10 @@ bool agg_firm_reported(const agg_t *agg, int firm, int year);
 
 const agg_series_t *agg_series(const agg_t *agg, int firm, int metric);
 
+/* The series' record for year, or NULL if nothing arrived for it. Borrowed
+ * until the series next changes. O(log years): a binary search. */
+const agg_year_t *agg_series_year(const agg_series_t *s, int year);
+
 /* ---- durable state ----------------------------------------------------------- */
 
 /* What agg_unpack left behind: series whose firm or metric is gone. */
