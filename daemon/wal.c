@@ -145,6 +145,47 @@ void wal_reserve_release(wal_t *w)
     w->reserve_bytes = 0;
 }
 
+/* An append that did not make it: whatever part of it is in the file is
+ * cut off, or replay would report a damaged region for batches that were
+ * never acked; errors a trim cures (or a cut that failed) mark the WAL full. */
+static void append_failed(wal_t *w, int e)
+{
+    w->append_failed++;
+    bool cut = ftruncate(w->fd, (off_t)w->seg_bytes) == 0;
+    if (!cut)
+        log_warn("wal: cannot cut a failed append off segment %" PRIu64 " at %" PRIu64
+                 " bytes; rotating away from it",
+                 w->segment, w->seg_bytes);
+    if (no_space(e) || !cut) {
+        /* A cut that failed leaves junk: the snapshot the recovery takes
+         * rotates away from this segment, which then is never replayed. */
+        w->full = true;
+        log_error("wal: append to segment %" PRIu64 " failed: %s; ingest paused (batches "
+                  "nacked busy) until a snapshot trimmed the WAL and the reserve is back",
+                  w->segment, strerror(e));
+    } else {
+        errno = e;
+        log_warn("wal: append to segment %" PRIu64 " failed", w->segment);
+    }
+}
+
+static void put_header(unsigned char *hdr, const void *payload, size_t len)
+{
+    bytes_put_le32(hdr, REC_MAGIC);
+    bytes_put_le32(hdr + 4, (uint32_t)len);
+    bytes_put_le32(hdr + 8, crc_of(payload, len));
+}
+
+/* Counts n records of bytes in all as written. */
+static uint64_t appended(wal_t *w, size_t n, size_t bytes)
+{
+    w->pos += bytes;
+    w->seg_bytes += bytes;
+    w->appends += n;
+    w->bytes_written += bytes;
+    return w->pos;
+}
+
 uint64_t wal_append(wal_t *w, const void *payload, size_t len)
 {
     if (w->fd < 0 || len > WAL_MAX_RECORD || w->full) {
@@ -152,38 +193,48 @@ uint64_t wal_append(wal_t *w, const void *payload, size_t len)
         return 0;
     }
     unsigned char hdr[REC_HEADER];
-    bytes_put_le32(hdr, REC_MAGIC);
-    bytes_put_le32(hdr + 4, (uint32_t)len);
-    bytes_put_le32(hdr + 8, crc_of(payload, len));
+    put_header(hdr, payload, len);
     struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)(uintptr_t)payload, len}};
     if (fileio_writev_all(w->fd, iov, 2) != 0) {
-        int e = errno;
-        w->append_failed++;
-        /* Part of the record may be in the file: cut it off, or replay would
-         * report a damaged region for a batch that was never acked. */
-        bool cut = ftruncate(w->fd, (off_t)w->seg_bytes) == 0;
-        if (!cut)
-            log_warn("wal: cannot cut a failed append off segment %" PRIu64 " at %" PRIu64
-                     " bytes; rotating away from it",
-                     w->segment, w->seg_bytes);
-        if (no_space(e) || !cut) {
-            /* A cut that failed leaves junk: the snapshot the recovery takes
-             * rotates away from this segment, which then is never replayed. */
-            w->full = true;
-            log_error("wal: append to segment %" PRIu64 " failed: %s; ingest paused (batches "
-                      "nacked busy) until a snapshot trimmed the WAL and the reserve is back",
-                      w->segment, strerror(e));
-        } else {
-            errno = e;
-            log_warn("wal: append to segment %" PRIu64 " failed", w->segment);
-        }
+        append_failed(w, errno);
         return 0;
     }
-    w->pos += REC_HEADER + len;
-    w->seg_bytes += REC_HEADER + len;
-    w->appends++;
-    w->bytes_written += REC_HEADER + len;
-    return w->pos;
+    return appended(w, 1, REC_HEADER + len);
+}
+
+uint64_t wal_append_many(wal_t *w, const struct iovec *payloads, size_t n)
+{
+    if (n == 1)
+        return wal_append(w, payloads[0].iov_base, payloads[0].iov_len);
+    size_t total = 0;
+    bool too_big = false;
+    for (size_t i = 0; i < n; i++) {
+        too_big |= payloads[i].iov_len > WAL_MAX_RECORD;
+        total += REC_HEADER + payloads[i].iov_len;
+    }
+    if (w->fd < 0 || too_big || w->full) {
+        w->append_failed += n;
+        return 0;
+    }
+    if (n == 0)
+        return w->pos;
+    /* Framed into one buffer (the WAL's, reused: no allocation once it is
+     * big enough) and written with one write: one system call, not n. */
+    xgrow(&w->group, &w->group_cap, total, 1);
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        put_header(w->group + off, payloads[i].iov_base, payloads[i].iov_len);
+        memcpy(w->group + off + REC_HEADER, payloads[i].iov_base, payloads[i].iov_len);
+        off += REC_HEADER + payloads[i].iov_len;
+    }
+    if (fileio_write_all(w->fd, w->group, total) != 0) {
+        /* all or nothing: the records written before the failure are cut too */
+        int e = errno;
+        append_failed(w, e);
+        w->append_failed += n - 1;
+        return 0;
+    }
+    return appended(w, n, total);
 }
 
 static void sync_start(wal_t *w, int fd);
@@ -272,6 +323,9 @@ void wal_close(wal_t *w)
     w->fd = -1;
     free(w->dir);
     w->dir = NULL;
+    free(w->group);
+    w->group = NULL;
+    w->group_cap = 0;
 }
 
 /* ---- replay ---------------------------------------------------------------- */
