@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -430,13 +431,21 @@ static int replay_segment(const char *path, bool last, wal_record_cb cb, void *d
         return -1;
     }
     size_t size = (size_t)sb.st_size;
-    unsigned char *buf = xmalloc(size ? size : 1);
-    ssize_t got = fileio_read_full(fd, buf, size);
-    if (got < 0 || (size_t)got < size) {
-        snprintf(err, errlen, "%s: read: %s", path, got < 0 ? strerror(errno) : "short file");
-        free(buf);
-        close(fd);
-        return -1;
+    /* Mapped, not read: no copy of the segment into a buffer of its size
+     * (the copy and the fresh buffer's page faults were a third of a
+     * replay's time). Read only, and unmapped before anything else can
+     * write the file. */
+    static const unsigned char empty[1];
+    const unsigned char *buf = empty;
+    if (size > 0) {
+        void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+        if (map == MAP_FAILED) {
+            snprintf(err, errlen, "%s: mmap: %s", path, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        madvise(map, size, MADV_SEQUENTIAL);
+        buf = map;
     }
     int rc = 0;
     uint64_t records_before = st->records, skipped_before = st->bytes_skipped;
@@ -502,7 +511,8 @@ static int replay_segment(const char *path, bool last, wal_record_cb cb, void *d
                   " bytes of damage skipped after the header",
                   path, st->records - records_before, st->bytes_skipped - skipped_before);
 out:
-    free(buf);
+    if (size > 0)
+        munmap((void *)(uintptr_t)buf, size);
     close(fd);
     return rc;
 }
