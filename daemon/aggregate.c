@@ -65,21 +65,33 @@ static uint32_t year_lower_bound(const agg_series_t *s, int year)
     return lo;
 }
 
+/* Where year is if the series' years have no gaps (the usual case: a firm
+ * reports year after year), else nyears. One probe instead of a search's
+ * log2(years) cache misses. */
+static uint32_t year_dense_index(const agg_series_t *s, int year)
+{
+    if (!s->nyears || year < s->first_year)
+        return s->nyears;
+    uint32_t at = (uint32_t)(year - s->first_year);
+    return at < s->nyears && s->years[at].year == year ? at : s->nyears;
+}
+
 const agg_year_t *agg_series_year(const agg_series_t *s, int year)
 {
-    /* the newest year is the one asked for most: check it first */
-    if (s->nyears && s->years[s->nyears - 1].year == year)
-        return &s->years[s->nyears - 1];
-    uint32_t at = year_lower_bound(s, year);
+    uint32_t at = year_dense_index(s, year);
+    if (at < s->nyears)
+        return &s->years[at];
+    at = year_lower_bound(s, year);
     return at < s->nyears && s->years[at].year == year ? &s->years[at] : NULL;
 }
 
 /* Finds or inserts (sorted) the record for year; allocates only for a new year. */
 static agg_year_t *year_get(agg_series_t *s, int year)
 {
-    if (s->nyears && s->years[s->nyears - 1].year == year)
-        return &s->years[s->nyears - 1];
-    uint32_t at = year_lower_bound(s, year);
+    uint32_t at = year_dense_index(s, year);
+    if (at < s->nyears)
+        return &s->years[at];
+    at = year_lower_bound(s, year);
     if (at < s->nyears && s->years[at].year == year)
         return &s->years[at];
     size_t cap = s->cap;
@@ -90,6 +102,7 @@ static agg_year_t *year_get(agg_series_t *s, int year)
     agg_year_t *y = &s->years[at];
     memset(y, 0, sizeof *y);
     y->year = (uint16_t)year;
+    s->first_year = s->years[0].year;
     return y;
 }
 

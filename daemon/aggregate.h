@@ -49,7 +49,8 @@ typedef struct {
 typedef struct {
     agg_year_t *years; /* sorted by year */
     uint32_t nyears, cap;
-    double last; /* readings: latest value (by timestamp) */
+    uint16_t first_year; /* years[0].year, kept here: a lookup then reads one record, not two */
+    double last;         /* readings: latest value (by timestamp) */
     int64_t last_ts;
     uint64_t count; /* readings received */
 } agg_series_t;
