@@ -247,6 +247,60 @@ START_TEST(grouped_append_torn_tail)
 }
 END_TEST
 
+/* Checks payload i of a big_records() segment: its length and its bytes. */
+static int big_cb(const void *payload, size_t len, void *data)
+{
+    static const size_t lens[] = {3u << 20, 10, (3u << 19) + 7, 1000};
+    int *n = data;
+    const unsigned char *p = payload;
+    ck_assert_uint_eq(len, lens[*n % 4]);
+    for (size_t k = 0; k < len; k += 4093)
+        ck_assert_uint_eq(p[k], (unsigned char)(*n + k));
+    (*n)++;
+    return 0;
+}
+
+/* Records larger than the replay's read chunk, and records that straddle
+ * chunks, replay whole and in order. */
+START_TEST(replay_streams_big_records)
+{
+    wal_t w;
+    char err[256];
+    static const size_t lens[] = {3u << 20, 10, (3u << 19) + 7, 1000};
+    unsigned char *buf = malloc(3u << 20);
+    ck_assert_int_eq(wal_open(&w, &loop, tdir.path, 1, NULL, NULL, err, sizeof err), 0);
+    for (int i = 0; i < 12; i++) {
+        for (size_t k = 0; k < lens[i % 4]; k++)
+            buf[k] = (unsigned char)(i + k);
+        ck_assert(wal_append(&w, buf, lens[i % 4]) > 0);
+    }
+    wal_close(&w);
+    free(buf);
+    int n = 0;
+    wal_replay_stats_t st;
+    uint64_t last;
+    ck_assert_int_eq(wal_replay(tdir.path, 0, big_cb, &n, &st, &last, err, sizeof err), 0);
+    ck_assert_int_eq(n, 12);
+    ck_assert_uint_eq(st.damaged, 0);
+}
+END_TEST
+
+/* Damage found past the first read chunk: the records before it are
+ * replayed once, the damaged one skipped, the ones after it found again. */
+START_TEST(replay_damage_after_first_chunk)
+{
+    char path[128], err[256];
+    make_segment(30000, path, sizeof path); /* 112 bytes each: 3.4 MB */
+    poke(path, 16 + 25000 * 112 + 50, 0xff);
+    wal_replay_stats_t st;
+    int rc, n = replay_count(&st, err, sizeof err, &rc);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(n, 29999);
+    ck_assert_uint_eq(st.damaged, 1);
+    ck_assert_uint_eq(st.bytes_skipped, 112);
+}
+END_TEST
+
 START_TEST(reserve_made_resized_released)
 {
     wal_t w;
@@ -414,6 +468,8 @@ static Suite *wal_suite(void)
     tcase_add_test(tc, grouped_append_replays_in_order);
     tcase_add_test(tc, grouped_append_all_or_nothing);
     tcase_add_test(tc, grouped_append_torn_tail);
+    tcase_add_test(tc, replay_streams_big_records);
+    tcase_add_test(tc, replay_damage_after_first_chunk);
     tcase_add_loop_test(tc, damaged_header_read_past, 0,
                         (int)(sizeof header_flips / sizeof header_flips[0]));
     tcase_add_test(tc, other_version_refused);
