@@ -134,6 +134,11 @@ void alertbook_free(alertbook_t *b)
     b->rec.data = NULL;
     free(b->rec_ends);
     free(b->rec_iov);
+    free(b->flush_done);
+    free(b->flush_group);
+    b->flush_done = NULL;
+    b->flush_group = NULL;
+    b->flush_cap = 0;
     b->rec_ends = NULL;
     b->rec_iov = NULL;
     b->rec_cap = 0;
@@ -206,19 +211,39 @@ void alertbook_adopt(alertbook_t *b, ab_alert_t *a)
 
 /* ---- lifecycle --------------------------------------------------------------- */
 
+/* *dst (an owned string, or NULL) becomes a copy of src, in place when it
+ * fits in what *dst holds: a basis is taken on every evaluation that changed
+ * it, and its texts are mostly as long as the last ones (no malloc then). */
+static void str_assign(char **dst, const char *src)
+{
+    size_t n = strlen(src);
+    if (*dst && strlen(*dst) >= n) {
+        memcpy(*dst, src, n + 1);
+        return;
+    }
+    free(*dst);
+    *dst = xstrdup(src);
+}
+
 static void take_basis(ab_alert_t *a, const ab_eval_t *ev)
 {
     a->observed = ev->observed;
     a->expected = ev->expected;
-    free(a->summary);
-    a->summary = xstrdup(ev->summary);
-    details_free(a->details, a->ndetails);
-    a->ndetails = ev->ndetails;
+    str_assign(&a->summary, ev->summary);
+    for (uint32_t i = ev->ndetails; i < a->ndetails; i++)
+        if (a->details[i].is_str)
+            free(a->details[i].str);
     for (uint32_t i = 0; i < ev->ndetails; i++) {
+        char *str = i < a->ndetails && a->details[i].is_str ? a->details[i].str : NULL;
         a->details[i] = ev->details[i];
-        if (ev->details[i].is_str)
-            a->details[i].str = xstrdup(ev->details[i].str);
+        if (ev->details[i].is_str) {
+            a->details[i].str = str;
+            str_assign(&a->details[i].str, ev->details[i].str);
+        } else {
+            free(str);
+        }
     }
+    a->ndetails = ev->ndetails;
 }
 
 /* Did the inputs of a firing alert change? (a restated or late report) */
@@ -480,8 +505,16 @@ void alertbook_flush(alertbook_t *b, int64_t now_ms)
     }
     /* Events are in evaluation order (deterministic); group per rule and
      * state, keeping the first occurrence's position. */
-    bool *done = xcalloc(n ? n : 1, sizeof *done);
-    ab_event_t *group = xmalloc((n ? n : 1) * sizeof *group);
+    if (n > b->flush_cap) {
+        size_t cap = b->flush_cap;
+        xgrow(&b->flush_done, &cap, n, sizeof *b->flush_done);
+        cap = b->flush_cap;
+        xgrow(&b->flush_group, &cap, n, sizeof *b->flush_group);
+        b->flush_cap = cap;
+    }
+    bool *done = b->flush_done;
+    ab_event_t *group = b->flush_group;
+    memset(done, 0, n * sizeof *done);
     for (size_t i = 0; i < n; i++) {
         if (done[i])
             continue;
@@ -509,8 +542,6 @@ void alertbook_flush(alertbook_t *b, int64_t now_ms)
             publish_one(b, &b->events[i], now_ms);
         }
     }
-    free(done);
-    free(group);
     for (size_t i = 0; i < n; i++)
         event_free(&b->events[i]);
     b->nevents = 0;

@@ -115,6 +115,10 @@ typedef struct {
     size_t *rec_ends;
     struct iovec *rec_iov;
     size_t rec_cap;
+    /* alertbook_flush's scratch, owned, reused: no allocation per flush */
+    bool *flush_done;
+    ab_event_t *flush_group;
+    size_t flush_cap;
     msgpack_sbuffer rec;     /* reused record buffer */
     uint64_t journaled;      /* RECORD_ALERT records written */
     uint64_t journal_failed; /* ... that the journal could not take (disk full) */

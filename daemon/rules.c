@@ -158,6 +158,9 @@ void rules_free(rules_t *rs)
     free(rs->dirty_list);
     free(rs->never_next);
     rs->never_next = NULL;
+    free(rs->drag);
+    rs->drag = NULL;
+    rs->drag_cap = 0;
     rs->dirty = NULL;
     rs->dirty_list = NULL;
 }
@@ -386,7 +389,11 @@ static void eval_growth(rules_t *rs, int rule, int64_t now)
     rs->evaluations++;
     const char *mname = rs->cfg->metrics[r->metric].name;
 
-    rules_drag_t *drag = xmalloc((reg->nfirms ? reg->nfirms : 1) * sizeof *drag);
+    /* the drag list's room is kept from one evaluation to the next */
+    if (reg->nfirms > rs->drag_cap) {
+        xgrow(&rs->drag, &rs->drag_cap, reg->nfirms, sizeof *rs->drag);
+    }
+    rules_drag_t *drag = rs->drag;
     size_t ndrag = 0;
     rules_growth_t gf;
     rules_growth_figure(rs->cfg, reg, rs->agg, rule, 0, 12, now, &gf, drag, &ndrag);
@@ -404,12 +411,10 @@ static void eval_growth(rules_t *rs, int rule, int64_t now)
         ab_eval_num(&ev, "year", y);
         ab_eval_num(&ev, "quorum_pct", r->quorum_pct);
         alertbook_eval(rs->book, rule, -1, &ev, now);
-        free(drag);
         return;
     }
     if (gf.base <= 0) {
-        free(drag); /* no base to compare with: leave the alert as it is */
-        return;
+        return; /* no base to compare with: leave the alert as it is */
     }
     const growth_t *g = &gf.g;
     int months = gf.months;
@@ -424,7 +429,6 @@ static void eval_growth(rules_t *rs, int rule, int64_t now)
                              reg->firms[drag[i].firm].id, fmt_amount(drag[i].delta, a1, sizeof a1),
                              100.0 * drag[i].delta / gf.base);
     }
-    free(drag);
 
     prorate_str(&gf, how, sizeof how);
     ev.active = isfinite(g->growth_pct) && g->growth_pct < r->target_pct - r->tolerance_pp;
