@@ -137,6 +137,16 @@ void alertbook_free(alertbook_t *b)
     free(b->dirty);
     msgpack_sbuffer_destroy(&b->rec);
     b->rec.data = NULL;
+    free(b->rec_ends);
+    free(b->rec_iov);
+    free(b->flush_done);
+    free(b->flush_group);
+    b->flush_done = NULL;
+    b->flush_group = NULL;
+    b->flush_cap = 0;
+    b->rec_ends = NULL;
+    b->rec_iov = NULL;
+    b->rec_cap = 0;
     b->alerts = NULL;
     b->slots = NULL;
     b->events = NULL;
@@ -206,19 +216,39 @@ void alertbook_adopt(alertbook_t *b, ab_alert_t *a)
 
 /* ---- lifecycle --------------------------------------------------------------- */
 
+/* *dst (an owned string, or NULL) becomes a copy of src, in place when it
+ * fits in what *dst holds: a basis is taken on every evaluation that changed
+ * it, and its texts are mostly as long as the last ones (no malloc then). */
+static void str_assign(char **dst, const char *src)
+{
+    size_t n = strlen(src);
+    if (*dst && strlen(*dst) >= n) {
+        memcpy(*dst, src, n + 1);
+        return;
+    }
+    free(*dst);
+    *dst = xstrdup(src);
+}
+
 static void take_basis(ab_alert_t *a, const ab_eval_t *ev)
 {
     a->observed = ev->observed;
     a->expected = ev->expected;
-    free(a->summary);
-    a->summary = xstrdup(ev->summary);
-    details_free(a->details, a->ndetails);
-    a->ndetails = ev->ndetails;
+    str_assign(&a->summary, ev->summary);
+    for (uint32_t i = ev->ndetails; i < a->ndetails; i++)
+        if (a->details[i].is_str)
+            free(a->details[i].str);
     for (uint32_t i = 0; i < ev->ndetails; i++) {
+        char *str = i < a->ndetails && a->details[i].is_str ? a->details[i].str : NULL;
         a->details[i] = ev->details[i];
-        if (ev->details[i].is_str)
-            a->details[i].str = xstrdup(ev->details[i].str);
+        if (ev->details[i].is_str) {
+            a->details[i].str = str;
+            str_assign(&a->details[i].str, ev->details[i].str);
+        } else {
+            free(str);
+        }
     }
+    a->ndetails = ev->ndetails;
 }
 
 /* Did the inputs of a firing alert change? (a restated or late report) */
@@ -499,8 +529,16 @@ void alertbook_flush(alertbook_t *b, int64_t now_ms)
     }
     /* Events are in evaluation order (deterministic); group per rule and
      * state, keeping the first occurrence's position. */
-    bool *done = xcalloc(n ? n : 1, sizeof *done);
-    ab_event_t *group = xmalloc((n ? n : 1) * sizeof *group);
+    if (n > b->flush_cap) {
+        size_t cap = b->flush_cap;
+        xgrow(&b->flush_done, &cap, n, sizeof *b->flush_done);
+        cap = b->flush_cap;
+        xgrow(&b->flush_group, &cap, n, sizeof *b->flush_group);
+        b->flush_cap = cap;
+    }
+    bool *done = b->flush_done;
+    ab_event_t *group = b->flush_group;
+    memset(done, 0, n * sizeof *done);
     for (size_t i = 0; i < n; i++) {
         if (done[i])
             continue;
@@ -528,8 +566,6 @@ void alertbook_flush(alertbook_t *b, int64_t now_ms)
             publish_one(b, &b->events[i], now_ms);
         }
     }
-    free(done);
-    free(group);
     for (size_t i = 0; i < n; i++)
         event_free(&b->events[i]);
     b->nevents = 0;
@@ -579,6 +615,7 @@ void alertbook_carry_over(alertbook_t *b, alertbook_t *old, int64_t now_ms, aler
 {
     alertbook_flush(old, now_ms); /* nothing queued crosses over */
     b->journal = old->journal;
+    b->journal_many = old->journal_many;
     b->journal_data = old->journal_data;
     b->quiet = old->quiet;
     memset(ret, 0, sizeof *ret);
@@ -675,10 +712,65 @@ void alertbook_pack(const alertbook_t *b, msgpack_packer *pk)
         pack_entry(b, b->alerts[i], pk);
 }
 
+/* Appends alert a's record to b->rec (which may hold others before it). */
+static void pack_record(alertbook_t *b, const ab_alert_t *a)
+{
+    unsigned char tag = RECORD_ALERT;
+    msgpack_sbuffer_write(&b->rec, (const char *)&tag, 1);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &b->rec, msgpack_sbuffer_write);
+    pack_entry(b, a, &pk);
+}
+
+static void journal_failed(alertbook_t *b, const ab_alert_t *a)
+{
+    if (b->journal_failed++ % 100 == 0)
+        log_warnx("alert %s: its new state could not be journaled (%" PRIu64
+                  " so far): a restart before the next snapshot may publish it again",
+                  a->id, b->journal_failed);
+}
+
+/* The dirty alerts' records, packed one after another into b->rec, handed
+ * to journal_many in one call (one WAL write): a batch can move hundreds. */
+static void journal_all(alertbook_t *b)
+{
+    if (b->ndirty > b->rec_cap) {
+        size_t cap = b->rec_cap;
+        xgrow(&b->rec_ends, &cap, b->ndirty, sizeof *b->rec_ends);
+        cap = b->rec_cap;
+        xgrow(&b->rec_iov, &cap, b->ndirty, sizeof *b->rec_iov);
+        b->rec_cap = cap;
+    }
+    msgpack_sbuffer_clear(&b->rec);
+    for (size_t i = 0; i < b->ndirty; i++) {
+        pack_record(b, b->dirty[i]);
+        b->rec_ends[i] = b->rec.size;
+    }
+    /* the pieces point into rec only now: packing may have moved it */
+    for (size_t i = 0, from = 0; i < b->ndirty; from = b->rec_ends[i++])
+        b->rec_iov[i] = (struct iovec){b->rec.data + from, b->rec_ends[i] - from};
+    bool ok = b->journal_many(b->journal_data, b->rec_iov, b->ndirty) > 0;
+    for (size_t i = 0; i < b->ndirty; i++) {
+        ab_alert_t *a = b->dirty[i];
+        a->dirty = false;
+        if (ok) {
+            a->journaled_firing = a->firing;
+            b->journaled++;
+        } else {
+            journal_failed(b, a);
+        }
+    }
+    b->ndirty = 0;
+}
+
 /* One record per alert changed by the pass just flushed, after its
  * publication: the record carries the seq it was published with. */
 static void journal_dirty(alertbook_t *b)
 {
+    if (b->journal_many && b->ndirty > 0) {
+        journal_all(b);
+        return;
+    }
     for (size_t i = 0; i < b->ndirty; i++) {
         ab_alert_t *a = b->dirty[i];
         a->dirty = false;
@@ -687,18 +779,12 @@ static void journal_dirty(alertbook_t *b)
             continue;
         }
         msgpack_sbuffer_clear(&b->rec);
-        unsigned char tag = RECORD_ALERT;
-        msgpack_sbuffer_write(&b->rec, (const char *)&tag, 1);
-        msgpack_packer pk;
-        msgpack_packer_init(&pk, &b->rec, msgpack_sbuffer_write);
-        pack_entry(b, a, &pk);
+        pack_record(b, a);
         if (b->journal(b->journal_data, b->rec.data, b->rec.size) > 0) {
             a->journaled_firing = a->firing;
             b->journaled++;
-        } else if (b->journal_failed++ % 100 == 0) {
-            log_warnx("alert %s: its new state could not be journaled (%" PRIu64
-                      " so far): a restart before the next snapshot may publish it again",
-                      a->id, b->journal_failed);
+        } else {
+            journal_failed(b, a);
         }
     }
     b->ndirty = 0;

@@ -146,6 +146,18 @@ static uint64_t journal_cb(void *data, const void *payload, size_t len)
     return pos;
 }
 
+/* The alertbook's journal for the alerts one flush changed: one write. */
+static uint64_t journal_many_cb(void *data, const struct iovec *payloads, size_t n)
+{
+    server_t *srv = data;
+    if (srv->wal.fd < 0)
+        return 0;
+    uint64_t pos = wal_append_many(&srv->wal, payloads, n);
+    if (pos && srv->cfg->fsync_policy == WAL_FSYNC_ALWAYS)
+        wal_sync(&srv->wal);
+    return pos;
+}
+
 static void wal_synced(wal_t *w, uint64_t synced)
 {
     server_t *srv = w->data;
@@ -450,6 +462,7 @@ int server_open(server_t *srv, const server_source_t *src, config_t **pcfg, regi
         }
     /* from here on every alert and silence change is journaled */
     srv->book.journal = srv->silences.journal = journal_cb;
+    srv->book.journal_many = journal_many_cb;
     srv->book.journal_data = srv->silences.journal_data = srv;
     alertbook_recovered(&srv->book); /* published by the reconcile below */
     srv->wal_pos_at_snapshot = 0;
