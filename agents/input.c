@@ -603,7 +603,7 @@ static int sheet_load(input_reader_t *r)
     }
     /* errors name the sheet: "book.xlsx[Sheet1]:12: ..." */
     char *name = NULL;
-    if (asprintf(&name, "%s[%s]", r->path, sheet_name(r->sheet)) < 0)
+    if (asprintf(&name, "%s[%s]", r->name, sheet_name(r->sheet)) < 0)
         abort();
     free(r->name);
     r->name = name;
@@ -790,6 +790,12 @@ bool input_reader_is_stream(const input_reader_t *r)
 
 input_reader_t *input_reader_open(const char *path, char *err, size_t errlen)
 {
+    return input_reader_open_named(path, path, err, errlen);
+}
+
+input_reader_t *input_reader_open_named(const char *path, const char *name, char *err,
+                                        size_t errlen)
+{
     input_reader_t *r;
     FILE *fp;
 
@@ -797,10 +803,10 @@ input_reader_t *input_reader_open(const char *path, char *err, size_t errlen)
         return input_reader_new(stdin, "stdin");
     fp = fopen(path, "r");
     if (fp == NULL) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        snprintf(err, errlen, "%s: %s", name, strerror(errno));
         return NULL;
     }
-    r = input_reader_new(fp, path);
+    r = input_reader_new(fp, name);
     r->owns_fp = true;
     if (sheet_is_spreadsheet(path)) {
         r->path = strdup(path);

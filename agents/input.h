@@ -91,6 +91,13 @@ input_reader_t *input_reader_new(FILE *fp, const char *name);
  */
 input_reader_t *input_reader_open(const char *path, char *err, size_t errlen);
 
+/* input_reader_open(), its errors naming the input name (copied) instead of
+ * path: a file kept under another name, such as the daemon's copy of an
+ * upload (daemon/webupload.c). A spreadsheet is still told by path's
+ * extension. */
+input_reader_t *input_reader_open_named(const char *path, const char *name, char *err,
+                                        size_t errlen);
+
 /*
  * A position in the input at a record boundary, for resuming it later: the
  * agent records it in its spool with each batch.

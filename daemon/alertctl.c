@@ -90,10 +90,12 @@ void alertctl_alerts(server_t *srv, msgpack_packer *pk, const proto_ctl_request_
 
 /* Who is asking, for the audit trail: the CURVE key's name, or "local"
  * without CURVE (only the control socket's own access rules apply then). */
+/* Who is running the command, for what it records: the CURVE key's name on
+ * the control socket, the dashboard login's name from the HTTP API
+ * (control_run), "local" on a socket without CURVE. */
 static const char *caller_name(const server_t *srv)
 {
-    const access_key_t *k = srv->curve ? srv->control.caller : NULL;
-    return k ? k->name : "local";
+    return srv->control.who ? srv->control.who : "local";
 }
 
 /* A string argument copied into buf, or NULL if absent / not a string. */

@@ -26,6 +26,7 @@
 #include "daemon/ids.h"
 #include "daemon/log.h"
 #include "daemon/ruleconf.h"
+#include "daemon/rwencode.h"
 #include "daemon/xalloc.h"
 #include "proto/keyfile.h"
 
@@ -107,7 +108,8 @@ typedef enum {
     SEC_CLUSTER,
     SEC_RULE,
     SEC_ALERTING,
-    SEC_UPSTREAM
+    SEC_UPSTREAM,
+    SEC_REMOTE_WRITE
 } section_kind_t;
 
 typedef struct {
@@ -187,10 +189,20 @@ static void section_open(parse_t *p, char *name)
         p->sec = SEC_UPSTREAM;
         return;
     }
+    if (strcmp(kind, "remote_write") == 0 && !id) {
+        if (cfg->rw_line) {
+            perr(p, p->line, "remote_write", "[remote_write] is defined twice (first on line %d)",
+                 cfg->rw_line);
+            return;
+        }
+        cfg->rw_line = p->line;
+        p->sec = SEC_REMOTE_WRITE;
+        return;
+    }
     if (strcmp(kind, "metric") != 0 && strcmp(kind, "cluster") != 0 && strcmp(kind, "rule") != 0) {
         perr(p, p->line, sec_field,
-             "unknown section (expected [daemon], [alerting], [upstream], [metric NAME], [cluster "
-             "ID] or [rule ID])");
+             "unknown section (expected [daemon], [alerting], [upstream], [remote_write], [metric "
+             "NAME], [cluster ID] or [rule ID])");
         p->sec = SEC_NONE;
         return;
     }
@@ -572,6 +584,125 @@ static void handle_upstream(parse_t *p, const char *name, const char *value)
          "timeout_ms, window)");
 }
 
+/* [remote_write]: as [upstream], checked as a whole in validate_remote_write. */
+static void handle_remote_write(parse_t *p, const char *name, const char *value)
+{
+    config_t *cfg = p->cfg;
+    char field[96];
+    snprintf(field, sizeof field, "remote_write.%.80s", name);
+    struct {
+        const char *name;
+        char **slot;
+        bool path;
+    } const strs[] = {
+        {"url", &cfg->rw_url, false},
+        {"user", &cfg->rw_user, false},
+        {"password_file", &cfg->rw_password_file, true},
+        {"metrics", &cfg->rw_metrics, false},
+        {"state_dir", &cfg->rw_state_dir, true},
+    };
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+        if (strcmp(name, strs[i].name) != 0)
+            continue;
+        if (*strs[i].slot) {
+            perr(p, p->line, field, "set twice");
+            return;
+        }
+        if (!*value) {
+            perr(p, p->line, field, "must not be empty");
+            return;
+        }
+        *strs[i].slot = strs[i].path ? resolve_path(p, value) : xstrdup(value);
+        return;
+    }
+    double d;
+    if (strcmp(name, "batch_size") == 0 || strcmp(name, "timeout_ms") == 0) {
+        bool batch = name[0] == 'b';
+        if (parse_number(value, &d) != 0 || d != (double)(long)d ||
+            (batch ? d < 1 || d > 100000 : d < 100 || d > 600000)) {
+            perr(p, p->line, field, "'%s' is not a whole number from %s", value,
+                 batch ? "1 to 100000" : "100 to 600000");
+            return;
+        }
+        *(batch ? &cfg->rw_batch : &cfg->rw_timeout_ms) = d;
+        return;
+    }
+    perr(p, p->line, field,
+         "unknown option (expected url, user, password_file, metrics, batch_size, state_dir, "
+         "timeout_ms)");
+}
+
+/* Whether name[0..len) is in a comma-separated list ("all" or NULL: every name). */
+static bool in_list(const char *list, const char *name, size_t len)
+{
+    if (!list || strcmp(list, "all") == 0)
+        return true;
+    for (const char *q = list; *q;) {
+        q += strspn(q, " \t,");
+        size_t n = strcspn(q, ",");
+        size_t m = n;
+        while (m > 0 && (q[m - 1] == ' ' || q[m - 1] == '\t'))
+            m--;
+        if (m && m == len && memcmp(q, name, len) == 0)
+            return true;
+        q += n;
+    }
+    return false;
+}
+
+bool config_remote_write_sends(const config_t *cfg, const char *name, size_t len)
+{
+    return in_list(cfg->rw_metrics, name, len);
+}
+
+static void validate_remote_write(parse_t *p)
+{
+    config_t *cfg = p->cfg;
+    int line = cfg->rw_line;
+    if (!line)
+        return;
+    char why[512];
+    rw_url_t u;
+    if (!cfg->rw_url) {
+        perr(p, line, "remote_write.url",
+             "required in [remote_write] (the receiver, e.g. http://127.0.0.1:9090/api/v1/write)");
+        return;
+    }
+    if (rwencode_url(cfg->rw_url, &u, why, sizeof why) != 0) {
+        perr(p, line, "remote_write.url", "%s", why);
+        return;
+    }
+    if (!cfg->rw_user != !cfg->rw_password_file) {
+        perr(p, line, cfg->rw_user ? "remote_write.password_file" : "remote_write.user",
+             "basic auth needs both user and password_file");
+        return;
+    }
+    if (cfg->rw_metrics && strcmp(cfg->rw_metrics, "all") != 0) {
+        for (const char *q = cfg->rw_metrics; *q;) {
+            q += strspn(q, " \t,");
+            size_t n = strcspn(q, ",");
+            size_t m = n;
+            while (m > 0 && (q[m - 1] == ' ' || q[m - 1] == '\t'))
+                m--;
+            if (m && config_metric_find(cfg, q, m) < 0) {
+                perr(p, line, "remote_write.metrics", "'%.*s' is not a configured metric", (int)m,
+                     q);
+                return;
+            }
+            q += n;
+        }
+    }
+    if (!cfg->rw_state_dir) {
+        size_t n = strlen(cfg->state_dir) + sizeof "/remote_write";
+        cfg->rw_state_dir = xmalloc(n);
+        snprintf(cfg->rw_state_dir, n, "%s/remote_write", cfg->state_dir);
+    }
+    if (cfg->rw_batch == 0)
+        cfg->rw_batch = 2000;
+    if (cfg->rw_timeout_ms == 0)
+        cfg->rw_timeout_ms = 10000;
+}
+
 bool config_upstream_forwards(const config_t *cfg, const char *name, size_t len)
 {
     if (!cfg->up_metrics || strcmp(cfg->up_metrics, "all") == 0)
@@ -665,6 +796,7 @@ static int handler(void *user, const char *section, const char *name, const char
     case SEC_RULE: handle_rule(p, name, value); break;
     case SEC_ALERTING: handle_alerting(p, name, value); break;
     case SEC_UPSTREAM: handle_upstream(p, name, value); break;
+    case SEC_REMOTE_WRITE: handle_remote_write(p, name, value); break;
     case SEC_NONE: perr(p, p->line, name, "key outside a known section"); break;
     }
     return 1;
@@ -863,6 +995,7 @@ static void validate(parse_t *p)
         }
     }
     validate_upstream(p);
+    validate_remote_write(p);
 }
 
 static void free_raw_rules(parse_t *p, size_t n)
@@ -941,6 +1074,10 @@ void config_destroy(config_t **pcfg)
                         cfg->up_metrics,   cfg->up_state_dir, cfg->up_agent_id};
     for (size_t i = 0; i < sizeof up / sizeof up[0]; i++)
         free(up[i]);
+    char *const rw[] = {cfg->rw_url, cfg->rw_user, cfg->rw_password_file, cfg->rw_metrics,
+                        cfg->rw_state_dir};
+    for (size_t i = 0; i < sizeof rw / sizeof rw[0]; i++)
+        free(rw[i]);
     free(cfg->metrics);
     free(cfg->clusters);
     free(cfg->rules);

@@ -152,7 +152,20 @@ typedef struct {
     double up_timeout_ms; /* an unanswered batch is resent (and fails over) after this */
     double up_window;     /* batches in flight, 1..PROTO_MAX_WINDOW */
     int up_line;          /* where [upstream] began, for messages */
+    /* [remote_write]: Prometheus remote-write from the WAL (remotewrite.h); off while
+     * rw_url is NULL. Read once at start, like [upstream]. */
+    char *rw_url;           /* http://HOST[:PORT]/PATH of the receiver */
+    char *rw_user;          /* basic auth user; NULL = none */
+    char *rw_password_file; /* basic auth password, the file's first line */
+    char *rw_metrics;       /* comma-separated metric names, or "all" */
+    char *rw_state_dir;     /* its cursor and revisions; default state_dir/remote_write */
+    double rw_batch;        /* samples per request (a WAL record is never split) */
+    double rw_timeout_ms;   /* a request unanswered this long is retried */
+    int rw_line;
 } config_t;
+
+/* True if metric name[0..len) is sent by [remote_write] metrics. */
+bool config_remote_write_sends(const config_t *cfg, const char *name, size_t len);
 
 /* True if metric name[0..len) is forwarded by [upstream] metrics. */
 bool config_upstream_forwards(const config_t *cfg, const char *name, size_t len);

@@ -76,10 +76,16 @@ struct http_conn {
     char body_in[HTTP_MAX_BODY];
     size_t body_in_len;
     bool body_too_long;
-    unsigned roles;                   /* of the authenticated caller */
-    char user[WEBUSERS_NAME_MAX + 1]; /* "" without logins */
-    char head[1024];                  /* the response's status line and headers */
-    char *body_owned;                 /* the response body while it is written, or NULL */
+    char *upload; /* owned: a POST to upload/'s body (a file), up to HTTP_MAX_UPLOAD, or NULL */
+    size_t upload_len, upload_cap;
+    unsigned roles;                     /* of the authenticated caller */
+    char user[WEBUSERS_NAME_MAX + 1];   /* "" without logins */
+    char firms[WEBUSERS_FIRMS_MAX + 1]; /* a firm login's firms, else "" */
+    uint64_t held_wal_pos;              /* an answer held for the WAL (0: none) */
+    webapi_reply_t held;                /* that answer (its body owned) */
+    bool held_head;                     /* ... to a HEAD */
+    char head[1024];                    /* the response's status line and headers */
+    char *body_owned;                   /* the response body while it is written, or NULL */
 };
 
 /* One write to an events stream: its request and its bytes. */
@@ -152,6 +158,8 @@ static void conn_maybe_free(http_conn_t *c)
     if (c->sse)
         h->nsse--;
     free(c->body_owned);
+    free(c->upload);
+    free(c->held.body);
     sodium_memzero(c->auth, sizeof c->auth);
     free(c);
 }
@@ -219,6 +227,9 @@ static void request_reset(http_conn_t *c)
     c->ctype_len = 0;
     c->body_in_len = 0;
     c->body_too_long = false;
+    free(c->upload);
+    c->upload = NULL;
+    c->upload_len = c->upload_cap = 0;
 }
 
 static void write_cb(uv_write_t *req, int status)
@@ -403,10 +414,36 @@ static const char *status_reason(int code)
     }
 }
 
+/* A request to the upload API, whose body is a file (webupload.h). */
+static bool is_upload(const http_conn_t *c)
+{
+    size_t n = strlen(API_PREFIX "upload/");
+    return c->url_len > n && memcmp(c->url, API_PREFIX "upload/", n) == 0;
+}
+
+void http_wal_synced(http_t *h, uint64_t synced)
+{
+    for (http_conn_t *c = h->conns; c; c = c->next) {
+        if (!c->held_wal_pos || c->held_wal_pos > synced || c->closing)
+            continue;
+        webapi_reply_t rep = c->held;
+        memset(&c->held, 0, sizeof c->held);
+        c->held_wal_pos = 0;
+        respond(c, rep.status, status_reason(rep.status), "application/json; charset=utf-8",
+                rep.body, rep.len, rep.body, c->held_head, "");
+    }
+}
+
 static void route_api(http_conn_t *c, size_t plen, bool head)
 {
     http_t *h = c->h;
     size_t pre = strlen(API_PREFIX);
+    /* a firm login uploads its figures and reads nothing else */
+    if (!(c->roles & (KEY_ROLE_VIEWER | KEY_ROLE_ADMIN)) && !is_upload(c) &&
+        !path_is(c, plen, API_PREFIX "me")) {
+        respond_text(c, 403, "Forbidden", "a firm's login may only upload its figures", "");
+        return;
+    }
     if (path_is(c, plen, API_PREFIX "events")) {
         if (c->parser.method != HTTP_GET) {
             respond_text(c, 405, "Method Not Allowed", "events: GET only", "Allow: GET\r\n");
@@ -415,8 +452,10 @@ static void route_api(http_conn_t *c, size_t plen, bool head)
         sse_start(c);
         return;
     }
+    bool upload = is_upload(c);
     if (c->body_too_long) {
-        respond_text(c, 413, "Payload Too Large", "request body over 4096 bytes", "");
+        respond_text(c, 413, "Payload Too Large",
+                     upload ? "file over 2 MiB: split it" : "request body over 4096 bytes", "");
         return;
     }
     webapi_request_t req = {
@@ -425,21 +464,36 @@ static void route_api(http_conn_t *c, size_t plen, bool head)
         .path_len = plen - pre,
         .query = plen < c->url_len ? c->url + plen + 1 : "",
         .query_len = plen < c->url_len ? c->url_len - plen - 1 : 0,
-        .body = c->body_in,
-        .body_len = c->body_in_len,
+        .body = upload ? c->upload : c->body_in,
+        .body_len = upload ? c->upload_len : c->body_in_len,
         .roles = c->roles,
         .user = *c->user ? c->user : NULL,
+        .firms = c->firms,
     };
     /* A browser sends a cross-site form as text/plain or form data, never as
      * JSON without asking first (CORS): requiring JSON keeps other sites from
      * posting with a logged-in officer's credentials. */
-    if (req.post && !(c->ctype_len >= 16 && strncmp(c->ctype, "application/json", 16) == 0)) {
-        respond_text(c, 415, "Unsupported Media Type", "POST needs Content-Type: application/json",
+    /* A file goes as application/octet-stream, which a browser does not
+     * send across sites without asking first either. */
+    const char *want = upload ? "application/octet-stream" : "application/json";
+    if (req.post && !(c->ctype_len >= strlen(want) && strncmp(c->ctype, want, strlen(want)) == 0)) {
+        respond_text(c, 415, "Unsupported Media Type",
+                     upload ? "POST needs Content-Type: application/octet-stream (the file)"
+                            : "POST needs Content-Type: application/json",
                      "");
         return;
     }
     webapi_reply_t rep = {0};
     webapi_handle(h->srv, &req, &rep);
+    if (rep.wal_pos && rep.wal_pos > h->srv->wal.synced) {
+        /* an upload applied, its WAL record not yet on disk (fsync = always):
+         * the answer waits for it, as an agent's ack does */
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->held = rep;
+        c->held_head = head;
+        c->held_wal_pos = rep.wal_pos;
+        return;
+    }
     if (rep.status >= 400)
         c->keep_alive = c->keep_alive && rep.status != 413;
     respond(c, rep.status, status_reason(rep.status), "application/json; charset=utf-8", rep.body,
@@ -460,6 +514,10 @@ static void route_authed(http_conn_t *c)
     if (c->parser.method != HTTP_GET && !head) {
         respond_text(c, 405, "Method Not Allowed", "only GET and HEAD are served here",
                      "Allow: GET, HEAD\r\n");
+        return;
+    }
+    if (path_is(c, plen, "/metrics") && !(c->roles & (KEY_ROLE_VIEWER | KEY_ROLE_ADMIN))) {
+        respond_text(c, 403, "Forbidden", "a firm's login may only upload its figures", "");
         return;
     }
     if (path_is(c, plen, "/metrics")) {
@@ -518,6 +576,7 @@ static void verify_done(uv_work_t *w, int status)
             webusers_remember(h->users, u, v->pw, v->pw_len, (int64_t)uv_now(&h->srv->loop));
             c->roles = u->roles;
             snprintf(c->user, sizeof c->user, "%s", u->name);
+            snprintf(c->firms, sizeof c->firms, "%s", u->firms);
             route_authed(c);
         } else {
             log_warnx("http: wrong password for user '%s'", v->name);
@@ -561,6 +620,7 @@ static void authenticate(http_conn_t *c)
         sodium_memzero(cred, sizeof cred);
         c->roles = u->roles;
         snprintf(c->user, sizeof c->user, "%s", u->name);
+        snprintf(c->firms, sizeof c->firms, "%s", u->firms);
         route_authed(c);
         return;
     }
@@ -618,6 +678,7 @@ static void route(http_conn_t *c)
     if (!h->users) { /* no logins: everyone reads, nobody changes (config.c: loopback only) */
         c->roles = KEY_ROLE_VIEWER;
         c->user[0] = '\0';
+        c->firms[0] = '\0';
         route_authed(c);
         return;
     }
@@ -689,6 +750,22 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 static int on_body(http_parser *p, const char *at, size_t len)
 {
     http_conn_t *c = p->data;
+    if (is_upload(c)) { /* a file: grown as it arrives, up to HTTP_MAX_UPLOAD */
+        if (c->upload_len + len > HTTP_MAX_UPLOAD) {
+            c->body_too_long = true;
+            return 0;
+        }
+        if (c->upload_len + len > c->upload_cap) {
+            size_t cap = c->upload_cap ? c->upload_cap : 65536;
+            while (cap < c->upload_len + len)
+                cap *= 2;
+            c->upload = xrealloc(c->upload, cap);
+            c->upload_cap = cap;
+        }
+        memcpy(c->upload + c->upload_len, at, len);
+        c->upload_len += len;
+        return 0;
+    }
     if (c->body_in_len + len > sizeof c->body_in - 1) {
         c->body_too_long = true;
         return 0;
@@ -747,7 +824,7 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     c->keep_alive = false;
-    if (c->request_bytes > HTTP_MAX_REQUEST) {
+    if (c->request_bytes > HTTP_MAX_REQUEST + (is_upload(c) ? HTTP_MAX_UPLOAD : 0)) {
         h->bad_requests++;
         respond_text(c, 431, "Request Header Fields Too Large", "request too large", "");
     } else if (e != HPE_OK || c->parser.upgrade) {
@@ -819,7 +896,9 @@ int http_start(http_t *h, struct server *srv, const char *listen, char *err, siz
         return -1;
     }
     const char *users = srv->cfg ? srv->cfg->http_users : NULL;
-    if (users && *users && webusers_load(users, &h->users, why, sizeof why) != 0) {
+    if (users && *users &&
+        webusers_load(users, srv->reg ? registry_has_member : NULL, srv->reg, &h->users, why,
+                      sizeof why) != 0) {
         snprintf(err, errlen, "http_users: %s", why);
         return -1;
     }

@@ -38,9 +38,12 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include "daemon/webupload.h"
+
 #define HTTP_MAX_CONNS 64
 #define HTTP_MAX_REQUEST 8192
-#define HTTP_MAX_BODY 4096 /* a POST's JSON body, within HTTP_MAX_REQUEST */
+#define HTTP_MAX_BODY 4096         /* a POST's JSON body, within HTTP_MAX_REQUEST */
+#define HTTP_MAX_UPLOAD (2u << 20) /* a file's bytes posted to upload/ (webupload.h), beyond it */
 #define HTTP_TIMEOUT_MS 10000
 #define HTTP_MAX_SSE 32 /* events connections, within HTTP_MAX_CONNS */
 #define HTTP_SSE_HEARTBEAT_MS 15000
@@ -71,6 +74,7 @@ typedef struct {
     /* figures for status and /metrics */
     uint64_t accepted, refused, timeouts, bad_requests;
     uint64_t responses_2xx, responses_4xx, responses_5xx;
+    webupload_t upload; /* the upload path's memory (webupload.h) */
 } http_t;
 
 /*
@@ -95,6 +99,10 @@ int http_start(http_t *h, struct server *srv, const char *listen, char *err, siz
  * with uv_loop_close() == 0); until then h must stay in place. Safe on an h
  * that http_start failed on, or never ran on (all zero). */
 void http_close(http_t *h);
+
+/* The WAL is on disk up to synced: sends the answers held for it (an
+ * upload's, with fsync = always). On the loop. */
+void http_wal_synced(http_t *h, uint64_t synced);
 
 /* Writes "event: NAME\ndata: DATA\n\n" to every events connection (data is
  * one line of JSON, len bytes, copied). On the loop. */

@@ -34,6 +34,10 @@ static void send_ack(ingest_t *in, envelope_t *env, const proto_ack_t *ack)
             return;
         }
     }
+    if (in->local_out) { /* a batch from inside the daemon: its caller takes the answer */
+        msgpack_sbuffer_write(in->local_out, in->out.data, in->out.size);
+        return;
+    }
     if (envelope_reply(in->zs.sock, env, in->out.data, in->out.size) != 0 && errno != EHOSTUNREACH)
         log_warn("ingest: reply to seq %llu not sent", (unsigned long long)ack->seq);
 }
@@ -53,6 +57,13 @@ static void answer(ingest_t *in, envelope_t *env, const proto_ack_t *ack)
     server_t *srv = in->srv;
     if (srv->cfg->fsync_policy != WAL_FSYNC_ALWAYS || srv->wal.pos <= srv->wal.synced) {
         send_ack(in, env, ack);
+        return;
+    }
+    if (in->local_out) {
+        /* the caller holds the answer until the WAL is on disk up to here */
+        in->local_wal_pos = srv->wal.pos;
+        send_ack(in, env, ack);
+        wal_sync(&srv->wal);
         return;
     }
     if (in->npending == in->pending_cap) {
@@ -522,7 +533,13 @@ static void answer_verdict(ingest_t *in, envelope_t *env, answer_ctx_t *ctx, con
     }
 }
 
-static void handle_batch(ingest_t *in, envelope_t *env)
+/* Who a batch from inside the daemon is from (ingest_local); NULL: the socket's. */
+typedef struct {
+    const char *keyid;
+    const access_key_t *key;
+} local_src_t;
+
+static void handle_batch(ingest_t *in, envelope_t *env, const local_src_t *local)
 {
     server_t *srv = in->srv;
     char reason[PROTO_MAX_TEXT_LEN];
@@ -545,7 +562,10 @@ static void handle_batch(ingest_t *in, envelope_t *env)
         .agent = b.agent, .seq = b.seq, .peer = zmq_msg_gets(&env->body, "Peer-Address")};
     const access_key_t *key = NULL;
     const char *keyid = "";
-    if (srv->curve) {
+    if (local) {
+        key = local->key;
+        keyid = local->keyid;
+    } else if (srv->curve) {
         /* looked up per batch: a key revoked by a reload is refused from now on */
         const char *uid = zmq_msg_gets(&env->body, "User-Id");
         key = uid ? keys_find(srv->keys, uid, strlen(uid)) : NULL;
@@ -567,7 +587,7 @@ static void handle_batch(ingest_t *in, envelope_t *env)
     }
     /* The stream is the key's: an id must be the key's own too, so no firm
      * can make another's batches look settled (keys.h). */
-    if (key && !keys_may_use_agent_id(key, srv->reg, b.agent.ptr, b.agent.len)) {
+    if (!local && key && !keys_may_use_agent_id(key, srv->reg, b.agent.ptr, b.agent.len)) {
         snprintf(reason, sizeof reason,
                  "agent id '%.*s' is not key '%s''s: use '%s' or the id "
                  "of a firm it reports for, optionally followed by '.' and a suffix",
@@ -808,10 +828,29 @@ static bool on_message(zsock_t *zs)
         answer_ctx_t ctx = {.peer = NULL};
         nack(in, &env, &ctx, PROTO_STATUS_MALFORMED, reason);
     } else {
-        handle_batch(in, &env);
+        handle_batch(in, &env, NULL);
     }
     envelope_close(&env);
     return true;
+}
+
+void ingest_local(ingest_t *in, const char *keyid, const access_key_t *key, const void *msg,
+                  size_t len, msgpack_sbuffer *out, uint64_t *ret_wal_pos)
+{
+    /* an envelope around the caller's bytes (not copied: borrowed for the
+     * call) with an empty routing id, so every local batch shares one rate
+     * bucket */
+    envelope_t env = {.well_formed = true, .nframes = 2};
+    zmq_msg_init(&env.id);
+    zmq_msg_init_data(&env.body, (void *)(uintptr_t)msg, len, NULL, NULL);
+    local_src_t src = {.keyid = keyid, .key = key};
+    in->local_out = out;
+    in->local_wal_pos = 0;
+    handle_batch(in, &env, &src);
+    in->local_out = NULL;
+    *ret_wal_pos = in->local_wal_pos;
+    zmq_msg_close(&env.body);
+    zmq_msg_close(&env.id);
 }
 
 void ingest_init(ingest_t *in, struct server *srv)

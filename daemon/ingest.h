@@ -94,6 +94,10 @@ typedef struct {
     uint32_t *refusal_codes; /* the same, as streams.h keeps them */
     char *refusal_text;      /* JUDGE_REASONLEN bytes per refusal */
     judge_stats_t judged;    /* samples refused, by kind */
+    /* while ingest_local runs: where the answer goes, and the WAL position
+     * it waits for (0: none) */
+    msgpack_sbuffer *local_out;
+    uint64_t local_wal_pos;
 } ingest_t;
 
 /* Allocates the tables and buffers (once, for the daemon's life). */
@@ -101,6 +105,19 @@ void ingest_init(ingest_t *in, struct server *srv);
 
 /* Binds the ROUTER on endpoint and starts reading. Returns 0 or -1 (err). */
 int ingest_start(ingest_t *in, const char *endpoint, char *err, size_t errlen);
+
+/*
+ * Handles one encoded batch (or check) from inside the daemon -- the
+ * dashboard's upload (daemon/webupload.c) -- exactly as one from the socket:
+ * the same decoding, judge, sequence discipline, WAL, apply and answer. The
+ * stream is (keyid, the batch's agent id); key stands in for a connection's
+ * CURVE key (the firms it may report for; NULL: any). msg is borrowed for
+ * the call. The answer, an encoded proto ack, is appended to out; with
+ * fsync = always it may be given only once the WAL is on disk up to
+ * *ret_wal_pos (0: at once; wal_sync has been started). On the loop.
+ */
+void ingest_local(ingest_t *in, const char *keyid, const access_key_t *key, const void *msg,
+                  size_t len, msgpack_sbuffer *out, uint64_t *ret_wal_pos);
 
 /* Applies one WAL record at start-up (no acks, no alerts published).
  * A record that no longer resolves (a firm removed from the registry) is

@@ -14,6 +14,7 @@
 #include "daemon/registry.h"
 #include "daemon/server.h"
 #include "daemon/source.h"
+#include "daemon/webusers.h"
 #include "daemon/xalloc.h"
 
 extern const char clustermond_default_conf[];
@@ -122,6 +123,17 @@ int main(int argc, char **argv)
         return EXIT_CONFIG;
     }
     if (check_only) {
+        /* the dashboard's logins too: a firm login must name current members */
+        webusers_t *users = NULL;
+        if (*cfg->http_users && webusers_load(cfg->http_users, registry_has_member, reg, &users,
+                                              err, sizeof err) != 0) {
+            fprintf(stderr, "clustermond: http_users: %s\n", err);
+            registry_destroy(&reg);
+            config_destroy(&cfg);
+            free(base);
+            return EXIT_CONFIG;
+        }
+        webusers_destroy(&users);
         printf("%s: OK: %zu metrics, %zu clusters, %zu rules; %s: %zu firms\n", cfg->path,
                cfg->nmetrics, cfg->nclusters, cfg->nrules, cfg->registry, reg->nfirms);
         registry_destroy(&reg);

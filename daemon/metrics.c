@@ -584,4 +584,5 @@ void metrics_render(const struct server *srv, int64_t now_ms, metrics_text_t *ou
     exposition_render(&c, out);
     metrics_collected_free(&c);
     upstream_metrics(srv, out);
+    remotewrite_metrics(srv, out);
 }

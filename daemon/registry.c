@@ -39,6 +39,11 @@ typedef struct {
     registry_t *reg;
 } load_t;
 
+bool registry_has_member(void *reg, const char *id, size_t len)
+{
+    return registry_find(reg, id, len) >= 0;
+}
+
 int registry_find(const registry_t *reg, const char *id, size_t len)
 {
     int f = registry_find_any(reg, id, len);

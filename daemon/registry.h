@@ -78,6 +78,10 @@ void registry_destroy(registry_t **reg);
  * member). */
 int registry_find(const registry_t *reg, const char *id, size_t len);
 
+/* registry_find() >= 0 with reg passed as data (const registry_t *): the
+ * check a firm login's ids get when http_users is loaded (webusers.h). */
+bool registry_has_member(void *reg, const char *id, size_t len);
+
 /* Returns the index of firm id[0..len), a member or a former member, or -1. */
 int registry_find_any(const registry_t *reg, const char *id, size_t len);
 

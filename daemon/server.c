@@ -50,6 +50,7 @@ static void close_all(server_t *srv)
     http_close(&srv->http);
     metrics_close(&srv->metrics);
     upstream_stop(&srv->upstream);
+    remotewrite_stop(&srv->remote_write);
 }
 
 static void signal_cb(uv_signal_t *h, int signum)
@@ -145,10 +146,23 @@ static uint64_t journal_cb(void *data, const void *payload, size_t len)
     return pos;
 }
 
+/* The alertbook's journal for the alerts one flush changed: one write. */
+static uint64_t journal_many_cb(void *data, const struct iovec *payloads, size_t n)
+{
+    server_t *srv = data;
+    if (srv->wal.fd < 0)
+        return 0;
+    uint64_t pos = wal_append_many(&srv->wal, payloads, n);
+    if (pos && srv->cfg->fsync_policy == WAL_FSYNC_ALWAYS)
+        wal_sync(&srv->wal);
+    return pos;
+}
+
 static void wal_synced(wal_t *w, uint64_t synced)
 {
     server_t *srv = w->data;
     ingest_release_acks(&srv->ingest, synced);
+    http_wal_synced(&srv->http, synced);
 }
 
 void server_wal_hold(server_t *srv, const char *name, uint64_t segment)
@@ -247,6 +261,25 @@ static int snapshot_now(server_t *srv)
     }
     srv->wal_pos_at_snapshot = srv->wal.pos;
     return snapshot_start(&srv->snap, srv, (uint64_t)closed);
+}
+
+int server_snapshot_request(server_t *srv, uint64_t *ret_segment, char *err, size_t errlen)
+{
+    if (srv->snap.running) {
+        snprintf(err, errlen, "a snapshot is being written: ask again in a moment");
+        return -1;
+    }
+    if (srv->wal.full) {
+        snprintf(err, errlen, "the WAL is full (disk full): no snapshot until it has climbed out");
+        return -1;
+    }
+    uint64_t segment = srv->wal.segment; /* the one snapshot_now closes */
+    if (snapshot_now(srv) != 0) {
+        snprintf(err, errlen, "the snapshot could not be started (see the daemon's log)");
+        return -1;
+    }
+    *ret_segment = segment;
+    return 0;
 }
 
 /*
@@ -429,6 +462,7 @@ int server_open(server_t *srv, const server_source_t *src, config_t **pcfg, regi
         }
     /* from here on every alert and silence change is journaled */
     srv->book.journal = srv->silences.journal = journal_cb;
+    srv->book.journal_many = journal_many_cb;
     srv->book.journal_data = srv->silences.journal_data = srv;
     alertbook_recovered(&srv->book); /* published by the reconcile below */
     srv->wal_pos_at_snapshot = 0;
@@ -471,7 +505,8 @@ int server_open(server_t *srv, const server_source_t *src, config_t **pcfg, regi
         http_start(&srv->http, srv, cfg->http, err, errlen) != 0)
         return -1;
     /* the forwarder reads its key files and makes its state dir as we start */
-    if (upstream_start(&srv->upstream, srv, err, errlen) != 0)
+    if (upstream_start(&srv->upstream, srv, err, errlen) != 0 ||
+        remotewrite_start(&srv->remote_write, srv, err, errlen) != 0)
         return -1;
     if (privdrop_apply(cfg, err, errlen) != 0)
         return -1;
@@ -560,6 +595,7 @@ void server_close(server_t *srv)
         }
     }
     upstream_free(&srv->upstream);
+    remotewrite_free(&srv->remote_write);
     if (srv->wal.dir)
         wal_close(&srv->wal);
     snapshot_free(&srv->snap);

@@ -31,6 +31,7 @@
 #include "daemon/reload.h"
 #include "daemon/rules.h"
 #include "daemon/snapshot.h"
+#include "daemon/remotewrite.h"
 #include "daemon/upstream.h"
 #include "daemon/wal.h"
 #include "daemon/zap.h"
@@ -113,10 +114,11 @@ typedef struct server {
     int exit_status;
     int64_t started_ms;
     server_stats_t stats;
-    metrics_t metrics;   /* self-measurement: rates, loop lag, peers */
-    http_t http;         /* /metrics and /healthz, if [daemon] http is set */
-    notify_t notify;     /* sd_notify: READY, STATUS, watchdog, STOPPING */
-    upstream_t upstream; /* [upstream]: forwarding to the province (upstream.h) */
+    metrics_t metrics;          /* self-measurement: rates, loop lag, peers */
+    http_t http;                /* /metrics and /healthz, if [daemon] http is set */
+    notify_t notify;            /* sd_notify: READY, STATUS, watchdog, STOPPING */
+    upstream_t upstream;        /* [upstream]: forwarding to the province (upstream.h) */
+    remotewrite_t remote_write; /* [remote_write]: to a Prometheus TSDB (remotewrite.h) */
 } server_t;
 
 /*
@@ -126,6 +128,14 @@ typedef struct server {
  */
 int server_open(server_t *srv, const server_source_t *src, config_t **cfg, registry_t **reg,
                 char *err, size_t errlen);
+
+/*
+ * Rolls the WAL over and starts a snapshot now (a re-seed of the other side
+ * of an HA pair wants one: daemon/seed.h). *ret_segment is its number: the
+ * file snap-N.snap appears once written. Returns 0, or -1 with the reason
+ * (one is being written already, the disk is full). On the loop.
+ */
+int server_snapshot_request(server_t *srv, uint64_t *ret_segment, char *err, size_t errlen);
 
 /* Runs until stopped; returns the exit status. */
 int server_run(server_t *srv);

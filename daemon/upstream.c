@@ -307,7 +307,7 @@ static int engine_open(upstream_t *u)
                          .window = u->window,
                          .verbose = false,
                          .prog = "clustermond: upstream"};
-    delivery_source_t src = {src_next, src_load, src_settled, u};
+    delivery_source_t src = {.next = src_next, .load = src_load, .settled = src_settled, .arg = u};
     /* what was in flight goes again, from the oldest unsettled batch */
     return delivery_open(u->srv->zctx, &o, &src, &u->dl);
 }

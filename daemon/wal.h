@@ -35,6 +35,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <uv.h>
 
 #define WAL_FORMAT_VERSION 1
@@ -73,6 +74,9 @@ struct wal {
     bool full;              /* appends refused until the reserve is back */
     uint64_t append_failed; /* appends that did not journal their record */
     uint64_t reserve_bytes; /* size of the reserve file, 0 = none */
+    /* wal_append_many's framing buffer, owned, reused from call to call */
+    unsigned char *group;
+    size_t group_cap;
 };
 
 /* Opens a new segment numbered segment in dir (which must exist). If the disk
@@ -88,6 +92,13 @@ int wal_open(wal_t *w, uv_loop_t *loop, const char *dir, uint64_t segment, wal_s
  * (or a cut that failed) mark the WAL full, and every later append fails
  * without writing until w->full is cleared. */
 uint64_t wal_append(wal_t *w, const void *payload, size_t len);
+
+/* Appends n records (payloads[i], each borrowed for the call) with one
+ * write(2), all or nothing: on failure none of them is in the segment
+ * (the cut and the full marking as for wal_append; all n are counted in
+ * append_failed). Returns the logical end position of the last record (>0),
+ * w->pos if n is 0, or 0 on failure. Called on the loop. */
+uint64_t wal_append_many(wal_t *w, const struct iovec *payloads, size_t n);
 
 /* Starts an fsync covering everything appended so far, unless one runs
  * already (then a follow-up starts when it ends). */

@@ -1,11 +1,11 @@
 /*
  * webapi.c -- see webapi.h. Each view is a few control commands run through
- * control_run and put side by side; the only figures computed here are the
- * ones no command gives yet (a scope's monthly points, each firm's
- * year-to-date next to last year's) and what the overview derives from a
- * command's exact figures (run-rate, the gap to the growth target). Those
- * are marked SEAM: once `series` and `ranking` exist as control commands,
- * the views take their figures from them instead.
+ * control_run and put side by side: the cluster and firm pages' monthly
+ * points are the "series" command's reply and the drag firms the
+ * "ranking" command's, so a page shows exactly what `clustermonctl series
+ * --json` and `ranking --json` print. The only figures computed here are
+ * what the overview derives from a command's exact figures (run-rate, the
+ * gap to the growth target).
  */
 #include "daemon/webapi.h"
 
@@ -20,6 +20,7 @@
 #include "daemon/control.h"
 #include "daemon/registry.h"
 #include "daemon/server.h"
+#include "daemon/webupload.h"
 #include "daemon/xalloc.h"
 
 #define YEARS_BACK 12 /* how far back the default year is looked for */
@@ -329,7 +330,7 @@ static void view_cmd(server_t *srv, const webapi_request_t *wr, const char *cmd,
     free(a);
 }
 
-/* ---- figures the commands do not give (yet) ------------------------------------- */
+/* ---- views' defaults and composite parts ------------------------------------------ */
 
 /* The latest year (of the last YEARS_BACK) any firm reported for, else this year. */
 static int default_year(server_t *srv)
@@ -367,36 +368,35 @@ static json_t *milli_json(__int128 v)
 }
 
 /*
- * SEAM (series): one metric's monthly totals of year over a set of firms
- * (a cluster, one firm), and how many firms reported each month; months
- * without any report are null. The "series" control command of the
- * officials' branch answers the same question: after the merge this becomes
- * a run() of it.
+ * The "series" command for one metric of a cluster (firm NULL) or of one
+ * firm (cluster NULL), month by month through year with the same months a
+ * year before (yoy): the very reply `clustermonctl series --json` prints.
  */
-static json_t *monthly(server_t *srv, int cluster, int firm, int metric, int year)
+static json_t *series_cmd(server_t *srv, const webapi_request_t *wr, const char *cluster,
+                          const char *firm, const char *metric, int year, webapi_reply_t *rep)
 {
-    json_t *vals = json_array(), *rep = json_array();
-    for (int m = 1; m <= 12; m++) {
-        proto_period_t p = {
-            .year = (uint16_t)year, .kind = PROTO_PERIOD_MONTH, .index = (uint8_t)m};
-        __int128 sum = 0;
-        unsigned n = 0;
-        for (size_t f = 0; f < srv->reg->nall; f++) {
-            if (firm >= 0 ? (int)f != firm : srv->reg->firms[f].cluster != cluster)
-                continue;
-            int64_t v;
-            if (agg_firm_total(srv->agg, (int)f, metric, p, &v)) {
-                sum += v;
-                n++;
-            }
-        }
-        json_array_append_new(vals, n ? milli_json(sum) : json_null());
-        json_array_append_new(rep, json_integer(n));
-    }
-    return json_pack("{s:o, s:o}", "values", vals, "reporting", rep);
+    args_t *a = xcalloc(1, sizeof *a);
+    char y[8];
+    snprintf(y, sizeof y, "%04d", year);
+    args_cmd(a, "series");
+    args_add(a, "metric", PROTO_ARG_STR, 0, metric, strlen(metric));
+    if (cluster)
+        args_add(a, "cluster", PROTO_ARG_STR, 0, cluster, strlen(cluster));
+    else
+        args_add(a, "firm", PROTO_ARG_STR, 0, firm, strlen(firm));
+    args_add(a, "from", PROTO_ARG_STR, 0, y, strlen(y));
+    args_add(a, "to", PROTO_ARG_STR, 0, y, strlen(y));
+    args_add(a, "by", PROTO_ARG_STR, 0, "month", 5);
+    args_add(a, "yoy", PROTO_ARG_INT, 1, NULL, 0);
+    json_t *j = run_part(srv, wr, a, rep);
+    free(a);
+    return j;
 }
 
-static json_t *series_json(server_t *srv, int cluster, int firm, int year)
+/* series_cmd for the revenue and the profit metric, keyed by metric name;
+ * NULL after replying with a refusal. */
+static json_t *series_json(server_t *srv, const webapi_request_t *wr, const char *cluster,
+                           const char *firm, int year, webapi_reply_t *rep)
 {
     const config_t *cfg = srv->cfg;
     json_t *o = json_object();
@@ -404,29 +404,36 @@ static json_t *series_json(server_t *srv, int cluster, int firm, int year)
     for (int k = 0; k < 2; k++) {
         if (idx[k] < 0)
             continue;
-        json_object_set_new(o, cfg->metrics[idx[k]].name,
-                            json_pack("{s:s, s:o, s:o}", "unit", cfg->metrics[idx[k]].unit,
-                                      "this_year", monthly(srv, cluster, firm, idx[k], year),
-                                      "last_year", monthly(srv, cluster, firm, idx[k], year - 1)));
+        json_t *j = series_cmd(srv, wr, cluster, firm, cfg->metrics[idx[k]].name, year, rep);
+        if (!j) {
+            json_decref(o);
+            return NULL;
+        }
+        json_object_set_new(o, cfg->metrics[idx[k]].name, j);
     }
     return o;
 }
 
-/* Sum of a metric over months 1..through of year for one firm; false if none. */
-static bool firm_ytd(server_t *srv, int firm, int metric, int year, int through, int64_t *ret)
+/* The "ranking" command on revenue for a cluster over year-01..through
+ * against the same months a year before: every firm's growth and share of
+ * the gap to the cluster's growth target, largest drag first (as
+ * `clustermonctl ranking --json` prints it). */
+static json_t *ranking_cmd(server_t *srv, const webapi_request_t *wr, const char *cluster, int year,
+                           int through, webapi_reply_t *rep)
 {
-    bool any = false;
-    int64_t sum = 0, v;
-    for (int m = 1; m <= through; m++) {
-        proto_period_t p = {
-            .year = (uint16_t)year, .kind = PROTO_PERIOD_MONTH, .index = (uint8_t)m};
-        if (agg_firm_total(srv->agg, firm, metric, p, &v)) {
-            sum += v;
-            any = true;
-        }
-    }
-    *ret = sum;
-    return any;
+    args_t *a = xcalloc(1, sizeof *a);
+    char from[16], to[16];
+    snprintf(from, sizeof from, "%04d-01", year);
+    snprintf(to, sizeof to, "%04d-%02d", year, through);
+    args_cmd(a, "ranking");
+    args_add(a, "metric", PROTO_ARG_STR, 0, srv->cfg->revenue_metric,
+             strlen(srv->cfg->revenue_metric));
+    args_add(a, "cluster", PROTO_ARG_STR, 0, cluster, strlen(cluster));
+    args_add(a, "from", PROTO_ARG_STR, 0, from, strlen(from));
+    args_add(a, "to", PROTO_ARG_STR, 0, to, strlen(to));
+    json_t *j = run_part(srv, wr, a, rep);
+    free(a);
+    return j;
 }
 
 static json_t *firm_json(server_t *srv, int f)
@@ -443,30 +450,32 @@ static json_t *firm_json(server_t *srv, int f)
                      registry_is_former(srv->reg, f));
 }
 
-/*
- * SEAM (ranking): each member's revenue year to date against the same
- * months last year, for the cluster page's firm table and its drag firms
- * (the page sorts by the change). The officials' "ranking" command gives
- * each firm's contribution to the growth gap: after the merge the page can
- * take it from GET cmd/ranking instead.
- */
-static json_t *cluster_firms(server_t *srv, int ci, int year, int through)
+/* The cluster's members as the registry has them (no figures: those are the
+ * ranking's): current members, and former ones the ranking still lists
+ * because they reported in its range. */
+static json_t *cluster_members(server_t *srv, int ci, const json_t *ranking)
 {
     json_t *arr = json_array();
-    int rev = srv->cfg->revenue_idx;
+    const json_t *ranked = json_object_get(ranking, "firms");
     for (size_t f = 0; f < srv->reg->nall; f++) {
         if (srv->reg->firms[f].cluster != ci)
             continue;
-        int64_t a = 0, b = 0;
-        bool ha = firm_ytd(srv, (int)f, rev, year, through, &a);
-        bool hb = firm_ytd(srv, (int)f, rev, year - 1, through, &b);
-        if (registry_is_former(srv->reg, (int)f) && !ha && !hb)
-            continue;
-        json_t *o = firm_json(srv, (int)f);
-        json_object_set_new(o, "ytd", ha ? milli_json(a) : json_null());
-        json_object_set_new(o, "last_year", hb ? milli_json(b) : json_null());
-        json_object_set_new(o, "change", ha || hb ? milli_json((__int128)a - b) : json_null());
-        json_array_append_new(arr, o);
+        if (registry_is_former(srv->reg, (int)f)) {
+            bool listed = false;
+            size_t i;
+            const json_t *r;
+            json_array_foreach(ranked, i, r)
+            {
+                const char *id = json_string_value(json_object_get(r, "id"));
+                if (id && strcmp(id, srv->reg->firms[f].id) == 0) {
+                    listed = true;
+                    break;
+                }
+            }
+            if (!listed)
+                continue;
+        }
+        json_array_append_new(arr, firm_json(srv, (int)f));
     }
     return arr;
 }
@@ -498,9 +507,25 @@ static bool milli_of(const json_t *j, __int128 *ret)
     return true;
 }
 
+/* The acknowledgement in force for the alert with public id id (the
+ * "alerts" reply's "acks": who, when, why), or NULL. */
+static const msgpack_object *ack_of(const msgpack_object *body, proto_str_t id)
+{
+    const msgpack_object *acks = proto_obj_get(body, "acks");
+    for (uint32_t i = 0; acks && acks->type == MSGPACK_OBJECT_ARRAY && i < acks->via.array.size;
+         i++) {
+        const msgpack_object *k = &acks->via.array.ptr[i];
+        const msgpack_object *aid = proto_obj_get(k, "alert_id");
+        if (aid && aid->type == MSGPACK_OBJECT_STR && aid->via.str.size == id.len &&
+            memcmp(aid->via.str.ptr, id.ptr, id.len) == 0)
+            return k;
+    }
+    return NULL;
+}
+
 /* The firing alerts (the "alerts" command: each encoded as on the PUB
- * socket) as clustermon-sub prints them, optionally only one cluster's or
- * one firm's. */
+ * socket) as clustermon-sub prints them, each with its acknowledgement as
+ * "ack" (null if none), optionally only one cluster's or one firm's. */
 static json_t *alerts_json(server_t *srv, const webapi_request_t *wr, const char *cluster,
                            const char *firm, webapi_reply_t *rep)
 {
@@ -541,8 +566,11 @@ static json_t *alerts_json(server_t *srv, const webapi_request_t *wr, const char
             if (firm && !proto_str_eq(al.firm, firm))
                 continue;
             json_t *j = alertjson_from_alert(&al);
-            if (j)
-                json_array_append_new(arr, j);
+            if (!j)
+                continue;
+            const msgpack_object *k = ack_of(&body, al.id);
+            json_object_set_new(j, "ack", k ? ctljson_from_msgpack(k) : json_null());
+            json_array_append_new(arr, j);
         }
     }
     msgpack_zone_destroy(&zone);
@@ -692,18 +720,20 @@ static void view_cluster(server_t *srv, const webapi_request_t *wr, const char *
     if (!year_through(srv, wr, &year, &through, rep))
         return;
     json_t *cl = cluster_cmd(srv, wr, id, year, through, rep);
-    if (!cl)
-        return;
-    json_t *alerts = alerts_json(srv, wr, id, NULL, rep);
+    json_t *series = cl ? series_json(srv, wr, id, NULL, year, rep) : NULL;
+    json_t *ranking = series ? ranking_cmd(srv, wr, id, year, through, rep) : NULL;
+    json_t *alerts = ranking ? alerts_json(srv, wr, id, NULL, rep) : NULL;
     if (!alerts) {
         json_decref(cl);
+        json_decref(series);
+        json_decref(ranking);
         return;
     }
     reply_json(rep, 200,
-               json_pack("{s:i, s:i, s:o, s:o, s:o, s:o, s:o}", "year", year, "through", through,
-                         "summary", summary_json(srv, cl, through), "cluster", cl, "series",
-                         series_json(srv, ci, -1, year), "firms",
-                         cluster_firms(srv, ci, year, through), "alerts", alerts));
+               json_pack("{s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:o}", "year", year, "through",
+                         through, "summary", summary_json(srv, cl, through), "cluster", cl,
+                         "series", series, "ranking", ranking, "firms",
+                         cluster_members(srv, ci, ranking), "alerts", alerts));
 }
 
 static void view_firm(server_t *srv, const webapi_request_t *wr, const char *id,
@@ -717,13 +747,15 @@ static void view_firm(server_t *srv, const webapi_request_t *wr, const char *id,
     int year, through;
     if (!year_through(srv, wr, &year, &through, rep))
         return;
-    json_t *alerts = alerts_json(srv, wr, NULL, id, rep);
-    if (!alerts)
+    json_t *series = series_json(srv, wr, NULL, srv->reg->firms[f].id, year, rep);
+    json_t *alerts = series ? alerts_json(srv, wr, NULL, id, rep) : NULL;
+    if (!alerts) {
+        json_decref(series);
         return;
+    }
     reply_json(rep, 200,
                json_pack("{s:i, s:i, s:o, s:o, s:o}", "year", year, "through", through, "firm",
-                         firm_json(srv, f), "series", series_json(srv, -1, f, year), "alerts",
-                         alerts));
+                         firm_json(srv, f), "series", series, "alerts", alerts));
 }
 
 static void view_alerts(server_t *srv, const webapi_request_t *wr, webapi_reply_t *rep)
@@ -750,8 +782,8 @@ static void view_me(const webapi_request_t *wr, webapi_reply_t *rep)
     if (wr->roles & KEY_ROLE_ADMIN)
         json_array_append_new(roles, json_string("admin"));
     reply_json(rep, 200,
-               json_pack("{s:s?, s:o, s:b}", "user", wr->user, "roles", roles, "admin",
-                         (wr->roles & KEY_ROLE_ADMIN) != 0));
+               json_pack("{s:s?, s:o, s:b, s:s}", "user", wr->user, "roles", roles, "admin",
+                         (wr->roles & KEY_ROLE_ADMIN) != 0, "firms", wr->firms ? wr->firms : ""));
 }
 
 /* path begins with prefix; the rest (an id or command name) into out. */
@@ -770,6 +802,10 @@ void webapi_handle(server_t *srv, const webapi_request_t *wr, webapi_reply_t *re
     memset(rep, 0, sizeof *rep);
     if (path_arg(wr, "cmd/", id, sizeof id)) {
         view_cmd(srv, wr, id, rep);
+        return;
+    }
+    if (wr->path_len > 7 && memcmp(wr->path, "upload/", 7) == 0) {
+        webupload_handle(srv, &srv->http.upload, wr, wr->path + 7, wr->path_len - 7, rep);
         return;
     }
     if (wr->post) {

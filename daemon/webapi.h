@@ -6,13 +6,15 @@
  * agents/ctljson.h, so amounts are exact decimal strings and a page shows
  * what `clustermonctl ... --json` prints. Composite views (overview,
  * cluster, firm) put several command replies together and add only what a
- * page needs beside them (run-rate, gap, monthly points).
+ * page needs beside them (run-rate, gap to the target).
  *
  *   GET  cmd/NAME?ARG=V...  any command a viewer may run; ARG typed by the
  *                           command's table entry
  *   POST cmd/NAME           {"ARG": V, ...}: the commands that change state
  *                           (silence_add, silence_rm, ...), admins only
  *   GET  overview, cluster/ID, firm/ID, alerts, me
+ *   GET  upload/state, POST upload/check, upload/apply   a firm's upload
+ *                           (daemon/webupload.h)
  *   GET  events             Server-Sent Events (daemon/http.c)
  *
  * Called by daemon/http.c on the loop.
@@ -35,14 +37,16 @@ typedef struct {
     size_t query_len;
     const char *body; /* a POST's body */
     size_t body_len;
-    unsigned roles;   /* KEY_ROLE_* of the caller */
-    const char *user; /* the caller's name, NULL without logins */
+    unsigned roles;    /* KEY_ROLE_* of the caller */
+    const char *user;  /* the caller's name, NULL without logins */
+    const char *firms; /* a firm login's "ID;ID" (webusers.h), "" otherwise */
 } webapi_request_t;
 
 typedef struct {
     int status; /* 200, 400, 403, 404, 405, 415 */
     char *body; /* JSON, malloc'd: the caller owns it */
     size_t len;
+    uint64_t wal_pos; /* fsync = always: send only once the WAL is on disk up to here (0: now) */
 } webapi_reply_t;
 
 /* Answers req into rep (always a JSON body: the figures, or {"error": ...}). */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "daemon/keys.h"
+#include "proto/proto.h"
 #include "daemon/xalloc.h"
 
 static bool name_ok(const char *s, size_t n)
@@ -22,18 +23,67 @@ static bool name_ok(const char *s, size_t n)
     return true;
 }
 
-static int role_parse(const char *s, size_t n, unsigned *ret)
+/* A firm id as the registry spells them: what an agent may send (no ';'
+ * or ':', which separate the list and the line's fields). */
+static bool firm_id_ok(const char *s, size_t n)
 {
-    if (n == 6 && memcmp(s, "viewer", 6) == 0)
+    if (n == 0 || n > PROTO_MAX_ID_LEN)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= ' ' || s[i] == ';' || s[i] == ':' || s[i] == '$' || s[i] == 0x7f)
+            return false;
+    return true;
+}
+
+/*
+ * Parses role s[0..n): viewer, admin or firm:ID[;ID...] (the ids into
+ * firms, each a member by is_member unless it is NULL). Returns 0, or -1
+ * with "role: reason" in why.
+ */
+static int role_parse(const char *s, size_t n, webusers_member_fn is_member, void *data,
+                      unsigned *ret, char *firms, size_t firms_size, char *why, size_t whylen)
+{
+    firms[0] = '\0';
+    if (n == 6 && memcmp(s, "viewer", 6) == 0) {
         *ret = KEY_ROLE_VIEWER;
-    else if (n == 5 && memcmp(s, "admin", 5) == 0)
+        return 0;
+    }
+    if (n == 5 && memcmp(s, "admin", 5) == 0) {
         *ret = KEY_ROLE_VIEWER | KEY_ROLE_ADMIN;
-    else
+        return 0;
+    }
+    if (n < 5 || memcmp(s, "firm:", 5) != 0) {
+        snprintf(why, whylen, "role: expected viewer, admin or firm:ID, got '%.*s'", (int)n, s);
         return -1;
+    }
+    const char *p = s + 5, *end = s + n;
+    if (p == end || (size_t)(end - p) >= firms_size) {
+        snprintf(why, whylen, "role: firm: expected 1..%zu bytes of firm ids, ';' between them",
+                 firms_size - 1);
+        return -1;
+    }
+    while (p <= end) {
+        const char *semi = memchr(p, ';', (size_t)(end - p));
+        const char *e = semi ? semi : end;
+        if (!firm_id_ok(p, (size_t)(e - p))) {
+            snprintf(why, whylen, "role: firm: '%.*s' is not a firm id", (int)(e - p), p);
+            return -1;
+        }
+        if (is_member && !is_member(data, p, (size_t)(e - p))) {
+            snprintf(why, whylen, "role: firm: '%.*s' is not a member in the registry",
+                     (int)(e - p), p);
+            return -1;
+        }
+        p = e + 1;
+    }
+    memcpy(firms, s + 5, n - 5);
+    firms[n - 5] = '\0';
+    *ret = KEY_ROLE_AGENT;
     return 0;
 }
 
-int webusers_load(const char *path, webusers_t **ret, char *err, size_t errlen)
+int webusers_load(const char *path, webusers_member_fn is_member, void *data, webusers_t **ret,
+                  char *err, size_t errlen)
 {
     if (sodium_init() < 0) {
         snprintf(err, errlen, "%s: libsodium could not be initialised", path);
@@ -65,7 +115,10 @@ int webusers_load(const char *path, webusers_t **ret, char *err, size_t errlen)
             s += 3;
         if (!*s || *s == '#')
             continue;
-        char *c1 = strchr(s, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        /* the role may hold ':' (firm:ID): the hash is what starts with ":$" */
+        char *c1 = strchr(s, ':'), *c2 = c1 ? strstr(c1 + 1, ":$") : NULL;
+        if (c1 && !c2)
+            c2 = strrchr(c1 + 1, ':');
         if (!c2) {
             snprintf(err, errlen, "%s:%d: expected name:role:hash (clustermonctl passwd)", path,
                      lineno);
@@ -79,9 +132,10 @@ int webusers_load(const char *path, webusers_t **ret, char *err, size_t errlen)
             break;
         }
         unsigned roles;
-        if (role_parse(c1 + 1, (size_t)(c2 - c1 - 1), &roles) != 0) {
-            snprintf(err, errlen, "%s:%d: role: expected viewer or admin, got '%.*s'", path, lineno,
-                     (int)(c2 - c1 - 1), c1 + 1);
+        char firms[WEBUSERS_FIRMS_MAX + 1], why[256];
+        if (role_parse(c1 + 1, (size_t)(c2 - c1 - 1), is_member, data, &roles, firms, sizeof firms,
+                       why, sizeof why) != 0) {
+            snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
             rc = -1;
             break;
         }
@@ -114,6 +168,7 @@ int webusers_load(const char *path, webusers_t **ret, char *err, size_t errlen)
         memset(w, 0, sizeof *w);
         memcpy(w->name, s, (size_t)(c1 - s));
         w->roles = roles;
+        snprintf(w->firms, sizeof w->firms, "%s", firms);
         snprintf(w->hash, sizeof w->hash, "%s", hash);
     }
     if (rc == 0 && ferror(f)) {
@@ -151,6 +206,21 @@ webuser_t *webusers_find(webusers_t *u, const char *name, size_t len)
         if (strlen(u->users[i].name) == len && memcmp(u->users[i].name, name, len) == 0)
             return &u->users[i];
     return NULL;
+}
+
+bool webusers_may_report(const webuser_t *user, const char *id, size_t len)
+{
+    const char *p = user->firms;
+    while (*p) {
+        const char *semi = strchr(p, ';');
+        size_t n = semi ? (size_t)(semi - p) : strlen(p);
+        if (n == len && memcmp(p, id, len) == 0)
+            return true;
+        if (!semi)
+            break;
+        p = semi + 1;
+    }
+    return false;
 }
 
 static void digest(const webusers_t *u, const char *pw, size_t len, unsigned char *out)
@@ -193,10 +263,9 @@ int webusers_entry(const char *name, const char *role, const char *pw, char *buf
         snprintf(err, errlen, "name: expected 1..%d of A-Z a-z 0-9 . _ - @", WEBUSERS_NAME_MAX);
         return -1;
     }
-    if (role_parse(role, strlen(role), &roles) != 0) {
-        snprintf(err, errlen, "role: expected viewer or admin, got '%s'", role);
+    char firms[WEBUSERS_FIRMS_MAX + 1];
+    if (role_parse(role, strlen(role), NULL, NULL, &roles, firms, sizeof firms, err, errlen) != 0)
         return -1;
-    }
     if (!*pw) {
         snprintf(err, errlen, "password: empty");
         return -1;

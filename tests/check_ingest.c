@@ -18,6 +18,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "daemon/keys.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
 #include "daemon/wal.h"
@@ -204,6 +205,79 @@ START_TEST(test_duplicate_answers_the_original)
     ck_assert_uint_eq(srv.stats.batches_duplicate, 1);
     ck_assert_uint_eq(srv.stats.samples_applied, 2);
     ck_assert_int_eq(revenue_total(FIRM, "2030-02"), -1); /* not applied */
+}
+END_TEST
+
+/* ingest_local (the dashboard's upload): n samples of revenue for 2030-01,
+ * the first for firm, the others for FIRM, as batch seq of agent "w1" on the
+ * "web" stream key; the answer decoded into ack (refusals into refused). */
+static proto_refusal_t local_refused[8];
+static void send_local(const access_key_t *key, uint64_t seq, bool dry_run, const char *firm,
+                       uint32_t n)
+{
+    proto_sample_t s[8];
+    for (uint32_t i = 0; i < n; i++) {
+        s[i] = (proto_sample_t){
+            proto_str(i ? FIRM : firm), proto_str("revenue"), (double)(i + 1), 0, {0, 0, 0}};
+        ck_assert_int_eq(proto_period_parse("2030-01", 7, &s[i].period), PROTO_OK);
+    }
+    proto_batch_t b = {.agent = proto_str("w1"),
+                       .epoch = 1,
+                       .seq = seq,
+                       .nsamples = n,
+                       .samples = s,
+                       .cap = n,
+                       .partial = true,
+                       .dry_run = dry_run};
+    msgpack_sbuffer sb, out;
+    char err[PROTO_ERRLEN];
+    msgpack_sbuffer_init(&sb);
+    msgpack_sbuffer_init(&out);
+    ck_assert_msg(proto_batch_encode(&b, &sb, err, sizeof err) == PROTO_OK, "%s", err);
+    uint64_t wal_pos = 1;
+    ingest_local(&srv.ingest, "web", key, sb.data, sb.size, &out, &wal_pos);
+    ck_assert_uint_eq(wal_pos, 0); /* fsync = interval: nothing to wait for */
+    ack = (proto_ack_t){.refused = local_refused, .refused_cap = 8};
+    ck_assert_msg(proto_ack_decode(out.data, out.size, &ack, err, sizeof err) == PROTO_OK, "%s",
+                  err);
+    snprintf(reason, sizeof reason, "%.*s", PROTO_STR_ARG(ack.reason));
+    ack.reason = proto_str(reason);
+    msgpack_sbuffer_destroy(&sb);
+    msgpack_sbuffer_destroy(&out);
+}
+
+START_TEST(test_local_batches)
+{
+    /* a key that may report for FIRM only, as a firm's web login */
+    uint32_t firms[1] = {(uint32_t)registry_find(srv.reg, FIRM, strlen(FIRM))};
+    uint8_t clusters[8] = {0};
+    access_key_t key = {.name = (char *)"w1",
+                        .roles = KEY_ROLE_AGENT,
+                        .report_cluster = clusters,
+                        .report_firms = firms,
+                        .nreport_firms = 1};
+    /* a check: another firm's sample refused by index, nothing applied or settled */
+    send_local(&key, 1, true, "ee-002", 3);
+    ck_assert(ack.dry_run);
+    ck_assert_uint_eq(ack.status, PROTO_STATUS_PARTIAL);
+    ck_assert_uint_eq(ack.nrefused, 1);
+    ck_assert_uint_eq(local_refused[0].index, 0);
+    ck_assert_uint_eq(local_refused[0].status, PROTO_STATUS_FORBIDDEN);
+    ck_assert_int_eq(revenue_total(FIRM, "2030-01"), -1);
+    /* the batch: the good samples applied, its seq settled */
+    send_local(&key, 1, false, "ee-002", 3);
+    ck_assert(!ack.dry_run);
+    ck_assert_uint_eq(ack.status, PROTO_STATUS_PARTIAL);
+    ck_assert_uint_eq(ack.accepted, 2);
+    ck_assert_uint_eq(ack.expected, 2);
+    ck_assert_int_eq(revenue_total(FIRM, "2030-01"), 3000);
+    /* a resend is the duplicate of the first, applied once */
+    send_local(&key, 1, false, "ee-002", 3);
+    ck_assert_uint_eq(ack.accepted, 2);
+    ck_assert_uint_eq(srv.stats.batches_duplicate, 1);
+    /* the web stream is its own: agent "w1" on the socket starts at seq 1 */
+    send_seq("w1", 1, 1);
+    expect_ack(PROTO_STATUS_OK, 1, 2);
 }
 END_TEST
 
@@ -530,6 +604,7 @@ static Suite *ingest_suite(void)
     tcase_add_test(tc, test_rate_limited);
     tcase_add_test(tc, test_wal_records);
     tcase_add_test(tc, test_restart_answers_the_same);
+    tcase_add_test(tc, test_local_batches);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("stats");

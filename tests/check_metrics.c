@@ -748,7 +748,7 @@ START_TEST(test_http_dashboard_routes)
         {"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", 200, "Content-Type: text/html"},
         {"GET /app.js HTTP/1.1\r\nConnection: close\r\n\r\n", 200, "Content-Security-Policy:"},
         {"GET /api/v1/me HTTP/1.1\r\nConnection: close\r\n\r\n", 200,
-         "{\"user\":null,\"roles\":[\"viewer\"],\"admin\":false}"},
+         "{\"user\":null,\"roles\":[\"viewer\"],\"admin\":false,\"firms\":\"\"}"},
         {"GET /api/v1/nope HTTP/1.1\r\nConnection: close\r\n\r\n", 404, "\"error\""},
         {"POST /api/v1/cmd/silence_add HTTP/1.1\r\nContent-Type: text/plain\r\n"
          "Content-Length: 2\r\nConnection: close\r\n\r\n{}",
@@ -757,6 +757,14 @@ START_TEST(test_http_dashboard_routes)
          "Content-Length: 2\r\nConnection: close\r\n\r\n{}",
          404, "unknown command 'nope'"},
         {"GET /api/v1/cmd/silence_add HTTP/1.1\r\nConnection: close\r\n\r\n", 405, "use POST"},
+        /* an upload is a file, and needs a firm's login: none here */
+        {"POST /api/v1/upload/check?name=a.csv HTTP/1.1\r\nContent-Type: application/json\r\n"
+         "Content-Length: 2\r\nConnection: close\r\n\r\n{}",
+         415, "application/octet-stream"},
+        {"POST /api/v1/upload/check?name=a.csv HTTP/1.1\r\n"
+         "Content-Type: application/octet-stream\r\nContent-Length: 25\r\nConnection: close\r\n"
+         "\r\nee-001,revenue,1,2021-01\n",
+         403, "firm's login"},
     };
     int n = (int)(sizeof cases / sizeof cases[0]);
     for (int i = 0; i < n; i++)

@@ -45,7 +45,7 @@ START_TEST(test_load_and_verify)
     snprintf(text, sizeof text, "\xEF\xBB\xBF# logins\n\n%s", admin_line());
     testlib_write_file(testlib_dir_file(&dir, "users", path, sizeof path), text, 0600);
     webusers_t *u = NULL;
-    ck_assert_msg(webusers_load(path, &u, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(webusers_load(path, NULL, NULL, &u, err, sizeof err) == 0, "%s", err);
     ck_assert_uint_eq(u->n, 1);
     webuser_t *w = webusers_find(u, "zhang", 5);
     ck_assert_ptr_nonnull(w);
@@ -72,7 +72,10 @@ START_TEST(test_refused_lines)
     } cases[] = {
         {"zhang\n", "users:1: expected name:role:hash"},
         {"bad name:viewer:$argon2id$x\n", "users:1: name:"},
-        {"li:boss:$argon2id$x\n", "users:1: role: expected viewer or admin, got 'boss'"},
+        {"li:boss:$argon2id$x\n", "users:1: role: expected viewer, admin or firm:ID, got 'boss'"},
+        {"li:firm::$argon2id$x\n", "users:1: role: firm: expected 1..255 bytes"},
+        {"li:firm:ee 1:$argon2id$x\n", "users:1: role: firm: 'ee 1' is not a firm id"},
+        {"li:firm:ee-001;;ee-002:$argon2id$x\n", "users:1: role: firm: '' is not a firm id"},
         {"li:viewer:plaintext\n", "users:1: hash:"},
         {"# none\n", "no users"},
         {"li:viewer:$argon2id$x\nli:admin:$argon2id$y\n", "users:2: name: 'li' is listed twice"},
@@ -81,7 +84,7 @@ START_TEST(test_refused_lines)
         char path[4096], err[512];
         testlib_write_file(testlib_dir_file(&dir, "users", path, sizeof path), cases[i].text, 0600);
         webusers_t *u = NULL;
-        ck_assert_int_eq(webusers_load(path, &u, err, sizeof err), -1);
+        ck_assert_int_eq(webusers_load(path, NULL, NULL, &u, err, sizeof err), -1);
         ck_assert_ptr_null(u);
         ck_assert_msg(strstr(err, cases[i].why) != NULL, "case %zu: '%s' lacks '%s'", i, err,
                       cases[i].why);
@@ -90,6 +93,46 @@ START_TEST(test_refused_lines)
     ck_assert_int_eq(webusers_entry("li", "root", "pw", line, sizeof line, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "role"));
     ck_assert_int_eq(webusers_entry("li", "viewer", "", line, sizeof line, err, sizeof err), -1);
+}
+END_TEST
+
+/* webusers_member_fn: the firms whose ids start with "ee-" are members. */
+static bool ee_member(void *data, const char *id, size_t len)
+{
+    (void)data;
+    return len > 3 && memcmp(id, "ee-", 3) == 0;
+}
+
+START_TEST(test_firm_login)
+{
+    char path[4096], err[512], text[1400];
+    const char *hash = strchr(strchr(admin_line(), ':') + 1, ':') + 1;
+    snprintf(text, sizeof text, "wang:firm:ee-001;ee-002:%s", hash);
+    testlib_write_file(testlib_dir_file(&dir, "users", path, sizeof path), text, 0600);
+    webusers_t *u = NULL;
+    ck_assert_msg(webusers_load(path, ee_member, NULL, &u, err, sizeof err) == 0, "%s", err);
+    webuser_t *w = webusers_find(u, "wang", 4);
+    ck_assert_ptr_nonnull(w);
+    ck_assert_uint_eq(w->roles, KEY_ROLE_AGENT); /* reports; reads no figures */
+    ck_assert_str_eq(w->firms, "ee-001;ee-002");
+    ck_assert(webusers_may_report(w, "ee-001", 6));
+    ck_assert(webusers_may_report(w, "ee-002", 6));
+    ck_assert(!webusers_may_report(w, "ee-00", 5));
+    ck_assert(!webusers_may_report(w, "ne-001", 6));
+    ck_assert(webusers_verify(w->hash, "s3cret", 6));
+    webusers_destroy(&u);
+    /* a firm the registry does not have is named with its line */
+    snprintf(text, sizeof text, "# firms\nwang:firm:ee-001;ne-001:%s", hash);
+    testlib_write_file(path, text, 0600);
+    ck_assert_int_eq(webusers_load(path, ee_member, NULL, &u, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "users:2: role: firm: 'ne-001' is not a member in the registry"),
+                  "%s", err);
+    /* clustermonctl passwd makes firm entries */
+    char line[512];
+    ck_assert_msg(webusers_entry("zhao", "firm:ee-007", "pw", line, sizeof line, err, sizeof err) ==
+                      0,
+                  "%s", err);
+    ck_assert(strncmp(line, "zhao:firm:ee-007:$argon2id$", 27) == 0);
 }
 END_TEST
 
@@ -153,6 +196,7 @@ static Suite *webusers_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_load_and_verify);
     tcase_add_test(tc, test_refused_lines);
+    tcase_add_test(tc, test_firm_login);
     tcase_add_test(tc, test_milli_strings);
     tcase_add_test(tc, test_reply_body);
     suite_add_tcase(s, tc);

@@ -368,7 +368,7 @@ BODIES = {
                              "kind": ("enum", "alert", "ack", "silence_add", "silence_rm"),
                              "alert_id": "str?", "rule": "str?", "cluster": "str?",
                              "firm": "str?", "state": "str?", "severity": "str?",
-                             "seq": "uint?", "since_ms": "int?", "summary": "str?",
+                             "seq": "uint?", "n": "uint?", "since_ms": "int?", "summary": "str?",
                              "who": "str?", "note": "str?", "silence_id": "uint?",
                              "until_ms": "int?"}),
     },
@@ -440,6 +440,8 @@ COMMANDS = collections.OrderedDict([
                  ("rule", "str", False), ("firm", "str", False), ("alert", "str", False),
                  ("limit", "int", False)]),
     ("ack", [("id", "str", True), ("note", "str", True)]),
+    ("seed_snapshot", []), ("seed_files", []),
+    ("seed_read", [("name", "str", True), ("offset", "int", True)]),
 ])
 
 
@@ -1472,7 +1474,7 @@ def check_alert(a, raw, what, topic=None):
     if list(a)[:16] != ALERT_KEYS:
         errs.append("keys %s" % list(a))
     extra = list(a)[16:]
-    if not set(extra) <= {"reminder", "count", "details"}:
+    if not set(extra) <= {"reminder", "count", "n", "rn", "details"}:
         errs.append("extra keys %s" % extra)
     if a.get("type") != "alert":
         errs.append("type")
@@ -1500,6 +1502,9 @@ def check_alert(a, raw, what, topic=None):
         errs.append("reminder written but %r" % a["reminder"])
     if "count" in a and not (is_uint(a["count"]) and a["count"] > 0):
         errs.append("count %r" % a["count"])
+    for k in ("n", "rn"):
+        if k in a and not (is_uint(a[k]) and a[k] > 0):
+            errs.append("%s %r" % (k, a[k]))
     if "details" in a:
         d = a["details"]
         if not (isinstance(d, dict) and 0 < len(d) <= 24 and all(

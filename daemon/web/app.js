@@ -21,7 +21,7 @@ const I18N = {
     growth: '增速', target: '目标增速', gap: '距目标差额（元）', run_rate: '全年预计（元）',
     coverage: '报送覆盖', firing: '正在告警', none: '无', chains: '产业链', chain: '产业链',
     no_chain: '无产业链的其他成员', tiers: '梯队', tier: '梯队', designations: '称号', count: '企业数',
-    drag: '拖累企业（收入同比减少最多）', change: '同比变化（元）', firms: '企业', firm: '企业',
+    drag: '拖累企业（对目标差距贡献最大）', change: '同比变化（元）', gap_share: '占目标差距（百分点）', contribution: '增长贡献（百分点）', base: '上年同期（元）', yoy: '同比', firms: '企业', firm: '企业',
     trend: '月度营业收入：今年、去年与目标线（亿元）', this_year: '今年', last_year: '去年',
     target_line: '目标线', alerts: '告警', live_alerts: '实时告警', severity: '级别', state: '状态',
     since: '开始', summary: '说明', rule: '规则', silence: '静默', silences: '静默规则',
@@ -30,6 +30,15 @@ const I18N = {
     profit_chart: '月度利润总额（亿元）', revenue_chart: '月度营业收入（亿元）',
     loading: '加载中…', failed: '加载失败', yi: '亿元', former: '已退出',
     leading: '领军企业', backbone: '骨干企业', potential: '潜力企业', member: '一般成员',
+    nav_history: '告警历史', history: '告警历史', kind: '类型', who: '操作人', note: '说明', ack: '确认',
+    acked: '已确认', ack_note: '跟进说明（如：5月设备检修）', ack_done: '已确认告警', filter: '筛选', all: '全部',
+    alert_id: '告警', matched: '条匹配', k_alert: '告警变化', k_ack: '确认', k_silence_add: '添加静默', k_silence_rm: '解除静默',
+    readonly_ack: '只读：仅管理员可确认告警或添加静默',
+    metric: '指标', nav_upload: '上报数据', upload: '上报月度数据', upload_file: '选择文件（CSV、xlsx 或 xls，GBK 或 UTF-8）',
+    check: '检查', confirm: '确认提交', checking: '检查中…', problems: '问题', line: '行', no_problems: '没有问题，可以提交',
+    rows: '行数', rows_ok: '可提交的行', sum: '合计', upload_seq: '上报序号', applied: '已提交', already: '这份文件已经提交过（没有重复计入）',
+    will_skip: '有问题的行不会提交；改正后重新检查', upload_for: '可上报的企业', any_firm: '任何企业（管理员）', accepted: '已计入',
+    upload_hint: '先检查：每个问题都标出行号，什么都不会计入；确认提交后才计入。同一份文件提交两次只计入一次。',
     firing_s: '告警中', flapping: '抖动', resolved: '已恢复', critical: '严重', warning: '警告', info: '提示',
   },
   en: {
@@ -41,7 +50,7 @@ const I18N = {
     growth: 'Growth', target: 'Target', gap: 'Gap to target (yuan)', run_rate: 'Run-rate (yuan)',
     coverage: 'Coverage', firing: 'Firing', none: 'none', chains: 'Chains', chain: 'Chain',
     no_chain: 'Other members (no chain)', tiers: 'Tiers', tier: 'Tier', designations: 'Designations',
-    count: 'Firms', drag: 'Drag firms (largest fall in revenue)', change: 'Change (yuan)',
+    count: 'Firms', drag: 'Drag firms (largest share of the gap to the target)', change: 'Change (yuan)', gap_share: 'Share of the gap (pp)', contribution: 'Contribution (pp)', base: 'Same months last year (yuan)', yoy: 'Year on year',
     firms: 'Firms', firm: 'Firm', trend: 'Monthly revenue: this year, last year and the target line (100 m yuan)',
     this_year: 'This year', last_year: 'Last year', target_line: 'Target line', alerts: 'Alerts',
     live_alerts: 'Live alerts', severity: 'Severity', state: 'State', since: 'Since', summary: 'Summary',
@@ -51,6 +60,15 @@ const I18N = {
     profit_chart: 'Monthly profit (100 m yuan)', revenue_chart: 'Monthly revenue (100 m yuan)',
     loading: 'Loading…', failed: 'Could not load', yi: '100 m yuan', former: 'former member',
     leading: 'Leading', backbone: 'Backbone', potential: 'High-potential', member: 'Member',
+    nav_history: 'History', history: 'Alert history', kind: 'Kind', who: 'Who', note: 'Note', ack: 'Acknowledge',
+    acked: 'Acknowledged', ack_note: 'Follow-up note (e.g. plant maintenance in May)', ack_done: 'Alert acknowledged', filter: 'Filter', all: 'all',
+    alert_id: 'Alert', matched: 'matched', k_alert: 'alert', k_ack: 'acknowledged', k_silence_add: 'silence added', k_silence_rm: 'silence removed',
+    readonly_ack: 'Read-only: only admins acknowledge alerts or add silences',
+    metric: 'Metric', nav_upload: 'Upload', upload: 'Upload monthly figures', upload_file: 'Choose a file (CSV, xlsx or xls; GBK or UTF-8)',
+    check: 'Check', confirm: 'Confirm', checking: 'Checking…', problems: 'Problems', line: 'Line', no_problems: 'No problems: ready to confirm',
+    rows: 'Rows', rows_ok: 'Rows to apply', sum: 'Sum', upload_seq: 'Upload no.', applied: 'Applied', already: 'This file was applied before (not counted twice)',
+    will_skip: 'Rows with problems are not applied; fix them and check again', upload_for: 'May upload for', any_firm: 'any firm (admin)', accepted: 'Applied rows',
+    upload_hint: 'Check first: every problem is named by line and nothing is applied; only Confirm applies the file. The same file confirmed twice counts once.',
     firing_s: 'firing', flapping: 'flapping', resolved: 'resolved', critical: 'critical', warning: 'warning', info: 'info',
   },
 };
@@ -64,6 +82,8 @@ const state = {
   charts: [],
 };
 
+/* A firm's login: it uploads its figures and reads nothing else. */
+const isFirmLogin = () => Boolean(state.me.firms) && !state.me.admin;
 const t = (k, ...a) => { const v = I18N[state.lang][k]; return typeof v === 'function' ? v(...a) : (v ?? k); };
 const $ = (sel, el = document) => el.querySelector(sel);
 
@@ -88,6 +108,7 @@ const fmtYi = (s) => (s === null || s === undefined ? '–'
 const fmtPct = (p) => (p === null || p === undefined ? '–' : (p >= 0 ? '+' : '') + p.toFixed(2) + '%');
 const fmtTime = (ms) => new Date(ms).toLocaleString(state.lang === 'zh' ? 'zh-CN' : 'en-GB', { timeZone: state.tz, hour12: false });
 const tierName = (x) => t(x);
+const fmtPP = (p) => (p === null || p === undefined ? '–' : (p >= 0 ? '+' : '') + p.toFixed(2));
 const signClass = (s) => (s && String(s).startsWith('-') ? 'neg' : 'pos');
 
 async function api(path, opts) {
@@ -102,7 +123,10 @@ function applyStatic() {
   document.title = t('title');
   document.querySelectorAll('[data-i18n]').forEach((el) => { el.textContent = t(el.dataset.i18n); });
   $('#lang').textContent = t('switch');
-  $('#who').textContent = state.me.user ? state.me.user + (state.me.admin ? ' (admin)' : '') : '';
+  $('#who').textContent = state.me.user ? state.me.user + (state.me.admin ? ' (admin)' : isFirmLogin() ? ` (${state.me.firms})` : '') : '';
+  document.querySelectorAll('nav a[data-reads]').forEach((a) => { a.hidden = isFirmLogin(); });
+  $('#live').hidden = isFirmLogin(); // a firm login follows no alerts
+  document.querySelectorAll('nav a[data-uploads]').forEach((a) => { a.hidden = !isFirmLogin() && !state.me.admin; });
 }
 
 function disposeCharts() {
@@ -123,14 +147,17 @@ const months = () => Array.from({ length: 12 }, (_, i) => t('month_n', i + 1));
 /* ---- alerts (shared by every page) -------------------------------------------- */
 
 function alertRows(list, withSilence) {
-  if (!list.length) return `<tr><td colspan="6" class="muted">${t('none')}</td></tr>`;
+  if (!list.length) return `<tr><td colspan="${withSilence ? 8 : 6}" class="muted">${t('none')}</td></tr>`;
   return list.map((a) => `<tr data-alert="${esc(a.id)}">
     <td class="sev-${esc(a.severity)}">${esc(t(a.severity))}</td>
     <td>${esc(a.state === 'firing' ? t('firing_s') : t(a.state))}</td>
     <td>${esc(a.rule)}</td>
     <td>${a.firm ? `<a href="#/firm/${encodeURIComponent(a.firm)}">${esc(a.firm)}</a>` : `<a href="#/cluster/${encodeURIComponent(a.cluster)}">${esc(a.cluster)}</a>`}</td>
-    <td>${esc(a.summary)}</td>
+    <td class="summary">${esc(a.summary)}${a.ack ? `<div class="ack" data-testid="ack">${esc(t('acked'))} · ${esc(a.ack.who)} · ${esc(fmtTime(a.ack.at_ms))}: ${esc(a.ack.note)}</div>` : ''}</td>
     <td>${esc(fmtTime(a.since_ms))}</td>
+    ${withSilence ? `<td>${state.me.admin && !a.ack ? `<form class="ack" data-id="${esc(a.id)}">
+        <input type="text" name="note" placeholder="${esc(t('ack_note'))}" required>
+        <button type="submit" data-testid="ack-add">${esc(t('ack'))}</button></form>` : ''}</td>` : ''}
     ${withSilence ? `<td>${state.me.admin ? `<form class="silence" data-rule="${esc(a.rule)}" data-cluster="${esc(a.cluster)}" data-firm="${esc(a.firm ?? '')}">
         <select name="for"><option>1h</option><option>4h</option><option>1d</option><option>7d</option></select>
         <input type="text" name="reason" placeholder="${esc(t('reason'))}" required>
@@ -141,7 +168,7 @@ function alertRows(list, withSilence) {
 function alertTable(filter, withSilence) {
   const list = [...state.alerts.values()].filter(filter).sort((a, b) => b.ts_ms - a.ts_ms);
   return `<div class="scroll"><table data-testid="alerts"><thead><tr><th>${t('severity')}</th><th>${t('state')}</th>
-    <th>${t('rule')}</th><th>${t('firm')}</th><th>${t('summary')}</th><th>${t('since')}</th>${withSilence ? `<th>${t('silence')}</th>` : ''}</tr></thead>
+    <th>${t('rule')}</th><th>${t('firm')}</th><th>${t('summary')}</th><th>${t('since')}</th>${withSilence ? `<th>${t('ack')}</th><th>${t('silence')}</th>` : ''}</tr></thead>
     <tbody>${alertRows(list, withSilence)}</tbody></table></div>`;
 }
 
@@ -226,6 +253,16 @@ async function pageOverview(q) {
   refreshAlerts();
 }
 
+/* A "series" command reply (with yoy) as an exact table: month, this year,
+ * last year, reporting / members, year on year. */
+function seriesTable(ser, testid) {
+  return `<div class="scroll"><table data-testid="${testid}"><thead><tr><th>${t('month')}</th><th class="n">${t('this_year')}</th><th class="n">${t('last_year')}</th>
+    <th class="n">${t('coverage')}</th><th class="n">${t('yoy')}</th></tr></thead><tbody>
+    ${ser.points.map((p) => `<tr data-period="${esc(p.period)}"><td>${esc(p.period)}</td><td class="n" data-testid="value">${fmtExact(p.value)}</td>
+      <td class="n" data-testid="last-year">${fmtExact(p.last_year)}</td><td class="n">${p.reporting} / ${p.members}</td><td class="n">${fmtPct(p.yoy_pct)}</td></tr>`).join('')}
+    <tr class="sum"><td>Σ</td><td class="n" data-testid="sum">${fmtExact(ser.sum)}</td><td></td><td></td><td></td></tr></tbody></table></div>`;
+}
+
 function rowsTable(rows, kind, metric) {
   const list = rows.filter((r) => r.kind === kind);
   return `<div class="scroll"><table data-testid="${kind}s"><thead><tr><th>${kind === 'tier' ? t('tier') : t('chain')}</th><th class="n">${t('members')}</th>
@@ -244,8 +281,11 @@ async function pageCluster(id, q) {
   d.alerts.forEach((a) => state.alerts.set(a.id, a));
   const desig = new Map();
   d.firms.forEach((f) => f.designations.split(';').filter(Boolean).forEach((x) => desig.set(x, (desig.get(x) || 0) + 1)));
-  const drag = d.firms.filter((f) => f.change && f.change.startsWith('-'))
-    .sort((a, b) => Number(a.change) - Number(b.change)).slice(0, 10);
+  /* the ranking command's figures: every firm's range against last year's,
+   * largest share of the gap to the target first */
+  const ranked = new Map(d.ranking.firms.map((f) => [f.id, f]));
+  const drag = d.ranking.firms.filter((f) => f.gap_pp !== null && f.gap_pp > 0).slice(0, 10);
+  const ser = d.series[metric];
   const v = $('#view');
   v.innerHTML = `<h1>${esc(cl.title)} <span class="muted">${esc(cl.id)}</span></h1>${yearBar(d)}
     <div class="cards">
@@ -256,30 +296,32 @@ async function pageCluster(id, q) {
       <div class="card"><div class="k">${t('coverage')}</div><div class="v">${s.reporting ?? 0} / ${s.firms ?? 0}</div><div class="muted">${s.target ? esc(s.target.coverage || '') : ''}</div></div>
     </div>
     <h2>${t('trend')}</h2><div id="trend" class="chart" data-testid="trend"></div>
+    ${seriesTable(ser, 'trend-table')}
     <h2>${t('chains')}</h2>${rowsTable(cl.rows, 'chain', metric)}
     <h2>${t('tiers')}</h2>${rowsTable(cl.rows, 'tier', metric)}
     <h2>${t('designations')}</h2><div class="scroll"><table data-testid="designations"><thead><tr><th>${t('designations')}</th><th class="n">${t('count')}</th></tr></thead><tbody>
       ${[...desig.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => `<tr><td>${esc(k)}</td><td class="n" data-testid="designation-${esc(k)}">${n}</td></tr>`).join('') || `<tr><td colspan="2" class="muted">${t('none')}</td></tr>`}</tbody></table></div>
-    <h2>${t('drag')}</h2><div class="scroll"><table data-testid="drag"><thead><tr><th>${t('firm')}</th><th>${t('tier')}</th><th class="n">${t('ytd')}</th><th class="n">${t('last_ytd')}</th><th class="n">${t('change')}</th></tr></thead><tbody>
-      ${drag.map((f) => `<tr><td><a href="#/firm/${encodeURIComponent(f.id)}?year=${d.year}">${esc(f.name)}</a></td><td>${esc(tierName(f.tier))}</td>
-        <td class="n">${fmtExact(f.ytd)}</td><td class="n">${fmtExact(f.last_year)}</td><td class="n neg">${fmtExact(f.change)}</td></tr>`).join('') || `<tr><td colspan="5" class="muted">${t('none')}</td></tr>`}</tbody></table></div>
+    <h2>${t('drag')} · ${esc(d.ranking.range)}</h2><p class="muted">${t('growth')} ${fmtPct(d.ranking.growth_pct)} · ${t('target')} ${fmtPct(d.ranking.target_pct)} · ${t('gap')} ${d.ranking.gap_pp === null ? '–' : d.ranking.gap_pp.toFixed(2)}</p>
+    <div class="scroll"><table data-testid="drag"><thead><tr><th>${t('firm')}</th><th>${t('tier')}</th><th class="n">${t('ytd')}</th><th class="n">${t('base')}</th><th class="n">${t('growth')}</th><th class="n">${t('contribution')}</th><th class="n">${t('gap_share')}</th></tr></thead><tbody>
+      ${drag.map((f) => `<tr data-firm="${esc(f.id)}"><td><a href="#/firm/${encodeURIComponent(f.id)}?year=${d.year}">${esc(f.id)}</a> ${esc(f.name)}</td><td>${esc(tierName(f.tier))}</td>
+        <td class="n" data-testid="drag-value">${fmtExact(f.value)}</td><td class="n" data-testid="drag-base">${fmtExact(f.base)}</td><td class="n ${signClass(f.growth_pct)}">${fmtPct(f.growth_pct)}</td>
+        <td class="n">${fmtPP(f.contribution_pp)}</td><td class="n neg" data-testid="drag-gap">${fmtPP(f.gap_pp)}</td></tr>`).join('') || `<tr><td colspan="7" class="muted">${t('none')}</td></tr>`}</tbody></table></div>
     <h2>${t('alerts')}</h2><div id="alerts-box"></div>
     <h2>${t('firms')} (${d.firms.length})</h2><div class="scroll"><table><thead><tr><th>${t('firm')}</th><th>${t('chain')}</th><th>${t('tier')}</th><th>${t('designations')}</th>
-      <th class="n">${t('ytd')}</th><th class="n">${t('last_ytd')}</th><th class="n">${t('change')}</th></tr></thead><tbody>
+      <th class="n">${t('ytd')}</th><th class="n">${t('last_ytd')}</th><th class="n">${t('growth')}</th></tr></thead><tbody>
       ${d.firms.map((f) => `<tr><td><a href="#/firm/${encodeURIComponent(f.id)}?year=${d.year}">${esc(f.id)}</a> ${esc(f.name)}${f.former ? ` <span class="muted">(${t('former')})</span>` : ''}</td>
-        <td>${esc(f.chain || '')}</td><td>${esc(tierName(f.tier))}</td><td>${esc(f.designations)}</td><td class="n">${fmtExact(f.ytd)}</td>
-        <td class="n">${fmtExact(f.last_year)}</td><td class="n ${signClass(f.change)}">${fmtExact(f.change)}</td></tr>`).join('')}</tbody></table></div>`;
+        <td>${esc(f.chain || '')}</td><td>${esc(tierName(f.tier))}</td><td>${esc(f.designations)}</td><td class="n">${fmtExact(ranked.get(f.id)?.value)}</td>
+        <td class="n">${fmtExact(ranked.get(f.id)?.base)}</td><td class="n ${signClass(ranked.get(f.id)?.growth_pct)}">${fmtPct(ranked.get(f.id)?.growth_pct)}</td></tr>`).join('')}</tbody></table></div>`;
   bindYearBar('#/cluster/' + encodeURIComponent(id));
-  const ser = d.series[metric];
   const target = s.target ? s.target.target_pct : null;
   chart($('#trend'), {
     xAxis: { type: 'category', data: months() },
     yAxis: { type: 'value', name: t('yi') },
     series: [
-      { name: t('this_year') + ' ' + d.year, type: 'bar', data: ser.this_year.values.map(yi) },
-      { name: t('last_year') + ' ' + (d.year - 1), type: 'line', data: ser.last_year.values.map(yi) },
+      { name: t('this_year') + ' ' + d.year, type: 'bar', data: ser.points.map((p) => yi(p.value)) },
+      { name: t('last_year') + ' ' + (d.year - 1), type: 'line', data: ser.points.map((p) => yi(p.last_year)) },
       ...(target === null ? [] : [{ name: t('target_line') + ' ' + fmtPct(target), type: 'line', lineStyle: { type: 'dashed' }, symbol: 'none',
-        data: ser.last_year.values.map((x) => (x === null ? null : yi(x) * (1 + target / 100))) }]),
+        data: ser.points.map((p) => (p.last_year === null ? null : yi(p.last_year) * (1 + target / 100))) }]),
     ],
   });
   refreshAlerts = () => { $('#alerts-box').innerHTML = alertTable((a) => a.cluster === id, false); };
@@ -302,14 +344,14 @@ async function pageFirm(id, q) {
     ${metrics.map((m) => `<h2>${m === 'profit' ? t('profit_chart') : t('revenue_chart')}</h2><div id="chart-${esc(m)}" class="chart"></div>`).join('')}
     <h2>${t('series')}</h2><div class="scroll"><table data-testid="series"><thead><tr><th>${t('month')}</th>
       ${metrics.map((m) => `<th class="n">${esc(m)} ${d.year}</th><th class="n">${esc(m)} ${d.year - 1}</th>`).join('')}</tr></thead><tbody>
-      ${months().map((name, i) => `<tr><td>${esc(name)}</td>${metrics.map((m) => `<td class="n">${fmtExact(d.series[m].this_year.values[i])}</td><td class="n">${fmtExact(d.series[m].last_year.values[i])}</td>`).join('')}</tr>`).join('')}
+      ${months().map((name, i) => `<tr><td>${esc(name)}</td>${metrics.map((m) => `<td class="n">${fmtExact(d.series[m].points[i]?.value)}</td><td class="n">${fmtExact(d.series[m].points[i]?.last_year)}</td>`).join('')}</tr>`).join('')}
     </tbody></table></div>
     <h2>${t('alerts')}</h2><div id="alerts-box"></div>`;
   bindYearBar('#/firm/' + encodeURIComponent(id));
   metrics.forEach((m) => chart($('#chart-' + m), {
     xAxis: { type: 'category', data: months() }, yAxis: { type: 'value', name: t('yi') },
-    series: [{ name: t('this_year') + ' ' + d.year, type: 'bar', data: d.series[m].this_year.values.map(yi) },
-      { name: t('last_year') + ' ' + (d.year - 1), type: 'line', data: d.series[m].last_year.values.map(yi) }],
+    series: [{ name: t('this_year') + ' ' + d.year, type: 'bar', data: d.series[m].points.map((p) => yi(p.value)) },
+      { name: t('last_year') + ' ' + (d.year - 1), type: 'line', data: d.series[m].points.map((p) => yi(p.last_year)) }],
   }));
   refreshAlerts = () => { $('#alerts-box').innerHTML = alertTable((a) => a.firm === id, false); };
   refreshAlerts();
@@ -321,7 +363,7 @@ async function pageAlerts() {
   const v = $('#view');
   const draw = (changed) => {
     v.innerHTML = `<h1>${t('live_alerts')}</h1>
-      ${state.me.admin ? '' : `<p class="muted" data-testid="readonly">${t('readonly')}</p>`}
+      ${state.me.admin ? '' : `<p class="muted" data-testid="readonly">${t('readonly_ack')}</p>`}
       <div id="alerts-box">${alertTable(() => true, true)}</div>
       <p id="msg" role="status"></p>
       <h2>${t('events')}</h2><div class="scroll"><table data-testid="events"><thead><tr><th>${t('since')}</th><th>${t('state')}</th><th>${t('severity')}</th><th>${t('summary')}</th></tr></thead><tbody>
@@ -340,9 +382,107 @@ async function pageAlerts() {
         $('#msg').textContent = `${t('added')} #${r.id}`;
       } catch (e) { $('#msg').textContent = e.message; }
     }));
+    v.querySelectorAll('form.ack').forEach((form) => form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      try {
+        await api('cmd/ack', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ id: form.dataset.id, note: form.elements.note.value }) });
+        const fresh = await api('alerts');
+        setAlerts(fresh.alerts);
+        d.silences = fresh.silences;
+        draw(null);
+        $('#msg').textContent = `${t('ack_done')} ${form.dataset.id}`;
+      } catch (e) { $('#msg').textContent = e.message; }
+    }));
   };
   refreshAlerts = draw;
   draw(null);
+}
+
+/* A firm's upload (daemon/webupload.h): check the file (a dry run, every
+ * problem by line), then confirm it as the seq the check handed out, so a
+ * double click or a retried POST applies it once. */
+async function pageUpload() {
+  const st = await api('upload/state');
+  const v = $('#view');
+  v.innerHTML = `<h1>${t('upload')}</h1>
+    <p class="muted">${t('upload_hint')}</p>
+    <p>${t('upload_for')}: <span data-testid="upload-firms">${st.any_firm ? t('any_firm') : st.firms.map((f) => `${esc(f.id)} ${esc(f.name)}`).join('；')}</span></p>
+    <form id="upform" class="toolbar"><input type="file" name="file" data-testid="upload-file" accept=".csv,.txt,.xlsx,.xls" required>
+      <button type="submit" data-testid="upload-check">${t('check')}</button></form>
+    <div id="upresult" data-testid="upload-result"></div>`;
+  let pending = null; // {name, bytes, seq} of the last check
+  const post = (what, name, bytes, seq) => fetch(`/api/v1/upload/${what}?name=${encodeURIComponent(name)}${seq ? '&seq=' + seq : ''}`,
+    { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: bytes })
+    .then(async (r) => { const b = await r.json().catch(() => ({ error: r.statusText })); if (!r.ok && !b.problems) throw new Error(b.error || r.statusText); return b; });
+  const sums = (d) => Object.entries(d.sums || {}).map(([m, x]) => `<tr><td>${esc(m)}</td><td class="n">${x.rows}</td><td class="n" data-testid="sum-${esc(m)}">${fmtExact(x.sum)}</td></tr>`).join('');
+  const problems = (d) => (d.problems || []).map((p) => `<tr data-line="${p.line}"><td class="n">${p.line || ''}</td><td>${esc(p.status)}</td><td class="summary">${esc(p.reason)}</td></tr>`).join('');
+  const show = (d, applied) => {
+    $('#upresult').innerHTML = `${d.error ? `<p class="error">${esc(d.error)}</p>` : ''}
+      <p>${esc(d.file || '')} · ${t('rows')} ${d.rows ?? ''} · ${t('upload_seq')} <span data-testid="upload-seq">${d.seq ?? ''}</span></p>
+      ${applied ? `<p class="ok" data-testid="upload-applied">${d.already_applied ? t('already') : `${t('applied')}: ${t('accepted')} ${d.accepted}`}</p>` : ''}
+      ${(d.problems || []).length ? `<h2>${t('problems')} (${d.problems.length})</h2><p class="muted">${t('will_skip')}</p>
+        <div class="scroll"><table data-testid="upload-problems"><thead><tr><th class="n">${t('line')}</th><th>${t('state')}</th><th>${t('reason')}</th></tr></thead><tbody>${problems(d)}</tbody></table></div>`
+        : (applied || d.error ? '' : `<p class="ok" data-testid="upload-clean">${t('no_problems')}</p>`)}
+      ${d.sums && Object.keys(d.sums).length ? `<h2>${t('rows_ok')}</h2><div class="scroll"><table data-testid="upload-sums"><thead><tr><th>${t('metric')}</th><th class="n">${t('rows')}</th><th class="n">${t('sum')}</th></tr></thead><tbody>${sums(d)}</tbody></table></div>` : ''}
+      ${!applied && pending ? `<p><button type="button" id="confirm" data-testid="upload-confirm">${t('confirm')}</button></p>` : ''}`;
+    const btn = $('#confirm');
+    if (btn) btn.addEventListener('click', confirm);
+  };
+  async function confirm() {
+    /* every click sends the seq of the check: a second one (a double
+     * click, a retry) is a resend the daemon answers without applying */
+    const p = pending;
+    try { show(await post('apply', p.name, p.bytes, p.seq), true); } catch (e) { show({ error: e.message }, true); }
+  }
+  $('#upform').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const f = ev.target.elements.file.files[0];
+    if (!f) return;
+    $('#upresult').innerHTML = `<p class="muted">${t('checking')}</p>`;
+    const bytes = await f.arrayBuffer();
+    try {
+      const d = await post('check', f.name, bytes);
+      pending = d.error ? null : { name: f.name, bytes, seq: d.seq };
+      show(d, false);
+    } catch (e) { pending = null; show({ error: e.message }, false); }
+  });
+}
+
+/* The alert history (the "history" command): every published transition,
+ * acknowledgement and silence, filtered by time, cluster, rule and firm. */
+async function pageHistory(q) {
+  const params = new URLSearchParams(q.replace(/^\?/, ''));
+  const keys = ['since', 'until', 'cluster', 'rule', 'firm'];
+  const args = new URLSearchParams();
+  keys.forEach((k) => { if (params.get(k)) args.set(k, params.get(k)); });
+  args.set('limit', '500');
+  const [d, ov] = await Promise.all([api('cmd/history?' + args.toString()), api('cmd/clusters')]);
+  state.tz = d.timezone || state.tz;
+  const clusters = (ov.clusters || []).map((c) => c.id);
+  const v = $('#view');
+  v.innerHTML = `<h1>${t('history')}</h1>
+    <form id="hfilter" class="toolbar" data-testid="history-filter">
+      <label>${t('since')} <input name="since" value="${esc(params.get('since') || '')}" placeholder="2022-06-01 / 7d" size="12"></label>
+      <label>${t('until')} <input name="until" value="${esc(params.get('until') || '')}" placeholder="2022-06-30" size="12"></label>
+      <label>${t('cluster')} <select name="cluster"><option value="">${t('all')}</option>${clusters.map((c) => `<option ${params.get('cluster') === c ? 'selected' : ''}>${esc(c)}</option>`).join('')}</select></label>
+      <label>${t('rule')} <input name="rule" value="${esc(params.get('rule') || '')}" size="16"></label>
+      <label>${t('firm')} <input name="firm" value="${esc(params.get('firm') || '')}" size="10"></label>
+      <button type="submit" data-testid="history-apply">${t('filter')}</button>
+      <span class="muted" data-testid="history-matched">${d.matched} ${t('matched')}</span>
+    </form>
+    <div class="scroll"><table data-testid="history"><thead><tr><th>#</th><th>${t('since')}</th><th>${t('kind')}</th><th>${t('alert_id')}</th><th>${t('state')}</th>
+      <th>${t('severity')}</th><th>${t('summary')}</th><th>${t('who')}</th><th>${t('note')}</th></tr></thead><tbody>
+      ${d.entries.map((e) => `<tr data-kind="${esc(e.kind)}"><td>${e.id}</td><td>${esc(fmtTime(e.ts_ms))}</td><td>${esc(t('k_' + e.kind))}</td>
+        <td>${esc(e.alert_id ?? [e.rule, e.cluster, e.firm].filter(Boolean).join(':'))}</td><td>${e.state ? esc(t(e.state === 'firing' ? 'firing_s' : e.state)) : ''}</td>
+        <td class="sev-${esc(e.severity ?? '')}">${e.severity ? esc(t(e.severity)) : ''}</td><td class="summary">${esc(e.summary ?? '')}</td>
+        <td>${esc(e.who ?? '')}</td><td class="summary">${esc(e.note ?? '')}</td></tr>`).join('') || `<tr><td colspan="9" class="muted">${t('none')}</td></tr>`}
+    </tbody></table></div>`;
+  $('#hfilter').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const f = new URLSearchParams();
+    keys.forEach((k) => { const x = ev.target.elements[k].value.trim(); if (x) f.set(k, x); });
+    location.hash = '#/history' + (f.toString() ? '?' + f.toString() : '');
+  });
 }
 
 async function render() {
@@ -357,6 +497,8 @@ async function render() {
     if (parts[0] === 'cluster' && parts[1]) await pageCluster(parts[1], q);
     else if (parts[0] === 'firm' && parts[1]) await pageFirm(parts[1], q);
     else if (parts[0] === 'alerts') await pageAlerts();
+    else if (parts[0] === 'history') await pageHistory(q);
+    else if (parts[0] === 'upload' || isFirmLogin()) await pageUpload();
     else await pageOverview(q);
   } catch (e) {
     v.innerHTML = `<p class="error">${t('failed')}: ${esc(e.message)}</p>`;
@@ -375,7 +517,7 @@ async function main() {
   try { state.me = await api('me'); } catch (e) { /* shown by the page's own request */ }
   applyStatic();
   await render();
-  connectEvents();
+  if (!isFirmLogin()) connectEvents();
 }
 
 main();
