@@ -506,6 +506,7 @@ void alertbook_flush(alertbook_t *b, int64_t now_ms)
     /* Events are in evaluation order (deterministic); group per rule and
      * state, keeping the first occurrence's position. */
     if (n > b->flush_cap) {
+        /* both arrays hold flush_cap entries: grown alike from the same size */
         size_t cap = b->flush_cap;
         xgrow(&b->flush_done, &cap, n, sizeof *b->flush_done);
         cap = b->flush_cap;
@@ -707,6 +708,7 @@ static void journal_failed(alertbook_t *b, const ab_alert_t *a)
 static void journal_all(alertbook_t *b)
 {
     if (b->ndirty > b->rec_cap) {
+        /* both arrays hold rec_cap entries: grown alike from the same size */
         size_t cap = b->rec_cap;
         xgrow(&b->rec_ends, &cap, b->ndirty, sizeof *b->rec_ends);
         cap = b->rec_cap;
