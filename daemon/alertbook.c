@@ -515,7 +515,8 @@ void alertbook_flush(alertbook_t *b, int64_t now_ms)
     }
     bool *done = b->flush_done;
     ab_event_t *group = b->flush_group;
-    memset(done, 0, n * sizeof *done);
+    if (n)
+        memset(done, 0, n * sizeof *done); /* done is NULL until a flush had events */
     for (size_t i = 0; i < n; i++) {
         if (done[i])
             continue;
