@@ -530,6 +530,7 @@ void alertbook_flush(alertbook_t *b, int64_t now_ms)
     /* Events are in evaluation order (deterministic); group per rule and
      * state, keeping the first occurrence's position. */
     if (n > b->flush_cap) {
+        /* both arrays hold flush_cap entries: grown alike from the same size */
         size_t cap = b->flush_cap;
         xgrow(&b->flush_done, &cap, n, sizeof *b->flush_done);
         cap = b->flush_cap;
@@ -538,7 +539,8 @@ void alertbook_flush(alertbook_t *b, int64_t now_ms)
     }
     bool *done = b->flush_done;
     ab_event_t *group = b->flush_group;
-    memset(done, 0, n * sizeof *done);
+    if (n)
+        memset(done, 0, n * sizeof *done); /* done is NULL until a flush had events */
     for (size_t i = 0; i < n; i++) {
         if (done[i])
             continue;
@@ -735,6 +737,7 @@ static void journal_failed(alertbook_t *b, const ab_alert_t *a)
 static void journal_all(alertbook_t *b)
 {
     if (b->ndirty > b->rec_cap) {
+        /* both arrays hold rec_cap entries: grown alike from the same size */
         size_t cap = b->rec_cap;
         xgrow(&b->rec_ends, &cap, b->ndirty, sizeof *b->rec_ends);
         cap = b->rec_cap;

@@ -392,9 +392,7 @@ static void eval_growth(rules_t *rs, int rule, int64_t now)
     const char *mname = rs->cfg->metrics[r->metric].name;
 
     /* the drag list's room is kept from one evaluation to the next */
-    if (reg->nfirms > rs->drag_cap) {
-        xgrow(&rs->drag, &rs->drag_cap, reg->nfirms, sizeof *rs->drag);
-    }
+    xgrow(&rs->drag, &rs->drag_cap, reg->nfirms ? reg->nfirms : 1, sizeof *rs->drag);
     rules_drag_t *drag = rs->drag;
     size_t ndrag = 0;
     rules_growth_t gf;
