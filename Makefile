@@ -373,7 +373,7 @@ FUZZ_LIBS = $(call pc,--libs,$(PKGS_DAEMON) $(PKGS_CLIENT)) $(LIBS_DAEMON) -lcsv
 # clang builds what others wrote without -Werror: a new clang warning in a
 # daemon file must not stop the fuzzers (gcc's -Werror build still guards it).
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 $(filter-out -Werror,$(WARN)) -fno-strict-aliasing \
-               -Wno-format-nonliteral -DCLUSTERMON_VERSION='"$(VERSION)"' -I. $(FUZZ_SAN) \
+               -Wno-format-nonliteral -DCLUSTERMON_VERSION='"$(VERSION)"' -I. -I$(B)/gen $(FUZZ_SAN) \
                -fsanitize=fuzzer-no-link
 FUZZ_OPTS := -max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
              -error_exitcode=77 -timeout_exitcode=78
@@ -401,7 +401,8 @@ $(FUZZ_DIR)/obj/%.o: %.c | $(DEPS_STAMP) fuzz-check-cc
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_INC) -MMD -MP -c $< -o $@
 $(FUZZ_DIR)/libsrc.a: $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_SRC))
 	@rm -f $@; ar rcs $@ $^
-$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_DIR)/libsrc.a $(B)/obj/gen/web_assets.o
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_DIR)/libsrc.a $(B)/obj/gen/web_assets.o \
+                    $(B)/obj/gen/daemon/remotewrite.pb-c.o
 	@$(if $(Q),echo "  FUZZLD  $@")
 	$(Q)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(FUZZ_LIBS)
 
@@ -434,7 +435,8 @@ $(REPLAY_DIR)/obj/%.o: %.c | $(DEPS_STAMP)
 $(REPLAY_DIR)/libsrc.a: $(patsubst %.c,$(REPLAY_DIR)/obj/%.o,$(FUZZ_SRC))
 	@rm -f $@; ar rcs $@ $^
 $(REPLAY_DIR)/replay_%: $(REPLAY_DIR)/obj/tests/fuzz/fuzz_%.o $(REPLAY_DIR)/obj/tests/fuzz/replay.o \
-                        $(REPLAY_DIR)/libsrc.a $(B)/obj/gen/web_assets.o
+                        $(REPLAY_DIR)/libsrc.a $(B)/obj/gen/web_assets.o \
+                        $(B)/obj/gen/daemon/remotewrite.pb-c.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) $(FUZZ_SAN) -o $@ $^ $(FUZZ_LIBS)
 
@@ -448,3 +450,6 @@ fuzz-corpus: $(REPLAY_BINS)
 	done; echo "fuzz-corpus: $$pass passed, $$fail failed"; [ $$fail = 0 ]
 
 -include $(shell find $(FUZZ_DIR)/obj $(REPLAY_DIR)/obj -name '*.d' 2>/dev/null)
+
+# the remote-write encoder includes the generated WriteRequest code
+$(FUZZ_DIR)/obj/daemon/rwencode.o $(REPLAY_DIR)/obj/daemon/rwencode.o: $(B)/gen/daemon/remotewrite.pb-c.h

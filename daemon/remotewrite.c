@@ -22,6 +22,7 @@
 #define TICK_MS 100
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 30000
+#define IDLE_COMMIT_MS 5000
 #define MAX_REVISION 59999 /* the N-th statement at start + N ms stays under a minute */
 
 /* ---- revisions ------------------------------------------------------------ */
@@ -127,10 +128,9 @@ static bool pos_before(waltail_pos_t a, waltail_pos_t b)
 }
 
 /* Appends the applied samples of one WAL record (RECORD_BATCH whole,
- * RECORD_PARTIAL but for its refused samples) of the sent metrics. With
- * count false the record only advances the revisions (replayed at start
- * after an interrupted commit: those samples are in the TSDB already). */
-static void convert(remotewrite_t *rw, const unsigned char *p, size_t len, bool keep)
+ * RECORD_PARTIAL but for its refused samples) of the sent metrics to the
+ * batch, each amount with its statement's revision. */
+static void convert(remotewrite_t *rw, const unsigned char *p, size_t len)
 {
     if (len < 2 || (p[0] != RECORD_BATCH && p[0] != RECORD_PARTIAL) || len < 2u + p[1])
         return;
@@ -181,8 +181,6 @@ static void convert(remotewrite_t *rw, const unsigned char *p, size_t len, bool 
             /* the daemon keeps amounts in milli-units: send what it keeps */
             value = (double)agg_to_milli(s->value) / 1000.0;
         }
-        if (!keep)
-            continue;
         if (rw->n == rw->cap) {
             rw->cap = rw->cap ? rw->cap * 2 : 1024;
             rw->batch = xrealloc(rw->batch, rw->cap * sizeof *rw->batch);
@@ -225,7 +223,7 @@ static void fill(remotewrite_t *rw)
             set_stuck(rw, err);
         if (rc <= 0)
             break;
-        convert(rw, payload, len, true);
+        convert(rw, payload, len);
         rw->batch_end = waltail_tell(rw->tail);
     }
 }
@@ -493,9 +491,13 @@ static void tick_cb(uv_timer_t *t)
         if (rw->n == 0)
             fill(rw);
         if (rw->n == 0) {
-            /* nothing to send: a batch of records with no samples moves the cursor too */
-            if (pos_before(waltail_committed(rw->tail), rw->batch_end))
+            /* nothing to send: records with no samples (alerts, settles) move the
+             * cursor too, at most every few seconds (the revisions are rewritten) */
+            if (pos_before(waltail_committed(rw->tail), rw->batch_end) &&
+                now - rw->idle_commit_ms >= IDLE_COMMIT_MS) {
                 commit(rw);
+                rw->idle_commit_ms = now;
+            }
             rw->behind_since_ms = 0;
             return;
         }

@@ -86,7 +86,7 @@ typedef struct {
     char rbuf[4096]; /* the answer as read */
     size_t bodylen;
     char error[256]; /* why the request failed, "" = it did not */
-    int64_t deadline_ms, retry_at_ms, backoff_ms;
+    int64_t deadline_ms, retry_at_ms, backoff_ms, idle_commit_ms;
     int64_t behind_since_ms; /* when it last stopped being caught up; 0 = caught up */
     bool stuck;
     /* figures (/metrics) */
