@@ -236,7 +236,7 @@ static int parse_upload(server_t *srv, const char *name, const webapi_request_t 
 typedef struct {
     const char *user;
     access_key_t key;
-    uint32_t firms[16];
+    uint32_t *firms; /* owned: the registry indexes of a firm login's firms, sorted */
     bool any;
 } uploader_t;
 
@@ -246,8 +246,8 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Fills u from the request; false after replying 403. report_cluster is
- * allocated (free it). */
+/* Fills u from the request; false after replying 403. report_cluster and
+ * firms are allocated (free them). */
 static bool uploader_of(server_t *srv, const webapi_request_t *wr, uploader_t *u,
                         webapi_reply_t *rep)
 {
@@ -266,9 +266,13 @@ static bool uploader_of(server_t *srv, const webapi_request_t *wr, uploader_t *u
     u->key.name = (char *)(uintptr_t)wr->user;
     u->key.roles = KEY_ROLE_AGENT;
     u->key.report_cluster = xcalloc(srv->cfg->nclusters ? srv->cfg->nclusters : 1, 1);
+    size_t cap = 1;
+    for (const char *p = wr->firms; *p; p++)
+        cap += *p == ';';
+    u->firms = xcalloc(cap, sizeof *u->firms);
     u->key.report_firms = u->firms;
     snprintf(u->key.z85, sizeof u->key.z85, "web-user"); /* said as "(web-user...)" */
-    for (const char *p = wr->firms; *p && u->key.nreport_firms < 16;) {
+    for (const char *p = wr->firms; *p && u->key.nreport_firms < cap;) {
         const char *semi = strchr(p, ';');
         size_t n = semi ? (size_t)(semi - p) : strlen(p);
         int f = registry_find(srv->reg, p, n);
@@ -543,4 +547,5 @@ void webupload_handle(server_t *srv, webupload_t *w, const webapi_request_t *wr,
         reply_error(rep, 404, "no such upload API: state, check, apply");
 #undef IS
     free(u.key.report_cluster);
+    free(u.firms);
 }
