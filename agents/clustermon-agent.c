@@ -193,17 +193,17 @@ static void warnx(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-    if (nsaid < sizeof(said)) {
+    if (nsaid < sizeof said) {
         va_start(ap, fmt);
-        int n = vsnprintf(said + nsaid, sizeof(said) - nsaid, fmt, ap);
+        int n = vsnprintf(said + nsaid, sizeof said - nsaid, fmt, ap);
         va_end(ap);
         if (n > 0)
             nsaid += (size_t)n;
-        if (nsaid + 1 < sizeof(said)) {
+        if (nsaid + 1 < sizeof said) {
             said[nsaid++] = '\n';
             said[nsaid] = '\0';
         } else {
-            nsaid = sizeof(said);
+            nsaid = sizeof said;
         }
     }
 }
@@ -239,7 +239,7 @@ static int spool_load_cb(void *arg, uint64_t seq, void **ret_msg, size_t *ret_le
 {
     agent_t *a = arg;
     char err[SPOOL_ERRLEN];
-    int rc = spool_read(a->sp, seq, ret_msg, ret_len, err, sizeof(err));
+    int rc = spool_read(a->sp, seq, ret_msg, ret_len, err, sizeof err);
 
     if (rc == SPOOL_ECORRUPT)
         return DELIVERY_LOST; /* moved aside; spool_warn() counted and said it */
@@ -277,7 +277,7 @@ static void say_refusals(agent_t *a, const char *who, uint64_t seq, const proto_
     char input[SPOOL_PATH_MAX];
     unsigned long *lines = NULL;
     size_t nlines = 0;
-    bool have = spool_lines_read(a->sp, seq, input, sizeof(input), &lines, &nlines) == 0;
+    bool have = spool_lines_read(a->sp, seq, input, sizeof input, &lines, &nlines) == 0;
 
     for (uint32_t k = 0; k < (refused ? n : 1); k++) {
         long idx;
@@ -335,7 +335,7 @@ static int settle_partial(agent_t *a, side_t *side, uint64_t seq, const proto_ac
 
     char who[sizeof side->tag + 2] = "";
     if (side != NULL) {
-        snprintf(who, sizeof(who), "%s: ", side->tag);
+        snprintf(who, sizeof who, "%s: ", side->tag);
         side->refused += ack->nrefused;
     } else {
         a->refused += ack->nrefused;
@@ -343,33 +343,32 @@ static int settle_partial(agent_t *a, side_t *side, uint64_t seq, const proto_ac
     say_refusals(a, who, seq, ack->refused, ack->nrefused, proto_str(""));
     /* with --ha the other side may have written it already */
     bool first = side == NULL || a->side[1 - side->i].acked < seq;
-    (void)spool_lines_read(a->sp, seq, input, sizeof(input), &lines, &nlines);
-    if (first && spool_read(a->sp, seq, &msg, &blen, err, sizeof(err)) == SPOOL_OK &&
+    (void)spool_lines_read(a->sp, seq, input, sizeof input, &lines, &nlines);
+    if (first && spool_read(a->sp, seq, &msg, &blen, err, sizeof err) == SPOOL_OK &&
         (fp = open_memstream(&text, &len)) != NULL) {
-        proto_sample_t *smp = calloc(PROTO_MAX_SAMPLES, sizeof(*smp));
+        proto_sample_t *smp = calloc(PROTO_MAX_SAMPLES, sizeof *smp);
         proto_batch_t b = {.samples = smp, .cap = smp ? PROTO_MAX_SAMPLES : 0};
-        bool ok = smp && proto_batch_decode(msg, blen, &b, err, sizeof(err)) == PROTO_OK;
+        bool ok = smp && proto_batch_decode(msg, blen, &b, err, sizeof err) == PROTO_OK;
 
         fputs("source,enterprise,metric,value,period_or_timestamp,status,reason\n", fp);
         for (uint32_t k = 0; ok && k < ack->nrefused; k++) {
             const proto_refusal_t *r = &ack->refused[k];
-            const proto_sample_t *s;
             char src[SPOOL_PATH_MAX + 32], num[64], when[32];
             long idx;
             proto_str_t why = reason_sample(r->reason, &idx);
 
             if (r->index >= b.nsamples)
                 continue;
-            s = &b.samples[r->index];
+            const proto_sample_t *s = &b.samples[r->index];
             if (r->index < nlines)
-                snprintf(src, sizeof(src), "%s:%lu", input, lines[r->index]);
+                snprintf(src, sizeof src, "%s:%lu", input, lines[r->index]);
             else
-                snprintf(src, sizeof(src), "batch %" PRIu64 " sample %" PRIu32, seq, r->index);
-            snprintf(num, sizeof(num), "%.17g", s->value);
+                snprintf(src, sizeof src, "batch %" PRIu64 " sample %" PRIu32, seq, r->index);
+            snprintf(num, sizeof num, "%.17g", s->value);
             if (s->period.kind != PROTO_PERIOD_NONE)
-                proto_period_format(s->period, when, sizeof(when));
+                proto_period_format(s->period, when, sizeof when);
             else
-                snprintf(when, sizeof(when), "%" PRId64, s->ts_ms);
+                snprintf(when, sizeof when, "%" PRId64, s->ts_ms);
             csv_field(fp, src, strlen(src), false);
             csv_field(fp, s->firm.ptr, s->firm.len, false);
             csv_field(fp, s->metric.ptr, s->metric.len, false);
@@ -381,11 +380,11 @@ static int settle_partial(agent_t *a, side_t *side, uint64_t seq, const proto_ac
         }
         fclose(fp);
         free(smp);
-        snprintf(path, sizeof(path), "%s/rejected", spool_dir(a->sp));
+        snprintf(path, sizeof path, "%s/rejected", spool_dir(a->sp));
         (void)mkdir(path, 0700);
-        snprintf(path, sizeof(path), "%s/rejected/%020" PRIu64 ".rejected.csv", spool_dir(a->sp),
+        snprintf(path, sizeof path, "%s/rejected/%020" PRIu64 ".rejected.csv", spool_dir(a->sp),
                  seq);
-        if (fileio_write_atomic(path, text, len, 0600, err, sizeof(err)) != 0) {
+        if (fileio_write_atomic(path, text, len, 0600, err, sizeof err) != 0) {
             warnx("%s", err);
             rc = EXIT_NACK;
         } else {
@@ -397,7 +396,7 @@ static int settle_partial(agent_t *a, side_t *side, uint64_t seq, const proto_ac
     free(text);
     free(msg);
     free(lines);
-    if (rc == 0 && side == NULL && spool_remove(a->sp, seq, err, sizeof(err)) != SPOOL_OK) {
+    if (rc == 0 && side == NULL && spool_remove(a->sp, seq, err, sizeof err) != SPOOL_OK) {
         warnx("%s", err);
         rc = EXIT_NACK;
     }
@@ -414,7 +413,7 @@ static int spool_settled_cb(void *arg, uint64_t seq, const proto_ack_t *ack, boo
     char err[SPOOL_ERRLEN], path[SPOOL_PATH_MAX + 64];
 
     if (ack->status == PROTO_STATUS_OK || forgotten) {
-        if (!lost && spool_remove(a->sp, seq, err, sizeof(err)) != SPOOL_OK) {
+        if (!lost && spool_remove(a->sp, seq, err, sizeof err) != SPOOL_OK) {
             warnx("%s", err);
             return EXIT_NACK;
         }
@@ -429,7 +428,7 @@ static int spool_settled_cb(void *arg, uint64_t seq, const proto_ack_t *ack, boo
     /* A whole batch refused for one sample (an older daemon): name its line. */
     say_refusals(a, "", seq, NULL, 0, ack->reason);
     /* Resending the same bytes would get the same answer: set it aside. */
-    if (spool_reject(a->sp, seq, path, sizeof(path), err, sizeof(err)) != SPOOL_OK) {
+    if (spool_reject(a->sp, seq, path, sizeof path, err, sizeof err) != SPOOL_OK) {
         warnx("%s", err);
         return EXIT_NACK;
     }
@@ -451,9 +450,8 @@ static int read_batch(agent_t *a)
     input_pos_t ipos;
     spool_pos_t pos;
     size_t n;
-    int rc;
-
-    rc = input_read_batch(a->r, a->samples, (size_t)a->opt->batch, &n, a->lines, err, sizeof(err));
+    int rc =
+        input_read_batch(a->r, a->samples, (size_t)a->opt->batch, &n, a->lines, err, sizeof err);
     if (rc != INPUT_OK) {
         warnx("%s", err);
         a->input_status = EXIT_INPUT;
@@ -470,21 +468,20 @@ static int read_batch(agent_t *a)
         };
 
         msgpack_sbuffer_clear(&a->buf);
-        if (proto_batch_encode(&b, &a->buf, err, sizeof(err)) < 0) {
+        if (proto_batch_encode(&b, &a->buf, err, sizeof err) < 0) {
             /* The reader checks what the encoder checks; this is a bug or OOM. */
             warnx("cannot encode batch %" PRIu64 ": %s", seq, err);
             return EXIT_NACK;
         }
         /* the lines first: a spooled batch always has them */
         if (spool_lines_write(a->sp, seq, a->opt->path ? a->opt->path : "stdin", a->lines, n, err,
-                              sizeof(err)) != SPOOL_OK) {
+                              sizeof err) != SPOOL_OK) {
             warnx("%s", err);
             return EXIT_NACK;
         }
         input_reader_pos(a->r, &ipos);
         pos = (spool_pos_t){.offset = ipos.offset, .line = ipos.line, .crc = ipos.crc};
-        if (spool_append(a->sp, seq, a->buf.data, a->buf.size, &pos, err, sizeof(err)) !=
-            SPOOL_OK) {
+        if (spool_append(a->sp, seq, a->buf.data, a->buf.size, &pos, err, sizeof err) != SPOOL_OK) {
             warnx("%s", err);
             return EXIT_NACK;
         }
@@ -508,17 +505,16 @@ static bool spool_has_room(const agent_t *a)
 static int check_file(const options_t *opt, const input_pos_t *pos, proto_sample_t *samples)
 {
     char err[INPUT_ERRLEN];
-    input_reader_t *r = open_reader(opt, err, sizeof(err));
+    input_reader_t *r = open_reader(opt, err, sizeof err);
     size_t n;
-    int rc;
 
     if (r == NULL) {
         warnx("%s", err);
         return EXIT_INPUT;
     }
-    rc = pos->offset > 0 ? input_reader_skip(r, pos, err, sizeof(err)) : INPUT_OK;
+    int rc = pos->offset > 0 ? input_reader_skip(r, pos, err, sizeof err) : INPUT_OK;
     while (rc == INPUT_OK &&
-           (rc = input_read_batch(r, samples, (size_t)opt->batch, &n, NULL, err, sizeof(err))) ==
+           (rc = input_read_batch(r, samples, (size_t)opt->batch, &n, NULL, err, sizeof err)) ==
                INPUT_OK &&
            n > 0)
         ;
@@ -558,14 +554,14 @@ static int open_input(agent_t *a)
         in.dev = (uint64_t)st.st_dev;
         in.ino = (uint64_t)st.st_ino;
     }
-    if ((a->r = open_reader(opt, err, sizeof(err))) == NULL) {
+    if ((a->r = open_reader(opt, err, sizeof err)) == NULL) {
         warnx("%s", err);
         return EXIT_INPUT;
     }
     if (regular && strcmp(rec->path, in.path) == 0 && rec->dev == in.dev && rec->ino == in.ino &&
         rec->pos.offset > 0) {
         pos = (input_pos_t){.offset = rec->pos.offset, .line = rec->pos.line, .crc = rec->pos.crc};
-        rc = input_reader_skip(a->r, &pos, err, sizeof(err));
+        rc = input_reader_skip(a->r, &pos, err, sizeof err);
         if (rc == INPUT_OK) {
             if (opt->verbose)
                 warnx("%s: resuming after byte %" PRIu64 " (line %" PRIu64
@@ -576,7 +572,7 @@ static int open_input(agent_t *a)
                 warnx("%s: changed since an earlier run (%s): reading it from the beginning",
                       opt->path, err);
             input_reader_destroy(&a->r);
-            if ((a->r = open_reader(opt, err, sizeof(err))) == NULL) {
+            if ((a->r = open_reader(opt, err, sizeof err)) == NULL) {
                 warnx("%s", err);
                 return EXIT_INPUT;
             }
@@ -599,7 +595,7 @@ static int open_input(agent_t *a)
     if (pos.offset == 0) {
         /* A new input: record it before the first batch of it is spooled. */
         in.pos = (spool_pos_t){.offset = 0, .line = 1, .crc = 0};
-        if (spool_input_set(a->sp, &in, err, sizeof(err)) != SPOOL_OK) {
+        if (spool_input_set(a->sp, &in, err, sizeof err) != SPOOL_OK) {
             warnx("%s", err);
             return EXIT_NACK;
         }
@@ -621,7 +617,7 @@ static void seq_add(uint64_t **v, size_t *n, uint64_t seq)
 {
     if (seq_in(*v, *n, seq))
         return;
-    uint64_t *p = realloc(*v, (*n + 1) * sizeof(*p));
+    uint64_t *p = realloc(*v, (*n + 1) * sizeof *p);
     if (p == NULL)
         abort();
     p[(*n)++] = seq;
@@ -656,18 +652,18 @@ static int ha_commit(agent_t *a)
     char err[SPOOL_ERRLEN], path[SPOOL_PATH_MAX + 64];
     uint64_t floor = ha_floor(a), first;
 
-    if (hacursor_save(spool_dir(a->sp), eps, acked, err, sizeof(err)) != 0) {
+    if (hacursor_save(spool_dir(a->sp), eps, acked, err, sizeof err) != 0) {
         warnx("%s", err);
         return EXIT_NACK;
     }
     while (spool_first(a->sp, &first) && first <= floor) {
         if (seq_in(a->refuse, a->nrefuse, first)) {
-            if (spool_reject(a->sp, first, path, sizeof(path), err, sizeof(err)) != SPOOL_OK) {
+            if (spool_reject(a->sp, first, path, sizeof path, err, sizeof err) != SPOOL_OK) {
                 warnx("%s", err);
                 return EXIT_NACK;
             }
             warnx("batch %" PRIu64 " moved to %s", first, path);
-        } else if (spool_remove(a->sp, first, err, sizeof(err)) != SPOOL_OK) {
+        } else if (spool_remove(a->sp, first, err, sizeof err) != SPOOL_OK) {
             warnx("%s", err);
             return EXIT_NACK;
         }
@@ -704,7 +700,7 @@ static int side_load_cb(void *arg, uint64_t seq, void **ret_msg, size_t *ret_len
 
     if (seq_in(a->lost, a->nlost, seq))
         return DELIVERY_LOST; /* the other side found it corrupt: both get the stand-in */
-    int rc = spool_read(a->sp, seq, ret_msg, ret_len, err, sizeof(err));
+    int rc = spool_read(a->sp, seq, ret_msg, ret_len, err, sizeof err);
     if (rc == SPOOL_ECORRUPT) {
         seq_add(&a->lost, &a->nlost, seq);
         return DELIVERY_LOST;
@@ -725,7 +721,7 @@ static int side_settled_cb(void *arg, uint64_t seq, const proto_ack_t *ack, bool
     char who[sizeof s->tag + 2];
     int rc = 0;
 
-    snprintf(who, sizeof(who), "%s: ", s->tag);
+    snprintf(who, sizeof who, "%s: ", s->tag);
     if (forgotten) {
         warnx("%sbatch %" PRIu64 ": settled there long ago", who, seq);
     } else if (ack->status == PROTO_STATUS_PARTIAL && !lost) {
@@ -807,7 +803,7 @@ static int ha_open(agent_t *a, const delivery_opts_t *base)
     char err[SPOOL_ERRLEN];
     int rc;
 
-    if (hacursor_load(spool_dir(a->sp), eps, acked, known, err, sizeof(err)) != 0) {
+    if (hacursor_load(spool_dir(a->sp), eps, acked, known, err, sizeof err) != 0) {
         warnx("%s (move it aside to send every spooled batch to both sides again)", err);
         return EXIT_NACK;
     }
@@ -816,7 +812,7 @@ static int ha_open(agent_t *a, const delivery_opts_t *base)
         s->a = a;
         s->i = i;
         s->acked = acked[i];
-        snprintf(s->tag, sizeof(s->tag), "%s (%s)", hacursor_side_name(i), eps[i]);
+        snprintf(s->tag, sizeof s->tag, "%s (%s)", hacursor_side_name(i), eps[i]);
         if (a->opt->verbose)
             warnx("%s: %s", s->tag,
                   known[i] ? "resuming after the seq it settled last"
@@ -952,13 +948,13 @@ static int run(const options_t *opt)
     int status = 0;
 
     msgpack_sbuffer_init(&a.buf);
-    a.samples = calloc((size_t)opt->batch, sizeof(*a.samples));
-    a.lines = calloc((size_t)opt->batch, sizeof(*a.lines));
+    a.samples = calloc((size_t)opt->batch, sizeof *a.samples);
+    a.lines = calloc((size_t)opt->batch, sizeof *a.lines);
     if (a.samples == NULL || a.lines == NULL)
         abort();
 
     if (spool_open(opt->spool_root, opt->agent_id, opt->spool_max, 1, spool_warn, &a, &a.sp, err,
-                   sizeof(err)) != SPOOL_OK) {
+                   sizeof err) != SPOOL_OK) {
         warnx("%s", err);
         status = EXIT_NACK;
         goto done;
@@ -1085,7 +1081,7 @@ static int check_exchange(const options_t *opt, void *sock, const msgpack_sbuffe
                 break; /* silence: send again */
             if (zmq_msg_recv(msg, sock, 0) < 0)
                 break;
-            if (proto_ack_decode(zmq_msg_data(msg), zmq_msg_size(msg), ack, err, sizeof(err)) < 0) {
+            if (proto_ack_decode(zmq_msg_data(msg), zmq_msg_size(msg), ack, err, sizeof err) < 0) {
                 warnx("ignoring a malformed answer: %s", err);
                 continue;
             }
@@ -1108,10 +1104,10 @@ static int run_check(const options_t *opt)
 {
     char err[INPUT_ERRLEN];
     const char *name = opt->path ? opt->path : "stdin";
-    input_reader_t *r = open_reader(opt, err, sizeof(err));
-    proto_sample_t *samples = calloc((size_t)opt->batch, sizeof(*samples));
-    unsigned long *lines = calloc((size_t)opt->batch, sizeof(*lines));
-    proto_refusal_t *refused = calloc(PROTO_MAX_SAMPLES, sizeof(*refused));
+    input_reader_t *r = open_reader(opt, err, sizeof err);
+    proto_sample_t *samples = calloc((size_t)opt->batch, sizeof *samples);
+    unsigned long *lines = calloc((size_t)opt->batch, sizeof *lines);
+    proto_refusal_t *refused = calloc(PROTO_MAX_SAMPLES, sizeof *refused);
     uint64_t seq = 0, rows = 0, problems = 0;
     msgpack_sbuffer buf;
     void *ctx = NULL, *sock = NULL;
@@ -1128,12 +1124,12 @@ static int run_check(const options_t *opt)
         goto done;
     }
     if ((ctx = zmq_ctx_new()) == NULL || (sock = zmq_socket(ctx, ZMQ_DEALER)) == NULL ||
-        zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger)) != 0) {
+        zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) != 0) {
         warnx("zmq: %s", zmq_strerror(errno));
         status = EXIT_NACK;
         goto done;
     }
-    if (clientkey_setup(&opt->key, sock, err, sizeof(err)) != 0 ||
+    if (clientkey_setup(&opt->key, sock, err, sizeof err) != 0 ||
         zmq_connect(sock, opt->endpoints[0]) != 0) {
         warnx("%s: %s", opt->endpoints[0], opt->key.on ? err : zmq_strerror(errno));
         status = EXIT_INPUT;
@@ -1141,7 +1137,7 @@ static int run_check(const options_t *opt)
     }
     for (;;) {
         size_t n;
-        int rc = input_read_batch(r, samples, (size_t)opt->batch, &n, lines, err, sizeof(err));
+        int rc = input_read_batch(r, samples, (size_t)opt->batch, &n, lines, err, sizeof err);
 
         if (rc != INPUT_OK) {
             warnx("%s", err); /* a line the agent itself cannot read */
@@ -1160,7 +1156,7 @@ static int run_check(const options_t *opt)
         proto_ack_t ack = {.refused = refused, .refused_cap = PROTO_MAX_SAMPLES};
 
         msgpack_sbuffer_clear(&buf);
-        if (proto_batch_encode(&b, &buf, err, sizeof(err)) < 0) {
+        if (proto_batch_encode(&b, &buf, err, sizeof err) < 0) {
             warnx("cannot encode check %" PRIu64 ": %s", seq, err);
             status = EXIT_NACK;
             goto done;
@@ -1278,14 +1274,13 @@ static void usage(FILE *fp)
 /* Parses a byte count with an optional K, M or G suffix (powers of 1024). */
 static bool parse_size(const char *s, uint64_t *ret)
 {
-    unsigned long long v;
     unsigned shift = 0;
     char *end;
 
     if (*s < '0' || *s > '9')
         return false;
     errno = 0;
-    v = strtoull(s, &end, 10);
+    unsigned long long v = strtoull(s, &end, 10);
     if (errno != 0 || end == s)
         return false;
     switch (*end) {
@@ -1530,9 +1525,9 @@ static int conf_cb(void *user, const char *section, const char *name, const char
 
     if (c->status != 0)
         return 1;
-    snprintf(where, sizeof(where), "%s: [%s] %s", c->path, section, name);
+    snprintf(where, sizeof where, "%s: [%s] %s", c->path, section, name);
     if (strcmp(section, "metrics") == 0) {
-        rowmap_metric_t *m = realloc(c->opt->metrics, (c->opt->nmetrics + 1) * sizeof(*m));
+        rowmap_metric_t *m = realloc(c->opt->metrics, (c->opt->nmetrics + 1) * sizeof *m);
         if (m == NULL)
             abort();
         m[c->opt->nmetrics++] = (rowmap_metric_t){xstrdup_or_die(name), xstrdup_or_die(value)};
@@ -1541,7 +1536,7 @@ static int conf_cb(void *user, const char *section, const char *name, const char
     }
     if (strcmp(section, "columns") == 0) {
         char buf[1024];
-        snprintf(buf, sizeof(buf), "%s=%s", name, value);
+        snprintf(buf, sizeof buf, "%s=%s", name, value);
         add_columns(c->opt, buf);
         return 1;
     }
@@ -1552,7 +1547,7 @@ static int conf_cb(void *user, const char *section, const char *name, const char
     }
     int code = 0;
     char key[64];
-    snprintf(key, sizeof(key), "%s", name);
+    snprintf(key, sizeof key, "%s", name);
     for (char *k = key; *k != '\0'; k++)
         if (*k == '_')
             *k = '-'; /* agent_id as well as agent-id */
@@ -1575,7 +1570,7 @@ static int conf_cb(void *user, const char *section, const char *name, const char
     }
     if (code == 'a')
         code = OPT_AGENT_ID;
-    char **v = realloc(c->opt->conf_values, (c->opt->nconf_values + 1) * sizeof(*v));
+    char **v = realloc(c->opt->conf_values, (c->opt->nconf_values + 1) * sizeof *v);
     if (v == NULL)
         abort();
     c->opt->conf_values = v;
@@ -1624,7 +1619,7 @@ static int parse_options(int argc, char **argv, options_t *opt)
         for (const struct option *o = longopts; o->name != NULL; o++)
             if (o->val == c)
                 name = o->name;
-        snprintf(where, sizeof(where), "--%s", name != NULL ? name : "?");
+        snprintf(where, sizeof where, "--%s", name != NULL ? name : "?");
         if ((rc = apply_option(opt, c, optarg, where, &agent_id)) != 0)
             return rc;
     }
@@ -1645,7 +1640,7 @@ static int parse_options(int argc, char **argv, options_t *opt)
     }
     opt->in.map = (rowmap_opts_t){opt->columns, opt->metrics, opt->nmetrics};
     if (opt->columns != NULL) {
-        rowmap_t *m = rowmap_new(&opt->in.map, err, sizeof(err));
+        rowmap_t *m = rowmap_new(&opt->in.map, err, sizeof err);
         if (m == NULL) {
             warnx("%s", err);
             return EXIT_INPUT;
@@ -1658,11 +1653,11 @@ static int parse_options(int argc, char **argv, options_t *opt)
     if (agent_id == NULL) {
         char host[256];
 
-        if (gethostname(host, sizeof(host)) != 0)
-            snprintf(host, sizeof(host), "unknown");
-        host[sizeof(host) - 1] = '\0';
+        if (gethostname(host, sizeof host) != 0)
+            snprintf(host, sizeof host, "unknown");
+        host[sizeof host - 1] = '\0';
         /* Long host names are cut to fit the id limit. */
-        snprintf(opt->agent_id, sizeof(opt->agent_id), "agent-%.*s", PROTO_MAX_ID_LEN - 6, host);
+        snprintf(opt->agent_id, sizeof opt->agent_id, "agent-%.*s", PROTO_MAX_ID_LEN - 6, host);
     } else {
         size_t len = strlen(agent_id);
 
@@ -1679,7 +1674,7 @@ static int parse_options(int argc, char **argv, options_t *opt)
             opt->agent_id);
         return EXIT_INPUT;
     }
-    if (clientkey_init(&opt->key, opt->server_key_arg, opt->key_arg, err, sizeof(err)) != 0) {
+    if (clientkey_init(&opt->key, opt->server_key_arg, opt->key_arg, err, sizeof err) != 0) {
         warnx("%s", err);
         return EXIT_INPUT;
     }
@@ -1701,7 +1696,7 @@ static void feed_log(const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     warnx("%s", buf);
 }
@@ -1710,12 +1705,11 @@ static void feed_log(const char *fmt, ...)
 static int send_file(void *arg, const char *path, char *reason, size_t reasonlen)
 {
     options_t opt = *(const options_t *)arg;
-    int rc;
 
     opt.path = path;
     nsaid = 0;
     said[0] = '\0';
-    rc = run(&opt);
+    int rc = run(&opt);
     snprintf(reason, reasonlen, "%s", said);
     return rc;
 }
@@ -1742,7 +1736,7 @@ static int run_unattended(options_t *opt)
         warnx("%s: %s", opt->spool_root, strerror(errno));
         return EXIT_NACK;
     }
-    snprintf(tmp, sizeof(tmp), "%s", opt->spool_root);
+    snprintf(tmp, sizeof tmp, "%s", opt->spool_root);
     return feed_exec(&f, opt->exec, opt->every_ms, tmp);
 }
 
@@ -1757,9 +1751,7 @@ int main(int argc, char **argv)
         .window = 1,
         .settle_ms = 5000,
     };
-    int rc;
-
-    rc = parse_options(argc, argv, &opt);
+    int rc = parse_options(argc, argv, &opt);
     if (rc == 0)
         rc = opt.check                               ? run_check(&opt)
              : opt.watch != NULL || opt.exec != NULL ? run_unattended(&opt)

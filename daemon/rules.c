@@ -480,14 +480,14 @@ static void eval_change(rules_t *rs, int rule, int firm, int64_t now)
     ev.revisable = true;
     ev.ts_ms = now;
     rs->evaluations++;
-    int cur, prev;
+    int cur;
     double v, pv;
     char p1[16], p2[16], a1[32], a2[32];
     if (!latest_month(rs->agg, firm, r->metric, &cur)) {
         alertbook_eval(rs->book, rule, firm, &ev, now);
         return;
     }
-    prev = r->vs_last_year ? cur - 12 : cur - 1;
+    int prev = r->vs_last_year ? cur - 12 : cur - 1;
     if (!month_value(rs->agg, firm, r->metric, cur / 12, cur % 12 + 1, &v) ||
         !month_value(rs->agg, firm, r->metric, prev / 12, prev % 12 + 1, &pv)) {
         alertbook_eval(rs->book, rule, firm, &ev, now);
