@@ -116,6 +116,10 @@ json_t *alertjson_from_alert(const proto_alert_t *a)
         ok = json_object_set_new(o, "reminder", json_true()) == 0;
     if (ok && a->count)
         ok = json_object_set_new(o, "count", json_integer(a->count)) == 0;
+    if (ok && a->n)
+        ok = json_object_set_new(o, "n", json_integer((json_int_t)a->n)) == 0;
+    if (ok && a->rn)
+        ok = json_object_set_new(o, "rn", json_integer(a->rn)) == 0;
     if (ok && a->ndetails) {
         json_t *d = json_object();
         ok = d != NULL && json_object_set_new(o, "details", d) == 0;

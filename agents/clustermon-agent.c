@@ -37,6 +37,16 @@
  * With --server-key (or $CLUSTERMON_SERVER_KEY) every socket is a CURVE
  * client (agents/clientkey.h).
  *
+ * An HA pair (--ha A,B): one spool, two delivery engines, one per daemon,
+ * polled together. Each engine takes the spooled batches above its side's
+ * cursor (agents/hacursor.h, SPOOL/ha) with the same stream and seqs, so
+ * each daemon deduplicates on its own; a batch leaves the spool once both
+ * cursors have passed it. A side that stops answering (or gives up after
+ * --retries) does not hold the other back: its batches wait in the spool,
+ * and it catches up when it answers again (or at the next run). A daemon
+ * whose stream went back (re-seeded from the other side's state) is sent
+ * the batches again from where it is, as long as the spool still has them.
+ *
  * Exit status: 0 every batch acked and the spool empty; 1 a batch rejected
  * (moved to the spool's rejected/; on status "internal" it stays spooled), a
  * corrupt spool file, or another failure; 2 bad input or usage; 3 no ack
@@ -63,6 +73,7 @@
 #include "agents/clientkey.h"
 #include "agents/delivery.h"
 #include "agents/feed.h"
+#include "agents/hacursor.h"
 #include "agents/input.h"
 #include "agents/spool.h"
 #include "proto/fileio.h"
@@ -106,6 +117,7 @@ typedef struct {
     long retries; /* 0: forever */
     long window;  /* batches in flight at once, 1 (stop and wait) .. PROTO_MAX_WINDOW */
     bool verbose;
+    bool ha;                              /* --ha A,B: endpoints[0] and [1] are a pair */
     bool check;                           /* --check: judge the file (dry-run), apply nothing */
     const char *server_key_arg, *key_arg; /* NULL: from the environment */
     clientkey_t key;                      /* CURVE, for every socket */
@@ -131,11 +143,33 @@ static char said[4096];
 static size_t nsaid;
 static volatile sig_atomic_t stopping;
 
+struct agent;
+
+/* One daemon of an HA pair. */
 typedef struct {
+    struct agent *a;
+    int i;            /* 0: A, 1: B */
+    delivery_t *dl;   /* its engine; NULL once stopped */
+    uint64_t acked;   /* every spooled seq <= acked is settled there (agents/hacursor.h) */
+    int status;       /* why it stopped: an exit status; 0 while it runs */
+    uint64_t refused; /* rows it refused */
+    char tag[300];    /* "A (ENDPOINT)", for messages */
+} side_t;
+
+typedef struct agent {
     const options_t *opt;
     void *ctx;
-    delivery_t *dl; /* the batches in flight (agents/delivery.h) */
+    delivery_t *dl; /* the batches in flight (agents/delivery.h); NULL with --ha */
     spool_t *sp;
+
+    /* --ha: the pair. */
+    side_t side[HACURSOR_SIDES];
+    uint64_t trimmed; /* every seq <= trimmed may be gone from the spool */
+    uint64_t *lost;   /* seqs whose spool file was corrupt: empty batches stand in */
+    size_t nlost;
+    uint64_t *refuse; /* seqs a side refused whole: to rejected/ when they leave */
+    size_t nrefuse;
+    int ha_status; /* EXIT_NACK once a side refused a batch whole */
 
     /* Input: NULL once read to the end (or to a bad line of a stream). */
     input_reader_t *r;
@@ -159,17 +193,17 @@ static void warnx(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-    if (nsaid < sizeof(said)) {
+    if (nsaid < sizeof said) {
         va_start(ap, fmt);
-        int n = vsnprintf(said + nsaid, sizeof(said) - nsaid, fmt, ap);
+        int n = vsnprintf(said + nsaid, sizeof said - nsaid, fmt, ap);
         va_end(ap);
         if (n > 0)
             nsaid += (size_t)n;
-        if (nsaid + 1 < sizeof(said)) {
+        if (nsaid + 1 < sizeof said) {
             said[nsaid++] = '\n';
             said[nsaid] = '\0';
         } else {
-            nsaid = sizeof(said);
+            nsaid = sizeof said;
         }
     }
 }
@@ -205,7 +239,7 @@ static int spool_load_cb(void *arg, uint64_t seq, void **ret_msg, size_t *ret_le
 {
     agent_t *a = arg;
     char err[SPOOL_ERRLEN];
-    int rc = spool_read(a->sp, seq, ret_msg, ret_len, err, sizeof(err));
+    int rc = spool_read(a->sp, seq, ret_msg, ret_len, err, sizeof err);
 
     if (rc == SPOOL_ECORRUPT)
         return DELIVERY_LOST; /* moved aside; spool_warn() counted and said it */
@@ -237,13 +271,13 @@ static proto_str_t reason_sample(proto_str_t r, long *ret_index)
 /* Says each refusal as "input:line: reason" (with the lines the spool kept
  * for batch seq; "batch S, sample N" without them). With refused NULL, the
  * one reason of a whole-batch refusal. */
-static void say_refusals(agent_t *a, uint64_t seq, const proto_refusal_t *refused, uint32_t n,
-                         proto_str_t whole)
+static void say_refusals(agent_t *a, const char *who, uint64_t seq, const proto_refusal_t *refused,
+                         uint32_t n, proto_str_t whole)
 {
     char input[SPOOL_PATH_MAX];
     unsigned long *lines = NULL;
     size_t nlines = 0;
-    bool have = spool_lines_read(a->sp, seq, input, sizeof(input), &lines, &nlines) == 0;
+    bool have = spool_lines_read(a->sp, seq, input, sizeof input, &lines, &nlines) == 0;
 
     for (uint32_t k = 0; k < (refused ? n : 1); k++) {
         long idx;
@@ -252,11 +286,12 @@ static void say_refusals(agent_t *a, uint64_t seq, const proto_refusal_t *refuse
         if (refused)
             idx = (long)refused[k].index;
         if (idx >= 0 && have && (size_t)idx < nlines)
-            warnx("%s:%lu: " PROTO_STR_FMT, input, lines[idx], PROTO_STR_ARG(why));
+            warnx("%s%s:%lu: " PROTO_STR_FMT, who, input, lines[idx], PROTO_STR_ARG(why));
         else if (idx >= 0)
-            warnx("batch %" PRIu64 ", sample %ld: " PROTO_STR_FMT, seq, idx, PROTO_STR_ARG(why));
+            warnx("%sbatch %" PRIu64 ", sample %ld: " PROTO_STR_FMT, who, seq, idx,
+                  PROTO_STR_ARG(why));
         else
-            warnx("batch %" PRIu64 ": " PROTO_STR_FMT, seq, PROTO_STR_ARG(why));
+            warnx("%sbatch %" PRIu64 ": " PROTO_STR_FMT, who, seq, PROTO_STR_ARG(why));
     }
     free(lines);
 }
@@ -284,9 +319,11 @@ static void csv_field(FILE *fp, const char *s, size_t len, bool last)
  * A partial answer: the good samples are applied. The refused ones are said
  * by line and written, with their reasons, to rejected/SEQ.rejected.csv in
  * the spool (rebuilt from the batch's bytes: what was sent); the batch
- * leaves the spool and the run goes on (it exits 1 at the end).
+ * leaves the spool and the run goes on (it exits 1 at the end). With --ha
+ * (side not NULL) the rows are said naming the side, the file is written by
+ * the first side to answer, and the batch stays until both have.
  */
-static int settle_partial(agent_t *a, uint64_t seq, const proto_ack_t *ack)
+static int settle_partial(agent_t *a, side_t *side, uint64_t seq, const proto_ack_t *ack)
 {
     char err[SPOOL_ERRLEN], path[SPOOL_PATH_MAX + 64], input[SPOOL_PATH_MAX] = "?";
     unsigned long *lines = NULL;
@@ -296,35 +333,42 @@ static int settle_partial(agent_t *a, uint64_t seq, const proto_ack_t *ack)
     FILE *fp;
     int rc = 0;
 
-    say_refusals(a, seq, ack->refused, ack->nrefused, proto_str(""));
-    a->refused += ack->nrefused;
-    (void)spool_lines_read(a->sp, seq, input, sizeof(input), &lines, &nlines);
-    if (spool_read(a->sp, seq, &msg, &blen, err, sizeof(err)) == SPOOL_OK &&
+    char who[sizeof side->tag + 2] = "";
+    if (side != NULL) {
+        snprintf(who, sizeof who, "%s: ", side->tag);
+        side->refused += ack->nrefused;
+    } else {
+        a->refused += ack->nrefused;
+    }
+    say_refusals(a, who, seq, ack->refused, ack->nrefused, proto_str(""));
+    /* with --ha the other side may have written it already */
+    bool first = side == NULL || a->side[1 - side->i].acked < seq;
+    (void)spool_lines_read(a->sp, seq, input, sizeof input, &lines, &nlines);
+    if (first && spool_read(a->sp, seq, &msg, &blen, err, sizeof err) == SPOOL_OK &&
         (fp = open_memstream(&text, &len)) != NULL) {
-        proto_sample_t *smp = calloc(PROTO_MAX_SAMPLES, sizeof(*smp));
+        proto_sample_t *smp = calloc(PROTO_MAX_SAMPLES, sizeof *smp);
         proto_batch_t b = {.samples = smp, .cap = smp ? PROTO_MAX_SAMPLES : 0};
-        bool ok = smp && proto_batch_decode(msg, blen, &b, err, sizeof(err)) == PROTO_OK;
+        bool ok = smp && proto_batch_decode(msg, blen, &b, err, sizeof err) == PROTO_OK;
 
         fputs("source,enterprise,metric,value,period_or_timestamp,status,reason\n", fp);
         for (uint32_t k = 0; ok && k < ack->nrefused; k++) {
             const proto_refusal_t *r = &ack->refused[k];
-            const proto_sample_t *s;
             char src[SPOOL_PATH_MAX + 32], num[64], when[32];
             long idx;
             proto_str_t why = reason_sample(r->reason, &idx);
 
             if (r->index >= b.nsamples)
                 continue;
-            s = &b.samples[r->index];
+            const proto_sample_t *s = &b.samples[r->index];
             if (r->index < nlines)
-                snprintf(src, sizeof(src), "%s:%lu", input, lines[r->index]);
+                snprintf(src, sizeof src, "%s:%lu", input, lines[r->index]);
             else
-                snprintf(src, sizeof(src), "batch %" PRIu64 " sample %" PRIu32, seq, r->index);
-            snprintf(num, sizeof(num), "%.17g", s->value);
+                snprintf(src, sizeof src, "batch %" PRIu64 " sample %" PRIu32, seq, r->index);
+            snprintf(num, sizeof num, "%.17g", s->value);
             if (s->period.kind != PROTO_PERIOD_NONE)
-                proto_period_format(s->period, when, sizeof(when));
+                proto_period_format(s->period, when, sizeof when);
             else
-                snprintf(when, sizeof(when), "%" PRId64, s->ts_ms);
+                snprintf(when, sizeof when, "%" PRId64, s->ts_ms);
             csv_field(fp, src, strlen(src), false);
             csv_field(fp, s->firm.ptr, s->firm.len, false);
             csv_field(fp, s->metric.ptr, s->metric.len, false);
@@ -336,11 +380,11 @@ static int settle_partial(agent_t *a, uint64_t seq, const proto_ack_t *ack)
         }
         fclose(fp);
         free(smp);
-        snprintf(path, sizeof(path), "%s/rejected", spool_dir(a->sp));
+        snprintf(path, sizeof path, "%s/rejected", spool_dir(a->sp));
         (void)mkdir(path, 0700);
-        snprintf(path, sizeof(path), "%s/rejected/%020" PRIu64 ".rejected.csv", spool_dir(a->sp),
+        snprintf(path, sizeof path, "%s/rejected/%020" PRIu64 ".rejected.csv", spool_dir(a->sp),
                  seq);
-        if (fileio_write_atomic(path, text, len, 0600, err, sizeof(err)) != 0) {
+        if (fileio_write_atomic(path, text, len, 0600, err, sizeof err) != 0) {
             warnx("%s", err);
             rc = EXIT_NACK;
         } else {
@@ -352,7 +396,7 @@ static int settle_partial(agent_t *a, uint64_t seq, const proto_ack_t *ack)
     free(text);
     free(msg);
     free(lines);
-    if (rc == 0 && spool_remove(a->sp, seq, err, sizeof(err)) != SPOOL_OK) {
+    if (rc == 0 && side == NULL && spool_remove(a->sp, seq, err, sizeof err) != SPOOL_OK) {
         warnx("%s", err);
         rc = EXIT_NACK;
     }
@@ -369,7 +413,7 @@ static int spool_settled_cb(void *arg, uint64_t seq, const proto_ack_t *ack, boo
     char err[SPOOL_ERRLEN], path[SPOOL_PATH_MAX + 64];
 
     if (ack->status == PROTO_STATUS_OK || forgotten) {
-        if (!lost && spool_remove(a->sp, seq, err, sizeof(err)) != SPOOL_OK) {
+        if (!lost && spool_remove(a->sp, seq, err, sizeof err) != SPOOL_OK) {
             warnx("%s", err);
             return EXIT_NACK;
         }
@@ -380,11 +424,11 @@ static int spool_settled_cb(void *arg, uint64_t seq, const proto_ack_t *ack, boo
     if (lost)
         return EXIT_NACK;
     if (ack->status == PROTO_STATUS_PARTIAL)
-        return settle_partial(a, seq, ack);
+        return settle_partial(a, NULL, seq, ack);
     /* A whole batch refused for one sample (an older daemon): name its line. */
-    say_refusals(a, seq, NULL, 0, ack->reason);
+    say_refusals(a, "", seq, NULL, 0, ack->reason);
     /* Resending the same bytes would get the same answer: set it aside. */
-    if (spool_reject(a->sp, seq, path, sizeof(path), err, sizeof(err)) != SPOOL_OK) {
+    if (spool_reject(a->sp, seq, path, sizeof path, err, sizeof err) != SPOOL_OK) {
         warnx("%s", err);
         return EXIT_NACK;
     }
@@ -406,9 +450,8 @@ static int read_batch(agent_t *a)
     input_pos_t ipos;
     spool_pos_t pos;
     size_t n;
-    int rc;
-
-    rc = input_read_batch(a->r, a->samples, (size_t)a->opt->batch, &n, a->lines, err, sizeof(err));
+    int rc =
+        input_read_batch(a->r, a->samples, (size_t)a->opt->batch, &n, a->lines, err, sizeof err);
     if (rc != INPUT_OK) {
         warnx("%s", err);
         a->input_status = EXIT_INPUT;
@@ -425,21 +468,20 @@ static int read_batch(agent_t *a)
         };
 
         msgpack_sbuffer_clear(&a->buf);
-        if (proto_batch_encode(&b, &a->buf, err, sizeof(err)) < 0) {
+        if (proto_batch_encode(&b, &a->buf, err, sizeof err) < 0) {
             /* The reader checks what the encoder checks; this is a bug or OOM. */
             warnx("cannot encode batch %" PRIu64 ": %s", seq, err);
             return EXIT_NACK;
         }
         /* the lines first: a spooled batch always has them */
         if (spool_lines_write(a->sp, seq, a->opt->path ? a->opt->path : "stdin", a->lines, n, err,
-                              sizeof(err)) != SPOOL_OK) {
+                              sizeof err) != SPOOL_OK) {
             warnx("%s", err);
             return EXIT_NACK;
         }
         input_reader_pos(a->r, &ipos);
         pos = (spool_pos_t){.offset = ipos.offset, .line = ipos.line, .crc = ipos.crc};
-        if (spool_append(a->sp, seq, a->buf.data, a->buf.size, &pos, err, sizeof(err)) !=
-            SPOOL_OK) {
+        if (spool_append(a->sp, seq, a->buf.data, a->buf.size, &pos, err, sizeof err) != SPOOL_OK) {
             warnx("%s", err);
             return EXIT_NACK;
         }
@@ -463,17 +505,16 @@ static bool spool_has_room(const agent_t *a)
 static int check_file(const options_t *opt, const input_pos_t *pos, proto_sample_t *samples)
 {
     char err[INPUT_ERRLEN];
-    input_reader_t *r = open_reader(opt, err, sizeof(err));
+    input_reader_t *r = open_reader(opt, err, sizeof err);
     size_t n;
-    int rc;
 
     if (r == NULL) {
         warnx("%s", err);
         return EXIT_INPUT;
     }
-    rc = pos->offset > 0 ? input_reader_skip(r, pos, err, sizeof(err)) : INPUT_OK;
+    int rc = pos->offset > 0 ? input_reader_skip(r, pos, err, sizeof err) : INPUT_OK;
     while (rc == INPUT_OK &&
-           (rc = input_read_batch(r, samples, (size_t)opt->batch, &n, NULL, err, sizeof(err))) ==
+           (rc = input_read_batch(r, samples, (size_t)opt->batch, &n, NULL, err, sizeof err)) ==
                INPUT_OK &&
            n > 0)
         ;
@@ -513,14 +554,14 @@ static int open_input(agent_t *a)
         in.dev = (uint64_t)st.st_dev;
         in.ino = (uint64_t)st.st_ino;
     }
-    if ((a->r = open_reader(opt, err, sizeof(err))) == NULL) {
+    if ((a->r = open_reader(opt, err, sizeof err)) == NULL) {
         warnx("%s", err);
         return EXIT_INPUT;
     }
     if (regular && strcmp(rec->path, in.path) == 0 && rec->dev == in.dev && rec->ino == in.ino &&
         rec->pos.offset > 0) {
         pos = (input_pos_t){.offset = rec->pos.offset, .line = rec->pos.line, .crc = rec->pos.crc};
-        rc = input_reader_skip(a->r, &pos, err, sizeof(err));
+        rc = input_reader_skip(a->r, &pos, err, sizeof err);
         if (rc == INPUT_OK) {
             if (opt->verbose)
                 warnx("%s: resuming after byte %" PRIu64 " (line %" PRIu64
@@ -531,7 +572,7 @@ static int open_input(agent_t *a)
                 warnx("%s: changed since an earlier run (%s): reading it from the beginning",
                       opt->path, err);
             input_reader_destroy(&a->r);
-            if ((a->r = open_reader(opt, err, sizeof(err))) == NULL) {
+            if ((a->r = open_reader(opt, err, sizeof err)) == NULL) {
                 warnx("%s", err);
                 return EXIT_INPUT;
             }
@@ -554,12 +595,311 @@ static int open_input(agent_t *a)
     if (pos.offset == 0) {
         /* A new input: record it before the first batch of it is spooled. */
         in.pos = (spool_pos_t){.offset = 0, .line = 1, .crc = 0};
-        if (spool_input_set(a->sp, &in, err, sizeof(err)) != SPOOL_OK) {
+        if (spool_input_set(a->sp, &in, err, sizeof err) != SPOOL_OK) {
             warnx("%s", err);
             return EXIT_NACK;
         }
     }
     return 0;
+}
+
+/* ---- an HA pair (--ha A,B) ---------------------------------------------------- */
+
+static bool seq_in(const uint64_t *v, size_t n, uint64_t seq)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == seq)
+            return true;
+    return false;
+}
+
+static void seq_add(uint64_t **v, size_t *n, uint64_t seq)
+{
+    if (seq_in(*v, *n, seq))
+        return;
+    uint64_t *p = realloc(*v, (*n + 1) * sizeof *p);
+    if (p == NULL)
+        abort();
+    p[(*n)++] = seq;
+    *v = p;
+}
+
+/* Drops the seqs <= upto (they left the spool). */
+static void seq_drop_upto(uint64_t *v, size_t *n, uint64_t upto)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < *n; i++)
+        if (v[i] > upto)
+            v[k++] = v[i];
+    *n = k;
+}
+
+static uint64_t ha_floor(const agent_t *a)
+{
+    return a->side[0].acked < a->side[1].acked ? a->side[0].acked : a->side[1].acked;
+}
+
+/*
+ * Records both cursors (SPOOL/ha), then lets go of every batch both sides
+ * have settled: removed, or moved to rejected/ if a side refused it whole.
+ * The file first: a crash between the two leaves batches a side has, which
+ * it answers from memory when they come again. Returns 0 or EXIT_NACK.
+ */
+static int ha_commit(agent_t *a)
+{
+    const char *eps[HACURSOR_SIDES] = {a->opt->endpoints[0], a->opt->endpoints[1]};
+    uint64_t acked[HACURSOR_SIDES] = {a->side[0].acked, a->side[1].acked};
+    char err[SPOOL_ERRLEN], path[SPOOL_PATH_MAX + 64];
+    uint64_t floor = ha_floor(a), first;
+
+    if (hacursor_save(spool_dir(a->sp), eps, acked, err, sizeof err) != 0) {
+        warnx("%s", err);
+        return EXIT_NACK;
+    }
+    while (spool_first(a->sp, &first) && first <= floor) {
+        if (seq_in(a->refuse, a->nrefuse, first)) {
+            if (spool_reject(a->sp, first, path, sizeof path, err, sizeof err) != SPOOL_OK) {
+                warnx("%s", err);
+                return EXIT_NACK;
+            }
+            warnx("batch %" PRIu64 " moved to %s", first, path);
+        } else if (spool_remove(a->sp, first, err, sizeof err) != SPOOL_OK) {
+            warnx("%s", err);
+            return EXIT_NACK;
+        }
+    }
+    if (floor > a->trimmed)
+        a->trimmed = floor;
+    seq_drop_upto(a->lost, &a->nlost, floor);
+    seq_drop_upto(a->refuse, &a->nrefuse, floor);
+    return 0;
+}
+
+/* The next batch for a side: the oldest spooled (or lost) seq above its
+ * cursor (first) or above `after`. */
+static bool side_next_cb(void *arg, bool first, uint64_t after, uint64_t *ret_seq)
+{
+    side_t *s = arg;
+    agent_t *a = s->a;
+    uint64_t from = first ? s->acked : after;
+    bool have = spool_next_after(a->sp, from, ret_seq);
+
+    for (size_t i = 0; i < a->nlost; i++)
+        if (a->lost[i] > from && (!have || a->lost[i] < *ret_seq)) {
+            *ret_seq = a->lost[i];
+            have = true;
+        }
+    return have;
+}
+
+static int side_load_cb(void *arg, uint64_t seq, void **ret_msg, size_t *ret_len)
+{
+    side_t *s = arg;
+    agent_t *a = s->a;
+    char err[SPOOL_ERRLEN];
+
+    if (seq_in(a->lost, a->nlost, seq))
+        return DELIVERY_LOST; /* the other side found it corrupt: both get the stand-in */
+    int rc = spool_read(a->sp, seq, ret_msg, ret_len, err, sizeof err);
+    if (rc == SPOOL_ECORRUPT) {
+        seq_add(&a->lost, &a->nlost, seq);
+        return DELIVERY_LOST;
+    }
+    if (rc != SPOOL_OK) {
+        warnx("%s: %s", s->tag, err);
+        return EXIT_NACK;
+    }
+    return 0;
+}
+
+/* A side settled seq: its refusals are said naming it; its cursor moves. */
+static int side_settled_cb(void *arg, uint64_t seq, const proto_ack_t *ack, bool forgotten,
+                           bool lost)
+{
+    side_t *s = arg;
+    agent_t *a = s->a;
+    char who[sizeof s->tag + 2];
+    int rc = 0;
+
+    snprintf(who, sizeof who, "%s: ", s->tag);
+    if (forgotten) {
+        warnx("%sbatch %" PRIu64 ": settled there long ago", who, seq);
+    } else if (ack->status == PROTO_STATUS_PARTIAL && !lost) {
+        rc = settle_partial(a, s, seq, ack);
+    } else if (ack->status != PROTO_STATUS_OK && !lost) {
+        /* refused whole (an older daemon): the seq is settled there all the
+         * same; the batch goes to rejected/ once it leaves the spool */
+        say_refusals(a, who, seq, NULL, 0, ack->reason);
+        seq_add(&a->refuse, &a->nrefuse, seq);
+        a->ha_status = EXIT_NACK;
+    }
+    if (seq > s->acked)
+        s->acked = seq;
+    int crc = ha_commit(a);
+    return rc != 0 ? rc : crc;
+}
+
+/* The daemon of side s went back to `expected` (re-seeded): if the spool
+ * still has every batch from there on, the side starts again from it. */
+static bool side_rewind_cb(void *arg, uint64_t expected)
+{
+    side_t *s = arg;
+    agent_t *a = s->a;
+
+    if (expected == 0 || expected - 1 < a->trimmed) {
+        warnx("%s: the daemon expects seq %" PRIu64 ", but the spool keeps only the batches "
+              "after %" PRIu64 ": re-seed it from a side that has them",
+              s->tag, expected, a->trimmed);
+        return false;
+    }
+    s->acked = expected - 1;
+    return ha_commit(a) == 0;
+}
+
+/* Side s stopped with an exit status: the other goes on. */
+static void side_stop(side_t *s, int status)
+{
+    agent_t *a = s->a;
+    uint64_t next;
+    size_t owed = 0;
+
+    for (uint64_t q = s->acked; spool_next_after(a->sp, q, &next); q = next)
+        owed++;
+    warnx("%s: stopped delivering to it (exit status %d); %zu batches it has not settled stay "
+          "in the spool %s for the next run",
+          s->tag, status, owed, spool_dir(a->sp));
+    delivery_close(&s->dl);
+    s->status = status;
+}
+
+/* Whether side s has nothing left to send (its cursor at the spool's end). */
+static bool side_idle(const side_t *s)
+{
+    uint64_t next;
+    if (s->dl == NULL || delivery_inflight(s->dl) > 0 ||
+        spool_next_after(s->a->sp, s->acked, &next))
+        return false;
+    for (size_t i = 0; i < s->a->nlost; i++)
+        if (s->a->lost[i] > s->acked)
+            return false;
+    return true;
+}
+
+static size_t ha_inflight(const agent_t *a)
+{
+    size_t n = 0;
+    for (int i = 0; i < HACURSOR_SIDES; i++)
+        if (a->side[i].dl != NULL)
+            n += delivery_inflight(a->side[i].dl);
+    return n;
+}
+
+/* Opens both engines, each on its one endpoint, from the cursors of SPOOL/ha. */
+static int ha_open(agent_t *a, const delivery_opts_t *base)
+{
+    const char *eps[HACURSOR_SIDES] = {a->opt->endpoints[0], a->opt->endpoints[1]};
+    uint64_t acked[HACURSOR_SIDES];
+    bool known[HACURSOR_SIDES];
+    char err[SPOOL_ERRLEN];
+    int rc;
+
+    if (hacursor_load(spool_dir(a->sp), eps, acked, known, err, sizeof err) != 0) {
+        warnx("%s (move it aside to send every spooled batch to both sides again)", err);
+        return EXIT_NACK;
+    }
+    for (int i = 0; i < HACURSOR_SIDES; i++) {
+        side_t *s = &a->side[i];
+        s->a = a;
+        s->i = i;
+        s->acked = acked[i];
+        snprintf(s->tag, sizeof s->tag, "%s (%s)", hacursor_side_name(i), eps[i]);
+        if (a->opt->verbose)
+            warnx("%s: %s", s->tag,
+                  known[i] ? "resuming after the seq it settled last"
+                           : "new to this spool: it gets every spooled batch");
+        if (a->opt->verbose && known[i])
+            warnx("%s: settled up to seq %" PRIu64, s->tag, s->acked);
+    }
+    a->trimmed = ha_floor(a);
+    /* A side ahead of the other holds batches only it has settled. If it
+     * lost them since (its disk died and it was re-seeded from the other),
+     * nothing would tell: there is nothing left to send it. So its last
+     * settled batch goes to it again as a probe: a daemon that has it
+     * answers from memory; one that went back answers with the seq it
+     * expects, and side_rewind_cb() resends from there. */
+    for (int i = 0; i < HACURSOR_SIDES; i++)
+        if (a->side[i].acked > a->trimmed)
+            a->side[i].acked--;
+    if ((rc = ha_commit(a)) != 0)
+        return rc;
+    for (int i = 0; i < HACURSOR_SIDES; i++) {
+        side_t *s = &a->side[i];
+        delivery_opts_t o = *base;
+        delivery_source_t src = {.next = side_next_cb,
+                                 .load = side_load_cb,
+                                 .settled = side_settled_cb,
+                                 .rewind = side_rewind_cb,
+                                 .arg = s};
+        o.endpoints = &a->opt->endpoints[i];
+        o.nendpoints = 1;
+        if ((rc = delivery_open(a->ctx, &o, &src, &s->dl)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* The run with a pair: like loop(), with both engines polled together. */
+static int ha_loop(agent_t *a)
+{
+    for (;;) {
+        int rc;
+        bool may_read = a->r != NULL && !(ha_inflight(a) > 0 && input_reader_is_stream(a->r));
+
+        if (may_read) {
+            if (spool_has_room(a)) {
+                if ((rc = read_batch(a)) != 0)
+                    return rc;
+            } else if (!a->full_said) {
+                warnx("spool full (%" PRIu64 " bytes): waiting for acks before reading more input"
+                      " (with --ha, from both sides)",
+                      spool_bytes(a->sp));
+                a->full_said = true;
+            }
+        }
+        bool more_input = may_read && a->r != NULL && spool_has_room(a);
+        zmq_pollitem_t items[HACURSOR_SIDES];
+        int nitems = 0, running = 0, worst = 0;
+        long wait = more_input ? 0 : 1000; /* a signal is noticed within a second */
+        bool idle = true;
+
+        for (int i = 0; i < HACURSOR_SIDES; i++) {
+            side_t *s = &a->side[i];
+            if (s->dl != NULL && (rc = delivery_step(s->dl, 0)) != 0)
+                side_stop(s, rc);
+            if (s->dl == NULL) {
+                if (s->status > worst)
+                    worst = s->status;
+                continue;
+            }
+            running++;
+            idle = idle && side_idle(s);
+            long w = delivery_wait_ms(s->dl);
+            if (w >= 0 && w < wait)
+                wait = w;
+            items[nitems++] =
+                (zmq_pollitem_t){.socket = delivery_socket(s->dl), .events = ZMQ_POLLIN};
+        }
+        if (running == 0)
+            return worst;
+        if (a->r == NULL && idle)
+            return worst; /* everything read is settled on every side still running */
+        if (stopping)
+            return EXIT_NOACK;
+        if (zmq_poll(items, nitems, wait) < 0 && errno != EINTR) {
+            warnx("zmq_poll: %s", zmq_strerror(errno));
+            return EXIT_NACK;
+        }
+    }
 }
 
 /* ---- the run ------------------------------------------------------------------ */
@@ -608,13 +948,13 @@ static int run(const options_t *opt)
     int status = 0;
 
     msgpack_sbuffer_init(&a.buf);
-    a.samples = calloc((size_t)opt->batch, sizeof(*a.samples));
-    a.lines = calloc((size_t)opt->batch, sizeof(*a.lines));
+    a.samples = calloc((size_t)opt->batch, sizeof *a.samples);
+    a.lines = calloc((size_t)opt->batch, sizeof *a.lines);
     if (a.samples == NULL || a.lines == NULL)
         abort();
 
     if (spool_open(opt->spool_root, opt->agent_id, opt->spool_max, 1, spool_warn, &a, &a.sp, err,
-                   sizeof(err)) != SPOOL_OK) {
+                   sizeof err) != SPOOL_OK) {
         warnx("%s", err);
         status = EXIT_NACK;
         goto done;
@@ -652,11 +992,22 @@ static int run(const options_t *opt)
         .verbose = opt->verbose,
         .prog = PROG,
     };
-    delivery_source_t src = {spool_next_cb, spool_load_cb, spool_settled_cb, &a};
-    if ((status = delivery_open(a.ctx, &dopts, &src, &a.dl)) != 0)
-        goto done;
-
-    status = loop(&a);
+    delivery_source_t src = {
+        .next = spool_next_cb, .load = spool_load_cb, .settled = spool_settled_cb, .arg = &a};
+    if (opt->ha) {
+        if ((status = ha_open(&a, &dopts)) != 0)
+            goto done;
+        status = ha_loop(&a);
+        for (int i = 0; i < HACURSOR_SIDES; i++)
+            if (a.side[i].refused > a.refused)
+                a.refused = a.side[i].refused;
+        if (status == 0)
+            status = a.ha_status;
+    } else {
+        if ((status = delivery_open(a.ctx, &dopts, &src, &a.dl)) != 0)
+            goto done;
+        status = loop(&a);
+    }
     if (status == EXIT_NOACK || status == EXIT_CONFLICT || status == EXIT_NACK)
         say_spool_kept(&a);
     if (status == 0 && a.input_status != 0)
@@ -679,8 +1030,20 @@ static int run(const options_t *opt)
               st->samples_acked, st->batches_acked,
               opt->nendpoints > 1 ? "the endpoints" : delivery_endpoint(a.dl), st->resends);
     }
+    for (int i = 0; opt->verbose && opt->ha && i < HACURSOR_SIDES; i++) {
+        const delivery_stats_t *st = a.side[i].dl ? delivery_stats(a.side[i].dl) : NULL;
+        if (st != NULL)
+            warnx("%s: %" PRIu64 " samples in %" PRIu64 " batches acked (%" PRIu64
+                  " resends), settled up to seq %" PRIu64,
+                  a.side[i].tag, st->samples_acked, st->batches_acked, st->resends,
+                  a.side[i].acked);
+    }
 done:
     delivery_close(&a.dl);
+    for (int i = 0; i < HACURSOR_SIDES; i++)
+        delivery_close(&a.side[i].dl);
+    free(a.lost);
+    free(a.refuse);
     if (a.ctx != NULL)
         zmq_ctx_term(a.ctx);
     input_reader_destroy(&a.r);
@@ -718,7 +1081,7 @@ static int check_exchange(const options_t *opt, void *sock, const msgpack_sbuffe
                 break; /* silence: send again */
             if (zmq_msg_recv(msg, sock, 0) < 0)
                 break;
-            if (proto_ack_decode(zmq_msg_data(msg), zmq_msg_size(msg), ack, err, sizeof(err)) < 0) {
+            if (proto_ack_decode(zmq_msg_data(msg), zmq_msg_size(msg), ack, err, sizeof err) < 0) {
                 warnx("ignoring a malformed answer: %s", err);
                 continue;
             }
@@ -741,10 +1104,10 @@ static int run_check(const options_t *opt)
 {
     char err[INPUT_ERRLEN];
     const char *name = opt->path ? opt->path : "stdin";
-    input_reader_t *r = open_reader(opt, err, sizeof(err));
-    proto_sample_t *samples = calloc((size_t)opt->batch, sizeof(*samples));
-    unsigned long *lines = calloc((size_t)opt->batch, sizeof(*lines));
-    proto_refusal_t *refused = calloc(PROTO_MAX_SAMPLES, sizeof(*refused));
+    input_reader_t *r = open_reader(opt, err, sizeof err);
+    proto_sample_t *samples = calloc((size_t)opt->batch, sizeof *samples);
+    unsigned long *lines = calloc((size_t)opt->batch, sizeof *lines);
+    proto_refusal_t *refused = calloc(PROTO_MAX_SAMPLES, sizeof *refused);
     uint64_t seq = 0, rows = 0, problems = 0;
     msgpack_sbuffer buf;
     void *ctx = NULL, *sock = NULL;
@@ -761,12 +1124,12 @@ static int run_check(const options_t *opt)
         goto done;
     }
     if ((ctx = zmq_ctx_new()) == NULL || (sock = zmq_socket(ctx, ZMQ_DEALER)) == NULL ||
-        zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger)) != 0) {
+        zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) != 0) {
         warnx("zmq: %s", zmq_strerror(errno));
         status = EXIT_NACK;
         goto done;
     }
-    if (clientkey_setup(&opt->key, sock, err, sizeof(err)) != 0 ||
+    if (clientkey_setup(&opt->key, sock, err, sizeof err) != 0 ||
         zmq_connect(sock, opt->endpoints[0]) != 0) {
         warnx("%s: %s", opt->endpoints[0], opt->key.on ? err : zmq_strerror(errno));
         status = EXIT_INPUT;
@@ -774,7 +1137,7 @@ static int run_check(const options_t *opt)
     }
     for (;;) {
         size_t n;
-        int rc = input_read_batch(r, samples, (size_t)opt->batch, &n, lines, err, sizeof(err));
+        int rc = input_read_batch(r, samples, (size_t)opt->batch, &n, lines, err, sizeof err);
 
         if (rc != INPUT_OK) {
             warnx("%s", err); /* a line the agent itself cannot read */
@@ -793,7 +1156,7 @@ static int run_check(const options_t *opt)
         proto_ack_t ack = {.refused = refused, .refused_cap = PROTO_MAX_SAMPLES};
 
         msgpack_sbuffer_clear(&buf);
-        if (proto_batch_encode(&b, &buf, err, sizeof(err)) < 0) {
+        if (proto_batch_encode(&b, &buf, err, sizeof err) < 0) {
             warnx("cannot encode check %" PRIu64 ": %s", seq, err);
             status = EXIT_NACK;
             goto done;
@@ -872,6 +1235,8 @@ static void usage(FILE *fp)
         "                       file (default $CLUSTERMON_SERVER_KEY); needs --key\n"
         "      --key FILE       this agent's key pair, from clustermonctl keygen\n"
         "                       (default $CLUSTERMON_KEY)\n"
+        "      --ha A,B         an HA pair: deliver every batch to both daemons; a\n"
+        "                       batch leaves the spool once both have settled it\n"
         "      --check          judge FILE without applying it: the daemon answers every\n"
         "                       row, each problem is said as FILE:LINE: reason (exit 1)\n"
         "  -c, --config FILE    read options from FILE (INI: [agent] with the long\n"
@@ -909,14 +1274,13 @@ static void usage(FILE *fp)
 /* Parses a byte count with an optional K, M or G suffix (powers of 1024). */
 static bool parse_size(const char *s, uint64_t *ret)
 {
-    unsigned long long v;
     unsigned shift = 0;
     char *end;
 
     if (*s < '0' || *s > '9')
         return false;
     errno = 0;
-    v = strtoull(s, &end, 10);
+    unsigned long long v = strtoull(s, &end, 10);
     if (errno != 0 || end == s)
         return false;
     switch (*end) {
@@ -977,6 +1341,7 @@ enum {
     OPT_INPUT, /* the config's input = FILE */
     OPT_AGENT_ID,
     OPT_CHECK,
+    OPT_HA,
 };
 
 static const struct option longopts[] = {
@@ -999,6 +1364,7 @@ static const struct option longopts[] = {
     {"exec", required_argument, NULL, OPT_EXEC},
     {"every", required_argument, NULL, OPT_EVERY},
     {"check", no_argument, NULL, OPT_CHECK},
+    {"ha", required_argument, NULL, OPT_HA},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -1039,6 +1405,11 @@ static int apply_option(options_t *opt, int c, const char *arg, const char *wher
 
     switch (c) {
     case 'e':
+        if (opt->ha && !(opt->endpoints_from_config && where[0] == '-')) {
+            warnx("%s: --ha names the endpoints (A,B); -e does not go with it", where);
+            return EXIT_INPUT;
+        }
+        opt->ha = false; /* a command-line -e replaces the config's pair */
         if (opt->endpoints_from_config && where[0] == '-') {
             for (size_t i = 0; i < opt->nendpoints; i++)
                 free(opt->endpoints[i]);
@@ -1049,6 +1420,21 @@ static int apply_option(options_t *opt, int c, const char *arg, const char *wher
             return rc;
         if (where[0] != '-')
             opt->endpoints_from_config = true;
+        break;
+    case OPT_HA:
+        /* the pair replaces any -e: both are sent everything, none is a failover */
+        for (size_t i = 0; i < opt->nendpoints; i++)
+            free(opt->endpoints[i]);
+        opt->nendpoints = 0;
+        if ((rc = add_endpoints(opt, arg)) != 0)
+            return rc;
+        if (opt->nendpoints != HACURSOR_SIDES ||
+            strcmp(opt->endpoints[0], opt->endpoints[1]) == 0) {
+            warnx("%s: '%s' must be two different endpoints, A,B", where, arg);
+            return EXIT_INPUT;
+        }
+        opt->ha = true;
+        opt->endpoints_from_config = where[0] != '-';
         break;
     case 'a':
     case OPT_AGENT_ID: *agent_id = arg; break;
@@ -1139,9 +1525,9 @@ static int conf_cb(void *user, const char *section, const char *name, const char
 
     if (c->status != 0)
         return 1;
-    snprintf(where, sizeof(where), "%s: [%s] %s", c->path, section, name);
+    snprintf(where, sizeof where, "%s: [%s] %s", c->path, section, name);
     if (strcmp(section, "metrics") == 0) {
-        rowmap_metric_t *m = realloc(c->opt->metrics, (c->opt->nmetrics + 1) * sizeof(*m));
+        rowmap_metric_t *m = realloc(c->opt->metrics, (c->opt->nmetrics + 1) * sizeof *m);
         if (m == NULL)
             abort();
         m[c->opt->nmetrics++] = (rowmap_metric_t){xstrdup_or_die(name), xstrdup_or_die(value)};
@@ -1150,7 +1536,7 @@ static int conf_cb(void *user, const char *section, const char *name, const char
     }
     if (strcmp(section, "columns") == 0) {
         char buf[1024];
-        snprintf(buf, sizeof(buf), "%s=%s", name, value);
+        snprintf(buf, sizeof buf, "%s=%s", name, value);
         add_columns(c->opt, buf);
         return 1;
     }
@@ -1161,7 +1547,7 @@ static int conf_cb(void *user, const char *section, const char *name, const char
     }
     int code = 0;
     char key[64];
-    snprintf(key, sizeof(key), "%s", name);
+    snprintf(key, sizeof key, "%s", name);
     for (char *k = key; *k != '\0'; k++)
         if (*k == '_')
             *k = '-'; /* agent_id as well as agent-id */
@@ -1184,7 +1570,7 @@ static int conf_cb(void *user, const char *section, const char *name, const char
     }
     if (code == 'a')
         code = OPT_AGENT_ID;
-    char **v = realloc(c->opt->conf_values, (c->opt->nconf_values + 1) * sizeof(*v));
+    char **v = realloc(c->opt->conf_values, (c->opt->nconf_values + 1) * sizeof *v);
     if (v == NULL)
         abort();
     c->opt->conf_values = v;
@@ -1233,7 +1619,7 @@ static int parse_options(int argc, char **argv, options_t *opt)
         for (const struct option *o = longopts; o->name != NULL; o++)
             if (o->val == c)
                 name = o->name;
-        snprintf(where, sizeof(where), "--%s", name != NULL ? name : "?");
+        snprintf(where, sizeof where, "--%s", name != NULL ? name : "?");
         if ((rc = apply_option(opt, c, optarg, where, &agent_id)) != 0)
             return rc;
     }
@@ -1254,7 +1640,7 @@ static int parse_options(int argc, char **argv, options_t *opt)
     }
     opt->in.map = (rowmap_opts_t){opt->columns, opt->metrics, opt->nmetrics};
     if (opt->columns != NULL) {
-        rowmap_t *m = rowmap_new(&opt->in.map, err, sizeof(err));
+        rowmap_t *m = rowmap_new(&opt->in.map, err, sizeof err);
         if (m == NULL) {
             warnx("%s", err);
             return EXIT_INPUT;
@@ -1267,11 +1653,11 @@ static int parse_options(int argc, char **argv, options_t *opt)
     if (agent_id == NULL) {
         char host[256];
 
-        if (gethostname(host, sizeof(host)) != 0)
-            snprintf(host, sizeof(host), "unknown");
-        host[sizeof(host) - 1] = '\0';
+        if (gethostname(host, sizeof host) != 0)
+            snprintf(host, sizeof host, "unknown");
+        host[sizeof host - 1] = '\0';
         /* Long host names are cut to fit the id limit. */
-        snprintf(opt->agent_id, sizeof(opt->agent_id), "agent-%.*s", PROTO_MAX_ID_LEN - 6, host);
+        snprintf(opt->agent_id, sizeof opt->agent_id, "agent-%.*s", PROTO_MAX_ID_LEN - 6, host);
     } else {
         size_t len = strlen(agent_id);
 
@@ -1288,7 +1674,7 @@ static int parse_options(int argc, char **argv, options_t *opt)
             opt->agent_id);
         return EXIT_INPUT;
     }
-    if (clientkey_init(&opt->key, opt->server_key_arg, opt->key_arg, err, sizeof(err)) != 0) {
+    if (clientkey_init(&opt->key, opt->server_key_arg, opt->key_arg, err, sizeof err) != 0) {
         warnx("%s", err);
         return EXIT_INPUT;
     }
@@ -1310,7 +1696,7 @@ static void feed_log(const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     warnx("%s", buf);
 }
@@ -1319,12 +1705,11 @@ static void feed_log(const char *fmt, ...)
 static int send_file(void *arg, const char *path, char *reason, size_t reasonlen)
 {
     options_t opt = *(const options_t *)arg;
-    int rc;
 
     opt.path = path;
     nsaid = 0;
     said[0] = '\0';
-    rc = run(&opt);
+    int rc = run(&opt);
     snprintf(reason, reasonlen, "%s", said);
     return rc;
 }
@@ -1351,7 +1736,7 @@ static int run_unattended(options_t *opt)
         warnx("%s: %s", opt->spool_root, strerror(errno));
         return EXIT_NACK;
     }
-    snprintf(tmp, sizeof(tmp), "%s", opt->spool_root);
+    snprintf(tmp, sizeof tmp, "%s", opt->spool_root);
     return feed_exec(&f, opt->exec, opt->every_ms, tmp);
 }
 
@@ -1366,9 +1751,7 @@ int main(int argc, char **argv)
         .window = 1,
         .settle_ms = 5000,
     };
-    int rc;
-
-    rc = parse_options(argc, argv, &opt);
+    int rc = parse_options(argc, argv, &opt);
     if (rc == 0)
         rc = opt.check                               ? run_check(&opt)
              : opt.watch != NULL || opt.exec != NULL ? run_unattended(&opt)

@@ -34,6 +34,13 @@
  * With --server-key (or $CLUSTERMON_SERVER_KEY) both sockets, the publisher's
  * and the control one, are CURVE clients (agents/clientkey.h).
  *
+ * An HA pair (-e A -C CA -e B -C CB): one SUB socket and one Clone copy per
+ * daemon, each with its own seqs, gap detection and resyncs, polled
+ * together. Both daemons publish the same events under different seqs;
+ * each event is printed once, the first copy to arrive, by the key that is
+ * the same on both (id, state, n, rn: agents/dedupe.h), which the state
+ * file keeps across restarts.
+ *
  * Exit status: 0 normally (--count reached, --timeout expired, SIGINT or
  * SIGTERM); 1 if --count was not reached before --timeout, or on an error;
  * 2 on a usage error.
@@ -57,6 +64,7 @@
 #include "agents/args.h"
 #include "agents/clientkey.h"
 #include "agents/clone.h"
+#include "agents/dedupe.h"
 #include "agents/handoff.h"
 #include "agents/execq.h"
 #include "proto/clock.h"
@@ -72,11 +80,16 @@
 #define POLL_STEP_MS 250 /* how often a pending signal is noticed at worst */
 #define TOPIC_MAX (sizeof("alert..") + PROTO_MAX_ID_LEN + sizeof("critical"))
 #define SOCKET_RCVHWM 10000
+#define MAX_SIDES 2 /* an HA pair */
 
 enum { EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 typedef struct {
-    const char *endpoint;
+    const char *endpoint;             /* endpoints[0] */
+    const char *endpoints[MAX_SIDES]; /* -e: one daemon, or the two of an HA pair */
+    unsigned nendpoints;
+    const char *controls[MAX_SIDES]; /* -C: the i-th goes with the i-th -e */
+    unsigned ncontrols;
     const char *clusters[MAX_CLUSTERS];
     unsigned nclusters;
     bool severity[PROTO_SEV_COUNT]; /* all false: every severity */
@@ -96,26 +109,38 @@ typedef struct {
 } options_t;
 
 typedef struct {
-    uint64_t printed, malformed, filtered, old, heartbeats;
+    uint64_t printed, malformed, filtered, old, heartbeats, copies;
 } counters_t;
 
-/* Everything the receive loop works on. */
+/* One daemon's stream: its socket and the copy of its firing alerts. */
 typedef struct {
-    const options_t *opt;
-    void *ctx, *sock;
-    counters_t cnt;
+    const char *endpoint, *control; /* borrowed from the options */
+    void *sock;
     clone_t clone;
-    execq_t exec;
-    bool exec_on;
-    handoff_t dl;               /* --exec's bookkeeping */
-    bool dirty;                 /* the state file is behind */
-    const proto_alert_t *group; /* the grouped alert this resync is for, if any */
-    clone_seq_t *pre;           /* the seqs before this resync: the floor */
+    clone_seq_t *pre; /* the seqs before this resync: the floor */
     size_t npre;
     bool snapshot_failed_said;
     int64_t snapshot_failed_ms; /* a failed snapshot is not retried within a second */
     char heard[MAX_CLUSTERS][PROTO_MAX_ID_LEN + 1]; /* clusters whose heartbeat -v said */
     unsigned nheard;
+} side_t;
+
+/* Everything the receive loop works on. */
+typedef struct {
+    const options_t *opt;
+    void *ctx;
+    counters_t cnt;
+    side_t side[MAX_SIDES];
+    unsigned nsides;
+    side_t *cur; /* the side whose message or snapshot is being handled */
+    bool ha;     /* two sides: events are deduplicated */
+    dedupe_t seen;
+    bool unnumbered_said;
+    execq_t exec;
+    bool exec_on;
+    handoff_t dl;               /* --exec's bookkeeping */
+    bool dirty;                 /* the state file is behind */
+    const proto_alert_t *group; /* the grouped alert this resync is for, if any */
 } sub_t;
 
 static volatile sig_atomic_t stop_signal;
@@ -173,9 +198,25 @@ static bool keep_json(const json_t *j, void *data)
 }
 
 /* Prints one alert as a JSON line (and queues live ones for --exec).
- * Returns 0 or -1 if stdout failed. */
+ * Returns 0, 1 if it was the other daemon's copy of an event already
+ * printed (HA pair: nothing printed), or -1 if stdout failed. */
 static int print_alert(sub_t *s, const proto_alert_t *a, bool from_snapshot)
 {
+    if (s->ha) {
+        bool unnumbered;
+        bool fresh = dedupe_take(&s->seen, a, &unnumbered);
+        if (unnumbered && !s->unnumbered_said) {
+            warnx("%s publishes alerts without \"n\" (an older daemon): its events cannot be "
+                  "told from the other side's copies and may be printed twice",
+                  s->cur->endpoint);
+            s->unnumbered_said = true;
+        }
+        if (!fresh) {
+            s->cnt.copies++;
+            return 1;
+        }
+        s->dirty = true;
+    }
     json_t *j = alertjson_from_alert(a);
     char *text;
     int rc = 0;
@@ -218,7 +259,13 @@ static void flush_state(sub_t *s)
     char err[512];
     if (!s->dirty || !s->opt->state_file)
         return;
-    json_t *root = clone_state_json(&s->clone);
+    json_t *root = clone_state_json(&s->side[0].clone);
+    if (s->ha && root != NULL) {
+        /* the first side's copy stays where a single daemon's is; the
+         * second's under "side_b"; what was printed under "delivered_keys" */
+        json_object_set_new(root, "side_b", clone_state_json(&s->side[1].clone));
+        json_object_set_new(root, "delivered_keys", dedupe_json(&s->seen));
+    }
     if (s->exec_on)
         handoff_save(&s->dl, root);
     char *text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
@@ -238,9 +285,9 @@ static void flush_state(sub_t *s)
  * being taken: its copy's, else the state file's. */
 static uint64_t floor_of(const sub_t *s, proto_str_t cluster)
 {
-    for (size_t i = 0; i < s->npre; i++)
-        if (proto_str_eq(cluster, s->pre[i].cluster))
-            return s->pre[i].seq;
+    for (size_t i = 0; i < s->cur->npre; i++)
+        if (proto_str_eq(cluster, s->cur->pre[i].cluster))
+            return s->cur->pre[i].seq;
     char cl[PROTO_MAX_ID_LEN + 1];
     snprintf(cl, sizeof cl, "%.*s", PROTO_STR_ARG(cluster));
     return handoff_floor(&s->dl, cl);
@@ -267,7 +314,7 @@ static void snapshot_alert(const proto_alert_t *a, void *data)
         return;
     }
     uint64_t floor = floor_of(s, a->cluster);
-    if (floor > clone_seq(&s->clone, a->cluster))
+    if (floor > clone_seq(&s->cur->clone, a->cluster))
         floor = 0; /* the daemon's seq went back: said in resync() */
     handoff_snapshot_alert(&s->dl, a, floor, j);
 }
@@ -286,29 +333,30 @@ static void say_seqs(const clone_t *c, char *buf, size_t size)
 static int resync(sub_t *s, const char *why)
 {
     char err[256];
+    side_t *sd = s->cur;
     int64_t now = clock_monotonic_ms();
-    if (s->snapshot_failed_ms && now - s->snapshot_failed_ms < 1000)
+    if (sd->snapshot_failed_ms && now - sd->snapshot_failed_ms < 1000)
         return -1;
     if (why)
-        warnx("%s: resynchronising from %s", why, s->opt->control);
-    s->npre = s->clone.nseqs;
-    s->pre = malloc((s->npre ? s->npre : 1) * sizeof *s->pre);
-    if (s->pre == NULL)
+        warnx("%s: resynchronising from %s", why, sd->control);
+    sd->npre = sd->clone.nseqs;
+    sd->pre = malloc((sd->npre ? sd->npre : 1) * sizeof *sd->pre);
+    if (sd->pre == NULL)
         abort();
-    if (s->npre)
-        memcpy(s->pre, s->clone.seqs, s->npre * sizeof *s->pre);
+    if (sd->npre)
+        memcpy(sd->pre, sd->clone.seqs, sd->npre * sizeof *sd->pre);
     uint64_t queued0 = s->dl.from_snapshot;
-    int src = clone_snapshot(&s->clone, s->ctx, s->opt->control, &s->opt->key, SNAPSHOT_TIMEOUT_MS,
+    int src = clone_snapshot(&sd->clone, s->ctx, sd->control, &s->opt->key, SNAPSHOT_TIMEOUT_MS,
                              snapshot_alert, s, err, sizeof err);
     if (src == 0 && s->exec_on) {
-        for (size_t i = 0; i < s->clone.nseqs; i++) {
-            uint64_t floor = floor_of(s, proto_str(s->clone.seqs[i].cluster));
-            if (floor > s->clone.seqs[i].seq) {
+        for (size_t i = 0; i < sd->clone.nseqs; i++) {
+            uint64_t floor = floor_of(s, proto_str(sd->clone.seqs[i].cluster));
+            if (floor > sd->clone.seqs[i].seq) {
                 warnx(
                     "snapshot: %s is at seq %" PRIu64 ", below the %" PRIu64
                     " already processed: the daemon lost its alert seqs; taking its alerts as new",
-                    s->clone.seqs[i].cluster, s->clone.seqs[i].seq, floor);
-                handoff_floor_reset(&s->dl, s->clone.seqs[i].cluster);
+                    sd->clone.seqs[i].cluster, sd->clone.seqs[i].seq, floor);
+                handoff_floor_reset(&s->dl, sd->clone.seqs[i].cluster);
             }
         }
         bool group_resolved = s->group && s->group->state == PROTO_ALERT_RESOLVED;
@@ -317,7 +365,7 @@ static int resync(sub_t *s, const char *why)
             snprintf(gcl, sizeof gcl, "%.*s", PROTO_STR_ARG(s->group->cluster));
             snprintf(grule, sizeof grule, "%.*s", PROTO_STR_ARG(s->group->rule));
         }
-        size_t resolved = handoff_snapshot_end(&s->dl, &s->clone, group_resolved ? gcl : NULL,
+        size_t resolved = handoff_snapshot_end(&s->dl, &sd->clone, group_resolved ? gcl : NULL,
                                                group_resolved ? grule : NULL, keep_json, s);
         uint64_t fresh = s->dl.from_snapshot - queued0;
         if (fresh || resolved)
@@ -326,21 +374,25 @@ static int resync(sub_t *s, const char *why)
                   fresh, resolved);
         s->dirty = true;
     }
-    free(s->pre);
-    s->pre = NULL;
-    s->npre = 0;
+    free(sd->pre);
+    sd->pre = NULL;
+    sd->npre = 0;
     if (src != 0) {
-        if (!s->snapshot_failed_said)
+        if (!sd->snapshot_failed_said)
             warnx("snapshot: %s; going on with the live stream only", err);
-        s->snapshot_failed_said = true;
-        s->snapshot_failed_ms = clock_monotonic_ms();
+        sd->snapshot_failed_said = true;
+        sd->snapshot_failed_ms = clock_monotonic_ms();
         return -1;
     }
-    s->snapshot_failed_ms = 0;
+    sd->snapshot_failed_ms = 0;
     if (s->opt->verbose) {
         char seqs[1024];
-        say_seqs(&s->clone, seqs, sizeof seqs);
-        warnx("snapshot: %zu firing alerts, current to seqs {%s}", s->clone.n, seqs);
+        say_seqs(&sd->clone, seqs, sizeof seqs);
+        if (s->ha)
+            warnx("snapshot from %s: %zu firing alerts, current to seqs {%s}", sd->control,
+                  sd->clone.n, seqs);
+        else
+            warnx("snapshot: %zu firing alerts, current to seqs {%s}", sd->clone.n, seqs);
     }
     save_state(s);
     return 0;
@@ -372,12 +424,13 @@ static void handle_heartbeat(sub_t *s, zmq_msg_t *topic, zmq_msg_t *body, const 
         return;
     }
     s->cnt.heartbeats++;
+    side_t *sd = s->cur;
     bool heard = false;
-    for (unsigned i = 0; i < s->nheard && !heard; i++)
-        heard = proto_str_eq(hb.cluster, s->heard[i]);
-    if (!heard && s->nheard < MAX_CLUSTERS) {
-        memcpy(s->heard[s->nheard], hb.cluster.ptr, hb.cluster.len);
-        s->heard[s->nheard++][hb.cluster.len] = '\0';
+    for (unsigned i = 0; i < sd->nheard && !heard; i++)
+        heard = proto_str_eq(hb.cluster, sd->heard[i]);
+    if (!heard && sd->nheard < MAX_CLUSTERS) {
+        memcpy(sd->heard[sd->nheard], hb.cluster.ptr, hb.cluster.len);
+        sd->heard[sd->nheard++][hb.cluster.len] = '\0';
         if (s->opt->verbose)
             warnx("heartbeat: cluster %.*s at seq %" PRIu64 " (the first heard from it)",
                   PROTO_STR_ARG(hb.cluster), hb.seq);
@@ -385,13 +438,13 @@ static void handle_heartbeat(sub_t *s, zmq_msg_t *topic, zmq_msg_t *body, const 
     if (!s->opt->snapshot)
         return;
     bool known = false;
-    for (size_t i = 0; i < s->clone.nseqs && !known; i++)
-        known = proto_str_eq(hb.cluster, s->clone.seqs[i].cluster);
-    uint64_t have = clone_seq(&s->clone, hb.cluster);
-    if (clone_heartbeat(&s->clone, hb.cluster, hb.seq)) {
+    for (size_t i = 0; i < sd->clone.nseqs && !known; i++)
+        known = proto_str_eq(hb.cluster, sd->clone.seqs[i].cluster);
+    uint64_t have = clone_seq(&sd->clone, hb.cluster);
+    if (clone_heartbeat(&sd->clone, hb.cluster, hb.seq)) {
         /* the cluster's latest alerts never reached us: no later alert will say so */
         char why[160];
-        s->clone.gaps++;
+        sd->clone.gaps++;
         snprintf(why, sizeof why,
                  "gap: heartbeat says %.*s is at seq %" PRIu64 ", we have %" PRIu64,
                  PROTO_STR_ARG(hb.cluster), hb.seq, have);
@@ -407,7 +460,8 @@ static void handle_heartbeat(sub_t *s, zmq_msg_t *topic, zmq_msg_t *body, const 
  */
 static int handle_message(sub_t *s)
 {
-    void *sock = s->sock;
+    void *sock = s->cur->sock;
+    clone_t *cl = &s->cur->clone;
     const options_t *opt = s->opt;
     counters_t *cnt = &s->cnt;
     zmq_msg_t topic, body;
@@ -433,7 +487,7 @@ static int handle_message(sub_t *s)
                 rc = nframes == 0 ? -2 : 0; /* -2: nothing to read */
                 goto out;
             }
-            warnx("receive from %s: %s", opt->endpoint, zmq_strerror(errno));
+            warnx("receive from %s: %s", s->cur->endpoint, zmq_strerror(errno));
             rc = -1;
             goto out;
         }
@@ -468,8 +522,8 @@ static int handle_message(sub_t *s)
         goto out;
     }
     if (opt->snapshot) {
-        uint64_t have = clone_seq(&s->clone, a.cluster);
-        clone_verdict_t v = clone_check(&s->clone, a.cluster, a.seq);
+        uint64_t have = clone_seq(cl, a.cluster);
+        clone_verdict_t v = clone_check(cl, a.cluster, a.seq);
         if (v == CLONE_OLD) {
             cnt->old++; /* the snapshot had it already */
             goto out;
@@ -477,7 +531,7 @@ static int handle_message(sub_t *s)
         if (v == CLONE_GAP || a.count > 0) {
             char why[160];
             if (v == CLONE_GAP) {
-                s->clone.gaps++;
+                cl->gaps++;
                 snprintf(why, sizeof why,
                          "gap: expected %.*s seq %" PRIu64 ", got %" PRIu64 " (%" PRIu64
                          " alerts missed)",
@@ -490,26 +544,29 @@ static int handle_message(sub_t *s)
                 s->group = &a;
             int synced = resync(s, why);
             s->group = NULL;
-            if (synced == 0 && a.seq <= clone_seq(&s->clone, a.cluster)) {
+            if (synced == 0 && a.seq <= clone_seq(cl, a.cluster)) {
                 if (a.count > 0 && wanted(opt, &a) && print_alert(s, &a, false) == 0)
                     cnt->printed++; /* still say it happened, once */
                 goto out;
             }
         }
         if (a.count == 0)
-            clone_apply(&s->clone, &a);
+            clone_apply(cl, &a);
         else
-            clone_advance(&s->clone, a.cluster, a.seq);
+            clone_advance(cl, a.cluster, a.seq);
         save_state(s);
     }
     if (!wanted(opt, &a)) {
         cnt->filtered++;
         goto out;
     }
-    if (print_alert(s, &a, false) < 0) {
+    int prc = print_alert(s, &a, false);
+    if (prc < 0) {
         rc = -1;
         goto out;
     }
+    if (prc == 1)
+        goto out; /* the other daemon's copy */
     cnt->printed++;
     rc = 1;
 out:
@@ -598,7 +655,7 @@ static int load_state(sub_t *s)
     const char *path = s->opt->state_file;
     json_error_t je;
     char err[512];
-    if (!path || !s->exec_on)
+    if (!path || !(s->exec_on || s->ha))
         return 0;
     FILE *fp = fopen(path, "r");
     if (fp == NULL) {
@@ -613,74 +670,108 @@ static int load_state(sub_t *s)
         warnx("--state-file %s:%d: %s (move it aside to start afresh)", path, je.line, je.text);
         return -1;
     }
-    int rc = handoff_load(&s->dl, root, err, sizeof err);
+    int rc = 0;
+    if (s->exec_on)
+        rc = handoff_load(&s->dl, root, err, sizeof err);
+    json_t *keys = json_object_get(root, "delivered_keys");
+    if (rc == 0 && s->ha && keys != NULL)
+        rc = dedupe_load(&s->seen, keys, err, sizeof err);
     json_decref(root);
     if (rc != 0) {
         warnx("--state-file %s: %s (move it aside to start afresh)", path, err);
         return -1;
     }
+    if (s->ha && s->opt->verbose)
+        warnx("--state-file %s: %zu alerts' last delivered events known", path, s->seen.n);
     if (handoff_pending(&s->dl) > 0)
         warnx("--exec: %zu events pending from the last run: running them first",
               handoff_pending(&s->dl));
     return 0;
 }
 
+/* Opens side sd's SUB socket on its endpoint. Returns 0 or an exit status. */
+static int side_open(sub_t *s, side_t *sd)
+{
+    int linger = 0, hwm = (int)s->opt->hwm;
+    int64_t maxmsg = PROTO_MAX_MSG_SIZE;
+    char err[512];
+
+    if ((sd->sock = zmq_socket(s->ctx, ZMQ_SUB)) == NULL) {
+        warnx("zmq: %s", zmq_strerror(errno));
+        return EXIT_FAIL;
+    }
+    if (zmq_setsockopt(sd->sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_setsockopt(sd->sock, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_setsockopt(sd->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
+        subscribe(sd->sock, s->opt) != 0) {
+        warnx("zmq_setsockopt: %s", zmq_strerror(errno));
+        return EXIT_FAIL;
+    }
+    if (clientkey_setup(&s->opt->key, sd->sock, err, sizeof err) != 0) {
+        warnx("%s: %s", sd->endpoint, err);
+        return EXIT_FAIL;
+    }
+    if (zmq_connect(sd->sock, sd->endpoint) != 0) {
+        warnx("cannot connect to %s: %s", sd->endpoint, zmq_strerror(errno));
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
 static int run(const options_t *opt)
 {
     sub_t s = {.opt = opt};
-    int linger = 0, hwm = (int)opt->hwm, status = 0;
-    int64_t maxmsg = PROTO_MAX_MSG_SIZE;
+    int status = 0;
     int64_t deadline = opt->timeout_ms > 0 ? clock_monotonic_ms() + opt->timeout_ms : 0;
     const char *why = NULL; /* why a normal exit happened, for the summary */
-    char err[512];
+    bool loaded = false;    /* the state file was read: it may be written */
 
-    clone_init(&s.clone);
+    s.nsides = opt->nendpoints;
+    s.ha = s.nsides > 1;
+    s.cur = &s.side[0];
+    for (unsigned i = 0; i < s.nsides; i++) {
+        s.side[i].endpoint = opt->endpoints[i];
+        s.side[i].control = opt->controls[i];
+        clone_init(&s.side[i].clone);
+    }
+    dedupe_init(&s.seen);
     handoff_init(&s.dl, (unsigned)opt->retries, opt->retry_delay_ms, opt->retry_max_delay_ms);
-    if (opt->exec_cmd) {
-        s.exec_on = true;
-        if (load_state(&s) != 0) {
-            handoff_free(&s.dl);
-            return EXIT_FAIL;
-        }
-        if (execq_init(&s.exec, opt->exec_cmd, (int)opt->exec_jobs, opt->exec_timeout_ms) != 0) {
-            warnx("out of memory");
-            handoff_free(&s.dl);
-            return EXIT_FAIL;
-        }
+    s.exec_on = opt->exec_cmd != NULL;
+    if (load_state(&s) != 0) {
+        s.exec_on = false; /* nothing started */
+        status = EXIT_FAIL;
+        goto done;
+    }
+    loaded = true;
+    if (opt->exec_cmd &&
+        execq_init(&s.exec, opt->exec_cmd, (int)opt->exec_jobs, opt->exec_timeout_ms) != 0) {
+        warnx("out of memory");
+        s.exec_on = false;
+        status = EXIT_FAIL;
+        goto done;
     }
     s.ctx = zmq_ctx_new();
-    if (s.ctx == NULL || (s.sock = zmq_socket(s.ctx, ZMQ_SUB)) == NULL) {
+    if (s.ctx == NULL) {
         warnx("zmq: %s", zmq_strerror(errno));
         status = EXIT_FAIL;
         goto done;
     }
-    if (zmq_setsockopt(s.sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-        zmq_setsockopt(s.sock, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
-        zmq_setsockopt(s.sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
-        subscribe(s.sock, opt) != 0) {
-        warnx("zmq_setsockopt: %s", zmq_strerror(errno));
-        status = EXIT_FAIL;
-        goto done;
-    }
-    if (clientkey_setup(&opt->key, s.sock, err, sizeof err) != 0) {
-        warnx("%s: %s", opt->endpoint, err);
-        status = EXIT_FAIL;
-        goto done;
-    }
-    if (zmq_connect(s.sock, opt->endpoint) != 0) {
-        warnx("cannot connect to %s: %s", opt->endpoint, zmq_strerror(errno));
-        status = EXIT_USAGE;
-        goto done;
-    }
+    for (unsigned i = 0; i < s.nsides; i++)
+        if ((status = side_open(&s, &s.side[i])) != 0)
+            goto done;
     /* Clone: subscribed first, so nothing published after the snapshot is
      * missed; what the subscription did not catch yet shows up as a gap. */
-    if (opt->snapshot)
+    for (unsigned i = 0; opt->snapshot && i < s.nsides; i++) {
+        s.cur = &s.side[i];
         resync(&s, NULL);
+    }
 
     while (!stop_signal) {
-        zmq_pollitem_t item = {.socket = s.sock, .events = ZMQ_POLLIN};
+        zmq_pollitem_t items[MAX_SIDES];
         long step = POLL_STEP_MS;
 
+        for (unsigned i = 0; i < s.nsides; i++)
+            items[i] = (zmq_pollitem_t){.socket = s.side[i].sock, .events = ZMQ_POLLIN};
         if (s.exec_on) {
             exec_pump(&s);
             /* a finished command is noticed within 20 ms; a retry when due */
@@ -702,7 +793,7 @@ static int run(const options_t *opt)
             if (left < step)
                 step = (long)left;
         }
-        int rc = zmq_poll(&item, 1, step);
+        int rc = zmq_poll(items, (int)s.nsides, step);
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
@@ -710,18 +801,23 @@ static int run(const options_t *opt)
             status = EXIT_FAIL;
             break;
         }
-        /* Drain what is queued, a message at a time, until the queue is empty. */
-        while (rc > 0 && !stop_signal) {
-            rc = handle_message(&s);
-            if (rc == -1) {
-                status = EXIT_FAIL;
-                goto done;
+        /* Drain what is queued on each side, a message at a time, until its
+         * queue is empty. */
+        for (unsigned i = 0; rc > 0 && i < s.nsides; i++) {
+            int mrc = 1;
+            s.cur = &s.side[i];
+            while (mrc > 0 && !stop_signal) {
+                mrc = handle_message(&s);
+                if (mrc == -1) {
+                    status = EXIT_FAIL;
+                    goto done;
+                }
+                if (mrc == -2)
+                    break;
+                if (opt->count > 0 && s.cnt.printed >= (uint64_t)opt->count)
+                    goto done;
+                mrc = 1;
             }
-            if (rc == -2)
-                break;
-            if (opt->count > 0 && s.cnt.printed >= (uint64_t)opt->count)
-                goto done;
-            rc = 1;
         }
     }
     if (stop_signal)
@@ -741,14 +837,25 @@ done:
         }
         execq_finish(&s.exec, exec_done, &s);
     }
-    save_state(&s);
-    flush_state(&s);
+    if (loaded) { /* a damaged state file is never overwritten */
+        save_state(&s);
+        flush_state(&s);
+    }
+    uint64_t gaps = 0, snaps = 0;
+    for (unsigned i = 0; i < s.nsides; i++) {
+        gaps += s.side[i].clone.gaps;
+        snaps += s.side[i].clone.snapshots;
+    }
     if (why != NULL || opt->verbose) {
         warnx("%s: %" PRIu64 " alerts received (%" PRIu64 " malformed, %" PRIu64
               " filtered out, %" PRIu64 " already in a snapshot); %" PRIu64 " heartbeats, %" PRIu64
               " gaps, %" PRIu64 " snapshots",
               why != NULL ? why : "done", s.cnt.printed, s.cnt.malformed, s.cnt.filtered, s.cnt.old,
-              s.cnt.heartbeats, s.clone.gaps, s.clone.snapshots);
+              s.cnt.heartbeats, gaps, snaps);
+        if (s.ha)
+            warnx("HA pair: %" PRIu64 " events printed once, %" PRIu64
+                  " copies from the other daemon dropped",
+                  s.cnt.printed, s.cnt.copies);
         if (s.exec_on)
             warnx("--exec: %" PRIu64 " run, %" PRIu64 " ok, %" PRIu64 " failed (%" PRIu64
                   " timed out); %" PRIu64 " events delivered, %" PRIu64 " given up, %zu pending%s; "
@@ -762,9 +869,12 @@ done:
                   s.dl.from_snapshot, s.dl.synthesized);
     }
     handoff_free(&s.dl);
-    clone_free(&s.clone);
-    if (s.sock != NULL)
-        zmq_close(s.sock);
+    dedupe_free(&s.seen);
+    for (unsigned i = 0; i < s.nsides; i++) {
+        clone_free(&s.side[i].clone);
+        if (s.side[i].sock != NULL)
+            zmq_close(s.side[i].sock);
+    }
     if (s.ctx != NULL)
         zmq_ctx_term(s.ctx);
     return status;
@@ -777,12 +887,14 @@ static void usage(FILE *fp)
     fprintf(fp, "usage: " PROG " [options]\n"
                 "Prints clustermond's alerts, one JSON object per line.\n"
                 "\n"
-                "  -e, --endpoint URL     alert publisher (default " DEFAULT_ENDPOINT ")\n"
+                "  -e, --endpoint URL     alert publisher (default " DEFAULT_ENDPOINT ");\n"
+                "                         twice for an HA pair: each event printed once\n"
                 "  -c, --cluster C        only alerts of cluster C (may repeat)\n"
                 "  -s, --severity S       only info, warning or critical (may repeat)\n"
                 "  -n, --count N          exit after N alerts\n"
                 "  -t, --timeout MS       exit after MS milliseconds in all\n"
-                "  -C, --control URL      daemon control endpoint for snapshots\n"
+                "  -C, --control URL      daemon control endpoint for snapshots (an HA pair:\n"
+                "                         one per -e, in the same order)\n"
                 "                         (default $CLUSTERMON_CONTROL or " DEFAULT_CONTROL ")\n"
                 "      --no-snapshot      live stream only: no snapshot, no resync on gaps\n"
                 "      --state-file FILE  keep the current firing set in FILE (JSON)\n"
@@ -837,7 +949,13 @@ static int parse_options(int argc, char **argv, options_t *opt)
 
     while ((c = getopt_long(argc, argv, "e:c:s:n:t:vhVC:x:", longopts, NULL)) != -1) {
         switch (c) {
-        case 'C': opt->control = optarg; break;
+        case 'C':
+            if (opt->ncontrols == MAX_SIDES) {
+                warnx("-C: at most %d control endpoints (one per -e)", MAX_SIDES);
+                return EXIT_USAGE;
+            }
+            opt->controls[opt->ncontrols++] = optarg;
+            break;
         case 1: opt->snapshot = false; break;
         case 2: opt->state_file = optarg; break;
         case 'x': opt->exec_cmd = optarg; break;
@@ -879,7 +997,13 @@ static int parse_options(int argc, char **argv, options_t *opt)
                 return EXIT_USAGE;
             }
             break;
-        case 'e': opt->endpoint = optarg; break;
+        case 'e':
+            if (opt->nendpoints == MAX_SIDES) {
+                warnx("-e: at most %d endpoints (the two daemons of an HA pair)", MAX_SIDES);
+                return EXIT_USAGE;
+            }
+            opt->endpoints[opt->nendpoints++] = optarg;
+            break;
         case 'c':
             len = strlen(optarg);
             if (len == 0 || len > PROTO_MAX_ID_LEN) {
@@ -927,6 +1051,31 @@ static int parse_options(int argc, char **argv, options_t *opt)
     if (optind < argc) {
         warnx("unexpected argument '%s'", argv[optind]);
         usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (opt->nendpoints == 0)
+        opt->endpoints[opt->nendpoints++] = opt->endpoint;
+    opt->endpoint = opt->endpoints[0];
+    if (opt->ncontrols == 0)
+        opt->controls[opt->ncontrols++] = opt->control;
+    opt->control = opt->controls[0];
+    if (opt->nendpoints > 1) {
+        /* an HA pair: each daemon's snapshots come from its own control socket */
+        if (opt->snapshot && opt->ncontrols != opt->nendpoints) {
+            warnx("-e given twice (an HA pair): give each daemon's control endpoint, -C A -C B");
+            return EXIT_USAGE;
+        }
+        if (opt->exec_cmd != NULL) {
+            warnx("--exec with two endpoints (an HA pair) is not supported yet: run one "
+                  "subscriber per daemon, or print the deduplicated stream and pipe it");
+            return EXIT_USAGE;
+        }
+        if (strcmp(opt->endpoints[0], opt->endpoints[1]) == 0) {
+            warnx("-e: the two endpoints of an HA pair must differ");
+            return EXIT_USAGE;
+        }
+    } else if (opt->ncontrols > 1) {
+        warnx("-C given twice: that is for an HA pair, with two -e");
         return EXIT_USAGE;
     }
     return 0;

@@ -100,6 +100,23 @@ size_t delivery_inflight(const delivery_t *d)
     return d->nfl;
 }
 
+void *delivery_socket(const delivery_t *d)
+{
+    return d->sock;
+}
+
+long delivery_wait_ms(const delivery_t *d)
+{
+    int64_t now = clock_monotonic_ms(), first = INT64_MAX;
+
+    for (size_t i = 0; i < d->nfl; i++)
+        if (d->fl[i].phase != PHASE_PARKED && d->fl[i].deadline < first)
+            first = d->fl[i].deadline;
+    if (first == INT64_MAX)
+        return -1;
+    return first > now ? (long)(first - now) : 0;
+}
+
 /* ---- the socket ------------------------------------------------------------ */
 
 static void *socket_new(delivery_t *d)
@@ -441,6 +458,17 @@ static int on_ack(delivery_t *d, const proto_ack_t *ack)
             if ((rc = settle(d, f, ack, true)) != 0)
                 return rc;
             unpark(d);
+            return 0;
+        }
+        if (ack->expected < d->fl[0].seq && d->src.rewind != NULL &&
+            d->src.rewind(d->src.arg, ack->expected)) {
+            /* The source still has them: start again where the daemon is. */
+            say(d,
+                "%s expects seq %" PRIu64 " of stream %" PRIu64 ", older than what it had "
+                "acked: its state was reset (re-seeded?); resending from there",
+                delivery_endpoint(d), ack->expected, d->o.epoch);
+            while (d->nfl > 0)
+                flight_drop(d, d->nfl - 1);
             return 0;
         }
         if (ack->expected < d->fl[0].seq) {

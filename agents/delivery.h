@@ -53,6 +53,13 @@ typedef struct {
      * daemon settled it so long ago that it no longer knows how. lost: it was
      * a stand-in. Returns 0 to go on, or an exit status that stops the engine. */
     int (*settled)(void *arg, uint64_t seq, const proto_ack_t *ack, bool forgotten, bool lost);
+    /* Optional (NULL: the engine stops, as for any reset daemon). The daemon
+     * expects `expected`, older than every batch in flight: its state was
+     * reset to an earlier point (a side of an HA pair re-seeded from the
+     * other). true: the source still holds every batch from expected on and
+     * next(first) now starts there; the engine drops its window and refills
+     * it. false: the engine stops (DELIVERY_FAILED). */
+    bool (*rewind)(void *arg, uint64_t expected);
     void *arg;
 } delivery_source_t;
 
@@ -90,6 +97,15 @@ int delivery_open(void *zctx, const delivery_opts_t *opts, const delivery_source
  * Returns 0 or an exit status (the engine is then done: close it).
  */
 int delivery_step(delivery_t *d, long wait_ms);
+
+/*
+ * For a caller that drives several engines from one zmq_poll (an HA pair):
+ * the socket to poll for ZMQ_POLLIN (borrowed; it changes on a failover, so
+ * ask again before each poll), and the ms until the engine's next deadline
+ * (-1: none). Then delivery_step(d, 0) handles what arrived.
+ */
+void *delivery_socket(const delivery_t *d);
+long delivery_wait_ms(const delivery_t *d);
 
 /* Batches in flight (sent, backing off or parked). */
 size_t delivery_inflight(const delivery_t *d);

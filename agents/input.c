@@ -142,13 +142,13 @@ static void fail(input_reader_t *r, int code, unsigned long line, const char *fm
         return;
     r->err = code;
     if (line > 0)
-        n = snprintf(r->errbuf, sizeof(r->errbuf), "%s:%lu: ", r->name, line);
+        n = snprintf(r->errbuf, sizeof r->errbuf, "%s:%lu: ", r->name, line);
     else
-        n = snprintf(r->errbuf, sizeof(r->errbuf), "%s: ", r->name);
-    if (n < 0 || (size_t)n >= sizeof(r->errbuf))
+        n = snprintf(r->errbuf, sizeof r->errbuf, "%s: ", r->name);
+    if (n < 0 || (size_t)n >= sizeof r->errbuf)
         return;
     va_start(ap, fmt);
-    vsnprintf(r->errbuf + n, sizeof(r->errbuf) - (size_t)n, fmt, ap);
+    vsnprintf(r->errbuf + n, sizeof r->errbuf - (size_t)n, fmt, ap);
     va_end(ap);
 }
 
@@ -339,7 +339,7 @@ static void map_row(input_reader_t *r, unsigned long line, const rowmap_cell_t *
     char why[ROWMAP_ERRLEN];
     size_t k;
 
-    if (rowmap_row(r->map, cells, n, clock_wall_ms(), r->pending, &k, why, sizeof(why)) != 0) {
+    if (rowmap_row(r->map, cells, n, clock_wall_ms(), r->pending, &k, why, sizeof why) != 0) {
         if (!r->discard)
             fail(r, INPUT_ESYNTAX, line, "%s", why);
         return;
@@ -425,7 +425,7 @@ static bool file_is_utf8(int fd)
     off_t at = 0;
 
     for (;;) {
-        ssize_t n = pread(fd, buf + carry, sizeof(buf) - 4 - carry, at);
+        ssize_t n = pread(fd, buf + carry, sizeof buf - 4 - carry, at);
         if (n < 0)
             return true; /* the read itself will fail and say why */
         if (n == 0)
@@ -471,9 +471,9 @@ static void use_gb18030(input_reader_t *r)
  */
 static const char *decode(input_reader_t *r, const char *s, size_t len, size_t *ret_len)
 {
-    char in[SEGMENT_SIZE + sizeof(r->carry)];
+    char in[SEGMENT_SIZE + sizeof r->carry];
     char *ip = in, *op = r->conv;
-    size_t il, ol = sizeof(r->conv);
+    size_t il, ol = sizeof r->conv;
 
     if (r->enc == INPUT_ENC_AUTO && has_high_bytes(s, len)) {
         /* a stream: its first line with non-ASCII bytes decides */
@@ -493,7 +493,7 @@ static const char *decode(input_reader_t *r, const char *s, size_t len, size_t *
     while (il > 0) {
         if (iconv(r->cd, &ip, &il, &op, &ol) != (size_t)-1)
             break;
-        if (errno == EINVAL && il < sizeof(r->carry)) { /* cut at the end: wait for the rest */
+        if (errno == EINVAL && il < sizeof r->carry) { /* cut at the end: wait for the rest */
             memcpy(r->carry, ip, il);
             r->ncarry = il;
             break;
@@ -543,12 +543,12 @@ static bool has_content(const char *s, size_t len)
 
 static void feed(input_reader_t *r, const char *raw, size_t rawlen)
 {
-    size_t used, len;
+    size_t len;
     const char *s = decode(r, raw, rawlen, &len);
 
     if (r->rec_line == 0 && has_content(s, len))
         r->rec_line = r->line;
-    used = csv_parse(&r->csv, s, len, field_cb, record_cb, r);
+    size_t used = csv_parse(&r->csv, s, len, field_cb, record_cb, r);
     if (used != len) {
         if (csv_error(&r->csv) == CSV_EPARSE)
             fail(r, INPUT_ESYNTAX, r->line,
@@ -596,9 +596,9 @@ static int sheet_load(input_reader_t *r)
     char err[INPUT_ERRLEN];
 
     r->started = true;
-    r->sheet = sheet_open(r->path, r->opts.sheet, err, sizeof(err));
+    r->sheet = sheet_open(r->path, r->opts.sheet, err, sizeof err);
     if (r->sheet == NULL) {
-        snprintf(r->errbuf, sizeof(r->errbuf), "%s", err);
+        snprintf(r->errbuf, sizeof r->errbuf, "%s", err);
         return r->err = INPUT_EIO;
     }
     /* errors name the sheet: "book.xlsx[Sheet1]:12: ..." */
@@ -695,8 +695,8 @@ int input_read_batch(input_reader_t *r, proto_sample_t *samples, size_t max, siz
     if (max > r->nslots) {
         free(r->slots);
         free(r->lines);
-        r->slots = xmalloc0(max * sizeof(*r->slots));
-        r->lines = xmalloc0(max * sizeof(*r->lines));
+        r->slots = xmalloc0(max * sizeof *r->slots);
+        r->lines = xmalloc0(max * sizeof *r->lines);
         r->nslots = max;
     }
     r->out = samples;
@@ -747,7 +747,7 @@ const unsigned long *input_reader_lines(const input_reader_t *r)
 
 input_reader_t *input_reader_new(FILE *fp, const char *name)
 {
-    input_reader_t *r = xmalloc0(sizeof(*r));
+    input_reader_t *r = xmalloc0(sizeof *r);
     char err[ROWMAP_ERRLEN];
 
     r->fp = fp;
@@ -755,7 +755,7 @@ input_reader_t *input_reader_new(FILE *fp, const char *name)
     if (r->name == NULL || csv_init(&r->csv, CSV_STRICT | CSV_STRICT_FINI) != 0)
         abort();
     csv_set_realloc_func(&r->csv, capped_realloc);
-    r->map = rowmap_new(NULL, err, sizeof(err));
+    r->map = rowmap_new(NULL, err, sizeof err);
     r->cd = (iconv_t)-1;
     r->line = 1;
     r->pos.line = 1;
@@ -771,7 +771,7 @@ int input_reader_configure(input_reader_t *r, const input_opts_t *opts, char *er
         snprintf(err, errlen, "%s: configured after reading started", r->name);
         return INPUT_EIO;
     }
-    if ((m = rowmap_new(&opts->map, why, sizeof(why))) == NULL) {
+    if ((m = rowmap_new(&opts->map, why, sizeof why)) == NULL) {
         snprintf(err, errlen, "%s", why);
         return INPUT_ESYNTAX;
     }
@@ -796,17 +796,14 @@ input_reader_t *input_reader_open(const char *path, char *err, size_t errlen)
 input_reader_t *input_reader_open_named(const char *path, const char *name, char *err,
                                         size_t errlen)
 {
-    input_reader_t *r;
-    FILE *fp;
-
     if (path == NULL || strcmp(path, "-") == 0)
         return input_reader_new(stdin, "stdin");
-    fp = fopen(path, "r");
+    FILE *fp = fopen(path, "r");
     if (fp == NULL) {
         snprintf(err, errlen, "%s: %s", name, strerror(errno));
         return NULL;
     }
-    r = input_reader_new(fp, name);
+    input_reader_t *r = input_reader_new(fp, name);
     r->owns_fp = true;
     if (sheet_is_spreadsheet(path)) {
         r->path = strdup(path);

@@ -36,20 +36,23 @@ typedef struct {
     uint8_t quarter_mask; /* bit q-1: quarter q reported */
     bool has_annual;
     bool any; /* anything at all arrived for this year */
-    int64_t month[12];
-    int64_t quarter[4];
-    int64_t annual;
     /* Running sums of the reported months of each quarter, kept by the
      * delta each month brings (a restated month adds new - old), so a
      * total is O(1) however often it is asked for: rules ask per sample.
-     * Derived state: not in the snapshot, rebuilt when it is loaded. */
+     * Derived state: not in the snapshot, rebuilt when it is loaded. Kept
+     * next to the masks, so a month's put touches fewer cache lines of the
+     * record (ingest and replay wait on those misses). */
     int64_t month_sum[4];
+    int64_t month[12];
+    int64_t quarter[4];
+    int64_t annual;
 } agg_year_t;
 
 typedef struct {
     agg_year_t *years; /* sorted by year */
     uint32_t nyears, cap;
-    double last; /* readings: latest value (by timestamp) */
+    uint16_t first_year; /* years[0].year, kept here: a lookup then reads one record, not two */
+    double last;         /* readings: latest value (by timestamp) */
     int64_t last_ts;
     uint64_t count; /* readings received */
 } agg_series_t;
@@ -88,6 +91,10 @@ bool agg_firm_total(const agg_t *agg, int firm, int metric, proto_period_t p, in
 bool agg_firm_reported(const agg_t *agg, int firm, int year);
 
 const agg_series_t *agg_series(const agg_t *agg, int firm, int metric);
+
+/* The series' record for year, or NULL if nothing arrived for it. Borrowed
+ * until the series next changes. O(log years): a binary search. */
+const agg_year_t *agg_series_year(const agg_series_t *s, int year);
 
 /* ---- durable state ----------------------------------------------------------- */
 

@@ -13,6 +13,11 @@
 #include "daemon/xalloc.h"
 #include "proto/hash.h"
 
+/* An alert's durable entry (snapshot and RECORD_ALERT): 14 fields before
+ * the ordinals n and rn were added, 16 since; both are read. */
+#define ENTRY_FIELDS_V1 14
+#define ENTRY_FIELDS 16
+
 /* ---- evaluation helpers ------------------------------------------------------ */
 
 void ab_eval_reset(ab_eval_t *ev)
@@ -132,6 +137,16 @@ void alertbook_free(alertbook_t *b)
     free(b->dirty);
     msgpack_sbuffer_destroy(&b->rec);
     b->rec.data = NULL;
+    free(b->rec_ends);
+    free(b->rec_iov);
+    free(b->flush_done);
+    free(b->flush_group);
+    b->flush_done = NULL;
+    b->flush_group = NULL;
+    b->flush_cap = 0;
+    b->rec_ends = NULL;
+    b->rec_iov = NULL;
+    b->rec_cap = 0;
     b->alerts = NULL;
     b->slots = NULL;
     b->events = NULL;
@@ -201,19 +216,39 @@ void alertbook_adopt(alertbook_t *b, ab_alert_t *a)
 
 /* ---- lifecycle --------------------------------------------------------------- */
 
+/* *dst (an owned string, or NULL) becomes a copy of src, in place when it
+ * fits in what *dst holds: a basis is taken on every evaluation that changed
+ * it, and its texts are mostly as long as the last ones (no malloc then). */
+static void str_assign(char **dst, const char *src)
+{
+    size_t n = strlen(src);
+    if (*dst && strlen(*dst) >= n) {
+        memcpy(*dst, src, n + 1);
+        return;
+    }
+    free(*dst);
+    *dst = xstrdup(src);
+}
+
 static void take_basis(ab_alert_t *a, const ab_eval_t *ev)
 {
     a->observed = ev->observed;
     a->expected = ev->expected;
-    free(a->summary);
-    a->summary = xstrdup(ev->summary);
-    details_free(a->details, a->ndetails);
-    a->ndetails = ev->ndetails;
+    str_assign(&a->summary, ev->summary);
+    for (uint32_t i = ev->ndetails; i < a->ndetails; i++)
+        if (a->details[i].is_str)
+            free(a->details[i].str);
     for (uint32_t i = 0; i < ev->ndetails; i++) {
+        char *str = i < a->ndetails && a->details[i].is_str ? a->details[i].str : NULL;
         a->details[i] = ev->details[i];
-        if (ev->details[i].is_str)
-            a->details[i].str = xstrdup(ev->details[i].str);
+        if (ev->details[i].is_str) {
+            a->details[i].str = str;
+            str_assign(&a->details[i].str, ev->details[i].str);
+        } else {
+            free(str);
+        }
     }
+    a->ndetails = ev->ndetails;
 }
 
 /* Did the inputs of a firing alert change? (a restated or late report) */
@@ -256,12 +291,23 @@ static void mark(alertbook_t *b, ab_alert_t *a)
 static void queue(alertbook_t *b, ab_alert_t *a, int state, bool reminder)
 {
     if (b->quiet)
-        return; /* replay: published before the restart */
+        return; /* replay: published before the restart (its record restores n) */
+    /* Numbered when it happens, silenced or not, so that two daemons fed the
+     * same batches (an HA pair) number an alert's events alike whatever each
+     * one's silences, restarts and seqs: the subscribers' dedupe key. */
+    if (reminder) {
+        a->rn++;
+    } else {
+        a->n++;
+        a->rn = 0;
+    }
     mark(b, a);
     xgrow(&b->events, &b->events_cap, b->nevents + 1, sizeof *b->events);
     ab_event_t *e = &b->events[b->nevents++];
     e->state = state;
     e->reminder = reminder;
+    e->n = a->n;
+    e->rn = a->rn;
     e->a = a;
     e->observed = a->observed;
     e->expected = a->expected;
@@ -376,6 +422,8 @@ void alertbook_to_proto(const alertbook_t *b, const ab_alert_t *a, int state, pr
      * publish_one sets its own */
     out->ts_ms = a->published_ms > 0 ? a->published_ms : out->since_ms;
     out->seq = a->seq ? a->seq : 1;
+    out->n = a->n;
+    out->rn = a->rn;
     out->ndetails = a->ndetails;
     for (uint32_t i = 0; i < a->ndetails; i++) {
         out->details[i].key = proto_str(a->details[i].key);
@@ -403,6 +451,8 @@ static void publish_one(alertbook_t *b, ab_event_t *e, int64_t now_ms)
         p.details[i].str = proto_str(e->details[i].is_str ? e->details[i].str : NULL);
     }
     p.reminder = e->reminder;
+    p.n = e->n;
+    p.rn = e->rn;
     p.ts_ms = now_ms;
     if (alerts_publish(b->pub, &p) == 0)
         a->seq = p.seq;
@@ -441,6 +491,10 @@ static void publish_group(alertbook_t *b, ab_event_t *ev, size_t n, int64_t now_
     p.since_ms = now_ms;
     p.ts_ms = now_ms;
     p.count = (uint32_t)n;
+    /* the same members with the same ordinals on both sides of a pair give
+     * the same sum: one group event, one key */
+    for (size_t i = 0; i < n; i++)
+        p.n += ev[i].n;
     if (alerts_publish(b->pub, &p) == 0)
         for (size_t i = 0; i < n; i++)
             ev[i].a->seq = p.seq;
@@ -475,8 +529,18 @@ void alertbook_flush(alertbook_t *b, int64_t now_ms)
     }
     /* Events are in evaluation order (deterministic); group per rule and
      * state, keeping the first occurrence's position. */
-    bool *done = xcalloc(n ? n : 1, sizeof *done);
-    ab_event_t *group = xmalloc((n ? n : 1) * sizeof *group);
+    if (n > b->flush_cap) {
+        /* both arrays hold flush_cap entries: grown alike from the same size */
+        size_t cap = b->flush_cap;
+        xgrow(&b->flush_done, &cap, n, sizeof *b->flush_done);
+        cap = b->flush_cap;
+        xgrow(&b->flush_group, &cap, n, sizeof *b->flush_group);
+        b->flush_cap = cap;
+    }
+    bool *done = b->flush_done;
+    ab_event_t *group = b->flush_group;
+    if (n)
+        memset(done, 0, n * sizeof *done); /* done is NULL until a flush had events */
     for (size_t i = 0; i < n; i++) {
         if (done[i])
             continue;
@@ -504,8 +568,6 @@ void alertbook_flush(alertbook_t *b, int64_t now_ms)
             publish_one(b, &b->events[i], now_ms);
         }
     }
-    free(done);
-    free(group);
     for (size_t i = 0; i < n; i++)
         event_free(&b->events[i]);
     b->nevents = 0;
@@ -535,6 +597,8 @@ static void end_firing(alertbook_t *old, ab_alert_t *a, int64_t now_ms)
     p.summary = proto_str(summary);
     p.ts_ms = now_ms;
     p.ndetails = 0;
+    p.n = ++a->n; /* a transition like any other */
+    p.rn = a->rn = 0;
     if (alerts_publish(old->pub, &p) == 0)
         a->seq = p.seq;
     /* the alert as published: what its record says */
@@ -553,6 +617,7 @@ void alertbook_carry_over(alertbook_t *b, alertbook_t *old, int64_t now_ms, aler
 {
     alertbook_flush(old, now_ms); /* nothing queued crosses over */
     b->journal = old->journal;
+    b->journal_many = old->journal_many;
     b->journal_data = old->journal_data;
     b->quiet = old->quiet;
     memset(ret, 0, sizeof *ret);
@@ -607,7 +672,7 @@ static void pack_str(msgpack_packer *pk, const char *s)
 
 static void pack_entry(const alertbook_t *b, const ab_alert_t *a, msgpack_packer *pk)
 {
-    msgpack_pack_array(pk, 14);
+    msgpack_pack_array(pk, ENTRY_FIELDS);
     pack_str(pk, b->cfg->rules[a->rule].id);
     if (a->firm >= 0)
         pack_str(pk, b->reg->firms[a->firm].id);
@@ -638,6 +703,8 @@ static void pack_entry(const alertbook_t *b, const ab_alert_t *a, msgpack_packer
         else
             msgpack_pack_double(pk, a->details[k].num);
     }
+    msgpack_pack_uint64(pk, a->n);
+    msgpack_pack_uint32(pk, a->rn);
 }
 
 void alertbook_pack(const alertbook_t *b, msgpack_packer *pk)
@@ -647,10 +714,66 @@ void alertbook_pack(const alertbook_t *b, msgpack_packer *pk)
         pack_entry(b, b->alerts[i], pk);
 }
 
+/* Appends alert a's record to b->rec (which may hold others before it). */
+static void pack_record(alertbook_t *b, const ab_alert_t *a)
+{
+    unsigned char tag = RECORD_ALERT;
+    msgpack_sbuffer_write(&b->rec, (const char *)&tag, 1);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &b->rec, msgpack_sbuffer_write);
+    pack_entry(b, a, &pk);
+}
+
+static void journal_failed(alertbook_t *b, const ab_alert_t *a)
+{
+    if (b->journal_failed++ % 100 == 0)
+        log_warnx("alert %s: its new state could not be journaled (%" PRIu64
+                  " so far): a restart before the next snapshot may publish it again",
+                  a->id, b->journal_failed);
+}
+
+/* The dirty alerts' records, packed one after another into b->rec, handed
+ * to journal_many in one call (one WAL write): a batch can move hundreds. */
+static void journal_all(alertbook_t *b)
+{
+    if (b->ndirty > b->rec_cap) {
+        /* both arrays hold rec_cap entries: grown alike from the same size */
+        size_t cap = b->rec_cap;
+        xgrow(&b->rec_ends, &cap, b->ndirty, sizeof *b->rec_ends);
+        cap = b->rec_cap;
+        xgrow(&b->rec_iov, &cap, b->ndirty, sizeof *b->rec_iov);
+        b->rec_cap = cap;
+    }
+    msgpack_sbuffer_clear(&b->rec);
+    for (size_t i = 0; i < b->ndirty; i++) {
+        pack_record(b, b->dirty[i]);
+        b->rec_ends[i] = b->rec.size;
+    }
+    /* the pieces point into rec only now: packing may have moved it */
+    for (size_t i = 0, from = 0; i < b->ndirty; from = b->rec_ends[i++])
+        b->rec_iov[i] = (struct iovec){b->rec.data + from, b->rec_ends[i] - from};
+    bool ok = b->journal_many(b->journal_data, b->rec_iov, b->ndirty) > 0;
+    for (size_t i = 0; i < b->ndirty; i++) {
+        ab_alert_t *a = b->dirty[i];
+        a->dirty = false;
+        if (ok) {
+            a->journaled_firing = a->firing;
+            b->journaled++;
+        } else {
+            journal_failed(b, a);
+        }
+    }
+    b->ndirty = 0;
+}
+
 /* One record per alert changed by the pass just flushed, after its
  * publication: the record carries the seq it was published with. */
 static void journal_dirty(alertbook_t *b)
 {
+    if (b->journal_many && b->ndirty > 0) {
+        journal_all(b);
+        return;
+    }
     for (size_t i = 0; i < b->ndirty; i++) {
         ab_alert_t *a = b->dirty[i];
         a->dirty = false;
@@ -659,18 +782,12 @@ static void journal_dirty(alertbook_t *b)
             continue;
         }
         msgpack_sbuffer_clear(&b->rec);
-        unsigned char tag = RECORD_ALERT;
-        msgpack_sbuffer_write(&b->rec, (const char *)&tag, 1);
-        msgpack_packer pk;
-        msgpack_packer_init(&pk, &b->rec, msgpack_sbuffer_write);
-        pack_entry(b, a, &pk);
+        pack_record(b, a);
         if (b->journal(b->journal_data, b->rec.data, b->rec.size) > 0) {
             a->journaled_firing = a->firing;
             b->journaled++;
-        } else if (b->journal_failed++ % 100 == 0) {
-            log_warnx("alert %s: its new state could not be journaled (%" PRIu64
-                      " so far): a restart before the next snapshot may publish it again",
-                      a->id, b->journal_failed);
+        } else {
+            journal_failed(b, a);
         }
     }
     b->ndirty = 0;
@@ -691,8 +808,9 @@ static bool is_str_max(const msgpack_object *o, size_t max)
 static bool entry_ok(const msgpack_object *e, char *why, size_t size)
 {
     int64_t t;
-    if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 14) {
-        snprintf(why, size, "not an array of 14");
+    if (e->type != MSGPACK_OBJECT_ARRAY ||
+        (e->via.array.size != ENTRY_FIELDS_V1 && e->via.array.size != ENTRY_FIELDS)) {
+        snprintf(why, size, "not an array of %d (or %d)", ENTRY_FIELDS, ENTRY_FIELDS_V1);
         return false;
     }
     const msgpack_object *v = e->via.array.ptr;
@@ -729,6 +847,10 @@ static bool entry_ok(const msgpack_object *e, char *why, size_t size)
     for (uint32_t k = 0; !bad && k < v[12].via.array.size; k++)
         if (!proto_obj_i64(&v[12].via.array.ptr[k], &t))
             bad = "flaps";
+    if (!bad && e->via.array.size == ENTRY_FIELDS &&
+        (v[14].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+         v[15].type != MSGPACK_OBJECT_POSITIVE_INTEGER || v[15].via.u64 > UINT32_MAX))
+        bad = "n";
     for (uint32_t k = 0; !bad && k < v[13].via.map.size; k++) {
         const msgpack_object_kv *kv = &v[13].via.map.ptr[k];
         if (!is_str_max(&kv->key, PROTO_MAX_ID_LEN) || kv->key.via.str.size == 0 ||
@@ -757,7 +879,7 @@ static ab_alert_t *entry_alert(alertbook_t *b, const msgpack_object *v)
 }
 
 /* Gives a the state of a checked entry, whole. */
-static void entry_load(alertbook_t *b, ab_alert_t *a, const msgpack_object *v)
+static void entry_load(alertbook_t *b, ab_alert_t *a, const msgpack_object *v, uint32_t nfields)
 {
     bool was = a->firing;
     int64_t t = 0;
@@ -786,6 +908,11 @@ static void entry_load(alertbook_t *b, ab_alert_t *a, const msgpack_object *v)
         d->num = d->is_str ? 0 : kv->val.via.f64;
         d->str = d->is_str ? xstrndup(kv->val.via.str.ptr, kv->val.via.str.size) : NULL;
     }
+    /* an entry written before the ordinals keeps what replay counted */
+    if (nfields == ENTRY_FIELDS) {
+        a->n = v[14].via.u64;
+        a->rn = (uint32_t)v[15].via.u64;
+    }
     a->journaled_firing = a->firing;
     if (a->firing != was) {
         if (a->firing)
@@ -813,7 +940,7 @@ int alertbook_unpack(alertbook_t *b, const msgpack_object *o, bool apply, uint64
         const msgpack_object *v = o->via.array.ptr[i].via.array.ptr;
         ab_alert_t *a = entry_alert(b, v);
         if (a)
-            entry_load(b, a, v);
+            entry_load(b, a, v, o->via.array.ptr[i].via.array.size);
         else if (ret_unknown)
             (*ret_unknown)++;
     }
@@ -842,7 +969,7 @@ int alertbook_replay(alertbook_t *b, const void *payload, size_t len, char *err,
         ab_alert_t *a = entry_alert(b, o.via.array.ptr);
         rc = 1;
         if (a) {
-            entry_load(b, a, o.via.array.ptr);
+            entry_load(b, a, o.via.array.ptr, o.via.array.size);
             /* the seq file is written after the record: repair it if a
              * kill came between the two */
             const config_rule_t *r = &b->cfg->rules[a->rule];

@@ -62,6 +62,8 @@ typedef struct {
     uint32_t ndetails;
     ab_detail_t details[PROTO_MAX_DETAILS];
     uint64_t seq;          /* seq of its last publication */
+    uint64_t n;            /* its transitions so far, published or not (PROTOCOL.md 4.3 "n") */
+    uint32_t rn;           /* reminders since the last transition ("rn") */
     bool journaled_firing; /* firing, as last journaled or restored (not itself stored) */
     bool dirty;            /* changed this pass: journaled at the flush */
 } ab_alert_t;
@@ -84,6 +86,8 @@ typedef struct {
 typedef struct {
     int state; /* proto_alert_state_t */
     bool reminder;
+    uint64_t n; /* the alert's n and rn for this event */
+    uint32_t rn;
     ab_alert_t *a;
     double observed, expected;
     int64_t since_ms;
@@ -107,7 +111,18 @@ typedef struct {
     ab_alert_t **dirty; /* changed since the last flush, to journal */
     size_t ndirty, dirty_cap;
     record_journal_fn journal; /* NULL: nothing journaled (tests, WAL replay) */
+    /* the alerts changed in one flush, in one write; NULL: journal one by one */
+    record_journal_many_fn journal_many;
     void *journal_data;
+    /* journal_many's scratch, owned, reused: where each record ends in rec,
+     * and the pieces handed over */
+    size_t *rec_ends;
+    struct iovec *rec_iov;
+    size_t rec_cap;
+    /* alertbook_flush's scratch, owned, reused: no allocation per flush */
+    bool *flush_done;
+    ab_event_t *flush_group;
+    size_t flush_cap;
     msgpack_sbuffer rec;     /* reused record buffer */
     uint64_t journaled;      /* RECORD_ALERT records written */
     uint64_t journal_failed; /* ... that the journal could not take (disk full) */

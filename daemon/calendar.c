@@ -2,6 +2,7 @@
 #include "daemon/calendar.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "proto/clock.h"
@@ -13,7 +14,23 @@ int calendar_init(calendar_t *cal, const char *zone)
     tzset();
     cal->lo_ms = cal->hi_ms = 0;
     cal->year = cal->month = 0;
+    cal->midnight_date[0] = '\0';
+    cal->midnight_ms = 0;
     return 0;
+}
+
+int64_t calendar_midnight_ms(calendar_t *cal, const char *key, int y, int m, int d)
+{
+    if (cal->midnight_date[0] && strcmp(key, cal->midnight_date) == 0)
+        return cal->midnight_ms;
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d, .tm_isdst = -1};
+    time_t t = mktime(&tm);
+    int64_t ms = t == (time_t)-1 ? 0 : (int64_t)t * 1000;
+    if (strlen(key) < sizeof cal->midnight_date) {
+        strcpy(cal->midnight_date, key);
+        cal->midnight_ms = ms;
+    }
+    return ms;
 }
 
 /* Unix seconds of local midnight on the first of (year, month 1..13). */

@@ -26,7 +26,9 @@
 #include "daemon/ids.h"
 #include "daemon/log.h"
 #include "daemon/ruleconf.h"
+#include "daemon/rwencode.h"
 #include "daemon/xalloc.h"
+#include "proto/keyfile.h"
 
 /* ---- the [daemon] section: a table of option descriptors ----------------- */
 
@@ -105,7 +107,9 @@ typedef enum {
     SEC_METRIC,
     SEC_CLUSTER,
     SEC_RULE,
-    SEC_ALERTING
+    SEC_ALERTING,
+    SEC_UPSTREAM,
+    SEC_REMOTE_WRITE
 } section_kind_t;
 
 typedef struct {
@@ -175,10 +179,30 @@ static void section_open(parse_t *p, char *name)
         p->sec = SEC_ALERTING;
         return;
     }
+    if (strcmp(kind, "upstream") == 0 && !id) {
+        if (cfg->up_line) {
+            perr(p, p->line, "upstream", "[upstream] is defined twice (first on line %d)",
+                 cfg->up_line);
+            return;
+        }
+        cfg->up_line = p->line;
+        p->sec = SEC_UPSTREAM;
+        return;
+    }
+    if (strcmp(kind, "remote_write") == 0 && !id) {
+        if (cfg->rw_line) {
+            perr(p, p->line, "remote_write", "[remote_write] is defined twice (first on line %d)",
+                 cfg->rw_line);
+            return;
+        }
+        cfg->rw_line = p->line;
+        p->sec = SEC_REMOTE_WRITE;
+        return;
+    }
     if (strcmp(kind, "metric") != 0 && strcmp(kind, "cluster") != 0 && strcmp(kind, "rule") != 0) {
         perr(p, p->line, sec_field,
-             "unknown section (expected [daemon], [alerting], [metric NAME], [cluster ID] or [rule "
-             "ID])");
+             "unknown section (expected [daemon], [alerting], [upstream], [remote_write], [metric "
+             "NAME], [cluster ID] or [rule ID])");
         p->sec = SEC_NONE;
         return;
     }
@@ -509,6 +533,256 @@ static void handle_alerting(parse_t *p, const char *name, const char *value)
     }
 }
 
+/* [upstream]: strings kept as given (paths resolved), checked as a whole in
+ * validate_upstream once every metric is known. */
+static void handle_upstream(parse_t *p, const char *name, const char *value)
+{
+    config_t *cfg = p->cfg;
+    char field[96];
+    snprintf(field, sizeof field, "upstream.%.80s", name);
+    struct {
+        const char *name;
+        char **slot;
+        bool path;
+    } const strs[] = {
+        {"endpoint", &cfg->up_endpoints, false},   {"city", &cfg->up_city, false},
+        {"server_key", &cfg->up_server_key, true}, {"key", &cfg->up_key, true},
+        {"metrics", &cfg->up_metrics, false},      {"state_dir", &cfg->up_state_dir, true},
+        {"agent_id", &cfg->up_agent_id, false},
+    };
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+        if (strcmp(name, strs[i].name) != 0)
+            continue;
+        if (*strs[i].slot) {
+            perr(p, p->line, field, "set twice");
+            return;
+        }
+        if (!*value) {
+            perr(p, p->line, field, "must not be empty");
+            return;
+        }
+        /* a server key may be the Z85 text itself: only a file name is a path */
+        bool path = strs[i].path && !(strs[i].slot == &cfg->up_server_key &&
+                                      keyfile_z85_valid(value, strlen(value)));
+        *strs[i].slot = path ? resolve_path(p, value) : xstrdup(value);
+        return;
+    }
+    double d;
+    if (strcmp(name, "timeout_ms") == 0 || strcmp(name, "window") == 0) {
+        bool window = name[0] == 'w';
+        if (parse_number(value, &d) != 0 || d != (double)(long)d ||
+            (window ? d < 1 || d > PROTO_MAX_WINDOW : d < 100 || d > 600000)) {
+            perr(p, p->line, field, "'%s' is not a whole number from %s", value,
+                 window ? "1 to 64" : "100 to 600000");
+            return;
+        }
+        *(window ? &cfg->up_window : &cfg->up_timeout_ms) = d;
+        return;
+    }
+    perr(p, p->line, field,
+         "unknown option (expected endpoint, city, server_key, key, metrics, state_dir, agent_id, "
+         "timeout_ms, window)");
+}
+
+/* [remote_write]: as [upstream], checked as a whole in validate_remote_write. */
+static void handle_remote_write(parse_t *p, const char *name, const char *value)
+{
+    config_t *cfg = p->cfg;
+    char field[96];
+    snprintf(field, sizeof field, "remote_write.%.80s", name);
+    struct {
+        const char *name;
+        char **slot;
+        bool path;
+    } const strs[] = {
+        {"url", &cfg->rw_url, false},
+        {"user", &cfg->rw_user, false},
+        {"password_file", &cfg->rw_password_file, true},
+        {"metrics", &cfg->rw_metrics, false},
+        {"state_dir", &cfg->rw_state_dir, true},
+    };
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+        if (strcmp(name, strs[i].name) != 0)
+            continue;
+        if (*strs[i].slot) {
+            perr(p, p->line, field, "set twice");
+            return;
+        }
+        if (!*value) {
+            perr(p, p->line, field, "must not be empty");
+            return;
+        }
+        *strs[i].slot = strs[i].path ? resolve_path(p, value) : xstrdup(value);
+        return;
+    }
+    double d;
+    if (strcmp(name, "batch_size") == 0 || strcmp(name, "timeout_ms") == 0) {
+        bool batch = name[0] == 'b';
+        if (parse_number(value, &d) != 0 || d != (double)(long)d ||
+            (batch ? d < 1 || d > 100000 : d < 100 || d > 600000)) {
+            perr(p, p->line, field, "'%s' is not a whole number from %s", value,
+                 batch ? "1 to 100000" : "100 to 600000");
+            return;
+        }
+        *(batch ? &cfg->rw_batch : &cfg->rw_timeout_ms) = d;
+        return;
+    }
+    perr(p, p->line, field,
+         "unknown option (expected url, user, password_file, metrics, batch_size, state_dir, "
+         "timeout_ms)");
+}
+
+/* Whether name[0..len) is in a comma-separated list ("all" or NULL: every name). */
+static bool in_list(const char *list, const char *name, size_t len)
+{
+    if (!list || strcmp(list, "all") == 0)
+        return true;
+    for (const char *q = list; *q;) {
+        q += strspn(q, " \t,");
+        size_t n = strcspn(q, ",");
+        size_t m = n;
+        while (m > 0 && (q[m - 1] == ' ' || q[m - 1] == '\t'))
+            m--;
+        if (m && m == len && memcmp(q, name, len) == 0)
+            return true;
+        q += n;
+    }
+    return false;
+}
+
+bool config_remote_write_sends(const config_t *cfg, const char *name, size_t len)
+{
+    return in_list(cfg->rw_metrics, name, len);
+}
+
+static void validate_remote_write(parse_t *p)
+{
+    config_t *cfg = p->cfg;
+    int line = cfg->rw_line;
+    if (!line)
+        return;
+    char why[512];
+    rw_url_t u;
+    if (!cfg->rw_url) {
+        perr(p, line, "remote_write.url",
+             "required in [remote_write] (the receiver, e.g. http://127.0.0.1:9090/api/v1/write)");
+        return;
+    }
+    if (rwencode_url(cfg->rw_url, &u, why, sizeof why) != 0) {
+        perr(p, line, "remote_write.url", "%s", why);
+        return;
+    }
+    if (!cfg->rw_user != !cfg->rw_password_file) {
+        perr(p, line, cfg->rw_user ? "remote_write.password_file" : "remote_write.user",
+             "basic auth needs both user and password_file");
+        return;
+    }
+    if (cfg->rw_metrics && strcmp(cfg->rw_metrics, "all") != 0) {
+        for (const char *q = cfg->rw_metrics; *q;) {
+            q += strspn(q, " \t,");
+            size_t n = strcspn(q, ",");
+            size_t m = n;
+            while (m > 0 && (q[m - 1] == ' ' || q[m - 1] == '\t'))
+                m--;
+            if (m && config_metric_find(cfg, q, m) < 0) {
+                perr(p, line, "remote_write.metrics", "'%.*s' is not a configured metric", (int)m,
+                     q);
+                return;
+            }
+            q += n;
+        }
+    }
+    if (!cfg->rw_state_dir) {
+        size_t n = strlen(cfg->state_dir) + sizeof "/remote_write";
+        cfg->rw_state_dir = xmalloc(n);
+        snprintf(cfg->rw_state_dir, n, "%s/remote_write", cfg->state_dir);
+    }
+    if (cfg->rw_batch == 0)
+        cfg->rw_batch = 2000;
+    if (cfg->rw_timeout_ms == 0)
+        cfg->rw_timeout_ms = 10000;
+}
+
+bool config_upstream_forwards(const config_t *cfg, const char *name, size_t len)
+{
+    if (!cfg->up_metrics || strcmp(cfg->up_metrics, "all") == 0)
+        return true;
+    for (const char *q = cfg->up_metrics; *q;) {
+        q += strspn(q, " \t,");
+        size_t n = strcspn(q, ",");
+        size_t m = n;
+        while (m > 0 && (q[m - 1] == ' ' || q[m - 1] == '\t'))
+            m--;
+        if (m && m == len && memcmp(q, name, len) == 0)
+            return true;
+        q += n;
+    }
+    return false;
+}
+
+static void validate_upstream(parse_t *p)
+{
+    config_t *cfg = p->cfg;
+    int line = cfg->up_line;
+    if (!line)
+        return;
+    if (!cfg->up_endpoints) {
+        perr(p, line, "upstream.endpoint",
+             "required in [upstream] (the province daemon's ingest endpoint(s), comma-separated)");
+        return;
+    }
+    for (const char *q = cfg->up_endpoints; *q;) {
+        q += strspn(q, " \t,");
+        size_t n = strcspn(q, ", \t");
+        if (n && !(strncmp(q, "tcp://", 6) == 0 || strncmp(q, "ipc://", 6) == 0 ||
+                   strncmp(q, "inproc://", 9) == 0)) {
+            perr(p, line, "upstream.endpoint", "'%.*s' is not a ZeroMQ endpoint", (int)n, q);
+            return;
+        }
+        q += n;
+    }
+    char why[128];
+    if (!cfg->up_city || ids_validate(cfg->up_city, strlen(cfg->up_city), why, sizeof why) != 0) {
+        perr(p, line, "upstream.city", "%s%s", cfg->up_city ? "" : "required: this city's id",
+             cfg->up_city ? why : "");
+        return;
+    }
+    if (!cfg->up_server_key != !cfg->up_key) {
+        perr(p, line, cfg->up_key ? "upstream.server_key" : "upstream.key",
+             "server_key and key go together (CURVE to the province), or neither (plain)");
+        return;
+    }
+    if (cfg->up_metrics && strcmp(cfg->up_metrics, "all") != 0) {
+        for (const char *q = cfg->up_metrics; *q;) {
+            q += strspn(q, " \t,");
+            size_t n = strcspn(q, ",");
+            size_t m = n;
+            while (m > 0 && (q[m - 1] == ' ' || q[m - 1] == '\t'))
+                m--;
+            if (m && config_metric_find(cfg, q, m) < 0) {
+                perr(p, line, "upstream.metrics", "'%.*s' is not a configured metric", (int)m, q);
+                return;
+            }
+            q += n;
+        }
+    }
+    if (!cfg->up_agent_id)
+        cfg->up_agent_id = xstrdup(cfg->up_city);
+    if (ids_validate(cfg->up_agent_id, strlen(cfg->up_agent_id), why, sizeof why) != 0) {
+        perr(p, line, "upstream.agent_id", "'%s': %s", cfg->up_agent_id, why);
+        return;
+    }
+    if (!cfg->up_state_dir) {
+        size_t n = strlen(cfg->state_dir) + sizeof "/upstream";
+        cfg->up_state_dir = xmalloc(n);
+        snprintf(cfg->up_state_dir, n, "%s/upstream", cfg->state_dir);
+    }
+    if (cfg->up_timeout_ms == 0)
+        cfg->up_timeout_ms = 3000;
+    if (cfg->up_window == 0)
+        cfg->up_window = 16;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
     parse_t *p = user;
@@ -521,6 +795,8 @@ static int handler(void *user, const char *section, const char *name, const char
     case SEC_CLUSTER: handle_cluster(p, name, value); break;
     case SEC_RULE: handle_rule(p, name, value); break;
     case SEC_ALERTING: handle_alerting(p, name, value); break;
+    case SEC_UPSTREAM: handle_upstream(p, name, value); break;
+    case SEC_REMOTE_WRITE: handle_remote_write(p, name, value); break;
     case SEC_NONE: perr(p, p->line, name, "key outside a known section"); break;
     }
     return 1;
@@ -718,6 +994,8 @@ static void validate(parse_t *p)
             return;
         }
     }
+    validate_upstream(p);
+    validate_remote_write(p);
 }
 
 static void free_raw_rules(parse_t *p, size_t n)
@@ -788,8 +1066,18 @@ void config_destroy(config_t **pcfg)
             free(cfg->clusters[i].chains[j]);
         free(cfg->clusters[i].chains);
     }
-    for (size_t i = 0; i < cfg->nrules; i++)
+    for (size_t i = 0; i < cfg->nrules; i++) {
         free(cfg->rules[i].id);
+        free(cfg->rules[i].city);
+    }
+    char *const up[] = {cfg->up_endpoints, cfg->up_city,      cfg->up_server_key, cfg->up_key,
+                        cfg->up_metrics,   cfg->up_state_dir, cfg->up_agent_id};
+    for (size_t i = 0; i < sizeof up / sizeof up[0]; i++)
+        free(up[i]);
+    char *const rw[] = {cfg->rw_url, cfg->rw_user, cfg->rw_password_file, cfg->rw_metrics,
+                        cfg->rw_state_dir};
+    for (size_t i = 0; i < sizeof rw / sizeof rw[0]; i++)
+        free(rw[i]);
     free(cfg->metrics);
     free(cfg->clusters);
     free(cfg->rules);

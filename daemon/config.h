@@ -65,6 +65,7 @@ typedef struct {
     int cluster;
     int chain;         /* -1 = every chain */
     int tier;          /* tier_t, -1 = every tier */
+    char *city;        /* silence: only the firms of this city (registry city column); NULL = any */
     int64_t repeat_ms; /* reminder interval while firing, 0 = none */
     /* threshold */
     double above, below, clear;
@@ -139,7 +140,35 @@ typedef struct {
     uint32_t flap_max;
     uint32_t group_max; /* more alerts than this of one rule and cluster at once: grouped */
     int64_t history_retention_ms; /* alert history (history.h) kept this long; 0 = for ever */
+    /* [upstream]: forwarding to a province daemon (upstream.h); off while up_endpoints is
+     * NULL. Read once at start: a reload keeps the forwarder as it started. */
+    char *up_endpoints;   /* comma-separated ZeroMQ endpoints, tried in turn (failover) */
+    char *up_city;        /* this city's id: the province's registry city column */
+    char *up_server_key;  /* the province's public key (Z85, or a file holding it); NULL = plain */
+    char *up_key;         /* this city's key pair file (clustermonctl keygen) */
+    char *up_metrics;     /* comma-separated metric names, or "all" */
+    char *up_state_dir;   /* the forwarder's cursor; default state_dir/upstream */
+    char *up_agent_id;    /* its stream's agent id at the province; default the city id */
+    double up_timeout_ms; /* an unanswered batch is resent (and fails over) after this */
+    double up_window;     /* batches in flight, 1..PROTO_MAX_WINDOW */
+    int up_line;          /* where [upstream] began, for messages */
+    /* [remote_write]: Prometheus remote-write from the WAL (remotewrite.h); off while
+     * rw_url is NULL. Read once at start, like [upstream]. */
+    char *rw_url;           /* http://HOST[:PORT]/PATH of the receiver */
+    char *rw_user;          /* basic auth user; NULL = none */
+    char *rw_password_file; /* basic auth password, the file's first line */
+    char *rw_metrics;       /* comma-separated metric names, or "all" */
+    char *rw_state_dir;     /* its cursor and revisions; default state_dir/remote_write */
+    double rw_batch;        /* samples per request (a WAL record is never split) */
+    double rw_timeout_ms;   /* a request unanswered this long is retried */
+    int rw_line;
 } config_t;
+
+/* True if metric name[0..len) is sent by [remote_write] metrics. */
+bool config_remote_write_sends(const config_t *cfg, const char *name, size_t len);
+
+/* True if metric name[0..len) is forwarded by [upstream] metrics. */
+bool config_upstream_forwards(const config_t *cfg, const char *name, size_t len);
 
 /*
  * Parses and validates a config. path names the file; if text is non-NULL it

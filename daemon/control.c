@@ -12,6 +12,7 @@
 #include "daemon/log.h"
 #include "daemon/query.h"
 #include "daemon/reload.h"
+#include "daemon/seed.h"
 #include "daemon/series.h"
 #include "daemon/server.h"
 
@@ -248,7 +249,7 @@ static const control_arg_t history_args[] = {
     STR_OPT("firm"),  STR_OPT("alert"), INT_OPT("limit"),   {NULL, PROTO_ARG_NIL, false}};
 #define SCOPE_ARGS                                                                                 \
     STR_REQ("metric"), STR_OPT("cluster"), STR_OPT("firm"), STR_OPT("chain"), STR_OPT("tier"),     \
-        STR_OPT("designation"), STR_REQ("from"), STR_REQ("to"), STR_OPT("by")
+        STR_OPT("designation"), STR_OPT("city"), STR_REQ("from"), STR_REQ("to"), STR_OPT("by")
 static const control_arg_t series_args[] = {
     SCOPE_ARGS, INT_OPT("yoy"), {NULL, PROTO_ARG_NIL, false}};
 static const control_arg_t ranking_args[] = {
@@ -256,6 +257,8 @@ static const control_arg_t ranking_args[] = {
 #undef SCOPE_ARGS
 static const control_arg_t ack_args[] = {
     STR_REQ("id"), STR_REQ("note"), {NULL, PROTO_ARG_NIL, false}};
+static const control_arg_t seed_read_args[] = {
+    STR_REQ("name"), INT_REQ("offset"), {NULL, PROTO_ARG_NIL, false}};
 #undef INT_OPT
 #undef INT_REQ
 #undef STR_OPT
@@ -294,6 +297,9 @@ static const struct {
     {"silence_rm", alertctl_silence_rm, ADMIN, silence_rm_args},
     {"history", alertctl_history, READ, history_args}, /* filtered to the key's clusters */
     {"ack", alertctl_ack, ADMIN, ack_args},
+    {"seed_snapshot", seed_cmd_snapshot, ADMIN, no_args}, /* re-seeding an HA partner */
+    {"seed_files", seed_cmd_files, ADMIN, no_args},
+    {"seed_read", seed_cmd_read, ADMIN, seed_read_args},
 #undef ALL
 #undef ANY
 #undef READ

@@ -19,7 +19,8 @@
 #define REC_HEADER 8
 #define REC_MAX (1u << 20)     /* no entry comes near this: a larger length is damage */
 #define PRUNE_EVERY_MS 3600000 /* hourly */
-#define ENTRY_FIELDS 17
+#define ENTRY_FIELDS 17        /* read: entries written before n have these */
+#define ENTRY_FIELDS_N 18      /* written: ... n */
 
 static const char *const kind_names[HISTORY_KIND_COUNT] = {"alert", "ack", "silence_add",
                                                            "silence_rm"};
@@ -67,10 +68,10 @@ static void pack_str_or_nil(msgpack_packer *pk, const char *s)
 }
 
 /* [kind, id, ts_ms, alert_id, rule, cluster, firm, state, severity, seq,
- *  since_ms, summary, who, note, ref, until_ms, version 1] */
+ *  since_ms, summary, who, note, ref, until_ms, version 1, n] */
 static void entry_pack(msgpack_packer *pk, const history_entry_t *e)
 {
-    msgpack_pack_array(pk, ENTRY_FIELDS);
+    msgpack_pack_array(pk, ENTRY_FIELDS_N);
     msgpack_pack_uint8(pk, (uint8_t)e->kind);
     msgpack_pack_uint64(pk, e->id);
     msgpack_pack_int64(pk, e->ts_ms);
@@ -88,6 +89,7 @@ static void entry_pack(msgpack_packer *pk, const history_entry_t *e)
     msgpack_pack_uint64(pk, e->ref);
     msgpack_pack_int64(pk, e->until_ms);
     msgpack_pack_uint8(pk, 1);
+    msgpack_pack_uint64(pk, e->n);
 }
 
 static bool obj_str(const msgpack_object *o, char **ret)
@@ -127,6 +129,10 @@ static int entry_unpack(const void *data, size_t len, history_entry_t *e, char *
         !proto_obj_u64(&f[9], &e->seq) || !proto_obj_i64(&f[10], &e->since_ms) ||
         !proto_obj_u64(&f[14], &e->ref) || !proto_obj_i64(&f[15], &e->until_ms)) {
         snprintf(err, errlen, "a number field is missing or of the wrong type");
+        goto out;
+    }
+    if (o->via.array.size >= ENTRY_FIELDS_N && !proto_obj_u64(&f[17], &e->n)) {
+        snprintf(err, errlen, "field n is not a number");
         goto out;
     }
     e->kind = (history_kind_t)kind;
@@ -456,6 +462,7 @@ void history_alert_cb(void *data, const proto_alert_t *a)
                          .state = a->state,
                          .severity = a->severity,
                          .seq = a->seq,
+                         .n = a->n,
                          .since_ms = a->since_ms,
                          .summary = str_dup(a->summary)};
     if (record(h, &e) == 0) {
@@ -494,6 +501,7 @@ uint64_t history_ack(history_t *h, const proto_alert_t *a, const char *who, cons
                          .state = a->state,
                          .severity = a->severity,
                          .seq = a->seq,
+                         .n = a->n,
                          .since_ms = a->since_ms,
                          .summary = str_dup(a->summary),
                          .who = xstrdup(who),
@@ -572,7 +580,7 @@ void history_entry_pack(msgpack_packer *pk, const history_entry_t *e)
      * or a CSV has the same columns throughout */
     bool alertish = e->kind == HISTORY_ALERT || e->kind == HISTORY_ACK;
     bool silence = e->kind == HISTORY_SILENCE_ADD || e->kind == HISTORY_SILENCE_RM;
-    msgpack_pack_map(pk, 16);
+    msgpack_pack_map(pk, 17);
     kv_i64(pk, "id", (int64_t)e->id);
     kv_i64(pk, "ts_ms", e->ts_ms);
     kv_str(pk, "kind", history_kind_name(e->kind));
@@ -585,6 +593,11 @@ void history_entry_pack(msgpack_packer *pk, const history_entry_t *e)
     pack_str_or_nil(pk, "seq");
     if (e->kind == HISTORY_ALERT)
         msgpack_pack_uint64(pk, e->seq);
+    else
+        msgpack_pack_nil(pk);
+    pack_str_or_nil(pk, "n");
+    if (e->kind == HISTORY_ALERT && e->n > 0)
+        msgpack_pack_uint64(pk, e->n);
     else
         msgpack_pack_nil(pk);
     pack_str_or_nil(pk, "since_ms");

@@ -60,6 +60,7 @@ typedef struct {
     int state;    /* alert: proto_alert_state_t; ack: the alert's state then */
     int severity; /* alert, ack */
     uint64_t seq; /* alert: its publication's seq */
+    uint64_t n;   /* alert: the alert's transition ordinal (PROTOCOL.md 4.3); 0 if unknown */
     int64_t since_ms;
     char *summary;    /* alert */
     char *who;        /* ack, silence: the key's name */

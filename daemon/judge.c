@@ -27,15 +27,16 @@ const char *judge_kind_name(judge_kind_t k)
     return (unsigned)k < JUDGE_KIND_COUNT ? kind_names[k] : "?";
 }
 
-/* Unix ms of local midnight of a YYYY-MM-DD (TZ is the daemon's zone). */
-static int64_t local_midnight_ms(const char *date)
+/* Unix ms of local midnight of a YYYY-MM-DD (TZ is the daemon's zone),
+ * through the calendar's cache (asked once per batch). */
+static int64_t local_midnight_ms(calendar_t *cal, const char *date)
 {
     int y, m, d;
+    if (cal->midnight_date[0] && strcmp(date, cal->midnight_date) == 0)
+        return cal->midnight_ms; /* skip the parse too */
     if (config_parse_date(date, &y, &m, &d) != 0)
         return 0; /* config.c refused it already; no floor */
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d, .tm_isdst = -1};
-    time_t t = mktime(&tm);
-    return t == (time_t)-1 ? 0 : (int64_t)t * 1000;
+    return calendar_midnight_ms(cal, date, y, m, d);
 }
 
 void judge_begin(judge_t *j, const config_t *cfg, const registry_t *reg, calendar_t *cal,
@@ -55,7 +56,7 @@ void judge_begin(judge_t *j, const config_t *cfg, const registry_t *reg, calenda
         m = 12;
     }
     j->latest_month = y * 12 + m - 1;
-    j->floor_ms = local_midnight_ms(cfg->ts_floor);
+    j->floor_ms = local_midnight_ms(cal, cfg->ts_floor);
 }
 
 static int first_month(proto_period_t p)

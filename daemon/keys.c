@@ -64,6 +64,17 @@ static int scope_item(load_t *l, access_key_t *k, unsigned role, const char *ite
     int cl = config_cluster_find(l->cfg, item, strlen(item));
     int firm = cl < 0 ? registry_find(l->reg, item, strlen(item)) : -1;
     bool all = strcmp(item, "*") == 0;
+    if (role == KEY_ROLE_AGENT && strncmp(item, "city:", 5) == 0) {
+        /* a city's forwarder (README "Province deployment"): its own firms */
+        int city = registry_city_find(l->reg, item + 5, strlen(item + 5));
+        if (city < 0)
+            FAIL("scope: '%.64s': no firm of the registry is in city '%.64s' (its city column)",
+                 item, item + 5);
+        for (size_t f = 0; f < l->reg->nfirms; f++)
+            if (l->reg->firms[f].city == city)
+                add_firm(k, (uint32_t)f);
+        return 0;
+    }
     if (role == KEY_ROLE_AGENT) {
         if (all)
             k->report_all = true;
@@ -72,7 +83,7 @@ static int scope_item(load_t *l, access_key_t *k, unsigned role, const char *ite
         else if (firm >= 0)
             add_firm(k, (uint32_t)firm);
         else
-            FAIL("scope: '%.64s' is neither a cluster nor a firm in the registry", item);
+            FAIL("scope: '%.64s' is neither a cluster, a firm nor city:ID in the registry", item);
         return 0;
     }
     if (role == KEY_ROLE_SUBSCRIBER) {

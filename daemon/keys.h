@@ -8,7 +8,9 @@
  *   - the access file (daemon.access), a CSV with the columns
  *       name,key,role,scope
  *     role agent:      a reporting gateway; scope is a ';' list of cluster
- *                      ids (every firm in them) and firm ids, or '*'
+ *                      ids (every firm in them), firm ids and city:ID (every
+ *                      firm the registry's city column puts in city ID: a
+ *                      city daemon's forwarder), or '*'
  *     role subscriber: alerts for the clusters in scope ('*' = all), and
  *                      the control commands ping and alerts (filtered)
  *     role viewer:     every alert and every read-only control command

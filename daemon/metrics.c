@@ -583,4 +583,6 @@ void metrics_render(const struct server *srv, int64_t now_ms, metrics_text_t *ou
     metrics_collect(srv, now_ms, &c);
     exposition_render(&c, out);
     metrics_collected_free(&c);
+    upstream_metrics(srv, out);
+    remotewrite_metrics(srv, out);
 }

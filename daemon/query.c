@@ -182,8 +182,18 @@ void query_report(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *
     bool has_profit = cfg->profit_idx >= 0;
 
     query_breakdown_t *bd = query_breakdown(srv, year);
+    /* cities (a province's registry, README "Province deployment"): a row
+     * each, and the firms on no city, so the rows add up to the clusters' */
+    const registry_t *reg = srv->reg;
+    query_tally_t *cities = xcalloc(reg->ncities + 1, sizeof *cities);
+    for (size_t f = 0; f < reg->nall; f++) {
+        const firm_t *firm = &reg->firms[f];
+        if (firm->cluster < 0 || (size_t)firm->cluster >= cfg->nclusters)
+            continue;
+        tally_firm(&cities[firm->city >= 0 ? (size_t)firm->city : reg->ncities], srv, (int)f, year);
+    }
     proto_ctl_reply_begin(pk, true, "");
-    msgpack_pack_map(pk, 6);
+    msgpack_pack_map(pk, 8);
     control_pack_str(pk, "year");
     msgpack_pack_int(pk, year);
     control_pack_kv_str(pk, "timezone", cfg->timezone);
@@ -229,6 +239,17 @@ void query_report(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *
             pack_tally(pk, &b->designations[g].t, has_profit);
         }
     }
+    control_pack_str(pk, "cities");
+    msgpack_pack_array(pk, reg->ncities);
+    for (size_t c = 0; c < reg->ncities; c++) {
+        msgpack_pack_map(pk, 7);
+        control_pack_kv_str(pk, "id", reg->cities[c]);
+        pack_tally(pk, &cities[c], has_profit);
+    }
+    control_pack_str(pk, "no_city"); /* every firm, without a city column */
+    msgpack_pack_map(pk, 6);
+    pack_tally(pk, &cities[reg->ncities], has_profit);
+    free(cities);
     query_breakdown_free(bd, cfg->nclusters);
 }
 

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #define RECORD_BATCH 0x01   /* ingest: an applied batch (ingest.h) */
 #define RECORD_SETTLE 0x02  /* ingest: a seq refused for good (ingest.h) */
@@ -26,5 +27,13 @@
  * or 0 if it could not be (disk full). payload is borrowed for the call.
  */
 typedef uint64_t (*record_journal_fn)(void *data, const void *payload, size_t len);
+
+/*
+ * The same for n records at once (one write for all: a batch that moves
+ * many alerts journals them together), all or nothing: returns the last
+ * record's WAL position (> 0), or 0 if none of them was written. Each
+ * payloads[i] is borrowed for the call.
+ */
+typedef uint64_t (*record_journal_many_fn)(void *data, const struct iovec *payloads, size_t n);
 
 #endif

@@ -27,11 +27,12 @@ enum {
     COL_DESIGNATIONS,
     COL_STATUS,
     COL_KEY,
+    COL_CITY,
     NCOLS
 };
-static const char *const col_names[NCOLS] = {"id",   "name",         "cluster", "chain",
-                                             "tier", "designations", "status",  "key"};
-static const bool col_required[NCOLS] = {true, true, true, false, true, false, false, false};
+static const char *const col_names[NCOLS] = {"id",           "name",   "cluster", "chain", "tier",
+                                             "designations", "status", "key",     "city"};
+static const bool col_required[NCOLS] = {true, true, true, false, true, false, false, false, false};
 
 typedef struct {
     const config_t *cfg;
@@ -47,6 +48,14 @@ int registry_find(const registry_t *reg, const char *id, size_t len)
 {
     int f = registry_find_any(reg, id, len);
     return registry_is_former(reg, f) ? -1 : f;
+}
+
+int registry_city_find(const registry_t *reg, const char *id, size_t len)
+{
+    for (size_t i = 0; i < reg->ncities; i++)
+        if (strnlen(reg->cities[i], len + 1) == len && memcmp(reg->cities[i], id, len) == 0)
+            return (int)i;
+    return -1;
 }
 
 int registry_find_any(const registry_t *reg, const char *id, size_t len)
@@ -174,8 +183,22 @@ static int record_cb(void *user, char *const *f, int line, char *err, size_t err
         FAIL("key: firm '%s': '%.48s' is not a 40-character Z85 CURVE public key "
              "(clustermonctl keygen prints one)",
              id, key);
+    const char *city = f[COL_CITY];
+    int ci = -1;
+    if (*city) {
+        if (ids_validate(city, strlen(city), why, sizeof why) != 0)
+            FAIL("city: firm '%s': '%s': %s", id, city, why);
+        ci = registry_city_find(reg, city, strlen(city));
+        if (ci < 0) {
+            xgrow(&reg->cities, &reg->cities_cap, reg->ncities + 1, sizeof *reg->cities);
+            reg->cities[reg->ncities] = xstrdup(city);
+            ci = (int)reg->ncities++;
+        }
+    }
     xgrow(&reg->firms, &reg->cap, reg->nfirms + 1, sizeof *reg->firms);
     reg->firms[reg->nfirms++] = (firm_t){
+        .city = ci,
+        .city_id = ci >= 0 ? reg->cities[ci] : NULL,
         .id = xstrdup(id),
         .name = xstrdup(name),
         .cluster = cluster,
@@ -214,6 +237,7 @@ int registry_add_former(registry_t *reg, const firm_t *f, int64_t left_ms)
         .chain = f->chain,
         .tier = f->tier,
         .designations = xstrdup(f->designations ? f->designations : ""),
+        .city = -1, /* f's city index is its own registry's: not carried over */
         .left_ms = left_ms,
         .known = f->known,
     };
@@ -241,6 +265,9 @@ void registry_destroy(registry_t **preg)
         free(reg->firms[i].designations);
         free(reg->firms[i].key);
     }
+    for (size_t i = 0; i < reg->ncities; i++)
+        free(reg->cities[i]);
+    free(reg->cities);
     free(reg->firms);
     free(reg->slots);
     free(reg);

@@ -3,13 +3,16 @@
  * chain and tier. Loaded from a CSV file (RFC 4180, UTF-8, parsed with
  * libcsv) whose header row names the columns:
  *
- *   id,name,cluster,chain,tier,designations,status,key
+ *   id,name,cluster,chain,tier,designations,status,key,city
  *
  * id, name, cluster and tier are required; chain may be empty (a member firm
  * on no key chain); designations is a ';'-separated list; status is active
  * (the default) or inactive (silence rules skip it); key is the Z85 CURVE
  * public key the firm's agent connects with (firms sharing one key: a
- * gateway reporting for all of them). Columns may come in any order; unknown columns are an error (a typo must not silently drop
+ * gateway reporting for all of them); city is the id of the city the firm
+ * is in (optional: a province daemon's registry names each firm's city, so a
+ * city's key reports only for its own firms and reports add up per city,
+ * README "Province deployment"). Columns may come in any order; unknown columns are an error (a typo must not silently drop
  * data). Firm ids become dense integer indexes here, so the hot path never
  * compares strings after one hash lookup.
  *
@@ -47,6 +50,8 @@ typedef struct {
                             * rules then give a never-reported firm no grace */
     int64_t left_ms;       /* former member: when it left (wall ms); 0 = a member */
     bool known;            /* the durable state records it (members.c) */
+    int city;              /* index into registry_t.cities, -1 = none (or a former member) */
+    const char *city_id;   /* that city's id (borrowed from cities), NULL = none */
 } firm_t;
 
 typedef struct {
@@ -56,6 +61,8 @@ typedef struct {
     size_t cap;
     uint32_t *slots; /* open addressing: firm index + 1, 0 = empty */
     size_t mask;
+    char **cities; /* the city column's distinct ids, in order of first appearance */
+    size_t ncities, cities_cap;
 } registry_t;
 
 /*
@@ -77,6 +84,9 @@ bool registry_has_member(void *reg, const char *id, size_t len);
 
 /* Returns the index of firm id[0..len), a member or a former member, or -1. */
 int registry_find_any(const registry_t *reg, const char *id, size_t len);
+
+/* Returns the index of city id[0..len) in reg->cities, or -1. */
+int registry_city_find(const registry_t *reg, const char *id, size_t len);
 
 /* True if index firm is a former member (nfirms <= firm < nall). */
 static inline bool registry_is_former(const registry_t *reg, int firm)

@@ -66,6 +66,39 @@ static void keep_live_settings(const config_t *old, config_t *cfg, reload_status
         }
     }
     cfg->fsync_policy = old->fsync_policy;
+    /* [upstream]: the forwarder runs as it started (upstream.h) */
+    struct {
+        const char *name;
+        size_t offset;
+    } const up[] = {
+        {"endpoint", offsetof(config_t, up_endpoints)},
+        {"city", offsetof(config_t, up_city)},
+        {"server_key", offsetof(config_t, up_server_key)},
+        {"key", offsetof(config_t, up_key)},
+        {"metrics", offsetof(config_t, up_metrics)},
+        {"state_dir", offsetof(config_t, up_state_dir)},
+        {"agent_id", offsetof(config_t, up_agent_id)},
+    };
+    for (size_t i = 0; i < sizeof up / sizeof up[0]; i++) {
+        char **now = (char **)((char *)cfg + up[i].offset);
+        char *const *was = (char *const *)((const char *)old + up[i].offset);
+        if ((!*now && !*was) || (*now && *was && strcmp(*now, *was) == 0))
+            continue;
+        log_warnx("reload: [upstream] %s changed from '%s' to '%s': it takes effect after a "
+                  "restart",
+                  up[i].name, *was ? *was : "", *now ? *now : "");
+        if (rs->npending < RELOAD_MAX_PENDING) {
+            reload_change_t *c = &rs->pending[rs->npending++];
+            snprintf(c->setting, sizeof c->setting, "upstream.%s", up[i].name);
+            snprintf(c->running, sizeof c->running, "%s", *was ? *was : "");
+            snprintf(c->configured, sizeof c->configured, "%s", *now ? *now : "");
+        }
+        free(*now);
+        *now = *was ? xstrdup(*was) : NULL;
+    }
+    cfg->up_timeout_ms = old->up_timeout_ms;
+    cfg->up_window = old->up_window;
+    cfg->up_line = old->up_line;
 }
 
 /* Moves firm figures to the new registry's and config's indexes; former

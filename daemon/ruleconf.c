@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/ids.h"
 #include "daemon/registry.h"
 #include "daemon/xalloc.h"
 
@@ -42,6 +43,7 @@ static const char *const key_names[RK_COUNT] = {
     [RK_QUIET] = "quiet",
     [RK_CLOCK] = "clock",
     [RK_GRACE] = "grace",
+    [RK_CITY] = "city",
 };
 
 static const char *const type_names[RULE_TYPE_COUNT] = {
@@ -61,8 +63,8 @@ static const uint64_t type_keys[RULE_TYPE_COUNT] = {
     [RULE_CHANGE] = K(RK_METRIC) | K(RK_COMPARE) | K(RK_DROP) | K(RK_RISE),
     [RULE_OUTLIER] = K(RK_METRIC) | K(RK_WINDOW) | K(RK_K) | K(RK_MIN_HISTORY) | K(RK_SEASONAL) |
                      K(RK_MIN_SPREAD),
-    [RULE_SILENCE] =
-        K(RK_METRIC) | K(RK_SCHEDULE) | K(RK_DUE_DAY) | K(RK_QUIET) | K(RK_CLOCK) | K(RK_GRACE),
+    [RULE_SILENCE] = K(RK_METRIC) | K(RK_SCHEDULE) | K(RK_DUE_DAY) | K(RK_QUIET) | K(RK_CLOCK) |
+                     K(RK_GRACE) | K(RK_CITY),
     [RULE_ABOVE_SCALE] = 0,
 };
 
@@ -280,6 +282,14 @@ int ruleconf_resolve(const config_t *cfg, config_rule_t *r, const rule_raw_t *ra
         if (r->tier < 0)
             return fail(&rs, RK_TIER, "'%s' is not leading, backbone, potential or member",
                         v[RK_TIER]);
+    }
+    if (v[RK_CITY]) {
+        /* a province watching a whole city go quiet (README "Province
+         * deployment"): the firms the registry's city column puts there */
+        char bad[128];
+        if (ids_validate(v[RK_CITY], strlen(v[RK_CITY]), bad, sizeof bad) != 0)
+            return fail(&rs, RK_CITY, "'%s': %s", v[RK_CITY], bad);
+        r->city = xstrdup(v[RK_CITY]);
     }
     if (duration(&rs, RK_REPEAT, &r->repeat_ms) != 0)
         return -1;

@@ -44,6 +44,7 @@ typedef enum {
     RK_QUIET,
     RK_CLOCK,
     RK_GRACE,
+    RK_CITY,
     RK_COUNT
 } rule_key_t;
 

@@ -69,15 +69,10 @@ static bool reported_month(const rules_t *rs, int firm, int metric, int index)
     size_t lo = metric >= 0 ? (size_t)metric : 0;
     size_t hi = metric >= 0 ? (size_t)metric + 1 : rs->cfg->nmetrics;
     for (size_t m = lo; m < hi; m++) {
-        const agg_series_t *s = agg_series(rs->agg, firm, (int)m);
-        for (uint32_t y = 0; y < s->nyears; y++) {
-            const agg_year_t *yr = &s->years[y];
-            if (yr->year != year)
-                continue;
-            if ((yr->month_mask & (1u << (month - 1))) || yr->has_annual ||
-                (yr->quarter_mask & (1u << ((month - 1) / 3))))
-                return true;
-        }
+        const agg_year_t *yr = agg_series_year(agg_series(rs->agg, firm, (int)m), year);
+        if (yr && ((yr->month_mask & (1u << (month - 1))) || yr->has_annual ||
+                   (yr->quarter_mask & (1u << ((month - 1) / 3)))))
+            return true;
     }
     return false;
 }
@@ -128,15 +123,17 @@ static const char *period_str(int index, char *buf, size_t size)
 bool rules_in_scope(const config_rule_t *r, const firm_t *f)
 {
     return f->cluster == r->cluster && (r->chain < 0 || f->chain == r->chain) &&
-           (r->tier < 0 || (int)f->tier == r->tier);
+           (r->tier < 0 || (int)f->tier == r->tier) &&
+           (!r->city || (f->city_id && strcmp(f->city_id, r->city) == 0));
 }
 
 static const char *scope_name(const rules_t *rs, const config_rule_t *r, char *buf, size_t size)
 {
     const config_cluster_t *cl = &rs->cfg->clusters[r->cluster];
-    snprintf(buf, size, "%s%s%s%s%s", cl->id, r->chain >= 0 ? "/" : "",
+    snprintf(buf, size, "%s%s%s%s%s%s%s", cl->id, r->chain >= 0 ? "/" : "",
              r->chain >= 0 ? cl->chains[r->chain] : "", r->tier >= 0 ? " tier " : "",
-             r->tier >= 0 ? registry_tier_name((tier_t)r->tier) : "");
+             r->tier >= 0 ? registry_tier_name((tier_t)r->tier) : "", r->city ? " city " : "",
+             r->city ? r->city : "");
     return buf;
 }
 
@@ -163,6 +160,9 @@ void rules_free(rules_t *rs)
     free(rs->dirty_list);
     free(rs->never_next);
     rs->never_next = NULL;
+    free(rs->drag);
+    rs->drag = NULL;
+    rs->drag_cap = 0;
     rs->dirty = NULL;
     rs->dirty_list = NULL;
 }
@@ -289,12 +289,8 @@ int rules_growth_year(const config_rule_t *r, int64_t now_ms)
 /* Last year complete: an annual report, 4 quarters or 12 months. */
 static bool year_complete(const agg_t *agg, int firm, int metric, int year)
 {
-    const agg_series_t *s = agg_series(agg, firm, metric);
-    for (uint32_t i = 0; i < s->nyears; i++)
-        if (s->years[i].year == year)
-            return s->years[i].has_annual || s->years[i].month_mask == 0xfff ||
-                   s->years[i].quarter_mask == 0xf;
-    return false;
+    const agg_year_t *y = agg_series_year(agg_series(agg, firm, metric), year);
+    return y && (y->has_annual || y->month_mask == 0xfff || y->quarter_mask == 0xf);
 }
 
 void rules_growth_figure(const config_t *cfg, const registry_t *reg, const agg_t *agg, int rule,
@@ -395,7 +391,9 @@ static void eval_growth(rules_t *rs, int rule, int64_t now)
     rs->evaluations++;
     const char *mname = rs->cfg->metrics[r->metric].name;
 
-    rules_drag_t *drag = xmalloc((reg->nfirms ? reg->nfirms : 1) * sizeof *drag);
+    /* the drag list's room is kept from one evaluation to the next */
+    xgrow(&rs->drag, &rs->drag_cap, reg->nfirms ? reg->nfirms : 1, sizeof *rs->drag);
+    rules_drag_t *drag = rs->drag;
     size_t ndrag = 0;
     rules_growth_t gf;
     rules_growth_figure(rs->cfg, reg, rs->agg, rule, 0, 12, now, &gf, drag, &ndrag);
@@ -413,12 +411,10 @@ static void eval_growth(rules_t *rs, int rule, int64_t now)
         ab_eval_num(&ev, "year", y);
         ab_eval_num(&ev, "quorum_pct", r->quorum_pct);
         alertbook_eval(rs->book, rule, -1, &ev, now);
-        free(drag);
         return;
     }
     if (gf.base <= 0) {
-        free(drag); /* no base to compare with: leave the alert as it is */
-        return;
+        return; /* no base to compare with: leave the alert as it is */
     }
     const growth_t *g = &gf.g;
     int months = gf.months;
@@ -433,7 +429,6 @@ static void eval_growth(rules_t *rs, int rule, int64_t now)
                              reg->firms[drag[i].firm].id, fmt_amount(drag[i].delta, a1, sizeof a1),
                              100.0 * drag[i].delta / gf.base);
     }
-    free(drag);
 
     prorate_str(&gf, how, sizeof how);
     ev.active = isfinite(g->growth_pct) && g->growth_pct < r->target_pct - r->tolerance_pp;
@@ -485,14 +480,14 @@ static void eval_change(rules_t *rs, int rule, int firm, int64_t now)
     ev.revisable = true;
     ev.ts_ms = now;
     rs->evaluations++;
-    int cur, prev;
+    int cur;
     double v, pv;
     char p1[16], p2[16], a1[32], a2[32];
     if (!latest_month(rs->agg, firm, r->metric, &cur)) {
         alertbook_eval(rs->book, rule, firm, &ev, now);
         return;
     }
-    prev = r->vs_last_year ? cur - 12 : cur - 1;
+    int prev = r->vs_last_year ? cur - 12 : cur - 1;
     if (!month_value(rs->agg, firm, r->metric, cur / 12, cur % 12 + 1, &v) ||
         !month_value(rs->agg, firm, r->metric, prev / 12, prev % 12 + 1, &pv)) {
         alertbook_eval(rs->book, rule, firm, &ev, now);
@@ -825,20 +820,14 @@ static void eval_silence_never(rules_t *rs, int rule, int due, int64_t now, int6
 /* A firm's revenue for a complete year: its annual report or 12 months. */
 static bool complete_year(const rules_t *rs, int firm, int metric, int year, double *ret)
 {
-    const agg_series_t *s = agg_series(rs->agg, firm, metric);
-    for (uint32_t i = 0; i < s->nyears; i++) {
-        const agg_year_t *y = &s->years[i];
-        if (y->year != year)
-            continue;
-        if (!y->has_annual && y->month_mask != 0xfff && y->quarter_mask != 0xf)
-            return false;
-        int64_t v;
-        proto_period_t p = {.year = (uint16_t)year, .kind = PROTO_PERIOD_YEAR};
-        agg_firm_total(rs->agg, firm, metric, p, &v);
-        *ret = units(v);
-        return true;
-    }
-    return false;
+    const agg_year_t *y = agg_series_year(agg_series(rs->agg, firm, metric), year);
+    if (!y || (!y->has_annual && y->month_mask != 0xfff && y->quarter_mask != 0xf))
+        return false;
+    int64_t v;
+    proto_period_t p = {.year = (uint16_t)year, .kind = PROTO_PERIOD_YEAR};
+    agg_firm_total(rs->agg, firm, metric, p, &v);
+    *ret = units(v);
+    return true;
 }
 
 static void eval_above_scale(rules_t *rs, int rule, int firm, int64_t now)

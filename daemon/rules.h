@@ -24,6 +24,12 @@
 #include "daemon/registry.h"
 #include "daemon/rulemath.h"
 
+/* A firm's part in a growth rule's gap (rules_growth_figure). */
+typedef struct {
+    int firm;
+    double delta;
+} rules_drag_t;
+
 typedef struct {
     const config_t *cfg; /* borrowed from the server, like the rest */
     const registry_t *reg;
@@ -36,6 +42,8 @@ typedef struct {
     uint64_t evaluations;
     int year_now;        /* the local year at the last tick: year = current rolls over */
     int64_t *never_next; /* [rule]: when the next never-reported firm's grace ends */
+    rules_drag_t *drag;  /* a growth evaluation's per-firm list, owned, reused */
+    size_t drag_cap;
 } rules_t;
 
 void rules_init(rules_t *rs, const config_t *cfg, const registry_t *reg, const agg_t *agg,
@@ -62,11 +70,6 @@ typedef struct {
     double ytd, base, ly_annual;
     growth_t g;
 } rules_growth_t;
-
-typedef struct {
-    int firm;
-    double delta;
-} rules_drag_t;
 
 void rules_growth_figure(const config_t *cfg, const registry_t *reg, const agg_t *agg, int rule,
                          int year, int through, int64_t now_ms, rules_growth_t *ret,

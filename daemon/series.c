@@ -157,6 +157,8 @@ bool series_in_scope(const server_t *srv, const series_scope_t *s, int f)
         return false;
     if (s->tier >= 0 && (int)firm->tier != s->tier)
         return false;
+    if (*s->city && !(firm->city_id && strcmp(firm->city_id, s->city) == 0))
+        return false;
     return !*s->designation || has_designation(firm->designations, s->designation);
 }
 
@@ -196,8 +198,8 @@ int series_scope_parse(const server_t *srv, const proto_ctl_request_t *req, seri
             return -1;
         }
         if (proto_ctl_arg(req, "chain") || proto_ctl_arg(req, "tier") ||
-            proto_ctl_arg(req, "designation")) {
-            snprintf(err, errlen, "firm: chain, tier and designation go with cluster only");
+            proto_ctl_arg(req, "designation") || proto_ctl_arg(req, "city")) {
+            snprintf(err, errlen, "firm: chain, tier, designation and city go with cluster only");
             return -1;
         }
     } else {
@@ -228,6 +230,11 @@ int series_scope_parse(const server_t *srv, const proto_ctl_request_t *req, seri
         const char *d = arg_text(req, "designation", ret->designation, sizeof ret->designation);
         if (d && !*d) {
             snprintf(err, errlen, "designation: empty");
+            return -1;
+        }
+        const char *cy = arg_text(req, "city", ret->city, sizeof ret->city);
+        if (cy && registry_city_find(srv->reg, cy, strlen(cy)) < 0) {
+            snprintf(err, errlen, "city: no firm of the registry is in city '%s'", cy);
             return -1;
         }
     }
@@ -448,8 +455,13 @@ static void pack_scope(msgpack_packer *pk, const server_t *srv, const series_sco
                                                         : "month");
     series_range_format(s->from, s->to, range, sizeof range);
     control_pack_kv_str(pk, "range", range);
+    control_pack_str(pk, "city");
+    if (*s->city)
+        control_pack_str(pk, s->city);
+    else
+        msgpack_pack_nil(pk);
 }
-#define SCOPE_KEYS 9
+#define SCOPE_KEYS 10
 
 void series_cmd_series(server_t *srv, msgpack_packer *pk, const proto_ctl_request_t *req)
 {

@@ -42,6 +42,7 @@ typedef struct {
     int chain;              /* -1: every chain; SERIES_NO_CHAIN: none */
     int tier;               /* tier_t, -1: every tier */
     char designation[64];   /* "": any */
+    char city[64];          /* "": any; else the registry's city column (a province) */
     int firm;               /* >= 0: that firm alone */
     int from, to;           /* months, year * 12 + month - 1, inclusive */
     proto_period_kind_t by; /* MONTH, QUARTER or YEAR */

@@ -49,6 +49,8 @@ static void close_all(server_t *srv)
     alerts_stop(&srv->alerts);
     http_close(&srv->http);
     metrics_close(&srv->metrics);
+    upstream_stop(&srv->upstream);
+    remotewrite_stop(&srv->remote_write);
 }
 
 static void signal_cb(uv_signal_t *h, int signum)
@@ -144,11 +146,29 @@ static uint64_t journal_cb(void *data, const void *payload, size_t len)
     return pos;
 }
 
+/* The alertbook's journal for the alerts one flush changed: one write. */
+static uint64_t journal_many_cb(void *data, const struct iovec *payloads, size_t n)
+{
+    server_t *srv = data;
+    if (srv->wal.fd < 0)
+        return 0;
+    uint64_t pos = wal_append_many(&srv->wal, payloads, n);
+    if (pos && srv->cfg->fsync_policy == WAL_FSYNC_ALWAYS)
+        wal_sync(&srv->wal);
+    return pos;
+}
+
 static void wal_synced(wal_t *w, uint64_t synced)
 {
     server_t *srv = w->data;
     ingest_release_acks(&srv->ingest, synced);
     http_wal_synced(&srv->http, synced);
+}
+
+void server_wal_hold(server_t *srv, const char *name, uint64_t segment)
+{
+    if (wal_holds_set(&srv->wal_holds, name, segment) != 0)
+        log_error("wal: no room for holder %s: WAL_HOLDS_MAX is %d", name, WAL_HOLDS_MAX);
 }
 
 /* The disk-full reserve: room for a segment and a snapshot (and the one
@@ -241,6 +261,25 @@ static int snapshot_now(server_t *srv)
     }
     srv->wal_pos_at_snapshot = srv->wal.pos;
     return snapshot_start(&srv->snap, srv, (uint64_t)closed);
+}
+
+int server_snapshot_request(server_t *srv, uint64_t *ret_segment, char *err, size_t errlen)
+{
+    if (srv->snap.running) {
+        snprintf(err, errlen, "a snapshot is being written: ask again in a moment");
+        return -1;
+    }
+    if (srv->wal.full) {
+        snprintf(err, errlen, "the WAL is full (disk full): no snapshot until it has climbed out");
+        return -1;
+    }
+    uint64_t segment = srv->wal.segment; /* the one snapshot_now closes */
+    if (snapshot_now(srv) != 0) {
+        snprintf(err, errlen, "the snapshot could not be started (see the daemon's log)");
+        return -1;
+    }
+    *ret_segment = segment;
+    return 0;
 }
 
 /*
@@ -423,6 +462,7 @@ int server_open(server_t *srv, const server_source_t *src, config_t **pcfg, regi
         }
     /* from here on every alert and silence change is journaled */
     srv->book.journal = srv->silences.journal = journal_cb;
+    srv->book.journal_many = journal_many_cb;
     srv->book.journal_data = srv->silences.journal_data = srv;
     alertbook_recovered(&srv->book); /* published by the reconcile below */
     srv->wal_pos_at_snapshot = 0;
@@ -463,6 +503,10 @@ int server_open(server_t *srv, const server_source_t *src, config_t **pcfg, regi
         control_start(&srv->control, srv, cfg->control, err, errlen) != 0 ||
         metrics_start(&srv->metrics, srv, err, errlen) != 0 ||
         http_start(&srv->http, srv, cfg->http, err, errlen) != 0)
+        return -1;
+    /* the forwarder reads its key files and makes its state dir as we start */
+    if (upstream_start(&srv->upstream, srv, err, errlen) != 0 ||
+        remotewrite_start(&srv->remote_write, srv, err, errlen) != 0)
         return -1;
     if (privdrop_apply(cfg, err, errlen) != 0)
         return -1;
@@ -550,6 +594,8 @@ void server_close(server_t *srv)
             uv_walk(&srv->loop, name_open_handle, NULL);
         }
     }
+    upstream_free(&srv->upstream);
+    remotewrite_free(&srv->remote_write);
     if (srv->wal.dir)
         wal_close(&srv->wal);
     snapshot_free(&srv->snap);

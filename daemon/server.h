@@ -31,6 +31,8 @@
 #include "daemon/reload.h"
 #include "daemon/rules.h"
 #include "daemon/snapshot.h"
+#include "daemon/remotewrite.h"
+#include "daemon/upstream.h"
 #include "daemon/wal.h"
 #include "daemon/zap.h"
 #include "proto/keyfile.h"
@@ -99,6 +101,7 @@ typedef struct server {
     int64_t peers_high, last_trim_ms; /* malloc_trim once many peers left */
     int64_t last_fsync_ms;
     uint64_t wal_pos_at_snapshot;
+    wal_holds_t wal_holds; /* segments forwarders still need (server_wal_hold) */
     server_diskfull_t diskfull;
     bool snapshot_wanted; /* state the WAL does not carry changed (a firm first seen) */
     int lock_fd;          /* flock on state_dir/lock: one daemon per state dir */
@@ -111,9 +114,11 @@ typedef struct server {
     int exit_status;
     int64_t started_ms;
     server_stats_t stats;
-    metrics_t metrics; /* self-measurement: rates, loop lag, peers */
-    http_t http;       /* /metrics and /healthz, if [daemon] http is set */
-    notify_t notify;   /* sd_notify: READY, STATUS, watchdog, STOPPING */
+    metrics_t metrics;          /* self-measurement: rates, loop lag, peers */
+    http_t http;                /* /metrics and /healthz, if [daemon] http is set */
+    notify_t notify;            /* sd_notify: READY, STATUS, watchdog, STOPPING */
+    upstream_t upstream;        /* [upstream]: forwarding to the province (upstream.h) */
+    remotewrite_t remote_write; /* [remote_write]: to a Prometheus TSDB (remotewrite.h) */
 } server_t;
 
 /*
@@ -124,11 +129,25 @@ typedef struct server {
 int server_open(server_t *srv, const server_source_t *src, config_t **cfg, registry_t **reg,
                 char *err, size_t errlen);
 
+/*
+ * Rolls the WAL over and starts a snapshot now (a re-seed of the other side
+ * of an HA pair wants one: daemon/seed.h). *ret_segment is its number: the
+ * file snap-N.snap appears once written. Returns 0, or -1 with the reason
+ * (one is being written already, the disk is full). On the loop.
+ */
+int server_snapshot_request(server_t *srv, uint64_t *ret_segment, char *err, size_t errlen);
+
 /* Runs until stopped; returns the exit status. */
 int server_run(server_t *srv);
 
 /* Begins an orderly stop (from a callback on the loop). */
 void server_stop(server_t *srv, int status);
+
+/* Keeps WAL segment `segment` and every later one from being trimmed after a
+ * snapshot, for the forwarder name (borrowed for the server's life); 0
+ * releases name's hold. A forwarder calls it when it starts and after each
+ * commit of its position (waltail_segment). */
+void server_wal_hold(server_t *srv, const char *name, uint64_t segment);
 
 /* Frees what server_open() built; for use after server_run() returned, or
  * after a failed server_open(). */

@@ -314,8 +314,9 @@ static void write_done(uv_work_t *req, int status)
         if (unlink(path) != 0)
             log_warn("%s: unlink", path);
     }
+    /* ... and what a forwarder has not yet sent on (server_wal_hold). */
     if (n >= 2)
-        wal_remove_upto(srv->cfg->state_dir, snaps[1]);
+        wal_remove_upto(srv->cfg->state_dir, wal_holds_trim_upto(&srv->wal_holds, snaps[1]));
     free(snaps);
 }
 

@@ -35,9 +35,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <uv.h>
 
 #define WAL_FORMAT_VERSION 1
+/* The framing (see above), for readers of the files (waltail.h). */
+#define WAL_SEG_MAGIC "CMWAL\0\0\0"
+#define WAL_SEG_HEADER 16
+#define WAL_REC_MAGIC 0x314c4157u /* "WAL1" little-endian */
+#define WAL_REC_HEADER 12
 #define WAL_MAX_RECORD (8u << 20)
 /* The reserve is at least this big (more with a big state: see server.c). */
 #define WAL_RESERVE_MIN (1u << 20)
@@ -68,6 +74,9 @@ struct wal {
     bool full;              /* appends refused until the reserve is back */
     uint64_t append_failed; /* appends that did not journal their record */
     uint64_t reserve_bytes; /* size of the reserve file, 0 = none */
+    /* wal_append_many's framing buffer, owned, reused from call to call */
+    unsigned char *group;
+    size_t group_cap;
 };
 
 /* Opens a new segment numbered segment in dir (which must exist). If the disk
@@ -83,6 +92,13 @@ int wal_open(wal_t *w, uv_loop_t *loop, const char *dir, uint64_t segment, wal_s
  * (or a cut that failed) mark the WAL full, and every later append fails
  * without writing until w->full is cleared. */
 uint64_t wal_append(wal_t *w, const void *payload, size_t len);
+
+/* Appends n records (payloads[i], each borrowed for the call) with one
+ * write(2), all or nothing: on failure none of them is in the segment
+ * (the cut and the full marking as for wal_append; all n are counted in
+ * append_failed). Returns the logical end position of the last record (>0),
+ * w->pos if n is 0, or 0 on failure. Called on the loop. */
+uint64_t wal_append_many(wal_t *w, const struct iovec *payloads, size_t n);
 
 /* Starts an fsync covering everything appended so far, unless one runs
  * already (then a follow-up starts when it ends). */
@@ -144,6 +160,28 @@ int wal_segments(const char *dir, uint64_t **ret, size_t *ret_n);
  * (sorted ascending), or 0 if none is missing: a snapshot covering after,
  * plus these segments, is then the complete state. */
 uint64_t wal_first_gap(const uint64_t *segs, size_t n, uint64_t after);
+
+/* ---- holders ------------------------------------------------------------- */
+
+/* Forwarders that read the WAL after the daemon applied it (waltail.h) each
+ * hold the segment their committed position is in: trimming after a snapshot
+ * keeps it and every later one, whatever the snapshot covers. A holder is a
+ * name (borrowed: a string literal or one that outlives the list) and a
+ * segment. */
+#define WAL_HOLDS_MAX 8
+typedef struct {
+    const char *name[WAL_HOLDS_MAX];
+    uint64_t segment[WAL_HOLDS_MAX];
+    size_t n;
+} wal_holds_t;
+
+/* Sets name's held segment (0 releases it). Returns 0, or -1 if the list is
+ * full (WAL_HOLDS_MAX holders: a programming error). */
+int wal_holds_set(wal_holds_t *h, const char *name, uint64_t segment);
+
+/* How far trimming may go: upto (the snapshot's segment) lowered to below the
+ * lowest held segment. 0 = remove nothing. */
+uint64_t wal_holds_trim_upto(const wal_holds_t *h, uint64_t upto);
 
 /* Removes segment files numbered <= upto. */
 void wal_remove_upto(const char *dir, uint64_t upto);

@@ -30,15 +30,17 @@ enum {
     K_SEQ,
     K_REMINDER,
     K_NGROUPED,
+    K_N,
+    K_RN,
     K_DETAILS,
     K_COUNT
 };
 static const char *const alert_keys[K_COUNT] = {
     "v",     "type", "id",       "rule",     "severity", "state",   "cluster",
     "chain", "firm", "metric",   "observed", "expected", "summary", "since",
-    "ts",    "seq",  "reminder", "count",    "details",
+    "ts",    "seq",  "reminder", "count",    "n",        "rn",      "details",
 };
-/* chain and firm may be absent as well as nil; the last three are optional */
+/* chain and firm may be absent as well as nil; the keys from reminder on are optional */
 #define ALERT_REQUIRED (((1u << K_REMINDER) - 1) & ~(1u << K_CHAIN | 1u << K_FIRM))
 
 /* The encoder's half of the decoder's checks; *ret_field names the failing field. */
@@ -118,8 +120,8 @@ int proto_alert_encode(const proto_alert_t *a, msgpack_sbuffer *out, char *err, 
         return rc;
     }
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
-    uint32_t npairs =
-        K_REMINDER + (a->reminder ? 1 : 0) + (a->count ? 1 : 0) + (a->ndetails ? 1 : 0);
+    uint32_t npairs = K_REMINDER + (a->reminder ? 1 : 0) + (a->count ? 1 : 0) + (a->n ? 1 : 0) +
+                      (a->rn ? 1 : 0) + (a->ndetails ? 1 : 0);
     if (wire_pack_open(&pk, npairs, "alert") < 0 || wire_pack_cstr(&pk, "id") < 0 ||
         wire_pack_str(&pk, a->id) < 0 || wire_pack_cstr(&pk, "rule") < 0 ||
         wire_pack_str(&pk, a->rule) < 0 || wire_pack_cstr(&pk, "severity") < 0 ||
@@ -137,7 +139,10 @@ int proto_alert_encode(const proto_alert_t *a, msgpack_sbuffer *out, char *err, 
         wire_pack_cstr(&pk, "ts") < 0 || msgpack_pack_int64(&pk, a->ts_ms) != 0 ||
         wire_pack_cstr(&pk, "seq") < 0 || msgpack_pack_uint64(&pk, a->seq) != 0 ||
         (a->reminder && (wire_pack_cstr(&pk, "reminder") < 0 || msgpack_pack_true(&pk) != 0)) ||
-        (a->count && (wire_pack_cstr(&pk, "count") < 0 || msgpack_pack_uint32(&pk, a->count) != 0)))
+        (a->count &&
+         (wire_pack_cstr(&pk, "count") < 0 || msgpack_pack_uint32(&pk, a->count) != 0)) ||
+        (a->n && (wire_pack_cstr(&pk, "n") < 0 || msgpack_pack_uint64(&pk, a->n) != 0)) ||
+        (a->rn && (wire_pack_cstr(&pk, "rn") < 0 || msgpack_pack_uint32(&pk, a->rn) != 0)))
         goto nomem;
     if (a->ndetails) {
         if (wire_pack_cstr(&pk, "details") < 0 || msgpack_pack_map(&pk, a->ndetails) != 0)
@@ -224,6 +229,13 @@ int proto_alert_decode(const void *buf, size_t len, proto_alert_t *a, char *err,
             uint64_t n;
             if ((rc = wire_read_uint_max(&c, UINT32_MAX, &n)) == PROTO_OK)
                 a->count = (uint32_t)n;
+            break;
+        }
+        case K_N: rc = wire_read_uint_max(&c, UINT64_MAX, &a->n); break;
+        case K_RN: {
+            uint64_t n;
+            if ((rc = wire_read_uint_max(&c, UINT32_MAX, &n)) == PROTO_OK)
+                a->rn = (uint32_t)n;
             break;
         }
         case K_DETAILS: {

@@ -236,6 +236,12 @@ typedef struct {
     /* optional (left out on the wire when false / 0 / empty) */
     bool reminder;  /* a repeat of a firing alert, not a new transition */
     uint32_t count; /* > 0: a grouped alert standing for count alerts */
+    /* The alert's own numbering, the same on every daemon of an HA pair
+     * (PROTOCOL.md 4.3): n counts the alert's transitions (1 for its first
+     * firing; a grouped alert's is the sum of its members'), rn the
+     * reminders since the last transition. 0: not sent (an older daemon). */
+    uint64_t n;
+    uint32_t rn;
     uint32_t ndetails;
     proto_detail_t
         details[PROTO_MAX_DETAILS]; /* the inputs, so a reader can check the arithmetic */

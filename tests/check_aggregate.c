@@ -464,6 +464,37 @@ START_TEST(test_restatement_delta)
 }
 END_TEST
 
+/* Years arrive in any order; the lookup (a binary search) finds each one
+ * that arrived, none that did not, and the records stay sorted. */
+START_TEST(test_series_year_lookup)
+{
+    uint64_t x = 2463534242ull;
+    bool sent[200] = {false};
+    for (int i = 0; i < 150; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int k = (int)(x % 200);
+        sent[k] = true;
+        agg_put_period(agg, 1, REV, month(1900 + 2 * k, 1 + k % 12), k);
+    }
+    const agg_series_t *s = agg_series(agg, 1, REV);
+    for (uint32_t i = 1; i < s->nyears; i++)
+        ck_assert_int_lt(s->years[i - 1].year, s->years[i].year);
+    for (int k = 0; k < 200; k++) {
+        const agg_year_t *y = agg_series_year(s, 1900 + 2 * k);
+        ck_assert_msg(sent[k] == (y != NULL), "year %d", 1900 + 2 * k);
+        if (y) {
+            ck_assert_int_eq(y->year, 1900 + 2 * k);
+            ck_assert_int_eq(y->month[k % 12], k);
+        }
+        ck_assert_ptr_null(agg_series_year(s, 1901 + 2 * k)); /* between two */
+    }
+    ck_assert_ptr_null(agg_series_year(s, 1899));
+    ck_assert_ptr_null(agg_series_year(agg_series(agg, 0, REV), 1900)); /* empty */
+}
+END_TEST
+
 START_TEST(test_grow_keeps_series)
 {
     int64_t v;
@@ -732,6 +763,7 @@ static Suite *aggregate_suite(void)
     tcase_add_test(tc, test_firms_and_metrics_apart);
     tcase_add_test(tc, test_firm_reported);
     tcase_add_test(tc, test_grow_keeps_series);
+    tcase_add_test(tc, test_series_year_lookup);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("running sums");

@@ -544,6 +544,8 @@ START_TEST(test_reminder)
     alertbook_flush(&b, T0 + 10 * MINUTE);
     expect_alert(&m, "cod-remind:wp-1", PROTO_ALERT_FIRING, 3);
     ck_assert(m.a.reminder);
+    ck_assert_uint_eq(m.a.n, 1);  /* still the first transition's ... */
+    ck_assert_uint_eq(m.a.rn, 1); /* ... first reminder */
     ck_assert_int_eq(m.a.since_ms, T0 - SEC);
     ck_assert_int_eq(m.a.ts_ms, T0 + 10 * MINUTE);
     ck_assert_double_eq(m.a.observed, 150);
@@ -557,12 +559,15 @@ START_TEST(test_reminder)
     alertbook_flush(&b, T0 + 20 * MINUTE);
     expect_alert(&m, "cod-remind:wp-1", PROTO_ALERT_FIRING, 4);
     ck_assert(m.a.reminder);
+    ck_assert_uint_eq(m.a.rn, 2);
 
     /* resolved: no more reminders */
     eval(R_REMIND, "wp-1", false, 80, T0 + 21 * MINUTE);
     alertbook_flush(&b, T0 + 21 * MINUTE);
     expect_alert(&m, "cod-remind:wp-1", PROTO_ALERT_RESOLVED, 5);
     ck_assert(!m.a.reminder);
+    ck_assert_uint_eq(m.a.n, 2); /* the alert's second transition, whatever the seqs */
+    ck_assert_uint_eq(m.a.rn, 0);
     alertbook_tick(&b, T0 + 5 * HOUR);
     alertbook_flush(&b, T0 + 5 * HOUR);
     expect_nothing();
@@ -906,6 +911,8 @@ START_TEST(test_pack_round_trip)
     const ab_alert_t *a = alertbook_get(&copy, R_COD, firm("wp-4"), false);
     ck_assert_int_eq(a->flaps[(a->nflaps - 1) % AB_FLAP_RING], T0 + 12 * MINUTE + 19 * SEC);
     ck_assert_uint_eq(a->seq, alert(R_COD, "wp-4")->seq);
+    ck_assert_uint_eq(a->n, alert(R_COD, "wp-4")->n); /* the HA dedupe ordinal is durable */
+    ck_assert_uint_gt(a->n, 0);
     ck_assert(alertbook_get(&copy, R_REMIND, firm("wp-3"), false)->published_ms ==
               T0 + 11 * MINUTE);
     msgpack_sbuffer_destroy(&one);
@@ -1186,6 +1193,75 @@ START_TEST(test_journal_failure_counted)
     ck_assert_uint_eq(b.journal_failed, 1);
     ck_assert_uint_eq(b.journaled, 0);
     ck_assert(!alert(R_COD, "wp-1")->journaled_firing);
+}
+END_TEST
+
+/* journal_many: one call per flush, each payload recorded as journal_cb would */
+static unsigned many_calls;
+
+static uint64_t journal_many_cb(void *data, const struct iovec *payloads, size_t n)
+{
+    journal_t *j = data;
+    many_calls++;
+    if (j->fail)
+        return 0;
+    uint64_t pos = 0;
+    for (size_t i = 0; i < n; i++)
+        pos = journal_cb(data, payloads[i].iov_base, payloads[i].iov_len);
+    return pos;
+}
+
+/* The alerts one flush changed are journaled in one call, and the records
+ * are the ones journaled one by one: the replayed book is the same. */
+START_TEST(test_journal_many_same_records)
+{
+    static journal_t one, many;
+    memset(&one, 0, sizeof one);
+    memset(&many, 0, sizeof many);
+    b.journal = journal_cb;
+    b.journal_data = &one;
+    busy_book();
+    alertbook_free(&b);
+    alertbook_init(&b, cfg, reg, &al, &sil);
+    many_calls = 0;
+    b.journal = journal_cb;
+    b.journal_many = journal_many_cb;
+    b.journal_data = &many;
+    busy_book();
+    ck_assert_uint_gt(many.n, many_calls); /* some flush journaled several at once */
+    ck_assert_uint_eq(many.n, one.n);
+    ck_assert_uint_eq(b.journaled, many.n);
+    /* replaying them rebuilds the book */
+    alertbook_t y;
+    msgpack_sbuffer px, py;
+    alertbook_init(&y, cfg, reg, &al, &sil);
+    ck_assert_uint_eq(replay_all(&y, &many), many.n);
+    pack_book(&b, &px);
+    pack_book(&y, &py);
+    ck_assert_uint_eq(px.size, py.size);
+    ck_assert(memcmp(px.data, py.data, px.size) == 0);
+    msgpack_sbuffer_destroy(&px);
+    msgpack_sbuffer_destroy(&py);
+    alertbook_free(&y);
+}
+END_TEST
+
+/* A grouped journal that fails counts every alert of the group as failed. */
+START_TEST(test_journal_many_failure_counted)
+{
+    static journal_t j;
+    memset(&j, 0, sizeof j);
+    j.fail = true;
+    b.journal = journal_cb;
+    b.journal_many = journal_many_cb;
+    b.journal_data = &j;
+    eval(R_COD, "wp-1", true, 55, T0);
+    eval(R_COD, "wp-2", true, 56, T0);
+    alertbook_flush(&b, T0);
+    ck_assert_uint_eq(b.journal_failed, 2);
+    ck_assert_uint_eq(b.journaled, 0);
+    ck_assert(!alert(R_COD, "wp-1")->journaled_firing);
+    ck_assert(!alert(R_COD, "wp-2")->journaled_firing);
 }
 END_TEST
 
@@ -1724,6 +1800,8 @@ static Suite *alertbook_suite(void)
     tcase_add_test(tc, test_replay_malformed);
     tcase_add_test(tc, test_recovered_publishes_only_changes);
     tcase_add_test(tc, test_journal_failure_counted);
+    tcase_add_test(tc, test_journal_many_same_records);
+    tcase_add_test(tc, test_journal_many_failure_counted);
     tcase_add_test(tc, test_carry_over);
     suite_add_tcase(s, tc);
     return s;

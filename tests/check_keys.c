@@ -162,7 +162,7 @@ static const struct {
     {"bad key", "x,not-a-key,viewer,\n", ":2: key: 'not-a-key' is not a 40-character Z85"},
     {"agent without scope", "x,@,agent,\n", ":2: scope: required for role agent"},
     {"unknown scope", "x,@,agent,nowhere\n",
-     ":2: scope: 'nowhere' is neither a cluster nor a firm"},
+     ":2: scope: 'nowhere' is neither a cluster, a firm nor city:ID"},
     {"subscriber for a firm", "x,@,subscriber,ee-001\n", ":2: scope: 'ee-001' is not a cluster"},
     {"viewer with scope", "x,@,viewer,energy-env\n", ":2: scope: a viewer key sees every cluster"},
     {"bad name", "a b,@,viewer,\n", ":2: name: 'a b'"},

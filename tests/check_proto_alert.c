@@ -1,6 +1,6 @@
 /*
  * check_proto_alert.c -- the alert's optional fields (details, count,
- * reminder), its lifecycle states and the heartbeat message. The required
+ * reminder, the ordinals n and rn), its lifecycle states and the heartbeat message. The required
  * fields and the hex vectors are in check_proto.c.
  */
 #include <check.h>
@@ -34,6 +34,8 @@ START_TEST(test_round_trip_optional_fields)
     proto_alert_t a = base_alert(), b;
     a.reminder = true;
     a.count = 7;
+    a.n = 5000000000ULL; /* beyond 32 bits */
+    a.rn = 3;
     a.ndetails = 2;
     a.details[0] = (proto_detail_t){.key = proto_str("growth_pct"), .num = 8.8};
     a.details[1] = (proto_detail_t){
@@ -45,6 +47,8 @@ START_TEST(test_round_trip_optional_fields)
     ck_assert_int_eq(proto_alert_decode(sb.data, sb.size, &b, err, sizeof err), PROTO_OK);
     ck_assert(b.reminder);
     ck_assert_uint_eq(b.count, 7);
+    ck_assert_uint_eq(b.n, 5000000000ULL);
+    ck_assert_uint_eq(b.rn, 3);
     ck_assert_uint_eq(b.state, PROTO_ALERT_REVISED);
     ck_assert_uint_eq(b.ndetails, 2);
     ck_assert(proto_str_eq(b.details[0].key, "growth_pct"));

@@ -426,7 +426,9 @@ static const struct {
      ":1: header: required column 'tier' is missing"},
     {"unknown column", "id,name,cluster,chain,tier,region\n", 0,
      ":1: header: unknown column 'region' (expected id, name, cluster, chain, tier, designations, "
-     "status, key)"},
+     "status, key, city)"},
+    {"bad city", "id,name,cluster,tier,city\na,A,energy-env,member,bad city\n", 0,
+     ":2: city: firm 'a': 'bad city'"},
     {"column twice", "id,name,cluster,tier,id\n", 0, ":1: header: column 'id' appears twice"},
     {"bad status", "id,name,cluster,tier,status\na,A,energy-env,member,retired\n", 0,
      ":2: status: firm 'a': 'retired' is not active or inactive"},

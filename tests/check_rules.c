@@ -1211,6 +1211,22 @@ START_TEST(test_replay_then_evaluate_all)
 }
 END_TEST
 
+/* A province's silence rule for one city: the registry's city column. */
+START_TEST(test_city_scope)
+{
+    config_rule_t r = {.cluster = 0, .chain = -1, .tier = -1, .city = (char *)"zibo"};
+    firm_t in = {.cluster = 0, .city = 1, .city_id = "zibo"};
+    firm_t other = {.cluster = 0, .city = 0, .city_id = "jining"};
+    firm_t none = {.cluster = 0, .city = -1};
+    ck_assert(rules_in_scope(&r, &in));
+    ck_assert(!rules_in_scope(&r, &other));
+    ck_assert(!rules_in_scope(&r, &none));
+    r.city = NULL;
+    ck_assert(rules_in_scope(&r, &other));
+    ck_assert(rules_in_scope(&r, &none));
+}
+END_TEST
+
 static Suite *rules_suite(void)
 {
     Suite *s = suite_create("rules");
@@ -1249,6 +1265,7 @@ static Suite *rules_suite(void)
     tcase_add_test(tc, test_tier_scope);
     tcase_add_test(tc, test_deterministic_order);
     tcase_add_test(tc, test_replay_then_evaluate_all);
+    tcase_add_test(tc, test_city_scope);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -120,6 +121,183 @@ START_TEST(failed_append_is_cut_back)
     ck_assert_int_eq(rc, 0);
     ck_assert_int_eq(n, 2);
     ck_assert_uint_eq(st.damaged, 0);
+}
+END_TEST
+
+/* Replayed payloads, concatenated as [u32 len][payload], and counted. */
+typedef struct {
+    unsigned char buf[8192];
+    size_t used;
+    int n;
+} collect_t;
+
+static int collect_cb(const void *payload, size_t len, void *data)
+{
+    collect_t *c = data;
+    ck_assert_uint_le(c->used + 4 + len, sizeof c->buf);
+    memcpy(c->buf + c->used, &(uint32_t){(uint32_t)len}, 4);
+    memcpy(c->buf + c->used + 4, payload, len);
+    c->used += 4 + len;
+    c->n++;
+    return 0;
+}
+
+/* Records of sizes 1..n, record i filled with byte 'A' + i. */
+static void grouped_payloads(struct iovec *iov, unsigned char (*data)[64], int n)
+{
+    for (int i = 0; i < n; i++) {
+        memset(data[i], 'A' + i, sizeof data[i]);
+        iov[i] = (struct iovec){data[i], (size_t)i + 1};
+    }
+}
+
+/* A grouped append replays as the same records, in order, as n appends. */
+START_TEST(grouped_append_replays_in_order)
+{
+    wal_t w;
+    char err[256];
+    unsigned char data[20][64];
+    struct iovec iov[20];
+    grouped_payloads(iov, data, 20);
+    ck_assert_int_eq(wal_open(&w, &loop, tdir.path, 1, NULL, NULL, err, sizeof err), 0);
+    uint64_t p0 = wal_append(&w, "one", 3);
+    ck_assert_uint_eq(wal_append_many(&w, iov, 0), p0); /* nothing: nothing written */
+    uint64_t p1 = wal_append_many(&w, iov, 20);
+    ck_assert_uint_eq(p1, p0 + 20 * 12 + 210);
+    ck_assert_uint_eq(w.appends, 21);
+    ck_assert(wal_append_many(&w, iov, 1) > p1);
+    wal_close(&w);
+    collect_t c = {.used = 0};
+    wal_replay_stats_t st;
+    uint64_t last;
+    ck_assert_int_eq(wal_replay(tdir.path, 0, collect_cb, &c, &st, &last, err, sizeof err), 0);
+    ck_assert_int_eq(c.n, 22);
+    ck_assert_uint_eq(st.damaged, 0);
+    size_t off = 4 + 3;
+    ck_assert_mem_eq(c.buf + 4, "one", 3);
+    for (int i = 0; i < 21; i++) {
+        uint32_t len;
+        memcpy(&len, c.buf + off, 4);
+        ck_assert_uint_eq(len, i < 20 ? (uint32_t)i + 1 : 1);
+        ck_assert_mem_eq(c.buf + off + 4, data[i < 20 ? i : 0], len);
+        off += 4 + len;
+    }
+}
+END_TEST
+
+/* A grouped append that fails part way leaves none of its records. */
+START_TEST(grouped_append_all_or_nothing)
+{
+    wal_t w;
+    char err[256], path[128];
+    unsigned char data[20][64];
+    struct iovec iov[20];
+    grouped_payloads(iov, data, 20);
+    ck_assert_int_eq(wal_open(&w, &loop, tdir.path, 1, NULL, NULL, err, sizeof err), 0);
+    ck_assert(wal_append(&w, "one", 3) > 0);
+    wal_segment_path(tdir.path, 1, path, sizeof path);
+    off_t good = file_size(path);
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_FSIZE, &old);
+    lim = old;
+    lim.rlim_cur = (rlim_t)good + 100; /* room for the first few records only */
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    uint64_t pos = wal_append_many(&w, iov, 20);
+    setrlimit(RLIMIT_FSIZE, &old);
+    ck_assert_uint_eq(pos, 0);
+    ck_assert_int_eq(file_size(path), good);
+    ck_assert_uint_eq(w.append_failed, 20);
+    ck_assert(w.full);
+    ck_assert_uint_eq(wal_append_many(&w, iov, 3), 0); /* full: refused, counted */
+    ck_assert_uint_eq(w.append_failed, 23);
+    wal_close(&w);
+    wal_replay_stats_t st;
+    int rc, n = replay_count(&st, err, sizeof err, &rc);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(n, 1);
+    ck_assert_uint_eq(st.damaged, 0);
+}
+END_TEST
+
+/* A crash in the middle of a grouped write (a torn tail): replay keeps the
+ * group's records that are whole and cuts the rest off, so appends go on
+ * after intact data. */
+START_TEST(grouped_append_torn_tail)
+{
+    wal_t w;
+    char err[256], path[128];
+    unsigned char data[20][64];
+    struct iovec iov[20];
+    grouped_payloads(iov, data, 20);
+    ck_assert_int_eq(wal_open(&w, &loop, tdir.path, 1, NULL, NULL, err, sizeof err), 0);
+    ck_assert(wal_append_many(&w, iov, 20) > 0);
+    wal_close(&w);
+    wal_segment_path(tdir.path, 1, path, sizeof path);
+    /* the first 5 records (12 + 1 .. 12 + 5 bytes) and half the 6th */
+    off_t keep = 16 + 5 * 12 + 15 + 6;
+    ck_assert_int_eq(truncate(path, keep), 0);
+    collect_t c = {.used = 0};
+    wal_replay_stats_t st;
+    uint64_t last;
+    ck_assert_int_eq(wal_replay(tdir.path, 0, collect_cb, &c, &st, &last, err, sizeof err), 0);
+    ck_assert_int_eq(c.n, 5);
+    ck_assert_uint_eq(st.truncated, 6);
+    ck_assert_int_eq(file_size(path), keep - 6);
+}
+END_TEST
+
+/* Checks payload i of a big_records() segment: its length and its bytes. */
+static int big_cb(const void *payload, size_t len, void *data)
+{
+    static const size_t lens[] = {3u << 20, 10, (3u << 19) + 7, 1000};
+    int *n = data;
+    const unsigned char *p = payload;
+    ck_assert_uint_eq(len, lens[*n % 4]);
+    for (size_t k = 0; k < len; k += 4093)
+        ck_assert_uint_eq(p[k], (unsigned char)(*n + k));
+    (*n)++;
+    return 0;
+}
+
+/* Records larger than the replay's read chunk, and records that straddle
+ * chunks, replay whole and in order. */
+START_TEST(replay_streams_big_records)
+{
+    wal_t w;
+    char err[256];
+    static const size_t lens[] = {3u << 20, 10, (3u << 19) + 7, 1000};
+    unsigned char *buf = malloc(3u << 20);
+    ck_assert_int_eq(wal_open(&w, &loop, tdir.path, 1, NULL, NULL, err, sizeof err), 0);
+    for (int i = 0; i < 12; i++) {
+        for (size_t k = 0; k < lens[i % 4]; k++)
+            buf[k] = (unsigned char)(i + k);
+        ck_assert(wal_append(&w, buf, lens[i % 4]) > 0);
+    }
+    wal_close(&w);
+    free(buf);
+    int n = 0;
+    wal_replay_stats_t st;
+    uint64_t last;
+    ck_assert_int_eq(wal_replay(tdir.path, 0, big_cb, &n, &st, &last, err, sizeof err), 0);
+    ck_assert_int_eq(n, 12);
+    ck_assert_uint_eq(st.damaged, 0);
+}
+END_TEST
+
+/* Damage found past the first read chunk: the records before it are
+ * replayed once, the damaged one skipped, the ones after it found again. */
+START_TEST(replay_damage_after_first_chunk)
+{
+    char path[128], err[256];
+    make_segment(30000, path, sizeof path); /* 112 bytes each: 3.4 MB */
+    poke(path, 16 + 25000 * 112 + 50, 0xff);
+    wal_replay_stats_t st;
+    int rc, n = replay_count(&st, err, sizeof err, &rc);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(n, 29999);
+    ck_assert_uint_eq(st.damaged, 1);
+    ck_assert_uint_eq(st.bytes_skipped, 112);
 }
 END_TEST
 
@@ -287,6 +465,11 @@ static Suite *wal_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, failed_append_is_cut_back);
     tcase_add_test(tc, reserve_made_resized_released);
+    tcase_add_test(tc, grouped_append_replays_in_order);
+    tcase_add_test(tc, grouped_append_all_or_nothing);
+    tcase_add_test(tc, grouped_append_torn_tail);
+    tcase_add_test(tc, replay_streams_big_records);
+    tcase_add_test(tc, replay_damage_after_first_chunk);
     tcase_add_loop_test(tc, damaged_header_read_past, 0,
                         (int)(sizeof header_flips / sizeof header_flips[0]));
     tcase_add_test(tc, other_version_refused);

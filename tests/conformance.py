@@ -352,10 +352,12 @@ BODIES = {
                                   no_chain=TALLY,
                                   tiers=("list", dict(TALLY, id="str")),
                                   designations=("list", dict(TALLY, id="str")))),
+        "cities": ("list", dict(TALLY, id="str")), "no_city": TALLY,
     },
     "series": {
         "metric": "str", "unit": "str", "cluster": "str", "chain": "str?", "tier": "str?",
-        "designation": "str?", "firm": "str?", "by": ("enum", "month", "quarter", "year"),
+        "designation": "str?", "city": "str?", "firm": "str?",
+        "by": ("enum", "month", "quarter", "year"),
         "range": "str", "yoy": "bool", "timezone": "str", "sum_milli": "int?",
         "points": ("list", {"period": "str", "value_milli": "int?", "reporting": "uint",
                             "members": "uint", "coverage_pct": "float?"}),
@@ -366,7 +368,7 @@ BODIES = {
                              "kind": ("enum", "alert", "ack", "silence_add", "silence_rm"),
                              "alert_id": "str?", "rule": "str?", "cluster": "str?",
                              "firm": "str?", "state": "str?", "severity": "str?",
-                             "seq": "uint?", "since_ms": "int?", "summary": "str?",
+                             "seq": "uint?", "n": "uint?", "since_ms": "int?", "summary": "str?",
                              "who": "str?", "note": "str?", "silence_id": "uint?",
                              "until_ms": "int?"}),
     },
@@ -428,16 +430,18 @@ COMMANDS = collections.OrderedDict([
     ("silence_list", []), ("silence_rm", [("id", "int", True)]), ("reload", []),
     ("series", [("metric", "str", True), ("cluster", "str", False), ("firm", "str", False),
                 ("chain", "str", False), ("tier", "str", False), ("designation", "str", False),
-                ("from", "str", True), ("to", "str", True), ("by", "str", False),
-                ("yoy", "int", False)]),
+                ("city", "str", False), ("from", "str", True), ("to", "str", True),
+                ("by", "str", False), ("yoy", "int", False)]),
     ("ranking", [("metric", "str", True), ("cluster", "str", False), ("firm", "str", False),
                  ("chain", "str", False), ("tier", "str", False), ("designation", "str", False),
-                 ("from", "str", True), ("to", "str", True), ("by", "str", False),
-                 ("target", "str", False), ("limit", "int", False)]),
+                 ("city", "str", False), ("from", "str", True), ("to", "str", True),
+                 ("by", "str", False), ("target", "str", False), ("limit", "int", False)]),
     ("history", [("since", "str", False), ("until", "str", False), ("cluster", "str", False),
                  ("rule", "str", False), ("firm", "str", False), ("alert", "str", False),
                  ("limit", "int", False)]),
     ("ack", [("id", "str", True), ("note", "str", True)]),
+    ("seed_snapshot", []), ("seed_files", []),
+    ("seed_read", [("name", "str", True), ("offset", "int", True)]),
 ])
 
 
@@ -1470,7 +1474,7 @@ def check_alert(a, raw, what, topic=None):
     if list(a)[:16] != ALERT_KEYS:
         errs.append("keys %s" % list(a))
     extra = list(a)[16:]
-    if not set(extra) <= {"reminder", "count", "details"}:
+    if not set(extra) <= {"reminder", "count", "n", "rn", "details"}:
         errs.append("extra keys %s" % extra)
     if a.get("type") != "alert":
         errs.append("type")
@@ -1498,6 +1502,9 @@ def check_alert(a, raw, what, topic=None):
         errs.append("reminder written but %r" % a["reminder"])
     if "count" in a and not (is_uint(a["count"]) and a["count"] > 0):
         errs.append("count %r" % a["count"])
+    for k in ("n", "rn"):
+        if k in a and not (is_uint(a[k]) and a[k] > 0):
+            errs.append("%s %r" % (k, a[k]))
     if "details" in a:
         d = a["details"]
         if not (isinstance(d, dict) and 0 < len(d) <= 24 and all(

@@ -143,6 +143,9 @@ rows 2130 2 5 | agent -a one -b 30 - 2> /dev/null
 one_snap() { [ "$(status_field snapshots.written)" -ge 1 ]; }
 wait_for 10 one_snap
 stop_daemon KILL # (a clean stop would snapshot)
+# On a slow run (sanitizers, a loaded machine) the cron may have written a
+# snapshot before the data came too; keep only the newest, which covers it all.
+ls "$STATE"/snap-*.snap | head -n -1 | xargs -r rm -f
 check "b: one snapshot, WAL from segment 1" \
     sh -c "[ \$(ls '$STATE'/snap-*.snap | wc -l) = 1 ] && [ -e '$STATE/wal-0000000000000001.log' ]"
 printf '\x5a' | dd of="$(ls "$STATE"/snap-*.snap)" bs=1 seek=9 conv=notrunc status=none

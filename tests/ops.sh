@@ -12,8 +12,9 @@
 SUITE=ops
 source "$(dirname "$0")/lib.sh"
 
-UNITS=(clustermond.service clustermon-agent@.service clustermon-agent@.timer clustermon-sub@.service)
-SERVICES=(clustermond.service clustermon-agent@.service clustermon-sub@.service)
+UNITS=(clustermond.service clustermon-agent@.service clustermon-agent@.timer clustermon-sub@.service
+       clustermon-relay.service)
+SERVICES=(clustermond.service clustermon-agent@.service clustermon-sub@.service clustermon-relay.service)
 MAX_EXPOSURE=3.0
 
 # jqe FILTER FILE: FILE is not empty and FILTER holds (jq 1.6 -e passes on

@@ -125,7 +125,11 @@ for round in 1 2; do
     "${AGENT[@]}" -e "$INGEST" -a spool-b -b 100 -t 2000 "$TMP/b.csv" 2> "$TMP/b$round.err" &
     BPID=$!
     PIDS+=("$BPID")
-    sleep 0.3
+    # kill it once this run got something applied (bounded: a slow run needs
+    # longer than a fixed 0.3 s)
+    round_start=$(applied)
+    grew() { [ "$(applied)" -gt "$round_start" ]; }
+    wait_for 20 grew
     kill -KILL "$BPID" 2> /dev/null
     wait "$BPID" 2> /dev/null
     now=$(applied)

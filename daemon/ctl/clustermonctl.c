@@ -23,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +38,7 @@
 #include "agents/input.h"
 #include "daemon/webusers.h"
 #include "proto/clock.h"
+#include "proto/fileio.h"
 #include "proto/keyfile.h"
 #include "proto/proto.h"
 
@@ -90,7 +93,7 @@ typedef struct {
     const char *arg2;                     /* its second, if it takes two */
     bool csv, yoy;
     const char *lang; /* --lang, NULL: from the locale */
-    const char *from, *to, *by, *chain, *tier, *designation, *target, *since, *until, *note;
+    const char *from, *to, *by, *chain, *tier, *designation, *city, *target, *since, *until, *note;
     long limit;
 } ctl_opts_t;
 
@@ -1384,7 +1387,8 @@ static int run_import(const ctl_opts_t *o)
         .window = 1,
         .prog = "clustermonctl: import-baseline",
     };
-    delivery_source_t src = {import_next, import_load, import_settled, &q};
+    delivery_source_t src = {
+        .next = import_next, .load = import_load, .settled = import_settled, .arg = &q};
     int status = 0;
     if (!samples || !ctx) {
         fprintf(stderr, "clustermonctl: import-baseline: out of memory\n");
@@ -1573,6 +1577,8 @@ static void scope_args(proto_ctl_request_t *req, const ctl_opts_t *o)
         req_str(req, "tier", o->tier);
     if (o->designation)
         req_str(req, "designation", o->designation);
+    if (o->city)
+        req_str(req, "city", o->city);
     req_str(req, "from", o->from);
     req_str(req, "to", o->to);
     if (o->by)
@@ -1750,6 +1756,17 @@ static void print_report(const msgpack_object *body, const ctl_opts_t *o)
                        &des->via.array.ptr[k]);
         }
     }
+    /* a province's registry: a row per city, and the firms on none */
+    const msgpack_object *cities = get_array(body, "cities");
+    for (uint32_t i = 0; cities && i < cities->via.array.size; i++) {
+        char id[PROTO_MAX_ID_LEN + 1];
+        get_str(&cities->via.array.ptr[i], "id", id, sizeof id);
+        report_row(&t, zh ? "城市" : "city", id, &cities->via.array.ptr[i]);
+    }
+    const msgpack_object *nocity = proto_obj_get(body, "no_city");
+    if (cities && cities->via.array.size && nocity && nocity->type == MSGPACK_OBJECT_MAP &&
+        (get_int(nocity, "firms", NULL) || o->csv))
+        report_row(&t, zh ? "城市" : "city", zh ? "（未注明城市）" : "(no city)", nocity);
     if (!o->csv) {
         if (zh)
             printf("%lld 年度报告（时区 %s；规上标准：年%s ≥ %s 元）\n"
@@ -1919,6 +1936,248 @@ static int run_passwd(const ctl_opts_t *o)
     return rc;
 }
 
+/* ---- reseed: rebuild an HA partner's state_dir from this daemon's ----------------- */
+
+/* One seed_read after another until name's first `size` bytes (its size when
+ * listed) are in *buf (malloc()ed, *len bytes). Returns 0 or an exit status. */
+static int reseed_fetch(conn_t *c, const char *name, uint64_t size, char **buf, size_t *len)
+{
+    size_t cap = size > 0 ? (size_t)size : 1, off = 0;
+    char *p = malloc(cap);
+    int status = 0;
+
+    if (p == NULL)
+        abort();
+    while (status == 0 && off < size) {
+        proto_ctl_request_t req = {.cmd = proto_str("seed_read")};
+        zmq_msg_t msg;
+        msgpack_zone zone;
+        msgpack_object body;
+        req_str(&req, "name", name);
+        req_int(&req, "offset", (int64_t)off);
+        msgpack_zone_init(&zone, 4096);
+        status = call(c, &req, &msg, &zone, &body);
+        if (status == 0) {
+            const msgpack_object *d = proto_obj_get(&body, "data");
+            if (d == NULL || d->type != MSGPACK_OBJECT_BIN) {
+                fprintf(stderr, "clustermonctl: reseed: %s: a reply without data\n", name);
+                status = EXIT_REPLY_ERROR;
+            } else if (d->via.bin.size == 0) {
+                fprintf(stderr,
+                        "clustermonctl: reseed: %s: shorter than listed (%zu of %llu bytes): "
+                        "removed or cut meanwhile; run reseed again\n",
+                        name, off, (unsigned long long)size);
+                status = EXIT_REPLY_ERROR;
+            } else {
+                if (off + d->via.bin.size > cap) {
+                    cap = off + d->via.bin.size;
+                    if ((p = realloc(p, cap)) == NULL)
+                        abort();
+                }
+                memcpy(p + off, d->via.bin.ptr, d->via.bin.size);
+                off += d->via.bin.size;
+            }
+        }
+        msgpack_zone_destroy(&zone);
+        zmq_msg_close(&msg);
+    }
+    if (status != 0) {
+        free(p);
+        return status;
+    }
+    *buf = p;
+    *len = off;
+    return 0;
+}
+
+/* The live side's state files: names and sizes (names sorted). */
+typedef struct {
+    char name[32];
+    uint64_t size;
+} reseed_file_t;
+
+static int reseed_list(conn_t *c, reseed_file_t **ret, size_t *ret_n, char *state_dir,
+                       size_t dirlen)
+{
+    proto_ctl_request_t req = {.cmd = proto_str("seed_files")};
+    zmq_msg_t msg;
+    msgpack_zone zone;
+    msgpack_object body;
+    msgpack_zone_init(&zone, 4096);
+    int status = call(c, &req, &msg, &zone, &body);
+    if (status == 0) {
+        const msgpack_object *files = get_array(&body, "files");
+        size_t n = files ? files->via.array.size : 0;
+        reseed_file_t *v = calloc(n ? n : 1, sizeof *v);
+        if (v == NULL)
+            abort();
+        for (size_t i = 0; i < n; i++) {
+            get_str(&files->via.array.ptr[i], "name", v[i].name, sizeof v[i].name);
+            v[i].size = (uint64_t)get_int(&files->via.array.ptr[i], "size", NULL);
+        }
+        get_str(&body, "state_dir", state_dir, dirlen);
+        *ret = v;
+        *ret_n = n;
+    }
+    msgpack_zone_destroy(&zone);
+    zmq_msg_close(&msg);
+    return status;
+}
+
+static const reseed_file_t *reseed_find(const reseed_file_t *v, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i].name, name) == 0)
+            return &v[i];
+    return NULL;
+}
+
+/* Fetches name (its listed size) into dir/name, atomically, 0600. */
+static int reseed_copy(conn_t *c, const reseed_file_t *f, const char *dir, uint64_t *bytes)
+{
+    char *buf = NULL, path[4096], err[4096 + 256];
+    size_t len = 0;
+    int status = reseed_fetch(c, f->name, f->size, &buf, &len);
+    if (status != 0)
+        return status;
+    snprintf(path, sizeof path, "%s/%s", dir, f->name);
+    if (fileio_write_atomic(path, buf, len, 0600, err, sizeof err) != 0) {
+        fprintf(stderr, "clustermonctl: reseed: %s\n", err);
+        status = EXIT_REPLY_ERROR;
+    }
+    *bytes += len;
+    free(buf);
+    return status;
+}
+
+/*
+ * `reseed DIR` with -e the live side's control endpoint: DIR (absent or
+ * empty) becomes a consistent copy of its state: a snapshot taken now plus
+ * every WAL segment after it, the alert history and the alert seqs. The
+ * dead side then starts on DIR; the agents' spools resend it what came after
+ * the copy, answered from memory where it already has it (daemon/seed.h).
+ */
+static int run_reseed(const ctl_opts_t *o)
+{
+    const char *dir = o->arg;
+    conn_t c = {0};
+    reseed_file_t *files = NULL;
+    size_t nfiles = 0;
+    char live_dir[4096] = "", name[32];
+    uint64_t bytes = 0, snap = 0;
+    DIR *d = opendir(dir);
+    int status;
+
+    if (d != NULL) {
+        struct dirent *e;
+        bool empty = true;
+        while ((e = readdir(d)) != NULL)
+            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+                empty = false;
+        closedir(d);
+        if (!empty) {
+            fprintf(stderr,
+                    "clustermonctl: reseed: %s is not empty: a re-seed writes only into an "
+                    "empty (or new) state directory; move the old one aside\n",
+                    dir);
+            return EXIT_USAGE;
+        }
+    } else if (errno != ENOENT || mkdir(dir, 0700) != 0) {
+        fprintf(stderr, "clustermonctl: reseed: %s: %s\n", dir, strerror(errno));
+        return EXIT_USAGE;
+    }
+    if ((status = conn_open(&c, o)) != 0)
+        goto done;
+    /* the history first: what is published during the copy is then at worst
+     * missing from the new side's history, never in it twice */
+    if ((status = reseed_list(&c, &files, &nfiles, live_dir, sizeof live_dir)) != 0)
+        goto done;
+    const reseed_file_t *h = reseed_find(files, nfiles, "history");
+    if (h != NULL && (status = reseed_copy(&c, h, dir, &bytes)) != 0)
+        goto done;
+    {
+        proto_ctl_request_t req = {.cmd = proto_str("seed_snapshot")};
+        zmq_msg_t msg;
+        msgpack_zone zone;
+        msgpack_object body;
+        msgpack_zone_init(&zone, 1024);
+        status = call(&c, &req, &msg, &zone, &body);
+        if (status == 0)
+            snap = (uint64_t)get_int(&body, "snapshot", NULL);
+        msgpack_zone_destroy(&zone);
+        zmq_msg_close(&msg);
+        if (status != 0)
+            goto done;
+    }
+    snprintf(name, sizeof name, "snap-%016llu.snap", (unsigned long long)snap);
+    /* written off the live side's loop: wait until it is listed (bounded) */
+    const reseed_file_t *sf = NULL;
+    for (int tries = 0; sf == NULL && tries < 600; tries++) {
+        free(files);
+        files = NULL;
+        if ((status = reseed_list(&c, &files, &nfiles, live_dir, sizeof live_dir)) != 0)
+            goto done;
+        if ((sf = reseed_find(files, nfiles, name)) == NULL) {
+            struct timespec ts = {0, 100 * 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (sf == NULL) {
+        fprintf(stderr,
+                "clustermonctl: reseed: %s did not appear within 60 s (see the live "
+                "daemon's log)\n",
+                name);
+        status = EXIT_REPLY_ERROR;
+        goto done;
+    }
+    if ((status = reseed_copy(&c, sf, dir, &bytes)) != 0)
+        goto done;
+    /* every segment after the snapshot, contiguous to the newest */
+    uint64_t first = 0, last = snap;
+    for (size_t i = 0; i < nfiles; i++) {
+        unsigned long long n;
+        if (sscanf(files[i].name, "wal-%16llu.log", &n) != 1 || n <= snap)
+            continue;
+        if (n != last + 1) {
+            fprintf(stderr,
+                    "clustermonctl: reseed: WAL segment %llu is missing on the live side after "
+                    "%llu (trimmed meanwhile?): run reseed again\n",
+                    (unsigned long long)(last + 1), (unsigned long long)last);
+            status = EXIT_REPLY_ERROR;
+            goto done;
+        }
+        if ((status = reseed_copy(&c, &files[i], dir, &bytes)) != 0)
+            goto done;
+        if (first == 0)
+            first = n;
+        last = n;
+    }
+    const reseed_file_t *seqs = reseed_find(files, nfiles, "alert-seqs");
+    if (seqs != NULL && (status = reseed_copy(&c, seqs, dir, &bytes)) != 0)
+        goto done;
+    if (fileio_sync_dir(dir) != 0) {
+        fprintf(stderr, "clustermonctl: reseed: fsync %s: %s\n", dir, strerror(errno));
+        status = EXIT_REPLY_ERROR;
+        goto done;
+    }
+    printf("re-seeded %s from %s (state_dir %s): snapshot %llu", dir, o->endpoint, live_dir,
+           (unsigned long long)snap);
+    if (first != 0)
+        printf(" + WAL segments %llu..%llu", (unsigned long long)first, (unsigned long long)last);
+    printf("%s%s, %llu bytes\n", h ? ", history" : "", seqs ? ", alert-seqs" : "",
+           (unsigned long long)bytes);
+    printf("start clustermond on it; the agents' spools resend what came after the copy\n");
+done:
+    if (status != 0)
+        fprintf(stderr,
+                "clustermonctl: reseed: %s may hold a partial copy: empty it before "
+                "trying again\n",
+                dir);
+    free(files);
+    conn_close(&c);
+    return status;
+}
+
 /* ---- the command table ------------------------------------------------------------ */
 
 static const ctl_command_t commands[] = {
@@ -2043,6 +2302,13 @@ static const ctl_command_t commands[] = {
      "dashboard, admins may also add silences there. Append the line to the file and\n"
      "restart clustermond.\n",
      0, 2, NEEDS_NOTHING, run_passwd},
+    {"reseed", "DIR", "rebuild an HA partner's state directory from this daemon's",
+     "For an HA pair whose other daemon lost its disk: with -e this (live) daemon's\n"
+     "control endpoint, asks it for a snapshot now and copies that snapshot, every WAL\n"
+     "segment after it, its alert history and alert seqs into DIR (absent or empty),\n"
+     "over the control socket (admin key). Start the other daemon on DIR: the agents'\n"
+     "spools (--ha) resend what came after the copy. The live daemon does not stop.\n",
+     0, 1, NEEDS_CONTROL, run_reseed},
     {"keygen", "NAME [-o DIR] [--force]", "make a CURVE key pair (no daemon needed)",
      "Makes a new CURVE key pair and writes DIR/NAME.key (public and secret key; it\n"
      "stays on the machine that uses it) and DIR/NAME.pub (the public key, for the\n"
@@ -2123,6 +2389,8 @@ static const ctl_option_t options[] = {
      "only tier T: leading, backbone, potential, member"},
     {"designation", 0, "D", OPT_SCOPE, ARG_STR, AT(designation), 0, 0, NULL, false,
      "only firms with designation D"},
+    {"city", 0, "ID", OPT_SCOPE, ARG_STR, AT(city), 0, 0, NULL, false,
+     "only firms of city ID (a province's registry city column)"},
     {"target", 0, "PCT", OPT_TARGET, ARG_STR, AT(target), 0, 0, NULL, false,
      "growth target in % (default: the scope's growth rule)"},
     {"since", 0, "T", OPT_SINCE, ARG_STR, AT(since), 0, 0, NULL, false,

@@ -16,7 +16,7 @@ const I18N = {
     title: '产业集群监测', nav_overview: '概览', nav_alerts: '告警', switch: 'English',
     footer: '数据来自 clustermond；金额为精确值（元），图表单位为亿元。',
     overview: '集群概览', year: '年份', through: '截至', month_n: (m) => m + '月',
-    cluster: '集群', members: '成员企业', above_scale: '规上企业', reporting: '已报送',
+    cluster: '集群', city: '城市', members: '成员企业', above_scale: '规上企业', reporting: '已报送',
     revenue: '营业收入（元）', profit: '利润总额（元）', ytd: '年累计', last_ytd: '上年同期',
     growth: '增速', target: '目标增速', gap: '距目标差额（元）', run_rate: '全年预计（元）',
     coverage: '报送覆盖', firing: '正在告警', none: '无', chains: '产业链', chain: '产业链',
@@ -45,7 +45,7 @@ const I18N = {
     title: 'Industrial cluster monitor', nav_overview: 'Overview', nav_alerts: 'Alerts', switch: '中文',
     footer: 'Figures from clustermond; amounts exact (yuan), charts in 100 million yuan.',
     overview: 'Clusters', year: 'Year', through: 'Through', month_n: (m) => 'month ' + m,
-    cluster: 'Cluster', members: 'Member firms', above_scale: 'Above scale', reporting: 'Reporting',
+    cluster: 'Cluster', city: 'City', members: 'Member firms', above_scale: 'Above scale', reporting: 'Reporting',
     revenue: 'Revenue (yuan)', profit: 'Profit (yuan)', ytd: 'Year to date', last_ytd: 'Same months last year',
     growth: 'Growth', target: 'Target', gap: 'Gap to target (yuan)', run_rate: 'Run-rate (yuan)',
     coverage: 'Coverage', firing: 'Firing', none: 'none', chains: 'Chains', chain: 'Chain',
@@ -225,6 +225,13 @@ async function pageOverview(q) {
         <td class="n">${c.reporting}</td><td class="n" data-testid="revenue-${esc(c.id)}">${fmtExact(c.revenue)}</td>
         <td class="n" data-testid="profit-${esc(c.id)}">${fmtExact(c.profit)}</td></tr>`).join('')}
     </tbody></table></div>
+    ${(d.report.cities || []).length ? `<h2>${t('city')} · ${d.year}</h2>
+    <div class="scroll"><table data-testid="cities"><thead><tr><th>${t('city')}</th><th class="n">${t('members')}</th>
+      <th class="n">${t('above_scale')}</th><th class="n">${t('reporting')}</th><th class="n">${t('revenue')}</th><th class="n">${t('profit')}</th></tr></thead><tbody>
+      ${d.report.cities.map((c) => `<tr><td>${esc(c.id)}</td><td class="n">${c.firms}</td><td class="n">${c.above_scale}</td>
+        <td class="n">${c.reporting}</td><td class="n" data-testid="city-revenue-${esc(c.id)}">${fmtExact(c.revenue)}</td>
+        <td class="n">${fmtExact(c.profit)}</td></tr>`).join('')}
+    </tbody></table></div>` : ''}
     <h2>${t('ytd')} · ${d.year}-01..${String(d.through).padStart(2, '0')}</h2>
     <div class="scroll"><table data-testid="targets"><thead><tr><th>${t('cluster')}</th><th class="n">${t('ytd')}</th><th class="n">${t('last_ytd')}</th>
       <th class="n">${t('growth')}</th><th class="n">${t('target')}</th><th class="n">${t('gap')}</th><th class="n">${t('run_rate')}</th>

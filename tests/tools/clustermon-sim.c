@@ -1613,7 +1613,8 @@ static int cmd_run(int argc, char **argv)
         clientkey_t nokey;
         memset(&nokey, 0, sizeof nokey);
         dopts.key = &nokey;
-        delivery_source_t src = {src_next, src_load, src_settled, s};
+        delivery_source_t src = {
+            .next = src_next, .load = src_load, .settled = src_settled, .arg = s};
         status = delivery_open(ctx, &dopts, &src, &s->d);
     }
     samples_t b = {0};
