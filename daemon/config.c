@@ -655,6 +655,28 @@ bool config_remote_write_sends(const config_t *cfg, const char *name, size_t len
     return in_list(cfg->rw_metrics, name, len);
 }
 
+/* A forwarder's `metrics = a, b, c` (or `all`, or unset): every name must be a
+ * configured metric; false after reporting the first that is not. */
+static bool metric_list_ok(parse_t *p, int line, const config_t *cfg, const char *list,
+                           const char *field)
+{
+    if (!list || strcmp(list, "all") == 0)
+        return true;
+    for (const char *q = list; *q;) {
+        q += strspn(q, " \t,");
+        size_t n = strcspn(q, ",");
+        size_t m = n;
+        while (m > 0 && (q[m - 1] == ' ' || q[m - 1] == '\t'))
+            m--;
+        if (m && config_metric_find(cfg, q, m) < 0) {
+            perr(p, line, field, "'%.*s' is not a configured metric", (int)m, q);
+            return false;
+        }
+        q += n;
+    }
+    return true;
+}
+
 static void validate_remote_write(parse_t *p)
 {
     config_t *cfg = p->cfg;
@@ -677,21 +699,8 @@ static void validate_remote_write(parse_t *p)
              "basic auth needs both user and password_file");
         return;
     }
-    if (cfg->rw_metrics && strcmp(cfg->rw_metrics, "all") != 0) {
-        for (const char *q = cfg->rw_metrics; *q;) {
-            q += strspn(q, " \t,");
-            size_t n = strcspn(q, ",");
-            size_t m = n;
-            while (m > 0 && (q[m - 1] == ' ' || q[m - 1] == '\t'))
-                m--;
-            if (m && config_metric_find(cfg, q, m) < 0) {
-                perr(p, line, "remote_write.metrics", "'%.*s' is not a configured metric", (int)m,
-                     q);
-                return;
-            }
-            q += n;
-        }
-    }
+    if (!metric_list_ok(p, line, cfg, cfg->rw_metrics, "remote_write.metrics"))
+        return;
     if (!cfg->rw_state_dir) {
         size_t n = strlen(cfg->state_dir) + sizeof "/remote_write";
         cfg->rw_state_dir = xmalloc(n);
@@ -752,20 +761,8 @@ static void validate_upstream(parse_t *p)
              "server_key and key go together (CURVE to the province), or neither (plain)");
         return;
     }
-    if (cfg->up_metrics && strcmp(cfg->up_metrics, "all") != 0) {
-        for (const char *q = cfg->up_metrics; *q;) {
-            q += strspn(q, " \t,");
-            size_t n = strcspn(q, ",");
-            size_t m = n;
-            while (m > 0 && (q[m - 1] == ' ' || q[m - 1] == '\t'))
-                m--;
-            if (m && config_metric_find(cfg, q, m) < 0) {
-                perr(p, line, "upstream.metrics", "'%.*s' is not a configured metric", (int)m, q);
-                return;
-            }
-            q += n;
-        }
-    }
+    if (!metric_list_ok(p, line, cfg, cfg->up_metrics, "upstream.metrics"))
+        return;
     if (!cfg->up_agent_id)
         cfg->up_agent_id = xstrdup(cfg->up_city);
     if (ids_validate(cfg->up_agent_id, strlen(cfg->up_agent_id), why, sizeof why) != 0) {

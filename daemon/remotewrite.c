@@ -512,26 +512,6 @@ static void tick_cb(uv_timer_t *t)
 
 /* ---- start, stop, figures ------------------------------------------------------ */
 
-static int mkdir_p(const char *path, char *err, size_t errlen)
-{
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
-            snprintf(err, errlen, "remote_write.state_dir %s: cannot create %s: %s", path, buf,
-                     strerror(errno));
-            return -1;
-        }
-        if (!c)
-            return 0;
-        *p = c;
-    }
-}
-
 static char *path_in(const char *dir, const char *name)
 {
     size_t n = strlen(dir) + strlen(name) + 2;
@@ -591,7 +571,8 @@ int remotewrite_start(remotewrite_t *rw, struct server *srv, char *err, size_t e
     if (!cfg->rw_url)
         return 0;
     if (rwencode_url(cfg->rw_url, &rw->url, err, errlen) != 0 ||
-        load_auth(rw, cfg, err, errlen) != 0 || mkdir_p(cfg->rw_state_dir, err, errlen) != 0)
+        load_auth(rw, cfg, err, errlen) != 0 ||
+        fileio_mkdir_p(cfg->rw_state_dir, 0700, "remote_write.state_dir", err, errlen) != 0)
         return -1;
     rw->cursor_path = path_in(cfg->rw_state_dir, "cursor");
     rw->rev_path = path_in(cfg->rw_state_dir, "revisions");

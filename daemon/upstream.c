@@ -1,4 +1,5 @@
 /* upstream.c -- see upstream.h. */
+#include "proto/fileio.h"
 #include "daemon/upstream.h"
 
 #include <errno.h>
@@ -366,26 +367,6 @@ static char **split_list(const char *s, size_t *ret_n)
     return v;
 }
 
-static int mkdir_p(const char *path, char *err, size_t errlen)
-{
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
-            snprintf(err, errlen, "upstream.state_dir %s: cannot create %s: %s", path, buf,
-                     strerror(errno));
-            return -1;
-        }
-        if (!c)
-            return 0;
-        *p = c;
-    }
-}
-
 int upstream_start(upstream_t *u, struct server *srv, char *err, size_t errlen)
 {
     const config_t *cfg = srv->cfg;
@@ -398,7 +379,7 @@ int upstream_start(upstream_t *u, struct server *srv, char *err, size_t errlen)
             return -1;
         u->curve = true;
     }
-    if (mkdir_p(cfg->up_state_dir, err, errlen) != 0)
+    if (fileio_mkdir_p(cfg->up_state_dir, 0700, "upstream.state_dir", err, errlen) != 0)
         return -1;
     size_t n = strlen(cfg->up_state_dir) + sizeof "/cursor";
     u->cursor_path = xmalloc(n);

@@ -28,7 +28,7 @@
 /* ---- replies ---------------------------------------------------------------- */
 
 /* Takes ownership of j. */
-static void reply_json(webapi_reply_t *rep, int status, json_t *j)
+void webapi_reply_json(webapi_reply_t *rep, int status, json_t *j)
 {
     char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15) | JSON_ENCODE_ANY);
     json_decref(j);
@@ -41,16 +41,14 @@ static void reply_json(webapi_reply_t *rep, int status, json_t *j)
     rep->len = strlen(s);
 }
 
-static void reply_error(webapi_reply_t *rep, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void reply_error(webapi_reply_t *rep, int status, const char *fmt, ...)
+void webapi_reply_error(webapi_reply_t *rep, int status, const char *fmt, ...)
 {
-    char why[512];
+    char why[600];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
-    reply_json(rep, status, json_pack("{s:s}", "error", why));
+    webapi_reply_json(rep, status, json_pack("{s:s}", "error", why));
 }
 
 /* ---- running a command -------------------------------------------------------- */
@@ -145,7 +143,7 @@ static json_t *run_part(server_t *srv, const webapi_request_t *wr, const args_t 
     int status;
     json_t *j = run(srv, wr, a, &status, why, sizeof why);
     if (!j)
-        reply_error(rep, status, "%.*s: %s", (int)a->req.cmd.len, a->req.cmd.ptr, why);
+        webapi_reply_error(rep, status, "%.*s: %s", (int)a->req.cmd.len, a->req.cmd.ptr, why);
     return j;
 }
 
@@ -306,13 +304,13 @@ static void view_cmd(server_t *srv, const webapi_request_t *wr, const char *cmd,
     unsigned need = 0;
     const control_arg_t *spec = command_spec(cmd, &need);
     if (!spec) {
-        reply_error(rep, 404, "unknown command '%s'", cmd);
+        webapi_reply_error(rep, 404, "unknown command '%s'", cmd);
         return;
     }
     /* GET reads, POST changes: a command a viewer may run only reads */
     bool reads = (need & KEY_ROLE_VIEWER) != 0;
     if (reads == wr->post) {
-        reply_error(rep, 405, "%s: use %s", cmd, reads ? "GET" : "POST");
+        webapi_reply_error(rep, 405, "%s: use %s", cmd, reads ? "GET" : "POST");
         return;
     }
     args_t *a = xcalloc(1, sizeof *a);
@@ -320,13 +318,13 @@ static void view_cmd(server_t *srv, const webapi_request_t *wr, const char *cmd,
     char why[512];
     if ((wr->post ? args_from_body(a, wr, why, sizeof why)
                   : args_from_query(a, wr, spec, why, sizeof why)) != 0) {
-        reply_error(rep, 400, "%s", why);
+        webapi_reply_error(rep, 400, "%s", why);
         free(a);
         return;
     }
     json_t *j = run_part(srv, wr, a, rep);
     if (j)
-        reply_json(rep, 200, j);
+        webapi_reply_json(rep, 200, j);
     free(a);
 }
 
@@ -548,8 +546,8 @@ static json_t *alerts_json(server_t *srv, const webapi_request_t *wr, const char
     if (proto_ctl_reply_decode(sb.data, sb.size, &zone, &ok, &reason, &body, err, sizeof err) !=
             PROTO_OK ||
         !ok) {
-        reply_error(rep, 500, "alerts: %.*s", ok ? (int)strlen(err) : (int)reason.len,
-                    ok ? err : reason.ptr);
+        webapi_reply_error(rep, 500, "alerts: %.*s", ok ? (int)strlen(err) : (int)reason.len,
+                           ok ? err : reason.ptr);
     } else {
         arr = json_array();
         const msgpack_object *list = proto_obj_get(&body, "alerts");
@@ -589,7 +587,7 @@ static bool year_through(server_t *srv, const webapi_request_t *wr, int *ret_yea
         char *e;
         long y = strtol(v, &e, 10);
         if (!*v || *e || y < PROTO_MIN_YEAR + 1 || y > PROTO_MAX_YEAR) {
-            reply_error(rep, 400, "year: expected a year, got '%s'", v);
+            webapi_reply_error(rep, 400, "year: expected a year, got '%s'", v);
             return false;
         }
         year = (int)y;
@@ -599,7 +597,7 @@ static bool year_through(server_t *srv, const webapi_request_t *wr, int *ret_yea
         char *e;
         long m = strtol(v, &e, 10);
         if (!*v || *e || m < 1 || m > 12) {
-            reply_error(rep, 400, "through: expected a month 1..12, got '%s'", v);
+            webapi_reply_error(rep, 400, "through: expected a month 1..12, got '%s'", v);
             return false;
         }
         through = (int)m;
@@ -702,10 +700,10 @@ static void view_overview(server_t *srv, const webapi_request_t *wr, webapi_repl
         json_decref(clusters);
         return;
     }
-    reply_json(rep, 200,
-               json_pack("{s:i, s:i, s:s, s:o, s:o, s:o}", "year", year, "through", through,
-                         "timezone", srv->cfg->timezone, "report", report, "clusters", clusters,
-                         "alerts", alerts));
+    webapi_reply_json(rep, 200,
+                      json_pack("{s:i, s:i, s:s, s:o, s:o, s:o}", "year", year, "through", through,
+                                "timezone", srv->cfg->timezone, "report", report, "clusters",
+                                clusters, "alerts", alerts));
 }
 
 static void view_cluster(server_t *srv, const webapi_request_t *wr, const char *id,
@@ -713,7 +711,7 @@ static void view_cluster(server_t *srv, const webapi_request_t *wr, const char *
 {
     int ci = config_cluster_find(srv->cfg, id, strlen(id));
     if (ci < 0) {
-        reply_error(rep, 404, "no cluster '%s'", id);
+        webapi_reply_error(rep, 404, "no cluster '%s'", id);
         return;
     }
     int year, through;
@@ -729,11 +727,11 @@ static void view_cluster(server_t *srv, const webapi_request_t *wr, const char *
         json_decref(ranking);
         return;
     }
-    reply_json(rep, 200,
-               json_pack("{s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:o}", "year", year, "through",
-                         through, "summary", summary_json(srv, cl, through), "cluster", cl,
-                         "series", series, "ranking", ranking, "firms",
-                         cluster_members(srv, ci, ranking), "alerts", alerts));
+    webapi_reply_json(rep, 200,
+                      json_pack("{s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:o}", "year", year, "through",
+                                through, "summary", summary_json(srv, cl, through), "cluster", cl,
+                                "series", series, "ranking", ranking, "firms",
+                                cluster_members(srv, ci, ranking), "alerts", alerts));
 }
 
 static void view_firm(server_t *srv, const webapi_request_t *wr, const char *id,
@@ -741,7 +739,7 @@ static void view_firm(server_t *srv, const webapi_request_t *wr, const char *id,
 {
     int f = registry_find_any(srv->reg, id, strlen(id));
     if (f < 0) {
-        reply_error(rep, 404, "no firm '%s'", id);
+        webapi_reply_error(rep, 404, "no firm '%s'", id);
         return;
     }
     int year, through;
@@ -753,9 +751,9 @@ static void view_firm(server_t *srv, const webapi_request_t *wr, const char *id,
         json_decref(series);
         return;
     }
-    reply_json(rep, 200,
-               json_pack("{s:i, s:i, s:o, s:o, s:o}", "year", year, "through", through, "firm",
-                         firm_json(srv, f), "series", series, "alerts", alerts));
+    webapi_reply_json(rep, 200,
+                      json_pack("{s:i, s:i, s:o, s:o, s:o}", "year", year, "through", through,
+                                "firm", firm_json(srv, f), "series", series, "alerts", alerts));
 }
 
 static void view_alerts(server_t *srv, const webapi_request_t *wr, webapi_reply_t *rep)
@@ -771,7 +769,7 @@ static void view_alerts(server_t *srv, const webapi_request_t *wr, webapi_reply_
         json_decref(alerts);
         return;
     }
-    reply_json(rep, 200, json_pack("{s:o, s:o}", "alerts", alerts, "silences", silences));
+    webapi_reply_json(rep, 200, json_pack("{s:o, s:o}", "alerts", alerts, "silences", silences));
 }
 
 static void view_me(const webapi_request_t *wr, webapi_reply_t *rep)
@@ -781,9 +779,10 @@ static void view_me(const webapi_request_t *wr, webapi_reply_t *rep)
         json_array_append_new(roles, json_string("viewer"));
     if (wr->roles & KEY_ROLE_ADMIN)
         json_array_append_new(roles, json_string("admin"));
-    reply_json(rep, 200,
-               json_pack("{s:s?, s:o, s:b, s:s}", "user", wr->user, "roles", roles, "admin",
-                         (wr->roles & KEY_ROLE_ADMIN) != 0, "firms", wr->firms ? wr->firms : ""));
+    webapi_reply_json(rep, 200,
+                      json_pack("{s:s?, s:o, s:b, s:s}", "user", wr->user, "roles", roles, "admin",
+                                (wr->roles & KEY_ROLE_ADMIN) != 0, "firms",
+                                wr->firms ? wr->firms : ""));
 }
 
 /* path begins with prefix; the rest (an id or command name) into out. */
@@ -809,7 +808,7 @@ void webapi_handle(server_t *srv, const webapi_request_t *wr, webapi_reply_t *re
         return;
     }
     if (wr->post) {
-        reply_error(rep, 405, "only cmd/NAME takes POST");
+        webapi_reply_error(rep, 405, "only cmd/NAME takes POST");
         return;
     }
 #define IS(p) (wr->path_len == strlen(p) && memcmp(wr->path, p, wr->path_len) == 0)
@@ -824,7 +823,7 @@ void webapi_handle(server_t *srv, const webapi_request_t *wr, webapi_reply_t *re
     else if (path_arg(wr, "firm/", id, sizeof id))
         view_firm(srv, wr, id, rep);
     else
-        reply_error(rep, 404, "no such API: see proto/PROTOCOL.md section 9");
+        webapi_reply_error(rep, 404, "no such API: see proto/PROTOCOL.md section 9");
 #undef IS
 }
 

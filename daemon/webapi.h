@@ -22,6 +22,7 @@
 #ifndef CLUSTERMON_WEBAPI_H
 #define CLUSTERMON_WEBAPI_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -48,6 +49,12 @@ typedef struct {
     size_t len;
     uint64_t wal_pos; /* fsync = always: send only once the WAL is on disk up to here (0: now) */
 } webapi_reply_t;
+
+/* The two ways an answer is made, shared with webupload.c: j as the body
+ * (takes ownership of j; 500 if it cannot be written), or {"error": TEXT}. */
+void webapi_reply_json(webapi_reply_t *rep, int status, json_t *j);
+void webapi_reply_error(webapi_reply_t *rep, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Answers req into rep (always a JSON body: the figures, or {"error": ...}). */
 void webapi_handle(struct server *srv, const webapi_request_t *req, webapi_reply_t *rep);

@@ -23,32 +23,6 @@
 
 /* ---- replies ---------------------------------------------------------------- */
 
-/* Takes ownership of j. */
-static void reply_json(webapi_reply_t *rep, int status, json_t *j)
-{
-    char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    json_decref(j);
-    if (!s) {
-        s = xstrdup("{\"error\":\"out of memory\"}");
-        status = 500;
-    }
-    rep->status = status;
-    rep->body = s;
-    rep->len = strlen(s);
-}
-
-static void reply_error(webapi_reply_t *rep, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void reply_error(webapi_reply_t *rep, int status, const char *fmt, ...)
-{
-    char why[600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, sizeof why, fmt, ap);
-    va_end(ap);
-    reply_json(rep, status, json_pack("{s:s}", "error", why));
-}
-
 /* ---- the request ------------------------------------------------------------- */
 
 /* The value of key in the query string, percent-decoded into out; false if
@@ -254,8 +228,8 @@ static bool uploader_of(server_t *srv, const webapi_request_t *wr, uploader_t *u
     memset(u, 0, sizeof *u);
     u->user = wr->user;
     if (!wr->user || (!(wr->roles & KEY_ROLE_ADMIN) && !(wr->firms && *wr->firms))) {
-        reply_error(rep, 403,
-                    "uploads need a firm's login (http_users role firm:ID) or an admin's");
+        webapi_reply_error(rep, 403,
+                           "uploads need a firm's login (http_users role firm:ID) or an admin's");
         return false;
     }
     if (wr->roles & KEY_ROLE_ADMIN) {
@@ -430,10 +404,10 @@ static void upload_state(server_t *srv, const uploader_t *u, const webapi_reques
         const firm_t *f = &srv->reg->firms[u->firms[i]];
         json_array_append_new(firms, json_pack("{s:s, s:s}", "id", f->id, "name", f->name));
     }
-    reply_json(rep, 200,
-               json_pack("{s:s, s:o, s:b, s:I, s:I}", "user", wr->user, "firms", firms, "any_firm",
-                         u->any, "next_seq", (json_int_t)next_seq(srv, u->user), "max_bytes",
-                         (json_int_t)HTTP_MAX_UPLOAD));
+    webapi_reply_json(rep, 200,
+                      json_pack("{s:s, s:o, s:b, s:I, s:I}", "user", wr->user, "firms", firms,
+                                "any_firm", u->any, "next_seq", (json_int_t)next_seq(srv, u->user),
+                                "max_bytes", (json_int_t)HTTP_MAX_UPLOAD));
 }
 
 static void upload_run(server_t *srv, webupload_t *w, const uploader_t *u,
@@ -441,7 +415,7 @@ static void upload_run(server_t *srv, webupload_t *w, const uploader_t *u,
 {
     char name[NAME_MAX_LEN + 1], v[32], why[INPUT_ERRLEN + 64];
     if (!query_get(wr, "name", name, sizeof name) || !name_ok(name) || !name_ext(name)) {
-        reply_error(rep, 400, "name: the file's name, ending in .csv, .txt, .xlsx or .xls");
+        webapi_reply_error(rep, 400, "name: the file's name, ending in .csv, .txt, .xlsx or .xls");
         return;
     }
     uint64_t next = next_seq(srv, u->user), seq = next;
@@ -449,7 +423,7 @@ static void upload_run(server_t *srv, webupload_t *w, const uploader_t *u,
         char *e;
         unsigned long long s = query_get(wr, "seq", v, sizeof v) ? strtoull(v, &e, 10) : 0;
         if (s == 0 || *e) {
-            reply_error(rep, 400, "seq: the seq the check handed out (a positive integer)");
+            webapi_reply_error(rep, 400, "seq: the seq the check handed out (a positive integer)");
             return;
         }
         seq = s;
@@ -459,14 +433,14 @@ static void upload_run(server_t *srv, webupload_t *w, const uploader_t *u,
     if (apply && seq != next) {
         webupload_recent_t *r = seq < next ? recent_find(w, u->user, seq) : NULL;
         if (!r || r->digest != digest) {
-            reply_error(rep, 409,
-                        "upload %llu is not this file's: %s; check the file again (the next "
-                        "upload is %llu)",
-                        (unsigned long long)seq,
-                        seq > next ? "it was never handed out"
-                        : r        ? "another file was applied as it since this one was checked"
+            webapi_reply_error(rep, 409,
+                               "upload %llu is not this file's: %s; check the file again (the next "
+                               "upload is %llu)",
+                               (unsigned long long)seq,
+                               seq > next ? "it was never handed out"
+                               : r ? "another file was applied as it since this one was checked"
                                    : "it was settled before the daemon last started",
-                        (unsigned long long)next);
+                               (unsigned long long)next);
             return;
         }
         resend = true; /* a double click or a retried POST: ingest answers it as a duplicate */
@@ -474,15 +448,16 @@ static void upload_run(server_t *srv, webupload_t *w, const uploader_t *u,
     parsed_t p;
     int status;
     if (parse_upload(srv, name, wr, &p, &status, why, sizeof why) != 0) {
-        reply_error(rep, status, "%s", why);
+        webapi_reply_error(rep, status, "%s", why);
         return;
     }
     if (apply && *p.err) {
         json_t *probs = problems_json(name, &p, NULL);
-        reply_json(rep, 400,
-                   json_pack("{s:s, s:o}", "error",
-                             "the file has a line the reader cannot take: fix it and check again",
-                             "problems", probs));
+        webapi_reply_json(
+            rep, 400,
+            json_pack("{s:s, s:o}", "error",
+                      "the file has a line the reader cannot take: fix it and check again",
+                      "problems", probs));
         parsed_free(&p);
         return;
     }
@@ -494,15 +469,15 @@ static void upload_run(server_t *srv, webupload_t *w, const uploader_t *u,
     if (p.n == 0) { /* only an unreadable line: nothing to judge */
         ack.status = PROTO_STATUS_OK;
     } else if (submit(srv, u, &p, seq, !apply, &buf, &ack, &wal_pos, why, sizeof why) != 0) {
-        reply_error(rep, 500, "%s", why);
+        webapi_reply_error(rep, 500, "%s", why);
         goto done;
     }
     if (ack.status != PROTO_STATUS_OK && ack.status != PROTO_STATUS_PARTIAL) {
         int code = ack.status == PROTO_STATUS_BUSY || ack.status == PROTO_STATUS_RATE_LIMITED ? 503
                    : ack.status == PROTO_STATUS_OUT_OF_ORDER                                  ? 409
                                                                                               : 400;
-        reply_error(rep, code, "%s: %.*s", proto_status_name((proto_status_t)ack.status),
-                    (int)ack.reason.len, ack.reason.ptr);
+        webapi_reply_error(rep, code, "%s: %.*s", proto_status_name((proto_status_t)ack.status),
+                           (int)ack.reason.len, ack.reason.ptr);
         goto done;
     }
     if (apply && !resend) {
@@ -519,7 +494,7 @@ static void upload_run(server_t *srv, webupload_t *w, const uploader_t *u,
                   "problems", problems_json(name, &p, &ack), "sums", sums_json(&p, &ack), "seq",
                   (json_int_t)seq, "applied", apply, "already_applied", resend, "dry_run", !apply);
     json_object_set_new(j, "next_seq", json_integer((json_int_t)next_seq(srv, u->user)));
-    reply_json(rep, 200, j);
+    webapi_reply_json(rep, 200, j);
     rep->wal_pos = wal_pos;
 done:
     msgpack_sbuffer_destroy(&buf);
@@ -541,10 +516,10 @@ void webupload_handle(server_t *srv, webupload_t *w, const webapi_request_t *wr,
     else if (IS("apply") && wr->post)
         upload_run(srv, w, &u, wr, true, rep);
     else if (IS("state") || IS("check") || IS("apply"))
-        reply_error(rep, 405, "upload/%.*s: use %s", (int)rest_len, rest,
-                    IS("state") ? "GET" : "POST");
+        webapi_reply_error(rep, 405, "upload/%.*s: use %s", (int)rest_len, rest,
+                           IS("state") ? "GET" : "POST");
     else
-        reply_error(rep, 404, "no such upload API: state, check, apply");
+        webapi_reply_error(rep, 404, "no such upload API: state, check, apply");
 #undef IS
     free(u.key.report_cluster);
     free(u.firms);

@@ -202,3 +202,28 @@ int fileio_write_atomic(const char *path, const void *data, size_t len, mode_t m
     struct iovec iov = {(void *)(uintptr_t)data, len};
     return fileio_writev_atomic(path, &iov, 1, mode, err, errlen);
 }
+
+int fileio_mkdir_p(const char *path, mode_t mode, const char *what, char *err, size_t errlen)
+{
+    char buf[4096];
+    if ((size_t)snprintf(buf, sizeof buf, "%s", path) >= sizeof buf) {
+        errno = ENAMETOOLONG;
+        snprintf(err, errlen, "%s %s: path too long", what, path);
+        return -1;
+    }
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(buf, mode) != 0 && errno != EEXIST) {
+            int e = errno;
+            snprintf(err, errlen, "%s %s: cannot create %s: %s", what, path, buf, strerror(e));
+            errno = e;
+            return -1;
+        }
+        if (!c)
+            return 0;
+        *p = c;
+    }
+}

@@ -69,6 +69,11 @@ int fileio_write_atomic_at(int dirfd, const char *dir, const char *name, const s
 int fileio_writev_atomic(const char *path, const struct iovec *iov, int iovcnt, mode_t mode,
                          char *err, size_t errlen);
 
+/* Creates path and every missing parent (mode for each new one), as mkdir -p.
+ * 0, or -1 with errno and err: "WHAT PATH: cannot create DIR: reason" (what
+ * names the setting the path came from, e.g. "upstream.state_dir"). */
+int fileio_mkdir_p(const char *path, mode_t mode, const char *what, char *err, size_t errlen);
+
 /* fileio_writev_atomic from one buffer: len bytes of data. */
 int fileio_write_atomic(const char *path, const void *data, size_t len, mode_t mode, char *err,
                         size_t errlen);

@@ -209,6 +209,31 @@ START_TEST(test_errors_keep_errno)
 }
 END_TEST
 
+/* mkdir -p: every missing parent made, an existing one fine, and a
+ * failure names the setting, the path and the directory it stopped at. */
+START_TEST(test_mkdir_p)
+{
+    char path[128], err[256] = "";
+    struct stat st;
+    testlib_dir_file(&tdir, "a/b/c", path, sizeof path);
+    ck_assert_int_eq(fileio_mkdir_p(path, 0700, "x.state_dir", err, sizeof err), 0);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert(S_ISDIR(st.st_mode));
+    ck_assert_int_eq(st.st_mode & 0777, 0700);
+    ck_assert_int_eq(fileio_mkdir_p(path, 0700, "x.state_dir", err, sizeof err), 0);
+
+    char file[128], under[160];
+    testlib_dir_file(&tdir, "plain", file, sizeof file);
+    ck_assert_int_eq(fileio_write_atomic(file, "x", 1, 0600, err, sizeof err), 0);
+    snprintf(under, sizeof under, "%s/d", file);
+    errno = 0;
+    ck_assert_int_eq(fileio_mkdir_p(under, 0700, "x.state_dir", err, sizeof err), -1);
+    ck_assert_int_eq(errno, ENOTDIR);
+    ck_assert_msg(strncmp(err, "x.state_dir ", 12) == 0 && strstr(err, ": cannot create ") != NULL,
+                  "%s", err);
+}
+END_TEST
+
 static Suite *fileio_suite(void)
 {
     Suite *s = suite_create("fileio");
@@ -226,6 +251,7 @@ static Suite *fileio_suite(void)
     tcase_add_test(tc, test_writev_all_and_read_full);
     tcase_add_test(tc, test_read_full_gathers_pieces);
     tcase_add_test(tc, test_errors_keep_errno);
+    tcase_add_test(tc, test_mkdir_p);
     suite_add_tcase(s, tc);
     return s;
 }
