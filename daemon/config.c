@@ -632,21 +632,34 @@ static void handle_remote_write(parse_t *p, const char *name, const char *value)
          "timeout_ms)");
 }
 
+/* The next item of a comma-separated list at *q, blanks around it trimmed:
+ * true with *item and *len set (an empty item has len 0) and *q past it;
+ * false at the end of the list. */
+static bool list_next(const char **q, const char **item, size_t *len)
+{
+    *q += strspn(*q, " \t,");
+    if (**q == '\0')
+        return false;
+    size_t n = strcspn(*q, ",");
+    size_t m = n;
+    while (m > 0 && ((*q)[m - 1] == ' ' || (*q)[m - 1] == '\t'))
+        m--;
+    *item = *q;
+    *len = m;
+    *q += n;
+    return true;
+}
+
 /* Whether name[0..len) is in a comma-separated list ("all" or NULL: every name). */
 static bool in_list(const char *list, const char *name, size_t len)
 {
     if (!list || strcmp(list, "all") == 0)
         return true;
-    for (const char *q = list; *q;) {
-        q += strspn(q, " \t,");
-        size_t n = strcspn(q, ",");
-        size_t m = n;
-        while (m > 0 && (q[m - 1] == ' ' || q[m - 1] == '\t'))
-            m--;
-        if (m && m == len && memcmp(q, name, len) == 0)
+    const char *item;
+    size_t m;
+    for (const char *q = list; list_next(&q, &item, &m);)
+        if (m && m == len && memcmp(item, name, len) == 0)
             return true;
-        q += n;
-    }
     return false;
 }
 
@@ -662,17 +675,13 @@ static bool metric_list_ok(parse_t *p, int line, const config_t *cfg, const char
 {
     if (!list || strcmp(list, "all") == 0)
         return true;
-    for (const char *q = list; *q;) {
-        q += strspn(q, " \t,");
-        size_t n = strcspn(q, ",");
-        size_t m = n;
-        while (m > 0 && (q[m - 1] == ' ' || q[m - 1] == '\t'))
-            m--;
-        if (m && config_metric_find(cfg, q, m) < 0) {
-            perr(p, line, field, "'%.*s' is not a configured metric", (int)m, q);
+    const char *item;
+    size_t m;
+    for (const char *q = list; list_next(&q, &item, &m);) {
+        if (m && config_metric_find(cfg, item, m) < 0) {
+            perr(p, line, field, "'%.*s' is not a configured metric", (int)m, item);
             return false;
         }
-        q += n;
     }
     return true;
 }
@@ -714,19 +723,7 @@ static void validate_remote_write(parse_t *p)
 
 bool config_upstream_forwards(const config_t *cfg, const char *name, size_t len)
 {
-    if (!cfg->up_metrics || strcmp(cfg->up_metrics, "all") == 0)
-        return true;
-    for (const char *q = cfg->up_metrics; *q;) {
-        q += strspn(q, " \t,");
-        size_t n = strcspn(q, ",");
-        size_t m = n;
-        while (m > 0 && (q[m - 1] == ' ' || q[m - 1] == '\t'))
-            m--;
-        if (m && m == len && memcmp(q, name, len) == 0)
-            return true;
-        q += n;
-    }
-    return false;
+    return in_list(cfg->up_metrics, name, len);
 }
 
 static void validate_upstream(parse_t *p)
