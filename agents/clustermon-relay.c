@@ -28,6 +28,7 @@
  * The main thread answers ZAP and control requests with zmq_poll and stops
  * the proxy with TERMINATE on SIGINT or SIGTERM.
  */
+#include <err.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -101,17 +102,8 @@ static void on_signal(int sig)
     stop_signal = sig;
 }
 
-static void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void warnx(const char *fmt, ...)
-{
-    va_list ap;
-    fputs(PROG ": ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
+/* warnx (err.h): "PROG: message" on stderr, PROG being the name the program
+ * was run by (program_invocation_short_name). */
 static void usage(FILE *f)
 {
     fputs("usage: " PROG " -u NAME=ALERTS,CONTROL[,SERVER_KEY] [-u ...] -b ENDPOINT [-C ENDPOINT]\n"

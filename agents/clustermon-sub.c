@@ -45,6 +45,7 @@
  * SIGTERM); 1 if --count was not reached before --timeout, or on an error;
  * 2 on a usage error.
  */
+#include <err.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -145,18 +146,8 @@ typedef struct {
 
 static volatile sig_atomic_t stop_signal;
 
-static void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void warnx(const char *fmt, ...)
-{
-    va_list ap;
-
-    fputs(PROG ": ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
+/* warnx (err.h): "PROG: message" on stderr, PROG being the name the program
+ * was run by (program_invocation_short_name). */
 static void on_signal(int sig)
 {
     stop_signal = sig;

@@ -404,10 +404,17 @@ static void upload_state(server_t *srv, const uploader_t *u, const webapi_reques
         const firm_t *f = &srv->reg->firms[u->firms[i]];
         json_array_append_new(firms, json_pack("{s:s, s:s}", "id", f->id, "name", f->name));
     }
+    /* the page's form offers these: a firm reports period metrics, an
+     * agent sends the readings */
+    json_t *metrics = json_array();
+    for (size_t i = 0; i < srv->cfg->nmetrics; i++)
+        if (srv->cfg->metrics[i].kind == METRIC_PERIOD)
+            json_array_append_new(metrics, json_string(srv->cfg->metrics[i].name));
     webapi_reply_json(rep, 200,
-                      json_pack("{s:s, s:o, s:b, s:I, s:I}", "user", wr->user, "firms", firms,
-                                "any_firm", u->any, "next_seq", (json_int_t)next_seq(srv, u->user),
-                                "max_bytes", (json_int_t)HTTP_MAX_UPLOAD));
+                      json_pack("{s:s, s:o, s:o, s:b, s:I, s:I}", "user", wr->user, "firms", firms,
+                                "metrics", metrics, "any_firm", u->any, "next_seq",
+                                (json_int_t)next_seq(srv, u->user), "max_bytes",
+                                (json_int_t)HTTP_MAX_UPLOAD));
 }
 
 static void upload_run(server_t *srv, webupload_t *w, const uploader_t *u,

@@ -103,7 +103,17 @@ sum_of() { ctl series --metric revenue "$@" --from 2023 --to 2023 --json | jq -r
 before_firm=$(sum_of --firm ee-007)
 before_cluster=$(sum_of --cluster energy-env)
 dup_before=$(status_field batches_duplicate)
-out=$(cd "$ROOT" && URL=$URL REPORT=$TMP/report.json YEAR=$YEAR ADMIN=$ADMIN VIEWER=$VIEWER \
+# the form: the firm types last month's profit and revenue (the page's
+# default period, in the daemon's time zone), first with the revenue negative
+FORM_PERIOD=$(TZ=Asia/Shanghai date -d "$(TZ=Asia/Shanghai date +%Y-%m-15) -1 month" +%Y-%m)
+FORM_REVENUE=1234567.80
+FORM_PROFIT=-4321.09
+totals() { ctl totals --metric "$1" --period "$FORM_PERIOD" --json |
+    jq -r '.clusters[] | select(.id == "energy-env") | .total // "0" | tonumber | . * 1000 | round'; }
+form_rev_before=$(totals revenue)
+form_prof_before=$(totals profit)
+form_firm_before=$(ctl series --metric revenue --firm ee-007 --from "$FORM_PERIOD" --to "$FORM_PERIOD" --json | jq -r .sum)
+out=$(cd "$ROOT" && FORM_PERIOD=$FORM_PERIOD FORM_REVENUE=$FORM_REVENUE FORM_PROFIT=$FORM_PROFIT URL=$URL REPORT=$TMP/report.json YEAR=$YEAR ADMIN=$ADMIN VIEWER=$VIEWER \
     SERIES=$TMP/series.json RANKING=$TMP/ranking.json THROUGH=$THROUGH ACK_NOTE="$ACK_NOTE" \
     FIRMUSER=$FIRMUSER UPLOAD_DIR=$TMP UPLOAD_SUM=$UPLOAD_SUM \
     ALERT_CMD=$ALERT_CMD SHOTS=$SHOTS NPM_DIR=$NPM_DIR \
@@ -130,6 +140,15 @@ check "the second confirm was answered as a duplicate by the sequence discipline
     test "$(status_field batches_duplicate)" -gt "$dup_before"
 check "another firm's row was not applied (ee-008 has no 2023 revenue)" \
     test "$(sum_of --firm ee-008)" = 0.000
+form_rev_after=$(totals revenue)
+form_prof_after=$(totals profit)
+check "clustermonctl totals: energy-env's $FORM_PERIOD revenue rose by exactly the typed $FORM_REVENUE, once \
+(milli $form_rev_before -> $form_rev_after)" test $((form_rev_after - form_rev_before)) = 1234567800
+check "... and its profit by exactly the typed $FORM_PROFIT (milli $form_prof_before -> $form_prof_after)" \
+    test $((form_prof_after - form_prof_before)) = -4321090
+form_firm_after=$(ctl series --metric revenue --firm ee-007 --from "$FORM_PERIOD" --to "$FORM_PERIOD" --json | jq -r .sum)
+check "clustermonctl series: ee-007's $FORM_PERIOD revenue is the typed figure ($form_firm_before -> $form_firm_after)" \
+    test "$(jq -n --arg a "$form_firm_after" --arg b "$form_firm_before" '($a | tonumber) - ($b | tonumber) | . * 1000 | round')" = 1234567800
 # An .xlsx made by openpyxl, uploaded by the firm's login without a browser:
 # its own row goes in, ee-008's is refused on its row.
 /usr/bin/python3 - "$TMP/upload.xlsx" << 'PY'
@@ -161,7 +180,7 @@ check "... a resend of it is already applied" jqe '.already_applied == true' "$T
 upload "apply?name=upload.xlsx&seq=99" > "$TMP/xlsx-stale.json"
 check "... a seq never handed out is refused (check again)" jqe '.error | test("never handed out")' "$TMP/xlsx-stale.json"
 
-check "seven screenshots (PNG) in $SHOTS" sh -c "for f in overview cluster firm alerts history upload overview-en; do \
+check "eight screenshots (PNG) in $SHOTS" sh -c "for f in overview cluster firm alerts history upload upload-form overview-en; do \
     file -b $SHOTS/\$f.png 2>/dev/null | grep -q '^PNG' || head -c 4 $SHOTS/\$f.png | grep -q PNG || exit 1; done"
 check "/metrics counts the refused logins" sh -c \
     "curl -sf -u '$VIEWER' $URL/metrics | grep -q '^clustermon_http_auth_failures_total [1-9]'"

@@ -39,6 +39,8 @@ const I18N = {
     rows: '行数', rows_ok: '可提交的行', sum: '合计', upload_seq: '上报序号', applied: '已提交', already: '这份文件已经提交过（没有重复计入）',
     will_skip: '有问题的行不会提交；改正后重新检查', upload_for: '可上报的企业', any_firm: '任何企业（管理员）', accepted: '已计入',
     upload_hint: '先检查：每个问题都标出行号，什么都不会计入；确认提交后才计入。同一份文件提交两次只计入一次。',
+    or_form: '或在表单中填写月度数据', period: '期间（年-月）', value: '数值', add_row: '添加一行', remove_row: '删除', row: '表单行',
+    check_form: '检查表单',
     firing_s: '告警中', flapping: '抖动', resolved: '已恢复', critical: '严重', warning: '警告', info: '提示',
   },
   en: {
@@ -69,6 +71,8 @@ const I18N = {
     rows: 'Rows', rows_ok: 'Rows to apply', sum: 'Sum', upload_seq: 'Upload no.', applied: 'Applied', already: 'This file was applied before (not counted twice)',
     will_skip: 'Rows with problems are not applied; fix them and check again', upload_for: 'May upload for', any_firm: 'any firm (admin)', accepted: 'Applied rows',
     upload_hint: 'Check first: every problem is named by line and nothing is applied; only Confirm applies the file. The same file confirmed twice counts once.',
+    or_form: 'Or type the month\'s figures', period: 'Period (YYYY-MM)', value: 'Value', add_row: 'Add a row', remove_row: 'Remove', row: 'Form row',
+    check_form: 'Check the form',
     firing_s: 'firing', flapping: 'flapping', resolved: 'resolved', critical: 'critical', warning: 'warning', info: 'info',
   },
 };
@@ -409,31 +413,84 @@ async function pageUpload() {
     <p>${t('upload_for')}: <span data-testid="upload-firms">${st.any_firm ? t('any_firm') : st.firms.map((f) => `${esc(f.id)} ${esc(f.name)}`).join('；')}</span></p>
     <form id="upform" class="toolbar"><input type="file" name="file" data-testid="upload-file" accept=".csv,.txt,.xlsx,.xls" required>
       <button type="submit" data-testid="upload-check">${t('check')}</button></form>
+    <h2>${t('or_form')}</h2>
+    <form id="figform"><div class="scroll"><table data-testid="form-rows"><thead><tr><th class="n">#</th><th>${t('firm')}</th><th>${t('metric')}</th>
+      <th>${t('period')}</th><th>${t('value')}</th><th></th></tr></thead><tbody></tbody></table></div>
+      <p class="toolbar"><button type="button" id="addrow" data-testid="form-add">${t('add_row')}</button>
+      <button type="submit" data-testid="form-check">${t('check_form')}</button></p></form>
     <div id="upresult" data-testid="upload-result"></div>`;
-  let pending = null; // {name, bytes, seq} of the last check
+  let pending = null; // {name, bytes, seq, form} of the last check
   const post = (what, name, bytes, seq) => fetch(`/api/v1/upload/${what}?name=${encodeURIComponent(name)}${seq ? '&seq=' + seq : ''}`,
     { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: bytes })
     .then(async (r) => { const b = await r.json().catch(() => ({ error: r.statusText })); if (!r.ok && !b.problems) throw new Error(b.error || r.statusText); return b; });
   const sums = (d) => Object.entries(d.sums || {}).map(([m, x]) => `<tr><td>${esc(m)}</td><td class="n">${x.rows}</td><td class="n" data-testid="sum-${esc(m)}">${fmtExact(x.sum)}</td></tr>`).join('');
-  const problems = (d) => (d.problems || []).map((p) => `<tr data-line="${p.line}"><td class="n">${p.line || ''}</td><td>${esc(p.status)}</td><td class="summary">${esc(p.reason)}</td></tr>`).join('');
+  /* the form's rows go as a CSV whose line N is form row N-1 (line 1 is
+   * the header): its problems are shown by row, without the file's name */
+  const problems = (d) => (d.problems || []).map((p) => (d.form
+    ? `<tr data-line="${p.line}" data-row="${p.line - 1}"><td class="n">${t('row')} ${p.line - 1}</td><td>${esc(p.status)}</td><td class="summary">${esc(String(p.reason).replace(/^form\.csv:\d+: /, ''))}</td></tr>`
+    : `<tr data-line="${p.line}"><td class="n">${p.line || ''}</td><td>${esc(p.status)}</td><td class="summary">${esc(p.reason)}</td></tr>`)).join('');
   const show = (d, applied) => {
     $('#upresult').innerHTML = `${d.error ? `<p class="error">${esc(d.error)}</p>` : ''}
       <p>${esc(d.file || '')} · ${t('rows')} ${d.rows ?? ''} · ${t('upload_seq')} <span data-testid="upload-seq">${d.seq ?? ''}</span></p>
       ${applied ? `<p class="ok" data-testid="upload-applied">${d.already_applied ? t('already') : `${t('applied')}: ${t('accepted')} ${d.accepted}`}</p>` : ''}
       ${(d.problems || []).length ? `<h2>${t('problems')} (${d.problems.length})</h2><p class="muted">${t('will_skip')}</p>
-        <div class="scroll"><table data-testid="upload-problems"><thead><tr><th class="n">${t('line')}</th><th>${t('state')}</th><th>${t('reason')}</th></tr></thead><tbody>${problems(d)}</tbody></table></div>`
+        <div class="scroll"><table data-testid="upload-problems"><thead><tr><th class="n">${d.form ? t('row') : t('line')}</th><th>${t('state')}</th><th>${t('reason')}</th></tr></thead><tbody>${problems(d)}</tbody></table></div>`
         : (applied || d.error ? '' : `<p class="ok" data-testid="upload-clean">${t('no_problems')}</p>`)}
       ${d.sums && Object.keys(d.sums).length ? `<h2>${t('rows_ok')}</h2><div class="scroll"><table data-testid="upload-sums"><thead><tr><th>${t('metric')}</th><th class="n">${t('rows')}</th><th class="n">${t('sum')}</th></tr></thead><tbody>${sums(d)}</tbody></table></div>` : ''}
       ${!applied && pending ? `<p><button type="button" id="confirm" data-testid="upload-confirm">${t('confirm')}</button></p>` : ''}`;
     const btn = $('#confirm');
     if (btn) btn.addEventListener('click', confirm);
+    document.querySelectorAll('#figform tbody tr').forEach((tr, i) => {
+      tr.classList.toggle('bad', Boolean(d.form && (d.problems || []).some((p) => p.line - 1 === i + 1)));
+    });
   };
   async function confirm() {
     /* every click sends the seq of the check: a second one (a double
      * click, a retry) is a resend the daemon answers without applying */
     const p = pending;
-    try { show(await post('apply', p.name, p.bytes, p.seq), true); } catch (e) { show({ error: e.message }, true); }
+    try { show(Object.assign(await post('apply', p.name, p.bytes, p.seq), { form: p.form }), true); } catch (e) { show({ error: e.message }, true); }
   }
+  /* The form: rows of (firm, metric, period, value), sent as the CSV an
+   * agent reads (its English header) through the same check and apply as a
+   * file, so there is no second way in on the daemon. */
+  const lastMonth = (() => {
+    const [y, m] = new Intl.DateTimeFormat('en-CA', { timeZone: state.tz, year: 'numeric', month: '2-digit' }).format(new Date()).split('-').map(Number);
+    return m === 1 ? `${y - 1}-12` : `${y}-${String(m - 1).padStart(2, '0')}`;
+  })();
+  const opts = (list, sel) => list.map((x) => `<option value="${esc(x)}" ${x === sel ? 'selected' : ''}>${esc(x)}</option>`).join('');
+  const addRow = () => {
+    const tr = document.createElement('tr');
+    tr.innerHTML = `<td class="n"></td>
+      <td>${st.any_firm ? '<input name="firm" size="10" required>' : `<select name="firm">${opts(st.firms.map((f) => f.id))}</select>`}</td>
+      <td><select name="metric">${opts(st.metrics || [], 'revenue')}</select></td>
+      <td><input name="period" value="${lastMonth}" pattern="\\d{4}-\\d{2}" size="8" required></td>
+      <td><input name="value" inputmode="decimal" size="14" required></td>
+      <td><button type="button" class="rm" data-testid="form-remove">${t('remove_row')}</button></td>`;
+    tr.querySelector('.rm').addEventListener('click', () => { tr.remove(); renumber(); stale(); });
+    $('#figform tbody').appendChild(tr);
+    renumber();
+    stale();
+  };
+  /* a change to the form after its check makes that check's confirm stale: check again */
+  const stale = () => { if (pending && pending.form) { pending = null; $('#confirm')?.remove(); } };
+  const renumber = () => $('#figform tbody').querySelectorAll('tr').forEach((tr, i) => { tr.cells[0].textContent = i + 1; tr.dataset.row = i + 1; });
+  const csvField = (x) => (/[",\r\n]/.test(x) ? `"${x.replace(/"/g, '""')}"` : x);
+  const formCsv = () => 'firm,metric,period,value\r\n' + [...$('#figform tbody').querySelectorAll('tr')]
+    .map((tr) => ['firm', 'metric', 'period', 'value'].map((k) => csvField(tr.querySelector(`[name="${k}"]`).value.trim())).join(',') + '\r\n').join('');
+  $('#addrow').addEventListener('click', addRow);
+  addRow();
+  $('#figform').addEventListener('input', stale);
+  $('#figform').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (!$('#figform tbody tr')) return;
+    $('#upresult').innerHTML = `<p class="muted">${t('checking')}</p>`;
+    const bytes = new TextEncoder().encode(formCsv());
+    try {
+      const d = await post('check', 'form.csv', bytes);
+      pending = d.error ? null : { name: 'form.csv', bytes, seq: d.seq, form: true };
+      show(Object.assign(d, { form: true }), false);
+    } catch (e) { pending = null; show({ error: e.message, form: true }, false); }
+  });
   $('#upform').addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const f = ev.target.elements.file.files[0];

@@ -14,6 +14,8 @@
 //   FIRMUSER  "name:password" of ee-007's upload login (http_users firm:ee-007)
 //   UPLOAD_DIR  upload-bad.csv (line 3 refused), upload-good.csv (its fix), upload-other.csv
 //             (ee-008's row), GBK; UPLOAD_SUM the good file's revenue sum
+//   FORM_PERIOD  last month (YYYY-MM, the daemon's time zone): the form's default period
+//   FORM_REVENUE, FORM_PROFIT  the figures the firm types into the form
 // Prints "ok   - ..." / "FAIL - ..." lines like the bash suites; exits 1 on a failure.
 import { createRequire } from 'node:module';
 import { spawn } from 'node:child_process';
@@ -33,6 +35,9 @@ const ACK_NOTE = env('ACK_NOTE');
 const [firmUser, firmPw] = env('FIRMUSER').split(':');
 const UPLOAD_DIR = env('UPLOAD_DIR');
 const UPLOAD_SUM = env('UPLOAD_SUM');
+const FORM_PERIOD = env('FORM_PERIOD');
+const FORM_REVENUE = env('FORM_REVENUE');
+const FORM_PROFIT = env('FORM_PROFIT');
 const [adminUser, adminPw] = env('ADMIN').split(':');
 const [viewerUser, viewerPw] = env('VIEWER').split(':');
 const alertCmd = JSON.parse(env('ALERT_CMD'));
@@ -231,6 +236,41 @@ try {
   await fm.page.waitForSelector('[data-testid="upload-problems"] tr[data-line]');
   const other = await fm.page.textContent('[data-testid="upload-problems"]');
   check('another firm\'s row is refused on its line (forbidden)', other.includes('upload.csv:2:') && other.includes('forbidden') && other.includes('ee-008'));
+
+  // ---- the same firm types the month's figures into the form -------------------------
+  const rows = fm.page.locator('#figform tbody tr');
+  const row1 = rows.nth(0);
+  const firmOpts = await row1.locator('select[name="firm"] option').evaluateAll((o) => o.map((x) => x.value));
+  const metricOpts = await row1.locator('select[name="metric"] option').evaluateAll((o) => o.map((x) => x.value));
+  check(`the form offers the login's firms (${firmOpts}) and the period metrics (${metricOpts}); the period defaults to last month (${FORM_PERIOD})`,
+        JSON.stringify(firmOpts) === '["ee-007"]' && metricOpts.includes('revenue') && metricOpts.includes('profit') && !metricOpts.includes('cod') &&
+        (await row1.locator('input[name="period"]').inputValue()) === FORM_PERIOD);
+  await fm.page.click('[data-testid="form-add"]');
+  await fm.page.click('[data-testid="form-add"]');
+  await rows.nth(2).locator('[data-testid="form-remove"]').click();
+  check('add row, add row, remove row: two rows', (await rows.count()) === 2);
+  await row1.locator('select[name="metric"]').selectOption('profit');
+  await row1.locator('input[name="value"]').fill(FORM_PROFIT);
+  const row2 = rows.nth(1);
+  await row2.locator('select[name="metric"]').selectOption('revenue');
+  await row2.locator('input[name="value"]').fill('-' + FORM_REVENUE);
+  await fm.page.click('[data-testid="form-check"]');
+  await fm.page.waitForSelector('[data-testid="upload-problems"] tr[data-row]');
+  const formProbs = await fm.page.locator('[data-testid="upload-problems"] tr[data-row]').evaluateAll((r) => r.map((x) => ({ row: x.dataset.row, text: x.textContent })));
+  check(`the form's check names the negative revenue by its form row: ${formProbs.map((p) => p.text.trim().replace(/\s+/g, ' ')).join(' | ')}`,
+        formProbs.length === 1 && formProbs[0].row === '2' && formProbs[0].text.includes('below its min') && !formProbs[0].text.includes('form.csv') &&
+        await row2.evaluate((tr) => tr.classList.contains('bad')) && !(await row1.evaluate((tr) => tr.classList.contains('bad'))));
+  await fm.page.screenshot({ path: `${SHOTS}/upload-form.png`, fullPage: true });
+  await row2.locator('input[name="value"]').fill(FORM_REVENUE);
+  check('editing the form after its check takes its confirm away (check again)', (await fm.page.locator('[data-testid="upload-confirm"]').count()) === 0);
+  await fm.page.click('[data-testid="form-check"]');
+  await fm.page.waitForSelector('[data-testid="upload-clean"]');
+  const fRev = (await fm.page.textContent('[data-testid="sum-revenue"]')).trim();
+  const fProf = (await fm.page.textContent('[data-testid="sum-profit"]')).trim();
+  check(`the fixed form checks clean: revenue ${fRev}, profit ${fProf} as typed`, milli(fRev) === milli(FORM_REVENUE) && milli(fProf) === milli(FORM_PROFIT));
+  await fm.page.dblclick('[data-testid="upload-confirm"]');
+  await fm.page.waitForSelector('[data-testid="upload-applied"]');
+  check('the form is confirmed (a double click)', (await fm.page.locator('[data-testid="upload-applied"]').count()) === 1);
 
   // ---- a viewer reads, but cannot add a silence --------------------------------------
   const v = await newPage(viewerUser, viewerPw);
