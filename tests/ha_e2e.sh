@@ -187,7 +187,7 @@ agent extra -b 50 -r 1 "$TMP/y.csv" 2> "$TMP/y.err"
 check "Y goes to A while B is still down (exit 3, spooled for B)" [ "$?" = 3 ]
 check "B starts on the re-seeded state" start_side b
 check "  from the copied snapshot" grep -q 'started from snapshot' "$TMP/b.log"
-agent extra -b 50 -r 1 -v "$TMP/y.csv" 2> "$TMP/y2.err"
+agent extra -b 50 -t 3000 -r 5 -v "$TMP/y.csv" 2> "$TMP/y2.err"
 check "the agent's spool fills in the rest for B (exit 0)" [ "$?" = 0 ]
 check "  its spool is empty" [ "$(ls "$TMP/spool/extra" | grep -c '\.batch$')" = 0 ]
 for s in a b; do
@@ -221,7 +221,7 @@ check "A restarts" start_side a
 ctl_on a reseed "$TMP/b-state" > "$TMP/reseed3.out" 2>&1
 check "B is re-seeded from A, which has no Z" [ "$?" = 0 ]
 check "B starts on the copy" start_side b
-agent late -b 50 -r 1 -v "$TMP/z.csv" 2> "$TMP/z2.err"
+agent late -b 50 -t 3000 -r 5 -v "$TMP/z.csv" 2> "$TMP/z2.err"
 check "the agent delivers Z to A, and to B again from where B is (exit 0)" [ "$?" = 0 ]
 check "  saying that B went back" grep -q 'b-ingest.ipc expects seq 1 of stream .*: its state was reset' "$TMP/z2.err"
 for s in a b; do
