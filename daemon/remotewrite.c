@@ -593,6 +593,10 @@ int remotewrite_start(remotewrite_t *rw, struct server *srv, char *err, size_t e
     rw->in = xcalloc(PROTO_MAX_SAMPLES, sizeof *rw->in);
     rw->batch_max = (size_t)cfg->rw_batch;
     rw->backoff_ms = BACKOFF_MIN_MS;
+    /* behind until the first tick has read the WAL to its end: a restart does
+     * not know the receiver has everything (lag 0 before that would tell a
+     * watcher "caught up" while the catch-up has not begun) */
+    rw->behind_since_ms = clock_wall_ms();
     server_wal_hold(srv, HOLD_NAME, waltail_segment(rw->tail));
     uv_timer_init(&srv->loop, &rw->timer);
     rw->timer.data = rw;

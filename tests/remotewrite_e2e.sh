@@ -69,6 +69,12 @@ caught_up() { [ "$(metric clustermon_remote_write_pending_samples)" = 0 ] &&
 AG() { "$BIN/clustermon-agent" -s "$TMP/spool" -e "$INGEST" "$@" > /dev/null 2>> "$TMP/agent.log"; }
 
 # ---- 1. 2021 -------------------------------------------------------------------------
+# A first start snapshots the firms' first-seen times at its first tick; taken
+# before any data it leaves the WAL alone, taken after 2021 it would close
+# segment 1 there and step 6's cursor would point into a segment the forwarder
+# has since released (the daemon rightly refuses that cursor). Wait for it.
+check "  the first start's snapshot is written before any data" \
+    wait_for 10 sh -c "ls '$STATE'/snap-*.snap > /dev/null 2>&1"
 AG -a demo-2021 daemon/demo/2021.csv
 check "2021's revenue and profit are sent (5832 samples)" wait_for 30 sh -c "[ \"\$(curl -sf http://127.0.0.1:$HPORT/metrics | awk '\$1 == \"clustermon_remote_write_samples_sent_total\" { print \$2 }')\" = 5832 ]"
 
@@ -175,6 +181,8 @@ check "  the WAL holder is in the log" grep -q 'remote_write: to http://127.0.0.
 # (what a kill between the receiver's 2xx and the cursor's write leaves, at its
 # largest): the same samples at the same timestamps, which the TSDB takes
 stop_pid "$DPID"
+check "  (WAL segment 1, which the old cursor points into, is still there)" \
+    test -f "$STATE/wal-0000000000000001.log"
 cp -p "$TMP/cursor" "$TMP/revisions" "$STATE/remote_write/"
 check "the daemon restarts with the cursor of the end of 2021" start_daemon "$TMP/d.conf"
 check "  it sends 2022, the readings and the restatements again" \
