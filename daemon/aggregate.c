@@ -94,9 +94,13 @@ static agg_year_t *year_get(agg_series_t *s, int year)
     at = year_lower_bound(s, year);
     if (at < s->nyears && s->years[at].year == year)
         return &s->years[at];
-    size_t cap = s->cap;
-    xgrow(&s->years, &cap, (size_t)s->nyears + 1, sizeof *s->years);
-    s->cap = (uint32_t)cap;
+    if (s->nyears == s->cap) {
+        /* room for 4 years at first (three years of history and the current
+         * one: most series never grow again), then doubling. xgrow's first 8
+         * made a province's 200,000 series hold twice the memory they use. */
+        s->cap = s->cap ? s->cap * 2 : 4;
+        s->years = xrealloc(s->years, (size_t)s->cap * sizeof *s->years);
+    }
     memmove(&s->years[at + 1], &s->years[at], (s->nyears - at) * sizeof *s->years);
     s->nyears++;
     agg_year_t *y = &s->years[at];

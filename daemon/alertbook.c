@@ -86,10 +86,17 @@ void ab_eval_cstr(ab_eval_t *ev, const char *key, const char *s)
 /* Alerts are found by (rule index, firm index), integers: an evaluation runs
  * per sample, and formatting "rule:firm" to look one up cost more than the
  * rule. The text id is made once, when the alert is created. */
-static uint64_t key_hash(int rule, int firm)
+/* Never 0 (firm >= -1): 0 marks an empty slot. */
+static uint64_t ab_key(int rule, int firm)
 {
-    int32_t k[2] = {rule, firm};
-    return hash_fnv1a(k, sizeof k);
+    return (uint64_t)(uint32_t)rule << 32 | (uint32_t)(firm + 1) | 1ull << 63;
+}
+
+/* Fibonacci hashing: the key's bits spread by one multiplication. */
+static size_t key_slot(uint64_t key, size_t mask)
+{
+    uint64_t h = key * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h ^ h >> 32) & mask;
 }
 
 void alertbook_init(alertbook_t *b, const config_t *cfg, const registry_t *reg, alerts_t *pub,
@@ -163,19 +170,19 @@ static void make_id(const alertbook_t *b, int rule, int firm, char *buf, size_t 
 
 static void slots_insert(alertbook_t *b, size_t index)
 {
-    size_t i = key_hash(b->alerts[index]->rule, b->alerts[index]->firm) & b->mask;
-    while (b->slots[i])
+    uint64_t key = ab_key(b->alerts[index]->rule, b->alerts[index]->firm);
+    size_t i = key_slot(key, b->mask);
+    while (b->slots[i].key)
         i = (i + 1) & b->mask;
-    b->slots[i] = (uint32_t)(index + 1);
+    b->slots[i] = (ab_slot_t){.key = key, .index = (uint32_t)index};
 }
 
 ab_alert_t *alertbook_get(alertbook_t *b, int rule, int firm, bool create)
 {
-    for (size_t i = key_hash(rule, firm) & b->mask; b->slots[i]; i = (i + 1) & b->mask) {
-        ab_alert_t *a = b->alerts[b->slots[i] - 1];
-        if (a->rule == rule && a->firm == firm)
-            return a;
-    }
+    uint64_t key = ab_key(rule, firm);
+    for (size_t i = key_slot(key, b->mask); b->slots[i].key; i = (i + 1) & b->mask)
+        if (b->slots[i].key == key)
+            return b->alerts[b->slots[i].index];
     if (!create)
         return NULL;
     char id[PROTO_MAX_ALERT_ID_LEN + 1];

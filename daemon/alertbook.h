@@ -97,13 +97,20 @@ typedef struct {
 } ab_event_t;
 
 typedef struct {
+    uint64_t key;   /* ab_key(rule, firm); 0: empty */
+    uint32_t index; /* into alerts */
+} ab_slot_t;
+
+typedef struct {
     const config_t *cfg;   /* borrowed */
     const registry_t *reg; /* borrowed */
     alerts_t *pub;         /* borrowed */
     silences_t *silences;  /* borrowed */
     ab_alert_t **alerts;   /* all known, in creation order */
     size_t nalerts, cap;
-    uint32_t *slots; /* open addressing on id: index + 1 */
+    /* open addressing on (rule, firm), the key kept in the slot so a probe
+     * that misses reads no alert (a lookup per evaluation and per reading) */
+    ab_slot_t *slots;
     size_t mask;
     ab_event_t *events; /* queued by this pass */
     size_t nevents, events_cap;

@@ -243,6 +243,27 @@ void rules_on_reading(rules_t *rs, int firm, int metric, double value, int64_t t
     }
 }
 
+/*
+ * A change or outlier rule judges the firm's latest month against months at
+ * most `reach` before it (the previous month or the same month last year; the
+ * outlier's window, a year further back for year-on-year ratios), month
+ * figures only. Called after the figure was applied, so a month that became
+ * the latest is the latest here; any other month outside that reach leaves
+ * the evaluation's inputs as they were, and its result with them (a late or
+ * restated figure for an old month: most of a backfill).
+ */
+static bool in_latest_window(const rules_t *rs, const config_rule_t *r, int firm, proto_period_t p)
+{
+    if (p.kind != PROTO_PERIOD_MONTH)
+        return false;
+    int cur;
+    if (!latest_month(rs->agg, firm, r->metric, &cur))
+        return false;
+    int reach = r->type == RULE_CHANGE ? (r->vs_last_year ? 12 : 1)
+                                       : (int)r->window + (r->outlier_seasonal ? 12 : 0);
+    return mi(p.year, p.index) >= cur - reach;
+}
+
 void rules_on_period(rules_t *rs, int firm, int metric, proto_period_t p)
 {
     const firm_t *f = &rs->reg->firms[firm];
@@ -258,6 +279,9 @@ void rules_on_period(rules_t *rs, int firm, int metric, proto_period_t p)
             break;
         case RULE_CHANGE:
         case RULE_OUTLIER:
+            if (r->metric == metric && in_latest_window(rs, r, firm, p))
+                mark(rs, i, firm);
+            break;
         case RULE_ABOVE_SCALE:
             if (r->metric == metric)
                 mark(rs, i, firm);

@@ -825,6 +825,38 @@ START_TEST(test_outlier_min_history)
 }
 END_TEST
 
+/* A month outside a change or outlier rule's reach from the latest month
+ * (a late or restated old figure) leaves its inputs, and so its result, as
+ * they were: it is not evaluated. One inside the reach, or a new latest
+ * month, is, and decides as a full evaluation would. */
+START_TEST(test_reach_of_latest_month)
+{
+    start(DROP OUTLIERS);
+    for (int y = 2020; y <= 2022; y++)
+        for (int m = 1; m <= 12; m++)
+            put("wp-1", y, m, pattern(y, m));
+    put("wp-1", 2023, 1, pattern(2023, 1) / 4); /* -62 % on December, a quarter of last January */
+    run(T0);
+    expect("firing drop:wp-1\nfiring outlier:wp-1\nfiring outlier-plain:wp-1");
+    uint64_t e0 = rs.evaluations;
+    put("wp-1", 2021, 3, 1e9); /* 22 months back: beyond every reach (6 + 12) */
+    run(T0);
+    expect("");
+    ck_assert_uint_eq(rs.evaluations, e0);
+    put("wp-1", 2022, 2, 1e9); /* 11 months back: within the seasonal outlier's reach only */
+    run(T0);
+    expect("");
+    ck_assert_uint_eq(rs.evaluations, e0 + 1);
+    put("wp-1", 2022, 12, 60); /* the month before: within every rule's */
+    run(T0);
+    ck_assert_uint_eq(rs.evaluations, e0 + 4);
+    expect("resolved drop:wp-1"); /* -17 %; both outliers still far off */
+    put("wp-1", 2020, 5, 1);
+    run(T0);
+    ck_assert_uint_eq(rs.evaluations, e0 + 4);
+}
+END_TEST
+
 /* ---- silence ------------------------------------------------------------------------------ */
 
 #define REPORT_DATA                                                                                \
@@ -1255,6 +1287,7 @@ static Suite *rules_suite(void)
     tcase_add_test(tc, test_change_last_year);
     tcase_add_test(tc, test_outlier);
     tcase_add_test(tc, test_outlier_min_history);
+    tcase_add_test(tc, test_reach_of_latest_month);
     tcase_add_test(tc, test_silence_data_clock);
     tcase_add_test(tc, test_silence_data_clock_any_metric);
     tcase_add_test(tc, test_silence_data_clock_half);
