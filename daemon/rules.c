@@ -139,6 +139,9 @@ static const char *scope_name(const rules_t *rs, const config_rule_t *r, char *b
 
 /* ---- set-up -------------------------------------------------------------------- */
 
+static void growth_state_free(rules_growth_state_t *st);
+static void growth_touch(rules_t *rs, int rule, int firm);
+
 void rules_init(rules_t *rs, const config_t *cfg, const registry_t *reg, const agg_t *agg,
                 calendar_t *cal, alertbook_t *book)
 {
@@ -150,12 +153,17 @@ void rules_init(rules_t *rs, const config_t *cfg, const registry_t *reg, const a
     rs->book = book;
     rs->dirty = xcalloc(cfg->nrules * (reg->nfirms + 1), 1);
     rs->never_next = xmalloc((cfg->nrules ? cfg->nrules : 1) * sizeof *rs->never_next);
+    rs->growth = xcalloc(cfg->nrules ? cfg->nrules : 1, sizeof *rs->growth);
     for (size_t i = 0; i < cfg->nrules; i++)
         rs->never_next[i] = INT64_MAX;
 }
 
 void rules_free(rules_t *rs)
 {
+    for (size_t i = 0; rs->growth && i < rs->cfg->nrules; i++)
+        growth_state_free(&rs->growth[i]);
+    free(rs->growth);
+    rs->growth = NULL;
     free(rs->dirty);
     free(rs->dirty_list);
     free(rs->never_next);
@@ -274,8 +282,10 @@ void rules_on_period(rules_t *rs, int firm, int metric, proto_period_t p)
         switch (r->type) {
         case RULE_GROWTH:
             /* year = current: which year is current is the evaluation's business */
-            if (r->metric == metric && (!r->year || p.year == r->year || p.year == r->year - 1))
+            if (r->metric == metric && (!r->year || p.year == r->year || p.year == r->year - 1)) {
                 mark(rs, i, -1);
+                growth_touch(rs, (int)i, firm);
+            }
             break;
         case RULE_CHANGE:
         case RULE_OUTLIER:
@@ -317,6 +327,66 @@ static bool year_complete(const agg_t *agg, int firm, int metric, int year)
     return y && (y->has_annual || y->month_mask == 0xfff || y->quarter_mask == 0xf);
 }
 
+/* A firm's part in a growth rule's figure: its like-for-like months of year
+ * y against y - 1 (rulemath_growth_part) and last year's total. */
+typedef struct rules_growth_firm {
+    growth_part_t part;
+    double annual; /* last year's total, when has_annual */
+    bool has_annual;
+} growth_firm_t;
+
+static void growth_firm(const agg_t *agg, const config_rule_t *r, int f, int y, int months,
+                        growth_firm_t *ret)
+{
+    double cur[12], prev[12];
+    unsigned cm = 0, pm = 0;
+    for (int m = 1; m <= months; m++) {
+        if (month_value(agg, f, r->metric, y, m, &cur[m - 1]))
+            cm |= 1u << (m - 1);
+        if (month_value(agg, f, r->metric, y - 1, m, &prev[m - 1]))
+            pm |= 1u << (m - 1);
+    }
+    int64_t annual = 0;
+    proto_period_t py = {.year = (uint16_t)(y - 1), .kind = PROTO_PERIOD_YEAR};
+    ret->has_annual = y - 1 >= PROTO_MIN_YEAR && agg_firm_total(agg, f, r->metric, py, &annual);
+    ret->annual = units(annual);
+    rulemath_growth_part(cur, cm, prev, pm, ret->annual,
+                         ret->has_annual && year_complete(agg, f, r->metric, y - 1), months,
+                         r->prorate, &ret->part);
+}
+
+/* Adds a firm's part to the scope's figure (firms in registry order, so the
+ * sums come out the same however the parts were arrived at). */
+static void growth_add(rules_growth_t *ret, const growth_firm_t *gf, int f, rules_drag_t *drag,
+                       size_t *ret_ndrag)
+{
+    if (!gf->part.used)
+        return;
+    ret->ytd += gf->part.ytd;
+    ret->base += gf->part.base;
+    ret->ly_annual += gf->has_annual ? gf->annual : 0;
+    if (gf->part.seasonal)
+        ret->seasonal_firms++;
+    else
+        ret->linear_firms++;
+    ret->compared++;
+    if (drag)
+        drag[(*ret_ndrag)++] = (rules_drag_t){f, gf->part.ytd - gf->part.base};
+}
+
+/* Months in: the latest month that enough of the scope's active firms
+ * reported. One early firm's month is not the scope's month: until the
+ * quorum has it, it counts for nobody (a late reporter is not a collapse,
+ * nor is an early one a verdict). */
+static int growth_months(const config_rule_t *r, const uint32_t reported[13], uint32_t members,
+                         int through)
+{
+    for (int m = through; m >= 1; m--)
+        if (reported[m] > 0 && 100.0 * reported[m] >= r->quorum_pct * members)
+            return m;
+    return 0;
+}
+
 void rules_growth_figure(const config_t *cfg, const registry_t *reg, const agg_t *agg, int rule,
                          int year, int through, int64_t now_ms, rules_growth_t *ret,
                          rules_drag_t *drag, size_t *ret_ndrag)
@@ -329,10 +399,6 @@ void rules_growth_figure(const config_t *cfg, const registry_t *reg, const agg_t
         *ret_ndrag = 0;
     if (through > 12)
         through = 12;
-    /* months in: the latest month that enough of the scope's active firms
-     * reported. One early firm's month is not the scope's month: until the
-     * quorum has it, it counts for nobody (a late reporter is not a collapse,
-     * nor is an early one a verdict). */
     uint32_t reported[13] = {0};
     for (size_t f = 0; f < reg->nfirms; f++) {
         const firm_t *firm = &reg->firms[f];
@@ -344,9 +410,7 @@ void rules_growth_figure(const config_t *cfg, const registry_t *reg, const agg_t
             reported[m] += month_value(agg, (int)f, r->metric, y, m, &v);
         }
     }
-    for (int m = through; m >= 1 && !ret->months; m--)
-        if (reported[m] > 0 && 100.0 * reported[m] >= r->quorum_pct * ret->members)
-            ret->months = m;
+    ret->months = growth_months(r, reported, ret->members, through);
     if (!ret->months)
         return;
     ret->reporting = reported[ret->months];
@@ -354,35 +418,136 @@ void rules_growth_figure(const config_t *cfg, const registry_t *reg, const agg_t
         const firm_t *firm = &reg->firms[f];
         if (!rules_in_scope(r, firm) || firm->inactive)
             continue;
-        double cur[12], prev[12];
-        unsigned cm = 0, pm = 0;
-        for (int m = 1; m <= ret->months; m++) {
-            if (month_value(agg, (int)f, r->metric, y, m, &cur[m - 1]))
-                cm |= 1u << (m - 1);
-            if (month_value(agg, (int)f, r->metric, y - 1, m, &prev[m - 1]))
-                pm |= 1u << (m - 1);
-        }
-        int64_t annual = 0;
-        proto_period_t py = {.year = (uint16_t)(y - 1), .kind = PROTO_PERIOD_YEAR};
-        bool has_annual =
-            y - 1 >= PROTO_MIN_YEAR && agg_firm_total(agg, (int)f, r->metric, py, &annual);
-        growth_part_t part;
-        rulemath_growth_part(cur, cm, prev, pm, units(annual),
-                             has_annual && year_complete(agg, (int)f, r->metric, y - 1),
-                             ret->months, r->prorate, &part);
-        if (!part.used)
-            continue;
-        ret->ytd += part.ytd;
-        ret->base += part.base;
-        ret->ly_annual += has_annual ? units(annual) : 0;
-        if (part.seasonal)
-            ret->seasonal_firms++;
-        else
-            ret->linear_firms++;
-        ret->compared++;
-        if (drag)
-            drag[(*ret_ndrag)++] = (rules_drag_t){(int)f, part.ytd - part.base};
+        growth_firm_t gf;
+        growth_firm(agg, r, (int)f, y, ret->months, &gf);
+        growth_add(ret, &gf, (int)f, drag, ret_ndrag);
     }
+    rulemath_growth(ret->ytd, ret->base, ret->ly_annual, r->target_pct, &ret->g);
+}
+
+/*
+ * The rule engine's own figure, kept between evaluations: each in-scope
+ * firm's month mask and part are recomputed only for the firms a batch
+ * touched (rules_on_period), all of them when the months in or the year
+ * move. The sums are then added again over the kept parts in registry order
+ * -- the very additions rules_growth_figure makes, so the two agree to the
+ * last bit (a running sum moved by deltas would drift from it, and a
+ * restart's fresh figure would then differ from the live one).
+ */
+static uint32_t months_of(const agg_t *agg, int f, int metric, int y)
+{
+    if (y < PROTO_MIN_YEAR || y > PROTO_MAX_YEAR)
+        return 0;
+    const agg_year_t *yr = agg_series_year(agg_series(agg, f, metric), y);
+    return yr ? yr->month_mask : 0;
+}
+
+static void growth_state_free(rules_growth_state_t *st)
+{
+    free(st->firms);
+    free(st->slot);
+    free(st->mask);
+    free(st->parts);
+    free(st->touched);
+    free(st->touched_list);
+    memset(st, 0, sizeof *st);
+}
+
+static void growth_state_rebuild(rules_t *rs, int rule, int y)
+{
+    const config_rule_t *r = &rs->cfg->rules[rule];
+    rules_growth_state_t *st = &rs->growth[rule];
+    size_t n = rs->reg->nfirms ? rs->reg->nfirms : 1;
+    if (!st->slot) {
+        st->slot = xmalloc(n * sizeof *st->slot);
+        st->firms = xmalloc(n * sizeof *st->firms);
+        st->mask = xmalloc(n * sizeof *st->mask);
+        st->parts = xmalloc(n * sizeof *st->parts);
+        st->touched = xmalloc(n * sizeof *st->touched);
+        st->touched_list = xmalloc(n * sizeof *st->touched_list);
+    }
+    st->nfirms = 0;
+    memset(st->reported, 0, sizeof st->reported);
+    for (size_t f = 0; f < rs->reg->nfirms; f++) {
+        const firm_t *firm = &rs->reg->firms[f];
+        st->slot[f] = -1;
+        if (!rules_in_scope(r, firm) || firm->inactive)
+            continue;
+        uint32_t i = st->nfirms++;
+        st->slot[f] = (int32_t)i;
+        st->firms[i] = (uint32_t)f;
+        st->mask[i] = months_of(rs->agg, (int)f, r->metric, y);
+        st->touched[i] = 0;
+        for (int m = 1; m <= 12; m++)
+            st->reported[m] += (st->mask[i] >> (m - 1)) & 1;
+    }
+    st->ntouched = 0;
+    st->year = y;
+    st->months = growth_months(r, st->reported, st->nfirms, 12);
+    for (uint32_t i = 0; i < st->nfirms && st->months; i++)
+        growth_firm(rs->agg, r, (int)st->firms[i], y, st->months, &st->parts[i]);
+    st->valid = true;
+}
+
+static void growth_touch(rules_t *rs, int rule, int firm)
+{
+    rules_growth_state_t *st = &rs->growth[rule];
+    if (!st->valid || st->slot[firm] < 0 || st->touched[st->slot[firm]])
+        return; /* not kept yet (built whole at the next evaluation), or not counted */
+    st->touched[st->slot[firm]] = 1;
+    st->touched_list[st->ntouched++] = (uint32_t)st->slot[firm];
+}
+
+/* Brings the kept state up to date for an evaluation at now. */
+static void growth_state_update(rules_t *rs, int rule, int64_t now)
+{
+    const config_rule_t *r = &rs->cfg->rules[rule];
+    rules_growth_state_t *st = &rs->growth[rule];
+    int y = rules_growth_year(r, now);
+    if (!st->valid || st->year != y) {
+        growth_state_rebuild(rs, rule, y);
+        return;
+    }
+    for (uint32_t k = 0; k < st->ntouched; k++) {
+        uint32_t i = st->touched_list[k];
+        uint32_t was = st->mask[i], now_mask = months_of(rs->agg, (int)st->firms[i], r->metric, y);
+        for (int m = 1; m <= 12; m++)
+            st->reported[m] += ((now_mask >> (m - 1)) & 1) - ((was >> (m - 1)) & 1);
+        st->mask[i] = (uint16_t)now_mask;
+    }
+    int months = growth_months(r, st->reported, st->nfirms, 12);
+    if (months != st->months) {
+        st->months = months;
+        for (uint32_t i = 0; i < st->nfirms && months; i++)
+            growth_firm(rs->agg, r, (int)st->firms[i], y, months, &st->parts[i]);
+    } else if (months) {
+        for (uint32_t k = 0; k < st->ntouched; k++) {
+            uint32_t i = st->touched_list[k];
+            growth_firm(rs->agg, r, (int)st->firms[i], y, months, &st->parts[i]);
+        }
+    }
+    for (uint32_t k = 0; k < st->ntouched; k++)
+        st->touched[st->touched_list[k]] = 0;
+    st->ntouched = 0;
+}
+
+/* rules_growth_figure(year 0, through 12) from the kept state. */
+static void growth_state_figure(rules_t *rs, int rule, int64_t now, rules_growth_t *ret,
+                                rules_drag_t *drag, size_t *ret_ndrag)
+{
+    const config_rule_t *r = &rs->cfg->rules[rule];
+    growth_state_update(rs, rule, now);
+    const rules_growth_state_t *st = &rs->growth[rule];
+    memset(ret, 0, sizeof *ret);
+    *ret_ndrag = 0;
+    ret->year = st->year;
+    ret->members = st->nfirms;
+    ret->months = st->months;
+    if (!ret->months)
+        return;
+    ret->reporting = st->reported[ret->months];
+    for (uint32_t i = 0; i < st->nfirms; i++)
+        growth_add(ret, &st->parts[i], (int)st->firms[i], drag, ret_ndrag);
     rulemath_growth(ret->ytd, ret->base, ret->ly_annual, r->target_pct, &ret->g);
 }
 
@@ -420,7 +585,7 @@ static void eval_growth(rules_t *rs, int rule, int64_t now)
     rules_drag_t *drag = rs->drag;
     size_t ndrag = 0;
     rules_growth_t gf;
-    rules_growth_figure(rs->cfg, reg, rs->agg, rule, 0, 12, now, &gf, drag, &ndrag);
+    growth_state_figure(rs, rule, now, &gf, drag, &ndrag);
     int y = gf.year;
     ab_eval_t ev;
     ab_eval_reset(&ev);
@@ -989,6 +1154,10 @@ void rules_evaluate_dirty(rules_t *rs, int64_t now_ms)
 
 void rules_evaluate_all(rules_t *rs, int64_t now_ms)
 {
+    /* after a replay or a snapshot load the aggregate changed behind the
+     * kept growth state's back: built again from the figures */
+    for (size_t i = 0; i < rs->cfg->nrules; i++)
+        rs->growth[i].valid = false;
     for (size_t i = 0; i < rs->cfg->nrules; i++)
         eval_rule(rs, (int)i, now_ms);
 }

@@ -30,6 +30,21 @@ typedef struct {
     double delta;
 } rules_drag_t;
 
+/* A growth rule's figure kept between evaluations (rules.c, "growth"). */
+struct rules_growth_firm;
+typedef struct {
+    bool valid;                      /* false: built whole at the next evaluation */
+    int year, months;                /* the figure's year and months in */
+    uint32_t reported[13];           /* [m]: firms of `firms` that reported month m */
+    uint32_t *firms;                 /* the scope's active firms, registry order */
+    uint32_t nfirms;                 /* = members */
+    int32_t *slot;                   /* [registry firm]: index in firms, -1 */
+    uint16_t *mask;                  /* [index]: months of `year` reported */
+    struct rules_growth_firm *parts; /* [index]: its part */
+    uint8_t *touched;                /* [index]: figures arrived since the last evaluation */
+    uint32_t *touched_list, ntouched;
+} rules_growth_state_t;
+
 typedef struct {
     const config_t *cfg; /* borrowed from the server, like the rest */
     const registry_t *reg;
@@ -44,6 +59,7 @@ typedef struct {
     int64_t *never_next; /* [rule]: when the next never-reported firm's grace ends */
     rules_drag_t *drag;  /* a growth evaluation's per-firm list, owned, reused */
     size_t drag_cap;
+    rules_growth_state_t *growth; /* [rule], owned; used by growth rules only */
 } rules_t;
 
 void rules_init(rules_t *rs, const config_t *cfg, const registry_t *reg, const agg_t *agg,

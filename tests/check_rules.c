@@ -475,6 +475,49 @@ START_TEST(test_growth_fires)
 }
 END_TEST
 
+/* The rule keeps each firm's part between evaluations and recomputes only
+ * the firms a batch touched (all of them when the months in move): after
+ * every batch of a random stream of reports, restatements and annual
+ * figures, its published figure equals rules_growth_figure's fresh one to
+ * the last bit, auto (mixed seasonal and linear) included. */
+START_TEST(test_growth_kept_equals_fresh)
+{
+    start(NE_GROWTH "[rule ne-auto]\ntype = growth\nmetric = revenue\ncluster = new-energy\n"
+                    "year = 2022\ntarget = 15\nquorum = 60\n");
+    unsigned seed = 12345;
+    for (int i = 0; i < 5; i++)
+        growth_data(ne_firms[i], 1 * M, 3 * M, 1.08 * M, 2);
+    for (int batch = 0; batch < 300; batch++) {
+        for (int k = 0; k < 1 + batch % 4; k++) {
+            seed = seed * 1103515245u + 12345u;
+            const char *f = ne_firms[(seed >> 8) % 5];
+            int y = 2021 + (int)((seed >> 12) & 1), m = 1 + (int)((seed >> 16) % 12);
+            double v = (double)((seed >> 4) % 5000) * 1000.0 + 0.125;
+            if ((seed >> 20) % 17 == 0)
+                put_year(f, 2021, v * 12);
+            else
+                put(f, y, m, v);
+        }
+        run(T0 + batch * MINUTE);
+        for (int r = 0; r < 2; r++) {
+            const char *id = r ? "ne-auto" : "ne-growth";
+            rules_growth_t g;
+            rules_growth_figure(cfg, reg, agg, rule(id), 0, 12, T0, &g, NULL, NULL);
+            ab_alert_t *a = find(id, NULL);
+            if (!a || g.months == 0 || g.base <= 0)
+                continue;
+            ck_assert_double_eq(num(a, "ytd"), g.ytd);
+            ck_assert_double_eq(num(a, "base"), g.g.base);
+            ck_assert_double_eq(num(a, "growth_pct"), g.g.growth_pct);
+            ck_assert_double_eq(num(a, "last_year_annual"), g.ly_annual);
+            ck_assert_double_eq(num(a, "firms_compared"), g.compared);
+        }
+    }
+    ck_assert_ptr_nonnull(find("ne-growth", NULL));
+    ck_assert_ptr_nonnull(find("ne-auto", NULL));
+}
+END_TEST
+
 /* Like for like: a month a firm did not report this year does not count
  * last year either, so a late reporter is not a collapse. */
 START_TEST(test_growth_like_for_like)
@@ -1276,6 +1319,7 @@ static Suite *rules_suite(void)
     tcase_add_test(tc, test_threshold_below);
     tcase_add_test(tc, test_threshold_for_duration);
     tcase_add_test(tc, test_growth_fires);
+    tcase_add_test(tc, test_growth_kept_equals_fresh);
     tcase_add_test(tc, test_growth_like_for_like);
     tcase_add_test(tc, test_growth_new_firm);
     tcase_add_test(tc, test_growth_quorum);
