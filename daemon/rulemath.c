@@ -59,10 +59,17 @@ double rulemath_change_pct(double cur, double prev)
     return (cur - prev) / fabs(prev) * 100.0;
 }
 
-static int cmp_double(const void *a, const void *b)
+/* Insertion sort: a rule's history is a few dozen values (qsort's call per
+ * comparison cost more than the sort, once per outlier evaluation). */
+static void sort_doubles(double *v, size_t n)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
+    for (size_t i = 1; i < n; i++) {
+        double x = v[i];
+        size_t j = i;
+        for (; j > 0 && v[j - 1] > x; j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
 }
 
 static double median_sorted(const double *v, size_t n)
@@ -77,7 +84,7 @@ double rulemath_robust_z(const double *hist, size_t n, double x, double min_spre
     if (n > 256)
         n = 256;
     memcpy(v, hist, n * sizeof *v);
-    qsort(v, n, sizeof *v, cmp_double);
+    sort_doubles(v, n);
     double med = median_sorted(v, n);
     double mean_abs = 0;
     for (size_t i = 0; i < n; i++) {
@@ -85,7 +92,7 @@ double rulemath_robust_z(const double *hist, size_t n, double x, double min_spre
         mean_abs += d[i];
     }
     mean_abs /= (double)n;
-    qsort(d, n, sizeof *d, cmp_double);
+    sort_doubles(d, n);
     double mad = median_sorted(d, n);
     double floor = fabs(med) * min_spread_pct / 100.0;
     if (mad < floor)

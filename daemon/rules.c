@@ -1123,7 +1123,17 @@ void rules_evaluate_dirty(rules_t *rs, int64_t now_ms)
     if (!rs->ndirty)
         return;
     size_t stride = rs->reg->nfirms + 1;
-    qsort(rs->dirty_list, rs->ndirty, sizeof *rs->dirty_list, cell_cmp); /* deterministic */
+    /* in cell order (rule, then firm): deterministic. When the marks are
+     * dense, a walk over the marks is cheaper than a sort of the list. */
+    size_t cells = rs->cfg->nrules * stride;
+    if (cells <= 64 * rs->ndirty) {
+        size_t n = 0;
+        for (size_t c = 0; c < cells; c++)
+            if (rs->dirty[c])
+                rs->dirty_list[n++] = (uint32_t)c;
+    } else {
+        qsort(rs->dirty_list, rs->ndirty, sizeof *rs->dirty_list, cell_cmp);
+    }
     int last_rule = -1, due = -1, never_rule = -1, never_due = -1;
     for (size_t i = 0; i < rs->ndirty; i++) {
         uint32_t cell = rs->dirty_list[i];

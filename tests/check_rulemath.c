@@ -202,6 +202,8 @@ static const struct {
     /* even n: median 2.5, |deviations| 1.5 .5 .5 1.5 -> MAD 1 */
     {"even n", {4, 1, 3, 2}, 4, 4.5, 0, 0.6745 * 2, 2.5, 1},
     {"even n, two", {10, 20}, 2, 25, 0, 0.6745 * 10 / 5, 15, 5},
+    /* shuffled, with repeats: median (3 + 5) / 2, |deviations| 3 1 5 1 3 4 1 1 -> MAD 2 */
+    {"shuffled repeats", {7, 3, 9, 3, 1, 8, 3, 5}, 8, 8, 0, 0.6745 * 4 / 2, 4, 2},
     {"one point", {7}, 1, 7, 0, 0, 7, 0},
     /* the floor: MAD 0 here, but at least 5 % of the median (5) is used */
     {"min_spread floor", {100, 100, 100, 101, 99}, 5, 110, 5, 0.6745 * 10 / 5, 100, 5},
