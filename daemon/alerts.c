@@ -44,15 +44,16 @@ static alerts_seq_t *seq_slot(alerts_t *al, const char *cluster, size_t len, boo
     return s;
 }
 
-/* Writes s's seq to its record, appending the record the first time. */
-static void seq_persist(alerts_t *al, alerts_seq_t *s)
+/* Writes seq as s's to its record, appending the record the first time
+ * (seq: s->seq, or a held alert's when it is released: s->seq may be ahead). */
+static void seq_persist_at(alerts_t *al, alerts_seq_t *s, uint64_t seq)
 {
     if (al->seq_fd < 0)
         return;
     unsigned char rec[SEQ_RECORD] = {0};
     if (s->record < 0) {
         memcpy(rec, s->cluster, strlen(s->cluster));
-        bytes_put_le64(rec + PROTO_MAX_ID_LEN, s->seq);
+        bytes_put_le64(rec + PROTO_MAX_ID_LEN, seq);
         if (pwrite_all(al->seq_fd, rec, sizeof rec,
                        (off_t)(SEQ_HEADER + al->nrecords * SEQ_RECORD)) != 0) {
             log_warn("%s: cannot add the record of cluster %s", al->seq_path, s->cluster);
@@ -61,10 +62,15 @@ static void seq_persist(alerts_t *al, alerts_seq_t *s)
         s->record = (int64_t)al->nrecords++;
         return;
     }
-    bytes_put_le64(rec, s->seq);
+    bytes_put_le64(rec, seq);
     if (pwrite_all(al->seq_fd, rec, 8,
                    (off_t)(SEQ_HEADER + (size_t)s->record * SEQ_RECORD + PROTO_MAX_ID_LEN)) != 0)
         log_warn("%s: cannot write the seq of cluster %s", al->seq_path, s->cluster);
+}
+
+static void seq_persist(alerts_t *al, alerts_seq_t *s)
+{
+    seq_persist_at(al, s, s->seq);
 }
 
 static int write_header(alerts_t *al)
@@ -173,6 +179,7 @@ int alerts_init(alerts_t *al, const char *state_dir, char *err, size_t errlen)
 {
     memset(al, 0, sizeof *al);
     msgpack_sbuffer_init(&al->buf);
+    msgpack_sbuffer_init(&al->outbox);
     snprintf(al->seq_path, sizeof al->seq_path, "%s/alert-seqs", state_dir);
     al->seq_fd = open(al->seq_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     struct stat st;
@@ -414,6 +421,9 @@ void alerts_stop(alerts_t *al)
     zsock_close(&al->zs, NULL, NULL);
 }
 
+static int send_encoded(alerts_t *al, const proto_alert_t *a, alerts_seq_t *slot, const char *topic,
+                        size_t tlen, const void *msg, size_t mlen);
+
 int alerts_publish(alerts_t *al, proto_alert_t *a)
 {
     char topic[PROTO_MAX_ID_LEN + 32];
@@ -438,8 +448,26 @@ int alerts_publish(alerts_t *al, proto_alert_t *a)
         al->send_errors++;
         return -1;
     }
-    if (zmq_send(al->zs.sock, topic, (size_t)tlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_send(al->zs.sock, al->buf.data, al->buf.size, ZMQ_DONTWAIT) < 0) {
+    if (al->must_hold && (al->outbox.size || al->must_hold(al->must_hold_data))) {
+        /* the records it stems from are not written yet: out after them */
+        unsigned char len[8];
+        bytes_put_le32(len, (uint32_t)tlen);
+        bytes_put_le32(len + 4, (uint32_t)al->buf.size);
+        msgpack_sbuffer_write(&al->outbox, (const char *)len, sizeof len);
+        msgpack_sbuffer_write(&al->outbox, topic, (size_t)tlen);
+        msgpack_sbuffer_write(&al->outbox, al->buf.data, al->buf.size);
+        al->held++;
+        return 0;
+    }
+    return send_encoded(al, a, slot, topic, (size_t)tlen, al->buf.data, al->buf.size);
+}
+
+/* Sends one encoded alert and does what follows a publication. */
+static int send_encoded(alerts_t *al, const proto_alert_t *a, alerts_seq_t *slot, const char *topic,
+                        size_t tlen, const void *msg, size_t mlen)
+{
+    if (zmq_send(al->zs.sock, topic, tlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(al->zs.sock, msg, mlen, ZMQ_DONTWAIT) < 0) {
         log_warn("alert %.*s seq %llu: publish failed", PROTO_STR_ARG(a->id),
                  (unsigned long long)a->seq);
         al->send_errors++;
@@ -448,7 +476,7 @@ int alerts_publish(alerts_t *al, proto_alert_t *a)
     }
     after_send(al);
     al->published++;
-    seq_persist(al, slot);
+    seq_persist_at(al, slot, a->seq);
     if (a->severity < PROTO_SEV_COUNT)
         al->by_severity[a->severity]++;
     if (al->on_publish)
@@ -461,11 +489,37 @@ int alerts_publish(alerts_t *al, proto_alert_t *a)
     return 0;
 }
 
+void alerts_release(alerts_t *al)
+{
+    size_t off = 0;
+    const unsigned char *p = (const unsigned char *)al->outbox.data;
+    while (off + 8 <= al->outbox.size) {
+        size_t tlen = bytes_get_le32(p + off), mlen = bytes_get_le32(p + off + 4);
+        const char *topic = (const char *)p + off + 8;
+        const void *msg = p + off + 8 + tlen;
+        off += 8 + tlen + mlen;
+        proto_alert_t a;
+        char err[PROTO_ERRLEN] = "no cluster";
+        alerts_seq_t *slot = NULL;
+        if (proto_alert_decode(msg, mlen, &a, err, sizeof err) != PROTO_OK ||
+            !(slot = seq_slot(al, a.cluster.ptr, a.cluster.len, true))) {
+            log_error("alerts: a held alert cannot be read back (%s): not published", err);
+            al->send_errors++;
+            continue;
+        }
+        if (al->zs.sock)
+            send_encoded(al, &a, slot, topic, tlen, msg, mlen);
+        else
+            al->send_errors++;
+    }
+    msgpack_sbuffer_clear(&al->outbox);
+}
+
 void alerts_heartbeat(alerts_t *al, const config_t *cfg, int64_t now_ms)
 {
     char topic[PROTO_MAX_ID_LEN + 32], err[PROTO_ERRLEN];
-    if (!al->zs.sock)
-        return;
+    if (!al->zs.sock || al->outbox.size)
+        return; /* its seqs would run ahead of what subscribers got */
     if (al->rebind_pending)
         bind_again(al);
     for (size_t c = 0; c < cfg->nclusters; c++) {
@@ -492,4 +546,5 @@ void alerts_close(alerts_t *al)
     al->seqs = NULL;
     al->nseqs = al->seqs_cap = 0;
     msgpack_sbuffer_destroy(&al->buf);
+    msgpack_sbuffer_destroy(&al->outbox);
 }

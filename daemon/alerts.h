@@ -72,6 +72,14 @@ typedef struct {
      * alerts, daemon/webapi.c); NULL = none. */
     void (*on_publish)(void *data, const proto_alert_t *a);
     void *on_publish_data;
+    /* Asked before each publication: true holds it (and every later one,
+     * in order) in outbox until alerts_release() -- while the WAL records
+     * it stems from are staged, not written (wal.h, group writes). NULL:
+     * never held. */
+    bool (*must_hold)(void *data);
+    void *must_hold_data;
+    msgpack_sbuffer outbox; /* held alerts: [u32 topic len][u32 len][topic][message] */
+    uint64_t held;          /* publications held at least once */
 } alerts_t;
 
 /* Prepares al (no socket yet) and reads each cluster's last sequence
@@ -136,6 +144,9 @@ int alerts_publish(alerts_t *al, proto_alert_t *a);
 /* Publishes one heartbeat per cluster of cfg, on "alert.<cluster>.heartbeat",
  * carrying that cluster's last sequence number (from the cron, once a
  * second), so a subscriber that lost a cluster's latest alerts notices. */
+/* Publishes the held alerts, in order (each with its callbacks). */
+void alerts_release(alerts_t *al);
+
 void alerts_heartbeat(alerts_t *al, const config_t *cfg, int64_t now_ms);
 
 /* Frees what alerts_init made; closes the socket if alerts_stop did not

@@ -2,6 +2,7 @@
 #include "daemon/ingest.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -49,13 +50,21 @@ typedef struct {
     const char *peer; /* the connection's address, for the log */
 } answer_ctx_t;
 
-/* Sends now, or -- with fsync = always, while the WAL holds records not yet
- * on disk -- holds the answer until they are: an answer about a settled seq
- * must never overtake the record that settled it. */
+/* How far the WAL is durable as the policy counts it: fsynced with
+ * fsync = always, else written (a group staged in a drain is not). */
+static uint64_t durable_pos(const server_t *srv)
+{
+    return srv->cfg->fsync_policy == WAL_FSYNC_ALWAYS ? srv->wal.synced : srv->wal.written;
+}
+
+/* Sends now, or -- while the WAL holds records not yet durable (a group of
+ * this drain's records not written yet; with fsync = always, not on disk)
+ * -- holds the answer until they are: an answer about a settled seq must
+ * never overtake the record that settled it. */
 static void answer(ingest_t *in, envelope_t *env, const proto_ack_t *ack)
 {
     server_t *srv = in->srv;
-    if (srv->cfg->fsync_policy != WAL_FSYNC_ALWAYS || srv->wal.pos <= srv->wal.synced) {
+    if (srv->wal.pos <= durable_pos(srv)) {
         send_ack(in, env, ack);
         return;
     }
@@ -88,15 +97,17 @@ static void answer(ingest_t *in, envelope_t *env, const proto_ack_t *ack)
     p->ack.refused = ack->nrefused ? judge_refusals_dup(ack->refused, ack->nrefused) : NULL;
     p->wal_pos = srv->wal.pos;
     in->npending++;
-    wal_sync(&srv->wal);
+    if (!srv->wal.grouping)
+        wal_sync(&srv->wal); /* a group's write starts it */
 }
 
-void ingest_release_acks(ingest_t *in, uint64_t synced)
+void ingest_release_acks(ingest_t *in)
 {
+    uint64_t durable = durable_pos(in->srv);
     bool sent = false;
     while (in->npending > 0) {
         ingest_pending_t *p = &in->pending[in->pending_head];
-        if (p->wal_pos > synced)
+        if (p->wal_pos > durable)
             break;
         if (in->zs.sock) {
             envelope_t env = {.has_delim = p->has_delim};
@@ -807,6 +818,33 @@ void ingest_replay_done(ingest_t *in)
     alertbook_flush(&in->srv->book, now); /* quiet: states change, nothing is published */
 }
 
+void ingest_group_end(ingest_t *in)
+{
+    server_t *srv = in->srv;
+    wal_t *w = &srv->wal;
+    if ((w->grouping || wal_group_pending(w)) && wal_group_flush(w) != 0) {
+        /* answers and alerts stay held; the cron tries again */
+        if (log_throttle(&in->log, (int64_t)uv_now(&srv->loop), 1, "ingest", "group writes"))
+            log_error("ingest: cannot write %" PRIu64 " WAL records (%zu answers and their "
+                      "alerts held, new batches nacked busy; the WAL's error is logged); "
+                      "retried",
+                      w->stage_n, in->npending);
+        return;
+    }
+    if (srv->cfg->fsync_policy == WAL_FSYNC_ALWAYS)
+        wal_sync(w);
+    /* also what a group written by another hand left held (a rotation
+     * writes a pending group first) */
+    alerts_release(&srv->alerts);
+    ingest_release_acks(in);
+}
+
+static void on_drained(zpoll_t *zp)
+{
+    zsock_t *zs = zp->data;
+    ingest_group_end(zs->data);
+}
+
 void ingest_recovered(ingest_t *in)
 {
     streams_all_live(&in->streams, (int64_t)uv_now(&in->srv->loop));
@@ -815,10 +853,16 @@ void ingest_recovered(ingest_t *in)
 static bool on_message(zsock_t *zs)
 {
     ingest_t *in = zs->data;
+    wal_t *w = &in->srv->wal;
     envelope_t env;
     int rc = envelope_recv(in->zs.sock, &env);
     if (rc <= 0)
         return false;
+    /* The WAL records of one drain are written at once (ingest_group_end);
+     * not while an earlier group waits for its write: then each append
+     * tries that write first and, failing, the batch is nacked busy. */
+    if (!w->grouping && !wal_group_pending(w))
+        wal_group_begin(w);
     if (!env.well_formed) {
         char reason[128];
         in->srv->stats.bad_envelopes++;
@@ -883,7 +927,10 @@ int ingest_start(ingest_t *in, const char *endpoint, char *err, size_t errlen)
         .curve_secret = srv->curve ? srv->curve_key.secret_z85 : NULL,
         .zap_domain = ZAP_DOMAIN_INGEST,
     };
-    return zsock_open(&in->zs, &srv->loop, srv->zctx, &o, on_message, in, err, errlen);
+    if (zsock_open(&in->zs, &srv->loop, srv->zctx, &o, on_message, in, err, errlen) != 0)
+        return -1;
+    in->zs.zp.on_drained = on_drained;
+    return 0;
 }
 
 void ingest_close(ingest_t *in)

@@ -128,8 +128,14 @@ void ingest_replay(ingest_t *in, const void *payload, size_t len);
  * once each rule the replayed batches fed (replay defers them to here). */
 void ingest_replay_done(ingest_t *in);
 
-/* Sends the held acks whose WAL records are durable (pos <= synced). */
-void ingest_release_acks(ingest_t *in, uint64_t synced);
+/* Sends the held acks whose WAL records are durable (written; with
+ * fsync = always, synced). */
+void ingest_release_acks(ingest_t *in);
+
+/* The end of a drain of the ingest socket (and the cron's retry after a
+ * failed one): writes the drain's staged WAL records with one write, then
+ * publishes the alerts and sends the answers held for them. */
+void ingest_group_end(ingest_t *in);
 
 /* After start-up recovery: every stream counts as live for one lease, since
  * the daemon cannot know which agents were sending before it stopped. */

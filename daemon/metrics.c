@@ -236,6 +236,9 @@ GET(wal_fsyncs, srv->wal.fsyncs)
 GET(wal_fsync_avg_us, srv->wal.fsyncs ? srv->wal.fsync_ns_total / srv->wal.fsyncs / 1000 : 0)
 GET(wal_fsync_max_us, srv->wal.fsync_ns_max / 1000)
 GET(wal_append_failed, srv->wal.append_failed)
+GET(wal_groups, srv->wal.groups)
+GET(wal_group_failed, srv->wal.group_failed)
+GET(alerts_held, srv->alerts.held)
 GET(wal_full, srv->wal.full)
 GET(wal_reserve, srv->wal.reserve_bytes)
 GET(snap_written, srv->snap.written)
@@ -317,6 +320,13 @@ static const metrics_counter_t counters[] = {
     {"wal", "append_failed", "clustermon_wal_append_failures_total", "counter",
      "Batches the write-ahead log could not take (write errors, disk full): nacked busy.", NULL,
      NULL, U, 0, get_wal_append_failed},
+    {"wal", "group_writes", "clustermon_wal_group_writes_total", "counter",
+     "Writes of the records one drain of the ingest socket staged (one write each).", NULL, NULL, U,
+     0, get_wal_groups},
+    {"wal", "group_write_failures", "clustermon_wal_group_write_failures_total", "counter",
+     "Group writes that failed and were retried (answers and alerts held meanwhile).", NULL, NULL,
+     U, 0, get_wal_group_failed},
+    {"wal", "alerts_held", NULL, NULL, NULL, NULL, NULL, U, 0, get_alerts_held},
     {"wal", "disk_full", "clustermon_wal_disk_full", "gauge",
      "1 while the disk is full: ingest paused until a snapshot trimmed the WAL.", NULL, NULL, B, 0,
      get_wal_full},

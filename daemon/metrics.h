@@ -33,7 +33,7 @@
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define METRICS_RATE_SLOTS 11 /* one a second: a ten-second window */
 #define METRICS_LAG_WINDOW_MS 10000
-#define METRICS_NCOUNTERS 48 /* rows of the counter table (metrics.c checks it) */
+#define METRICS_NCOUNTERS 51 /* rows of the counter table (metrics.c checks it) */
 
 struct server;
 

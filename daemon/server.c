@@ -43,6 +43,9 @@ static void close_all(server_t *srv)
         if (handles[i]->data) /* initialised */
             uv_close(handles[i], NULL);
     }
+    /* a group the WAL could not write yet gets its last try while the
+     * alerts socket is still there to publish what it held */
+    ingest_group_end(&srv->ingest);
     ingest_close(&srv->ingest);
     control_close(&srv->control);
     zap_close(&srv->zap);
@@ -158,10 +161,20 @@ static uint64_t journal_many_cb(void *data, const struct iovec *payloads, size_t
     return pos;
 }
 
+/* An alert stems from WAL records not written yet (a drain's group): it
+ * goes out after them, so a kill in between cannot publish what a restart
+ * would not know it published. */
+static bool alerts_wait_for_wal(void *data)
+{
+    const wal_t *w = data;
+    return w->pos > w->written;
+}
+
 static void wal_synced(wal_t *w, uint64_t synced)
 {
     server_t *srv = w->data;
-    ingest_release_acks(&srv->ingest, synced);
+    (void)synced;
+    ingest_release_acks(&srv->ingest);
     http_wal_synced(&srv->http, synced);
 }
 
@@ -357,7 +370,8 @@ static void cron_cb(uv_timer_t *t)
     wal_t *w = &srv->wal;
     metrics_tick(&srv->metrics, now, uv_timer_get_repeat(t));
     notify_tick(&srv->notify, srv, now);
-    if (cfg->fsync_policy == WAL_FSYNC_INTERVAL && w->pos > w->synced &&
+    ingest_group_end(&srv->ingest); /* a group write that failed: again */
+    if (cfg->fsync_policy == WAL_FSYNC_INTERVAL && w->written > w->synced &&
         now - srv->last_fsync_ms >= (int64_t)cfg->fsync_interval_ms) {
         srv->last_fsync_ms = now;
         wal_sync(w);
@@ -445,6 +459,8 @@ int server_open(server_t *srv, const server_source_t *src, config_t **pcfg, regi
     srv->alerts.hook_data = &srv->history;
     srv->alerts.on_publish = webapi_alert_published; /* live alerts on open pages */
     srv->alerts.on_publish_data = srv;
+    srv->alerts.must_hold = alerts_wait_for_wal;
+    srv->alerts.must_hold_data = &srv->wal;
     silences_init(&srv->silences);
     alertbook_init(&srv->book, cfg, srv->reg, &srv->alerts, &srv->silences);
     rules_init(&srv->rules, cfg, srv->reg, srv->agg, &srv->cal, &srv->book);

@@ -180,15 +180,70 @@ static void put_header(unsigned char *hdr, const void *payload, size_t len)
 static uint64_t appended(wal_t *w, size_t n, size_t bytes)
 {
     w->pos += bytes;
+    w->written = w->pos;
     w->seg_bytes += bytes;
     w->appends += n;
     w->bytes_written += bytes;
     return w->pos;
 }
 
+/* Frames n records into the group buffer (staged, in file order). */
+static uint64_t stage(wal_t *w, const struct iovec *payloads, size_t n, size_t total)
+{
+    xgrow(&w->stage, &w->stage_cap, w->stage_len + total, 1);
+    unsigned char *p = w->stage + w->stage_len;
+    for (size_t i = 0; i < n; i++) {
+        put_header(p, payloads[i].iov_base, payloads[i].iov_len);
+        memcpy(p + REC_HEADER, payloads[i].iov_base, payloads[i].iov_len);
+        p += REC_HEADER + payloads[i].iov_len;
+    }
+    w->stage_len += total;
+    w->stage_n += n;
+    w->pos += total;
+    w->appends += n;
+    return w->pos;
+}
+
+int wal_group_flush(wal_t *w)
+{
+    w->grouping = false;
+    if (w->stage_len == 0)
+        return 0;
+    if (w->fd < 0 || fileio_write_all(w->fd, w->stage, w->stage_len) != 0) {
+        /* cut back, marked full if the disk is; the group stays staged for
+         * the next try (its batches were applied: they cannot be dropped) */
+        int e = w->fd < 0 ? EBADF : errno;
+        if (w->fd >= 0)
+            append_failed(w, e);
+        w->group_failed++;
+        return -1;
+    }
+    w->seg_bytes += w->stage_len;
+    w->bytes_written += w->stage_len;
+    w->written = w->pos;
+    w->groups++;
+    w->stage_len = 0;
+    w->stage_n = 0;
+    return 0;
+}
+
+/* A direct append may not overtake a staged group (file order is apply order). */
+static bool direct_ok(wal_t *w)
+{
+    return w->stage_len == 0 || wal_group_flush(w) == 0;
+}
+
 uint64_t wal_append(wal_t *w, const void *payload, size_t len)
 {
     if (w->fd < 0 || len > WAL_MAX_RECORD || w->full) {
+        w->append_failed++;
+        return 0;
+    }
+    if (w->grouping) {
+        struct iovec one = {(void *)(uintptr_t)payload, len};
+        return stage(w, &one, 1, REC_HEADER + len);
+    }
+    if (!direct_ok(w)) {
         w->append_failed++;
         return 0;
     }
@@ -218,6 +273,12 @@ uint64_t wal_append_many(wal_t *w, const struct iovec *payloads, size_t n)
     }
     if (n == 0)
         return w->pos;
+    if (w->grouping)
+        return stage(w, payloads, n, total);
+    if (!direct_ok(w)) {
+        w->append_failed += n;
+        return 0;
+    }
     /* Framed into one buffer (the WAL's, reused: no allocation once it is
      * big enough) and written with one write: one system call, not n. */
     xgrow(&w->group, &w->group_cap, total, 1);
@@ -261,14 +322,14 @@ static void sync_done(uv_fs_t *req)
         close(fd); /* a segment retired by wal_rotate */
     if (w->on_synced)
         w->on_synced(w, w->synced);
-    if (w->pos > w->synced && w->fd >= 0 && !w->sync_running)
+    if (w->written > w->synced && w->fd >= 0 && !w->sync_running)
         sync_start(w, w->fd);
 }
 
 static void sync_start(wal_t *w, int fd)
 {
     w->sync_req.data = w;
-    w->sync_target = w->pos;
+    w->sync_target = w->written; /* a staged group is not in the file yet */
     w->sync_started_ns = clock_monotonic_ns();
     int rc = uv_fs_fdatasync(w->loop, &w->sync_req, fd, sync_done);
     if (rc < 0) {
@@ -280,7 +341,7 @@ static void sync_start(wal_t *w, int fd)
 
 void wal_sync(wal_t *w)
 {
-    if (w->sync_running || w->fd < 0 || w->pos == w->synced)
+    if (w->sync_running || w->fd < 0 || w->written == w->synced)
         return; /* a running sync starts a follow-up when it ends */
     sync_start(w, w->fd);
 }
@@ -294,6 +355,10 @@ int64_t wal_rotate(wal_t *w, char *err, size_t errlen)
 {
     if (w->sync_running) {
         snprintf(err, errlen, "wal: rotate while an fsync runs");
+        return -1;
+    }
+    if (!direct_ok(w)) {
+        snprintf(err, errlen, "wal: a group of records could not be written yet");
         return -1;
     }
     int old = w->fd;
@@ -315,6 +380,13 @@ int64_t wal_rotate(wal_t *w, char *err, size_t errlen)
 
 void wal_close(wal_t *w)
 {
+    if (w->stage_len && wal_group_flush(w) != 0)
+        log_error("wal: at close, %" PRIu64 " staged records could not be written (they were "
+                  "never acknowledged)",
+                  w->stage_n);
+    free(w->stage);
+    w->stage = NULL;
+    w->stage_cap = w->stage_len = 0;
     if (w->fd >= 0) {
         if (fdatasync(w->fd) != 0)
             log_warn("wal: final fsync");

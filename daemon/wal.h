@@ -77,6 +77,14 @@ struct wal {
     /* wal_append_many's framing buffer, owned, reused from call to call */
     unsigned char *group;
     size_t group_cap;
+    /* group writes (wal_group_begin): records staged, written at once */
+    uint64_t written;     /* logical position in the file (<= pos) */
+    bool grouping;        /* appends are staged */
+    unsigned char *stage; /* owned */
+    size_t stage_len, stage_cap;
+    uint64_t stage_n;      /* records staged */
+    uint64_t groups;       /* group writes made */
+    uint64_t group_failed; /* group writes that failed (retried) */
 };
 
 /* Opens a new segment numbered segment in dir (which must exist). If the disk
@@ -99,6 +107,28 @@ uint64_t wal_append(wal_t *w, const void *payload, size_t len);
  * append_failed). Returns the logical end position of the last record (>0),
  * w->pos if n is 0, or 0 on failure. Called on the loop. */
 uint64_t wal_append_many(wal_t *w, const struct iovec *payloads, size_t n);
+
+/*
+ * Group writes: between wal_group_begin() and wal_group_flush(), appends
+ * frame their records into a buffer and return their logical end positions
+ * as usual; the flush writes them with one write(2). Whoever acts on an
+ * append made meanwhile (an ack, a published alert) holds the act until
+ * wal->written has passed its position (ingest.c, alerts.c). A failed
+ * flush cuts what it wrote back off the segment and keeps the group staged:
+ * its records were applied already, so they cannot be dropped; the next
+ * flush (or direct append, or rotation: none may overtake it) tries again.
+ * Returns 0, or -1 with the group still staged.
+ */
+static inline void wal_group_begin(wal_t *w)
+{
+    w->grouping = true;
+}
+int wal_group_flush(wal_t *w);
+/* A group is staged and not written (a flush failed, or it is open). */
+static inline bool wal_group_pending(const wal_t *w)
+{
+    return w->stage_len > 0;
+}
 
 /* Starts an fsync covering everything appended so far, unless one runs
  * already (then a follow-up starts when it ends). */

@@ -8,6 +8,13 @@
 
 static void idle_cb(uv_idle_t *h);
 
+/* After dispatching is over (so a send it makes may kick a new dispatch). */
+static void drained(zpoll_t *zp, unsigned handled)
+{
+    if (handled && zp->on_drained)
+        zp->on_drained(zp);
+}
+
 static void dispatch(zpoll_t *zp)
 {
     if (zp->dispatching || zp->closing || zp->open_handles < 2)
@@ -31,6 +38,7 @@ static void dispatch(zpoll_t *zp)
             /* more may be queued and no new edge will tell us: resume soon */
             uv_idle_start(&zp->idle, idle_cb);
             zp->dispatching = false;
+            drained(zp, handled);
             return;
         }
         if (handled == before)
@@ -38,6 +46,7 @@ static void dispatch(zpoll_t *zp)
     }
     uv_idle_stop(&zp->idle);
     zp->dispatching = false;
+    drained(zp, handled);
 }
 
 static void poll_cb(uv_poll_t *h, int status, int events)
@@ -67,6 +76,7 @@ int zpoll_start(uv_loop_t *loop, zpoll_t *zp, void *sock, zpoll_message_cb on_me
     zp->on_message = on_message;
     zp->data = data;
     zp->dispatching = false;
+    zp->on_drained = NULL;
     zp->wakes = 0;
     uv_idle_init(loop, &zp->idle);
     zp->idle.data = zp;

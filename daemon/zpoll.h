@@ -29,6 +29,10 @@ typedef struct zpoll zpoll_t;
  * false if the socket had none (EAGAIN). */
 typedef bool (*zpoll_message_cb)(zpoll_t *zp);
 typedef void (*zpoll_close_cb)(zpoll_t *zp);
+/* Runs after a dispatch that handled at least one message (the socket is
+ * drained, or the budget is spent): the place for work done once per batch
+ * of messages, such as one WAL write for all of them. */
+typedef void (*zpoll_drained_cb)(zpoll_t *zp);
 
 struct zpoll {
     uv_poll_t poll;
@@ -36,7 +40,8 @@ struct zpoll {
     void *sock;
     zpoll_message_cb on_message;
     zpoll_close_cb on_close;
-    void *data; /* the owner's */
+    zpoll_drained_cb on_drained; /* NULL: none; set after zpoll_start */
+    void *data;                  /* the owner's */
     int open_handles;
     bool closing;
     bool dispatching;    /* guards against re-entry from zpoll_kick */

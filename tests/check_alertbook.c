@@ -326,6 +326,62 @@ START_TEST(test_fire_publishes_firing)
 END_TEST
 
 /* An inactive evaluation of an alert never seen does not even create it. */
+/* While the WAL records an alert stems from are staged (a drain's group
+ * write), its publication is held -- and every later one, in order -- until
+ * alerts_release(): then each goes out with its seq, callbacks and
+ * counters, as if sent at once. */
+static bool hold_on;
+static int published_seen;
+static bool hold_fn(void *data)
+{
+    (void)data;
+    return hold_on;
+}
+static void seen_cb(void *data, const proto_alert_t *a)
+{
+    (void)data;
+    (void)a;
+    published_seen++;
+}
+
+START_TEST(test_held_until_released)
+{
+    msg_t m;
+
+    al.must_hold = hold_fn;
+    al.published_cb = seen_cb;
+    published_seen = 0;
+    hold_on = true;
+    eval(R_COD, "wp-1", true, 55, T0);
+    alertbook_flush(&b, T0);
+    ck_assert_uint_eq(al.held, 1);
+    ck_assert_uint_eq(al.published, 0);
+    ck_assert_int_eq(published_seen, 0);
+    expect_nothing();
+    hold_on = false; /* still held: one is waiting before it */
+    eval(R_COD, "wp-2", true, 60, T0);
+    alertbook_flush(&b, T0);
+    ck_assert_uint_eq(al.held, 2);
+    expect_nothing();
+    alerts_heartbeat(&al, cfg, T0); /* none while held: its seq would run ahead */
+    expect_nothing();
+    alerts_release(&al);
+    expect_alert(&m, "cod-limit:wp-1", PROTO_ALERT_FIRING, 1);
+    ck_assert_double_eq(m.a.observed, 55);
+    expect_alert(&m, "cod-limit:wp-2", PROTO_ALERT_FIRING, 2);
+    assert_str(m.a.summary, "breach 60");
+    ck_assert_uint_eq(al.published, 2);
+    ck_assert_int_eq(published_seen, 2);
+    ck_assert_uint_eq(al.outbox.size, 0);
+    eval(R_COD, "wp-3", true, 70, T0); /* nothing held, nothing to hold: at once */
+    alertbook_flush(&b, T0);
+    expect_alert(&m, "cod-limit:wp-3", PROTO_ALERT_FIRING, 3);
+    ck_assert_uint_eq(al.held, 2);
+    al.must_hold = NULL;
+    al.published_cb = NULL;
+}
+END_TEST
+
 START_TEST(test_inactive_creates_nothing)
 {
     eval(R_COD, "wp-1", false, 10, T0);
@@ -1765,6 +1821,7 @@ static Suite *alertbook_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_fire_publishes_firing);
+    tcase_add_test(tc, test_held_until_released);
     tcase_add_test(tc, test_inactive_creates_nothing);
     tcase_add_test(tc, test_same_basis_publishes_nothing);
     tcase_add_test(tc, test_changed_basis_revisable_publishes_revised);

@@ -220,6 +220,107 @@ START_TEST(grouped_append_all_or_nothing)
 }
 END_TEST
 
+/* Group writes: staged records are not in the file until the flush, which
+ * writes them with one write; positions are those the appends returned, and
+ * replay finds every record in order. */
+START_TEST(group_staged_then_written)
+{
+    wal_t w;
+    char err[256], path[128];
+    unsigned char data[20][64];
+    struct iovec iov[20];
+    grouped_payloads(iov, data, 20);
+    ck_assert_int_eq(wal_open(&w, &loop, tdir.path, 1, NULL, NULL, err, sizeof err), 0);
+    wal_segment_path(tdir.path, 1, path, sizeof path);
+    uint64_t p0 = wal_append(&w, "one", 3);
+    off_t good = file_size(path);
+    ck_assert_uint_eq(w.written, p0);
+    wal_group_begin(&w);
+    uint64_t p1 = wal_append_many(&w, iov, 20);
+    uint64_t p2 = wal_append(&w, "two", 3);
+    ck_assert_uint_eq(p1, p0 + 20 * 12 + 210);
+    ck_assert_uint_eq(p2, p1 + 15);
+    ck_assert_uint_eq(w.pos, p2);
+    ck_assert_uint_eq(w.written, p0); /* staged, not written */
+    ck_assert(wal_group_pending(&w));
+    ck_assert_int_eq(file_size(path), good);
+    ck_assert_uint_eq(w.appends, 22);
+    ck_assert_int_eq(wal_group_flush(&w), 0);
+    ck_assert(!w.grouping);
+    ck_assert(!wal_group_pending(&w));
+    ck_assert_uint_eq(w.written, p2);
+    ck_assert_uint_eq(w.groups, 1);
+    ck_assert_int_eq(file_size(path), good + (off_t)(p2 - p0));
+    ck_assert_int_eq(wal_group_flush(&w), 0); /* nothing staged: nothing to do */
+    ck_assert_uint_eq(w.groups, 1);
+    wal_close(&w);
+    collect_t c = {.used = 0};
+    wal_replay_stats_t st;
+    uint64_t last;
+    ck_assert_int_eq(wal_replay(tdir.path, 0, collect_cb, &c, &st, &last, err, sizeof err), 0);
+    ck_assert_int_eq(c.n, 22);
+    ck_assert_uint_eq(st.damaged, 0);
+    ck_assert_mem_eq(c.buf + 4, "one", 3);
+    ck_assert_mem_eq(c.buf + c.used - 3, "two", 3);
+}
+END_TEST
+
+/* A group whose write fails is cut back and stays staged (its records were
+ * applied: they cannot be dropped); nothing overtakes it: a direct append
+ * or a rotation writes it first, and refuses while it cannot. */
+START_TEST(group_failed_kept_and_retried)
+{
+    wal_t w;
+    char err[256], path[128];
+    unsigned char data[20][64];
+    struct iovec iov[20];
+    grouped_payloads(iov, data, 20);
+    ck_assert_int_eq(wal_open(&w, &loop, tdir.path, 1, NULL, NULL, err, sizeof err), 0);
+    wal_segment_path(tdir.path, 1, path, sizeof path);
+    ck_assert(wal_append(&w, "one", 3) > 0);
+    off_t good = file_size(path);
+    uint64_t written = w.written;
+    wal_group_begin(&w);
+    uint64_t end = wal_append_many(&w, iov, 20);
+    ck_assert(end > 0);
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_FSIZE, &old);
+    lim = old;
+    lim.rlim_cur = (rlim_t)good + 100; /* room for part of the group only */
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    ck_assert_int_eq(wal_group_flush(&w), -1);
+    ck_assert_int_eq(file_size(path), good); /* cut back */
+    ck_assert(wal_group_pending(&w));
+    ck_assert_uint_eq(w.written, written);
+    ck_assert_uint_eq(w.group_failed, 1);
+    ck_assert(w.full); /* EFBIG: the disk-full recovery's business */
+    w.full = false;
+    ck_assert_uint_eq(wal_append(&w, "two", 3), 0); /* may not overtake the group */
+    ck_assert_int_eq(wal_rotate(&w, err, sizeof err), -1);
+    ck_assert_int_eq(file_size(path), good);
+    w.full = false;
+    setrlimit(RLIMIT_FSIZE, &old);
+    uint64_t p2 = wal_append(&w, "two", 3); /* writes the group first, then itself */
+    ck_assert_uint_eq(p2, end + 15);
+    ck_assert_uint_eq(w.written, p2);
+    ck_assert(!wal_group_pending(&w));
+    wal_group_begin(&w);
+    ck_assert(wal_append(&w, "three", 5) > 0);
+    ck_assert_int_eq(wal_rotate(&w, err, sizeof err), 1); /* writes the group, then rotates */
+    ck_assert(!wal_group_pending(&w));
+    uv_run(&loop, UV_RUN_DEFAULT); /* the retired segment's fsync */
+    wal_close(&w);
+    collect_t c = {.used = 0};
+    wal_replay_stats_t st;
+    uint64_t last;
+    ck_assert_int_eq(wal_replay(tdir.path, 0, collect_cb, &c, &st, &last, err, sizeof err), 0);
+    ck_assert_int_eq(c.n, 23);
+    ck_assert_uint_eq(st.damaged, 0);
+    ck_assert_mem_eq(c.buf + c.used - 5, "three", 5);
+}
+END_TEST
+
 /* A crash in the middle of a grouped write (a torn tail): replay keeps the
  * group's records that are whole and cuts the rest off, so appends go on
  * after intact data. */
@@ -468,6 +569,8 @@ static Suite *wal_suite(void)
     tcase_add_test(tc, grouped_append_replays_in_order);
     tcase_add_test(tc, grouped_append_all_or_nothing);
     tcase_add_test(tc, grouped_append_torn_tail);
+    tcase_add_test(tc, group_staged_then_written);
+    tcase_add_test(tc, group_failed_kept_and_retried);
     tcase_add_test(tc, replay_streams_big_records);
     tcase_add_test(tc, replay_damage_after_first_chunk);
     tcase_add_loop_test(tc, damaged_header_read_past, 0,

@@ -250,6 +250,10 @@ check "$NAG concurrent agents, $total_rows samples, all acked" [ "$load_ok" = 1 
 check "control answered throughout the load" [ "$queries_ok" = 1 ]
 check "every loaded sample applied exactly once" \
     [ "$(status_field samples_applied)" = $((applied_before + total_rows)) ]
+# the records of one drain of the ingest socket are written at once
+# (README "Performance"): under concurrent agents, fewer writes than records
+check "the WAL wrote the load's records in group writes, none failed" \
+    sh -c "'${CTL[0]}' -e '$CONTROL' status --json | jq -e '.wal.group_writes > 0 and .wal.group_writes < .wal.appends and .wal.group_write_failures == 0' > /dev/null"
 y=$((2100 + YEARS - 1))
 check "a loaded year's cluster total is exact" \
     sh -c "'${CTL[0]}' -e '$CONTROL' report --year $y --json | jq -e '(.clusters[0].revenue | tonumber) == $((197 * 12 * 1000))' > /dev/null"
