@@ -850,6 +850,8 @@ void ingest_recovered(ingest_t *in)
     streams_all_live(&in->streams, (int64_t)uv_now(&in->srv->loop));
 }
 
+#define INGEST_GROUP_MAX (8u << 20) /* bytes a group write stages at most (about) */
+
 static bool on_message(zsock_t *zs)
 {
     ingest_t *in = zs->data;
@@ -875,6 +877,10 @@ static bool on_message(zsock_t *zs)
         handle_batch(in, &env, NULL);
     }
     envelope_close(&env);
+    /* a drain of big batches would stage up to ZPOLL_BUDGET x 4 MiB: written
+     * (and its answers sent) once it holds INGEST_GROUP_MAX */
+    if (w->grouping && w->stage_len >= INGEST_GROUP_MAX)
+        ingest_group_end(in);
     return true;
 }
 
