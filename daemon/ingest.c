@@ -850,7 +850,7 @@ void ingest_recovered(ingest_t *in)
     streams_all_live(&in->streams, (int64_t)uv_now(&in->srv->loop));
 }
 
-#define INGEST_GROUP_MAX (8u << 20) /* bytes a group write stages at most (about) */
+#define INGEST_GROUP_MAX (256u << 10) /* bytes a group write stages (about: a batch more) */
 
 static bool on_message(zsock_t *zs)
 {
@@ -877,8 +877,10 @@ static bool on_message(zsock_t *zs)
         handle_batch(in, &env, NULL);
     }
     envelope_close(&env);
-    /* a drain of big batches would stage up to ZPOLL_BUDGET x 4 MiB: written
-     * (and its answers sent) once it holds INGEST_GROUP_MAX */
+    /* written (and its answers sent) once it holds INGEST_GROUP_MAX: a drain
+     * of big batches would stage up to ZPOLL_BUDGET x 4 MiB, and answers
+     * held long stall the agents' windows (with 8 MiB the simulator's four
+     * streams ran 16 % more CPU per sample than with no grouping at all) */
     if (w->grouping && w->stage_len >= INGEST_GROUP_MAX)
         ingest_group_end(in);
     return true;
