@@ -69,6 +69,8 @@ static const opt_desc_t daemon_opts[] = {
     OPT(profit_metric, OPT_STR, "profit", "period metric that is profit (may be unconfigured)"),
     OPT(fsync, OPT_STR, "interval", "always | interval | never: when the WAL is fsynced"),
     OPT(fsync_interval_ms, OPT_NUMBER, "100", "with fsync = interval: how often"),
+    OPT(group_writes, OPT_STR, "no",
+        "yes: one WAL write per drain of the ingest socket, answers and alerts held until it"),
     OPT(snapshot_interval_s, OPT_NUMBER, "300", "seconds between state snapshots"),
     OPT(snapshot_wal_mb, OPT_NUMBER, "64", "also snapshot once the WAL grew this many MiB"),
     OPT(alerts_hwm, OPT_NUMBER, "100000", "alerts queued per subscriber before it loses some"),
@@ -857,6 +859,11 @@ static void validate(parse_t *p)
     if (strcmp(cfg->allow_plaintext, "yes") != 0 && strcmp(cfg->allow_plaintext, "no") != 0) {
         perr(p, daemon_opt_line(p, "allow_plaintext", 1), "daemon.allow_plaintext",
              "'%s' is not yes or no", cfg->allow_plaintext);
+        return;
+    }
+    if (strcmp(cfg->group_writes, "yes") != 0 && strcmp(cfg->group_writes, "no") != 0) {
+        perr(p, daemon_opt_line(p, "group_writes", 1), "daemon.group_writes",
+             "'%s' is not yes or no", cfg->group_writes);
         return;
     }
     if (strcmp(cfg->run_as_root, "warn") != 0 && strcmp(cfg->run_as_root, "refuse") != 0) {

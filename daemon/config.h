@@ -109,6 +109,7 @@ typedef struct {
     char *fsync;                 /* always | interval | never */
     int fsync_policy;            /* wal_fsync_t */
     double fsync_interval_ms;
+    char *group_writes; /* "yes": WAL group writes per ingest drain (wal.h) */
     double snapshot_interval_s;
     double snapshot_wal_mb; /* a snapshot is also taken once the WAL grew this much */
     double alerts_hwm;      /* PUB high-water mark per subscriber */

@@ -863,7 +863,7 @@ static bool on_message(zsock_t *zs)
     /* The WAL records of one drain are written at once (ingest_group_end);
      * not while an earlier group waits for its write: then each append
      * tries that write first and, failing, the batch is nacked busy. */
-    if (!w->grouping && !wal_group_pending(w))
+    if (!w->grouping && !wal_group_pending(w) && in->srv->cfg->group_writes[0] == 'y')
         wal_group_begin(w);
     if (!env.well_formed) {
         char reason[128];

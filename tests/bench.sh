@@ -93,7 +93,7 @@ printf '%-44s %-22s %-22s %-7s %-14s %s\n' figure daemon ceiling ratio goal met?
 cpu_rows() { # LABEL SAMPLES GOAL LOADGEN-OPTS...
     local label=$1 n=$2 goal=$3 d b r
     shift 3
-    daemon_up
+    daemon_up "${CPU_CONF:-$TMP/b.conf}"
     d=$(throughput "$DPID" "$INGEST" "$n" "$@") || exit 1
     stop_daemon
     # the ceiling gets 4x the samples: its CPU time is read in clock ticks
@@ -107,6 +107,10 @@ cpu_rows() { # LABEL SAMPLES GOAL LOADGEN-OPTS...
 }
 cpu_rows "1000-sample batches" "$N_BATCHED" 0.50 -c 4 -w 16 -b 1000
 cpu_rows "1-sample batches" "$N_SINGLE" 0.25 -c 8 -w 64 -b 1
+# the same with WAL group writes on (README "Durability", off by default)
+sed 's/^group_writes = .*/group_writes = yes/' "$TMP/b.conf" > "$TMP/g.conf"
+CPU_CONF=$TMP/g.conf cpu_rows "1-sample batches, group_writes = yes" "$N_SINGLE" 0.25 -c 8 -w 64 -b 1
+CPU_CONF=$TMP/g.conf cpu_rows "1000-sample batches, group_writes = yes" "$N_BATCHED" 0.50 -c 4 -w 16 -b 1000
 
 # ---- 3: alert latency -------------------------------------------------------
 # background TARGET: a steady 100 k samples/s (100-sample batches) until killed

@@ -41,6 +41,9 @@ sed -e "s|^ingest = .*|ingest = $INGEST|" -e "s|^alerts = .*|alerts = $ALERTS|" 
     daemon/clustermond.conf > "$TMP/e2e.conf"
 # the figures below are for 2030: periods after this month are refused by default
 sed -i 's/^future_slack_days = .*/future_slack_days = 100000/' "$TMP/e2e.conf"
+# group writes on (off by default, README "Durability"): every check below
+# runs through them
+sed -i 's/^group_writes = .*/group_writes = yes/' "$TMP/e2e.conf"
 
 # ---- programs answer --help and --version ----------------------------------
 for prog in clustermond clustermon-agent clustermon-sub clustermonctl; do
