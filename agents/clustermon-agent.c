@@ -151,6 +151,7 @@ typedef struct {
     int i;            /* 0: A, 1: B */
     delivery_t *dl;   /* its engine; NULL once stopped */
     uint64_t acked;   /* every spooled seq <= acked is settled there (agents/hacursor.h) */
+    bool probing;     /* its last settled batch went again as a probe, not answered yet */
     int status;       /* why it stopped: an exit status; 0 while it runs */
     uint64_t refused; /* rows it refused */
     char tag[300];    /* "A (ENDPOINT)", for messages */
@@ -634,9 +635,16 @@ static void seq_drop_upto(uint64_t *v, size_t *n, uint64_t upto)
     *n = k;
 }
 
+/* The seq up to which both sides have settled. A side being probed counts
+ * as no further than what is trimmed already: until it answers, its cursor
+ * may be a re-seeded daemon's past (it may expect a batch the other side
+ * has just settled, which must still be in the spool to go again). */
 static uint64_t ha_floor(const agent_t *a)
 {
-    return a->side[0].acked < a->side[1].acked ? a->side[0].acked : a->side[1].acked;
+    uint64_t c[HACURSOR_SIDES];
+    for (int i = 0; i < HACURSOR_SIDES; i++)
+        c[i] = a->side[i].probing && a->trimmed < a->side[i].acked ? a->trimmed : a->side[i].acked;
+    return c[0] < c[1] ? c[0] : c[1];
 }
 
 /*
@@ -733,6 +741,7 @@ static int side_settled_cb(void *arg, uint64_t seq, const proto_ack_t *ack, bool
         seq_add(&a->refuse, &a->nrefuse, seq);
         a->ha_status = EXIT_NACK;
     }
+    s->probing = false; /* it answered from where it is */
     if (seq > s->acked)
         s->acked = seq;
     int crc = ha_commit(a);
@@ -746,6 +755,7 @@ static bool side_rewind_cb(void *arg, uint64_t expected)
     side_t *s = arg;
     agent_t *a = s->a;
 
+    s->probing = false;
     if (expected == 0 || expected - 1 < a->trimmed) {
         warnx("%s: the daemon expects seq %" PRIu64 ", but the spool keeps only the batches "
               "after %" PRIu64 ": re-seed it from a side that has them",
@@ -828,8 +838,10 @@ static int ha_open(agent_t *a, const delivery_opts_t *base)
      * answers from memory; one that went back answers with the seq it
      * expects, and side_rewind_cb() resends from there. */
     for (int i = 0; i < HACURSOR_SIDES; i++)
-        if (a->side[i].acked > a->trimmed)
+        if (a->side[i].acked > a->trimmed) {
             a->side[i].acked--;
+            a->side[i].probing = true;
+        }
     if ((rc = ha_commit(a)) != 0)
         return rc;
     for (int i = 0; i < HACURSOR_SIDES; i++) {
