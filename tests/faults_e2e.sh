@@ -160,6 +160,10 @@ stop_daemon TERM
 STATE=$TMP/walhdr
 make_config "$TMP/wh.conf" snapshot_interval_s=1000000
 start_daemon "$TMP/wh.conf" "$TMP/wh.log"
+# a first start snapshots the firms' first-seen times at its first tick:
+# taken after data came it would close segment 1 mid-stream (a loaded
+# machine), so wait for it (taken on an empty WAL, it leaves it as it is)
+wait_for 10 sh -c "ls '$STATE'/snap-*.snap > /dev/null 2>&1"
 rows 2140 1 3 | agent -a wh1 -b 10 - 2> /dev/null        # segment 1: 12 batches
 stop_daemon KILL # no stop snapshot: segments 1 and 2 hold the batches
 start_daemon "$TMP/wh.conf" "$TMP/wh.log"
